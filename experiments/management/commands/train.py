@@ -1,0 +1,52 @@
+"""``python manage.py train CONFIG``: validate, train, print the execution folder's path last.
+
+Exit codes: 0 trained, 1 the training failed (its folder keeps the log and the error),
+2 the config is invalid (every problem is listed, nothing is written).
+"""
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+def train(config_path, trainings_root, cache_dir, stdout, stderr, progress=True):
+    """Run one config file; returns ``(exit_code, ExecutionResult or None)``."""
+    from experiments.pipeline import ConfigError, load_config_file, run_experiment
+
+    try:
+        config = load_config_file(config_path)
+    except ConfigError as exc:
+        stderr.write(f"Invalid config: {exc}\n")
+        return 2, None
+    result = run_experiment(
+        config,
+        trainings_root=trainings_root,
+        cache_dir=cache_dir,
+        console_stream=stderr,
+        progress_stream=stderr if progress else None,
+    )
+    if not result.succeeded:
+        stderr.write(f"Training failed: {result.error}\nThe log is in {result.path / 'execution.log'}\n")
+    return (0 if result.succeeded else 1), result
+
+
+class Command(BaseCommand):
+    help = "Train a Gymnos config and write its execution folder; prints the folder's path last."
+
+    def add_arguments(self, parser):
+        parser.add_argument("config", help="path to a training config (JSON), e.g. examples/boston_housing.json")
+        parser.add_argument("--trainings-root", default=None, help=f"where execution folders go (default: {settings.GYMNOS_TRAININGS_ROOT})")
+        parser.add_argument("--cache-dir", default=None, help=f"where datasets are cached (default: {settings.GYMNOS_CACHE_DIR})")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+
+    def handle(self, *args, **options):
+        trainings_root = Path(options["trainings_root"] or settings.GYMNOS_TRAININGS_ROOT)
+        cache_dir = Path(options["cache_dir"] or settings.GYMNOS_CACHE_DIR)
+        progress = sys.stderr.isatty() and not options["no_progress"]
+        code, result = train(options["config"], trainings_root, cache_dir, sys.stdout, sys.stderr, progress=progress)
+        if result is not None and result.path is not None:
+            self.stdout.write(str(result.path))
+        sys.stdout.flush()
+        if code:
+            sys.exit(code)

