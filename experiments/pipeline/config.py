@@ -114,7 +114,7 @@ class Compilation(_Section):
     @model_validator(mode="after")
     def _check(self):
         try:
-            network.check_loss(self.loss)
+            network.loss_name(self.loss)
         except SpecError as exc:
             raise PydanticCustomError("gymnos", "{message}", {"message": exc.message, "subpath": "loss"}) from exc
         for index, metric in enumerate(self.metrics):
@@ -318,11 +318,11 @@ def _message(error):
     if kind == "greater_than" and ctx.get("gt") == 0 and isinstance(given, int):
         return f"must be a positive integer, got {_shown(given)}"
     if kind == "greater_than":
-        return f"must be greater than {ctx.get('gt')}, got {_shown(given)}"
+        return f"must be greater than {ctx.get('gt'):g}, got {_shown(given)}"
     if kind == "greater_than_equal":
-        return f"must be at least {ctx.get('ge')}, got {_shown(given)}"
+        return f"must be at least {ctx.get('ge'):g}, got {_shown(given)}"
     if kind == "less_than_equal":
-        return f"must be at most {ctx.get('le')}, got {_shown(given)}"
+        return f"must be at most {ctx.get('le'):g}, got {_shown(given)}"
     if kind == "too_short":
         return f"must have at least {ctx.get('min_length')} item(s), got {_shown(given)}"
     if kind == "string_too_short":

@@ -165,13 +165,19 @@ def make_optimizer(type_name, kwargs):
         raise SpecError(f"{type_name} rejected its arguments: {message}", named) from exc
 
 
-def check_loss(name):
+def loss_name(name):
+    """The loss to compile with: aliases spelled out (``mse`` -> ``mean_squared_error``).
+
+    Keras 3 cannot load an HDF5 model compiled with the alias ``mse`` (it looks for
+    ``keras.metrics.mse``), and model.h5 is the seed's contract, so compile with the full name.
+    """
     import keras
 
     try:
-        keras.losses.get(name)
+        loss = keras.losses.get(name)
     except ValueError:
         raise SpecError(f"unknown loss '{name}'{did_you_mean(name, _loss_names())} (any keras.losses name, e.g. mse, categorical_crossentropy)")
+    return loss.__name__ if inspect.isfunction(loss) else name
 
 
 def _loss_names():

@@ -109,7 +109,7 @@ class Trainer:
         compilation = config.model.compilation
         model.compile(
             optimizer=network.make_optimizer(*compilation.optimizer.as_pair()),
-            loss=compilation.loss,
+            loss=network.loss_name(compilation.loss),
             metrics=compilation.metric_names(),
         )
 
@@ -136,7 +136,9 @@ class Trainer:
         log.debug(f"Preprocessing took {self.elapsed['transform_preprocessors']:.2f}s")
 
         parts = {name: (X[index], y[index]) for name, index in (("fit", split.fit), ("val", split.val), ("test", split.test))}
-        transformers = processing.TransformerChain(processing.make_transformer(*spec.as_pair()) for spec in config.dataset.transformers)
+        self.transformers = transformers = processing.TransformerChain(
+            processing.make_transformer(*spec.as_pair()) for spec in config.dataset.transformers
+        )
         log.info(f"Applying {len(transformers.transformers)} transformers ...")
         with _Timer(self.elapsed, "fit_transformers"):
             transformers.fit(parts["fit"][0])
@@ -199,11 +201,11 @@ class Trainer:
         X_fit, y_fit = parts["fit"]
         X_val, y_val = parts["val"]
         recorder = _recorder()
-        callbacks = [recorder, TrackerBridge(self.trackers)]
         folder = self.path / "callbacks"
-        for spec in training.callbacks:
-            callbacks.append(get_callback_type(spec.type).build(spec.kwargs, folder / spec.type))
-        callbacks.extend(self.extra_callbacks)
+        built = [get_callback_type(spec.type).build(spec.kwargs, folder / spec.type) for spec in training.callbacks]
+        callbacks = [callback for callback in built if callback is not None]  # None: built into Keras 3 (history)
+        # After the config's callbacks, so what they add to an epoch's logs (learning_rate) is recorded too.
+        callbacks += [recorder, TrackerBridge(self.trackers), *self.extra_callbacks]
         if self.progress_stream is not None:
             callbacks.append(EpochProgressBar(training.epochs, self.progress_stream))
         log.info(f"Fitting model with {len(X_fit)} samples ...")
