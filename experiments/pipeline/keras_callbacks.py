@@ -83,3 +83,109 @@ class TrackerBridge(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.trackers.log_epoch(epoch + 1, logs or {})
+
+
+class LoggedTerminateOnNaN(keras.callbacks.TerminateOnNaN):
+    """Keras's TerminateOnNaN, saying in the execution log where the loss went bad."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            action = "failing the run" if self.raise_error else "stopping the training"
+            log.warning(f"Loss became {loss} at epoch {getattr(self, 'epoch', '?')}, batch {batch + 1}: {action} (terminate_on_nan)")
+        super().on_batch_end(batch, logs)
+
+
+class EpochProgbarLogger(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar on stdout, at the verbosity the config asks for.
+
+    The trainer calls ``fit(verbose=0)`` (the execution log is the record), and Keras hands that
+    verbosity to every ProgbarLogger; this one keeps its own: 1 a bar, 2 one line per epoch.
+    """
+
+    def __init__(self, verbose=1):
+        super().__init__()
+        self.wanted_verbose = verbose
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.verbose = self.wanted_verbose
+
+
+class TimeoutRemoteMonitor(keras.callbacks.RemoteMonitor):
+    """Keras's RemoteMonitor with a timeout, and failures written to the execution log.
+
+    Keras posts without a timeout (a server that accepts and never answers would hang the
+    training) and reports failures as Python warnings, which never reach execution.log.
+    The payload is Keras's: ``{"epoch": <0-based>, **logs}``, as form field ``field`` or as JSON.
+    """
+
+    def __init__(self, root, path, field="data", headers=None, send_as_json=False, timeout=10):
+        super().__init__(root=root, path=path, field=field, headers=headers, send_as_json=send_as_json)
+        self.timeout = timeout
+        self.sent = 0
+        self.failures = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        import json
+
+        import numpy as np
+        import requests
+
+        send = {"epoch": epoch}
+        for key, value in (logs or {}).items():
+            send[key] = value.item() if isinstance(value, (np.ndarray, np.generic)) else value
+        url = self.root + self.path
+        try:
+            if self.send_as_json:
+                response = requests.post(url, json=send, headers=self.headers, timeout=self.timeout)
+            else:
+                response = requests.post(url, {self.field: json.dumps(send)}, headers=self.headers, timeout=self.timeout)
+            response.raise_for_status()
+        except requests.exceptions.RequestException as exc:
+            self.failures += 1
+            # Once as a warning; every epoch would bury the log while the server is down.
+            level = logging.WARNING if self.failures == 1 else logging.DEBUG
+            log.log(level, f"remote_monitor could not post epoch {epoch + 1} to {url}: {exc}; training goes on")
+            return
+        self.sent += 1
+
+
+class LoggedLearningRateScheduler(keras.callbacks.LearningRateScheduler):
+    """Keras's LearningRateScheduler, logging each change of rate; tells the schedule the run's epochs."""
+
+    def set_params(self, params):
+        super().set_params(params)
+        if hasattr(self.schedule, "epochs"):
+            self.schedule.epochs = params.get("epochs")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        before = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        super().on_epoch_begin(epoch, logs)
+        after = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        if epoch == 0 or not math.isclose(before, after, rel_tol=1e-6):
+            log.info(f"Epoch {epoch + 1}: learning rate {after:.6g} ({getattr(self.schedule, 'name', 'schedule')})")
+
+
+def lambda_callback(hooks):
+    """A LambdaCallback calling ``hooks`` (``{"on_epoch_end": function}``) as ``f(epoch, logs)``, ``f(logs)``
+    or ``f(batch, logs)``, always positionally (Keras passes batch logs by keyword)."""
+
+    def epoch_hook(function):
+        return lambda epoch, logs=None: function(epoch, logs)
+
+    def train_hook(function):
+        return lambda logs=None: function(logs)
+
+    wrap = {
+        "on_epoch_begin": epoch_hook,
+        "on_epoch_end": epoch_hook,
+        "on_train_begin": train_hook,
+        "on_train_end": train_hook,
+        "on_train_batch_begin": epoch_hook,
+        "on_train_batch_end": epoch_hook,
+    }
+    return keras.callbacks.LambdaCallback(**{name: wrap[name](function) for name, function in hooks.items()})
