@@ -1,0 +1,110 @@
+"""The admin over the index: browse what sync found. The folders are the record of truth, so
+everything read from them is shown read-only."""
+import json
+
+from django.contrib import admin
+from django.db.models import Count
+from django.utils.html import format_html
+
+from .models import Execution, Experiment, MetricHistory
+
+
+def pretty_json(value):
+    return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', json.dumps(value, indent=2, sort_keys=True))
+
+
+def _json_field(name, description):
+    def show(self, obj):
+        return pretty_json(getattr(obj, name))
+
+    show.short_description = description
+    return show
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(admin.ModelAdmin):
+    list_display = ["name", "execution_count", "created_at"]
+    search_fields = ["name"]
+    readonly_fields = ["created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(execution_count=Count("executions"))
+
+    @admin.display(ordering="execution_count", description="executions")
+    def execution_count(self, obj):
+        return obj.execution_count
+
+
+class MetricHistoryInline(admin.TabularInline):
+    model = MetricHistory
+    fields = ["name", "epochs", "values_shown"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="epochs")
+    def epochs(self, obj):
+        return len(obj.values)
+
+    @admin.display(description="values")
+    def values_shown(self, obj):
+        return ", ".join("null" if value is None else f"{value:.6g}" for value in obj.values)
+
+
+# Read from the folder on every sync: editing them here would be overwritten, so they are shown, not edited.
+FOLDER_FIELDS = [
+    "experiment", "folder_name", "folder_path", "title", "tags", "config_shown", "elapsed_shown", "hardware_shown",
+    "trackers_shown", "summary_shown", "test_metrics_shown", "epochs", "final_loss", "final_val_loss", "best_val_loss",
+    "test_loss", "artifacts_shown", "started_at", "finished_at", "fingerprint", "synced_at", "created_at", "updated_at",
+]  # fmt: skip
+
+
+@admin.register(Execution)
+class ExecutionAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "title", "status", "epochs", "final_val_loss", "test_loss", "started_at", "has_error"]
+    list_filter = ["status", "experiment"]
+    list_select_related = ["experiment"]
+    search_fields = ["folder_name", "title", "experiment__name", "tags"]
+    date_hierarchy = "started_at"
+    # Status stays editable: the way out for a run stuck as "running" until its folder changes again.
+    fields = ["status", "error", *FOLDER_FIELDS]
+    readonly_fields = ["error", *FOLDER_FIELDS]
+    inlines = [MetricHistoryInline]
+
+    def has_add_permission(self, request):
+        return False  # an execution comes from a folder (sync) or a launched run, never typed in
+
+    config_shown = _json_field("config", "config (training_config.json)")
+    elapsed_shown = _json_field("elapsed", "elapsed (seconds per stage)")
+    hardware_shown = _json_field("hardware", "hardware")
+    trackers_shown = _json_field("trackers", "trackers")
+    summary_shown = _json_field("summary", "summary (last and best per metric)")
+    test_metrics_shown = _json_field("test_metrics", "test metrics")
+    artifacts_shown = _json_field("artifacts", "artifacts")
+
+    @admin.display(boolean=True, description="error")
+    def has_error(self, obj):
+        return bool(obj.error)
+
+
+@admin.register(MetricHistory)
+class MetricHistoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "execution", "length"]
+    list_filter = ["execution__experiment", "name"]
+    list_select_related = ["execution__experiment"]
+    search_fields = ["name", "execution__folder_name", "execution__experiment__name"]
+    fields = ["execution", "name", "values_shown"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="epochs")
+    def length(self, obj):
+        return len(obj.values)
+
+    values_shown = _json_field("values", "values")

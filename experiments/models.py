@@ -1,0 +1,208 @@
+"""The index of execution folders: experiments, their executions, and each metric's history.
+
+The folders under the trainings root are the record of truth; these rows are an index of them
+that the dashboard reads (``experiments.sync`` keeps it current). A metric's whole history is
+one row holding one array, because the dashboard always reads whole series.
+"""
+import math
+
+from django.db import models
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast
+
+# Metrics where a larger value is better; every other metric (losses, errors) is minimised.
+# Matched as substrings of the name without its val_/test_ prefix, like Keras' "auto" mode.
+_HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1", "r2", "iou")
+
+
+def higher_is_better(metric):
+    """``val_accuracy`` -> True, ``loss`` and ``mean_absolute_error`` -> False."""
+    base = metric.removeprefix("val_").removeprefix("test_").lower()
+    return any(word in base for word in _HIGHER_IS_BETTER)
+
+
+def summarise(values, metric):
+    """``{"last": ..., "best": ..., "best_epoch": ...}`` of one history (epochs count from 1).
+
+    Nulls (NaN or Infinity in the folder) are skipped; a history with no number has ``None``s.
+    """
+    numbers = [(index, value) for index, value in enumerate(values) if value is not None]
+    if not numbers:
+        return {"last": None, "best": None, "best_epoch": None}
+    pick = max if higher_is_better(metric) else min
+    best_index, best = pick(numbers, key=lambda pair: pair[1])
+    return {"last": numbers[-1][1], "best": best, "best_epoch": best_index + 1}
+
+
+def finite_or_none(value):
+    """JSON columns cannot hold NaN or Infinity (PostgreSQL rejects them): they become null."""
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+class Experiment(models.Model):
+    """One ``<dataset>`` folder under the trainings root, with all of its executions."""
+
+    name = models.CharField(
+        max_length=255, unique=True, help_text="The folder's name under the trainings root, e.g. boston_housing."
+    )
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When the index first saw this experiment.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class ExecutionQuerySet(models.QuerySet):
+    # Summary values kept in their own indexed columns, so the common sorts need no JSON.
+    DENORMALISED = {
+        ("loss", "last"): "final_loss",
+        ("val_loss", "last"): "final_val_loss",
+        ("val_loss", "best"): "best_val_loss",
+        ("test_loss", "test"): "test_loss",
+    }
+
+    def under_root(self, root):
+        """Executions whose folder was last seen under ``root`` (an absolute path)."""
+        prefix = str(root).rstrip("/") + "/"
+        return self.filter(folder_path__startswith=prefix)
+
+    def order_by_metric(self, metric, which="last", descending=None):
+        """Order by a summary value: ``which`` is ``last``, ``best`` or ``test`` (for ``test_*``).
+
+        ``descending`` defaults to the metric's direction (best first); executions without the
+        metric come last. ``loss``/``val_loss``/``test_loss`` use indexed columns, others JSON::
+
+            experiment.executions.order_by_metric("val_accuracy", "best")
+        """
+        if descending is None:
+            descending = higher_is_better(metric)
+        column = self.DENORMALISED.get((metric, which))
+        if column is not None:
+            expression = models.F(column)
+        elif which == "test":
+            expression = Cast(KeyTextTransform(metric, "test_metrics"), models.FloatField())
+        else:
+            expression = Cast(KeyTextTransform(which, KeyTransform(metric, "summary")), models.FloatField())
+        ordered = expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+        return self.order_by(ordered, "-started_at", "pk")
+
+
+class Execution(models.Model):
+    """One run: an ``<experiment>/executions/<folder>/`` folder, or a queued run that has none yet."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+        MISSING = "missing"
+
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.CASCADE, related_name="executions", help_text="The experiment whose folder holds this run."
+    )
+    # NULL (not "") while a queued run has no folder yet: NULLs never collide in the unique
+    # constraint, so any number of queued runs can wait, and sync can upsert on the constraint.
+    folder_name = models.CharField(
+        max_length=255, null=True, blank=True, help_text="The folder's name under executions/, e.g. 06-16-31__08-04-2019."
+    )
+    folder_path = models.TextField(blank=True, help_text="The folder's absolute path when it was last synced.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, help_text="Where the run stands.")
+    title = models.CharField(max_length=255, blank=True, help_text="The config's experiment.name, e.g. Boston Housing.")
+    tags = models.JSONField(default=list, blank=True, help_text="The config's experiment.tags.")
+    config = models.JSONField(null=True, blank=True, help_text="training_config.json as written (null if it is unreadable).")
+    elapsed = models.JSONField(default=dict, blank=True, help_text="Seconds per stage, from metrics.json's elapsed.")
+    hardware = models.JSONField(default=dict, blank=True, help_text="The machine it trained on, from metrics.json's hardware.")
+    trackers = models.JSONField(default=dict, blank=True, help_text="trackers.json: TensorBoard log dir, MLflow run id.")
+    summary = models.JSONField(
+        default=dict, blank=True, help_text='Per-epoch metric -> {"last", "best", "best_epoch"}; null for NaN/Infinity.'
+    )
+    test_metrics = models.JSONField(default=dict, blank=True, help_text='Test metrics by name, e.g. {"test_loss": 22.4}.')
+    epochs = models.PositiveIntegerField(default=0, help_text="Epochs run (the longest per-epoch history).")
+    final_loss = models.FloatField(null=True, blank=True, help_text="loss at the last epoch (a copy of the summary, for sorting).")
+    final_val_loss = models.FloatField(null=True, blank=True, help_text="val_loss at the last epoch (for sorting).")
+    best_val_loss = models.FloatField(null=True, blank=True, help_text="Lowest val_loss of any epoch (for sorting).")
+    test_loss = models.FloatField(null=True, blank=True, help_text="test_loss (for sorting).")
+    artifacts = models.JSONField(
+        default=list, blank=True, help_text='model.h5 and callbacks/** files: [{"path": ..., "bytes": ...}].'
+    )
+    started_at = models.DateTimeField(null=True, blank=True, help_text="The log's first line, or the folder name's time.")
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="The log's last line once metrics.json exists.")
+    error = models.TextField(
+        blank=True, help_text="Why the run failed, then anything sync could not read in its folder (each line names its file)."
+    )
+    fingerprint = models.CharField(
+        max_length=64, blank=True, help_text="Hash of the folder's file names, sizes and mtimes when last synced."
+    )
+    synced_at = models.DateTimeField(null=True, blank=True, help_text="When sync last read the folder.")
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When the row was created.")
+    updated_at = models.DateTimeField(auto_now=True, help_text="When the row last changed.")
+
+    objects = ExecutionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        constraints = [
+            # One row per folder; sync upserts on it, so concurrent syncs cannot duplicate a run.
+            models.UniqueConstraint(fields=["experiment", "folder_name"], name="execution_unique_folder"),
+        ]
+        indexes = [
+            # An experiment's executions, newest first (the experiment page's default order).
+            models.Index(fields=["experiment", "-started_at"], name="execution_by_date"),
+            # An experiment's executions with one status, newest first (the status filter).
+            models.Index(fields=["experiment", "status", "-started_at"], name="execution_by_status"),
+            # An experiment's executions sorted by a summary metric (order_by_metric's columns).
+            models.Index(fields=["experiment", "final_loss"], name="execution_by_final_loss"),
+            models.Index(fields=["experiment", "final_val_loss"], name="execution_by_final_val_loss"),
+            models.Index(fields=["experiment", "best_val_loss"], name="execution_by_best_val_loss"),
+            models.Index(fields=["experiment", "test_loss"], name="execution_by_test_loss"),
+        ]
+
+    def __str__(self):
+        return f"{self.experiment.name}/{self.folder_name or f'queued #{self.pk}'}"
+
+    @property
+    def is_finished(self):
+        return self.status in {self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED}
+
+    def history(self, metric):
+        """One metric's values by epoch (``[]`` if the run did not log it)."""
+        row = self.histories.filter(name=metric).values_list("values", flat=True).first()
+        return row or []
+
+    def set_metrics(self, metrics):
+        """Fill the summary fields from ``{name: [values]}`` (NaN/Infinity already null).
+
+        ``test_*`` metrics (one value each) go to ``test_metrics``; the rest are per epoch.
+        """
+        per_epoch = {name: values for name, values in metrics.items() if not name.startswith("test_")}
+        self.summary = {name: summarise(values, name) for name, values in per_epoch.items()}
+        self.test_metrics = {name: (values[-1] if values else None) for name, values in metrics.items() if name.startswith("test_")}
+        self.epochs = max((len(values) for values in per_epoch.values()), default=0)
+        self.final_loss = self.summary.get("loss", {}).get("last")
+        self.final_val_loss = self.summary.get("val_loss", {}).get("last")
+        self.best_val_loss = self.summary.get("val_loss", {}).get("best")
+        self.test_loss = self.test_metrics.get("test_loss")
+
+
+class MetricHistory(models.Model):
+    """One metric of one execution: its value at every epoch (one value for ``test_*``)."""
+
+    execution = models.ForeignKey(
+        Execution, on_delete=models.CASCADE, related_name="histories", help_text="The execution that logged it."
+    )
+    name = models.CharField(max_length=255, help_text="The metric's name in metrics.json, e.g. val_loss.")
+    values = models.JSONField(default=list, help_text="The value at each epoch, in order; null where it was NaN/Infinity.")
+
+    class Meta:
+        ordering = ["execution", "name"]
+        verbose_name_plural = "metric histories"
+        constraints = [
+            # A chart reads one execution's series by name; sync upserts on it.
+            models.UniqueConstraint(fields=["execution", "name"], name="metric_history_unique_name"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({len(self.values)} values)"
