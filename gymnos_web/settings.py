@@ -5,6 +5,7 @@ Defaults run from a fresh clone: SQLite under var/, trainings under ./trainings.
 """
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -111,6 +112,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dashboard read while a worker writes epoch metrics.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+    # Tests use a file too, so they lock as every real process does (WAL readers never wait, writers
+    # queue). Django's default in-memory test database shares a cache whose table locks fail at once
+    # ("database table is locked") instead of waiting. One file per process: parallel runs do not clash.
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"gymnos-test-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,0 +1,54 @@
+"""``python manage.py sync_trainings [--root DIR]``: index every execution folder under the root.
+
+Prints each problem found (on stderr), then a last line ``indexed N, unchanged M, errors K``.
+Exit code 0 even when folders have problems (they are recorded on their executions); 1 if
+the root is not a directory.
+"""
+import sys
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from experiments.sync import sync_trainings
+
+
+class TqdmProgress:
+    """``progress(done, total)`` for sync, drawn as one tqdm bar on a terminal."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.bar = None
+
+    def __call__(self, done, total):
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="folder", file=self.stream, dynamic_ncols=True, leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Command(BaseCommand):
+    help = "Index the execution folders under the trainings root into the database (skips unchanged folders)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--root", default=None, help=f"the trainings root (default: {settings.GYMNOS_TRAININGS_ROOT})")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+
+    def handle(self, *args, **options):
+        progress = TqdmProgress(sys.stderr) if sys.stderr.isatty() and not options["no_progress"] else None
+        try:
+            report = sync_trainings(options["root"], progress=progress)
+        except FileNotFoundError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            if progress:
+                progress.close()
+        for problem in report.problems:
+            self.stderr.write(problem)
+        if report.missing:
+            self.stdout.write(f"marked missing {report.missing} (their folders are gone; the rows are kept)")
+        self.stdout.write(report.line())

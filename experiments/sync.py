@@ -1,0 +1,253 @@
+"""Keep the database's index current with the execution folders under the trainings root.
+
+    report = sync_trainings("trainings")   # every <experiment>/executions/<folder>/
+    report.line()                          # "indexed 12, unchanged 340, errors 1"
+    sync_folder(path)                      # one folder (``manage.py train`` when it ends)
+
+Incremental: each folder's file names, sizes and mtimes are hashed (one ``os.scandir`` per
+directory, no file read); a folder whose hash matches its row's ``fingerprint`` is skipped
+without opening any file. Idempotent: a skipped folder's row is not written at all.
+
+Bad input never stops the sweep. What sync could not read is written on that execution's
+``error``, one line per problem, each naming its file. Metric fields (summary, histories,
+elapsed, hardware) are written only when metrics.json was read, so a run still going keeps
+what its worker recorded. Rows are never deleted: a folder that vanished becomes ``missing``.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DatabaseError, OperationalError, transaction
+from django.utils import timezone
+
+from .models import Execution, Experiment, MetricHistory
+from .sync_reader import STALE_AFTER, Folder, Record, find_folders, inside, is_stale, list_folder, printable, read_folder
+
+BATCH_SIZE = 200
+Status = Execution.Status
+FOLDER_FIELDS = [
+    "folder_path", "status", "title", "tags", "config", "trackers", "artifacts",
+    "started_at", "finished_at", "error", "fingerprint", "synced_at", "updated_at",
+]  # fmt: skip
+METRIC_FIELDS = [
+    "elapsed", "hardware", "summary", "test_metrics", "epochs",
+    "final_loss", "final_val_loss", "best_val_loss", "test_loss",
+]  # fmt: skip
+
+
+@dataclass
+class SyncReport:
+    """What one sync did. ``problems`` lists ``"<experiment>/<folder>: <file>: <problem>"``."""
+
+    root: Path
+    indexed: int = 0
+    unchanged: int = 0
+    errors: int = 0
+    missing: int = 0
+    problems: list = field(default_factory=list)
+
+    def line(self):
+        return f"indexed {self.indexed}, unchanged {self.unchanged}, errors {self.errors}"
+
+    def as_dict(self):
+        return {"root": str(self.root), "indexed": self.indexed, "unchanged": self.unchanged,
+                "errors": self.errors, "missing": self.missing, "problems": list(self.problems)}  # fmt: skip
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def _as_execution(record, experiment_id, now):
+    execution = Execution(
+        experiment_id=experiment_id, folder_name=record.folder.name, folder_path=str(record.folder.path),
+        status=record.status, title=record.title[:255], tags=record.tags, config=record.config, trackers=record.trackers,
+        artifacts=record.artifacts, started_at=record.started_at, finished_at=record.finished_at, error=printable(record.error),
+        fingerprint=record.fingerprint, synced_at=now, created_at=now, updated_at=now,
+        elapsed=record.elapsed, hardware=record.hardware,
+    )  # fmt: skip
+    execution.set_metrics(record.metrics or {})
+    return execution
+
+
+def _write(records, experiment_ids, existing_ids, now):
+    """Upsert a batch in the caller's transaction; returns experiment ids it created or found."""
+    names = sorted({record.folder.experiment for record in records} - experiment_ids.keys())
+    found = {}
+    if names:
+        Experiment.objects.bulk_create([Experiment(name=name) for name in names], ignore_conflicts=True)
+        found = dict(Experiment.objects.filter(name__in=names).values_list("name", "id"))
+    ids = {**experiment_ids, **found}
+    executions = []
+    for with_metrics, fields in ((True, FOLDER_FIELDS + METRIC_FIELDS), (False, FOLDER_FIELDS)):
+        group = [record for record in records if (record.metrics is not None) == with_metrics]
+        objects = [_as_execution(record, ids[record.folder.experiment], now) for record in group]
+        if objects:
+            Execution.objects.bulk_create(objects, update_conflicts=True, unique_fields=["experiment", "folder_name"], update_fields=fields)
+            executions += zip(group, objects)
+    _write_histories([(record, execution) for record, execution in executions if record.metrics is not None], existing_ids)
+    return found
+
+
+def _write_histories(pairs, existing_ids):
+    if not pairs:
+        return
+    if any(execution.pk is None for _, execution in pairs):  # a backend that does not return upserted ids
+        keys = Execution.objects.filter(folder_name__in=[record.folder.name for record, _ in pairs])
+        pks = {(experiment_id, name): pk for pk, experiment_id, name in keys.values_list("pk", "experiment_id", "folder_name")}
+        for _, execution in pairs:
+            execution.pk = pks[(execution.experiment_id, execution.folder_name)]
+    histories = [MetricHistory(execution_id=execution.pk, name=name, values=values) for record, execution in pairs for name, values in record.metrics.items()]
+    MetricHistory.objects.bulk_create(histories, update_conflicts=True, unique_fields=["execution", "name"], update_fields=["values"])
+    # A metric a rewritten metrics.json no longer has; only rows that existed before can have one.
+    known = {execution.pk: record.metrics for record, execution in pairs if (record.folder.experiment, record.folder.name) in existing_ids}
+    if known:
+        gone = [pk for pk, execution_id, name in MetricHistory.objects.filter(execution_id__in=known).values_list("pk", "execution_id", "name") if name not in known[execution_id]]
+        MetricHistory.objects.filter(pk__in=gone).delete()
+
+
+def _write_batch(records, experiment_ids, existing_ids, now, report):
+    """One transaction per batch, retried while the database is busy (SQLite's lock, a PostgreSQL deadlock).
+
+    Anything else the database refuses (PostgreSQL cannot store a NUL character) is narrowed
+    down to the folder that holds it, which is recorded as failed with the database's message.
+    """
+    for attempt in range(6):
+        try:
+            with transaction.atomic():
+                found = _write(records, experiment_ids, existing_ids, now)
+            experiment_ids.update(found)  # only once committed: a rolled-back id must not be reused
+            return
+        except OperationalError:
+            if attempt == 5:
+                raise
+            time.sleep(0.05 * 2**attempt)
+        except (DatabaseError, ValueError) as exc:
+            if len(records) > 1:
+                for record in records:
+                    _write_batch([record], experiment_ids, existing_ids, now, report)
+            else:
+                _write_unstorable(records[0], exc, experiment_ids, existing_ids, now, report)
+            return
+
+
+def _write_unstorable(record, exc, experiment_ids, existing_ids, now, report):
+    """Record the folder as failed with the database's complaint, keeping nothing it held."""
+    plain = Record(record.folder, record.fingerprint, status=Status.FAILED)
+    plain.problem("folder", f"the database refused what it holds: {str(exc).strip().splitlines()[0]}")
+    if not record.problems:
+        report.errors += 1
+    report.problems.append(f"{record.folder.experiment}/{record.folder.name}: {plain.error}")
+    try:
+        with transaction.atomic():
+            found = _write([plain], experiment_ids, existing_ids, now)
+        experiment_ids.update(found)
+    except (DatabaseError, ValueError) as again:  # not even its name can be stored: the report says so
+        report.problems.append(f"{record.folder.experiment}/{record.folder.name}: not indexed: {again}")
+
+
+# --- the sweep ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Row:
+    pk: int
+    fingerprint: str
+    status: str
+    folder_path: str
+
+
+def _snapshot(filters):
+    rows = Execution.objects.filter(folder_name__isnull=False, **filters)
+    fields = ("pk", "experiment__name", "folder_name", "fingerprint", "status", "folder_path")
+    return {(experiment, name): _Row(pk, fingerprint, status, path) for pk, experiment, name, fingerprint, status, path in rows.values_list(*fields)}
+
+
+def _sync(root, folders, existing, report, progress, stale_after, batch_size):
+    now = timezone.now()
+    experiment_ids, pending = {}, []
+    for done, folder in enumerate(folders, 1):
+        listing = list_folder(folder, root)
+        row = existing.get((folder.experiment, folder.name))
+        if (
+            row is not None
+            and row.fingerprint == listing.fingerprint
+            and row.folder_path == str(folder.path)
+            and row.status != Status.MISSING
+            and not (row.status == Status.RUNNING and is_stale(folder, listing, now, stale_after))
+        ):
+            report.unchanged += 1
+        else:
+            record = read_folder(folder, listing, now, stale_after)
+            pending.append(record)
+            report.indexed += 1
+            if record.problems:
+                report.errors += 1
+                report.problems += [f"{folder.experiment}/{folder.name}: {problem}" for problem in record.problems]
+            if len(pending) >= batch_size:
+                _write_batch(pending, experiment_ids, existing, now, report)
+                pending = []
+        if progress:
+            progress(done, len(folders))
+    if pending:
+        _write_batch(pending, experiment_ids, existing, now, report)
+
+
+def _mark_missing(pks, report):
+    now = timezone.now()
+    for start in range(0, len(pks), 500):
+        # The fingerprint is cleared, so the folder is read again if it comes back unchanged.
+        changed = Execution.objects.filter(pk__in=pks[start : start + 500]).exclude(status=Status.MISSING)
+        report.missing += changed.update(status=Status.MISSING, fingerprint="", updated_at=now)
+
+
+def _resolve_root(root):
+    root = Path(root if root is not None else settings.GYMNOS_TRAININGS_ROOT).expanduser()
+    if not root.is_dir():
+        # An unmounted share must not turn every row into "missing".
+        raise FileNotFoundError(f"the trainings root {root} is not a directory; check GYMNOS_TRAININGS_ROOT or --root")
+    return Path(os.path.realpath(root))
+
+
+def sync_trainings(root=None, progress=None, stale_after=STALE_AFTER, batch_size=BATCH_SIZE):
+    """Index every ``<experiment>/executions/<folder>/`` under ``root`` (default: GYMNOS_TRAININGS_ROOT).
+
+    ``progress(done, total)`` is called after each folder. Returns a ``SyncReport``.
+    """
+    root = _resolve_root(root)
+    report = SyncReport(root)
+    # Rows are read before the folders are listed: a row whose folder appears meanwhile is not "missing".
+    existing = _snapshot({})
+    folders, problems = find_folders(str(root))
+    report.problems += problems
+    report.errors += len(problems)
+    _sync(str(root), folders, existing, report, progress, stale_after, batch_size)
+    seen = {(folder.experiment, folder.name) for folder in folders}
+    prefix = str(root).rstrip("/") + "/"
+    gone = [
+        row.pk for key, row in existing.items()
+        if key not in seen and row.status != Status.MISSING and row.folder_path.startswith(prefix) and not os.path.lexists(row.folder_path)
+    ]  # fmt: skip
+    _mark_missing(gone, report)
+    return report
+
+
+def sync_folder(path, root=None, stale_after=STALE_AFTER):
+    """Index one ``<root>/<experiment>/executions/<folder>`` (root: three levels up unless given)."""
+    given = Path(path).absolute()
+    root = _resolve_root(root if root is not None else given.parent.parent.parent)
+    # Named as the sweep names it (from the resolved root), so the two agree on folder_path.
+    path = root / given.parent.parent.name / "executions" / given.name
+    folder = Folder(given.parent.parent.name, given.name, path)
+    report = SyncReport(root)
+    existing = _snapshot({"experiment__name": folder.experiment, "folder_name": folder.name})
+    if not path.is_dir():
+        _mark_missing([row.pk for row in existing.values() if row.status != Status.MISSING], report)
+        return report
+    if path.is_symlink() and not inside(path, str(root)):
+        folder = Folder(folder.experiment, folder.name, path, outside=os.path.realpath(path))
+    _sync(str(root), [folder], existing, report, None, stale_after, 1)
+    return report

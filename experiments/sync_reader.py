@@ -1,0 +1,376 @@
+"""Reading execution folders for sync: find them, fingerprint them, and parse what they hold.
+
+    folders, problems = find_folders(root)          # every <experiment>/executions/<name>/
+    listing = list_folder(folders[0], root)          # stat only: names, sizes, mtimes -> fingerprint
+    record = read_folder(folders[0], listing, now)   # the files' contents as a Record
+
+Nothing here writes to the database, and nothing raises for what a folder contains: every
+problem becomes a line on the Record (``"metrics.json: is not valid JSON ..."``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.utils import timezone
+
+from .models import Execution, finite_or_none
+
+# A folder with no metrics.json whose files have not changed for this long is a crashed run.
+STALE_AFTER = dt.timedelta(minutes=30)
+# Part of every fingerprint: bump it when reading changes, and the next sync reads every folder again.
+READER_VERSION = b"1"
+LOG_READ_LIMIT = 1 << 20  # logs bigger than this are read at their head and tail only
+FOLDER_TIME = re.compile(r"^(\d{2}-\d{2}-\d{2}__\d{2}-\d{2}-\d{4})(?:_\d+)?$")
+LOG_TIME = re.compile(rb"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),\d{3} - ", re.MULTILINE)
+
+Status = Execution.Status
+
+
+# --- finding folders and fingerprinting them (stat only, no reads) ----------------------------
+
+
+@dataclass(frozen=True)
+class Folder:
+    """``<root>/<experiment>/executions/<name>``; ``outside`` is set when it links out of the root."""
+
+    experiment: str
+    name: str
+    path: Path
+    outside: str = ""
+
+
+@dataclass
+class Listing:
+    """The files of one folder, from ``os.scandir`` alone."""
+
+    files: dict  # relative path -> (size, mtime_ns)
+    links_outside: dict  # relative path -> where the symlink points
+    fingerprint: str
+    newest_ns: int
+
+
+def inside(path, root):
+    """Whether ``path``, with every symlink followed, is ``root`` or under it."""
+    real = os.path.realpath(path)
+    return real == root or real.startswith(root + os.sep)
+
+
+def _entries(path):
+    try:
+        with os.scandir(path) as iterator:
+            return sorted((entry for entry in iterator if not entry.name.startswith(".")), key=lambda entry: entry.name)
+    except OSError:
+        return []
+
+
+def find_folders(root):
+    """``(folders, problems)``: every execution folder under ``root`` (a resolved path), sorted.
+
+    Entries without an ``executions/`` folder (MLflow's mlflow.db and mlartifacts/) are not experiments.
+    """
+    folders, problems = [], []
+    for dataset in _entries(root):
+        if not dataset.is_dir():
+            continue
+        executions = os.path.join(dataset.path, "executions")
+        if not os.path.isdir(executions):
+            continue
+        if not _storable_name(dataset.name):
+            problems.append(f"{printable(dataset.name)}: the folder name is not UTF-8 text; not read")
+            continue
+        if not inside(executions, root):
+            problems.append(f"{dataset.name}/executions: a symlink to {printable(os.path.realpath(executions))}, outside the trainings root; not read")
+            continue
+        for entry in _entries(executions):
+            if not _storable_name(entry.name):
+                problems.append(f"{dataset.name}/executions/{printable(entry.name)}: the folder name is not UTF-8 text; not read")
+            elif entry.is_symlink() and not inside(entry.path, root):
+                folders.append(Folder(dataset.name, entry.name, Path(entry.path), outside=printable(os.path.realpath(entry.path))))
+            elif entry.is_dir():
+                folders.append(Folder(dataset.name, entry.name, Path(entry.path)))
+    return folders, problems
+
+
+def _storable_name(name):
+    """Linux allows any bytes in a name; the index stores UTF-8 text of at most 255 characters."""
+    return printable(name) == name and len(name) <= 255
+
+
+def printable(text):
+    """``text`` as UTF-8 can hold it: undecodable bytes and lone surrogates become "?"."""
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
+
+
+def list_folder(folder, root):
+    """Stat every file under the folder (symlinks are not followed out of the root) and hash it."""
+    if folder.outside:  # not walked at all; the fingerprint notices if the link is pointed elsewhere
+        return Listing({}, {}, hashlib.blake2b(folder.outside.encode(), digest_size=16).hexdigest(), 0)
+    files, links, pending = {}, {}, [("", str(folder.path))]
+    while pending:
+        prefix, directory = pending.pop()
+        try:
+            iterator = os.scandir(directory)
+        except OSError:
+            continue
+        with iterator:
+            for entry in iterator:
+                relative = prefix + entry.name
+                try:
+                    if entry.is_symlink():
+                        if not inside(entry.path, root):
+                            links[relative] = printable(os.path.realpath(entry.path))
+                        elif entry.is_file():  # linked directories are not walked: no loops
+                            stat = entry.stat()
+                            files[relative] = (stat.st_size, stat.st_mtime_ns)
+                    elif entry.is_dir(follow_symlinks=False):
+                        pending.append((relative + "/", entry.path))
+                    else:
+                        stat = entry.stat(follow_symlinks=False)
+                        files[relative] = (stat.st_size, stat.st_mtime_ns)
+                except OSError:  # vanished between listing and stat: the next sync sees the rest
+                    continue
+    digest = hashlib.blake2b(READER_VERSION, digest_size=16)
+    for relative, (size, mtime) in sorted(files.items()):
+        digest.update(f"{relative}\0{size}\0{mtime}\n".encode("utf-8", "surrogateescape"))
+    for relative, target in sorted(links.items()):
+        digest.update(f"{relative}\0->{target}\n".encode("utf-8", "surrogateescape"))
+    newest = max((mtime for _, mtime in files.values()), default=0)
+    return Listing(files, links, digest.hexdigest(), newest)
+
+
+# --- reading a folder that changed ------------------------------------------------------------
+
+
+@dataclass
+class Record:
+    """What one folder says, ready to be written as an Execution (and its MetricHistory rows)."""
+
+    folder: Folder
+    fingerprint: str
+    status: str = Status.SUCCEEDED
+    title: str = ""
+    tags: list = field(default_factory=list)
+    config: object = None
+    trackers: dict = field(default_factory=dict)
+    artifacts: list = field(default_factory=list)
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    metrics: dict | None = None  # None: metrics.json was not read, leave metric fields alone
+    elapsed: dict = field(default_factory=dict)
+    hardware: dict = field(default_factory=dict)
+    run_error: str = ""
+    problems: list = field(default_factory=list)
+
+    @property
+    def error(self):
+        return "\n".join(line for line in [self.run_error, *self.problems] if line)
+
+    def problem(self, name, message):
+        self.problems.append(f"{name}: {message}")
+
+
+def _clean(value):
+    """A JSON value both databases accept: NaN/Infinity become null, lone surrogates "?"."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, float):
+        return finite_or_none(value)
+    if isinstance(value, dict):
+        return {_clean(str(key)): _clean(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clean(item) for item in value]
+    return value
+
+
+def _local_time(text, fmt):
+    try:
+        return timezone.make_aware(dt.datetime.strptime(text, fmt), timezone.get_default_timezone())
+    except ValueError:
+        return None
+
+
+def _positions(indexes):
+    shown = ", ".join(str(index) for index in indexes[:5])
+    return shown + (f" and {len(indexes) - 5} more" if len(indexes) > 5 else "")
+
+
+def _load_json(data, record, name):
+    """Parse a file's bytes (NaN and Infinity allowed, as Python writes them); None after a problem."""
+    try:
+        return json.loads(data.decode("utf-8-sig"))  # UTF-8, as the engine writes it (a BOM is forgiven)
+    except UnicodeDecodeError as exc:
+        record.problem(name, f"is not UTF-8 text (byte {exc.start}); expected JSON")
+    except json.JSONDecodeError as exc:
+        record.problem(name, f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); the file is truncated or not JSON")
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def config_problems(text):
+    """Check a config with the engine's schema; ``()`` if it is valid. Memoised: a sweep's configs repeat."""
+    from experiments.pipeline import ConfigError, load_config
+
+    try:
+        load_config(text)
+    except ConfigError as exc:
+        return tuple(str(problem) for problem in exc.problems)
+    except Exception as exc:  # noqa: BLE001 - a checker choking on odd input is still a bad config
+        return (f"could not be checked: {type(exc).__name__}: {exc}",)
+    return ()
+
+
+def _read_config(data, record):
+    config = _load_json(data, record, "training_config.json")
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        record.problem("training_config.json", f"expected a JSON object, got {type(config).__name__}")
+        return
+    record.config = config = _clean(config)
+    experiment = config.get("experiment") if isinstance(config.get("experiment"), dict) else {}
+    record.title = str(experiment.get("name") or "")
+    tags = experiment.get("tags")
+    record.tags = [str(tag) for tag in tags if isinstance(tag, (str, int, float))] if isinstance(tags, list) else []
+    problems = config_problems(bytes(data))
+    if problems:
+        record.problem("training_config.json", "no longer validates: " + "; ".join(problems))
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _read_metrics(data, record):
+    document = _load_json(data, record, "metrics.json")
+    if document is None:
+        record.status = Status.FAILED
+        return
+    if not isinstance(document, dict) or not isinstance(document.get("metrics"), dict):
+        record.status = Status.FAILED
+        record.problem("metrics.json", 'expected an object with a "metrics" object of {name: [values]}')
+        return
+    metrics = {}
+    for name, values in document["metrics"].items():
+        if not isinstance(values, list) or not all(_is_number(value) for value in values) or len(name) > 255:
+            record.problem("metrics.json", f"metrics.{name[:80]} is not a list of numbers; not indexed")
+            continue
+        bad = [index + 1 for index, value in enumerate(values) if not math.isfinite(value)]
+        if bad:
+            record.problem("metrics.json", f"{name} is NaN or Infinity at epoch {_positions(bad)} (stored as null)")
+        metrics[_clean(name)] = [finite_or_none(float(value)) for value in values]
+    record.metrics = metrics
+    record.elapsed = _clean(document["elapsed"]) if isinstance(document.get("elapsed"), dict) else {}
+    record.hardware = _clean(document["hardware"]) if isinstance(document.get("hardware"), dict) else {}
+    error = document.get("error")
+    if error:
+        record.run_error = str(error)
+        record.status = Status.CANCELLED if error == "interrupted" else Status.FAILED
+
+
+def _read_log(data, record):
+    """The first and last timestamps; bytes that are not UTF-8 are reported, not fatal."""
+    head, tail = data
+    for part in (head,) if head is tail else (head, tail):
+        try:
+            part.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            record.problem("execution.log", f"has bytes that are not UTF-8 (first at byte {exc.start}); the dashboard shows them as \ufffd")
+            break
+    first = LOG_TIME.search(head)
+    stamps = LOG_TIME.findall(tail[-8192:]) or LOG_TIME.findall(tail)
+    record.started_at = _local_time(first.group(1).decode(), "%Y-%m-%d %H:%M:%S") if first else None
+    record.finished_at = _local_time(stamps[-1].decode(), "%Y-%m-%d %H:%M:%S") if stamps else None
+
+
+def _head_and_tail(handle, size):
+    """A log's bytes, or for a huge log its first and last half-megabyte, cut at line ends."""
+    if size <= LOG_READ_LIMIT:
+        data = handle.read()
+        return data, data
+    head = handle.read(LOG_READ_LIMIT // 2).rpartition(b"\n")[0]
+    handle.seek(-LOG_READ_LIMIT // 2, os.SEEK_END)
+    return head, handle.read().partition(b"\n")[2]
+
+
+def _read(folder, listing, record, name):
+    """One file's bytes, or None when it is absent, links out of the root, or cannot be read."""
+    if name in listing.links_outside:
+        record.problem(name, f"is a symlink to {listing.links_outside[name]}, outside the trainings root; not read")
+        return None
+    if name not in listing.files:
+        return None
+    try:
+        with open(folder.path / name, "rb") as handle:
+            return _head_and_tail(handle, listing.files[name][0]) if name == "execution.log" else handle.read()
+    except OSError as exc:
+        record.problem(name, f"cannot be read: {exc.strerror or exc}")
+        return None
+
+
+def _read_trackers(data, record):
+    trackers = _load_json(data, record, "trackers.json")
+    if isinstance(trackers, dict):
+        record.trackers = _clean(trackers)
+
+
+READERS = {"training_config.json": _read_config, "trackers.json": _read_trackers, "execution.log": _read_log}
+
+
+def read_folder(folder, listing, now, stale_after=STALE_AFTER):
+    """Turn one folder into a ``Record``: never raises for what the files contain."""
+    record = Record(folder, listing.fingerprint)
+    if folder.outside:
+        record.status = Status.FAILED
+        record.problem("folder", f"is a symlink to {folder.outside}, outside the trainings root; not read")
+        return record
+    record.artifacts = [
+        {"path": name, "bytes": size} for name, (size, _) in sorted(listing.files.items()) if name == "model.h5" or name.startswith("callbacks/")
+    ]
+    for name, reader in READERS.items():
+        data = _read(folder, listing, record, name)
+        if data is not None:
+            reader(data, record)
+    match = FOLDER_TIME.match(folder.name)
+    if record.started_at is None and match:
+        record.started_at = _local_time(match.group(1), "%H-%M-%S__%d-%m-%Y")
+    data = _read(folder, listing, record, "metrics.json")
+    if data is not None:
+        _read_metrics(data, record)
+        if record.finished_at is None:
+            record.finished_at = dt.datetime.fromtimestamp(listing.files["metrics.json"][1] / 1e9, dt.timezone.utc)
+        return record
+    record.finished_at = None
+    if "metrics.json" in listing.links_outside or "metrics.json" in listing.files:
+        record.status = Status.FAILED  # there, but not readable (the problem is already recorded)
+    elif is_stale(folder, listing, now, stale_after):
+        record.status = Status.FAILED
+        changed = dt.datetime.fromtimestamp(_newest_ns(folder, listing) / 1e9, dt.timezone.utc)
+        record.problem(
+            "metrics.json",
+            f"missing, and nothing in the folder changed since {changed:%Y-%m-%d %H:%M} UTC; the run crashed or was stopped before it finished",
+        )
+    else:
+        record.status = Status.RUNNING
+    return record
+
+
+def _newest_ns(folder, listing):
+    if listing.newest_ns:
+        return listing.newest_ns
+    try:
+        return os.stat(folder.path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def is_stale(folder, listing, now, stale_after):
+    """No file in the folder changed for ``stale_after``."""
+    return now.timestamp() * 1e9 - _newest_ns(folder, listing) > stale_after.total_seconds() * 1e9

@@ -1,0 +1,69 @@
+"""The admin shows a synced tree: lists, filters, search by name and tag, read-only config and metrics."""
+import pytest
+from django.contrib.auth.models import User
+from django.urls import reverse
+
+from experiments.models import Execution, MetricHistory
+from experiments.sync import sync_trainings
+from tests.helpers import seed_config
+from tests.test_sync import write_execution
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client, trainings):
+    trainings.mkdir()
+    tagged = seed_config()
+    tagged["experiment"]["tags"] = ["baseline-2019"]
+    write_execution(trainings, name="06-16-31__08-04-2019", config=tagged)
+    write_execution(trainings, name="06-39-51__10-04-2019", metrics=b"{truncated")
+    write_execution(trainings, name="07-00-00__11-04-2019", dataset="iris")
+    sync_trainings(trainings)
+    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
+    return client
+
+
+def test_the_execution_list_shows_every_synced_folder(admin_client):
+    page = admin_client.get(reverse("admin:experiments_execution_changelist")).content.decode()
+    for name in ("boston_housing/06-16-31__08-04-2019", "boston_housing/06-39-51__10-04-2019", "iris/07-00-00__11-04-2019"):
+        assert name in page
+    assert "3 executions" in page
+
+
+def test_it_filters_by_status_and_experiment(admin_client):
+    url = reverse("admin:experiments_execution_changelist")
+    page = admin_client.get(url, {"status__exact": "failed"}).content.decode()
+    assert "06-39-51__10-04-2019" in page and "06-16-31__08-04-2019" not in page
+    iris = Execution.objects.get(folder_name="07-00-00__11-04-2019").experiment_id
+    page = admin_client.get(url, {"experiment__id__exact": iris}).content.decode()
+    assert "07-00-00__11-04-2019" in page and "06-16-31__08-04-2019" not in page
+
+
+@pytest.mark.parametrize("query, expected", [("baseline-2019", "06-16-31__08-04-2019"), ("iris", "07-00-00__11-04-2019"), ("06-39", "06-39-51__10-04-2019")])
+def test_it_searches_by_tag_and_name(admin_client, query, expected):
+    page = admin_client.get(reverse("admin:experiments_execution_changelist"), {"q": query}).content.decode()
+    assert "1 execution" in page and expected in page
+
+
+def test_the_change_page_shows_config_and_metrics_read_only(admin_client):
+    execution = Execution.objects.get(folder_name="06-16-31__08-04-2019")
+    page = admin_client.get(reverse("admin:experiments_execution_change", args=[execution.pk])).content.decode()
+    assert "standard_scaler" in page and "baseline-2019" in page  # the config, shown
+    assert 'name="config' not in page and 'name="summary' not in page  # ...but not as a form field
+    assert 'name="status"' in page  # the one thing a person may change
+    assert "15.7484" in page  # the val_loss history, inline
+
+
+def test_the_error_is_shown_on_a_failed_execution(admin_client):
+    execution = Execution.objects.get(folder_name="06-39-51__10-04-2019")
+    page = admin_client.get(reverse("admin:experiments_execution_change", args=[execution.pk])).content.decode()
+    assert "metrics.json: is not valid JSON" in page
+
+
+def test_experiments_and_histories_have_admin_pages(admin_client):
+    page = admin_client.get(reverse("admin:experiments_experiment_changelist")).content.decode()
+    assert "boston_housing" in page and "iris" in page
+    history = MetricHistory.objects.filter(name="val_loss").first()
+    page = admin_client.get(reverse("admin:experiments_metrichistory_change", args=[history.pk])).content.decode()
+    assert "466.78" in page and 'name="values"' not in page
