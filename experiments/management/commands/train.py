@@ -2,12 +2,16 @@
 
 Exit codes: 0 trained, 1 the training failed (its folder keeps the log and the error),
 2 the config is invalid (every problem is listed, nothing is written).
+When a run ends, failed or not, its folder is indexed in the database (``experiments.sync``).
 """
 import sys
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError
+
+from experiments.sync import sync_folder
 
 
 def train(config_path, trainings_root, cache_dir, stdout, stderr, progress=True):
@@ -31,6 +35,18 @@ def train(config_path, trainings_root, cache_dir, stdout, stderr, progress=True)
     return (0 if result.succeeded else 1), result
 
 
+def index(folder, trainings_root, stderr):
+    """Index the folder a run just wrote; a database that is not set up only costs a warning."""
+    try:
+        report = sync_folder(folder, trainings_root)
+    except DatabaseError as exc:
+        stderr.write(f"Not indexed in the database ({str(exc).strip()}); run `python manage.py migrate`, then `python manage.py sync_trainings`\n")
+        return None
+    for problem in report.problems:
+        stderr.write(f"Indexed with a problem: {problem}\n")
+    return report
+
+
 class Command(BaseCommand):
     help = "Train a Gymnos config and write its execution folder; prints the folder's path last."
 
@@ -46,6 +62,7 @@ class Command(BaseCommand):
         progress = sys.stderr.isatty() and not options["no_progress"]
         code, result = train(options["config"], trainings_root, cache_dir, sys.stdout, sys.stderr, progress=progress)
         if result is not None and result.path is not None:
+            index(result.path, trainings_root, sys.stderr)
             self.stdout.write(str(result.path))
         sys.stdout.flush()
         if code:
