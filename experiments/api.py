@@ -1,0 +1,206 @@
+"""The JSON API (django-ninja): launch, watch and cancel executions. Schema at /api/openapi.json.
+
+Authentication: a logged-in session (with its CSRF token), or ``Authorization: Bearer <token>``
+where ``python manage.py api_token USERNAME`` prints the token. Launching and cancelling need
+the ``experiments.add_execution`` permission.
+"""
+import json
+import os
+
+from django.shortcuts import get_object_or_404
+from ninja import NinjaAPI, Schema, Status
+from ninja.security import HttpBearer, django_auth
+
+from experiments.models import ApiToken, Execution
+from experiments.pipeline import ConfigError
+from experiments.pipeline.config import TrainingConfig
+from experiments.queueing import QueueUnavailable
+
+LOG_CHUNK = 256 * 1024  # at most this many bytes of log per call; ask again from the new offset
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request, token):
+        user = ApiToken.user_for(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="Gymnos API",
+    version="1",
+    description="Launch Keras training runs from a Gymnos config, follow them epoch by epoch, and cancel them.",
+    auth=[BearerToken(), django_auth],
+    urls_namespace="api",
+)
+
+
+class Problem(Schema):
+    path: str
+    message: str
+
+
+class ValidationErrors(Schema):
+    errors: list[Problem]
+
+
+class Detail(Schema):
+    detail: str
+
+
+class Launched(Schema):
+    id: int
+    url: str
+    status: str
+
+
+class ExecutionOut(Schema):
+    id: int
+    experiment: str
+    folder_name: str | None
+    title: str
+    status: str
+    epoch: int
+    epochs: int | None
+    queue: str
+    launched_by: str | None
+    started_at: str | None
+    finished_at: str | None
+    elapsed: dict
+    summary: dict
+    test_metrics: dict
+    config: dict | None
+    hardware: dict
+    error: str
+    url: str
+
+
+class Metrics(Schema):
+    id: int
+    metrics: dict[str, list[float | None]]
+
+
+class LogChunk(Schema):
+    offset: int
+    size: int
+    data: str
+
+
+def _forbidden_unless_allowed(request):
+    if not request.user.has_perm("experiments.add_execution"):
+        return Status(403, {"detail": "you need the experiments.add_execution permission to launch or cancel runs"})
+    return None
+
+
+def _out(execution):
+    return {
+        "id": execution.pk,
+        "experiment": execution.experiment.name,
+        "folder_name": execution.folder_name,
+        "title": execution.title,
+        "status": execution.status,
+        "epoch": execution.epochs,
+        "epochs": execution.epochs_total,
+        "queue": execution.queue,
+        "launched_by": execution.launched_by.get_username() if execution.launched_by_id else None,
+        "started_at": execution.started_at.isoformat() if execution.started_at else None,
+        "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
+        "elapsed": execution.elapsed or {},
+        "summary": execution.summary or {},
+        "test_metrics": execution.test_metrics or {},
+        "config": execution.config,
+        "hardware": execution.hardware or {},
+        "error": execution.error,
+        "url": f"/api/executions/{execution.pk}",
+    }
+
+
+@api.post(
+    "/executions",
+    response={201: Launched, 400: ValidationErrors, 403: Detail, 503: Detail},
+    summary="Launch a training run",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": TrainingConfig.model_json_schema(ref_template="#/components/schemas/{model}")}},
+        }
+    },
+)
+def launch(request):
+    """Validate the config (the JSON body) and queue it. 400 lists every problem with its JSON path."""
+    from experiments import running
+
+    denied = _forbidden_unless_allowed(request)
+    if denied:
+        return denied
+    try:
+        data = json.loads(request.body or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return Status(400, {"errors": [{"path": "", "message": f"the body is not valid JSON: {exc}"}]})
+    try:
+        execution = running.launch(data, user=request.user)
+    except ConfigError as exc:
+        return Status(400, {"errors": [problem.as_dict() for problem in exc.problems]})
+    except QueueUnavailable as exc:
+        return Status(503, {"detail": str(exc)})
+    return Status(201, {"id": execution.pk, "url": f"/api/executions/{execution.pk}", "status": execution.status})
+
+
+@api.get("/executions/{execution_id}", response=ExecutionOut, summary="One execution: status, progress, summary")
+def detail(request, execution_id: int):
+    from experiments.running import reap_lost_executions
+
+    reap_lost_executions()
+    return _out(get_object_or_404(Execution.objects.select_related("experiment", "launched_by"), pk=execution_id))
+
+
+@api.get("/executions/{execution_id}/metrics", response=Metrics, summary="Every metric's full history")
+def metrics(request, execution_id: int):
+    execution = get_object_or_404(Execution, pk=execution_id)
+    return {"id": execution.pk, "metrics": dict(execution.histories.values_list("name", "values"))}
+
+
+@api.get("/executions/{execution_id}/log", response={200: LogChunk, 404: Detail}, summary="The log from a byte offset")
+def log_tail(request, execution_id: int, offset: int = 0):
+    """The bytes of execution.log after ``offset`` (at most 256 KiB) and the offset to ask from next."""
+    execution = get_object_or_404(Execution, pk=execution_id)
+    if not execution.folder_path:
+        return Status(200, {"offset": 0, "size": 0, "data": ""})
+    path = os.path.join(execution.folder_path, "execution.log")
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            offset = min(max(offset, 0), size)
+            handle.seek(offset)
+            chunk = handle.read(LOG_CHUNK)
+    except FileNotFoundError:
+        return Status(200, {"offset": 0, "size": 0, "data": ""})
+    end = _whole_characters(chunk) if offset + len(chunk) < size else len(chunk)
+    return Status(200, {"offset": offset + end, "size": size, "data": chunk[:end].decode("utf-8", errors="replace")})
+
+
+def _whole_characters(chunk):
+    """Where ``chunk`` ends without cutting a UTF-8 character in two (the rest comes next call)."""
+    for back in range(1, min(4, len(chunk)) + 1):
+        byte = chunk[-back]
+        if byte & 0b1100_0000 != 0b1000_0000:  # a lead byte (or ASCII): does its character fit?
+            needed = 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4 if byte >> 3 == 0b11110 else 1
+            return len(chunk) - back if needed > back else len(chunk)
+    return len(chunk)
+
+
+@api.post("/executions/{execution_id}/cancel", response={200: Launched, 403: Detail, 409: Detail}, summary="Cancel a run")
+def cancel(request, execution_id: int):
+    """A queued run leaves the queue; a running one is stopped and keeps its partial folder."""
+    from experiments import running
+
+    denied = _forbidden_unless_allowed(request)
+    if denied:
+        return denied
+    execution = get_object_or_404(Execution, pk=execution_id)
+    if not running.cancel(execution):
+        execution.refresh_from_db()
+        return Status(409, {"detail": f"execution {execution.pk} is {execution.status}; only queued or running runs can be cancelled"})
+    execution.refresh_from_db()
+    return Status(200, {"id": execution.pk, "url": f"/api/executions/{execution.pk}", "status": execution.status})

@@ -1,0 +1,45 @@
+"""The RQ worker class Gymnos runs (settings.RQ["WORKER_CLASS"]), for `rqworker` and `up` alike."""
+import logging
+
+from django.db import connections
+from rq import Worker
+
+log = logging.getLogger(__name__)
+
+
+def warm_up():
+    """Import TensorFlow, Keras and the engine now, so each forked job starts with them loaded."""
+    import keras  # noqa: F401
+    import tensorflow  # noqa: F401
+
+    import experiments.pipeline.trainer  # noqa: F401
+    import experiments.progress  # noqa: F401
+
+
+class GymnosWorker(Worker):
+    """RQ's forking worker, warmed up: a job pays no TensorFlow import.
+
+    Database connections are closed before each fork, so the work horse opens its own
+    instead of sharing (and later closing) the worker's socket.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        warm_up()
+
+    def fork_work_horse(self, job, queue):
+        connections.close_all()
+        return super().fork_work_horse(job, queue)
+
+    def run_maintenance_tasks(self):
+        super().run_maintenance_tasks()
+        from experiments.running import reap_lost_executions
+
+        try:
+            reaped = reap_lost_executions()
+        except Exception:  # noqa: BLE001 - maintenance must not stop the worker
+            log.exception("Could not check for lost executions")
+            return
+        if reaped:
+            log.warning("Marked %s execution(s) whose worker was lost as failed", reaped)
+        connections.close_all()

@@ -1,0 +1,8 @@
+"""Hook functions that test configs name through lambda_callback (GYMNOS_CALLBACK_MODULES=tests.hooks)."""
+import os
+import time
+
+
+def pause(epoch, logs):
+    """Make each epoch last a while, so a test can watch (or stop) a run while it trains."""
+    time.sleep(float(os.environ.get("GYMNOS_TEST_EPOCH_PAUSE", "0.4")))
