@@ -37,6 +37,8 @@ METRIC_FIELDS = [
     "elapsed", "hardware", "summary", "test_metrics", "epochs",
     "final_loss", "final_val_loss", "best_val_loss", "test_loss",
 ]  # fmt: skip
+ALL_FIELDS = FOLDER_FIELDS + METRIC_FIELDS
+KEEP_OUTCOME_FIELDS = [name for name in FOLDER_FIELDS if name not in {"status", "error", "finished_at"}]
 
 
 @dataclass
@@ -61,6 +63,13 @@ class SyncReport:
 # --- writing --------------------------------------------------------------------------------
 
 
+def _fields_to_write(record):
+    """Metric fields only from a metrics.json that was read; an ended run's outcome only from one at all."""
+    if record.metrics is not None:
+        return ALL_FIELDS
+    return KEEP_OUTCOME_FIELDS if record.keep_outcome else FOLDER_FIELDS
+
+
 def _as_execution(record, experiment_id, now):
     execution = Execution(
         experiment_id=experiment_id, folder_name=record.folder.name, folder_path=str(record.folder.path),
@@ -82,8 +91,8 @@ def _write(records, experiment_ids, existing_ids, now):
         found = dict(Experiment.objects.filter(name__in=names).values_list("name", "id"))
     ids = {**experiment_ids, **found}
     executions = []
-    for with_metrics, fields in ((True, FOLDER_FIELDS + METRIC_FIELDS), (False, FOLDER_FIELDS)):
-        group = [record for record in records if (record.metrics is not None) == with_metrics]
+    for fields in (ALL_FIELDS, FOLDER_FIELDS, KEEP_OUTCOME_FIELDS):
+        group = [record for record in records if _fields_to_write(record) is fields]
         objects = [_as_execution(record, ids[record.folder.experiment], now) for record in group]
         if objects:
             Execution.objects.bulk_create(objects, update_conflicts=True, unique_fields=["experiment", "folder_name"], update_fields=fields)
@@ -158,12 +167,16 @@ class _Row:
     fingerprint: str
     status: str
     folder_path: str
+    worker_alive: bool  # a worker's heartbeat vouches for it while it runs
 
 
 def _snapshot(filters):
     rows = Execution.objects.filter(folder_name__isnull=False, **filters)
-    fields = ("pk", "experiment__name", "folder_name", "fingerprint", "status", "folder_path")
-    return {(experiment, name): _Row(pk, fingerprint, status, path) for pk, experiment, name, fingerprint, status, path in rows.values_list(*fields)}
+    fields = ("pk", "experiment__name", "folder_name", "fingerprint", "status", "folder_path", "heartbeat_at")
+    return {
+        (experiment, name): _Row(pk, fingerprint, status, path, status == Status.RUNNING and heartbeat is not None)
+        for pk, experiment, name, fingerprint, status, path, heartbeat in rows.values_list(*fields)
+    }
 
 
 def _sync(root, folders, existing, report, progress, stale_after, batch_size):
@@ -177,11 +190,12 @@ def _sync(root, folders, existing, report, progress, stale_after, batch_size):
             and row.fingerprint == listing.fingerprint
             and row.folder_path == str(folder.path)
             and row.status != Status.MISSING
-            and not (row.status == Status.RUNNING and is_stale(folder, listing, now, stale_after))
+            and not (row.status == Status.RUNNING and not row.worker_alive and is_stale(folder, listing, now, stale_after))
         ):
             report.unchanged += 1
         else:
-            record = read_folder(folder, listing, now, stale_after)
+            known = (row.status, row.worker_alive) if row is not None and row.status != Status.MISSING else (None, False)
+            record = read_folder(folder, listing, now, stale_after, *known)
             pending.append(record)
             report.indexed += 1
             if record.problems:

@@ -32,6 +32,7 @@ FOLDER_TIME = re.compile(r"^(\d{2}-\d{2}-\d{2}__\d{2}-\d{2}-\d{4})(?:_\d+)?$")
 LOG_TIME = re.compile(rb"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),\d{3} - ", re.MULTILINE)
 
 Status = Execution.Status
+ENDED = {Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}
 
 
 # --- finding folders and fingerprinting them (stat only, no reads) ----------------------------
@@ -168,6 +169,7 @@ class Record:
     hardware: dict = field(default_factory=dict)
     run_error: str = ""
     problems: list = field(default_factory=list)
+    keep_outcome: bool = False  # leave the row's status, error and finished_at as they are
 
     @property
     def error(self):
@@ -324,8 +326,14 @@ def _read_trackers(data, record):
 READERS = {"training_config.json": _read_config, "trackers.json": _read_trackers, "execution.log": _read_log}
 
 
-def read_folder(folder, listing, now, stale_after=STALE_AFTER):
-    """Turn one folder into a ``Record``: never raises for what the files contain."""
+def read_folder(folder, listing, now, stale_after=STALE_AFTER, known_status=None, worker_alive=False):
+    """Turn one folder into a ``Record``: never raises for what the files contain.
+
+    ``known_status`` is the row's status, if it has one; ``worker_alive`` says a worker's heartbeat
+    vouches for the run. Both matter only without metrics.json, when the folder cannot say how the
+    run ended: a run that already ended keeps its outcome (``keep_outcome``), one a live worker runs
+    stays running however long its files stay still.
+    """
     record = Record(folder, listing.fingerprint)
     if folder.outside:
         record.status = Status.FAILED
@@ -350,7 +358,9 @@ def read_folder(folder, listing, now, stale_after=STALE_AFTER):
     record.finished_at = None
     if "metrics.json" in listing.links_outside or "metrics.json" in listing.files:
         record.status = Status.FAILED  # there, but not readable (the problem is already recorded)
-    elif is_stale(folder, listing, now, stale_after):
+    elif known_status in ENDED:
+        record.status, record.keep_outcome = known_status, True  # a cancel or a lost worker, recorded by whoever saw it
+    elif not worker_alive and is_stale(folder, listing, now, stale_after):
         record.status = Status.FAILED
         changed = dt.datetime.fromtimestamp(_newest_ns(folder, listing) / 1e9, dt.timezone.utc)
         record.problem(

@@ -6,6 +6,7 @@ import time
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from experiments.models import Execution, MetricHistory
 from experiments.sync import sync_trainings
@@ -15,6 +16,7 @@ from tests.test_sync import SEED_METRICS, write_execution
 pytestmark = pytest.mark.django_db
 
 Status = Execution.Status
+SEED_LOG_TAIL = "2019-04-08 06:20:00,000 - gymnosd - INFO - Trainer - Fitting model with 303 samples ...\n"
 
 
 @pytest.fixture
@@ -223,3 +225,25 @@ def test_a_folder_name_that_is_not_utf8_is_reported_and_skipped(root):
     report = sync_trainings(root)
     assert report.line() == "indexed 1, unchanged 0, errors 1"
     assert report.problems == ["boston_housing/executions/run-?: the folder name is not UTF-8 text; not read"]
+
+
+def test_a_run_a_live_worker_vouches_for_stays_running_however_still_its_files(root):
+    folder = write_execution(root, name="bad", metrics=None)
+    sync_trainings(root)
+    Execution.objects.update(heartbeat_at=timezone.now())  # a worker runs it and sends heartbeats
+    assert sync_trainings(root, stale_after=dt.timedelta(0)).line() == "indexed 0, unchanged 1, errors 0"
+    (folder / "execution.log").write_text(SEED_LOG_TAIL)  # read again, still no metrics.json
+    assert sync_trainings(root, stale_after=dt.timedelta(0)).line() == "indexed 1, unchanged 0, errors 0"
+    execution = Execution.objects.get()
+    assert execution.status == Status.RUNNING and execution.error == ""
+
+
+def test_without_metrics_json_an_ended_run_keeps_the_outcome_recorded_for_it(root):
+    folder = write_execution(root, name="bad", metrics=None)
+    sync_trainings(root)
+    Execution.objects.update(status=Status.CANCELLED, error="cancelled by a user")
+    (folder / "execution.log").write_text(SEED_LOG_TAIL)  # the folder changes again, still no metrics.json
+    assert sync_trainings(root, stale_after=dt.timedelta(0)).indexed == 1
+    execution = Execution.objects.get()
+    assert (execution.status, execution.error) == (Status.CANCELLED, "cancelled by a user")
+    assert execution.started_at == dt.datetime(2019, 4, 8, 6, 20, tzinfo=dt.timezone.utc)  # the rest is read
