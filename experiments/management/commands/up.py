@@ -153,6 +153,7 @@ class Command(BaseCommand):
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             stack.start()
+            self._first_login()
             self.stdout.write(f"Gymnos is up: http://{options['bind']}/  ({options['workers']} worker(s); Ctrl-C stops everything)")
             for config_file in options["enqueue"]:
                 self._enqueue(config_file)
@@ -165,6 +166,19 @@ class Command(BaseCommand):
         self.stdout.write("Stopped.")
         if code:
             sys.exit(code)
+
+    def _first_login(self):
+        """On a fresh install there is nobody to log in as: make an admin and say so, once."""
+        import secrets
+
+        from django.contrib.auth import get_user_model
+
+        User = get_user_model()
+        if User.objects.exists():
+            return
+        password = secrets.token_urlsafe(12)
+        User.objects.create_superuser("admin", password=password)
+        self.stdout.write(f"Created the first user. Log in as: admin / {password}  (change it in the admin; shown only now)")
 
     def _enqueue(self, config_file):
         from experiments.pipeline import ConfigError
