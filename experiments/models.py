@@ -251,3 +251,66 @@ class ApiToken(models.Model):
         """The active user a key belongs to, or None."""
         token = cls.objects.select_related("user").filter(key=key).first()
         return token.user if token is not None and token.user.is_active else None
+
+
+def _new_token():
+    import secrets
+
+    return secrets.token_urlsafe(32)  # 256 bits: a link nobody can guess
+
+
+class ShareLink(models.Model):
+    """A read-only link to one execution or one comparison, for someone without an account.
+
+    The token is the only credential: whoever holds ``/s/<token>/`` sees that execution (or
+    those runs side by side) and nothing else, until it is revoked or expires.
+    """
+
+    class Kind(models.TextChoices):
+        EXECUTION = "execution"
+        COMPARISON = "comparison"
+
+    token = models.CharField(max_length=64, unique=True, default=_new_token, help_text="The secret in the link (43 URL-safe characters, 256 bits).")
+    kind = models.CharField(max_length=16, choices=Kind.choices, help_text="What the link shows: one execution or a comparison.")
+    execution = models.ForeignKey(
+        Execution, null=True, blank=True, on_delete=models.CASCADE, related_name="share_links",
+        help_text="The execution shown (execution links only).",
+    )
+    runs = models.JSONField(default=list, blank=True, help_text="Execution ids compared, in order (comparison links only).")
+    allow_downloads = models.BooleanField(default=False, help_text="Whether visitors may download files (model, checkpoints, log, CSV).")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="When the link stops working (empty: never).")
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="When it was revoked (empty: still active).")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="share_links", help_text="Who shared it."
+    )
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        what = f"execution {self.execution_id}" if self.kind == self.Kind.EXECUTION else f"comparison of {len(self.runs)} runs"
+        return f"share link to {what}"
+
+    def is_active(self, now=None):
+        from django.utils import timezone
+
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class PublishToken(models.Model):
+    """Where a Keras ``RemoteMonitor`` posts one execution's epochs: ``/publish/epoch/end/<token>/``."""
+
+    token = models.CharField(max_length=64, unique=True, default=_new_token, help_text="The secret in the URL (256 bits).")
+    execution = models.ForeignKey(
+        Execution, on_delete=models.CASCADE, related_name="publish_tokens", help_text="The execution the posted epochs belong to."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="publish_tokens", help_text="Who made it."
+    )
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made.")
+    last_post_at = models.DateTimeField(null=True, blank=True, help_text="When the last epoch arrived.")
+
+    def __str__(self):
+        return f"publish token for execution {self.execution_id}"
