@@ -168,3 +168,15 @@ STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 LOGIN_URL = "/accounts/login/"
+
+# After logging in or out, the experiments list / the login page.
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+# plotly.min.js is served from the plotly package (no CDN, works offline): a finder adds it, and
+# whitenoise serves what the finders find, so it works without collectstatic too.
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "experiments.staticfiles.PlotlyFinder",
+]
+WHITENOISE_USE_FINDERS = True

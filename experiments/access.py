@@ -1,0 +1,64 @@
+"""Who may see and do what. Views call these and never repeat permission logic inline.
+
+Everyone logged in is on the team and may read everything. Launching and cancelling need
+``experiments.add_execution`` (the permission the API checks too). A share link grants
+exactly one execution or one comparison, read-only, to anyone holding its token.
+"""
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from experiments.models import Execution, ShareLink
+
+LAUNCH_PERMISSION = "experiments.add_execution"
+
+
+def _executions():
+    return Execution.objects.select_related("experiment", "launched_by")
+
+
+def get_execution_for_user(user, experiment, folder_name):
+    """The execution at ``/experiments/<experiment>/executions/<folder_name>/``, or 404."""
+    return get_object_or_404(_executions(), experiment__name=experiment, folder_name=folder_name)
+
+
+def get_execution_by_id_for_user(user, execution_id):
+    """Any execution by id (queued runs have no folder yet), or 404."""
+    return get_object_or_404(_executions(), pk=execution_id)
+
+
+def can_launch(user):
+    return user.is_authenticated and user.has_perm(LAUNCH_PERMISSION)
+
+
+def require_launch_permission(user):
+    """403 unless the user may launch and cancel runs."""
+    if not can_launch(user):
+        raise PermissionDenied("You need the experiments.add_execution permission to launch or cancel runs. Ask an admin for it.")
+
+
+def can_revoke(user, link):
+    return user.is_authenticated and (link.created_by_id == user.pk or user.is_staff)
+
+
+def get_share_for_revoke(user, share_id):
+    link = get_object_or_404(ShareLink, pk=share_id)
+    if not can_revoke(user, link):
+        raise PermissionDenied("Only whoever made a share link (or staff) can revoke it.")
+    return link
+
+
+def get_active_share(token, kind=None):
+    """The share link with this token if it is active (and of ``kind``); 404 otherwise.
+
+    Revoked, expired and unknown tokens look the same to a visitor: nothing is there.
+    """
+    link = ShareLink.objects.select_related("execution", "execution__experiment").filter(token=token).first()
+    if link is None or not link.is_active() or (kind is not None and link.kind != kind):
+        raise Http404("This share link does not exist, was revoked, or has expired.")
+    return link
+
+
+def require_share_downloads(link):
+    if not link.allow_downloads:
+        raise Http404("Downloads are not part of this share link.")

@@ -1,0 +1,98 @@
+"""Chart data: metric histories shaped for Plotly, long ones downsampled on the server.
+
+Downsampling keeps each bucket's minimum and maximum (in epoch order), so spikes and the
+best value survive: a 100,000-epoch history becomes at most ``MAX_POINTS`` points that look
+the same on a chart. Exports (CSV, metrics.json) always use the full histories.
+"""
+import math
+import re
+
+MAX_POINTS = 2000
+
+
+def downsample(values, max_points=MAX_POINTS):
+    """``(epochs, values)`` with epochs counted from 1, at most ``max_points`` long.
+
+    >>> downsample([5, 1, 4, 9, 2, 3], max_points=4)  # two buckets of three: each keeps its max and min
+    ([1, 2, 4, 5], [5, 1, 9, 2])
+
+    ``None`` (NaN in the run) is kept as a gap when a whole bucket is ``None``.
+    """
+    count = len(values)
+    if count <= max_points:
+        return list(range(1, count + 1)), list(values)
+    buckets = max(max_points // 2, 1)
+    size = math.ceil(count / buckets)
+    xs, ys = [], []
+    for start in range(0, count, size):
+        chunk = [(start + offset, value) for offset, value in enumerate(values[start : start + size]) if value is not None]
+        if not chunk:
+            xs.append(start + 1)
+            ys.append(None)
+            continue
+        low = min(chunk, key=lambda pair: pair[1])
+        high = max(chunk, key=lambda pair: pair[1])
+        for index, value in sorted({low, high}):
+            xs.append(index + 1)
+            ys.append(value)
+    return xs, ys
+
+
+def trace(values, max_points=MAX_POINTS):
+    xs, ys = downsample(values, max_points)
+    return {"x": xs, "y": ys, "points": len(values)}
+
+
+def base_names(names):
+    """Chart names of per-epoch metrics: ``val_loss`` and ``loss`` share the ``loss`` chart; ``test_*`` has none."""
+    bases = []
+    for name in names:
+        if name.startswith("test_"):
+            continue
+        base = name.removeprefix("val_")
+        if base not in bases:
+            bases.append(base)
+    return sorted(bases, key=lambda base: (base != "loss", base))
+
+
+def execution_charts(histories, max_points=MAX_POINTS):
+    """``{"loss": {"train": trace, "val": trace}, ...}`` from ``{name: values}``."""
+    charts = {}
+    for base in base_names(histories):
+        chart = {}
+        if base in histories:
+            chart["train"] = trace(histories[base], max_points)
+        if f"val_{base}" in histories:
+            chart["val"] = trace(histories[f"val_{base}"], max_points)
+        charts[base] = chart
+    return charts
+
+
+_EPOCH = re.compile(r"(\d+)")
+
+
+def checkpoint_epoch(path):
+    """The epoch in a checkpoint's file name: ``weights.05-27.07.h5`` -> 5 (None if it names none)."""
+    match = _EPOCH.search(path.rsplit("/", 1)[-1])
+    return int(match.group(1)) if match else None
+
+
+def checkpoints(artifacts):
+    """Checkpoint files (under ``callbacks/``, ending ``.h5``/``.keras``/``.hdf5``) with the epoch they were saved at."""
+    found = []
+    for artifact in artifacts or []:
+        path = artifact.get("path", "")
+        if path.startswith("callbacks/") and path.endswith((".h5", ".keras", ".hdf5", ".weights.h5")):
+            found.append({"path": path, "bytes": artifact.get("bytes"), "epoch": checkpoint_epoch(path)})
+    return found
+
+
+def checkpoint_markers(artifacts, val_loss, url_for):
+    """Points to draw on the val_loss chart: ``{"x": epoch, "y": val_loss there, "url": download, "name": file}``."""
+    markers = []
+    for checkpoint in checkpoints(artifacts):
+        epoch = checkpoint["epoch"]
+        if epoch is None or not 1 <= epoch <= len(val_loss) or val_loss[epoch - 1] is None:
+            continue
+        markers.append({"x": epoch, "y": val_loss[epoch - 1], "url": url_for(checkpoint["path"]), "name": checkpoint["path"].rsplit("/", 1)[-1]})
+    return markers

@@ -1,0 +1,250 @@
+"""Plain forms: each ``clean_<field>`` turns text into what the view needs."""
+import json
+from datetime import timedelta
+
+from django import forms
+from django.utils import timezone
+
+EXPIRY_CHOICES = [("", "Never"), ("1", "In 1 day"), ("7", "In 7 days"), ("30", "In 30 days"), ("90", "In 90 days")]
+
+
+class ShareForm(forms.Form):
+    allow_downloads = forms.BooleanField(required=False, help_text="Let visitors download the model, checkpoints, log and files.")
+    expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, help_text="When the link stops working.")
+
+    def clean_expires_in(self):
+        days = self.cleaned_data["expires_in"]
+        return timezone.now() + timedelta(days=int(days)) if days else None
+
+
+class CompareShareForm(ShareForm):
+    runs = forms.CharField(help_text="The execution ids compared, comma-separated.")
+
+    def clean_runs(self):
+        ids = []
+        for part in self.cleaned_data["runs"].split(","):
+            part = part.strip()
+            if not part.isdigit():
+                raise forms.ValidationError(f"'{part}' is not an execution id.")
+            if int(part) not in ids:
+                ids.append(int(part))
+        if not ids:
+            raise forms.ValidationError("Choose at least one run to share.")
+        return ids
+
+
+class ExternalRunForm(forms.Form):
+    experiment = forms.CharField(max_length=255, help_text="The experiment it belongs to, e.g. boston_housing.")
+    title = forms.CharField(max_length=255, required=False, help_text="A name for the run.")
+    epochs = forms.IntegerField(min_value=1, required=False, help_text="How many epochs it will train (for the progress bar).")
+
+    def clean_experiment(self):
+        name = self.cleaned_data["experiment"].strip()
+        if "/" in name or name in {".", ".."} or name.startswith("."):
+            raise forms.ValidationError("Use a plain folder name: letters, digits, '_' or '-', with no '/'.")
+        return name
+
+
+def parse_epoch_post(request):
+    """The epoch a Keras ``RemoteMonitor`` posted: ``{"epoch": 0, "loss": ..., ...}``.
+
+    Keras sends it as the form field ``data`` (JSON text), or as a JSON body with ``send_as_json``.
+    Raises ValueError with what was wrong.
+    """
+    if request.content_type == "application/json":
+        text = request.body.decode("utf-8", errors="replace")
+    else:
+        text = request.POST.get("data")
+        if text is None:
+            raise ValueError("expected a form field 'data' holding JSON (Keras RemoteMonitor's default) or a JSON body")
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the epoch data is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ValueError("the epoch data must be a JSON object like {\"epoch\": 0, \"loss\": 0.5}")
+    epoch = payload.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise ValueError(f"'epoch' must be a whole number counted from 0, got {json.dumps(epoch)}")
+    metrics = {}
+    for name, value in payload.items():
+        if name == "epoch":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) and value is not None:
+            raise ValueError(f"metric '{name}' must be a number, got {json.dumps(value)[:40]}")
+        metrics[str(name)[:255]] = value
+    return epoch, metrics
+
+
+# --- the new-run form --------------------------------------------------------------------------
+
+OPTIMIZERS = ["adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax", "nadam"]
+# Callbacks offered as checkboxes, with the arguments a new one starts with.
+CALLBACKS = {
+    "early_stopping": {"type": "early_stopping"},
+    "model_checkpoint": {"type": "model_checkpoint", "filepath": "weights.{epoch:02d}-{val_loss:.2f}.h5", "period": 5},
+    "reduce_lr_on_plateau": {"type": "reduce_lr_on_plateau"},
+    "terminate_on_nan": {"type": "terminate_on_nan"},
+    "csv_logger": {"type": "csv_logger"},
+}
+# Which form field a config path's problem belongs to (longest prefix wins); the rest go by the JSON.
+FIELD_PATHS = {
+    "experiment.name": "experiment_name",
+    "dataset.name": "dataset",
+    "dataset": "dataset",
+    "training.epochs": "epochs",
+    "training.batch_size": "batch_size",
+    "training.samples.fit": "fit",
+    "training.samples.val": "val",
+    "training.samples.test": "test",
+    "training.samples": "fit",
+    "model.compilation.optimizer": "optimizer",
+    "training.callbacks": "callbacks",
+}
+FIELDS = ["experiment_name", "dataset", "epochs", "batch_size", "fit", "val", "test", "optimizer", "callbacks"]
+
+
+def _dataset_choices():
+    from experiments.pipeline.datasets import DATASETS
+
+    return [("", "As in the JSON (e.g. a file dataset)")] + [(name, name) for name in DATASETS]
+
+
+def fields_from_config(config):
+    """The form fields' values as a config gives them (blank where it says nothing)."""
+    config = config if isinstance(config, dict) else {}
+
+    def get(*keys):
+        value = config
+        for key in keys:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(key)
+        return value
+
+    optimizer = get("model", "compilation", "optimizer")
+    callbacks = get("training", "callbacks")
+    return {
+        "experiment_name": get("experiment", "name") or "",
+        "dataset": get("dataset", "name") if isinstance(get("dataset", "name"), str) else "",
+        "epochs": get("training", "epochs"),
+        "batch_size": get("training", "batch_size"),
+        "fit": get("training", "samples", "fit"),
+        "val": get("training", "samples", "val"),
+        "test": get("training", "samples", "test"),
+        "optimizer": (optimizer.get("type") if isinstance(optimizer, dict) else optimizer) or "",
+        "callbacks": sorted(c["type"] for c in callbacks if isinstance(c, dict) and c.get("type") in CALLBACKS) if isinstance(callbacks, list) else [],
+    }
+
+
+def field_for_path(path):
+    matches = [prefix for prefix in FIELD_PATHS if path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "[")]
+    return FIELD_PATHS[max(matches, key=len)] if matches else None
+
+
+class RunForm(forms.Form):
+    """The common choices as fields, the full config as JSON beside them.
+
+    A field the user changed wins over the JSON; a field left as it was leaves the JSON's value,
+    so editing only the JSON works too (``base`` is the JSON the fields were filled from).
+    """
+
+    experiment_name = forms.CharField(label="Experiment name", required=False, max_length=255)
+    dataset = forms.ChoiceField(required=False)
+    epochs = forms.IntegerField(required=False, min_value=1)
+    batch_size = forms.IntegerField(label="Batch size", required=False, min_value=1)
+    fit = forms.FloatField(label="Fit fraction", required=False, min_value=0, max_value=1)
+    val = forms.FloatField(label="Validation fraction", required=False, min_value=0, max_value=1)
+    test = forms.FloatField(label="Test fraction", required=False, min_value=0, max_value=1)
+    optimizer = forms.ChoiceField(required=False, choices=[("", "As in the JSON")] + [(name, name) for name in OPTIMIZERS])
+    callbacks = forms.MultipleChoiceField(required=False, choices=[(name, name) for name in CALLBACKS], widget=forms.CheckboxSelectMultiple)
+    config = forms.CharField(label="Config (JSON)", widget=forms.Textarea(attrs={"rows": 30, "spellcheck": "false"}))
+    base = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].choices = _dataset_choices()
+        self.json_problems = []
+
+    @classmethod
+    def for_config(cls, config):
+        text = json.dumps(config, indent=2)
+        return cls(initial={**fields_from_config(config), "config": text, "base": text})
+
+    def clean_config(self):
+        try:
+            config = json.loads(self.cleaned_data["config"])
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+        if not isinstance(config, dict):
+            raise forms.ValidationError("The config must be a JSON object: { ... }.")
+        return config
+
+    def clean_base(self):
+        try:
+            base = json.loads(self.cleaned_data.get("base") or "null")
+        except json.JSONDecodeError:
+            base = None
+        return base if isinstance(base, dict) else None
+
+    def changed_fields(self):
+        before = fields_from_config(self.cleaned_data.get("base"))
+        changed = {}
+        for name in FIELDS:
+            value = self.cleaned_data.get(name)
+            if value in (None, "", []) and name != "callbacks":
+                continue
+            if name == "callbacks":
+                value = sorted(value)
+            if self.cleaned_data.get("base") is None or value != before[name]:
+                changed[name] = value
+        return changed
+
+    def build_config(self):
+        """The JSON with every changed field applied."""
+        config = json.loads(json.dumps(self.cleaned_data["config"]))  # a deep copy
+        for name, value in self.changed_fields().items():
+            _apply(config, name, value)
+        return config
+
+    def add_problems(self, problems):
+        """Put each of the config's problems at its field, or in the list beside the JSON."""
+        for problem in problems:
+            field = field_for_path(problem.path)
+            if field is not None:
+                self.add_error(field, f"{problem.path}: {problem.message}")
+            else:
+                self.json_problems.append(problem)
+
+
+def _section(config, *keys):
+    for key in keys:
+        if not isinstance(config.get(key), dict):
+            config[key] = {}
+        config = config[key]
+    return config
+
+
+def _apply(config, name, value):
+    if name == "experiment_name":
+        _section(config, "experiment")["name"] = value
+    elif name == "dataset":
+        dataset = _section(config, "dataset")
+        dataset.pop("path", None)
+        dataset.pop("target", None)
+        dataset["name"] = value
+    elif name in {"epochs", "batch_size"}:
+        _section(config, "training")[name] = value
+    elif name in {"fit", "val", "test"}:
+        _section(config, "training", "samples")[name] = value
+    elif name == "optimizer":
+        compilation = _section(config, "model", "compilation")
+        current = compilation.get("optimizer")
+        same_type = isinstance(current, dict) and current.get("type") == value
+        compilation["optimizer"] = current if same_type else value
+    elif name == "callbacks":
+        training = _section(config, "training")
+        existing = training.get("callbacks") if isinstance(training.get("callbacks"), list) else []
+        kept = [c for c in existing if not (isinstance(c, dict) and c.get("type") in CALLBACKS and c["type"] not in value)]
+        present = {c.get("type") for c in kept if isinstance(c, dict)}
+        training["callbacks"] = kept + [dict(CALLBACKS[name]) for name in value if name not in present]

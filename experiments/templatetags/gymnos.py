@@ -1,0 +1,48 @@
+"""Formatting for the dashboard: durations, metric values, JSON."""
+import json
+import math
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def seconds(value):
+    """``134.2`` -> ``2m 14s``; ``0.004`` -> ``4 ms``; None -> ``—``."""
+    if value is None:
+        return "—"
+    value = float(value)
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, secs = divmod(int(round(value)), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+@register.filter
+def metric(value):
+    """Four significant digits, no exponent for ordinary sizes: ``22.415260`` -> ``22.42``."""
+    if value is None or isinstance(value, bool):
+        return "—"
+    if not isinstance(value, (int, float)):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+        return f"{value:.3e}"
+    return f"{value:.4g}"
+
+
+@register.filter
+def as_json(value):
+    return json.dumps(value, sort_keys=True)
+
+
+@register.filter
+def get_item(mapping, key):
+    return (mapping or {}).get(key)

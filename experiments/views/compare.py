@@ -1,0 +1,157 @@
+"""Runs side by side: every metric overlaid, final and test metrics, the config keys that differ.
+
+The selection lives in the URL (``/compare/?runs=12,15,31``) so it can be pasted to a teammate.
+"""
+import csv
+
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from experiments import charts
+from experiments.models import Execution, MetricHistory
+from experiments.views.helpers import execution_url, run_label
+
+MAX_RUNS = 50
+
+
+def parse_runs(request):
+    """``?runs=3,5&runs=8`` -> ``[3, 5, 8]`` (duplicates and junk dropped, order kept, at most MAX_RUNS)."""
+    ids = []
+    for value in request.GET.getlist("runs"):
+        for part in value.split(","):
+            part = part.strip()
+            if part.isdigit() and int(part) not in ids:
+                ids.append(int(part))
+    return ids[:MAX_RUNS]
+
+
+def load_runs(ids):
+    """``(executions in the order asked, ids that no longer exist)``."""
+    found = Execution.objects.select_related("experiment").defer("artifacts", "trackers", "fingerprint").in_bulk(ids)
+    return [found[pk] for pk in ids if pk in found], [pk for pk in ids if pk not in found]
+
+
+def flatten(value, prefix=""):
+    """``{"training": {"epochs": 5}, "model": {"network": [{"units": 8}]}}`` ->
+    ``{"training.epochs": 5, "model.network[0].units": 8}``."""
+    if isinstance(value, dict):
+        items = {}
+        for key, inner in value.items():
+            items.update(flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
+        return items if items or not prefix else {prefix: {}}
+    if isinstance(value, list) and value and any(isinstance(item, (dict, list)) for item in value):
+        items = {}
+        for index, inner in enumerate(value):
+            items.update(flatten(inner, f"{prefix}[{index}]"))
+        return items
+    return {prefix: value}
+
+
+MISSING = object()
+
+
+def config_diff(executions):
+    """Rows ``(key, [value per run])`` for the keys whose values are not the same in every run."""
+    flat = [flatten(execution.config or {}) for execution in executions]
+    keys = sorted({key for config in flat for key in config})
+    rows = []
+    for key in keys:
+        values = [config.get(key, MISSING) for config in flat]
+        if any(value != values[0] for value in values[1:]):
+            rows.append((key, [None if value is MISSING else {"value": value} for value in values]))
+    return rows
+
+
+def _histories(ids):
+    by_run = {pk: {} for pk in ids}
+    for execution_id, name, values in MetricHistory.objects.filter(execution_id__in=ids).values_list("execution_id", "name", "values"):
+        by_run[execution_id][name] = values
+    return by_run
+
+
+def compare_data(executions, run_url=execution_url):
+    """The chart data: ``{"runs": [...], "metrics": {name: [{"run": id, "x", "y", "points"}]}}``, downsampled."""
+    histories = _histories([execution.pk for execution in executions])
+    metrics = {}
+    for execution in executions:
+        for name, values in histories[execution.pk].items():
+            if not name.startswith("test_"):
+                metrics.setdefault(name, []).append({"run": execution.pk, **charts.trace(values)})
+    order = sorted(metrics, key=lambda name: (name.removeprefix("val_") != "loss", name.removeprefix("val_"), name.startswith("val_")))
+    return {
+        "runs": [{"id": e.pk, "label": run_label(e), "title": e.title, "url": run_url(e) if run_url else None} for e in executions],
+        "metrics": {name: metrics[name] for name in order},
+    }
+
+
+def compare_context(executions, missing):
+    metric_names = sorted({name for e in executions for name in (e.summary or {})}, key=lambda n: (n.removeprefix("val_") != "loss", n))
+    test_names = sorted({name for e in executions for name in (e.test_metrics or {})})
+    rows = [
+        {
+            "execution": e,
+            "label": run_label(e),
+            "last": [(e.summary or {}).get(name, {}).get("last") for name in metric_names],
+            "best": [(e.summary or {}).get(name, {}).get("best") for name in metric_names],
+            "tests": [(e.test_metrics or {}).get(name) for name in test_names],
+        }
+        for e in executions
+    ]
+    return {
+        "executions": executions,
+        "missing": missing,
+        "rows": rows,
+        "metric_names": metric_names,
+        "test_names": test_names,
+        "diff": config_diff(executions),
+        "run_ids": ",".join(str(e.pk) for e in executions),
+    }
+
+
+def csv_rows(executions):
+    """One line per (run, metric, epoch), full resolution: what a notebook wants."""
+    histories = _histories([execution.pk for execution in executions])
+    yield ["run_id", "experiment", "execution", "title", "metric", "epoch", "value"]
+    for execution in executions:
+        for name in sorted(histories[execution.pk]):
+            for epoch, value in enumerate(histories[execution.pk][name], start=1):
+                yield [execution.pk, execution.experiment.name, execution.folder_name or "", execution.title, name, epoch, "" if value is None else repr(value)]
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def csv_response(executions, filename="comparison.csv"):
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse((writer.writerow(row) for row in csv_rows(executions)), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_GET
+def page(request):
+    executions, missing = load_runs(parse_runs(request))
+    context = compare_context(executions, missing)
+    context["data_url"] = reverse("experiments:compare-data") + f"?runs={context['run_ids']}"
+    context["csv_url"] = reverse("experiments:compare-csv") + f"?runs={context['run_ids']}"
+    return render(request, "experiments/compare.html", context)
+
+
+@login_required
+@require_GET
+def data(request):
+    executions, _ = load_runs(parse_runs(request))
+    return JsonResponse(compare_data(executions))
+
+
+@login_required
+@require_GET
+def export(request):
+    executions, _ = load_runs(parse_runs(request))
+    return csv_response(executions)

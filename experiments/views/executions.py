@@ -1,0 +1,182 @@
+"""One execution: its page, the JSON its page polls (status, charts, files), its log, Cancel."""
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from experiments import charts, logtail
+from experiments.access import (
+    can_launch, can_revoke, get_execution_by_id_for_user, get_execution_for_user, require_launch_permission,
+)
+from experiments.views.downloads import folder_of, list_downloads, zip_name
+from experiments.views.helpers import (
+    LIVE, duration, eta_seconds, execution_url, hardware_label, progress_percent, run_label, stages,
+)
+
+
+class Links:
+    """Where an execution page's pieces come from: the team's URLs, or a share link's."""
+
+    def __init__(self, execution, share=None):
+        self.execution, self.share = execution, share
+        if share is None:
+            self.data = reverse("experiments:execution-data", args=[execution.pk])
+            self.log = reverse("experiments:execution-log", args=[execution.pk])
+        else:
+            self.data = reverse("experiments:shared-data", args=[share.token])
+            self.log = reverse("experiments:shared-log", args=[share.token])
+
+    @property
+    def downloads_allowed(self):
+        return self.share is None or self.share.allow_downloads
+
+    def file(self, path):
+        if not self.downloads_allowed or not self.execution.folder_name:
+            return None
+        if self.share is not None:
+            return reverse("experiments:shared-file", args=[self.share.token, path])
+        return reverse("experiments:execution-file", args=[self.execution.experiment.name, self.execution.folder_name, path])
+
+    @property
+    def zip(self):
+        if not self.downloads_allowed or not self.execution.folder_name:
+            return None
+        if self.share is not None:
+            return reverse("experiments:shared-zip", args=[self.share.token])
+        return reverse("experiments:execution-zip", args=[self.execution.experiment.name, self.execution.folder_name])
+
+
+def _histories(execution):
+    return dict(execution.histories.values_list("name", "values"))
+
+
+def _status_context(request, execution, links):
+    return {
+        "execution": execution,
+        "live": execution.status in LIVE,
+        "progress": progress_percent(execution),
+        "eta": eta_seconds(execution),
+        "duration": duration(execution),
+        "can_cancel": links.share is None and can_launch(request.user) and execution.status in LIVE,
+        "shared": links.share is not None,
+    }
+
+
+def _files_context(execution, links):
+    downloads = [{**item, "url": links.file(item["path"])} for item in list_downloads(execution)] if folder_of(execution) else []
+    return {
+        "downloads": downloads,
+        "zip_url": links.zip if downloads else None,
+        "zip_name": zip_name(execution) if execution.folder_name else "",
+        "downloads_allowed": links.downloads_allowed,
+        "summary": sorted((execution.summary or {}).items()),
+        "test_metrics": sorted((execution.test_metrics or {}).items()),
+    }
+
+
+def payload(request, execution, links):
+    """What the page polls: status and files (as the partials render them) and the chart data."""
+    histories = _histories(execution)
+    downloads = list_downloads(execution) if links.downloads_allowed else []
+    return {
+        "id": execution.pk,
+        "status": execution.status,
+        "live": execution.status in LIVE,
+        "epochs": execution.epochs,
+        "epochs_total": execution.epochs_total,
+        "eta_seconds": eta_seconds(execution),
+        "permalink": execution_url(execution) if links.share is None and execution.folder_name else None,
+        "status_html": render_to_string("experiments/_partials/execution_status.html", _status_context(request, execution, links), request),
+        "files_html": render_to_string("experiments/_partials/execution_files.html", _files_context(execution, links), request),
+        "charts": charts.execution_charts(histories),
+        "checkpoints": charts.checkpoint_markers(downloads, histories.get("val_loss", []), links.file),
+        "elapsed": stages(execution.elapsed),
+    }
+
+
+def page_context(request, execution, links):
+    config = execution.config
+    return {
+        "execution": execution,
+        "label": run_label(execution),
+        "links": links,
+        "hardware": execution.hardware or {},
+        "hardware_label": hardware_label(execution.hardware),
+        "config_text": json.dumps(config, indent=2) if config is not None else "",
+        "shared": links.share is not None,
+        "can_launch": links.share is None and can_launch(request.user),
+        "share_links": [
+            {"link": link, "can_revoke": can_revoke(request.user, link)}
+            for link in execution.share_links.filter(revoked_at__isnull=True).select_related("created_by")
+            if link.is_active()
+        ] if links.share is None else [],
+        "publish_tokens": list(execution.publish_tokens.all()) if links.share is None else [],
+        "page_data": {"data_url": links.data, "log_url": links.log, "live": execution.status in LIVE},
+        **_status_context(request, execution, links),
+        **_files_context(execution, links),
+    }
+
+
+@login_required
+@require_GET
+def detail(request, experiment, folder):
+    execution = get_execution_for_user(request.user, experiment, folder)
+    return render(request, "experiments/execution_detail.html", page_context(request, execution, Links(execution)))
+
+
+@login_required
+@require_GET
+def by_id(request, execution_id):
+    """A run by id: the permalink once it has a folder; its own page while it waits for one."""
+    execution = get_execution_by_id_for_user(request.user, execution_id)
+    if execution.folder_name:
+        return redirect(execution_url(execution))
+    return render(request, "experiments/execution_detail.html", page_context(request, execution, Links(execution)))
+
+
+@login_required
+@require_GET
+def data(request, execution_id):
+    execution = get_execution_by_id_for_user(request.user, execution_id)
+    return JsonResponse(payload(request, execution, Links(execution)))
+
+
+@login_required
+@require_GET
+def log(request, execution_id):
+    return JsonResponse(log_payload(get_execution_by_id_for_user(request.user, execution_id), request.GET.get("offset")))
+
+
+def log_payload(execution, offset):
+    """The last 200 lines without an offset; what was appended since ``offset`` with one."""
+    folder = folder_of(execution)
+    if folder is None:
+        return {"offset": 0, "size": 0, "data": "", "live": execution.status in LIVE}
+    path = f"{folder}/execution.log"
+    try:
+        chunk = logtail.read_from(path, int(offset)) if offset not in (None, "") else logtail.tail(path)
+    except ValueError:
+        chunk = logtail.tail(path)
+    return {**chunk, "live": execution.status in LIVE}
+
+
+@login_required
+@require_POST
+def cancel(request, execution_id):
+    from experiments import running
+
+    require_launch_permission(request.user)
+    execution = get_execution_by_id_for_user(request.user, execution_id)
+    if running.cancel(execution):
+        messages.success(request, f"Cancelled {run_label(execution)}.")
+    else:
+        execution.refresh_from_db(fields=["status"])
+        messages.error(request, f"{run_label(execution)} is {execution.status}; only queued or running runs can be cancelled.")
+    execution.refresh_from_db()
+    return redirect(execution_url(execution))
+

@@ -1,0 +1,73 @@
+"""Small pieces the dashboard's views share: URLs of an execution, labels, durations."""
+from django.urls import reverse
+from django.utils import timezone
+
+from experiments.models import Execution
+
+LIVE = {Execution.Status.QUEUED, Execution.Status.RUNNING}
+STAGES = [("load_data", "load"), ("fit_model", "fit"), ("evaluate_model", "evaluate")]
+
+
+def execution_url(execution):
+    """The permalink once the run has a folder; ``/executions/<id>/`` while it waits for one."""
+    if execution.folder_name:
+        return reverse("experiments:execution", args=[execution.experiment.name, execution.folder_name])
+    return reverse("experiments:execution-by-id", args=[execution.pk])
+
+
+def duration(execution, now=None):
+    """Seconds from start to finish (to now while it runs), or None."""
+    if execution.started_at is None:
+        return None
+    end = execution.finished_at or (now or timezone.now() if execution.status == Execution.Status.RUNNING else None)
+    return (end - execution.started_at).total_seconds() if end else None
+
+
+def eta_seconds(execution, now=None):
+    """Seconds left, from the average epoch so far, while a run trains (None otherwise)."""
+    if execution.status != Execution.Status.RUNNING or not execution.epochs or not execution.epochs_total or not execution.started_at:
+        return None
+    spent = ((now or timezone.now()) - execution.started_at).total_seconds()
+    return max(0.0, spent / execution.epochs * (execution.epochs_total - execution.epochs))
+
+
+def progress_percent(execution):
+    if not execution.epochs_total:
+        return 100 if execution.status == Execution.Status.SUCCEEDED else 0
+    return min(100, round(100 * execution.epochs / execution.epochs_total))
+
+
+def hardware_label(hardware):
+    """One line for a table: ``Intel Xeon 8375C (16 cores) + NVIDIA A100`` or ``""``."""
+    if not hardware:
+        return ""
+    cpu = hardware.get("cpu") or {}
+    label = str(cpu.get("model") or hardware.get("platform") or "")
+    cores = cpu.get("logical_cores")
+    if cores:
+        label += f" ({cores} cores)"
+    gpus = [gpu.get("name") for gpu in hardware.get("gpus") or [] if isinstance(gpu, dict) and gpu.get("name")]
+    if gpus:
+        label += " + " + ", ".join(gpus)
+    return label.strip()
+
+
+def stage_times(elapsed):
+    """``[("load", 0.78), ("fit", 2.34), ("evaluate", 0.0)]`` for the stages a run reached."""
+    elapsed = elapsed or {}
+    return [(label, elapsed[key]) for key, label in STAGES if isinstance(elapsed.get(key), (int, float))]
+
+
+# The pipeline's stages in the order they run; any others a run recorded come after them.
+STAGE_ORDER = ["load_data", "transform_preprocessors", "fit_transformers", "transform_transformers", "fit_model", "evaluate_model", "save_model"]
+
+
+def stages(elapsed):
+    """Every stage's seconds, in the order they ran: ``[["load_data", 0.78], ["fit_model", 2.34], ...]``."""
+    numeric = {key: value for key, value in (elapsed or {}).items() if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    order = {name: index for index, name in enumerate(STAGE_ORDER)}
+    return [[key, numeric[key]] for key in sorted(numeric, key=lambda key: (order.get(key, len(order)), key))]
+
+
+def run_label(execution):
+    return f"{execution.experiment.name}/{execution.folder_name or f'queued #{execution.pk}'}"

@@ -1,0 +1,93 @@
+"""Keras ``RemoteMonitor`` posts: ``/publish/epoch/end/<token>/`` files each epoch under the
+execution the token was made for, where its charts show it like any other epoch.
+
+The token in the URL is the credential (the receiver is CSRF-exempt: a training script has no
+session). ``X-Gymnos-Execution``, which Gymnos' own remote_monitor adds, is informational: the
+token alone decides the execution.
+"""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from experiments.access import get_execution_by_id_for_user, require_launch_permission
+from experiments.forms import ExternalRunForm, parse_epoch_post
+from experiments.models import Execution, Experiment, MetricHistory, PublishToken, finite_or_none
+from experiments.views.helpers import execution_url
+
+
+def record_epoch(execution_id, epoch, metrics):
+    """Store one epoch's metrics at position ``epoch`` (from 0), padding skipped epochs with nulls."""
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().get(pk=execution_id)
+        histories = dict(execution.histories.values_list("name", "values"))
+        for name, value in metrics.items():
+            values = histories.setdefault(name, [])
+            values.extend([None] * (epoch + 1 - len(values)))
+            values[epoch] = finite_or_none(value)
+        MetricHistory.objects.bulk_create(
+            [MetricHistory(execution_id=execution_id, name=name, values=values) for name, values in histories.items()],
+            update_conflicts=True, unique_fields=["execution", "name"], update_fields=["values"],
+        )
+        execution.set_metrics(histories)
+        fields = ["summary", "test_metrics", "epochs", "final_loss", "final_val_loss", "best_val_loss", "test_loss"]
+        if not execution.job_id:  # a run training elsewhere: its posts are all we know of its progress
+            now = timezone.now()
+            if execution.status == Execution.Status.QUEUED:
+                execution.status = Execution.Status.RUNNING
+                execution.started_at = execution.started_at or now
+                fields += ["status", "started_at"]
+            if execution.status == Execution.Status.RUNNING and execution.epochs_total and execution.epochs >= execution.epochs_total:
+                execution.status, execution.finished_at = Execution.Status.SUCCEEDED, now
+                fields += ["status", "finished_at"]
+        execution.save(update_fields=fields)
+    return execution
+
+
+@csrf_exempt
+@require_POST
+def epoch_end(request, token):
+    publish = PublishToken.objects.filter(token=token).first()
+    if publish is None:
+        raise Http404("No execution receives epochs at this URL.")
+    try:
+        epoch, metrics = parse_epoch_post(request)
+    except ValueError as exc:
+        return JsonResponse({"detail": str(exc)}, status=400)
+    execution = record_epoch(publish.execution_id, epoch, metrics)
+    PublishToken.objects.filter(pk=publish.pk).update(last_post_at=timezone.now())
+    return JsonResponse({"execution": execution.pk, "epoch": epoch, "epochs": execution.epochs, "status": execution.status})
+
+
+@login_required
+@require_POST
+def create_token(request, execution_id):
+    require_launch_permission(request.user)
+    execution = get_execution_by_id_for_user(request.user, execution_id)
+    PublishToken.objects.create(execution=execution, created_by=request.user)
+    messages.success(request, "Epochs posted by Keras RemoteMonitor to the URL below now appear on this page.")
+    return redirect(execution_url(execution))
+
+
+@login_required
+@require_POST
+def external_run(request):
+    """A run that trains outside Gymnos' workers and reports its epochs through RemoteMonitor."""
+    require_launch_permission(request.user)
+    form = ExternalRunForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Could not add the run: " + "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()))
+        return redirect("experiments:new-run")
+    with transaction.atomic():
+        experiment, _ = Experiment.objects.get_or_create(name=form.cleaned_data["experiment"])
+        execution = Execution.objects.create(
+            experiment=experiment, status=Execution.Status.QUEUED, title=form.cleaned_data["title"] or "Remote run",
+            epochs_total=form.cleaned_data["epochs"], launched_by=request.user,
+        )
+        PublishToken.objects.create(execution=execution, created_by=request.user)
+    messages.success(request, "Point your script's RemoteMonitor at the URL below; its epochs appear here as they arrive.")
+    return redirect(execution_url(execution))

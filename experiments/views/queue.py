@@ -1,0 +1,81 @@
+"""The queue: runs waiting (in order, with who launched them), runs in progress with their
+worker, and each RQ worker's state. The page re-renders its fragment every few seconds."""
+import redis
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from experiments.models import Execution
+from experiments.queueing import QUEUES, QueueUnavailable, check_redis
+from experiments.views.helpers import eta_seconds, execution_url, progress_percent, run_label
+
+REFRESH_SECONDS = 3
+
+
+def _workers():
+    """``(workers, problem)``: each worker's state from Redis, or why Redis could not be read."""
+    import django_rq
+    from rq import Worker
+
+    workers, seen = [], set()
+    try:
+        for name in QUEUES:
+            connection = django_rq.get_connection(name)
+            check_redis(connection)
+            for worker in Worker.all(connection=connection):
+                if worker.name in seen:
+                    continue
+                seen.add(worker.name)
+                workers.append(
+                    {
+                        "name": worker.name,
+                        "hostname": worker.hostname,
+                        "pid": worker.pid,
+                        "state": worker.get_state(),
+                        "queues": worker.queue_names(),
+                        "job_id": worker.get_current_job_id(),
+                        "last_heartbeat": worker.last_heartbeat,
+                        "birth": worker.birth_date,
+                    }
+                )
+    except QueueUnavailable as exc:
+        return [], str(exc)
+    except (redis.exceptions.RedisError, OSError) as exc:
+        return [], f"the job queue could not be read: {exc}"
+    return sorted(workers, key=lambda worker: worker.get("name")), None
+
+
+def queue_context():
+    from experiments.running import reap_lost_executions
+
+    reap_lost_executions()
+    active = Execution.objects.select_related("experiment", "launched_by").filter(
+        status__in=[Execution.Status.QUEUED, Execution.Status.RUNNING]
+    ).defer("config", "artifacts", "summary", "hardware", "trackers", "error").order_by("created_at", "pk")
+    waiting, in_progress = [], []
+    for execution in active:
+        row = {"execution": execution, "url": execution_url(execution), "label": run_label(execution)}
+        if execution.status == Execution.Status.QUEUED:
+            waiting.append(row)
+        else:
+            row.update(progress=progress_percent(execution), eta=eta_seconds(execution))
+            in_progress.append(row)
+    workers, problem = _workers()
+    by_job = {row["execution"].job_id: row for row in in_progress if row["execution"].job_id}
+    for worker in workers:
+        row = by_job.get(worker["job_id"])
+        worker["execution"] = row
+    return {"waiting": waiting, "in_progress": in_progress, "workers": workers, "problem": problem, "now": timezone.now(), "refresh": REFRESH_SECONDS}
+
+
+@login_required
+@require_GET
+def page(request):
+    return render(request, "experiments/queue.html", queue_context())
+
+
+@login_required
+@require_GET
+def fragment(request):
+    return render(request, "experiments/_partials/queue.html", queue_context())

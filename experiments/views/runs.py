@@ -1,0 +1,52 @@
+"""The new-run form: common choices as fields, the full JSON beside them, clone from a run."""
+import json
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from experiments.access import can_launch, get_execution_by_id_for_user, require_launch_permission
+from experiments.forms import RunForm
+from experiments.views.helpers import execution_url, run_label
+
+EXAMPLE = settings.BASE_DIR / "examples" / "boston_housing.json"
+
+
+def _starting_config(request):
+    """``?from=<id>`` clones that run's config; otherwise the Boston Housing example."""
+    source = request.GET.get("from", "")
+    if source.isdigit():
+        execution = get_execution_by_id_for_user(request.user, int(source))
+        if execution.config is not None:
+            return execution.config, execution
+        messages.warning(request, f"{run_label(execution)} has no readable config; starting from the example instead.")
+    return json.loads(EXAMPLE.read_text()), None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def new(request):
+    from experiments import running
+    from experiments.pipeline import ConfigError
+    from experiments.queueing import QueueUnavailable
+
+    clone = None
+    if request.method == "POST":
+        require_launch_permission(request.user)
+        form = RunForm(request.POST)
+        if form.is_valid():
+            try:
+                execution = running.launch(form.build_config(), user=request.user)
+            except ConfigError as exc:
+                form.add_problems(exc.problems)
+            except QueueUnavailable as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Queued {execution.title or 'the run'}; it starts when a worker is free.")
+                return redirect(execution_url(execution))
+    else:
+        config, clone = _starting_config(request)
+        form = RunForm.for_config(config)
+    return render(request, "experiments/run_new.html", {"form": form, "clone": clone, "can_launch": can_launch(request.user)})

@@ -1,0 +1,145 @@
+"""Share links: make, list and revoke them; and what a visitor holding one may see.
+
+A visitor with ``/s/<token>/`` sees that one execution (or that comparison) read-only: charts,
+metrics, config, the log tail, and files only if the sharer allowed downloads. Nothing else
+is reachable with it: every other page still asks for a login.
+"""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from experiments.access import get_active_share, get_execution_by_id_for_user, get_share_for_revoke, require_share_downloads
+from experiments.forms import CompareShareForm, ShareForm
+from experiments.models import ShareLink
+from experiments.views import compare, downloads
+from experiments.views.executions import Links, log_payload, page_context, payload
+from experiments.views.helpers import execution_url
+
+
+def share_url(request, link):
+    return request.build_absolute_uri(reverse("experiments:shared", args=[link.token]))
+
+
+@login_required
+@require_POST
+def create_for_execution(request, execution_id):
+    execution = get_execution_by_id_for_user(request.user, execution_id)
+    form = ShareForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Could not share: " + "; ".join(e for errors in form.errors.values() for e in errors))
+        return redirect(execution_url(execution))
+    link = ShareLink.objects.create(
+        kind=ShareLink.Kind.EXECUTION, execution=execution, created_by=request.user,
+        allow_downloads=form.cleaned_data["allow_downloads"], expires_at=form.cleaned_data["expires_in"],
+    )
+    messages.success(request, f"Share link created: {share_url(request, link)}", extra_tags="share")
+    return redirect(execution_url(execution))
+
+
+@login_required
+@require_POST
+def create_for_comparison(request):
+    form = CompareShareForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Could not share: " + "; ".join(e for errors in form.errors.values() for e in errors))
+        return redirect(reverse("experiments:compare") + f"?runs={request.POST.get('runs', '')}")
+    executions, missing = compare.load_runs(form.cleaned_data["runs"])
+    back = reverse("experiments:compare") + f"?runs={form.cleaned_data['runs'] and ','.join(map(str, form.cleaned_data['runs']))}"
+    if missing or not executions:
+        messages.error(request, f"Could not share: runs {', '.join(map(str, missing))} do not exist.")
+        return redirect(back)
+    link = ShareLink.objects.create(
+        kind=ShareLink.Kind.COMPARISON, runs=[e.pk for e in executions], created_by=request.user,
+        allow_downloads=form.cleaned_data["allow_downloads"], expires_at=form.cleaned_data["expires_in"],
+    )
+    messages.success(request, f"Share link created: {share_url(request, link)}", extra_tags="share")
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def revoke(request, share_id):
+    link = get_share_for_revoke(request.user, share_id)
+    if link.revoked_at is None:
+        link.revoked_at = timezone.now()
+        link.save(update_fields=["revoked_at"])
+    messages.success(request, "Share link revoked: it no longer opens anything.")
+    next_url = request.POST.get("next", "")
+    return redirect(next_url if next_url.startswith("/") and not next_url.startswith("//") else reverse("experiments:shares"))
+
+
+@login_required
+@require_GET
+def mine(request):
+    links = ShareLink.objects.select_related("execution", "execution__experiment").filter(revoked_at__isnull=True)
+    if not request.user.is_staff:
+        links = links.filter(created_by=request.user)
+    now = timezone.now()
+    rows = [{"link": link, "url": share_url(request, link), "active": link.is_active(now)} for link in links]
+    return render(request, "experiments/share_list.html", {"rows": rows})
+
+
+# --- what a visitor with the link sees ---------------------------------------------------------
+
+
+def _comparison(link):
+    executions, _ = compare.load_runs(link.runs)
+    return executions
+
+
+@require_GET
+def view(request, token):
+    link = get_active_share(token)
+    if link.kind == ShareLink.Kind.EXECUTION:
+        context = page_context(request, link.execution, Links(link.execution, share=link))
+        return render(request, "experiments/execution_detail.html", {**context, "share": link})
+    context = compare.compare_context(_comparison(link), [])
+    context.update(
+        share=link,
+        shared=True,
+        data_url=reverse("experiments:shared-data", args=[token]),
+        csv_url=reverse("experiments:shared-csv", args=[token]) if link.allow_downloads else None,
+    )
+    return render(request, "experiments/compare.html", context)
+
+
+@require_GET
+def data(request, token):
+    link = get_active_share(token)
+    if link.kind == ShareLink.Kind.EXECUTION:
+        return JsonResponse(payload(request, link.execution, Links(link.execution, share=link)))
+    return JsonResponse(compare.compare_data(_comparison(link), run_url=None))
+
+
+@require_GET
+def log(request, token):
+    link = get_active_share(token, ShareLink.Kind.EXECUTION)
+    return JsonResponse(log_payload(link.execution, request.GET.get("offset")))
+
+
+@require_GET
+def file(request, token, path):
+    link = get_active_share(token, ShareLink.Kind.EXECUTION)
+    require_share_downloads(link)
+    return downloads.serve_file(link.execution, path)
+
+
+@require_GET
+def folder_zip(request, token):
+    link = get_active_share(token, ShareLink.Kind.EXECUTION)
+    require_share_downloads(link)
+    return downloads.serve_zip(link.execution)
+
+
+@require_GET
+def export(request, token):
+    link = get_active_share(token, ShareLink.Kind.COMPARISON)
+    require_share_downloads(link)
+    executions = _comparison(link)
+    if not executions:
+        raise Http404("The runs of this comparison no longer exist.")
+    return compare.csv_response(executions)

@@ -1,0 +1,31 @@
+// Compare page: one chart per metric, one line per run (same colour for a run in every chart).
+(function () {
+  var url = JSON.parse(document.getElementById("compare-data-url").textContent);
+  var COLORS = ["#3b5bdb", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#0c8599", "#e67700", "#5c940d", "#862e9c", "#495057"];
+  var box = document.getElementById("charts");
+  Gymnos.getJSON(url).then(function (data) {
+    var color = {}, label = {};
+    data.runs.forEach(function (run, i) { color[run.id] = COLORS[i % COLORS.length]; label[run.id] = run.label; });
+    document.querySelectorAll(".swatch").forEach(function (el) {
+      el.style.cssText = "display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px;background:" + color[el.getAttribute("data-run")];
+    });
+    var names = Object.keys(data.metrics);
+    document.getElementById("charts-empty").textContent = names.length ? "" : "These runs recorded no per-epoch metrics.";
+    names.forEach(function (name) {
+      var div = document.createElement("div");
+      div.className = "chart";
+      div.setAttribute("data-metric", name);
+      box.appendChild(div);
+      var traces = data.metrics[name].map(function (t) {
+        return { x: t.x, y: t.y, name: label[t.run], mode: "lines", line: { color: color[t.run], width: 2 } };
+      });
+      Plotly.newPlot(div, traces, {
+        title: { text: name, font: { size: 14 }, x: 0.01 }, margin: { l: 55, r: 15, t: 40, b: 40 },
+        xaxis: { title: { text: "epoch" } }, hovermode: "x unified", showlegend: data.runs.length <= 8,
+        legend: { orientation: "h", y: -0.2 },
+      }, { displaylogo: false, responsive: true });
+    });
+  }, function () {
+    document.getElementById("charts-empty").textContent = "Could not load the chart data; reload the page to try again.";
+  });
+})();

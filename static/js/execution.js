@@ -1,0 +1,101 @@
+// Execution page: charts, status, files and the log tail update while the run trains (no reload).
+(function () {
+  var page = JSON.parse(document.getElementById("page-data").textContent);
+  var chartsBox = document.getElementById("charts");
+  var plotConfig = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+  var TRAIN = "#3b5bdb", VAL = "#e8590c", MARK = "#2b8a3e";
+  var lastStatus = null, lastFiles = null;
+
+  function layout(title) {
+    return {
+      title: { text: title, font: { size: 14 }, x: 0.01 }, margin: { l: 55, r: 15, t: 40, b: 40 },
+      xaxis: { title: { text: "epoch" }, rangemode: "tozero" }, hovermode: "x unified",
+      legend: { orientation: "h", y: 1.12, x: 1, xanchor: "right" }, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
+    };
+  }
+
+  function chartDiv(name) {
+    var id = "chart-" + name.replace(/[^a-zA-Z0-9_-]/g, "_");
+    var div = document.getElementById(id);
+    if (!div) {
+      div = document.createElement("div");
+      div.id = id;
+      div.className = "chart";
+      div.setAttribute("data-metric", name);
+      chartsBox.appendChild(div);
+    }
+    return div;
+  }
+
+  function drawCharts(data) {
+    var names = Object.keys(data.charts);
+    document.getElementById("charts-empty").hidden = names.length > 0;
+    names.forEach(function (name) {
+      var chart = data.charts[name], traces = [];
+      if (chart.train) traces.push({ x: chart.train.x, y: chart.train.y, name: name, mode: "lines", line: { color: TRAIN, width: 2 } });
+      if (chart.val) traces.push({ x: chart.val.x, y: chart.val.y, name: "val_" + name, mode: "lines", line: { color: VAL, width: 2, dash: "dot" } });
+      var markers = name === "loss" ? data.checkpoints : [];
+      if (markers.length) {
+        traces.push({
+          x: markers.map(function (m) { return m.x; }), y: markers.map(function (m) { return m.y; }),
+          customdata: markers.map(function (m) { return m.url; }), text: markers.map(function (m) { return m.name; }),
+          name: "checkpoints", mode: "markers", hovertemplate: "%{text}<br>click to download<extra></extra>",
+          marker: { symbol: "diamond", size: 11, color: MARK, line: { color: "#fff", width: 1 } },
+        });
+      }
+      var div = chartDiv(name);
+      var fresh = !div.classList.contains("js-plotly-plot");
+      Plotly.react(div, traces, layout(chart.val && chart.train ? name + " (train and val)" : name), plotConfig);
+      if (fresh) {
+        div.on("plotly_click", function (event) {
+          var point = event.points && event.points.find(function (p) { return p.customdata; });
+          if (point && point.customdata) window.location = point.customdata;
+        });
+      }
+    });
+    document.getElementById("checkpoint-hint").hidden = !(data.checkpoints && data.checkpoints.length);
+  }
+
+  function drawElapsed(stages) {
+    var box = document.getElementById("elapsed");
+    document.getElementById("elapsed-empty").hidden = stages.length > 0;
+    if (!stages.length) return;
+    Plotly.react(box, [{
+      type: "bar", orientation: "h", y: stages.map(function (s) { return s[0].replace(/_/g, " "); }),
+      x: stages.map(function (s) { return s[1]; }), marker: { color: TRAIN },
+      hovertemplate: "%{y}: %{x:.3f} s<extra></extra>",
+    }], { margin: { l: 150, r: 15, t: 10, b: 35 }, xaxis: { title: { text: "seconds" } }, yaxis: { autorange: "reversed" } }, plotConfig);
+  }
+
+  function refresh() {
+    return Gymnos.getJSON(page.data_url).then(function (data) {
+      if (data.status_html !== lastStatus) { document.getElementById("status").innerHTML = data.status_html; lastStatus = data.status_html; }
+      if (data.files_html !== lastFiles) { document.getElementById("files").innerHTML = data.files_html; lastFiles = data.files_html; }
+      drawCharts(data);
+      drawElapsed(data.elapsed);
+      if (data.permalink && window.location.pathname !== data.permalink) window.history.replaceState(null, "", data.permalink);
+      page.live = data.live;
+      return data.live;
+    });
+  }
+
+  // The log: the last 200 lines, then whatever is appended, like tail -f.
+  var log = document.getElementById("log"), offset = null, buffer = "", MAX_LINES = 200;
+  function followLog() {
+    var url = page.log_url + (offset === null ? "" : "?offset=" + offset);
+    return Gymnos.getJSON(url).then(function (chunk) {
+      var atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 20;
+      buffer += chunk.data;
+      var lines = buffer.split("\n");
+      if (lines.length > MAX_LINES + 1) buffer = lines.slice(lines.length - MAX_LINES - 1).join("\n");
+      log.textContent = buffer || (chunk.live ? "Waiting for the log…" : "No log was written.");
+      if (atBottom || offset === null) log.scrollTop = log.scrollHeight;
+      offset = chunk.offset;
+      document.getElementById("log-state").textContent = chunk.live ? "· following" : "";
+      return chunk.live || page.live;
+    });
+  }
+
+  Gymnos.poll(refresh, 2000);
+  Gymnos.poll(followLog, 2000);
+})();

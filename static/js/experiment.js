@@ -1,0 +1,22 @@
+// Experiment page: tick runs, then Compare opens /compare/?runs=1,2,3 (a URL to paste to a teammate).
+(function () {
+  var form = document.getElementById("compare-form");
+  if (!form) return;
+  var button = document.getElementById("compare-button");
+  var count = document.getElementById("selected-count");
+  var all = document.getElementById("select-all");
+  function boxes() { return Array.prototype.slice.call(form.querySelectorAll("input[name=runs]")); }
+  function selected() { return boxes().filter(function (b) { return b.checked; }).map(function (b) { return b.value; }); }
+  function update() {
+    var n = selected().length;
+    button.disabled = n < 1;
+    count.textContent = n ? n + " selected" + (n === 1 ? " (pick another to compare)" : "") : "Tick two or more runs to compare them.";
+  }
+  form.addEventListener("change", update);
+  all.addEventListener("change", function () { boxes().forEach(function (b) { b.checked = all.checked; }); update(); });
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    window.location = form.action + "?runs=" + selected().join(",");
+  });
+  update();
+})();
