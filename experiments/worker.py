@@ -8,12 +8,22 @@ log = logging.getLogger(__name__)
 
 
 def warm_up():
-    """Import TensorFlow, Keras and the engine now, so each forked job starts with them loaded."""
+    """Import TensorFlow, Keras, MLflow (if installed) and the engine now, so each forked job starts with them loaded.
+
+    Only imports: TensorFlow's runtime is not started here (it is not safe across fork).
+    """
+    import importlib.util
+
     import keras  # noqa: F401
     import tensorflow  # noqa: F401
 
     import experiments.pipeline.trainer  # noqa: F401
     import experiments.progress  # noqa: F401
+    import experiments.sync  # noqa: F401
+    import experiments.tasks  # noqa: F401
+
+    if importlib.util.find_spec("mlflow") is not None:
+        import mlflow.tracking  # noqa: F401
 
 
 class GymnosWorker(Worker):

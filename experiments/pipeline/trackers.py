@@ -139,9 +139,14 @@ class MLflowTracker(Tracker):
         if importlib.util.find_spec("mlflow") is None:
             raise SpecError("the mlflow tracker needs MLflow, which is not installed: pip install 'gymnos[mlflow]' (or pip install mlflow)", "type")
 
+    @staticmethod
+    def resolve_uri(kwargs, trainings_root):
+        """The tracker's ``tracking_uri``, else ``MLFLOW_TRACKING_URI``, else the store under the trainings root."""
+        return kwargs.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(trainings_root).resolve() / 'mlflow.db'}"
+
     def start(self, run):
         self.run_info = run
-        self.uri = self.kwargs.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{run.trainings_root.resolve() / 'mlflow.db'}"
+        self.uri = self.resolve_uri(self.kwargs, run.trainings_root)
         self.pending = []
         self._error = None
         self._thread = threading.Thread(target=self._connect, name="mlflow-connect", daemon=True)
@@ -150,15 +155,14 @@ class MLflowTracker(Tracker):
     def _connect(self):
         try:
             from mlflow.entities import Param, RunTag
-            from mlflow.tracking import MlflowClient
 
             run = self.run_info
-            self.client = MlflowClient(self.uri)
+            self.client = _mlflow_client(self.uri)
             experiment_name = self.kwargs.get("experiment_name") or run.experiment_name
             experiment = self.client.get_experiment_by_name(experiment_name)
             if experiment is None:
                 artifacts = None
-                if self.uri.startswith("sqlite:///") and not self.kwargs.get("tracking_uri") and not os.environ.get("MLFLOW_TRACKING_URI"):
+                if not self.kwargs.get("tracking_uri") and not os.environ.get("MLFLOW_TRACKING_URI"):
                     artifacts = (run.trainings_root.resolve() / "mlartifacts").as_uri()
                 self.experiment_id = self.client.create_experiment(experiment_name, artifact_location=artifacts)
             else:
@@ -213,6 +217,61 @@ class MLflowTracker(Tracker):
 
 
 TRACKERS = {cls.name: cls for cls in (TensorBoardTracker, MLflowTracker)}
+
+# MLflow clients being made, by tracking URI. Importing MLflow and opening its store takes a
+# second or two; `preconnect` starts that while TensorFlow is still importing.
+_clients = {}
+_clients_lock = threading.Lock()
+
+
+def _make_client(uri):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    client.search_experiments(max_results=1)  # opens the store (and creates its tables) now
+    return client
+
+
+def _mlflow_client(uri):
+    with _clients_lock:
+        pending = _clients.pop(uri, None)
+    if pending is not None:
+        pending.join()
+        if pending.client is not None:
+            return pending.client
+    return _make_client(uri)
+
+
+class _Connecting(threading.Thread):
+    def __init__(self, uri):
+        super().__init__(name="mlflow-preconnect", daemon=True)
+        self.uri, self.client = uri, None
+
+    def run(self):
+        try:
+            self.client = _make_client(self.uri)
+        except Exception:  # noqa: BLE001 - the real connection reports it
+            self.client = None
+
+
+def preconnect(raw_config, trainings_root):
+    """Start opening the stores of the trackers ``raw_config`` names, in the background.
+
+    Safe on any input: an unparsable config simply starts nothing (validation reports it).
+    """
+    try:
+        specs = [spec for spec in raw_config["tracking"]["trackers"] if spec.get("type") == "mlflow"]
+    except (KeyError, TypeError, AttributeError):
+        return
+    if not specs or importlib.util.find_spec("mlflow") is None:
+        return
+    for spec in specs:
+        uri = MLflowTracker.resolve_uri(spec, trainings_root)
+        with _clients_lock:
+            if uri in _clients:
+                continue
+            _clients[uri] = thread = _Connecting(uri)
+        thread.start()
 
 
 def check_tracker(type_name, kwargs):

@@ -4,6 +4,7 @@ Exit codes: 0 trained, 1 the training failed (its folder keeps the log and the e
 2 the config is invalid (every problem is listed, nothing is written).
 When a run ends, failed or not, its folder is indexed in the database (``experiments.sync``).
 """
+import json
 import sys
 from pathlib import Path
 
@@ -17,7 +18,12 @@ from experiments.sync import sync_folder
 def train(config_path, trainings_root, cache_dir, stdout, stderr, progress=True):
     """Run one config file; returns ``(exit_code, ExecutionResult or None)``."""
     from experiments.pipeline import ConfigError, load_config_file, run_experiment
+    from experiments.pipeline.trackers import preconnect
 
+    try:
+        preconnect(json.loads(Path(config_path).read_text()), trainings_root)  # overlaps TensorFlow's import
+    except (OSError, ValueError):
+        pass  # load_config_file reports it
     try:
         config = load_config_file(config_path)
     except ConfigError as exc:
