@@ -10,7 +10,7 @@ register = template.Library()
 @register.filter
 def seconds(value):
     """``134.2`` -> ``2m 14s``; ``0.004`` -> ``4 ms``; None -> ``—``."""
-    if value is None:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return "—"
     value = float(value)
     if value < 1:
