@@ -1,0 +1,126 @@
+"""The new-run form: fields and JSON, errors where they belong, clone, launch onto a real Redis."""
+import json
+
+import django_rq
+import pytest
+from django.test import Client
+
+from experiments.models import Execution
+from tests.dashboard import login, make_run, outsider, owner, owner_client, root, teammate, teammate_client  # noqa: F401
+from tests.helpers import seed_config, tiny
+from tests.workers import REDIS_URL, flush
+
+pytestmark = pytest.mark.django_db(transaction=True)  # launching enqueues on commit
+
+
+@pytest.fixture(autouse=True)
+def queues(settings):
+    settings.RQ_QUEUES = {name: {"URL": REDIS_URL} for name in ("default", "gpu")}
+    flush()
+    yield
+    flush()
+
+
+def form_for(config, base=None, **fields):
+    """What the browser posts: the fields as the page filled them from ``base``, changed by ``fields``."""
+    from experiments.forms import fields_from_config
+
+    base = config if base is None else base
+    data = {k: v for k, v in fields_from_config(base).items() if v not in (None, "")}
+    data.update(fields)
+    data["config"] = json.dumps(config)
+    data["base"] = json.dumps(base)
+    return data
+
+
+def test_the_form_starts_from_the_boston_example(owner_client):
+    page = owner_client.get("/runs/new/").content.decode()
+    assert 'value="Boston Housing"' in page and '<option value="boston_housing" selected>' in page
+    assert 'name="epochs" value="25"' in page and 'value="early_stopping" id="id_callbacks_0" checked' in page
+    assert "&quot;standard_scaler&quot;" in page and "js/run_form.js" in page
+
+
+def test_launching_queues_the_run_and_opens_its_page(owner_client, owner):
+    response = owner_client.post("/runs/new/", form_for(tiny(epochs=3)))
+    execution = Execution.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/executions/{execution.pk}/"
+    assert execution.status == "queued" and execution.launched_by == owner and execution.epochs_total == 3
+    assert django_rq.get_queue("default").job_ids == [f"execution-{execution.pk}"]
+    page = owner_client.get(response["Location"]).content.decode()
+    assert "Queued Boston Housing" in page and "Waiting for a free worker" in page
+
+
+def test_a_changed_field_wins_over_the_json_and_unchanged_ones_leave_it(owner_client):
+    config = tiny(epochs=3)
+    edited = json.loads(json.dumps(config))
+    edited["training"]["batch_size"] = 8  # edited in the JSON only
+    owner_client.post("/runs/new/", form_for(edited, base=config, epochs=4, optimizer="sgd", callbacks=["terminate_on_nan"], experiment_name="Tuned"))
+    saved = Execution.objects.get().config
+    assert saved["training"]["epochs"] == 4 and saved["training"]["batch_size"] == 8
+    assert saved["model"]["compilation"]["optimizer"] == "sgd" and saved["experiment"]["name"] == "Tuned"
+    assert saved["training"]["callbacks"] == [{"type": "terminate_on_nan"}]
+
+
+def test_problems_show_at_their_field_or_json_path_and_nothing_is_queued(owner_client):
+    config = tiny()
+    config["model"]["network"][1]["units"] = -5
+    page = owner_client.post("/runs/new/", form_for(config, epochs=3, val=0.7, test=0.5)).content.decode()
+    assert Execution.objects.count() == 0 and django_rq.get_queue("default").job_ids == []
+    fractions = page[page.index('id="id_fit"'):page.index('id="id_test"')]
+    assert "training.samples: fractions add up to" in fractions
+    problems = page[page.index('id="json-problems"'):]
+    assert "<code>model.network[1].units</code>: must be a positive integer, got -5" in problems
+    assert "&quot;units&quot;: -5" in page  # the JSON comes back as typed
+
+
+def test_an_unknown_key_is_reported_at_its_path(owner_client):
+    config = tiny()
+    config["training"]["epoch"] = 3
+    page = owner_client.post("/runs/new/", form_for(config)).content.decode()
+    assert "<code>training.epoch</code>: unknown key; did you mean &#x27;epochs&#x27;?" in page
+
+
+def test_json_that_does_not_parse_is_an_error_beside_it(owner_client):
+    data = form_for(tiny())
+    data["config"] = '{"experiment": '
+    page = owner_client.post("/runs/new/", data).content.decode()
+    assert "Not valid JSON" in page and "line 1" in page and Execution.objects.count() == 0
+
+
+def test_clone_fills_the_form_from_a_run(owner_client, root, owner):
+    config = seed_config()
+    config["training"]["epochs"] = 7
+    source = make_run(root, "06-16-31__08-04-2019", config=config, owner=owner)
+    page = owner_client.get("/runs/new/", {"from": source.pk}).content.decode()
+    assert 'name="epochs" value="7"' in page and "06-16-31__08-04-2019" in page and "A copy of" in page
+    assert owner_client.get("/runs/new/", {"from": 999999}).status_code == 404
+
+
+def test_a_teammate_without_the_permission_sees_the_form_but_cannot_launch(teammate_client):
+    page = teammate_client.get("/runs/new/").content.decode()
+    assert "launching needs the <code>experiments.add_execution</code> permission" in page
+    assert teammate_client.post("/runs/new/", form_for(tiny())).status_code == 403
+    assert Execution.objects.count() == 0
+
+
+def test_an_outsider_is_sent_to_log_in(outsider):
+    for response in (outsider.get("/runs/new/"), outsider.post("/runs/new/", form_for(tiny()))):
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert Execution.objects.count() == 0
+
+
+def test_other_methods_are_405(owner_client):
+    assert owner_client.put("/runs/new/").status_code == 405
+
+
+def test_the_form_needs_the_csrf_token(owner):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)
+    assert client.post("/runs/new/", form_for(tiny())).status_code == 403
+
+
+def test_when_redis_is_down_the_form_says_so_and_nothing_is_queued(owner_client, settings):
+    settings.RQ_QUEUES = {name: {"URL": "redis://127.0.0.1:1/0?socket_connect_timeout=1"} for name in ("default", "gpu")}
+    page = owner_client.post("/runs/new/", form_for(tiny())).content.decode()
+    assert "the job queue is unavailable" in page and "python manage.py up" in page
+    assert Execution.objects.count() == 0
