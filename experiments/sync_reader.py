@@ -217,11 +217,15 @@ def _load_json(data, record, name):
 
 @functools.lru_cache(maxsize=1024)
 def config_problems(text):
-    """Check a config with the engine's schema; ``()`` if it is valid. Memoised: a sweep's configs repeat."""
+    """Check a config with the engine's schema; ``()`` if it is valid. Memoised: a sweep's configs repeat.
+
+    A structural check (``build=False``): no Keras model is built, so a sweep whose every
+    config differs still indexes at full speed.
+    """
     from experiments.pipeline import ConfigError, load_config
 
     try:
-        load_config(text)
+        load_config(text, build=False)
     except ConfigError as exc:
         return tuple(str(problem) for problem in exc.problems)
     except Exception as exc:  # noqa: BLE001 - a checker choking on odd input is still a bad config

@@ -231,3 +231,20 @@ def test_problems_serialise_for_the_api():
     with pytest.raises(ConfigError) as caught:
         load_config(json.dumps(config))
     assert [p.as_dict() for p in caught.value.problems] == [{"path": "training.epochs", "message": "must be a positive integer, got -1"}]
+
+
+def test_a_structural_check_builds_nothing_but_still_names_bad_arguments():
+    config = tiny()
+    config["model"]["network"][0]["activaton"] = "relu"
+    config["model"]["compilation"]["optimizer"] = {"type": "adm"}
+    with pytest.raises(ConfigError) as caught:
+        load_config(config, build=False)
+    found = [str(problem) for problem in caught.value.problems]
+    assert any(p.startswith("model.network[0].activaton: unknown argument for dense") for p in found)
+    assert any(p.startswith("model.compilation.optimizer.type: unknown optimizer type 'adm'; did you mean 'adam'?") for p in found)
+    # Only building the model shows that a convolution cannot follow a dense layer.
+    shape_error = tiny()
+    shape_error["model"]["network"].insert(1, {"type": "conv_2d", "filters": 2, "kernel_size": 3})
+    load_config(shape_error, build=False)
+    with pytest.raises(ConfigError):
+        load_config(shape_error)

@@ -93,8 +93,8 @@ def _keras_kwargs(kwargs):
     return {key: tuple(value) if isinstance(value, list) and key != "layers" else value for key, value in kwargs.items()}
 
 
-def make_layer(type_name, kwargs):
-    """Instantiate one layer, raising SpecError with the offending key on any problem."""
+def check_layer_arguments(type_name, kwargs):
+    """Resolve the layer type and check its argument names and common values, building nothing."""
     cls = resolve_layer(type_name)
     unknown = sorted(set(kwargs) - _accepted_kwargs(cls))
     if unknown:
@@ -106,6 +106,12 @@ def make_layer(type_name, kwargs):
             key,
         )
     _precheck_values(kwargs)
+    return cls
+
+
+def make_layer(type_name, kwargs):
+    """Instantiate one layer, raising SpecError with the offending key on any problem."""
+    cls = check_layer_arguments(type_name, kwargs)
     try:
         return cls(**_keras_kwargs(kwargs))
     except Exception as exc:  # Keras raises TypeError/ValueError with a readable message
@@ -145,18 +151,35 @@ def build_model(input_shape, network):
     return model
 
 
-def make_optimizer(type_name, kwargs):
+@functools.lru_cache(maxsize=1)
+def optimizer_classes():
+    """``{"adam": Adam, "sgd": SGD, "rmsprop": RMSprop, ...}``"""
     import keras
 
-    try:
-        cls = type(keras.optimizers.get(type_name))
-    except ValueError:
-        names = [name.lower() for name in dir(keras.optimizers) if inspect.isclass(getattr(keras.optimizers, name))]
-        raise SpecError(unknown_type_message("optimizer type", type_name, [n for n in names if n not in {"optimizer", "loss_scale_optimizer"}]), "type")
+    return {
+        _normalise(name): obj
+        for name in dir(keras.optimizers)
+        if inspect.isclass(obj := getattr(keras.optimizers, name))
+        and issubclass(obj, keras.optimizers.Optimizer)
+        and name not in {"Optimizer", "LossScaleOptimizer"}
+    }
+
+
+def check_optimizer_arguments(type_name, kwargs):
+    """Resolve the optimizer and check its argument names, building nothing."""
+    cls = optimizer_classes().get(_normalise(type_name))
+    if cls is None:
+        names = sorted({_snake(c.__name__) for c in optimizer_classes().values()})
+        raise SpecError(unknown_type_message("optimizer type", type_name, names), "type")
     accepted = [name for name in inspect.signature(cls.__init__).parameters if name not in {"self", "kwargs"}]
     for key in kwargs:
         if key not in accepted:
             raise SpecError(f"unknown argument for {type_name}{did_you_mean(key, accepted)} (it accepts: {', '.join(accepted)})", key)
+    return cls
+
+
+def make_optimizer(type_name, kwargs):
+    cls = check_optimizer_arguments(type_name, kwargs)
     try:
         return cls(**kwargs)
     except Exception as exc:
