@@ -73,7 +73,8 @@ _EPOCH = re.compile(r"(\d+)")
 
 def checkpoint_epoch(path):
     """The epoch in a checkpoint's file name: ``weights.05-27.07.h5`` -> 5 (None if it names none)."""
-    match = _EPOCH.search(path.rsplit("/", 1)[-1])
+    stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]  # not the 5 of ".h5"
+    match = _EPOCH.search(stem)
     return int(match.group(1)) if match else None
 
 
