@@ -11,13 +11,11 @@ from django.shortcuts import get_object_or_404
 from ninja import NinjaAPI, Schema, Status
 from ninja.security import HttpBearer, django_auth
 
+from experiments import logtail
 from experiments.models import ApiToken, Execution
 from experiments.pipeline import ConfigError
 from experiments.pipeline.config import TrainingConfig
 from experiments.queueing import QueueUnavailable
-
-LOG_CHUNK = 256 * 1024  # at most this many bytes of log per call; ask again from the new offset
-
 
 class BearerToken(HttpBearer):
     def authenticate(self, request, token):
@@ -167,27 +165,7 @@ def log_tail(request, execution_id: int, offset: int = 0):
     execution = get_object_or_404(Execution, pk=execution_id)
     if not execution.folder_path:
         return Status(200, {"offset": 0, "size": 0, "data": ""})
-    path = os.path.join(execution.folder_path, "execution.log")
-    try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            offset = min(max(offset, 0), size)
-            handle.seek(offset)
-            chunk = handle.read(LOG_CHUNK)
-    except FileNotFoundError:
-        return Status(200, {"offset": 0, "size": 0, "data": ""})
-    end = _whole_characters(chunk) if offset + len(chunk) < size else len(chunk)
-    return Status(200, {"offset": offset + end, "size": size, "data": chunk[:end].decode("utf-8", errors="replace")})
-
-
-def _whole_characters(chunk):
-    """Where ``chunk`` ends without cutting a UTF-8 character in two (the rest comes next call)."""
-    for back in range(1, min(4, len(chunk)) + 1):
-        byte = chunk[-back]
-        if byte & 0b1100_0000 != 0b1000_0000:  # a lead byte (or ASCII): does its character fit?
-            needed = 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4 if byte >> 3 == 0b11110 else 1
-            return len(chunk) - back if needed > back else len(chunk)
-    return len(chunk)
+    return Status(200, logtail.read_from(os.path.join(execution.folder_path, "execution.log"), offset))
 
 
 @api.post("/executions/{execution_id}/cancel", response={200: Launched, 403: Detail, 409: Detail}, summary="Cancel a run")
