@@ -10,10 +10,16 @@ from django.views.decorators.http import require_GET
 
 from experiments.access import can_launch
 from experiments.models import Execution, Experiment, higher_is_better
-from experiments.views.helpers import duration, execution_url, hardware_label, stage_times
+from experiments.views.helpers import duration, hardware_label, stage_times
+from experiments.views.table import rows_html
 
 PER_PAGE = 50
 PER_PAGE_CHOICES = (25, 50, 100, 200)
+# What a table row shows: the rest (config, artifacts, paths) is not read for a 100-row page.
+TABLE_FIELDS = [
+    "experiment_id", "folder_name", "status", "title", "started_at", "finished_at", "epochs", "epochs_total",
+    "best_val_loss", "summary", "test_metrics", "elapsed", "hardware", "tags",
+]
 STATUSES = [status for status, _ in Execution.Status.choices]
 
 
@@ -98,7 +104,7 @@ def detail(request, experiment):
     order = request.GET.get("order", "")
     per_page = _int(request.GET.get("per_page"), PER_PAGE, PER_PAGE_CHOICES)
 
-    executions = experiment.executions.select_related("experiment").defer("config", "artifacts", "trackers", "error", "fingerprint")
+    executions = experiment.executions.only(*TABLE_FIELDS)
     if status in STATUSES:
         executions = executions.filter(status=status)
     if tag:
@@ -106,12 +112,15 @@ def detail(request, experiment):
     page = Paginator(_ordered(executions, sort, order), per_page).get_page(request.GET.get("page"))
 
     rows = [_row(execution) for execution in page.object_list]
+    for row in rows:
+        row["execution"].experiment = experiment  # one experiment for every row: no join, no query
     kind, sorted_metric, which = parse_sort(sort)
     metrics = _metric_columns(rows, sorted_metric if kind == "metric" and which != "test" else None)
     tests = _test_columns(rows, sorted_metric if kind == "metric" and which == "test" else None)
     for row in rows:
         row["metric_values"] = [row["summary"].get(name, {}).get("last") for name in metrics]
         row["test_values"] = [row["test_metrics"].get(name) for name in tests]
+    rows_markup = rows_html(rows, experiment)
     return render(
         request,
         "experiments/experiment_detail.html",
@@ -119,6 +128,7 @@ def detail(request, experiment):
             "experiment": experiment,
             "page": page,
             "rows": rows,
+            "rows_html": rows_markup,
             "metric_columns": [_column(name, sort, order) for name in metrics],
             "best_column": _column("val_loss", sort, order, which="best"),
             "test_columns": [_column(name, sort, order, which="test") for name in tests],
@@ -140,7 +150,6 @@ def detail(request, experiment):
 def _row(execution):
     return {
         "execution": execution,
-        "url": execution_url(execution),
         "duration": duration(execution),
         "summary": execution.summary or {},
         "test_metrics": execution.test_metrics or {},
