@@ -67,8 +67,9 @@ def _status_context(request, execution, links):
     }
 
 
-def _files_context(execution, links):
-    downloads = [{**item, "url": links.file(item["path"])} for item in list_downloads(execution)] if folder_of(execution) else []
+def _files_context(execution, links, found=None):
+    found = list_downloads(execution) if found is None else found
+    downloads = [{**item, "url": links.file(item["path"])} for item in found]
     return {
         "downloads": downloads,
         "zip_url": links.zip if downloads else None,
@@ -82,7 +83,7 @@ def _files_context(execution, links):
 def payload(request, execution, links):
     """What the page polls: status and files (as the partials render them) and the chart data."""
     histories = _histories(execution)
-    downloads = list_downloads(execution) if links.downloads_allowed else []
+    found = list_downloads(execution)
     return {
         "id": execution.pk,
         "status": execution.status,
@@ -92,9 +93,9 @@ def payload(request, execution, links):
         "eta_seconds": eta_seconds(execution),
         "permalink": execution_url(execution) if links.share is None and execution.folder_name else None,
         "status_html": render_to_string("experiments/_partials/execution_status.html", _status_context(request, execution, links), request),
-        "files_html": render_to_string("experiments/_partials/execution_files.html", _files_context(execution, links), request),
+        "files_html": render_to_string("experiments/_partials/execution_files.html", _files_context(execution, links, found), request),
         "charts": charts.execution_charts(histories),
-        "checkpoints": charts.checkpoint_markers(downloads, histories.get("val_loss", []), links.file),
+        "checkpoints": charts.checkpoint_markers(found, histories.get("val_loss", []), links.file) if links.downloads_allowed else [],
         "elapsed": stages(execution.elapsed),
     }
 
