@@ -154,7 +154,7 @@ class RunForm(forms.Form):
     epochs = forms.IntegerField(required=False, min_value=1)
     batch_size = forms.IntegerField(label="Batch size", required=False, min_value=1)
     fit = forms.FloatField(label="Fit fraction", required=False, min_value=0, max_value=1)
-    val = forms.FloatField(label="Validation fraction", required=False, min_value=0, max_value=1)
+    val = forms.FloatField(label="Val fraction", required=False, min_value=0, max_value=1)
     test = forms.FloatField(label="Test fraction", required=False, min_value=0, max_value=1)
     optimizer = forms.ChoiceField(required=False, choices=[("", "As in the JSON")] + [(name, name) for name in OPTIMIZERS])
     callbacks = forms.MultipleChoiceField(required=False, choices=[(name, name) for name in CALLBACKS], widget=forms.CheckboxSelectMultiple)

@@ -10,19 +10,26 @@
       el.style.cssText = "display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px;background:" + color[el.getAttribute("data-run")];
     });
     var names = Object.keys(data.metrics);
-    document.getElementById("charts-empty").textContent = names.length ? "" : "These runs recorded no per-epoch metrics.";
-    names.forEach(function (name) {
+    document.getElementById("charts-empty").textContent = names.length
+      ? "Each run keeps its colour in every chart, as in the Runs table above; hover a line to name it."
+      : "These runs recorded no per-epoch metrics.";
+    // Every chart's box first, so each is drawn at its final width in the grid.
+    var divs = names.map(function (name) {
       var div = document.createElement("div");
       div.className = "chart";
       div.setAttribute("data-metric", name);
       box.appendChild(div);
+      return div;
+    });
+    names.forEach(function (name, i) {
+      var div = divs[i];
       var traces = data.metrics[name].map(function (t) {
-        return { x: t.x, y: t.y, name: label[t.run], mode: "lines", line: { color: color[t.run], width: 2 } };
+        return { x: t.x, y: t.y, name: label[t.run], mode: "lines", line: { color: color[t.run], width: 2 },
+                 hovertemplate: "%{y:.4g}<extra>" + label[t.run] + "</extra>" };
       });
       Plotly.newPlot(div, traces, {
         title: { text: name, font: { size: 14 }, x: 0.01 }, margin: { l: 55, r: 15, t: 40, b: 40 },
-        xaxis: { title: { text: "epoch" } }, hovermode: "x unified", showlegend: data.runs.length <= 8,
-        legend: { orientation: "h", y: -0.2 },
+        xaxis: { title: { text: "epoch" } }, hovermode: "closest", showlegend: false,
       }, { displaylogo: false, responsive: true });
     });
   }, function () {

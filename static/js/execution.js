@@ -14,8 +14,10 @@
     };
   }
 
+  function chartId(name) { return "chart-" + name.replace(/[^a-zA-Z0-9_-]/g, "_"); }
+
   function chartDiv(name) {
-    var id = "chart-" + name.replace(/[^a-zA-Z0-9_-]/g, "_");
+    var id = chartId(name);
     var div = document.getElementById(id);
     if (!div) {
       div = document.createElement("div");
@@ -30,6 +32,11 @@
   function drawCharts(data) {
     var names = Object.keys(data.charts);
     document.getElementById("charts-empty").hidden = names.length > 0;
+    var added = names.filter(function (name) { return !document.getElementById(chartId(name)); });
+    names.forEach(chartDiv);  // every box first, so each chart is drawn at its final width
+    if (added.length) {  // boxes already drawn narrowed to make room: redraw them at their new width
+      chartsBox.querySelectorAll(".js-plotly-plot").forEach(function (div) { Plotly.Plots.resize(div); });
+    }
     names.forEach(function (name) {
       var chart = data.charts[name], traces = [];
       if (chart.train) traces.push({ x: chart.train.x, y: chart.train.y, name: name, mode: "lines", line: { color: TRAIN, width: 2 } });
