@@ -39,8 +39,8 @@ def run_gymnos(config_file, workdir):
 def run_plain(config_file, workdir):
     out = Path(tempfile.mkdtemp(dir=workdir))
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "plain_keras_boston.py"), str(config_file), str(out)],
-                          cwd=workdir, capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-m", "bench.plain_keras_boston", str(config_file), str(out)],
+                          cwd=ROOT, capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["total"] = time.perf_counter() - start
     return result

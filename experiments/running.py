@@ -148,7 +148,8 @@ def run(execution_id):
     heartbeat.start()
     try:
         try:
-            config = load_config(execution.config)
+            # Fully checked (models built) at launch; the engine builds it again right away.
+            config = load_config(execution.config, build=False)
         except ConfigError as exc:
             _finish(execution_id, Execution.Status.FAILED, f"the config no longer validates: {exc}")
             return Execution.Status.FAILED

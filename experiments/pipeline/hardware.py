@@ -1,9 +1,11 @@
 """What machine a run trained on, for metrics.json's ``hardware`` section."""
 from __future__ import annotations
 
+import functools
 import platform
 
 
+@functools.lru_cache(maxsize=1)
 def _cpu_model():
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
@@ -15,6 +17,7 @@ def _cpu_model():
     return platform.processor() or platform.machine()
 
 
+@functools.lru_cache(maxsize=1)  # probing for GPUs (CUDA) is slow and the answer does not change
 def _gpus():
     try:
         import tensorflow as tf
@@ -23,9 +26,9 @@ def _gpus():
         for device in tf.config.list_physical_devices("GPU"):
             details = tf.config.experimental.get_device_details(device)
             gpus.append({"name": details.get("device_name", device.name), "compute_capability": details.get("compute_capability")})
-        return gpus
+        return tuple(gpus)
     except Exception:  # noqa: BLE001 - no GPU support is not an error
-        return []
+        return ()
 
 
 def describe():
@@ -46,5 +49,5 @@ def describe():
             "logical_cores": psutil.cpu_count(logical=True),
         },
         "memory_bytes": psutil.virtual_memory().total,
-        "gpus": _gpus(),
+        "gpus": list(_gpus()),
     }
