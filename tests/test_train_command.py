@@ -57,3 +57,11 @@ def test_a_training_failure_exits_1_and_keeps_the_folder(tmp_path):
     folder = done.stdout.strip().splitlines()[-1]
     assert "Training failed: ValueError: model.input_shape is [12]" in done.stderr
     assert "error" in json.loads(open(os.path.join(folder, "metrics.json")).read())
+
+
+def test_an_invalid_config_naming_mlflow_leaves_no_mlflow_store_either(tmp_path):
+    config = tiny(trackers=[{"type": "mlflow"}])
+    config["training"]["batch_size"] = 0
+    done = train(config, tmp_path)
+    assert done.returncode == 2 and "training.batch_size: must be a positive integer, got 0" in done.stderr
+    assert not (tmp_path / "trainings").exists()

@@ -7,10 +7,10 @@ logged as a warning naming the tracker, dropped for the rest of the run, and lis
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import threading
-import time
 from pathlib import Path
 
 from .errors import SpecError, did_you_mean, unknown_type_message
@@ -126,8 +126,8 @@ class MLflowTracker(Tracker):
 
     Tracking URI: the tracker's ``tracking_uri``, else ``MLFLOW_TRACKING_URI``, else a SQLite
     store at ``<trainings root>/mlflow.db`` with artifacts under ``<trainings root>/mlartifacts``.
-    Connecting (importing MLflow, creating its tables) runs in a background thread while the
-    data loads, so it costs the run little.
+    The MLflow client runs in a process of its own (``mlflow_process``), so importing MLflow,
+    opening its store and writing each epoch do not slow the training down.
     """
 
     name = "mlflow"
@@ -145,113 +145,60 @@ class MLflowTracker(Tracker):
         return kwargs.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(trainings_root).resolve() / 'mlflow.db'}"
 
     def start(self, run):
-        self.run_info = run
         self.uri = self.resolve_uri(self.kwargs, run.trainings_root)
-        self.pending = []
-        self._error = None
-        self._thread = threading.Thread(target=self._connect, name="mlflow-connect", daemon=True)
-        self._thread.start()
-
-    def _connect(self):
-        try:
-            from mlflow.entities import Param, RunTag
-
-            run = self.run_info
-            self.client = _mlflow_client(self.uri)
-            experiment_name = self.kwargs.get("experiment_name") or run.experiment_name
-            experiment = self.client.get_experiment_by_name(experiment_name)
-            if experiment is None:
-                artifacts = None
-                if not self.kwargs.get("tracking_uri") and not os.environ.get("MLFLOW_TRACKING_URI"):
-                    artifacts = (run.trainings_root.resolve() / "mlartifacts").as_uri()
-                self.experiment_id = self.client.create_experiment(experiment_name, artifact_location=artifacts)
-            else:
-                self.experiment_id = experiment.experiment_id
-            tags = {"gymnos.execution_dir": str(run.execution_dir), **{f"tag.{tag}": "true" for tag in run.tags}}
-            self.run_id = self.client.create_run(self.experiment_id, run_name=run.name, tags=tags).info.run_id
-            params = {**_flatten(run.config), **{f"tracking.params.{k}": v for k, v in run.params.items()}}
-            # MLflow caps a param value at 6,000 characters and a batch at 100 params.
-            items = [Param(key[:250], str(value)[:6000]) for key, value in params.items()]
-            for start in range(0, len(items), 100):
-                self.client.log_batch(self.run_id, params=items[start : start + 100])
-            self.client.log_batch(self.run_id, tags=[RunTag("gymnos.tags", ",".join(run.tags))])
-        except Exception as exc:  # noqa: BLE001 - reported by the next call
-            self._error = exc
-
-    def _ready(self):
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-    def _metrics(self, metrics, step, prefix=""):
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        return [Metric(f"{prefix}{key}", float(value), now, step) for key, value in metrics.items()]
+        self._location = {"tracking_uri": self.uri}
+        self.process = _mlflow_process(self.uri)
+        default_store = not self.kwargs.get("tracking_uri") and not os.environ.get("MLFLOW_TRACKING_URI")
+        params = {**_flatten(run.config), **{f"tracking.params.{k}": v for k, v in run.params.items()}}
+        self.process.send(
+            "start",
+            experiment=self.kwargs.get("experiment_name") or run.experiment_name,
+            run_name=run.name,
+            tags={"gymnos.execution_dir": str(run.execution_dir), **{f"tag.{tag}": "true" for tag in run.tags}},
+            run_tags={"gymnos.tags": ",".join(run.tags)},
+            params={key: _jsonable(value) for key, value in params.items()},
+            artifact_location=(run.trainings_root.resolve() / "mlartifacts").as_uri() if default_store else None,
+        )
 
     def log_epoch(self, step, logs):
-        self._ready()
-        # Asynchronous: the next epoch does not wait for the store.
-        self.pending.append(self.client.log_batch(self.run_id, metrics=self._metrics(logs, step), synchronous=False))
+        self.process.send("metrics", metrics={key: float(value) for key, value in logs.items()}, step=step)
 
     def log_test(self, metrics, step):
-        self._ready()
-        self.client.log_batch(self.run_id, metrics=self._metrics(metrics, step, prefix="test_"))
+        self.process.send("metrics", metrics={f"test_{key}": float(value) for key, value in metrics.items()}, step=step)
 
     def log_artifacts(self, paths):
-        self._ready()
-        for path in paths:
-            if Path(path).exists():
-                self.client.log_artifact(self.run_id, str(path))
+        self.process.send("artifacts", paths=[str(path) for path in paths])
 
     def end(self, status):
-        self._ready()
-        for operation in self.pending:
-            operation.wait()
-        self.client.set_terminated(self.run_id, status=status)
+        answer = self.process.finish(status)
+        self._location = answer.get("location") or self._location
+        if answer.get("error"):
+            raise RuntimeError(answer["error"])
 
     def location(self):
-        if getattr(self, "run_id", None) is None:
-            return {"tracking_uri": getattr(self, "uri", None)}
-        return {"tracking_uri": self.uri, "experiment_id": self.experiment_id, "run_id": self.run_id}
+        return self._location if hasattr(self, "_location") else {}
+
+
+def _jsonable(value):
+    return value if isinstance(value, (str, int, float, bool)) or value is None else json.dumps(value)
 
 
 TRACKERS = {cls.name: cls for cls in (TensorBoardTracker, MLflowTracker)}
 
-# MLflow clients being made, by tracking URI. Importing MLflow and opening its store takes a
-# second or two; `preconnect` starts that while TensorFlow is still importing.
-_clients = {}
-_clients_lock = threading.Lock()
+# MLflow client processes already started, by tracking URI: `preconnect` starts one while
+# TensorFlow is still importing, and the run's tracker takes it over.
+_processes = {}
+_processes_lock = threading.Lock()
 
 
-def _make_client(uri):
-    from mlflow.tracking import MlflowClient
+def _mlflow_process(uri):
+    from .mlflow_process import MLflowProcess
 
-    client = MlflowClient(uri)
-    client.search_experiments(max_results=1)  # opens the store (and creates its tables) now
-    return client
-
-
-def _mlflow_client(uri):
-    with _clients_lock:
-        pending = _clients.pop(uri, None)
-    if pending is not None:
-        pending.join()
-        if pending.client is not None:
-            return pending.client
-    return _make_client(uri)
-
-
-class _Connecting(threading.Thread):
-    def __init__(self, uri):
-        super().__init__(name="mlflow-preconnect", daemon=True)
-        self.uri, self.client = uri, None
-
-    def run(self):
-        try:
-            self.client = _make_client(self.uri)
-        except Exception:  # noqa: BLE001 - the real connection reports it
-            self.client = None
+    with _processes_lock:
+        process = _processes.pop(uri, None)
+    if process is not None and process.process.poll() is None:
+        return process
+    return MLflowProcess(uri)
 
 
 def preconnect(raw_config, trainings_root):
@@ -265,13 +212,13 @@ def preconnect(raw_config, trainings_root):
         return
     if not specs or importlib.util.find_spec("mlflow") is None:
         return
+    from .mlflow_process import MLflowProcess
+
     for spec in specs:
         uri = MLflowTracker.resolve_uri(spec, trainings_root)
-        with _clients_lock:
-            if uri in _clients:
-                continue
-            _clients[uri] = thread = _Connecting(uri)
-        thread.start()
+        with _processes_lock:
+            if uri not in _processes:
+                _processes[uri] = MLflowProcess(uri)
 
 
 def check_tracker(type_name, kwargs):

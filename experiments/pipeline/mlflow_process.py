@@ -1,0 +1,137 @@
+"""The MLflow tracker's client, in a process of its own.
+
+Importing MLflow and opening its store costs a couple of seconds of CPU, and every epoch's
+``log_batch`` a few milliseconds; in the training process both compete with TensorFlow for
+the interpreter. Here they run beside it, on another core: the training process writes one
+JSON line per event to this process's stdin and reads one answer when the run ends.
+
+Protocol (stdin, one JSON object per line):
+    {"op": "start", "experiment": ..., "run_name": ..., "tags": {...}, "params": {...}, "artifact_location": ...}
+    {"op": "metrics", "metrics": {...}, "step": N}
+    {"op": "artifacts", "paths": [...]}
+    {"op": "end", "status": "FINISHED" | "FAILED" | "KILLED"}
+Answer (stdout, one line, after "end" or EOF): {"location": {...}} or {"error": "..."}.
+
+    python -m experiments.pipeline.mlflow_process TRACKING_URI
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+class MLflowProcess:
+    """The training side: start the process (it connects at once), send events, collect the answer."""
+
+    def __init__(self, uri):
+        self.uri = uri
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")])))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "experiments.pipeline.mlflow_process", uri],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
+        )
+
+    def send(self, op, **fields):
+        try:
+            self.process.stdin.write(json.dumps({"op": op, **fields}) + "\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, ValueError) as exc:
+            raise RuntimeError(f"the MLflow client process exited early ({self._answer().get('error', exc)})") from exc
+
+    def finish(self, status, timeout=300):
+        """Send "end" and wait until everything is recorded: ``{"location": {...}}``, plus ``"error"`` if any."""
+        try:
+            self.send("end", status=status)
+        except RuntimeError:
+            pass  # the answer below says why
+        return self._answer(timeout)
+
+    def _answer(self, timeout=300):
+        try:
+            out, _ = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return {"error": f"the MLflow store did not answer within {timeout}s"}
+        except ValueError:  # already collected
+            out = ""
+        lines = [line for line in (out or "").splitlines() if line.startswith("{")]
+        return json.loads(lines[-1]) if lines else {"error": f"the MLflow client process exited with {self.process.returncode}"}
+
+    def abandon(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _serve(uri, events, answer):
+    """The MLflow side: connect, then apply each event; always answer once."""
+    run_id = experiment_id = None
+    error = None
+    status = "KILLED"  # if the training process vanishes without saying "end"
+    # Import now (the slow part, while the trainer starts up), but touch the store only once the
+    # run starts: a config that fails validation must leave nothing behind, not even mlflow.db.
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    client = None
+    for line in events:
+        event = json.loads(line)
+        op = event["op"]
+        if op == "end":
+            status = event["status"]
+            break
+        if error is not None:
+            continue  # keep reading, so the training process never blocks on a full pipe
+        if client is None:
+            try:
+                client = MlflowClient(uri)
+                client.search_experiments(max_results=1)  # opens the store (and creates its tables)
+            except Exception as exc:  # noqa: BLE001 - reported in the answer
+                error = f"cannot open the MLflow store {uri}: {type(exc).__name__}: {exc}"
+                continue
+        try:
+            if op == "start":
+                experiment = client.get_experiment_by_name(event["experiment"])
+                experiment_id = (
+                    experiment.experiment_id
+                    if experiment is not None
+                    else client.create_experiment(event["experiment"], artifact_location=event.get("artifact_location"))
+                )
+                run_id = client.create_run(experiment_id, run_name=event["run_name"], tags=event["tags"]).info.run_id
+                params = [Param(key[:250], str(value)[:6000]) for key, value in event["params"].items()]
+                for start in range(0, len(params), 100):  # MLflow takes at most 100 params a batch
+                    client.log_batch(run_id, params=params[start : start + 100])
+                client.log_batch(run_id, tags=[RunTag(key, value) for key, value in event.get("run_tags", {}).items()])
+            elif op == "metrics":
+                now = int(time.time() * 1000)
+                metrics = [Metric(key, float(value), now, event["step"]) for key, value in event["metrics"].items()]
+                client.log_batch(run_id, metrics=metrics)
+            elif op == "artifacts":
+                for path in event["paths"]:
+                    if Path(path).exists():
+                        client.log_artifact(run_id, path)
+        except Exception as exc:  # noqa: BLE001 - reported in the answer
+            error = f"{type(exc).__name__}: {exc}"
+            traceback.print_exc()
+    if run_id is not None:
+        try:
+            client.set_terminated(run_id, status=status if error is None else "FAILED")
+        except Exception as exc:  # noqa: BLE001
+            error = error or f"{type(exc).__name__}: {exc}"
+    location = {"tracking_uri": uri, "experiment_id": experiment_id, "run_id": run_id}
+    answer.write(json.dumps({"error": error, "location": location} if error else {"location": location}) + "\n")
+    answer.flush()
+
+
+if __name__ == "__main__":
+    # Only the answer goes to stdout; anything MLflow prints goes to stderr.
+    answer_stream = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    _serve(sys.argv[1], sys.stdin, answer_stream)
