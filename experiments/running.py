@@ -69,6 +69,7 @@ def launch(data, user=None):
 
 def _enqueue(execution):
     import django_rq
+    from rq import Callback
 
     try:
         django_rq.get_queue(execution.queue).enqueue_call(
@@ -78,8 +79,9 @@ def _enqueue(execution):
             timeout=settings.GYMNOS_JOB_TIMEOUT,
             result_ttl=24 * 3600,
             failure_ttl=7 * 24 * 3600,
-            on_failure="experiments.tasks.on_job_failure",
-            on_stopped="experiments.tasks.on_job_stopped",
+            # Both sync the run's folder, which can take a while on shared storage.
+            on_failure=Callback("experiments.tasks.on_job_failure", timeout=300),
+            on_stopped=Callback("experiments.tasks.on_job_stopped", timeout=300),
         )
     except Exception as exc:  # Redis went away between the check and the commit
         Execution.objects.filter(pk=execution.pk, status=Execution.Status.QUEUED).update(
