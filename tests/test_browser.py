@@ -130,7 +130,9 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(live_server
     page.dispatch_event("#id_epochs", "change")  # the form's script writes the field into the JSON
     config = json.loads(page.input_value("#id_config"))
     assert config["training"]["epochs"] == 3
-    # Slow each epoch down (tests.hooks.pause, allowed by GYMNOS_CALLBACK_MODULES) so the chart can be watched.
+    # Slow each epoch down (tests.hooks.pause, allowed by GYMNOS_CALLBACK_MODULES) so the chart can be watched;
+    # without early stopping (patience 0), so one epoch of rising val_loss cannot end the run before "3 of 3".
+    config["training"]["callbacks"] = [c for c in config["training"]["callbacks"] if c["type"] != "early_stopping"]
     config["training"]["callbacks"].append({"type": "lambda_callback", "on_epoch_end": "tests.hooks.pause"})
     page.fill("#id_config", json.dumps(config, indent=2))
     expect(page.locator("#id_epochs")).to_have_value("3")

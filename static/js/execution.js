@@ -39,8 +39,10 @@
     }
     names.forEach(function (name) {
       var chart = data.charts[name], traces = [];
-      if (chart.train) traces.push({ x: chart.train.x, y: chart.train.y, name: name, mode: "lines", line: { color: TRAIN, width: 2 } });
-      if (chart.val) traces.push({ x: chart.val.x, y: chart.val.y, name: "val_" + name, mode: "lines", line: { color: VAL, width: 2, dash: "dot" } });
+      // Markers while there are few points: one epoch drawn as a bare line is invisible.
+      var mode = function (series) { return series.x.length <= 30 ? "lines+markers" : "lines"; };
+      if (chart.train) traces.push({ x: chart.train.x, y: chart.train.y, name: name, mode: mode(chart.train), line: { color: TRAIN, width: 2 } });
+      if (chart.val) traces.push({ x: chart.val.x, y: chart.val.y, name: "val_" + name, mode: mode(chart.val), line: { color: VAL, width: 2, dash: "dot" } });
       var markers = name === "loss" ? data.checkpoints : [];
       if (markers.length) {
         traces.push({
@@ -80,7 +82,12 @@
       if (data.files_html !== lastFiles) { document.getElementById("files").innerHTML = data.files_html; lastFiles = data.files_html; }
       drawCharts(data);
       drawElapsed(data.elapsed);
-      if (data.permalink && window.location.pathname !== data.permalink) window.history.replaceState(null, "", data.permalink);
+      if (data.permalink && window.location.pathname !== data.permalink) {
+        window.history.replaceState(null, "", data.permalink);
+        // A queued run's page is titled "Queued run" until a worker names its folder.
+        var parts = data.permalink.split("/").filter(Boolean);
+        document.querySelector("h1").textContent = decodeURIComponent(parts[parts.length - 1]);
+      }
       page.live = data.live;
       return data.live;
     });
