@@ -164,10 +164,13 @@ def run(execution_id):
         )
     finally:
         heartbeat.stop()
-    sync_own_folder(execution_id)
+    # Record the outcome first, then index the folder: readers never see the status go back.
     if result.succeeded:
-        return _finish(execution_id, Execution.Status.SUCCEEDED, "")
-    return _finish(execution_id, Execution.Status.FAILED, _error_with_traceback(result))
+        status = _finish(execution_id, Execution.Status.SUCCEEDED, "")
+    else:
+        status = _finish(execution_id, Execution.Status.FAILED, _error_with_traceback(result))
+    sync_own_folder(execution_id)
+    return status
 
 
 def _error_with_traceback(result, lines=30):
@@ -207,7 +210,7 @@ def claim_folder(execution_id, path):
 
 
 def sync_own_folder(execution_id):
-    """Index the execution's folder, keeping the status this module decides."""
+    """Index the execution's folder, keeping the status this module decided (call it after deciding)."""
     from experiments.sync import sync_folder
 
     execution = Execution.objects.get(pk=execution_id)
@@ -223,18 +226,18 @@ def sync_own_folder(execution_id):
 
 def stopped(execution_id):
     """The work horse was stopped on purpose (cancel): keep the partial folder, indexed."""
-    sync_own_folder(execution_id)
     Execution.objects.filter(pk=execution_id, status=Execution.Status.RUNNING).update(
-        status=Execution.Status.CANCELLED, error="cancelled by a user", finished_at=timezone.now()
+        status=Execution.Status.CANCELLED, error="cancelled by a user", finished_at=timezone.now(), heartbeat_at=None
     )
+    sync_own_folder(execution_id)
 
 
 def horse_died(execution_id, description):
     """The work horse ended without recording an outcome (killed, out of memory, timed out)."""
-    sync_own_folder(execution_id)
     Execution.objects.filter(pk=execution_id, status=Execution.Status.RUNNING).update(
         status=Execution.Status.FAILED, error=description, finished_at=timezone.now(), heartbeat_at=None
     )
+    sync_own_folder(execution_id)
 
 
 # --- liveness ----------------------------------------------------------------------------------

@@ -55,6 +55,9 @@ def index(folder, trainings_root, stderr):
 
 class Command(BaseCommand):
     help = "Train a Gymnos config and write its execution folder; prints the folder's path last."
+    # Django's system checks import every URL and view module: a second per run, for nothing the
+    # engine needs (`manage.py check` still runs them).
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("config", help="path to a training config (JSON), e.g. examples/boston_housing.json")
