@@ -164,13 +164,12 @@ def run(execution_id):
         )
     finally:
         heartbeat.stop()
-    # Record the outcome first, then index the folder: readers never see the status go back.
-    if result.succeeded:
-        status = _finish(execution_id, Execution.Status.SUCCEEDED, "")
-    else:
-        status = _finish(execution_id, Execution.Status.FAILED, _error_with_traceback(result))
-    sync_own_folder(execution_id)
-    return status
+    # Index the folder and record the outcome in one transaction: a reader sees the run
+    # running, then finished with everything synced, and never a status that goes back.
+    error = "" if result.succeeded else _error_with_traceback(result)
+    with transaction.atomic():
+        sync_own_folder(execution_id)
+        return _finish(execution_id, Execution.Status.SUCCEEDED if result.succeeded else Execution.Status.FAILED, error)
 
 
 def _error_with_traceback(result, lines=30):
