@@ -2,6 +2,7 @@
 import pytest
 
 from tests.helpers import tiny
+from tests.workers import flush, queues_at
 
 
 @pytest.fixture
@@ -17,3 +18,12 @@ def cache_dir(tmp_path):
 @pytest.fixture
 def tiny_config():
     return tiny()
+
+
+@pytest.fixture
+def real_queues(settings):
+    """The RQ queues on the test Redis (127.0.0.1:6379 db 13), empty before and after the test."""
+    settings.RQ_QUEUES = queues_at()
+    flush()
+    yield
+    flush()

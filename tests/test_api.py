@@ -8,18 +8,10 @@ from django.core.management import call_command
 
 from experiments.models import Execution, Experiment, MetricHistory
 from tests.helpers import tiny
-from tests.workers import REDIS_URL, flush
+from tests.workers import queues_at
 
 # Transactions commit for real: jobs are enqueued on commit, as in production.
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def queues(settings):
-    settings.RQ_QUEUES = {name: {"URL": REDIS_URL} for name in ("default", "gpu")}
-    flush()
-    yield
-    flush()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("real_queues")]
 
 
 @pytest.fixture
@@ -110,7 +102,7 @@ def test_a_session_login_works_with_its_csrf_token(launcher):
 
 def test_when_redis_is_down_launching_is_503_and_leaves_nothing_queued(client, launcher, capsys, settings):
     token = token_for(launcher, capsys)
-    settings.RQ_QUEUES = {name: {"URL": "redis://127.0.0.1:1/0?socket_connect_timeout=1"} for name in ("default", "gpu")}
+    settings.RQ_QUEUES = queues_at("redis://127.0.0.1:1/0?socket_connect_timeout=1")
     response = post(client, tiny(), token)
     assert response.status_code == 503
     assert "the job queue is unavailable" in response.json()["detail"] and "REDIS_URL" in response.json()["detail"]

@@ -19,7 +19,7 @@ from django.db import connections
 
 from tests.dashboard import make_run, owner, permalink, root  # noqa: F401
 from tests.helpers import ROOT
-from tests.workers import REDIS_URL, WorkerProcess, flush, worker_env
+from tests.workers import REDIS_URL, WorkerProcess, flush, queues_at, worker_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.training, pytest.mark.django_db(transaction=True)]
 
@@ -73,7 +73,7 @@ def browser(monkeypatch):
 def worker(root, tmp_path, settings, monkeypatch):  # noqa: F811
     """A real ``rqworker`` on the test Redis and database, training into the root the live server reads."""
     monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "tests.hooks")  # the form validates lambda_callback here too
-    settings.RQ_QUEUES = {name: {"URL": REDIS_URL} for name in ("default", "gpu")}
+    settings.RQ_QUEUES = queues_at()
     flush()
     process = WorkerProcess(worker_env(root, tmp_path / "cache", GYMNOS_TEST_EPOCH_PAUSE=EPOCH_PAUSE), tmp_path / "worker.log")
     yield process  # not waited for here: it imports TensorFlow while the browser logs in

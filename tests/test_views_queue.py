@@ -7,7 +7,7 @@ import pytest
 from experiments.models import Execution, Experiment
 from tests.dashboard import login, outsider, owner, owner_client, teammate, teammate_client  # noqa: F401
 from tests.helpers import tiny
-from tests.workers import REDIS_URL, WorkerProcess, flush, wait_for, worker_env
+from tests.workers import REDIS_URL, WorkerProcess, flush, queues_at, wait_for, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def queues(settings, tmp_path, monkeypatch):
     monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "tests.hooks")
-    settings.RQ_QUEUES = {name: {"URL": REDIS_URL} for name in ("default", "gpu")}
+    settings.RQ_QUEUES = queues_at()
     settings.GYMNOS_TRAININGS_ROOT = tmp_path / "trainings"
     flush()
     yield
@@ -46,7 +46,7 @@ def test_an_empty_queue_says_how_to_start(owner_client):
 
 def test_the_page_renders_with_a_clear_notice_when_redis_is_down(owner_client, settings, owner):
     Execution.objects.create(experiment=Experiment.objects.create(name="iris"), status="queued", launched_by=owner, queue="default")
-    settings.RQ_QUEUES = {name: {"URL": "redis://127.0.0.1:1/0?socket_connect_timeout=1"} for name in ("default", "gpu")}
+    settings.RQ_QUEUES = queues_at("redis://127.0.0.1:1/0?socket_connect_timeout=1")
     for url in ("/queue/", "/queue/fragment/"):
         response = owner_client.get(url)
         page = response.content.decode()

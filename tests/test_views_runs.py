@@ -8,17 +8,8 @@ from django.test import Client
 from experiments.models import Execution
 from tests.dashboard import login, make_run, outsider, owner, owner_client, root, teammate, teammate_client  # noqa: F401
 from tests.helpers import seed_config, tiny
-from tests.workers import REDIS_URL, flush
 
-pytestmark = pytest.mark.django_db(transaction=True)  # launching enqueues on commit
-
-
-@pytest.fixture(autouse=True)
-def queues(settings):
-    settings.RQ_QUEUES = {name: {"URL": REDIS_URL} for name in ("default", "gpu")}
-    flush()
-    yield
-    flush()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("real_queues")]  # launching enqueues on commit
 
 
 def form_for(config, base=None, **fields):

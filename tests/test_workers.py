@@ -9,7 +9,7 @@ from django.test import Client
 from experiments import running
 from experiments.models import Execution
 from tests.helpers import tiny
-from tests.workers import REDIS_URL, WorkerProcess, flush, wait_for, worker_env
+from tests.workers import REDIS_URL, WorkerProcess, flush, queues_at, wait_for, worker_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.training]
 
@@ -23,7 +23,7 @@ def slow(epochs):
 def stack(settings, tmp_path, monkeypatch):
     """Start workers on demand: ``stack.worker()``; all are stopped at the end."""
     monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "tests.hooks")  # validation in this process too
-    settings.RQ_QUEUES = {name: {"URL": REDIS_URL} for name in ("default", "gpu")}
+    settings.RQ_QUEUES = queues_at()
     settings.GYMNOS_TRAININGS_ROOT = tmp_path / "trainings"
     flush()
 

@@ -14,6 +14,11 @@ from tests.helpers import ROOT
 REDIS_URL = os.environ.get("GYMNOS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
+def queues_at(url=REDIS_URL):
+    """settings.RQ_QUEUES with both queues on ``url``."""
+    return {name: {"URL": url} for name in ("default", "gpu")}
+
+
 def database_url():
     """The URL of the database the tests run on, for processes the tests start."""
     conf = connection.settings_dict
