@@ -30,10 +30,6 @@ def create_execution_dir(trainings_root, dataset_folder, now=None):
     raise RuntimeError(f"could not find a free execution folder name under {executions}")
 
 
-def new_execution_name(now=None):
-    return (now or dt.datetime.now()).strftime(FOLDER_FORMAT)
-
-
 class _Formatter(logging.Formatter):
     """The seed's line format: the component is the last part of the logger name (``Trainer``)."""
 

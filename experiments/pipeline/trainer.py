@@ -8,7 +8,6 @@ Progress leaves the engine through the Keras callbacks the caller passes in ``ca
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 import traceback
@@ -275,10 +274,4 @@ def run_experiment(config, trainings_root="trainings", cache_dir="cache", callba
     return Trainer(config, trainings_root, cache_dir, callbacks, console_stream, progress_stream, on_folder).run()
 
 
-def read_metrics(path):
-    """Read an execution's metrics.json (NaN and Infinity included)."""
-    with open(Path(path) / "metrics.json", encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-__all__ = ["run_experiment", "Trainer", "ExecutionResult", "read_metrics", "STAGES"]
+__all__ = ["run_experiment", "Trainer", "ExecutionResult", "STAGES"]
