@@ -1,11 +1,17 @@
 """How much does Gymnos add to a plain Keras script doing the same work?
 
-Runs the seed's Boston Housing example through ``manage.py train`` and through
-bench/plain_keras_boston.py, alternated, each as a fresh process (so both pay the
-TensorFlow import), and prints median wall times and the ratios.
+Runs the seed's Boston Housing example (its trackers included) through ``manage.py train``
+and through bench/plain_keras_boston.py, which does the same steps and keeps the same records
+(Keras' TensorBoard callback, MLflow's fluent API), alternated, each as a fresh process (so
+each pays the TensorFlow import), and prints median wall times and the ratios.
 
-    python bench/overhead.py                 # 5 repetitions of each
-    python bench/overhead.py --reps 9 --no-trackers
+Two baselines: the plain script as anyone would write it, and the same script with Gymnos'
+start-up tuning (the garbage collector paused while the frameworks import, then frozen;
+experiments/pipeline/preload.py). The first is what a user saves by switching; the second
+isolates what Gymnos' own work (Django, validation, logs, metrics.json, indexing) costs.
+
+    python -m bench.overhead                 # 5 repetitions of each
+    python -m bench.overhead --reps 9 --no-trackers
 
 Goal (issue 2): total ratio <= 1.10, fit-step ratio <= 1.05.
 """
@@ -36,10 +42,10 @@ def run_gymnos(config_file, workdir):
     return {"total": total, "fit": document["elapsed"]["fit_model"], "epochs": len(document["metrics"]["loss"])}
 
 
-def run_plain(config_file, workdir):
-    out = Path(tempfile.mkdtemp(dir=workdir))
+def run_plain(config_file, workdir, tuned_gc=False):
+    out = Path(tempfile.mkdtemp(dir=workdir / "plain"))
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "bench.plain_keras_boston", str(config_file), str(out)],
+    done = subprocess.run([sys.executable, "-m", "bench.plain_keras_boston", str(config_file), str(out), *(["--tuned-gc"] if tuned_gc else [])],
                           cwd=ROOT, capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["total"] = time.perf_counter() - start
@@ -49,34 +55,43 @@ def run_plain(config_file, workdir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--no-trackers", action="store_true", help="drop the example's tensorboard and mlflow trackers")
+    parser.add_argument("--no-trackers", action="store_true", help="drop the example's tensorboard and mlflow trackers (from both sides)")
     args = parser.parse_args()
 
     config = json.loads((ROOT / "examples" / "boston_housing.json").read_text())
     if args.no_trackers:
         config["tracking"]["trackers"] = []
+    contenders = {
+        "gymnos": run_gymnos,
+        "keras": run_plain,
+        "keras+gc": lambda config_file, workdir: run_plain(config_file, workdir, tuned_gc=True),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
+        (workdir / "plain").mkdir()
         config_file = workdir / "config.json"
         config_file.write_text(json.dumps(config))
-        run_gymnos(config_file, workdir)  # warm-up: fills the dataset cache and creates the MLflow store
-        runs = {"gymnos": [], "keras": []}
+        # Warm-up: fills the dataset caches and creates both MLflow stores.
+        run_gymnos(config_file, workdir)
+        run_plain(config_file, workdir)
+        runs = {name: [] for name in contenders}
         for rep in range(args.reps):
-            runs["gymnos"].append(run_gymnos(config_file, workdir))
-            runs["keras"].append(run_plain(config_file, workdir))
-            print(f"rep {rep + 1}/{args.reps}: gymnos {runs['gymnos'][-1]['total']:.2f}s (fit {runs['gymnos'][-1]['fit']:.2f}s, "
-                  f"{runs['gymnos'][-1]['epochs']} epochs) | keras {runs['keras'][-1]['total']:.2f}s "
-                  f"(fit {runs['keras'][-1]['fit']:.2f}s, {runs['keras'][-1]['epochs']} epochs)", flush=True)
+            for name, run in contenders.items():
+                runs[name].append(run(config_file, workdir))
+            print(f"rep {rep + 1}/{args.reps}: " + " | ".join(
+                f"{name} {runs[name][-1]['total']:.2f}s (fit {runs[name][-1]['fit']:.2f}s, {runs[name][-1]['epochs']} epochs)"
+                for name in contenders), flush=True)
 
     def median(name, key):
         return statistics.median(run[key] for run in runs[name])
 
-    trackers = "without trackers" if args.no_trackers else "with the example's tensorboard + mlflow trackers"
+    trackers = "without trackers" if args.no_trackers else "with the example's tensorboard + mlflow trackers (on both sides)"
     print(f"\nBoston Housing example, {args.reps} alternated repetitions, {trackers}")
-    print(f"{'':14}{'gymnos':>10}{'keras':>10}{'ratio':>8}")
+    print(f"{'':12}{'gymnos':>9}{'keras':>9}{'keras+gc':>10}{'ratio':>8}{'ratio+gc':>10}")
     for key, label in (("total", "total wall"), ("fit", "fit step")):
-        g, k = median("gymnos", key), median("keras", key)
-        print(f"{label:14}{g:>9.2f}s{k:>9.2f}s{g / k:>8.3f}")
+        g, k, t = median("gymnos", key), median("keras", key), median("keras+gc", key)
+        print(f"{label:12}{g:>8.2f}s{k:>8.2f}s{t:>9.2f}s{g / k:>8.3f}{g / t:>10.3f}")
+    print("ratio: gymnos / the plain script; ratio+gc: gymnos / the plain script with Gymnos' start-up tuning")
 
 
 if __name__ == "__main__":

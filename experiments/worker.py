@@ -10,8 +10,17 @@ log = logging.getLogger(__name__)
 def warm_up():
     """Import TensorFlow, Keras, MLflow (if installed) and the engine now, so each forked job starts with them loaded.
 
-    Only imports: TensorFlow's runtime is not started here (it is not safe across fork).
+    Only imports: TensorFlow's runtime is not started here (it is not safe across fork). What they
+    build is frozen out of the garbage collector (``preload``): the horses share those pages
+    instead of copying them, and their collections skip them.
     """
+    from experiments.pipeline.preload import paused_collector
+
+    with paused_collector():
+        _import_for_jobs()
+
+
+def _import_for_jobs():
     import importlib.util
 
     import h5py  # noqa: F401

@@ -77,8 +77,11 @@ def _serve(uri, events, answer):
     status = "KILLED"  # if the training process vanishes without saying "end"
     # Import now (the slow part, while the trainer starts up), but touch the store only once the
     # run starts: a config that fails validation must leave nothing behind, not even mlflow.db.
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.tracking import MlflowClient
+    from .preload import paused_collector
+
+    with paused_collector():
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.tracking import MlflowClient
 
     client = None
     for line in events:

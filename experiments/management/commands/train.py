@@ -4,6 +4,7 @@ Exit codes: 0 trained, 1 the training failed (its folder keeps the log and the e
 2 the config is invalid (every problem is listed, nothing is written).
 When a run ends, failed or not, its folder is indexed in the database (``experiments.sync``).
 """
+import gc
 import json
 import sys
 from pathlib import Path
@@ -18,12 +19,14 @@ from experiments.sync import sync_folder
 def train(config_path, trainings_root, cache_dir, stdout, stderr, progress=True):
     """Run one config file; returns ``(exit_code, ExecutionResult or None)``."""
     from experiments.pipeline import ConfigError, load_config_file, run_experiment
+    from experiments.pipeline.preload import import_frameworks
     from experiments.pipeline.trackers import preconnect
 
     try:
         preconnect(json.loads(Path(config_path).read_text()), trainings_root)  # overlaps TensorFlow's import
     except (OSError, ValueError):
         pass  # load_config_file reports it
+    import_frameworks()
     try:
         config = load_config_file(config_path)
     except ConfigError as exc:
@@ -64,6 +67,15 @@ class Command(BaseCommand):
         parser.add_argument("--trainings-root", default=None, help=f"where execution folders go (default: {settings.GYMNOS_TRAININGS_ROOT})")
         parser.add_argument("--cache-dir", default=None, help=f"where datasets are cached (default: {settings.GYMNOS_CACHE_DIR})")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+
+    def run_from_argv(self, argv):
+        """From the command line only (not ``call_command``): the process exits right after."""
+        try:
+            super().run_from_argv(argv)
+        finally:
+            # Everything is written, closed and indexed. Frozen, the objects left are skipped by the
+            # interpreter's last collections over TensorFlow's: the command returns ~0.9 s sooner.
+            gc.freeze()
 
     def handle(self, *args, **options):
         trainings_root = Path(options["trainings_root"] or settings.GYMNOS_TRAININGS_ROOT)

@@ -1,0 +1,51 @@
+"""Import the heavy frameworks once, without paying Python's garbage collector for it.
+
+Importing TensorFlow and Keras builds about 400,000 long-lived objects (modules, functions,
+classes). While they are built, the cyclic collector runs its full collection half a dozen
+times, each one walking every object made so far: about half a second of a 2-core machine's
+CPU, for nothing, since import-time objects live until the process exits. Later full
+collections (during ``fit``, and the interpreter's last ones at exit) walk them all again.
+
+``paused_collector()`` pauses the collector around such imports and then *freezes* what they
+built (``gc.freeze``: moved to a permanent generation that collections skip). Before a fork
+this is also what the gc documentation recommends, so the workers' horses share those pages
+instead of copying them on the first collection.
+
+A frozen object is never collected by the cyclic collector. Only freeze what lives as long as
+the process anyway: imported modules, lookup tables, not a run's model or data.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+import sys
+
+
+@contextlib.contextmanager
+def paused_collector():
+    """Run the block with the cyclic collector off, then freeze everything it left alive."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+def import_frameworks():
+    """Import TensorFlow, Keras, h5py and the engine's training modules, collector paused.
+
+    Once per process: where Keras is already imported (a worker, a test session) it does nothing,
+    so a long-lived process never freezes the objects of its later work.
+    """
+    if "keras" in sys.modules:
+        return
+    with paused_collector():
+        import h5py  # noqa: F401
+        import keras  # noqa: F401
+
+        from . import keras_callbacks, network, trainer  # noqa: F401
+
+        network.layer_classes()  # the layer lookup table: built once per process, kept for good
