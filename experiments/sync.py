@@ -15,6 +15,7 @@ what its worker recorded. Rows are never deleted: a folder that vanished becomes
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from django.db import DatabaseError, OperationalError, transaction
 from django.utils import timezone
 
 from .models import Execution, Experiment, MetricHistory
-from .sync_reader import STALE_AFTER, Folder, Record, find_folders, inside, is_stale, list_folder, printable, read_folder
+from .sync_reader import Folder, Record, find_folders, inside, is_stale, list_folder, printable, read_folder
 
 BATCH_SIZE = 200
 Status = Execution.Status
@@ -226,12 +227,20 @@ def _resolve_root(root):
     return Path(os.path.realpath(root))
 
 
-def sync_trainings(root=None, progress=None, stale_after=STALE_AFTER, batch_size=BATCH_SIZE):
+def _stale_after(given):
+    """``given``, else the ``GYMNOS_SYNC_STALE_MINUTES`` setting."""
+    return given if given is not None else dt.timedelta(minutes=settings.GYMNOS_SYNC_STALE_MINUTES)
+
+
+def sync_trainings(root=None, progress=None, stale_after=None, batch_size=BATCH_SIZE):
     """Index every ``<experiment>/executions/<folder>/`` under ``root`` (default: GYMNOS_TRAININGS_ROOT).
 
-    ``progress(done, total)`` is called after each folder. Returns a ``SyncReport``.
+    ``progress(done, total)`` is called after each folder. ``stale_after`` (a timedelta; default
+    the ``GYMNOS_SYNC_STALE_MINUTES`` setting) is how long a folder without metrics.json may stay
+    unchanged before it counts as a crashed run. Returns a ``SyncReport``.
     """
     root = _resolve_root(root)
+    stale_after = _stale_after(stale_after)
     report = SyncReport(root)
     # Rows are read before the folders are listed: a row whose folder appears meanwhile is not "missing".
     existing = _snapshot({})
@@ -249,8 +258,9 @@ def sync_trainings(root=None, progress=None, stale_after=STALE_AFTER, batch_size
     return report
 
 
-def sync_folder(path, root=None, stale_after=STALE_AFTER):
+def sync_folder(path, root=None, stale_after=None):
     """Index one ``<root>/<experiment>/executions/<folder>`` (root: three levels up unless given)."""
+    stale_after = _stale_after(stale_after)
     given = Path(path).absolute()
     root = _resolve_root(root if root is not None else given.parent.parent.parent)
     # Named as the sweep names it (from the resolved root), so the two agree on folder_path.

@@ -2,7 +2,7 @@
 
     folders, problems = find_folders(root)          # every <experiment>/executions/<name>/
     listing = list_folder(folders[0], root)          # stat only: names, sizes, mtimes -> fingerprint
-    record = read_folder(folders[0], listing, now)   # the files' contents as a Record
+    record = read_folder(folders[0], listing, now, stale_after)   # the files' contents as a Record
 
 Nothing here writes to the database, and nothing raises for what a folder contains: every
 problem becomes a line on the Record (``"metrics.json: is not valid JSON ..."``).
@@ -23,8 +23,6 @@ from django.utils import timezone
 
 from .models import Execution, finite_or_none
 
-# A folder with no metrics.json whose files have not changed for this long is a crashed run.
-STALE_AFTER = dt.timedelta(minutes=30)
 # Part of every fingerprint: bump it when reading changes, and the next sync reads every folder again.
 READER_VERSION = b"1"
 LOG_READ_LIMIT = 1 << 20  # logs bigger than this are read at their head and tail only
@@ -330,7 +328,7 @@ def _read_trackers(data, record):
 READERS = {"training_config.json": _read_config, "trackers.json": _read_trackers, "execution.log": _read_log}
 
 
-def read_folder(folder, listing, now, stale_after=STALE_AFTER, known_status=None, worker_alive=False):
+def read_folder(folder, listing, now, stale_after, known_status=None, worker_alive=False):
     """Turn one folder into a ``Record``: never raises for what the files contain.
 
     ``known_status`` is the row's status, if it has one; ``worker_alive`` says a worker's heartbeat

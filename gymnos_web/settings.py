@@ -89,6 +89,11 @@ def _embedded_redis_socket():
 
 
 EMBEDDED_REDIS_SOCKET = _embedded_redis_socket()
+# Sync calls a run without metrics.json failed once nothing in its folder changed for this long
+# (and no worker's heartbeat vouches for it): make it longer than the slowest epoch of a CLI run.
+GYMNOS_SYNC_STALE_MINUTES = envint("GYMNOS_SYNC_STALE_MINUTES", 30)
+if GYMNOS_SYNC_STALE_MINUTES < 1:
+    raise ImproperlyConfigured(f"GYMNOS_SYNC_STALE_MINUTES={GYMNOS_SYNC_STALE_MINUTES}: expected at least 1 (minutes)")
 # How long one training job may run before RQ stops it (seconds).
 GYMNOS_JOB_TIMEOUT = envint("GYMNOS_JOB_TIMEOUT", 7 * 24 * 3600)
 _queue_url = REDIS_URL or f"unix://{EMBEDDED_REDIS_SOCKET}"

@@ -90,6 +90,35 @@ def test_a_running_folder_that_stops_changing_becomes_failed_on_a_later_sync(roo
     assert Execution.objects.get().status == Status.FAILED
 
 
+def age(folder, seconds):
+    then = time.time() - seconds
+    for directory, _, files in os.walk(folder):
+        for name in files:
+            os.utime(os.path.join(directory, name), (then, then))
+
+
+def test_how_long_a_folder_may_stay_still_is_the_gymnos_sync_stale_minutes_setting(root, settings):
+    folder = write_execution(root, name="slow", metrics=None)
+    age(folder, 40 * 60)  # a CLI run whose epoch has taken 40 minutes so far
+    settings.GYMNOS_SYNC_STALE_MINUTES = 60
+    sync_trainings(root)
+    assert Execution.objects.get().status == Status.RUNNING
+    settings.GYMNOS_SYNC_STALE_MINUTES = 30
+    sync_trainings(root)
+    assert Execution.objects.get().status == Status.FAILED
+
+
+def test_a_run_called_crashed_succeeds_once_its_metrics_json_appears(root):
+    folder = write_execution(root, name="slow", metrics=None)
+    age(folder, 2 * 3600)
+    sync_trainings(root)
+    assert Execution.objects.get().status == Status.FAILED
+    (folder / "metrics.json").write_text(json.dumps(SEED_METRICS))
+    sync_trainings(root)
+    row = Execution.objects.get()
+    assert row.status == Status.SUCCEEDED and row.error == "" and row.epochs == 4
+
+
 def test_a_missing_metrics_json_leaves_what_a_worker_recorded_alone(root):
     write_execution(root, name="bad", metrics=None)
     sync_trainings(root)
