@@ -3,8 +3,6 @@ import csv
 import json
 import math
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import pytest
@@ -83,30 +81,6 @@ def hooks_module(tmp_path, monkeypatch):
     sys.modules.pop("gymnos_test_hooks", None)
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-        self.server.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def receiver():
-    """A real HTTP server on 127.0.0.1 (a free port) keeping every POST it receives."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    server.received = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    server.root = f"http://127.0.0.1:{server.server_address[1]}"
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
 # --- Checked before training --------------------------------------------------------------
 
 
@@ -120,8 +94,9 @@ def test_the_all_callbacks_example_uses_every_callback_and_both_trackers():
     assert {spec["type"] for spec in example["tracking"]["trackers"]} == {"tensorboard", "mlflow"}
 
 
-def test_the_all_callbacks_example_validates_once_its_hook_module_is_allowed(monkeypatch):
-    monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "experiments.pipeline.hooks")
+def test_the_all_callbacks_example_validates_with_the_default_allowlists(monkeypatch):
+    monkeypatch.delenv("GYMNOS_CALLBACK_MODULES", raising=False)
+    monkeypatch.delenv("GYMNOS_REMOTE_MONITOR_HOSTS", raising=False)
     config = load_config(ALL_CALLBACKS_EXAMPLE.read_text())
     assert len(config.training.callbacks) == len(SEED_CALLBACKS)
 
@@ -234,7 +209,7 @@ def test_a_hook_outside_the_allowed_modules_is_rejected_and_never_imported(tmp_p
     monkeypatch.delenv("GYMNOS_CALLBACK_MODULES", raising=False)
     problem = only_problem({"type": "lambda_callback", "on_epoch_end": "gymnos_untrusted.run"})
     assert problem.startswith("training.callbacks[0].on_epoch_end: cannot use 'gymnos_untrusted.run'")
-    assert "GYMNOS_CALLBACK_MODULES environment variable (it is empty)" in problem
+    assert "GYMNOS_CALLBACK_MODULES environment variable (it lists: experiments.pipeline.hooks)" in problem
     assert not marker.exists() and "gymnos_untrusted" not in sys.modules
 
 
@@ -263,7 +238,7 @@ def test_a_hook_that_is_not_a_dotted_path_is_rejected(hooks_module):
 
 @pytest.mark.training
 def test_the_all_callbacks_example_trains_and_each_callback_and_tracker_leaves_its_mark(trainings, cache_dir, receiver, monkeypatch, capsys):
-    monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "experiments.pipeline.hooks")
+    monkeypatch.delenv("GYMNOS_CALLBACK_MODULES", raising=False)
     config = json.loads(ALL_CALLBACKS_EXAMPLE.read_text())
     callbacks = {spec["type"]: spec for spec in config["training"]["callbacks"]}
     callbacks["remote_monitor"]["root"] = receiver.root

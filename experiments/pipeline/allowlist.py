@@ -1,22 +1,31 @@
-"""Dotted paths a config may name (``lambda_callback`` hooks), importable only from allowed modules.
+"""What a config may reach beyond its run: modules to import, hosts to post to.
 
 Configs can come from the web, so the engine never imports a module a config names unless an
-administrator listed it in ``GYMNOS_CALLBACK_MODULES`` (comma-separated module names, empty by
-default): ``GYMNOS_CALLBACK_MODULES=team_hooks,experiments.pipeline.hooks``.
+administrator listed it in ``GYMNOS_CALLBACK_MODULES`` (comma-separated module names; by default
+only ``experiments.pipeline.hooks``, Gymnos' own logging hooks; empty if set empty):
+``GYMNOS_CALLBACK_MODULES=team_hooks,experiments.pipeline.hooks``.
+
+Nor does it post (``remote_monitor``) to a host that is not in ``GYMNOS_REMOTE_MONITOR_HOSTS``
+(comma-separated ``host`` or ``host:port``; default ``localhost,127.0.0.1,::1``; ``*`` allows
+any host): a config must not turn a worker into a client of the services on its network.
 """
 from __future__ import annotations
 
 import importlib
 import os
+from urllib.parse import urlsplit
 
 from .errors import SpecError, did_you_mean
 
 VARIABLE = "GYMNOS_CALLBACK_MODULES"
+DEFAULT_MODULES = "experiments.pipeline.hooks"  # Gymnos' own hooks: they only write to the run's log
+HOSTS_VARIABLE = "GYMNOS_REMOTE_MONITOR_HOSTS"
+DEFAULT_HOSTS = "localhost,127.0.0.1,::1"
 
 
 def allowed_modules():
     """The modules ``lambda_callback`` may import from: ``GYMNOS_CALLBACK_MODULES``, comma-separated."""
-    return [name.strip() for name in os.environ.get(VARIABLE, "").split(",") if name.strip()]
+    return [name.strip() for name in os.environ.get(VARIABLE, DEFAULT_MODULES).split(",") if name.strip()]
 
 
 def import_allowed(path, key):
@@ -45,3 +54,29 @@ def import_allowed(path, key):
         names = [name for name in dir(module) if not name.startswith("_") and callable(getattr(module, name))]
         raise SpecError(f"module '{module_name}' has no function '{function_name}'{did_you_mean(function_name, names)}", key)
     return function
+
+
+def allowed_hosts():
+    """The ``host`` and ``host:port`` entries ``remote_monitor`` may post to (lower case, IPv6 unbracketed)."""
+    raw = os.environ.get(HOSTS_VARIABLE)
+    entries = (DEFAULT_HOSTS if raw is None else raw).split(",")
+    return [entry.strip().lower().replace("[", "").replace("]", "") for entry in entries if entry.strip()]
+
+
+def check_url_allowed(url, key):
+    """Raise ``SpecError`` at ``key`` unless ``url``'s host (and port) is in ``GYMNOS_REMOTE_MONITOR_HOSTS``."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise SpecError(f"has an invalid port: {url!r}", key) from exc
+    allowed = allowed_hosts()
+    if "*" in allowed or host in allowed or f"{host}:{port}" in allowed:
+        return
+    listed = f"it lists: {', '.join(allowed)}" if allowed else "it is empty"
+    raise SpecError(
+        f"cannot post to {host}: remote_monitor may only post to hosts listed in the {HOSTS_VARIABLE} "
+        f"environment variable ({listed}); an administrator may add '{host}' or '{host}:{port}' there",
+        key,
+    )

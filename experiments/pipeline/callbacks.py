@@ -263,12 +263,15 @@ class RemoteMonitor(CallbackType):
     def check(self, kwargs):
         _check_keys(self.name, kwargs, self.checks)
         check_values(kwargs, self.checks)
+        args = {**self.defaults, **kwargs}
+        allowlist.check_url_allowed(args["root"] + args["path"], "root")
 
     def build(self, kwargs, folder):
         from .keras_callbacks import TimeoutRemoteMonitor
 
         execution = folder.parent.parent  # <trainings>/<dataset>/executions/<execution>/callbacks/remote_monitor
         args = {**self.defaults, **kwargs}
+        allowlist.check_url_allowed(args["root"] + args["path"], "root")  # again: the worker's variable decides
         args["headers"] = {EXECUTION_HEADER: f"{execution.parent.parent.name}/{execution.name}", **(args.get("headers") or {})}
         return TimeoutRemoteMonitor(**args)
 

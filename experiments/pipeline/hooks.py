@@ -1,8 +1,9 @@
 """Ready-made ``lambda_callback`` hooks, writing to the execution log.
 
-Allowed only when an administrator lists this module::
+Allowed by default; a ``GYMNOS_CALLBACK_MODULES`` that an administrator sets must list this module
+to keep them::
 
-    GYMNOS_CALLBACK_MODULES=experiments.pipeline.hooks
+    GYMNOS_CALLBACK_MODULES=team_hooks,experiments.pipeline.hooks
 
     {"type": "lambda_callback", "on_epoch_end": "experiments.pipeline.hooks.log_epoch"}
 """

@@ -121,6 +121,7 @@ class TimeoutRemoteMonitor(keras.callbacks.RemoteMonitor):
     Keras posts without a timeout (a server that accepts and never answers would hang the
     training) and reports failures as Python warnings, which never reach execution.log.
     The payload is Keras's: ``{"epoch": <0-based>, **logs}``, as form field ``field`` or as JSON.
+    Redirects are not followed: they could lead past the host allowlist (``allowlist``).
     """
 
     def __init__(self, root, path, field="data", headers=None, send_as_json=False, timeout=10):
@@ -141,10 +142,14 @@ class TimeoutRemoteMonitor(keras.callbacks.RemoteMonitor):
         url = self.root + self.path
         try:
             if self.send_as_json:
-                response = requests.post(url, json=send, headers=self.headers, timeout=self.timeout)
+                response = requests.post(url, json=send, headers=self.headers, timeout=self.timeout, allow_redirects=False)
             else:
-                response = requests.post(url, {self.field: json.dumps(send)}, headers=self.headers, timeout=self.timeout)
+                response = requests.post(
+                    url, {self.field: json.dumps(send)}, headers=self.headers, timeout=self.timeout, allow_redirects=False
+                )
             response.raise_for_status()
+            if response.is_redirect:
+                raise requests.exceptions.RequestException(f"it answered with a redirect to {response.headers.get('Location')}, which is not followed")
         except requests.exceptions.RequestException as exc:
             self.failures += 1
             # Once as a warning; every epoch would bury the log while the server is down.
