@@ -173,6 +173,7 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(live_server
     expect(page.locator("#status .badge")).to_have_text("succeeded", timeout=90_000)
     expect(page.locator("#status")).to_contain_text("3 of 3 epochs")
     assert loss_chart(page)["points"] == 3
+    expect(page.locator("#hardware")).to_contain_text("Python 3.")  # opened while queued, filled in when it ended
     expect(page.locator("#elapsed .main-svg").first).to_be_visible()  # the time-by-stage chart, drawn at the end
     shot(page, "execution-succeeded")
     launched.refresh_from_db()

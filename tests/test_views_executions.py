@@ -71,6 +71,15 @@ def test_a_queued_run_without_a_folder_has_a_page_that_says_it_waits(owner_clien
     assert data["live"] and data["charts"] == {} and data["permalink"] is None
 
 
+def test_the_hardware_panel_follows_the_run_opened_while_it_was_queued(owner_client, owner, trained):
+    experiment = Experiment.objects.create(name="iris")
+    queued = Execution.objects.create(experiment=experiment, status="queued", title="Iris", queue="default", job_id="execution-2", launched_by=owner)
+    assert "Recorded in metrics.json when the run ends." in owner_client.get(f"/executions/{queued.pk}/data.json").json()["hardware_html"]
+    Execution.objects.filter(pk=queued.pk).update(status="succeeded", hardware=trained.hardware)
+    panel = owner_client.get(f"/executions/{queued.pk}/data.json").json()["hardware_html"]
+    assert "Test CPU 9000 · 8 threads" in panel and "Recorded in metrics.json" not in panel
+
+
 def test_the_data_has_train_and_val_per_chart_and_checkpoints_on_val_loss(owner_client, trained):
     data = owner_client.get(f"/executions/{trained.pk}/data.json").json()
     assert list(data["charts"]) == ["loss", "mean_absolute_error"]

@@ -81,7 +81,7 @@ def _files_context(execution, links, found=None):
 
 
 def payload(request, execution, links):
-    """What the page polls: status and files (as the partials render them) and the chart data."""
+    """What the page polls: status, files and hardware (as the partials render them) and the chart data."""
     histories = _histories(execution)
     found = list_downloads(execution)
     return {
@@ -94,6 +94,9 @@ def payload(request, execution, links):
         "permalink": execution_url(execution) if links.share is None and execution.folder_name else None,
         "status_html": render_to_string("experiments/_partials/execution_status.html", _status_context(request, execution, links), request),
         "files_html": render_to_string("experiments/_partials/execution_files.html", _files_context(execution, links, found), request),
+        "hardware_html": render_to_string(
+            "experiments/_partials/execution_hardware.html", {"hardware": execution.hardware or {}, "shared": links.share is not None}, request
+        ),
         "charts": charts.execution_charts(histories),
         "checkpoints": charts.checkpoint_markers(found, histories.get("val_loss", []), links.file) if links.downloads_allowed else [],
         "elapsed": stages(execution.elapsed),

@@ -4,7 +4,7 @@
   var chartsBox = document.getElementById("charts");
   var plotConfig = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
   var TRAIN = "#3b5bdb", VAL = "#e8590c", MARK = "#2b8a3e";
-  var lastStatus = null, lastFiles = null;
+  var lastStatus = null, lastFiles = null, lastHardware = null;
 
   function layout(title) {
     return {
@@ -80,6 +80,7 @@
     return Gymnos.getJSON(page.data_url).then(function (data) {
       if (data.status_html !== lastStatus) { document.getElementById("status").innerHTML = data.status_html; lastStatus = data.status_html; }
       if (data.files_html !== lastFiles) { document.getElementById("files").innerHTML = data.files_html; lastFiles = data.files_html; }
+      if (data.hardware_html !== lastHardware) { document.getElementById("hardware").innerHTML = data.hardware_html; lastHardware = data.hardware_html; }
       drawCharts(data);
       drawElapsed(data.elapsed);
       if (data.permalink && window.location.pathname !== data.permalink) {
