@@ -1,7 +1,7 @@
 """The JSON API (django-ninja): launch, watch and cancel executions. Schema at /api/openapi.json.
 
 Authentication: a logged-in session (with its CSRF token), or ``Authorization: Bearer <token>``
-where ``python manage.py api_token USERNAME`` prints the token. Launching and cancelling need
+where ``python manage.py api_token USERNAME`` makes the token and prints it once. Launching and cancelling need
 the ``experiments.add_execution`` permission.
 """
 import json

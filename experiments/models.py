@@ -224,32 +224,50 @@ class MetricHistory(models.Model):
 
 
 class ApiToken(models.Model):
-    """A user's key for ``Authorization: Bearer <key>`` (``manage.py api_token USERNAME``)."""
+    """A user's key for ``Authorization: Bearer <key>`` (``manage.py api_token USERNAME``).
+
+    Only the key's SHA-256 is stored: whoever reads the database (or a backup of it) cannot
+    make requests with it. The key is shown once, when it is made; ``--rotate`` makes a new one.
+    """
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_token", help_text="Whose requests the token makes."
     )
-    key = models.CharField(max_length=64, unique=True, help_text="The secret itself (43 URL-safe characters, 256 bits).")
+    digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the key (hex); the key itself is not kept.")
+    prefix = models.CharField(max_length=8, help_text="The key's first characters, to tell tokens apart.")
     created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made (or last rotated).")
 
     def __str__(self):
-        return f"API token of {self.user}"
+        return f"API token of {self.user} ({self.prefix}…)"
+
+    @staticmethod
+    def hash(key):
+        import hashlib
+
+        return hashlib.sha256(key.encode()).hexdigest()
 
     @classmethod
-    def for_user(cls, user, rotate=False):
-        """The user's token, created on first call; ``rotate`` replaces it (the old one stops working)."""
+    def issue(cls, user, rotate=False):
+        """``(token, key)``: a new key if the user has none or ``rotate``; else ``(token, None)``, the key being unknowable."""
         import secrets
 
-        token, created = cls.objects.get_or_create(user=user, defaults={"key": secrets.token_urlsafe(32)})
-        if rotate and not created:
-            token.key = secrets.token_urlsafe(32)
-            token.save(update_fields=["key"])
-        return token
+        from django.utils import timezone
+
+        token = cls.objects.filter(user=user).first()
+        if token is not None and not rotate:
+            return token, None
+        key = secrets.token_urlsafe(32)
+        if token is None:
+            token = cls.objects.create(user=user, digest=cls.hash(key), prefix=key[:8])
+        else:
+            token.digest, token.prefix, token.created_at = cls.hash(key), key[:8], timezone.now()
+            token.save(update_fields=["digest", "prefix", "created_at"])
+        return token, key
 
     @classmethod
     def user_for(cls, key):
         """The active user a key belongs to, or None."""
-        token = cls.objects.select_related("user").filter(key=key).first()
+        token = cls.objects.select_related("user").filter(digest=cls.hash(key)).first()
         return token.user if token is not None and token.user.is_active else None
 
 

@@ -109,11 +109,24 @@ def test_when_redis_is_down_launching_is_503_and_leaves_nothing_queued(client, l
     assert Execution.objects.count() == 0
 
 
-def test_the_api_token_is_stable_and_rotates_on_request(launcher, capsys):
-    first, second = token_for(launcher, capsys), token_for(launcher, capsys)
-    assert first == second and len(first) >= 32
+def test_the_api_token_is_shown_once_stored_hashed_and_rotates_on_request(client, launcher, capsys):
+    from django.core.management.base import CommandError
+
+    from experiments.models import ApiToken
+
+    first = token_for(launcher, capsys)
+    assert len(first) >= 32
+    stored = ApiToken.objects.get(user=launcher)
+    assert first not in (stored.digest, stored.prefix) and stored.prefix == first[:8]  # whoever reads the database cannot use it
+    with pytest.raises(CommandError, match=rf"ada already has an API token .*starting {first[:8]}….*--rotate"):
+        call_command("api_token", launcher.username)
+    assert post(client, tiny(), first).status_code != 401  # asking again changed nothing
+
     call_command("api_token", launcher.username, "--rotate")
-    assert capsys.readouterr().out.strip() != first
+    second = capsys.readouterr().out.strip()
+    assert second != first
+    assert post(client, tiny(), first).status_code == 401
+    assert post(client, tiny(), second).status_code == 201
 
 
 def test_api_token_for_an_unknown_user_is_a_clear_error():

@@ -1,4 +1,8 @@
-"""``python manage.py api_token USERNAME``: print the user's API token, creating it on first call."""
+"""``python manage.py api_token USERNAME [--rotate]``: make the user's API token and print it, once.
+
+Only the token's SHA-256 is stored, so it cannot be printed again: asked again, the command
+says when the token was made and how it starts, and ``--rotate`` replaces it.
+"""
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
@@ -6,17 +10,24 @@ from experiments.models import ApiToken
 
 
 class Command(BaseCommand):
-    help = "Print USERNAME's API token (for 'Authorization: Bearer <token>'), creating it on first call."
+    help = "Make USERNAME's API token (for 'Authorization: Bearer <token>') and print it; shown once, --rotate replaces it."
 
     def add_arguments(self, parser):
         parser.add_argument("username")
-        parser.add_argument("--rotate", action="store_true", help="replace the token with a new one")
+        parser.add_argument("--rotate", action="store_true", help="replace the token with a new one (the old one stops working)")
 
     def handle(self, *args, **options):
         User = get_user_model()
+        username = options["username"]
         try:
-            user = User.objects.get(**{User.USERNAME_FIELD: options["username"]})
+            user = User.objects.get(**{User.USERNAME_FIELD: username})
         except User.DoesNotExist:
-            raise CommandError(f"no user named {options['username']!r}; create one with: python manage.py createsuperuser") from None
-        token = ApiToken.for_user(user, rotate=options["rotate"])
-        self.stdout.write(token.key)
+            raise CommandError(f"no user named {username!r}; create one with: python manage.py createsuperuser") from None
+        token, key = ApiToken.issue(user, rotate=options["rotate"])
+        if key is None:
+            raise CommandError(
+                f"{username} already has an API token (made {token.created_at:%Y-%m-%d %H:%M} UTC, starting {token.prefix}…). "
+                f"Tokens are stored hashed and cannot be shown again; to get a new one, which ends the old one: "
+                f"python manage.py api_token {username} --rotate"
+            )
+        self.stdout.write(key)
