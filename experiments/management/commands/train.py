@@ -23,10 +23,12 @@ def train(config_path, trainings_root, cache_dir, stdout, stderr, progress=True)
     from experiments.pipeline.trackers import preconnect
 
     try:
-        preconnect(json.loads(Path(config_path).read_text()), trainings_root)  # overlaps TensorFlow's import
+        raw = json.loads(Path(config_path).read_text())
     except (OSError, ValueError):
-        pass  # load_config_file reports it
-    import_frameworks()
+        raw = None  # load_config_file reports it, at once: no TensorFlow import for a typo
+    if raw is not None:
+        preconnect(raw, trainings_root)  # the MLflow client starts while TensorFlow imports
+        import_frameworks()
     try:
         config = load_config_file(config_path)
     except ConfigError as exc:
