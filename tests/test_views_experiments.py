@@ -104,6 +104,7 @@ def test_it_filters_by_status_and_by_tag(owner_client):
     assert rows_in(owner_client.get("/experiments/mnist/", {"status": "failed"}).content.decode()) == ["run-002", "run-001"]
     assert rows_in(owner_client.get("/experiments/mnist/", {"tag": "odd"}).content.decode()) == ["run-005", "run-003", "run-001"]
     assert rows_in(owner_client.get("/experiments/mnist/", {"tag": "odd", "status": "failed"}).content.decode()) == ["run-001"]
+    assert rows_in(owner_client.get("/experiments/mnist/", {"tag": "ODD"}).content.decode()) == []  # exact, on either database
     page = owner_client.get("/experiments/mnist/", {"tag": "nothing-has-this"}).content.decode()
     assert "No run matches this filter" in page
 

@@ -1,10 +1,12 @@
 """The experiments list and one experiment's table of executions."""
 import json
+import re
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Count, F, Max, Min, Q
+from django.db.models import Count, F, Max, Min, Q, TextField
+from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
@@ -82,8 +84,9 @@ def _ordered(executions, sort, order):
 def _with_tag(executions, tag):
     if connection.features.supports_json_field_contains:
         return executions.filter(tags__contains=[tag])
-    # SQLite has no JSON containment: match the quoted tag inside the stored list.
-    return executions.filter(tags__icontains=json.dumps(tag))
+    # SQLite has no JSON containment: match the quoted tag inside the stored list's text, with
+    # case as PostgreSQL's containment has it (SQLite's LIKE ignores case; its REGEXP does not).
+    return executions.annotate(tags_text=Cast("tags", TextField())).filter(tags_text__regex=re.escape(json.dumps(tag)))
 
 
 def _int(value, default, allowed=None):
