@@ -4,12 +4,15 @@ The folders under the trainings root are the record of truth; these rows are an 
 that the dashboard reads (``experiments.sync`` keeps it current). A metric's whole history is
 one row holding one array, because the dashboard always reads whole series.
 """
+import hashlib
 import math
+import secrets
 
 from django.conf import settings
 from django.db import models
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 # Metrics where a larger value is better; every other metric (losses, errors) is minimised.
 # Matched as substrings of the name without its val_/test_ prefix, like Keras' "auto" mode.
@@ -242,21 +245,15 @@ class ApiToken(models.Model):
 
     @staticmethod
     def hash(key):
-        import hashlib
-
         return hashlib.sha256(key.encode()).hexdigest()
 
     @classmethod
     def issue(cls, user, rotate=False):
         """``(token, key)``: a new key if the user has none or ``rotate``; else ``(token, None)``, the key being unknowable."""
-        import secrets
-
-        from django.utils import timezone
-
         token = cls.objects.filter(user=user).first()
         if token is not None and not rotate:
             return token, None
-        key = secrets.token_urlsafe(32)
+        key = _new_token()
         if token is None:
             token = cls.objects.create(user=user, digest=cls.hash(key), prefix=key[:8])
         else:
@@ -272,8 +269,6 @@ class ApiToken(models.Model):
 
 
 def _new_token():
-    import secrets
-
     return secrets.token_urlsafe(32)  # 256 bits: a link nobody can guess
 
 
@@ -311,8 +306,6 @@ class ShareLink(models.Model):
         return f"share link to {what}"
 
     def is_active(self, now=None):
-        from django.utils import timezone
-
         now = now or timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
