@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """Django's command-line utility for Gymnos (train, sync_trainings, up, runserver...)."""
+
 import os
 import sys
 

@@ -15,6 +15,7 @@ Prints each side's median and the ratio (MLflow / Gymnos: how many times faster 
 
 Goal (issue 6): median under 50 ms for both, and at least 10x faster than MLflow.
 """
+
 import sys
 from pathlib import Path
 
@@ -39,7 +40,12 @@ def curves(rng, epochs):
     floor = rng.uniform(5, 30)
     loss = [floor + scale * (1 - speed) ** epoch * rng.uniform(0.95, 1.05) for epoch in range(epochs)]
     val = [value * rng.uniform(1.05, 1.3) for value in loss]
-    return {"loss": loss, "val_loss": val, "mean_absolute_error": [v ** 0.5 for v in loss], "val_mean_absolute_error": [v ** 0.5 for v in val]}
+    return {
+        "loss": loss,
+        "val_loss": val,
+        "mean_absolute_error": [v**0.5 for v in loss],
+        "val_mean_absolute_error": [v**0.5 for v in val],
+    }
 
 
 def setup_django(workdir):
@@ -55,6 +61,7 @@ def setup_django(workdir):
 
     django.setup()
     from django.core.management import call_command
+
     call_command("migrate", verbosity=0)
 
 
@@ -76,19 +83,31 @@ def fill_gymnos(runs, epochs):
             executions = []
             for index, (name, history) in enumerate(batch, start=offset):
                 execution = Execution(
-                    experiment=experiment, folder_name=name, folder_path=f"/bench/{name}", status=Execution.Status.SUCCEEDED,
-                    title="Boston Housing", tags=["bench"], config={"training": {"epochs": epochs, "batch_size": 32 * (1 + index % 4)}},
+                    experiment=experiment,
+                    folder_name=name,
+                    folder_path=f"/bench/{name}",
+                    status=Execution.Status.SUCCEEDED,
+                    title="Boston Housing",
+                    tags=["bench"],
+                    config={"training": {"epochs": epochs, "batch_size": 32 * (1 + index % 4)}},
                     elapsed={"load_data": 0.7, "fit_model": 2.3, "evaluate_model": 0.01},
                     hardware={"cpu": {"model": "Bench CPU", "logical_cores": 2}, "gpus": []},
-                    started_at=start + dt.timedelta(minutes=index), finished_at=start + dt.timedelta(minutes=index, seconds=30),
+                    started_at=start + dt.timedelta(minutes=index),
+                    finished_at=start + dt.timedelta(minutes=index, seconds=30),
                     epochs_total=epochs,
                 )
                 execution.set_metrics({**history, "test_loss": [history["val_loss"][-1] * 1.1]})
                 executions.append(execution)
             Execution.objects.bulk_create(executions)
-            saved = dict(Execution.objects.filter(folder_name__in=[name for name, _ in batch]).values_list("folder_name", "pk"))
+            saved = dict(
+                Execution.objects.filter(folder_name__in=[name for name, _ in batch]).values_list("folder_name", "pk")
+            )
             MetricHistory.objects.bulk_create(
-                [MetricHistory(execution_id=saved[name], name=metric, values=history[metric]) for name, history in batch for metric in METRICS]
+                [
+                    MetricHistory(execution_id=saved[name], name=metric, values=history[metric])
+                    for name, history in batch
+                    for metric in METRICS
+                ]
             )
             ids += [saved[name] for name, _ in batch]
     user = User.objects.create_user("bench")
@@ -106,9 +125,15 @@ def fill_mlflow(runs, tracking_uri):
     now = int(time.time() * 1000)
     for name, history in runs:
         run = client.create_run(experiment_id, run_name=name)
-        metrics = [Metric(metric, value, now + step, step) for metric in METRICS for step, value in enumerate(history[metric])]
+        metrics = [
+            Metric(metric, value, now + step, step) for metric in METRICS for step, value in enumerate(history[metric])
+        ]
         for offset in range(0, len(metrics), 1000):  # MLflow takes at most 1,000 metrics per batch
-            client.log_batch(run.info.run_id, metrics=metrics[offset : offset + 1000], params=[Param("batch_size", "32")] if offset == 0 else [])
+            client.log_batch(
+                run.info.run_id,
+                metrics=metrics[offset : offset + 1000],
+                params=[Param("batch_size", "32")] if offset == 0 else [],
+            )
         client.set_terminated(run.info.run_id)
         run_ids[name] = run.info.run_id
     return client, experiment_id, run_ids
@@ -122,7 +147,9 @@ def timed(function):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--executions", type=int, default=10_000, help="how many runs to fill each store with (default 10,000)")
+    parser.add_argument(
+        "--executions", type=int, default=10_000, help="how many runs to fill each store with (default 10,000)"
+    )
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=15, help="measurements of each kind, alternated (default 15)")
     parser.add_argument("--compare", type=int, default=20, help="runs in the comparison (default 20)")
@@ -136,10 +163,16 @@ def main():
         setup_django(workdir)
         started = time.perf_counter()
         ids, user = fill_gymnos(runs, args.epochs)
-        print(f"filled Gymnos with {len(ids):,} executions x {len(METRICS)} metrics x {args.epochs} epochs in {time.perf_counter() - started:.1f}s", flush=True)
+        print(
+            f"filled Gymnos with {len(ids):,} executions x {len(METRICS)} metrics x {args.epochs} epochs in {time.perf_counter() - started:.1f}s",
+            flush=True,
+        )
         started = time.perf_counter()
         mlflow_client, experiment_id, run_ids = fill_mlflow(runs, f"sqlite:///{workdir / 'mlflow.db'}")
-        print(f"filled MLflow ({__import__('mlflow').__version__}, SQLite store) with the same runs in {time.perf_counter() - started:.1f}s", flush=True)
+        print(
+            f"filled MLflow ({__import__('mlflow').__version__}, SQLite store) with the same runs in {time.perf_counter() - started:.1f}s",
+            flush=True,
+        )
 
         from django.test import Client
 
@@ -179,11 +212,18 @@ def main():
 
     medians = {key: statistics.median(values) for key, values in results.items()}
     print(f"\n{args.executions:,} executions, {args.rounds} rounds each, alternated; medians:")
-    print(f"  experiment page sorted by val_loss (100 rows): Gymnos {medians['gymnos page'] * 1000:7.1f} ms   "
-          f"MLflow search_runs top 100: {medians['mlflow page'] * 1000:8.1f} ms   ratio {medians['mlflow page'] / medians['gymnos page']:.1f}x")
-    print(f"  compare data, {args.compare} runs x {len(METRICS)} metrics:     Gymnos {medians['gymnos compare'] * 1000:7.1f} ms   "
-          f"MLflow {args.compare * len(METRICS)} get_metric_history: {medians['mlflow compare'] * 1000:8.1f} ms   ratio {medians['mlflow compare'] / medians['gymnos compare']:.1f}x")
-    ok = all(medians[f"gymnos {kind}"] < 0.050 and medians[f"mlflow {kind}"] / medians[f"gymnos {kind}"] >= 10 for kind in ("page", "compare"))
+    print(
+        f"  experiment page sorted by val_loss (100 rows): Gymnos {medians['gymnos page'] * 1000:7.1f} ms   "
+        f"MLflow search_runs top 100: {medians['mlflow page'] * 1000:8.1f} ms   ratio {medians['mlflow page'] / medians['gymnos page']:.1f}x"
+    )
+    print(
+        f"  compare data, {args.compare} runs x {len(METRICS)} metrics:     Gymnos {medians['gymnos compare'] * 1000:7.1f} ms   "
+        f"MLflow {args.compare * len(METRICS)} get_metric_history: {medians['mlflow compare'] * 1000:8.1f} ms   ratio {medians['mlflow compare'] / medians['gymnos compare']:.1f}x"
+    )
+    ok = all(
+        medians[f"gymnos {kind}"] < 0.050 and medians[f"mlflow {kind}"] / medians[f"gymnos {kind}"] >= 10
+        for kind in ("page", "compare")
+    )
     print(f"goal (median < 50 ms and >= 10x MLflow, both): {'met' if ok else 'NOT met'}")
 
 

@@ -15,6 +15,7 @@ isolates what Gymnos' own work (Django, validation, logs, metrics.json, indexing
 
 Goal (issue 2): total ratio <= 1.10, fit-step ratio <= 1.05.
 """
+
 import argparse
 import json
 import os
@@ -32,9 +33,22 @@ def run_gymnos(config_file, workdir):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'index.sqlite3'}"}
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "train", str(config_file), "--no-progress",
-         "--trainings-root", str(workdir / "trainings"), "--cache-dir", str(workdir / "cache")],
-        cwd=workdir, env=env, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "train",
+            str(config_file),
+            "--no-progress",
+            "--trainings-root",
+            str(workdir / "trainings"),
+            "--cache-dir",
+            str(workdir / "cache"),
+        ],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     total = time.perf_counter() - start
     folder = Path(done.stdout.strip().splitlines()[-1])
@@ -45,8 +59,20 @@ def run_gymnos(config_file, workdir):
 def run_plain(config_file, workdir, tuned_gc=False):
     out = Path(tempfile.mkdtemp(dir=workdir / "plain"))
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "bench.plain_keras_boston", str(config_file), str(out), *(["--tuned-gc"] if tuned_gc else [])],
-                          cwd=ROOT, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.plain_keras_boston",
+            str(config_file),
+            str(out),
+            *(["--tuned-gc"] if tuned_gc else []),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["total"] = time.perf_counter() - start
     return result
@@ -55,7 +81,11 @@ def run_plain(config_file, workdir, tuned_gc=False):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--no-trackers", action="store_true", help="drop the example's tensorboard and mlflow trackers (from both sides)")
+    parser.add_argument(
+        "--no-trackers",
+        action="store_true",
+        help="drop the example's tensorboard and mlflow trackers (from both sides)",
+    )
     args = parser.parse_args()
 
     config = json.loads((ROOT / "examples" / "boston_housing.json").read_text())
@@ -78,14 +108,21 @@ def main():
         for rep in range(args.reps):
             for name, run in contenders.items():
                 runs[name].append(run(config_file, workdir))
-            print(f"rep {rep + 1}/{args.reps}: " + " | ".join(
-                f"{name} {runs[name][-1]['total']:.2f}s (fit {runs[name][-1]['fit']:.2f}s, {runs[name][-1]['epochs']} epochs)"
-                for name in contenders), flush=True)
+            print(
+                f"rep {rep + 1}/{args.reps}: "
+                + " | ".join(
+                    f"{name} {runs[name][-1]['total']:.2f}s (fit {runs[name][-1]['fit']:.2f}s, {runs[name][-1]['epochs']} epochs)"
+                    for name in contenders
+                ),
+                flush=True,
+            )
 
     def median(name, key):
         return statistics.median(run[key] for run in runs[name])
 
-    trackers = "without trackers" if args.no_trackers else "with the example's tensorboard + mlflow trackers (on both sides)"
+    trackers = (
+        "without trackers" if args.no_trackers else "with the example's tensorboard + mlflow trackers (on both sides)"
+    )
     print(f"\nBoston Housing example, {args.reps} alternated repetitions, {trackers}")
     print(f"{'':12}{'gymnos':>9}{'keras':>9}{'keras+gc':>10}{'ratio':>8}{'ratio+gc':>10}")
     for key, label in (("total", "total wall"), ("fit", "fit step")):

@@ -12,6 +12,7 @@ come, the test metrics, model.h5 and the config as artifacts) into a SQLite stor
 garbage collector is paused while the frameworks import, and what they built is frozen.
 Prints one JSON line: {"total": ..., "fit": ..., "epochs": ...}.
 """
+
 import gc
 import json
 import sys
@@ -83,15 +84,22 @@ def train(config, run_name):
         callbacks.append(MLflowEpochs())
     fit_start = time.perf_counter()
     history = model.fit(
-        X[fit], y[fit], batch_size=training["batch_size"], epochs=training["epochs"],
-        validation_data=(X[val], y[val]), callbacks=callbacks, verbose=0,
+        X[fit],
+        y[fit],
+        batch_size=training["batch_size"],
+        epochs=training["epochs"],
+        validation_data=(X[val], y[val]),
+        callbacks=callbacks,
+        verbose=0,
     )
     fit_time = time.perf_counter() - fit_start
     results = model.evaluate(X[test], y[test], verbose=0, return_dict=True)
     model.save(f"{OUT_DIR}/model.h5")
     json.dump(history.history, open(f"{OUT_DIR}/history.json", "w"))
     if "mlflow" in TRACKERS:
-        mlflow.log_metrics({f"test_{key}": float(value) for key, value in results.items()}, step=len(history.history["loss"]))
+        mlflow.log_metrics(
+            {f"test_{key}": float(value) for key, value in results.items()}, step=len(history.history["loss"])
+        )
         mlflow.log_artifact(f"{OUT_DIR}/model.h5")
         mlflow.log_artifact(CONFIG_PATH)
     return fit_time, len(history.history["loss"])

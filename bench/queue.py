@@ -12,6 +12,7 @@ reads each run's timeline:
 
 Goal (issue 5): median overhead under 0.3 s per job; queue-to-start under 0.5 s on an idle worker.
 """
+
 import sys
 
 # This file is named like the standard library's `queue`; keep bench/ off the import path.
@@ -42,7 +43,11 @@ def main():
 
     tmp = Path(tempfile.mkdtemp(prefix="gymnos-bench-queue-"))
     env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}}
-    env.update(GYMNOS_VAR_DIR=str(tmp / "var"), GYMNOS_TRAININGS_ROOT=str(tmp / "trainings"), GYMNOS_CACHE_DIR=str(tmp / "cache"))
+    env.update(
+        GYMNOS_VAR_DIR=str(tmp / "var"),
+        GYMNOS_TRAININGS_ROOT=str(tmp / "trainings"),
+        GYMNOS_CACHE_DIR=str(tmp / "cache"),
+    )
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gymnos_web.settings")
@@ -57,8 +62,13 @@ def main():
 
     call_command("migrate", verbosity=0)
     redis_server = EmbeddedRedis().start()
-    worker = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "rqworker", "default", "--name", "bench"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "rqworker", "default", "--name", "bench"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     config = json.loads((ROOT / "examples" / "boston_housing.json").read_text())
     config["training"]["epochs"] = args.epochs
     config["training"]["callbacks"] = []
@@ -84,11 +94,13 @@ def main():
             fit_start = log_time(next(line for line in lines if "Fitting model with" in line))
             fit_end = log_time(next(line for line in lines if "Fitting model took" in line))
             if index:
-                rows.append({
-                    "to_start": (fit_start - execution.created_at).total_seconds(),
-                    "after_fit": (execution.finished_at - fit_end).total_seconds(),
-                    "fit": execution.elapsed["fit_model"],
-                })
+                rows.append(
+                    {
+                        "to_start": (fit_start - execution.created_at).total_seconds(),
+                        "after_fit": (execution.finished_at - fit_end).total_seconds(),
+                        "fit": execution.elapsed["fit_model"],
+                    }
+                )
             time.sleep(0.3)  # the worker is idle again before the next job
     finally:
         worker.terminate()

@@ -16,6 +16,7 @@ TensorFlow is imported before timing (a worker has it loaded; sync validates eac
 config with the engine's schema, which builds the Keras layers). Goal (issue 4): at least
 10x MLflow's points per second; re-sync of 10,000 unchanged folders under 3 s.
 """
+
 import sys
 from pathlib import Path
 
@@ -70,7 +71,9 @@ def write_tree(root, folders, epochs, distinct_configs):
     written = {}
     for index in range(folders):
         dataset = ("boston_housing", "iris", "wine", "digits")[index % 4]
-        name = f"{index // 3600 % 24:02d}-{index // 60 % 60:02d}-{index % 60:02d}__{1 + index // 86400 % 28:02d}-01-2024"
+        name = (
+            f"{index // 3600 % 24:02d}-{index // 60 % 60:02d}-{index % 60:02d}__{1 + index // 86400 % 28:02d}-01-2024"
+        )
         folder = root / dataset / "executions" / name
         (folder / "callbacks" / "model_checkpoint").mkdir(parents=True)
         for subdir in ("train", "validation"):
@@ -86,16 +89,30 @@ def write_tree(root, folders, epochs, distinct_configs):
             metrics[metric] = series
         metrics["test_loss"] = [rng.uniform(10, 30)]
         metrics["test_mean_absolute_error"] = [rng.uniform(2, 4)]
-        elapsed = {stage: rng.uniform(0, 3) for stage in ("load_data", "transform_preprocessors", "fit_transformers", "transform_transformers", "fit_model", "evaluate_model")}
+        elapsed = {
+            stage: rng.uniform(0, 3)
+            for stage in (
+                "load_data",
+                "transform_preprocessors",
+                "fit_transformers",
+                "transform_transformers",
+                "fit_model",
+                "evaluate_model",
+            )
+        }
         hardware = {"platform": "Linux", "hostname": "bench", "python": "3.11", "tensorflow": "2.21.0", "keras": "3.15.1",
                     "cpu": {"model": "bench", "physical_cores": 2, "logical_cores": 2}, "memory_bytes": 2**34, "gpus": []}  # fmt: skip
-        (folder / "metrics.json").write_text(json.dumps({"elapsed": elapsed, "metrics": metrics, "hardware": hardware}, indent=4))
+        (folder / "metrics.json").write_text(
+            json.dumps({"elapsed": elapsed, "metrics": metrics, "hardware": hardware}, indent=4)
+        )
         (folder / "training_config.json").write_bytes(variants[index % distinct_configs])
         (folder / "execution.log").write_text(LOG.format(t="2024-01-01 10:00:00,000", name=name, dataset=dataset))
         (folder / "trackers.json").write_text(json.dumps({"tensorboard": {"log_dir": "tensorboard"}}))
         (folder / "model.h5").write_bytes(os.urandom(4096))
         for epoch in (5, 10, 15):
-            (folder / "callbacks" / "model_checkpoint" / f"weights.{epoch:02d}-{metrics['val_loss'][epoch]:.2f}.h5").write_bytes(os.urandom(1024))
+            (
+                folder / "callbacks" / "model_checkpoint" / f"weights.{epoch:02d}-{metrics['val_loss'][epoch]:.2f}.h5"
+            ).write_bytes(os.urandom(1024))
         written[f"{dataset}/{name}"] = metrics
     return written
 
@@ -145,8 +162,12 @@ def main():
     parser.add_argument("--folders", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--configs", type=int, default=10, help="distinct configs in the tree (each is validated once)")
-    parser.add_argument("--mlflow-folders", type=int, default=None, help="folders MLflow ingests (default: all; --quick: 100)")
-    parser.add_argument("--database-url", default="", help="e.g. postgres://postgres@127.0.0.1:5432/postgres (default: a SQLite file)")
+    parser.add_argument(
+        "--mlflow-folders", type=int, default=None, help="folders MLflow ingests (default: all; --quick: 100)"
+    )
+    parser.add_argument(
+        "--database-url", default="", help="e.g. postgres://postgres@127.0.0.1:5432/postgres (default: a SQLite file)"
+    )
     parser.add_argument("--quick", action="store_true", help="200 folders, MLflow on 100")
     args = parser.parse_args()
     if args.quick:
@@ -169,20 +190,29 @@ def main():
         from experiments.sync_reader import config_problems
 
         config_problems((ROOT / "examples" / "boston_housing.json").read_bytes())  # TensorFlow import, untimed
-        print(f"database: {connection.vendor} {connection.settings_dict['NAME']}; python {sys.version.split()[0]}; {os.cpu_count()} CPUs", flush=True)
+        print(
+            f"database: {connection.vendor} {connection.settings_dict['NAME']}; python {sys.version.split()[0]}; {os.cpu_count()} CPUs",
+            flush=True,
+        )
 
         start = time.perf_counter()
         report = sync_trainings(root)
         full = time.perf_counter() - start
         assert report.indexed == args.folders and report.errors == 0, report.line()
         assert MetricHistory.objects.count() == args.folders * (len(METRICS) + 2)
-        print(f"full sync     {full:8.2f} s  {points / full:>10,.0f} points/s  {1000 * full / args.folders:6.2f} ms/folder  ({report.line()})", flush=True)
+        print(
+            f"full sync     {full:8.2f} s  {points / full:>10,.0f} points/s  {1000 * full / args.folders:6.2f} ms/folder  ({report.line()})",
+            flush=True,
+        )
 
         start = time.perf_counter()
         report = sync_trainings(root)
         again = time.perf_counter() - start
         assert report.unchanged == args.folders, report.line()
-        print(f"re-sync       {again:8.2f} s  {'':>10}           {1000 * again / args.folders:6.2f} ms/folder  ({report.line()})", flush=True)
+        print(
+            f"re-sync       {again:8.2f} s  {'':>10}           {1000 * again / args.folders:6.2f} ms/folder  ({report.line()})",
+            flush=True,
+        )
 
         subset = dict(list(written.items())[:mlflow_folders])
         subset_points = sum(len(series) for metrics in subset.values() for series in metrics.values())

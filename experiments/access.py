@@ -4,6 +4,7 @@ Everyone logged in is on the team and may read everything. Launching and cancell
 ``experiments.add_execution`` (the permission the API checks too). A share link grants
 exactly one execution or one comparison, read-only, to anyone holding its token.
 """
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -34,7 +35,9 @@ def can_launch(user):
 def require_launch_permission(user):
     """403 unless the user may launch and cancel runs."""
     if not can_launch(user):
-        raise PermissionDenied("You need the experiments.add_execution permission to launch or cancel runs. Ask an admin for it.")
+        raise PermissionDenied(
+            "You need the experiments.add_execution permission to launch or cancel runs. Ask an admin for it."
+        )
 
 
 def can_revoke(user, link):

@@ -1,5 +1,6 @@
 """The admin over the index: browse what sync found. The folders are the record of truth, so
 everything read from them is shown read-only."""
+
 import json
 
 from django.contrib import admin
@@ -10,7 +11,9 @@ from .models import Execution, Experiment, MetricHistory
 
 
 def pretty_json(value):
-    return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', json.dumps(value, indent=2, sort_keys=True))
+    return format_html(
+        '<pre style="white-space: pre-wrap; margin: 0">{}</pre>', json.dumps(value, indent=2, sort_keys=True)
+    )
 
 
 def _json_field(name, description):

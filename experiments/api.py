@@ -4,6 +4,7 @@ Authentication: a logged-in session (with its CSRF token), or ``Authorization: B
 where ``python manage.py api_token USERNAME`` makes the token and prints it once. Launching and cancelling need
 the ``experiments.add_execution`` permission.
 """
+
 import json
 import os
 
@@ -16,6 +17,7 @@ from experiments.models import ApiToken, Execution
 from experiments.pipeline import ConfigError
 from experiments.pipeline.config import TrainingConfig
 from experiments.queueing import QueueUnavailable
+
 
 class BearerToken(HttpBearer):
     def authenticate(self, request, token):
@@ -121,7 +123,11 @@ def _out(execution):
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": TrainingConfig.model_json_schema(ref_template="#/components/schemas/{model}")}},
+            "content": {
+                "application/json": {
+                    "schema": TrainingConfig.model_json_schema(ref_template="#/components/schemas/{model}")
+                }
+            },
         }
     },
 )
@@ -168,7 +174,9 @@ def log_tail(request, execution_id: int, offset: int = 0):
     return Status(200, logtail.read_from(os.path.join(execution.folder_path, "execution.log"), offset))
 
 
-@api.post("/executions/{execution_id}/cancel", response={200: Launched, 403: Detail, 409: Detail}, summary="Cancel a run")
+@api.post(
+    "/executions/{execution_id}/cancel", response={200: Launched, 403: Detail, 409: Detail}, summary="Cancel a run"
+)
 def cancel(request, execution_id: int):
     """A queued run leaves the queue; a running one is stopped and keeps its partial folder."""
     from experiments import running
@@ -179,6 +187,9 @@ def cancel(request, execution_id: int):
     execution = get_object_or_404(Execution, pk=execution_id)
     if not running.cancel(execution):
         execution.refresh_from_db()
-        return Status(409, {"detail": f"execution {execution.pk} is {execution.status}; only queued or running runs can be cancelled"})
+        return Status(
+            409,
+            {"detail": f"execution {execution.pk} is {execution.status}; only queued or running runs can be cancelled"},
+        )
     execution.refresh_from_db()
     return Status(200, {"id": execution.pk, "url": f"/api/executions/{execution.pk}", "status": execution.status})

@@ -4,6 +4,7 @@ Downsampling keeps each bucket's minimum and maximum (in epoch order), so spikes
 best value survive: a 100,000-epoch history becomes at most ``MAX_POINTS`` points that look
 the same on a chart. Exports (CSV, metrics.json) always use the full histories.
 """
+
 import math
 import re
 
@@ -25,7 +26,9 @@ def downsample(values, max_points=MAX_POINTS):
     size = math.ceil(count / buckets)
     xs, ys = [], []
     for start in range(0, count, size):
-        chunk = [(start + offset, value) for offset, value in enumerate(values[start : start + size]) if value is not None]
+        chunk = [
+            (start + offset, value) for offset, value in enumerate(values[start : start + size]) if value is not None
+        ]
         if not chunk:
             xs.append(start + 1)
             ys.append(None)
@@ -95,5 +98,12 @@ def checkpoint_markers(artifacts, val_loss, url_for):
         epoch = checkpoint["epoch"]
         if epoch is None or not 1 <= epoch <= len(val_loss) or val_loss[epoch - 1] is None:
             continue
-        markers.append({"x": epoch, "y": val_loss[epoch - 1], "url": url_for(checkpoint["path"]), "name": checkpoint["path"].rsplit("/", 1)[-1]})
+        markers.append(
+            {
+                "x": epoch,
+                "y": val_loss[epoch - 1],
+                "url": url_for(checkpoint["path"]),
+                "name": checkpoint["path"].rsplit("/", 1)[-1],
+            }
+        )
     return markers

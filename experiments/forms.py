@@ -1,4 +1,5 @@
 """Plain forms: each ``clean_<field>`` turns text into what the view needs."""
+
 import json
 from datetime import timedelta
 
@@ -9,7 +10,9 @@ EXPIRY_CHOICES = [("", "Never"), ("1", "In 1 day"), ("7", "In 7 days"), ("30", "
 
 
 class ShareForm(forms.Form):
-    allow_downloads = forms.BooleanField(required=False, help_text="Let visitors download the model, checkpoints, log and files.")
+    allow_downloads = forms.BooleanField(
+        required=False, help_text="Let visitors download the model, checkpoints, log and files."
+    )
     expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, help_text="When the link stops working.")
 
     def clean_expires_in(self):
@@ -36,7 +39,9 @@ class CompareShareForm(ShareForm):
 class ExternalRunForm(forms.Form):
     experiment = forms.CharField(max_length=255, help_text="The experiment it belongs to, e.g. boston_housing.")
     title = forms.CharField(max_length=255, required=False, help_text="A name for the run.")
-    epochs = forms.IntegerField(min_value=1, required=False, help_text="How many epochs it will train (for the progress bar).")
+    epochs = forms.IntegerField(
+        min_value=1, required=False, help_text="How many epochs it will train (for the progress bar)."
+    )
 
     def clean_experiment(self):
         name = self.cleaned_data["experiment"].strip()
@@ -62,7 +67,7 @@ def parse_epoch_post(request):
     except json.JSONDecodeError as exc:
         raise ValueError(f"the epoch data is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
-        raise ValueError("the epoch data must be a JSON object like {\"epoch\": 0, \"loss\": 0.5}")
+        raise ValueError('the epoch data must be a JSON object like {"epoch": 0, "loss": 0.5}')
     epoch = payload.get("epoch")
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
         raise ValueError(f"'epoch' must be a whole number counted from 0, got {json.dumps(epoch)}")
@@ -133,12 +138,18 @@ def fields_from_config(config):
         "val": get("training", "samples", "val"),
         "test": get("training", "samples", "test"),
         "optimizer": (optimizer.get("type") if isinstance(optimizer, dict) else optimizer) or "",
-        "callbacks": sorted(c["type"] for c in callbacks if isinstance(c, dict) and c.get("type") in CALLBACKS) if isinstance(callbacks, list) else [],
+        "callbacks": sorted(c["type"] for c in callbacks if isinstance(c, dict) and c.get("type") in CALLBACKS)
+        if isinstance(callbacks, list)
+        else [],
     }
 
 
 def field_for_path(path):
-    matches = [prefix for prefix in FIELD_PATHS if path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "[")]
+    matches = [
+        prefix
+        for prefix in FIELD_PATHS
+        if path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "[")
+    ]
     return FIELD_PATHS[max(matches, key=len)] if matches else None
 
 
@@ -156,8 +167,12 @@ class RunForm(forms.Form):
     fit = forms.FloatField(label="Fit fraction", required=False, min_value=0, max_value=1)
     val = forms.FloatField(label="Val fraction", required=False, min_value=0, max_value=1)
     test = forms.FloatField(label="Test fraction", required=False, min_value=0, max_value=1)
-    optimizer = forms.ChoiceField(required=False, choices=[("", "As in the JSON")] + [(name, name) for name in OPTIMIZERS])
-    callbacks = forms.MultipleChoiceField(required=False, choices=[(name, name) for name in CALLBACKS], widget=forms.CheckboxSelectMultiple)
+    optimizer = forms.ChoiceField(
+        required=False, choices=[("", "As in the JSON")] + [(name, name) for name in OPTIMIZERS]
+    )
+    callbacks = forms.MultipleChoiceField(
+        required=False, choices=[(name, name) for name in CALLBACKS], widget=forms.CheckboxSelectMultiple
+    )
     config = forms.CharField(label="Config (JSON)", widget=forms.Textarea(attrs={"rows": 30, "spellcheck": "false"}))
     base = forms.CharField(required=False, widget=forms.HiddenInput)
 
@@ -175,7 +190,9 @@ class RunForm(forms.Form):
         try:
             config = json.loads(self.cleaned_data["config"])
         except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+            raise forms.ValidationError(
+                f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+            ) from None
         if not isinstance(config, dict):
             raise forms.ValidationError("The config must be a JSON object: { ... }.")
         return config
@@ -245,6 +262,8 @@ def _apply(config, name, value):
     elif name == "callbacks":
         training = _section(config, "training")
         existing = training.get("callbacks") if isinstance(training.get("callbacks"), list) else []
-        kept = [c for c in existing if not (isinstance(c, dict) and c.get("type") in CALLBACKS and c["type"] not in value)]
+        kept = [
+            c for c in existing if not (isinstance(c, dict) and c.get("type") in CALLBACKS and c["type"] not in value)
+        ]
         present = {c.get("type") for c in kept if isinstance(c, dict)}
         training["callbacks"] = kept + [dict(CALLBACKS[name]) for name in value if name not in present]

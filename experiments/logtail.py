@@ -3,6 +3,7 @@
 The page asks once without an offset (the last ``TAIL_LINES`` lines and the offset they end
 at), then polls with that offset and appends what comes back, like ``tail -f``.
 """
+
 import os
 
 TAIL_LINES = 200

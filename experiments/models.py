@@ -4,6 +4,7 @@ The folders under the trainings root are the record of truth; these rows are an 
 that the dashboard reads (``experiments.sync`` keeps it current). A metric's whole history is
 one row holding one array, because the dashboard always reads whole series.
 """
+
 import hashlib
 import math
 import secrets
@@ -105,53 +106,82 @@ class Execution(models.Model):
         MISSING = "missing"
 
     experiment = models.ForeignKey(
-        Experiment, on_delete=models.CASCADE, related_name="executions", help_text="The experiment whose folder holds this run."
+        Experiment,
+        on_delete=models.CASCADE,
+        related_name="executions",
+        help_text="The experiment whose folder holds this run.",
     )
     # NULL (not "") while a queued run has no folder yet: NULLs never collide in the unique
     # constraint, so any number of queued runs can wait, and sync can upsert on the constraint.
     folder_name = models.CharField(
-        max_length=255, null=True, blank=True, help_text="The folder's name under executions/, e.g. 06-16-31__08-04-2019."
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text="The folder's name under executions/, e.g. 06-16-31__08-04-2019.",
     )
     folder_path = models.TextField(blank=True, help_text="The folder's absolute path when it was last synced.")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, help_text="Where the run stands.")
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED, help_text="Where the run stands."
+    )
     title = models.CharField(max_length=255, blank=True, help_text="The config's experiment.name, e.g. Boston Housing.")
     tags = models.JSONField(default=list, blank=True, help_text="The config's experiment.tags.")
-    config = models.JSONField(null=True, blank=True, help_text="training_config.json as written (null if it is unreadable).")
+    config = models.JSONField(
+        null=True, blank=True, help_text="training_config.json as written (null if it is unreadable)."
+    )
     elapsed = models.JSONField(default=dict, blank=True, help_text="Seconds per stage, from metrics.json's elapsed.")
-    hardware = models.JSONField(default=dict, blank=True, help_text="The machine it trained on, from metrics.json's hardware.")
-    trackers = models.JSONField(default=dict, blank=True, help_text="trackers.json: TensorBoard log dir, MLflow run id.")
+    hardware = models.JSONField(
+        default=dict, blank=True, help_text="The machine it trained on, from metrics.json's hardware."
+    )
+    trackers = models.JSONField(
+        default=dict, blank=True, help_text="trackers.json: TensorBoard log dir, MLflow run id."
+    )
     summary = models.JSONField(
         default=dict, blank=True, help_text='Per-epoch metric -> {"last", "best", "best_epoch"}; null for NaN/Infinity.'
     )
-    test_metrics = models.JSONField(default=dict, blank=True, help_text='Test metrics by name, e.g. {"test_loss": 22.4}.')
+    test_metrics = models.JSONField(
+        default=dict, blank=True, help_text='Test metrics by name, e.g. {"test_loss": 22.4}.'
+    )
     epochs = models.PositiveIntegerField(default=0, help_text="Epochs run (the longest per-epoch history).")
-    final_loss = models.FloatField(null=True, blank=True, help_text="loss at the last epoch (a copy of the summary, for sorting).")
+    final_loss = models.FloatField(
+        null=True, blank=True, help_text="loss at the last epoch (a copy of the summary, for sorting)."
+    )
     final_val_loss = models.FloatField(null=True, blank=True, help_text="val_loss at the last epoch (for sorting).")
     best_val_loss = models.FloatField(null=True, blank=True, help_text="Lowest val_loss of any epoch (for sorting).")
     test_loss = models.FloatField(null=True, blank=True, help_text="test_loss (for sorting).")
     artifacts = models.JSONField(
         default=list, blank=True, help_text='model.h5 and callbacks/** files: [{"path": ..., "bytes": ...}].'
     )
-    started_at = models.DateTimeField(null=True, blank=True, help_text="The log's first line, or the folder name's time.")
+    started_at = models.DateTimeField(
+        null=True, blank=True, help_text="The log's first line, or the folder name's time."
+    )
     finished_at = models.DateTimeField(null=True, blank=True, help_text="The log's last line once metrics.json exists.")
     error = models.TextField(
-        blank=True, help_text="Why the run failed, then anything sync could not read in its folder (each line names its file)."
+        blank=True,
+        help_text="Why the run failed, then anything sync could not read in its folder (each line names its file).",
     )
     fingerprint = models.CharField(
         max_length=64, blank=True, help_text="Hash of the folder's file names, sizes and mtimes when last synced."
     )
     synced_at = models.DateTimeField(null=True, blank=True, help_text="When sync last read the folder.")
     # Set for runs launched through the queue (the web form, the API, `up --enqueue`).
-    epochs_total = models.PositiveIntegerField(null=True, blank=True, help_text="Epochs the config asks for (the M of 'epoch N of M').")
+    epochs_total = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Epochs the config asks for (the M of 'epoch N of M')."
+    )
     queue = models.CharField(max_length=32, blank=True, help_text="The RQ queue the run was sent to: default or gpu.")
     job_id = models.CharField(max_length=64, blank=True, help_text="The RQ job that runs it, e.g. execution-42.")
     launched_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="launched_executions",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="launched_executions",
         help_text="Who queued it (empty for CLI runs and synced folders).",
     )
     worker = models.CharField(max_length=255, blank=True, help_text="The RQ worker that claimed it.")
     heartbeat_at = models.DateTimeField(
-        null=True, blank=True, help_text="Last sign of life of the work horse while running; a stale one means the worker was lost."
+        null=True,
+        blank=True,
+        help_text="Last sign of life of the work horse while running; a stale one means the worker was lost.",
     )
     created_at = models.DateTimeField(auto_now_add=True, help_text="When the row was created.")
     updated_at = models.DateTimeField(auto_now=True, help_text="When the row last changed.")
@@ -197,7 +227,9 @@ class Execution(models.Model):
         """
         per_epoch = {name: values for name, values in metrics.items() if not name.startswith("test_")}
         self.summary = {name: summarise(values, name) for name, values in per_epoch.items()}
-        self.test_metrics = {name: (values[-1] if values else None) for name, values in metrics.items() if name.startswith("test_")}
+        self.test_metrics = {
+            name: (values[-1] if values else None) for name, values in metrics.items() if name.startswith("test_")
+        }
         self.epochs = max((len(values) for values in per_epoch.values()), default=0)
         self.final_loss = self.summary.get("loss", {}).get("last")
         self.final_val_loss = self.summary.get("val_loss", {}).get("last")
@@ -212,7 +244,9 @@ class MetricHistory(models.Model):
         Execution, on_delete=models.CASCADE, related_name="histories", help_text="The execution that logged it."
     )
     name = models.CharField(max_length=255, help_text="The metric's name in metrics.json, e.g. val_loss.")
-    values = models.JSONField(default=list, help_text="The value at each epoch, in order; null where it was NaN/Infinity.")
+    values = models.JSONField(
+        default=list, help_text="The value at each epoch, in order; null where it was NaN/Infinity."
+    )
 
     class Meta:
         ordering = ["execution", "name"]
@@ -234,9 +268,14 @@ class ApiToken(models.Model):
     """
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_token", help_text="Whose requests the token makes."
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_token",
+        help_text="Whose requests the token makes.",
     )
-    digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the key (hex); the key itself is not kept.")
+    digest = models.CharField(
+        max_length=64, unique=True, help_text="SHA-256 of the key (hex); the key itself is not kept."
+    )
     prefix = models.CharField(max_length=8, help_text="The key's first characters, to tell tokens apart.")
     created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made (or last rotated).")
 
@@ -283,18 +322,37 @@ class ShareLink(models.Model):
         EXECUTION = "execution"
         COMPARISON = "comparison"
 
-    token = models.CharField(max_length=64, unique=True, default=_new_token, help_text="The secret in the link (43 URL-safe characters, 256 bits).")
-    kind = models.CharField(max_length=16, choices=Kind.choices, help_text="What the link shows: one execution or a comparison.")
+    token = models.CharField(
+        max_length=64,
+        unique=True,
+        default=_new_token,
+        help_text="The secret in the link (43 URL-safe characters, 256 bits).",
+    )
+    kind = models.CharField(
+        max_length=16, choices=Kind.choices, help_text="What the link shows: one execution or a comparison."
+    )
     execution = models.ForeignKey(
-        Execution, null=True, blank=True, on_delete=models.CASCADE, related_name="share_links",
+        Execution,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="share_links",
         help_text="The execution shown (execution links only).",
     )
-    runs = models.JSONField(default=list, blank=True, help_text="Execution ids compared, in order (comparison links only).")
-    allow_downloads = models.BooleanField(default=False, help_text="Whether visitors may download files (model, checkpoints, log, CSV).")
+    runs = models.JSONField(
+        default=list, blank=True, help_text="Execution ids compared, in order (comparison links only)."
+    )
+    allow_downloads = models.BooleanField(
+        default=False, help_text="Whether visitors may download files (model, checkpoints, log, CSV)."
+    )
     expires_at = models.DateTimeField(null=True, blank=True, help_text="When the link stops working (empty: never).")
     revoked_at = models.DateTimeField(null=True, blank=True, help_text="When it was revoked (empty: still active).")
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="share_links", help_text="Who shared it."
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="share_links",
+        help_text="Who shared it.",
     )
     created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made.")
 
@@ -302,7 +360,11 @@ class ShareLink(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self):
-        what = f"execution {self.execution_id}" if self.kind == self.Kind.EXECUTION else f"comparison of {len(self.runs)} runs"
+        what = (
+            f"execution {self.execution_id}"
+            if self.kind == self.Kind.EXECUTION
+            else f"comparison of {len(self.runs)} runs"
+        )
         return f"share link to {what}"
 
     def is_active(self, now=None):
@@ -313,12 +375,21 @@ class ShareLink(models.Model):
 class PublishToken(models.Model):
     """Where a Keras ``RemoteMonitor`` posts one execution's epochs: ``/publish/epoch/end/<token>/``."""
 
-    token = models.CharField(max_length=64, unique=True, default=_new_token, help_text="The secret in the URL (256 bits).")
+    token = models.CharField(
+        max_length=64, unique=True, default=_new_token, help_text="The secret in the URL (256 bits)."
+    )
     execution = models.ForeignKey(
-        Execution, on_delete=models.CASCADE, related_name="publish_tokens", help_text="The execution the posted epochs belong to."
+        Execution,
+        on_delete=models.CASCADE,
+        related_name="publish_tokens",
+        help_text="The execution the posted epochs belong to.",
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="publish_tokens", help_text="Who made it."
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="publish_tokens",
+        help_text="Who made it.",
     )
     created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made.")
     last_post_at = models.DateTimeField(null=True, blank=True, help_text="When the last epoch arrived.")

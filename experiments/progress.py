@@ -1,4 +1,5 @@
 """The Keras callback a worker passes to the engine: each epoch's metrics, into the database."""
+
 import keras
 
 from experiments import running

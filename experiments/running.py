@@ -9,6 +9,7 @@ A running execution sends a heartbeat every few seconds. If its worker dies (SIG
 machine), the run is marked failed with "worker lost": by the work horse itself when it sees
 its parent gone, or by ``reap_lost_executions()`` when the heartbeat stops.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,7 +28,9 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5
 LOST_AFTER = timedelta(seconds=30)
-WORKER_LOST = "worker lost: the worker running this execution stopped sending heartbeats (killed, or its machine went away)"
+WORKER_LOST = (
+    "worker lost: the worker running this execution stopped sending heartbeats (killed, or its machine went away)"
+)
 
 
 def job_id_for(execution_id):
@@ -178,7 +181,9 @@ def _error_with_traceback(result, lines=30):
         log_lines = (result.path / "execution.log").read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return text
-    start = next((i for i in range(len(log_lines) - 1, -1, -1) if "Traceback (most recent call last)" in log_lines[i]), None)
+    start = next(
+        (i for i in range(len(log_lines) - 1, -1, -1) if "Traceback (most recent call last)" in log_lines[i]), None
+    )
     if start is None:
         return text
     return text + "\n\n" + "\n".join(log_lines[start : start + lines])
@@ -204,7 +209,9 @@ def claim_folder(execution_id, path):
             execution.save(update_fields=["experiment", "folder_name", "folder_path"])
     except IntegrityError:
         # A sync indexed the brand-new folder first; that row knows nothing this one does not.
-        Execution.objects.filter(experiment=execution.experiment, folder_name=path.name).exclude(pk=execution_id).delete()
+        Execution.objects.filter(experiment=execution.experiment, folder_name=path.name).exclude(
+            pk=execution_id
+        ).delete()
         execution.save(update_fields=["experiment", "folder_name", "folder_path"])
 
 
@@ -264,7 +271,9 @@ class Heartbeat(threading.Thread):
                         status=Execution.Status.FAILED, error=WORKER_LOST, finished_at=timezone.now(), heartbeat_at=None
                     )
                     os._exit(1)
-                Execution.objects.filter(pk=self.execution_id, status=Execution.Status.RUNNING).update(heartbeat_at=timezone.now())
+                Execution.objects.filter(pk=self.execution_id, status=Execution.Status.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
                 reap_lost_executions()
         finally:
             connections.close_all()
@@ -294,10 +303,18 @@ def write_epoch(execution_id, history, epochs_total=None):
         )
         execution = Execution.objects.get(pk=execution_id)
         execution.set_metrics(clean)
-        fields = ["summary", "test_metrics", "epochs", "final_loss", "final_val_loss", "best_val_loss", "test_loss", "heartbeat_at"]
+        fields = [
+            "summary",
+            "test_metrics",
+            "epochs",
+            "final_loss",
+            "final_val_loss",
+            "best_val_loss",
+            "test_loss",
+            "heartbeat_at",
+        ]
         execution.heartbeat_at = timezone.now()
         if epochs_total is not None:
             execution.epochs_total = epochs_total
             fields.append("epochs_total")
         execution.save(update_fields=fields)
-

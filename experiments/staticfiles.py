@@ -1,4 +1,5 @@
 """Static files that come from installed packages rather than from ``static/``."""
+
 import os
 
 from django.contrib.staticfiles.finders import BaseFinder

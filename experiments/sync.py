@@ -13,6 +13,7 @@ Bad input never stops the sweep. What sync could not read is written on that exe
 elapsed, hardware) are written only when metrics.json was read, so a run still going keeps
 what its worker recorded. Rows are never deleted: a folder that vanished becomes ``missing``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -96,9 +97,13 @@ def _write(records, experiment_ids, existing_ids, now):
         group = [record for record in records if _fields_to_write(record) is fields]
         objects = [_as_execution(record, ids[record.folder.experiment], now) for record in group]
         if objects:
-            Execution.objects.bulk_create(objects, update_conflicts=True, unique_fields=["experiment", "folder_name"], update_fields=fields)
+            Execution.objects.bulk_create(
+                objects, update_conflicts=True, unique_fields=["experiment", "folder_name"], update_fields=fields
+            )
             executions += zip(group, objects)
-    _write_histories([(record, execution) for record, execution in executions if record.metrics is not None], existing_ids)
+    _write_histories(
+        [(record, execution) for record, execution in executions if record.metrics is not None], existing_ids
+    )
     return found
 
 
@@ -107,15 +112,34 @@ def _write_histories(pairs, existing_ids):
         return
     if any(execution.pk is None for _, execution in pairs):  # a backend that does not return upserted ids
         keys = Execution.objects.filter(folder_name__in=[record.folder.name for record, _ in pairs])
-        pks = {(experiment_id, name): pk for pk, experiment_id, name in keys.values_list("pk", "experiment_id", "folder_name")}
+        pks = {
+            (experiment_id, name): pk
+            for pk, experiment_id, name in keys.values_list("pk", "experiment_id", "folder_name")
+        }
         for _, execution in pairs:
             execution.pk = pks[(execution.experiment_id, execution.folder_name)]
-    histories = [MetricHistory(execution_id=execution.pk, name=name, values=values) for record, execution in pairs for name, values in record.metrics.items()]
-    MetricHistory.objects.bulk_create(histories, update_conflicts=True, unique_fields=["execution", "name"], update_fields=["values"])
+    histories = [
+        MetricHistory(execution_id=execution.pk, name=name, values=values)
+        for record, execution in pairs
+        for name, values in record.metrics.items()
+    ]
+    MetricHistory.objects.bulk_create(
+        histories, update_conflicts=True, unique_fields=["execution", "name"], update_fields=["values"]
+    )
     # A metric a rewritten metrics.json no longer has; only rows that existed before can have one.
-    known = {execution.pk: record.metrics for record, execution in pairs if (record.folder.experiment, record.folder.name) in existing_ids}
+    known = {
+        execution.pk: record.metrics
+        for record, execution in pairs
+        if (record.folder.experiment, record.folder.name) in existing_ids
+    }
     if known:
-        gone = [pk for pk, execution_id, name in MetricHistory.objects.filter(execution_id__in=known).values_list("pk", "execution_id", "name") if name not in known[execution_id]]
+        gone = [
+            pk
+            for pk, execution_id, name in MetricHistory.objects.filter(execution_id__in=known).values_list(
+                "pk", "execution_id", "name"
+            )
+            if name not in known[execution_id]
+        ]
         MetricHistory.objects.filter(pk__in=gone).delete()
 
 
@@ -191,11 +215,15 @@ def _sync(root, folders, existing, report, progress, stale_after, batch_size):
             and row.fingerprint == listing.fingerprint
             and row.folder_path == str(folder.path)
             and row.status != Status.MISSING
-            and not (row.status == Status.RUNNING and not row.worker_alive and is_stale(folder, listing, now, stale_after))
+            and not (
+                row.status == Status.RUNNING and not row.worker_alive and is_stale(folder, listing, now, stale_after)
+            )
         ):
             report.unchanged += 1
         else:
-            known = (row.status, row.worker_alive) if row is not None and row.status != Status.MISSING else (None, False)
+            known = (
+                (row.status, row.worker_alive) if row is not None and row.status != Status.MISSING else (None, False)
+            )
             record = read_folder(folder, listing, now, stale_after, *known)
             pending.append(record)
             report.indexed += 1

@@ -7,6 +7,7 @@
 Nothing here writes to the database, and nothing raises for what a folder contains: every
 problem becomes a line on the Record (``"metrics.json: is not valid JSON ..."``).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -86,13 +87,19 @@ def find_folders(root):
             problems.append(f"{printable(dataset.name)}: the folder name is not UTF-8 text; not read")
             continue
         if not inside(executions, root):
-            problems.append(f"{dataset.name}/executions: a symlink to {printable(os.path.realpath(executions))}, outside the trainings root; not read")
+            problems.append(
+                f"{dataset.name}/executions: a symlink to {printable(os.path.realpath(executions))}, outside the trainings root; not read"
+            )
             continue
         for entry in _entries(executions):
             if not _storable_name(entry.name):
-                problems.append(f"{dataset.name}/executions/{printable(entry.name)}: the folder name is not UTF-8 text; not read")
+                problems.append(
+                    f"{dataset.name}/executions/{printable(entry.name)}: the folder name is not UTF-8 text; not read"
+                )
             elif entry.is_symlink() and not inside(entry.path, root):
-                folders.append(Folder(dataset.name, entry.name, Path(entry.path), outside=printable(os.path.realpath(entry.path))))
+                folders.append(
+                    Folder(dataset.name, entry.name, Path(entry.path), outside=printable(os.path.realpath(entry.path)))
+                )
             elif entry.is_dir():
                 folders.append(Folder(dataset.name, entry.name, Path(entry.path)))
     return folders, problems
@@ -209,7 +216,10 @@ def _load_json(data, record, name):
     except UnicodeDecodeError as exc:
         record.problem(name, f"is not UTF-8 text (byte {exc.start}); expected JSON")
     except json.JSONDecodeError as exc:
-        record.problem(name, f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); the file is truncated or not JSON")
+        record.problem(
+            name,
+            f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); the file is truncated or not JSON",
+        )
     return None
 
 
@@ -286,7 +296,10 @@ def _read_log(data, record):
         try:
             part.decode("utf-8")
         except UnicodeDecodeError as exc:
-            record.problem("execution.log", f"has bytes that are not UTF-8 (first at byte {exc.start}); the dashboard shows them as \ufffd")
+            record.problem(
+                "execution.log",
+                f"has bytes that are not UTF-8 (first at byte {exc.start}); the dashboard shows them as \ufffd",
+            )
             break
     first = LOG_TIME.search(head)
     stamps = LOG_TIME.findall(tail[-8192:]) or LOG_TIME.findall(tail)
@@ -342,7 +355,9 @@ def read_folder(folder, listing, now, stale_after, known_status=None, worker_ali
         record.problem("folder", f"is a symlink to {folder.outside}, outside the trainings root; not read")
         return record
     record.artifacts = [
-        {"path": name, "bytes": size} for name, (size, _) in sorted(listing.files.items()) if name == "model.h5" or name.startswith("callbacks/")
+        {"path": name, "bytes": size}
+        for name, (size, _) in sorted(listing.files.items())
+        if name == "model.h5" or name.startswith("callbacks/")
     ]
     for name, reader in READERS.items():
         data = _read(folder, listing, record, name)

@@ -1,4 +1,5 @@
 """RQ jobs: module-level functions that take plain arguments and reload what they need."""
+
 from experiments.sync import sync_trainings
 
 
@@ -27,7 +28,10 @@ def on_job_failure(job, connection, exc_type, exc_value, traceback):
     """RQ calls this when the work horse died or raised outside the engine (which records its own failures)."""
     from experiments.running import horse_died
 
-    horse_died(_execution_id(job), f"the job failed outside the training: {exc_type.__name__ if exc_type else 'error'}: {exc_value}")
+    horse_died(
+        _execution_id(job),
+        f"the job failed outside the training: {exc_type.__name__ if exc_type else 'error'}: {exc_value}",
+    )
 
 
 def on_job_stopped(job, connection):

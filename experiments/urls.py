@@ -1,4 +1,5 @@
 """The dashboard's URLs, grouped by object."""
+
 from django.urls import path
 
 from experiments.views import compare, downloads, executions, experiments, publish, queue, runs, share

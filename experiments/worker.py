@@ -1,4 +1,5 @@
 """The RQ worker class Gymnos runs (settings.RQ["WORKER_CLASS"]), for `rqworker` and `up` alike."""
+
 import logging
 
 from django.db import connections

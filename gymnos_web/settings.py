@@ -3,6 +3,7 @@
 Every variable read here is listed in the README (tests/test_docs.py keeps that true).
 Defaults run from a fresh clone: SQLite under var/, trainings under ./trainings.
 """
+
 import os
 import secrets
 import tempfile
@@ -149,7 +150,9 @@ DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL") or 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # WAL lets the dashboard read while a worker writes epoch metrics.
-    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    )
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     # Tests use a file too, so they lock as every real process does (WAL readers never wait, writers
     # queue). Django's default in-memory test database shares a cache whose table locks fail at once

@@ -1,4 +1,5 @@
 """Shared fixtures: throwaway trainings and cache folders, a tiny config, an HTTP receiver, the test queues."""
+
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 

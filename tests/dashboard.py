@@ -5,6 +5,7 @@ Actors: ``owner`` may launch and cancel (experiments.add_execution) and made the
 that is not logged in. Import the fixtures a module uses:
 ``from tests.dashboard import owner, teammate, outsider, trained  # noqa: F401``.
 """
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
@@ -17,7 +18,12 @@ from tests.test_sync import SEED_METRICS, write_execution
 # 15 epochs, so the seed's checkpoints (epochs 5, 10 and 15) fall on the val_loss chart.
 LONG_METRICS = {
     "elapsed": {"load_data": 0.78, "fit_model": 2.34, "evaluate_model": 0.004},
-    "hardware": {"cpu": {"model": "Test CPU 9000", "logical_cores": 8}, "memory_bytes": 17179869184, "gpus": [], "python": "3.11.9"},
+    "hardware": {
+        "cpu": {"model": "Test CPU 9000", "logical_cores": 8},
+        "memory_bytes": 17179869184,
+        "gpus": [],
+        "python": "3.11.9",
+    },
     "metrics": {
         "loss": [100.0 / (epoch + 1) for epoch in range(15)],
         "val_loss": [120.0 / (epoch + 1) for epoch in range(15)],

@@ -1,4 +1,5 @@
 """Configs for tests: the seed's example, and tiny copies of it that train in a second or two."""
+
 import copy
 import json
 from pathlib import Path
@@ -23,4 +24,3 @@ def tiny(config=None, epochs=2, trackers=(), callbacks=()):
     config["training"]["callbacks"] = list(callbacks)
     config["tracking"]["trackers"] = list(trackers)
     return config
-

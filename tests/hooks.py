@@ -1,4 +1,5 @@
 """Hook functions that test configs name through lambda_callback (GYMNOS_CALLBACK_MODULES=tests.hooks)."""
+
 import os
 import time
 

@@ -1,4 +1,5 @@
 """The admin shows a synced tree: lists, filters, search by name and tag, read-only config and metrics."""
+
 import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
@@ -26,7 +27,11 @@ def admin_client(client, trainings):
 
 def test_the_execution_list_shows_every_synced_folder(admin_client):
     page = admin_client.get(reverse("admin:experiments_execution_changelist")).content.decode()
-    for name in ("boston_housing/06-16-31__08-04-2019", "boston_housing/06-39-51__10-04-2019", "iris/07-00-00__11-04-2019"):
+    for name in (
+        "boston_housing/06-16-31__08-04-2019",
+        "boston_housing/06-39-51__10-04-2019",
+        "iris/07-00-00__11-04-2019",
+    ):
         assert name in page
     assert "3 executions" in page
 
@@ -40,7 +45,10 @@ def test_it_filters_by_status_and_experiment(admin_client):
     assert "07-00-00__11-04-2019" in page and "06-16-31__08-04-2019" not in page
 
 
-@pytest.mark.parametrize("query, expected", [("baseline-2019", "06-16-31__08-04-2019"), ("iris", "07-00-00__11-04-2019"), ("06-39", "06-39-51__10-04-2019")])
+@pytest.mark.parametrize(
+    "query, expected",
+    [("baseline-2019", "06-16-31__08-04-2019"), ("iris", "07-00-00__11-04-2019"), ("06-39", "06-39-51__10-04-2019")],
+)
 def test_it_searches_by_tag_and_name(admin_client, query, expected):
     page = admin_client.get(reverse("admin:experiments_execution_changelist"), {"q": query}).content.decode()
     assert "1 execution" in page and expected in page

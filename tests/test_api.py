@@ -1,4 +1,5 @@
 """The JSON API: launch (201/400/403/503), read an execution, its metrics and its log, cancel."""
+
 import json
 
 import django_rq
@@ -47,7 +48,11 @@ def test_launch_creates_a_queued_execution_and_enqueues_its_job(client, launcher
     body = response.json()
     assert body["status"] == "queued" and body["url"] == f"/api/executions/{body['id']}"
     execution = Execution.objects.get(pk=body["id"])
-    assert execution.launched_by == launcher and execution.epochs_total == 2 and execution.experiment.name == "boston_housing"
+    assert (
+        execution.launched_by == launcher
+        and execution.epochs_total == 2
+        and execution.experiment.name == "boston_housing"
+    )
     assert queued_job_ids() == [f"execution-{execution.pk}"]
 
 
@@ -72,7 +77,9 @@ def test_an_invalid_config_is_400_with_every_problem_and_creates_nothing(client,
 
 def test_a_body_that_is_not_json_is_400(client, launcher, capsys):
     response = post(client, None, token_for(launcher, capsys), raw="{not json")
-    assert response.status_code == 400 and response.json()["errors"][0]["message"].startswith("the body is not valid JSON")
+    assert response.status_code == 400 and response.json()["errors"][0]["message"].startswith(
+        "the body is not valid JSON"
+    )
 
 
 def test_launching_needs_a_login(client):
@@ -96,7 +103,9 @@ def test_a_session_login_works_with_its_csrf_token(launcher):
 
     token = _get_new_csrf_string()
     client.cookies["csrftoken"] = token
-    response = client.post("/api/executions", json.dumps(tiny()), content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    response = client.post(
+        "/api/executions", json.dumps(tiny()), content_type="application/json", HTTP_X_CSRFTOKEN=token
+    )
     assert response.status_code == 201
 
 
@@ -117,7 +126,9 @@ def test_the_api_token_is_shown_once_stored_hashed_and_rotates_on_request(client
     first = token_for(launcher, capsys)
     assert len(first) >= 32
     stored = ApiToken.objects.get(user=launcher)
-    assert first not in (stored.digest, stored.prefix) and stored.prefix == first[:8]  # whoever reads the database cannot use it
+    assert (
+        first not in (stored.digest, stored.prefix) and stored.prefix == first[:8]
+    )  # whoever reads the database cannot use it
     with pytest.raises(CommandError, match=rf"ada already has an API token .*starting {first[:8]}….*--rotate"):
         call_command("api_token", launcher.username)
     assert post(client, tiny(), first).status_code != 401  # asking again changed nothing
@@ -143,8 +154,14 @@ def finished(tmp_path):
     (folder / "execution.log").write_bytes("line one\nnaïve line two\n".encode())
     experiment = Experiment.objects.create(name="boston_housing")
     execution = Execution.objects.create(
-        experiment=experiment, folder_name=folder.name, folder_path=str(folder), status=Execution.Status.SUCCEEDED,
-        title="Boston Housing", epochs=2, epochs_total=2, config=tiny(),
+        experiment=experiment,
+        folder_name=folder.name,
+        folder_path=str(folder),
+        status=Execution.Status.SUCCEEDED,
+        title="Boston Housing",
+        epochs=2,
+        epochs_total=2,
+        config=tiny(),
     )
     MetricHistory.objects.create(execution=execution, name="loss", values=[3.0, 2.0])
     MetricHistory.objects.create(execution=execution, name="val_loss", values=[3.5, None])
@@ -158,7 +175,9 @@ def test_detail_metrics_and_log(client, viewer, finished):
     metrics = client.get(f"/api/executions/{finished.pk}/metrics").json()["metrics"]
     assert metrics == {"loss": [3.0, 2.0], "val_loss": [3.5, None]}
     log = client.get(f"/api/executions/{finished.pk}/log").json()
-    assert log["data"] == "line one\nnaïve line two\n" and log["offset"] == log["size"] == len("line one\nnaïve line two\n".encode())
+    assert log["data"] == "line one\nnaïve line two\n" and log["offset"] == log["size"] == len(
+        "line one\nnaïve line two\n".encode()
+    )
     more = client.get(f"/api/executions/{finished.pk}/log?offset=9").json()
     assert more["data"] == "naïve line two\n"
     assert client.get(f"/api/executions/{finished.pk}/log?offset={log['offset']}").json()["data"] == ""
@@ -180,7 +199,9 @@ def test_cancelling_a_queued_run_removes_its_job(client, launcher, capsys):
 
 
 def test_cancelling_needs_the_permission(client, viewer, finished, capsys):
-    response = client.post(f"/api/executions/{finished.pk}/cancel", HTTP_AUTHORIZATION=f"Bearer {token_for(viewer, capsys)}")
+    response = client.post(
+        f"/api/executions/{finished.pk}/cancel", HTTP_AUTHORIZATION=f"Bearer {token_for(viewer, capsys)}"
+    )
     assert response.status_code == 403
 
 

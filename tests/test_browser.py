@@ -9,6 +9,7 @@ else. Every page visited is saved under test-artifacts/screenshots/.
 Chromium is Debian's (``.ci/run`` installs the ``chromium`` package); Playwright cannot
 download its own browser here. Without it the test fails, saying so: it does not skip.
 """
+
 import json
 import os
 import re
@@ -25,8 +26,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.training, pytest.mark.django_db(t
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 PASSWORD = "pw-olivia-123"  # tests.dashboard's owner
@@ -51,7 +57,9 @@ def loss_chart(page):
 @pytest.fixture
 def browser(monkeypatch):
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium (apt-get install chromium; .ci/run does it)")
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium (apt-get install chromium; .ci/run does it)"
+        )
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes between
@@ -75,11 +83,15 @@ def worker(root, tmp_path, settings, monkeypatch):  # noqa: F811
     monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "tests.hooks")  # the form validates lambda_callback here too
     settings.RQ_QUEUES = queues_at()
     flush()
-    process = WorkerProcess(worker_env(root, tmp_path / "cache", GYMNOS_TEST_EPOCH_PAUSE=EPOCH_PAUSE), tmp_path / "worker.log")
+    process = WorkerProcess(
+        worker_env(root, tmp_path / "cache", GYMNOS_TEST_EPOCH_PAUSE=EPOCH_PAUSE), tmp_path / "worker.log"
+    )
     yield process  # not waited for here: it imports TensorFlow while the browser logs in
     process.stop()
     flush()
-    print("worker log (tail):\n" + (tmp_path / "worker.log").read_text(errors="replace")[-3000:])  # shown if the test failed
+    print(
+        "worker log (tail):\n" + (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+    )  # shown if the test failed
 
 
 class Shots:
@@ -96,7 +108,9 @@ class Shots:
         page.screenshot(path=str(SHOTS / f"{self.count:02d}-{name}.png"), full_page=True)
 
 
-def test_a_team_launches_watches_compares_downloads_and_shares_a_run(live_server, browser, worker, owner, root, tmp_path):  # noqa: F811
+def test_a_team_launches_watches_compares_downloads_and_shares_a_run(
+    live_server, browser, worker, owner, root, tmp_path
+):  # noqa: F811
     from playwright.sync_api import expect
 
     other = make_run(root, OTHER_RUN, owner=owner)
@@ -125,7 +139,9 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(live_server
     page.click("nav >> text=New run")
     page.wait_for_url(base + "/runs/new/")
     config = json.loads(page.input_value("#id_config"))
-    assert config["dataset"]["name"] == "boston_housing" and config["training"]["epochs"] == 25  # the example, as shipped
+    assert (
+        config["dataset"]["name"] == "boston_housing" and config["training"]["epochs"] == 25
+    )  # the example, as shipped
     page.fill("#id_epochs", "3")
     page.dispatch_event("#id_epochs", "change")  # the form's script writes the field into the JSON
     config = json.loads(page.input_value("#id_config"))
@@ -146,7 +162,10 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(live_server
     assert launched.config["training"]["epochs"] == 3
 
     # --- the execution page: the loss chart gains points while it trains -------------------------
-    page.wait_for_function("() => { const c = document.getElementById('chart-loss'); return c && c.data && c.data[0].x.length >= 1; }", timeout=120_000)
+    page.wait_for_function(
+        "() => { const c = document.getElementById('chart-loss'); return c && c.data && c.data[0].x.length >= 1; }",
+        timeout=120_000,
+    )
     first = loss_chart(page)
     assert first["status"] == "running", first
     shot(page, "execution-running")
@@ -155,11 +174,14 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(live_server
             const c = document.getElementById('chart-loss');
             return c.data[0].x.length > before || document.querySelector('#status .badge').textContent.trim() !== 'running';
         }""",
-        arg=first["points"], timeout=60_000,
+        arg=first["points"],
+        timeout=60_000,
     )
     second = loss_chart(page)
     assert second["points"] > first["points"] and second["status"] == "running", (first, second)
-    assert re.search(r"/experiments/boston_housing/executions/[^/]+/$", page.url), page.url  # the permalink, once it has a folder
+    assert re.search(r"/experiments/boston_housing/executions/[^/]+/$", page.url), (
+        page.url
+    )  # the permalink, once it has a folder
     expect(page.locator("#status")).to_contain_text("of 3")
 
     # The queue, meanwhile, in a second tab.
@@ -228,7 +250,9 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(live_server
     response = guest.goto(share_url)
     assert response.status == 200
     expect(guest.locator("h1")).to_have_text(launched.folder_name)
-    guest.wait_for_function("() => { const c = document.getElementById('chart-loss'); return c && c.data && c.data[0].x.length === 3; }")
+    guest.wait_for_function(
+        "() => { const c = document.getElementById('chart-loss'); return c && c.data && c.data[0].x.length === 3; }"
+    )
     expect(guest.locator("#files")).to_contain_text("Downloads are not part of this share link.")
     expect(guest.locator("#files")).to_contain_text("loss")  # the metrics table
     expect(guest.locator("pre.config")).to_contain_text('"epochs": 3')
@@ -238,8 +262,17 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(live_server
     shot(guest, "share-view")
 
     login = f"{base}/accounts/login/"
-    for path in ["/", "/experiments/boston_housing/", urlparse(run_page).path, permalink(other),
-                 f"/executions/{other.pk}/data.json", "/compare/?runs=1,2", "/queue/", "/runs/new/", "/shares/"]:
+    for path in [
+        "/",
+        "/experiments/boston_housing/",
+        urlparse(run_page).path,
+        permalink(other),
+        f"/executions/{other.pk}/data.json",
+        "/compare/?runs=1,2",
+        "/queue/",
+        "/runs/new/",
+        "/shares/",
+    ]:
         guest.goto(path)
         assert guest.url.startswith(login), f"{path} opened for a share-link visitor: {guest.url}"
     guest.goto("/admin/")

@@ -1,4 +1,5 @@
 """Every callback the seed lists, configured by name: checked before training, and each one's effect."""
+
 import csv
 import json
 import math
@@ -102,7 +103,10 @@ def test_the_all_callbacks_example_validates_with_the_default_allowlists(monkeyp
 
 
 def test_a_misspelt_callback_type_gets_a_did_you_mean():
-    assert only_problem({"type": "csv_loger"}) == "training.callbacks[0].type: unknown callback type 'csv_loger'; did you mean 'csv_logger'?"
+    assert (
+        only_problem({"type": "csv_loger"})
+        == "training.callbacks[0].type: unknown callback type 'csv_loger'; did you mean 'csv_logger'?"
+    )
 
 
 @pytest.mark.parametrize(
@@ -115,7 +119,11 @@ def test_a_misspelt_callback_type_gets_a_did_you_mean():
         ({"type": "remote_monitor", "rot": "http://localhost:8000"}, "rot", "root"),
         ({"type": "terminate_on_nan", "raise_eror": True}, "raise_eror", "raise_error"),
         ({"type": "progbar_logger", "verbos": 2}, "verbos", "verbose"),
-        ({"type": "learning_rate_scheduler", "schedule": "exponential_decay", "decay_rat": 0.9}, "decay_rat", "decay_rate"),
+        (
+            {"type": "learning_rate_scheduler", "schedule": "exponential_decay", "decay_rat": 0.9},
+            "decay_rat",
+            "decay_rate",
+        ),
         ({"type": "lambda_callback", "on_epoch_ends": "team_hooks.notify"}, "on_epoch_ends", "on_epoch_end"),
         ({"type": "model_checkpoint", "periode": 2}, "periode", "period"),
     ],
@@ -129,18 +137,50 @@ def test_a_misspelt_argument_is_named_at_its_path_with_a_did_you_mean(callback, 
 @pytest.mark.parametrize(
     "callback, path, expected",
     [
-        ({"type": "early_stopping", "monitor": "loss", "patience": "ten"}, "patience", "must be a whole number of at least 0, got 'ten'"),
-        ({"type": "early_stopping", "monitor": "loss", "mode": "minimum"}, "mode", "must be one of auto, min, max, got 'minimum'"),
-        ({"type": "reduce_lr_on_plateau", "monitor": "loss", "factor": 2}, "factor", "must be a number between 0 and 1 (exclusive), got 2"),
-        ({"type": "reduce_lr_on_plateau", "monitor": "loss", "min_lr": -1}, "min_lr", "must be a number of at least 0, got -1"),
+        (
+            {"type": "early_stopping", "monitor": "loss", "patience": "ten"},
+            "patience",
+            "must be a whole number of at least 0, got 'ten'",
+        ),
+        (
+            {"type": "early_stopping", "monitor": "loss", "mode": "minimum"},
+            "mode",
+            "must be one of auto, min, max, got 'minimum'",
+        ),
+        (
+            {"type": "reduce_lr_on_plateau", "monitor": "loss", "factor": 2},
+            "factor",
+            "must be a number between 0 and 1 (exclusive), got 2",
+        ),
+        (
+            {"type": "reduce_lr_on_plateau", "monitor": "loss", "min_lr": -1},
+            "min_lr",
+            "must be a number of at least 0, got -1",
+        ),
         ({"type": "terminate_on_nan", "raise_error": "yes"}, "raise_error", "must be true or false, got 'yes'"),
         ({"type": "progbar_logger", "verbose": 0}, "verbose", "must be one of 1, 2, got 0"),
         ({"type": "csv_logger", "separator": ";;"}, "separator", "must be a single character"),
-        ({"type": "tensorboard", "histogram_freq": -1}, "histogram_freq", "must be a whole number of at least 0, got -1"),
-        ({"type": "tensorboard", "update_freq": "sometimes"}, "update_freq", 'must be "epoch", "batch" or a positive whole number'),
-        ({"type": "remote_monitor", "root": "localhost:8000"}, "root", "must be an http:// or https:// URL with a host"),
+        (
+            {"type": "tensorboard", "histogram_freq": -1},
+            "histogram_freq",
+            "must be a whole number of at least 0, got -1",
+        ),
+        (
+            {"type": "tensorboard", "update_freq": "sometimes"},
+            "update_freq",
+            'must be "epoch", "batch" or a positive whole number',
+        ),
+        (
+            {"type": "remote_monitor", "root": "localhost:8000"},
+            "root",
+            "must be an http:// or https:// URL with a host",
+        ),
         ({"type": "remote_monitor", "path": "publish/epoch/end/"}, "path", 'must be a path starting with "/"'),
-        ({"type": "remote_monitor", "headers": {"X-Token": 5}}, "headers", "must be an object of header names to string values"),
+        (
+            {"type": "remote_monitor", "headers": {"X-Token": 5}},
+            "headers",
+            "must be an object of header names to string values",
+        ),
         ({"type": "remote_monitor", "timeout": 0}, "timeout", "must be a number above 0, got 0"),
         ({"type": "base_logger", "verbose": 1}, "verbose", "unknown argument for base_logger (it takes no arguments)"),
         ({"type": "history", "verbose": 1}, "verbose", "unknown argument for history (it takes no arguments)"),
@@ -154,7 +194,9 @@ def test_a_callback_watching_val_loss_in_a_run_without_validation_is_rejected():
     config = tiny(callbacks=[{"type": "reduce_lr_on_plateau"}])
     config["training"]["samples"] = {"fit": 0.8, "test": 0.2}
     (problem,) = problems(config)
-    assert problem.startswith("training.callbacks[0].monitor: refers to 'val_loss', which this run will not log (the val fraction is 0")
+    assert problem.startswith(
+        "training.callbacks[0].monitor: refers to 'val_loss', which this run will not log (the val fraction is 0"
+    )
 
 
 @pytest.mark.parametrize(
@@ -179,12 +221,30 @@ def test_a_file_path_that_leaves_the_execution_folder_is_rejected_at_its_config_
 @pytest.mark.parametrize(
     "callback, expected",
     [
-        ({"type": "learning_rate_scheduler"}, "training.callbacks[0].schedule: is required: name a schedule, one of step_decay, exponential_decay, cosine_decay"),
-        ({"type": "learning_rate_scheduler", "schedule": "cosine"}, "training.callbacks[0].schedule: unknown schedule 'cosine'; did you mean 'cosine_decay'?"),
-        ({"type": "learning_rate_scheduler", "schedule": "exponential_decay"}, "training.callbacks[0].decay_rate: is required by the exponential_decay schedule"),
-        ({"type": "learning_rate_scheduler", "schedule": "step_decay", "drop": 2}, "training.callbacks[0].drop: must be a number above 0 and at most 1"),
-        ({"type": "learning_rate_scheduler", "schedule": "cosine_decay", "decay_epochs": 1.5}, "training.callbacks[0].decay_epochs: must be a positive whole number, got 1.5"),
-        ({"type": "learning_rate_scheduler", "schedule": "step_decay", "verbos": 1}, "training.callbacks[0].verbos: unknown parameter for the step_decay schedule; did you mean 'verbose'?"),
+        (
+            {"type": "learning_rate_scheduler"},
+            "training.callbacks[0].schedule: is required: name a schedule, one of step_decay, exponential_decay, cosine_decay",
+        ),
+        (
+            {"type": "learning_rate_scheduler", "schedule": "cosine"},
+            "training.callbacks[0].schedule: unknown schedule 'cosine'; did you mean 'cosine_decay'?",
+        ),
+        (
+            {"type": "learning_rate_scheduler", "schedule": "exponential_decay"},
+            "training.callbacks[0].decay_rate: is required by the exponential_decay schedule",
+        ),
+        (
+            {"type": "learning_rate_scheduler", "schedule": "step_decay", "drop": 2},
+            "training.callbacks[0].drop: must be a number above 0 and at most 1",
+        ),
+        (
+            {"type": "learning_rate_scheduler", "schedule": "cosine_decay", "decay_epochs": 1.5},
+            "training.callbacks[0].decay_epochs: must be a positive whole number, got 1.5",
+        ),
+        (
+            {"type": "learning_rate_scheduler", "schedule": "step_decay", "verbos": 1},
+            "training.callbacks[0].verbos: unknown parameter for the step_decay schedule; did you mean 'verbose'?",
+        ),
     ],
 )
 def test_a_schedule_is_named_and_its_parameters_checked(callback, expected):
@@ -220,12 +280,18 @@ def test_a_hook_from_a_module_beside_an_allowed_one_is_still_rejected(hooks_modu
 
 def test_a_hook_naming_a_missing_function_of_an_allowed_module_gets_a_did_you_mean(hooks_module):
     problem = only_problem({"type": "lambda_callback", "on_epoch_end": "gymnos_test_hooks.epoch_ends"})
-    assert problem == "training.callbacks[0].on_epoch_end: module 'gymnos_test_hooks' has no function 'epoch_ends'; did you mean 'epoch_end'?"
+    assert (
+        problem
+        == "training.callbacks[0].on_epoch_end: module 'gymnos_test_hooks' has no function 'epoch_ends'; did you mean 'epoch_end'?"
+    )
 
 
 def test_a_hook_that_cannot_take_the_hooks_arguments_is_rejected(hooks_module):
     problem = only_problem({"type": "lambda_callback", "on_epoch_end": "gymnos_test_hooks.needs_three"})
-    assert problem == "training.callbacks[0].on_epoch_end: 'gymnos_test_hooks.needs_three' must take (epoch, logs) to be used as on_epoch_end"
+    assert (
+        problem
+        == "training.callbacks[0].on_epoch_end: 'gymnos_test_hooks.needs_three' must take (epoch, logs) to be used as on_epoch_end"
+    )
 
 
 def test_a_hook_that_is_not_a_dotted_path_is_rejected(hooks_module):
@@ -237,7 +303,9 @@ def test_a_hook_that_is_not_a_dotted_path_is_rejected(hooks_module):
 
 
 @pytest.mark.training
-def test_the_all_callbacks_example_trains_and_each_callback_and_tracker_leaves_its_mark(trainings, cache_dir, receiver, monkeypatch, capsys):
+def test_the_all_callbacks_example_trains_and_each_callback_and_tracker_leaves_its_mark(
+    trainings, cache_dir, receiver, monkeypatch, capsys
+):
     monkeypatch.delenv("GYMNOS_CALLBACK_MODULES", raising=False)
     config = json.loads(ALL_CALLBACKS_EXAMPLE.read_text())
     callbacks = {spec["type"]: spec for spec in config["training"]["callbacks"]}
@@ -273,7 +341,10 @@ def test_the_all_callbacks_example_trains_and_each_callback_and_tracker_leaves_i
     out = capsys.readouterr().out
     assert [f"Epoch {epoch}/{epochs}" in out for epoch in range(1, epochs + 1)] == [True] * epochs
     # base_logger and history: accepted, and the log says why they add nothing.
-    assert "Callback base_logger: Keras 3 averages the epoch metrics itself (BaseLogger is built into Keras 3); nothing to add" in log_text
+    assert (
+        "Callback base_logger: Keras 3 averages the epoch metrics itself (BaseLogger is built into Keras 3); nothing to add"
+        in log_text
+    )
     assert "Callback history: Keras 3 records the History of every fit (History is built into Keras 3" in log_text
     # Both trackers recorded the run, and say where.
     trackers = json.loads((result.path / "trackers.json").read_text())
@@ -317,7 +388,9 @@ def test_terminate_on_nan_stops_the_run_in_the_epoch_the_loss_blows_up(trainings
 
 @pytest.mark.training
 def test_terminate_on_nan_with_raise_error_fails_the_run(trainings, cache_dir):
-    result = run_experiment(load_config(exploding(5, [{"type": "terminate_on_nan", "raise_error": True}])), trainings, cache_dir)
+    result = run_experiment(
+        load_config(exploding(5, [{"type": "terminate_on_nan", "raise_error": True}])), trainings, cache_dir
+    )
     assert not result.succeeded
     assert "NaN or Inf loss encountered" in result.error
 
@@ -331,10 +404,15 @@ def test_early_stopping_stops_the_run_when_the_loss_stops_improving(trainings, c
 
 @pytest.mark.training
 def test_reduce_lr_on_plateau_lowers_the_learning_rate(trainings, cache_dir):
-    config = tiny(epochs=4, callbacks=[{"type": "reduce_lr_on_plateau", "monitor": "loss", "min_delta": 1e9, "patience": 1, "factor": 0.5}])
+    config = tiny(
+        epochs=4,
+        callbacks=[{"type": "reduce_lr_on_plateau", "monitor": "loss", "min_delta": 1e9, "patience": 1, "factor": 0.5}],
+    )
     config["model"]["compilation"]["optimizer"] = {"type": "adam", "learning_rate": 0.01}
     # Logged at each epoch's end, before that epoch's reduction: every epoch after the first is a plateau.
-    assert epoch_metrics(train(config, trainings, cache_dir))["learning_rate"] == pytest.approx([0.01, 0.01, 0.005, 0.0025])
+    assert epoch_metrics(train(config, trainings, cache_dir))["learning_rate"] == pytest.approx(
+        [0.01, 0.01, 0.005, 0.0025]
+    )
 
 
 @pytest.mark.training
@@ -342,7 +420,10 @@ def test_reduce_lr_on_plateau_lowers_the_learning_rate(trainings, cache_dir):
     "schedule, expected",
     [
         ({"schedule": "step_decay", "drop": 0.5, "epochs_drop": 2}, [0.01, 0.01, 0.005, 0.005]),
-        ({"schedule": "cosine_decay", "initial_learning_rate": 0.1}, [0.1, 0.1 * (1 + math.cos(math.pi / 4)) / 2, 0.05, 0.1 * (1 + math.cos(3 * math.pi / 4)) / 2]),
+        (
+            {"schedule": "cosine_decay", "initial_learning_rate": 0.1},
+            [0.1, 0.1 * (1 + math.cos(math.pi / 4)) / 2, 0.05, 0.1 * (1 + math.cos(3 * math.pi / 4)) / 2],
+        ),
     ],
 )
 def test_learning_rate_scheduler_sets_the_optimizers_rate_each_epoch(trainings, cache_dir, schedule, expected):
@@ -369,7 +450,13 @@ def test_csv_logger_writes_the_given_file_name_inside_its_folder(trainings, cach
 
 @pytest.mark.training
 def test_remote_monitor_can_send_json_with_headers_and_names_the_execution(trainings, cache_dir, receiver):
-    callback = {"type": "remote_monitor", "root": receiver.root, "path": "/hooks/epochs/", "send_as_json": True, "headers": {"X-Token": "s3cret"}}
+    callback = {
+        "type": "remote_monitor",
+        "root": receiver.root,
+        "path": "/hooks/epochs/",
+        "send_as_json": True,
+        "headers": {"X-Token": "s3cret"},
+    }
     result = train(tiny(epochs=3, callbacks=[callback]), trainings, cache_dir)
     assert [post["path"] for post in receiver.received] == ["/hooks/epochs/"] * 3
     assert [json.loads(post["body"])["epoch"] for post in receiver.received] == [0, 1, 2]
@@ -385,7 +472,9 @@ def test_remote_monitor_with_no_server_warns_once_and_the_run_goes_on(trainings,
     receiver.shutdown()
     receiver.server_close()
     result = train(tiny(epochs=3, callbacks=[{"type": "remote_monitor", "root": root}]), trainings, cache_dir)
-    warnings = [line for line in execution_log(result).splitlines() if " - WARNING - " in line and "remote_monitor" in line]
+    warnings = [
+        line for line in execution_log(result).splitlines() if " - WARNING - " in line and "remote_monitor" in line
+    ]
     assert len(warnings) == 1 and "could not post epoch 1" in warnings[0]
 
 
@@ -412,9 +501,13 @@ def test_lambda_callback_calls_each_allowed_hook(trainings, cache_dir, hooks_mod
 
 
 @pytest.mark.training
-def test_a_hook_module_dropped_from_the_allowlist_after_validation_fails_the_run_before_any_hook_runs(trainings, cache_dir, hooks_module, monkeypatch):
+def test_a_hook_module_dropped_from_the_allowlist_after_validation_fails_the_run_before_any_hook_runs(
+    trainings, cache_dir, hooks_module, monkeypatch
+):
     # A config validated by the web app, then run by a worker that does not allow the module.
-    config = load_config(tiny(epochs=2, callbacks=[{"type": "lambda_callback", "on_epoch_end": "gymnos_test_hooks.epoch_end"}]))
+    config = load_config(
+        tiny(epochs=2, callbacks=[{"type": "lambda_callback", "on_epoch_end": "gymnos_test_hooks.epoch_end"}])
+    )
     monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "")
     result = run_experiment(config, trainings, cache_dir)
     assert not result.succeeded and "GYMNOS_CALLBACK_MODULES" in result.error

@@ -1,4 +1,5 @@
 """Server-side downsampling keeps a chart's shape and extremes in at most ~2,000 points."""
+
 from experiments.charts import checkpoint_epoch, checkpoints, downsample, execution_charts
 
 
@@ -24,11 +25,21 @@ def test_a_bucket_of_nans_is_a_gap():
 
 def test_train_and_val_share_a_chart_and_test_metrics_have_none():
     charts = execution_charts({"val_loss": [2.0], "loss": [1.0], "test_loss": [3.0], "accuracy": [0.5]})
-    assert list(charts) == ["loss", "accuracy"] and set(charts["loss"]) == {"train", "val"} and set(charts["accuracy"]) == {"train"}
+    assert (
+        list(charts) == ["loss", "accuracy"]
+        and set(charts["loss"]) == {"train", "val"}
+        and set(charts["accuracy"]) == {"train"}
+    )
 
 
 def test_checkpoint_epochs_come_from_their_file_names():
     assert checkpoint_epoch("callbacks/model_checkpoint/weights.05-27.07.h5") == 5
     assert checkpoint_epoch("callbacks/model_checkpoint/best.h5") is None
-    found = checkpoints([{"path": "model.h5", "bytes": 1}, {"path": "callbacks/model_checkpoint/weights.10-17.55.h5", "bytes": 2}, {"path": "callbacks/csv_logger/training.log", "bytes": 3}])
+    found = checkpoints(
+        [
+            {"path": "model.h5", "bytes": 1},
+            {"path": "callbacks/model_checkpoint/weights.10-17.55.h5", "bytes": 2},
+            {"path": "callbacks/csv_logger/training.log", "bytes": 3},
+        ]
+    )
     assert found == [{"path": "callbacks/model_checkpoint/weights.10-17.55.h5", "bytes": 2, "epoch": 10}]

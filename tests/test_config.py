@@ -1,4 +1,5 @@
 """The config schema: the seed's example validates, and every kind of mistake is named precisely."""
+
 import json
 
 import pytest
@@ -57,9 +58,14 @@ def test_it_reports_every_problem_at_once():
     config["tracking"]["trackers"][0]["type"] = "tensorbord"
     found = problems(config)
     assert len(found) == 4
-    assert "training.batch_size: must be an integer, got \"32\"" in found
-    assert any(p.startswith("dataset.name: unknown dataset 'boston_housng'; did you mean 'boston_housing'?") for p in found)
-    assert any(p.startswith("tracking.trackers[0].type: unknown tracker type 'tensorbord'; did you mean 'tensorboard'?") for p in found)
+    assert 'training.batch_size: must be an integer, got "32"' in found
+    assert any(
+        p.startswith("dataset.name: unknown dataset 'boston_housng'; did you mean 'boston_housing'?") for p in found
+    )
+    assert any(
+        p.startswith("tracking.trackers[0].type: unknown tracker type 'tensorbord'; did you mean 'tensorboard'?")
+        for p in found
+    )
 
 
 @pytest.mark.parametrize(
@@ -135,7 +141,9 @@ def test_optimizer_as_name_or_object():
     load_config(config)
     config["model"]["compilation"]["optimizer"] = {"type": "adam", "learning_rat": 0.1}
     [problem] = problems(config)
-    assert problem.startswith("model.compilation.optimizer.learning_rat: unknown argument for adam; did you mean 'learning_rate'?")
+    assert problem.startswith(
+        "model.compilation.optimizer.learning_rat: unknown argument for adam; did you mean 'learning_rate'?"
+    )
 
 
 def test_unknown_loss_and_metric_are_named():
@@ -175,8 +183,16 @@ def test_unknown_preprocessor_and_transformer_arguments_are_named():
     config["dataset"]["transformers"] = [{"type": "pca", "n_component": 2}, {"type": "standard_scalar"}]
     found = problems(config)
     assert "dataset.preprocessors[0].factr: unknown argument" in found
-    assert any(p.startswith("dataset.transformers[0].n_component: unknown argument; did you mean 'n_components'?") for p in found)
-    assert any(p.startswith("dataset.transformers[1].type: unknown transformer type 'standard_scalar'; did you mean 'standard_scaler'?") for p in found)
+    assert any(
+        p.startswith("dataset.transformers[0].n_component: unknown argument; did you mean 'n_components'?")
+        for p in found
+    )
+    assert any(
+        p.startswith(
+            "dataset.transformers[1].type: unknown transformer type 'standard_scalar'; did you mean 'standard_scaler'?"
+        )
+        for p in found
+    )
 
 
 def test_transformer_argument_values_are_checked_before_training():
@@ -189,14 +205,18 @@ def test_transformer_argument_values_are_checked_before_training():
 def test_an_unknown_callback_type_is_an_error_not_ignored():
     config = tiny(callbacks=[{"type": "early_stoping"}])
     [problem] = problems(config)
-    assert problem.startswith("training.callbacks[0].type: unknown callback type 'early_stoping'; did you mean 'early_stopping'?")
+    assert problem.startswith(
+        "training.callbacks[0].type: unknown callback type 'early_stoping'; did you mean 'early_stopping'?"
+    )
 
 
 def test_a_callback_watching_val_loss_without_a_val_split_is_rejected():
     config = tiny(callbacks=[{"type": "early_stopping", "monitor": "val_loss"}])
     config["training"]["samples"] = {"fit": 0.8, "test": 0.2}
     [problem] = problems(config)
-    assert problem.startswith("training.callbacks[0].monitor: refers to 'val_loss', which this run will not log (the val fraction is 0")
+    assert problem.startswith(
+        "training.callbacks[0].monitor: refers to 'val_loss', which this run will not log (the val fraction is 0"
+    )
 
 
 @pytest.mark.parametrize("filepath", ["/tmp/weights.h5", "../weights.h5", "sub/../../weights.h5"])
@@ -220,7 +240,9 @@ def test_checkpoint_period_must_be_a_positive_integer():
 
 def test_the_mlflow_tracker_without_mlflow_installed_says_how_to_install_it(monkeypatch):
     real_find_spec = trackers_module.importlib.util.find_spec
-    monkeypatch.setattr(trackers_module.importlib.util, "find_spec", lambda name: None if name == "mlflow" else real_find_spec(name))
+    monkeypatch.setattr(
+        trackers_module.importlib.util, "find_spec", lambda name: None if name == "mlflow" else real_find_spec(name)
+    )
     [problem] = problems(tiny(trackers=[{"type": "mlflow"}]))
     assert problem.startswith("tracking.trackers[0].type: the mlflow tracker needs MLflow") and "pip install" in problem
 
@@ -230,7 +252,9 @@ def test_problems_serialise_for_the_api():
     config["training"]["epochs"] = -1
     with pytest.raises(ConfigError) as caught:
         load_config(json.dumps(config))
-    assert [p.as_dict() for p in caught.value.problems] == [{"path": "training.epochs", "message": "must be a positive integer, got -1"}]
+    assert [p.as_dict() for p in caught.value.problems] == [
+        {"path": "training.epochs", "message": "must be a positive integer, got -1"}
+    ]
 
 
 def test_a_structural_check_builds_nothing_but_still_names_bad_arguments():
@@ -241,7 +265,10 @@ def test_a_structural_check_builds_nothing_but_still_names_bad_arguments():
         load_config(config, build=False)
     found = [str(problem) for problem in caught.value.problems]
     assert any(p.startswith("model.network[0].activaton: unknown argument for dense") for p in found)
-    assert any(p.startswith("model.compilation.optimizer.type: unknown optimizer type 'adm'; did you mean 'adam'?") for p in found)
+    assert any(
+        p.startswith("model.compilation.optimizer.type: unknown optimizer type 'adm'; did you mean 'adam'?")
+        for p in found
+    )
     # Only building the model shows that a convolution cannot follow a dense layer.
     shape_error = tiny()
     shape_error["model"]["network"].insert(1, {"type": "conv_2d", "filters": 2, "kernel_size": 3})

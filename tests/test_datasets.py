@@ -1,4 +1,5 @@
 """Datasets: built-in ones, the Keras ones through a seeded cache (no network here), and user files."""
+
 import logging
 
 import h5py
@@ -27,7 +28,13 @@ def test_boston_housing_is_506_samples_of_13_features_with_medv_as_target(cache_
 
 @pytest.mark.parametrize(
     "name, shape",
-    [("iris", (150, 4)), ("wine", (178, 13)), ("diabetes", (442, 10)), ("breast_cancer", (569, 30)), ("digits", (1797, 64))],
+    [
+        ("iris", (150, 4)),
+        ("wine", (178, 13)),
+        ("diabetes", (442, 10)),
+        ("breast_cancer", (569, 30)),
+        ("digits", (1797, 64)),
+    ],
 )
 def test_scikit_learn_datasets_load_offline(name, shape, cache_dir):
     X, y = get_dataset(name).load(cache_dir)

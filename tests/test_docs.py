@@ -1,4 +1,5 @@
 """The README stays true: every environment variable the settings read is documented there."""
+
 import re
 
 from tests.helpers import ROOT

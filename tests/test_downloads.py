@@ -1,4 +1,5 @@
 """Downloads: every file of the folder, the folder as a streamed zip, and nothing outside it."""
+
 import io
 import os
 import zipfile
@@ -15,7 +16,16 @@ def body(response):
     return b"".join(response.streaming_content) if response.streaming else response.content
 
 
-@pytest.mark.parametrize("name", ["model.h5", "training_config.json", "metrics.json", "execution.log", "callbacks/model_checkpoint/weights.10-17.55.h5"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "model.h5",
+        "training_config.json",
+        "metrics.json",
+        "execution.log",
+        "callbacks/model_checkpoint/weights.10-17.55.h5",
+    ],
+)
 def test_each_file_downloads_with_its_name(teammate_client, trained, name):
     response = teammate_client.get(permalink(trained) + "files/" + name)
     assert response.status_code == 200
@@ -37,9 +47,15 @@ def test_the_whole_folder_streams_as_a_zip(teammate_client, trained):
     archive = zipfile.ZipFile(io.BytesIO(body(response)))
     prefix = "06-16-31__08-04-2019/"
     assert sorted(archive.namelist()) == sorted(
-        prefix + name for name in [
-            "callbacks/model_checkpoint/weights.05-27.07.h5", "callbacks/model_checkpoint/weights.10-17.55.h5",
-            "callbacks/model_checkpoint/weights.15-16.03.h5", "execution.log", "metrics.json", "model.h5", "training_config.json",
+        prefix + name
+        for name in [
+            "callbacks/model_checkpoint/weights.05-27.07.h5",
+            "callbacks/model_checkpoint/weights.10-17.55.h5",
+            "callbacks/model_checkpoint/weights.15-16.03.h5",
+            "execution.log",
+            "metrics.json",
+            "model.h5",
+            "training_config.json",
         ]
     )
     assert archive.read(prefix + "model.h5") == b"\x89HDF fake model"

@@ -1,11 +1,21 @@
 """The engine must stay usable without Django: workers, the CLI and notebooks import it alone."""
+
 import ast
 import subprocess
 import sys
 from pathlib import Path
 
 PIPELINE = Path(__file__).resolve().parent.parent / "experiments" / "pipeline"
-FORBIDDEN = ("django", "ninja", "django_rq", "experiments.models", "experiments.views", "experiments.tasks", "experiments.sync", "experiments.api")
+FORBIDDEN = (
+    "django",
+    "ninja",
+    "django_rq",
+    "experiments.models",
+    "experiments.views",
+    "experiments.tasks",
+    "experiments.sync",
+    "experiments.api",
+)
 
 
 def imported_modules(source):
@@ -21,7 +31,9 @@ def test_no_pipeline_module_imports_django_or_the_web_app():
         f"{path.name} imports {module}"
         for path in sorted(PIPELINE.rglob("*.py"))
         for module in imported_modules(path.read_text())
-        if module.split(".")[0] in FORBIDDEN or module in FORBIDDEN or any(module.startswith(f + ".") for f in FORBIDDEN)
+        if module.split(".")[0] in FORBIDDEN
+        or module in FORBIDDEN
+        or any(module.startswith(f + ".") for f in FORBIDDEN)
     ]
     assert offenders == []
 

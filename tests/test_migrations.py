@@ -1,4 +1,5 @@
 """Upgrading keeps what was there: a token made before tokens were hashed goes on working."""
+
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -19,7 +20,9 @@ def migrate(target):
 def test_an_api_token_from_before_hashing_still_authenticates_and_is_no_longer_stored(django_user_model):
     old = migrate("0003_share_links_and_publish_tokens")
     user = old.get_model("auth", "User").objects.create(username="grace")
-    old.get_model("experiments", "ApiToken").objects.create(user_id=user.pk, key="an-old-plaintext-key-of-43-characters-xxxxx")
+    old.get_model("experiments", "ApiToken").objects.create(
+        user_id=user.pk, key="an-old-plaintext-key-of-43-characters-xxxxx"
+    )
     try:
         migrate("0005_api_tokens_drop_keys")
         assert ApiToken.user_for("an-old-plaintext-key-of-43-characters-xxxxx").username == "grace"
@@ -27,7 +30,9 @@ def test_an_api_token_from_before_hashing_still_authenticates_and_is_no_longer_s
         stored = ApiToken.objects.get(user__username="grace")
         assert stored.prefix == "an-old-p" and "plaintext" not in stored.digest
         with connection.cursor() as cursor:
-            columns = [column.name for column in connection.introspection.get_table_description(cursor, "experiments_apitoken")]
+            columns = [
+                column.name for column in connection.introspection.get_table_description(cursor, "experiments_apitoken")
+            ]
         assert "key" not in columns
     finally:
         call_command("migrate", "experiments", verbosity=0)  # the latest schema, for the tests after this one

@@ -1,4 +1,5 @@
 """The index's models: summaries, sorting by any metric, and one row per folder."""
+
 import pytest
 from django.db import IntegrityError, transaction
 
@@ -7,7 +8,14 @@ from experiments.models import Execution, Experiment, MetricHistory, higher_is_b
 
 @pytest.mark.parametrize(
     "metric, higher",
-    [("loss", False), ("val_mean_absolute_error", False), ("accuracy", True), ("val_accuracy", True), ("test_auc", True), ("val_recall", True)],
+    [
+        ("loss", False),
+        ("val_mean_absolute_error", False),
+        ("accuracy", True),
+        ("val_accuracy", True),
+        ("test_auc", True),
+        ("val_recall", True),
+    ],
 )
 def test_it_knows_which_way_is_better(metric, higher):
     assert higher_is_better(metric) is higher
@@ -29,7 +37,12 @@ def test_set_metrics_fills_the_summary_and_the_sorting_columns():
         "val_loss": {"last": 2.5, "best": 2.0, "best_epoch": 2},
     }
     assert execution.test_metrics == {"test_loss": 2.2, "test_accuracy": 0.7}
-    assert (execution.final_loss, execution.final_val_loss, execution.best_val_loss, execution.test_loss) == (3.0, 2.5, 2.0, 2.2)
+    assert (execution.final_loss, execution.final_val_loss, execution.best_val_loss, execution.test_loss) == (
+        3.0,
+        2.5,
+        2.0,
+        2.2,
+    )
 
 
 @pytest.mark.django_db

@@ -1,4 +1,5 @@
 """The layer builder: Keras layers by snake_case name, chained into a model that trains and saves."""
+
 import keras
 import numpy as np
 import pytest
@@ -22,16 +23,27 @@ from experiments.pipeline.network import build_model, make_layer, make_optimizer
     ],
 )
 def test_layer_types_resolve_to_keras_classes(type_name, cls):
-    kwargs = {"dense": {"units": 2}, "conv_2d": {"filters": 2, "kernel_size": 3}, "conv2d": {"filters": 2, "kernel_size": 3},
-              "dropout": {"rate": 0.5}, "lstm": {"units": 2}, "gru": {"units": 2}}.get(type_name, {})
+    kwargs = {
+        "dense": {"units": 2},
+        "conv_2d": {"filters": 2, "kernel_size": 3},
+        "conv2d": {"filters": 2, "kernel_size": 3},
+        "dropout": {"rate": 0.5},
+        "lstm": {"units": 2},
+        "gru": {"units": 2},
+    }.get(type_name, {})
     assert isinstance(make_layer(type_name, kwargs), cls)
 
 
 def test_a_convolutional_network_builds_and_predicts():
     model = build_model(
         [8, 8, 1],
-        [("conv_2d", {"filters": 4, "kernel_size": [3, 3], "activation": "relu"}), ("max_pooling_2d", {"pool_size": 2}),
-         ("flatten", {}), ("dropout", {"rate": 0.2}), ("dense", {"units": 3, "activation": "softmax"})],
+        [
+            ("conv_2d", {"filters": 4, "kernel_size": [3, 3], "activation": "relu"}),
+            ("max_pooling_2d", {"pool_size": 2}),
+            ("flatten", {}),
+            ("dropout", {"rate": 0.2}),
+            ("dense", {"units": 3, "activation": "softmax"}),
+        ],
     )
     assert model.predict(np.zeros((2, 8, 8, 1)), verbose=0).shape == (2, 3)
 
@@ -39,8 +51,14 @@ def test_a_convolutional_network_builds_and_predicts():
 def test_a_sequence_network_with_embedding_reshape_and_recurrent_layers():
     model = build_model(
         [10],
-        [("embedding", {"input_dim": 50, "output_dim": 4}), ("lstm", {"units": 3, "return_sequences": True}),
-         ("gru", {"units": 2}), ("reshape", {"target_shape": [2, 1]}), ("flatten", {}), ("dense", {"units": 1})],
+        [
+            ("embedding", {"input_dim": 50, "output_dim": 4}),
+            ("lstm", {"units": 3, "return_sequences": True}),
+            ("gru", {"units": 2}),
+            ("reshape", {"target_shape": [2, 1]}),
+            ("flatten", {}),
+            ("dense", {"units": 1}),
+        ],
     )
     assert model.predict(np.zeros((2, 10), dtype="int32"), verbose=0).shape == (2, 1)
 

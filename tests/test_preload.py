@@ -1,4 +1,5 @@
 """The start-up tuning of experiments/pipeline/preload.py: collector paused, then frozen, never left off."""
+
 import gc
 
 import pytest

@@ -1,4 +1,5 @@
 """Split, preprocessors and transformers."""
+
 import numpy as np
 import pytest
 

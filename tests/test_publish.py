@@ -1,4 +1,5 @@
 """/publish/epoch/end/<token>/: Keras RemoteMonitor posts become epochs on the execution's charts."""
+
 import json
 
 import pytest
@@ -38,7 +39,9 @@ def test_posted_epochs_show_on_the_charts_like_any_other(remote, owner_client):
     assert data["charts"]["loss"]["train"] == {"x": [1, 2], "y": [4.0, 3.0], "points": 2}
     assert data["charts"]["loss"]["val"]["y"] == [5.0, 4.5] and "Epoch 2 of 3" in data["status_html"]
     execution.refresh_from_db()
-    assert execution.summary["val_loss"] == {"last": 4.5, "best": 4.5, "best_epoch": 2} and execution.final_val_loss == 4.5
+    assert (
+        execution.summary["val_loss"] == {"last": 4.5, "best": 4.5, "best_epoch": 2} and execution.final_val_loss == 4.5
+    )
 
 
 def test_the_last_epoch_finishes_a_remote_run(remote):

@@ -1,5 +1,6 @@
 """remote_monitor posts only to the hosts GYMNOS_REMOTE_MONITOR_HOSTS lists: a config from the web
 must not make a worker post to the services on its network."""
+
 import pytest
 
 from experiments.pipeline import ConfigError, load_config, run_experiment
@@ -68,7 +69,9 @@ def test_the_worker_side_checks_again_when_it_builds_the_callback(monkeypatch, t
 def test_a_redirect_is_not_followed_and_is_logged(monkeypatch, trainings, cache_dir, receiver, second_receiver):
     monkeypatch.delenv("GYMNOS_REMOTE_MONITOR_HOSTS", raising=False)
     receiver.redirect_to = f"{second_receiver.root}/elsewhere/"
-    result = run_experiment(load_config(tiny(epochs=2, callbacks=[{"type": "remote_monitor", "root": receiver.root}])), trainings, cache_dir)
+    result = run_experiment(
+        load_config(tiny(epochs=2, callbacks=[{"type": "remote_monitor", "root": receiver.root}])), trainings, cache_dir
+    )
     assert result.succeeded, result.error
     assert len(receiver.received) == 2
     assert second_receiver.received == []

@@ -1,4 +1,5 @@
 """Share links: made by a team member, read-only for whoever holds them, granting nothing else."""
+
 import datetime as dt
 import io
 import re
@@ -72,8 +73,18 @@ def test_the_link_grants_nothing_else(trained, root, owner, owner_client):
     _, url = share(owner_client, trained, allow_downloads="on")
     visitor = Client()
     visitor.get(url)
-    for denied in ("/", "/experiments/boston_housing/", permalink(trained), permalink(other), f"/executions/{other.pk}/data.json",
-                   f"/compare/?runs={trained.pk}", "/queue/", "/runs/new/", "/shares/", permalink(other) + "files/model.h5"):
+    for denied in (
+        "/",
+        "/experiments/boston_housing/",
+        permalink(trained),
+        permalink(other),
+        f"/executions/{other.pk}/data.json",
+        f"/compare/?runs={trained.pk}",
+        "/queue/",
+        "/runs/new/",
+        "/shares/",
+        permalink(other) + "files/model.h5",
+    ):
         response = visitor.get(denied)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), denied
     assert visitor.get(f"/api/executions/{trained.pk}").status_code == 401

@@ -1,4 +1,5 @@
 """experiments.sync: folders become rows, a second sync changes nothing, unchanged folders are not read."""
+
 import builtins
 import datetime as dt
 import json
@@ -49,7 +50,9 @@ SEED_CHECKPOINTS = ("weights.05-27.07.h5", "weights.10-17.55.h5", "weights.15-16
 DEFAULT = object()
 
 
-def write_execution(root, name="06-16-31__08-04-2019", dataset="boston_housing", config=DEFAULT, metrics=DEFAULT, log=SEED_LOG):
+def write_execution(
+    root, name="06-16-31__08-04-2019", dataset="boston_housing", config=DEFAULT, metrics=DEFAULT, log=SEED_LOG
+):
     """An execution folder in the seed's layout; pass None to leave a file out, bytes to write them as is."""
     folder = root / dataset / "executions" / name
     (folder / "callbacks" / "model_checkpoint").mkdir(parents=True)
@@ -133,7 +136,9 @@ def test_an_unchanged_folder_is_skipped_without_opening_its_files(root, monkeypa
     os.utime(metrics, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     opened = []
     real_open = builtins.open
-    monkeypatch.setattr(builtins, "open", lambda file, *args, **kwargs: opened.append(str(file)) or real_open(file, *args, **kwargs))
+    monkeypatch.setattr(
+        builtins, "open", lambda file, *args, **kwargs: opened.append(str(file)) or real_open(file, *args, **kwargs)
+    )
 
     report = sync_trainings(root)
 
@@ -209,8 +214,12 @@ def test_a_folder_named_otherwise_still_gets_its_start_time_from_the_log(root):
     write_execution(root, name="copied-from-laptop")
     write_execution(root, name="07-00-00__09-04-2019_2", log=None)
     sync_trainings(root)
-    assert Execution.objects.get(folder_name="copied-from-laptop").started_at == dt.datetime(2019, 4, 8, 6, 16, 29, tzinfo=UTC)
-    assert Execution.objects.get(folder_name="07-00-00__09-04-2019_2").started_at == dt.datetime(2019, 4, 9, 7, 0, 0, tzinfo=UTC)
+    assert Execution.objects.get(folder_name="copied-from-laptop").started_at == dt.datetime(
+        2019, 4, 8, 6, 16, 29, tzinfo=UTC
+    )
+    assert Execution.objects.get(folder_name="07-00-00__09-04-2019_2").started_at == dt.datetime(
+        2019, 4, 9, 7, 0, 0, tzinfo=UTC
+    )
 
 
 def test_sync_folder_indexes_one_folder_and_agrees_with_the_sweep(root):
@@ -250,4 +259,8 @@ def test_order_by_metric_sorts_an_experiments_executions_by_summary(root):
     sync_trainings(root)
     executions = Experiment.objects.get().executions
     assert [e.folder_name for e in executions.order_by_metric("val_loss")] == ["b", "c", "a"]
-    assert [e.folder_name for e in executions.order_by_metric("val_mean_absolute_error", descending=True)] == ["a", "c", "b"]
+    assert [e.folder_name for e in executions.order_by_metric("val_mean_absolute_error", descending=True)] == [
+        "a",
+        "c",
+        "b",
+    ]

@@ -1,4 +1,5 @@
 """Bad input in a folder is recorded on its execution (status and error naming the file); the sweep goes on."""
+
 import datetime as dt
 import json
 import os
@@ -124,8 +125,12 @@ def test_a_missing_metrics_json_leaves_what_a_worker_recorded_alone(root):
     sync_trainings(root)
     execution = Execution.objects.get()
     MetricHistory.objects.create(execution=execution, name="loss", values=[5.0, 4.0])
-    Execution.objects.filter(pk=execution.pk).update(summary={"loss": {"last": 4.0, "best": 4.0, "best_epoch": 2}}, epochs=2)
-    (root / "boston_housing" / "executions" / "bad" / "execution.log").write_text("2019-04-08 06:20:00,000 - gymnosd - INFO - Trainer - epoch\n")
+    Execution.objects.filter(pk=execution.pk).update(
+        summary={"loss": {"last": 4.0, "best": 4.0, "best_epoch": 2}}, epochs=2
+    )
+    (root / "boston_housing" / "executions" / "bad" / "execution.log").write_text(
+        "2019-04-08 06:20:00,000 - gymnosd - INFO - Trainer - epoch\n"
+    )
     assert sync_trainings(root).indexed == 1
     execution.refresh_from_db()
     assert execution.status == Status.RUNNING and execution.epochs == 2

@@ -1,4 +1,5 @@
 """``manage.py sync_trainings`` and the RQ job: thin entry points over experiments.sync."""
+
 import io
 import json
 
@@ -31,7 +32,9 @@ def root(trainings):
 def test_it_prints_the_counts_last_and_each_problem(root):
     out, err = sync_command("--root", str(root))
     assert out[-1] == "indexed 2, unchanged 0, errors 1"
-    assert err == ["boston_housing/bad: metrics.json: is not valid JSON (Expecting value at line 1, column 27); the file is truncated or not JSON"]
+    assert err == [
+        "boston_housing/bad: metrics.json: is not valid JSON (Expecting value at line 1, column 27); the file is truncated or not JSON"
+    ]
     assert sync_command("--root", str(root))[0][-1] == "indexed 0, unchanged 2, errors 0"
 
 
@@ -55,7 +58,12 @@ def test_a_root_that_is_not_a_directory_is_a_command_error(tmp_path):
 
 def test_the_job_returns_the_counts(root):
     result = sync_trainings_job(str(root))
-    assert {key: result[key] for key in ("indexed", "unchanged", "errors", "missing")} == {"indexed": 2, "unchanged": 0, "errors": 1, "missing": 0}
+    assert {key: result[key] for key in ("indexed", "unchanged", "errors", "missing")} == {
+        "indexed": 2,
+        "unchanged": 0,
+        "errors": 1,
+        "missing": 0,
+    }
     json.dumps(result)  # RQ keeps it as the job's result
 
 

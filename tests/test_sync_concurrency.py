@@ -1,4 +1,5 @@
 """Two syncs of one tree at the same time (real threads, real transactions) index each folder once."""
+
 import threading
 
 import pytest

@@ -1,4 +1,5 @@
 """Folders that training really wrote: ``manage.py train`` indexes its own execution when it ends."""
+
 import io
 import os
 import json
@@ -21,7 +22,14 @@ def train(config, tmp_path):
     config_file.write_text(json.dumps(config))
     out = io.StringIO()
     try:
-        call_command("train", str(config_file), trainings_root=str(tmp_path / "trainings"), cache_dir=str(tmp_path / "cache"), no_progress=True, stdout=out)
+        call_command(
+            "train",
+            str(config_file),
+            trainings_root=str(tmp_path / "trainings"),
+            cache_dir=str(tmp_path / "cache"),
+            no_progress=True,
+            stdout=out,
+        )
         code = 0
     except SystemExit as exc:
         code = exc.code

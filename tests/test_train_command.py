@@ -1,4 +1,5 @@
 """``manage.py train``: exit codes, the last stdout line, and nothing written for a bad config."""
+
 import json
 import os
 import subprocess
@@ -14,10 +15,26 @@ pytestmark = pytest.mark.training
 def train(config, tmp_path, *extra):
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config))
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'index.sqlite3'}", "GYMNOS_TRAININGS_ROOT": str(tmp_path / "trainings")}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'index.sqlite3'}",
+        "GYMNOS_TRAININGS_ROOT": str(tmp_path / "trainings"),
+    }
     return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "train", str(config_file), "--cache-dir", str(tmp_path / "cache"), *extra],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "train",
+            str(config_file),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            *extra,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -43,9 +60,14 @@ def test_an_invalid_config_exits_2_lists_every_problem_and_writes_nothing(tmp_pa
 
 
 def test_a_missing_config_file_exits_2(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "manage.py"), "train", str(tmp_path / "nope.json")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'i.sqlite3'}"})
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "train", str(tmp_path / "nope.json")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'i.sqlite3'}"},
+    )
     assert done.returncode == 2 and "cannot read" in done.stderr
 
 

@@ -1,4 +1,5 @@
 """End to end: a config trains and leaves exactly the seed's execution folder."""
+
 import datetime as dt
 import json
 import re
@@ -65,7 +66,15 @@ def test_the_folder_has_exactly_the_seed_layout(seed_run):
     assert path.parent.name == "executions" and path.parent.parent.name == "boston_housing"
     assert dt.datetime.strptime(path.name, "%H-%M-%S__%d-%m-%Y")
     names = sorted(p.name for p in path.iterdir())
-    assert names == ["callbacks", "execution.log", "metrics.json", "model.h5", "tensorboard", "trackers.json", "training_config.json"]
+    assert names == [
+        "callbacks",
+        "execution.log",
+        "metrics.json",
+        "model.h5",
+        "tensorboard",
+        "trackers.json",
+        "training_config.json",
+    ]
 
 
 def test_the_log_follows_the_seed_format_and_steps(seed_run):
@@ -88,7 +97,14 @@ def test_metrics_json_has_elapsed_per_epoch_test_and_hardware(seed_run):
     assert set(document["elapsed"]) == set(STAGES) and all(v >= 0 for v in document["elapsed"].values())
     assert document["elapsed"]["fit_model"] > 0
     metrics = document["metrics"]
-    assert set(metrics) == {"loss", "mean_absolute_error", "val_loss", "val_mean_absolute_error", "test_loss", "test_mean_absolute_error"}
+    assert set(metrics) == {
+        "loss",
+        "mean_absolute_error",
+        "val_loss",
+        "val_mean_absolute_error",
+        "test_loss",
+        "test_mean_absolute_error",
+    }
     assert all(len(metrics[key]) == 4 for key in ("loss", "val_loss", "mean_absolute_error"))
     assert len(metrics["test_loss"]) == 1
     hardware = document["hardware"]
@@ -141,7 +157,9 @@ def test_tensorboard_events_hold_the_same_values_as_metrics_json(seed_run):
         return [(event.step, float(tensor_util.make_ndarray(event.tensor_proto))) for event in events.Tensors(tag)]
 
     assert values("train", "loss") == [(step, pytest.approx(v, rel=1e-6)) for step, v in enumerate(metrics["loss"], 1)]
-    assert values("validation", "mean_absolute_error") == [(s, pytest.approx(v, rel=1e-6)) for s, v in enumerate(metrics["val_mean_absolute_error"], 1)]
+    assert values("validation", "mean_absolute_error") == [
+        (s, pytest.approx(v, rel=1e-6)) for s, v in enumerate(metrics["val_mean_absolute_error"], 1)
+    ]
     assert values("test", "loss") == [(4, pytest.approx(metrics["test_loss"][0], rel=1e-6))]
 
 

@@ -1,4 +1,5 @@
 """``manage.py up``: the embedded stack starts, trains a queued run, and stops with no leftovers."""
+
 import json
 import os
 import signal
@@ -35,16 +36,29 @@ def up(tmp_path):
             path.write_text(json.dumps(config))
             files += ["--enqueue", str(path)]
         env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}}
-        env.update(GYMNOS_VAR_DIR=str(tmp_path / "var"), GYMNOS_TRAININGS_ROOT=str(tmp_path / "trainings"),
-                   GYMNOS_CACHE_DIR=str(tmp_path / "cache"), GYMNOS_CALLBACK_MODULES="tests.hooks", PYTHONUNBUFFERED="1",
-                   **(extra_env or {}))
+        env.update(
+            GYMNOS_VAR_DIR=str(tmp_path / "var"),
+            GYMNOS_TRAININGS_ROOT=str(tmp_path / "trainings"),
+            GYMNOS_CACHE_DIR=str(tmp_path / "cache"),
+            GYMNOS_CALLBACK_MODULES="tests.hooks",
+            PYTHONUNBUFFERED="1",
+            **(extra_env or {}),
+        )
         port = free_port()
         log = open(tmp_path / "up.log", "wb")
-        process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "up", "--bind", f"127.0.0.1:{port}", *files],
-                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "up", "--bind", f"127.0.0.1:{port}", *files],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         started.append(process)
-        wait_for(lambda: b"Gymnos is up" in (tmp_path / "up.log").read_bytes() or process.poll() is not None, timeout=120,
-                 message="up started")
+        wait_for(
+            lambda: b"Gymnos is up" in (tmp_path / "up.log").read_bytes() or process.poll() is not None,
+            timeout=120,
+            message="up started",
+        )
         assert process.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
         return process, port
 
@@ -74,7 +88,9 @@ def test_up_trains_a_queued_run_and_ctrl_c_stops_every_child(up, tmp_path):
     process.send_signal(signal.SIGINT)
     assert process.wait(60) == 0
     time.sleep(0.5)
-    assert [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE] == []
+    assert [
+        pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ] == []
     assert "Stopped." in (tmp_path / "up.log").read_text()
 
 

@@ -1,4 +1,5 @@
 """Logging in and out, the static plotly.min.js, and the admin's links to the RQ views."""
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -68,5 +69,10 @@ def test_the_admin_links_to_the_rq_queues_workers_and_failed_jobs():
     client = Client()
     client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
     page = client.get("/admin/").content.decode()
-    for href in ('href="/admin/rq/"', 'href="/admin/rq/workers/0/"', 'href="/admin/rq/queues/0/failed/"', 'href="/admin/rq/queues/1/failed/"'):
+    for href in (
+        'href="/admin/rq/"',
+        'href="/admin/rq/workers/0/"',
+        'href="/admin/rq/queues/0/failed/"',
+        'href="/admin/rq/queues/1/failed/"',
+    ):
         assert href in page

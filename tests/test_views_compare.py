@@ -1,4 +1,5 @@
 """Compare: the selection in the URL, every metric overlaid, final/test metrics, config diff, CSV."""
+
 import csv
 import io
 
@@ -17,7 +18,9 @@ def pair(root, owner):
     faster["training"]["batch_size"] = 64
     faster["model"]["compilation"]["optimizer"] = "sgd"
     faster["experiment"]["tags"] = ["fast"]
-    return make_run(root, "06-16-31__08-04-2019", owner=owner), make_run(root, "06-39-51__10-04-2019", config=faster, owner=owner)
+    return make_run(root, "06-16-31__08-04-2019", owner=owner), make_run(
+        root, "06-39-51__10-04-2019", config=faster, owner=owner
+    )
 
 
 def text(response):
@@ -36,7 +39,7 @@ def test_the_page_lists_the_runs_with_final_and_test_metrics(teammate_client, pa
 def test_the_config_diff_shows_only_the_keys_that_differ(teammate_client, pair):
     a, b = pair
     page = text(teammate_client.get("/compare/", {"runs": f"{a.pk},{b.pk}"}))
-    diff = page[page.index("Config differences"):]
+    diff = page[page.index("Config differences") :]
     assert "training.batch_size" in diff and "<td>32</td><td>64</td>" in diff
     assert "model.compilation.optimizer" in diff and "&quot;adam&quot;" in diff and "&quot;sgd&quot;" in diff
     assert "experiment.tags" in diff and "not set" in diff
@@ -68,7 +71,9 @@ def test_the_chart_data_is_downsampled_but_the_csv_is_full_resolution(teammate_c
     MetricHistory.objects.filter(execution=a, name="loss").update(values=[float(i) for i in range(10_000)])
     data = teammate_client.get("/compare/data.json", {"runs": f"{a.pk},{b.pk}"}).json()
     assert len(data["metrics"]["loss"][0]["y"]) <= 2000
-    rows = list(csv.DictReader(io.StringIO(text(teammate_client.get("/compare/export.csv", {"runs": f"{a.pk},{b.pk}"})))))
+    rows = list(
+        csv.DictReader(io.StringIO(text(teammate_client.get("/compare/export.csv", {"runs": f"{a.pk},{b.pk}"}))))
+    )
     loss_a = [row for row in rows if row["run_id"] == str(a.pk) and row["metric"] == "loss"]
     assert len(loss_a) == 10_000 and loss_a[-1]["epoch"] == "10000" and float(loss_a[-1]["value"]) == 9999.0
     assert {row["metric"] for row in rows if row["run_id"] == str(b.pk)} >= {"loss", "val_loss", "test_loss"}
@@ -77,7 +82,10 @@ def test_the_chart_data_is_downsampled_but_the_csv_is_full_resolution(teammate_c
 def test_the_csv_is_an_attachment(teammate_client, pair):
     a, _ = pair
     response = teammate_client.get("/compare/export.csv", {"runs": a.pk})
-    assert response["Content-Type"].startswith("text/csv") and 'filename="comparison.csv"' in response["Content-Disposition"]
+    assert (
+        response["Content-Type"].startswith("text/csv")
+        and 'filename="comparison.csv"' in response["Content-Disposition"]
+    )
     assert text(response).splitlines()[0] == "run_id,experiment,execution,title,metric,epoch,value"
 
 

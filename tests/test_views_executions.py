@@ -1,11 +1,21 @@
 """The execution page, the JSON it polls (status, charts, checkpoints, files) and its log tail."""
+
 import re
 
 import pytest
 
 from experiments.models import Execution, Experiment, MetricHistory
 from tests.dashboard import (  # noqa: F401
-    make_run, outsider, owner, owner_client, permalink, root, seed_run, teammate, teammate_client, trained,
+    make_run,
+    outsider,
+    owner,
+    owner_client,
+    permalink,
+    root,
+    seed_run,
+    teammate,
+    teammate_client,
+    trained,
 )
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +28,13 @@ def test_the_permalink_shows_status_hardware_config_and_downloads(owner_client, 
     assert "Test CPU 9000 · 8 threads" in page and "16.0\xa0GB" in page
     assert "&quot;batch_size&quot;: 32" in page  # the config, readable
     assert f'href="/runs/new/?from={trained.pk}"' in page and "Run again with changes" in page
-    for name in ("model.h5", "training_config.json", "metrics.json", "execution.log", "callbacks/model_checkpoint/weights.05-27.07.h5"):
+    for name in (
+        "model.h5",
+        "training_config.json",
+        "metrics.json",
+        "execution.log",
+        "callbacks/model_checkpoint/weights.05-27.07.h5",
+    ):
         assert f'{permalink(trained)}files/{name}"' in page
     assert f'{permalink(trained)}download.zip"' in page
     assert "vendor/plotly.min.js" in page
@@ -33,14 +49,21 @@ def test_a_teammate_sees_the_page_but_no_cancel_or_rerun_button_for_a_live_run(t
 def test_the_owner_sees_progress_eta_and_cancel_while_it_runs(owner_client, trained):
     from django.utils import timezone
 
-    Execution.objects.filter(pk=trained.pk).update(status="running", epochs_total=30, started_at=timezone.now() - timezone.timedelta(seconds=60), finished_at=None)
+    Execution.objects.filter(pk=trained.pk).update(
+        status="running", epochs_total=30, started_at=timezone.now() - timezone.timedelta(seconds=60), finished_at=None
+    )
     page = owner_client.get(permalink(trained)).content.decode()
     assert "Epoch 15 of 30" in page and re.search(r"about 1m 0[0-2]s left", page)  # 60 s for 15 epochs, 15 to go
     assert 'style="width: 50%"' in page and "Cancel run" in page
 
 
 def test_an_outsider_is_sent_to_log_in(outsider, trained):
-    for url in (permalink(trained), f"/executions/{trained.pk}/", f"/executions/{trained.pk}/data.json", f"/executions/{trained.pk}/log.json"):
+    for url in (
+        permalink(trained),
+        f"/executions/{trained.pk}/",
+        f"/executions/{trained.pk}/data.json",
+        f"/executions/{trained.pk}/log.json",
+    ):
         response = outsider.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next=")
 
@@ -63,7 +86,15 @@ def test_the_id_url_redirects_to_the_permalink_once_there_is_a_folder(owner_clie
 
 def test_a_queued_run_without_a_folder_has_a_page_that_says_it_waits(owner_client, owner):
     experiment = Experiment.objects.create(name="iris")
-    queued = Execution.objects.create(experiment=experiment, status="queued", title="Iris", queue="default", job_id="execution-1", epochs_total=5, launched_by=owner)
+    queued = Execution.objects.create(
+        experiment=experiment,
+        status="queued",
+        title="Iris",
+        queue="default",
+        job_id="execution-1",
+        epochs_total=5,
+        launched_by=owner,
+    )
     page = owner_client.get(f"/executions/{queued.pk}/").content.decode()
     assert "Queued run" in page and "Waiting for a free worker on the <code>default</code> queue" in page
     assert "Charts appear here after the first epoch" in page and "launched by olivia" in page
@@ -73,8 +104,13 @@ def test_a_queued_run_without_a_folder_has_a_page_that_says_it_waits(owner_clien
 
 def test_the_hardware_panel_follows_the_run_opened_while_it_was_queued(owner_client, owner, trained):
     experiment = Experiment.objects.create(name="iris")
-    queued = Execution.objects.create(experiment=experiment, status="queued", title="Iris", queue="default", job_id="execution-2", launched_by=owner)
-    assert "Recorded in metrics.json when the run ends." in owner_client.get(f"/executions/{queued.pk}/data.json").json()["hardware_html"]
+    queued = Execution.objects.create(
+        experiment=experiment, status="queued", title="Iris", queue="default", job_id="execution-2", launched_by=owner
+    )
+    assert (
+        "Recorded in metrics.json when the run ends."
+        in owner_client.get(f"/executions/{queued.pk}/data.json").json()["hardware_html"]
+    )
     Execution.objects.filter(pk=queued.pk).update(status="succeeded", hardware=trained.hardware)
     panel = owner_client.get(f"/executions/{queued.pk}/data.json").json()["hardware_html"]
     assert "Test CPU 9000 · 8 threads" in panel and "Recorded in metrics.json" not in panel
@@ -95,7 +131,14 @@ def test_charts_follow_epochs_written_while_it_trains(owner_client, trained):
     from experiments.running import write_epoch
 
     Execution.objects.filter(pk=trained.pk).update(status="running")
-    write_epoch(trained.pk, {"loss": [5.0, 4.0, 3.5, 3.0, 2.0, 1.0, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.04, 0.03, 0.02, 0.01], "val_loss": [6.0] * 16}, 40)
+    write_epoch(
+        trained.pk,
+        {
+            "loss": [5.0, 4.0, 3.5, 3.0, 2.0, 1.0, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.04, 0.03, 0.02, 0.01],
+            "val_loss": [6.0] * 16,
+        },
+        40,
+    )
     data = owner_client.get(f"/executions/{trained.pk}/data.json").json()
     assert data["live"] and data["epochs"] == 16 and data["epochs_total"] == 40
     assert data["charts"]["loss"]["train"]["y"][-1] == 0.01 and "Epoch 16 of 40" in data["status_html"]
@@ -127,7 +170,12 @@ def test_the_log_tail_is_the_last_200_lines_then_what_was_appended(owner_client,
 
 def test_a_run_without_a_log_has_an_empty_tail(owner_client, owner):
     queued = Execution.objects.create(experiment=Experiment.objects.create(name="iris"), status="queued")
-    assert owner_client.get(f"/executions/{queued.pk}/log.json").json() == {"offset": 0, "size": 0, "data": "", "live": True}
+    assert owner_client.get(f"/executions/{queued.pk}/log.json").json() == {
+        "offset": 0,
+        "size": 0,
+        "data": "",
+        "live": True,
+    }
 
 
 def test_the_seed_example_folder_renders(owner_client, seed_run):

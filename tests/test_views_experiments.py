@@ -1,4 +1,5 @@
 """The experiments list and an experiment's table: counts, sorting, filters, pagination, access."""
+
 import datetime as dt
 
 import pytest
@@ -17,11 +18,22 @@ def add_runs(count, experiment="mnist", **fields):
     runs = []
     for i in range(count):
         execution = Execution(
-            experiment=exp, folder_name=f"run-{i:03d}", status=Execution.Status.SUCCEEDED,
-            started_at=start + dt.timedelta(minutes=i), finished_at=start + dt.timedelta(minutes=i, seconds=30 + i),
-            tags=["even"] if i % 2 == 0 else ["odd"], epochs=3, **fields,
+            experiment=exp,
+            folder_name=f"run-{i:03d}",
+            status=Execution.Status.SUCCEEDED,
+            started_at=start + dt.timedelta(minutes=i),
+            finished_at=start + dt.timedelta(minutes=i, seconds=30 + i),
+            tags=["even"] if i % 2 == 0 else ["odd"],
+            epochs=3,
+            **fields,
         )
-        execution.set_metrics({"loss": [3.0, 2.0, float(count - i)], "val_loss": [4.0, 3.0, float(i + 1)], "val_accuracy": [0.1, 0.2, i / 100]})
+        execution.set_metrics(
+            {
+                "loss": [3.0, 2.0, float(count - i)],
+                "val_loss": [4.0, 3.0, float(i + 1)],
+                "val_accuracy": [0.1, 0.2, i / 100],
+            }
+        )
         runs.append(execution)
     Execution.objects.bulk_create(runs)
     return list(Execution.objects.filter(experiment=exp).order_by("folder_name"))
@@ -87,24 +99,50 @@ def test_a_metric_where_higher_is_better_sorts_highest_first(owner_client):
 
 def test_it_sorts_by_a_json_only_metric_and_by_duration(owner_client):
     add_runs(4)
-    assert rows_in(owner_client.get("/experiments/mnist/", {"sort": "loss"}).content.decode()) == ["run-003", "run-002", "run-001", "run-000"]
-    assert rows_in(owner_client.get("/experiments/mnist/", {"sort": "duration", "order": "asc"}).content.decode())[0] == "run-000"
+    assert rows_in(owner_client.get("/experiments/mnist/", {"sort": "loss"}).content.decode()) == [
+        "run-003",
+        "run-002",
+        "run-001",
+        "run-000",
+    ]
+    assert (
+        rows_in(owner_client.get("/experiments/mnist/", {"sort": "duration", "order": "asc"}).content.decode())[0]
+        == "run-000"
+    )
 
 
 def test_every_metric_column_header_is_a_sort_link(owner_client):
     add_runs(2)
     page = owner_client.get("/experiments/mnist/").content.decode()
-    for key in ("sort=loss", "sort=val_loss", "sort=val_accuracy", "sort=best.val_loss", "sort=duration", "sort=epochs"):
+    for key in (
+        "sort=loss",
+        "sort=val_loss",
+        "sort=val_accuracy",
+        "sort=best.val_loss",
+        "sort=duration",
+        "sort=epochs",
+    ):
         assert key in page
 
 
 def test_it_filters_by_status_and_by_tag(owner_client):
     add_runs(6)
     Execution.objects.filter(folder_name__in=["run-001", "run-002"]).update(status="failed")
-    assert rows_in(owner_client.get("/experiments/mnist/", {"status": "failed"}).content.decode()) == ["run-002", "run-001"]
-    assert rows_in(owner_client.get("/experiments/mnist/", {"tag": "odd"}).content.decode()) == ["run-005", "run-003", "run-001"]
-    assert rows_in(owner_client.get("/experiments/mnist/", {"tag": "odd", "status": "failed"}).content.decode()) == ["run-001"]
-    assert rows_in(owner_client.get("/experiments/mnist/", {"tag": "ODD"}).content.decode()) == []  # exact, on either database
+    assert rows_in(owner_client.get("/experiments/mnist/", {"status": "failed"}).content.decode()) == [
+        "run-002",
+        "run-001",
+    ]
+    assert rows_in(owner_client.get("/experiments/mnist/", {"tag": "odd"}).content.decode()) == [
+        "run-005",
+        "run-003",
+        "run-001",
+    ]
+    assert rows_in(owner_client.get("/experiments/mnist/", {"tag": "odd", "status": "failed"}).content.decode()) == [
+        "run-001"
+    ]
+    assert (
+        rows_in(owner_client.get("/experiments/mnist/", {"tag": "ODD"}).content.decode()) == []
+    )  # exact, on either database
     page = owner_client.get("/experiments/mnist/", {"tag": "nothing-has-this"}).content.decode()
     assert "No run matches this filter" in page
 

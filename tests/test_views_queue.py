@@ -1,4 +1,5 @@
 """The queue page and Cancel, on a real Redis with a real worker; and a clear notice when Redis is down."""
+
 import os
 
 import django_rq
@@ -45,7 +46,9 @@ def test_an_empty_queue_says_how_to_start(owner_client):
 
 
 def test_the_page_renders_with_a_clear_notice_when_redis_is_down(owner_client, settings, owner):
-    Execution.objects.create(experiment=Experiment.objects.create(name="iris"), status="queued", launched_by=owner, queue="default")
+    Execution.objects.create(
+        experiment=Experiment.objects.create(name="iris"), status="queued", launched_by=owner, queue="default"
+    )
     settings.RQ_QUEUES = queues_at("redis://127.0.0.1:1/0?socket_connect_timeout=1")
     for url in ("/queue/", "/queue/fragment/"):
         response = owner_client.get(url)
@@ -94,7 +97,9 @@ def test_cancel_needs_the_permission_a_login_and_a_post(owner_client, teammate_c
 
 @pytest.mark.training
 def test_a_worker_shows_idle_then_busy_with_its_run_and_cancel_stops_it(owner_client, tmp_path):
-    worker = WorkerProcess(worker_env(tmp_path / "trainings", tmp_path / "cache", GYMNOS_TEST_EPOCH_PAUSE="0.5"), tmp_path / "worker.log")
+    worker = WorkerProcess(
+        worker_env(tmp_path / "trainings", tmp_path / "cache", GYMNOS_TEST_EPOCH_PAUSE="0.5"), tmp_path / "worker.log"
+    )
     try:
         worker.wait_ready()
         page = owner_client.get("/queue/fragment/").content.decode()
@@ -103,14 +108,22 @@ def test_a_worker_shows_idle_then_busy_with_its_run_and_cancel_stops_it(owner_cl
         execution = launch(owner_client, config)
         wait_for(lambda: Execution.objects.get(pk=execution.pk).epochs >= 2, timeout=120, message="two epochs")
         page = owner_client.get("/queue/").content.decode()
-        assert "In progress (1)" in page and f"<code>{worker.name}</code>" in page and '<span class="badge running">busy</span>' in page
+        assert (
+            "In progress (1)" in page
+            and f"<code>{worker.name}</code>" in page
+            and '<span class="badge running">busy</span>' in page
+        )
         execution.refresh_from_db()
         detail = owner_client.get(f"/executions/{execution.pk}/", follow=True).content.decode()
         assert f"Epoch {execution.epochs}" in detail and "of 40" in detail and "Cancel run" in detail
         assert owner_client.post(f"/executions/{execution.pk}/cancel/").status_code == 302
         execution.refresh_from_db()
         assert execution.status == "cancelled"
-        wait_for(lambda: "idle" in owner_client.get("/queue/fragment/").content.decode(), timeout=60, message="worker idle again")
+        wait_for(
+            lambda: "idle" in owner_client.get("/queue/fragment/").content.decode(),
+            timeout=60,
+            message="worker idle again",
+        )
         assert not os.path.exists(os.path.join(execution.folder_path, "model.h5"))
     finally:
         worker.stop()

@@ -1,4 +1,5 @@
 """The new-run form: fields and JSON, errors where they belong, clone, launch onto a real Redis."""
+
 import json
 
 import django_rq
@@ -9,7 +10,10 @@ from experiments.models import Execution
 from tests.dashboard import login, make_run, outsider, owner, owner_client, root, teammate, teammate_client  # noqa: F401
 from tests.helpers import seed_config, tiny
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("real_queues")]  # launching enqueues on commit
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("real_queues"),
+]  # launching enqueues on commit
 
 
 def form_for(config, base=None, **fields):
@@ -45,7 +49,12 @@ def test_a_changed_field_wins_over_the_json_and_unchanged_ones_leave_it(owner_cl
     config = tiny(epochs=3)
     edited = json.loads(json.dumps(config))
     edited["training"]["batch_size"] = 8  # edited in the JSON only
-    owner_client.post("/runs/new/", form_for(edited, base=config, epochs=4, optimizer="sgd", callbacks=["terminate_on_nan"], experiment_name="Tuned"))
+    owner_client.post(
+        "/runs/new/",
+        form_for(
+            edited, base=config, epochs=4, optimizer="sgd", callbacks=["terminate_on_nan"], experiment_name="Tuned"
+        ),
+    )
     saved = Execution.objects.get().config
     assert saved["training"]["epochs"] == 4 and saved["training"]["batch_size"] == 8
     assert saved["model"]["compilation"]["optimizer"] == "sgd" and saved["experiment"]["name"] == "Tuned"
@@ -57,9 +66,9 @@ def test_problems_show_at_their_field_or_json_path_and_nothing_is_queued(owner_c
     config["model"]["network"][1]["units"] = -5
     page = owner_client.post("/runs/new/", form_for(config, epochs=3, val=0.7, test=0.5)).content.decode()
     assert Execution.objects.count() == 0 and django_rq.get_queue("default").job_ids == []
-    fractions = page[page.index('id="id_fit"'):page.index('id="id_test"')]
+    fractions = page[page.index('id="id_fit"') : page.index('id="id_test"')]
     assert "training.samples: fractions add up to" in fractions
-    problems = page[page.index('id="json-problems"'):]
+    problems = page[page.index('id="json-problems"') :]
     assert "<code>model.network[1].units</code>: must be a positive integer, got -5" in problems
     assert "&quot;units&quot;: -5" in page  # the JSON comes back as typed
 
@@ -111,7 +120,9 @@ def test_the_form_needs_the_csrf_token(owner):
 
 
 def test_when_redis_is_down_the_form_says_so_and_nothing_is_queued(owner_client, settings):
-    settings.RQ_QUEUES = {name: {"URL": "redis://127.0.0.1:1/0?socket_connect_timeout=1"} for name in ("default", "gpu")}
+    settings.RQ_QUEUES = {
+        name: {"URL": "redis://127.0.0.1:1/0?socket_connect_timeout=1"} for name in ("default", "gpu")
+    }
     page = owner_client.post("/runs/new/", form_for(tiny())).content.decode()
     assert "the job queue is unavailable" in page and "python manage.py up" in page
     assert Execution.objects.count() == 0

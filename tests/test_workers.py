@@ -1,4 +1,5 @@
 """Real workers (``manage.py rqworker``) on a real Redis and the test database run the pipeline."""
+
 import os
 import signal
 
@@ -31,7 +32,10 @@ def stack(settings, tmp_path, monkeypatch):
         workers = []
 
         def worker(self, **env):
-            process = WorkerProcess(worker_env(tmp_path / "trainings", tmp_path / "cache", **env), tmp_path / f"worker-{len(self.workers)}.log")
+            process = WorkerProcess(
+                worker_env(tmp_path / "trainings", tmp_path / "cache", **env),
+                tmp_path / f"worker-{len(self.workers)}.log",
+            )
             self.workers.append(process)
             return process
 
@@ -89,7 +93,11 @@ def test_cancelling_a_running_run_stops_it_and_keeps_its_partial_folder(stack):
     epochs = wait_for(lambda: _steady_epochs(execution.pk), timeout=30, message="training stopped")
     assert epochs < 40 and not os.path.exists(os.path.join(folder, "model.h5"))
     assert os.path.isfile(os.path.join(folder, "execution.log"))
-    wait_for(lambda: Execution.objects.get(pk=execution.pk).synced_at is not None, timeout=30, message="partial folder synced")
+    wait_for(
+        lambda: Execution.objects.get(pk=execution.pk).synced_at is not None,
+        timeout=30,
+        message="partial folder synced",
+    )
     assert status_of(execution.pk) == "cancelled"
 
 
@@ -105,7 +113,9 @@ def _steady_epochs(pk, wait=2.0):
 def test_a_job_delivered_twice_runs_once(stack):
     execution = running.launch(tiny(epochs=1))
     # The same execution enqueued again under another job id, as a redelivery would.
-    django_rq.get_queue("default").enqueue_call("experiments.tasks.run_execution", args=(execution.pk,), job_id="duplicate")
+    django_rq.get_queue("default").enqueue_call(
+        "experiments.tasks.run_execution", args=(execution.pk,), job_id="duplicate"
+    )
     stack.worker().wait_ready()
     wait_for(lambda: status_of(execution.pk) == "succeeded", timeout=90, message="run finished")
     duplicate = wait_for(lambda: _finished_job("duplicate"), timeout=30, message="duplicate job done")

@@ -1,4 +1,5 @@
 """Real RQ workers for tests: ``manage.py rqworker`` processes on a real Redis and the test database."""
+
 import os
 import signal
 import subprocess
@@ -50,7 +51,11 @@ class WorkerProcess:
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "rqworker", "default", "gpu", "--name", self.name],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.redis = redis.Redis.from_url(env["REDIS_URL"])
 

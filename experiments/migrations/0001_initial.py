@@ -5,101 +5,240 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Experiment',
+            name="Experiment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text="The folder's name under the trainings root, e.g. boston_housing.", max_length=255, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, help_text='When the index first saw this experiment.')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="The folder's name under the trainings root, e.g. boston_housing.",
+                        max_length=255,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, help_text="When the index first saw this experiment."),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Execution',
+            name="Execution",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('folder_name', models.CharField(blank=True, help_text="The folder's name under executions/, e.g. 06-16-31__08-04-2019.", max_length=255, null=True)),
-                ('folder_path', models.TextField(blank=True, help_text="The folder's absolute path when it was last synced.")),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled'), ('missing', 'Missing')], default='queued', help_text='Where the run stands.', max_length=16)),
-                ('title', models.CharField(blank=True, help_text="The config's experiment.name, e.g. Boston Housing.", max_length=255)),
-                ('tags', models.JSONField(blank=True, default=list, help_text="The config's experiment.tags.")),
-                ('config', models.JSONField(blank=True, help_text='training_config.json as written (null if it is unreadable).', null=True)),
-                ('elapsed', models.JSONField(blank=True, default=dict, help_text="Seconds per stage, from metrics.json's elapsed.")),
-                ('hardware', models.JSONField(blank=True, default=dict, help_text="The machine it trained on, from metrics.json's hardware.")),
-                ('trackers', models.JSONField(blank=True, default=dict, help_text='trackers.json: TensorBoard log dir, MLflow run id.')),
-                ('summary', models.JSONField(blank=True, default=dict, help_text='Per-epoch metric -> {"last", "best", "best_epoch"}; null for NaN/Infinity.')),
-                ('test_metrics', models.JSONField(blank=True, default=dict, help_text='Test metrics by name, e.g. {"test_loss": 22.4}.')),
-                ('epochs', models.PositiveIntegerField(default=0, help_text='Epochs run (the longest per-epoch history).')),
-                ('final_loss', models.FloatField(blank=True, help_text='loss at the last epoch (a copy of the summary, for sorting).', null=True)),
-                ('final_val_loss', models.FloatField(blank=True, help_text='val_loss at the last epoch (for sorting).', null=True)),
-                ('best_val_loss', models.FloatField(blank=True, help_text='Lowest val_loss of any epoch (for sorting).', null=True)),
-                ('test_loss', models.FloatField(blank=True, help_text='test_loss (for sorting).', null=True)),
-                ('artifacts', models.JSONField(blank=True, default=list, help_text='model.h5 and callbacks/** files: [{"path": ..., "bytes": ...}].')),
-                ('started_at', models.DateTimeField(blank=True, help_text="The log's first line, or the folder name's time.", null=True)),
-                ('finished_at', models.DateTimeField(blank=True, help_text="The log's last line once metrics.json exists.", null=True)),
-                ('error', models.TextField(blank=True, help_text='Why the run failed, then anything sync could not read in its folder (each line names its file).')),
-                ('fingerprint', models.CharField(blank=True, help_text="Hash of the folder's file names, sizes and mtimes when last synced.", max_length=64)),
-                ('synced_at', models.DateTimeField(blank=True, help_text='When sync last read the folder.', null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, help_text='When the row was created.')),
-                ('updated_at', models.DateTimeField(auto_now=True, help_text='When the row last changed.')),
-                ('experiment', models.ForeignKey(help_text='The experiment whose folder holds this run.', on_delete=django.db.models.deletion.CASCADE, related_name='executions', to='experiments.experiment')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "folder_name",
+                    models.CharField(
+                        blank=True,
+                        help_text="The folder's name under executions/, e.g. 06-16-31__08-04-2019.",
+                        max_length=255,
+                        null=True,
+                    ),
+                ),
+                (
+                    "folder_path",
+                    models.TextField(blank=True, help_text="The folder's absolute path when it was last synced."),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                            ("missing", "Missing"),
+                        ],
+                        default="queued",
+                        help_text="Where the run stands.",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "title",
+                    models.CharField(
+                        blank=True, help_text="The config's experiment.name, e.g. Boston Housing.", max_length=255
+                    ),
+                ),
+                ("tags", models.JSONField(blank=True, default=list, help_text="The config's experiment.tags.")),
+                (
+                    "config",
+                    models.JSONField(
+                        blank=True, help_text="training_config.json as written (null if it is unreadable).", null=True
+                    ),
+                ),
+                (
+                    "elapsed",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Seconds per stage, from metrics.json's elapsed."
+                    ),
+                ),
+                (
+                    "hardware",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="The machine it trained on, from metrics.json's hardware."
+                    ),
+                ),
+                (
+                    "trackers",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="trackers.json: TensorBoard log dir, MLflow run id."
+                    ),
+                ),
+                (
+                    "summary",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='Per-epoch metric -> {"last", "best", "best_epoch"}; null for NaN/Infinity.',
+                    ),
+                ),
+                (
+                    "test_metrics",
+                    models.JSONField(
+                        blank=True, default=dict, help_text='Test metrics by name, e.g. {"test_loss": 22.4}.'
+                    ),
+                ),
+                (
+                    "epochs",
+                    models.PositiveIntegerField(default=0, help_text="Epochs run (the longest per-epoch history)."),
+                ),
+                (
+                    "final_loss",
+                    models.FloatField(
+                        blank=True, help_text="loss at the last epoch (a copy of the summary, for sorting).", null=True
+                    ),
+                ),
+                (
+                    "final_val_loss",
+                    models.FloatField(blank=True, help_text="val_loss at the last epoch (for sorting).", null=True),
+                ),
+                (
+                    "best_val_loss",
+                    models.FloatField(blank=True, help_text="Lowest val_loss of any epoch (for sorting).", null=True),
+                ),
+                ("test_loss", models.FloatField(blank=True, help_text="test_loss (for sorting).", null=True)),
+                (
+                    "artifacts",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text='model.h5 and callbacks/** files: [{"path": ..., "bytes": ...}].',
+                    ),
+                ),
+                (
+                    "started_at",
+                    models.DateTimeField(
+                        blank=True, help_text="The log's first line, or the folder name's time.", null=True
+                    ),
+                ),
+                (
+                    "finished_at",
+                    models.DateTimeField(
+                        blank=True, help_text="The log's last line once metrics.json exists.", null=True
+                    ),
+                ),
+                (
+                    "error",
+                    models.TextField(
+                        blank=True,
+                        help_text="Why the run failed, then anything sync could not read in its folder (each line names its file).",
+                    ),
+                ),
+                (
+                    "fingerprint",
+                    models.CharField(
+                        blank=True,
+                        help_text="Hash of the folder's file names, sizes and mtimes when last synced.",
+                        max_length=64,
+                    ),
+                ),
+                ("synced_at", models.DateTimeField(blank=True, help_text="When sync last read the folder.", null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, help_text="When the row was created.")),
+                ("updated_at", models.DateTimeField(auto_now=True, help_text="When the row last changed.")),
+                (
+                    "experiment",
+                    models.ForeignKey(
+                        help_text="The experiment whose folder holds this run.",
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="executions",
+                        to="experiments.experiment",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-pk'],
+                "ordering": ["-started_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='MetricHistory',
+            name="MetricHistory",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text="The metric's name in metrics.json, e.g. val_loss.", max_length=255)),
-                ('values', models.JSONField(default=list, help_text='The value at each epoch, in order; null where it was NaN/Infinity.')),
-                ('execution', models.ForeignKey(help_text='The execution that logged it.', on_delete=django.db.models.deletion.CASCADE, related_name='histories', to='experiments.execution')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(help_text="The metric's name in metrics.json, e.g. val_loss.", max_length=255),
+                ),
+                (
+                    "values",
+                    models.JSONField(
+                        default=list, help_text="The value at each epoch, in order; null where it was NaN/Infinity."
+                    ),
+                ),
+                (
+                    "execution",
+                    models.ForeignKey(
+                        help_text="The execution that logged it.",
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="histories",
+                        to="experiments.execution",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'metric histories',
-                'ordering': ['execution', 'name'],
+                "verbose_name_plural": "metric histories",
+                "ordering": ["execution", "name"],
             },
         ),
         migrations.AddIndex(
-            model_name='execution',
-            index=models.Index(fields=['experiment', '-started_at'], name='execution_by_date'),
+            model_name="execution",
+            index=models.Index(fields=["experiment", "-started_at"], name="execution_by_date"),
         ),
         migrations.AddIndex(
-            model_name='execution',
-            index=models.Index(fields=['experiment', 'status', '-started_at'], name='execution_by_status'),
+            model_name="execution",
+            index=models.Index(fields=["experiment", "status", "-started_at"], name="execution_by_status"),
         ),
         migrations.AddIndex(
-            model_name='execution',
-            index=models.Index(fields=['experiment', 'final_loss'], name='execution_by_final_loss'),
+            model_name="execution",
+            index=models.Index(fields=["experiment", "final_loss"], name="execution_by_final_loss"),
         ),
         migrations.AddIndex(
-            model_name='execution',
-            index=models.Index(fields=['experiment', 'final_val_loss'], name='execution_by_final_val_loss'),
+            model_name="execution",
+            index=models.Index(fields=["experiment", "final_val_loss"], name="execution_by_final_val_loss"),
         ),
         migrations.AddIndex(
-            model_name='execution',
-            index=models.Index(fields=['experiment', 'best_val_loss'], name='execution_by_best_val_loss'),
+            model_name="execution",
+            index=models.Index(fields=["experiment", "best_val_loss"], name="execution_by_best_val_loss"),
         ),
         migrations.AddIndex(
-            model_name='execution',
-            index=models.Index(fields=['experiment', 'test_loss'], name='execution_by_test_loss'),
+            model_name="execution",
+            index=models.Index(fields=["experiment", "test_loss"], name="execution_by_test_loss"),
         ),
         migrations.AddConstraint(
-            model_name='execution',
-            constraint=models.UniqueConstraint(fields=('experiment', 'folder_name'), name='execution_unique_folder'),
+            model_name="execution",
+            constraint=models.UniqueConstraint(fields=("experiment", "folder_name"), name="execution_unique_folder"),
         ),
         migrations.AddConstraint(
-            model_name='metrichistory',
-            constraint=models.UniqueConstraint(fields=('execution', 'name'), name='metric_history_unique_name'),
+            model_name="metrichistory",
+            constraint=models.UniqueConstraint(fields=("execution", "name"), name="metric_history_unique_name"),
         ),
     ]

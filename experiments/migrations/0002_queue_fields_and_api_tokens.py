@@ -6,58 +6,85 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('experiments', '0001_initial'),
+        ("experiments", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(help_text='The secret itself (43 URL-safe characters, 256 bits).', max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, help_text='When it was made (or last rotated).')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "key",
+                    models.CharField(
+                        help_text="The secret itself (43 URL-safe characters, 256 bits).", max_length=64, unique=True
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, help_text="When it was made (or last rotated)."),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='execution',
-            name='epochs_total',
-            field=models.PositiveIntegerField(blank=True, help_text="Epochs the config asks for (the M of 'epoch N of M').", null=True),
+            model_name="execution",
+            name="epochs_total",
+            field=models.PositiveIntegerField(
+                blank=True, help_text="Epochs the config asks for (the M of 'epoch N of M').", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='execution',
-            name='heartbeat_at',
-            field=models.DateTimeField(blank=True, help_text='Last sign of life of the work horse while running; a stale one means the worker was lost.', null=True),
+            model_name="execution",
+            name="heartbeat_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="Last sign of life of the work horse while running; a stale one means the worker was lost.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='execution',
-            name='job_id',
-            field=models.CharField(blank=True, help_text='The RQ job that runs it, e.g. execution-42.', max_length=64),
+            model_name="execution",
+            name="job_id",
+            field=models.CharField(blank=True, help_text="The RQ job that runs it, e.g. execution-42.", max_length=64),
         ),
         migrations.AddField(
-            model_name='execution',
-            name='launched_by',
-            field=models.ForeignKey(blank=True, help_text='Who queued it (empty for CLI runs and synced folders).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='launched_executions', to=settings.AUTH_USER_MODEL),
+            model_name="execution",
+            name="launched_by",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Who queued it (empty for CLI runs and synced folders).",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="launched_executions",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='execution',
-            name='queue',
-            field=models.CharField(blank=True, help_text='The RQ queue the run was sent to: default or gpu.', max_length=32),
+            model_name="execution",
+            name="queue",
+            field=models.CharField(
+                blank=True, help_text="The RQ queue the run was sent to: default or gpu.", max_length=32
+            ),
         ),
         migrations.AddField(
-            model_name='execution',
-            name='worker',
-            field=models.CharField(blank=True, help_text='The RQ worker that claimed it.', max_length=255),
+            model_name="execution",
+            name="worker",
+            field=models.CharField(blank=True, help_text="The RQ worker that claimed it.", max_length=255),
         ),
         migrations.AddIndex(
-            model_name='execution',
-            index=models.Index(fields=['status', 'created_at'], name='execution_by_status_age'),
+            model_name="execution",
+            index=models.Index(fields=["status", "created_at"], name="execution_by_status_age"),
         ),
         migrations.AddField(
-            model_name='apitoken',
-            name='user',
-            field=models.OneToOneField(help_text='Whose requests the token makes.', on_delete=django.db.models.deletion.CASCADE, related_name='api_token', to=settings.AUTH_USER_MODEL),
+            model_name="apitoken",
+            name="user",
+            field=models.OneToOneField(
+                help_text="Whose requests the token makes.",
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="api_token",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
     ]

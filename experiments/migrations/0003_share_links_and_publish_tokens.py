@@ -7,40 +7,116 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('experiments', '0002_queue_fields_and_api_tokens'),
+        ("experiments", "0002_queue_fields_and_api_tokens"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PublishToken',
+            name="PublishToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token', models.CharField(default=experiments.models._new_token, help_text='The secret in the URL (256 bits).', max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, help_text='When it was made.')),
-                ('last_post_at', models.DateTimeField(blank=True, help_text='When the last epoch arrived.', null=True)),
-                ('created_by', models.ForeignKey(help_text='Who made it.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='publish_tokens', to=settings.AUTH_USER_MODEL)),
-                ('execution', models.ForeignKey(help_text='The execution the posted epochs belong to.', on_delete=django.db.models.deletion.CASCADE, related_name='publish_tokens', to='experiments.execution')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "token",
+                    models.CharField(
+                        default=experiments.models._new_token,
+                        help_text="The secret in the URL (256 bits).",
+                        max_length=64,
+                        unique=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, help_text="When it was made.")),
+                ("last_post_at", models.DateTimeField(blank=True, help_text="When the last epoch arrived.", null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        help_text="Who made it.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="publish_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "execution",
+                    models.ForeignKey(
+                        help_text="The execution the posted epochs belong to.",
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="publish_tokens",
+                        to="experiments.execution",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ShareLink',
+            name="ShareLink",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token', models.CharField(default=experiments.models._new_token, help_text='The secret in the link (43 URL-safe characters, 256 bits).', max_length=64, unique=True)),
-                ('kind', models.CharField(choices=[('execution', 'Execution'), ('comparison', 'Comparison')], help_text='What the link shows: one execution or a comparison.', max_length=16)),
-                ('runs', models.JSONField(blank=True, default=list, help_text='Execution ids compared, in order (comparison links only).')),
-                ('allow_downloads', models.BooleanField(default=False, help_text='Whether visitors may download files (model, checkpoints, log, CSV).')),
-                ('expires_at', models.DateTimeField(blank=True, help_text='When the link stops working (empty: never).', null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, help_text='When it was revoked (empty: still active).', null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, help_text='When it was made.')),
-                ('created_by', models.ForeignKey(help_text='Who shared it.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='share_links', to=settings.AUTH_USER_MODEL)),
-                ('execution', models.ForeignKey(blank=True, help_text='The execution shown (execution links only).', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='share_links', to='experiments.execution')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "token",
+                    models.CharField(
+                        default=experiments.models._new_token,
+                        help_text="The secret in the link (43 URL-safe characters, 256 bits).",
+                        max_length=64,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("execution", "Execution"), ("comparison", "Comparison")],
+                        help_text="What the link shows: one execution or a comparison.",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "runs",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Execution ids compared, in order (comparison links only)."
+                    ),
+                ),
+                (
+                    "allow_downloads",
+                    models.BooleanField(
+                        default=False, help_text="Whether visitors may download files (model, checkpoints, log, CSV)."
+                    ),
+                ),
+                (
+                    "expires_at",
+                    models.DateTimeField(
+                        blank=True, help_text="When the link stops working (empty: never).", null=True
+                    ),
+                ),
+                (
+                    "revoked_at",
+                    models.DateTimeField(blank=True, help_text="When it was revoked (empty: still active).", null=True),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, help_text="When it was made.")),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        help_text="Who shared it.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="share_links",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "execution",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The execution shown (execution links only).",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="share_links",
+                        to="experiments.execution",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
     ]

@@ -1,4 +1,5 @@
 """API tokens keep only the SHA-256 of their key; existing keys go on working (0005 drops the keys)."""
+
 import hashlib
 
 from django.db import migrations, models
@@ -19,13 +20,17 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="apitoken",
             name="digest",
-            field=models.CharField(default="", max_length=64, help_text="SHA-256 of the key (hex); the key itself is not kept."),
+            field=models.CharField(
+                default="", max_length=64, help_text="SHA-256 of the key (hex); the key itself is not kept."
+            ),
             preserve_default=False,
         ),
         migrations.AddField(
             model_name="apitoken",
             name="prefix",
-            field=models.CharField(default="", max_length=8, help_text="The key's first characters, to tell tokens apart."),
+            field=models.CharField(
+                default="", max_length=8, help_text="The key's first characters, to tell tokens apart."
+            ),
             preserve_default=False,
         ),
         migrations.RunPython(hash_keys, migrations.RunPython.noop),

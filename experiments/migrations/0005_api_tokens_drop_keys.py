@@ -1,5 +1,6 @@
 """The keys themselves go, now that 0004 stored their digests (a migration of its own, so the
 schema change runs in a transaction apart from 0004's data change, as PostgreSQL wants)."""
+
 from django.db import migrations, models
 
 
@@ -11,6 +12,8 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="apitoken",
             name="digest",
-            field=models.CharField(max_length=64, unique=True, help_text="SHA-256 of the key (hex); the key itself is not kept."),
+            field=models.CharField(
+                max_length=64, unique=True, help_text="SHA-256 of the key (hex); the key itself is not kept."
+            ),
         ),
     ]

@@ -1,8 +1,9 @@
 """The Gymnos training engine: config in, execution folder out. Imports nothing from Django.
 
-    from experiments.pipeline import load_config, run_experiment
-    result = run_experiment(load_config(data), trainings_root="trainings", cache_dir="cache")
+from experiments.pipeline import load_config, run_experiment
+result = run_experiment(load_config(data), trainings_root="trainings", cache_dir="cache")
 """
+
 import os
 
 # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) drowns the run's own log.
@@ -12,4 +13,12 @@ from .config import TrainingConfig, load_config, load_config_file  # noqa: E402
 from .errors import ConfigError, Problem  # noqa: E402
 from .trainer import ExecutionResult, run_experiment  # noqa: E402
 
-__all__ = ["TrainingConfig", "load_config", "load_config_file", "ConfigError", "Problem", "run_experiment", "ExecutionResult"]
+__all__ = [
+    "TrainingConfig",
+    "load_config",
+    "load_config_file",
+    "ConfigError",
+    "Problem",
+    "run_experiment",
+    "ExecutionResult",
+]

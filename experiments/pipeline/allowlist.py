@@ -9,6 +9,7 @@ Nor does it post (``remote_monitor``) to a host that is not in ``GYMNOS_REMOTE_M
 (comma-separated ``host`` or ``host:port``; default ``localhost,127.0.0.1,::1``; ``*`` allows
 any host): a config must not turn a worker into a client of the services on its network.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -35,7 +36,7 @@ def import_allowed(path, key):
     ``os.system`` is an error, not a call.
     """
     if not isinstance(path, str) or not all(part.isidentifier() for part in path.split(".")) or "." not in path:
-        raise SpecError(f"must be a dotted path to a function, such as \"team_hooks.notify\", got {path!r}", key)
+        raise SpecError(f'must be a dotted path to a function, such as "team_hooks.notify", got {path!r}', key)
     module_name, function_name = path.rsplit(".", 1)
     allowed = allowed_modules()
     if module_name not in allowed:
@@ -48,11 +49,15 @@ def import_allowed(path, key):
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - any import failure is the config's problem to report
-        raise SpecError(f"cannot import module '{module_name}' (listed in {VARIABLE}): {type(exc).__name__}: {exc}", key) from exc
+        raise SpecError(
+            f"cannot import module '{module_name}' (listed in {VARIABLE}): {type(exc).__name__}: {exc}", key
+        ) from exc
     function = getattr(module, function_name, None)
     if not callable(function):
         names = [name for name in dir(module) if not name.startswith("_") and callable(getattr(module, name))]
-        raise SpecError(f"module '{module_name}' has no function '{function_name}'{did_you_mean(function_name, names)}", key)
+        raise SpecError(
+            f"module '{module_name}' has no function '{function_name}'{did_you_mean(function_name, names)}", key
+        )
     return function
 
 

@@ -9,6 +9,7 @@ hold: ``learning_rate_scheduler`` names a schedule (see ``schedules.py``) and
 ``lambda_callback`` names functions by dotted path, importable only from the modules an
 administrator lists in ``GYMNOS_CALLBACK_MODULES``.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -43,7 +44,9 @@ def template_fields(template, key):
         raise SpecError(f"is not a valid file name template ({exc}), got {template!r}", key) from exc
     for field in fields:
         if not field.isidentifier():
-            raise SpecError(f"placeholders must be plain names like {{epoch:02d}} or {{val_loss:.2f}}, got {{{field}}}", key)
+            raise SpecError(
+                f"placeholders must be plain names like {{epoch:02d}} or {{val_loss:.2f}}, got {{{field}}}", key
+            )
     try:
         template.format(**{field: 1 for field in fields})
     except (ValueError, IndexError) as exc:
@@ -56,7 +59,10 @@ def _check_kwargs_against(cls, kwargs, type_name, exclude=()):
     accepted = [name for name in params if name not in {"self", "kwargs", *exclude}]
     for key in kwargs:
         if key not in accepted:
-            raise SpecError(f"unknown argument for {type_name}{did_you_mean(key, accepted)} (it accepts: {', '.join(accepted) or 'nothing'})", key)
+            raise SpecError(
+                f"unknown argument for {type_name}{did_you_mean(key, accepted)} (it accepts: {', '.join(accepted) or 'nothing'})",
+                key,
+            )
 
 
 def _check_keys(type_name, kwargs, accepted, hint=""):
@@ -230,7 +236,9 @@ class TensorBoard(KerasCallback):
             for layer, path in metadata.items():
                 check_relative_path(path, f"embeddings_metadata.{layer}")
         elif metadata is not None:
-            raise SpecError(f"must be a file name or an object of layer name to file name, got {metadata!r}", "embeddings_metadata")
+            raise SpecError(
+                f"must be a file name or an object of layer name to file name, got {metadata!r}", "embeddings_metadata"
+            )
         super().check(self._keras_args(kwargs, PurePosixPath("callbacks", self.name)))
 
     def _keras_args(self, kwargs, folder):
@@ -272,7 +280,10 @@ class RemoteMonitor(CallbackType):
         execution = folder.parent.parent  # <trainings>/<dataset>/executions/<execution>/callbacks/remote_monitor
         args = {**self.defaults, **kwargs}
         allowlist.check_url_allowed(args["root"] + args["path"], "root")  # again: the worker's variable decides
-        args["headers"] = {EXECUTION_HEADER: f"{execution.parent.parent.name}/{execution.name}", **(args.get("headers") or {})}
+        args["headers"] = {
+            EXECUTION_HEADER: f"{execution.parent.parent.name}/{execution.name}",
+            **(args.get("headers") or {}),
+        }
         return TimeoutRemoteMonitor(**args)
 
 
@@ -293,7 +304,9 @@ class LearningRateScheduler(CallbackType):
     def build(self, kwargs, folder):
         from .keras_callbacks import LoggedLearningRateScheduler
 
-        return LoggedLearningRateScheduler(schedules.make_schedule(*self._split(kwargs)), verbose=kwargs.get("verbose", 0))
+        return LoggedLearningRateScheduler(
+            schedules.make_schedule(*self._split(kwargs)), verbose=kwargs.get("verbose", 0)
+        )
 
 
 class LambdaCallback(CallbackType):
@@ -317,7 +330,9 @@ class LambdaCallback(CallbackType):
     def check(self, kwargs):
         _check_keys(self.name, kwargs, self.hooks)
         if not kwargs:
-            raise SpecError(f"needs at least one hook, such as \"on_epoch_end\": \"your_module.your_function\" (hooks: {', '.join(self.hooks)})")
+            raise SpecError(
+                f'needs at least one hook, such as "on_epoch_end": "your_module.your_function" (hooks: {", ".join(self.hooks)})'
+            )
         for hook, path in kwargs.items():
             function = allowlist.import_allowed(path, hook)
             arguments = self.hooks[hook]
@@ -371,7 +386,8 @@ class ModelCheckpoint(CallbackType):
         for key in kwargs:
             if key not in self.defaults:
                 raise SpecError(
-                    f"unknown argument for {self.name}{did_you_mean(key, self.defaults)} (it accepts: {', '.join(self.defaults)})", key
+                    f"unknown argument for {self.name}{did_you_mean(key, self.defaults)} (it accepts: {', '.join(self.defaults)})",
+                    key,
                 )
         args = {**self.defaults, **kwargs}
         check_relative_path(args["filepath"], "filepath")
@@ -417,7 +433,10 @@ CALLBACKS = {
         LearningRateScheduler(),
         LambdaCallback(),
         BuiltIn("base_logger", "Keras 3 averages the epoch metrics itself (BaseLogger is built into Keras 3)"),
-        BuiltIn("history", "Keras 3 records the History of every fit (History is built into Keras 3; the epoch metrics are in metrics.json)"),
+        BuiltIn(
+            "history",
+            "Keras 3 records the History of every fit (History is built into Keras 3; the epoch metrics are in metrics.json)",
+        ),
     )
 }
 

@@ -9,6 +9,7 @@ problem as ``path: what is wrong, what was expected``, for example::
 Components named by ``type`` (layers, preprocessors, transformers, callbacks, trackers) are
 checked by building them, so a bad argument is reported before anything trains.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -127,7 +128,9 @@ class Compilation(_Section):
             try:
                 network.metric_name(metric)
             except SpecError as exc:
-                raise PydanticCustomError("gymnos", "{message}", {"message": exc.message, "subpath": f"metrics[{index}]"}) from exc
+                raise PydanticCustomError(
+                    "gymnos", "{message}", {"message": exc.message, "subpath": f"metrics[{index}]"}
+                ) from exc
         return self
 
     def metric_names(self):
@@ -148,7 +151,9 @@ class ModelSection(_Section):
         try:
             network.build_model(self.input_shape, [layer.as_pair() for layer in self.network])
         except SpecError as exc:
-            raise PydanticCustomError("gymnos", "{message}", {"message": exc.message, "subpath": f"network{exc.subpath}"}) from exc
+            raise PydanticCustomError(
+                "gymnos", "{message}", {"message": exc.message, "subpath": f"network{exc.subpath}"}
+            ) from exc
         return self
 
 
@@ -163,7 +168,12 @@ class DatasetSection(_Section):
     def _check_source(self):
         if (self.name is None) == (self.path is None):
             raise PydanticCustomError(
-                "gymnos", "{message}", {"message": "give exactly one of name (a built-in dataset) or path (a CSV, NPZ or HDF5 file)", "subpath": ""}
+                "gymnos",
+                "{message}",
+                {
+                    "message": "give exactly one of name (a built-in dataset) or path (a CSV, NPZ or HDF5 file)",
+                    "subpath": "",
+                },
             )
         try:
             if self.name is not None:
@@ -195,7 +205,10 @@ class Samples(_Section):
             raise PydanticCustomError(
                 "gymnos",
                 "{message}",
-                {"message": f"fractions add up to {total:g} (fit {fit:g} + val {self.val:g} + test {self.test:g}); they must add up to at most 1", "subpath": ""},
+                {
+                    "message": f"fractions add up to {total:g} (fit {fit:g} + val {self.val:g} + test {self.test:g}); they must add up to at most 1",
+                    "subpath": "",
+                },
             )
         self.fit = fit
         return self
@@ -235,7 +248,11 @@ class TrainingConfig(_Section):
         for index, spec in enumerate(self.training.callbacks):
             for key, name in callbacks.get_callback_type(spec.type).metric_refs(spec.kwargs):
                 if name not in logged:
-                    why = " (the val fraction is 0, so no val_ metrics are logged)" if name.startswith("val_") and not self.training.samples.val else ""
+                    why = (
+                        " (the val fraction is 0, so no val_ metrics are logged)"
+                        if name.startswith("val_") and not self.training.samples.val
+                        else ""
+                    )
                     raise PydanticCustomError(
                         "gymnos",
                         "{message}",
@@ -366,7 +383,9 @@ def load_config(data, source=None, build=True):
         try:
             data = json.loads(data)
         except json.JSONDecodeError as exc:
-            raise ConfigError([Problem("", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")], source) from exc
+            raise ConfigError(
+                [Problem("", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")], source
+            ) from exc
     if not isinstance(data, dict):
         raise ConfigError([Problem("", f"a config must be a JSON object, got {type(data).__name__}")], source)
     token = _build.set(build)

@@ -5,6 +5,7 @@ A named dataset is read from its source the first time, then saved to
 Keras datasets (mnist, ...) download on first use; offline, place a file with ``X`` and ``y``
 at that cache path and they load from it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,7 +52,9 @@ class HDFManager:
             arrays = []
             for key in ("X", "y"):
                 if key not in f:
-                    raise ValueError(f"{self.path} has no '{key}' dataset (it holds: {', '.join(f.keys()) or 'nothing'})")
+                    raise ValueError(
+                        f"{self.path} has no '{key}' dataset (it holds: {', '.join(f.keys()) or 'nothing'})"
+                    )
                 self.log.debug(f"Loading Numpy dataset from HDF5 {key} key ({self.path})")
                 arrays.append(f[key][()])
         return tuple(arrays)
@@ -192,13 +195,24 @@ class Reuters(_SequenceDataset):
     name, module = "reuters", "reuters"
 
 
-DATASETS = {cls.name: cls for cls in (BostonHousing, Iris, Wine, Diabetes, BreastCancer, Digits, MNIST, FashionMNIST, CIFAR10, IMDB, Reuters)}
+DATASETS = {
+    cls.name: cls
+    for cls in (BostonHousing, Iris, Wine, Diabetes, BreastCancer, Digits, MNIST, FashionMNIST, CIFAR10, IMDB, Reuters)
+}
 
 
 def get_dataset(name):
     cls = DATASETS.get(name)
     if cls is None:
-        raise SpecError(unknown_type_message("dataset", name, DATASETS, hint="built-in: " + ", ".join(sorted(DATASETS)) + "; for your own data give dataset.path"), "name")
+        raise SpecError(
+            unknown_type_message(
+                "dataset",
+                name,
+                DATASETS,
+                hint="built-in: " + ", ".join(sorted(DATASETS)) + "; for your own data give dataset.path",
+            ),
+            "name",
+        )
     return cls()
 
 
@@ -252,6 +266,8 @@ def load_file(path, target=None):
         with np.load(file, allow_pickle=False) as archive:
             missing = [key for key in ("X", "y") if key not in archive]
             if missing:
-                raise ValueError(f"{file} has no array named {', '.join(missing)} (it holds: {', '.join(archive.files)})")
+                raise ValueError(
+                    f"{file} has no array named {', '.join(missing)} (it holds: {', '.join(archive.files)})"
+                )
             return archive["X"], archive["y"]
     return HDFManager(file).load()

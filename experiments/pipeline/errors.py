@@ -1,4 +1,5 @@
 """Errors the engine reports about a config, each tied to the config path it is about."""
+
 from __future__ import annotations
 
 import difflib

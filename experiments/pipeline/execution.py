@@ -1,4 +1,5 @@
 """The execution folder and its log: ``<root>/<dataset>/executions/<%H-%M-%S__%d-%m-%Y>/``."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -126,4 +127,3 @@ def _jsonable(value):
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-

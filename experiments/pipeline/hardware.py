@@ -1,4 +1,5 @@
 """What machine a run trained on, for metrics.json's ``hardware`` section."""
+
 from __future__ import annotations
 
 import functools
@@ -25,7 +26,12 @@ def _gpus():
         gpus = []
         for device in tf.config.list_physical_devices("GPU"):
             details = tf.config.experimental.get_device_details(device)
-            gpus.append({"name": details.get("device_name", device.name), "compute_capability": details.get("compute_capability")})
+            gpus.append(
+                {
+                    "name": details.get("device_name", device.name),
+                    "compute_capability": details.get("compute_capability"),
+                }
+            )
         return tuple(gpus)
     except Exception:  # noqa: BLE001 - no GPU support is not an error
         return ()

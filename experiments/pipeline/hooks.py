@@ -7,6 +7,7 @@ to keep them::
 
     {"type": "lambda_callback", "on_epoch_end": "experiments.pipeline.hooks.log_epoch"}
 """
+
 from __future__ import annotations
 
 import logging

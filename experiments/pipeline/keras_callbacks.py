@@ -1,4 +1,5 @@
 """Keras ``Callback`` classes the engine adds to ``fit()``. Imports Keras, so load it lazily."""
+
 from __future__ import annotations
 
 import logging
@@ -13,7 +14,16 @@ log = logging.getLogger("gymnosd.Trainer")
 class PeriodicModelCheckpoint(keras.callbacks.Callback):
     """Save the model every ``period`` epochs to ``filepath`` filled with the epoch and its logs."""
 
-    def __init__(self, filepath, period=1, monitor="val_loss", save_best_only=False, save_weights_only=False, mode="auto", verbose=0):
+    def __init__(
+        self,
+        filepath,
+        period=1,
+        monitor="val_loss",
+        save_best_only=False,
+        save_weights_only=False,
+        mode="auto",
+        verbose=0,
+    ):
         super().__init__()
         self.filepath = str(filepath)
         self.period = period
@@ -95,7 +105,9 @@ class LoggedTerminateOnNaN(keras.callbacks.TerminateOnNaN):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
             action = "failing the run" if self.raise_error else "stopping the training"
-            log.warning(f"Loss became {loss} at epoch {getattr(self, 'epoch', '?')}, batch {batch + 1}: {action} (terminate_on_nan)")
+            log.warning(
+                f"Loss became {loss} at epoch {getattr(self, 'epoch', '?')}, batch {batch + 1}: {action} (terminate_on_nan)"
+            )
         super().on_batch_end(batch, logs)
 
 
@@ -142,14 +154,22 @@ class TimeoutRemoteMonitor(keras.callbacks.RemoteMonitor):
         url = self.root + self.path
         try:
             if self.send_as_json:
-                response = requests.post(url, json=send, headers=self.headers, timeout=self.timeout, allow_redirects=False)
+                response = requests.post(
+                    url, json=send, headers=self.headers, timeout=self.timeout, allow_redirects=False
+                )
             else:
                 response = requests.post(
-                    url, {self.field: json.dumps(send)}, headers=self.headers, timeout=self.timeout, allow_redirects=False
+                    url,
+                    {self.field: json.dumps(send)},
+                    headers=self.headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
                 )
             response.raise_for_status()
             if response.is_redirect:
-                raise requests.exceptions.RequestException(f"it answered with a redirect to {response.headers.get('Location')}, which is not followed")
+                raise requests.exceptions.RequestException(
+                    f"it answered with a redirect to {response.headers.get('Location')}, which is not followed"
+                )
         except requests.exceptions.RequestException as exc:
             self.failures += 1
             # Once as a warning; every epoch would bury the log while the server is down.

@@ -14,6 +14,7 @@ Answer (stdout, one line, after "end" or EOF): {"location": {...}} or {"error": 
 
     python -m experiments.pipeline.mlflow_process TRACKING_URI
 """
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,11 @@ class MLflowProcess:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")])))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "experiments.pipeline.mlflow_process", uri],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            text=True,
         )
 
     def send(self, op, **fields):
@@ -62,7 +67,11 @@ class MLflowProcess:
         except ValueError:  # already collected
             out = ""
         lines = [line for line in (out or "").splitlines() if line.startswith("{")]
-        return json.loads(lines[-1]) if lines else {"error": f"the MLflow client process exited with {self.process.returncode}"}
+        return (
+            json.loads(lines[-1])
+            if lines
+            else {"error": f"the MLflow client process exited with {self.process.returncode}"}
+        )
 
     def abandon(self):
         if self.process.poll() is None:

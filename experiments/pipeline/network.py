@@ -4,6 +4,7 @@ A layer's ``type`` is any ``keras.layers`` class by its snake_case name; undersc
 do not matter, so ``conv_2d``, ``conv2d`` and ``Conv2D`` all mean ``keras.layers.Conv2D``.
 Every other key of the spec is passed to the layer's constructor.
 """
+
 from __future__ import annotations
 
 import functools
@@ -13,7 +14,16 @@ import re
 from .errors import SpecError, did_you_mean, unknown_type_message
 
 # Keyword arguments every Keras layer accepts through ``**kwargs``.
-_BASE_LAYER_KWARGS = {"name", "dtype", "trainable", "autocast", "activity_regularizer", "input_shape", "input_dim", "batch_size"}
+_BASE_LAYER_KWARGS = {
+    "name",
+    "dtype",
+    "trainable",
+    "autocast",
+    "activity_regularizer",
+    "input_shape",
+    "input_dim",
+    "batch_size",
+}
 # Layers the config may not name: the input is set by ``model.input_shape``.
 _FORBIDDEN_LAYERS = {"inputlayer", "input"}
 _POSITIVE_INT_KWARGS = {"units", "filters", "output_dim", "input_dim", "num_heads", "key_dim"}
@@ -53,7 +63,9 @@ def resolve_layer(type_name):
     cls = layer_classes().get(_normalise(type_name))
     if cls is None:
         raise SpecError(
-            unknown_type_message("layer type", type_name, layer_names(), hint="any keras.layers class by its snake_case name"),
+            unknown_type_message(
+                "layer type", type_name, layer_names(), hint="any keras.layers class by its snake_case name"
+            ),
             "type",
         )
     return cls
@@ -90,7 +102,9 @@ def _precheck_values(kwargs):
 
 def _keras_kwargs(kwargs):
     # JSON has no tuples; Keras wants tuples for shapes and sizes.
-    return {key: tuple(value) if isinstance(value, list) and key != "layers" else value for key, value in kwargs.items()}
+    return {
+        key: tuple(value) if isinstance(value, list) and key != "layers" else value for key, value in kwargs.items()
+    }
 
 
 def check_layer_arguments(type_name, kwargs):
@@ -174,7 +188,10 @@ def check_optimizer_arguments(type_name, kwargs):
     accepted = [name for name in inspect.signature(cls.__init__).parameters if name not in {"self", "kwargs"}]
     for key in kwargs:
         if key not in accepted:
-            raise SpecError(f"unknown argument for {type_name}{did_you_mean(key, accepted)} (it accepts: {', '.join(accepted)})", key)
+            raise SpecError(
+                f"unknown argument for {type_name}{did_you_mean(key, accepted)} (it accepts: {', '.join(accepted)})",
+                key,
+            )
     return cls
 
 
@@ -199,7 +216,9 @@ def loss_name(name):
     try:
         loss = keras.losses.get(name)
     except ValueError:
-        raise SpecError(f"unknown loss '{name}'{did_you_mean(name, _loss_names())} (any keras.losses name, e.g. mse, categorical_crossentropy)")
+        raise SpecError(
+            f"unknown loss '{name}'{did_you_mean(name, _loss_names())} (any keras.losses name, e.g. mse, categorical_crossentropy)"
+        )
     return loss.__name__ if inspect.isfunction(loss) else name
 
 
@@ -218,7 +237,9 @@ def metric_name(name):
     try:
         metric = keras.metrics.get(name)
     except ValueError:
-        raise SpecError(f"unknown metric '{name}'{did_you_mean(name, _metric_names())} (any keras.metrics name, e.g. mae, accuracy)")
+        raise SpecError(
+            f"unknown metric '{name}'{did_you_mean(name, _metric_names())} (any keras.metrics name, e.g. mae, accuracy)"
+        )
     return getattr(metric, "name", None) or getattr(metric, "__name__", name)
 
 

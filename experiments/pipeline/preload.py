@@ -15,6 +15,7 @@ collection.
 A frozen object is never collected by the cyclic collector. Only freeze what lives as long as
 the process anyway: imported modules, lookup tables, not a run's model or data.
 """
+
 from __future__ import annotations
 
 import contextlib

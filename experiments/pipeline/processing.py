@@ -4,6 +4,7 @@ Preprocessors act on each sample alone (no statistics), so they may run on the w
 Transformers learn statistics, so they are fitted on the fit split only and then applied to
 every split: nothing about the validation or test samples leaks into training.
 """
+
 from __future__ import annotations
 
 import math
@@ -95,7 +96,13 @@ class Grayscale(_Args):
         return (X.astype("float32") @ np.array([0.299, 0.587, 0.114], dtype="float32"))[..., np.newaxis]
 
 
-PREPROCESSORS = {"divide": Divide, "replace": Replace, "reshape": Reshape, "image_resize": ImageResize, "grayscale": Grayscale}
+PREPROCESSORS = {
+    "divide": Divide,
+    "replace": Replace,
+    "reshape": Reshape,
+    "image_resize": ImageResize,
+    "grayscale": Grayscale,
+}
 
 
 def _pydantic_spec_error(exc: ValidationError):
@@ -150,7 +157,9 @@ def make_transformer(type_name, kwargs):
     accepted = cls().get_params()
     for key in kwargs:
         if key not in accepted:
-            raise SpecError(f"unknown argument{did_you_mean(key, accepted)} (it accepts: {', '.join(sorted(accepted))})", key)
+            raise SpecError(
+                f"unknown argument{did_you_mean(key, accepted)} (it accepts: {', '.join(sorted(accepted))})", key
+            )
     kwargs = {key: tuple(value) if isinstance(value, list) else value for key, value in kwargs.items()}
     estimator = cls(**kwargs)
     try:

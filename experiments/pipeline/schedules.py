@@ -8,6 +8,7 @@ A config cannot hold code, so a schedule is a name plus its parameters, next to 
 rate. The initial rate is ``initial_learning_rate`` when given, else the optimizer's rate when
 training starts. Pure Python: checking a config does not import Keras for this.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,7 +57,11 @@ class ExponentialDecay(Schedule):
     """``initial * decay_rate ** (epoch / decay_epochs)``; with ``staircase`` the exponent is floored."""
 
     name = "exponential_decay"
-    parameters = {"decay_rate": (decay_factor, REQUIRED), "decay_epochs": (positive_int, 1), "staircase": (boolean, False)}
+    parameters = {
+        "decay_rate": (decay_factor, REQUIRED),
+        "decay_epochs": (positive_int, 1),
+        "staircase": (boolean, False),
+    }
 
     def rate(self, epoch, initial):
         exponent = epoch / self.params["decay_epochs"]
@@ -100,7 +105,8 @@ def check_schedule(name, params, other_keys=()):
         if key not in accepted:
             known = [*other_keys, *accepted]
             raise SpecError(
-                f"unknown parameter for the {name} schedule{did_you_mean(key, known)} (it accepts: {', '.join(known)})", key
+                f"unknown parameter for the {name} schedule{did_you_mean(key, known)} (it accepts: {', '.join(known)})",
+                key,
             )
         checker, default = accepted[key]
         if value is None and default is None:

@@ -4,6 +4,7 @@ A tracker that fails (its store unreachable, a disk full) never stops the traini
 logged as a warning naming the tracker, dropped for the rest of the run, and listed in
 ``trackers.json`` with its error.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -57,8 +58,14 @@ class Tracker:
     def check(cls, kwargs):
         for key in kwargs:
             if key not in cls.kwargs_allowed:
-                hint = f" (it accepts: {', '.join(cls.kwargs_allowed)})" if cls.kwargs_allowed else " (it takes no arguments)"
-                raise SpecError(f"unknown argument for {cls.name} tracker{did_you_mean(key, cls.kwargs_allowed)}{hint}", key)
+                hint = (
+                    f" (it accepts: {', '.join(cls.kwargs_allowed)})"
+                    if cls.kwargs_allowed
+                    else " (it takes no arguments)"
+                )
+                raise SpecError(
+                    f"unknown argument for {cls.name} tracker{did_you_mean(key, cls.kwargs_allowed)}{hint}", key
+                )
 
     def start(self, run):
         """Open the run; called before the first epoch."""
@@ -95,7 +102,9 @@ class TensorBoardTracker(Tracker):
         import tensorflow as tf
 
         self.root = run.execution_dir / self.folder
-        self.writers = {part: tf.summary.create_file_writer(str(self.root / part)) for part in ("train", "validation", "test")}
+        self.writers = {
+            part: tf.summary.create_file_writer(str(self.root / part)) for part in ("train", "validation", "test")
+        }
 
     def _write(self, part, metrics, step):
         import tensorflow as tf
@@ -137,12 +146,19 @@ class MLflowTracker(Tracker):
     def check(cls, kwargs):
         super().check(kwargs)
         if importlib.util.find_spec("mlflow") is None:
-            raise SpecError("the mlflow tracker needs MLflow, which is not installed: pip install 'gymnos[mlflow]' (or pip install mlflow)", "type")
+            raise SpecError(
+                "the mlflow tracker needs MLflow, which is not installed: pip install 'gymnos[mlflow]' (or pip install mlflow)",
+                "type",
+            )
 
     @staticmethod
     def resolve_uri(kwargs, trainings_root):
         """The tracker's ``tracking_uri``, else ``MLFLOW_TRACKING_URI``, else the store under the trainings root."""
-        return kwargs.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(trainings_root).resolve() / 'mlflow.db'}"
+        return (
+            kwargs.get("tracking_uri")
+            or os.environ.get("MLFLOW_TRACKING_URI")
+            or f"sqlite:///{Path(trainings_root).resolve() / 'mlflow.db'}"
+        )
 
     def start(self, run):
         self.uri = self.resolve_uri(self.kwargs, run.trainings_root)
@@ -241,7 +257,9 @@ class TrackerSet:
             try:
                 getattr(tracker, method)(*args)
             except Exception as exc:  # noqa: BLE001 - a tracker must never stop the training
-                log.warning(f"Tracker {tracker.name} failed ({method}): {type(exc).__name__}: {exc}; training goes on without it")
+                log.warning(
+                    f"Tracker {tracker.name} failed ({method}): {type(exc).__name__}: {exc}; training goes on without it"
+                )
                 self.failed[tracker.name] = f"{type(exc).__name__}: {exc}"
                 self.active.remove(tracker)
 

@@ -6,6 +6,7 @@
 
 Progress leaves the engine through the Keras callbacks the caller passes in ``callbacks``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,7 +20,14 @@ from .callbacks import get_callback_type
 from .execution import ExecutionLog, create_execution_dir, write_json
 from .trackers import RunInfo, TrackerSet
 
-STAGES = ("load_data", "transform_preprocessors", "fit_transformers", "transform_transformers", "fit_model", "evaluate_model")
+STAGES = (
+    "load_data",
+    "transform_preprocessors",
+    "fit_transformers",
+    "transform_transformers",
+    "fit_model",
+    "evaluate_model",
+)
 
 main_log = logging.getLogger("gymnosd.Main")
 model_log = logging.getLogger("gymnosd.Model")
@@ -74,7 +82,9 @@ def _recorder():
 class Trainer:
     """One run of one config. ``run()`` never raises for a training failure: it reports it."""
 
-    def __init__(self, config, trainings_root, cache_dir, callbacks=(), console_stream=None, progress_stream=None, on_folder=None):
+    def __init__(
+        self, config, trainings_root, cache_dir, callbacks=(), console_stream=None, progress_stream=None, on_folder=None
+    ):
         self.config = config
         self.on_folder = on_folder
         self.trainings_root = Path(trainings_root)
@@ -120,13 +130,22 @@ class Trainer:
         # Written first, so even a run that fails at once leaves its config behind.
         write_json(self.path / "training_config.json", config.source)
         self.trackers.start(
-            RunInfo(self.path, config.experiment.name, self.trainings_root, config.source, config.tracking.params, config.experiment.tags)
+            RunInfo(
+                self.path,
+                config.experiment.name,
+                self.trainings_root,
+                config.source,
+                config.tracking.params,
+                config.experiment.tags,
+            )
         )
 
         X, y = self._load_data()
         samples = config.training.samples
         log.info(f"Splitting dataset -> Fit: {samples.fit:g} | Test: {samples.test:g} | Val: {samples.val:g} ...")
-        split = processing.split_indices(len(X), samples.fit, samples.val, samples.test, config.training.shuffle, config.training.seed)
+        split = processing.split_indices(
+            len(X), samples.fit, samples.val, samples.test, config.training.shuffle, config.training.seed
+        )
 
         preprocessors = [processing.make_preprocessor(*spec.as_pair()) for spec in config.dataset.preprocessors]
         log.info(f"Applying {len(preprocessors)} preprocessors ...")
@@ -135,7 +154,9 @@ class Trainer:
                 X = preprocessor(X)
         log.debug(f"Preprocessing took {self.elapsed['transform_preprocessors']:.2f}s")
 
-        parts = {name: (X[index], y[index]) for name, index in (("fit", split.fit), ("val", split.val), ("test", split.test))}
+        parts = {
+            name: (X[index], y[index]) for name, index in (("fit", split.fit), ("val", split.val), ("test", split.test))
+        }
         self.transformers = transformers = processing.TransformerChain(
             processing.make_transformer(*spec.as_pair()) for spec in config.dataset.transformers
         )
@@ -157,7 +178,9 @@ class Trainer:
         if len(X_test):
             log.info(f"Evaluating model with {len(X_test)} samples")
             with _Timer(self.elapsed, "evaluate_model"):
-                results = model.evaluate(X_test, y_test, batch_size=config.training.batch_size, verbose=0, return_dict=True)
+                results = model.evaluate(
+                    X_test, y_test, batch_size=config.training.batch_size, verbose=0, return_dict=True
+                )
             log.debug(f"Evaluating model took {self.elapsed['evaluate_model']:.2f}s")
             log.info("Logging test metrics")
             self.metrics.update({f"test_{key}": [float(value)] for key, value in results.items()})
@@ -265,7 +288,15 @@ class Trainer:
         return ExecutionResult(self.path, False, document, error)
 
 
-def run_experiment(config, trainings_root="trainings", cache_dir="cache", callbacks=(), console_stream=None, progress_stream=None, on_folder=None):
+def run_experiment(
+    config,
+    trainings_root="trainings",
+    cache_dir="cache",
+    callbacks=(),
+    console_stream=None,
+    progress_stream=None,
+    on_folder=None,
+):
     """Train ``config`` (a validated ``TrainingConfig``) and write its execution folder.
 
     ``callbacks`` are extra Keras callbacks (progress reporting); ``on_folder(path)`` is called

@@ -1,8 +1,9 @@
 """Checks for the values in a component's spec. Each returns what is wrong, or None.
 
-    >>> positive_int(0)
-    'must be a positive whole number, got 0'
+>>> positive_int(0)
+'must be a positive whole number, got 0'
 """
+
 from __future__ import annotations
 
 import math
@@ -88,7 +89,12 @@ def update_freq(value):
 def profile_batch(value):
     if is_int(value) and value >= 0:
         return None
-    if isinstance(value, list) and len(value) == 2 and all(is_int(item) and item > 0 for item in value) and value[0] <= value[1]:
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(is_int(item) and item > 0 for item in value)
+        and value[0] <= value[1]
+    ):
         return None
     return f"must be 0 (off), a batch number, or [first, last] batch numbers, got {value!r}"
 

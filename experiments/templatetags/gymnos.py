@@ -1,4 +1,5 @@
 """Formatting for the dashboard: durations, metric values, JSON."""
+
 import json
 import math
 

@@ -2,6 +2,7 @@
 
 The selection lives in the URL (``/compare/?runs=12,15,31``) so it can be pasted to a teammate.
 """
+
 import csv
 
 from django.contrib.auth.decorators import login_required
@@ -67,7 +68,9 @@ def config_diff(executions):
 
 def _histories(ids):
     by_run = {pk: {} for pk in ids}
-    for execution_id, name, values in MetricHistory.objects.filter(execution_id__in=ids).values_list("execution_id", "name", "values"):
+    for execution_id, name, values in MetricHistory.objects.filter(execution_id__in=ids).values_list(
+        "execution_id", "name", "values"
+    ):
         by_run[execution_id][name] = values
     return by_run
 
@@ -80,15 +83,23 @@ def compare_data(executions, run_url=execution_url):
         for name, values in histories[execution.pk].items():
             if not name.startswith("test_"):
                 metrics.setdefault(name, []).append({"run": execution.pk, **charts.trace(values)})
-    order = sorted(metrics, key=lambda name: (name.removeprefix("val_") != "loss", name.removeprefix("val_"), name.startswith("val_")))
+    order = sorted(
+        metrics,
+        key=lambda name: (name.removeprefix("val_") != "loss", name.removeprefix("val_"), name.startswith("val_")),
+    )
     return {
-        "runs": [{"id": e.pk, "label": run_label(e), "title": e.title, "url": run_url(e) if run_url else None} for e in executions],
+        "runs": [
+            {"id": e.pk, "label": run_label(e), "title": e.title, "url": run_url(e) if run_url else None}
+            for e in executions
+        ],
         "metrics": {name: metrics[name] for name in order},
     }
 
 
 def compare_context(executions, missing):
-    metric_names = sorted({name for e in executions for name in (e.summary or {})}, key=lambda n: (n.removeprefix("val_") != "loss", n))
+    metric_names = sorted(
+        {name for e in executions for name in (e.summary or {})}, key=lambda n: (n.removeprefix("val_") != "loss", n)
+    )
     test_names = sorted({name for e in executions for name in (e.test_metrics or {})})
     rows = [
         {
@@ -118,7 +129,15 @@ def csv_rows(executions):
     for execution in executions:
         for name in sorted(histories[execution.pk]):
             for epoch, value in enumerate(histories[execution.pk][name], start=1):
-                yield [execution.pk, execution.experiment.name, execution.folder_name or "", execution.title, name, epoch, "" if value is None else repr(value)]
+                yield [
+                    execution.pk,
+                    execution.experiment.name,
+                    execution.folder_name or "",
+                    execution.title,
+                    name,
+                    epoch,
+                    "" if value is None else repr(value),
+                ]
 
 
 class _Echo:
@@ -128,7 +147,9 @@ class _Echo:
 
 def csv_response(executions, filename="comparison.csv"):
     writer = csv.writer(_Echo())
-    response = StreamingHttpResponse((writer.writerow(row) for row in csv_rows(executions)), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in csv_rows(executions)), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

@@ -4,6 +4,7 @@ Every path resolves inside the execution folder, with symlinks followed: ``..``,
 paths, encoded traversal (Django decodes ``%2e%2e`` before routing) and links that lead out
 all end in 404, the same answer as a file that is not there.
 """
+
 import os
 import zipfile
 
@@ -49,7 +50,12 @@ def resolve_inside(execution, relative):
 def _files(folder):
     """``(relative path, real path)`` of every regular file in the folder, links leading out skipped."""
     for directory, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if _inside(os.path.realpath(os.path.join(directory, d)), folder) and not os.path.islink(os.path.join(directory, d)))
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if _inside(os.path.realpath(os.path.join(directory, d)), folder)
+            and not os.path.islink(os.path.join(directory, d))
+        )
         for name in sorted(filenames):
             path = os.path.join(directory, name)
             real = os.path.realpath(path)

@@ -1,4 +1,5 @@
 """One execution: its page, the JSON its page polls (status, charts, files), its log, Cancel."""
+
 import json
 
 from django.contrib import messages
@@ -11,11 +12,22 @@ from django.views.decorators.http import require_GET, require_POST
 
 from experiments import charts, logtail
 from experiments.access import (
-    can_launch, can_revoke, get_execution_by_id_for_user, get_execution_for_user, require_launch_permission,
+    can_launch,
+    can_revoke,
+    get_execution_by_id_for_user,
+    get_execution_for_user,
+    require_launch_permission,
 )
 from experiments.views.downloads import folder_of, list_downloads, zip_name
 from experiments.views.helpers import (
-    LIVE, duration, eta_seconds, execution_url, hardware_label, progress_percent, run_label, stages,
+    LIVE,
+    duration,
+    eta_seconds,
+    execution_url,
+    hardware_label,
+    progress_percent,
+    run_label,
+    stages,
 )
 
 
@@ -40,7 +52,9 @@ class Links:
             return None
         if self.share is not None:
             return reverse("experiments:shared-file", args=[self.share.token, path])
-        return reverse("experiments:execution-file", args=[self.execution.experiment.name, self.execution.folder_name, path])
+        return reverse(
+            "experiments:execution-file", args=[self.execution.experiment.name, self.execution.folder_name, path]
+        )
 
     @property
     def zip(self):
@@ -92,13 +106,21 @@ def payload(request, execution, links):
         "epochs_total": execution.epochs_total,
         "eta_seconds": eta_seconds(execution),
         "permalink": execution_url(execution) if links.share is None and execution.folder_name else None,
-        "status_html": render_to_string("experiments/_partials/execution_status.html", _status_context(request, execution, links), request),
-        "files_html": render_to_string("experiments/_partials/execution_files.html", _files_context(execution, links, found), request),
+        "status_html": render_to_string(
+            "experiments/_partials/execution_status.html", _status_context(request, execution, links), request
+        ),
+        "files_html": render_to_string(
+            "experiments/_partials/execution_files.html", _files_context(execution, links, found), request
+        ),
         "hardware_html": render_to_string(
-            "experiments/_partials/execution_hardware.html", {"hardware": execution.hardware or {}, "shared": links.share is not None}, request
+            "experiments/_partials/execution_hardware.html",
+            {"hardware": execution.hardware or {}, "shared": links.share is not None},
+            request,
         ),
         "charts": charts.execution_charts(histories),
-        "checkpoints": charts.checkpoint_markers(found, histories.get("val_loss", []), links.file) if links.downloads_allowed else [],
+        "checkpoints": charts.checkpoint_markers(found, histories.get("val_loss", []), links.file)
+        if links.downloads_allowed
+        else [],
         "elapsed": stages(execution.elapsed),
     }
 
@@ -118,7 +140,9 @@ def page_context(request, execution, links):
             {"link": link, "can_revoke": can_revoke(request.user, link)}
             for link in execution.share_links.filter(revoked_at__isnull=True).select_related("created_by")
             if link.is_active()
-        ] if links.share is None else [],
+        ]
+        if links.share is None
+        else [],
         "publish_tokens": list(execution.publish_tokens.all()) if links.share is None else [],
         "page_data": {"data_url": links.data, "log_url": links.log, "live": execution.status in LIVE},
         **_status_context(request, execution, links),
@@ -153,7 +177,9 @@ def data(request, execution_id):
 @login_required
 @require_GET
 def log(request, execution_id):
-    return JsonResponse(log_payload(get_execution_by_id_for_user(request.user, execution_id), request.GET.get("offset")))
+    return JsonResponse(
+        log_payload(get_execution_by_id_for_user(request.user, execution_id), request.GET.get("offset"))
+    )
 
 
 def log_payload(execution, offset):
@@ -180,7 +206,8 @@ def cancel(request, execution_id):
         messages.success(request, f"Cancelled {run_label(execution)}.")
     else:
         execution.refresh_from_db(fields=["status"])
-        messages.error(request, f"{run_label(execution)} is {execution.status}; only queued or running runs can be cancelled.")
+        messages.error(
+            request, f"{run_label(execution)} is {execution.status}; only queued or running runs can be cancelled."
+        )
     execution.refresh_from_db()
     return redirect(execution_url(execution))
-

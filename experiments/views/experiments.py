@@ -1,4 +1,5 @@
 """The experiments list and one experiment's table of executions."""
+
 import json
 import re
 
@@ -19,8 +20,20 @@ PER_PAGE = 50
 PER_PAGE_CHOICES = (25, 50, 100, 200)
 # What a table row shows: the rest (config, artifacts, paths) is not read for a 100-row page.
 TABLE_FIELDS = [
-    "experiment_id", "folder_name", "status", "title", "started_at", "finished_at", "epochs", "epochs_total",
-    "best_val_loss", "summary", "test_metrics", "elapsed", "hardware", "tags",
+    "experiment_id",
+    "folder_name",
+    "status",
+    "title",
+    "started_at",
+    "finished_at",
+    "epochs",
+    "epochs_total",
+    "best_val_loss",
+    "summary",
+    "test_metrics",
+    "elapsed",
+    "hardware",
+    "tags",
 ]
 STATUSES = [status for status, _ in Execution.Status.choices]
 
@@ -38,7 +51,9 @@ def index(request):
     ).order_by(F("last_run").desc(nulls_last=True), "name")
     rows = []
     for experiment in experiments:
-        statuses = [(status, getattr(experiment, f"n_{status}")) for status in STATUSES if getattr(experiment, f"n_{status}")]
+        statuses = [
+            (status, getattr(experiment, f"n_{status}")) for status in STATUSES if getattr(experiment, f"n_{status}")
+        ]
         if experiment.best_val_loss is not None:
             best = ("val_loss", experiment.best_val_loss)
         elif experiment.best_loss is not None:
@@ -168,7 +183,10 @@ def _metric_columns(rows, sorted_metric):
     names = {name for row in rows for name in row["summary"]}
     if sorted_metric:
         names.add(sorted_metric)
-    return sorted(names, key=lambda name: (name.removeprefix("val_") != "loss", name.removeprefix("val_"), name.startswith("val_")))
+    return sorted(
+        names,
+        key=lambda name: (name.removeprefix("val_") != "loss", name.removeprefix("val_"), name.startswith("val_")),
+    )
 
 
 def _test_columns(rows, sorted_metric):
@@ -191,4 +209,9 @@ def _column(name, sort, order, which="last"):
 def _plain_column(name, sort, order):
     active = (sort or "started") == name
     current = order if order in {"asc", "desc"} else "desc"
-    return {"key": name, "active": active, "order": current, "next_order": ("asc" if current == "desc" else "desc") if active else "desc"}
+    return {
+        "key": name,
+        "active": active,
+        "order": current,
+        "next_order": ("asc" if current == "desc" else "desc") if active else "desc",
+    }

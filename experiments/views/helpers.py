@@ -1,4 +1,5 @@
 """Small pieces the dashboard's views share: URLs of an execution, labels, durations."""
+
 from django.urls import reverse
 from django.utils import timezone
 
@@ -25,7 +26,12 @@ def duration(execution, now=None):
 
 def eta_seconds(execution, now=None):
     """Seconds left, from the average epoch so far, while a run trains (None otherwise)."""
-    if execution.status != Execution.Status.RUNNING or not execution.epochs or not execution.epochs_total or not execution.started_at:
+    if (
+        execution.status != Execution.Status.RUNNING
+        or not execution.epochs
+        or not execution.epochs_total
+        or not execution.started_at
+    ):
         return None
     spent = ((now or timezone.now()) - execution.started_at).total_seconds()
     return max(0.0, spent / execution.epochs * (execution.epochs_total - execution.epochs))
@@ -59,12 +65,24 @@ def stage_times(elapsed):
 
 
 # The pipeline's stages in the order they run; any others a run recorded come after them.
-STAGE_ORDER = ["load_data", "transform_preprocessors", "fit_transformers", "transform_transformers", "fit_model", "evaluate_model", "save_model"]
+STAGE_ORDER = [
+    "load_data",
+    "transform_preprocessors",
+    "fit_transformers",
+    "transform_transformers",
+    "fit_model",
+    "evaluate_model",
+    "save_model",
+]
 
 
 def stages(elapsed):
     """Every stage's seconds, in the order they ran: ``[["load_data", 0.78], ["fit_model", 2.34], ...]``."""
-    numeric = {key: value for key, value in (elapsed or {}).items() if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    numeric = {
+        key: value
+        for key, value in (elapsed or {}).items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
     order = {name: index for index, name in enumerate(STAGE_ORDER)}
     return [[key, numeric[key]] for key in sorted(numeric, key=lambda key: (order.get(key, len(order)), key))]
 

@@ -5,6 +5,7 @@ The token in the URL is the credential (the receiver is CSRF-exempt: a training 
 session). ``X-Gymnos-Execution``, which Gymnos' own remote_monitor adds, is informational: the
 token alone decides the execution.
 """
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
@@ -31,7 +32,9 @@ def record_epoch(execution_id, epoch, metrics):
             values[epoch] = finite_or_none(value)
         MetricHistory.objects.bulk_create(
             [MetricHistory(execution_id=execution_id, name=name, values=values) for name, values in histories.items()],
-            update_conflicts=True, unique_fields=["execution", "name"], update_fields=["values"],
+            update_conflicts=True,
+            unique_fields=["execution", "name"],
+            update_fields=["values"],
         )
         execution.set_metrics(histories)
         fields = ["summary", "test_metrics", "epochs", "final_loss", "final_val_loss", "best_val_loss", "test_loss"]
@@ -41,7 +44,11 @@ def record_epoch(execution_id, epoch, metrics):
                 execution.status = Execution.Status.RUNNING
                 execution.started_at = execution.started_at or now
                 fields += ["status", "started_at"]
-            if execution.status == Execution.Status.RUNNING and execution.epochs_total and execution.epochs >= execution.epochs_total:
+            if (
+                execution.status == Execution.Status.RUNNING
+                and execution.epochs_total
+                and execution.epochs >= execution.epochs_total
+            ):
                 execution.status, execution.finished_at = Execution.Status.SUCCEEDED, now
                 fields += ["status", "finished_at"]
         execution.save(update_fields=fields)
@@ -60,7 +67,9 @@ def epoch_end(request, token):
         return JsonResponse({"detail": str(exc)}, status=400)
     execution = record_epoch(publish.execution_id, epoch, metrics)
     PublishToken.objects.filter(pk=publish.pk).update(last_post_at=timezone.now())
-    return JsonResponse({"execution": execution.pk, "epoch": epoch, "epochs": execution.epochs, "status": execution.status})
+    return JsonResponse(
+        {"execution": execution.pk, "epoch": epoch, "epochs": execution.epochs, "status": execution.status}
+    )
 
 
 @login_required
@@ -80,14 +89,23 @@ def external_run(request):
     require_launch_permission(request.user)
     form = ExternalRunForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Could not add the run: " + "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()))
+        messages.error(
+            request,
+            "Could not add the run: "
+            + "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()),
+        )
         return redirect("experiments:new-run")
     with transaction.atomic():
         experiment, _ = Experiment.objects.get_or_create(name=form.cleaned_data["experiment"])
         execution = Execution.objects.create(
-            experiment=experiment, status=Execution.Status.QUEUED, title=form.cleaned_data["title"] or "Remote run",
-            epochs_total=form.cleaned_data["epochs"], launched_by=request.user,
+            experiment=experiment,
+            status=Execution.Status.QUEUED,
+            title=form.cleaned_data["title"] or "Remote run",
+            epochs_total=form.cleaned_data["epochs"],
+            launched_by=request.user,
         )
         PublishToken.objects.create(execution=execution, created_by=request.user)
-    messages.success(request, "Point your script's RemoteMonitor at the URL below; its epochs appear here as they arrive.")
+    messages.success(
+        request, "Point your script's RemoteMonitor at the URL below; its epochs appear here as they arrive."
+    )
     return redirect(execution_url(execution))

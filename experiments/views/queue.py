@@ -1,5 +1,6 @@
 """The queue: runs waiting (in order, with who launched them), runs in progress with their
 worker, and each RQ worker's state. The page re-renders its fragment every few seconds."""
+
 import redis
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
@@ -50,9 +51,12 @@ def queue_context():
     from experiments.running import reap_lost_executions
 
     reap_lost_executions()
-    active = Execution.objects.select_related("experiment", "launched_by").filter(
-        status__in=[Execution.Status.QUEUED, Execution.Status.RUNNING]
-    ).defer("config", "artifacts", "summary", "hardware", "trackers", "error").order_by("created_at", "pk")
+    active = (
+        Execution.objects.select_related("experiment", "launched_by")
+        .filter(status__in=[Execution.Status.QUEUED, Execution.Status.RUNNING])
+        .defer("config", "artifacts", "summary", "hardware", "trackers", "error")
+        .order_by("created_at", "pk")
+    )
     waiting, in_progress = [], []
     for execution in active:
         row = {"execution": execution, "url": execution_url(execution), "label": run_label(execution)}
@@ -66,7 +70,14 @@ def queue_context():
     for worker in workers:
         row = by_job.get(worker["job_id"])
         worker["execution"] = row
-    return {"waiting": waiting, "in_progress": in_progress, "workers": workers, "problem": problem, "now": timezone.now(), "refresh": REFRESH_SECONDS}
+    return {
+        "waiting": waiting,
+        "in_progress": in_progress,
+        "workers": workers,
+        "problem": problem,
+        "now": timezone.now(),
+        "refresh": REFRESH_SECONDS,
+    }
 
 
 @login_required

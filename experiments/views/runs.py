@@ -1,4 +1,5 @@
 """The new-run form: common choices as fields, the full JSON beside them, clone from a run."""
+
 import json
 
 from django.conf import settings
@@ -49,4 +50,6 @@ def new(request):
     else:
         config, clone = _starting_config(request)
         form = RunForm.for_config(config)
-    return render(request, "experiments/run_new.html", {"form": form, "clone": clone, "can_launch": can_launch(request.user)})
+    return render(
+        request, "experiments/run_new.html", {"form": form, "clone": clone, "can_launch": can_launch(request.user)}
+    )

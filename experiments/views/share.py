@@ -4,6 +4,7 @@ A visitor with ``/s/<token>/`` sees that one execution (or that comparison) read
 metrics, config, the log tail, and files only if the sharer allowed downloads. Nothing else
 is reachable with it: every other page still asks for a login.
 """
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
@@ -12,7 +13,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from experiments.access import get_active_share, get_execution_by_id_for_user, get_share_for_revoke, require_share_downloads
+from experiments.access import (
+    get_active_share,
+    get_execution_by_id_for_user,
+    get_share_for_revoke,
+    require_share_downloads,
+)
 from experiments.forms import CompareShareForm, ShareForm
 from experiments.models import ShareLink
 from experiments.views import compare, downloads
@@ -33,8 +39,11 @@ def create_for_execution(request, execution_id):
         messages.error(request, "Could not share: " + "; ".join(e for errors in form.errors.values() for e in errors))
         return redirect(execution_url(execution))
     link = ShareLink.objects.create(
-        kind=ShareLink.Kind.EXECUTION, execution=execution, created_by=request.user,
-        allow_downloads=form.cleaned_data["allow_downloads"], expires_at=form.cleaned_data["expires_in"],
+        kind=ShareLink.Kind.EXECUTION,
+        execution=execution,
+        created_by=request.user,
+        allow_downloads=form.cleaned_data["allow_downloads"],
+        expires_at=form.cleaned_data["expires_in"],
     )
     messages.success(request, f"Share link created: {share_url(request, link)}", extra_tags="share")
     return redirect(execution_url(execution))
@@ -48,13 +57,19 @@ def create_for_comparison(request):
         messages.error(request, "Could not share: " + "; ".join(e for errors in form.errors.values() for e in errors))
         return redirect(reverse("experiments:compare") + f"?runs={request.POST.get('runs', '')}")
     executions, missing = compare.load_runs(form.cleaned_data["runs"])
-    back = reverse("experiments:compare") + f"?runs={form.cleaned_data['runs'] and ','.join(map(str, form.cleaned_data['runs']))}"
+    back = (
+        reverse("experiments:compare")
+        + f"?runs={form.cleaned_data['runs'] and ','.join(map(str, form.cleaned_data['runs']))}"
+    )
     if missing or not executions:
         messages.error(request, f"Could not share: runs {', '.join(map(str, missing))} do not exist.")
         return redirect(back)
     link = ShareLink.objects.create(
-        kind=ShareLink.Kind.COMPARISON, runs=[e.pk for e in executions], created_by=request.user,
-        allow_downloads=form.cleaned_data["allow_downloads"], expires_at=form.cleaned_data["expires_in"],
+        kind=ShareLink.Kind.COMPARISON,
+        runs=[e.pk for e in executions],
+        created_by=request.user,
+        allow_downloads=form.cleaned_data["allow_downloads"],
+        expires_at=form.cleaned_data["expires_in"],
     )
     messages.success(request, f"Share link created: {share_url(request, link)}", extra_tags="share")
     return redirect(back)
@@ -69,7 +84,9 @@ def revoke(request, share_id):
         link.save(update_fields=["revoked_at"])
     messages.success(request, "Share link revoked: it no longer opens anything.")
     next_url = request.POST.get("next", "")
-    return redirect(next_url if next_url.startswith("/") and not next_url.startswith("//") else reverse("experiments:shares"))
+    return redirect(
+        next_url if next_url.startswith("/") and not next_url.startswith("//") else reverse("experiments:shares")
+    )
 
 
 @login_required

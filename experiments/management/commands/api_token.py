@@ -3,6 +3,7 @@
 Only the token's SHA-256 is stored, so it cannot be printed again: asked again, the command
 says when the token was made and how it starts, and ``--rotate`` replaces it.
 """
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
@@ -14,7 +15,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("username")
-        parser.add_argument("--rotate", action="store_true", help="replace the token with a new one (the old one stops working)")
+        parser.add_argument(
+            "--rotate", action="store_true", help="replace the token with a new one (the old one stops working)"
+        )
 
     def handle(self, *args, **options):
         User = get_user_model()
@@ -22,7 +25,9 @@ class Command(BaseCommand):
         try:
             user = User.objects.get(**{User.USERNAME_FIELD: username})
         except User.DoesNotExist:
-            raise CommandError(f"no user named {username!r}; create one with: python manage.py createsuperuser") from None
+            raise CommandError(
+                f"no user named {username!r}; create one with: python manage.py createsuperuser"
+            ) from None
         token, key = ApiToken.issue(user, rotate=options["rotate"])
         if key is None:
             raise CommandError(

@@ -4,6 +4,7 @@ Prints each problem found (on stderr), then a last line ``indexed N, unchanged M
 Exit code 0 even when folders have problems (they are recorded on their executions); 1 if
 the root is not a directory.
 """
+
 import sys
 
 from django.conf import settings
@@ -35,7 +36,9 @@ class Command(BaseCommand):
     help = "Index the execution folders under the trainings root into the database (skips unchanged folders)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--root", default=None, help=f"the trainings root (default: {settings.GYMNOS_TRAININGS_ROOT})")
+        parser.add_argument(
+            "--root", default=None, help=f"the trainings root (default: {settings.GYMNOS_TRAININGS_ROOT})"
+        )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
 
     def handle(self, *args, **options):

@@ -4,6 +4,7 @@ Exit codes: 0 trained, 1 the training failed (its folder keeps the log and the e
 2 the config is invalid (every problem is listed, nothing is written).
 When a run ends, failed or not, its folder is indexed in the database (``experiments.sync``).
 """
+
 import gc
 import json
 import sys
@@ -51,7 +52,9 @@ def index(folder, trainings_root, stderr):
     try:
         report = sync_folder(folder, trainings_root)
     except DatabaseError as exc:
-        stderr.write(f"Not indexed in the database ({str(exc).strip()}); run `python manage.py migrate`, then `python manage.py sync_trainings`\n")
+        stderr.write(
+            f"Not indexed in the database ({str(exc).strip()}); run `python manage.py migrate`, then `python manage.py sync_trainings`\n"
+        )
         return None
     for problem in report.problems:
         stderr.write(f"Indexed with a problem: {problem}\n")
@@ -66,8 +69,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("config", help="path to a training config (JSON), e.g. examples/boston_housing.json")
-        parser.add_argument("--trainings-root", default=None, help=f"where execution folders go (default: {settings.GYMNOS_TRAININGS_ROOT})")
-        parser.add_argument("--cache-dir", default=None, help=f"where datasets are cached (default: {settings.GYMNOS_CACHE_DIR})")
+        parser.add_argument(
+            "--trainings-root",
+            default=None,
+            help=f"where execution folders go (default: {settings.GYMNOS_TRAININGS_ROOT})",
+        )
+        parser.add_argument(
+            "--cache-dir", default=None, help=f"where datasets are cached (default: {settings.GYMNOS_CACHE_DIR})"
+        )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
 
     def run_from_argv(self, argv):

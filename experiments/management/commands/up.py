@@ -5,6 +5,7 @@ server, and prints the URL. Ctrl-C (or SIGTERM) stops everything: running execut
 marked cancelled (their partial folders kept and indexed), workers stop their work horses,
 the web server and Redis stop, and no child process is left behind.
 """
+
 import json
 import os
 import signal
@@ -99,7 +100,9 @@ class Stack:
         self.stopping = True
         ours = Execution.objects.filter(status=Execution.Status.RUNNING, worker__startswith=self.prefix)
         cancelled = list(ours.values_list("pk", flat=True))
-        ours.update(status=Execution.Status.CANCELLED, error=SHUTDOWN_REASON, finished_at=timezone.now(), heartbeat_at=None)
+        ours.update(
+            status=Execution.Status.CANCELLED, error=SHUTDOWN_REASON, finished_at=timezone.now(), heartbeat_at=None
+        )
         for process in self.workers.values():
             # RQ: the first SIGINT is a warm shutdown, the second kills the running work horse.
             for _ in range(2):
@@ -137,8 +140,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--workers", type=int, default=1, help="how many RQ workers to start (default 1)")
-        parser.add_argument("--bind", default="127.0.0.1:8000", help="address of the web server (default 127.0.0.1:8000)")
-        parser.add_argument("--enqueue", metavar="CONFIG", action="append", default=[], help="queue this config once everything is up (repeatable)")
+        parser.add_argument(
+            "--bind", default="127.0.0.1:8000", help="address of the web server (default 127.0.0.1:8000)"
+        )
+        parser.add_argument(
+            "--enqueue",
+            metavar="CONFIG",
+            action="append",
+            default=[],
+            help="queue this config once everything is up (repeatable)",
+        )
 
     def handle(self, *args, **options):
         if options["workers"] < 0:
@@ -154,7 +165,9 @@ class Command(BaseCommand):
         try:
             stack.start()
             self._first_login()
-            self.stdout.write(f"Gymnos is up: http://{options['bind']}/  ({options['workers']} worker(s); Ctrl-C stops everything)")
+            self.stdout.write(
+                f"Gymnos is up: http://{options['bind']}/  ({options['workers']} worker(s); Ctrl-C stops everything)"
+            )
             for config_file in options["enqueue"]:
                 self._enqueue(config_file)
             code = stack.supervise()
@@ -178,7 +191,9 @@ class Command(BaseCommand):
             return
         password = secrets.token_urlsafe(12)
         User.objects.create_superuser("admin", password=password)
-        self.stdout.write(f"Created the first user. Log in as: admin / {password}  (change it in the admin; shown only now)")
+        self.stdout.write(
+            f"Created the first user. Log in as: admin / {password}  (change it in the admin; shown only now)"
+        )
 
     def _enqueue(self, config_file):
         from experiments.pipeline import ConfigError
