@@ -16,19 +16,14 @@ Prints each side's median and the ratio (MLflow / Gymnos: how many times faster 
 Goal (issue 6): median under 50 ms for both, and at least 10x faster than MLflow.
 """
 
+import argparse
+import os
+import random
+import statistics
 import sys
+import tempfile
+import time
 from pathlib import Path
-
-# Run as a script, bench/ comes first on sys.path, and bench/queue.py would shadow the standard
-# library's queue module (which Django's asgiref needs): look things up from the project root.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ("loss", "val_loss", "mean_absolute_error", "val_mean_absolute_error")
@@ -178,7 +173,7 @@ def main():
 
         client = Client()
         client.force_login(user)
-        by_name = dict(zip([name for name, _ in runs], ids))
+        by_name = dict(zip([name for name, _ in runs], ids, strict=False))
         page_url = "/experiments/boston_housing/?sort=val_loss&per_page=100"
         first = client.get(page_url)
         assert first.status_code == 200 and b"run-" in first.content, first.status_code

@@ -17,20 +17,15 @@ config with the engine's schema, which builds the Keras layers). Goal (issue 4):
 10x MLflow's points per second; re-sync of 10,000 unchanged folders under 3 s.
 """
 
+import argparse
+import json
+import logging
+import os
+import random
 import sys
+import tempfile
+import time
 from pathlib import Path
-
-# Python puts this script's folder first on sys.path, where bench/queue.py would shadow the
-# standard library's queue module (which Django's threads import).
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ("loss", "mean_absolute_error", "val_loss", "val_mean_absolute_error")

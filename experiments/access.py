@@ -1,4 +1,4 @@
-"""Who may see and do what. Views call these and never repeat permission logic inline.
+"""Who may see and do what. The views and the API call these rather than check permissions themselves.
 
 Everyone logged in is on the team and may read everything. Launching and cancelling need
 ``experiments.add_execution`` (the permission the API checks too). A share link grants
@@ -28,8 +28,12 @@ def get_execution_by_id_for_user(user, execution_id):
     return get_object_or_404(_executions(), pk=execution_id)
 
 
+def has_permission(user, permission):
+    return user.is_authenticated and user.has_perm(permission)
+
+
 def can_launch(user):
-    return user.is_authenticated and user.has_perm(LAUNCH_PERMISSION)
+    return has_permission(user, LAUNCH_PERMISSION)
 
 
 def require_launch_permission(user):
@@ -49,6 +53,12 @@ def get_share_for_revoke(user, share_id):
     if not can_revoke(user, link):
         raise PermissionDenied("Only whoever made a share link (or staff) can revoke it.")
     return link
+
+
+def share_links_for(user):
+    """The active links a user may manage: their own, or everyone's for staff."""
+    links = ShareLink.objects.select_related("execution", "execution__experiment").filter(revoked_at__isnull=True)
+    return links if user.is_staff else links.filter(created_by=user)
 
 
 def get_active_share(token, kind=None):

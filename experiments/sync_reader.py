@@ -22,16 +22,14 @@ from pathlib import Path
 
 from django.utils import timezone
 
-from .models import Execution, finite_or_none
+from .models import ENDED, Status, finite_or_none
+from .pipeline import ConfigError, load_config
 
 # Part of every fingerprint: bump it when reading changes, and the next sync reads every folder again.
 READER_VERSION = b"1"
 LOG_READ_LIMIT = 1 << 20  # logs bigger than this are read at their head and tail only
 FOLDER_TIME = re.compile(r"^(\d{2}-\d{2}-\d{2}__\d{2}-\d{2}-\d{4})(?:_\d+)?$")
 LOG_TIME = re.compile(rb"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),\d{3} - ", re.MULTILINE)
-
-Status = Execution.Status
-ENDED = {Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}
 
 
 # --- finding folders and fingerprinting them (stat only, no reads) ----------------------------
@@ -224,16 +222,14 @@ def _load_json(data, record, name):
 
 
 @functools.lru_cache(maxsize=1024)
-def config_problems(text):
+def config_problems(text: bytes) -> tuple[str, ...]:
     """Check a config with the engine's schema; ``()`` if it is valid. Memoised: a sweep's configs repeat.
 
-    A structural check (``build=False``): no Keras model is built, so a sweep whose every
-    config differs still indexes at full speed.
+    The schema alone (no Keras, nothing built), so a sweep whose every config differs still
+    indexes at full speed.
     """
-    from experiments.pipeline import ConfigError, load_config
-
     try:
-        load_config(text, build=False)
+        load_config(text)
     except ConfigError as exc:
         return tuple(str(problem) for problem in exc.problems)
     except Exception as exc:  # noqa: BLE001 - a checker choking on odd input is still a bad config
@@ -370,7 +366,7 @@ def read_folder(folder, listing, now, stale_after, known_status=None, worker_ali
     if data is not None:
         _read_metrics(data, record)
         if record.finished_at is None:
-            record.finished_at = dt.datetime.fromtimestamp(listing.files["metrics.json"][1] / 1e9, dt.timezone.utc)
+            record.finished_at = dt.datetime.fromtimestamp(listing.files["metrics.json"][1] / 1e9, dt.UTC)
         return record
     record.finished_at = None
     if "metrics.json" in listing.links_outside or "metrics.json" in listing.files:
@@ -379,7 +375,7 @@ def read_folder(folder, listing, now, stale_after, known_status=None, worker_ali
         record.status, record.keep_outcome = known_status, True  # a cancel or a lost worker, recorded by whoever saw it
     elif not worker_alive and is_stale(folder, listing, now, stale_after):
         record.status = Status.FAILED
-        changed = dt.datetime.fromtimestamp(_newest_ns(folder, listing) / 1e9, dt.timezone.utc)
+        changed = dt.datetime.fromtimestamp(_newest_ns(folder, listing) / 1e9, dt.UTC)
         record.problem(
             "metrics.json",
             f"missing, and nothing in the folder changed since {changed:%Y-%m-%d %H:%M} UTC; the run crashed or was stopped before it finished",

@@ -1,9 +1,18 @@
-"""RQ jobs: module-level functions that take plain arguments and reload what they need."""
+"""RQ jobs: module-level functions that take plain arguments and reload what they need.
 
-from experiments.sync import sync_trainings
+The training jobs' work (``experiments.work``) imports Keras, so it is imported when a job runs:
+the web process enqueues these by name and never imports it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from experiments.models import Execution, Status
+from experiments.sync import index_execution, sync_trainings
 
 
-def sync_trainings_job(root=None):
+def sync_trainings_job(root: str | None = None) -> dict[str, Any]:
     """Index every execution folder under ``root`` (default: GYMNOS_TRAININGS_ROOT).
 
     Returns the counts, which RQ keeps as the job's result::
@@ -13,29 +22,32 @@ def sync_trainings_job(root=None):
     return sync_trainings(root).as_dict()
 
 
-def run_execution(execution_id):
+def run_execution(execution_id: int) -> str:
     """Train a queued execution (claimed once, even if the job is delivered twice)."""
-    from experiments.running import run
+    from experiments import work
 
-    return run(execution_id)
+    return work.run(execution_id)
 
 
-def _execution_id(job):
+def _execution_id(job: Any) -> int | None:
     return job.args[0] if job.args else None
 
 
-def on_job_failure(job, connection, exc_type, exc_value, traceback):
-    """RQ calls this when the work horse died or raised outside the engine (which records its own failures)."""
-    from experiments.running import horse_died
+def on_job_failure(job: Any, connection: Any, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+    """RQ calls this (in the worker) when the work horse died or raised outside the engine, which
+    records its own failures: the run fails with the reason, and its partial folder is indexed."""
+    execution_id = _execution_id(job)
+    if execution_id is not None:
+        name = exc_type.__name__ if exc_type else "error"
+        Execution.objects.fail(
+            execution_id, f"the job failed outside the training: {name}: {exc_value}", [Status.RUNNING]
+        )
+        index_execution(execution_id)
 
-    horse_died(
-        _execution_id(job),
-        f"the job failed outside the training: {exc_type.__name__ if exc_type else 'error'}: {exc_value}",
-    )
 
-
-def on_job_stopped(job, connection):
-    """RQ calls this after a stop-job command killed the work horse (a cancel)."""
-    from experiments.running import stopped
-
-    stopped(_execution_id(job))
+def on_job_stopped(job: Any, connection: Any) -> None:
+    """RQ calls this after a stop-job command killed the work horse (a cancel): keep the partial folder, indexed."""
+    execution_id = _execution_id(job)
+    if execution_id is not None:
+        Execution.objects.cancel(execution_id)
+        index_execution(execution_id)

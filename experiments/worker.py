@@ -1,48 +1,29 @@
 """The RQ worker class Gymnos runs (settings.RQ["WORKER_CLASS"]), for `rqworker` and `up` alike."""
 
+from __future__ import annotations
+
 import logging
 
 from django.db import connections
 from rq import Worker
 
+from experiments.models import Execution
+from experiments.pipeline.preload import import_frameworks
+
+# What a job runs, besides the engine (``preload.WARM_UP``): loaded before the first fork.
+JOB_MODULES = ("experiments.tasks", "experiments.work", "experiments.sync")
+
 log = logging.getLogger(__name__)
 
 
-def warm_up():
-    """Import TensorFlow, Keras, MLflow (if installed) and the engine now, so each forked job starts with them loaded.
+def warm_up() -> None:
+    """Import the frameworks and the job modules now, so each forked job starts with them loaded.
 
-    Only imports: TensorFlow's runtime is not started here (it is not safe across fork). What they
-    build is frozen out of the garbage collector (``preload``): the horses share those pages
-    instead of copying them, and their collections skip them.
+    Only imports: TensorFlow's runtime is not started here (it is not safe across fork, and CUDA
+    initialised before a fork cannot be used after it). What they build is frozen out of the
+    garbage collector (``preload``): the horses share those pages instead of copying them.
     """
-    from experiments.pipeline.preload import paused_collector
-
-    with paused_collector():
-        _import_for_jobs()
-
-
-def _import_for_jobs():
-    import importlib.util
-
-    import h5py  # noqa: F401
-    import keras  # noqa: F401
-    import tensorflow  # noqa: F401
-
-    import experiments.pipeline.keras_callbacks  # noqa: F401
-    import experiments.pipeline.trainer  # noqa: F401
-    from experiments.pipeline import hardware, network, processing
-    import experiments.progress  # noqa: F401
-    import experiments.sync  # noqa: F401
-    import experiments.tasks  # noqa: F401
-
-    # Lookup tables and the scikit-learn modules a config may name (importing those alone took
-    # 0.1 s of every job): pure Python, safe to share with the forked horses.
-    network.layer_classes()
-    hardware.describe()  # lists the devices (not the TensorFlow runtime), cached for every job
-    network.optimizer_classes()
-    processing.make_transformer("standard_scaler", {})
-    if importlib.util.find_spec("mlflow") is not None:
-        import mlflow.tracking  # noqa: F401
+    import_frameworks(also=JOB_MODULES)
 
 
 class GymnosWorker(Worker):
@@ -62,10 +43,8 @@ class GymnosWorker(Worker):
 
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
-        from experiments.running import reap_lost_executions
-
         try:
-            reaped = reap_lost_executions()
+            reaped = Execution.objects.mark_lost()
         except Exception:  # noqa: BLE001 - maintenance must not stop the worker
             log.exception("Could not check for lost executions")
             return

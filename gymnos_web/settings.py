@@ -4,6 +4,7 @@ Every variable read here is listed in the README (tests/test_docs.py keeps that 
 Defaults run from a fresh clone: SQLite under var/, trainings under ./trainings.
 """
 
+import hashlib
 import os
 import secrets
 import tempfile
@@ -84,7 +85,6 @@ def _embedded_redis_socket():
     path = VAR_DIR / "redis.sock"
     if len(str(path)) < 100:
         return path
-    import hashlib
 
     return Path("/tmp") / f"gymnos-redis-{hashlib.sha1(str(path).encode()).hexdigest()[:12]}.sock"
 

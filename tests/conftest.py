@@ -1,10 +1,13 @@
-"""Shared fixtures: throwaway trainings and cache folders, a tiny config, an HTTP receiver, the test queues."""
+"""Shared fixtures: throwaway folders, a tiny config, an HTTP receiver, the test queues, the dashboard's actors."""
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
 
+from tests.folders import SEED_METRICS, login, make_run
 from tests.helpers import tiny
 from tests.workers import flush, queues_at
 
@@ -76,3 +79,56 @@ def second_receiver():
     yield server
     server.shutdown()
     server.server_close()
+
+
+# --- the dashboard's actors, and real execution folders, indexed ------------------------------
+# ``owner`` may launch and cancel (experiments.add_execution) and made the runs; ``teammate`` is
+# another logged-in user without that permission; ``outsider`` is a client that is not logged in.
+
+
+@pytest.fixture
+def owner(db):
+    user = User.objects.create_user("olivia", password="pw-olivia-123")
+    user.user_permissions.add(Permission.objects.get(codename="add_execution"))
+    return user
+
+
+@pytest.fixture
+def teammate(db):
+    return User.objects.create_user("tom", password="pw-tom-123")
+
+
+@pytest.fixture
+def owner_client(owner):
+    return login(owner)
+
+
+@pytest.fixture
+def teammate_client(teammate):
+    return login(teammate)
+
+
+@pytest.fixture
+def outsider():
+    return Client()
+
+
+@pytest.fixture
+def root(tmp_path, settings):
+    """The trainings root the dashboard reads (settings point at it)."""
+    root = tmp_path / "trainings"
+    root.mkdir()
+    settings.GYMNOS_TRAININGS_ROOT = root
+    return root
+
+
+@pytest.fixture
+def trained(root, owner):
+    """A finished run with 15 epochs and the seed's three checkpoints."""
+    return make_run(root, "06-16-31__08-04-2019", owner=owner)
+
+
+@pytest.fixture
+def seed_run(root, owner):
+    """The seed's own example folder (4 epochs), as documented."""
+    return make_run(root, "06-39-51__10-04-2019", metrics=SEED_METRICS, owner=owner)

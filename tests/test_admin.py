@@ -6,8 +6,8 @@ from django.urls import reverse
 
 from experiments.models import Execution, MetricHistory
 from experiments.sync import sync_trainings
+from tests.folders import write_execution
 from tests.helpers import seed_config
-from tests.test_sync import write_execution
 
 pytestmark = pytest.mark.django_db
 
@@ -59,8 +59,23 @@ def test_the_change_page_shows_config_and_metrics_read_only(admin_client):
     page = admin_client.get(reverse("admin:experiments_execution_change", args=[execution.pk])).content.decode()
     assert "standard_scaler" in page and "baseline-2019" in page  # the config, shown
     assert 'name="config' not in page and 'name="summary' not in page  # ...but not as a form field
-    assert 'name="status"' in page  # the one thing a person may change
+    assert 'name="status"' not in page  # a status moves only through its transitions
     assert "15.7484" in page  # the val_loss history, inline
+
+
+def test_a_stuck_run_is_marked_failed_by_an_action_and_an_ended_one_is_left_alone(admin_client):
+    stuck = Execution.objects.get(folder_name="06-16-31__08-04-2019")
+    ended = Execution.objects.get(folder_name="06-39-51__10-04-2019")
+    Execution.objects.filter(pk=stuck.pk).update(status="running")
+    response = admin_client.post(
+        reverse("admin:experiments_execution_changelist"),
+        {"action": "mark_failed", "_selected_action": [stuck.pk, ended.pk]},
+        follow=True,
+    )
+    assert "Marked 1 execution(s) failed; 1 had already ended." in response.content.decode()
+    stuck.refresh_from_db()
+    assert stuck.status == "failed" and stuck.error.startswith("marked failed in the admin by")
+    assert Execution.objects.get(pk=ended.pk).status == ended.status
 
 
 def test_the_error_is_shown_on_a_failed_execution(admin_client):

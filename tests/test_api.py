@@ -148,7 +148,8 @@ def test_api_token_for_an_unknown_user_is_a_clear_error():
 
 
 @pytest.fixture
-def finished(tmp_path):
+def finished(tmp_path, settings):
+    settings.GYMNOS_TRAININGS_ROOT = tmp_path
     folder = tmp_path / "boston_housing" / "executions" / "06-16-31__27-11-2026"
     folder.mkdir(parents=True)
     (folder / "execution.log").write_bytes("line one\nnaïve line two\n".encode())

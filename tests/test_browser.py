@@ -18,9 +18,9 @@ from urllib.parse import urlparse
 import pytest
 from django.db import connections
 
-from tests.dashboard import make_run, owner, permalink, root  # noqa: F401
+from tests.folders import make_run, permalink
 from tests.helpers import ROOT
-from tests.workers import REDIS_URL, WorkerProcess, flush, queues_at, worker_env
+from tests.workers import WorkerProcess, flush, queues_at, worker_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.training, pytest.mark.django_db(transaction=True)]
 
@@ -35,7 +35,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-PASSWORD = "pw-olivia-123"  # tests.dashboard's owner
+PASSWORD = "pw-olivia-123"  # the owner fixture's (tests/conftest.py)
 EPOCH_PAUSE = "3.5"  # seconds each epoch lasts on the worker: longer than the page's 2 s poll
 OTHER_RUN = "06-16-31__08-04-2019"  # a finished 15-epoch run already in the index
 

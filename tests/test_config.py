@@ -1,15 +1,24 @@
 """The config schema: the seed's example validates, and every kind of mistake is named precisely."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
-from experiments.pipeline import ConfigError, load_config
+from experiments.pipeline import ConfigError, check_build, load_config
 from experiments.pipeline import trackers as trackers_module
-from tests.helpers import seed_config, tiny
+from tests.helpers import ROOT, seed_config, tiny
 
 
 def problems(config):
+    """Both steps, as a launch or ``train`` runs them: the schema, then (if it passed) the build check."""
+    with pytest.raises(ConfigError) as caught:
+        check_build(load_config(config))
+    return [str(problem) for problem in caught.value.problems]
+
+
+def structural_problems(config):
     with pytest.raises(ConfigError) as caught:
         load_config(config)
     return [str(problem) for problem in caught.value.problems]
@@ -182,9 +191,12 @@ def test_unknown_preprocessor_and_transformer_arguments_are_named():
     config["dataset"]["preprocessors"] = [{"type": "divide", "factr": 2}]
     config["dataset"]["transformers"] = [{"type": "pca", "n_component": 2}, {"type": "standard_scalar"}]
     found = problems(config)
-    assert "dataset.preprocessors[0].factr: unknown argument" in found
+    assert (
+        "dataset.preprocessors[0].factr: unknown argument for divide; did you mean 'factor'? (it accepts: factor)"
+        in found
+    )
     assert any(
-        p.startswith("dataset.transformers[0].n_component: unknown argument; did you mean 'n_components'?")
+        p.startswith("dataset.transformers[0].n_component: unknown argument for pca; did you mean 'n_components'?")
         for p in found
     )
     assert any(
@@ -257,21 +269,36 @@ def test_problems_serialise_for_the_api():
     ]
 
 
-def test_a_structural_check_builds_nothing_but_still_names_bad_arguments():
+def test_the_schema_alone_imports_no_keras_and_builds_nothing():
+    code = (
+        "import sys, json; from experiments.pipeline import load_config; from tests.helpers import seed_config; "
+        "load_config(seed_config()); print(json.dumps(sorted(m for m in ('keras', 'tensorflow', 'sklearn') if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert json.loads(out.stdout) == []
+
+
+def test_the_schema_names_structural_mistakes_and_the_build_check_what_only_keras_knows():
+    config = tiny()
+    config["model"]["network"][0]["units"] = 0
+    config["model"]["network"][1]["activaton"] = "relu"
+    config["training"]["epochs"] = "3"
+    assert structural_problems(config) == [
+        "model.network[0].units: must be a positive integer, got 0",
+        'training.epochs: must be an integer, got "3"',
+    ]
+    # Only Keras knows what a dense layer accepts, and that a convolution cannot follow a dense layer.
     config = tiny()
     config["model"]["network"][0]["activaton"] = "relu"
     config["model"]["compilation"]["optimizer"] = {"type": "adm"}
-    with pytest.raises(ConfigError) as caught:
-        load_config(config, build=False)
-    found = [str(problem) for problem in caught.value.problems]
+    load_config(config)
+    found = problems(config)
     assert any(p.startswith("model.network[0].activaton: unknown argument for dense") for p in found)
     assert any(
         p.startswith("model.compilation.optimizer.type: unknown optimizer type 'adm'; did you mean 'adam'?")
         for p in found
     )
-    # Only building the model shows that a convolution cannot follow a dense layer.
     shape_error = tiny()
     shape_error["model"]["network"].insert(1, {"type": "conv_2d", "filters": 2, "kernel_size": 3})
-    load_config(shape_error, build=False)
-    with pytest.raises(ConfigError):
-        load_config(shape_error)
+    load_config(shape_error)
+    assert problems(shape_error)[0].startswith("model.network[1]: cannot take its input of shape")

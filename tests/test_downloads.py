@@ -7,7 +7,7 @@ import zipfile
 import pytest
 from django.http import StreamingHttpResponse
 
-from tests.dashboard import outsider, owner, owner_client, permalink, root, teammate, teammate_client, trained  # noqa: F401
+from tests.folders import permalink
 
 pytestmark = pytest.mark.django_db
 

@@ -95,11 +95,3 @@ def test_executions_sort_by_an_indexed_summary_column(three_runs):
 def test_executions_sort_by_any_metric_in_the_summary_best_first_and_missing_last(three_runs):
     assert names(three_runs.executions.order_by_metric("val_accuracy", "best")) == ["b", "a", "c"]
     assert names(three_runs.executions.order_by_metric("val_accuracy", "last")) == ["a", "b", "c"]
-
-
-@pytest.mark.django_db
-def test_under_root_matches_whole_folder_names_only():
-    experiment = Experiment.objects.create(name="iris")
-    Execution.objects.create(experiment=experiment, folder_name="a", folder_path="/srv/trainings/iris/executions/a")
-    Execution.objects.create(experiment=experiment, folder_name="b", folder_path="/srv/trainings-old/iris/executions/b")
-    assert names(Execution.objects.under_root("/srv/trainings")) == ["a"]

@@ -4,8 +4,13 @@ import keras
 import numpy as np
 import pytest
 
-from experiments.pipeline.errors import SpecError
-from experiments.pipeline.network import build_model, make_layer, make_optimizer, metric_name
+from experiments.pipeline.errors import ComponentError
+from experiments.pipeline.network import LayerSpec, OptimizerSpec, make_layer, make_optimizer, metric_name
+from experiments.pipeline.network import build_model as build_from_specs
+
+
+def build_model(input_shape, pairs):
+    return build_from_specs(input_shape, [LayerSpec(type=name, **kwargs) for name, kwargs in pairs])
 
 
 @pytest.mark.parametrize(
@@ -64,18 +69,18 @@ def test_a_sequence_network_with_embedding_reshape_and_recurrent_layers():
 
 
 def test_a_shape_error_names_the_layer_index():
-    with pytest.raises(SpecError) as caught:
+    with pytest.raises(ComponentError) as caught:
         build_model([4], [("dense", {"units": 2}), ("lstm", {"units": 2})])
-    assert caught.value.subpath == "[1]"
+    assert caught.value.at == "[1]"
 
 
 def test_a_missing_required_argument_is_named():
-    with pytest.raises(SpecError, match="dense needs 'units'"):
+    with pytest.raises(ComponentError, match="dense needs 'units'"):
         make_layer("dense", {})
 
 
 def test_optimizers_take_their_arguments():
-    optimizer = make_optimizer("sgd", {"learning_rate": 0.05, "momentum": 0.5})
+    optimizer = make_optimizer(OptimizerSpec(type="sgd", learning_rate=0.05, momentum=0.5))
     assert float(optimizer.learning_rate) == pytest.approx(0.05)
 
 

@@ -2,9 +2,17 @@
 
 import numpy as np
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
-from experiments.pipeline.errors import SpecError
-from experiments.pipeline.processing import TransformerChain, make_preprocessor, make_transformer, split_indices
+from experiments.pipeline.processing import PreprocessorSpec, TransformerChain, TransformerSpec, split_indices
+
+
+def make_preprocessor(type_name, kwargs):
+    return TypeAdapter(PreprocessorSpec).validate_python({"type": type_name, **kwargs})
+
+
+def make_transformer(type_name, kwargs):
+    return TypeAdapter(TransformerSpec).validate_python({"type": type_name, **kwargs}).make()
 
 
 def test_split_sizes_follow_the_fractions_as_the_seed_shows():
@@ -47,9 +55,9 @@ def test_image_resize_and_grayscale():
 
 
 def test_divide_by_zero_is_rejected_up_front():
-    with pytest.raises(SpecError) as caught:
+    with pytest.raises(ValidationError) as caught:
         make_preprocessor("divide", {"factor": 0})
-    assert caught.value.subpath == "factor"
+    assert caught.value.errors()[0]["loc"] == ("divide", "factor")
 
 
 @pytest.mark.parametrize("name", ["standard_scaler", "min_max_scaler", "robust_scaler", "normalizer", "pca"])

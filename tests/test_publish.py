@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from experiments.models import Execution, PublishToken
-from tests.dashboard import outsider, owner, owner_client, permalink, root, teammate, teammate_client, trained  # noqa: F401
+from tests.folders import permalink
 
 pytestmark = pytest.mark.django_db
 

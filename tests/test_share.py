@@ -2,7 +2,6 @@
 
 import datetime as dt
 import io
-import re
 import zipfile
 
 import pytest
@@ -10,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from experiments.models import ShareLink
-from tests.dashboard import make_run, outsider, owner, owner_client, permalink, root, teammate, teammate_client, trained  # noqa: F401
+from tests.folders import make_run, permalink
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from experiments.models import Execution, MetricHistory
 from experiments.sync import sync_trainings
+from tests.folders import SEED_METRICS, write_execution
 from tests.helpers import seed_config
-from tests.test_sync import SEED_METRICS, write_execution
 
 pytestmark = pytest.mark.django_db
 
@@ -189,16 +189,16 @@ def test_a_config_that_is_not_json_is_reported(root):
 
 
 def test_a_log_with_bytes_that_are_not_utf8_is_read_and_reported(root):
-    log = "2019-04-08 06:16:29,724 - gymnosd - INFO - Main - Starting\n".encode()
+    log = b"2019-04-08 06:16:29,724 - gymnosd - INFO - Main - Starting\n"
     log += b"2019-04-08 06:16:30,000 - gymnosd - INFO - Trainer - caf\xe9 \xff\xfe\n"
-    log += "2019-04-08 06:16:47,376 - gymnosd - INFO - Trainer - Saving model\n".encode()
+    log += b"2019-04-08 06:16:47,376 - gymnosd - INFO - Trainer - Saving model\n"
     write_execution(root, name="bad", log=log)
     report, bad = sync_with_a_good_neighbour(root)
     assert report.errors == 1
     assert bad.status == Status.SUCCEEDED
     assert bad.error.startswith("execution.log: has bytes that are not UTF-8 (first at byte")
-    assert bad.started_at == dt.datetime(2019, 4, 8, 6, 16, 29, tzinfo=dt.timezone.utc)
-    assert bad.finished_at == dt.datetime(2019, 4, 8, 6, 16, 47, tzinfo=dt.timezone.utc)
+    assert bad.started_at == dt.datetime(2019, 4, 8, 6, 16, 29, tzinfo=dt.UTC)
+    assert bad.finished_at == dt.datetime(2019, 4, 8, 6, 16, 47, tzinfo=dt.UTC)
 
 
 def test_a_folder_that_is_a_symlink_out_of_the_root_is_recorded_but_not_read(root, tmp_path):
@@ -280,4 +280,4 @@ def test_without_metrics_json_an_ended_run_keeps_the_outcome_recorded_for_it(roo
     assert sync_trainings(root, stale_after=dt.timedelta(0)).indexed == 1
     execution = Execution.objects.get()
     assert (execution.status, execution.error) == (Status.CANCELLED, "cancelled by a user")
-    assert execution.started_at == dt.datetime(2019, 4, 8, 6, 20, tzinfo=dt.timezone.utc)  # the rest is read
+    assert execution.started_at == dt.datetime(2019, 4, 8, 6, 20, tzinfo=dt.UTC)  # the rest is read

@@ -10,7 +10,7 @@ from rq import Queue
 
 from experiments.models import Execution
 from experiments.tasks import sync_trainings_job
-from tests.test_sync import write_execution
+from tests.folders import write_execution
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from django.db import connection
 
 from experiments.models import Execution, Experiment, MetricHistory
 from experiments.sync import sync_trainings
-from tests.test_sync import SEED_METRICS, write_execution
+from tests.folders import SEED_METRICS, write_execution
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,8 +1,8 @@
 """Folders that training really wrote: ``manage.py train`` indexes its own execution when it ends."""
 
 import io
-import os
 import json
+import os
 
 import pytest
 from django.core.management import call_command

@@ -81,7 +81,7 @@ def test_the_log_follows_the_seed_format_and_steps(seed_run):
     _, result = seed_run
     lines = (result.path / "execution.log").read_text().splitlines()
     parsed = [LOG_LINE.match(line) for line in lines]
-    assert all(parsed), [line for line, match in zip(lines, parsed) if not match]
+    assert all(parsed), [line for line, match in zip(lines, parsed, strict=False) if not match]
     steps = [(m.group(2), m.group(3)) for m in parsed]
     position = 0
     for component, start in SEED_STEPS:  # the seed's steps, in the seed's order

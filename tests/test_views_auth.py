@@ -4,8 +4,6 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from tests.dashboard import outsider, owner, owner_client, teammate, teammate_client  # noqa: F401
-
 pytestmark = pytest.mark.django_db
 
 

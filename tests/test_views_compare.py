@@ -6,7 +6,7 @@ import io
 import pytest
 
 from experiments.models import MetricHistory
-from tests.dashboard import make_run, outsider, owner, owner_client, root, teammate, teammate_client  # noqa: F401
+from tests.folders import make_run
 from tests.helpers import seed_config
 
 pytestmark = pytest.mark.django_db

@@ -5,18 +5,7 @@ import re
 import pytest
 
 from experiments.models import Execution, Experiment, MetricHistory
-from tests.dashboard import (  # noqa: F401
-    make_run,
-    outsider,
-    owner,
-    owner_client,
-    permalink,
-    root,
-    seed_run,
-    teammate,
-    teammate_client,
-    trained,
-)
+from tests.folders import permalink
 
 pytestmark = pytest.mark.django_db
 
@@ -128,10 +117,8 @@ def test_the_data_has_train_and_val_per_chart_and_checkpoints_on_val_loss(owner_
 
 
 def test_charts_follow_epochs_written_while_it_trains(owner_client, trained):
-    from experiments.running import write_epoch
-
     Execution.objects.filter(pk=trained.pk).update(status="running")
-    write_epoch(
+    Execution.objects.record_epoch(
         trained.pk,
         {
             "loss": [5.0, 4.0, 3.5, 3.0, 2.0, 1.0, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.04, 0.03, 0.02, 0.01],
@@ -175,6 +162,7 @@ def test_a_run_without_a_log_has_an_empty_tail(owner_client, owner):
         "size": 0,
         "data": "",
         "live": True,
+        "unavailable": "no log yet",
     }
 
 

@@ -5,8 +5,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from experiments.models import Execution, Experiment, MetricHistory
-from tests.dashboard import make_run, outsider, owner, owner_client, root, teammate, teammate_client, trained  # noqa: F401
+from experiments.models import Execution, Experiment
 
 pytestmark = pytest.mark.django_db
 

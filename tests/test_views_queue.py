@@ -6,9 +6,9 @@ import django_rq
 import pytest
 
 from experiments.models import Execution, Experiment
-from tests.dashboard import login, outsider, owner, owner_client, teammate, teammate_client  # noqa: F401
+from tests.forms import form_for
 from tests.helpers import tiny
-from tests.workers import REDIS_URL, WorkerProcess, flush, queues_at, wait_for, worker_env
+from tests.workers import WorkerProcess, flush, queues_at, wait_for, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,8 +24,6 @@ def queues(settings, tmp_path, monkeypatch):
 
 
 def launch(client, config):
-    from tests.test_views_runs import form_for
-
     response = client.post("/runs/new/", form_for(config))
     assert response.status_code == 302, response.content.decode()[-2000:]
     return Execution.objects.latest("pk")

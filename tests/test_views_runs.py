@@ -7,25 +7,14 @@ import pytest
 from django.test import Client
 
 from experiments.models import Execution
-from tests.dashboard import login, make_run, outsider, owner, owner_client, root, teammate, teammate_client  # noqa: F401
+from tests.folders import make_run
+from tests.forms import form_for
 from tests.helpers import seed_config, tiny
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("real_queues"),
 ]  # launching enqueues on commit
-
-
-def form_for(config, base=None, **fields):
-    """What the browser posts: the fields as the page filled them from ``base``, changed by ``fields``."""
-    from experiments.forms import fields_from_config
-
-    base = config if base is None else base
-    data = {k: v for k, v in fields_from_config(base).items() if v not in (None, "")}
-    data.update(fields)
-    data["config"] = json.dumps(config)
-    data["base"] = json.dumps(base)
-    return data
 
 
 def test_the_form_starts_from_the_boston_example(owner_client):

@@ -1,5 +1,6 @@
 """Real workers (``manage.py rqworker``) on a real Redis and the test database run the pipeline."""
 
+import datetime as dt
 import os
 import signal
 
@@ -10,7 +11,7 @@ from django.test import Client
 from experiments import running
 from experiments.models import Execution
 from tests.helpers import tiny
-from tests.workers import REDIS_URL, WorkerProcess, flush, queues_at, wait_for, worker_env
+from tests.workers import WorkerProcess, flush, queues_at, wait_for, worker_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.training]
 
@@ -153,3 +154,34 @@ def test_two_workers_drain_one_queue_each_job_once(stack):
     folders = [name for row in rows for name in os.listdir(os.path.dirname(row.folder_path))]
     assert len(set(folders)) == 4  # one folder per run: none ran twice
     assert {row.worker for row in rows} <= {first.name, second.name}
+
+
+def test_launches_one_after_another_get_consecutive_ids_and_a_sync_during_the_runs_adds_no_row(stack, settings):
+    from experiments.sync import sync_trainings
+
+    stack.worker(GYMNOS_TEST_EPOCH_PAUSE="0.3").wait_ready()
+    settings.GYMNOS_TRAININGS_ROOT.mkdir(parents=True)
+    launched = [running.launch(slow(epochs=3)).pk for _ in range(3)]
+    assert launched == list(range(launched[0], launched[0] + 3))
+
+    def all_ended():
+        sync_trainings()  # a sync racing the worker for each brand-new folder
+        return all(status_of(pk) in {"succeeded", "failed"} for pk in launched)
+
+    wait_for(all_ended, timeout=120, interval=0.05, message="three runs ended")
+    assert [status_of(pk) for pk in launched] == ["succeeded"] * 3
+    assert sorted(Execution.objects.values_list("pk", flat=True)) == launched  # no row added, none deleted
+    assert running.launch(tiny()).pk == launched[-1] + 1
+    sync_trainings()
+    assert [status_of(pk) for pk in launched] == ["succeeded"] * 3
+
+
+def test_sync_leaves_a_running_runs_status_to_its_worker_however_still_its_folder(stack, settings):
+    from experiments.sync import sync_trainings
+
+    stack.worker(GYMNOS_TEST_EPOCH_PAUSE="1.0").wait_ready()
+    execution = running.launch(slow(epochs=4))
+    wait_for(lambda: Execution.objects.get(pk=execution.pk).folder_name, timeout=90, message="folder claimed")
+    sync_trainings(stale_after=dt.timedelta(0))  # every folder without metrics.json counts as crashed
+    assert status_of(execution.pk) == "running"
+    wait_for(lambda: status_of(execution.pk) == "succeeded", timeout=90, message="run ended")

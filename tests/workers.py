@@ -10,6 +10,7 @@ import uuid
 import redis
 from django.db import connection
 
+from experiments.queueing import QUEUES
 from tests.helpers import ROOT
 
 REDIS_URL = os.environ.get("GYMNOS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -17,7 +18,7 @@ REDIS_URL = os.environ.get("GYMNOS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 def queues_at(url=REDIS_URL):
     """settings.RQ_QUEUES with both queues on ``url``."""
-    return {name: {"URL": url} for name in ("default", "gpu")}
+    return {name: {"URL": url} for name in QUEUES}
 
 
 def database_url():
@@ -50,7 +51,7 @@ class WorkerProcess:
         self.name = name or f"test-{uuid.uuid4().hex[:8]}"
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "rqworker", "default", "gpu", "--name", self.name],
+            [sys.executable, str(ROOT / "manage.py"), "rqworker", *QUEUES, "--name", self.name],
             cwd=ROOT,
             env=env,
             stdout=self.log,

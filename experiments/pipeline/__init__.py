@@ -1,7 +1,10 @@
 """The Gymnos training engine: config in, execution folder out. Imports nothing from Django.
 
-from experiments.pipeline import load_config, run_experiment
-result = run_experiment(load_config(data), trainings_root="trainings", cache_dir="cache")
+from experiments.pipeline import check_build, load_config, run_experiment
+
+config = load_config(data)      # the schema: every problem at once, no Keras imported
+check_build(config)             # what only Keras can tell (layers, shapes); builds the model
+result = run_experiment(config, trainings_root="trainings", cache_dir="cache")
 """
 
 import os
@@ -9,12 +12,14 @@ import os
 # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) drowns the run's own log.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from .build_check import check_build  # noqa: E402
 from .config import TrainingConfig, load_config, load_config_file  # noqa: E402
 from .errors import ConfigError, Problem  # noqa: E402
 from .trainer import ExecutionResult, run_experiment  # noqa: E402
 
 __all__ = [
     "TrainingConfig",
+    "check_build",
     "load_config",
     "load_config_file",
     "ConfigError",

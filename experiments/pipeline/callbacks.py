@@ -1,13 +1,14 @@
 """Training callbacks configured by name: ``{"type": "early_stopping", "patience": 3}``.
 
-Each entry of ``CALLBACKS`` says how to check a spec's arguments (before anything trains),
-which metric names it refers to (checked against what the run will log), and how to build
-the Keras callback. Files a callback writes go under ``<execution>/callbacks/<type>/``.
+Each callback is a pydantic model (a member of the ``Callback`` union on ``type``): its fields
+are the arguments it accepts, checked before anything trains; ``metric_refs()`` names the
+metrics it will look up (checked against what the run logs, once Keras has named them); and
+``build(folder)`` makes the Keras callback. Files a callback writes go under
+``<execution>/callbacks/<type>/``.
 
-Keras callbacks take their Keras arguments as keys. Two need code, which a config cannot
-hold: ``learning_rate_scheduler`` names a schedule (see ``schedules.py``) and
-``lambda_callback`` names functions by dotted path, importable only from the modules an
-administrator lists in ``GYMNOS_CALLBACK_MODULES``.
+Two callbacks need code, which a config cannot hold: ``learning_rate_scheduler`` names a
+schedule (``schedules.py``) and ``lambda_callback`` names functions by dotted path, importable
+only from the modules an administrator lists in ``GYMNOS_CALLBACK_MODULES``.
 """
 
 from __future__ import annotations
@@ -15,310 +16,314 @@ from __future__ import annotations
 import inspect
 import logging
 import string
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
+from urllib.parse import urlsplit
 
-from . import allowlist, schedules, values
-from .errors import SpecError, did_you_mean, unknown_type_message
+from pydantic import AfterValidator, Field, model_validator
+
+from . import allowlist, schedules
+from .errors import ComponentError, invalid
+from .schema import Component, Explained, UnionKind
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger("gymnosd.Trainer")
 
 EXECUTION_HEADER = "X-Gymnos-Execution"
+# What model_checkpoint saves a whole model as (weights alone: .weights.h5), and what readers of a
+# folder count as a checkpoint (older runs also wrote .hdf5).
+MODEL_SUFFIXES = (".h5", ".keras")
+CHECKPOINT_SUFFIXES = (*MODEL_SUFFIXES, ".hdf5")
 
 
-def check_relative_path(value, key):
-    """A path a callback writes must stay inside the execution folder."""
-    if not isinstance(value, str) or not value.strip():
-        raise SpecError(f"must be a non-empty relative file name, got {value!r}", key)
+def relative_path_problem(value: str) -> str | None:
+    """Why a path a callback writes would leave the execution folder, or None."""
+    if not value.strip():
+        return f"must be a non-empty relative file name, got {value!r}"
     posix, windows = PurePosixPath(value), PureWindowsPath(value)
     if posix.is_absolute() or windows.is_absolute() or windows.drive:
-        raise SpecError(f"must be relative to the execution folder, got the absolute path {value!r}", key)
+        return f"must be relative to the execution folder, got the absolute path {value!r}"
     if ".." in posix.parts or ".." in windows.parts:
-        raise SpecError(f"must stay inside the execution folder; '..' is not allowed, got {value!r}", key)
+        return f"must stay inside the execution folder; '..' is not allowed, got {value!r}"
+    return None
 
 
-def template_fields(template, key):
-    """The names a ``str.format`` template uses: ``weights.{epoch:02d}-{val_loss:.2f}.h5`` -> epoch, val_loss."""
+def _relative(value: str) -> str:
+    problem = relative_path_problem(value)
+    if problem:
+        raise invalid(problem)
+    return value
+
+
+RelativePath = Annotated[str, AfterValidator(_relative)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+MetricName = Annotated[str, Field(min_length=1)]
+Mode = Literal["auto", "min", "max"]
+Verbose = Literal[0, 1]
+
+
+def template_fields(template: str) -> list[str]:
+    """The names a ``str.format`` template uses: ``weights.{epoch:02d}-{val_loss:.2f}.h5`` -> epoch, val_loss.
+
+    Raises ValueError saying what is wrong with the template.
+    """
     try:
         fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
     except ValueError as exc:
-        raise SpecError(f"is not a valid file name template ({exc}), got {template!r}", key) from exc
+        raise ValueError(f"is not a valid file name template ({exc}), got {template!r}") from exc
     for field in fields:
         if not field.isidentifier():
-            raise SpecError(
-                f"placeholders must be plain names like {{epoch:02d}} or {{val_loss:.2f}}, got {{{field}}}", key
+            raise ValueError(
+                f"placeholders must be plain names like {{epoch:02d}} or {{val_loss:.2f}}, got {{{field}}}"
             )
     try:
         template.format(**{field: 1 for field in fields})
     except (ValueError, IndexError) as exc:
-        raise SpecError(f"has a format that does not fit a number ({exc}), got {template!r}", key) from exc
+        raise ValueError(f"has a format that does not fit a number ({exc}), got {template!r}") from exc
     return fields
 
 
-def _check_kwargs_against(cls, kwargs, type_name, exclude=()):
-    params = inspect.signature(cls.__init__).parameters
-    accepted = [name for name in params if name not in {"self", "kwargs", *exclude}]
-    for key in kwargs:
-        if key not in accepted:
-            raise SpecError(
-                f"unknown argument for {type_name}{did_you_mean(key, accepted)} (it accepts: {', '.join(accepted) or 'nothing'})",
-                key,
-            )
+class CallbackSpec(Component):
+    """What every callback model offers the trainer."""
 
-
-def _check_keys(type_name, kwargs, accepted, hint=""):
-    for key in kwargs:
-        if key not in accepted:
-            listing = f"it accepts: {', '.join(accepted)}" if accepted else "it takes no arguments"
-            raise SpecError(f"unknown argument for {type_name}{did_you_mean(key, accepted)} ({listing}){hint}", key)
-
-
-def _construct(cls, kwargs, type_name):
-    try:
-        return cls(**kwargs)
-    except Exception as exc:
-        message = str(exc).strip().splitlines()[0]
-        named = next((key for key in kwargs if key in message), "")
-        raise SpecError(f"{type_name} rejected its arguments: {message}", named) from exc
-
-
-# The Keras arguments several callbacks share, checked here so a wrong value is named at its
-# path (Keras would accept many of them and fail mid-training, or warn and carry on).
-ARGUMENT_CHECKS = {
-    "monitor": values.non_empty_string,
-    "mode": values.one_of("auto", "min", "max"),
-    "patience": values.non_negative_int,
-    "cooldown": values.non_negative_int,
-    "start_from_epoch": values.non_negative_int,
-    "min_delta": values.non_negative_number,
-    "min_lr": values.non_negative_number,
-    "factor": values.open_fraction,
-    "baseline": values.optional_number,
-    "verbose": values.one_of(0, 1),
-    "restore_best_weights": values.boolean,
-    "raise_error": values.boolean,
-    "append": values.boolean,
-    "separator": values.one_character,
-    "histogram_freq": values.non_negative_int,
-    "embeddings_freq": values.non_negative_int,
-    "write_graph": values.boolean,
-    "write_images": values.boolean,
-    "write_steps_per_second": values.boolean,
-    "update_freq": values.update_freq,
-    "profile_batch": values.profile_batch,
-}
-
-
-def check_values(kwargs, checks=ARGUMENT_CHECKS):
-    for key, value in kwargs.items():
-        check = checks.get(key)
-        problem = check(value) if check else None
-        if problem:
-            raise SpecError(problem, key)
-
-
-class CallbackType:
-    """How one config ``type`` becomes a Keras callback. Subclasses override what differs."""
-
-    name = ""
-
-    def check(self, kwargs):
-        """Raise SpecError for a bad argument."""
-
-    def metric_refs(self, kwargs):
+    def metric_refs(self) -> list[tuple[str, str]]:
         """``[(key, metric name)]`` this callback will look up in the epoch logs."""
         return []
 
-    def build(self, kwargs, folder):
-        """Return a ``keras.callbacks.Callback`` (or None: nothing to add); ``folder`` is ``<execution>/callbacks/<type>``."""
+    def check_build(self) -> None:
+        """Checks that need imports (a hook's function); raise ``ComponentError`` at the key."""
+
+    def build(self, folder: Path) -> keras.callbacks.Callback | None:
+        """The Keras callback (None: nothing to add); ``folder`` is ``<execution>/callbacks/<type>``."""
         raise NotImplementedError
 
+    def keras_arguments(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"type"})
 
-class KerasCallback(CallbackType):
-    """A ``keras.callbacks`` class taking the spec's keys as its arguments.
 
-    ``keras_name`` names the Keras class whose signature says which keys are accepted;
-    ``build_class`` (in ``keras_callbacks``) is built instead where Gymnos adds to it.
-    ``monitors`` maps an argument naming a logged metric to its Keras default.
-    """
+class EarlyStopping(CallbackSpec):
+    """Stop when ``monitor`` stops improving."""
 
-    keras_name = ""
-    build_class = ""
-    monitors: dict = {}
+    type: Literal["early_stopping"]
+    monitor: MetricName = "val_loss"
+    min_delta: NonNegativeFloat = 0
+    patience: NonNegativeInt = 0
+    verbose: Verbose = 0
+    mode: Mode = "auto"
+    baseline: float | None = None
+    restore_best_weights: bool = False
+    start_from_epoch: NonNegativeInt = 0
 
-    def keras_class(self):
+    def metric_refs(self) -> list[tuple[str, str]]:
+        return [("monitor", self.monitor)]
+
+    def build(self, folder: Path) -> keras.callbacks.Callback:
         import keras
 
-        return getattr(keras.callbacks, self.keras_name)
-
-    def check(self, kwargs):
-        _check_kwargs_against(self.keras_class(), kwargs, self.name)
-        check_values(kwargs)
-        _construct(self.keras_class(), kwargs, self.name)
-
-    def metric_refs(self, kwargs):
-        return [(key, kwargs.get(key, default)) for key, default in self.monitors.items()]
-
-    def build(self, kwargs, folder):
-        if self.build_class:
-            from . import keras_callbacks
-
-            return getattr(keras_callbacks, self.build_class)(**kwargs)
-        return self.keras_class()(**kwargs)
+        return keras.callbacks.EarlyStopping(**self.keras_arguments())
 
 
-class EarlyStopping(KerasCallback):
-    name = "early_stopping"
-    keras_name = "EarlyStopping"
-    monitors = {"monitor": "val_loss"}
+class ReduceLROnPlateau(CallbackSpec):
+    """Multiply the learning rate by ``factor`` when ``monitor`` stalls."""
+
+    type: Literal["reduce_lr_on_plateau"]
+    monitor: MetricName = "val_loss"
+    factor: Annotated[float, Field(gt=0, lt=1), Explained("a number between 0 and 1 (exclusive)")] = 0.1
+    patience: NonNegativeInt = 10
+    verbose: Verbose = 0
+    mode: Mode = "auto"
+    min_delta: NonNegativeFloat = 0.0001
+    cooldown: NonNegativeInt = 0
+    min_lr: NonNegativeFloat = 0.0
+
+    def metric_refs(self) -> list[tuple[str, str]]:
+        return [("monitor", self.monitor)]
+
+    def build(self, folder: Path) -> keras.callbacks.Callback:
+        import keras
+
+        return keras.callbacks.ReduceLROnPlateau(**self.keras_arguments())
 
 
-class ReduceLROnPlateau(KerasCallback):
-    name = "reduce_lr_on_plateau"
-    keras_name = "ReduceLROnPlateau"
-    monitors = {"monitor": "val_loss"}
+class TerminateOnNaN(CallbackSpec):
+    """Stop in the batch where the loss becomes NaN or infinite (``raise_error``: fail the run instead)."""
+
+    type: Literal["terminate_on_nan"]
+    raise_error: bool = False
+
+    def build(self, folder: Path) -> keras.callbacks.Callback:
+        from .keras_callbacks import LoggedTerminateOnNaN
+
+        return LoggedTerminateOnNaN(raise_error=self.raise_error)
 
 
-class TerminateOnNaN(KerasCallback):
-    name = "terminate_on_nan"
-    keras_name = "TerminateOnNaN"
-    build_class = "LoggedTerminateOnNaN"
+class ProgbarLogger(CallbackSpec):
+    """Keras's progress on the worker's stdout: ``verbose`` 1 a bar, 2 one line per epoch."""
 
+    type: Literal["progbar_logger"]
+    verbose: Literal[1, 2] = 1
 
-class ProgbarLogger(CallbackType):
-    """Keras's progress bar on the worker's stdout. Keras 3 dropped ``count_mode``; ``verbose`` picks the form."""
-
-    name = "progbar_logger"
-    checks = {"verbose": values.one_of(1, 2)}
-
-    def check(self, kwargs):
-        _check_keys(self.name, kwargs, self.checks, hint="; verbose is 1 for a progress bar, 2 for one line per epoch")
-        check_values(kwargs, self.checks)
-
-    def build(self, kwargs, folder):
+    def build(self, folder: Path) -> keras.callbacks.Callback:
         from .keras_callbacks import EpochProgbarLogger
 
-        return EpochProgbarLogger(**kwargs)
+        return EpochProgbarLogger(verbose=self.verbose)
 
 
-class CSVLogger(KerasCallback):
+class CSVLogger(CallbackSpec):
     """One CSV row per epoch, in ``callbacks/csv_logger/training.log`` unless ``filename`` says otherwise."""
 
-    name = "csv_logger"
-    keras_name = "CSVLogger"
+    type: Literal["csv_logger"]
+    filename: RelativePath = "training.log"
+    separator: Annotated[str, Field(min_length=1, max_length=1), Explained('a single character such as "," or ";"')] = (
+        ","
+    )
+    append: bool = False
 
-    def check(self, kwargs):
-        args = {"filename": "training.log", **kwargs}
-        check_relative_path(args["filename"], "filename")
-        super().check(args)
-
-    def build(self, kwargs, folder):
+    def build(self, folder: Path) -> keras.callbacks.Callback:
         import keras
 
-        args = {"filename": "training.log", **kwargs}
-        path = folder / args.pop("filename")
+        path = folder / self.filename
         path.parent.mkdir(parents=True, exist_ok=True)
-        return keras.callbacks.CSVLogger(str(path), **args)
+        return keras.callbacks.CSVLogger(str(path), separator=self.separator, append=self.append)
 
 
-class TensorBoard(KerasCallback):
+class TensorBoard(CallbackSpec):
     """Keras's TensorBoard logs in ``callbacks/tensorboard/`` (``log_dir``, if given, is a folder inside it)."""
 
-    name = "tensorboard"
-    keras_name = "TensorBoard"
+    type: Literal["tensorboard"]
+    log_dir: RelativePath | None = None
+    histogram_freq: NonNegativeInt = 0
+    write_graph: bool = True
+    write_images: bool = False
+    write_steps_per_second: bool = False
+    update_freq: Annotated[
+        Literal["epoch", "batch"] | PositiveInt, Explained('"epoch", "batch" or a positive whole number of batches')
+    ] = "epoch"
+    profile_batch: Annotated[
+        NonNegativeInt | Annotated[list[PositiveInt], Field(min_length=2, max_length=2)],
+        Explained("0 (off), a batch number, or [first, last] batch numbers"),
+    ] = 0
+    embeddings_freq: NonNegativeInt = 0
+    embeddings_metadata: RelativePath | dict[str, RelativePath] | None = None
 
-    def check(self, kwargs):
-        if "log_dir" in kwargs:
-            check_relative_path(kwargs["log_dir"], "log_dir")
-        metadata = kwargs.get("embeddings_metadata")
-        if isinstance(metadata, str):
-            check_relative_path(metadata, "embeddings_metadata")
-        elif isinstance(metadata, dict):
-            for layer, path in metadata.items():
-                check_relative_path(path, f"embeddings_metadata.{layer}")
-        elif metadata is not None:
-            raise SpecError(
-                f"must be a file name or an object of layer name to file name, got {metadata!r}", "embeddings_metadata"
-            )
-        super().check(self._keras_args(kwargs, PurePosixPath("callbacks", self.name)))
-
-    def _keras_args(self, kwargs, folder):
-        return {**kwargs, "log_dir": str(folder / kwargs.get("log_dir", "."))}
-
-    def build(self, kwargs, folder):
+    def build(self, folder: Path) -> keras.callbacks.Callback:
         import keras
 
-        return keras.callbacks.TensorBoard(**self._keras_args(kwargs, folder))
+        arguments = self.keras_arguments()
+        arguments["log_dir"] = str(folder / (self.log_dir or "."))
+        return keras.callbacks.TensorBoard(**arguments)
 
 
-class RemoteMonitor(CallbackType):
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise invalid(f'must be an http:// or https:// URL with a host, such as "http://localhost:8000", got {value!r}')
+    return value
+
+
+def _url_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise invalid(f'must be a path starting with "/", such as "/publish/epoch/end/", got {value!r}')
+    return value
+
+
+class RemoteMonitor(CallbackSpec):
     """POST each epoch's logs to ``root + path`` (Keras's RemoteMonitor, with a ``timeout`` in seconds).
 
     Keras's payload says nothing of the run, so each request also carries the header
     ``X-Gymnos-Execution: <dataset>/<execution folder>`` for the receiver to file it under.
     """
 
-    name = "remote_monitor"
-    checks = {
-        "root": values.url,
-        "path": values.url_path,
-        "field": values.non_empty_string,
-        "headers": values.headers,
-        "send_as_json": values.boolean,
-        "timeout": values.positive_number,
-    }
-    defaults = {"root": "http://localhost:9000", "path": "/publish/epoch/end/"}
+    type: Literal["remote_monitor"]
+    root: Annotated[str, AfterValidator(_http_url)] = "http://localhost:9000"
+    path: Annotated[str, AfterValidator(_url_path)] = "/publish/epoch/end/"
+    field: Annotated[str, Field(min_length=1)] = "data"
+    headers: dict[str, str] | None = None
+    send_as_json: bool = False
+    timeout: Annotated[float, Field(gt=0)] = 10
 
-    def check(self, kwargs):
-        _check_keys(self.name, kwargs, self.checks)
-        check_values(kwargs, self.checks)
-        args = {**self.defaults, **kwargs}
-        allowlist.check_url_allowed(args["root"] + args["path"], "root")
+    @model_validator(mode="after")
+    def _host_allowed(self) -> RemoteMonitor:
+        problem = allowlist.url_problem(self.root + self.path)
+        if problem:
+            raise invalid(problem, "root")
+        return self
 
-    def build(self, kwargs, folder):
+    def build(self, folder: Path) -> keras.callbacks.Callback:
         from .keras_callbacks import TimeoutRemoteMonitor
 
+        problem = allowlist.url_problem(self.root + self.path)  # again: the worker's variable decides
+        if problem:
+            raise ComponentError(problem, "root")
         execution = folder.parent.parent  # <trainings>/<dataset>/executions/<execution>/callbacks/remote_monitor
-        args = {**self.defaults, **kwargs}
-        allowlist.check_url_allowed(args["root"] + args["path"], "root")  # again: the worker's variable decides
-        args["headers"] = {
-            EXECUTION_HEADER: f"{execution.parent.parent.name}/{execution.name}",
-            **(args.get("headers") or {}),
-        }
-        return TimeoutRemoteMonitor(**args)
+        headers = {EXECUTION_HEADER: f"{execution.parent.parent.name}/{execution.name}", **(self.headers or {})}
+        return TimeoutRemoteMonitor(
+            root=self.root, path=self.path, field=self.field, headers=headers, send_as_json=self.send_as_json,
+            timeout=self.timeout,
+        )  # fmt: skip
 
 
-class LearningRateScheduler(CallbackType):
+class LearningRateScheduler(CallbackSpec):
     """Set the rate at each epoch's start from a named schedule: ``{"schedule": "step_decay", "drop": 0.5}``."""
 
-    name = "learning_rate_scheduler"
-    own_keys = ("schedule", "verbose")
+    selectors: ClassVar[tuple[str, ...]] = ("type", "schedule")
+    type: Literal["learning_rate_scheduler"]
+    verbose: Verbose = 0
 
-    def _split(self, kwargs):
-        params = {key: value for key, value in kwargs.items() if key not in self.own_keys}
-        return kwargs.get("schedule"), params
-
-    def check(self, kwargs):
-        check_values({key: kwargs[key] for key in ("verbose",) if key in kwargs})
-        schedules.check_schedule(*self._split(kwargs), other_keys=self.own_keys)
-
-    def build(self, kwargs, folder):
+    def build(self, folder: Path) -> keras.callbacks.Callback:
         from .keras_callbacks import LoggedLearningRateScheduler
 
-        return LoggedLearningRateScheduler(
-            schedules.make_schedule(*self._split(kwargs)), verbose=kwargs.get("verbose", 0)
-        )
+        assert isinstance(self, schedules.Schedule)
+        return LoggedLearningRateScheduler(self, verbose=self.verbose)
+
+    @classmethod
+    def label(cls) -> str:
+        return f"the {cls.model_fields['schedule'].annotation.__args__[0]} schedule"  # type: ignore[union-attr]
 
 
-class LambdaCallback(CallbackType):
+class StepDecayScheduler(LearningRateScheduler, schedules.StepDecay):
+    __doc__ = schedules.StepDecay.__doc__
+
+
+class ExponentialDecayScheduler(LearningRateScheduler, schedules.ExponentialDecay):
+    __doc__ = schedules.ExponentialDecay.__doc__
+
+
+class CosineDecayScheduler(LearningRateScheduler, schedules.CosineDecay):
+    __doc__ = schedules.CosineDecay.__doc__
+
+
+def _hook_path(value: str) -> str:
+    problem = allowlist.module_problem(value)
+    if problem:
+        raise invalid(problem)
+    return value
+
+
+HookPath = Annotated[str, AfterValidator(_hook_path)]
+
+
+class LambdaCallback(CallbackSpec):
     """Call functions at points of the training, each named by dotted path: ``{"on_epoch_end": "team_hooks.notify"}``.
 
     Configs may come from the web, so a path is imported only if its module is listed in
     ``GYMNOS_CALLBACK_MODULES``; anything else is rejected without being imported.
     """
 
-    name = "lambda_callback"
+    type: Literal["lambda_callback"]
+    on_epoch_begin: HookPath | None = None
+    on_epoch_end: HookPath | None = None
+    on_train_begin: HookPath | None = None
+    on_train_end: HookPath | None = None
+    on_train_batch_begin: HookPath | None = None
+    on_train_batch_end: HookPath | None = None
+
     # hook -> the arguments Keras gives it (the function is called with them, positionally)
-    hooks = {
+    HOOKS: ClassVar[dict[str, tuple[str, ...]]] = {
         "on_epoch_begin": ("epoch", "logs"),
         "on_epoch_end": ("epoch", "logs"),
         "on_train_begin": ("logs",),
@@ -327,122 +332,140 @@ class LambdaCallback(CallbackType):
         "on_train_batch_end": ("batch", "logs"),
     }
 
-    def check(self, kwargs):
-        _check_keys(self.name, kwargs, self.hooks)
-        if not kwargs:
-            raise SpecError(
-                f'needs at least one hook, such as "on_epoch_end": "your_module.your_function" (hooks: {", ".join(self.hooks)})'
-            )
-        for hook, path in kwargs.items():
+    @model_validator(mode="after")
+    def _some_hook(self) -> LambdaCallback:
+        if not self.hooks():
+            example = '"on_epoch_end": "your_module.your_function"'
+            raise invalid(f"needs at least one hook, such as {example} (hooks: {', '.join(self.HOOKS)})")
+        return self
+
+    def hooks(self) -> dict[str, str]:
+        return {hook: path for hook in self.HOOKS if (path := getattr(self, hook)) is not None}
+
+    def functions(self) -> dict[str, Any]:
+        """Each hook's function, imported (its module is allowed) and checked against the hook's arguments."""
+        functions = {}
+        for hook, path in self.hooks().items():
             function = allowlist.import_allowed(path, hook)
-            arguments = self.hooks[hook]
+            arguments = self.HOOKS[hook]
             try:
                 inspect.signature(function).bind(*arguments)
             except TypeError:
-                raise SpecError(f"'{path}' must take ({', '.join(arguments)}) to be used as {hook}", hook) from None
+                raise ComponentError(
+                    f"'{path}' must take ({', '.join(arguments)}) to be used as {hook}", hook
+                ) from None
             except ValueError:  # builtins without a signature: trust them
                 pass
+            functions[hook] = function
+        return functions
 
-    def build(self, kwargs, folder):
+    def check_build(self) -> None:
+        self.functions()
+
+    def build(self, folder: Path) -> keras.callbacks.Callback:
         from .keras_callbacks import lambda_callback
 
-        return lambda_callback({hook: allowlist.import_allowed(path, hook) for hook, path in kwargs.items()})
+        return lambda_callback(self.functions())
 
 
-class BuiltIn(CallbackType):
-    """A callback every Keras 3 ``fit()`` already has: accepted for old configs, adds nothing."""
+class BaseLogger(CallbackSpec):
+    """Built into Keras 3 (it averages the epoch metrics itself): accepted for old configs, adds nothing."""
 
-    def __init__(self, name, what):
-        self.name = name
-        self.what = what
+    type: Literal["base_logger"]
 
-    def check(self, kwargs):
-        _check_keys(self.name, kwargs, {})
-
-    def build(self, kwargs, folder):
-        log.info(f"Callback {self.name}: {self.what}; nothing to add")
+    def build(self, folder: Path) -> None:
+        log.info(
+            "Callback base_logger: Keras 3 averages the epoch metrics itself (BaseLogger is built into Keras 3); "
+            "nothing to add"
+        )
         return None
 
 
-class ModelCheckpoint(CallbackType):
-    """Save the model every ``period`` epochs (Keras 3 dropped ``period``; this brings it back).
+class History(CallbackSpec):
+    """Built into Keras 3 (every fit records its History): accepted for old configs, adds nothing."""
+
+    type: Literal["history"]
+
+    def build(self, folder: Path) -> None:
+        log.info(
+            "Callback history: Keras 3 records the History of every fit (History is built into Keras 3; the epoch "
+            "metrics are in metrics.json); nothing to add"
+        )
+        return None
+
+
+class ModelCheckpoint(CallbackSpec):
+    """Save the model every ``period`` epochs (Keras 3 dropped ``period``; Gymnos brings it back).
 
     ``filepath`` is a template filled with ``epoch`` and the epoch's logs, as in the seed:
     ``weights.{epoch:02d}-{val_loss:.2f}.h5`` gives ``weights.05-27.07.h5``.
     """
 
-    name = "model_checkpoint"
-    defaults = {
-        "filepath": "weights.{epoch:02d}.h5",
-        "period": 1,
-        "monitor": "val_loss",
-        "save_best_only": False,
-        "save_weights_only": False,
-        "mode": "auto",
-        "verbose": 0,
-    }
+    type: Literal["model_checkpoint"]
+    filepath: RelativePath = "weights.{epoch:02d}.h5"
+    period: Annotated[int, Field(gt=0), Explained("a positive integer (save every N epochs)")] = 1
+    monitor: MetricName = "val_loss"
+    save_best_only: bool = False
+    save_weights_only: bool = False
+    mode: Mode = "auto"
+    verbose: Verbose = 0
 
-    def check(self, kwargs):
-        for key in kwargs:
-            if key not in self.defaults:
-                raise SpecError(
-                    f"unknown argument for {self.name}{did_you_mean(key, self.defaults)} (it accepts: {', '.join(self.defaults)})",
-                    key,
-                )
-        args = {**self.defaults, **kwargs}
-        check_relative_path(args["filepath"], "filepath")
-        template_fields(args["filepath"], "filepath")
-        period = args["period"]
-        if not isinstance(period, int) or isinstance(period, bool) or period < 1:
-            raise SpecError(f"must be a positive integer (save every N epochs), got {period!r}", "period")
-        for flag in ("save_best_only", "save_weights_only"):
-            if not isinstance(args[flag], bool):
-                raise SpecError(f"must be true or false, got {args[flag]!r}", flag)
-        if args["mode"] not in ("auto", "min", "max"):
-            raise SpecError(f"must be one of auto, min, max, got {args['mode']!r}", "mode")
-        if args["save_weights_only"] and not args["filepath"].endswith(".weights.h5"):
-            raise SpecError("must end in .weights.h5 when save_weights_only is true (Keras 3 requires it)", "filepath")
-        if not args["save_weights_only"] and not args["filepath"].endswith((".h5", ".keras")):
-            raise SpecError(f"must end in .h5 or .keras, got {args['filepath']!r}", "filepath")
+    @model_validator(mode="after")
+    def _check_filepath(self) -> ModelCheckpoint:
+        try:
+            template_fields(self.filepath)
+        except ValueError as exc:
+            raise invalid(str(exc), "filepath") from None
+        if self.save_weights_only and not self.filepath.endswith(".weights.h5"):
+            raise invalid("must end in .weights.h5 when save_weights_only is true (Keras 3 requires it)", "filepath")
+        if not self.save_weights_only and not self.filepath.endswith(MODEL_SUFFIXES):
+            raise invalid(f"must end in .h5 or .keras, got {self.filepath!r}", "filepath")
+        return self
 
-    def metric_refs(self, kwargs):
-        args = {**self.defaults, **kwargs}
-        refs = [("filepath", field) for field in template_fields(args["filepath"], "filepath") if field != "epoch"]
-        if args["save_best_only"]:
-            refs.append(("monitor", args["monitor"]))
+    def metric_refs(self) -> list[tuple[str, str]]:
+        refs = [("filepath", field) for field in template_fields(self.filepath) if field != "epoch"]
+        if self.save_best_only:
+            refs.append(("monitor", self.monitor))
         return refs
 
-    def build(self, kwargs, folder):
+    def build(self, folder: Path) -> keras.callbacks.Callback:
         from .keras_callbacks import PeriodicModelCheckpoint
 
-        args = {**self.defaults, **kwargs}
-        return PeriodicModelCheckpoint(filepath=str(folder / args.pop("filepath")), **args)
+        arguments = self.keras_arguments()
+        arguments["filepath"] = str(folder / self.filepath)
+        return PeriodicModelCheckpoint(**arguments)
 
 
-CALLBACKS = {
-    callback.name: callback
-    for callback in (
-        EarlyStopping(),
-        ModelCheckpoint(),
-        TerminateOnNaN(),
-        ProgbarLogger(),
-        CSVLogger(),
-        ReduceLROnPlateau(),
-        TensorBoard(),
-        RemoteMonitor(),
-        LearningRateScheduler(),
-        LambdaCallback(),
-        BuiltIn("base_logger", "Keras 3 averages the epoch metrics itself (BaseLogger is built into Keras 3)"),
-        BuiltIn(
-            "history",
-            "Keras 3 records the History of every fit (History is built into Keras 3; the epoch metrics are in metrics.json)",
-        ),
+SCHEDULERS = (StepDecayScheduler, ExponentialDecayScheduler, CosineDecayScheduler)
+Scheduler = Annotated[
+    Union[StepDecayScheduler, ExponentialDecayScheduler, CosineDecayScheduler],  # noqa: UP007 - a discriminated union
+    Field(discriminator="schedule"),
+    UnionKind("schedule"),
+]
+Callback = Annotated[
+    Union[  # noqa: UP007 - a discriminated union
+        EarlyStopping,
+        ModelCheckpoint,
+        TerminateOnNaN,
+        ProgbarLogger,
+        CSVLogger,
+        ReduceLROnPlateau,
+        TensorBoard,
+        RemoteMonitor,
+        Scheduler,
+        LambdaCallback,
+        BaseLogger,
+        History,
+    ],
+    Field(discriminator="type"),
+    UnionKind("callback type"),
+]
+
+# Every callback type a config may name, with its model (the schedulers share one type).
+CALLBACK_TYPES: dict[str, type[CallbackSpec]] = {
+    str(model.model_fields["type"].annotation.__args__[0]): model  # type: ignore[union-attr]
+    for model in (
+        EarlyStopping, ModelCheckpoint, TerminateOnNaN, ProgbarLogger, CSVLogger, ReduceLROnPlateau, TensorBoard,
+        RemoteMonitor, LearningRateScheduler, LambdaCallback, BaseLogger, History,
     )
-}
-
-
-def get_callback_type(type_name):
-    callback = CALLBACKS.get(type_name)
-    if callback is None:
-        raise SpecError(unknown_type_message("callback type", type_name, CALLBACKS), "type")
-    return callback
+}  # fmt: skip

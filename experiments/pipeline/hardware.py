@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import platform
 
+import psutil
+
 
 @functools.lru_cache(maxsize=1)
 def _cpu_model():
@@ -40,7 +42,6 @@ def _gpus():
 def describe():
     """``{"platform": ..., "python": ..., "tensorflow": ..., "cpu": {...}, "memory_bytes": ..., "gpus": [...]}``"""
     import keras
-    import psutil
     import tensorflow as tf
 
     return {

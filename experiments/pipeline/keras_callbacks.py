@@ -2,62 +2,35 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from pathlib import Path
+from typing import Any
 
 import keras
+import numpy as np
+import requests
+from tqdm import tqdm
+
+from .schedules import Schedule
 
 log = logging.getLogger("gymnosd.Trainer")
 
 
-class PeriodicModelCheckpoint(keras.callbacks.Callback):
-    """Save the model every ``period`` epochs to ``filepath`` filled with the epoch and its logs."""
+class PeriodicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras's ModelCheckpoint, saving every ``period`` epochs (Keras 3 dropped ``period``).
 
-    def __init__(
-        self,
-        filepath,
-        period=1,
-        monitor="val_loss",
-        save_best_only=False,
-        save_weights_only=False,
-        mode="auto",
-        verbose=0,
-    ):
-        super().__init__()
-        self.filepath = str(filepath)
+    ``filepath`` is filled with the epoch (from 1) and its logs, as Keras does; with
+    ``save_best_only`` an epoch that does not improve on ``monitor`` is not saved.
+    """
+
+    def __init__(self, filepath: str, period: int = 1, **kwargs: Any) -> None:
+        super().__init__(filepath, **kwargs)
         self.period = period
-        self.monitor = monitor
-        self.save_best_only = save_best_only
-        self.save_weights_only = save_weights_only
-        self.verbose = verbose
-        if mode == "auto":
-            mode = "max" if any(word in monitor for word in ("acc", "auc", "precision", "recall")) else "min"
-        self.better = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
-        self.best = None
-        self.saved = []
 
-    def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
-        number = epoch + 1
-        if number % self.period:
-            return
-        if self.save_best_only:
-            current = logs.get(self.monitor)
-            if current is None or math.isnan(current):
-                log.warning(f"Checkpoint skipped at epoch {number}: '{self.monitor}' is not in this epoch's logs")
-                return
-            if self.best is not None and not self.better(current, self.best):
-                return
-            self.best = current
-        path = Path(self.filepath.format(epoch=number, **logs))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if self.save_weights_only:
-            self.model.save_weights(path)
-        else:
-            self.model.save(path)
-        self.saved.append(path)
-        log.debug(f"Saved checkpoint {path.name} at epoch {number}")
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if (epoch + 1) % self.period == 0:
+            super().on_epoch_end(epoch, logs)
 
 
 class EpochProgressBar(keras.callbacks.Callback):
@@ -70,8 +43,6 @@ class EpochProgressBar(keras.callbacks.Callback):
         self.bar = None
 
     def on_train_begin(self, logs=None):
-        from tqdm import tqdm
-
         self.bar = tqdm(total=self.epochs, unit="epoch", file=self.stream, dynamic_ncols=True, leave=True)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -139,15 +110,9 @@ class TimeoutRemoteMonitor(keras.callbacks.RemoteMonitor):
     def __init__(self, root, path, field="data", headers=None, send_as_json=False, timeout=10):
         super().__init__(root=root, path=path, field=field, headers=headers, send_as_json=send_as_json)
         self.timeout = timeout
-        self.sent = 0
         self.failures = 0
 
     def on_epoch_end(self, epoch, logs=None):
-        import json
-
-        import numpy as np
-        import requests
-
         send = {"epoch": epoch}
         for key, value in (logs or {}).items():
             send[key] = value.item() if isinstance(value, (np.ndarray, np.generic)) else value
@@ -176,23 +141,32 @@ class TimeoutRemoteMonitor(keras.callbacks.RemoteMonitor):
             level = logging.WARNING if self.failures == 1 else logging.DEBUG
             log.log(level, f"remote_monitor could not post epoch {epoch + 1} to {url}: {exc}; training goes on")
             return
-        self.sent += 1
 
 
 class LoggedLearningRateScheduler(keras.callbacks.LearningRateScheduler):
-    """Keras's LearningRateScheduler, logging each change of rate; tells the schedule the run's epochs."""
+    """Keras's LearningRateScheduler driven by a config's ``Schedule``, logging each change of rate."""
 
-    def set_params(self, params):
+    def __init__(self, schedule: Schedule, verbose: int = 0) -> None:
+        super().__init__(self._rate, verbose=verbose)
+        self.spec = schedule
+        self.initial = schedule.initial_learning_rate
+        self.epochs: int | None = None
+
+    def _rate(self, epoch: int, lr: float) -> float:
+        if self.initial is None:  # the first call comes before any change: the optimizer's own rate
+            self.initial = float(lr)
+        return float(self.spec.rate(epoch, self.initial, self.epochs))
+
+    def set_params(self, params: dict) -> None:
         super().set_params(params)
-        if hasattr(self.schedule, "epochs"):
-            self.schedule.epochs = params.get("epochs")
+        self.epochs = params.get("epochs")
 
     def on_epoch_begin(self, epoch, logs=None):
         before = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         super().on_epoch_begin(epoch, logs)
         after = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         if epoch == 0 or not math.isclose(before, after, rel_tol=1e-6):
-            log.info(f"Epoch {epoch + 1}: learning rate {after:.6g} ({getattr(self.schedule, 'name', 'schedule')})")
+            log.info(f"Epoch {epoch + 1}: learning rate {after:.6g} ({self.spec.schedule})")  # type: ignore[attr-defined]
 
 
 def lambda_callback(hooks):

@@ -25,6 +25,8 @@ import time
 import traceback
 from pathlib import Path
 
+from .gcpause import paused_collector
+
 PROJECT = Path(__file__).resolve().parents[2]
 
 
@@ -73,11 +75,6 @@ class MLflowProcess:
             else {"error": f"the MLflow client process exited with {self.process.returncode}"}
         )
 
-    def abandon(self):
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
 
 def _serve(uri, events, answer):
     """The MLflow side: connect, then apply each event; always answer once."""
@@ -86,8 +83,6 @@ def _serve(uri, events, answer):
     status = "KILLED"  # if the training process vanishes without saying "end"
     # Import now (the slow part, while the trainer starts up), but touch the store only once the
     # run starts: a config that fails validation must leave nothing behind, not even mlflow.db.
-    from .preload import paused_collector
-
     with paused_collector():
         from mlflow.entities import Metric, Param, RunTag
         from mlflow.tracking import MlflowClient

@@ -1,53 +1,47 @@
-"""Import the heavy frameworks once, without paying Python's garbage collector for it.
+"""The warm-up: what a process that trains imports once, before its first run.
 
-Importing TensorFlow and Keras builds about 400,000 long-lived objects (modules, functions,
-classes). While they are built, the cyclic collector runs its full collection half a dozen
-times, each one walking every object made so far: about 0.7 s of a 2-core machine's CPU, for
-nothing, since import-time objects live until the process exits. Later full collections
-(during ``fit``, and the interpreter's last ones at exit) walk them all again.
-
-``paused_collector()`` pauses the collector around such imports and then *freezes* every object
-alive at that point, theirs and whatever came before (``gc.freeze``: moved to a permanent
-generation that collections skip). Before a fork this is also what the gc documentation
-recommends, so the workers' horses share those pages instead of copying them on the first
-collection.
-
-A frozen object is never collected by the cyclic collector. Only freeze what lives as long as
-the process anyway: imported modules, lookup tables, not a run's model or data.
+``manage.py train`` calls it before building the model; the RQ worker calls it before it forks
+a work horse per job (``experiments.worker``), adding its own job modules. Both pay Python's
+garbage collector nothing for it (``gcpause``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
+import importlib
 import sys
+from collections.abc import Iterable
+
+from . import network
+from .gcpause import paused_collector
+
+# The frameworks a run uses and the engine modules that import them, in the order they load.
+WARM_UP = (
+    "h5py",
+    "keras",
+    "sklearn.preprocessing",
+    "sklearn.decomposition",
+    "experiments.pipeline.keras_callbacks",
+    "experiments.pipeline.build_check",
+    "experiments.pipeline.trainer",
+)
 
 
-@contextlib.contextmanager
-def paused_collector():
-    """Run the block with the cyclic collector off, then freeze every object alive (not only the block's)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
+def import_frameworks(also: Iterable[str] = ()) -> None:
+    """Import ``WARM_UP`` (and ``also``) and build the engine's lookup tables, collector paused.
 
-
-def import_frameworks():
-    """Import TensorFlow, Keras, h5py and the engine's training modules, collector paused.
-
-    Once per process: where Keras is already imported (a worker, a test session) it does nothing,
-    so a long-lived process never freezes the objects of its later work.
+    The first call in a process freezes what the imports built. Where Keras is already imported
+    (a test session) nothing is frozen, so a long-lived process never freezes its later work.
     """
+    names = [*WARM_UP, *also]
     if "keras" in sys.modules:
+        for name in names:
+            importlib.import_module(name)
         return
     with paused_collector():
-        import h5py  # noqa: F401
-        import keras  # noqa: F401
+        for name in names:
+            importlib.import_module(name)
 
-        from . import keras_callbacks, network, trainer  # noqa: F401
-
-        network.layer_classes()  # the layer lookup table: built once per process, kept for good
+        # Lookup tables, built once per process and kept for good; pure Python, safe to share with forks.
+        # (Not the device list: probing GPUs starts CUDA, which a forked work horse could not use.)
+        network.layer_classes()
+        network.optimizer_classes()

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, Field
 
-from .errors import SpecError, did_you_mean, unknown_type_message
-
+from .errors import ComponentError, invalid
+from .schema import Component, Explained, UnionKind
 
 # --- split -------------------------------------------------------------------------------
 
@@ -46,41 +47,60 @@ def split_indices(n_samples, fit, val, test, shuffle=True, seed=0):
 # --- preprocessors (stateless) -----------------------------------------------------------
 
 
-class _Args(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class Preprocessor(Component):
+    """A stateless step applied to every sample before the split: ``preprocessor(X) -> X``."""
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
 
-class Divide(_Args):
-    factor: float = Field(255.0, description="divide every value by this")
+def _not_zero(value: float) -> float:
+    if value == 0:
+        raise invalid("must not be 0")
+    return value
 
-    def __call__(self, X):
-        if self.factor == 0:
-            raise ValueError("divide.factor must not be 0")
+
+class Divide(Preprocessor):
+    """Divide every value by ``factor`` (255 turns bytes into 0..1)."""
+
+    type: Literal["divide"]
+    factor: Annotated[float, AfterValidator(_not_zero)] = 255.0
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
         return X.astype("float32") / self.factor
 
 
-class Replace(_Args):
-    from_val: float | int | str
-    to_val: float | int | str
+class Replace(Preprocessor):
+    """Replace every ``from_val`` with ``to_val``."""
 
-    def __call__(self, X):
+    type: Literal["replace"]
+    from_val: float | str
+    to_val: float | str
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
         X = X.copy()
         X[X == self.from_val] = self.to_val
         return X
 
 
-class Reshape(_Args):
-    shape: list[int] = Field(description="new shape of each sample; one -1 is allowed")
+class Reshape(Preprocessor):
+    """Give each sample a new shape; one -1 is allowed."""
 
-    def __call__(self, X):
+    type: Literal["reshape"]
+    shape: Annotated[list[int], Field(min_length=1)]
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
         return X.reshape((len(X), *self.shape))
 
 
-class ImageResize(_Args):
-    width: int = Field(gt=0)
-    height: int = Field(gt=0)
+class ImageResize(Preprocessor):
+    """Resize images to ``width`` x ``height`` (bilinear)."""
 
-    def __call__(self, X):
+    type: Literal["image_resize"]
+    width: Annotated[int, Field(gt=0)]
+    height: Annotated[int, Field(gt=0)]
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
         import tensorflow as tf
 
         images = X if X.ndim == 4 else X[..., np.newaxis]
@@ -88,88 +108,103 @@ class ImageResize(_Args):
         return resized if X.ndim == 4 else resized[..., 0]
 
 
-class Grayscale(_Args):
-    def __call__(self, X):
+class Grayscale(Preprocessor):
+    """Turn RGB images into one channel (ITU-R BT.601 luma, as PIL and TensorFlow weigh it)."""
+
+    type: Literal["grayscale"]
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
         if X.shape[-1] != 3:
             raise ValueError(f"grayscale expects RGB images (last axis of size 3), got samples of shape {X.shape[1:]}")
-        # ITU-R BT.601 luma weights, as PIL and TensorFlow use.
         return (X.astype("float32") @ np.array([0.299, 0.587, 0.114], dtype="float32"))[..., np.newaxis]
 
 
-PREPROCESSORS = {
-    "divide": Divide,
-    "replace": Replace,
-    "reshape": Reshape,
-    "image_resize": ImageResize,
-    "grayscale": Grayscale,
-}
-
-
-def _pydantic_spec_error(exc: ValidationError):
-    error = exc.errors()[0]
-    key = ".".join(str(part) for part in error["loc"])
-    if error["type"] == "extra_forbidden":
-        return SpecError("unknown argument", key)
-    if error["type"] == "missing":
-        return SpecError("is required", key)
-    return SpecError(f"{error['msg'][0].lower()}{error['msg'][1:]}, got {error.get('input')!r}", key)
-
-
-def make_preprocessor(type_name, kwargs):
-    cls = PREPROCESSORS.get(type_name)
-    if cls is None:
-        raise SpecError(unknown_type_message("preprocessor type", type_name, PREPROCESSORS), "type")
-    try:
-        preprocessor = cls(**kwargs)
-    except ValidationError as exc:
-        raise _pydantic_spec_error(exc) from exc
-    if isinstance(preprocessor, Divide) and preprocessor.factor == 0:
-        raise SpecError("must not be 0", "factor")
-    return preprocessor
+PreprocessorSpec = Annotated[
+    Union[Divide, Replace, Reshape, ImageResize, Grayscale],  # noqa: UP007 - a discriminated union
+    Field(discriminator="type"),
+    UnionKind("preprocessor type"),
+]
 
 
 # --- transformers (fitted on the fit split) ----------------------------------------------
 
 
-def _transformer_classes():
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, Normalizer, RobustScaler, StandardScaler
+class Transformer(Component):
+    """A scikit-learn estimator by name; its fields are the estimator's parameters."""
 
-    return {
-        "standard_scaler": StandardScaler,
-        "min_max_scaler": MinMaxScaler,
-        "max_abs_scaler": MaxAbsScaler,
-        "robust_scaler": RobustScaler,
-        "normalizer": Normalizer,
-        "pca": PCA,
-    }
+    def make(self) -> Any:
+        """The estimator, its parameters checked by scikit-learn now rather than at fit time."""
+        import sklearn.decomposition
+        import sklearn.preprocessing
+
+        name = type(self).__name__
+        cls = getattr(sklearn.preprocessing, name, None) or getattr(sklearn.decomposition, name)
+        params = {
+            key: tuple(value) if isinstance(value, list) else value
+            for key, value in self.model_dump(exclude={"type"}).items()
+        }
+        estimator = cls(**params)
+        try:
+            estimator._validate_params()
+        except Exception as exc:  # scikit-learn's InvalidParameterError names the parameter
+            message = str(exc).strip().splitlines()[0]
+            raise ComponentError(message, next((key for key in params if f"'{key}'" in message), "")) from exc
+        return estimator
 
 
-TRANSFORMER_TYPES = ("standard_scaler", "min_max_scaler", "max_abs_scaler", "robust_scaler", "normalizer", "pca")
+Bounds = Annotated[list[float], Field(min_length=2, max_length=2), Explained("a list of two numbers [low, high]")]
 
 
-def make_transformer(type_name, kwargs):
-    """A scikit-learn estimator with ``kwargs``, its parameters checked now rather than at fit time."""
-    classes = _transformer_classes()
-    cls = classes.get(type_name)
-    if cls is None:
-        raise SpecError(unknown_type_message("transformer type", type_name, classes), "type")
-    accepted = cls().get_params()
-    for key in kwargs:
-        if key not in accepted:
-            raise SpecError(
-                f"unknown argument{did_you_mean(key, accepted)} (it accepts: {', '.join(sorted(accepted))})", key
-            )
-    kwargs = {key: tuple(value) if isinstance(value, list) else value for key, value in kwargs.items()}
-    estimator = cls(**kwargs)
-    try:
-        # scikit-learn checks parameters lazily at fit(); ask for the same check up front.
-        estimator._validate_params()
-    except Exception as exc:
-        message = str(exc).strip().splitlines()[0]
-        named = next((key for key in kwargs if f"'{key}'" in message), "")
-        raise SpecError(message, named) from exc
-    return estimator
+class StandardScaler(Transformer):
+    type: Literal["standard_scaler"]
+    with_mean: bool = True
+    with_std: bool = True
+
+
+class MinMaxScaler(Transformer):
+    type: Literal["min_max_scaler"]
+    feature_range: Bounds = [0.0, 1.0]
+    clip: bool = False
+
+
+class MaxAbsScaler(Transformer):
+    type: Literal["max_abs_scaler"]
+    clip: bool = False
+
+
+class RobustScaler(Transformer):
+    type: Literal["robust_scaler"]
+    with_centering: bool = True
+    with_scaling: bool = True
+    quantile_range: Bounds = [25.0, 75.0]
+    unit_variance: bool = False
+
+
+class Normalizer(Transformer):
+    type: Literal["normalizer"]
+    norm: Literal["l1", "l2", "max"] = "l2"
+
+
+class PCA(Transformer):
+    type: Literal["pca"]
+    n_components: Annotated[
+        Annotated[int, Field(gt=0)] | Annotated[float, Field(gt=0, lt=1)] | Literal["mle"] | None,
+        Explained('a number of components (a positive integer), a fraction of variance between 0 and 1, "mle" or null'),
+    ] = None
+    whiten: bool = False
+    svd_solver: Literal["auto", "full", "covariance_eigh", "arpack", "randomized"] = "auto"
+    tol: Annotated[float, Field(ge=0)] = 0.0
+    iterated_power: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"
+    n_oversamples: Annotated[int, Field(gt=0)] = 10
+    power_iteration_normalizer: Literal["auto", "QR", "LU", "none"] = "auto"
+    random_state: Annotated[int, Field(ge=0)] | None = None
+
+
+TransformerSpec = Annotated[
+    Union[StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler, Normalizer, PCA],  # noqa: UP007
+    Field(discriminator="type"),
+    UnionKind("transformer type"),
+]
 
 
 class TransformerChain:

@@ -11,27 +11,58 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import threading
 from pathlib import Path
+from typing import Annotated, Any, Literal, Union
 
-from .errors import SpecError, did_you_mean, unknown_type_message
+from pydantic import Field, model_validator
+
+from .errors import invalid
+from .mlflow_process import MLflowProcess
+from .params import flatten
+from .schema import Component, UnionKind
 
 log = logging.getLogger("gymnosd.Trackers")
 
 
-def _flatten(value, prefix=""):
-    """``{"a": {"b": 1}, "c": [1, 2]}`` -> ``{"a.b": 1, "c": [1, 2]}`` (MLflow params are flat)."""
-    if isinstance(value, dict):
-        flat = {}
-        for key, item in value.items():
-            flat.update(_flatten(item, f"{prefix}{key}."))
-        return flat
-    if isinstance(value, list) and any(isinstance(item, dict) for item in value):
-        flat = {}
-        for index, item in enumerate(value):
-            flat.update(_flatten(item, f"{prefix}{index}."))
-        return flat
-    return {prefix[:-1]: value}
+class TensorBoardSpec(Component):
+    """``{"type": "tensorboard"}``: scalars per epoch under ``<execution>/tensorboard/``."""
+
+    type: Literal["tensorboard"]
+
+
+class MLflowSpec(Component):
+    """``{"type": "mlflow", "tracking_uri": ..., "experiment_name": ...}``: one MLflow run per execution."""
+
+    type: Literal["mlflow"]
+    tracking_uri: Annotated[str, Field(min_length=1)] | None = None
+    experiment_name: Annotated[str, Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _installed(self) -> MLflowSpec:
+        if importlib.util.find_spec("mlflow") is None:
+            raise invalid(
+                "the mlflow tracker needs MLflow, which is not installed: pip install 'gymnos[mlflow]' "
+                "(or pip install mlflow)",
+                "type",
+            )
+        return self
+
+    def resolve_uri(self, trainings_root: Path) -> str:
+        """``tracking_uri``, else ``MLFLOW_TRACKING_URI``, else the store under the trainings root."""
+        return (
+            self.tracking_uri
+            or os.environ.get("MLFLOW_TRACKING_URI")
+            or f"sqlite:///{Path(trainings_root).resolve() / 'mlflow.db'}"
+        )
+
+
+TrackerSpec = Annotated[
+    Union[TensorBoardSpec, MLflowSpec],  # noqa: UP007 - a discriminated union
+    Field(discriminator="type"),
+    UnionKind("tracker type"),
+]
 
 
 class RunInfo:
@@ -49,40 +80,23 @@ class RunInfo:
 
 class Tracker:
     name = ""
-    kwargs_allowed: tuple = ()
 
-    def __init__(self, **kwargs):
-        self.kwargs = kwargs
-
-    @classmethod
-    def check(cls, kwargs):
-        for key in kwargs:
-            if key not in cls.kwargs_allowed:
-                hint = (
-                    f" (it accepts: {', '.join(cls.kwargs_allowed)})"
-                    if cls.kwargs_allowed
-                    else " (it takes no arguments)"
-                )
-                raise SpecError(
-                    f"unknown argument for {cls.name} tracker{did_you_mean(key, cls.kwargs_allowed)}{hint}", key
-                )
-
-    def start(self, run):
+    def start(self, run: RunInfo) -> None:
         """Open the run; called before the first epoch."""
 
-    def log_epoch(self, step, logs):
+    def log_epoch(self, step: int, logs: dict[str, float]) -> None:
         """Record one epoch's train and ``val_`` metrics at ``step`` (1-based)."""
 
-    def log_test(self, metrics, step):
+    def log_test(self, metrics: dict[str, float], step: int) -> None:
         """Record the test metrics (``{"loss": ...}``, without the ``test_`` prefix)."""
 
-    def log_artifacts(self, paths):
+    def log_artifacts(self, paths: list[Path]) -> None:
         """Attach the saved files (model.h5, training_config.json)."""
 
-    def end(self, status):
-        """Close the run: ``status`` is ``"FINISHED"`` or ``"FAILED"``."""
+    def end(self, status: str) -> None:
+        """Close the run: ``status`` is ``"FINISHED"``, ``"FAILED"`` or ``"KILLED"``."""
 
-    def location(self):
+    def location(self) -> dict[str, Any]:
         """Where a reader finds this run's records; written to trackers.json."""
         return {}
 
@@ -95,8 +109,10 @@ class TensorBoardTracker(Tracker):
     """
 
     name = "tensorboard"
-    kwargs_allowed = ()
     folder = "tensorboard"
+
+    def __init__(self, spec: TensorBoardSpec) -> None:
+        self.spec = spec
 
     def start(self, run):
         import tensorflow as tf
@@ -140,39 +156,24 @@ class MLflowTracker(Tracker):
     """
 
     name = "mlflow"
-    kwargs_allowed = ("tracking_uri", "experiment_name")
 
-    @classmethod
-    def check(cls, kwargs):
-        super().check(kwargs)
-        if importlib.util.find_spec("mlflow") is None:
-            raise SpecError(
-                "the mlflow tracker needs MLflow, which is not installed: pip install 'gymnos[mlflow]' (or pip install mlflow)",
-                "type",
-            )
-
-    @staticmethod
-    def resolve_uri(kwargs, trainings_root):
-        """The tracker's ``tracking_uri``, else ``MLFLOW_TRACKING_URI``, else the store under the trainings root."""
-        return (
-            kwargs.get("tracking_uri")
-            or os.environ.get("MLFLOW_TRACKING_URI")
-            or f"sqlite:///{Path(trainings_root).resolve() / 'mlflow.db'}"
-        )
+    def __init__(self, spec: MLflowSpec) -> None:
+        self.spec = spec
+        self._location: dict[str, Any] = {}
 
     def start(self, run):
-        self.uri = self.resolve_uri(self.kwargs, run.trainings_root)
+        self.uri = self.spec.resolve_uri(run.trainings_root)
         self._location = {"tracking_uri": self.uri}
         self.process = _mlflow_process(self.uri)
-        default_store = not self.kwargs.get("tracking_uri") and not os.environ.get("MLFLOW_TRACKING_URI")
-        params = {**_flatten(run.config), **{f"tracking.params.{k}": v for k, v in run.params.items()}}
+        default_store = not self.spec.tracking_uri and not os.environ.get("MLFLOW_TRACKING_URI")
+        params = flatten(run.config)
         self.process.send(
             "start",
-            experiment=self.kwargs.get("experiment_name") or run.experiment_name,
+            experiment=self.spec.experiment_name or run.experiment_name,
             run_name=run.name,
             tags={"gymnos.execution_dir": str(run.execution_dir), **{f"tag.{tag}": "true" for tag in run.tags}},
             run_tags={"gymnos.tags": ",".join(run.tags)},
-            params={key: _jsonable(value) for key, value in params.items()},
+            params={_mlflow_name(key): _jsonable(value) for key, value in params.items()},
             artifact_location=(run.trainings_root.resolve() / "mlartifacts").as_uri() if default_store else None,
         )
 
@@ -192,14 +193,19 @@ class MLflowTracker(Tracker):
             raise RuntimeError(answer["error"])
 
     def location(self):
-        return self._location if hasattr(self, "_location") else {}
+        return self._location
+
+
+def _mlflow_name(path: str) -> str:
+    """MLflow names allow no brackets: ``model.network[0].units`` is logged as ``model.network.0.units``."""
+    return re.sub(r"\[(\d+)\]", r".\1", path)
 
 
 def _jsonable(value):
     return value if isinstance(value, (str, int, float, bool)) or value is None else json.dumps(value)
 
 
-TRACKERS = {cls.name: cls for cls in (TensorBoardTracker, MLflowTracker)}
+RUNTIME: dict[type[Component], type[Tracker]] = {TensorBoardSpec: TensorBoardTracker, MLflowSpec: MLflowTracker}
 
 # MLflow client processes already started, by tracking URI: `preconnect` starts one while
 # TensorFlow is still importing, and the run's tracker takes it over.
@@ -207,9 +213,7 @@ _processes = {}
 _processes_lock = threading.Lock()
 
 
-def _mlflow_process(uri):
-    from .mlflow_process import MLflowProcess
-
+def _mlflow_process(uri: str) -> MLflowProcess:
     with _processes_lock:
         process = _processes.pop(uri, None)
     if process is not None and process.process.poll() is None:
@@ -217,38 +221,28 @@ def _mlflow_process(uri):
     return MLflowProcess(uri)
 
 
-def preconnect(raw_config, trainings_root):
-    """Start opening the stores of the trackers ``raw_config`` names, in the background.
+def preconnect(raw_config: object, trainings_root: Path) -> None:
+    """Start opening the stores of the mlflow trackers ``raw_config`` names, in the background.
 
-    Safe on any input: an unparsable config simply starts nothing (validation reports it).
+    Safe on any input: what does not validate simply starts nothing (validation reports it).
     """
     try:
-        specs = [spec for spec in raw_config["tracking"]["trackers"] if spec.get("type") == "mlflow"]
-    except (KeyError, TypeError, AttributeError):
+        specs = [MLflowSpec.model_validate(spec) for spec in raw_config["tracking"]["trackers"]  # type: ignore[index]
+                 if isinstance(spec, dict) and spec.get("type") == "mlflow"]  # fmt: skip
+    except Exception:  # noqa: BLE001 - not a config this can read; validation will say why
         return
-    if not specs or importlib.util.find_spec("mlflow") is None:
-        return
-    from .mlflow_process import MLflowProcess
-
     for spec in specs:
-        uri = MLflowTracker.resolve_uri(spec, trainings_root)
+        uri = spec.resolve_uri(trainings_root)
         with _processes_lock:
             if uri not in _processes:
                 _processes[uri] = MLflowProcess(uri)
 
 
-def check_tracker(type_name, kwargs):
-    cls = TRACKERS.get(type_name)
-    if cls is None:
-        raise SpecError(unknown_type_message("tracker type", type_name, TRACKERS), "type")
-    cls.check(kwargs)
-
-
 class TrackerSet:
     """Calls every tracker, turning a tracker's failure into a warning and dropping it."""
 
-    def __init__(self, specs):
-        self.active = [TRACKERS[type_name](**kwargs) for type_name, kwargs in specs]
+    def __init__(self, specs: list[Component]) -> None:
+        self.active: list[Tracker] = [RUNTIME[type(spec)](spec) for spec in specs]  # type: ignore[call-arg]
         self.failed = {}
         self.all = list(self.active)
 

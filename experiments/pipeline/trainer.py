@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 from . import datasets, hardware, network, processing
-from .callbacks import get_callback_type
+from .config import TrainingConfig
 from .execution import ExecutionLog, create_execution_dir, write_json
 from .trackers import RunInfo, TrackerSet
 
@@ -62,45 +64,35 @@ def _shown_path(path):
         return str(path)
 
 
-def _recorder():
-    import keras
-
-    class EpochRecorder(keras.callbacks.Callback):
-        """Keeps every epoch's logs, so a run that fails or stops early still reports them."""
-
-        def __init__(self):
-            super().__init__()
-            self.history = {}
-
-        def on_epoch_end(self, epoch, logs=None):
-            for key, value in (logs or {}).items():
-                self.history.setdefault(key, []).append(float(value))
-
-    return EpochRecorder()
-
-
 class Trainer:
     """One run of one config. ``run()`` never raises for a training failure: it reports it."""
 
     def __init__(
-        self, config, trainings_root, cache_dir, callbacks=(), console_stream=None, progress_stream=None, on_folder=None
-    ):
+        self,
+        config: TrainingConfig,
+        trainings_root: str | Path,
+        cache_dir: str | Path,
+        callbacks: Iterable[Any] = (),
+        console_stream: IO[str] | None = None,
+        progress_stream: IO[str] | None = None,
+        claim_folder: Callable[[Path], bool] | None = None,
+    ) -> None:
         self.config = config
-        self.on_folder = on_folder
+        self.claim_folder = claim_folder
         self.trainings_root = Path(trainings_root)
         self.cache_dir = Path(cache_dir)
         self.extra_callbacks = list(callbacks)
         self.console_stream = console_stream
         self.progress_stream = progress_stream
         self.elapsed = {stage: 0.0 for stage in STAGES}
-        self.metrics = {}
-        self.path = None
+        self.metrics: dict[str, list[float]] = {}
+        self.path: Path | None = None
 
     # The steps, in the order (and with the log lines) of the seed's execution.log. ------------
 
     def run(self) -> ExecutionResult:
         with ExecutionLog(self.console_stream) as execution_log:
-            self.trackers = TrackerSet([spec.as_pair() for spec in self.config.tracking.trackers])
+            self.trackers = TrackerSet(list(self.config.tracking.trackers))
             try:
                 self._run(execution_log)
             except BaseException as exc:
@@ -114,13 +106,13 @@ class Trainer:
         main_log.info("Starting gymnos environment ...")
         keras.utils.set_random_seed(config.training.seed)
         model_log.info("Building Keras model from network specification")
-        model = network.build_model(config.model.input_shape, [layer.as_pair() for layer in config.model.network])
+        model = network.build_model(config.model.input_shape, config.model.network)
         model_log.info("Compiling Keras model")
         compilation = config.model.compilation
         model.compile(
-            optimizer=network.make_optimizer(*compilation.optimizer.as_pair()),
+            optimizer=network.make_optimizer(compilation.optimizer),
             loss=network.loss_name(compilation.loss),
-            metrics=compilation.metric_names(),
+            metrics=[network.metric_name(metric) for metric in compilation.metrics],
         )
 
         self._create_folder()
@@ -147,7 +139,7 @@ class Trainer:
             len(X), samples.fit, samples.val, samples.test, config.training.shuffle, config.training.seed
         )
 
-        preprocessors = [processing.make_preprocessor(*spec.as_pair()) for spec in config.dataset.preprocessors]
+        preprocessors = config.dataset.preprocessors
         log.info(f"Applying {len(preprocessors)} preprocessors ...")
         with _Timer(self.elapsed, "transform_preprocessors"):
             for preprocessor in preprocessors:
@@ -157,8 +149,9 @@ class Trainer:
         parts = {
             name: (X[index], y[index]) for name, index in (("fit", split.fit), ("val", split.val), ("test", split.test))
         }
+        # Kept: what the fit split taught the transformers is part of what the run made.
         self.transformers = transformers = processing.TransformerChain(
-            processing.make_transformer(*spec.as_pair()) for spec in config.dataset.transformers
+            spec.make() for spec in config.dataset.transformers
         )
         log.info(f"Applying {len(transformers.transformers)} transformers ...")
         with _Timer(self.elapsed, "fit_transformers"):
@@ -195,10 +188,8 @@ class Trainer:
         self._report_failed_trackers()
         log.info(f"Execution finished: {_shown_path(self.path)}")
 
-    def _create_folder(self):
-        self.path = create_execution_dir(self.trainings_root, self.config.dataset.folder_name)
-        if self.on_folder is not None:
-            self.on_folder(self.path)  # the caller (a worker) records where this run writes
+    def _create_folder(self) -> None:
+        self.path = create_execution_dir(self.trainings_root, self.config.dataset.folder_name, claim=self.claim_folder)
 
     def _load_data(self):
         dataset = self.config.dataset
@@ -216,28 +207,30 @@ class Trainer:
     def _check_shape(self, X, model):
         expected = tuple(self.config.model.input_shape)
         got = tuple(X.shape[1:])
-        if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected, got)):
+        if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected, got, strict=False)):
             raise ValueError(
                 f"model.input_shape is {list(expected)}, but the samples have shape {list(got)} after preprocessing; "
                 "set model.input_shape to match, or add a reshape preprocessor"
             )
 
     def _fit(self, model, parts):
+        import keras
+
         from .keras_callbacks import EpochProgressBar, TrackerBridge
 
         training = self.config.training
         X_fit, y_fit = parts["fit"]
         X_val, y_val = parts["val"]
-        recorder = _recorder()
         folder = self.path / "callbacks"
-        built = [get_callback_type(spec.type).build(spec.kwargs, folder / spec.type) for spec in training.callbacks]
+        built = [spec.build(folder / spec.type) for spec in training.callbacks]
         callbacks = [callback for callback in built if callback is not None]  # None: built into Keras 3 (history)
-        # After the config's callbacks, so what they add to an epoch's logs (learning_rate) is recorded too.
-        callbacks += [recorder, TrackerBridge(self.trackers), *self.extra_callbacks]
+        # Keras' own History, after the config's callbacks so what they add to an epoch's logs (learning_rate)
+        # is recorded too; fit() adds none of its own when given one. It keeps the epochs of a run that fails.
+        self.history = keras.callbacks.History()
+        callbacks += [self.history, TrackerBridge(self.trackers), *self.extra_callbacks]
         if self.progress_stream is not None:
             callbacks.append(EpochProgressBar(training.epochs, self.progress_stream))
         log.info(f"Fitting model with {len(X_fit)} samples ...")
-        self._recorder = recorder
         with _Timer(self.elapsed, "fit_model"):
             model.fit(
                 X_fit,
@@ -250,7 +243,12 @@ class Trainer:
                 verbose=0,
             )
         log.debug(f"Fitting model took {self.elapsed['fit_model']:.2f}s")
-        return recorder.history
+        return self._history()
+
+    def _history(self):
+        """Every epoch's logs so far, as lists of floats (what metrics.json keeps)."""
+        history = getattr(self, "history", None)
+        return {key: [float(value) for value in values] for key, values in (history.history if history else {}).items()}
 
     # Reporting ----------------------------------------------------------------------------------
 
@@ -274,8 +272,8 @@ class Trainer:
             self._create_folder()
             execution_log.attach(self.path)
             write_json(self.path / "training_config.json", self.config.source)
-        if not self.metrics and getattr(self, "_recorder", None) is not None:
-            self.metrics.update(self._recorder.history)
+        if not self.metrics:
+            self.metrics.update(self._history())
         interrupted = not isinstance(exc, Exception)
         error = "interrupted" if interrupted else f"{type(exc).__name__}: {exc}"
         log.error(f"Execution failed: {error}\n{''.join(traceback.format_exception(exc)).rstrip()}")
@@ -289,20 +287,21 @@ class Trainer:
 
 
 def run_experiment(
-    config,
-    trainings_root="trainings",
-    cache_dir="cache",
-    callbacks=(),
-    console_stream=None,
-    progress_stream=None,
-    on_folder=None,
-):
+    config: TrainingConfig,
+    trainings_root: str | Path = "trainings",
+    cache_dir: str | Path = "cache",
+    callbacks: Iterable[Any] = (),
+    console_stream: IO[str] | None = None,
+    progress_stream: IO[str] | None = None,
+    claim_folder: Callable[[Path], bool] | None = None,
+) -> ExecutionResult:
     """Train ``config`` (a validated ``TrainingConfig``) and write its execution folder.
 
-    ``callbacks`` are extra Keras callbacks (progress reporting); ``on_folder(path)`` is called
-    as soon as the execution folder exists, before anything is written into it.
+    ``callbacks`` are extra Keras callbacks (progress reporting). ``claim_folder(path)`` is asked
+    before each candidate execution folder is created, and a False answer skips that name: a
+    worker records the name first, so nobody else can index the folder as a run of its own.
     """
-    return Trainer(config, trainings_root, cache_dir, callbacks, console_stream, progress_stream, on_folder).run()
+    return Trainer(config, trainings_root, cache_dir, callbacks, console_stream, progress_stream, claim_folder).run()
 
 
 __all__ = ["run_experiment", "Trainer", "ExecutionResult", "STAGES"]

@@ -43,7 +43,3 @@ def metric(value):
 def as_json(value):
     return json.dumps(value, sort_keys=True)
 
-
-@register.filter
-def get_item(mapping, key):
-    return (mapping or {}).get(key)

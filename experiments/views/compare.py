@@ -12,7 +12,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from experiments import charts
+from experiments.forms import ShareForm
 from experiments.models import Execution, MetricHistory
+from experiments.pipeline.params import flatten
 from experiments.views.helpers import execution_url, run_label
 
 MAX_RUNS = 50
@@ -33,22 +35,6 @@ def load_runs(ids):
     """``(executions in the order asked, ids that no longer exist)``."""
     found = Execution.objects.select_related("experiment").defer("artifacts", "trackers", "fingerprint").in_bulk(ids)
     return [found[pk] for pk in ids if pk in found], [pk for pk in ids if pk not in found]
-
-
-def flatten(value, prefix=""):
-    """``{"training": {"epochs": 5}, "model": {"network": [{"units": 8}]}}`` ->
-    ``{"training.epochs": 5, "model.network[0].units": 8}``."""
-    if isinstance(value, dict):
-        items = {}
-        for key, inner in value.items():
-            items.update(flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
-        return items if items or not prefix else {prefix: {}}
-    if isinstance(value, list) and value and any(isinstance(item, (dict, list)) for item in value):
-        items = {}
-        for index, inner in enumerate(value):
-            items.update(flatten(inner, f"{prefix}[{index}]"))
-        return items
-    return {prefix: value}
 
 
 MISSING = object()
@@ -119,6 +105,7 @@ def compare_context(executions, missing):
         "test_names": test_names,
         "diff": config_diff(executions),
         "run_ids": ",".join(str(e.pk) for e in executions),
+        "share_form": ShareForm(),
     }
 
 

@@ -4,13 +4,13 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from experiments import charts, logtail
+from experiments import charts, files, logtail, running
 from experiments.access import (
     can_launch,
     can_revoke,
@@ -18,9 +18,11 @@ from experiments.access import (
     get_execution_for_user,
     require_launch_permission,
 )
-from experiments.views.downloads import folder_of, list_downloads, zip_name
+from experiments.forms import ShareForm
+from experiments.models import LIVE
+from experiments.queueing import QueueUnavailable
+from experiments.views.downloads import zip_name
 from experiments.views.helpers import (
-    LIVE,
     duration,
     eta_seconds,
     execution_url,
@@ -82,7 +84,7 @@ def _status_context(request, execution, links):
 
 
 def _files_context(execution, links, found=None):
-    found = list_downloads(execution) if found is None else found
+    found = files.list_downloads(execution) if found is None else found
     downloads = [{**item, "url": links.file(item["path"])} for item in found]
     return {
         "downloads": downloads,
@@ -97,7 +99,7 @@ def _files_context(execution, links, found=None):
 def payload(request, execution, links):
     """What the page polls: status, files and hardware (as the partials render them) and the chart data."""
     histories = _histories(execution)
-    found = list_downloads(execution)
+    found = files.list_downloads(execution)
     return {
         "id": execution.pk,
         "status": execution.status,
@@ -145,6 +147,7 @@ def page_context(request, execution, links):
         else [],
         "publish_tokens": list(execution.publish_tokens.all()) if links.share is None else [],
         "page_data": {"data_url": links.data, "log_url": links.log, "live": execution.status in LIVE},
+        "share_form": ShareForm(),
         **_status_context(request, execution, links),
         **_files_context(execution, links),
     }
@@ -183,26 +186,35 @@ def log(request, execution_id):
 
 
 def log_payload(execution, offset):
-    """The last 200 lines without an offset; what was appended since ``offset`` with one."""
-    folder = folder_of(execution)
-    if folder is None:
-        return {"offset": 0, "size": 0, "data": "", "live": execution.status in LIVE}
-    path = f"{folder}/execution.log"
+    """The last 200 lines without an offset; what was appended since ``offset`` with one.
+
+    The log is read through ``files.resolve`` like any download: a log that is not a file inside
+    the run's folder reads as empty, with the reason.
+    """
+    live = execution.status in LIVE
+    try:
+        path = files.resolve(execution, "execution.log")
+    except Http404:
+        reason = "no log yet" if not execution.folder_path else "the log is not a file inside this run's folder"
+        return {"offset": 0, "size": 0, "data": "", "live": live, "unavailable": reason}
     try:
         chunk = logtail.read_from(path, int(offset)) if offset not in (None, "") else logtail.tail(path)
     except ValueError:
         chunk = logtail.tail(path)
-    return {**chunk, "live": execution.status in LIVE}
+    return {**chunk, "live": live}
 
 
 @login_required
 @require_POST
 def cancel(request, execution_id):
-    from experiments import running
-
     require_launch_permission(request.user)
     execution = get_execution_by_id_for_user(request.user, execution_id)
-    if running.cancel(execution):
+    try:
+        cancelled = running.cancel(execution)
+    except QueueUnavailable as exc:
+        messages.error(request, f"Could not cancel {run_label(execution)}: {exc}")
+        return redirect(execution_url(execution))
+    if cancelled:
         messages.success(request, f"Cancelled {run_label(execution)}.")
     else:
         execution.refresh_from_db(fields=["status"])

@@ -5,7 +5,6 @@ from django.utils import timezone
 
 from experiments.models import Execution
 
-LIVE = {Execution.Status.QUEUED, Execution.Status.RUNNING}
 STAGES = [("load_data", "load"), ("fit_model", "fit"), ("evaluate_model", "evaluate")]
 
 

@@ -17,42 +17,8 @@ from django.views.decorators.http import require_POST
 
 from experiments.access import get_execution_by_id_for_user, require_launch_permission
 from experiments.forms import ExternalRunForm, parse_epoch_post
-from experiments.models import Execution, Experiment, MetricHistory, PublishToken, finite_or_none
+from experiments.models import Execution, Experiment, PublishToken, Status
 from experiments.views.helpers import execution_url
-
-
-def record_epoch(execution_id, epoch, metrics):
-    """Store one epoch's metrics at position ``epoch`` (from 0), padding skipped epochs with nulls."""
-    with transaction.atomic():
-        execution = Execution.objects.select_for_update().get(pk=execution_id)
-        histories = dict(execution.histories.values_list("name", "values"))
-        for name, value in metrics.items():
-            values = histories.setdefault(name, [])
-            values.extend([None] * (epoch + 1 - len(values)))
-            values[epoch] = finite_or_none(value)
-        MetricHistory.objects.bulk_create(
-            [MetricHistory(execution_id=execution_id, name=name, values=values) for name, values in histories.items()],
-            update_conflicts=True,
-            unique_fields=["execution", "name"],
-            update_fields=["values"],
-        )
-        execution.set_metrics(histories)
-        fields = ["summary", "test_metrics", "epochs", "final_loss", "final_val_loss", "best_val_loss", "test_loss"]
-        if not execution.job_id:  # a run training elsewhere: its posts are all we know of its progress
-            now = timezone.now()
-            if execution.status == Execution.Status.QUEUED:
-                execution.status = Execution.Status.RUNNING
-                execution.started_at = execution.started_at or now
-                fields += ["status", "started_at"]
-            if (
-                execution.status == Execution.Status.RUNNING
-                and execution.epochs_total
-                and execution.epochs >= execution.epochs_total
-            ):
-                execution.status, execution.finished_at = Execution.Status.SUCCEEDED, now
-                fields += ["status", "finished_at"]
-        execution.save(update_fields=fields)
-    return execution
 
 
 @csrf_exempt
@@ -65,7 +31,7 @@ def epoch_end(request, token):
         epoch, metrics = parse_epoch_post(request)
     except ValueError as exc:
         return JsonResponse({"detail": str(exc)}, status=400)
-    execution = record_epoch(publish.execution_id, epoch, metrics)
+    execution = Execution.objects.record_posted_epoch(publish.execution_id, epoch, metrics)
     PublishToken.objects.filter(pk=publish.pk).update(last_post_at=timezone.now())
     return JsonResponse(
         {"execution": execution.pk, "epoch": epoch, "epochs": execution.epochs, "status": execution.status}
@@ -99,7 +65,7 @@ def external_run(request):
         experiment, _ = Experiment.objects.get_or_create(name=form.cleaned_data["experiment"])
         execution = Execution.objects.create(
             experiment=experiment,
-            status=Execution.Status.QUEUED,
+            status=Status.QUEUED,
             title=form.cleaned_data["title"] or "Remote run",
             epochs_total=form.cleaned_data["epochs"],
             launched_by=request.user,

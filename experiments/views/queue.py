@@ -1,11 +1,13 @@
 """The queue: runs waiting (in order, with who launched them), runs in progress with their
 worker, and each RQ worker's state. The page re-renders its fragment every few seconds."""
 
+import django_rq
 import redis
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
+from rq import Worker
 
 from experiments.models import Execution
 from experiments.queueing import QUEUES, QueueUnavailable, check_redis
@@ -16,8 +18,6 @@ REFRESH_SECONDS = 3
 
 def _workers():
     """``(workers, problem)``: each worker's state from Redis, or why Redis could not be read."""
-    import django_rq
-    from rq import Worker
 
     workers, seen = [], set()
     try:
@@ -48,9 +48,7 @@ def _workers():
 
 
 def queue_context():
-    from experiments.running import reap_lost_executions
-
-    reap_lost_executions()
+    Execution.objects.mark_lost()
     active = (
         Execution.objects.select_related("experiment", "launched_by")
         .filter(status__in=[Execution.Status.QUEUED, Execution.Status.RUNNING])
@@ -76,6 +74,7 @@ def queue_context():
         "workers": workers,
         "problem": problem,
         "now": timezone.now(),
+        "queues": QUEUES,
         "refresh": REFRESH_SECONDS,
     }
 

@@ -8,8 +8,11 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from experiments import running
 from experiments.access import can_launch, get_execution_by_id_for_user, require_launch_permission
-from experiments.forms import RunForm
+from experiments.forms import CALLBACKS, RunForm
+from experiments.pipeline import ConfigError
+from experiments.queueing import QueueUnavailable
 from experiments.views.helpers import execution_url, run_label
 
 EXAMPLE = settings.BASE_DIR / "examples" / "boston_housing.json"
@@ -29,10 +32,6 @@ def _starting_config(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def new(request):
-    from experiments import running
-    from experiments.pipeline import ConfigError
-    from experiments.queueing import QueueUnavailable
-
     clone = None
     if request.method == "POST":
         require_launch_permission(request.user)
@@ -50,6 +49,5 @@ def new(request):
     else:
         config, clone = _starting_config(request)
         form = RunForm.for_config(config)
-    return render(
-        request, "experiments/run_new.html", {"form": form, "clone": clone, "can_launch": can_launch(request.user)}
-    )
+    context = {"form": form, "clone": clone, "can_launch": can_launch(request.user), "callback_defaults": CALLBACKS}
+    return render(request, "experiments/run_new.html", context)

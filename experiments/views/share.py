@@ -17,6 +17,7 @@ from experiments.access import (
     get_active_share,
     get_execution_by_id_for_user,
     get_share_for_revoke,
+    share_links_for,
     require_share_downloads,
 )
 from experiments.forms import CompareShareForm, ShareForm
@@ -92,9 +93,7 @@ def revoke(request, share_id):
 @login_required
 @require_GET
 def mine(request):
-    links = ShareLink.objects.select_related("execution", "execution__experiment").filter(revoked_at__isnull=True)
-    if not request.user.is_staff:
-        links = links.filter(created_by=request.user)
+    links = share_links_for(request.user)
     now = timezone.now()
     rows = [{"link": link, "url": share_url(request, link), "active": link.is_active(now)} for link in links]
     return render(request, "experiments/share_list.html", {"rows": rows})

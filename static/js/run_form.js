@@ -4,13 +4,8 @@
   var form = document.getElementById("run-form");
   var text = document.getElementById("id_config");
   var state = document.getElementById("json-state");
-  var CALLBACKS = {
-    early_stopping: { type: "early_stopping" },
-    model_checkpoint: { type: "model_checkpoint", filepath: "weights.{epoch:02d}-{val_loss:.2f}.h5", period: 5 },
-    reduce_lr_on_plateau: { type: "reduce_lr_on_plateau" },
-    terminate_on_nan: { type: "terminate_on_nan" },
-    csv_logger: { type: "csv_logger" },
-  };
+  // The callbacks offered as checkboxes, with what a new one starts with (experiments/forms.py CALLBACKS).
+  var CALLBACKS = JSON.parse(document.getElementById("callback-defaults").textContent);
   function el(name) { return form.elements[name]; }
   function section(obj, keys) {
     keys.forEach(function (k) { if (typeof obj[k] !== "object" || obj[k] === null || Array.isArray(obj[k])) obj[k] = {}; obj = obj[k]; });

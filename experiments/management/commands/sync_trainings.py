@@ -9,6 +9,7 @@ import sys
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 from experiments.sync import sync_trainings
 
@@ -22,8 +23,6 @@ class TqdmProgress:
 
     def __call__(self, done, total):
         if self.bar is None:
-            from tqdm import tqdm
-
             self.bar = tqdm(total=total, unit="folder", file=self.stream, dynamic_ncols=True, leave=False)
         self.bar.update(done - self.bar.n)
 

@@ -6,7 +6,6 @@ When a run ends, failed or not, its folder is indexed in the database (``experim
 """
 
 import gc
-import json
 import sys
 from pathlib import Path
 
@@ -14,24 +13,28 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError
 
+from experiments.pipeline import ConfigError, check_build, load_config_file, run_experiment
+from experiments.pipeline.preload import import_frameworks
+from experiments.pipeline.trackers import preconnect
 from experiments.sync import sync_folder
 
 
 def train(config_path, trainings_root, cache_dir, stdout, stderr, progress=True):
-    """Run one config file; returns ``(exit_code, ExecutionResult or None)``."""
-    from experiments.pipeline import ConfigError, load_config_file, run_experiment
-    from experiments.pipeline.preload import import_frameworks
-    from experiments.pipeline.trackers import preconnect
+    """Run one config file; returns ``(exit_code, ExecutionResult or None)``.
 
-    try:
-        raw = json.loads(Path(config_path).read_text())
-    except (OSError, ValueError):
-        raw = None  # load_config_file reports it, at once: no TensorFlow import for a typo
-    if raw is not None:
-        preconnect(raw, trainings_root)  # the MLflow client starts while TensorFlow imports
-        import_frameworks()
+    The schema is checked first, before TensorFlow is imported: a typo is reported at once.
+    Then the frameworks load (the MLflow client starting beside them) and the build check asks
+    Keras about the layers; only then is anything written.
+    """
     try:
         config = load_config_file(config_path)
+    except ConfigError as exc:
+        stderr.write(f"Invalid config: {exc}\n")
+        return 2, None
+    preconnect(config.source, trainings_root)  # the MLflow client starts while TensorFlow imports
+    import_frameworks()
+    try:
+        check_build(config, source=str(config_path))
     except ConfigError as exc:
         stderr.write(f"Invalid config: {exc}\n")
         return 2, None

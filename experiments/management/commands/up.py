@@ -8,6 +8,7 @@ the web server and Redis stop, and no child process is left behind.
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -16,9 +17,15 @@ import time
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
+
+from experiments.models import Execution
+from experiments.pipeline import ConfigError
+from experiments.queueing import QUEUES, EmbeddedRedis
+from experiments.running import launch
+from experiments.sync import index_execution
 
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
 SHUTDOWN_REASON = "cancelled: `manage.py up` was stopped while this ran; its partial folder is kept"
@@ -39,8 +46,6 @@ class Stack:
         self.env = dict(os.environ, PYTHONUNBUFFERED="1")
 
     def start(self):
-        from experiments.queueing import EmbeddedRedis
-
         call_command("migrate", interactive=False, verbosity=0)
         if not settings.REDIS_URL:
             self.redis = EmbeddedRedis().start()
@@ -60,7 +65,7 @@ class Stack:
 
     def _start_worker(self, index):
         name = f"{self.prefix}-{index}"
-        self.workers[index] = self._spawn([sys.executable, MANAGE, "rqworker", "default", "gpu", "--name", name])
+        self.workers[index] = self._spawn([sys.executable, MANAGE, "rqworker", *QUEUES, "--name", name])
 
     def _wait_for_web(self, host, port, timeout=30):
         deadline = time.monotonic() + timeout
@@ -76,8 +81,6 @@ class Stack:
 
     def supervise(self):
         """Restart a worker that dies; return when the web server exits or a signal arrives."""
-        from experiments.running import reap_lost_executions
-
         last_reap = 0.0
         while not self.stopping:
             if self.web.poll() is not None:
@@ -88,21 +91,18 @@ class Stack:
                     self.out(f"Worker {self.prefix}-{index} exited ({process.returncode}); starting it again.")
                     self._start_worker(index)
             if time.monotonic() - last_reap > 5:
-                reap_lost_executions()
+                Execution.objects.mark_lost()
                 last_reap = time.monotonic()
             time.sleep(0.5)
         return 0
 
-    def stop(self):
-        from experiments.models import Execution
-        from experiments.running import sync_own_folder
+    def stop(self) -> None:
+        """Stop the workers (their horses with them), the web server and Redis; end what is left running.
 
+        Runs the horses finished before the signal stay as they ended; the ones still training are
+        cancelled with the reason once their workers are gone, and their partial folders indexed.
+        """
         self.stopping = True
-        ours = Execution.objects.filter(status=Execution.Status.RUNNING, worker__startswith=self.prefix)
-        cancelled = list(ours.values_list("pk", flat=True))
-        ours.update(
-            status=Execution.Status.CANCELLED, error=SHUTDOWN_REASON, finished_at=timezone.now(), heartbeat_at=None
-        )
         for process in self.workers.values():
             # RQ: the first SIGINT is a warm shutdown, the second kills the running work horse.
             for _ in range(2):
@@ -111,8 +111,8 @@ class Stack:
         _signal(self.web, signal.SIGTERM)
         for process in [*self.workers.values(), self.web]:
             _wait_or_kill(process, timeout=15)
-        for pk in cancelled:
-            sync_own_folder(pk)
+        for pk in Execution.objects.cancel_running(SHUTDOWN_REASON, self.prefix):
+            index_execution(pk)
         if self.redis is not None:
             self.redis.stop()
 
@@ -182,9 +182,6 @@ class Command(BaseCommand):
 
     def _first_login(self):
         """On a fresh install there is nobody to log in as: make an admin and say so, once."""
-        import secrets
-
-        from django.contrib.auth import get_user_model
 
         User = get_user_model()
         if User.objects.exists():
@@ -196,9 +193,6 @@ class Command(BaseCommand):
         )
 
     def _enqueue(self, config_file):
-        from experiments.pipeline import ConfigError
-        from experiments.running import launch
-
         try:
             execution = launch(json.loads(Path(config_file).read_text()))
         except (OSError, ValueError, ConfigError) as exc:

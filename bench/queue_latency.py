@@ -7,16 +7,11 @@ reads each run's timeline:
     queued (Execution.created_at) -> fit starts ("Fitting model with" in execution.log)
     fit ends ("Fitting model took")  -> status succeeded (Execution.finished_at)
 
-    python bench/queue.py            # 20 jobs
-    python bench/queue.py --jobs 5
+    python -m bench.queue_latency            # 20 jobs
+    python -m bench.queue_latency --jobs 5
 
 Goal (issue 5): median overhead under 0.3 s per job; queue-to-start under 0.5 s on an idle worker.
 """
-
-import sys
-
-# This file is named like the standard library's `queue`; keep bench/ off the import path.
-sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
 
 import argparse
 import datetime as dt
@@ -24,6 +19,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def log_time(line):
-    return dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").astimezone(dt.timezone.utc)
+    return dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").astimezone(dt.UTC)
 
 
 def main():

@@ -2,46 +2,21 @@
 
 The folders under the trainings root are the record of truth; these rows are an index of them
 that the dashboard reads (``experiments.sync`` keeps it current). A metric's whole history is
-one row holding one array, because the dashboard always reads whole series.
+one row holding one array, because the dashboard always reads whole series. How a run's status
+moves is ``lifecycle.py``'s alone.
 """
 
-import hashlib
-import math
-import secrets
+from __future__ import annotations
+
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
-from django.utils import timezone
 
-# Metrics where a larger value is better; every other metric (losses, errors) is minimised.
-# Matched as substrings of the name without its val_/test_ prefix, like Keras' "auto" mode.
-_HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1", "r2", "iou")
-
-
-def higher_is_better(metric):
-    """``val_accuracy`` -> True, ``loss`` and ``mean_absolute_error`` -> False."""
-    base = metric.removeprefix("val_").removeprefix("test_").lower()
-    return any(word in base for word in _HIGHER_IS_BETTER)
-
-
-def summarise(values, metric):
-    """``{"last": ..., "best": ..., "best_epoch": ...}`` of one history (epochs count from 1).
-
-    Nulls (NaN or Infinity in the folder) are skipped; a history with no number has ``None``s.
-    """
-    numbers = [(index, value) for index, value in enumerate(values) if value is not None]
-    if not numbers:
-        return {"last": None, "best": None, "best_epoch": None}
-    pick = max if higher_is_better(metric) else min
-    best_index, best = pick(numbers, key=lambda pair: pair[1])
-    return {"last": numbers[-1][1], "best": best, "best_epoch": best_index + 1}
-
-
-def finite_or_none(value):
-    """JSON columns cannot hold NaN or Infinity (PostgreSQL rejects them): they become null."""
-    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+from .lifecycle import ExecutionTransitions, MetricHistoryQuerySet, Status
+from .summary import higher_is_better, summarise
 
 
 class Experiment(models.Model):
@@ -59,7 +34,7 @@ class Experiment(models.Model):
         return self.name
 
 
-class ExecutionQuerySet(models.QuerySet):
+class ExecutionQuerySet(ExecutionTransitions):
     # Summary values kept in their own indexed columns, so the common sorts need no JSON.
     DENORMALISED = {
         ("loss", "last"): "final_loss",
@@ -67,11 +42,6 @@ class ExecutionQuerySet(models.QuerySet):
         ("val_loss", "best"): "best_val_loss",
         ("test_loss", "test"): "test_loss",
     }
-
-    def under_root(self, root):
-        """Executions whose folder was last seen under ``root`` (an absolute path)."""
-        prefix = str(root).rstrip("/") + "/"
-        return self.filter(folder_path__startswith=prefix)
 
     def order_by_metric(self, metric, which="last", descending=None):
         """Order by a summary value: ``which`` is ``last``, ``best`` or ``test`` (for ``test_*``).
@@ -97,13 +67,7 @@ class ExecutionQuerySet(models.QuerySet):
 class Execution(models.Model):
     """One run: an ``<experiment>/executions/<folder>/`` folder, or a queued run that has none yet."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
-        MISSING = "missing"
+    Status = Status
 
     experiment = models.ForeignKey(
         Experiment,
@@ -211,16 +175,12 @@ class Execution(models.Model):
     def __str__(self):
         return f"{self.experiment.name}/{self.folder_name or f'queued #{self.pk}'}"
 
-    @property
-    def is_finished(self):
-        return self.status in {self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED}
-
-    def history(self, metric):
+    def history(self, metric: str) -> list[float | None]:
         """One metric's values by epoch (``[]`` if the run did not log it)."""
         row = self.histories.filter(name=metric).values_list("values", flat=True).first()
         return row or []
 
-    def set_metrics(self, metrics):
+    def set_metrics(self, metrics: dict[str, Any]) -> None:
         """Fill the summary fields from ``{name: [values]}`` (NaN/Infinity already null).
 
         ``test_*`` metrics (one value each) go to ``test_metrics``; the rest are per epoch.
@@ -248,6 +208,8 @@ class MetricHistory(models.Model):
         default=list, help_text="The value at each epoch, in order; null where it was NaN/Infinity."
     )
 
+    objects = MetricHistoryQuerySet.as_manager()
+
     class Meta:
         ordering = ["execution", "name"]
         verbose_name_plural = "metric histories"
@@ -258,141 +220,3 @@ class MetricHistory(models.Model):
 
     def __str__(self):
         return f"{self.name} ({len(self.values)} values)"
-
-
-class ApiToken(models.Model):
-    """A user's key for ``Authorization: Bearer <key>`` (``manage.py api_token USERNAME``).
-
-    Only the key's SHA-256 is stored: whoever reads the database (or a backup of it) cannot
-    make requests with it. The key is shown once, when it is made; ``--rotate`` makes a new one.
-    """
-
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
-        related_name="api_token",
-        help_text="Whose requests the token makes.",
-    )
-    digest = models.CharField(
-        max_length=64, unique=True, help_text="SHA-256 of the key (hex); the key itself is not kept."
-    )
-    prefix = models.CharField(max_length=8, help_text="The key's first characters, to tell tokens apart.")
-    created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made (or last rotated).")
-
-    def __str__(self):
-        return f"API token of {self.user} ({self.prefix}…)"
-
-    @staticmethod
-    def hash(key):
-        return hashlib.sha256(key.encode()).hexdigest()
-
-    @classmethod
-    def issue(cls, user, rotate=False):
-        """``(token, key)``: a new key if the user has none or ``rotate``; else ``(token, None)``, the key being unknowable."""
-        token = cls.objects.filter(user=user).first()
-        if token is not None and not rotate:
-            return token, None
-        key = _new_token()
-        if token is None:
-            token = cls.objects.create(user=user, digest=cls.hash(key), prefix=key[:8])
-        else:
-            token.digest, token.prefix, token.created_at = cls.hash(key), key[:8], timezone.now()
-            token.save(update_fields=["digest", "prefix", "created_at"])
-        return token, key
-
-    @classmethod
-    def user_for(cls, key):
-        """The active user a key belongs to, or None."""
-        token = cls.objects.select_related("user").filter(digest=cls.hash(key)).first()
-        return token.user if token is not None and token.user.is_active else None
-
-
-def _new_token():
-    return secrets.token_urlsafe(32)  # 256 bits: a link nobody can guess
-
-
-class ShareLink(models.Model):
-    """A read-only link to one execution or one comparison, for someone without an account.
-
-    The token is the only credential: whoever holds ``/s/<token>/`` sees that execution (or
-    those runs side by side) and nothing else, until it is revoked or expires.
-    """
-
-    class Kind(models.TextChoices):
-        EXECUTION = "execution"
-        COMPARISON = "comparison"
-
-    token = models.CharField(
-        max_length=64,
-        unique=True,
-        default=_new_token,
-        help_text="The secret in the link (43 URL-safe characters, 256 bits).",
-    )
-    kind = models.CharField(
-        max_length=16, choices=Kind.choices, help_text="What the link shows: one execution or a comparison."
-    )
-    execution = models.ForeignKey(
-        Execution,
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="share_links",
-        help_text="The execution shown (execution links only).",
-    )
-    runs = models.JSONField(
-        default=list, blank=True, help_text="Execution ids compared, in order (comparison links only)."
-    )
-    allow_downloads = models.BooleanField(
-        default=False, help_text="Whether visitors may download files (model, checkpoints, log, CSV)."
-    )
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="When the link stops working (empty: never).")
-    revoked_at = models.DateTimeField(null=True, blank=True, help_text="When it was revoked (empty: still active).")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        on_delete=models.SET_NULL,
-        related_name="share_links",
-        help_text="Who shared it.",
-    )
-    created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made.")
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self):
-        what = (
-            f"execution {self.execution_id}"
-            if self.kind == self.Kind.EXECUTION
-            else f"comparison of {len(self.runs)} runs"
-        )
-        return f"share link to {what}"
-
-    def is_active(self, now=None):
-        now = now or timezone.now()
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
-
-
-class PublishToken(models.Model):
-    """Where a Keras ``RemoteMonitor`` posts one execution's epochs: ``/publish/epoch/end/<token>/``."""
-
-    token = models.CharField(
-        max_length=64, unique=True, default=_new_token, help_text="The secret in the URL (256 bits)."
-    )
-    execution = models.ForeignKey(
-        Execution,
-        on_delete=models.CASCADE,
-        related_name="publish_tokens",
-        help_text="The execution the posted epochs belong to.",
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        on_delete=models.SET_NULL,
-        related_name="publish_tokens",
-        help_text="Who made it.",
-    )
-    created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made.")
-    last_post_at = models.DateTimeField(null=True, blank=True, help_text="When the last epoch arrived.")
-
-    def __str__(self):
-        return f"publish token for execution {self.execution_id}"

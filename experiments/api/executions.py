@@ -1,52 +1,22 @@
-"""The JSON API (django-ninja): launch, watch and cancel executions. Schema at /api/openapi.json.
+"""``/api/executions``: launch a run, follow it epoch by epoch, read its log, cancel it."""
 
-Authentication: a logged-in session (with its CSRF token), or ``Authorization: Bearer <token>``
-where ``python manage.py api_token USERNAME`` makes the token and prints it once. Launching and cancelling need
-the ``experiments.add_execution`` permission.
-"""
+from __future__ import annotations
 
 import json
-import os
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
-from ninja import NinjaAPI, Schema, Status
-from ninja.security import HttpBearer, django_auth
+from ninja import Router, Schema, Status
 
-from experiments import logtail
-from experiments.models import ApiToken, Execution
+from experiments import files, logtail, running
+from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed
+from experiments.models import Execution
 from experiments.pipeline import ConfigError
 from experiments.pipeline.config import TrainingConfig
+from experiments.pipeline.schema import openapi_schema
 from experiments.queueing import QueueUnavailable
 
-
-class BearerToken(HttpBearer):
-    def authenticate(self, request, token):
-        user = ApiToken.user_for(token)
-        if user is not None:
-            request.user = user
-        return user
-
-
-api = NinjaAPI(
-    title="Gymnos API",
-    version="1",
-    description="Launch Keras training runs from a Gymnos config, follow them epoch by epoch, and cancel them.",
-    auth=[BearerToken(), django_auth],
-    urls_namespace="api",
-)
-
-
-class Problem(Schema):
-    path: str
-    message: str
-
-
-class ValidationErrors(Schema):
-    errors: list[Problem]
-
-
-class Detail(Schema):
-    detail: str
+router = Router(tags=["executions"])
 
 
 class Launched(Schema):
@@ -87,12 +57,6 @@ class LogChunk(Schema):
     data: str
 
 
-def _forbidden_unless_allowed(request):
-    if not request.user.has_perm("experiments.add_execution"):
-        return Status(403, {"detail": "you need the experiments.add_execution permission to launch or cancel runs"})
-    return None
-
-
 def _out(execution):
     return {
         "id": execution.pk,
@@ -116,26 +80,20 @@ def _out(execution):
     }
 
 
-@api.post(
-    "/executions",
+@router.post(
+    "",
     response={201: Launched, 400: ValidationErrors, 403: Detail, 503: Detail},
     summary="Launch a training run",
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {
-                "application/json": {
-                    "schema": TrainingConfig.model_json_schema(ref_template="#/components/schemas/{model}")
-                }
-            },
+            "content": {"application/json": {"schema": api.body_schema(openapi_schema(TrainingConfig))}},
         }
     },
 )
 def launch(request):
     """Validate the config (the JSON body) and queue it. 400 lists every problem with its JSON path."""
-    from experiments import running
-
-    denied = _forbidden_unless_allowed(request)
+    denied = forbidden_unless_allowed(request)
     if denied:
         return denied
     try:
@@ -151,41 +109,43 @@ def launch(request):
     return Status(201, {"id": execution.pk, "url": f"/api/executions/{execution.pk}", "status": execution.status})
 
 
-@api.get("/executions/{execution_id}", response=ExecutionOut, summary="One execution: status, progress, summary")
+@router.get("/{execution_id}", response=ExecutionOut, summary="One execution: status, progress, summary")
 def detail(request, execution_id: int):
-    from experiments.running import reap_lost_executions
-
-    reap_lost_executions()
+    Execution.objects.mark_lost()
     return _out(get_object_or_404(Execution.objects.select_related("experiment", "launched_by"), pk=execution_id))
 
 
-@api.get("/executions/{execution_id}/metrics", response=Metrics, summary="Every metric's full history")
+@router.get("/{execution_id}/metrics", response=Metrics, summary="Every metric's full history")
 def metrics(request, execution_id: int):
     execution = get_object_or_404(Execution, pk=execution_id)
     return {"id": execution.pk, "metrics": dict(execution.histories.values_list("name", "values"))}
 
 
-@api.get("/executions/{execution_id}/log", response={200: LogChunk, 404: Detail}, summary="The log from a byte offset")
+@router.get("/{execution_id}/log", response={200: LogChunk, 404: Detail}, summary="The log from a byte offset")
 def log_tail(request, execution_id: int, offset: int = 0):
     """The bytes of execution.log after ``offset`` (at most 256 KiB) and the offset to ask from next."""
     execution = get_object_or_404(Execution, pk=execution_id)
-    if not execution.folder_path:
+    try:
+        path = files.resolve(execution, "execution.log")
+    except Http404:  # no folder yet, or no log that is a file inside it
         return Status(200, {"offset": 0, "size": 0, "data": ""})
-    return Status(200, logtail.read_from(os.path.join(execution.folder_path, "execution.log"), offset))
+    return Status(200, logtail.read_from(path, offset))
 
 
-@api.post(
-    "/executions/{execution_id}/cancel", response={200: Launched, 403: Detail, 409: Detail}, summary="Cancel a run"
+@router.post(
+    "/{execution_id}/cancel", response={200: Launched, 403: Detail, 409: Detail, 503: Detail}, summary="Cancel a run"
 )
 def cancel(request, execution_id: int):
     """A queued run leaves the queue; a running one is stopped and keeps its partial folder."""
-    from experiments import running
-
-    denied = _forbidden_unless_allowed(request)
+    denied = forbidden_unless_allowed(request)
     if denied:
         return denied
     execution = get_object_or_404(Execution, pk=execution_id)
-    if not running.cancel(execution):
+    try:
+        cancelled = running.cancel(execution)
+    except QueueUnavailable as exc:
+        return Status(503, {"detail": str(exc)})
+    if not cancelled:
         execution.refresh_from_db()
         return Status(
             409,

@@ -1,0 +1,73 @@
+"""The API object, its authentication, and the schemas every router shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import NinjaAPI, Schema, Status
+from ninja.security import HttpBearer, django_auth
+
+from experiments.access import LAUNCH_PERMISSION, has_permission
+from experiments.models import ApiToken
+
+
+class BearerToken(HttpBearer):
+    """``Authorization: Bearer <key>``, a key ``manage.py api_token`` printed."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        user = ApiToken.user_for(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+class GymnosAPI(NinjaAPI):
+    """Ninja's API, whose OpenAPI document also holds the schemas an operation names by ``$ref``
+    in its ``openapi_extra`` (the launch body's config schema, generated from the engine's models)."""
+
+    extra_schemas: dict[str, Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra_schemas = {}
+
+    def body_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        """``schema`` for a request body: its ``$defs`` move to ``components.schemas`` (where its refs point)."""
+        schema = dict(schema)
+        self.extra_schemas.update(schema.pop("$defs", {}))
+        return schema
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(self.extra_schemas)
+        return schema
+
+
+api = GymnosAPI(
+    title="Gymnos API",
+    version="1",
+    description="Launch Keras training runs from a Gymnos config, follow them epoch by epoch, and cancel them.",
+    auth=[BearerToken(), django_auth],
+    urls_namespace="api",
+)
+
+
+class Detail(Schema):
+    detail: str
+
+
+class Problem(Schema):
+    path: str
+    message: str
+
+
+class ValidationErrors(Schema):
+    errors: list[Problem]
+
+
+def forbidden_unless_allowed(request: HttpRequest, permission: str = LAUNCH_PERMISSION) -> Status | None:
+    """403 with what is missing, unless the user holds ``permission`` (``access.has_permission``)."""
+    if not has_permission(request.user, permission):
+        return Status(403, {"detail": f"you need the {permission} permission to do this; ask an admin for it"})
+    return None

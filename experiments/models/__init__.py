@@ -1,0 +1,23 @@
+"""The index (experiments, executions, metric histories), its lifecycle, and the credentials."""
+
+from .executions import Execution, ExecutionQuerySet, Experiment, MetricHistory
+from .lifecycle import ENDED, LIVE, Status
+from .summary import finite_or_none, higher_is_better, summarise
+from .tokens import ApiToken, PublishToken, ShareLink, _new_token
+
+__all__ = [
+    "Experiment",
+    "Execution",
+    "ExecutionQuerySet",
+    "MetricHistory",
+    "Status",
+    "LIVE",
+    "ENDED",
+    "ApiToken",
+    "ShareLink",
+    "PublishToken",
+    "finite_or_none",
+    "higher_is_better",
+    "summarise",
+    "_new_token",  # migration 0003 names it as the tokens' default
+]

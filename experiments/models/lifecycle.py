@@ -1,0 +1,247 @@
+"""Where an execution stands, and the only code that moves it.
+
+Every change of ``Execution.status`` is one of the transitions below, each a conditional
+update (``filter(pk=..., status__in=<from>).update(status=<to>, ...)``), so two processes
+racing cannot both move a run, and a run that ended never moves back::
+
+    queued ──claim──> running ──finish──> succeeded | failed
+       │                 │ ──fail / mark_lost──> failed
+       └──cancel──> cancelled <──cancel──┘
+    any ──mark_missing──> missing ──adopt_folder_outcomes──> what the folder shows
+
+Sync indexes folders nobody launched through the queue (``manage.py train``, copied trees); for
+those rows, and for rows whose folder had gone missing, the folder says how the run ended
+(``adopt_folder_outcomes``). A row a worker owns (it has a ``job_id``) is the worker's to end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .summary import finite_or_none
+
+if TYPE_CHECKING:
+    from .executions import Execution
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    MISSING = "missing"
+
+
+# The status groups, defined once: a run still going, and a run that ended.
+LIVE = frozenset({Status.QUEUED, Status.RUNNING})
+ENDED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+
+LOST_AFTER = dt.timedelta(seconds=30)
+WORKER_LOST = (
+    "worker lost: the worker running this execution stopped sending heartbeats (killed, or its machine went away)"
+)
+CANCELLED_BY_USER = "cancelled by a user"
+# Rows a worker owns: launched through the queue, so the worker (not the folder) says how they end.
+OWNED_BY_WORKER = ~Q(job_id="")
+
+
+@dataclass(frozen=True)
+class FolderOutcome:
+    """How a folder says its run ended (or that it runs), for ``adopt_folder_outcomes``."""
+
+    pk: int
+    status: str
+    error: str
+    finished_at: dt.datetime | None
+
+
+class ExecutionTransitions(models.QuerySet):
+    """Executions' transitions (``Execution.objects.claim(pk, worker)``), and the status groups."""
+
+    def live(self) -> ExecutionTransitions:
+        return self.filter(status__in=LIVE)
+
+    def ended(self) -> ExecutionTransitions:
+        return self.filter(status__in=ENDED)
+
+    def status_of(self, pk: int) -> str | None:
+        return self.filter(pk=pk).values_list("status", flat=True).first()
+
+    def _move(self, pk: int, sources: Iterable[str], target: str, **fields: Any) -> bool:
+        """The one way a status changes: only from ``sources``, and only for the one row."""
+        return self.filter(pk=pk, status__in=list(sources)).update(status=target, **fields) == 1
+
+    # --- the worker's transitions ---------------------------------------------------------------
+
+    def claim(self, pk: int, worker: str) -> bool:
+        """queued -> running, for the worker that won the row (a job delivered twice runs once)."""
+        now = timezone.now()
+        return self._move(pk, [Status.QUEUED], Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker)
+
+    def finish(self, pk: int, error: str = "") -> str | None:
+        """running -> succeeded (no ``error``) or failed; returns how the run ended (a cancel meanwhile stands)."""
+        target = Status.FAILED if error else Status.SUCCEEDED
+        self._move(pk, [Status.RUNNING], target, error=error, finished_at=timezone.now(), heartbeat_at=None)
+        return self.status_of(pk)
+
+    def fail(self, pk: int, error: str, sources: Iterable[str] = LIVE) -> bool:
+        """queued or running -> failed: it could not be queued, or its work horse died."""
+        return self._move(pk, sources, Status.FAILED, error=error, finished_at=timezone.now(), heartbeat_at=None)
+
+    def cancel(self, pk: int, reason: str = CANCELLED_BY_USER) -> str | None:
+        """queued or running -> cancelled; returns the status it was cancelled from, or None if it had ended."""
+        now = timezone.now()
+        for source in (Status.QUEUED, Status.RUNNING):
+            if self._move(pk, [source], Status.CANCELLED, error=reason, finished_at=now, heartbeat_at=None):
+                return source
+        return None
+
+    def beat(self, pk: int) -> None:
+        """A running run's sign of life (not a transition)."""
+        self.filter(pk=pk, status=Status.RUNNING).update(heartbeat_at=timezone.now())
+
+    def mark_worker_lost(self, pk: int) -> bool:
+        """running -> failed, said by the work horse that saw its worker die."""
+        return self.fail(pk, WORKER_LOST, [Status.RUNNING])
+
+    def mark_lost(self, now: dt.datetime | None = None) -> int:
+        """running -> failed for every run whose heartbeat stopped ``LOST_AFTER`` ago; returns how many."""
+        now = now or timezone.now()
+        stale = self.filter(status=Status.RUNNING, heartbeat_at__lt=now - LOST_AFTER)
+        return stale.update(status=Status.FAILED, error=WORKER_LOST, finished_at=now, heartbeat_at=None)
+
+    def record_epoch(self, pk: int, histories: dict[str, Sequence[float]], epochs_total: int | None = None) -> None:
+        """A worker's run ended an epoch: every metric's history so far, its summary, the total, a heartbeat."""
+        clean = {name: [finite_or_none(value) for value in values] for name, values in histories.items()}
+        with transaction.atomic():
+            self._store(pk, clean, epochs_total, heartbeat=True)
+
+    def record_posted_epoch(self, pk: int, epoch: int, metrics: dict[str, float | None]) -> Execution:
+        """A RemoteMonitor post: one epoch (from 0) of a run training elsewhere, padding skipped epochs.
+
+        Its posts are all Gymnos knows of such a run: the first makes it running, the last (when it
+        was given an epoch count) succeeded.
+        """
+        with transaction.atomic():
+            execution = self.select_for_update().get(pk=pk)
+            histories = {name: list(values) for name, values in execution.histories.values_list("name", "values")}
+            for name, value in metrics.items():
+                values = histories.setdefault(name, [])
+                values.extend([None] * (epoch + 1 - len(values)))
+                values[epoch] = finite_or_none(value)
+            self._store(pk, histories, None, heartbeat=False)
+            execution.refresh_from_db()
+            if not execution.job_id:
+                now = timezone.now()
+                self._move(pk, [Status.QUEUED], Status.RUNNING, started_at=execution.started_at or now)
+                total = execution.epochs_total
+                if total and execution.epochs >= total:
+                    self._move(pk, [Status.RUNNING], Status.SUCCEEDED, finished_at=now)
+            execution.refresh_from_db()
+        return execution
+
+    def _store(
+        self, pk: int, histories: dict[str, list[float | None]], epochs_total: int | None, heartbeat: bool
+    ) -> None:
+        execution = self.get(pk=pk)
+        execution.histories.model.objects.store({pk: histories})
+        execution.set_metrics(histories)
+        fields = [*SUMMARY_FIELDS]
+        if heartbeat and execution.status == Status.RUNNING:
+            execution.heartbeat_at = timezone.now()
+            fields.append("heartbeat_at")
+        if epochs_total is not None:
+            execution.epochs_total = epochs_total
+            fields.append("epochs_total")
+        execution.save(update_fields=fields)
+
+    def claim_folder(self, pk: int, path: Path) -> bool:
+        """Record the folder a worker's run is about to create, before it exists (not a transition).
+
+        The unique (experiment, folder) constraint reserves the name: a sync that finds the new folder
+        finds this row too, so it never indexes the run a second time. False when a row already holds
+        the name; the engine then tries the next one.
+        """
+        experiment_model = self.model._meta.get_field("experiment").related_model
+        experiment, _ = experiment_model.objects.get_or_create(name=path.parent.parent.name)
+        try:
+            with transaction.atomic():
+                self.filter(pk=pk).update(experiment=experiment, folder_name=path.name, folder_path=str(path))
+        except IntegrityError:
+            return False
+        return True
+
+    # --- shutdown and sync -------------------------------------------------------------------------
+
+    def cancel_running(self, reason: str, worker_prefix: str) -> list[int]:
+        """running -> cancelled for the runs of workers named ``worker_prefix...`` (``up`` stopping)."""
+        pks = list(self.filter(status=Status.RUNNING, worker__startswith=worker_prefix).values_list("pk", flat=True))
+        return [pk for pk in pks if self.cancel(pk, reason) == Status.RUNNING]
+
+    def mark_missing(self, pks: Sequence[int]) -> int:
+        """any -> missing: their folders are gone. The fingerprint is cleared so a folder that comes back is read."""
+        now, count = timezone.now(), 0
+        for start in range(0, len(pks), 500):
+            gone = self.filter(pk__in=pks[start : start + 500]).exclude(status=Status.MISSING)
+            count += gone.update(status=Status.MISSING, fingerprint="", updated_at=now)
+        return count
+
+    def adopt_folder_outcomes(self, outcomes: Sequence[FolderOutcome]) -> None:
+        """What folders say of how their runs went, for the rows that are the folder's to say.
+
+        Those are rows no worker owns, and rows whose folder had gone missing. An ended run never
+        goes back to queued or running.
+        """
+        if not outcomes:
+            return
+        rows = dict(
+            self.filter(pk__in=[outcome.pk for outcome in outcomes])
+            .filter(~OWNED_BY_WORKER | Q(status=Status.MISSING))
+            .select_for_update()
+            .values_list("pk", "status")
+        )
+        allowed = [o for o in outcomes if o.pk in rows and not (rows[o.pk] in ENDED and o.status in LIVE)]
+        self.model.objects.bulk_update(
+            [self.model(pk=o.pk, status=o.status, error=o.error, finished_at=o.finished_at) for o in allowed],
+            ["status", "error", "finished_at"],
+        )
+
+
+# The fields ``Execution.set_metrics`` fills.
+SUMMARY_FIELDS = ("summary", "test_metrics", "epochs", "final_loss", "final_val_loss", "best_val_loss", "test_loss")
+
+
+class MetricHistoryQuerySet(models.QuerySet):
+    def store(self, histories: dict[int, dict[str, list[float | None]]], replace: bool = False) -> None:
+        """Write each execution's histories, one row per metric (values already finite or None).
+
+        The one writer of metric histories: the worker each epoch, sync for each folder it reads,
+        the RemoteMonitor receiver for each post. ``replace`` also drops the metrics an execution
+        no longer has (a rewritten metrics.json).
+        """
+        rows = [
+            self.model(execution_id=pk, name=name, values=values)
+            for pk, metrics in histories.items()
+            for name, values in metrics.items()
+        ]
+        if rows:
+            self.bulk_create(rows, update_conflicts=True, unique_fields=["execution", "name"], update_fields=["values"])
+        if replace:
+            stale = [
+                pk
+                for pk, execution_id, name in self.filter(execution_id__in=histories).values_list(
+                    "pk", "execution_id", "name"
+                )
+                if name not in histories[execution_id]
+            ]
+            if stale:
+                self.filter(pk__in=stale).delete()

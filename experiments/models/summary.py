@@ -1,0 +1,40 @@
+"""What a metric's history sums up to: its last and best values, and which way is better.
+
+Pure functions, shared by the index (``Execution.set_metrics``), the tables that sort by a metric
+and anything that picks a best run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+# Metrics where a larger value is better; every other metric (losses, errors) is minimised.
+# Matched as substrings of the name without its val_/test_ prefix, like Keras' "auto" mode.
+_HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1", "r2", "iou")
+
+
+def higher_is_better(metric: str) -> bool:
+    """``val_accuracy`` -> True, ``loss`` and ``mean_absolute_error`` -> False."""
+    base = metric.removeprefix("val_").removeprefix("test_").lower()
+    return any(word in base for word in _HIGHER_IS_BETTER)
+
+
+def summarise(values: Sequence[float | None], metric: str) -> dict[str, float | int | None]:
+    """``{"last": ..., "best": ..., "best_epoch": ...}`` of one history (epochs count from 1).
+
+    Nulls (NaN or Infinity in the folder) are skipped; a history with no number has ``None``s.
+    """
+    numbers = [(index, value) for index, value in enumerate(values) if value is not None]
+    if not numbers:
+        return {"last": None, "best": None, "best_epoch": None}
+    pick = max if higher_is_better(metric) else min
+    best_index, best = pick(numbers, key=lambda pair: pair[1])
+    return {"last": numbers[-1][1], "best": best, "best_epoch": best_index + 1}
+
+
+def finite_or_none(value: object) -> float | None:
+    """JSON columns cannot hold NaN or Infinity (PostgreSQL rejects them): they become null."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return value  # type: ignore[return-value]

@@ -1,0 +1,150 @@
+"""Credentials: API tokens, read-only share links, and the URLs a Keras RemoteMonitor posts to."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .executions import Execution
+
+
+class ApiToken(models.Model):
+    """A user's key for ``Authorization: Bearer <key>`` (``manage.py api_token USERNAME``).
+
+    Only the key's SHA-256 is stored: whoever reads the database (or a backup of it) cannot
+    make requests with it. The key is shown once, when it is made; ``--rotate`` makes a new one.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_token",
+        help_text="Whose requests the token makes.",
+    )
+    digest = models.CharField(
+        max_length=64, unique=True, help_text="SHA-256 of the key (hex); the key itself is not kept."
+    )
+    prefix = models.CharField(max_length=8, help_text="The key's first characters, to tell tokens apart.")
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made (or last rotated).")
+
+    def __str__(self):
+        return f"API token of {self.user} ({self.prefix}…)"
+
+    @staticmethod
+    def hash(key):
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user, rotate=False):
+        """``(token, key)``: a new key if the user has none or ``rotate``; else ``(token, None)``, the key being unknowable."""
+        token = cls.objects.filter(user=user).first()
+        if token is not None and not rotate:
+            return token, None
+        key = _new_token()
+        if token is None:
+            token = cls.objects.create(user=user, digest=cls.hash(key), prefix=key[:8])
+        else:
+            token.digest, token.prefix, token.created_at = cls.hash(key), key[:8], timezone.now()
+            token.save(update_fields=["digest", "prefix", "created_at"])
+        return token, key
+
+    @classmethod
+    def user_for(cls, key):
+        """The active user a key belongs to, or None."""
+        token = cls.objects.select_related("user").filter(digest=cls.hash(key)).first()
+        return token.user if token is not None and token.user.is_active else None
+
+
+def _new_token():
+    return secrets.token_urlsafe(32)  # 256 bits: a link nobody can guess
+
+
+class ShareLink(models.Model):
+    """A read-only link to one execution or one comparison, for someone without an account.
+
+    The token is the only credential: whoever holds ``/s/<token>/`` sees that execution (or
+    those runs side by side) and nothing else, until it is revoked or expires.
+    """
+
+    class Kind(models.TextChoices):
+        EXECUTION = "execution"
+        COMPARISON = "comparison"
+
+    token = models.CharField(
+        max_length=64,
+        unique=True,
+        default=_new_token,
+        help_text="The secret in the link (43 URL-safe characters, 256 bits).",
+    )
+    kind = models.CharField(
+        max_length=16, choices=Kind.choices, help_text="What the link shows: one execution or a comparison."
+    )
+    execution = models.ForeignKey(
+        Execution,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="share_links",
+        help_text="The execution shown (execution links only).",
+    )
+    runs = models.JSONField(
+        default=list, blank=True, help_text="Execution ids compared, in order (comparison links only)."
+    )
+    allow_downloads = models.BooleanField(
+        default=False, help_text="Whether visitors may download files (model, checkpoints, log, CSV)."
+    )
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="When the link stops working (empty: never).")
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="When it was revoked (empty: still active).")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="share_links",
+        help_text="Who shared it.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        what = (
+            f"execution {self.execution_id}"
+            if self.kind == self.Kind.EXECUTION
+            else f"comparison of {len(self.runs)} runs"
+        )
+        return f"share link to {what}"
+
+    def is_active(self, now=None):
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class PublishToken(models.Model):
+    """Where a Keras ``RemoteMonitor`` posts one execution's epochs: ``/publish/epoch/end/<token>/``."""
+
+    token = models.CharField(
+        max_length=64, unique=True, default=_new_token, help_text="The secret in the URL (256 bits)."
+    )
+    execution = models.ForeignKey(
+        Execution,
+        on_delete=models.CASCADE,
+        related_name="publish_tokens",
+        help_text="The execution the posted epochs belong to.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="publish_tokens",
+        help_text="Who made it.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made.")
+    last_post_at = models.DateTimeField(null=True, blank=True, help_text="When the last epoch arrived.")
+
+    def __str__(self):
+        return f"publish token for execution {self.execution_id}"

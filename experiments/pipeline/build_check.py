@@ -1,0 +1,86 @@
+"""The build check: what only Keras (and scikit-learn) can tell about a valid config.
+
+``load_config`` checks the schema without importing Keras. This step asks the libraries:
+each layer's type and arguments (built one by one, then chained, so a shape mismatch names
+its layer), the optimizer, the loss and metric names, each transformer's parameters, each
+hook's function, and whether every metric a callback watches will be logged::
+
+    config = load_config(data)
+    check_build(config)     # ConfigError listing every problem with its path, or None
+
+It builds layers, so it can take memory and time a config chooses: the web never runs it in
+its own process (``experiments.sandbox`` runs it in a capped child).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from . import network
+from .config import TrainingConfig
+from .errors import ComponentError, ConfigError, Problem
+
+
+def _join(path: str, at: str) -> str:
+    if not at:
+        return path
+    return path + at if at.startswith("[") else f"{path}.{at}"
+
+
+def _collect(problems: list[Problem], path: str, check: Callable[[], object]) -> object:
+    try:
+        return check()
+    except ComponentError as exc:
+        problems.append(Problem(_join(path, exc.at), exc.message))
+        return None
+
+
+def build_problems(config: TrainingConfig) -> list[Problem]:
+    """Every problem the libraries find in ``config`` (an empty list: it will build)."""
+    problems: list[Problem] = []
+    for index, layer in enumerate(config.model.network):
+        _collect(problems, f"model.network[{index}]", lambda layer=layer: network.make_layer(layer.type, layer.kwargs))
+    compilation = config.model.compilation
+    _collect(problems, "model.compilation.optimizer", lambda: network.make_optimizer(compilation.optimizer))
+    _collect(problems, "model.compilation.loss", lambda: network.loss_name(compilation.loss))
+    metric_names = [
+        _collect(problems, f"model.compilation.metrics[{index}]", lambda metric=metric: network.metric_name(metric))
+        for index, metric in enumerate(compilation.metrics)
+    ]
+    for index, transformer in enumerate(config.dataset.transformers):
+        _collect(problems, f"dataset.transformers[{index}]", transformer.make)
+    for index, callback in enumerate(config.training.callbacks):
+        _collect(problems, f"training.callbacks[{index}]", callback.check_build)
+    if problems:
+        return problems  # chaining the layers or naming the logs would only repeat these
+    _collect(problems, "model.network", lambda: network.build_model(config.model.input_shape, config.model.network))
+    problems += _unlogged_metrics(config, [str(name) for name in metric_names])
+    return problems
+
+
+def _unlogged_metrics(config: TrainingConfig, metric_names: list[str]) -> list[Problem]:
+    """A callback that watches ``val_loss`` in a run with no validation split would never act."""
+    logged = config.logged_metric_names(metric_names)
+    problems = []
+    for index, callback in enumerate(config.training.callbacks):
+        for key, name in callback.metric_refs():
+            if name not in logged:
+                why = (
+                    " (the val fraction is 0, so no val_ metrics are logged)"
+                    if name.startswith("val_") and not config.training.samples.val
+                    else ""
+                )
+                problems.append(
+                    Problem(
+                        f"training.callbacks[{index}].{key}",
+                        f"refers to '{name}', which this run will not log{why}; it logs: {', '.join(sorted(logged))}",
+                    )
+                )
+    return problems
+
+
+def check_build(config: TrainingConfig, source: str | None = None) -> None:
+    """Raise ``ConfigError`` with every problem ``build_problems`` finds."""
+    problems = build_problems(config)
+    if problems:
+        raise ConfigError(problems, source)

