@@ -20,22 +20,15 @@ def train(config, tmp_path, *extra):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'index.sqlite3'}",
         "GYMNOS_TRAININGS_ROOT": str(tmp_path / "trainings"),
     }
-    return subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "manage.py"),
-            "train",
-            str(config_file),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            *extra,
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    command = [
+        sys.executable,
+        str(ROOT / "manage.py"),
+        "train",
+        str(config_file),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    return subprocess.run([*command, *extra], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_it_trains_and_prints_the_execution_folder_last(tmp_path):

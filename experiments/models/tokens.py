@@ -63,7 +63,26 @@ def _new_token():
     return secrets.token_urlsafe(32)  # 256 bits: a link nobody can guess
 
 
-class ShareLink(models.Model):
+class SecretURL(models.Model):
+    """A URL whose token is its only credential (256 bits: nobody can guess it), and who made it."""
+
+    token = models.CharField(
+        max_length=64, unique=True, default=_new_token, help_text="The secret in the URL (43 URL-safe characters)."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="%(class)s_made",
+        help_text="Who made it.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made.")
+
+    class Meta:
+        abstract = True
+
+
+class ShareLink(SecretURL):
     """A read-only link to one execution or one comparison, for someone without an account.
 
     The token is the only credential: whoever holds ``/s/<token>/`` sees that execution (or
@@ -74,12 +93,6 @@ class ShareLink(models.Model):
         EXECUTION = "execution"
         COMPARISON = "comparison"
 
-    token = models.CharField(
-        max_length=64,
-        unique=True,
-        default=_new_token,
-        help_text="The secret in the link (43 URL-safe characters, 256 bits).",
-    )
     kind = models.CharField(
         max_length=16, choices=Kind.choices, help_text="What the link shows: one execution or a comparison."
     )
@@ -99,14 +112,6 @@ class ShareLink(models.Model):
     )
     expires_at = models.DateTimeField(null=True, blank=True, help_text="When the link stops working (empty: never).")
     revoked_at = models.DateTimeField(null=True, blank=True, help_text="When it was revoked (empty: still active).")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        on_delete=models.SET_NULL,
-        related_name="share_links",
-        help_text="Who shared it.",
-    )
-    created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made.")
 
     class Meta:
         ordering = ["-created_at"]
@@ -124,26 +129,15 @@ class ShareLink(models.Model):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
-class PublishToken(models.Model):
+class PublishToken(SecretURL):
     """Where a Keras ``RemoteMonitor`` posts one execution's epochs: ``/publish/epoch/end/<token>/``."""
 
-    token = models.CharField(
-        max_length=64, unique=True, default=_new_token, help_text="The secret in the URL (256 bits)."
-    )
     execution = models.ForeignKey(
         Execution,
         on_delete=models.CASCADE,
         related_name="publish_tokens",
         help_text="The execution the posted epochs belong to.",
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        on_delete=models.SET_NULL,
-        related_name="publish_tokens",
-        help_text="Who made it.",
-    )
-    created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made.")
     last_post_at = models.DateTimeField(null=True, blank=True, help_text="When the last epoch arrived.")
 
     def __str__(self):

@@ -105,48 +105,45 @@ class CallbackSpec(Component):
         return self.model_dump(exclude={"type"})
 
 
-class EarlyStopping(CallbackSpec):
+class MonitorCallback(CallbackSpec):
+    """A Keras callback that watches one logged metric, built from the class Keras names ``keras_name``."""
+
+    keras_name: ClassVar[str] = ""
+    monitor: MetricName = "val_loss"
+    mode: Mode = "auto"
+    verbose: Verbose = 0
+
+    def metric_refs(self) -> list[tuple[str, str]]:
+        return [("monitor", self.monitor)]
+
+    def build(self, folder: Path) -> keras.callbacks.Callback:
+        import keras
+
+        return getattr(keras.callbacks, self.keras_name)(**self.keras_arguments())
+
+
+class EarlyStopping(MonitorCallback):
     """Stop when ``monitor`` stops improving."""
 
+    keras_name: ClassVar[str] = "EarlyStopping"
     type: Literal["early_stopping"]
-    monitor: MetricName = "val_loss"
     min_delta: NonNegativeFloat = 0
     patience: NonNegativeInt = 0
-    verbose: Verbose = 0
-    mode: Mode = "auto"
     baseline: float | None = None
     restore_best_weights: bool = False
     start_from_epoch: NonNegativeInt = 0
 
-    def metric_refs(self) -> list[tuple[str, str]]:
-        return [("monitor", self.monitor)]
 
-    def build(self, folder: Path) -> keras.callbacks.Callback:
-        import keras
-
-        return keras.callbacks.EarlyStopping(**self.keras_arguments())
-
-
-class ReduceLROnPlateau(CallbackSpec):
+class ReduceLROnPlateau(MonitorCallback):
     """Multiply the learning rate by ``factor`` when ``monitor`` stalls."""
 
+    keras_name: ClassVar[str] = "ReduceLROnPlateau"
     type: Literal["reduce_lr_on_plateau"]
-    monitor: MetricName = "val_loss"
     factor: Annotated[float, Field(gt=0, lt=1), Explained("a number between 0 and 1 (exclusive)")] = 0.1
     patience: NonNegativeInt = 10
-    verbose: Verbose = 0
-    mode: Mode = "auto"
     min_delta: NonNegativeFloat = 0.0001
     cooldown: NonNegativeInt = 0
     min_lr: NonNegativeFloat = 0.0
-
-    def metric_refs(self) -> list[tuple[str, str]]:
-        return [("monitor", self.monitor)]
-
-    def build(self, folder: Path) -> keras.callbacks.Callback:
-        import keras
-
-        return keras.callbacks.ReduceLROnPlateau(**self.keras_arguments())
 
 
 class TerminateOnNaN(CallbackSpec):
@@ -368,30 +365,26 @@ class LambdaCallback(CallbackSpec):
         return lambda_callback(self.functions())
 
 
-class BaseLogger(CallbackSpec):
-    """Built into Keras 3 (it averages the epoch metrics itself): accepted for old configs, adds nothing."""
+class BuiltIn(CallbackSpec):
+    """A callback every Keras 3 ``fit()`` already has: accepted for old configs, adds nothing; ``why`` goes to the log."""
 
+    why: ClassVar[str] = ""
+
+    def build(self, folder: Path) -> None:
+        log.info(f"Callback {self.type}: {self.why}; nothing to add")  # type: ignore[attr-defined]
+        return None
+
+
+class BaseLogger(BuiltIn):
+    why: ClassVar[str] = "Keras 3 averages the epoch metrics itself (BaseLogger is built into Keras 3)"
     type: Literal["base_logger"]
 
-    def build(self, folder: Path) -> None:
-        log.info(
-            "Callback base_logger: Keras 3 averages the epoch metrics itself (BaseLogger is built into Keras 3); "
-            "nothing to add"
-        )
-        return None
 
-
-class History(CallbackSpec):
-    """Built into Keras 3 (every fit records its History): accepted for old configs, adds nothing."""
-
+class History(BuiltIn):
+    why: ClassVar[str] = (
+        "Keras 3 records the History of every fit (History is built into Keras 3; the epoch metrics are in metrics.json)"
+    )
     type: Literal["history"]
-
-    def build(self, folder: Path) -> None:
-        log.info(
-            "Callback history: Keras 3 records the History of every fit (History is built into Keras 3; the epoch "
-            "metrics are in metrics.json); nothing to add"
-        )
-        return None
 
 
 class ModelCheckpoint(CallbackSpec):

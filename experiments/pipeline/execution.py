@@ -10,6 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 FOLDER_FORMAT = "%H-%M-%S__%d-%m-%Y"
+# metrics.json's ``elapsed``: the seconds of each stage of a run, in the order they run.
+STAGES = ("load_data", "transform_preprocessors", "fit_transformers", "transform_transformers", "fit_model",
+          "evaluate_model")  # fmt: skip
 LOG_FORMAT = "%(asctime)s - gymnosd - %(levelname)s - %(component)s - %(message)s"
 
 

@@ -226,6 +226,16 @@ def make_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:
         ) from exc
 
 
+def _known(kind: str, module: Any, name: str, hint: str) -> Any:
+    """``module.get(name)`` (Keras' losses and metrics), or ``ComponentError`` naming the closest one."""
+    try:
+        return module.get(name)
+    except ValueError:
+        names = [n for n in dir(module) if not n.startswith("_") and n[0].islower()]
+        suggestion = did_you_mean(name, names)
+        raise ComponentError(f"unknown {kind} '{name}'{suggestion} ({hint})") from None
+
+
 def loss_name(name: str) -> str:
     """The loss to compile with: aliases spelled out (``mse`` -> ``mean_squared_error``).
 
@@ -234,13 +244,7 @@ def loss_name(name: str) -> str:
     """
     import keras
 
-    try:
-        loss = keras.losses.get(name)
-    except ValueError:
-        names = [n for n in dir(keras.losses) if not n.startswith("_") and n[0].islower()]
-        raise ComponentError(
-            f"unknown loss '{name}'{did_you_mean(name, names)} (any keras.losses name, e.g. mse, categorical_crossentropy)"
-        ) from None
+    loss = _known("loss", keras.losses, name, "any keras.losses name, e.g. mse, categorical_crossentropy")
     return loss.__name__ if inspect.isfunction(loss) else name
 
 
@@ -250,11 +254,5 @@ def metric_name(name: str) -> str:
 
     if name in _METRIC_ALIASES or name == "accuracy":
         return _METRIC_ALIASES.get(name, name)
-    try:
-        metric = keras.metrics.get(name)
-    except ValueError:
-        names = [n for n in dir(keras.metrics) if not n.startswith("_") and n[0].islower()]
-        raise ComponentError(
-            f"unknown metric '{name}'{did_you_mean(name, names)} (any keras.metrics name, e.g. mae, accuracy)"
-        ) from None
+    metric = _known("metric", keras.metrics, name, "any keras.metrics name, e.g. mae, accuracy")
     return getattr(metric, "name", None) or getattr(metric, "__name__", name)

@@ -191,6 +191,15 @@ _TYPE_NAMES = {
 }
 
 
+# pydantic's bound errors: the context key holding the bound, and how a message says it.
+_BOUNDS = {
+    "greater_than": ("gt", "greater than"),
+    "greater_than_equal": ("ge", "at least"),
+    "less_than": ("lt", "less than"),
+    "less_than_equal": ("le", "at most"),
+}
+
+
 def _number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -210,14 +219,9 @@ def _message(error: Any, at: Any) -> str:
         core, _ = _unwrap(at)
         what = "a number above 0" if core is float else "a positive integer"
         return f"must be {what}, got {shown(given)}"
-    if kind == "greater_than":
-        return f"must be greater than {_number(ctx.get('gt'))}, got {shown(given)}"
-    if kind == "greater_than_equal":
-        return f"must be at least {_number(ctx.get('ge'))}, got {shown(given)}"
-    if kind == "less_than":
-        return f"must be less than {_number(ctx.get('lt'))}, got {shown(given)}"
-    if kind == "less_than_equal":
-        return f"must be at most {_number(ctx.get('le'))}, got {shown(given)}"
+    if kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        return f"must be {words} {_number(ctx.get(key))}, got {shown(given)}"
     if kind == "too_short":
         return f"must have at least {ctx.get('min_length')} item(s), got {shown(given)}"
     if kind == "too_long":

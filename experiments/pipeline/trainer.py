@@ -19,17 +19,9 @@ from typing import IO, Any
 
 from . import datasets, hardware, network, processing
 from .config import TrainingConfig
-from .execution import ExecutionLog, create_execution_dir, write_json
+from .execution import STAGES, ExecutionLog, create_execution_dir, write_json
 from .trackers import RunInfo, TrackerSet
 
-STAGES = (
-    "load_data",
-    "transform_preprocessors",
-    "fit_transformers",
-    "transform_transformers",
-    "fit_model",
-    "evaluate_model",
-)
 
 main_log = logging.getLogger("gymnosd.Main")
 model_log = logging.getLogger("gymnosd.Model")

@@ -42,4 +42,3 @@ def metric(value):
 @register.filter
 def as_json(value):
     return json.dumps(value, sort_keys=True)
-

@@ -4,8 +4,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from experiments.models import Execution
+from experiments.pipeline.execution import STAGES
 
-STAGES = [("load_data", "load"), ("fit_model", "fit"), ("evaluate_model", "evaluate")]
+# The stages the experiment table shows a column for, with their column labels.
+TABLE_STAGES = [("load_data", "load"), ("fit_model", "fit"), ("evaluate_model", "evaluate")]
 
 
 def execution_url(execution):
@@ -60,19 +62,7 @@ def hardware_label(hardware):
 def stage_times(elapsed):
     """``[("load", 0.78), ("fit", 2.34), ("evaluate", 0.0)]`` for the stages a run reached."""
     elapsed = elapsed or {}
-    return [(label, elapsed[key]) for key, label in STAGES if isinstance(elapsed.get(key), (int, float))]
-
-
-# The pipeline's stages in the order they run; any others a run recorded come after them.
-STAGE_ORDER = [
-    "load_data",
-    "transform_preprocessors",
-    "fit_transformers",
-    "transform_transformers",
-    "fit_model",
-    "evaluate_model",
-    "save_model",
-]
+    return [(label, elapsed[key]) for key, label in TABLE_STAGES if isinstance(elapsed.get(key), (int, float))]
 
 
 def stages(elapsed):
@@ -82,7 +72,7 @@ def stages(elapsed):
         for key, value in (elapsed or {}).items()
         if isinstance(value, (int, float)) and not isinstance(value, bool)
     }
-    order = {name: index for index, name in enumerate(STAGE_ORDER)}
+    order = {name: index for index, name in enumerate(STAGES)}  # any other stage a run recorded comes after
     return [[key, numeric[key]] for key in sorted(numeric, key=lambda key: (order.get(key, len(order)), key))]
 
 
