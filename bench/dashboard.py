@@ -159,13 +159,15 @@ def main():
         started = time.perf_counter()
         ids, user = fill_gymnos(runs, args.epochs)
         print(
-            f"filled Gymnos with {len(ids):,} executions x {len(METRICS)} metrics x {args.epochs} epochs in {time.perf_counter() - started:.1f}s",
+            f"filled Gymnos with {len(ids):,} executions x {len(METRICS)} metrics x {args.epochs} epochs "
+            f"in {time.perf_counter() - started:.1f}s",
             flush=True,
         )
         started = time.perf_counter()
         mlflow_client, experiment_id, run_ids = fill_mlflow(runs, f"sqlite:///{workdir / 'mlflow.db'}")
         print(
-            f"filled MLflow ({__import__('mlflow').__version__}, SQLite store) with the same runs in {time.perf_counter() - started:.1f}s",
+            f"filled MLflow ({__import__('mlflow').__version__}, SQLite store) with the same runs "
+            f"in {time.perf_counter() - started:.1f}s",
             flush=True,
         )
 
@@ -191,11 +193,11 @@ def main():
             chosen = rng.sample([name for name, _ in runs], args.compare)
             compare_url = "/compare/data.json?runs=" + ",".join(str(by_name[name]) for name in chosen)
 
-            def gymnos_compare():
+            def gymnos_compare(compare_url=compare_url):
                 data = client.get(compare_url).json()
                 assert len(data["metrics"]["val_loss"]) == args.compare
 
-            def mlflow_compare():
+            def mlflow_compare(chosen=chosen):
                 for name in chosen:
                     for metric in METRICS:
                         assert len(mlflow_client.get_metric_history(run_ids[name], metric)) == args.epochs
@@ -209,11 +211,14 @@ def main():
     print(f"\n{args.executions:,} executions, {args.rounds} rounds each, alternated; medians:")
     print(
         f"  experiment page sorted by val_loss (100 rows): Gymnos {medians['gymnos page'] * 1000:7.1f} ms   "
-        f"MLflow search_runs top 100: {medians['mlflow page'] * 1000:8.1f} ms   ratio {medians['mlflow page'] / medians['gymnos page']:.1f}x"
+        f"MLflow search_runs top 100: {medians['mlflow page'] * 1000:8.1f} ms   "
+        f"ratio {medians['mlflow page'] / medians['gymnos page']:.1f}x"
     )
     print(
-        f"  compare data, {args.compare} runs x {len(METRICS)} metrics:     Gymnos {medians['gymnos compare'] * 1000:7.1f} ms   "
-        f"MLflow {args.compare * len(METRICS)} get_metric_history: {medians['mlflow compare'] * 1000:8.1f} ms   ratio {medians['mlflow compare'] / medians['gymnos compare']:.1f}x"
+        f"  compare data, {args.compare} runs x {len(METRICS)} metrics:     "
+        f"Gymnos {medians['gymnos compare'] * 1000:7.1f} ms   "
+        f"MLflow {args.compare * len(METRICS)} get_metric_history: {medians['mlflow compare'] * 1000:8.1f} ms   "
+        f"ratio {medians['mlflow compare'] / medians['gymnos compare']:.1f}x"
     )
     ok = all(
         medians[f"gymnos {kind}"] < 0.050 and medians[f"mlflow {kind}"] / medians[f"gymnos {kind}"] >= 10

@@ -111,7 +111,8 @@ def main():
             print(
                 f"rep {rep + 1}/{args.reps}: "
                 + " | ".join(
-                    f"{name} {runs[name][-1]['total']:.2f}s (fit {runs[name][-1]['fit']:.2f}s, {runs[name][-1]['epochs']} epochs)"
+                    f"{name} {runs[name][-1]['total']:.2f}s "
+                    f"(fit {runs[name][-1]['fit']:.2f}s, {runs[name][-1]['epochs']} epochs)"
                     for name in contenders
                 ),
                 flush=True,

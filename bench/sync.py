@@ -87,8 +87,9 @@ def write_tree(root, folders, epochs, distinct_configs):
         metrics["test_loss"] = [rng.uniform(10, 30)]
         metrics["test_mean_absolute_error"] = [rng.uniform(2, 4)]
         elapsed = {stage: rng.uniform(0, 3) for stage in STAGES}
-        hardware = {"platform": "Linux", "hostname": "bench", "python": "3.11", "tensorflow": "2.21.0", "keras": "3.15.1",
-                    "cpu": {"model": "bench", "physical_cores": 2, "logical_cores": 2}, "memory_bytes": 2**34, "gpus": []}  # fmt: skip
+        hardware = {"platform": "Linux", "hostname": "bench", "python": "3.11", "tensorflow": "2.21.0",
+                    "keras": "3.15.1", "cpu": {"model": "bench", "physical_cores": 2, "logical_cores": 2},
+                    "memory_bytes": 2**34, "gpus": []}  # fmt: skip
         (folder / "metrics.json").write_text(
             json.dumps({"elapsed": elapsed, "metrics": metrics, "hardware": hardware}, indent=4)
         )
@@ -168,8 +169,9 @@ def main():
         started = time.perf_counter()
         written = write_tree(root, args.folders, args.epochs, args.configs)
         points = sum(len(series) for metrics in written.values() for series in metrics.values())
-        print(f"tree: {args.folders} folders x {args.epochs} epochs x {len(METRICS)} metrics (+2 test values each) = {points:,} points, "
-              f"{args.configs} distinct configs, written in {time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
+        print(f"tree: {args.folders} folders x {args.epochs} epochs x {len(METRICS)} metrics (+2 test values each) "
+              f"= {points:,} points, {args.configs} distinct configs, "
+              f"written in {time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
 
         connection, original_name = setup_django(args.database_url, workdir)
         from experiments.models import MetricHistory
@@ -192,13 +194,15 @@ def main():
         assert MetricHistory.objects.count() == args.folders * (len(METRICS) + 2)
         per_folder = 1000 * full / args.folders
         print(
-            f"full sync     {full:8.2f} s  {points / full:>10,.0f} points/s  {per_folder:6.2f} ms/folder  ({report.line()})"
+            f"full sync     {full:8.2f} s  {points / full:>10,.0f} points/s  "
+            f"{per_folder:6.2f} ms/folder  ({report.line()})"
         )
 
         again, report = timed_sync()
         assert report.unchanged == args.folders, report.line()
         print(
-            f"re-sync       {again:8.2f} s  {'':>10}           {1000 * again / args.folders:6.2f} ms/folder  ({report.line()})",
+            f"re-sync       {again:8.2f} s  {'':>10}           "
+            f"{1000 * again / args.folders:6.2f} ms/folder  ({report.line()})",
             flush=True,
         )
 
@@ -206,7 +210,8 @@ def main():
         subset_points = sum(len(series) for metrics in subset.values() for series in metrics.values())
         seconds = mlflow_ingest(workdir, subset)
         mlflow_rate = subset_points / seconds
-        print(f"mlflow ingest {seconds:8.2f} s  {mlflow_rate:>10,.0f} points/s  {1000 * seconds / mlflow_folders:6.2f} ms/run     "
+        print(f"mlflow ingest {seconds:8.2f} s  {mlflow_rate:>10,.0f} points/s  "
+              f"{1000 * seconds / mlflow_folders:6.2f} ms/run     "
               f"({mlflow_folders} runs, MlflowClient.log_batch into SQLite)", flush=True)  # fmt: skip
 
         print(f"\nsync / mlflow, points per second: {points / full / mlflow_rate:.1f}x  (goal: at least 10x)")

@@ -5,38 +5,46 @@ Everyone logged in is on the team and may read everything. Launching and cancell
 exactly one execution or one comparison, read-only, to anyone holding its token.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from experiments.models import Execution, ShareLink
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+    from django.db.models import QuerySet
+
 LAUNCH_PERMISSION = "experiments.add_execution"
 
 
-def _executions():
+def _executions() -> QuerySet[Execution]:
     return Execution.objects.select_related("experiment", "launched_by")
 
 
-def get_execution_for_user(user, experiment, folder_name):
+def get_execution_for_user(user: User | AnonymousUser, experiment: str, folder_name: str) -> Execution:
     """The execution at ``/experiments/<experiment>/executions/<folder_name>/``, or 404."""
     return get_object_or_404(_executions(), experiment__name=experiment, folder_name=folder_name)
 
 
-def get_execution_by_id_for_user(user, execution_id):
+def get_execution_by_id_for_user(user: User | AnonymousUser, execution_id: int) -> Execution:
     """Any execution by id (queued runs have no folder yet), or 404."""
     return get_object_or_404(_executions(), pk=execution_id)
 
 
-def has_permission(user, permission):
+def has_permission(user: User | AnonymousUser, permission: str) -> bool:
     return user.is_authenticated and user.has_perm(permission)
 
 
-def can_launch(user):
+def can_launch(user: User | AnonymousUser) -> bool:
     return has_permission(user, LAUNCH_PERMISSION)
 
 
-def require_launch_permission(user):
+def require_launch_permission(user: User | AnonymousUser) -> None:
     """403 unless the user may launch and cancel runs."""
     if not can_launch(user):
         raise PermissionDenied(
@@ -44,24 +52,24 @@ def require_launch_permission(user):
         )
 
 
-def can_revoke(user, link):
+def can_revoke(user: User | AnonymousUser, link: ShareLink) -> bool:
     return user.is_authenticated and (link.created_by_id == user.pk or user.is_staff)
 
 
-def get_share_for_revoke(user, share_id):
+def get_share_for_revoke(user: User | AnonymousUser, share_id: int) -> ShareLink:
     link = get_object_or_404(ShareLink, pk=share_id)
     if not can_revoke(user, link):
         raise PermissionDenied("Only whoever made a share link (or staff) can revoke it.")
     return link
 
 
-def share_links_for(user):
+def share_links_for(user: User) -> QuerySet[ShareLink]:
     """The active links a user may manage: their own, or everyone's for staff."""
     links = ShareLink.objects.select_related("execution", "execution__experiment").filter(revoked_at__isnull=True)
     return links if user.is_staff else links.filter(created_by=user)
 
 
-def get_active_share(token, kind=None):
+def get_active_share(token: str, kind: str | None = None) -> ShareLink:
     """The share link with this token if it is active (and of ``kind``); 404 otherwise.
 
     Revoked, expired and unknown tokens look the same to a visitor: nothing is there.
@@ -72,6 +80,6 @@ def get_active_share(token, kind=None):
     return link
 
 
-def require_share_downloads(link):
+def require_share_downloads(link: ShareLink) -> None:
     if not link.allow_downloads:
         raise Http404("Downloads are not part of this share link.")

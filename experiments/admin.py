@@ -1,26 +1,38 @@
 """The admin over the index: browse what sync found. The folders are the record of truth, so
 everything read from them is shown read-only."""
 
+from __future__ import annotations
+
 import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib import admin
-from django.db.models import Count
+from django.db.models import Count, Model, QuerySet
+from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from .models import Execution, Experiment, MetricHistory
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
-def pretty_json(value):
+    class _Counted(TypedDict):
+        execution_count: int
+
+
+def pretty_json(value: Any) -> SafeString:
     return format_html(
         '<pre style="white-space: pre-wrap; margin: 0">{}</pre>', json.dumps(value, indent=2, sort_keys=True)
     )
 
 
-def _json_field(name, description):
-    def show(self, obj):
+def _json_field(name: str, description: str) -> Callable[[admin.ModelAdmin, Model], SafeString]:
+    @admin.display(description=description)
+    def show(self: admin.ModelAdmin, obj: Model) -> SafeString:
         return pretty_json(getattr(obj, name))
 
-    show.short_description = description
     return show
 
 
@@ -30,31 +42,30 @@ class ExperimentAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     readonly_fields = ["created_at"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Experiment]:
         return super().get_queryset(request).annotate(execution_count=Count("executions"))
 
     @admin.display(ordering="execution_count", description="executions")
-    def execution_count(self, obj):
+    def execution_count(self, obj: WithAnnotations[Experiment, _Counted]) -> int:
         return obj.execution_count
 
 
 class MetricHistoryInline(admin.TabularInline):
     model = MetricHistory
-    fields = ["name", "epochs", "values_shown"]
-    readonly_fields = fields
+    readonly_fields = fields = ("name", "epochs", "values_shown")
     extra = 0
     can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Execution | None = None) -> bool:
         return False
 
     @admin.display(description="epochs")
-    def epochs(self, obj):
+    def epochs(self, obj: MetricHistory) -> int:
         return len(obj.values)
 
     @admin.display(description="values")
-    def values_shown(self, obj):
+    def values_shown(self, obj: MetricHistory) -> str:
         return ", ".join("null" if value is None else f"{value:.6g}" for value in obj.values)
 
 
@@ -78,7 +89,7 @@ class ExecutionAdmin(admin.ModelAdmin):
     inlines = [MetricHistoryInline]
     actions = ["mark_failed"]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # an execution comes from a folder (sync) or a launched run, never typed in
 
     config_shown = _json_field("config", "config (training_config.json)")
@@ -90,11 +101,11 @@ class ExecutionAdmin(admin.ModelAdmin):
     artifacts_shown = _json_field("artifacts", "artifacts")
 
     @admin.display(boolean=True, description="error")
-    def has_error(self, obj):
+    def has_error(self, obj: Execution) -> bool:
         return bool(obj.error)
 
     @admin.action(description="Mark selected queued or running executions as failed (stuck)")
-    def mark_failed(self, request, queryset):
+    def mark_failed(self, request: HttpRequest, queryset: QuerySet[Execution]) -> None:
         """The way out for a run stuck as queued or running; ended runs are left as they ended."""
         reason = f"marked failed in the admin by {request.user.get_username()}: it was stuck"
         moved = sum(Execution.objects.fail(pk, reason) for pk in queryset.values_list("pk", flat=True))
@@ -107,14 +118,13 @@ class MetricHistoryAdmin(admin.ModelAdmin):
     list_filter = ["execution__experiment", "name"]
     list_select_related = ["execution__experiment"]
     search_fields = ["name", "execution__folder_name", "execution__experiment__name"]
-    fields = ["execution", "name", "values_shown"]
-    readonly_fields = fields
+    readonly_fields = fields = ("execution", "name", "values_shown")
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     @admin.display(description="epochs")
-    def length(self, obj):
+    def length(self, obj: MetricHistory) -> int:
         return len(obj.values)
 
     values_shown = _json_field("values", "values")

@@ -1,12 +1,20 @@
 """Plain forms: each ``clean_<field>`` turns text into what the view needs."""
 
+from __future__ import annotations
+
 import json
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
+from django.http import HttpRequest
 from django.utils import timezone
 
 from experiments.pipeline.datasets import DATASETS
+
+if TYPE_CHECKING:
+    from experiments.pipeline.errors import Problem
 
 EXPIRY_CHOICES = [("", "Never"), ("1", "In 1 day"), ("7", "In 7 days"), ("30", "In 30 days"), ("90", "In 90 days")]
 
@@ -17,7 +25,7 @@ class ShareForm(forms.Form):
     )
     expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, help_text="When the link stops working.")
 
-    def clean_expires_in(self):
+    def clean_expires_in(self) -> datetime | None:
         days = self.cleaned_data["expires_in"]
         return timezone.now() + timedelta(days=int(days)) if days else None
 
@@ -25,8 +33,8 @@ class ShareForm(forms.Form):
 class CompareShareForm(ShareForm):
     runs = forms.CharField(help_text="The execution ids compared, comma-separated.")
 
-    def clean_runs(self):
-        ids = []
+    def clean_runs(self) -> list[int]:
+        ids: list[int] = []
         for part in self.cleaned_data["runs"].split(","):
             part = part.strip()
             if not part.isdigit():
@@ -45,14 +53,14 @@ class ExternalRunForm(forms.Form):
         min_value=1, required=False, help_text="How many epochs it will train (for the progress bar)."
     )
 
-    def clean_experiment(self):
+    def clean_experiment(self) -> str:
         name = self.cleaned_data["experiment"].strip()
         if "/" in name or name in {".", ".."} or name.startswith("."):
             raise forms.ValidationError("Use a plain folder name: letters, digits, '_' or '-', with no '/'.")
         return name
 
 
-def parse_epoch_post(request):
+def parse_epoch_post(request: HttpRequest) -> tuple[int, dict[str, float | None]]:
     """The epoch a Keras ``RemoteMonitor`` posted: ``{"epoch": 0, "loss": ..., ...}``.
 
     Keras sends it as the form field ``data`` (JSON text), or as a JSON body with ``send_as_json``.
@@ -61,9 +69,10 @@ def parse_epoch_post(request):
     if request.content_type == "application/json":
         text = request.body.decode("utf-8", errors="replace")
     else:
-        text = request.POST.get("data")
-        if text is None:
+        posted = request.POST.get("data")
+        if posted is None:
             raise ValueError("expected a form field 'data' holding JSON (Keras RemoteMonitor's default) or a JSON body")
+        text = posted
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -73,7 +82,7 @@ def parse_epoch_post(request):
     epoch = payload.get("epoch")
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
         raise ValueError(f"'epoch' must be a whole number counted from 0, got {json.dumps(epoch)}")
-    metrics = {}
+    metrics: dict[str, float | None] = {}
     for name, value in payload.items():
         if name == "epoch":
             continue
@@ -87,7 +96,7 @@ def parse_epoch_post(request):
 
 OPTIMIZERS = ["adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax", "nadam"]
 # Callbacks offered as checkboxes, with the arguments a new one starts with.
-CALLBACKS = {
+CALLBACKS: dict[str, dict[str, Any]] = {
     "early_stopping": {"type": "early_stopping"},
     "model_checkpoint": {"type": "model_checkpoint", "filepath": "weights.{epoch:02d}-{val_loss:.2f}.h5", "period": 5},
     "reduce_lr_on_plateau": {"type": "reduce_lr_on_plateau"},
@@ -111,16 +120,16 @@ FIELD_PATHS = {
 FIELDS = ["experiment_name", "dataset", "epochs", "batch_size", "fit", "val", "test", "optimizer", "callbacks"]
 
 
-def _dataset_choices():
+def _dataset_choices() -> list[tuple[str, str]]:
 
     return [("", "As in the JSON (e.g. a file dataset)")] + [(name, name) for name in DATASETS]
 
 
-def fields_from_config(config):
+def fields_from_config(config: Any) -> dict[str, Any]:
     """The form fields' values as a config gives them (blank where it says nothing)."""
     config = config if isinstance(config, dict) else {}
 
-    def get(*keys):
+    def get(*keys: str) -> Any:
         value = config
         for key in keys:
             if not isinstance(value, dict):
@@ -145,7 +154,7 @@ def fields_from_config(config):
     }
 
 
-def field_for_path(path):
+def field_for_path(path: str) -> str | None:
     matches = [
         prefix
         for prefix in FIELD_PATHS
@@ -177,17 +186,17 @@ class RunForm(forms.Form):
     config = forms.CharField(label="Config (JSON)", widget=forms.Textarea(attrs={"rows": 30, "spellcheck": "false"}))
     base = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["dataset"].choices = _dataset_choices()
-        self.json_problems = []
+        cast(forms.ChoiceField, self.fields["dataset"]).choices = _dataset_choices()
+        self.json_problems: list[Problem] = []
 
     @classmethod
-    def for_config(cls, config):
+    def for_config(cls, config: dict[str, Any]) -> RunForm:
         text = json.dumps(config, indent=2)
         return cls(initial={**fields_from_config(config), "config": text, "base": text})
 
-    def clean_config(self):
+    def clean_config(self) -> dict[str, Any]:
         try:
             config = json.loads(self.cleaned_data["config"])
         except json.JSONDecodeError as exc:
@@ -198,18 +207,18 @@ class RunForm(forms.Form):
             raise forms.ValidationError("The config must be a JSON object: { ... }.")
         return config
 
-    def clean_base(self):
+    def clean_base(self) -> dict[str, Any] | None:
         try:
             base = json.loads(self.cleaned_data.get("base") or "null")
         except json.JSONDecodeError:
             base = None
         return base if isinstance(base, dict) else None
 
-    def changed_fields(self):
+    def changed_fields(self) -> dict[str, Any]:
         before = fields_from_config(self.cleaned_data.get("base"))
-        changed = {}
+        changed: dict[str, Any] = {}
         for name in FIELDS:
-            value = self.cleaned_data.get(name)
+            value: Any = self.cleaned_data.get(name)
             if value in (None, "", []) and name != "callbacks":
                 continue
             if name == "callbacks":
@@ -218,14 +227,14 @@ class RunForm(forms.Form):
                 changed[name] = value
         return changed
 
-    def build_config(self):
+    def build_config(self) -> dict[str, Any]:
         """The JSON with every changed field applied."""
         config = json.loads(json.dumps(self.cleaned_data["config"]))  # a deep copy
         for name, value in self.changed_fields().items():
             _apply(config, name, value)
         return config
 
-    def add_problems(self, problems):
+    def add_problems(self, problems: Iterable[Problem]) -> None:
         """Put each of the config's problems at its field, or in the list beside the JSON."""
         for problem in problems:
             field = field_for_path(problem.path)
@@ -235,7 +244,7 @@ class RunForm(forms.Form):
                 self.json_problems.append(problem)
 
 
-def _section(config, *keys):
+def _section(config: dict[str, Any], *keys: str) -> dict[str, Any]:
     for key in keys:
         if not isinstance(config.get(key), dict):
             config[key] = {}
@@ -243,7 +252,7 @@ def _section(config, *keys):
     return config
 
 
-def _apply(config, name, value):
+def _apply(config: dict[str, Any], name: str, value: Any) -> None:
     if name == "experiment_name":
         _section(config, "experiment")["name"] = value
     elif name == "dataset":
@@ -262,7 +271,8 @@ def _apply(config, name, value):
         compilation["optimizer"] = current if same_type else value
     elif name == "callbacks":
         training = _section(config, "training")
-        existing = training.get("callbacks") if isinstance(training.get("callbacks"), list) else []
+        callbacks = training.get("callbacks")
+        existing = callbacks if isinstance(callbacks, list) else []
         kept = [
             c for c in existing if not (isinstance(c, dict) and c.get("type") in CALLBACKS and c["type"] not in value)
         ]

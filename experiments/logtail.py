@@ -4,13 +4,16 @@ The page asks once without an offset (the last ``TAIL_LINES`` lines and the offs
 at), then polls with that offset and appends what comes back, like ``tail -f``.
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 TAIL_LINES = 200
 CHUNK = 256 * 1024  # the most one poll returns; the next poll continues from the new offset
 
 
-def whole_characters(chunk):
+def whole_characters(chunk: bytes) -> int:
     """Where ``chunk`` ends without cutting a UTF-8 character in two (the rest comes next call)."""
     for back in range(1, min(4, len(chunk)) + 1):
         byte = chunk[-back]
@@ -20,7 +23,7 @@ def whole_characters(chunk):
     return len(chunk)
 
 
-def read_from(path, offset):
+def read_from(path: str | os.PathLike[str], offset: int) -> dict[str, Any]:
     """``{"offset": next offset, "size": file size, "data": text}`` after byte ``offset``."""
     try:
         with open(path, "rb") as handle:
@@ -34,7 +37,7 @@ def read_from(path, offset):
     return {"offset": offset + end, "size": size, "data": chunk[:end].decode("utf-8", errors="replace")}
 
 
-def tail(path, lines=TAIL_LINES):
+def tail(path: str | os.PathLike[str], lines: int = TAIL_LINES) -> dict[str, Any]:
     """The last ``lines`` lines and the offset just after them: ``{"offset", "size", "data"}``."""
     try:
         with open(path, "rb") as handle:

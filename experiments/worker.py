@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.db import connections
-from rq import Worker
+from rq import Queue, Worker
+from rq.job import Job
 
 from experiments.models import Execution
 from experiments.pipeline.preload import import_frameworks
@@ -33,15 +35,15 @@ class GymnosWorker(Worker):
     instead of sharing (and later closing) the worker's socket.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         warm_up()
 
-    def fork_work_horse(self, job, queue):
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
         connections.close_all()
         return super().fork_work_horse(job, queue)
 
-    def run_maintenance_tasks(self):
+    def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
         try:
             reaped = Execution.objects.mark_lost()

@@ -8,6 +8,7 @@ import hashlib
 import os
 import secrets
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import dj_database_url
@@ -18,7 +19,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("GYMNOS_VAR_DIR") or BASE_DIR / "var").expanduser().resolve()
 
 
-def envbool(name, default):
+def envbool(name: str, default: bool) -> bool:
     """Read a yes/no variable; anything unrecognised is an error, not a silent False."""
     value = os.environ.get(name)
     if value is None or value == "":
@@ -31,14 +32,14 @@ def envbool(name, default):
     raise ImproperlyConfigured(f"{name}={value!r}: expected one of true/false, yes/no, on/off, 1/0")
 
 
-def envlist(name, default):
+def envlist(name: str, default: Iterable[str]) -> list[str]:
     value = os.environ.get(name)
     if value is None or value.strip() == "":
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def envint(name, default):
+def envint(name: str, default: int) -> int:
     value = os.environ.get(name)
     if value is None or value.strip() == "":
         return default
@@ -48,12 +49,12 @@ def envint(name, default):
         raise ImproperlyConfigured(f"{name}={value!r}: expected a whole number") from None
 
 
-def envpath(name, default):
+def envpath(name: str, default: Path) -> Path:
     value = os.environ.get(name)
     return Path(value).expanduser().resolve() if value else default
 
 
-def _secret_key():
+def _secret_key() -> str:
     """Use SECRET_KEY if set; otherwise keep a generated one under var/ so sessions survive restarts."""
     value = os.environ.get("SECRET_KEY")
     if value:
@@ -80,7 +81,7 @@ GYMNOS_CACHE_DIR = envpath("GYMNOS_CACHE_DIR", BASE_DIR / "cache")
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
 
-def _embedded_redis_socket():
+def _embedded_redis_socket() -> Path:
     """var/redis.sock, or a short /tmp path when var/ is too deep for a Unix socket (~107 bytes)."""
     path = VAR_DIR / "redis.sock"
     if len(str(path)) < 100:

@@ -58,7 +58,8 @@ def loss_chart(page):
 def browser(monkeypatch):
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium (apt-get install chromium; .ci/run does it)"
+            f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium "
+            "(apt-get install chromium; .ci/run does it)"
         )
     from playwright.sync_api import sync_playwright
 
@@ -172,7 +173,8 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(
     page.wait_for_function(
         """(before) => {
             const c = document.getElementById('chart-loss');
-            return c.data[0].x.length > before || document.querySelector('#status .badge').textContent.trim() !== 'running';
+            return c.data[0].x.length > before
+                || document.querySelector('#status .badge').textContent.trim() !== 'running';
         }""",
         arg=first["points"],
         timeout=60_000,

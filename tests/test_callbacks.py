@@ -223,7 +223,7 @@ def test_a_file_path_that_leaves_the_execution_folder_is_rejected_at_its_config_
     [
         (
             {"type": "learning_rate_scheduler"},
-            "training.callbacks[0].schedule: is required: name a schedule, one of step_decay, exponential_decay, cosine_decay",
+            "training.callbacks[0].schedule: is required: name a schedule, one of step_decay, exponential_decay, cosine_decay",  # noqa: E501
         ),
         (
             {"type": "learning_rate_scheduler", "schedule": "cosine"},
@@ -283,7 +283,7 @@ def test_a_hook_naming_a_missing_function_of_an_allowed_module_gets_a_did_you_me
     problem = only_problem({"type": "lambda_callback", "on_epoch_end": "gymnos_test_hooks.epoch_ends"})
     assert (
         problem
-        == "training.callbacks[0].on_epoch_end: module 'gymnos_test_hooks' has no function 'epoch_ends'; did you mean 'epoch_end'?"
+        == "training.callbacks[0].on_epoch_end: module 'gymnos_test_hooks' has no function 'epoch_ends'; did you mean 'epoch_end'?"  # noqa: E501
     )
 
 
@@ -291,7 +291,7 @@ def test_a_hook_that_cannot_take_the_hooks_arguments_is_rejected(hooks_module):
     problem = only_problem({"type": "lambda_callback", "on_epoch_end": "gymnos_test_hooks.needs_three"})
     assert (
         problem
-        == "training.callbacks[0].on_epoch_end: 'gymnos_test_hooks.needs_three' must take (epoch, logs) to be used as on_epoch_end"
+        == "training.callbacks[0].on_epoch_end: 'gymnos_test_hooks.needs_three' must take (epoch, logs) to be used as on_epoch_end"  # noqa: E501
     )
 
 
@@ -343,7 +343,7 @@ def test_the_all_callbacks_example_trains_and_each_callback_and_tracker_leaves_i
     assert [f"Epoch {epoch}/{epochs}" in out for epoch in range(1, epochs + 1)] == [True] * epochs
     # base_logger and history: accepted, and the log says why they add nothing.
     assert (
-        "Callback base_logger: Keras 3 averages the epoch metrics itself (BaseLogger is built into Keras 3); nothing to add"
+        "Callback base_logger: Keras 3 averages the epoch metrics itself (BaseLogger is built into Keras 3); nothing to add"  # noqa: E501
         in log_text
     )
     assert "Callback history: Keras 3 records the History of every fit (History is built into Keras 3" in log_text

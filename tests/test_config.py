@@ -272,7 +272,8 @@ def test_problems_serialise_for_the_api():
 def test_the_schema_alone_imports_no_keras_and_builds_nothing():
     code = (
         "import sys, json; from experiments.pipeline import load_config; from tests.helpers import seed_config; "
-        "load_config(seed_config()); print(json.dumps(sorted(m for m in ('keras', 'tensorflow', 'sklearn') if m in sys.modules)))"
+        "load_config(seed_config()); "
+        "print(json.dumps(sorted(m for m in ('keras', 'tensorflow', 'sklearn') if m in sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert json.loads(out.stdout) == []

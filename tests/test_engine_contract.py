@@ -41,6 +41,9 @@ def test_no_pipeline_module_imports_django_or_the_web_app():
 def test_importing_every_pipeline_module_loads_no_django():
     modules = [f"experiments.pipeline.{path.stem}" for path in sorted(PIPELINE.glob("*.py")) if path.stem != "__init__"]
     code = "import sys, importlib\n" + "".join(f"importlib.import_module({m!r})\n" for m in modules)
-    code += "bad = sorted(m for m in sys.modules if m == 'django' or m.startswith('django.'))\nprint(bad)\nsys.exit(1 if bad else 0)\n"
+    code += (
+        "bad = sorted(m for m in sys.modules if m == 'django' or m.startswith('django.'))\n"
+        "print(bad)\nsys.exit(1 if bad else 0)\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=PIPELINE.parent.parent, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -33,7 +33,7 @@ def test_it_prints_the_counts_last_and_each_problem(root):
     out, err = sync_command("--root", str(root))
     assert out[-1] == "indexed 2, unchanged 0, errors 1"
     assert err == [
-        "boston_housing/bad: metrics.json: is not valid JSON (Expecting value at line 1, column 27); the file is truncated or not JSON"
+        "boston_housing/bad: metrics.json: is not valid JSON (Expecting value at line 1, column 27); the file is truncated or not JSON"  # noqa: E501
     ]
     assert sync_command("--root", str(root))[0][-1] == "indexed 0, unchanged 2, errors 0"
 

@@ -160,7 +160,14 @@ def test_rows_show_stage_times_hardware_tags_and_test_metrics(owner_client, trai
     assert "Test CPU 9000 (8 cores)" in page
     assert "2.3 s" in page  # fit
     assert "test_loss" in page and "9.5" in page
-    assert 'name="runs" value="%d"' % trained.pk in page and "Compare selected" in page
+    assert f'name="runs" value="{trained.pk}"' in page and "Compare selected" in page
+
+
+def test_a_gpu_name_that_is_not_text_still_shows(owner_client):
+    # Any JSON may sit in a folder's metrics.json: a number as a GPU name must not break the table.
+    add_runs(1, hardware={"cpu": {"model": "Test CPU"}, "gpus": [{"name": 7}]})
+    page = owner_client.get("/experiments/mnist/").content.decode()
+    assert "Test CPU + 7" in page
 
 
 def test_an_empty_experiment_says_how_to_launch(owner_client):

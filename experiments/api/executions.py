@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
@@ -57,7 +58,7 @@ class LogChunk(Schema):
     data: str
 
 
-def _out(execution):
+def _out(execution: Execution) -> dict[str, Any]:
     return {
         "id": execution.pk,
         "experiment": execution.experiment.name,
@@ -67,7 +68,7 @@ def _out(execution):
         "epoch": execution.epochs,
         "epochs": execution.epochs_total,
         "queue": execution.queue,
-        "launched_by": execution.launched_by.get_username() if execution.launched_by_id else None,
+        "launched_by": execution.launched_by.get_username() if execution.launched_by is not None else None,
         "started_at": execution.started_at.isoformat() if execution.started_at else None,
         "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
         "elapsed": execution.elapsed or {},
@@ -91,7 +92,7 @@ def _out(execution):
         }
     },
 )
-def launch(request):
+def launch(request: HttpRequest) -> Status:
     """Validate the config (the JSON body) and queue it. 400 lists every problem with its JSON path."""
     denied = forbidden_unless_allowed(request)
     if denied:
@@ -110,19 +111,19 @@ def launch(request):
 
 
 @router.get("/{execution_id}", response=ExecutionOut, summary="One execution: status, progress, summary")
-def detail(request, execution_id: int):
+def detail(request: HttpRequest, execution_id: int) -> dict[str, Any]:
     Execution.objects.mark_lost()
     return _out(get_object_or_404(Execution.objects.select_related("experiment", "launched_by"), pk=execution_id))
 
 
 @router.get("/{execution_id}/metrics", response=Metrics, summary="Every metric's full history")
-def metrics(request, execution_id: int):
+def metrics(request: HttpRequest, execution_id: int) -> dict[str, Any]:
     execution = get_object_or_404(Execution, pk=execution_id)
     return {"id": execution.pk, "metrics": dict(execution.histories.values_list("name", "values"))}
 
 
 @router.get("/{execution_id}/log", response={200: LogChunk, 404: Detail}, summary="The log from a byte offset")
-def log_tail(request, execution_id: int, offset: int = 0):
+def log_tail(request: HttpRequest, execution_id: int, offset: int = 0) -> Status:
     """The bytes of execution.log after ``offset`` (at most 256 KiB) and the offset to ask from next."""
     execution = get_object_or_404(Execution, pk=execution_id)
     try:
@@ -135,7 +136,7 @@ def log_tail(request, execution_id: int, offset: int = 0):
 @router.post(
     "/{execution_id}/cancel", response={200: Launched, 403: Detail, 409: Detail, 503: Detail}, summary="Cancel a run"
 )
-def cancel(request, execution_id: int):
+def cancel(request: HttpRequest, execution_id: int) -> Status:
     """A queued run leaves the queue; a running one is stopped and keeps its partial folder."""
     denied = forbidden_unless_allowed(request)
     if denied:

@@ -30,7 +30,7 @@ class Experiment(models.Model):
     class Meta:
         ordering = ["name"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
 
@@ -43,7 +43,7 @@ class ExecutionQuerySet(ExecutionTransitions):
         ("test_loss", "test"): "test_loss",
     }
 
-    def order_by_metric(self, metric, which="last", descending=None):
+    def order_by_metric(self, metric: str, which: str = "last", descending: bool | None = None) -> ExecutionQuerySet:
         """Order by a summary value: ``which`` is ``last``, ``best`` or ``test`` (for ``test_*``).
 
         ``descending`` defaults to the metric's direction (best first); executions without the
@@ -54,6 +54,7 @@ class ExecutionQuerySet(ExecutionTransitions):
         if descending is None:
             descending = higher_is_better(metric)
         column = self.DENORMALISED.get((metric, which))
+        expression: models.F | Cast
         if column is not None:
             expression = models.F(column)
         elif which == "test":
@@ -172,7 +173,7 @@ class Execution(models.Model):
             models.Index(fields=["status", "created_at"], name="execution_by_status_age"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.experiment.name}/{self.folder_name or f'queued #{self.pk}'}"
 
     def history(self, metric: str) -> list[float | None]:
@@ -218,5 +219,5 @@ class MetricHistory(models.Model):
             models.UniqueConstraint(fields=["execution", "name"], name="metric_history_unique_name"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.name} ({len(self.values)} values)"

@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
@@ -29,7 +29,7 @@ from django.utils import timezone
 from .summary import finite_or_none
 
 if TYPE_CHECKING:
-    from .executions import Execution
+    from .executions import Execution, Experiment
 
 
 class Status(models.TextChoices):
@@ -64,7 +64,7 @@ class FolderOutcome:
     finished_at: dt.datetime | None
 
 
-class ExecutionTransitions(models.QuerySet):
+class ExecutionTransitions(models.QuerySet["Execution"]):
     """Executions' transitions (``Execution.objects.claim(pk, worker)``), and the status groups."""
 
     def live(self) -> ExecutionTransitions:
@@ -171,7 +171,7 @@ class ExecutionTransitions(models.QuerySet):
         finds this row too, so it never indexes the run a second time. False when a row already holds
         the name; the engine then tries the next one.
         """
-        experiment_model = self.model._meta.get_field("experiment").related_model
+        experiment_model = cast("type[Experiment]", self.model._meta.get_field("experiment").related_model)
         experiment, _ = experiment_model.objects.get_or_create(name=path.parent.parent.name)
         try:
             with transaction.atomic():

@@ -37,4 +37,4 @@ def finite_or_none(value: object) -> float | None:
     """JSON columns cannot hold NaN or Infinity (PostgreSQL rejects them): they become null."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
-    return value  # type: ignore[return-value]
+    return value

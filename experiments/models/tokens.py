@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from .executions import Execution
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class ApiToken(models.Model):
@@ -31,16 +36,19 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=8, help_text="The key's first characters, to tell tokens apart.")
     created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made (or last rotated).")
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"API token of {self.user} ({self.prefix}…)"
 
     @staticmethod
-    def hash(key):
+    def hash(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user, rotate=False):
-        """``(token, key)``: a new key if the user has none or ``rotate``; else ``(token, None)``, the key being unknowable."""
+    def issue(cls, user: User, rotate: bool = False) -> tuple[ApiToken, str | None]:
+        """``(token, key)``: a new key if the user has none or ``rotate``.
+
+        Otherwise ``(token, None)``: the key is unknowable, only its hash is kept.
+        """
         token = cls.objects.filter(user=user).first()
         if token is not None and not rotate:
             return token, None
@@ -53,13 +61,13 @@ class ApiToken(models.Model):
         return token, key
 
     @classmethod
-    def user_for(cls, key):
+    def user_for(cls, key: str) -> User | None:
         """The active user a key belongs to, or None."""
         token = cls.objects.select_related("user").filter(digest=cls.hash(key)).first()
         return token.user if token is not None and token.user.is_active else None
 
 
-def _new_token():
+def _new_token() -> str:
     return secrets.token_urlsafe(32)  # 256 bits: a link nobody can guess
 
 
@@ -116,7 +124,7 @@ class ShareLink(SecretURL):
     class Meta:
         ordering = ["-created_at"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         what = (
             f"execution {self.execution_id}"
             if self.kind == self.Kind.EXECUTION
@@ -124,7 +132,7 @@ class ShareLink(SecretURL):
         )
         return f"share link to {what}"
 
-    def is_active(self, now=None):
+    def is_active(self, now: dt.datetime | None = None) -> bool:
         now = now or timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
@@ -140,5 +148,5 @@ class PublishToken(SecretURL):
     )
     last_post_at = models.DateTimeField(null=True, blank=True, help_text="When the last epoch arrived.")
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"publish token for execution {self.execution_id}"

@@ -14,6 +14,7 @@ its own process (``experiments.sandbox`` runs it in a capped child).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from . import network
@@ -39,12 +40,12 @@ def build_problems(config: TrainingConfig) -> list[Problem]:
     """Every problem the libraries find in ``config`` (an empty list: it will build)."""
     problems: list[Problem] = []
     for index, layer in enumerate(config.model.network):
-        _collect(problems, f"model.network[{index}]", lambda layer=layer: network.make_layer(layer.type, layer.kwargs))
+        _collect(problems, f"model.network[{index}]", functools.partial(network.make_layer, layer.type, layer.kwargs))
     compilation = config.model.compilation
     _collect(problems, "model.compilation.optimizer", lambda: network.make_optimizer(compilation.optimizer))
     _collect(problems, "model.compilation.loss", lambda: network.loss_name(compilation.loss))
     metric_names = [
-        _collect(problems, f"model.compilation.metrics[{index}]", lambda metric=metric: network.metric_name(metric))
+        _collect(problems, f"model.compilation.metrics[{index}]", functools.partial(network.metric_name, metric))
         for index, metric in enumerate(compilation.metrics)
     ]
     for index, transformer in enumerate(config.dataset.transformers):

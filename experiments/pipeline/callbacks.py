@@ -366,7 +366,10 @@ class LambdaCallback(CallbackSpec):
 
 
 class BuiltIn(CallbackSpec):
-    """A callback every Keras 3 ``fit()`` already has: accepted for old configs, adds nothing; ``why`` goes to the log."""
+    """A callback every Keras 3 ``fit()`` already has: accepted for old configs, adds nothing.
+
+    ``why`` goes to the log.
+    """
 
     why: ClassVar[str] = ""
 
@@ -382,7 +385,8 @@ class BaseLogger(BuiltIn):
 
 class History(BuiltIn):
     why: ClassVar[str] = (
-        "Keras 3 records the History of every fit (History is built into Keras 3; the epoch metrics are in metrics.json)"
+        "Keras 3 records the History of every fit "
+        "(History is built into Keras 3; the epoch metrics are in metrics.json)"
     )
     type: Literal["history"]
 

@@ -71,6 +71,7 @@ class DatasetSection(Section):
                 if self.target is not None:
                     raise ComponentError("only file datasets (dataset.path) take a target column", "target")
             else:
+                assert self.path is not None  # exactly one of name and path is set
                 datasets.check_file(self.path, self.target)
         except ComponentError as exc:
             raise invalid(exc.message, exc.at) from exc
@@ -120,7 +121,7 @@ class TrainingConfig(Section):
     dataset: DatasetSection
     training: Training = Training()
     tracking: Tracking = Tracking()
-    _source: dict = PrivateAttr(default_factory=dict)
+    _source: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @property
     def source(self) -> dict[str, Any]:

@@ -24,13 +24,13 @@ class HDFManager:
 
     log = logging.getLogger("gymnosd.HDFManager")
 
-    def __init__(self, path):
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def exists(self):
+    def exists(self) -> bool:
         return self.path.is_file()
 
-    def save(self, X, y):
+    def save(self, X: np.ndarray, y: np.ndarray) -> None:
         import h5py
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,7 +46,7 @@ class HDFManager:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def load(self):
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
         import h5py
 
         with h5py.File(self.path, "r") as f:
@@ -187,7 +187,7 @@ def get_dataset(name: str) -> Dataset:
 FILE_SUFFIXES = {".csv": "CSV", ".npz": "NPZ", ".h5": "HDF5", ".hdf5": "HDF5"}
 
 
-def check_file(path, target):
+def check_file(path: str | Path, target: str | None) -> None:
     """Check a user file exists, has a known suffix, and (CSV) holds the target column."""
     file = Path(path)
     kind = FILE_SUFFIXES.get(file.suffix.lower())
@@ -210,13 +210,13 @@ def check_file(path, target):
         raise ComponentError(f"only CSV files take a target column; {kind} files hold the arrays X and y", "target")
 
 
-def file_dataset_name(path):
+def file_dataset_name(path: str | Path) -> str:
     """The name a file dataset files its executions under: ``data/House Prices.csv`` -> ``house_prices``."""
     stem = Path(path).stem.lower()
     return "".join(ch if ch.isalnum() else "_" for ch in stem).strip("_") or "dataset"
 
 
-def load_file(path, target=None):
+def load_file(path: str | Path, target: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     log = logging.getLogger("gymnosd.FileDataset")
     file = Path(path)
     kind = FILE_SUFFIXES[file.suffix.lower()]

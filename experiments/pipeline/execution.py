@@ -8,6 +8,8 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Literal
 
 FOLDER_FORMAT = "%H-%M-%S__%d-%m-%Y"
 # metrics.json's ``elapsed``: the seconds of each stage of a run, in the order they run.
@@ -46,7 +48,7 @@ def create_execution_dir(
 class _Formatter(logging.Formatter):
     """The seed's line format: the component is the last part of the logger name (``Trainer``)."""
 
-    def format(self, record):
+    def format(self, record: logging.LogRecord) -> str:
         record.component = record.name.rsplit(".", 1)[-1]
         return super().format(record)
 
@@ -58,18 +60,18 @@ class ExecutionLog:
     so records are held in memory until ``attach(folder)``.
     """
 
-    def __init__(self, console_stream=None, console_level=logging.INFO):
+    def __init__(self, console_stream: IO[str] | None = None, console_level: int = logging.INFO) -> None:
         self.logger = logging.getLogger("gymnosd")
         self.formatter = _Formatter(LOG_FORMAT)
-        self.buffer = []
-        self.file_handler = None
-        self.console = None
+        self.buffer: list[logging.LogRecord] = []
+        self.file_handler: logging.FileHandler | None = None
+        self.console: logging.StreamHandler[IO[str]] | None = None
         if console_stream is not None:
             self.console = logging.StreamHandler(console_stream)
             self.console.setLevel(console_level)
             self.console.setFormatter(self.formatter)
 
-    def __enter__(self):
+    def __enter__(self) -> ExecutionLog:
         self._previous = (self.logger.level, self.logger.propagate)
         self.logger.setLevel(logging.DEBUG)
         # Libraries (absl, MLflow) configure the root logger; the run's lines go only where we send them.
@@ -81,7 +83,7 @@ class ExecutionLog:
             self.logger.addHandler(self.console)
         return self
 
-    def attach(self, folder):
+    def attach(self, folder: str | Path) -> None:
         self.path = Path(folder) / "execution.log"
         self.file_handler = logging.FileHandler(self.path, encoding="utf-8")
         self.file_handler.setFormatter(self.formatter)
@@ -91,7 +93,12 @@ class ExecutionLog:
         self.logger.removeHandler(self._buffering)
         self.logger.addHandler(self.file_handler)
 
-    def __exit__(self, *exc):
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> Literal[False]:
         for handler in (self._buffering, self.file_handler, self.console):
             if handler is not None:
                 self.logger.removeHandler(handler)
@@ -103,27 +110,27 @@ class ExecutionLog:
 
 
 class _Collector(logging.Handler):
-    def __init__(self, records):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
         super().__init__(logging.DEBUG)
         self.records = records
 
-    def emit(self, record):
+    def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
 
 
 class _DropLegacyH5Warning(logging.Filter):
-    def filter(self, record):
+    def filter(self, record: logging.LogRecord) -> bool:
         return "HDF5 file via `model.save()`" not in record.getMessage()
 
 
-def _quiet_legacy_h5_warning():
+def _quiet_legacy_h5_warning() -> None:
     """Keras warns on every ``.h5`` save; the seed's contract *is* model.h5, so say it once in the docs instead."""
     absl = logging.getLogger("absl")
     if not any(isinstance(f, _DropLegacyH5Warning) for f in absl.filters):
         absl.addFilter(_DropLegacyH5Warning())
 
 
-def write_json(path, data):
+def write_json(path: str | Path, data: Any) -> None:
     """Write JSON atomically (a reader never sees half a file). NaN/Infinity stay as Python writes them."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -133,7 +140,7 @@ def write_json(path, data):
     os.replace(tmp, path)
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
     if hasattr(value, "tolist"):

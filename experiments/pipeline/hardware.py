@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import platform
+from typing import Any
 
 import psutil
 
 
 @functools.lru_cache(maxsize=1)
-def _cpu_model():
+def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
             for line in handle:
@@ -21,7 +22,7 @@ def _cpu_model():
 
 
 @functools.lru_cache(maxsize=1)  # probing for GPUs (CUDA) is slow and the answer does not change
-def _gpus():
+def _gpus() -> tuple[dict[str, Any], ...]:
     try:
         import tensorflow as tf
 
@@ -39,7 +40,7 @@ def _gpus():
         return ()
 
 
-def describe():
+def describe() -> dict[str, Any]:
     """``{"platform": ..., "python": ..., "tensorflow": ..., "cpu": {...}, "memory_bytes": ..., "gpus": [...]}``"""
     import keras
     import tensorflow as tf

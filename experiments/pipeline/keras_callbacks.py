@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -13,6 +14,9 @@ import requests
 from tqdm import tqdm
 
 from .schedules import Schedule
+
+if TYPE_CHECKING:
+    from .trackers import TrackerSet
 
 log = logging.getLogger("gymnosd.Trainer")
 
@@ -36,21 +40,22 @@ class PeriodicModelCheckpoint(keras.callbacks.ModelCheckpoint):
 class EpochProgressBar(keras.callbacks.Callback):
     """One tqdm bar over the epochs, with the last epoch's metrics beside it (for terminals)."""
 
-    def __init__(self, epochs, stream):
+    def __init__(self, epochs: int, stream: IO[str]) -> None:
         super().__init__()
         self.epochs = epochs
         self.stream = stream
         self.bar = None
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         self.bar = tqdm(total=self.epochs, unit="epoch", file=self.stream, dynamic_ncols=True, leave=True)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         shown = {key: f"{value:.4g}" for key, value in (logs or {}).items() if isinstance(value, (int, float))}
+        assert self.bar is not None  # on_train_begin made it
         self.bar.set_postfix(shown, refresh=False)
         self.bar.update(1)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
         if self.bar is not None:
             self.bar.close()
 
@@ -58,26 +63,27 @@ class EpochProgressBar(keras.callbacks.Callback):
 class TrackerBridge(keras.callbacks.Callback):
     """Feeds each epoch's logs to the trackers; a tracker that fails is dropped with a warning."""
 
-    def __init__(self, trackers):
+    def __init__(self, trackers: TrackerSet) -> None:
         super().__init__()
         self.trackers = trackers
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.trackers.log_epoch(epoch + 1, logs or {})
 
 
 class LoggedTerminateOnNaN(keras.callbacks.TerminateOnNaN):
     """Keras's TerminateOnNaN, saying in the execution log where the loss went bad."""
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch = epoch + 1
 
-    def on_batch_end(self, batch, logs=None):
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
             action = "failing the run" if self.raise_error else "stopping the training"
             log.warning(
-                f"Loss became {loss} at epoch {getattr(self, 'epoch', '?')}, batch {batch + 1}: {action} (terminate_on_nan)"
+                f"Loss became {loss} at epoch {getattr(self, 'epoch', '?')}, batch {batch + 1}: "
+                f"{action} (terminate_on_nan)"
             )
         super().on_batch_end(batch, logs)
 
@@ -89,11 +95,11 @@ class EpochProgbarLogger(keras.callbacks.ProgbarLogger):
     verbosity to every ProgbarLogger; this one keeps its own: 1 a bar, 2 one line per epoch.
     """
 
-    def __init__(self, verbose=1):
+    def __init__(self, verbose: int = 1) -> None:
         super().__init__()
         self.wanted_verbose = verbose
 
-    def set_params(self, params):
+    def set_params(self, params: dict) -> None:
         super().set_params(params)
         self.verbose = self.wanted_verbose
 
@@ -107,13 +113,21 @@ class TimeoutRemoteMonitor(keras.callbacks.RemoteMonitor):
     Redirects are not followed: they could lead past the host allowlist (``allowlist``).
     """
 
-    def __init__(self, root, path, field="data", headers=None, send_as_json=False, timeout=10):
+    def __init__(
+        self,
+        root: str,
+        path: str,
+        field: str = "data",
+        headers: dict[str, str] | None = None,
+        send_as_json: bool = False,
+        timeout: float = 10,
+    ) -> None:
         super().__init__(root=root, path=path, field=field, headers=headers, send_as_json=send_as_json)
         self.timeout = timeout
         self.failures = 0
 
-    def on_epoch_end(self, epoch, logs=None):
-        send = {"epoch": epoch}
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        send: dict[str, Any] = {"epoch": epoch}
         for key, value in (logs or {}).items():
             send[key] = value.item() if isinstance(value, (np.ndarray, np.generic)) else value
         url = self.root + self.path
@@ -161,7 +175,7 @@ class LoggedLearningRateScheduler(keras.callbacks.LearningRateScheduler):
         super().set_params(params)
         self.epochs = params.get("epochs")
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         before = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         super().on_epoch_begin(epoch, logs)
         after = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
@@ -169,14 +183,14 @@ class LoggedLearningRateScheduler(keras.callbacks.LearningRateScheduler):
             log.info(f"Epoch {epoch + 1}: learning rate {after:.6g} ({self.spec.schedule})")  # type: ignore[attr-defined]
 
 
-def lambda_callback(hooks):
+def lambda_callback(hooks: dict[str, Callable[..., Any]]) -> keras.callbacks.LambdaCallback:
     """A LambdaCallback calling ``hooks`` (``{"on_epoch_end": function}``) as ``f(epoch, logs)``, ``f(logs)``
     or ``f(batch, logs)``, always positionally (Keras passes batch logs by keyword)."""
 
-    def epoch_hook(function):
+    def epoch_hook(function: Callable[..., Any]) -> Callable[..., Any]:
         return lambda epoch, logs=None: function(epoch, logs)
 
-    def train_hook(function):
+    def train_hook(function: Callable[..., Any]) -> Callable[..., Any]:
         return lambda logs=None: function(logs)
 
     wrap = {

@@ -23,7 +23,9 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
+from typing import IO, Any
 
 from .gcpause import paused_collector
 
@@ -33,7 +35,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 class MLflowProcess:
     """The training side: start the process (it connects at once), send events, collect the answer."""
 
-    def __init__(self, uri):
+    def __init__(self, uri: str) -> None:
         self.uri = uri
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")])))
         self.process = subprocess.Popen(
@@ -45,14 +47,15 @@ class MLflowProcess:
             text=True,
         )
 
-    def send(self, op, **fields):
+    def send(self, op: str, **fields: Any) -> None:
+        assert self.process.stdin is not None  # opened with stdin=PIPE
         try:
             self.process.stdin.write(json.dumps({"op": op, **fields}) + "\n")
             self.process.stdin.flush()
         except (BrokenPipeError, ValueError) as exc:
             raise RuntimeError(f"the MLflow client process exited early ({self._answer().get('error', exc)})") from exc
 
-    def finish(self, status, timeout=300):
+    def finish(self, status: str, timeout: float = 300) -> dict[str, Any]:
         """Send "end" and wait until everything is recorded: ``{"location": {...}}``, plus ``"error"`` if any."""
         try:
             self.send("end", status=status)
@@ -60,7 +63,7 @@ class MLflowProcess:
             pass  # the answer below says why
         return self._answer(timeout)
 
-    def _answer(self, timeout=300):
+    def _answer(self, timeout: float = 300) -> dict[str, Any]:
         try:
             out, _ = self.process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -76,10 +79,11 @@ class MLflowProcess:
         )
 
 
-def _serve(uri, events, answer):
+def _serve(uri: str, events: Iterable[str], answer: IO[str]) -> None:
     """The MLflow side: connect, then apply each event; always answer once."""
-    run_id = experiment_id = None
-    error = None
+    run_id: str | None = None
+    experiment_id: str | None = None
+    error: str | None = None
     status = "KILLED"  # if the training process vanishes without saying "end"
     # Import now (the slow part, while the trainer starts up), but touch the store only once the
     # run starts: a config that fails validation must leave nothing behind, not even mlflow.db.
@@ -119,6 +123,7 @@ def _serve(uri, events, answer):
             elif op == "metrics":
                 now = int(time.time() * 1000)
                 metrics = [Metric(key, float(value), now, event["step"]) for key, value in event["metrics"].items()]
+                assert run_id is not None, "metrics before start"
                 client.log_batch(run_id, metrics=metrics)
             elif op == "artifacts":
                 for path in event["paths"]:
@@ -127,7 +132,7 @@ def _serve(uri, events, answer):
         except Exception as exc:  # noqa: BLE001 - reported in the answer
             error = f"{type(exc).__name__}: {exc}"
             traceback.print_exc()
-    if run_id is not None:
+    if run_id is not None and client is not None:  # a run was created, so the client was too
         try:
             client.set_terminated(run_id, status=status if error is None else "FAILED")
         except Exception as exc:  # noqa: BLE001

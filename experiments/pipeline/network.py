@@ -194,7 +194,7 @@ def build_model(input_shape: list[int | None], network: list[LayerSpec]) -> kera
 
 
 @functools.lru_cache(maxsize=1)
-def optimizer_classes() -> dict[str, type]:
+def optimizer_classes() -> dict[str, type[keras.optimizers.Optimizer]]:
     """``{"adam": Adam, "sgd": SGD, "rmsprop": RMSprop, ...}``"""
     import keras
 
@@ -255,4 +255,4 @@ def metric_name(name: str) -> str:
     if name in _METRIC_ALIASES or name == "accuracy":
         return _METRIC_ALIASES.get(name, name)
     metric = _known("metric", keras.metrics, name, "any keras.metrics name, e.g. mae, accuracy")
-    return getattr(metric, "name", None) or getattr(metric, "__name__", name)
+    return getattr(metric, "name", None) or str(getattr(metric, "__name__", name))

@@ -8,6 +8,7 @@ every split: nothing about the validation or test samples leaks into training.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
@@ -27,7 +28,7 @@ class Split:
     test: np.ndarray
 
 
-def split_indices(n_samples, fit, val, test, shuffle=True, seed=0):
+def split_indices(n_samples: int, fit: float, val: float, test: float, shuffle: bool = True, seed: int = 0) -> Split:
     """Indices for each split; the same seed always gives the same split.
 
     Sizes are ``floor(fraction * n)``, as the original Gymnos did (506 samples at 0.6 -> 303).
@@ -214,21 +215,21 @@ class TransformerChain:
     back afterwards when the transformer keeps their size.
     """
 
-    def __init__(self, transformers):
+    def __init__(self, transformers: Iterable[Any]) -> None:
         self.transformers = list(transformers)
 
-    def fit(self, X):
+    def fit(self, X: np.ndarray) -> TransformerChain:
         for transformer in self.transformers:
             X = self._apply(transformer, X, fit=True)
         return self
 
-    def transform(self, X):
+    def transform(self, X: np.ndarray) -> np.ndarray:
         for transformer in self.transformers:
             X = self._apply(transformer, X, fit=False)
         return X
 
     @staticmethod
-    def _apply(transformer, X, fit):
+    def _apply(transformer: Any, X: np.ndarray, fit: bool) -> np.ndarray:
         flat = X.reshape(len(X), -1)
         if fit:
             transformer.fit(flat)

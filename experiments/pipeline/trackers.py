@@ -68,7 +68,15 @@ TrackerSpec = Annotated[
 class RunInfo:
     """What a tracker needs to know about the execution it records."""
 
-    def __init__(self, execution_dir, experiment_name, trainings_root, config, params, tags):
+    def __init__(
+        self,
+        execution_dir: str | Path,
+        experiment_name: str,
+        trainings_root: str | Path,
+        config: dict[str, Any],
+        params: dict[str, Any],
+        tags: list[str],
+    ) -> None:
         self.execution_dir = Path(execution_dir)
         self.name = self.execution_dir.name
         self.experiment_name = experiment_name
@@ -114,35 +122,35 @@ class TensorBoardTracker(Tracker):
     def __init__(self, spec: TensorBoardSpec) -> None:
         self.spec = spec
 
-    def start(self, run):
+    def start(self, run: RunInfo) -> None:
         import tensorflow as tf
 
         self.root = run.execution_dir / self.folder
-        self.writers = {
+        self.writers: dict[str, Any] = {
             part: tf.summary.create_file_writer(str(self.root / part)) for part in ("train", "validation", "test")
         }
 
-    def _write(self, part, metrics, step):
+    def _write(self, part: str, metrics: dict[str, float], step: int) -> None:
         import tensorflow as tf
 
         with self.writers[part].as_default(step=step):
             for key, value in metrics.items():
                 tf.summary.scalar(key, float(value))
 
-    def log_epoch(self, step, logs):
+    def log_epoch(self, step: int, logs: dict[str, float]) -> None:
         self._write("train", {k: v for k, v in logs.items() if not k.startswith("val_")}, step)
         val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
         if val:
             self._write("validation", val, step)
 
-    def log_test(self, metrics, step):
+    def log_test(self, metrics: dict[str, float], step: int) -> None:
         self._write("test", metrics, step)
 
-    def end(self, status):
+    def end(self, status: str) -> None:
         for writer in self.writers.values():
             writer.close()
 
-    def location(self):
+    def location(self) -> dict[str, Any]:
         return {"log_dir": self.folder}
 
 
@@ -161,7 +169,7 @@ class MLflowTracker(Tracker):
         self.spec = spec
         self._location: dict[str, Any] = {}
 
-    def start(self, run):
+    def start(self, run: RunInfo) -> None:
         self.uri = self.spec.resolve_uri(run.trainings_root)
         self._location = {"tracking_uri": self.uri}
         self.process = _mlflow_process(self.uri)
@@ -177,22 +185,22 @@ class MLflowTracker(Tracker):
             artifact_location=(run.trainings_root.resolve() / "mlartifacts").as_uri() if default_store else None,
         )
 
-    def log_epoch(self, step, logs):
+    def log_epoch(self, step: int, logs: dict[str, float]) -> None:
         self.process.send("metrics", metrics={key: float(value) for key, value in logs.items()}, step=step)
 
-    def log_test(self, metrics, step):
+    def log_test(self, metrics: dict[str, float], step: int) -> None:
         self.process.send("metrics", metrics={f"test_{key}": float(value) for key, value in metrics.items()}, step=step)
 
-    def log_artifacts(self, paths):
+    def log_artifacts(self, paths: list[Path]) -> None:
         self.process.send("artifacts", paths=[str(path) for path in paths])
 
-    def end(self, status):
+    def end(self, status: str) -> None:
         answer = self.process.finish(status)
         self._location = answer.get("location") or self._location
         if answer.get("error"):
             raise RuntimeError(answer["error"])
 
-    def location(self):
+    def location(self) -> dict[str, Any]:
         return self._location
 
 
@@ -201,7 +209,7 @@ def _mlflow_name(path: str) -> str:
     return re.sub(r"\[(\d+)\]", r".\1", path)
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool)) or value is None else json.dumps(value)
 
 
@@ -209,7 +217,7 @@ RUNTIME: dict[type[Component], type[Tracker]] = {TensorBoardSpec: TensorBoardTra
 
 # MLflow client processes already started, by tracking URI: `preconnect` starts one while
 # TensorFlow is still importing, and the run's tracker takes it over.
-_processes = {}
+_processes: dict[str, MLflowProcess] = {}
 _processes_lock = threading.Lock()
 
 
@@ -243,36 +251,37 @@ class TrackerSet:
 
     def __init__(self, specs: list[Component]) -> None:
         self.active: list[Tracker] = [RUNTIME[type(spec)](spec) for spec in specs]  # type: ignore[call-arg]
-        self.failed = {}
+        self.failed: dict[str, str] = {}
         self.all = list(self.active)
 
-    def _call(self, method, *args):
+    def _call(self, method: str, *args: Any) -> None:
         for tracker in list(self.active):
             try:
                 getattr(tracker, method)(*args)
             except Exception as exc:  # noqa: BLE001 - a tracker must never stop the training
                 log.warning(
-                    f"Tracker {tracker.name} failed ({method}): {type(exc).__name__}: {exc}; training goes on without it"
+                    f"Tracker {tracker.name} failed ({method}): {type(exc).__name__}: {exc}; "
+                    "training goes on without it"
                 )
                 self.failed[tracker.name] = f"{type(exc).__name__}: {exc}"
                 self.active.remove(tracker)
 
-    def start(self, run):
+    def start(self, run: RunInfo) -> None:
         self._call("start", run)
 
-    def log_epoch(self, step, logs):
+    def log_epoch(self, step: int, logs: dict[str, float]) -> None:
         self._call("log_epoch", step, logs)
 
-    def log_test(self, metrics, step):
+    def log_test(self, metrics: dict[str, float], step: int) -> None:
         self._call("log_test", metrics, step)
 
-    def log_artifacts(self, paths):
+    def log_artifacts(self, paths: list[Path]) -> None:
         self._call("log_artifacts", paths)
 
-    def end(self, status):
+    def end(self, status: str) -> None:
         self._call("end", status)
 
-    def summary(self):
+    def summary(self) -> dict[str, dict[str, Any]]:
         """The contents of trackers.json: each tracker's location, and its error if it failed."""
         summary = {}
         for tracker in self.all:

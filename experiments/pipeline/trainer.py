@@ -15,12 +15,18 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from . import datasets, hardware, network, processing
 from .config import TrainingConfig
 from .execution import STAGES, ExecutionLog, create_execution_dir, write_json
 from .trackers import RunInfo, TrackerSet
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    import keras
+    import numpy as np
 
 
 main_log = logging.getLogger("gymnosd.Main")
@@ -32,24 +38,29 @@ log = logging.getLogger("gymnosd.Trainer")
 class ExecutionResult:
     path: Path | None
     succeeded: bool
-    metrics: dict = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
 
 class _Timer:
-    def __init__(self, elapsed, stage):
+    def __init__(self, elapsed: dict[str, float], stage: str) -> None:
         self.elapsed, self.stage = elapsed, stage
 
-    def __enter__(self):
+    def __enter__(self) -> _Timer:
         self.start = time.perf_counter()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> Literal[False]:
         self.elapsed[self.stage] = time.perf_counter() - self.start
         return False
 
 
-def _shown_path(path):
+def _shown_path(path: str | Path) -> str:
     try:
         return str(Path(path).resolve().relative_to(Path.cwd()))
     except ValueError:
@@ -91,7 +102,7 @@ class Trainer:
                 return self._failed(exc, execution_log)
             return ExecutionResult(self.path, True, self._metrics_document())
 
-    def _run(self, execution_log):
+    def _run(self, execution_log: ExecutionLog) -> None:
         import keras
 
         config = self.config
@@ -107,15 +118,15 @@ class Trainer:
             metrics=[network.metric_name(metric) for metric in compilation.metrics],
         )
 
-        self._create_folder()
-        log.info(f"Running experiment: {self.path.name} ...")
-        log.info(f"Creating directory to save training results ({_shown_path(self.path)})")
-        execution_log.attach(self.path)
+        path = self._create_folder()
+        log.info(f"Running experiment: {path.name} ...")
+        log.info(f"Creating directory to save training results ({_shown_path(path)})")
+        execution_log.attach(path)
         # Written first, so even a run that fails at once leaves its config behind.
-        write_json(self.path / "training_config.json", config.source)
+        write_json(path / "training_config.json", config.source)
         self.trackers.start(
             RunInfo(
-                self.path,
+                path,
                 config.experiment.name,
                 self.trainings_root,
                 config.source,
@@ -126,6 +137,7 @@ class Trainer:
 
         X, y = self._load_data()
         samples = config.training.samples
+        assert samples.fit is not None  # the schema fills it in
         log.info(f"Splitting dataset -> Fit: {samples.fit:g} | Test: {samples.test:g} | Val: {samples.val:g} ...")
         split = processing.split_indices(
             len(X), samples.fit, samples.val, samples.test, config.training.shuffle, config.training.seed
@@ -172,31 +184,33 @@ class Trainer:
             self.trackers.log_test({key: float(value) for key, value in results.items()}, len(history.get("loss", [])))
 
         log.info("Saving model")
-        model.save(self.path / "model.h5")
-        write_json(self.path / "metrics.json", self._metrics_document())
-        self.trackers.log_artifacts([self.path / "model.h5", self.path / "training_config.json"])
+        model.save(path / "model.h5")
+        write_json(path / "metrics.json", self._metrics_document())
+        self.trackers.log_artifacts([path / "model.h5", path / "training_config.json"])
         self.trackers.end("FINISHED")
-        write_json(self.path / "trackers.json", self.trackers.summary())
+        write_json(path / "trackers.json", self.trackers.summary())
         self._report_failed_trackers()
-        log.info(f"Execution finished: {_shown_path(self.path)}")
+        log.info(f"Execution finished: {_shown_path(path)}")
 
-    def _create_folder(self) -> None:
+    def _create_folder(self) -> Path:
         self.path = create_execution_dir(self.trainings_root, self.config.dataset.folder_name, claim=self.claim_folder)
+        return self.path
 
-    def _load_data(self):
+    def _load_data(self) -> tuple[np.ndarray, np.ndarray]:
         dataset = self.config.dataset
         log.info(f"Loading dataset: {dataset.name or dataset.path} ...")
         with _Timer(self.elapsed, "load_data"):
             if dataset.name is not None:
                 X, y = datasets.get_dataset(dataset.name).load(self.cache_dir)
             else:
+                assert dataset.path is not None  # the schema requires a name or a path
                 X, y = datasets.load_file(dataset.path, dataset.target)
         log.debug(f"Loading data took {self.elapsed['load_data']:.2f}s")
         if len(X) != len(y):
             raise ValueError(f"the dataset has {len(X)} samples in X but {len(y)} in y")
         return X, y
 
-    def _check_shape(self, X, model):
+    def _check_shape(self, X: np.ndarray, model: keras.Model) -> None:
         expected = tuple(self.config.model.input_shape)
         got = tuple(X.shape[1:])
         if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected, got, strict=False)):
@@ -205,7 +219,7 @@ class Trainer:
                 "set model.input_shape to match, or add a reshape preprocessor"
             )
 
-    def _fit(self, model, parts):
+    def _fit(self, model: keras.Model, parts: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, list[float]]:
         import keras
 
         from .keras_callbacks import EpochProgressBar, TrackerBridge
@@ -213,6 +227,7 @@ class Trainer:
         training = self.config.training
         X_fit, y_fit = parts["fit"]
         X_val, y_val = parts["val"]
+        assert self.path is not None  # _run made the folder before fitting
         folder = self.path / "callbacks"
         built = [spec.build(folder / spec.type) for spec in training.callbacks]
         callbacks = [callback for callback in built if callback is not None]  # None: built into Keras 3 (history)
@@ -237,17 +252,17 @@ class Trainer:
         log.debug(f"Fitting model took {self.elapsed['fit_model']:.2f}s")
         return self._history()
 
-    def _history(self):
+    def _history(self) -> dict[str, list[float]]:
         """Every epoch's logs so far, as lists of floats (what metrics.json keeps)."""
         history = getattr(self, "history", None)
         return {key: [float(value) for value in values] for key, values in (history.history if history else {}).items()}
 
     # Reporting ----------------------------------------------------------------------------------
 
-    def _metrics_document(self):
+    def _metrics_document(self) -> dict[str, Any]:
         return {"elapsed": dict(self.elapsed), "metrics": dict(self.metrics), "hardware": self._hardware()}
 
-    def _hardware(self):
+    def _hardware(self) -> dict[str, Any]:
         if not hasattr(self, "_hardware_info"):
             try:
                 self._hardware_info = hardware.describe()
@@ -255,27 +270,28 @@ class Trainer:
                 self._hardware_info = {"error": str(exc)}
         return self._hardware_info
 
-    def _report_failed_trackers(self):
+    def _report_failed_trackers(self) -> None:
         for name, error in self.trackers.failed.items():
             log.warning(f"Tracker {name} failed during this run and recorded only part of it: {error}")
 
-    def _failed(self, exc, execution_log):
-        if self.path is None:  # failed before the folder existed: make one, so the log is kept
-            self._create_folder()
-            execution_log.attach(self.path)
-            write_json(self.path / "training_config.json", self.config.source)
+    def _failed(self, exc: BaseException, execution_log: ExecutionLog) -> ExecutionResult:
+        path = self.path
+        if path is None:  # failed before the folder existed: make one, so the log is kept
+            path = self._create_folder()
+            execution_log.attach(path)
+            write_json(path / "training_config.json", self.config.source)
         if not self.metrics:
             self.metrics.update(self._history())
         interrupted = not isinstance(exc, Exception)
         error = "interrupted" if interrupted else f"{type(exc).__name__}: {exc}"
         log.error(f"Execution failed: {error}\n{''.join(traceback.format_exception(exc)).rstrip()}")
         document = {**self._metrics_document(), "error": error}
-        write_json(self.path / "metrics.json", document)
+        write_json(path / "metrics.json", document)
         self.trackers.end("KILLED" if interrupted else "FAILED")
-        write_json(self.path / "trackers.json", self.trackers.summary())
+        write_json(path / "trackers.json", self.trackers.summary())
         if interrupted:
             raise exc
-        return ExecutionResult(self.path, False, document, error)
+        return ExecutionResult(path, False, document, error)
 
 
 def run_experiment(

@@ -2,6 +2,7 @@
 
 import json
 import math
+from typing import Any
 
 from django import template
 
@@ -9,7 +10,7 @@ register = template.Library()
 
 
 @register.filter
-def seconds(value):
+def seconds(value: Any) -> str:
     """``134.2`` -> ``2m 14s``; ``0.004`` -> ``4 ms``; None -> ``—``."""
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return "—"
@@ -26,7 +27,7 @@ def seconds(value):
 
 
 @register.filter
-def metric(value):
+def metric(value: Any) -> str:
     """Four significant digits, no exponent for ordinary sizes: ``22.415260`` -> ``22.42``."""
     if value is None or isinstance(value, bool):
         return "—"
@@ -40,5 +41,5 @@ def metric(value):
 
 
 @register.filter
-def as_json(value):
+def as_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True)

@@ -3,10 +3,14 @@
 The selection lives in the URL (``/compare/?runs=12,15,31``) so it can be pasted to a teammate.
 """
 
+from __future__ import annotations
+
 import csv
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -20,9 +24,9 @@ from experiments.views.helpers import execution_url, run_label
 MAX_RUNS = 50
 
 
-def parse_runs(request):
+def parse_runs(request: HttpRequest) -> list[int]:
     """``?runs=3,5&runs=8`` -> ``[3, 5, 8]`` (duplicates and junk dropped, order kept, at most MAX_RUNS)."""
-    ids = []
+    ids: list[int] = []
     for value in request.GET.getlist("runs"):
         for part in value.split(","):
             part = part.strip()
@@ -31,7 +35,7 @@ def parse_runs(request):
     return ids[:MAX_RUNS]
 
 
-def load_runs(ids):
+def load_runs(ids: list[int]) -> tuple[list[Execution], list[int]]:
     """``(executions in the order asked, ids that no longer exist)``."""
     found = Execution.objects.select_related("experiment").defer("artifacts", "trackers", "fingerprint").in_bulk(ids)
     return [found[pk] for pk in ids if pk in found], [pk for pk in ids if pk not in found]
@@ -40,11 +44,11 @@ def load_runs(ids):
 MISSING = object()
 
 
-def config_diff(executions):
+def config_diff(executions: Iterable[Execution]) -> list[tuple[str, list[dict[str, Any] | None]]]:
     """Rows ``(key, [value per run])`` for the keys whose values are not the same in every run."""
     flat = [flatten(execution.config or {}) for execution in executions]
     keys = sorted({key for config in flat for key in config})
-    rows = []
+    rows: list[tuple[str, list[dict[str, Any] | None]]] = []
     for key in keys:
         values = [config.get(key, MISSING) for config in flat]
         if any(value != values[0] for value in values[1:]):
@@ -52,8 +56,8 @@ def config_diff(executions):
     return rows
 
 
-def _histories(ids):
-    by_run = {pk: {} for pk in ids}
+def _histories(ids: list[int]) -> dict[int, dict[str, list[float | None]]]:
+    by_run: dict[int, dict[str, list[float | None]]] = {pk: {} for pk in ids}
     for execution_id, name, values in MetricHistory.objects.filter(execution_id__in=ids).values_list(
         "execution_id", "name", "values"
     ):
@@ -61,10 +65,12 @@ def _histories(ids):
     return by_run
 
 
-def compare_data(executions, run_url=execution_url):
+def compare_data(
+    executions: list[Execution], run_url: Callable[[Execution], str] | None = execution_url
+) -> dict[str, Any]:
     """The chart data: ``{"runs": [...], "metrics": {name: [{"run": id, "x", "y", "points"}]}}``, downsampled."""
     histories = _histories([execution.pk for execution in executions])
-    metrics = {}
+    metrics: dict[str, list[dict[str, Any]]] = {}
     for execution in executions:
         for name, values in histories[execution.pk].items():
             if not name.startswith("test_"):
@@ -82,7 +88,7 @@ def compare_data(executions, run_url=execution_url):
     }
 
 
-def compare_context(executions, missing):
+def compare_context(executions: list[Execution], missing: list[int]) -> dict[str, Any]:
     metric_names = sorted(
         {name for e in executions for name in (e.summary or {})}, key=lambda n: (n.removeprefix("val_") != "loss", n)
     )
@@ -109,7 +115,7 @@ def compare_context(executions, missing):
     }
 
 
-def csv_rows(executions):
+def csv_rows(executions: list[Execution]) -> Iterator[list[Any]]:
     """One line per (run, metric, epoch), full resolution: what a notebook wants."""
     histories = _histories([execution.pk for execution in executions])
     yield ["run_id", "experiment", "execution", "title", "metric", "epoch", "value"]
@@ -128,11 +134,11 @@ def csv_rows(executions):
 
 
 class _Echo:
-    def write(self, value):
+    def write(self, value: str) -> str:
         return value
 
 
-def csv_response(executions, filename="comparison.csv"):
+def csv_response(executions: list[Execution], filename: str = "comparison.csv") -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(
         (writer.writerow(row) for row in csv_rows(executions)), content_type="text/csv; charset=utf-8"
@@ -143,7 +149,7 @@ def csv_response(executions, filename="comparison.csv"):
 
 @login_required
 @require_GET
-def page(request):
+def page(request: HttpRequest) -> HttpResponse:
     executions, missing = load_runs(parse_runs(request))
     context = compare_context(executions, missing)
     context["data_url"] = reverse("experiments:compare-data") + f"?runs={context['run_ids']}"
@@ -153,13 +159,13 @@ def page(request):
 
 @login_required
 @require_GET
-def data(request):
+def data(request: HttpRequest) -> JsonResponse:
     executions, _ = load_runs(parse_runs(request))
     return JsonResponse(compare_data(executions))
 
 
 @login_required
 @require_GET
-def export(request):
+def export(request: HttpRequest) -> StreamingHttpResponse:
     executions, _ = load_runs(parse_runs(request))
     return csv_response(executions)

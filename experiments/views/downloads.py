@@ -9,24 +9,25 @@ import os
 import zipfile
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 from zipstream import ZipStream
 
 from experiments.access import get_execution_for_user
 from experiments.files import execution_folder, resolve, walk
+from experiments.models import Execution
 
 
-def serve_file(execution, relative):
+def serve_file(execution: Execution, relative: str) -> FileResponse:
     real = resolve(execution, relative)
     return FileResponse(open(real, "rb"), as_attachment=True, filename=os.path.basename(real))
 
 
-def zip_name(execution):
+def zip_name(execution: Execution) -> str:
     return f"{execution.experiment.name}-{execution.folder_name}.zip"
 
 
-def serve_zip(execution):
+def serve_zip(execution: Execution) -> StreamingHttpResponse:
     """The folder as a zip, compressed and sent while it is read: nothing is built in memory or on disk."""
     folder = execution_folder(execution)
     if folder is None:
@@ -42,11 +43,11 @@ def serve_zip(execution):
 
 @login_required
 @require_GET
-def file(request, experiment, folder, path):
+def file(request: HttpRequest, experiment: str, folder: str, path: str) -> FileResponse:
     return serve_file(get_execution_for_user(request.user, experiment, folder), path)
 
 
 @login_required
 @require_GET
-def folder_zip(request, experiment, folder):
+def folder_zip(request: HttpRequest, experiment: str, folder: str) -> StreamingHttpResponse:
     return serve_zip(get_execution_for_user(request.user, experiment, folder))

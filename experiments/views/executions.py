@@ -1,10 +1,13 @@
 """One execution: its page, the JSON its page polls (status, charts, files), its log, Cancel."""
 
+from __future__ import annotations
+
 import json
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -19,7 +22,7 @@ from experiments.access import (
     require_launch_permission,
 )
 from experiments.forms import ShareForm
-from experiments.models import LIVE
+from experiments.models import LIVE, Execution, ShareLink
 from experiments.queueing import QueueUnavailable
 from experiments.views.downloads import zip_name
 from experiments.views.helpers import (
@@ -36,7 +39,7 @@ from experiments.views.helpers import (
 class Links:
     """Where an execution page's pieces come from: the team's URLs, or a share link's."""
 
-    def __init__(self, execution, share=None):
+    def __init__(self, execution: Execution, share: ShareLink | None = None) -> None:
         self.execution, self.share = execution, share
         if share is None:
             self.data = reverse("experiments:execution-data", args=[execution.pk])
@@ -46,10 +49,10 @@ class Links:
             self.log = reverse("experiments:shared-log", args=[share.token])
 
     @property
-    def downloads_allowed(self):
+    def downloads_allowed(self) -> bool:
         return self.share is None or self.share.allow_downloads
 
-    def file(self, path):
+    def file(self, path: str) -> str | None:
         if not self.downloads_allowed or not self.execution.folder_name:
             return None
         if self.share is not None:
@@ -59,7 +62,7 @@ class Links:
         )
 
     @property
-    def zip(self):
+    def zip(self) -> str | None:
         if not self.downloads_allowed or not self.execution.folder_name:
             return None
         if self.share is not None:
@@ -67,11 +70,11 @@ class Links:
         return reverse("experiments:execution-zip", args=[self.execution.experiment.name, self.execution.folder_name])
 
 
-def _histories(execution):
+def _histories(execution: Execution) -> dict[str, list[float | None]]:
     return dict(execution.histories.values_list("name", "values"))
 
 
-def _status_context(request, execution, links):
+def _status_context(request: HttpRequest, execution: Execution, links: Links) -> dict[str, Any]:
     return {
         "execution": execution,
         "live": execution.status in LIVE,
@@ -83,7 +86,7 @@ def _status_context(request, execution, links):
     }
 
 
-def _files_context(execution, links, found=None):
+def _files_context(execution: Execution, links: Links, found: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     found = files.list_downloads(execution) if found is None else found
     downloads = [{**item, "url": links.file(item["path"])} for item in found]
     return {
@@ -96,7 +99,7 @@ def _files_context(execution, links, found=None):
     }
 
 
-def payload(request, execution, links):
+def payload(request: HttpRequest, execution: Execution, links: Links) -> dict[str, Any]:
     """What the page polls: status, files and hardware (as the partials render them) and the chart data."""
     histories = _histories(execution)
     found = files.list_downloads(execution)
@@ -127,7 +130,7 @@ def payload(request, execution, links):
     }
 
 
-def page_context(request, execution, links):
+def page_context(request: HttpRequest, execution: Execution, links: Links) -> dict[str, Any]:
     config = execution.config
     return {
         "execution": execution,
@@ -155,14 +158,14 @@ def page_context(request, execution, links):
 
 @login_required
 @require_GET
-def detail(request, experiment, folder):
+def detail(request: HttpRequest, experiment: str, folder: str) -> HttpResponse:
     execution = get_execution_for_user(request.user, experiment, folder)
     return render(request, "experiments/execution_detail.html", page_context(request, execution, Links(execution)))
 
 
 @login_required
 @require_GET
-def by_id(request, execution_id):
+def by_id(request: HttpRequest, execution_id: int) -> HttpResponse:
     """A run by id: the permalink once it has a folder; its own page while it waits for one."""
     execution = get_execution_by_id_for_user(request.user, execution_id)
     if execution.folder_name:
@@ -172,20 +175,20 @@ def by_id(request, execution_id):
 
 @login_required
 @require_GET
-def data(request, execution_id):
+def data(request: HttpRequest, execution_id: int) -> JsonResponse:
     execution = get_execution_by_id_for_user(request.user, execution_id)
     return JsonResponse(payload(request, execution, Links(execution)))
 
 
 @login_required
 @require_GET
-def log(request, execution_id):
+def log(request: HttpRequest, execution_id: int) -> JsonResponse:
     return JsonResponse(
         log_payload(get_execution_by_id_for_user(request.user, execution_id), request.GET.get("offset"))
     )
 
 
-def log_payload(execution, offset):
+def log_payload(execution: Execution, offset: str | None) -> dict[str, Any]:
     """The last 200 lines without an offset; what was appended since ``offset`` with one.
 
     The log is read through ``files.resolve`` like any download: a log that is not a file inside
@@ -198,7 +201,7 @@ def log_payload(execution, offset):
         reason = "no log yet" if not execution.folder_path else "the log is not a file inside this run's folder"
         return {"offset": 0, "size": 0, "data": "", "live": live, "unavailable": reason}
     try:
-        chunk = logtail.read_from(path, int(offset)) if offset not in (None, "") else logtail.tail(path)
+        chunk = logtail.read_from(path, int(offset)) if offset else logtail.tail(path)
     except ValueError:
         chunk = logtail.tail(path)
     return {**chunk, "live": live}
@@ -206,7 +209,7 @@ def log_payload(execution, offset):
 
 @login_required
 @require_POST
-def cancel(request, execution_id):
+def cancel(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
     require_launch_permission(request.user)
     execution = get_execution_by_id_for_user(request.user, execution_id)
     try:

@@ -1,18 +1,24 @@
 """The experiments list and one experiment's table of executions."""
 
+from __future__ import annotations
+
 import json
 import re
+from collections.abc import Container
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Count, F, Max, Min, Q, TextField
+from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Cast
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from experiments.access import can_launch
-from experiments.models import Execution, Experiment, higher_is_better
+from experiments.models import Execution, ExecutionQuerySet, Experiment, higher_is_better
 from experiments.views.helpers import duration, hardware_label, stage_times
 from experiments.views.table import rows_html
 
@@ -40,7 +46,7 @@ STATUSES = [status for status, _ in Execution.Status.choices]
 
 @login_required
 @require_GET
-def index(request):
+def index(request: HttpRequest) -> HttpResponse:
     counts = {f"n_{status}": Count("executions", filter=Q(executions__status=status)) for status in STATUSES}
     experiments = Experiment.objects.annotate(
         n_executions=Count("executions"),
@@ -49,7 +55,7 @@ def index(request):
         best_loss=Min("executions__final_loss"),
         **counts,
     ).order_by(F("last_run").desc(nulls_last=True), "name")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for experiment in experiments:
         statuses = [
             (status, getattr(experiment, f"n_{status}")) for status in STATUSES if getattr(experiment, f"n_{status}")
@@ -64,7 +70,7 @@ def index(request):
     return render(request, "experiments/experiment_list.html", {"rows": rows, "can_launch": can_launch(request.user)})
 
 
-def parse_sort(value):
+def parse_sort(value: str | None) -> tuple[str, str | None, str | None]:
     """``?sort=`` -> ``(kind, metric, which)``: ``started``, ``duration``, ``epochs``, or a metric.
 
     ``val_loss`` is its last value, ``best.val_loss`` its best, ``test_loss`` the test value.
@@ -81,9 +87,11 @@ def parse_sort(value):
     return ("metric", value, "last")
 
 
-def _ordered(executions, sort, order):
+def _ordered(executions: ExecutionQuerySet, sort: str, order: str) -> ExecutionQuerySet:
     kind, metric, which = parse_sort(sort)
+    expression: CombinedExpression | F
     if kind == "metric":
+        assert metric is not None and which is not None  # parse_sort names both for a metric
         descending = None if order not in {"asc", "desc"} else order == "desc"
         return executions.order_by_metric(metric, which, descending=descending)
     if kind == "duration":
@@ -96,7 +104,7 @@ def _ordered(executions, sort, order):
     return executions.order_by(ordered, "-pk")
 
 
-def _with_tag(executions, tag):
+def _with_tag(executions: ExecutionQuerySet, tag: str) -> ExecutionQuerySet:
     if connection.features.supports_json_field_contains:
         return executions.filter(tags__contains=[tag])
     # SQLite has no JSON containment: match the quoted tag inside the stored list's text, with
@@ -104,7 +112,7 @@ def _with_tag(executions, tag):
     return executions.annotate(tags_text=Cast("tags", TextField())).filter(tags_text__regex=re.escape(json.dumps(tag)))
 
 
-def _int(value, default, allowed=None):
+def _int(value: Any, default: int, allowed: Container[int] | None = None) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
@@ -114,15 +122,15 @@ def _int(value, default, allowed=None):
 
 @login_required
 @require_GET
-def detail(request, experiment):
-    experiment = get_object_or_404(Experiment, name=experiment)
+def detail(request: HttpRequest, experiment: str) -> HttpResponse:
+    found = get_object_or_404(Experiment, name=experiment)
     status = request.GET.get("status", "")
     tag = request.GET.get("tag", "").strip()
     sort = request.GET.get("sort", "")
     order = request.GET.get("order", "")
     per_page = _int(request.GET.get("per_page"), PER_PAGE, PER_PAGE_CHOICES)
 
-    executions = experiment.executions.only(*TABLE_FIELDS)
+    executions = found.executions.only(*TABLE_FIELDS)
     if status in STATUSES:
         executions = executions.filter(status=status)
     if tag:
@@ -131,19 +139,19 @@ def detail(request, experiment):
 
     rows = [_row(execution) for execution in page.object_list]
     for row in rows:
-        row["execution"].experiment = experiment  # one experiment for every row: no join, no query
+        row["execution"].experiment = found  # one experiment for every row: no join, no query
     kind, sorted_metric, which = parse_sort(sort)
     metrics = _metric_columns(rows, sorted_metric if kind == "metric" and which != "test" else None)
     tests = _test_columns(rows, sorted_metric if kind == "metric" and which == "test" else None)
     for row in rows:
         row["metric_values"] = [row["summary"].get(name, {}).get("last") for name in metrics]
         row["test_values"] = [row["test_metrics"].get(name) for name in tests]
-    rows_markup = rows_html(rows, experiment)
+    rows_markup = rows_html(rows, found)
     return render(
         request,
         "experiments/experiment_detail.html",
         {
-            "experiment": experiment,
+            "experiment": found,
             "page": page,
             "rows": rows,
             "rows_html": rows_markup,
@@ -165,7 +173,7 @@ def detail(request, experiment):
     )
 
 
-def _row(execution):
+def _row(execution: Execution) -> dict[str, Any]:
     return {
         "execution": execution,
         "duration": duration(execution),
@@ -178,7 +186,7 @@ def _row(execution):
     }
 
 
-def _metric_columns(rows, sorted_metric):
+def _metric_columns(rows: list[dict[str, Any]], sorted_metric: str | None) -> list[str]:
     """Per-epoch metrics logged by the runs on this page, losses first, then the sorted one if missing."""
     names = {name for row in rows for name in row["summary"]}
     if sorted_metric:
@@ -189,14 +197,14 @@ def _metric_columns(rows, sorted_metric):
     )
 
 
-def _test_columns(rows, sorted_metric):
+def _test_columns(rows: list[dict[str, Any]], sorted_metric: str | None) -> list[str]:
     names = {name for row in rows for name in row["test_metrics"]}
     if sorted_metric:
         names.add(sorted_metric)
     return sorted(names)
 
 
-def _column(name, sort, order, which="last"):
+def _column(name: str, sort: str, order: str, which: str = "last") -> dict[str, Any]:
     key = {"last": name, "best": f"best.{name}", "test": name}[which]
     active = sort == key
     natural = "desc" if higher_is_better(name) else "asc"
@@ -206,7 +214,7 @@ def _column(name, sort, order, which="last"):
     return {"name": name, "label": label, "key": key, "active": active, "order": current, "next_order": next_order}
 
 
-def _plain_column(name, sort, order):
+def _plain_column(name: str, sort: str, order: str) -> dict[str, Any]:
     active = (sort or "started") == name
     current = order if order in {"asc", "desc"} else "desc"
     return {

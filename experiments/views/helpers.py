@@ -1,5 +1,10 @@
 """Small pieces the dashboard's views share: URLs of an execution, labels, durations."""
 
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
 from django.urls import reverse
 from django.utils import timezone
 
@@ -10,14 +15,14 @@ from experiments.pipeline.execution import STAGES
 TABLE_STAGES = [("load_data", "load"), ("fit_model", "fit"), ("evaluate_model", "evaluate")]
 
 
-def execution_url(execution):
+def execution_url(execution: Execution) -> str:
     """The permalink once the run has a folder; ``/executions/<id>/`` while it waits for one."""
     if execution.folder_name:
         return reverse("experiments:execution", args=[execution.experiment.name, execution.folder_name])
     return reverse("experiments:execution-by-id", args=[execution.pk])
 
 
-def duration(execution, now=None):
+def duration(execution: Execution, now: dt.datetime | None = None) -> float | None:
     """Seconds from start to finish (to now while it runs), or None."""
     if execution.started_at is None:
         return None
@@ -25,7 +30,7 @@ def duration(execution, now=None):
     return (end - execution.started_at).total_seconds() if end else None
 
 
-def eta_seconds(execution, now=None):
+def eta_seconds(execution: Execution, now: dt.datetime | None = None) -> float | None:
     """Seconds left, from the average epoch so far, while a run trains (None otherwise)."""
     if (
         execution.status != Execution.Status.RUNNING
@@ -38,13 +43,13 @@ def eta_seconds(execution, now=None):
     return max(0.0, spent / execution.epochs * (execution.epochs_total - execution.epochs))
 
 
-def progress_percent(execution):
+def progress_percent(execution: Execution) -> int:
     if not execution.epochs_total:
         return 100 if execution.status == Execution.Status.SUCCEEDED else 0
     return min(100, round(100 * execution.epochs / execution.epochs_total))
 
 
-def hardware_label(hardware):
+def hardware_label(hardware: dict[str, Any] | None) -> str:
     """One line for a table: ``Intel Xeon 8375C (16 cores) + NVIDIA A100`` or ``""``."""
     if not hardware:
         return ""
@@ -53,19 +58,19 @@ def hardware_label(hardware):
     cores = cpu.get("logical_cores")
     if cores:
         label += f" ({cores} cores)"
-    gpus = [gpu.get("name") for gpu in hardware.get("gpus") or [] if isinstance(gpu, dict) and gpu.get("name")]
+    gpus = [str(gpu["name"]) for gpu in hardware.get("gpus") or [] if isinstance(gpu, dict) and gpu.get("name")]
     if gpus:
         label += " + " + ", ".join(gpus)
     return label.strip()
 
 
-def stage_times(elapsed):
+def stage_times(elapsed: dict[str, Any] | None) -> list[tuple[str, float]]:
     """``[("load", 0.78), ("fit", 2.34), ("evaluate", 0.0)]`` for the stages a run reached."""
     elapsed = elapsed or {}
     return [(label, elapsed[key]) for key, label in TABLE_STAGES if isinstance(elapsed.get(key), (int, float))]
 
 
-def stages(elapsed):
+def stages(elapsed: dict[str, Any] | None) -> list[list[Any]]:
     """Every stage's seconds, in the order they ran: ``[["load_data", 0.78], ["fit_model", 2.34], ...]``."""
     numeric = {
         key: value
@@ -76,5 +81,5 @@ def stages(elapsed):
     return [[key, numeric[key]] for key in sorted(numeric, key=lambda key: (order.get(key, len(order)), key))]
 
 
-def run_label(execution):
+def run_label(execution: Execution) -> str:
     return f"{execution.experiment.name}/{execution.folder_name or f'queued #{execution.pk}'}"

@@ -9,7 +9,7 @@ token alone decides the execution.
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -23,7 +23,7 @@ from experiments.views.helpers import execution_url
 
 @csrf_exempt
 @require_POST
-def epoch_end(request, token):
+def epoch_end(request: HttpRequest, token: str) -> JsonResponse:
     publish = PublishToken.objects.filter(token=token).first()
     if publish is None:
         raise Http404("No execution receives epochs at this URL.")
@@ -40,8 +40,9 @@ def epoch_end(request, token):
 
 @login_required
 @require_POST
-def create_token(request, execution_id):
+def create_token(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
     require_launch_permission(request.user)
+    assert request.user.is_authenticated  # login_required let only users in
     execution = get_execution_by_id_for_user(request.user, execution_id)
     PublishToken.objects.create(execution=execution, created_by=request.user)
     messages.success(request, "Epochs posted by Keras RemoteMonitor to the URL below now appear on this page.")
@@ -50,15 +51,16 @@ def create_token(request, execution_id):
 
 @login_required
 @require_POST
-def external_run(request):
+def external_run(request: HttpRequest) -> HttpResponseRedirect:
     """A run that trains outside Gymnos' workers and reports its epochs through RemoteMonitor."""
     require_launch_permission(request.user)
+    assert request.user.is_authenticated  # login_required let only users in
     form = ExternalRunForm(request.POST)
     if not form.is_valid():
         messages.error(
             request,
             "Could not add the run: "
-            + "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()),
+            + "; ".join(f"{field}: {' '.join(map(str, errors))}" for field, errors in form.errors.items()),
         )
         return redirect("experiments:new-run")
     with transaction.atomic():

@@ -1,9 +1,12 @@
 """The queue: runs waiting (in order, with who launched them), runs in progress with their
 worker, and each RQ worker's state. The page re-renders its fragment every few seconds."""
 
+from typing import Any
+
 import django_rq
 import redis
 from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -16,10 +19,11 @@ from experiments.views.helpers import eta_seconds, execution_url, progress_perce
 REFRESH_SECONDS = 3
 
 
-def _workers():
+def _workers() -> tuple[list[dict[str, Any]], str | None]:
     """``(workers, problem)``: each worker's state from Redis, or why Redis could not be read."""
 
-    workers, seen = [], set()
+    workers: list[dict[str, Any]] = []
+    seen: set[str] = set()
     try:
         for name in QUEUES:
             connection = django_rq.get_connection(name)
@@ -44,10 +48,10 @@ def _workers():
         return [], str(exc)
     except (redis.exceptions.RedisError, OSError) as exc:
         return [], f"the job queue could not be read: {exc}"
-    return sorted(workers, key=lambda worker: worker.get("name")), None
+    return sorted(workers, key=lambda worker: worker["name"]), None
 
 
-def queue_context():
+def queue_context() -> dict[str, Any]:
     Execution.objects.mark_lost()
     active = (
         Execution.objects.select_related("experiment", "launched_by")
@@ -55,7 +59,8 @@ def queue_context():
         .defer("config", "artifacts", "summary", "hardware", "trackers", "error")
         .order_by("created_at", "pk")
     )
-    waiting, in_progress = [], []
+    waiting: list[dict[str, Any]] = []
+    in_progress: list[dict[str, Any]] = []
     for execution in active:
         row = {"execution": execution, "url": execution_url(execution), "label": run_label(execution)}
         if execution.status == Execution.Status.QUEUED:
@@ -66,8 +71,7 @@ def queue_context():
     workers, problem = _workers()
     by_job = {row["execution"].job_id: row for row in in_progress if row["execution"].job_id}
     for worker in workers:
-        row = by_job.get(worker["job_id"])
-        worker["execution"] = row
+        worker["execution"] = by_job.get(worker["job_id"])
     return {
         "waiting": waiting,
         "in_progress": in_progress,
@@ -81,11 +85,11 @@ def queue_context():
 
 @login_required
 @require_GET
-def page(request):
+def page(request: HttpRequest) -> HttpResponse:
     return render(request, "experiments/queue.html", queue_context())
 
 
 @login_required
 @require_GET
-def fragment(request):
+def fragment(request: HttpRequest) -> HttpResponse:
     return render(request, "experiments/_partials/queue.html", queue_context())

@@ -1,16 +1,19 @@
 """The new-run form: common choices as fields, the full JSON beside them, clone from a run."""
 
 import json
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from experiments import running
 from experiments.access import can_launch, get_execution_by_id_for_user, require_launch_permission
 from experiments.forms import CALLBACKS, RunForm
+from experiments.models import Execution
 from experiments.pipeline import ConfigError
 from experiments.queueing import QueueUnavailable
 from experiments.views.helpers import execution_url, run_label
@@ -18,7 +21,7 @@ from experiments.views.helpers import execution_url, run_label
 EXAMPLE = settings.BASE_DIR / "examples" / "boston_housing.json"
 
 
-def _starting_config(request):
+def _starting_config(request: HttpRequest) -> tuple[dict[str, Any], Execution | None]:
     """``?from=<id>`` clones that run's config; otherwise the Boston Housing example."""
     source = request.GET.get("from", "")
     if source.isdigit():
@@ -31,7 +34,7 @@ def _starting_config(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def new(request):
+def new(request: HttpRequest) -> HttpResponse:
     clone = None
     if request.method == "POST":
         require_launch_permission(request.user)

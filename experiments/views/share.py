@@ -7,7 +7,15 @@ is reachable with it: every other page still asks for a login.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,27 +25,30 @@ from experiments.access import (
     get_active_share,
     get_execution_by_id_for_user,
     get_share_for_revoke,
-    share_links_for,
     require_share_downloads,
+    share_links_for,
 )
 from experiments.forms import CompareShareForm, ShareForm
-from experiments.models import ShareLink
+from experiments.models import Execution, ShareLink
 from experiments.views import compare, downloads
 from experiments.views.executions import Links, log_payload, page_context, payload
 from experiments.views.helpers import execution_url
 
 
-def share_url(request, link):
+def share_url(request: HttpRequest, link: ShareLink) -> str:
     return request.build_absolute_uri(reverse("experiments:shared", args=[link.token]))
 
 
 @login_required
 @require_POST
-def create_for_execution(request, execution_id):
+def create_for_execution(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
+    assert request.user.is_authenticated  # login_required let only users in
     execution = get_execution_by_id_for_user(request.user, execution_id)
     form = ShareForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Could not share: " + "; ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(
+            request, "Could not share: " + "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        )
         return redirect(execution_url(execution))
     link = ShareLink.objects.create(
         kind=ShareLink.Kind.EXECUTION,
@@ -52,10 +63,13 @@ def create_for_execution(request, execution_id):
 
 @login_required
 @require_POST
-def create_for_comparison(request):
+def create_for_comparison(request: HttpRequest) -> HttpResponseRedirect:
+    assert request.user.is_authenticated  # login_required let only users in
     form = CompareShareForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Could not share: " + "; ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(
+            request, "Could not share: " + "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        )
         return redirect(reverse("experiments:compare") + f"?runs={request.POST.get('runs', '')}")
     executions, missing = compare.load_runs(form.cleaned_data["runs"])
     back = (
@@ -78,7 +92,7 @@ def create_for_comparison(request):
 
 @login_required
 @require_POST
-def revoke(request, share_id):
+def revoke(request: HttpRequest, share_id: int) -> HttpResponseRedirect:
     link = get_share_for_revoke(request.user, share_id)
     if link.revoked_at is None:
         link.revoked_at = timezone.now()
@@ -92,7 +106,8 @@ def revoke(request, share_id):
 
 @login_required
 @require_GET
-def mine(request):
+def mine(request: HttpRequest) -> HttpResponse:
+    assert request.user.is_authenticated  # login_required let only users in
     links = share_links_for(request.user)
     now = timezone.now()
     rows = [{"link": link, "url": share_url(request, link), "active": link.is_active(now)} for link in links]
@@ -102,15 +117,16 @@ def mine(request):
 # --- what a visitor with the link sees ---------------------------------------------------------
 
 
-def _comparison(link):
+def _comparison(link: ShareLink) -> list[Execution]:
     executions, _ = compare.load_runs(link.runs)
     return executions
 
 
 @require_GET
-def view(request, token):
+def view(request: HttpRequest, token: str) -> HttpResponse:
     link = get_active_share(token)
     if link.kind == ShareLink.Kind.EXECUTION:
+        assert link.execution is not None  # an execution link always names its execution
         context = page_context(request, link.execution, Links(link.execution, share=link))
         return render(request, "experiments/execution_detail.html", {**context, "share": link})
     context = compare.compare_context(_comparison(link), [])
@@ -124,35 +140,39 @@ def view(request, token):
 
 
 @require_GET
-def data(request, token):
+def data(request: HttpRequest, token: str) -> JsonResponse:
     link = get_active_share(token)
     if link.kind == ShareLink.Kind.EXECUTION:
+        assert link.execution is not None  # an execution link always names its execution
         return JsonResponse(payload(request, link.execution, Links(link.execution, share=link)))
     return JsonResponse(compare.compare_data(_comparison(link), run_url=None))
 
 
 @require_GET
-def log(request, token):
+def log(request: HttpRequest, token: str) -> JsonResponse:
     link = get_active_share(token, ShareLink.Kind.EXECUTION)
+    assert link.execution is not None  # an execution link always names its execution
     return JsonResponse(log_payload(link.execution, request.GET.get("offset")))
 
 
 @require_GET
-def file(request, token, path):
+def file(request: HttpRequest, token: str, path: str) -> FileResponse:
     link = get_active_share(token, ShareLink.Kind.EXECUTION)
     require_share_downloads(link)
+    assert link.execution is not None  # an execution link always names its execution
     return downloads.serve_file(link.execution, path)
 
 
 @require_GET
-def folder_zip(request, token):
+def folder_zip(request: HttpRequest, token: str) -> StreamingHttpResponse:
     link = get_active_share(token, ShareLink.Kind.EXECUTION)
     require_share_downloads(link)
+    assert link.execution is not None  # an execution link always names its execution
     return downloads.serve_zip(link.execution)
 
 
 @require_GET
-def export(request, token):
+def export(request: HttpRequest, token: str) -> StreamingHttpResponse:
     link = get_active_share(token, ShareLink.Kind.COMPARISON)
     require_share_downloads(link)
     executions = _comparison(link)

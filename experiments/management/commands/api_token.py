@@ -4,22 +4,27 @@ Only the token's SHA-256 is stored, so it cannot be printed again: asked again, 
 says when the token was made and how it starts, and ``--rotate`` replaces it.
 """
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from experiments.models import ApiToken
 
 
 class Command(BaseCommand):
-    help = "Make USERNAME's API token (for 'Authorization: Bearer <token>') and print it; shown once, --rotate replaces it."
+    help = (
+        "Make USERNAME's API token (for 'Authorization: Bearer <token>') and print it; "
+        "shown once, --rotate replaces it."
+    )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
         parser.add_argument(
             "--rotate", action="store_true", help="replace the token with a new one (the old one stops working)"
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         User = get_user_model()
         username = options["username"]
         try:
@@ -31,7 +36,8 @@ class Command(BaseCommand):
         token, key = ApiToken.issue(user, rotate=options["rotate"])
         if key is None:
             raise CommandError(
-                f"{username} already has an API token (made {token.created_at:%Y-%m-%d %H:%M} UTC, starting {token.prefix}…). "
+                f"{username} already has an API token "
+                f"(made {token.created_at:%Y-%m-%d %H:%M} UTC, starting {token.prefix}…). "
                 f"Tokens are stored hashed and cannot be shown again; to get a new one, which ends the old one: "
                 f"python manage.py api_token {username} --rotate"
             )

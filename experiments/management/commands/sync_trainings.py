@@ -6,9 +6,10 @@ the root is not a directory.
 """
 
 import sys
+from typing import IO, Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from experiments.sync import sync_trainings
@@ -17,16 +18,16 @@ from experiments.sync import sync_trainings
 class TqdmProgress:
     """``progress(done, total)`` for sync, drawn as one tqdm bar on a terminal."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
-        self.bar = None
+        self.bar: tqdm | None = None
 
-    def __call__(self, done, total):
+    def __call__(self, done: int, total: int) -> None:
         if self.bar is None:
             self.bar = tqdm(total=total, unit="folder", file=self.stream, dynamic_ncols=True, leave=False)
         self.bar.update(done - self.bar.n)
 
-    def close(self):
+    def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
 
@@ -34,13 +35,13 @@ class TqdmProgress:
 class Command(BaseCommand):
     help = "Index the execution folders under the trainings root into the database (skips unchanged folders)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--root", default=None, help=f"the trainings root (default: {settings.GYMNOS_TRAININGS_ROOT})"
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         progress = TqdmProgress(sys.stderr) if sys.stderr.isatty() and not options["no_progress"] else None
         try:
             report = sync_trainings(options["root"], progress=progress)

@@ -5,21 +5,34 @@ Exit codes: 0 trained, 1 the training failed (its folder keeps the log and the e
 When a run ends, failed or not, its folder is indexed in the database (``experiments.sync``).
 """
 
+from __future__ import annotations
+
 import gc
 import sys
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError
 
 from experiments.pipeline import ConfigError, check_build, load_config_file, run_experiment
 from experiments.pipeline.preload import import_frameworks
 from experiments.pipeline.trackers import preconnect
-from experiments.sync import sync_folder
+from experiments.sync import SyncReport, sync_folder
+
+if TYPE_CHECKING:
+    from experiments.pipeline import ExecutionResult
 
 
-def train(config_path, trainings_root, cache_dir, stdout, stderr, progress=True):
+def train(
+    config_path: str | Path,
+    trainings_root: Path,
+    cache_dir: Path,
+    stdout: IO[str],
+    stderr: IO[str],
+    progress: bool = True,
+) -> tuple[int, ExecutionResult | None]:
     """Run one config file; returns ``(exit_code, ExecutionResult or None)``.
 
     The schema is checked first, before TensorFlow is imported: a typo is reported at once.
@@ -46,17 +59,19 @@ def train(config_path, trainings_root, cache_dir, stdout, stderr, progress=True)
         progress_stream=stderr if progress else None,
     )
     if not result.succeeded:
+        assert result.path is not None  # a failed run keeps its folder too
         stderr.write(f"Training failed: {result.error}\nThe log is in {result.path / 'execution.log'}\n")
     return (0 if result.succeeded else 1), result
 
 
-def index(folder, trainings_root, stderr):
+def index(folder: Path, trainings_root: Path, stderr: IO[str]) -> SyncReport | None:
     """Index the folder a run just wrote; a database that is not set up only costs a warning."""
     try:
         report = sync_folder(folder, trainings_root)
     except DatabaseError as exc:
         stderr.write(
-            f"Not indexed in the database ({str(exc).strip()}); run `python manage.py migrate`, then `python manage.py sync_trainings`\n"
+            f"Not indexed in the database ({str(exc).strip()}); "
+            "run `python manage.py migrate`, then `python manage.py sync_trainings`\n"
         )
         return None
     for problem in report.problems:
@@ -70,7 +85,7 @@ class Command(BaseCommand):
     # engine needs (`manage.py check` still runs them).
     requires_system_checks = []
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("config", help="path to a training config (JSON), e.g. examples/boston_housing.json")
         parser.add_argument(
             "--trainings-root",
@@ -82,7 +97,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
 
-    def run_from_argv(self, argv):
+    def run_from_argv(self, argv: list[str]) -> None:
         """From the command line only (not ``call_command``): the process exits right after."""
         try:
             super().run_from_argv(argv)
@@ -91,7 +106,7 @@ class Command(BaseCommand):
             # interpreter's last collections over TensorFlow's: the command returns ~0.9 s sooner.
             gc.freeze()
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         trainings_root = Path(options["trainings_root"] or settings.GYMNOS_TRAININGS_ROOT)
         cache_dir = Path(options["cache_dir"] or settings.GYMNOS_CACHE_DIR)
         progress = sys.stderr.isatty() and not options["no_progress"]

@@ -6,6 +6,8 @@ marked cancelled (their partial folders kept and indexed), workers stop their wo
 the web server and Redis stop, and no child process is left behind.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import secrets
@@ -14,12 +16,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from experiments.models import Execution
 from experiments.pipeline import ConfigError
@@ -34,18 +39,18 @@ SHUTDOWN_REASON = "cancelled: `manage.py up` was stopped while this ran; its par
 class Stack:
     """The child processes of one ``up``; ``start()``, ``supervise()`` until a signal, ``stop()``."""
 
-    def __init__(self, workers, bind, out):
+    def __init__(self, workers: int, bind: str, out: Callable[[str], None]) -> None:
         self.worker_count = workers
         self.bind = bind
         self.out = out
         self.prefix = f"up-{socket.gethostname()}-{os.getpid()}"
-        self.redis = None
-        self.web = None
-        self.workers = {}
+        self.redis: EmbeddedRedis | None = None
+        self.web: subprocess.Popen[bytes] | None = None
+        self.workers: dict[int, subprocess.Popen[bytes]] = {}
         self.stopping = False
         self.env = dict(os.environ, PYTHONUNBUFFERED="1")
 
-    def start(self):
+    def start(self) -> Stack:
         call_command("migrate", interactive=False, verbosity=0)
         if not settings.REDIS_URL:
             self.redis = EmbeddedRedis().start()
@@ -59,15 +64,16 @@ class Stack:
         self._wait_for_web(host or "127.0.0.1", int(port))
         return self
 
-    def _spawn(self, command):
+    def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
         # A session of their own: Ctrl-C reaches `up` alone, which stops them in order.
         return subprocess.Popen(command, env=self.env, stdin=subprocess.DEVNULL, start_new_session=True)
 
-    def _start_worker(self, index):
+    def _start_worker(self, index: int) -> None:
         name = f"{self.prefix}-{index}"
         self.workers[index] = self._spawn([sys.executable, MANAGE, "rqworker", *QUEUES, "--name", name])
 
-    def _wait_for_web(self, host, port, timeout=30):
+    def _wait_for_web(self, host: str, port: int, timeout: float = 30) -> None:
+        assert self.web is not None  # start() spawned it
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.web.poll() is not None:
@@ -79,8 +85,9 @@ class Stack:
                 time.sleep(0.2)
         raise CommandError(f"the web server did not listen on {self.bind} within {timeout}s")
 
-    def supervise(self):
+    def supervise(self) -> int:
         """Restart a worker that dies; return when the web server exits or a signal arrives."""
+        assert self.web is not None  # start() spawned it
         last_reap = 0.0
         while not self.stopping:
             if self.web.poll() is not None:
@@ -109,15 +116,16 @@ class Stack:
                 _signal(process, signal.SIGINT)
                 time.sleep(0.2)
         _signal(self.web, signal.SIGTERM)
-        for process in [*self.workers.values(), self.web]:
-            _wait_or_kill(process, timeout=15)
+        children: list[subprocess.Popen[bytes] | None] = [*self.workers.values(), self.web]
+        for child in children:
+            _wait_or_kill(child, timeout=15)
         for pk in Execution.objects.cancel_running(SHUTDOWN_REASON, self.prefix):
             index_execution(pk)
         if self.redis is not None:
             self.redis.stop()
 
 
-def _signal(process, sig):
+def _signal(process: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:
     if process is not None and process.poll() is None:
         try:
             process.send_signal(sig)
@@ -125,7 +133,7 @@ def _signal(process, sig):
             pass
 
 
-def _wait_or_kill(process, timeout):
+def _wait_or_kill(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
     if process is None:
         return
     try:
@@ -138,7 +146,7 @@ def _wait_or_kill(process, timeout):
 class Command(BaseCommand):
     help = "Run Gymnos on this machine: migrations, embedded Redis, workers and the web server, until Ctrl-C."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--workers", type=int, default=1, help="how many RQ workers to start (default 1)")
         parser.add_argument(
             "--bind", default="127.0.0.1:8000", help="address of the web server (default 127.0.0.1:8000)"
@@ -151,13 +159,13 @@ class Command(BaseCommand):
             help="queue this config once everything is up (repeatable)",
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["workers"] < 0:
             raise CommandError("--workers must be 0 or more")
         stack = Stack(options["workers"], options["bind"], lambda line: self.stdout.write(line))
-        received = []
+        received: list[int] = []
 
-        def on_signal(signum, frame):
+        def on_signal(signum: int, frame: FrameType | None) -> None:
             received.append(signum)
             stack.stopping = True
 
@@ -180,7 +188,7 @@ class Command(BaseCommand):
         if code:
             sys.exit(code)
 
-    def _first_login(self):
+    def _first_login(self) -> None:
         """On a fresh install there is nobody to log in as: make an admin and say so, once."""
 
         User = get_user_model()
@@ -192,7 +200,7 @@ class Command(BaseCommand):
             f"Created the first user. Log in as: admin / {password}  (change it in the admin; shown only now)"
         )
 
-    def _enqueue(self, config_file):
+    def _enqueue(self, config_file: str) -> None:
         try:
             execution = launch(json.loads(Path(config_file).read_text()))
         except (OSError, ValueError, ConfigError) as exc:
