@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from experiments.files import is_checkpoint
+from experiments.models.summary import is_epoch_metric
 
 MAX_POINTS = 2000
 
@@ -57,7 +58,7 @@ def base_names(names: Iterable[str]) -> list[str]:
     """Chart names of per-epoch metrics: ``val_loss`` and ``loss`` share the ``loss`` chart; ``test_*`` has none."""
     bases = []
     for name in names:
-        if name.startswith("test_"):
+        if not is_epoch_metric(name):
             continue
         base = name.removeprefix("val_")
         if base not in bases:

@@ -21,6 +21,7 @@ from rq.job import Job
 
 from experiments.models import Execution, Experiment, Status
 from experiments.pipeline import check_build, load_config
+from experiments.pipeline.params import flatten
 from experiments.queueing import QueueUnavailable, check_redis, queue_name_for
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def launch(data: Any, user: Any = None) -> Execution:
             title=config.experiment.name,
             tags=list(config.experiment.tags),
             config=config.source,
+            params=flatten(config.source),
             epochs_total=config.training.epochs,
             queue=queue_name,
             launched_by=user if user is not None and user.is_authenticated else None,

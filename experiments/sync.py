@@ -31,7 +31,17 @@ from django.utils import timezone
 
 from .models import Execution, Experiment, MetricHistory, Status
 from .models.lifecycle import FolderOutcome
-from .sync_reader import Folder, Record, find_folders, inside, is_stale, list_folder, printable, read_folder
+from .sync_reader import (
+    Folder,
+    Record,
+    extra_fields,
+    find_folders,
+    inside,
+    is_stale,
+    list_folder,
+    printable,
+    read_folder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +49,8 @@ BATCH_SIZE = 200
 # What a folder says of its run, written on every row it has. Its status, error and finish time go
 # through Execution.objects.adopt_folder_outcomes: a run a worker owns is the worker's to end.
 FOLDER_FIELDS = [
-    "folder_path", "title", "tags", "config", "trackers", "artifacts", "started_at", "fingerprint", "synced_at",
-    "updated_at",
+    "folder_path", "title", "tags", "config", "params", "trackers", "artifacts", "started_at", "fingerprint",
+    "synced_at", "updated_at",
 ]  # fmt: skip
 # Written only from a metrics.json that was read, so a run still going keeps what its worker recorded.
 METRIC_FIELDS = [
@@ -78,10 +88,15 @@ def _as_execution(record: Record, experiment_id: int, now: dt.datetime, pk: int 
         trackers=record.trackers, artifacts=record.artifacts, started_at=record.started_at,
         finished_at=record.finished_at, error=printable(record.error),
         fingerprint=record.fingerprint, synced_at=now, created_at=now, updated_at=now,
-        elapsed=record.elapsed, hardware=record.hardware,
+        elapsed=record.elapsed, hardware=record.hardware, params=record.params, **record.extra,
     )  # fmt: skip
     execution.set_metrics(record.metrics or {})
     return execution
+
+
+def _folder_fields() -> list[str]:
+    """What every indexed folder writes: the core fields and those of the registered readers."""
+    return FOLDER_FIELDS + extra_fields()
 
 
 def _key(record: Record) -> tuple[str, str]:
@@ -129,7 +144,7 @@ def _write(
         group = [record for record in known if (record.metrics is not None) is with_metrics]
         if group:
             objects = [_as_execution(r, ids[r.folder.experiment], now, existing[_key(r)].pk) for r in group]
-            Execution.objects.bulk_update(objects, FOLDER_FIELDS + (METRIC_FIELDS if with_metrics else []))
+            Execution.objects.bulk_update(objects, _folder_fields() + (METRIC_FIELDS if with_metrics else []))
     Execution.objects.adopt_folder_outcomes(
         [
             FolderOutcome(existing[_key(r)].pk, r.status, printable(r.error), r.finished_at)
@@ -137,7 +152,14 @@ def _write(
             if not r.keep_outcome
         ]
     )
-    measured = [record for record in records if record.metrics is not None]
+    _write_histories(records, existing, ids)
+    return found
+
+
+def _write_histories(records: list[Record], existing: dict[tuple[str, str | None], _Row], ids: dict[str, int]) -> None:
+    """Every metric history a folder holds (replacing what its metrics.json no longer has), and the extra
+    histories its readers found (system samples); a run without metrics.json keeps what its worker wrote."""
+    measured = [record for record in records if record.metrics is not None or record.extra_histories]
     if measured:
         pks: dict[tuple[str, str | None], int] = {key: row.pk for key, row in existing.items()}
         unknown = [record for record in measured if _key(record) not in pks]
@@ -147,10 +169,10 @@ def _write(
                 folder_name__in=[r.folder.name for r in unknown],
             ).values_list("pk", "experiment__name", "folder_name")
             pks.update({(experiment, name): pk for pk, experiment, name in rows})
-        MetricHistory.objects.store(
-            {pks[_key(r)]: r.metrics for r in measured if _key(r) in pks and r.metrics is not None}, replace=True
-        )
-    return found
+        complete = [r for r in measured if _key(r) in pks and r.metrics is not None]
+        MetricHistory.objects.store({pks[_key(r)]: {**r.metrics, **r.extra_histories} for r in complete}, replace=True)  # type: ignore[dict-item]
+        partial = [r for r in measured if _key(r) in pks and r.metrics is None]
+        MetricHistory.objects.store({pks[_key(r)]: r.extra_histories for r in partial})
 
 
 def _write_batch(

@@ -25,10 +25,11 @@ from typing import Any, BinaryIO
 from django.utils import timezone
 
 from .models import ENDED, Status, finite_or_none
-from .pipeline import ConfigError, load_config
+from .pipeline import ConfigError, jsonlimits, load_config
+from .pipeline.params import flatten
 
 # Part of every fingerprint: bump it when reading changes, and the next sync reads every folder again.
-READER_VERSION = b"1"
+READER_VERSION = b"2"
 LOG_READ_LIMIT = 1 << 20  # logs bigger than this are read at their head and tail only
 FOLDER_TIME = re.compile(r"^(\d{2}-\d{2}-\d{2}__\d{2}-\d{2}-\d{4})(?:_\d+)?$")
 LOG_TIME = re.compile(rb"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),\d{3} - ", re.MULTILINE)
@@ -170,6 +171,7 @@ class Record:
     tags: list[str] = field(default_factory=list)
     config: object = None
     trackers: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
@@ -179,6 +181,10 @@ class Record:
     run_error: str = ""
     problems: list[str] = field(default_factory=list)
     keep_outcome: bool = False  # leave the row's status, error and finished_at as they are
+    # What the registered FolderReaders found: Execution field -> value, and extra histories
+    # ("system/cpu_percent": [...]) that are not epoch metrics.
+    extra: dict[str, Any] = field(default_factory=dict)
+    extra_histories: dict[str, list[float | None]] = field(default_factory=dict)
 
     @property
     def error(self) -> str:
@@ -213,8 +219,12 @@ def _positions(indexes: list[int]) -> str:
     return shown + (f" and {len(indexes) - 5} more" if len(indexes) > 5 else "")
 
 
-def _load_json(data: bytes, record: Record, name: str) -> Any:
+def load_json(data: bytes, record: Record, name: str) -> Any:
     """Parse a file's bytes (NaN and Infinity allowed, as Python writes them); None after a problem."""
+    depth = jsonlimits.depth_of_text(data)
+    if depth > jsonlimits.MAX_DEPTH:
+        record.problem(name, f"is nested {depth} deep; at most {jsonlimits.MAX_DEPTH} levels are read")
+        return None
     try:
         return json.loads(data.decode("utf-8-sig"))  # UTF-8, as the engine writes it (a BOM is forgiven)
     except UnicodeDecodeError as exc:
@@ -245,13 +255,14 @@ def config_problems(text: bytes) -> tuple[str, ...]:
 
 
 def _read_config(data: bytes, record: Record) -> None:
-    config = _load_json(data, record, "training_config.json")
+    config = load_json(data, record, "training_config.json")
     if config is None:
         return
     if not isinstance(config, dict):
         record.problem("training_config.json", f"expected a JSON object, got {type(config).__name__}")
         return
     record.config = config = _clean(config)
+    record.params = flatten(config)
     experiment = config.get("experiment") if isinstance(config.get("experiment"), dict) else {}
     record.title = str(experiment.get("name") or "")
     tags = experiment.get("tags")
@@ -266,7 +277,7 @@ def _is_number(value: object) -> bool:
 
 
 def _read_metrics(data: bytes, record: Record) -> None:
-    document = _load_json(data, record, "metrics.json")
+    document = load_json(data, record, "metrics.json")
     if document is None:
         record.status = Status.FAILED
         return
@@ -336,7 +347,7 @@ def _read(folder: Folder, listing: Listing, record: Record, name: str) -> bytes 
 
 
 def _read_trackers(data: bytes, record: Record) -> None:
-    trackers = _load_json(data, record, "trackers.json")
+    trackers = load_json(data, record, "trackers.json")
     if isinstance(trackers, dict):
         record.trackers = _clean(trackers)
 
@@ -346,6 +357,34 @@ READERS: dict[str, Callable[[Any, Record], None]] = {
     "trackers.json": _read_trackers,
     "execution.log": _read_log,
 }
+
+
+@dataclass(frozen=True)
+class FolderReader:
+    """What a feature reads from a folder into its Execution fields (``record.extra``).
+
+    ``file`` is read (None when absent, or a link out of the root) and passed to ``read`` with the
+    folder's listing; ``read`` fills ``record.extra`` with every field in ``fields`` (their empty
+    value when the file is absent, so a file taken away clears them) and may add
+    ``record.extra_histories``. It never raises for what the file holds: ``record.problem`` says it.
+    """
+
+    file: str | None
+    fields: tuple[str, ...]
+    read: Callable[[bytes | None, Listing, Record], None]
+
+
+FOLDER_READERS: list[FolderReader] = []
+
+
+def register(reader: FolderReader) -> None:
+    """Add a reader (at app start-up); sync writes its fields on every row it indexes."""
+    if reader not in FOLDER_READERS:
+        FOLDER_READERS.append(reader)
+
+
+def extra_fields() -> list[str]:
+    return [name for reader in FOLDER_READERS for name in reader.fields]
 
 
 def read_folder(
@@ -377,6 +416,9 @@ def read_folder(
         data = _read(folder, listing, record, name)
         if data is not None:
             reader(data, record)
+    for extra in FOLDER_READERS:
+        content = _read(folder, listing, record, extra.file) if extra.file else None
+        extra.read(content if isinstance(content, bytes) else None, listing, record)
     match = FOLDER_TIME.match(folder.name)
     if record.started_at is None and match:
         record.started_at = _local_time(match.group(1), "%H-%M-%S__%d-%m-%Y")

@@ -1,6 +1,6 @@
 """The dashboard's URLs, grouped by object."""
 
-from django.urls import path
+from django.urls import include, path
 
 from experiments.views import compare, downloads, executions, experiments, publish, queue, runs, share
 
@@ -43,4 +43,9 @@ urlpatterns = [
     path("s/<str:token>/export.csv", share.export, name="shared-csv"),
     # Keras RemoteMonitor
     path("publish/epoch/end/<str:token>/", publish.epoch_end, name="publish"),
+    # the features beside the core
+    path("", include("experiments.search.urls")),
+    path("", include("experiments.system.urls")),
+    path("", include("experiments.curation.urls")),
+    path("", include("experiments.evaluation.urls")),
 ]

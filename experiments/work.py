@@ -18,6 +18,7 @@ import keras
 from django.conf import settings
 from django.db import connections, transaction
 
+from experiments.extensions import RUN_CALLBACKS
 from experiments.models import Execution, Status
 from experiments.pipeline import ConfigError, ExecutionResult, load_config, run_experiment
 from experiments.sync import index_execution
@@ -58,19 +59,22 @@ def run(execution_id: int) -> str:
             config = load_config(execution.config)
         except ConfigError as exc:
             return Execution.objects.finish(execution_id, f"the config no longer validates: {exc}") or Status.FAILED
+        added = [callback for provider in RUN_CALLBACKS for callback in provider(execution)]
         result = run_experiment(
             config,
             trainings_root=settings.GYMNOS_TRAININGS_ROOT,
             cache_dir=settings.GYMNOS_CACHE_DIR,
-            callbacks=[DatabaseProgress(execution_id)],
+            callbacks=[DatabaseProgress(execution_id), *added],
             claim_folder=lambda path: Execution.objects.claim_folder(execution_id, path),
         )
     finally:
         heartbeat.stop()
+    pruned = result.succeeded and any(getattr(callback, "pruned", False) for callback in added)
     # Record the outcome and index the folder in one transaction: a reader sees the run running,
     # then ended with everything indexed, and never a status that goes back.
     with transaction.atomic():
-        status = Execution.objects.finish(execution_id, "" if result.succeeded else _error_with_traceback(result))
+        error = "" if result.succeeded else _error_with_traceback(result)
+        status = Execution.objects.finish(execution_id, error, pruned=pruned)
         index_execution(execution_id)
     return status or Status.FAILED
 

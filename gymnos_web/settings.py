@@ -115,6 +115,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_rq",
     "experiments",
+    "sweeps",
+    "audit",
 ]
 
 MIDDLEWARE = [

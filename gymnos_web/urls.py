@@ -10,5 +10,6 @@ urlpatterns = [
     path("api/", api.urls),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("sweeps/", include("sweeps.urls")),
     path("", include("experiments.urls")),
 ]

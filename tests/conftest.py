@@ -1,12 +1,15 @@
 """Shared fixtures: throwaway folders, a tiny config, an HTTP receiver, the test queues, the dashboard's actors."""
 
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connections
 from django.test import Client
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.folders import SEED_METRICS, login, make_run
 from tests.helpers import tiny
 from tests.workers import flush, queues_at
@@ -132,3 +135,27 @@ def trained(root, owner):
 def seed_run(root, owner):
     """The seed's own example folder (4 epochs), as documented."""
     return make_run(root, "06-39-51__10-04-2019", metrics=SEED_METRICS, owner=owner)
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Debian's Chromium driven by Playwright (the browser tests fail, saying so, if it is missing)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium "
+            "(apt-get install chromium; .ci/run does it)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls a test makes between
+    # browser steps are plain synchronous ones, which Django would otherwise refuse there.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+        # While Playwright's loop runs, Django keeps this thread's connections apart from the ones
+        # it made before (asgiref's Local): close the test's own before the loop stops, or a
+        # PostgreSQL session is left open and the test database cannot be dropped.
+        connections.close_all()

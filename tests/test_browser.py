@@ -11,31 +11,17 @@ download its own browser here. Without it the test fails, saying so: it does not
 """
 
 import json
-import os
 import re
 from urllib.parse import urlparse
 
 import pytest
-from django.db import connections
 
+from tests.browser import OWNER_PASSWORD, Shots
 from tests.folders import make_run, permalink
-from tests.helpers import ROOT
 from tests.workers import WorkerProcess, flush, queues_at, worker_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.training, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SHOTS = ROOT / "test-artifacts" / "screenshots"
-PASSWORD = "pw-olivia-123"  # the owner fixture's (tests/conftest.py)
 EPOCH_PAUSE = "3.5"  # seconds each epoch lasts on the worker: longer than the page's 2 s poll
 OTHER_RUN = "06-16-31__08-04-2019"  # a finished 15-epoch run already in the index
 
@@ -55,30 +41,6 @@ def loss_chart(page):
 
 
 @pytest.fixture
-def browser(monkeypatch):
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium "
-            "(apt-get install chromium; .ci/run does it)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes between
-    # browser steps are plain synchronous ones, which Django would otherwise refuse there. Only for
-    # this test: the rest of the suite keeps Django's check.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-        # While Playwright's loop runs, Django keeps this thread's connections apart from the ones
-        # it made before (asgiref's Local): close the test's own before the loop stops, or a
-        # PostgreSQL session is left open and the test database cannot be dropped.
-        connections.close_all()
-
-
-@pytest.fixture
 def worker(root, tmp_path, settings, monkeypatch):  # noqa: F811
     """A real ``rqworker`` on the test Redis and database, training into the root the live server reads."""
     monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "tests.hooks")  # the form validates lambda_callback here too
@@ -93,20 +55,6 @@ def worker(root, tmp_path, settings, monkeypatch):  # noqa: F811
     print(
         "worker log (tail):\n" + (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
     )  # shown if the test failed
-
-
-class Shots:
-    """Saves a full-page screenshot per step: ``01-login.png``, ``02-experiments.png``, ..."""
-
-    def __init__(self):
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        for old in SHOTS.glob("*.png"):
-            old.unlink()
-        self.count = 0
-
-    def __call__(self, page, name):
-        self.count += 1
-        page.screenshot(path=str(SHOTS / f"{self.count:02d}-{name}.png"), full_page=True)
 
 
 def test_a_team_launches_watches_compares_downloads_and_shares_a_run(
@@ -129,7 +77,7 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(
     expect(page.locator("h1")).to_have_text("Log in to Gymnos")
     shot(page, "login")
     page.fill("#id_username", owner.username)
-    page.fill("#id_password", PASSWORD)
+    page.fill("#id_password", OWNER_PASSWORD)
     page.click("button:has-text('Log in')")
     page.wait_for_url(base + "/")
     expect(page.locator("h1")).to_have_text("Experiments")

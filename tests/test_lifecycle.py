@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from experiments.models import ENDED, LIVE, Execution, Experiment, MetricHistory, Status
-from experiments.models.lifecycle import WORKER_LOST, FolderOutcome
+from experiments.models.lifecycle import WORKER_LOST, FolderOutcome, execution_ended
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ def status(execution):
 
 
 def test_the_status_groups_are_live_and_ended():
-    assert LIVE == {"queued", "running"} and ENDED == {"succeeded", "failed", "cancelled"}
+    assert LIVE == {"queued", "running"} and ENDED == {"succeeded", "failed", "cancelled", "pruned"}
 
 
 @pytest.mark.parametrize("start", ALL)
@@ -43,6 +43,8 @@ def test_finish_ends_only_a_running_run(start):
     execution = row(start)
     ended = Execution.objects.finish(execution.pk)
     assert ended == ("succeeded" if start == "running" else start)
+    pruned = row(start)
+    assert Execution.objects.finish(pruned.pk, pruned=True) == ("pruned" if start == "running" else start)
     failed = row(start)
     assert Execution.objects.finish(failed.pk, "ValueError: boom") == ("failed" if start == "running" else start)
     if start == "running":
@@ -154,3 +156,54 @@ def test_a_worker_claims_its_folder_name_before_the_folder_exists(tmp_path):
     assert Execution.objects.claim_folder(execution.pk, path.with_name("10-00-00__29-11-2026_2"))
     execution.refresh_from_db()
     assert execution.folder_name == "10-00-00__29-11-2026_2" and Execution.objects.filter(pk=taken.pk).exists()
+
+
+@pytest.mark.parametrize("start", ALL)
+def test_only_an_ended_or_missing_run_is_deleted_and_restore_gives_its_status_back(start, django_user_model):
+    execution = row(start)
+    alice = django_user_model.objects.create_user("alice")
+    deletable = start in ENDED or start == "missing"
+    assert Execution.objects.delete_run(execution.pk, alice) is deletable
+    execution.refresh_from_db()
+    if not deletable:
+        assert execution.status == start and execution.deleted_at is None
+        return
+    assert execution.status == "deleted" and execution.deleted_by == alice and execution.status_before_delete == start
+    assert not Execution.objects.delete_run(execution.pk, alice)  # already in the trash
+    assert Execution.objects.restore(execution.pk)
+    execution.refresh_from_db()
+    assert execution.status == start and execution.deleted_at is None and execution.deleted_by is None
+    assert not Execution.objects.restore(execution.pk)
+
+
+def test_visible_runs_leave_out_the_deleted_and_by_default_the_archived():
+    shown = row("succeeded")
+    archived = row("succeeded", archived=True)
+    deleted = row("deleted", status_before_delete="succeeded")
+    assert list(Execution.objects.visible().values_list("pk", flat=True)) == [shown.pk]
+    assert sorted(Execution.objects.visible(archived=True).values_list("pk", flat=True)) == [shown.pk, archived.pk]
+    assert deleted.pk not in Execution.objects.visible(archived=True).values_list("pk", flat=True)
+
+
+def test_a_deleted_runs_folder_is_in_the_trash_not_missing():
+    deleted = row("deleted", status_before_delete="succeeded")
+    assert Execution.objects.mark_missing([deleted.pk]) == 0 and status(deleted) == "deleted"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transition_that_ends_a_run_says_so_once_committed():
+    heard = []
+
+    def listen(sender, pk, status, **kwargs):
+        heard.append((pk, status))
+
+    execution_ended.connect(listen)
+    try:
+        queued, running = row("queued"), row("running")
+        Execution.objects.claim(queued.pk, "w")
+        Execution.objects.finish(queued.pk, pruned=True)
+        Execution.objects.cancel(running.pk)
+        Execution.objects.finish(running.pk)  # already cancelled: nothing ends twice
+    finally:
+        execution_ended.disconnect(listen)
+    assert heard == [(queued.pk, "pruned"), (running.pk, "cancelled")]

@@ -35,4 +35,4 @@ def test_an_api_token_from_before_hashing_still_authenticates_and_is_no_longer_s
             ]
         assert "key" not in columns
     finally:
-        call_command("migrate", "experiments", verbosity=0)  # the latest schema, for the tests after this one
+        call_command("migrate", verbosity=0)  # every app's latest schema, for the tests after this one

@@ -8,6 +8,16 @@ cancelling need the ``experiments.add_execution`` permission. One router per obj
 from experiments.api import executions
 from experiments.api.base import api
 
+# The features' own operations, attached to the routers when their modules are imported.
+from experiments.curation import api as curation_api
+from experiments.evaluation import api as evaluation_api
+from experiments.search import api as search_api
+from experiments.system import api as system_api
+from sweeps import api as sweeps_api
+
+FEATURES = (search_api, system_api, curation_api, evaluation_api)
+
 api.add_router("/executions", executions.router)
+api.add_router("/sweeps", sweeps_api.router)
 
 __all__ = ["api"]

@@ -9,6 +9,8 @@ from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
+from audit.models import Entry
+from audit.recording import record
 from experiments import files, logtail, running
 from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed
 from experiments.models import Execution
@@ -107,6 +109,7 @@ def launch(request: HttpRequest) -> Status:
         return Status(400, {"errors": [problem.as_dict() for problem in exc.problems]})
     except QueueUnavailable as exc:
         return Status(503, {"detail": str(exc)})
+    record(request, Entry.Action.LAUNCH, execution=execution, via="api")
     return Status(201, {"id": execution.pk, "url": f"/api/executions/{execution.pk}", "status": execution.status})
 
 
@@ -152,5 +155,6 @@ def cancel(request: HttpRequest, execution_id: int) -> Status:
             409,
             {"detail": f"execution {execution.pk} is {execution.status}; only queued or running runs can be cancelled"},
         )
+    record(request, Entry.Action.CANCEL, execution=execution, via="api")
     execution.refresh_from_db()
     return Status(200, {"id": execution.pk, "url": f"/api/executions/{execution.pk}", "status": execution.status})

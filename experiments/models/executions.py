@@ -16,7 +16,7 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
 
 from .lifecycle import ExecutionTransitions, MetricHistoryQuerySet, Status
-from .summary import higher_is_better, summarise
+from .summary import higher_is_better, is_epoch_metric, summarise
 
 
 class Experiment(models.Model):
@@ -26,6 +26,7 @@ class Experiment(models.Model):
         max_length=255, unique=True, help_text="The folder's name under the trainings root, e.g. boston_housing."
     )
     created_at = models.DateTimeField(auto_now_add=True, help_text="When the index first saw this experiment.")
+    archived = models.BooleanField(default=False, help_text="Hidden, with all its runs, from the default lists.")
 
     class Meta:
         ordering = ["name"]
@@ -148,6 +149,44 @@ class Execution(models.Model):
         blank=True,
         help_text="Last sign of life of the work horse while running; a stale one means the worker was lost.",
     )
+    # Hyperparameters, curation, system load and evaluation: what later features read and write.
+    params = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='The config flattened (pipeline.params.flatten): {"training.batch_size": 32, ...}.',
+    )
+    notes = models.TextField(
+        blank=True, help_text="What the team wrote about the run (Markdown; kept in the folder too)."
+    )
+    archived = models.BooleanField(
+        default=False, help_text="Hidden from the default tables and charts (kept in the folder's sidecar too)."
+    )
+    status_before_delete = models.CharField(
+        max_length=16, blank=True, help_text="The status a deleted run had, which restoring it gives back."
+    )
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="When it was moved to the trash.")
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deleted_executions",
+        help_text="Who moved it to the trash.",
+    )
+    size_bytes = models.BigIntegerField(null=True, blank=True, help_text="The folder's size on disk, in bytes.")
+    checkpoint_bytes = models.BigIntegerField(
+        null=True, blank=True, help_text="Of which checkpoints (callbacks/**/*.h5, .keras), in bytes."
+    )
+    system = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='What the run cost the machine (system_metrics.jsonl): {"peak_memory_mb": ..., ...}.',
+    )
+    evaluation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Headline numbers of evaluation.json: {"accuracy": ...} or {"r2": ..., "rmse": ...}.',
+    )
     created_at = models.DateTimeField(auto_now_add=True, help_text="When the row was created.")
     updated_at = models.DateTimeField(auto_now=True, help_text="When the row last changed.")
 
@@ -171,6 +210,8 @@ class Execution(models.Model):
             models.Index(fields=["experiment", "test_loss"], name="execution_by_test_loss"),
             # The queue page and the lost-worker check: runs with a status, oldest first.
             models.Index(fields=["status", "created_at"], name="execution_by_status_age"),
+            # The trash page: deleted runs, most recently deleted first.
+            models.Index(fields=["status", "-deleted_at"], name="execution_by_deletion"),
         ]
 
     def __str__(self) -> str:
@@ -186,7 +227,7 @@ class Execution(models.Model):
 
         ``test_*`` metrics (one value each) go to ``test_metrics``; the rest are per epoch.
         """
-        per_epoch = {name: values for name, values in metrics.items() if not name.startswith("test_")}
+        per_epoch = {name: values for name, values in metrics.items() if is_epoch_metric(name)}
         self.summary = {name: summarise(values, name) for name, values in per_epoch.items()}
         self.test_metrics = {
             name: (values[-1] if values else None) for name, values in metrics.items() if name.startswith("test_")

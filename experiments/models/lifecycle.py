@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from .summary import finite_or_none
@@ -38,12 +39,20 @@ class Status(models.TextChoices):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    PRUNED = "pruned"
     MISSING = "missing"
+    DELETED = "deleted"
 
 
 # The status groups, defined once: a run still going, and a run that ended.
 LIVE = frozenset({Status.QUEUED, Status.RUNNING})
-ENDED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+ENDED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.PRUNED})
+# What a person may delete: a run that ended, or one whose folder is gone (a live run is cancelled first).
+DELETABLE = ENDED | {Status.MISSING}
+
+# Sent once a transition has ended a run (``pk``, ``status``): a sweep asks for its next trial on it.
+# Not sent for rows sync indexes from folders, which ended before Gymnos saw them.
+execution_ended = Signal()
 
 LOST_AFTER = dt.timedelta(seconds=30)
 WORKER_LOST = (
@@ -78,7 +87,11 @@ class ExecutionTransitions(models.QuerySet["Execution"]):
 
     def _move(self, pk: int, sources: Iterable[str], target: str, **fields: Any) -> bool:
         """The one way a status changes: only from ``sources``, and only for the one row."""
-        return self.filter(pk=pk, status__in=list(sources)).update(status=target, **fields) == 1
+        sources = list(sources)
+        moved = self.filter(pk=pk, status__in=sources).update(status=target, **fields) == 1
+        if moved and target in ENDED and LIVE.issuperset(sources):
+            transaction.on_commit(lambda: execution_ended.send(sender=self.model, pk=pk, status=target))
+        return moved
 
     # --- the worker's transitions ---------------------------------------------------------------
 
@@ -87,9 +100,10 @@ class ExecutionTransitions(models.QuerySet["Execution"]):
         now = timezone.now()
         return self._move(pk, [Status.QUEUED], Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker)
 
-    def finish(self, pk: int, error: str = "") -> str | None:
-        """running -> succeeded (no ``error``) or failed; returns how the run ended (a cancel meanwhile stands)."""
-        target = Status.FAILED if error else Status.SUCCEEDED
+    def finish(self, pk: int, error: str = "", pruned: bool = False) -> str | None:
+        """running -> succeeded (no ``error``), failed, or pruned (a sweep's pruner stopped it early);
+        returns how the run ended (a cancel meanwhile stands)."""
+        target = Status.FAILED if error else Status.PRUNED if pruned else Status.SUCCEEDED
         self._move(pk, [Status.RUNNING], target, error=error, finished_at=timezone.now(), heartbeat_at=None)
         return self.status_of(pk)
 
@@ -116,8 +130,11 @@ class ExecutionTransitions(models.QuerySet["Execution"]):
     def mark_lost(self, now: dt.datetime | None = None) -> int:
         """running -> failed for every run whose heartbeat stopped ``LOST_AFTER`` ago; returns how many."""
         now = now or timezone.now()
-        stale = self.filter(status=Status.RUNNING, heartbeat_at__lt=now - LOST_AFTER)
-        return stale.update(status=Status.FAILED, error=WORKER_LOST, finished_at=now, heartbeat_at=None)
+        stale = self.filter(status=Status.RUNNING, heartbeat_at__lt=now - LOST_AFTER).values_list("pk", flat=True)
+        return sum(
+            self._move(pk, [Status.RUNNING], Status.FAILED, error=WORKER_LOST, finished_at=now, heartbeat_at=None)
+            for pk in list(stale)
+        )
 
     def record_epoch(self, pk: int, histories: dict[str, Sequence[float]], epochs_total: int | None = None) -> None:
         """A worker's run ended an epoch: every metric's history so far, its summary, the total, a heartbeat."""
@@ -187,11 +204,36 @@ class ExecutionTransitions(models.QuerySet["Execution"]):
         pks = list(self.filter(status=Status.RUNNING, worker__startswith=worker_prefix).values_list("pk", flat=True))
         return [pk for pk in pks if self.cancel(pk, reason) == Status.RUNNING]
 
+    def delete_run(self, pk: int, by: Any) -> bool:
+        """ended or missing -> deleted (its folder is in the trash); the status it had is kept for ``restore``.
+
+        A queued or running run cannot be deleted: cancel it first. ``by`` is the user who deleted it.
+        """
+        current = self.status_of(pk)
+        if current not in DELETABLE:
+            return False
+        return self._move(
+            pk, [current], Status.DELETED, status_before_delete=current, deleted_at=timezone.now(), deleted_by=by
+        )
+
+    def restore(self, pk: int) -> bool:
+        """deleted -> the status it had before (its folder is back where it was)."""
+        before = self.filter(pk=pk, status=Status.DELETED).values_list("status_before_delete", flat=True).first()
+        if not before:
+            return False
+        return self._move(pk, [Status.DELETED], before, status_before_delete="", deleted_at=None, deleted_by=None)
+
+    def visible(self, archived: bool = False) -> ExecutionTransitions:
+        """What tables and charts show by default: not deleted, and not archived (unless ``archived``)."""
+        shown = self.exclude(status=Status.DELETED)
+        return shown if archived else shown.filter(archived=False)
+
     def mark_missing(self, pks: Sequence[int]) -> int:
         """any -> missing: their folders are gone. The fingerprint is cleared so a folder that comes back is read."""
         now, count = timezone.now(), 0
         for start in range(0, len(pks), 500):
-            gone = self.filter(pk__in=pks[start : start + 500]).exclude(status=Status.MISSING)
+            # A deleted run's folder is in the trash, not gone.
+            gone = self.filter(pk__in=pks[start : start + 500]).exclude(status__in=[Status.MISSING, Status.DELETED])
             count += gone.update(status=Status.MISSING, fingerprint="", updated_at=now)
         return count
 
@@ -206,6 +248,7 @@ class ExecutionTransitions(models.QuerySet["Execution"]):
         rows = dict(
             self.filter(pk__in=[outcome.pk for outcome in outcomes])
             .filter(~OWNED_BY_WORKER | Q(status=Status.MISSING))
+            .exclude(status=Status.DELETED)
             .select_for_update()
             .values_list("pk", "status")
         )

@@ -20,6 +20,12 @@ def higher_is_better(metric: str) -> bool:
     return any(word in base for word in _HIGHER_IS_BETTER)
 
 
+def is_epoch_metric(name: str) -> bool:
+    """A history with one value per epoch: not ``test_*`` (one value), nor a group's series such as
+    ``system/cpu_percent`` (sampled in time, not by epoch)."""
+    return not name.startswith("test_") and "/" not in name
+
+
 def summarise(values: Sequence[float | None], metric: str) -> dict[str, float | int | None]:
     """``{"last": ..., "best": ..., "best_epoch": ...}`` of one history (epochs count from 1).
 

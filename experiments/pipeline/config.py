@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
@@ -38,6 +38,8 @@ class Experiment(Section):
     name: Name
     tags: list[Name] = []
     description: str | None = None
+    # What the evaluation report treats the model as, when its loss and output layer leave it ambiguous.
+    task: Literal["classification", "regression"] | None = None
 
 
 class Compilation(Section):

@@ -101,6 +101,9 @@ class Tracker:
     def log_artifacts(self, paths: list[Path]) -> None:
         """Attach the saved files (model.h5, training_config.json)."""
 
+    def log_system(self, sample: dict[str, Any]) -> None:
+        """Record one system sample (``system_metrics.SystemSampler``): ``{"time": seconds, "cpu_percent": ...}``."""
+
     def end(self, status: str) -> None:
         """Close the run: ``status`` is ``"FINISHED"``, ``"FAILED"`` or ``"KILLED"``."""
 
@@ -277,6 +280,9 @@ class TrackerSet:
 
     def log_artifacts(self, paths: list[Path]) -> None:
         self._call("log_artifacts", paths)
+
+    def log_system(self, sample: dict[str, Any]) -> None:
+        self._call("log_system", sample)
 
     def end(self, status: str) -> None:
         self._call("end", status)

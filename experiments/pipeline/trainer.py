@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from . import datasets, hardware, network, processing
+from . import datasets, evaluation, hardware, network, processing
 from .config import TrainingConfig
 from .execution import STAGES, ExecutionLog, create_execution_dir, write_json
+from .system_metrics import SystemSampler
+from .system_metrics import interval_from_environment as system_interval
 from .trackers import RunInfo, TrackerSet
 
 if TYPE_CHECKING:
@@ -90,6 +92,8 @@ class Trainer:
         self.elapsed = {stage: 0.0 for stage in STAGES}
         self.metrics: dict[str, list[float]] = {}
         self.path: Path | None = None
+        self.sampler: SystemSampler | None = None
+        self.dataset: datasets.Dataset | None = None  # the built-in dataset, once loaded (None for a file)
 
     # The steps, in the order (and with the log lines) of the seed's execution.log. ------------
 
@@ -100,6 +104,9 @@ class Trainer:
                 self._run(execution_log)
             except BaseException as exc:
                 return self._failed(exc, execution_log)
+            finally:
+                if self.sampler is not None:
+                    self.sampler.stop()
             return ExecutionResult(self.path, True, self._metrics_document())
 
     def _run(self, execution_log: ExecutionLog) -> None:
@@ -134,6 +141,11 @@ class Trainer:
                 config.experiment.tags,
             )
         )
+
+        interval = system_interval()
+        if interval > 0:
+            self.sampler = SystemSampler(path, interval, on_sample=self.trackers.log_system)
+            self.sampler.start()
 
         X, y = self._load_data()
         samples = config.training.samples
@@ -185,12 +197,20 @@ class Trainer:
 
         log.info("Saving model")
         model.save(path / "model.h5")
+        self._evaluation_report(model, parts, path)
         write_json(path / "metrics.json", self._metrics_document())
         self.trackers.log_artifacts([path / "model.h5", path / "training_config.json"])
         self.trackers.end("FINISHED")
         write_json(path / "trackers.json", self.trackers.summary())
         self._report_failed_trackers()
         log.info(f"Execution finished: {_shown_path(path)}")
+
+    def _evaluation_report(self, model: keras.Model, parts: dict[str, Any], path: Path) -> None:
+        """``evaluation.json``: its own stage in the log, and a failure there never fails a run that trained."""
+        try:
+            evaluation.write_report(model, parts, self.config, self.dataset, path)
+        except Exception as exc:  # noqa: BLE001 - the run trained; the report says what it could not do
+            log.warning(f"Evaluation report failed: {type(exc).__name__}: {exc}; the run is kept as it trained")
 
     def _create_folder(self) -> Path:
         self.path = create_execution_dir(self.trainings_root, self.config.dataset.folder_name, claim=self.claim_folder)
@@ -201,7 +221,8 @@ class Trainer:
         log.info(f"Loading dataset: {dataset.name or dataset.path} ...")
         with _Timer(self.elapsed, "load_data"):
             if dataset.name is not None:
-                X, y = datasets.get_dataset(dataset.name).load(self.cache_dir)
+                self.dataset = datasets.get_dataset(dataset.name)
+                X, y = self.dataset.load(self.cache_dir)
             else:
                 assert dataset.path is not None  # the schema requires a name or a path
                 X, y = datasets.load_file(dataset.path, dataset.target)

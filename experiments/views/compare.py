@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 from experiments import charts
 from experiments.forms import ShareForm
 from experiments.models import Execution, MetricHistory
+from experiments.models.summary import is_epoch_metric
 from experiments.pipeline.params import flatten
 from experiments.views.helpers import execution_url, run_label
 
@@ -73,7 +74,7 @@ def compare_data(
     metrics: dict[str, list[dict[str, Any]]] = {}
     for execution in executions:
         for name, values in histories[execution.pk].items():
-            if not name.startswith("test_"):
+            if is_epoch_metric(name):
                 metrics.setdefault(name, []).append({"run": execution.pk, **charts.trace(values)})
     order = sorted(
         metrics,

@@ -13,6 +13,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.models import Entry
+from audit.recording import record
 from experiments import charts, files, logtail, running
 from experiments.access import (
     can_launch,
@@ -218,6 +220,7 @@ def cancel(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
         messages.error(request, f"Could not cancel {run_label(execution)}: {exc}")
         return redirect(execution_url(execution))
     if cancelled:
+        record(request, Entry.Action.CANCEL, execution=execution)
         messages.success(request, f"Cancelled {run_label(execution)}.")
     else:
         execution.refresh_from_db(fields=["status"])

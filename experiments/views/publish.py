@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from audit.models import Entry
+from audit.recording import record
 from experiments.access import get_execution_by_id_for_user, require_launch_permission
 from experiments.forms import ExternalRunForm, parse_epoch_post
 from experiments.models import Execution, Experiment, PublishToken, Status
@@ -44,7 +46,8 @@ def create_token(request: HttpRequest, execution_id: int) -> HttpResponseRedirec
     require_launch_permission(request.user)
     assert request.user.is_authenticated  # login_required let only users in
     execution = get_execution_by_id_for_user(request.user, execution_id)
-    PublishToken.objects.create(execution=execution, created_by=request.user)
+    token = PublishToken.objects.create(execution=execution, created_by=request.user)
+    record(request, Entry.Action.PUBLISH_TOKEN_CREATE, execution=execution, target=f"publish token {token.pk}")
     messages.success(request, "Epochs posted by Keras RemoteMonitor to the URL below now appear on this page.")
     return redirect(execution_url(execution))
 
@@ -72,7 +75,9 @@ def external_run(request: HttpRequest) -> HttpResponseRedirect:
             epochs_total=form.cleaned_data["epochs"],
             launched_by=request.user,
         )
-        PublishToken.objects.create(execution=execution, created_by=request.user)
+        token = PublishToken.objects.create(execution=execution, created_by=request.user)
+    record(request, Entry.Action.LAUNCH, execution=execution, via="remote monitor")
+    record(request, Entry.Action.PUBLISH_TOKEN_CREATE, execution=execution, target=f"publish token {token.pk}")
     messages.success(
         request, "Point your script's RemoteMonitor at the URL below; its epochs appear here as they arrive."
     )

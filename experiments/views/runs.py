@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from audit.models import Entry
+from audit.recording import record
 from experiments import running
 from experiments.access import can_launch, get_execution_by_id_for_user, require_launch_permission
 from experiments.forms import CALLBACKS, RunForm
@@ -47,6 +49,7 @@ def new(request: HttpRequest) -> HttpResponse:
             except QueueUnavailable as exc:
                 form.add_error(None, str(exc))
             else:
+                record(request, Entry.Action.LAUNCH, execution=execution)
                 messages.success(request, f"Queued {execution.title or 'the run'}; it starts when a worker is free.")
                 return redirect(execution_url(execution))
     else:

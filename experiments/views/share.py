@@ -21,6 +21,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.models import Entry
+from audit.recording import record
 from experiments.access import (
     get_active_share,
     get_execution_by_id_for_user,
@@ -57,6 +59,7 @@ def create_for_execution(request: HttpRequest, execution_id: int) -> HttpRespons
         allow_downloads=form.cleaned_data["allow_downloads"],
         expires_at=form.cleaned_data["expires_in"],
     )
+    record(request, Entry.Action.SHARE_CREATE, execution=execution, target=f"share link {link.pk}")
     messages.success(request, f"Share link created: {share_url(request, link)}", extra_tags="share")
     return redirect(execution_url(execution))
 
@@ -86,6 +89,7 @@ def create_for_comparison(request: HttpRequest) -> HttpResponseRedirect:
         allow_downloads=form.cleaned_data["allow_downloads"],
         expires_at=form.cleaned_data["expires_in"],
     )
+    record(request, Entry.Action.SHARE_CREATE, target=f"share link {link.pk}", runs=link.runs)
     messages.success(request, f"Share link created: {share_url(request, link)}", extra_tags="share")
     return redirect(back)
 
@@ -97,6 +101,7 @@ def revoke(request: HttpRequest, share_id: int) -> HttpResponseRedirect:
     if link.revoked_at is None:
         link.revoked_at = timezone.now()
         link.save(update_fields=["revoked_at"])
+        record(request, Entry.Action.SHARE_REVOKE, execution=link.execution, target=f"share link {link.pk}")
     messages.success(request, "Share link revoked: it no longer opens anything.")
     next_url = request.POST.get("next", "")
     return redirect(

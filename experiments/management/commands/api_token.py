@@ -9,6 +9,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from audit.models import Entry
+from audit.recording import record
 from experiments.models import ApiToken
 
 
@@ -41,4 +43,6 @@ class Command(BaseCommand):
                 f"Tokens are stored hashed and cannot be shown again; to get a new one, which ends the old one: "
                 f"python manage.py api_token {username} --rotate"
             )
+        action = Entry.Action.API_TOKEN_ROTATE
+        record(None, action, target=f"API token of {username}", user=username, via="manage.py api_token")
         self.stdout.write(key)

@@ -26,6 +26,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from audit.models import Entry
+from audit.recording import record
 from experiments.models import Execution
 from experiments.pipeline import ConfigError
 from experiments.queueing import QUEUES, EmbeddedRedis
@@ -206,4 +208,5 @@ class Command(BaseCommand):
         except (OSError, ValueError, ConfigError) as exc:
             self.stderr.write(f"Not queued: {config_file}: {exc}")
             return
+        record(None, Entry.Action.LAUNCH, execution=execution, via="manage.py up --enqueue")
         self.stdout.write(f"Queued {config_file} as execution {execution.pk}")

@@ -1,0 +1,26 @@
+"""The audit log in the admin: listed and filtered, never added, changed or deleted there."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from audit.models import Entry
+
+
+@admin.register(Entry)
+class EntryAdmin(admin.ModelAdmin):
+    list_display = ["at", "actor_name", "action", "target", "address"]
+    list_filter = ["action", "actor_name"]
+    search_fields = ["actor_name", "target", "address"]
+    date_hierarchy = "at"
+    readonly_fields = ["at", "actor", "actor_name", "address", "action", "execution", "target", "details"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Entry | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Entry | None = None) -> bool:
+        return False

@@ -1,0 +1,1 @@
+"""This feature's API operations, attached to the routers of experiments/api (which imports this module)."""

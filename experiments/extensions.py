@@ -1,0 +1,20 @@
+"""Where the features that sit beside the core plug into a run (registered from their AppConfig.ready).
+
+Nothing here imports Keras, so the web process may load every feature's registration.
+
+- ``RUN_CALLBACKS``: functions ``(execution) -> [keras.callbacks.Callback, ...]`` whose callbacks a
+  worker adds to that execution's ``fit`` (a sweep adds its pruner). A callback with a true
+  ``pruned`` attribute when the run ends makes the run end ``pruned``.
+- Folder readers for sync: ``experiments.sync_reader.register``.
+- A run ending: ``experiments.models.lifecycle.execution_ended`` (a Django signal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from experiments.models import Execution
+
+RUN_CALLBACKS: list[Callable[[Execution], list[Any]]] = []

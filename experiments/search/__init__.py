@@ -1,0 +1,1 @@
+"""Finding what works across runs: params columns, the query language, parallel coordinates, the search API."""

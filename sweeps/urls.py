@@ -1,0 +1,7 @@
+"""The sweeps' pages, under /sweeps/."""
+
+from django.urls import URLPattern
+
+app_name = "sweeps"
+
+urlpatterns: list[URLPattern] = []
