@@ -7,6 +7,7 @@ worker does with the job is ``experiments.work``.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -20,7 +21,8 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
 from experiments.models import Execution, Experiment, Status
-from experiments.pipeline import check_build, load_config
+from experiments.pipeline import ConfigError, load_config
+from experiments.pipeline.isolated_check import IsolatedChecker
 from experiments.pipeline.params import flatten
 from experiments.queueing import QueueUnavailable, check_redis, queue_name_for
 
@@ -31,13 +33,18 @@ def job_id_for(execution_id: int) -> str:
     return f"execution-{execution_id}"
 
 
-def launch(data: Any, user: Any = None) -> Execution:
+def launch(data: Any, user: Any = None, trusted: bool = False) -> Execution:
     """Validate ``data`` (a config dict), create a queued Execution and enqueue its job on commit.
 
-    Raises ``ConfigError`` (nothing created) or ``QueueUnavailable`` (nothing left queued).
+    The model is built to check it in a capped child process (``isolated_check``), never here. A
+    config from the web reads ``dataset.path`` only inside GYMNOS_DATA_ROOTS; ``trusted`` (the
+    operator's own command line) lifts that. Raises ``ConfigError`` (nothing created) or
+    ``QueueUnavailable`` (nothing left queued).
     """
-    config = load_config(data)
-    check_build(config)
+    config = load_config(data, data_roots=None if trusted else settings.GYMNOS_DATA_ROOTS)
+    problems = checker().problems(config)
+    if problems:
+        raise ConfigError(problems)
     queue_name = queue_name_for(config)
     check_redis(django_rq.get_connection(queue_name))
     with transaction.atomic():
@@ -57,6 +64,17 @@ def launch(data: Any, user: Any = None) -> Execution:
         execution.save(update_fields=["job_id"])
         transaction.on_commit(lambda: _enqueue(execution))
     return execution
+
+
+@functools.cache
+def checker() -> IsolatedChecker:
+    """This process's build checker (its fork server starts on first use, or at start-up: ``warm_up``)."""
+    return IsolatedChecker(settings.GYMNOS_CHECK_MEMORY_MB, settings.GYMNOS_CHECK_SECONDS)
+
+
+def warm_up() -> None:
+    """Start the build checker's fork server now, in the background, so the first launch finds it ready."""
+    checker().warm_up()
 
 
 def _enqueue(execution: Execution) -> None:

@@ -98,6 +98,22 @@ if GYMNOS_SYNC_STALE_MINUTES < 1:
     raise ImproperlyConfigured(f"GYMNOS_SYNC_STALE_MINUTES={GYMNOS_SYNC_STALE_MINUTES}: expected at least 1 (minutes)")
 # How long one training job may run before RQ stops it (seconds).
 GYMNOS_JOB_TIMEOUT = envint("GYMNOS_JOB_TIMEOUT", 7 * 24 * 3600)
+# A launched config's model is built to check it in a child process with these caps (MB over what the
+# frameworks map, and seconds), so a config asking for gigabytes cannot hurt the web server.
+GYMNOS_CHECK_MEMORY_MB = envint("GYMNOS_CHECK_MEMORY_MB", 2048)
+GYMNOS_CHECK_SECONDS = envint("GYMNOS_CHECK_SECONDS", 30)
+# Each training job's memory (MB over what the frameworks map); 0: no limit but the machine's.
+GYMNOS_JOB_MEMORY_MB = envint("GYMNOS_JOB_MEMORY_MB", 0)
+if min(GYMNOS_CHECK_MEMORY_MB, GYMNOS_CHECK_SECONDS) < 1:
+    raise ImproperlyConfigured("GYMNOS_CHECK_MEMORY_MB and GYMNOS_CHECK_SECONDS: expected at least 1")
+if GYMNOS_JOB_MEMORY_MB < 0:
+    raise ImproperlyConfigured(f"GYMNOS_JOB_MEMORY_MB={GYMNOS_JOB_MEMORY_MB}: expected 0 (no limit) or more")
+# The most epochs a config may ask for, and a RemoteMonitor post may name (read by the engine too).
+GYMNOS_MAX_EPOCHS = envint("GYMNOS_MAX_EPOCHS", 1_000_000)
+# The folders a config launched from the web or the API may read a dataset.path from.
+GYMNOS_DATA_ROOTS = [Path(item).expanduser().resolve() for item in envlist("GYMNOS_DATA_ROOTS", [])] or [
+    GYMNOS_TRAININGS_ROOT.parent / "data"
+]
 _queue_url = REDIS_URL or f"unix://{EMBEDDED_REDIS_SOCKET}"
 if "socket_connect_timeout" not in _queue_url:
     # A Redis that is down must fail a request in a moment (a clear 503), not hang it.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.http import Http404, HttpRequest
@@ -14,7 +13,7 @@ from audit.recording import record
 from experiments import files, logtail, running
 from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed
 from experiments.models import Execution
-from experiments.pipeline import ConfigError
+from experiments.pipeline import ConfigError, jsonlimits
 from experiments.pipeline.config import TrainingConfig
 from experiments.pipeline.schema import openapi_schema
 from experiments.queueing import QueueUnavailable
@@ -100,9 +99,9 @@ def launch(request: HttpRequest) -> Status:
     if denied:
         return denied
     try:
-        data = json.loads(request.body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return Status(400, {"errors": [{"path": "", "message": f"the body is not valid JSON: {exc}"}]})
+        data = jsonlimits.loads(request.body or b"null", what="the body")
+    except jsonlimits.JSONLimitError as exc:
+        return Status(400, {"errors": [{"path": "", "message": str(exc)}]})
     try:
         execution = running.launch(data, user=request.user)
     except ConfigError as exc:

@@ -14,13 +14,14 @@ it; that is the build check (``build_check.check_build``), a separate step the c
 from __future__ import annotations
 
 import copy
-import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import AfterValidator, Field, PrivateAttr, ValidationInfo, model_validator
 
-from . import datasets
+from . import datasets, jsonlimits
 from .callbacks import Callback
 from .errors import ComponentError, ConfigError, Problem, invalid
 from .network import LayerSpec, OptimizerSpec
@@ -28,6 +29,7 @@ from .processing import PreprocessorSpec, TransformerSpec
 from .schema import Section, validate
 from .trackers import TrackerSpec
 
+DEFAULT_MAX_EPOCHS = 1_000_000
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
@@ -64,9 +66,18 @@ class DatasetSection(Section):
     transformers: list[TransformerSpec] = []
 
     @model_validator(mode="after")
-    def _check_source(self) -> DatasetSection:
+    def _check_source(self, info: ValidationInfo) -> DatasetSection:
         if (self.name is None) == (self.path is None):
             raise invalid("give exactly one of name (a built-in dataset) or path (a CSV, NPZ or HDF5 file)")
+        roots = (info.context or {}).get("data_roots")
+        if self.path is not None and roots is not None and not datasets.inside_any(self.path, roots):
+            # Said before the file is touched: whether it exists, or what it holds, is not told.
+            shown = ", ".join(str(root) for root in roots) or "none are set"
+            raise invalid(
+                f"must be a file inside the data folders this server reads ({shown}; GYMNOS_DATA_ROOTS), "
+                f"got {self.path!r}",
+                "path",
+            )
         try:
             if self.name is not None:
                 datasets.get_dataset(self.name)
@@ -103,10 +114,25 @@ class Samples(Section):
         return self
 
 
+def max_epochs() -> int:
+    """``GYMNOS_MAX_EPOCHS`` (default 1,000,000): no config may ask for more epochs."""
+    try:
+        return max(1, int(os.environ.get("GYMNOS_MAX_EPOCHS") or DEFAULT_MAX_EPOCHS))
+    except ValueError:
+        return DEFAULT_MAX_EPOCHS
+
+
+def _bounded_epochs(value: int) -> int:
+    limit = max_epochs()
+    if value > limit:
+        raise invalid(f"must be at most {limit:,} (GYMNOS_MAX_EPOCHS), got {value:,}")
+    return value
+
+
 class Training(Section):
     samples: Samples = Samples()
     batch_size: PositiveInt = 32
-    epochs: PositiveInt = 10
+    epochs: Annotated[int, Field(gt=0), AfterValidator(_bounded_epochs)] = 10
     shuffle: bool = True
     seed: NonNegativeInt = 0
     callbacks: list[Callback] = []
@@ -138,22 +164,23 @@ class TrainingConfig(Section):
         return set(names)
 
 
-def load_config(data: object, source: str | None = None) -> TrainingConfig:
+def load_config(
+    data: object, source: str | None = None, data_roots: Sequence[str | Path] | None = None
+) -> TrainingConfig:
     """Validate a config (a dict, or JSON text/bytes) and return a ``TrainingConfig``.
 
     Raises ``ConfigError`` with every problem found. Builds nothing and imports no Keras:
-    ``build_check.check_build(config)`` is the step that asks Keras.
+    ``build_check.check_build(config)`` is the step that asks Keras. JSON text is bounded
+    (``jsonlimits``: size and nesting). ``data_roots``, when given (a config from the web), are the
+    only folders ``dataset.path`` may name.
     """
     if isinstance(data, (str, bytes)):
         try:
-            data = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                [Problem("", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")], source
-            ) from exc
-        except UnicodeDecodeError as exc:
-            raise ConfigError([Problem("", f"not UTF-8 text (byte {exc.start}); expected JSON")], source) from exc
-    config = validate(TrainingConfig, data, source)
+            data = jsonlimits.loads(data, what="the config")
+        except jsonlimits.JSONLimitError as exc:
+            raise ConfigError([Problem("", str(exc))], source) from exc
+    context = {"data_roots": [Path(root) for root in data_roots]} if data_roots is not None else None
+    config = validate(TrainingConfig, data, source, context)
     config._source = copy.deepcopy(data)  # type: ignore[arg-type]
     return config
 

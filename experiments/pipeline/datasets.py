@@ -12,6 +12,7 @@ import csv
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +209,16 @@ def check_file(path: str | Path, target: str | None) -> None:
             )
     elif target:
         raise ComponentError(f"only CSV files take a target column; {kind} files hold the arrays X and y", "target")
+
+
+def inside_any(path: str | Path, roots: Sequence[Path]) -> bool:
+    """Whether ``path``, symlinks followed and relative to the current folder, lies in one of ``roots``."""
+    real = os.path.realpath(path)
+    for root in roots:
+        top = os.path.realpath(root)
+        if real == top or real.startswith(top.rstrip(os.sep) + os.sep):
+            return True
+    return False
 
 
 def file_dataset_name(path: str | Path) -> str:

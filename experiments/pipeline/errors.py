@@ -54,6 +54,11 @@ class ComponentError(Exception):
         super().__init__(message)
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Python's MemoryError, or TensorFlow's ResourceExhaustedError (an allocation refused)."""
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError"
+
+
 def invalid(message: str, at: str = "", absolute: bool = False) -> PydanticCustomError:
     """The error a validator raises: ``message`` at ``at`` (relative to the value, or ``absolute``)."""
     return PydanticCustomError("gymnos", "{message}", {"message": message, "at": at, "absolute": absolute})

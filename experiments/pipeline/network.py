@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import ConfigDict, Field, model_validator
 
-from .errors import ComponentError, did_you_mean, invalid, unknown_argument_message, unknown_type_message
+from .errors import (
+    ComponentError,
+    did_you_mean,
+    invalid,
+    is_out_of_memory,
+    unknown_argument_message,
+    unknown_type_message,
+)
 from .schema import Section
 
 if TYPE_CHECKING:
@@ -158,6 +165,8 @@ def make_layer(type_name: str, kwargs: dict[str, Any]) -> keras.layers.Layer:
     try:
         return cls(**_keras_kwargs(kwargs))
     except Exception as exc:  # Keras raises TypeError/ValueError with a readable message
+        if is_out_of_memory(exc):
+            raise
         message = _first_line(exc)
         named = re.search(r"`(\w+)`", message)
         missing = re.search(r"missing \d+ required positional argument[s]?: (.+)$", message)
@@ -185,6 +194,8 @@ def build_model(input_shape: list[int | None], network: list[LayerSpec]) -> kera
         try:
             model.add(layer)
         except Exception as exc:
+            if is_out_of_memory(exc):
+                raise  # the model is too big for this process, not wrong
             raise ComponentError(f"cannot take its input of shape {shape}: {_first_line(exc)}", f"[{index}]") from exc
         try:
             shape = tuple(layer.compute_output_shape(shape))

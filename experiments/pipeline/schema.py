@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, Wra
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
+from . import jsonlimits
 from .errors import ConfigError, Problem, did_you_mean, invalid, unknown_argument_message, unknown_type_message
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -280,12 +281,21 @@ def _unknown_key(key: str, owner: Any) -> str:
     return f"unknown key{did_you_mean(key, fields)}{listing}"
 
 
-def validate(model: type[ModelT], data: object, source: str | None = None) -> ModelT:
-    """``model.model_validate(data)``, every problem raised at once as a ``ConfigError``."""
+def validate(
+    model: type[ModelT], data: object, source: str | None = None, context: dict[str, Any] | None = None
+) -> ModelT:
+    """``model.model_validate(data, context=context)``, every problem raised at once as a ``ConfigError``.
+
+    ``data`` nested deeper than ``jsonlimits.MAX_DEPTH`` is one problem, found without recursing.
+    """
     if not isinstance(data, dict):
         raise ConfigError([Problem("", f"must be a JSON object, got {_json_type(data)}")], source)
     try:
-        return model.model_validate(data)
+        jsonlimits.check_depth(data, what="the document")
+    except jsonlimits.JSONLimitError as exc:
+        raise ConfigError([Problem("", str(exc))], source) from None
+    try:
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise ConfigError(problems_from(exc, model), source) from None
 

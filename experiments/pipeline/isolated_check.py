@@ -1,0 +1,129 @@
+"""The build check, run in a child process that a runaway config cannot take past its caps.
+
+A config chooses what building its model costs (``{"type": "dense", "units": 100000000}``
+asks for gigabytes), so a server never builds one in its own process. ``IsolatedChecker`` keeps
+a fork server that has imported the frameworks once (``preload``); each check forks a fresh
+child from it, which caps its own address space at what it already maps plus ``memory_mb``
+(``RLIMIT_AS``), runs ``build_check.build_problems`` and sends back the problems. The parent
+waits at most ``seconds`` and kills a child that takes longer. A child that runs out of memory
+or dies answers with one problem at ``model.network``; the server's own memory never moves.
+
+    checker = IsolatedChecker(memory_mb=2048, seconds=30)
+    problems = checker.problems(config)      # [Problem(path, message), ...]; [] when it builds
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .build_check import build_problems
+from .config import TrainingConfig, load_config
+from .errors import ComponentError, ConfigError, Problem, is_out_of_memory
+
+NETWORK = "model.network"
+
+
+def _mapped_bytes() -> int:
+    """What this process maps now (VmSize): the frameworks alone take well over a gigabyte."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _child(source: dict[str, Any], memory_bytes: int, environment: dict[str, str], answer: Connection) -> None:
+    """In the forked child: cap the address space, check, send ``("problems", [...])`` or ``("memory", None)``.
+
+    ``environment`` is the asking process's GYMNOS_* variables now (the fork server started earlier).
+    """
+    os.environ.update(environment)
+    limit = _mapped_bytes() + memory_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    try:
+        problems = build_problems(load_config(source))
+        answer.send(("problems", [(problem.path, problem.message) for problem in problems]))
+    except ConfigError as exc:
+        answer.send(("problems", [(problem.path, problem.message) for problem in exc.problems]))
+    except ComponentError as exc:
+        answer.send(("problems", [(NETWORK, exc.message)]))
+    except BaseException as exc:  # noqa: BLE001 - whatever happens here is the config's, told to the parent
+        if is_out_of_memory(exc):
+            answer.send(("memory", None))
+        else:
+            answer.send(("problems", [(NETWORK, f"could not be built: {type(exc).__name__}: {exc}")]))
+    finally:
+        answer.close()
+
+
+class IsolatedChecker:
+    """Runs ``build_problems`` in capped children of one warm fork server; at most ``concurrency`` at once."""
+
+    def __init__(self, memory_mb: int, seconds: float, concurrency: int = 2) -> None:
+        self.memory_mb = memory_mb
+        self.seconds = seconds
+        self.slots = threading.BoundedSemaphore(concurrency)
+        self.context = multiprocessing.get_context("forkserver")
+        self.context.set_forkserver_preload(["experiments.pipeline.check_server"])
+        self._warm = threading.Event()
+
+    def warm_up(self) -> None:
+        """Start the fork server and let it import the frameworks (seconds), in the background."""
+
+        def start() -> None:
+            process = self.context.Process(target=time.sleep, args=(0,), daemon=True)
+            process.start()  # returns once the server has preloaded and forked
+            process.join()
+            self._warm.set()
+
+        threading.Thread(target=start, name="gymnos-check-warm-up", daemon=True).start()
+
+    def problems(self, config: TrainingConfig) -> list[Problem]:
+        """Every problem the build check finds, or one saying which cap the config went past."""
+        started = time.monotonic()
+        if not self.slots.acquire(timeout=self.seconds):
+            return [Problem("", f"the server is busy checking other configs (more than {self.seconds:g} s); try again")]
+        try:
+            return self._check(config, self.seconds - (time.monotonic() - started))
+        finally:
+            self.slots.release()
+
+    def _check(self, config: TrainingConfig, seconds: float) -> list[Problem]:
+        receiving, sending = self.context.Pipe(duplex=False)
+        environment = {key: value for key, value in os.environ.items() if key.startswith("GYMNOS_")}
+        arguments = (config.source, self.memory_mb * 2**20, environment, sending)
+        child = self.context.Process(target=_child, args=arguments, daemon=True)
+        child.start()
+        sending.close()
+        try:
+            # A cold fork server first imports the frameworks; that time is not the config's.
+            answered = receiving.poll(max(seconds, 0) + (0 if self._warm.is_set() else 60))
+            self._warm.set()
+            answer = receiving.recv() if answered else None
+        except EOFError:  # the child died without a word: killed for its memory, or crashed
+            answer = ("died", None)
+        finally:
+            receiving.close()
+        if answer is None:
+            _kill(child)
+            return [Problem(NETWORK, f"the model took longer than {self.seconds:g} s to build (the limit for "
+                                     "checking a config, GYMNOS_CHECK_SECONDS)")]  # fmt: skip
+        child.join(5)
+        kind, found = answer
+        if kind == "problems":
+            return [Problem(path, message) for path, message in found]
+        return [Problem(NETWORK, f"the model needs more than {self.memory_mb} MB to build (the limit for checking "
+                                 "a config, GYMNOS_CHECK_MEMORY_MB)")]  # fmt: skip
+
+
+def _kill(child: multiprocessing.process.BaseProcess) -> None:
+    if child.pid is not None and child.is_alive():
+        os.kill(child.pid, signal.SIGKILL)
+    child.join(5)
