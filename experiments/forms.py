@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 
+from experiments.pipeline import jsonlimits
 from experiments.pipeline.datasets import DATASETS
 
 if TYPE_CHECKING:
@@ -60,35 +62,50 @@ class ExternalRunForm(forms.Form):
         return name
 
 
+# What one RemoteMonitor post may hold: Keras sends a handful of metrics per epoch.
+EPOCH_POST_BYTES = 64 * 1024
+EPOCH_POST_METRICS = 100
+METRIC_NAME_LENGTH = 200
+
+
 def parse_epoch_post(request: HttpRequest) -> tuple[int, dict[str, float | None]]:
     """The epoch a Keras ``RemoteMonitor`` posted: ``{"epoch": 0, "loss": ..., ...}``.
 
     Keras sends it as the form field ``data`` (JSON text), or as a JSON body with ``send_as_json``.
     Raises ValueError with what was wrong.
     """
+    if len(request.body) > EPOCH_POST_BYTES:
+        raise ValueError(f"the post is {len(request.body):,} bytes; at most {EPOCH_POST_BYTES:,} are accepted")
     if request.content_type == "application/json":
-        text = request.body.decode("utf-8", errors="replace")
+        text: str | bytes = request.body
     else:
         posted = request.POST.get("data")
         if posted is None:
             raise ValueError("expected a form field 'data' holding JSON (Keras RemoteMonitor's default) or a JSON body")
         text = posted
     try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"the epoch data is not valid JSON: {exc}") from None
+        payload = jsonlimits.loads(text, max_bytes=EPOCH_POST_BYTES, max_depth=2, what="the epoch data")
+    except jsonlimits.JSONLimitError as exc:
+        raise ValueError(str(exc)) from None
     if not isinstance(payload, dict):
         raise ValueError('the epoch data must be a JSON object like {"epoch": 0, "loss": 0.5}')
     epoch = payload.get("epoch")
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-        raise ValueError(f"'epoch' must be a whole number counted from 0, got {json.dumps(epoch)}")
+        raise ValueError(f"'epoch' must be a whole number counted from 0, got {json.dumps(epoch)[:40]}")
+    if epoch >= settings.GYMNOS_MAX_EPOCHS:
+        raise ValueError(f"'epoch' must be below {settings.GYMNOS_MAX_EPOCHS:,} (GYMNOS_MAX_EPOCHS), got {epoch:,}")
+    names = [name for name in payload if name != "epoch"]
+    if len(names) > EPOCH_POST_METRICS:
+        raise ValueError(f"a post may hold at most {EPOCH_POST_METRICS} metrics, got {len(names)}")
     metrics: dict[str, float | None] = {}
-    for name, value in payload.items():
-        if name == "epoch":
-            continue
+    for name in names:
+        value = payload[name]
+        if not name or len(name) > METRIC_NAME_LENGTH or "/" in name:
+            shown = json.dumps(name[:40])
+            raise ValueError(f"metric names are 1 to {METRIC_NAME_LENGTH} characters without '/', got {shown}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) and value is not None:
             raise ValueError(f"metric '{name}' must be a number, got {json.dumps(value)[:40]}")
-        metrics[str(name)[:255]] = value
+        metrics[name] = value
     return epoch, metrics
 
 
@@ -198,19 +215,17 @@ class RunForm(forms.Form):
 
     def clean_config(self) -> dict[str, Any]:
         try:
-            config = json.loads(self.cleaned_data["config"])
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(
-                f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
-            ) from None
+            config = jsonlimits.loads(self.cleaned_data["config"], what="The config")
+        except jsonlimits.JSONLimitError as exc:
+            raise forms.ValidationError(f"{exc}.") from None
         if not isinstance(config, dict):
             raise forms.ValidationError("The config must be a JSON object: { ... }.")
         return config
 
     def clean_base(self) -> dict[str, Any] | None:
         try:
-            base = json.loads(self.cleaned_data.get("base") or "null")
-        except json.JSONDecodeError:
+            base = jsonlimits.loads(self.cleaned_data.get("base") or "null")
+        except jsonlimits.JSONLimitError:
             base = None
         return base if isinstance(base, dict) else None
 

@@ -42,7 +42,7 @@ def launch(data: Any, user: Any = None, trusted: bool = False) -> Execution:
     ``QueueUnavailable`` (nothing left queued).
     """
     config = load_config(data, data_roots=None if trusted else settings.GYMNOS_DATA_ROOTS)
-    problems = checker().problems(config)
+    problems = checker().problems(config, settings.GYMNOS_CHECK_MEMORY_MB, settings.GYMNOS_CHECK_SECONDS)
     if problems:
         raise ConfigError(problems)
     queue_name = queue_name_for(config)
@@ -69,7 +69,7 @@ def launch(data: Any, user: Any = None, trusted: bool = False) -> Execution:
 @functools.cache
 def checker() -> IsolatedChecker:
     """This process's build checker (its fork server starts on first use, or at start-up: ``warm_up``)."""
-    return IsolatedChecker(settings.GYMNOS_CHECK_MEMORY_MB, settings.GYMNOS_CHECK_SECONDS)
+    return IsolatedChecker()
 
 
 def warm_up() -> None:

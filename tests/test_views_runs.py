@@ -73,7 +73,7 @@ def test_json_that_does_not_parse_is_an_error_beside_it(owner_client):
     data = form_for(tiny())
     data["config"] = '{"experiment": '
     page = owner_client.post("/runs/new/", data).content.decode()
-    assert "Not valid JSON" in page and "line 1" in page and Execution.objects.count() == 0
+    assert "The config is not valid JSON" in page and "line 1" in page and Execution.objects.count() == 0
 
 
 def test_clone_fills_the_form_from_a_run(owner_client, root, owner):

@@ -59,6 +59,10 @@ WORKER_LOST = (
     "worker lost: the worker running this execution stopped sending heartbeats (killed, or its machine went away)"
 )
 CANCELLED_BY_USER = "cancelled by a user"
+# A RemoteMonitor post may skip this many epochs at most (the skipped ones are stored as gaps), and a
+# run followed that way may log this many metrics: bounds on what one stranger's post can make us store.
+POSTED_EPOCH_GAP = 1_000
+POSTED_METRICS = 200
 # Rows a worker owns: launched through the queue, so the worker (not the folder) says how they end.
 OWNED_BY_WORKER = ~Q(job_id="")
 
@@ -151,6 +155,14 @@ class ExecutionTransitions(models.QuerySet["Execution"]):
         with transaction.atomic():
             execution = self.select_for_update().get(pk=pk)
             histories = {name: list(values) for name, values in execution.histories.values_list("name", "values")}
+            last = max((len(values) for values in histories.values()), default=0)
+            if epoch > last + POSTED_EPOCH_GAP:
+                raise ValueError(
+                    f"epoch {epoch} is more than {POSTED_EPOCH_GAP:,} epochs after the last one posted ({last - 1}); "
+                    "epochs are counted from 0, one post each"
+                )
+            if len(histories.keys() | metrics.keys()) > POSTED_METRICS:
+                raise ValueError(f"a run followed this way may log at most {POSTED_METRICS} metrics")
             for name, value in metrics.items():
                 values = histories.setdefault(name, [])
                 values.extend([None] * (epoch + 1 - len(values)))

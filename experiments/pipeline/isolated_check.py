@@ -8,8 +8,8 @@ child from it, which caps its own address space at what it already maps plus ``m
 waits at most ``seconds`` and kills a child that takes longer. A child that runs out of memory
 or dies answers with one problem at ``model.network``; the server's own memory never moves.
 
-    checker = IsolatedChecker(memory_mb=2048, seconds=30)
-    problems = checker.problems(config)      # [Problem(path, message), ...]; [] when it builds
+    checker = IsolatedChecker()
+    problems = checker.problems(config, memory_mb=2048, seconds=30)   # [Problem(path, message), ...]; [] builds
 """
 
 from __future__ import annotations
@@ -66,9 +66,7 @@ def _child(source: dict[str, Any], memory_bytes: int, environment: dict[str, str
 class IsolatedChecker:
     """Runs ``build_problems`` in capped children of one warm fork server; at most ``concurrency`` at once."""
 
-    def __init__(self, memory_mb: int, seconds: float, concurrency: int = 2) -> None:
-        self.memory_mb = memory_mb
-        self.seconds = seconds
+    def __init__(self, concurrency: int = 2) -> None:
         self.slots = threading.BoundedSemaphore(concurrency)
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload(["experiments.pipeline.check_server"])
@@ -85,20 +83,20 @@ class IsolatedChecker:
 
         threading.Thread(target=start, name="gymnos-check-warm-up", daemon=True).start()
 
-    def problems(self, config: TrainingConfig) -> list[Problem]:
+    def problems(self, config: TrainingConfig, memory_mb: int, seconds: float) -> list[Problem]:
         """Every problem the build check finds, or one saying which cap the config went past."""
         started = time.monotonic()
-        if not self.slots.acquire(timeout=self.seconds):
-            return [Problem("", f"the server is busy checking other configs (more than {self.seconds:g} s); try again")]
+        if not self.slots.acquire(timeout=seconds):
+            return [Problem("", f"the server is busy checking other configs (more than {seconds:g} s); try again")]
         try:
-            return self._check(config, self.seconds - (time.monotonic() - started))
+            return self._check(config, memory_mb, seconds, seconds - (time.monotonic() - started))
         finally:
             self.slots.release()
 
-    def _check(self, config: TrainingConfig, seconds: float) -> list[Problem]:
+    def _check(self, config: TrainingConfig, memory_mb: int, limit: float, seconds: float) -> list[Problem]:
         receiving, sending = self.context.Pipe(duplex=False)
         environment = {key: value for key, value in os.environ.items() if key.startswith("GYMNOS_")}
-        arguments = (config.source, self.memory_mb * 2**20, environment, sending)
+        arguments = (config.source, memory_mb * 2**20, environment, sending)
         child = self.context.Process(target=_child, args=arguments, daemon=True)
         child.start()
         sending.close()
@@ -113,13 +111,13 @@ class IsolatedChecker:
             receiving.close()
         if answer is None:
             _kill(child)
-            return [Problem(NETWORK, f"the model took longer than {self.seconds:g} s to build (the limit for "
+            return [Problem(NETWORK, f"the model took longer than {limit:g} s to build (the limit for "
                                      "checking a config, GYMNOS_CHECK_SECONDS)")]  # fmt: skip
         child.join(5)
         kind, found = answer
         if kind == "problems":
             return [Problem(path, message) for path, message in found]
-        return [Problem(NETWORK, f"the model needs more than {self.memory_mb} MB to build (the limit for checking "
+        return [Problem(NETWORK, f"the model needs more than {memory_mb} MB to build (the limit for checking "
                                  "a config, GYMNOS_CHECK_MEMORY_MB)")]  # fmt: skip
 
 

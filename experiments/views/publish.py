@@ -31,9 +31,9 @@ def epoch_end(request: HttpRequest, token: str) -> JsonResponse:
         raise Http404("No execution receives epochs at this URL.")
     try:
         epoch, metrics = parse_epoch_post(request)
+        execution = Execution.objects.record_posted_epoch(publish.execution_id, epoch, metrics)
     except ValueError as exc:
         return JsonResponse({"detail": str(exc)}, status=400)
-    execution = Execution.objects.record_posted_epoch(publish.execution_id, epoch, metrics)
     PublishToken.objects.filter(pk=publish.pk).update(last_post_at=timezone.now())
     return JsonResponse(
         {"execution": execution.pk, "epoch": epoch, "epochs": execution.epochs, "status": execution.status}
