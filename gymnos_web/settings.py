@@ -9,6 +9,8 @@ import os
 import secrets
 import tempfile
 from collections.abc import Iterable
+from datetime import timedelta
+from email.utils import getaddresses
 from pathlib import Path
 
 import dj_database_url
@@ -96,6 +98,10 @@ EMBEDDED_REDIS_SOCKET = _embedded_redis_socket()
 GYMNOS_SYNC_STALE_MINUTES = envint("GYMNOS_SYNC_STALE_MINUTES", 30)
 if GYMNOS_SYNC_STALE_MINUTES < 1:
     raise ImproperlyConfigured(f"GYMNOS_SYNC_STALE_MINUTES={GYMNOS_SYNC_STALE_MINUTES}: expected at least 1 (minutes)")
+# Runs deleted at least this many days ago are removed for good by `manage.py empty_trash`.
+GYMNOS_TRASH_DAYS = envint("GYMNOS_TRASH_DAYS", 30)
+if GYMNOS_TRASH_DAYS < 0:
+    raise ImproperlyConfigured(f"GYMNOS_TRASH_DAYS={GYMNOS_TRASH_DAYS}: expected 0 or more (days)")
 # How long one training job may run before RQ stops it (seconds).
 GYMNOS_JOB_TIMEOUT = envint("GYMNOS_JOB_TIMEOUT", 7 * 24 * 3600)
 # A launched config's model is built to check it in a child process with these caps (MB over what the
@@ -133,6 +139,7 @@ INSTALLED_APPS = [
     "experiments",
     "sweeps",
     "audit",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -144,6 +151,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "gymnos_web.errors.RedisUnavailableMiddleware",
+    # Failed logins throttled (last, as django-axes asks).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "gymnos_web.urls"
@@ -173,6 +183,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
     )
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+    # A writer that finds the database locked waits (seconds) instead of failing at once.
+    DATABASES["default"]["OPTIONS"]["timeout"] = 30
     # Tests use a file too, so they lock as every real process does (WAL readers never wait, writers
     # queue). Django's default in-memory test database shares a cache whose table locks fail at once
     # ("database table is locked") instead of waiting. One file per process: parallel runs do not clash.
@@ -212,3 +224,72 @@ STATICFILES_FINDERS = [
     "experiments.staticfiles.PlotlyFinder",
 ]
 WHITENOISE_USE_FINDERS = True
+
+# --- safety and operations --------------------------------------------------------------------
+
+# Behind HTTPS (directly or a proxy that sets X-Forwarded-Proto), set GYMNOS_HTTPS=true: HSTS, the
+# redirect to https, and cookies sent over https only. `manage.py check --deploy` is then clean.
+GYMNOS_HTTPS = envbool("GYMNOS_HTTPS", False)
+if GYMNOS_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 365 * 24 * 3600
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+X_FRAME_OPTIONS = "DENY"
+
+
+def _addresses(name: str) -> list[tuple[str, str]]:
+    """``ADMINS="Ann <ann@example.org>, bob@example.org"`` -> ``[("Ann", "ann@example.org"), ("", "bob@...")]``."""
+    value = os.environ.get(name, "")
+    found = getaddresses([value]) if value.strip() else []
+    for _, address in found:
+        if "@" not in address:
+            raise ImproperlyConfigured(f"{name}={value!r}: expected e-mail addresses, e.g. 'Ann <ann@example.org>'")
+    return found
+
+
+# Who is e-mailed the traceback of a server error (through EMAIL_HOST), besides the log.
+ADMINS = _addresses("ADMINS")
+SERVER_EMAIL = os.environ.get("SERVER_EMAIL", "gymnos@localhost")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25)
+
+# Errors are logged with their traceback to stderr and var/log/gymnos.log (and e-mailed to ADMINS).
+LOG_DIR = VAR_DIR / "log"
+LOG_DIR.mkdir(parents=True, exist_ok=True)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "level": "INFO"},
+        "file": {
+            "class": "logging.handlers.RotatingFileHandler",
+            "filename": str(LOG_DIR / "gymnos.log"),
+            "maxBytes": 10 * 2**20,
+            "backupCount": 5,
+            "formatter": "plain",
+            "level": "WARNING",
+        },
+        "mail_admins": {"class": "django.utils.log.AdminEmailHandler", "level": "ERROR"},
+    },
+    "loggers": {
+        "django": {"handlers": ["console", "file"], "level": "WARNING"},
+        "django.request": {"handlers": ["console", "file", "mail_admins"], "level": "ERROR", "propagate": False},
+        "experiments": {"handlers": ["console", "file"], "level": "INFO", "propagate": False},
+        "axes": {"handlers": ["file"], "level": "WARNING", "propagate": False},
+    },
+}
+
+# Failed logins: after 10 from one address for one user, 15 minutes of refusals (an admin can unlock
+# them sooner in the admin's "Access attempts").
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked.html"

@@ -4,6 +4,11 @@ from django.urls import include, path
 
 from experiments.api import api
 
+handler400 = "gymnos_web.errors.bad_request"
+handler403 = "gymnos_web.errors.permission_denied"
+handler404 = "gymnos_web.errors.page_not_found"
+handler500 = "gymnos_web.errors.server_error"
+
 urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from django.http import HttpRequest
+import redis
+from django.core.exceptions import SuspiciousOperation
+from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
 from ninja.security import HttpBearer, django_auth
 
@@ -51,6 +54,24 @@ api = GymnosAPI(
     auth=[BearerToken(), django_auth],
     urls_namespace="api",
 )
+
+
+log = logging.getLogger("experiments.api")
+
+
+def _unexpected(request: HttpRequest, exc: Exception | type[Exception]) -> HttpResponse:
+    """Anything no other handler answered: logged with its traceback, answered as JSON (never an HTML page)."""
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        return api.create_response(request, {"detail": f"the job queue is unavailable: {exc}"}, status=503)
+    if isinstance(exc, SuspiciousOperation):  # a body over DATA_UPLOAD_MAX_MEMORY_SIZE, a bad host...
+        return api.create_response(request, {"detail": f"refused: {exc}"}, status=400)
+    log.error(
+        "Internal error in %s %s", request.method, request.path, exc_info=exc if isinstance(exc, Exception) else None
+    )
+    return api.create_response(request, {"detail": "internal error; the server logged its traceback"}, status=500)
+
+
+api.add_exception_handler(Exception, _unexpected)
 
 
 class Detail(Schema):
