@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import django_rq
@@ -21,7 +22,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
 from experiments.models import Execution, Experiment, Status
-from experiments.pipeline import ConfigError, load_config
+from experiments.pipeline import ConfigError, Problem, TrainingConfig, load_config
 from experiments.pipeline.isolated_check import IsolatedChecker
 from experiments.pipeline.params import flatten
 from experiments.queueing import QueueUnavailable, check_redis, queue_name_for
@@ -33,16 +34,27 @@ def job_id_for(execution_id: int) -> str:
     return f"execution-{execution_id}"
 
 
-def launch(data: Any, user: Any = None, trusted: bool = False) -> Execution:
+def launch(
+    data: Any,
+    user: Any = None,
+    trusted: bool = False,
+    check: Callable[[TrainingConfig], list[Problem]] | None = None,
+) -> Execution:
     """Validate ``data`` (a config dict), create a queued Execution and enqueue its job on commit.
 
     The model is built to check it in a capped child process (``isolated_check``), never here. A
     config from the web reads ``dataset.path`` only inside GYMNOS_DATA_ROOTS; ``trusted`` (the
-    operator's own command line) lifts that. Raises ``ConfigError`` (nothing created) or
-    ``QueueUnavailable`` (nothing left queued).
+    operator's own command line) lifts that. ``check`` replaces the capped child for a caller that
+    is itself a disposable worker process (a sweep queueing its next trial inside a work horse, where
+    a fork server importing the frameworks would cost seconds a trial). Raises ``ConfigError``
+    (nothing created) or ``QueueUnavailable`` (nothing left queued).
     """
     config = load_config(data, data_roots=None if trusted else settings.GYMNOS_DATA_ROOTS)
-    problems = checker().problems(config, settings.GYMNOS_CHECK_MEMORY_MB, settings.GYMNOS_CHECK_SECONDS)
+    problems = (
+        check(config)
+        if check is not None
+        else checker().problems(config, settings.GYMNOS_CHECK_MEMORY_MB, settings.GYMNOS_CHECK_SECONDS)
+    )
     if problems:
         raise ConfigError(problems)
     queue_name = queue_name_for(config)
