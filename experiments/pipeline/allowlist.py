@@ -13,10 +13,16 @@ any host): a config must not turn a worker into a client of the services on its 
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import os
+import socket
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from .errors import ComponentError, did_you_mean
 
@@ -72,25 +78,145 @@ def import_allowed(path: str, key: str) -> Callable[..., Any]:
 
 
 def allowed_hosts() -> list[str]:
-    """The ``host`` and ``host:port`` entries ``remote_monitor`` may post to (lower case, IPv6 unbracketed)."""
+    """``GYMNOS_REMOTE_MONITOR_HOSTS`` as written: ``host``, ``host:port``, ``[ipv6]:port`` or ``*`` entries."""
     raw = os.environ.get(HOSTS_VARIABLE)
     entries = (DEFAULT_HOSTS if raw is None else raw).split(",")
-    return [entry.strip().lower().replace("[", "").replace("]", "") for entry in entries if entry.strip()]
+    return [entry.strip().lower() for entry in entries if entry.strip()]
+
+
+def _entries() -> list[tuple[str, int | None]]:
+    """Each entry as ``(host, port or None)``: ``gymnos:8000``, ``[::1]:8000``, ``::1``, ``10.0.0.1``."""
+    parsed = []
+    for entry in allowed_hosts():
+        if entry.startswith("["):
+            host, _, rest = entry[1:].partition("]")
+            port = rest.removeprefix(":")
+        elif entry.count(":") == 1:
+            host, _, port = entry.partition(":")
+        else:
+            host, port = entry, ""
+        parsed.append((host.rstrip("."), int(port) if port.isdigit() else None))
+    return parsed
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a URL leads, read the way the HTTP client (urllib3) reads it."""
+
+    scheme: str
+    host: str  # lower case, no trailing dot, IPv6 without brackets
+    port: int
+    path: str
+
+
+def _address(text: str) -> str | None:
+    """An IP address in its standard spelling (an IPv4-mapped IPv6 address as its IPv4), else None."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def parse_target(url: str) -> Target:
+    """``url`` as the client will connect to it; ``ValueError`` saying what would make it go elsewhere."""
+    if "\\" in url:
+        raise ValueError(f"must not contain a backslash (clients disagree on where it sends you), got {url!r}")
+    try:
+        parts = parse_url(url)
+    except LocationParseError as exc:
+        raise ValueError(f"is not a URL the client can read ({exc}), got {url!r}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"must be an http:// or https:// URL, got {url!r}")
+    if parts.auth is not None:
+        raise ValueError(f"must not hold a user name or password (user@host), got {url!r}")
+    host = (parts.host or "").lower().strip("[]").rstrip(".")
+    if not host:
+        raise ValueError(f"must name a host, got {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return Target(parts.scheme, host, port, parts.request_uri)
+
+
+def _resolve(host: str, port: int, seconds: float | None = None) -> list[str]:
+    """The addresses ``host`` resolves to now (standard spelling); ``seconds`` bounds the wait."""
+    if _address(host) is not None:
+        return [str(_address(host))]
+    lookup = lambda: [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]  # noqa: E731
+    try:
+        if seconds is None:
+            found = lookup()
+        else:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                found = pool.submit(lookup).result(timeout=seconds)
+    except (OSError, TimeoutError):
+        return []
+    return [str(_address(address)) for address in found if _address(address) is not None]
+
+
+def _names(port: int) -> set[str]:
+    """The hosts the list allows for ``port``, as written (addresses in their standard spelling)."""
+    return {_address(host) or host for host, pinned in _entries() if pinned is None or pinned == port}
+
+
+def _is_listed(target: Target) -> bool:
+    return (_address(target.host) or target.host) in _names(target.port)
+
+
+def _problem(target: Target, reason: str = "") -> str:
+    listed = f"it lists: {', '.join(allowed_hosts())}" if allowed_hosts() else "it is empty"
+    with_port = f"[{target.host}]:{target.port}" if ":" in target.host else f"{target.host}:{target.port}"
+    return (
+        f"cannot post to {target.host}{reason}: remote_monitor may only post to hosts listed in the {HOSTS_VARIABLE} "
+        f"environment variable ({listed}); an administrator may add '{target.host}' or '{with_port}' there"
+    )
+
+
+def connect_address(url: str, seconds: float | None = None) -> tuple[Target, str]:
+    """``(target, address)``: the address to connect to for ``url``, resolved now and checked against the list.
+
+    A URL may post when its host (as the HTTP client reads it) resolves to an address that a listed entry
+    resolves to; the caller connects to the returned address itself, so a name that resolves elsewhere a
+    moment later (DNS rebinding) changes nothing. Raises ``PermissionError`` saying why not.
+    """
+    try:
+        target = parse_target(url)
+    except ValueError as exc:
+        raise PermissionError(f"cannot post to this URL: it {exc}") from None
+    resolved = _resolve(target.host, target.port, seconds)
+    if "*" in allowed_hosts():
+        if not resolved:
+            raise PermissionError(f"cannot post to {target.host}: the name does not resolve")
+        return target, resolved[0]
+    if _is_listed(target):
+        if not resolved:  # a listed name this machine cannot resolve: the worker's machine may
+            raise PermissionError(f"cannot post to {target.host}: the name does not resolve here")
+        return target, resolved[0]
+    addresses = {found for name in _names(target.port) for found in _resolve(name, target.port, seconds)}
+    for found in resolved:
+        if found in addresses:
+            return target, found
+    if not resolved:
+        raise PermissionError(_problem(target, " (the name does not resolve here)"))
+    shown = "" if resolved == [target.host] else f" (it resolves to {', '.join(sorted(set(resolved)))})"
+    raise PermissionError(_problem(target, shown))
 
 
 def url_problem(url: str) -> str | None:
-    """What stops ``remote_monitor`` posting to ``url``, or None when its host (and port) is allowed."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    """What stops ``remote_monitor`` posting to ``url``, or None; the worker checks again at each post.
+
+    A listed name need not resolve where the config is checked (the web server's machine), only on the
+    worker's; any other host must resolve now to an address the list allows.
+    """
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return f"has an invalid port: {url!r}"
-    allowed = allowed_hosts()
-    if "*" in allowed or host in allowed or f"{host}:{port}" in allowed:
+        target = parse_target(url)
+    except ValueError as exc:
+        return f"cannot post to this URL: it {exc}"
+    if "*" in allowed_hosts() or _is_listed(target):
         return None
-    listed = f"it lists: {', '.join(allowed)}" if allowed else "it is empty"
-    return (
-        f"cannot post to {host}: remote_monitor may only post to hosts listed in the {HOSTS_VARIABLE} "
-        f"environment variable ({listed}); an administrator may add '{host}' or '{host}:{port}' there"
-    )
+    try:
+        connect_address(url, seconds=2.0)
+    except PermissionError as exc:
+        return str(exc)
+    return None
