@@ -7,12 +7,15 @@ import logging
 import math
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
+import certifi
 import keras
 import numpy as np
-import requests
+import urllib3
 from tqdm import tqdm
 
+from . import allowlist
 from .schedules import Schedule
 
 if TYPE_CHECKING:
@@ -132,29 +135,42 @@ class TimeoutRemoteMonitor(keras.callbacks.RemoteMonitor):
             send[key] = value.item() if isinstance(value, (np.ndarray, np.generic)) else value
         url = self.root + self.path
         try:
-            if self.send_as_json:
-                response = requests.post(
-                    url, json=send, headers=self.headers, timeout=self.timeout, allow_redirects=False
-                )
-            else:
-                response = requests.post(
-                    url,
-                    {self.field: json.dumps(send)},
-                    headers=self.headers,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                )
-            response.raise_for_status()
-            if response.is_redirect:
-                raise requests.exceptions.RequestException(
-                    f"it answered with a redirect to {response.headers.get('Location')}, which is not followed"
-                )
-        except requests.exceptions.RequestException as exc:
+            self._post(url, send)
+        except (PermissionError, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             self.failures += 1
             # Once as a warning; every epoch would bury the log while the server is down.
             level = logging.WARNING if self.failures == 1 else logging.DEBUG
             log.log(level, f"remote_monitor could not post epoch {epoch + 1} to {url}: {exc}; training goes on")
-            return
+
+    def _post(self, url: str, send: dict[str, Any]) -> None:
+        """POST to the address the allowlist checked, resolved now: the name cannot lead elsewhere meanwhile."""
+        target, address = allowlist.connect_address(url)
+        if self.send_as_json:
+            body, content_type = json.dumps(send).encode(), "application/json"
+        else:
+            body, content_type = urlencode({self.field: json.dumps(send)}).encode(), "application/x-www-form-urlencoded"
+        default_port = 443 if target.scheme == "https" else 80
+        host = f"[{target.host}]" if ":" in target.host else target.host
+        headers = {
+            **(self.headers or {}),
+            "Host": host if target.port == default_port else f"{host}:{target.port}",
+            "Content-Type": content_type,
+        }
+        timeout = urllib3.Timeout(total=self.timeout)
+        if target.scheme == "https":
+            pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
+                address, target.port, timeout=timeout, retries=False, server_hostname=target.host,
+                assert_hostname=target.host, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+            )  # fmt: skip
+        else:
+            pool = urllib3.HTTPConnectionPool(address, target.port, timeout=timeout, retries=False)
+        with pool:
+            response = pool.urlopen("POST", target.path, body=body, headers=headers, redirect=False)
+        if response.get_redirect_location():
+            location = response.headers.get("Location")
+            raise ValueError(f"it answered with a redirect to {location}, which is not followed")
+        if response.status >= 400:
+            raise ValueError(f"it answered {response.status} {response.reason}")
 
 
 class LoggedLearningRateScheduler(keras.callbacks.LearningRateScheduler):
