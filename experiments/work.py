@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import threading
 from typing import Any
 
@@ -21,6 +22,7 @@ from django.db import connections, transaction
 from experiments.extensions import RUN_CALLBACKS
 from experiments.models import Execution, Status
 from experiments.pipeline import ConfigError, ExecutionResult, load_config, run_experiment
+from experiments.pipeline.isolated_check import mapped_bytes
 from experiments.sync import index_execution
 
 log = logging.getLogger(__name__)
@@ -60,12 +62,14 @@ def run(execution_id: int) -> str:
         except ConfigError as exc:
             return Execution.objects.finish(execution_id, f"the config no longer validates: {exc}") or Status.FAILED
         added = [callback for provider in RUN_CALLBACKS for callback in provider(execution)]
+        limit_memory(settings.GYMNOS_JOB_MEMORY_MB)
         result = run_experiment(
             config,
             trainings_root=settings.GYMNOS_TRAININGS_ROOT,
             cache_dir=settings.GYMNOS_CACHE_DIR,
             callbacks=[DatabaseProgress(execution_id), *added],
             claim_folder=lambda path: Execution.objects.claim_folder(execution_id, path),
+            memory_limit_mb=settings.GYMNOS_JOB_MEMORY_MB or None,
         )
     finally:
         heartbeat.stop()
@@ -77,6 +81,18 @@ def run(execution_id: int) -> str:
         status = Execution.objects.finish(execution_id, error, pruned=pruned)
         index_execution(execution_id)
     return status or Status.FAILED
+
+
+def limit_memory(megabytes: int) -> None:
+    """Cap this work horse at what it maps now plus ``megabytes`` (``GYMNOS_JOB_MEMORY_MB``; 0: no cap).
+
+    A run that needs more fails alone with "out of memory (limit N MB)"; the horse is this job's own
+    process, so the worker and its next job are untouched.
+    """
+    if megabytes <= 0:
+        return
+    limit = mapped_bytes() + megabytes * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _error_with_traceback(result: ExecutionResult, lines: int = 30) -> str:

@@ -68,6 +68,7 @@ def test_the_folder_has_exactly_the_seed_layout(seed_run):
     names = sorted(p.name for p in path.iterdir())
     assert names == [
         "callbacks",
+        "evaluation.json",  # the evaluation report, beside the seed's files
         "execution.log",
         "metrics.json",
         "model.h5",

