@@ -1,0 +1,169 @@
+"""Moving a sweep on, on a worker: tell the study how trials ended, ask for the next ones, queue them.
+
+``advance(sweep_id)`` runs whenever one of the sweep's trials ends (``sweeps.signals``), and again
+from the safety check; running it twice, or on two workers at once, changes nothing more than
+running it once:
+
+1. every trial that ended and that the study has not heard of is told (each claimed by a
+   conditional update, so it is told once);
+2. free slots are reserved under the sweep's row lock: at most ``parallel`` trials are queued or
+   running (or being asked for) at once, and at most ``trials_total`` are ever asked for (the
+   unique (sweep, number) constraint says so too);
+3. for each slot the study is asked for values, written into the base config, and the config is
+   checked and launched as an ordinary execution (``running.launch``). A sample whose config does
+   not validate fails that trial with its error, and the slot is used again;
+4. when every trial has ended the sweep is finished; importances are refreshed.
+
+The Optuna calls happen outside any Django transaction: on SQLite, Optuna's own connection would
+otherwise wait for the lock the transaction holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from experiments import running
+from experiments.models import LIVE, Execution, Status
+from experiments.pipeline import ConfigError
+from experiments.pipeline.build_check import build_problems
+from experiments.queueing import QueueUnavailable
+
+from . import paths, study
+from .models import Sweep, Trial
+
+log = logging.getLogger(__name__)
+
+# A trial reserved but never queued (the job asking for it died) gives its slot back after this long.
+ABANDONED_AFTER = dt.timedelta(minutes=5)
+# Configs problems that are about a parameter's key, not its value: every sample would have them.
+_KEY_PROBLEMS = ("unknown argument", "unknown key")
+
+
+def advance(sweep_id: int) -> str:
+    """Tell, ask and queue for one sweep; returns what it did, for RQ's job result."""
+    sweep = Sweep.objects.filter(pk=sweep_id).first()
+    if sweep is None:
+        return "no such sweep"
+    told = tell_ended(sweep)
+    queued = failed = 0
+    stop = False
+    while not stop:
+        slots = reserve(sweep)
+        for trial in slots:
+            outcome = start(sweep, trial)
+            queued += outcome == "queued"
+            failed += outcome == "failed"
+            stop = stop or outcome == "stop"
+        stop = stop or not slots
+    told += tell_ended(sweep)  # those that ended meanwhile
+    ended = finish_if_done(sweep)
+    if told or ended:
+        refresh_importance(sweep)
+    return f"told {told}, queued {queued}, failed samples {failed}" + (", finished" if ended else "")
+
+
+def tell_ended(sweep: Sweep) -> int:
+    """Tell the study about every trial of ``sweep`` that ended; each is told once. Returns how many."""
+    now = timezone.now()
+    abandoned = sweep.trials.filter(
+        execution__isnull=True, error="", told_at__isnull=True, created_at__lt=now - ABANDONED_AFTER
+    )
+    abandoned.update(error="the job asking for this trial stopped before it was queued (its worker was lost)")
+    count = 0
+    for trial in sweep.trials.untold().select_related("execution"):
+        if not Trial.objects.filter(pk=trial.pk, told_at__isnull=True).update(told_at=timezone.now()):
+            continue  # another worker tells this one
+        outcome, value, error = _outcome(sweep, trial)
+        Trial.objects.filter(pk=trial.pk).update(outcome=outcome, value=value, error=error or F("error"))
+        if trial.optuna_number is not None:
+            study.tell(sweep, trial.optuna_number, outcome, value)
+        count += 1
+    return count
+
+
+def _outcome(sweep: Sweep, trial: Trial) -> tuple[str, float | None, str]:
+    """How a trial ended for the study: its status, its objective, and why it has none (if so)."""
+    execution = trial.execution
+    if execution is None:
+        return Status.FAILED, None, ""
+    status = execution.status if execution.status in (Status.SUCCEEDED, Status.PRUNED) else Status.FAILED
+    if execution.status == Status.CANCELLED:
+        status = Status.CANCELLED
+    if status not in (Status.SUCCEEDED, Status.PRUNED):
+        return status, None, ""
+    values = [value for value in execution.history(sweep.metric) if value is not None and math.isfinite(value)]
+    if not values:
+        logged = ", ".join(sorted(execution.summary)) or "nothing"
+        return Status.FAILED, None, f"objective: the run logged no finite {sweep.metric} (it logged: {logged})"
+    pick = max if sweep.direction == "maximize" else min
+    return status, (pick(values) if sweep.which == "best" else values[-1]), ""
+
+
+def reserve(sweep: Sweep) -> list[Trial]:
+    """Reserve the free slots of a running sweep (row-locked), as trials not asked for yet."""
+    with transaction.atomic():
+        locked = Sweep.objects.select_for_update().filter(pk=sweep.pk, status=Sweep.State.RUNNING).first()
+        if locked is None:
+            return []
+        total = locked.trials.count()
+        free = min(locked.parallel - locked.trials.live().count(), locked.trials_total - total)
+        return [Trial.objects.create(sweep=locked, number=total + index) for index in range(max(free, 0))]
+
+
+def start(sweep: Sweep, trial: Trial) -> str:
+    """Ask the study for ``trial``'s values and queue its run: ``queued``, ``failed`` (a bad sample) or ``stop``."""
+    number, params = study.ask(sweep, trial.number)
+    Trial.objects.filter(pk=trial.pk).update(optuna_number=number, params=params)
+    config = sweep.base_config
+    for path, value in params.items():
+        config = paths.write(config, path, value)
+    try:
+        with transaction.atomic():
+            execution = running.launch(config, user=sweep.created_by, trusted=sweep.trusted, check=build_problems)
+            Trial.objects.filter(pk=trial.pk).update(execution=execution)
+    except ConfigError as exc:
+        key_problems = [p for p in exc.problems if p.path in params and p.message.startswith(_KEY_PROBLEMS)]
+        _fail_sample(sweep, trial, number, "\n".join(str(problem) for problem in exc.problems))
+        if key_problems:  # the same for every value: the sweep cannot go on
+            problem = key_problems[0]
+            Sweep.objects.fail(sweep.pk, f'parameters["{problem.path}"]: {problem.message}')
+            return "stop"
+        return "failed"
+    except QueueUnavailable as exc:
+        # The execution failed as it could not be queued (its end is told like any other's).
+        log.warning("Could not queue a trial of %s: %s", sweep, exc)
+        return "stop"
+    if not Sweep.objects.filter(pk=sweep.pk, status=Sweep.State.RUNNING).exists():
+        running.cancel(execution)  # cancelled while this trial was being queued
+    return "queued"
+
+
+def _fail_sample(sweep: Sweep, trial: Trial, number: int, error: str) -> None:
+    Trial.objects.filter(pk=trial.pk).update(error=error, outcome=Status.FAILED, told_at=timezone.now())
+    study.tell(sweep, number, Status.FAILED, None)
+
+
+def finish_if_done(sweep: Sweep) -> bool:
+    """running -> finished once every trial was asked for and has ended and been told."""
+    trials = sweep.trials
+    if trials.count() < sweep.trials_total or trials.filter(told_at__isnull=True).exists():
+        return False
+    return Sweep.objects.finish(sweep.pk)
+
+
+def refresh_importance(sweep: Sweep) -> None:
+    """Optuna's importance of each parameter, stored on the sweep for its page (a few milliseconds)."""
+    found = study.importance(sweep)
+    if found:
+        Sweep.objects.filter(pk=sweep.pk).update(importance=found)
+
+
+def live_trials(sweep: Sweep) -> list[Execution]:
+    """The executions of the sweep's trials still queued or running."""
+    return list(Execution.objects.filter(sweep_trial__sweep=sweep, status__in=LIVE))

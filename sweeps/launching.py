@@ -1,0 +1,150 @@
+"""Launching, cancelling and watching over sweeps (the web side; no Optuna here).
+
+``launch_sweep()`` validates a sweep document, creates the ``Sweep`` and, once it is committed,
+queues the job that asks the study for the first trials (``sweeps.tasks.advance_sweep``).
+``cancel_sweep()`` ends it and stops its live trials. ``heal()`` is the safety check: it queues
+that job again for every running sweep that waits for one, so a signal lost to a crash never
+stalls a sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+import django_rq
+import redis
+from django.conf import settings
+from django.db import transaction
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from experiments import running
+from experiments.models import Execution, Status
+from experiments.pipeline.config import load_config
+from experiments.queueing import QueueUnavailable, check_redis, queue_name_for
+
+from .document import SweepPlan, load_sweep
+from .models import Sweep, Trial
+
+log = logging.getLogger(__name__)
+
+ADVANCE_TIMEOUT = 600  # seconds: asking, checking and queueing a few trials takes well under one
+
+
+def run_config(execution_id: int) -> dict[str, Any] | None:
+    """The config of run ``execution_id`` (a sweep's ``base`` may name a run), or None."""
+    config = Execution.objects.filter(pk=execution_id).values_list("config", flat=True).first()
+    return config if isinstance(config, dict) else None
+
+
+def plan(data: Any, trusted: bool = False) -> SweepPlan:
+    """Validate a sweep document (``ConfigError`` lists every problem with its path)."""
+    return load_sweep(data, run_config, data_roots=None if trusted else settings.GYMNOS_DATA_ROOTS)
+
+
+def launch_sweep(data: Any, user: Any = None, trusted: bool = False) -> Sweep:
+    """Validate ``data`` (a sweep document), create the sweep, and queue its first job on commit.
+
+    Raises ``ConfigError`` (nothing created) or ``QueueUnavailable`` (nothing created).
+    """
+    sweep_plan = plan(data, trusted)
+    queue = queue_name_for(load_config(sweep_plan.base))
+    check_redis(django_rq.get_connection(queue))
+    document = sweep_plan.document
+    with transaction.atomic():
+        sweep = Sweep.objects.create(
+            name=sweep_plan.name,
+            document=document.model_dump(mode="json", exclude={"base"}) | {"base": data["base"]},
+            base_config=sweep_plan.base,
+            base_execution_id=sweep_plan.base_run,
+            method=document.method,
+            trials_total=sweep_plan.trials,
+            parallel=sweep_plan.parallel,
+            metric=document.objective.metric,
+            which=document.objective.which,
+            direction=sweep_plan.direction,
+            study_name=f"gymnos-sweep-{secrets.token_hex(6)}",
+            seed=document.seed if document.seed is not None else secrets.randbelow(2**31),
+            queue=queue,
+            trusted=trusted,
+            created_by=user if user is not None and user.is_authenticated else None,
+        )
+        Sweep.objects.filter(pk=sweep.pk).update(study_name=f"gymnos-sweep-{sweep.pk}-{secrets.token_hex(4)}")
+        sweep.refresh_from_db(fields=["study_name"])
+        transaction.on_commit(lambda: request_advance(sweep))
+    return sweep
+
+
+def _job_id(sweep_id: int) -> str:
+    return f"sweep-{sweep_id}-advance"
+
+
+def request_advance(sweep: Sweep) -> bool:
+    """Queue the sweep's advance job (at the front: trials wait for it), unless one is already waiting.
+
+    Returns False when Redis could not be reached (the safety check queues it later).
+    """
+    connection = django_rq.get_connection(sweep.queue)
+    try:
+        try:
+            waiting = Job.fetch(_job_id(sweep.pk), connection=connection).get_status(refresh=True)
+        except NoSuchJobError:
+            waiting = None
+        if waiting in (JobStatus.QUEUED, JobStatus.DEFERRED):
+            return True
+        django_rq.get_queue(sweep.queue).enqueue_call(
+            "sweeps.tasks.advance_sweep",
+            args=(sweep.pk,),
+            job_id=_job_id(sweep.pk),
+            at_front=True,
+            timeout=ADVANCE_TIMEOUT,
+            result_ttl=3600,
+            failure_ttl=7 * 24 * 3600,
+        )
+    except (redis.exceptions.RedisError, OSError) as exc:
+        log.warning("Could not queue the next step of %s: %s", sweep, exc)
+        return False
+    return True
+
+
+def cancel_sweep(sweep: Sweep) -> bool:
+    """End a running sweep: its queued trials leave the queue, its running ones are stopped.
+
+    Returns False if it had already ended. ``QueueUnavailable`` (nothing changed) when Redis is down.
+    """
+    check_redis(django_rq.get_connection(sweep.queue))
+    if not Sweep.objects.cancel(sweep.pk):
+        return False
+    for execution in Execution.objects.filter(sweep_trial__sweep=sweep, status__in=[Status.QUEUED, Status.RUNNING]):
+        try:
+            running.cancel(execution)
+        except QueueUnavailable:
+            log.exception("Could not cancel trial execution %s of %s", execution.pk, sweep)
+    request_advance(sweep)  # tells the study how its trials ended
+    return True
+
+
+def needs_advance(sweep: Sweep) -> bool:
+    """Whether a sweep waits for its advance job: a trial ended untold, a slot is free, or it is done."""
+    trials = sweep.trials
+    if trials.untold().exists():
+        return True
+    if not sweep.is_running:
+        return False
+    total = trials.count()
+    return total < sweep.trials_total and trials.live().count() < sweep.parallel or total >= sweep.trials_total
+
+
+def heal(sweeps: Any = None) -> int:
+    """The safety check: queue the advance job of every running sweep that waits for one. Returns how many."""
+    count = 0
+    for sweep in sweeps if sweeps is not None else Sweep.objects.running():
+        if needs_advance(sweep) and request_advance(sweep):
+            count += 1
+    return count
+
+
+def trial_of(execution_id: int) -> Trial | None:
+    return Trial.objects.select_related("sweep").filter(execution_id=execution_id).first()

@@ -1,0 +1,34 @@
+"""What a sweep does when one of its trials ends: ask for the next (connected in ``SweepsConfig.ready``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rq import get_current_job
+
+from .launching import request_advance, trial_of
+
+log = logging.getLogger(__name__)
+
+
+def on_execution_ended(sender: Any, pk: int, status: str, **kwargs: Any) -> None:
+    """A run ended: if it is a sweep's trial, tell the study and ask for the next trial.
+
+    Inside a work horse (the trial's own job ends, or a worker marks a lost run) this happens
+    right here, on that worker: it already holds the frameworks and the study, so the next trial
+    is queued without another job's start-up. Anywhere else (a cancel in a request, ``up``
+    stopping) it is the sweep's advance job, queued at the front.
+    """
+    trial = trial_of(pk)
+    if trial is None:
+        return
+    if get_current_job() is not None:
+        try:
+            from sweeps import advance
+
+            advance.advance(trial.sweep_id)
+            return
+        except Exception:  # noqa: BLE001 - the advance job below does it again, elsewhere
+            log.exception("Could not move %s on after its trial %s ended; queueing it", trial.sweep, trial.number)
+    request_advance(trial.sweep)

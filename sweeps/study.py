@@ -1,0 +1,181 @@
+"""A sweep's Optuna study, kept in Gymnos' own database (Optuna's RDB storage on ``DATABASE_URL``).
+
+Workers on several machines share one study with no extra service: each opens it by name in the
+same database the index lives in (SQLite by default, PostgreSQL when scaled out). Only workers
+import this module (Optuna and SQLAlchemy take a noticeable part of a second to import); the web
+process reads what the sweep's rows say.
+
+    study = open_study(sweep)               # created on first use
+    number, params = ask(sweep, trial_number)
+    tell(sweep, number, "succeeded", 23.4)
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+from typing import Any
+
+import optuna
+import sqlalchemy
+from django.db import connection
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from experiments.models import Status
+
+from .document import Choice, HyperbandPruner, IntUniform, LogUniform, MedianPruner, SweepDocument, Uniform
+from .models import Sweep
+
+log = logging.getLogger(__name__)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+# How long a write waits for SQLite's lock (Django's own connections wait as long).
+SQLITE_TIMEOUT = 60
+
+
+def storage_url() -> str:
+    """A SQLAlchemy URL for the database Django uses now (in tests: the test database)."""
+    conf = connection.settings_dict
+    if conf["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{conf['NAME']}"
+    if "postgresql" not in conf["ENGINE"]:
+        raise RuntimeError(f"sweeps keep their Optuna study in SQLite or PostgreSQL, not {conf['ENGINE']}")
+    options = {key: str(value) for key, value in (conf.get("OPTIONS") or {}).items() if isinstance(value, (str, int))}
+    url = sqlalchemy.engine.URL.create(
+        "postgresql+psycopg",
+        username=conf.get("USER") or None,
+        password=conf.get("PASSWORD") or None,
+        host=conf.get("HOST") or None,
+        port=int(conf["PORT"]) if conf.get("PORT") else None,
+        database=conf["NAME"],
+        query=options,
+    )
+    return url.render_as_string(hide_password=False)
+
+
+@functools.cache
+def _storage(url: str) -> optuna.storages.RDBStorage:
+    kwargs: dict[str, Any] = (
+        {"connect_args": {"timeout": SQLITE_TIMEOUT}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    )
+    for attempt in range(3):
+        try:
+            # The first one in a database creates Optuna's tables; two at once may collide: try again.
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except sqlalchemy.exc.SQLAlchemyError:
+            if attempt == 2:
+                raise
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
+
+
+def storage() -> optuna.storages.RDBStorage:
+    return _storage(storage_url())
+
+
+def document_of(sweep: Sweep) -> SweepDocument:
+    return SweepDocument.model_validate(sweep.document)
+
+
+def distributions(document: SweepDocument) -> dict[str, BaseDistribution]:
+    found: dict[str, BaseDistribution] = {}
+    for name, parameter in document.parameters.items():
+        if isinstance(parameter, Uniform):
+            found[name] = FloatDistribution(parameter.low, parameter.high, step=parameter.step)
+        elif isinstance(parameter, LogUniform):
+            found[name] = FloatDistribution(parameter.low, parameter.high, log=True)
+        elif isinstance(parameter, IntUniform):
+            found[name] = IntDistribution(parameter.low, parameter.high, step=parameter.step)
+        elif isinstance(parameter, Choice):
+            found[name] = CategoricalDistribution(parameter.choice)
+    return found
+
+
+def sampler(document: SweepDocument, seed: int, grid_seed: int) -> optuna.samplers.BaseSampler:
+    """A fresh sampler per ask, seeded by the trial's place, so each process asks for different values.
+
+    The grid is the exception: its order is shuffled by ``grid_seed``, the same in every process, and
+    a trial takes the combination at its own number.
+    """
+    if document.method == "grid":
+        space = {name: list(parameter.choice) for name, parameter in document.parameters.items()}  # type: ignore[union-attr]
+        return optuna.samplers.GridSampler(space, seed=grid_seed)
+    if document.method == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    # constant_liar: trials still running count as bad guesses, so parallel trials spread out.
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+def pruner(document: SweepDocument) -> optuna.pruners.BasePruner:
+    spec = document.pruner
+    if isinstance(spec, MedianPruner):
+        return optuna.pruners.MedianPruner(n_startup_trials=spec.startup_trials, n_warmup_steps=spec.warmup_epochs)
+    if isinstance(spec, HyperbandPruner):
+        return optuna.pruners.HyperbandPruner(min_resource=spec.warmup_epochs, reduction_factor=spec.reduction_factor)
+    return optuna.pruners.NopPruner()
+
+
+def open_study(sweep: Sweep, seed: int | None = None) -> optuna.Study:
+    """The sweep's study (created if it is not there yet), with its sampler and pruner."""
+    document = document_of(sweep)
+    return optuna.create_study(
+        storage=storage(),
+        study_name=sweep.study_name,
+        direction="maximize" if sweep.direction == "maximize" else "minimize",
+        sampler=sampler(document, sweep.seed if seed is None else seed, sweep.seed),
+        pruner=pruner(document),
+        load_if_exists=True,
+    )
+
+
+def trial_seed(sweep: Sweep, number: int) -> int:
+    return (sweep.seed * 1_000_003 + number) % 2**32
+
+
+def ask(sweep: Sweep, number: int) -> tuple[int, dict[str, Any]]:
+    """A new trial of the study: its Optuna number and the values sampled for it."""
+    study = open_study(sweep, trial_seed(sweep, number))
+    trial = study.ask(distributions(document_of(sweep)))
+    return trial.number, dict(trial.params)
+
+
+_STATES = {Status.SUCCEEDED: TrialState.COMPLETE, Status.PRUNED: TrialState.PRUNED}
+
+
+def tell(sweep: Sweep, optuna_number: int, outcome: str, value: float | None) -> None:
+    """Tell the study how a trial ended: complete with its value, pruned, or failed (anything else)."""
+    study = open_study(sweep)
+    state = _STATES.get(outcome, TrialState.FAIL)  # type: ignore[call-overload]
+    if state == TrialState.COMPLETE and (value is None or not math.isfinite(value)):
+        state = TrialState.FAIL
+    try:
+        study.tell(optuna_number, value if state == TrialState.COMPLETE else None, state=state)
+    except (RuntimeError, ValueError) as exc:  # told already (a second job raced this one): it stands
+        log.warning("Trial %s of %s: %s", optuna_number, sweep, exc)
+
+
+def importance(sweep: Sweep) -> dict[str, float]:
+    """Each parameter's importance (Optuna's default evaluator), highest first; {} before two trials completed."""
+    study = open_study(sweep)
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 2 or len({trial.value for trial in complete}) < 2:
+        return {}
+    from optuna.importance import get_param_importances  # imports scikit-learn's forests
+
+    try:
+        found = get_param_importances(study)
+    except (RuntimeError, ValueError) as exc:  # e.g. a parameter with one value in every trial
+        log.info("No importances for %s yet: %s", sweep, exc)
+        return {}
+    return {name: round(float(value), 6) for name, value in found.items()}
+
+
+def running_trial(sweep: Sweep, optuna_number: int) -> optuna.trial.Trial:
+    """The live trial a run's pruning callback reports to."""
+    study = open_study(sweep)
+    rdb = storage()
+    trial_id = rdb.get_trial_id_from_study_id_trial_number(rdb.get_study_id_from_name(sweep.study_name), optuna_number)
+    return optuna.trial.Trial(study, trial_id)
