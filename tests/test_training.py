@@ -55,7 +55,9 @@ def seed_run(tmp_path_factory):
     config["training"]["epochs"] = 4
     config["training"]["callbacks"][1]["period"] = 2
     config["tracking"]["trackers"][1]["tracking_uri"] = f"sqlite:///{root / 'mlflow.db'}"
-    result = run_experiment(load_config(config), trainings_root=root / "trainings", cache_dir=root / "cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GYMNOS_SYSTEM_INTERVAL", "1")  # shorter than the run, so it has system_metrics.jsonl
+        result = run_experiment(load_config(config), trainings_root=root / "trainings", cache_dir=root / "cache")
     assert result.succeeded, result.error
     return config, result
 
@@ -72,6 +74,7 @@ def test_the_folder_has_exactly_the_seed_layout(seed_run):
         "execution.log",
         "metrics.json",
         "model.h5",
+        "system_metrics.jsonl",  # what the run cost the machine, beside the seed's files
         "tensorboard",
         "trackers.json",
         "training_config.json",

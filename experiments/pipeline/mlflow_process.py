@@ -7,7 +7,7 @@ JSON line per event to this process's stdin and reads one answer when the run en
 
 Protocol (stdin, one JSON object per line):
     {"op": "start", "experiment": ..., "run_name": ..., "tags": {...}, "params": {...}, "artifact_location": ...}
-    {"op": "metrics", "metrics": {...}, "step": N}
+    {"op": "metrics", "metrics": {...}, "step": N, "timestamp": ms}   (timestamp optional: now)
     {"op": "artifacts", "paths": [...]}
     {"op": "end", "status": "FINISHED" | "FAILED" | "KILLED"}
 Answer (stdout, one line, after "end" or EOF): {"location": {...}} or {"error": "..."}.
@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterable
@@ -46,12 +47,15 @@ class MLflowProcess:
             env=env,
             text=True,
         )
+        # Epochs come from fit's thread, system samples from the sampler's: one line at a time.
+        self._send_lock = threading.Lock()
 
     def send(self, op: str, **fields: Any) -> None:
         assert self.process.stdin is not None  # opened with stdin=PIPE
         try:
-            self.process.stdin.write(json.dumps({"op": op, **fields}) + "\n")
-            self.process.stdin.flush()
+            with self._send_lock:
+                self.process.stdin.write(json.dumps({"op": op, **fields}) + "\n")
+                self.process.stdin.flush()
         except (BrokenPipeError, ValueError) as exc:
             raise RuntimeError(f"the MLflow client process exited early ({self._answer().get('error', exc)})") from exc
 
@@ -121,7 +125,7 @@ def _serve(uri: str, events: Iterable[str], answer: IO[str]) -> None:
                     client.log_batch(run_id, params=params[start : start + 100])
                 client.log_batch(run_id, tags=[RunTag(key, value) for key, value in event.get("run_tags", {}).items()])
             elif op == "metrics":
-                now = int(time.time() * 1000)
+                now = int(event.get("timestamp") or time.time() * 1000)
                 metrics = [Metric(key, float(value), now, event["step"]) for key, value in event["metrics"].items()]
                 assert run_id is not None, "metrics before start"
                 client.log_batch(run_id, metrics=metrics)

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -22,6 +23,7 @@ from .errors import invalid
 from .mlflow_process import MLflowProcess
 from .params import flatten
 from .schema import Component, UnionKind
+from .system_metrics import mlflow_metrics
 
 log = logging.getLogger("gymnosd.Trackers")
 
@@ -124,6 +126,9 @@ class TensorBoardTracker(Tracker):
 
     def __init__(self, spec: TensorBoardSpec) -> None:
         self.spec = spec
+        self._system_lock = threading.Lock()  # system samples come from the sampler's thread
+        self._system_open = True
+        self._system_steps = 0
 
     def start(self, run: RunInfo) -> None:
         import tensorflow as tf
@@ -149,7 +154,21 @@ class TensorBoardTracker(Tracker):
     def log_test(self, metrics: dict[str, float], step: int) -> None:
         self._write("test", metrics, step)
 
+    def log_system(self, sample: dict[str, Any]) -> None:
+        """``system/<field>`` scalars under ``tensorboard/system``, one step per sample (made with the first)."""
+        import tensorflow as tf
+
+        with self._system_lock:
+            if not self._system_open:
+                return
+            if "system" not in self.writers:
+                self.writers["system"] = tf.summary.create_file_writer(str(self.root / "system"))
+            self._system_steps += 1
+            self._write("system", {f"system/{k}": v for k, v in sample.items() if k != "time"}, self._system_steps)
+
     def end(self, status: str) -> None:
+        with self._system_lock:
+            self._system_open = False
         for writer in self.writers.values():
             writer.close()
 
@@ -171,6 +190,9 @@ class MLflowTracker(Tracker):
     def __init__(self, spec: MLflowSpec) -> None:
         self.spec = spec
         self._location: dict[str, Any] = {}
+        self._system_lock = threading.Lock()  # system samples come from the sampler's thread
+        self._system_open = False
+        self._system_steps = 0
 
     def start(self, run: RunInfo) -> None:
         self.uri = self.spec.resolve_uri(run.trainings_root)
@@ -187,6 +209,7 @@ class MLflowTracker(Tracker):
             params={_mlflow_name(key): _jsonable(value) for key, value in params.items()},
             artifact_location=(run.trainings_root.resolve() / "mlartifacts").as_uri() if default_store else None,
         )
+        self._system_open = True
 
     def log_epoch(self, step: int, logs: dict[str, float]) -> None:
         self.process.send("metrics", metrics={key: float(value) for key, value in logs.items()}, step=step)
@@ -197,7 +220,19 @@ class MLflowTracker(Tracker):
     def log_artifacts(self, paths: list[Path]) -> None:
         self.process.send("artifacts", paths=[str(path) for path in paths])
 
+    def log_system(self, sample: dict[str, Any]) -> None:
+        """MLflow's own system-metric names (``system/cpu_utilization_percentage``, ...), one step per sample."""
+        with self._system_lock:
+            if not self._system_open:
+                return
+            self._system_steps += 1
+            self.process.send(
+                "metrics", metrics=mlflow_metrics(sample), step=self._system_steps, timestamp=int(time.time() * 1000)
+            )
+
     def end(self, status: str) -> None:
+        with self._system_lock:
+            self._system_open = False
         answer = self.process.finish(status)
         self._location = answer.get("location") or self._location
         if answer.get("error"):

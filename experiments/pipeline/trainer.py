@@ -260,6 +260,8 @@ class Trainer:
         # is recorded too; fit() adds none of its own when given one. It keeps the epochs of a run that fails.
         self.history = keras.callbacks.History()
         callbacks += [self.history, TrackerBridge(self.trackers), *self.extra_callbacks]
+        if self.sampler is not None:  # each epoch's end, marked on the system metrics' time axis
+            callbacks.append(self.sampler.epoch_callback())
         if self.progress_stream is not None:
             callbacks.append(EpochProgressBar(training.epochs, self.progress_stream))
         log.info(f"Fitting model with {len(X_fit)} samples ...")

@@ -1,1 +1,12 @@
-"""System metrics: what each run costs the machine, and the load of every worker machine."""
+"""System metrics: what each run costs the machine, and the load of every worker machine.
+
+The engine writes ``system_metrics.jsonl`` (``experiments.pipeline.system_metrics``); sync reads it
+into ``system/...`` histories and the ``Execution.system`` summary (the reader registered here, when
+the app starts); ``views`` and ``api`` serve it; the queue page shows each worker machine's figures.
+"""
+
+from experiments.sync_reader import register
+
+from .indexing import READER
+
+register(READER)

@@ -1,5 +1,6 @@
 """The queue: runs waiting (in order, with who launched them), runs in progress with their
-worker, and each RQ worker's state. The page re-renders its fragment every few seconds."""
+worker, and each RQ worker's state and machine (CPU, memory, GPUs, from its heartbeat). The page
+re-renders its fragment every few seconds."""
 
 from typing import Any
 
@@ -14,6 +15,7 @@ from rq import Worker
 
 from experiments.models import Execution
 from experiments.queueing import QUEUES, QueueUnavailable, check_redis
+from experiments.system import machines
 from experiments.views.helpers import eta_seconds, execution_url, progress_percent, run_label
 
 REFRESH_SECONDS = 3
@@ -42,6 +44,7 @@ def _workers() -> tuple[list[dict[str, Any]], str | None]:
                         "job_id": worker.get_current_job_id(),
                         "last_heartbeat": worker.last_heartbeat,
                         "birth": worker.birth_date,
+                        "machine": machines.read(connection.hget(worker.key, machines.FIELD)),
                     }
                 )
     except QueueUnavailable as exc:
