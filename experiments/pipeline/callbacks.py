@@ -395,7 +395,9 @@ class ModelCheckpoint(CallbackSpec):
     """Save the model every ``period`` epochs (Keras 3 dropped ``period``; Gymnos brings it back).
 
     ``filepath`` is a template filled with ``epoch`` and the epoch's logs, as in the seed:
-    ``weights.{epoch:02d}-{val_loss:.2f}.h5`` gives ``weights.05-27.07.h5``.
+    ``weights.{epoch:02d}-{val_loss:.2f}.h5`` gives ``weights.05-27.07.h5``. ``keep`` keeps only
+    the last N files it saved, ``keep_best`` the N best by ``monitor`` (both: a file either keeps
+    survives); each file it removes is named in execution.log.
     """
 
     type: Literal["model_checkpoint"]
@@ -406,6 +408,11 @@ class ModelCheckpoint(CallbackSpec):
     save_weights_only: bool = False
     mode: Mode = "auto"
     verbose: Verbose = 0
+    keep: Annotated[int, Field(gt=0), Explained("a positive integer (keep the last N checkpoint files)")] | None = None
+    keep_best: (
+        Annotated[int, Field(gt=0), Explained("a positive integer (keep the N best checkpoint files by monitor)")]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _check_filepath(self) -> ModelCheckpoint:
@@ -421,7 +428,7 @@ class ModelCheckpoint(CallbackSpec):
 
     def metric_refs(self) -> list[tuple[str, str]]:
         refs = [("filepath", field) for field in template_fields(self.filepath) if field != "epoch"]
-        if self.save_best_only:
+        if self.save_best_only or self.keep_best:
             refs.append(("monitor", self.monitor))
         return refs
 
@@ -430,7 +437,8 @@ class ModelCheckpoint(CallbackSpec):
 
         arguments = self.keras_arguments()
         arguments["filepath"] = str(folder / self.filepath)
-        return PeriodicModelCheckpoint(**arguments)
+        # Removed files are named from the execution folder: callbacks/model_checkpoint/weights.05.h5.
+        return PeriodicModelCheckpoint(**arguments, shown_from=str(folder.parent.parent))
 
 
 SCHEDULERS = (StepDecayScheduler, ExponentialDecayScheduler, CosineDecayScheduler)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -15,7 +16,7 @@ import numpy as np
 import urllib3
 from tqdm import tqdm
 
-from . import allowlist
+from . import allowlist, checkpoints
 from .schedules import Schedule
 
 if TYPE_CHECKING:
@@ -28,16 +29,85 @@ class PeriodicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """Keras's ModelCheckpoint, saving every ``period`` epochs (Keras 3 dropped ``period``).
 
     ``filepath`` is filled with the epoch (from 1) and its logs, as Keras does; with
-    ``save_best_only`` an epoch that does not improve on ``monitor`` is not saved.
+    ``save_best_only`` an epoch that does not improve on ``monitor`` is not saved. ``keep`` and
+    ``keep_best`` remove the files it saved earlier in this run beyond the last N / the N best by
+    ``monitor`` (``checkpoints.removable``); each removal is a line in execution.log, the path
+    shown from ``shown_from``.
     """
 
-    def __init__(self, filepath: str, period: int = 1, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        filepath: str,
+        period: int = 1,
+        keep: int | None = None,
+        keep_best: int | None = None,
+        shown_from: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(filepath, **kwargs)
         self.period = period
+        self.keep = keep
+        self.keep_best = keep_best
+        self.shown_from = shown_from
+        self.saved: list[checkpoints.Saved] = []
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if (epoch + 1) % self.period == 0:
             super().on_epoch_end(epoch, logs)
+
+    def _save_model(self, epoch: int, batch: int | None, logs: dict | None) -> None:
+        # Keras' own hook for one save (private, but the one place that knows the path it wrote):
+        # what it saved is noted so that retention can remove the files beyond keep / keep_best.
+        if self.keep is None and self.keep_best is None:
+            super()._save_model(epoch, batch, logs)
+            return
+        path = self._get_file_path(epoch, batch, logs)
+        before = _stamp(path)
+        super()._save_model(epoch, batch, logs)
+        if _stamp(path) in (None, before):
+            return  # not saved (save_best_only and no improvement)
+        value = (logs or {}).get(self.monitor)
+        number = float(value) if isinstance(value, (int, float, np.floating)) else None
+        self.saved = [item for item in self.saved if item.path != path]  # a template without {epoch} overwrites
+        self.saved.append(checkpoints.Saved(path, epoch + 1, number))
+        self._apply_retention()
+
+    def _better(self, a: float, b: float) -> bool:
+        return bool(self._is_improvement(a, b))
+
+    def _apply_retention(self) -> None:
+        gone = checkpoints.removable(self.saved, self.keep, self.keep_best, self._better)
+        for item in gone:
+            try:
+                os.remove(item.path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning(f"Could not remove checkpoint {self._shown(item.path)}: {exc.strerror or exc}")
+                continue
+            log.info(f"Removed checkpoint {self._shown(item.path)} (epoch {item.epoch}): {self._rule()}")
+        removed = {item.path for item in gone}
+        self.saved = [item for item in self.saved if item.path not in removed]
+
+    def _rule(self) -> str:
+        rules = []
+        if self.keep:
+            rules.append(f"the last {self.keep}")
+        if self.keep_best:
+            rules.append(f"the {self.keep_best} best by {self.monitor}")
+        return "model_checkpoint keeps " + " and ".join(rules)
+
+    def _shown(self, path: str) -> str:
+        return os.path.relpath(path, self.shown_from).replace(os.sep, "/") if self.shown_from else path
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    """A file's (mtime_ns, size), or None when it is not there: tells whether a save wrote it."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size)
 
 
 class EpochProgressBar(keras.callbacks.Callback):
