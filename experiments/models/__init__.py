@@ -2,6 +2,7 @@
 
 from .executions import Execution, ExecutionQuerySet, Experiment, MetricHistory
 from .lifecycle import ENDED, LIVE, Status
+from .search import KeyCount, RunCount, SearchValue
 from .summary import finite_or_none, higher_is_better, summarise
 from .tokens import ApiToken, PublishToken, ShareLink, _new_token
 
@@ -10,6 +11,9 @@ __all__ = [
     "Execution",
     "ExecutionQuerySet",
     "MetricHistory",
+    "SearchValue",
+    "RunCount",
+    "KeyCount",
     "Status",
     "LIVE",
     "ENDED",
