@@ -1,7 +1,9 @@
 """Who may see and do what. The views and the API call these rather than check permissions themselves.
 
 Everyone logged in is on the team and may read everything. Launching and cancelling need
-``experiments.add_execution`` (the permission the API checks too). A share link grants
+``experiments.add_execution`` (the permission the API checks too). Editing and archiving runs
+need ``experiments.change_execution``; deleting, restoring and emptying the trash
+``experiments.delete_execution``. A share link grants
 exactly one execution or one comparison, read-only, to anyone holding its token.
 """
 
@@ -20,6 +22,9 @@ if TYPE_CHECKING:
     from django.db.models import QuerySet
 
 LAUNCH_PERMISSION = "experiments.add_execution"
+# Curation: editing a run's title, notes and tags, and archiving it; moving it to the trash and back.
+EDIT_PERMISSION = "experiments.change_execution"
+DELETE_PERMISSION = "experiments.delete_execution"
 
 
 def _executions() -> QuerySet[Execution]:
@@ -49,6 +54,30 @@ def require_launch_permission(user: User | AnonymousUser) -> None:
     if not can_launch(user):
         raise PermissionDenied(
             "You need the experiments.add_execution permission to launch or cancel runs. Ask an admin for it."
+        )
+
+
+def can_edit(user: User | AnonymousUser) -> bool:
+    return has_permission(user, EDIT_PERMISSION)
+
+
+def can_delete(user: User | AnonymousUser) -> bool:
+    return has_permission(user, DELETE_PERMISSION)
+
+
+def require_edit_permission(user: User | AnonymousUser) -> None:
+    """403 unless the user may edit and archive runs."""
+    if not can_edit(user):
+        raise PermissionDenied(
+            f"You need the {EDIT_PERMISSION} permission to edit or archive runs. Ask an admin for it."
+        )
+
+
+def require_delete_permission(user: User | AnonymousUser) -> None:
+    """403 unless the user may move runs to the trash, restore them and empty the trash."""
+    if not can_delete(user):
+        raise PermissionDenied(
+            f"You need the {DELETE_PERMISSION} permission to delete or restore runs. Ask an admin for it."
         )
 
 

@@ -1,1 +1,198 @@
-"""This feature's API operations, attached to the routers of experiments/api (which imports this module)."""
+"""Curating runs through the API, on ``/api/executions`` (attached to its router; experiments/api imports this).
+
+- ``PATCH /api/executions/{id}`` with any of ``title``, ``notes``, ``tags``: the run's edits.
+- ``POST /api/executions/{id}/archive``, ``/unarchive``: hide it from the default tables, or not.
+- ``DELETE /api/executions/{id}``: move it to the trash; ``POST /api/executions/{id}/restore``: back.
+
+Editing and archiving need ``experiments.change_execution``; deleting and restoring
+``experiments.delete_execution``. 409 says why an action cannot be done (a running run, a run with
+no folder, something already at the path a restore would use).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Schema, Status
+from pydantic import Field
+
+from experiments.access import DELETE_PERMISSION, EDIT_PERMISSION
+from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed
+from experiments.api.executions import router
+from experiments.models import Execution
+from experiments.pipeline import ConfigError, jsonlimits
+from experiments.pipeline.schema import Section, openapi_schema, validate
+
+from . import edits, sidecar, trash
+from .edits import UNSET, CurationError
+
+
+class CurationEdit(Section):
+    """What ``PATCH`` may change; a key left out is left as it is."""
+
+    title: Annotated[str, Field(max_length=sidecar.MAX_TITLE)] | None = Field(
+        None, description="The run's title; an empty string gives back the config's experiment.name."
+    )
+    notes: Annotated[str, Field(max_length=sidecar.MAX_NOTES)] | None = Field(
+        None, description="Free text, Markdown (rendered without raw HTML)."
+    )
+    tags: Annotated[list[str], Field(max_length=sidecar.MAX_TAGS)] | None = Field(
+        None, description="The run's whole tag list (it replaces the config's experiment.tags)."
+    )
+
+
+class Curated(Schema):
+    id: int
+    experiment: str
+    folder_name: str | None
+    status: str
+    title: str
+    notes: str
+    tags: list[str]
+    archived: bool
+    deleted_at: str | None
+    deleted_by: str | None
+    size_bytes: int | None
+    checkpoint_bytes: int | None
+    url: str
+
+
+def _out(execution: Execution) -> dict[str, Any]:
+    return {
+        "id": execution.pk,
+        "experiment": execution.experiment.name,
+        "folder_name": execution.folder_name,
+        "status": execution.status,
+        "title": execution.title,
+        "notes": execution.notes,
+        "tags": list(execution.tags or []),
+        "archived": execution.archived,
+        "deleted_at": execution.deleted_at.isoformat() if execution.deleted_at else None,
+        "deleted_by": execution.deleted_by.get_username() if execution.deleted_by is not None else None,
+        "size_bytes": execution.size_bytes,
+        "checkpoint_bytes": execution.checkpoint_bytes,
+        "url": f"/api/executions/{execution.pk}",
+    }
+
+
+def _execution(execution_id: int) -> Execution:
+    return get_object_or_404(Execution.objects.select_related("experiment", "deleted_by"), pk=execution_id)
+
+
+def _problem(path: str, message: str) -> Status:
+    return Status(400, {"errors": [{"path": path, "message": message}]})
+
+
+def _cleaned(request: HttpRequest) -> dict[str, Any] | Status:
+    """The body as the edit's cleaned values, or a 400 listing every problem with its path."""
+    try:
+        data = jsonlimits.loads(request.body or b"null", max_bytes=sidecar.MAX_BYTES, what="the body")
+        edit = validate(CurationEdit, data)
+    except jsonlimits.JSONLimitError as exc:
+        return _problem("", str(exc))
+    except ConfigError as exc:
+        return Status(400, {"errors": [problem.as_dict() for problem in exc.problems]})
+    values: dict[str, Any] = {}
+    for name, clean in (("title", sidecar.clean_title), ("notes", sidecar.clean_notes), ("tags", sidecar.clean_tags)):
+        value = getattr(edit, name)
+        if value is None:
+            continue
+        try:
+            values[name] = clean(value)
+        except sidecar.SidecarError as exc:
+            return _problem(name, str(exc))
+    return values
+
+
+RESPONSES = {200: Curated, 400: ValidationErrors, 403: Detail, 404: Detail, 409: Detail}
+
+
+@router.patch(
+    "/{execution_id}",
+    response=RESPONSES,
+    summary="Edit a run's title, notes or tags",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": api.body_schema(openapi_schema(CurationEdit))}},
+        }
+    },
+)
+def curation_edit(request: HttpRequest, execution_id: int) -> Status:
+    """Any of ``title``, ``notes`` (Markdown) and ``tags`` (the whole list); written to the run's folder
+    (``curation.json``) and the index. 409 when the run has no folder to keep them (queued, missing, deleted)."""
+    denied = forbidden_unless_allowed(request, EDIT_PERMISSION)
+    if denied:
+        return denied
+    execution = _execution(execution_id)
+    values = _cleaned(request)
+    if isinstance(values, Status):
+        return values
+    try:
+        edits.edit(
+            execution,
+            title=values.get("title", UNSET),
+            notes=values.get("notes", UNSET),
+            tags=values.get("tags", UNSET),
+            request=request,
+        )
+    except CurationError as exc:
+        return Status(exc.status, {"detail": str(exc)})
+    return Status(200, _out(execution))
+
+
+def _archive(request: HttpRequest, execution_id: int, archived: bool) -> Status:
+    denied = forbidden_unless_allowed(request, EDIT_PERMISSION)
+    if denied:
+        return denied
+    execution = _execution(execution_id)
+    try:
+        edits.set_archived(execution, archived, request=request)
+    except CurationError as exc:
+        return Status(exc.status, {"detail": str(exc)})
+    return Status(200, _out(execution))
+
+
+@router.post("/{execution_id}/archive", response=RESPONSES, summary="Archive a run")
+def curation_archive(request: HttpRequest, execution_id: int) -> Status:
+    """Hide the run from the default tables and charts (a filter still shows it). Archiving an archived run
+    changes nothing."""
+    return _archive(request, execution_id, True)
+
+
+@router.post("/{execution_id}/unarchive", response=RESPONSES, summary="Unarchive a run")
+def curation_unarchive(request: HttpRequest, execution_id: int) -> Status:
+    """Show the run in the default tables and charts again."""
+    return _archive(request, execution_id, False)
+
+
+@router.delete("/{execution_id}", response=RESPONSES, summary="Move a run to the trash")
+def curation_delete(request: HttpRequest, execution_id: int) -> Status:
+    """Move the run's folder to ``<trainings root>/.trash/`` (same path inside) and mark it ``deleted``.
+    409 for a queued or running run (cancel it first) or one already deleted."""
+    denied = forbidden_unless_allowed(request, DELETE_PERMISSION)
+    if denied:
+        return denied
+    execution = _execution(execution_id)
+    try:
+        trash.delete(execution, request=request)
+    except CurationError as exc:
+        return Status(exc.status, {"detail": str(exc)})
+    return Status(200, _out(_execution(execution_id)))
+
+
+@router.post("/{execution_id}/restore", response=RESPONSES, summary="Restore a run from the trash")
+def curation_restore(request: HttpRequest, execution_id: int) -> Status:
+    """Move the run's folder back where it was and give it back the status it had. 409 when it is not in the
+    trash, or something already sits at its original path (the answer names it)."""
+    denied = forbidden_unless_allowed(request, DELETE_PERMISSION)
+    if denied:
+        return denied
+    execution = _execution(execution_id)
+    try:
+        trash.restore(execution, request=request)
+    except CurationError as exc:
+        return Status(exc.status, {"detail": str(exc)})
+    return Status(200, _out(_execution(execution_id)))

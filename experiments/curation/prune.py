@@ -1,0 +1,202 @@
+"""Checkpoint retention for runs that already ended (``manage.py prune_checkpoints``).
+
+The rule is ``model_checkpoint``'s own (``experiments.pipeline.checkpoints.removable``): keep the
+``keep_best`` best files by the monitored metric and/or the ``keep_last`` last ones. A file's epoch
+comes from its name, read with the run's ``model_checkpoint`` ``filepath`` template
+(``weights.{epoch:02d}-{val_loss:.2f}.h5`` reads ``weights.05-27.07.h5`` as epoch 5); its value
+is the monitored metric's history at that epoch. A file whose epoch cannot be read is kept::
+
+    report = prune_checkpoints(experiment="boston_housing", keep_best=1, dry_run=True)
+    report.bytes        # what removing would free; nothing is touched
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from audit.models import Entry
+from audit.recording import record
+from experiments.files import execution_folder, is_checkpoint, walk
+from experiments.models import ENDED, Execution, higher_is_better
+from experiments.pipeline.checkpoints import Saved, removable
+from experiments.sync import sync_folder
+
+from .edits import actor_of
+
+PREFIX = "callbacks/model_checkpoint/"
+
+
+@dataclass
+class RunPruning:
+    """One run: the files removed (or that would be) with their bytes, and what was kept and why."""
+
+    execution: Execution
+    removed: list[tuple[str, int]] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        return sum(size for _, size in self.removed)
+
+
+@dataclass
+class PruneReport:
+    runs: list[RunPruning] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def bytes(self) -> int:
+        return sum(run.bytes for run in self.runs)
+
+    @property
+    def files(self) -> int:
+        return sum(len(run.removed) for run in self.runs)
+
+
+@dataclass(frozen=True)
+class Template:
+    """One ``model_checkpoint`` of a run's config: its file name pattern and what it monitors."""
+
+    pattern: re.Pattern[str]
+    monitor: str
+    mode: str
+
+
+def template_pattern(template: str) -> re.Pattern[str] | None:
+    """A regex reading a file name made from ``template``: ``{epoch...}`` is the epoch, other fields anything."""
+    parts: list[str] = []
+    has_epoch = False
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return None
+    for literal, name, _, _ in parsed:
+        parts.append(re.escape(literal))
+        if name == "epoch" and not has_epoch:
+            parts.append(r"(?P<epoch>\d+)")
+            has_epoch = True
+        elif name is not None:
+            parts.append(r"[^/]*?")
+    return re.compile("".join(parts) + r"\Z") if has_epoch else None
+
+
+def templates_of(config: Any) -> list[Template]:
+    """The ``model_checkpoint`` callbacks a run's config (as written in its folder) names."""
+    training = config.get("training") if isinstance(config, dict) else None
+    callbacks = training.get("callbacks") if isinstance(training, dict) else None
+    found = []
+    for callback in callbacks if isinstance(callbacks, list) else []:
+        if not isinstance(callback, dict) or callback.get("type") != "model_checkpoint":
+            continue
+        pattern = template_pattern(str(callback.get("filepath") or "weights.{epoch:02d}.h5"))
+        if pattern is not None:
+            found.append(
+                Template(pattern, str(callback.get("monitor") or "val_loss"), str(callback.get("mode") or "auto"))
+            )
+    return found
+
+
+def _better(monitor: str, mode: str) -> Any:
+    higher = mode == "max" or (mode == "auto" and higher_is_better(monitor))
+    return (lambda a, b: a > b) if higher else (lambda a, b: a < b)
+
+
+def plan(
+    execution: Execution, keep_best: int | None, keep_last: int | None, monitor: str | None = None
+) -> tuple[RunPruning, list[tuple[str, str]]]:
+    """What pruning one run would do: the report and ``(relative path, real path)`` of each file to remove."""
+    run = RunPruning(execution)
+    folder = execution_folder(execution)
+    if folder is None:
+        run.notes.append("no folder inside the trainings root; skipped")
+        return run, []
+    files = {
+        relative: real for relative, real in walk(folder) if relative.startswith(PREFIX) and is_checkpoint(relative)
+    }
+    if not files:
+        return run, []
+    templates = templates_of(execution.config)
+    watched = monitor or (templates[0].monitor if templates else "val_loss")
+    mode = "auto" if monitor or not templates else templates[0].mode
+    history = execution.history(watched)
+    saved: list[Saved] = []
+    for relative in sorted(files):
+        name = relative.removeprefix(PREFIX)
+        match = next((m for t in templates if (m := t.pattern.match(name))), None)
+        if match is None:
+            run.kept.append(relative)
+            run.notes.append(f"kept {relative}: its epoch cannot be read from its name")
+            continue
+        epoch = int(match.group("epoch"))
+        value = history[epoch - 1] if 1 <= epoch <= len(history) else None
+        saved.append(Saved(relative, epoch, value))
+    saved.sort(key=lambda item: (item.epoch, item.path))
+    if keep_best and not any(item.value is not None for item in saved) and not keep_last:
+        run.notes.append(f"no {watched} value for any checkpoint; nothing removed")
+    gone = removable(saved, keep_last, keep_best, _better(watched, mode))
+    gone_paths = {item.path for item in gone}
+    run.kept += [item.path for item in saved if item.path not in gone_paths]
+    targets = []
+    for item in gone:
+        try:
+            size = os.path.getsize(files[item.path])
+        except OSError:
+            continue
+        run.removed.append((item.path, size))
+        targets.append((item.path, files[item.path]))
+    return run, targets
+
+
+def prune_checkpoints(
+    experiment: str | None = None,
+    keep_best: int | None = 1,
+    keep_last: int | None = None,
+    monitor: str | None = None,
+    dry_run: bool = False,
+    request: HttpRequest | None = None,
+    actor: Any = None,
+) -> PruneReport:
+    """Apply checkpoint retention to every run that ended (of ``experiment``, if named).
+
+    Each run that lost files is indexed again (its sizes) and gets one audit entry. ``dry_run``
+    reports the same and changes nothing.
+    """
+    report = PruneReport(dry_run=dry_run)
+    runs = Execution.objects.select_related("experiment").filter(status__in=ENDED).exclude(folder_name=None)
+    if experiment is not None:
+        runs = runs.filter(experiment__name=experiment)
+    for execution in runs.order_by("experiment__name", "folder_name"):
+        run, targets = plan(execution, keep_best, keep_last, monitor)
+        if not run.removed and not run.notes:
+            continue
+        report.runs.append(run)
+        if dry_run or not targets:
+            continue
+        done = []
+        for (relative, real), (_, size) in zip(targets, run.removed, strict=True):
+            try:
+                os.remove(real)
+            except OSError as exc:
+                run.notes.append(f"could not remove {relative}: {exc.strerror or exc}")
+                continue
+            done.append((relative, size))
+        run.removed = done
+        if done:
+            sync_folder(execution.folder_path, settings.GYMNOS_TRAININGS_ROOT)
+            record(
+                request,
+                Entry.Action.PRUNE_CHECKPOINTS,
+                execution=execution,
+                actor=actor_of(request, actor),
+                files=[relative for relative, _ in done],
+                bytes=run.bytes,
+            )
+    return report

@@ -1,0 +1,299 @@
+"""The trash: deleting moves a run's folder to ``<trainings root>/.trash/``, keeping its path inside.
+
+    delete(run, request=request)    # trainings/boston/executions/06-16-31__08-04-2019
+                                    #   -> trainings/.trash/boston/executions/06-16-31__08-04-2019
+    restore(run, request=request)   # and back, byte for byte (a rename: nothing is rewritten)
+    empty_trash(timedelta(days=30)) # what was deleted 30 days ago or more, for good
+
+Nothing is lost on the way: the row is marked deleted (``Execution.objects.delete_run``) only once
+the folder has moved, and moved back if that fails; a restore refuses, saying why, when something
+already sits at the original path. A ``<folder>.gymnos-trash.json`` beside each trashed folder says
+when it was deleted and by whom, so the trash can still be emptied after the index was rebuilt.
+Sync never reads ``.trash`` (it skips dot-folders).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+
+from audit.models import Entry
+from audit.recording import record
+from experiments.models import LIVE, Execution, Status
+from experiments.models.lifecycle import DELETABLE
+
+from .edits import CurationError, actor_name, actor_of, label
+
+TRASH = ".trash"
+MANIFEST_SUFFIX = ".gymnos-trash.json"
+
+
+def root() -> Path:
+    return Path(os.path.realpath(settings.GYMNOS_TRAININGS_ROOT))
+
+
+def trash_root() -> Path:
+    return root() / TRASH
+
+
+def _inside(path: str | os.PathLike[str], parent: Path) -> bool:
+    real = os.path.realpath(path)
+    return real == str(parent) or real.startswith(str(parent) + os.sep)
+
+
+def relative_path(execution: Execution) -> Path:
+    """``<experiment>/executions/<folder>``: where the run lives under the root, and under the trash."""
+    parts = (execution.experiment.name, "executions", execution.folder_name or "")
+    if any(part in {"", ".", ".."} or "/" in part or "\x00" in part for part in parts) or parts[0] == TRASH:
+        raise CurationError(f"{label(execution)} has no folder name that can be moved")
+    return Path(*parts)
+
+
+def original_path(execution: Execution) -> Path:
+    return root() / relative_path(execution)
+
+
+def trash_path(execution: Execution) -> Path:
+    return trash_root() / relative_path(execution)
+
+
+def _check_within(path: Path, within: Path) -> None:
+    """``CurationError`` unless ``path`` lies inside ``within`` with every symlink on the way followed
+    (``realpath`` resolves what exists of it): no move or removal may leave the root."""
+    if not _inside(path, within):
+        raise CurationError(f"{path} leads outside {within} (a symlink?); nothing was moved or removed")
+
+
+def _manifest(path: Path) -> Path:
+    return path.with_name(path.name + MANIFEST_SUFFIX)
+
+
+def folder_bytes(path: str | os.PathLike[str]) -> int:
+    """Bytes of the regular files under ``path`` (links are counted as links, not followed)."""
+    total = 0
+    for directory, _, names in os.walk(path):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def _move(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target`` (same filesystem: atomic); copy then remove across filesystems."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno != 18:  # EXDEV: the trash is on another filesystem than the experiment
+            raise
+        try:
+            shutil.move(source, target)
+        except BaseException:
+            if source.exists() and target.exists():
+                shutil.rmtree(target, ignore_errors=True)  # the copy was partial; the source is whole
+            raise
+
+
+def _prune_empty(directory: Path, stop: Path) -> None:
+    """Remove empty folders from ``directory`` up to (not including) ``stop``."""
+    while directory != stop and _inside(directory, stop):
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent
+
+
+def delete(execution: Execution, request: HttpRequest | None = None, actor: Any = None) -> int:
+    """Move the run's folder to the trash and mark it deleted; returns the folder's bytes.
+
+    A queued or running run cannot be deleted (cancel it first); a missing one is only marked.
+    """
+    status = Execution.objects.status_of(execution.pk)
+    if status in LIVE:
+        raise CurationError(f"{label(execution)} is {status}; cancel it before deleting it")
+    if status not in DELETABLE:
+        raise CurationError(f"{label(execution)} is {status}; only runs that ended can be deleted")
+    user = actor_of(request, actor)
+    source, target = original_path(execution), trash_path(execution)
+    moved, size = False, 0
+    if os.path.lexists(source):
+        if not _inside(source, root()) or not os.path.isdir(source):
+            raise CurationError(f"{source} is not a folder inside the trainings root; it is left where it is")
+        if os.path.lexists(target):
+            raise CurationError(f"the trash already holds {target}; empty the trash or move that folder away first")
+        _check_within(target, trash_root())
+        _check_within(trash_root(), root())
+        size = folder_bytes(source)
+        try:
+            _move(source, target)
+        except OSError as exc:
+            raise CurationError(f"could not move {source} to the trash: {exc.strerror or exc}") from exc
+        moved = True
+    elif status != Status.MISSING:
+        raise CurationError(f"the folder of {label(execution)} is not at {source}; sync to mark it missing first")
+    if not Execution.objects.delete_run(execution.pk, user):
+        if moved:
+            _move(target, source)
+            _prune_empty(target.parent, trash_root())
+        raise CurationError(f"{label(execution)} changed meanwhile; nothing was deleted")
+    if moved:
+        _write_manifest(target, execution, status, actor_name(request, actor))
+    execution.refresh_from_db()
+    record(request, Entry.Action.DELETE, execution=execution, actor=user, bytes=size, moved_to=str(target)[-200:])
+    return size
+
+
+def _write_manifest(target: Path, execution: Execution, status: str, by: str) -> None:
+    document = {
+        "experiment": execution.experiment.name,
+        "folder": execution.folder_name,
+        "deleted_at": timezone.now().isoformat(timespec="seconds"),
+        "deleted_by": by,
+        "status_before_delete": status,
+    }
+    try:
+        _manifest(target).write_text(json.dumps(document, indent=2) + "\n")
+    except OSError:
+        pass  # only the rebuilt-index case needs it; the row says the same
+
+
+def restore(execution: Execution, request: HttpRequest | None = None, actor: Any = None) -> None:
+    """Move the run's folder back from the trash to where it was, and give it its status back."""
+    execution.refresh_from_db()
+    if execution.status != Status.DELETED:
+        raise CurationError(f"{label(execution)} is {execution.status}, not in the trash")
+    source, target = trash_path(execution), original_path(execution)
+    moved = False
+    if os.path.lexists(source):
+        if os.path.lexists(target):
+            raise CurationError(f"something already sits at {target}; move it away, then restore again")
+        _check_within(source.parent, trash_root())
+        _check_within(target, root())
+        try:
+            _move(source, target)
+        except OSError as exc:
+            raise CurationError(f"could not move {source} back: {exc.strerror or exc}") from exc
+        moved = True
+    elif execution.status_before_delete != Status.MISSING:
+        raise CurationError(f"the trash no longer holds {source}; it cannot be restored")
+    if not Execution.objects.restore(execution.pk):
+        if moved:
+            _move(target, source)
+        raise CurationError(f"{label(execution)} changed meanwhile; nothing was restored")
+    if moved:
+        _manifest(source).unlink(missing_ok=True)
+        _prune_empty(source.parent, trash_root())
+    execution.refresh_from_db()
+    record(request, Entry.Action.RESTORE, execution=execution, actor=actor_of(request, actor))
+
+
+@dataclass
+class Emptied:
+    """What ``empty_trash`` removed: ``"<experiment>/<folder>"`` each, and the bytes freed."""
+
+    removed: list[str] = field(default_factory=list)
+    bytes: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def _orphans() -> Iterator[tuple[Path, dt.datetime | None]]:
+    """Trashed folders whose row is gone (the index was rebuilt), with when their manifest says they went."""
+    base = trash_root()
+    if not base.is_dir():
+        return
+    known = {
+        (name, folder)
+        for name, folder in Execution.objects.filter(status=Status.DELETED).values_list(
+            "experiment__name", "folder_name"
+        )
+    }
+    for experiment in sorted(base.iterdir()):
+        executions = experiment / "executions"
+        if not executions.is_dir() or executions.is_symlink():
+            continue
+        for folder in sorted(executions.iterdir()):
+            if folder.name.endswith(MANIFEST_SUFFIX) or (experiment.name, folder.name) in known:
+                continue
+            yield folder, _deleted_at(folder)
+
+
+def _deleted_at(folder: Path) -> dt.datetime | None:
+    try:
+        when = json.loads(_manifest(folder).read_text())["deleted_at"]
+        return dt.datetime.fromisoformat(when)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _remove(path: Path) -> int:
+    _check_within(path.parent, trash_root())
+    size = folder_bytes(path) if path.is_dir() and not path.is_symlink() else 0
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+    _manifest(path).unlink(missing_ok=True)
+    _prune_empty(path.parent, trash_root())
+    return size
+
+
+def empty_trash(
+    older_than: dt.timedelta,
+    request: HttpRequest | None = None,
+    actor: Any = None,
+    now: dt.datetime | None = None,
+) -> Emptied:
+    """Remove for good the runs deleted ``older_than`` ago or more: their folders, then their rows.
+
+    Trashed folders whose row is gone go too when their manifest is that old (kept when it cannot
+    say). One audit entry per run.
+    """
+    cutoff = (now or timezone.now()) - older_than
+    report = Emptied()
+    runs = Execution.objects.select_related("experiment").filter(status=Status.DELETED, deleted_at__lte=cutoff)
+    for execution in runs.order_by("deleted_at", "pk"):
+        where = label(execution)
+        try:
+            path = trash_path(execution) if execution.folder_name else None
+            size = _remove(path) if path is not None and os.path.lexists(path) else 0
+        except (OSError, CurationError) as exc:
+            report.problems.append(f"{where}: could not remove it: {exc}")
+            continue
+        record(request, Entry.Action.EMPTY_TRASH, execution=execution, actor=actor_of(request, actor), bytes=size)
+        Execution.objects.filter(pk=execution.pk, status=Status.DELETED).delete()
+        report.removed.append(where)
+        report.bytes += size
+    for folder, deleted_at in list(_orphans()):
+        if deleted_at is None or deleted_at > cutoff:
+            continue
+        where = f"{folder.parent.parent.name}/{folder.name}"
+        try:
+            size = _remove(folder)
+        except OSError as exc:
+            report.problems.append(f"{where}: could not remove it: {exc}")
+            continue
+        record(request, Entry.Action.EMPTY_TRASH, target=f"{where} (no longer indexed)", actor=actor_of(request, actor))
+        report.removed.append(where)
+        report.bytes += size
+    return report
+
+
+def trashed_bytes(execution: Execution) -> int | None:
+    """The size of a deleted run's folder in the trash (its indexed size, else measured)."""
+    if execution.size_bytes is not None:
+        return execution.size_bytes
+    path = trash_path(execution)
+    return folder_bytes(path) if path.is_dir() else None
