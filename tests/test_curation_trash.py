@@ -192,3 +192,12 @@ def test_every_deletion_restore_and_removal_writes_one_audit_entry(root, owner):
         ("empty_trash", ""),
     ]
     assert Entry.objects.filter(action="empty_trash").get().target == f"execution {run.pk} (boston_housing/{NAME})"
+
+
+def test_a_run_that_never_had_a_folder_is_deleted_and_restored_by_its_row_alone(root, run):
+    never = Execution.objects.create(experiment=run.experiment, status="failed", error="the queue was down")
+    trash.delete(never)
+    assert Execution.objects.get(pk=never.pk).status == "deleted"
+    trash.restore(never)
+    assert Execution.objects.get(pk=never.pk).status == "failed"
+    assert not (root / ".trash").exists() and (root / "boston_housing" / "executions" / NAME).is_dir()

@@ -127,9 +127,9 @@ def delete(execution: Execution, request: HttpRequest | None = None, actor: Any 
     if status not in DELETABLE:
         raise CurationError(f"{label(execution)} is {status}; only runs that ended can be deleted")
     user = actor_of(request, actor)
-    source, target = original_path(execution), trash_path(execution)
     moved, size = False, 0
-    if os.path.lexists(source):
+    source, target = (original_path(execution), trash_path(execution)) if execution.folder_name else (None, None)
+    if source is not None and target is not None and os.path.lexists(source):
         if not _inside(source, root()) or not os.path.isdir(source):
             raise CurationError(f"{source} is not a folder inside the trainings root; it is left where it is")
         if os.path.lexists(target):
@@ -142,17 +142,18 @@ def delete(execution: Execution, request: HttpRequest | None = None, actor: Any 
         except OSError as exc:
             raise CurationError(f"could not move {source} to the trash: {exc.strerror or exc}") from exc
         moved = True
-    elif status != Status.MISSING:
+    elif source is not None and status != Status.MISSING:
         raise CurationError(f"the folder of {label(execution)} is not at {source}; sync to mark it missing first")
     if not Execution.objects.delete_run(execution.pk, user):
-        if moved:
+        if moved and source is not None and target is not None:
             _move(target, source)
             _prune_empty(target.parent, trash_root())
         raise CurationError(f"{label(execution)} changed meanwhile; nothing was deleted")
-    if moved:
+    if moved and target is not None:
         _write_manifest(target, execution, status, actor_name(request, actor))
     execution.refresh_from_db()
-    record(request, Entry.Action.DELETE, execution=execution, actor=user, bytes=size, moved_to=str(target)[-200:])
+    moved_to = {"moved_to": str(target)[-200:]} if moved else {}
+    record(request, Entry.Action.DELETE, execution=execution, actor=user, bytes=size, **moved_to)
     return size
 
 
@@ -175,9 +176,9 @@ def restore(execution: Execution, request: HttpRequest | None = None, actor: Any
     execution.refresh_from_db()
     if execution.status != Status.DELETED:
         raise CurationError(f"{label(execution)} is {execution.status}, not in the trash")
-    source, target = trash_path(execution), original_path(execution)
     moved = False
-    if os.path.lexists(source):
+    source, target = (trash_path(execution), original_path(execution)) if execution.folder_name else (None, None)
+    if source is not None and target is not None and os.path.lexists(source):
         if os.path.lexists(target):
             raise CurationError(f"something already sits at {target}; move it away, then restore again")
         _check_within(source.parent, trash_root())
@@ -187,13 +188,13 @@ def restore(execution: Execution, request: HttpRequest | None = None, actor: Any
         except OSError as exc:
             raise CurationError(f"could not move {source} back: {exc.strerror or exc}") from exc
         moved = True
-    elif execution.status_before_delete != Status.MISSING:
+    elif source is not None and execution.status_before_delete != Status.MISSING:
         raise CurationError(f"the trash no longer holds {source}; it cannot be restored")
     if not Execution.objects.restore(execution.pk):
-        if moved:
+        if moved and source is not None and target is not None:
             _move(target, source)
         raise CurationError(f"{label(execution)} changed meanwhile; nothing was restored")
-    if moved:
+    if moved and source is not None:
         _manifest(source).unlink(missing_ok=True)
         _prune_empty(source.parent, trash_root())
     execution.refresh_from_db()
