@@ -4,8 +4,10 @@ draws both runs' matrices on one colour scale and adds the headline numbers to t
 link shows the panel too. Screenshots go to test-artifacts/screenshots/evaluation-*.png."""
 
 import copy
+import shutil
 
 import pytest
+from django.utils import timezone
 
 from experiments.models import Execution, ShareLink
 from experiments.pipeline import load_config, run_experiment
@@ -38,7 +40,7 @@ def iris_runs(root, tmp_path):
 
 
 def test_the_evaluation_panels_draw_heatmaps_on_a_run_a_comparison_and_a_share_link(
-    live_server, browser, owner, iris_runs
+    live_server, browser, owner, iris_runs, root
 ):
     from playwright.sync_api import expect
 
@@ -64,6 +66,22 @@ def test_the_evaluation_panels_draw_heatmaps_on_a_run_a_comparison_and_a_share_l
     expect(page.locator("#evaluation-model")).to_contain_text("model.h5 is ")
     page.locator("#evaluation").scroll_into_view_if_needed()
     shot(page, "run")
+
+    # --- a run still training: the panel waits, and draws the report once the run has ended -----------------
+    folder = root / "iris" / "executions" / "12-00-00__01-01-2026"
+    shutil.copytree(first.folder_path, folder)
+    report = (folder / "evaluation.json").read_bytes()
+    (folder / "evaluation.json").unlink()
+    sync_trainings(root)
+    waiting = Execution.objects.select_related("experiment").get(folder_name=folder.name)
+    # As a worker holds it: running, with a fresh heartbeat (set here as a fixture, not a transition under test).
+    Execution.objects.filter(pk=waiting.pk).update(status="running", heartbeat_at=timezone.now(), finished_at=None)
+    page.goto(permalink(waiting))
+    expect(page.locator("#evaluation-empty")).to_have_text("The evaluation report is written when the run ends.")
+    (folder / "evaluation.json").write_bytes(report)
+    assert Execution.objects.finish(waiting.pk) == "succeeded"
+    page.wait_for_function("() => document.querySelector('#evaluation-matrix .main-svg')", timeout=60_000)
+    assert page.evaluate(HEATMAP, "evaluation-matrix")["total"] == 30
 
     # --- the compare page: both matrices on one colour scale, the headline in the Runs table ---------------
     page.goto(f"/compare/?runs={first.pk},{second.pk}")
