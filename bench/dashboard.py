@@ -1,25 +1,40 @@
-"""How fast is the dashboard on a big experiment, next to MLflow on the same data?
+"""How fast is the dashboard on a big experiment, at 10,000 and 100,000 runs, next to MLflow on the same data?
 
-Fills a fresh SQLite database with N executions (4 metrics x 100 epochs each) and an MLflow
-SQLite store with the same runs, then measures, alternating the two in one process:
+For each size, a fresh database (SQLite, or PostgreSQL with ``--database-url``) is filled with
+bulk inserts: one experiment of N runs (4 metrics x 100 epochs each, a realistic config whose
+optimizer, learning rate, batch size, width and seed vary, a tag on a quarter of them) and four
+small ones beside it. Then, alternating the cases in rounds, the median of each page through
+Django's test client (middleware, session, template: what a browser waits for):
 
-* the experiment page sorted by val_loss, 100 rows (Django's test client), against MLflow's
-  ``search_runs`` top 100 ordered by ``metrics.val_loss``;
-* the compare data of 20 runs (``/compare/data.json``), against the 80 ``get_metric_history``
-  calls MLflow needs for the same 20 runs x 4 metrics.
+* the experiments index;
+* the experiment page (default: newest first, 50 rows);
+* sorted by a metric outside the indexed columns (``metrics.val_mean_absolute_error``), and its last page;
+* the tag filter (``?tag=baseline``);
+* a query of two param conditions and a metric condition;
+* the parallel-coordinates data of 10,000 selected runs (all of them at 10,000; a query selecting
+  10% of them at 100,000);
+* the compare data of 20 runs;
 
-Prints each side's median and the ratio (MLflow / Gymnos: how many times faster Gymnos is).
+and, at 10,000 runs, MLflow on the same runs (through ``MlflowClient``, a SQLite store): the same
+query with ``search_runs`` (its param values are text), its top 100 by ``metrics.val_loss``, and the
+80 ``get_metric_history`` calls the comparison needs.
 
-    python bench/dashboard.py                      # 10,000 executions, 15 rounds
-    python bench/dashboard.py --executions 2000 --rounds 21
+    python bench/dashboard.py                                     # SQLite, 10,000 and 100,000
+    python bench/dashboard.py --database-url postgres://postgres@127.0.0.1:5432/postgres
+    python bench/dashboard.py --executions 2000 20000 --mlflow 0  # smaller, without MLflow
 
-Goal (issue 6): median under 50 ms for both, and at least 10x faster than MLflow.
+Each size runs in a process of its own (a fresh Django on a fresh database), and the figures are
+printed side by side. Goal (issue 12), on PostgreSQL: every page under 50 ms median at 100,000
+(the parallel-coordinates data under 300 ms), and none slower at 100,000 than 1.5x its time at 10,000.
 """
 
 import argparse
+import datetime as dt
+import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,12 +42,37 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ("loss", "val_loss", "mean_absolute_error", "val_mean_absolute_error")
+EXPERIMENT = "boston_housing"
+OTHERS = ("iris", "wine", "mnist", "digits")  # 50 runs each, so the index lists more than one
+QUERY = 'params.training.batch_size = 64 and params.model.compilation.optimizer.type = "adam" and metrics.val_loss < 20'
+MLFLOW_QUERY = "params.batch_size = '64' and params.optimizer = 'adam' and metrics.val_loss < 20"
+SORTED = "metrics.val_mean_absolute_error"
+AXES = (
+    "params.model.compilation.optimizer.type",
+    "params.model.compilation.optimizer.learning_rate",
+    "params.training.batch_size",
+    "params.model.network[0].units",
+)
+GOALS = {"explore": 0.300}  # seconds; every other page: 0.050
+LABELS = {
+    "index": "experiments index",
+    "page": "experiment page (default)",
+    "sorted": "sorted by a metric (not indexed)",
+    "last": "  its last page",
+    "tag": "tag filter",
+    "query": "query: 2 params + 1 metric",
+    "explore": "parallel coordinates, 10,000 runs",
+    "compare": "compare data, 20 runs",
+    "mlflow query": "MLflow search_runs, same query",
+    "mlflow top": "MLflow search_runs top 100 by val_loss",
+    "mlflow compare": "MLflow 80 get_metric_history",
+}
 
 
-def curves(rng, epochs):
-    """Four plausible, decreasing training curves for one run."""
+def curves(rng, epochs, quality):
+    """Four plausible, decreasing training curves for one run (``quality`` lowers the floor)."""
     scale, speed = rng.uniform(50, 600), rng.uniform(0.05, 0.4)
-    floor = rng.uniform(5, 30)
+    floor = rng.uniform(5, 30) * quality
     loss = [floor + scale * (1 - speed) ** epoch * rng.uniform(0.95, 1.05) for epoch in range(epochs)]
     val = [value * rng.uniform(1.05, 1.3) for value in loss]
     return {
@@ -43,10 +83,28 @@ def curves(rng, epochs):
     }
 
 
-def setup_django(workdir):
+def config(rng, base):
+    chosen = json.loads(json.dumps(base))
+    chosen["model"]["compilation"]["optimizer"] = {
+        "type": rng.choice(["adam", "sgd", "rmsprop"]),
+        "learning_rate": rng.choice([1e-4, 3e-4, 1e-3, 3e-3, 1e-2]),
+    }
+    chosen["training"]["batch_size"] = rng.choice([16, 32, 64, 128])
+    chosen["model"]["network"][0]["units"] = rng.choice([16, 32, 64, 128, 256, 512])
+    chosen["training"]["seed"] = rng.randrange(100)
+    return chosen
+
+
+# --- one size, in its own process -----------------------------------------------------------------
+
+
+def setup_django(database_url, workdir, name):
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    else:
+        os.environ.pop("DATABASE_URL", None)
     os.environ.update(
         DJANGO_SETTINGS_MODULE="gymnos_web.settings",
-        DATABASE_URL=f"sqlite:///{workdir / 'gymnos.sqlite3'}",
         GYMNOS_VAR_DIR=str(workdir / "var"),
         GYMNOS_TRAININGS_ROOT=str(workdir / "trainings"),
         ALLOWED_HOSTS="testserver",  # the test client's host
@@ -55,82 +113,106 @@ def setup_django(workdir):
     import django
 
     django.setup()
-    from django.core.management import call_command
+    from django.db import connection
 
-    call_command("migrate", verbosity=0)
+    # A database of its own, never the one in var/ nor one a test run is using.
+    connection.settings_dict["TEST"]["NAME"] = name if connection.vendor == "postgresql" else str(workdir / name)
+    return connection
 
 
-def fill_gymnos(runs, epochs):
-    import datetime as dt
-
-    from django.contrib.auth.models import User
+def fill_gymnos(count, epochs, seed):
+    """``count`` runs in one experiment and 50 in each of the others, by bulk inserts; returns their ids."""
     from django.db import transaction
     from django.utils import timezone
 
     from experiments.models import Execution, Experiment, MetricHistory
+    from experiments.pipeline.params import flatten
 
-    experiment = Experiment.objects.create(name="boston_housing")
-    start = timezone.now() - dt.timedelta(days=365)
-    ids = []
-    for offset in range(0, len(runs), 1000):
-        batch = runs[offset : offset + 1000]
-        with transaction.atomic():
-            executions = []
-            for index, (name, history) in enumerate(batch, start=offset):
+    rng = random.Random(seed)
+    base = json.loads((ROOT / "examples" / "boston_housing.json").read_text())
+    start = timezone.now() - dt.timedelta(days=400)
+    ids = {}
+    for name, size in ((EXPERIMENT, count), *((other, 50) for other in OTHERS)):
+        experiment = Experiment.objects.create(name=name)
+        for offset in range(0, size, 1000):
+            rows, histories = [], []
+            for index in range(offset, min(size, offset + 1000)):
+                chosen = config(rng, base)
+                optimizer = chosen["model"]["compilation"]["optimizer"]
+                quality = 0.6 if optimizer["type"] == "adam" else 1.0
+                history = curves(rng, epochs, quality)
                 execution = Execution(
                     experiment=experiment,
-                    folder_name=name,
-                    folder_path=f"/bench/{name}",
-                    status=Execution.Status.SUCCEEDED,
+                    folder_name=f"run-{index:06d}",
+                    folder_path=f"/bench/{name}/run-{index:06d}",
+                    status=Execution.Status.SUCCEEDED if index % 50 else Execution.Status.FAILED,
                     title="Boston Housing",
-                    tags=["bench"],
-                    config={"training": {"epochs": epochs, "batch_size": 32 * (1 + index % 4)}},
+                    tags=["bench", "baseline"] if index % 4 == 0 else ["bench"],
+                    config=chosen,
+                    params=flatten(chosen),
                     elapsed={"load_data": 0.7, "fit_model": 2.3, "evaluate_model": 0.01},
                     hardware={"cpu": {"model": "Bench CPU", "logical_cores": 2}, "gpus": []},
-                    started_at=start + dt.timedelta(minutes=index),
-                    finished_at=start + dt.timedelta(minutes=index, seconds=30),
+                    started_at=start + dt.timedelta(seconds=300 * index),
+                    finished_at=start + dt.timedelta(seconds=300 * index + 30),
                     epochs_total=epochs,
+                    size_bytes=rng.randrange(10**6, 10**8),
                 )
                 execution.set_metrics({**history, "test_loss": [history["val_loss"][-1] * 1.1]})
-                executions.append(execution)
-            Execution.objects.bulk_create(executions)
-            saved = dict(
-                Execution.objects.filter(folder_name__in=[name for name, _ in batch]).values_list("folder_name", "pk")
-            )
-            MetricHistory.objects.bulk_create(
-                [
-                    MetricHistory(execution_id=saved[name], name=metric, values=history[metric])
-                    for name, history in batch
-                    for metric in METRICS
-                ]
-            )
-            ids += [saved[name] for name, _ in batch]
-    user = User.objects.create_user("bench")
-    return ids, user
+                rows.append(execution)
+                histories.append(history)
+            with transaction.atomic():
+                Execution.objects.bulk_create(rows)
+                saved = dict(
+                    Execution.objects.filter(experiment=experiment, folder_name__in=[r.folder_name for r in rows])
+                    .values_list("folder_name", "pk")
+                )  # fmt: skip
+                MetricHistory.objects.bulk_create(
+                    [
+                        MetricHistory(execution_id=saved[row.folder_name], name=metric, values=history[metric])
+                        for row, history in zip(rows, histories, strict=True)
+                        for metric in METRICS
+                    ]
+                )
+            if name == EXPERIMENT:
+                ids.update({row.folder_name: saved[row.folder_name] for row in rows})
+                if (offset // 1000) % 10 == 9:
+                    print(f"  {offset + 1000:,} runs", file=sys.stderr, flush=True)
+    return ids
 
 
-def fill_mlflow(runs, tracking_uri):
+def fill_mlflow(count, epochs, seed, tracking_uri):
+    """The same runs of the big experiment in an MLflow store: its params as text, the same curves."""
     import mlflow
     from mlflow.entities import Metric, Param
 
+    rng = random.Random(seed)
+    base = json.loads((ROOT / "examples" / "boston_housing.json").read_text())
     mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient(tracking_uri)
-    experiment_id = client.create_experiment("boston_housing")
+    experiment_id = client.create_experiment(EXPERIMENT)
     run_ids = {}
     now = int(time.time() * 1000)
-    for name, history in runs:
-        run = client.create_run(experiment_id, run_name=name)
-        metrics = [
-            Metric(metric, value, now + step, step) for metric in METRICS for step, value in enumerate(history[metric])
+    for index in range(count):
+        chosen = config(rng, base)
+        optimizer = chosen["model"]["compilation"]["optimizer"]
+        history = curves(rng, epochs, 0.6 if optimizer["type"] == "adam" else 1.0)
+        run = client.create_run(experiment_id, run_name=f"run-{index:06d}")
+        params = [
+            Param("batch_size", str(chosen["training"]["batch_size"])),
+            Param("optimizer", optimizer["type"]),
+            Param("learning_rate", str(optimizer["learning_rate"])),
+            Param("units", str(chosen["model"]["network"][0]["units"])),
+            Param("seed", str(chosen["training"]["seed"])),
         ]
+        metrics = [Metric(m, value, now + step, step) for m in METRICS for step, value in enumerate(history[m])]
         for offset in range(0, len(metrics), 1000):  # MLflow takes at most 1,000 metrics per batch
             client.log_batch(
-                run.info.run_id,
-                metrics=metrics[offset : offset + 1000],
-                params=[Param("batch_size", "32")] if offset == 0 else [],
+                run.info.run_id, metrics=metrics[offset : offset + 1000], params=params if not offset else []
             )
         client.set_terminated(run.info.run_id)
-        run_ids[name] = run.info.run_id
+        run_ids[f"run-{index:06d}"] = run.info.run_id
+        if index % 1000 == 999:
+            print(f"  MLflow: {index + 1:,} runs", file=sys.stderr, flush=True)
     return client, experiment_id, run_ids
 
 
@@ -140,91 +222,189 @@ def timed(function):
     return time.perf_counter() - start
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--executions", type=int, default=10_000, help="how many runs to fill each store with (default 10,000)"
-    )
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=15, help="measurements of each kind, alternated (default 15)")
-    parser.add_argument("--compare", type=int, default=20, help="runs in the comparison (default 20)")
-    parser.add_argument("--seed", type=int, default=6)
-    args = parser.parse_args()
-
-    rng = random.Random(args.seed)
-    runs = [(f"run-{index:06d}", curves(rng, args.epochs)) for index in range(args.executions)]
+def measure(args):
+    """Fill one size and measure it; prints one JSON line of medians (seconds) on stdout."""
+    count = args.executions[0]
     with tempfile.TemporaryDirectory(prefix="gymnos-bench-") as tmp:
         workdir = Path(tmp)
-        setup_django(workdir)
+        name = f"gymnos_bench_dashboard_{count}" if args.keep else f"gymnos_bench_dashboard_{count}_{os.getpid()}"
+        connection = setup_django(args.database_url, workdir, name)
+        from django.core.management import call_command
+
+        exists = False
+        if args.keep and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+                exists = cursor.fetchone() is not None
+        if exists:
+            connection.close()
+            connection.settings_dict["NAME"] = name
+            call_command("migrate", verbosity=0)
+        else:
+            connection.creation.create_test_db(verbosity=0, autoclobber=True)
+        from django.contrib.auth.models import User
+
+        from experiments.models import Execution
+
         started = time.perf_counter()
-        ids, user = fill_gymnos(runs, args.epochs)
-        print(
-            f"filled Gymnos with {len(ids):,} executions x {len(METRICS)} metrics x {args.epochs} epochs "
-            f"in {time.perf_counter() - started:.1f}s",
-            flush=True,
-        )
-        started = time.perf_counter()
-        mlflow_client, experiment_id, run_ids = fill_mlflow(runs, f"sqlite:///{workdir / 'mlflow.db'}")
-        print(
-            f"filled MLflow ({__import__('mlflow').__version__}, SQLite store) with the same runs "
-            f"in {time.perf_counter() - started:.1f}s",
-            flush=True,
-        )
+        if exists and Execution.objects.filter(experiment__name=EXPERIMENT).count() == count:
+            ids = dict(Execution.objects.filter(experiment__name=EXPERIMENT).values_list("folder_name", "pk"))
+            print(f"{count:,}: reusing {name}", file=sys.stderr, flush=True)
+        else:
+            ids = fill_gymnos(count, args.epochs, args.seed)
+            print(
+                f"{count:,}: filled Gymnos ({connection.vendor}) with {count:,} + {50 * len(OTHERS)} runs x "
+                f"{len(METRICS)} metrics x {args.epochs} epochs in {time.perf_counter() - started:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+        if connection.vendor == "postgresql":  # what autovacuum does soon after a fill
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE")
+        user = User.objects.get_or_create(username="bench")[0]
+
+        mlflow = None
+        if count <= args.mlflow:
+            started = time.perf_counter()
+            mlflow = fill_mlflow(count, args.epochs, args.seed, f"sqlite:///{workdir / 'mlflow.db'}")
+            print(
+                f"{count:,}: filled MLflow ({__import__('mlflow').__version__}, SQLite store) "
+                f"in {time.perf_counter() - started:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
 
         from django.test import Client
+        from django.utils.http import urlencode
 
         client = Client()
         client.force_login(user)
-        by_name = dict(zip([name for name, _ in runs], ids, strict=False))
-        page_url = "/experiments/boston_housing/?sort=val_loss&per_page=100"
-        first = client.get(page_url)
-        assert first.status_code == 200 and b"run-" in first.content, first.status_code
-
-        def gymnos_page():
-            response = client.get(page_url)
-            assert response.status_code == 200
-
-        def mlflow_page():
-            found = mlflow_client.search_runs([experiment_id], order_by=["metrics.val_loss ASC"], max_results=100)
-            assert len(found) == min(100, len(runs))
-
-        results = {"gymnos page": [], "mlflow page": [], "gymnos compare": [], "mlflow compare": []}
+        page = f"/experiments/{EXPERIMENT}/"
+        last = -(-count // 50)
+        explore_query = f"params.training.seed < {100 * 10_000 // count}"  # all runs at 10,000; 10% at 100,000
+        urls = {
+            "index": "/",
+            "page": page,
+            "sorted": f"{page}?{urlencode({'sort': SORTED})}",
+            "last": f"{page}?{urlencode({'sort': SORTED, 'page': last})}",
+            "tag": f"{page}?tag=baseline",
+            "query": f"{page}?{urlencode({'q': QUERY})}",
+            "explore": f"{page}explore.json?"
+            + urlencode({"q": explore_query, "cols": ",".join(AXES), "metric": "metrics.val_loss"}),
+        }
+        for key, url in urls.items():  # each once, untimed: checks what it answers
+            response = client.get(url)
+            assert response.status_code == 200, (key, response.status_code)
+            if key == "explore":
+                data = response.json()
+                assert abs(data["shown"] - 10_000) < 1_500 or count < 10_000, data["shown"]
+            else:
+                assert b"run-" in response.content or key == "index", key
+        rng = random.Random(args.seed)
+        names = sorted(ids)
+        cases = {key: (lambda url=url: client.get(url)) for key, url in urls.items()}
+        results = {key: [] for key in [*cases, "compare"]}
+        if mlflow is not None:
+            mlflow_client, experiment_id, run_ids = mlflow
+            results.update({"mlflow query": [], "mlflow top": [], "mlflow compare": []})
         for _ in range(args.rounds):
-            chosen = rng.sample([name for name, _ in runs], args.compare)
-            compare_url = "/compare/data.json?runs=" + ",".join(str(by_name[name]) for name in chosen)
+            for key, case in cases.items():
+                results[key].append(timed(case))
+            chosen = rng.sample(names, 20)
+            compare = "/compare/data.json?runs=" + ",".join(str(ids[name]) for name in chosen)
+            results["compare"].append(timed(lambda compare=compare: client.get(compare)))
+            if mlflow is not None:
+                results["mlflow query"].append(
+                    timed(lambda: mlflow_client.search_runs([experiment_id], MLFLOW_QUERY, max_results=50))
+                )
+                results["mlflow top"].append(
+                    timed(
+                        lambda: mlflow_client.search_runs(
+                            [experiment_id], order_by=["metrics.val_loss ASC"], max_results=100
+                        )
+                    )
+                )
 
-            def gymnos_compare(compare_url=compare_url):
-                data = client.get(compare_url).json()
-                assert len(data["metrics"]["val_loss"]) == args.compare
+                def mlflow_compare(chosen=chosen):
+                    for name in chosen:
+                        for metric in METRICS:
+                            mlflow_client.get_metric_history(run_ids[name], metric)
 
-            def mlflow_compare(chosen=chosen):
-                for name in chosen:
-                    for metric in METRICS:
-                        assert len(mlflow_client.get_metric_history(run_ids[name], metric)) == args.epochs
+                results["mlflow compare"].append(timed(mlflow_compare))
+        medians = {key: statistics.median(values) for key, values in results.items()}
+        print(json.dumps({"executions": count, "vendor": connection.vendor, "medians": medians}), flush=True)
+        if not args.keep:
+            connection.creation.destroy_test_db(name, verbosity=0)
 
-            results["gymnos page"].append(timed(gymnos_page))
-            results["mlflow page"].append(timed(mlflow_page))
-            results["gymnos compare"].append(timed(gymnos_compare))
-            results["mlflow compare"].append(timed(mlflow_compare))
 
-    medians = {key: statistics.median(values) for key, values in results.items()}
-    print(f"\n{args.executions:,} executions, {args.rounds} rounds each, alternated; medians:")
+# --- the sizes side by side -----------------------------------------------------------------------
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--executions", type=int, nargs="+", default=[10_000, 100_000], help="sizes (default 10,000 and 100,000)"
+    )
+    parser.add_argument(
+        "--database-url", default="", help="a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres"
+    )
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=15, help="measurements of each case, alternated (default 15)")
+    parser.add_argument("--mlflow", type=int, default=10_000, help="compare with MLflow at sizes up to this (0: never)")
+    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--keep", action="store_true", help="keep each PostgreSQL database, and reuse it next time")
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # one size, in this process
+    args = parser.parse_args()
+    if args.one:
+        measure(args)
+        return
+
+    found = {}
+    for count in args.executions:
+        command = [sys.executable, __file__, "--one", "--executions", str(count), "--epochs", str(args.epochs),
+                   "--rounds", str(args.rounds), "--mlflow", str(args.mlflow), "--seed", str(args.seed)]  # fmt: skip
+        if args.database_url:
+            command += ["--database-url", args.database_url]
+        if args.keep:
+            command.append("--keep")
+        output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+        found[count] = json.loads(output.strip().splitlines()[-1])
+    vendor = next(iter(found.values()))["vendor"]
+    sizes = list(found)
+    print(f"\n{vendor}, {args.rounds} rounds of each case, alternated; medians in ms:")
+    print(f"  {'case':42}" + "".join(f"{count:>12,}" for count in sizes) + (f"{'ratio':>9}" if len(sizes) > 1 else ""))
+    ok = True
+    for key, label in LABELS.items():
+        values = [found[count]["medians"].get(key) for count in sizes]
+        if all(value is None for value in values):
+            continue
+        line = f"  {label:42}" + "".join(
+            f"{value * 1000:12.1f}" if value is not None else f"{'—':>12}" for value in values
+        )
+        if len(sizes) > 1 and None not in values and not key.startswith("mlflow"):
+            ratio = values[-1] / values[0]
+            line += f"{ratio:8.2f}x"
+            ok = ok and ratio <= 1.5
+        if not key.startswith("mlflow"):
+            ok = ok and values[-1] is not None and values[-1] < GOALS.get(key, 0.050)
+        print(line)
+    first = found[sizes[0]]["medians"]
+    if "mlflow query" in first:
+        print(f"\nat {sizes[0]:,} runs, MLflow / Gymnos:")
+        for mlflow_key, gymnos_key in (
+            ("mlflow query", "query"),
+            ("mlflow top", "sorted"),
+            ("mlflow compare", "compare"),
+        ):
+            print(
+                f"  {LABELS[mlflow_key]:42} {first[mlflow_key] / first[gymnos_key]:8.1f}x"
+                f"  ({LABELS[gymnos_key].strip()})"
+            )
+    biggest = f"{sizes[-1]:,}"
     print(
-        f"  experiment page sorted by val_loss (100 rows): Gymnos {medians['gymnos page'] * 1000:7.1f} ms   "
-        f"MLflow search_runs top 100: {medians['mlflow page'] * 1000:8.1f} ms   "
-        f"ratio {medians['mlflow page'] / medians['gymnos page']:.1f}x"
+        f"goal (every page < 50 ms at {biggest}, parallel coordinates < 300 ms, none slower than 1.5x its time "
+        f"at {sizes[0]:,}): {'met' if ok else 'NOT met'}"
     )
-    print(
-        f"  compare data, {args.compare} runs x {len(METRICS)} metrics:     "
-        f"Gymnos {medians['gymnos compare'] * 1000:7.1f} ms   "
-        f"MLflow {args.compare * len(METRICS)} get_metric_history: {medians['mlflow compare'] * 1000:8.1f} ms   "
-        f"ratio {medians['mlflow compare'] / medians['gymnos compare']:.1f}x"
-    )
-    ok = all(
-        medians[f"gymnos {kind}"] < 0.050 and medians[f"mlflow {kind}"] / medians[f"gymnos {kind}"] >= 10
-        for kind in ("page", "compare")
-    )
-    print(f"goal (median < 50 ms and >= 10x MLflow, both): {'met' if ok else 'NOT met'}")
 
 
 if __name__ == "__main__":

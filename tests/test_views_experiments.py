@@ -114,10 +114,10 @@ def test_every_metric_column_header_is_a_sort_link(owner_client):
     add_runs(2)
     page = owner_client.get("/experiments/mnist/").content.decode()
     for key in (
-        "sort=loss",
-        "sort=val_loss",
-        "sort=val_accuracy",
-        "sort=best.val_loss",
+        "sort=metrics.loss",
+        "sort=metrics.val_loss",
+        "sort=metrics.val_accuracy",
+        "sort=metrics.best.val_loss",
         "sort=duration",
         "sort=epochs",
     ):
@@ -150,7 +150,7 @@ def test_it_pages_on_the_server_keeping_the_sort(owner_client):
     add_runs(30)
     first = owner_client.get("/experiments/mnist/", {"sort": "val_loss", "per_page": 25}).content.decode()
     assert len(rows_in(first)) == 25 and rows_in(first)[0] == "run-000"
-    assert "Page 1 of 2" in first and "sort=val_loss&amp;order=&amp;per_page=25&amp;page=2" in first
+    assert "Page 1 of 2" in first and "per_page=25&amp;sort=metrics.val_loss&amp;order=asc&amp;page=2" in first
     second = owner_client.get("/experiments/mnist/", {"sort": "val_loss", "per_page": 25, "page": 2}).content.decode()
     assert rows_in(second) == ["run-025", "run-026", "run-027", "run-028", "run-029"]
 

@@ -19,5 +19,6 @@ FEATURES = (search_api, system_api, curation_api, evaluation_api)
 
 api.add_router("/executions", executions.router)
 api.add_router("/sweeps", sweeps_api.router)
+api.add_router("/experiments", search_api.experiments_router)
 
 __all__ = ["api"]

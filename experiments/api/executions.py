@@ -17,6 +17,7 @@ from experiments.pipeline import ConfigError, jsonlimits
 from experiments.pipeline.config import TrainingConfig
 from experiments.pipeline.schema import openapi_schema
 from experiments.queueing import QueueUnavailable
+from experiments.views.helpers import execution_url
 
 router = Router(tags=["executions"])
 
@@ -24,6 +25,7 @@ router = Router(tags=["executions"])
 class Launched(Schema):
     id: int
     url: str
+    html_url: str
     status: str
 
 
@@ -46,6 +48,7 @@ class ExecutionOut(Schema):
     hardware: dict
     error: str
     url: str
+    html_url: str
 
 
 class Metrics(Schema):
@@ -79,6 +82,7 @@ def _out(execution: Execution) -> dict[str, Any]:
         "hardware": execution.hardware or {},
         "error": execution.error,
         "url": f"/api/executions/{execution.pk}",
+        "html_url": execution_url(execution),
     }
 
 
@@ -109,7 +113,15 @@ def launch(request: HttpRequest) -> Status:
     except QueueUnavailable as exc:
         return Status(503, {"detail": str(exc)})
     record(request, Entry.Action.LAUNCH, execution=execution, via="api")
-    return Status(201, {"id": execution.pk, "url": f"/api/executions/{execution.pk}", "status": execution.status})
+    return Status(
+        201,
+        {
+            "id": execution.pk,
+            "url": f"/api/executions/{execution.pk}",
+            "html_url": execution_url(execution),
+            "status": execution.status,
+        },
+    )
 
 
 @router.get("/{execution_id}", response=ExecutionOut, summary="One execution: status, progress, summary")
@@ -156,4 +168,12 @@ def cancel(request: HttpRequest, execution_id: int) -> Status:
         )
     record(request, Entry.Action.CANCEL, execution=execution, via="api")
     execution.refresh_from_db()
-    return Status(200, {"id": execution.pk, "url": f"/api/executions/{execution.pk}", "status": execution.status})
+    return Status(
+        200,
+        {
+            "id": execution.pk,
+            "url": f"/api/executions/{execution.pk}",
+            "html_url": execution_url(execution),
+            "status": execution.status,
+        },
+    )

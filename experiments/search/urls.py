@@ -1,5 +1,9 @@
 """This feature's pages (included in experiments/urls.py under the experiments namespace)."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from experiments.search import views
+
+urlpatterns: list[URLPattern] = [
+    path("experiments/<str:experiment>/explore.json", views.explore, name="explore"),
+]

@@ -1,115 +1,85 @@
-"""The experiments list and one experiment's table of executions."""
+"""The experiments list and one experiment's table of runs: filters, a query, chosen columns, any sort.
+
+Neither page reads every run of a big experiment: counts come from the counts journal, the
+default columns from the value index's two ends per param, and a sorted page from the value
+index (``experiments.search``), so a page of 100,000 runs costs about what a page of 1,000 does.
+"""
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Container
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.db import connection
-from django.db.models import Count, F, Max, Min, Q, TextField
-from django.db.models.expressions import CombinedExpression
-from django.db.models.functions import Cast
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from experiments.access import can_launch
-from experiments.models import Execution, ExecutionQuerySet, Experiment, higher_is_better
+from experiments.models import Execution, Experiment
+from experiments.models.summary import is_epoch_metric
+from experiments.search import counts
+from experiments.search.catalog import catalog
+from experiments.search.columns import ATTRIBUTES, Column, Kind, column, parse_sort
+from experiments.search.paging import Sort, page
+from experiments.search.selection import COUNT_LIMIT, STATUSES, chosen_columns, filters_from, select
 from experiments.views.helpers import duration, hardware_label, stage_times
 from experiments.views.table import rows_html
 
 PER_PAGE = 50
 PER_PAGE_CHOICES = (25, 50, 100, 200)
-# What a table row shows: the rest (config, artifacts, paths) is not read for a 100-row page.
+DEFAULT_PARAMS = 8  # differing params shown by default; the column chooser has the rest
+# What a table row reads: the rest (config, artifacts, paths) is not read for a 200-row page.
 TABLE_FIELDS = [
-    "experiment_id",
-    "folder_name",
-    "status",
-    "title",
-    "started_at",
-    "finished_at",
-    "epochs",
-    "epochs_total",
-    "best_val_loss",
-    "summary",
-    "test_metrics",
-    "elapsed",
-    "hardware",
-    "tags",
-]
-STATUSES = [status for status, _ in Execution.Status.choices]
+    "experiment_id", "folder_name", "status", "title", "started_at", "finished_at", "epochs", "epochs_total",
+    "summary", "test_metrics", "elapsed", "hardware", "tags", "params", "system", "evaluation", "size_bytes",
+    "archived",
+]  # fmt: skip
+
+
+def _best(experiment: Experiment, field: str, archived: bool) -> float | None:
+    """The experiment's lowest ``field``: one probe of its (experiment, field) index."""
+    runs = Execution.objects.visible(archived=archived).filter(experiment=experiment, **{f"{field}__isnull": False})
+    return runs.order_by(field).values_list(field, flat=True).first()
+
+
+def _stamp(moment: Any) -> float:
+    return moment.timestamp() if moment is not None else 0.0
+
+
+def _last_run(experiment: Experiment, archived: bool) -> Any:
+    runs = Execution.objects.visible(archived=archived).filter(experiment=experiment, started_at__isnull=False)
+    return runs.order_by(F("started_at").desc(nulls_last=True), "-pk").values_list("started_at", flat=True).first()
 
 
 @login_required
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    counts = {f"n_{status}": Count("executions", filter=Q(executions__status=status)) for status in STATUSES}
-    experiments = Experiment.objects.annotate(
-        n_executions=Count("executions"),
-        last_run=Max("executions__started_at"),
-        best_val_loss=Min("executions__best_val_loss"),
-        best_loss=Min("executions__final_loss"),
-        **counts,
-    ).order_by(F("last_run").desc(nulls_last=True), "name")
+    archived = request.GET.get("archived") == "1"
+    experiments = Experiment.objects.all() if archived else Experiment.objects.filter(archived=False)
+    by_status = counts.by_status(archived=archived)
     rows: list[dict[str, Any]] = []
     for experiment in experiments:
-        statuses = [
-            (status, getattr(experiment, f"n_{status}")) for status in STATUSES if getattr(experiment, f"n_{status}")
-        ]
-        if experiment.best_val_loss is not None:
-            best = ("val_loss", experiment.best_val_loss)
-        elif experiment.best_loss is not None:
-            best = ("loss", experiment.best_loss)
-        else:
-            best = None
+        found = by_status.get(experiment.pk, {})
+        statuses = [(status, found[status]) for status in STATUSES if found.get(status)]
+        best_val = _best(experiment, "best_val_loss", archived)
+        best_loss = None if best_val is not None else _best(experiment, "final_loss", archived)
+        best = (
+            ("val_loss", best_val) if best_val is not None else ("loss", best_loss) if best_loss is not None else None
+        )
+        # The list's template reads these as the experiment's own (they were annotations once).
+        experiment.n_executions = sum(found.values())  # type: ignore[attr-defined]
+        experiment.last_run = _last_run(experiment, archived) if found else None  # type: ignore[attr-defined]
         rows.append({"experiment": experiment, "statuses": statuses, "best": best})
-    return render(request, "experiments/experiment_list.html", {"rows": rows, "can_launch": can_launch(request.user)})
-
-
-def parse_sort(value: str | None) -> tuple[str, str | None, str | None]:
-    """``?sort=`` -> ``(kind, metric, which)``: ``started``, ``duration``, ``epochs``, or a metric.
-
-    ``val_loss`` is its last value, ``best.val_loss`` its best, ``test_loss`` the test value.
-    """
-    value = (value or "").strip()
-    if value in {"", "started"}:
-        return ("started", None, None)
-    if value in {"duration", "epochs"}:
-        return (value, None, None)
-    if value.startswith("best."):
-        return ("metric", value.removeprefix("best."), "best")
-    if value.startswith("test_"):
-        return ("metric", value, "test")
-    return ("metric", value, "last")
-
-
-def _ordered(executions: ExecutionQuerySet, sort: str, order: str) -> ExecutionQuerySet:
-    kind, metric, which = parse_sort(sort)
-    expression: CombinedExpression | F
-    if kind == "metric":
-        assert metric is not None and which is not None  # parse_sort names both for a metric
-        descending = None if order not in {"asc", "desc"} else order == "desc"
-        return executions.order_by_metric(metric, which, descending=descending)
-    if kind == "duration":
-        expression = F("finished_at") - F("started_at")
-    elif kind == "epochs":
-        expression = F("epochs")
-    else:
-        expression = F("started_at")
-    ordered = expression.asc(nulls_last=True) if order == "asc" else expression.desc(nulls_last=True)
-    return executions.order_by(ordered, "-pk")
-
-
-def _with_tag(executions: ExecutionQuerySet, tag: str) -> ExecutionQuerySet:
-    if connection.features.supports_json_field_contains:
-        return executions.filter(tags__contains=[tag])
-    # SQLite has no JSON containment: match the quoted tag inside the stored list's text, with
-    # case as PostgreSQL's containment has it (SQLite's LIKE ignores case; its REGEXP does not).
-    return executions.annotate(tags_text=Cast("tags", TextField())).filter(tags_text__regex=re.escape(json.dumps(tag)))
+    rows.sort(key=lambda row: (row["experiment"].last_run is None, -_stamp(row["experiment"].last_run)))
+    return render(
+        request,
+        "experiments/experiment_list.html",
+        {"rows": rows, "can_launch": can_launch(request.user), "archived": archived},
+    )
 
 
 def _int(value: Any, default: int, allowed: Container[int] | None = None) -> int:
@@ -120,106 +90,162 @@ def _int(value: Any, default: int, allowed: Container[int] | None = None) -> int
     return number if allowed is None or number in allowed else default
 
 
-@login_required
-@require_GET
-def detail(request: HttpRequest, experiment: str) -> HttpResponse:
-    found = get_object_or_404(Experiment, name=experiment)
-    status = request.GET.get("status", "")
-    tag = request.GET.get("tag", "").strip()
-    sort = request.GET.get("sort", "")
-    order = request.GET.get("order", "")
-    per_page = _int(request.GET.get("per_page"), PER_PAGE, PER_PAGE_CHOICES)
-
-    executions = found.executions.only(*TABLE_FIELDS)
-    if status in STATUSES:
-        executions = executions.filter(status=status)
-    if tag:
-        executions = _with_tag(executions, tag)
-    page = Paginator(_ordered(executions, sort, order), per_page).get_page(request.GET.get("page"))
-
-    rows = [_row(execution) for execution in page.object_list]
-    for row in rows:
-        row["execution"].experiment = found  # one experiment for every row: no join, no query
-    kind, sorted_metric, which = parse_sort(sort)
-    metrics = _metric_columns(rows, sorted_metric if kind == "metric" and which != "test" else None)
-    tests = _test_columns(rows, sorted_metric if kind == "metric" and which == "test" else None)
-    for row in rows:
-        row["metric_values"] = [row["summary"].get(name, {}).get("last") for name in metrics]
-        row["test_values"] = [row["test_metrics"].get(name) for name in tests]
-    rows_markup = rows_html(rows, found)
-    return render(
-        request,
-        "experiments/experiment_detail.html",
-        {
-            "experiment": found,
-            "page": page,
-            "rows": rows,
-            "rows_html": rows_markup,
-            "metric_columns": [_column(name, sort, order) for name in metrics],
-            "best_column": _column("val_loss", sort, order, which="best"),
-            "test_columns": [_column(name, sort, order, which="test") for name in tests],
-            "plain_columns": {name: _plain_column(name, sort, order) for name in ("started", "duration", "epochs")},
-            "statuses": STATUSES,
-            "status": status,
-            "tag": tag,
-            "sort": sort,
-            "order": order,
-            "per_page": per_page,
-            "per_page_choices": PER_PAGE_CHOICES,
-            "page_tags": sorted({t for row in rows for t in row["tags"]}),
-            "filtered": bool(status or tag),
-            "can_launch": can_launch(request.user),
-        },
-    )
+# --- cells --------------------------------------------------------------------------------------
 
 
-def _row(execution: Execution) -> dict[str, Any]:
+def cell(execution: Execution, col: Column) -> Any:
+    """The value a run shows in a value column (None when it has none)."""
+    name = col.name
+    if name == "size":
+        return execution.size_bytes
+    for prefix, source in (("params.", execution.params), ("system.", execution.system),
+                           ("evaluation.", execution.evaluation)):  # fmt: skip
+        if name.startswith(prefix):
+            return (source or {}).get(name.removeprefix(prefix))
+    if name.startswith("metrics.best."):
+        return ((execution.summary or {}).get(name.removeprefix("metrics.best.")) or {}).get("best")
+    if name.startswith("metrics."):
+        metric = name.removeprefix("metrics.")
+        if not is_epoch_metric(metric):
+            return (execution.test_metrics or {}).get(metric)
+        return ((execution.summary or {}).get(metric) or {}).get("last")
+    return None
+
+
+def _row(execution: Execution, columns: list[Column]) -> dict[str, Any]:
     return {
         "execution": execution,
         "duration": duration(execution),
-        "summary": execution.summary or {},
-        "test_metrics": execution.test_metrics or {},
-        "best_val_loss": execution.best_val_loss,
+        "values": [(cell(execution, col), col) for col in columns],
         "stages": dict(stage_times(execution.elapsed)),
         "hardware": hardware_label(execution.hardware),
         "tags": [t for t in execution.tags or [] if isinstance(t, str)],
     }
 
 
-def _metric_columns(rows: list[dict[str, Any]], sorted_metric: str | None) -> list[str]:
-    """Per-epoch metrics logged by the runs on this page, losses first, then the sorted one if missing."""
-    names = {name for row in rows for name in row["summary"]}
-    if sorted_metric:
-        names.add(sorted_metric)
-    return sorted(
-        names,
-        key=lambda name: (name.removeprefix("val_") != "loss", name.removeprefix("val_"), name.startswith("val_")),
+def _metric_order(name: str) -> tuple[bool, str, bool]:
+    return (name.removeprefix("val_") != "loss", name.removeprefix("val_"), name.startswith("val_"))
+
+
+def default_columns(executions: list[Execution], varying: list[str], sorted_by: Column) -> list[Column]:
+    """Differing params, then the page's metrics (losses first), best val_loss, tests, system, evaluation, size."""
+    columns = [column(key) for key in varying[:DEFAULT_PARAMS]]
+    metrics = sorted(
+        {name for e in executions for name in (e.summary or {}) if is_epoch_metric(name)}, key=_metric_order
+    )
+    columns += [column(f"metrics.{name}") for name in metrics]
+    columns.append(column("metrics.best.val_loss"))
+    columns += [column(f"metrics.{name}") for name in sorted({n for e in executions for n in (e.test_metrics or {})})]
+    for prefix, field in (("system.", "system"), ("evaluation.", "evaluation")):
+        names = sorted({name for e in executions for name in (getattr(e, field) or {})})
+        columns += [column(prefix + name) for name in names]
+    if any(e.size_bytes is not None for e in executions):
+        columns.append(ATTRIBUTES["size"])
+    if sorted_by.kind is not Kind.TAG and sorted_by not in columns and sorted_by.key is not None:
+        columns.append(sorted_by)
+    unique: list[Column] = []
+    for col in columns:
+        if col not in unique:
+            unique.append(col)
+    return unique
+
+
+def header(col: Column, sort: Sort, links: dict[str, str]) -> dict[str, Any]:
+    """A sortable header: its link sorts by the column, the second click reverses."""
+    active = sort.column == col
+    natural = "desc" if col.higher_is_better else "asc"
+    current = "desc" if sort.descending else "asc"
+    following = ("asc" if current == "desc" else "desc") if active else natural
+    query = urlencode({**links, "sort": col.name, "order": following})
+    return {"name": col.name, "label": col.label, "active": active, "order": current, "url": f"?{query}"}
+
+
+# --- the page -----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def detail(request: HttpRequest, experiment: str) -> HttpResponse:
+    found = get_object_or_404(Experiment, name=experiment)
+    filters = filters_from(request)
+    per_page = _int(request.GET.get("per_page"), PER_PAGE, PER_PAGE_CHOICES)
+    sorted_by, sort_problem = parse_sort(request.GET.get("sort"))
+    sort = Sort.natural(sorted_by, request.GET.get("order"))
+    chosen = select(found, filters, base=Execution.objects.only(*TABLE_FIELDS))
+
+    total = chosen.total()
+    more = not chosen.exact and total > COUNT_LIMIT
+    pages = max(1, -(-min(total, COUNT_LIMIT) // per_page))
+    number = max(1, _int(request.GET.get("page"), 1))
+    if not more:
+        number = min(number, pages)
+    executions = page(chosen.segments(sort), (number - 1) * per_page, per_page) if total else []
+    for execution in executions:
+        execution.experiment = found  # one experiment for every row: no join, no query
+
+    known = catalog(found.pk, archived=chosen.archived)
+    asked = chosen_columns(request)
+    columns = asked if asked is not None else default_columns(executions, known.varying, sort.column)
+    rows = [_row(execution, columns) for execution in executions]
+
+    links = {"q": filters.q, "status": filters.status, "tag": filters.tag, "per_page": str(per_page)}
+    if filters.archived:
+        links["archived"] = "1"
+    if asked is not None:
+        links["cols"] = ",".join(col.name for col in columns)
+    here = {**links, "sort": sort.column.name, "order": "desc" if sort.descending else "asc"}
+    plain = {name: header(ATTRIBUTES[name], sort, links) for name in ("started", "duration", "epochs")}
+    return render(
+        request,
+        "experiments/experiment_detail.html",
+        {
+            "experiment": found,
+            "rows": rows,
+            "rows_html": rows_html(rows, found),
+            "columns": [header(col, sort, links) for col in columns],
+            "column_names": [col.name for col in columns],
+            "plain_columns": plain,
+            "choices": _choices(known.keys, [col.name for col in columns]),
+            "total": total,
+            "more": more,
+            "count_limit": COUNT_LIMIT,
+            "page_number": number,
+            "pages": pages,
+            "previous_url": f"?{urlencode({**here, 'page': number - 1})}" if number > 1 else None,
+            "next_url": f"?{urlencode({**here, 'page': number + 1})}"
+            if (number < pages or (more and len(executions) == per_page))
+            else None,
+            "last_url": f"?{urlencode({**here, 'page': pages})}" if not more and number < pages else None,
+            "filters": filters,
+            "query_error": chosen.error,
+            "query_caret": " " * ((chosen.error_column or 1) - 1) + "^" if chosen.error else "",
+            "sort_problem": sort_problem,
+            "sort": sort.column.name,
+            "order": "desc" if sort.descending else "asc",
+            "statuses": STATUSES,
+            "per_page": per_page,
+            "per_page_choices": PER_PAGE_CHOICES,
+            "filtered": filters.any,
+            "archived_shown": chosen.archived,
+            "can_launch": can_launch(request.user),
+            "explore": {
+                "url": reverse("experiments:explore", args=[found.name]),
+                "columns": [col.name for col in columns if col.name.startswith("params.")],
+                "params": [key for key in known.keys if key.startswith("params.")],
+                "metrics": [key for key in known.keys if key.startswith(("metrics.", "system.", "evaluation."))],
+                "numeric": sorted(known.numeric),
+            },
+        },
     )
 
 
-def _test_columns(rows: list[dict[str, Any]], sorted_metric: str | None) -> list[str]:
-    names = {name for row in rows for name in row["test_metrics"]}
-    if sorted_metric:
-        names.add(sorted_metric)
-    return sorted(names)
-
-
-def _column(name: str, sort: str, order: str, which: str = "last") -> dict[str, Any]:
-    key = {"last": name, "best": f"best.{name}", "test": name}[which]
-    active = sort == key
-    natural = "desc" if higher_is_better(name) else "asc"
-    current = order if order in {"asc", "desc"} else natural
-    next_order = ("asc" if current == "desc" else "desc") if active else natural
-    label = f"best {name}" if which == "best" else name
-    return {"name": name, "label": label, "key": key, "active": active, "order": current, "next_order": next_order}
-
-
-def _plain_column(name: str, sort: str, order: str) -> dict[str, Any]:
-    active = (sort or "started") == name
-    current = order if order in {"asc", "desc"} else "desc"
-    return {
-        "key": name,
-        "active": active,
-        "order": current,
-        "next_order": ("asc" if current == "desc" else "desc") if active else "desc",
-    }
+def _choices(keys: list[str], shown: list[str]) -> list[dict[str, Any]]:
+    """The column chooser: every column the experiment's runs have, by group, ticked when shown."""
+    groups = {"params.": "Params", "metrics.": "Metrics", "system.": "System", "evaluation.": "Evaluation"}
+    found: dict[str, list[dict[str, Any]]] = {label: [] for label in groups.values()}
+    for key in keys:
+        for prefix, label in groups.items():
+            if key.startswith(prefix):
+                found[label].append({"name": key, "label": key.removeprefix(prefix), "shown": key in shown})
+    found["Other"] = [{"name": "size", "label": "size", "shown": "size" in shown}] if "size" in keys else []
+    return [{"label": label, "columns": items} for label, items in found.items() if items]

@@ -8,22 +8,42 @@ goes through ``html.escape``; the markup matches templates/experiments/experimen
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
 from experiments.models import Execution, Experiment
+from experiments.search.columns import Column, Kind
 from experiments.templatetags.gymnos import metric, seconds
 
 
 def _num(value: Any, formatter: Callable[[Any], str] = metric) -> str:
     return f'<td class="num">{formatter(value)}</td>'
+
+
+def value_html(value: Any, col: Column) -> str:
+    """One value cell: numbers right-aligned (sizes in bytes as KB/MB), text escaped, absent as a dash."""
+    if value is None:
+        return '<td class="num"><span class="muted">—</span></td>'
+    if col.name == "size" and isinstance(value, int):
+        return f'<td class="num" title="{value} bytes">{filesizeformat(value)}</td>'
+    if isinstance(value, bool):
+        return f"<td>{'true' if value else 'false'}</td>"
+    if isinstance(value, (int, float)):
+        return _num(value)
+    if col.kind is Kind.NUMBER:
+        return _num(None)
+    text = value if isinstance(value, str) else json.dumps(value)
+    shown = text if len(text) <= 40 else text[:39] + "…"
+    return f'<td title="{escape(text)}">{escape(shown)}</td>'
 
 
 def _url(base_url: str, execution: Execution) -> str:
@@ -42,7 +62,7 @@ def row_html(row: dict[str, Any], base_url: str) -> str:
     title = f'<div class="muted small">{escape(execution.title)}</div>' if execution.title else ""
     epochs = f"{execution.epochs}/{execution.epochs_total}" if execution.epochs_total else str(execution.epochs)
     tags = "".join(
-        f'<a class="tag" href="{base_url}?{urlencode({"tag": tag})}">{escape(tag)}</a>' for tag in row["tags"]
+        f'<a class="tag" href="{base_url}?{escape(urlencode({"tag": tag}))}">{escape(tag)}</a>' for tag in row["tags"]
     )
     hardware = row["hardware"]
     short = hardware if len(hardware) <= 40 else hardware[:39] + "…"
@@ -54,9 +74,7 @@ def row_html(row: dict[str, Any], base_url: str) -> str:
         f"<td>{started}</td>",
         _num(row["duration"], seconds),
         f'<td class="num">{epochs}</td>',
-        *(_num(value) for value in row["metric_values"]),
-        _num(row["best_val_loss"]),
-        *(_num(value) for value in row["test_values"]),
+        *(value_html(value, col) for value, col in row["values"]),
         _num(row["stages"].get("load"), seconds),
         _num(row["stages"].get("fit"), seconds),
         _num(row["stages"].get("evaluate"), seconds),

@@ -1,5 +1,16 @@
-// Experiment page: tick runs, then Compare opens /compare/?runs=1,2,3 (a URL to paste to a teammate).
+// Experiment page: tick runs, then Compare opens /compare/?runs=1,2,3 (a URL to paste to a teammate);
+// "Columns…" opens the column chooser.
 (function () {
+  var chooser = document.getElementById("column-chooser");
+  var toggle = document.getElementById("choose-columns");
+  if (chooser && toggle) {
+    toggle.addEventListener("click", function () {
+      chooser.hidden = !chooser.hidden;
+      toggle.setAttribute("aria-expanded", String(!chooser.hidden));
+      if (!chooser.hidden) chooser.scrollIntoView({ behavior: "smooth", block: "nearest" });
+    });
+  }
+
   var form = document.getElementById("compare-form");
   if (!form) return;
   var button = document.getElementById("compare-button");

@@ -1,0 +1,354 @@
+"""A parsed query as one ``Q``: the conditions of one database query, every value a parameter.
+
+    found = translate(parse('params.training.batch_size = 64 and not tags.broken'))
+    Execution.objects.visible(archived=found.archived).filter(found.q)
+
+How values compare: numbers as numbers, text as text (by code point, on both databases), dates as
+dates (``started > "2026-11-01"``: a date alone means that whole day, so ``started = "2026-11-01"``
+is every run started that day), ``duration`` in seconds. A param holds whatever its run had, so
+``params.x = 64`` matches runs whose x is the number 64 and ``params.x = "64"`` those whose x is
+the text "64". A condition on a value a run does not have is false for that run, and ``not``
+makes it true: ``not tags.broken`` keeps every run without the tag.
+
+``like`` and ``ilike`` take SQL's patterns (``%`` any text, ``_`` one character, ``\\`` escapes);
+``like`` is case-sensitive and ``ilike`` is not, on both databases (ilike folds ASCII letters on
+SQLite, all letters on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any
+
+from django.db.models import (
+    BooleanField,
+    CharField,
+    DurationField,
+    Exists,
+    Expression,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+)
+from django.db.models.lookups import (
+    Exact,
+    GreaterThan,
+    GreaterThanOrEqual,
+    IsNull,
+    LessThan,
+    LessThanOrEqual,
+    Lookup,
+)
+from django.utils import timezone
+
+from experiments.models import SearchValue
+from experiments.search.columns import STATUSES, Column, Kind, column
+from experiments.search.grammar import (
+    And,
+    Compare,
+    Flag,
+    Like,
+    Member,
+    Node,
+    Not,
+    Or,
+    QueryError,
+    Value,
+    conditions,
+)
+
+LOOKUPS: dict[str, type[Lookup]] = {
+    "=": Exact,
+    "<": LessThan,
+    "<=": LessThanOrEqual,
+    ">": GreaterThan,
+    ">=": GreaterThanOrEqual,
+}
+_FIELD_OPS = {"=": "exact", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
+
+
+@dataclass(frozen=True)
+class Translated:
+    q: Q
+    archived: bool  # the query names ``archived``: archived runs must be in what it filters
+
+
+class Matches(Expression):
+    """``expression LIKE pattern`` with the same meaning on both databases (case-sensitive; ``ilike``: not).
+
+    PostgreSQL's LIKE is case-sensitive and its ILIKE is not. SQLite's LIKE ignores ASCII case, so a
+    case-sensitive match there is a GLOB of the same pattern.
+    """
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, expression: Any, pattern: str, insensitive: bool) -> None:
+        super().__init__()
+        self.expression, self.pattern, self.insensitive = expression, pattern, insensitive
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.expression]
+
+    def set_source_expressions(self, expressions: list[Any]) -> None:
+        (self.expression,) = expressions
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        sql, params = compiler.compile(self.expression)
+        operator = "ILIKE" if self.insensitive else "LIKE"
+        return f"({sql} {operator} %s)", [*params, self.pattern]
+
+    def as_sqlite(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        sql, params = compiler.compile(self.expression)
+        if self.insensitive:
+            return f"({sql} LIKE %s ESCAPE '\\')", [*params, self.pattern]
+        return f"({sql} GLOB %s)", [*params, glob_from_like(self.pattern)]
+
+
+def glob_from_like(pattern: str) -> str:
+    """SQL LIKE's pattern as SQLite's GLOB: ``%`` -> ``*``, ``_`` -> ``?``, the rest literal.
+
+    >>> glob_from_like(r"50\\% of *_x%")
+    '50% of [*]?x*'
+    """
+    out: list[str] = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\" and index + 1 < len(pattern):
+            index += 1
+            char = pattern[index]
+            out.append(f"[{char}]" if char in "*?[" else char)
+        elif char == "%":
+            out.append("*")
+        elif char == "_":
+            out.append("?")
+        else:
+            out.append(f"[{char}]" if char in "*?[" else char)
+        index += 1
+    return "".join(out)
+
+
+# --- values -------------------------------------------------------------------------------------
+
+
+def _describe(value: Value) -> str:
+    return value.text if len(value.text) <= 40 else value.text[:37] + "..."
+
+
+def _is_number(value: Value) -> bool:
+    return isinstance(value.value, (int, float)) and not isinstance(value.value, bool)
+
+
+def _date(value: Value, col: Column, op: str) -> tuple[dt.datetime, bool]:
+    """``(moment, whole_day)`` of a date or datetime literal, in the server's time zone."""
+    if not isinstance(value.value, str):
+        raise QueryError(value.column, f"{col.name} is a date; expected a date like \"2026-11-01\" after '{op}'")
+    text = value.value.strip()
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            return timezone.make_aware(dt.datetime.combine(day, dt.time())), True
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise QueryError(
+            value.column,
+            f'{col.name} is a date; expected a date like "2026-11-01" or "2026-11-01 14:30", got {value.text}',
+        ) from None
+    return (timezone.make_aware(moment) if timezone.is_naive(moment) else moment), False
+
+
+def _typed(col: Column, value: Value, op: str) -> Any:
+    """The literal as the column compares it, or QueryError saying what the column holds."""
+    if isinstance(value.value, bool):
+        if col.kind not in {Kind.ANY, Kind.BOOL}:
+            raise QueryError(value.column, f"{col.name} is {_article(col)}; expected {_wanted(col)} after '{op}'")
+        if op not in {"=", "!="}:
+            raise QueryError(value.column, f"true and false compare with = or != only, not '{op}'")
+        return value.value
+    if col.kind in {Kind.NUMBER, Kind.DURATION}:
+        if not _is_number(value):
+            raise QueryError(
+                value.column,
+                f"{col.name} is {_article(col)}; expected {_wanted(col)} after '{op}', got {_describe(value)}",
+            )
+        return float(value.value) if col.kind is Kind.DURATION else value.value
+    if col.kind is Kind.TEXT:
+        if not isinstance(value.value, str):
+            raise QueryError(
+                value.column, f"{col.name} is text; expected a quoted value after '{op}', e.g. \"{value.text}\""
+            )
+        if col.name == "status" and op in {"=", "!="} and value.value not in STATUSES:
+            close = difflib.get_close_matches(value.value, STATUSES, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise QueryError(value.column, f"no status '{value.value}'; {hint}statuses are {', '.join(STATUSES)}")
+        return value.value
+    if col.kind is Kind.BOOL:
+        raise QueryError(value.column, f"{col.name} is true or false; expected true or false after '{op}'")
+    return value.value  # ANY: a number or a text, as written
+
+
+_ARTICLES = {Kind.NUMBER: "a number", Kind.DURATION: "a duration in seconds", Kind.TEXT: "text",
+             Kind.DATE: "a date", Kind.BOOL: "true or false", Kind.ANY: "a param", Kind.TAG: "a tag"}  # fmt: skip
+
+
+def _article(col: Column) -> str:
+    return _ARTICLES[col.kind]
+
+
+def _wanted(col: Column) -> str:
+    return {Kind.NUMBER: "a number", Kind.DURATION: "a number of seconds", Kind.TEXT: "a quoted value",
+            Kind.DATE: 'a date like "2026-11-01"', Kind.BOOL: "true or false", Kind.ANY: "a value",
+            Kind.TAG: "nothing"}[col.kind]  # fmt: skip
+
+
+# --- conditions ---------------------------------------------------------------------------------
+
+
+def _has(key: str, condition: Q | None = None) -> Exists:
+    """The run has a value under ``key`` (meeting ``condition``): one probe of the unique (execution, key) index."""
+    values = SearchValue.objects.filter(execution_id=OuterRef("pk"), key=key)
+    return Exists(values.filter(condition) if condition is not None else values)
+
+
+def _stored(typed: Any) -> tuple[str, Any]:
+    """Which SearchValue column a literal compares with, and the value there."""
+    if isinstance(typed, bool):
+        return "text", "true" if typed else "false"
+    if isinstance(typed, (int, float)):
+        return "number", typed
+    return "text", typed
+
+
+def _value_compare(col: Column, op: str, typed: Any) -> Q:
+    assert col.key is not None
+    field, stored = _stored(typed)
+    if op == "!=":
+        return Q(_has(col.key, Q(**{f"{field}__isnull": False}) & ~Q(**{field: stored})))
+    return Q(_has(col.key, Q(**{f"{field}__{_FIELD_OPS[op]}": stored})))
+
+
+class Binary(Expression):
+    """Text compared and sorted by code point on PostgreSQL too, whatever the database's locale (SQLite's way)."""
+
+    def __init__(self, expression: Any) -> None:
+        super().__init__(output_field=CharField())
+        self.expression = expression
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.expression]
+
+    def set_source_expressions(self, expressions: list[Any]) -> None:
+        (self.expression,) = expressions
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        return compiler.compile(self.expression)
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        sql, params = compiler.compile(self.expression)
+        return f'({sql} COLLATE "C")', params
+
+
+def attribute(col: Column) -> Any:
+    """An attribute's expression, as filters and sorts use it."""
+    if col.kind is Kind.DURATION:
+        return ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+    assert col.field is not None
+    return Binary(F(col.field)) if col.kind is Kind.TEXT else F(col.field)
+
+
+def _attribute_compare(col: Column, op: str, typed: Any, value: Value) -> Q:
+    expression = attribute(col)
+    present = Q(IsNull(expression, False))
+    if col.kind is Kind.DATE:
+        moment, whole_day = _date(value, col, op)
+        if whole_day:
+            end = moment + dt.timedelta(days=1)
+            day = Q(GreaterThanOrEqual(expression, moment)) & Q(LessThan(expression, end))
+            ranges = {"=": day, "!=": present & ~day, "<": Q(LessThan(expression, moment)),
+                      "<=": Q(LessThan(expression, end)), ">": Q(GreaterThanOrEqual(expression, end)),
+                      ">=": Q(GreaterThanOrEqual(expression, moment))}  # fmt: skip
+            return present & ranges[op]
+        typed = moment
+    if col.kind is Kind.DURATION:
+        typed = dt.timedelta(seconds=typed)
+    if op == "!=":
+        return present & ~Q(Exact(expression, typed))
+    return present & Q(LOOKUPS[op](expression, typed))
+
+
+def _compare(node: Compare) -> Q:
+    col = column(node.name.text, node.name.column)
+    if col.kind is Kind.TAG:
+        raise QueryError(node.name.column, f"{col.name} is a tag: write it alone ({col.name}) or with not")
+    typed = _typed(col, node.value, node.op)
+    if col.key is not None:
+        return _value_compare(col, node.op, typed)
+    return _attribute_compare(col, node.op, typed, node.value)
+
+
+def _member(node: Member) -> Q:
+    col = column(node.name.text, node.name.column)
+    if col.kind is Kind.TAG:
+        raise QueryError(node.name.column, f"{col.name} is a tag: write it alone ({col.name}) or with not")
+    parts = [_compare(Compare(node.name, "=", value)) for value in node.values]
+    found = reduce(lambda a, b: a | b, parts)
+    return ~found if node.negated else found
+
+
+def _like(node: Like) -> Q:
+    col = column(node.name.text, node.name.column)
+    if col.kind not in {Kind.ANY, Kind.TEXT}:
+        raise QueryError(node.name.column, f"like and ilike compare text; {col.name} is {_article(col)}")
+    pattern = str(node.pattern.value)
+    if col.key is not None:
+        found = Q(_has(col.key, Q(text__isnull=False) & Q(Matches(F("text"), pattern, node.insensitive))))
+    else:
+        expression = attribute(col)
+        found = Q(IsNull(expression, False)) & Q(Matches(expression, pattern, node.insensitive))
+    return ~found if node.negated else found
+
+
+def _flag(node: Flag) -> Q:
+    col = column(node.name.text, node.name.column)
+    if col.kind is Kind.BOOL:
+        assert col.field is not None
+        return Q(**{col.field: True})
+    if col.key is not None:
+        return Q(_has(col.key))
+    raise QueryError(node.name.column, f"{col.name} needs a comparison, e.g. {_example(col)}")
+
+
+def _example(col: Column) -> str:
+    examples = {Kind.DATE: f'{col.name} > "2026-11-01"', Kind.TEXT: f'{col.name} = "..."',
+                Kind.NUMBER: f"{col.name} > 10", Kind.DURATION: f"{col.name} > 60"}  # fmt: skip
+    return examples.get(col.kind, f"{col.name} = ...")
+
+
+def _q(node: Node) -> Q:
+    if isinstance(node, Compare):
+        return _compare(node)
+    if isinstance(node, Member):
+        return _member(node)
+    if isinstance(node, Like):
+        return _like(node)
+    if isinstance(node, Flag):
+        return _flag(node)
+    if isinstance(node, Not):
+        return ~_q(node.inner)
+    if isinstance(node, And):
+        return reduce(lambda a, b: a & b, (_q(item) for item in node.items))
+    assert isinstance(node, Or)
+    return reduce(lambda a, b: a | b, (_q(item) for item in node.items))
+
+
+def translate(node: Node | None) -> Translated:
+    """The ``Q`` of a parsed query (``Q()`` for none); ``QueryError`` for a name or value that cannot be."""
+    if node is None:
+        return Translated(Q(), archived=False)
+    archived = any(column(item.name.text, item.name.column).name == "archived" for item in conditions(node))
+    return Translated(_q(node), archived=archived)
