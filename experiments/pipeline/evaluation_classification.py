@@ -216,10 +216,26 @@ def _curve(positive: np.ndarray, score: np.ndarray, name: str) -> tuple[dict[str
     return roc, pr
 
 
+def _ranked_aucs(true: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Every class's one-vs-rest ROC AUC at once, from ranks (the Mann-Whitney U statistic); NaN without samples.
+
+    The same numbers as ``roc_auc_score`` column by column (tied scores share their average rank, as
+    ROC's trapezoids count them), but one ranking of the whole matrix: 1,000 classes take about 0.2 s
+    instead of 5 s of one ``roc_auc_score`` call per class.
+    """
+    from scipy.stats import rankdata
+
+    onehot = np.zeros(scores.shape, dtype=bool)
+    onehot[np.arange(len(true)), true] = True
+    positives = onehot.sum(axis=0).astype("float64")
+    negatives = len(true) - positives
+    ranks = rankdata(scores, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((ranks * onehot).sum(axis=0) - positives * (positives + 1) / 2) / (positives * negatives)
+
+
 def _curves(labels: Labels, names: list[str], rows: list[dict[str, Any]], notes: Notes) -> dict[str, Any] | None:
     """ROC and PR: the positive class of a binary problem, else one-vs-rest per class (or micro-averaged)."""
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
     present = np.unique(labels.true)
     if len(present) < 2:
         notes.add(
@@ -236,19 +252,19 @@ def _curves(labels: Labels, names: list[str], rows: list[dict[str, Any]], notes:
         return {"kind": "binary", "positive": names[1], "roc": [roc], "pr": [pr], "auc": roc["auc"]}
     per_class = count <= MAX_CURVE_CLASSES
     roc_curves, pr_curves, aucs, missing = [], [], [], []
+    ranked = None if per_class else _ranked_aucs(labels.true, labels.scores)
     for k in range(count):
         positive = labels.true == k
         if not positive.any():
             missing.append(names[k])
             continue
-        if per_class:
+        if ranked is None:
             roc, pr = _curve(positive, labels.scores[:, k], names[k])
             roc_curves.append(roc)
             pr_curves.append(pr)
             rows[k]["roc_auc"], rows[k]["average_precision"] = roc["auc"], pr["average_precision"]
         else:
-            rows[k]["roc_auc"] = number(roc_auc_score(positive, labels.scores[:, k]))
-            rows[k]["average_precision"] = number(average_precision_score(positive, labels.scores[:, k]))
+            rows[k]["roc_auc"] = number(ranked[k])
         aucs.append(rows[k]["roc_auc"])
     if missing:
         notes.add(
@@ -267,7 +283,8 @@ def _curves(labels: Labels, names: list[str], rows: list[dict[str, Any]], notes:
         notes.add(
             "roc_curves",
             f"one micro-averaged ROC and PR curve instead of one per class: {count:,} classes "
-            f"(curves are drawn per class up to {MAX_CURVE_CLASSES}); each class's ROC AUC is in the table",
+            f"(curves and average precision are kept per class up to {MAX_CURVE_CLASSES}); "
+            "each class's ROC AUC is in the table",
         )
     defined = [auc for auc in aucs if auc is not None]
     result["auc"] = number(np.mean(defined)) if defined else None
