@@ -239,3 +239,22 @@ def test_the_task_comes_from_the_config_else_the_loss_else_the_output_layer(loss
     parsed.experiment.task = task
     decided, why = decide_task(parsed, activation)
     assert decided == expected and because in why
+
+
+def test_a_big_regression_split_is_plotted_from_a_5000_point_sample_and_says_so(tmp_path):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(12_000, 4)).astype("float32")
+    np.savez(tmp_path / "big.npz", X=X, y=X[:, 0] * 3)
+    config = tiny(epochs=1)
+    config["model"]["input_shape"] = [4]
+    config["dataset"] = {"path": str(tmp_path / "big.npz")}
+    config["training"]["samples"] = {"fit": 0.5, "test": 0.5}
+    config["training"]["shuffle"] = False  # the test split is the dataset's second half
+    _, report = train(tmp_path, config)
+    points = report["regression"]["points"]
+    assert points["sampled"] is True and points["total"] == 6_000
+    assert len(points["actual"]) == len(points["predicted"]) == len(points["rows"]) == 5_000
+    assert all(6_000 <= row < 12_000 for row in points["rows"])  # rows of the dataset
+    assert sum(report["regression"]["residual_histogram"]["counts"]) == 6_000  # the histogram uses every point
+    notes = {item["what"]: item["why"] for item in report["not_computed"]}
+    assert notes["points"].startswith("the plots show a random sample of 5,000 of the 6,000 predictions")
