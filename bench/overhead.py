@@ -14,6 +14,15 @@ isolates what Gymnos' own work (Django, validation, logs, metrics.json, indexing
     python -m bench.overhead --reps 9 --no-trackers
 
 Goal (issue 2): total ratio <= 1.10, fit-step ratio <= 1.05.
+
+    python -m bench.overhead --sampler [--reps 11] [--epochs 100]
+
+The system-metrics sampler's cost (issue 14): in one process, the example's run (its trackers too,
+unless --no-trackers; --epochs of them, without early stopping) alternately with the sampler on at
+a 1 s interval and off, and the median fit step of each (also the median of each adjacent pair's
+ratio, which a drifting machine load moves less). Then what the sampler costs directly: its CPU
+time per sample, and the memory the process holds after 1,000 and after 10,000 samples.
+Goal: fit step within 1% (ratio <= 1.01); the sampler's memory constant.
 """
 
 import argparse
@@ -24,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +88,96 @@ def run_plain(config_file, workdir, tuned_gc=False):
     return result
 
 
+def sampler_fit(config, workdir, interval):
+    """One in-process run of ``config`` with the sampler at ``interval`` (0: off): (fit seconds, samples)."""
+    import keras
+
+    from experiments.pipeline import load_config, run_experiment
+
+    os.environ["GYMNOS_SYSTEM_INTERVAL"] = str(interval)
+    keras.backend.clear_session()
+    result = run_experiment(load_config(config), workdir / "trainings", workdir / "cache")
+    assert result.succeeded, result.error
+    path = result.path / "system_metrics.jsonl"
+    samples = sum('"cpu_percent"' in line for line in path.read_text().splitlines()) if path.exists() else 0
+    return result.metrics["elapsed"]["fit_model"], samples
+
+
+def sampler_cost(workdir, count):
+    """The sampler alone, sampling as fast as it can: CPU seconds per sample (a first run), then what the process
+    holds after 1,000 and after ``count`` samples (a second run, traced by tracemalloc)."""
+    import psutil
+
+    from experiments.pipeline.system_metrics import SystemSampler
+
+    def run(folder, marks=None):
+        folder.mkdir()
+        sampler = SystemSampler(folder, 0.0005)
+        sampler.start()
+        while sampler.samples < count:
+            if marks is not None and sampler.samples >= 1000 and not marks:
+                marks.append((tracemalloc.get_traced_memory()[0], psutil.Process().memory_info().rss, sampler.samples))
+            time.sleep(0.01)
+        if marks is not None:
+            marks.append((tracemalloc.get_traced_memory()[0], psutil.Process().memory_info().rss, sampler.samples))
+        sampler.stop()
+        return sampler.samples
+
+    cpu = time.process_time()
+    taken = run(workdir / "cost")
+    per_sample = (time.process_time() - cpu) / taken
+    marks = []
+    tracemalloc.start()
+    run(workdir / "memory", marks)
+    tracemalloc.stop()
+    return per_sample, marks
+
+
+def sampler_case(args):
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # Keras' note on retracing, as the same model is built run after run
+    config = json.loads((ROOT / "examples" / "boston_housing.json").read_text())
+    config["training"]["epochs"] = args.epochs
+    config["training"]["callbacks"] = [c for c in config["training"]["callbacks"] if c["type"] != "early_stopping"]
+    if args.no_trackers:
+        config["tracking"]["trackers"] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        config["tracking"]["trackers"] = [
+            {**t, "tracking_uri": f"sqlite:///{workdir / 'mlflow.db'}"} if t["type"] == "mlflow" else t
+            for t in config["tracking"]["trackers"]
+        ]
+        sampler_fit(config, workdir, 0)  # warm-up: the dataset cache, the MLflow store, Keras' first trace
+        on, off, pairs, samples = [], [], [], []
+        for rep in range(args.reps):
+            order = [(1, on), (0, off)] if rep % 2 else [(0, off), (1, on)]
+            for interval, times in order:
+                fit, count = sampler_fit(config, workdir, interval)
+                times.append(fit)
+                if interval:
+                    samples.append(count)
+            pairs.append(on[-1] / off[-1])
+            print(f"rep {rep + 1}/{args.reps}: fit on {on[-1]:.3f}s ({samples[-1]} samples), off {off[-1]:.3f}s")
+        per_sample, marks = sampler_cost(workdir, 10_000)
+
+    median = statistics.median
+    trackers = "without trackers" if args.no_trackers else "with the example's tensorboard + mlflow trackers"
+    print(f"\nBoston Housing example, {args.epochs} epochs, {args.reps} alternated repetitions in one process,")
+    print(trackers)
+    print(f"fit step, sampler on (1 s):  median {median(on):.3f}s ({median(samples):.0f} samples)")
+    print(f"fit step, sampler off:       median {median(off):.3f}s")
+    print(f"ratio on/off: of the medians {median(on) / median(off):.4f}, "
+          f"median of the {args.reps} pairs {median(pairs):.4f}   (goal <= 1.01)")  # fmt: skip
+    print(f"the sampler's own CPU time: {per_sample * 1000:.3f} ms per sample, "
+          f"{per_sample * 100:.4f}% of one core at a 1 s interval")  # fmt: skip
+    for traced, rss, taken in marks:
+        print(f"memory after {taken:,} samples: {traced / 1024:.1f} KiB traced, {rss / 2**20:.1f} MiB resident")
+    (early_traced, early_rss, early_n), (late_traced, late_rss, late_n) = marks
+    print(f"growth over {late_n - early_n:,} samples: {(late_traced - early_traced) / 1024:+.1f} KiB traced, "
+          f"{(late_rss - early_rss) / 2**20:+.1f} MiB resident")  # fmt: skip
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
@@ -86,7 +186,11 @@ def main():
         action="store_true",
         help="drop the example's tensorboard and mlflow trackers (from both sides)",
     )
+    parser.add_argument("--sampler", action="store_true", help="the system-metrics sampler on (1 s) against off")
+    parser.add_argument("--epochs", type=int, default=100, help="epochs of each run in --sampler (default 100)")
     args = parser.parse_args()
+    if args.sampler:
+        return sampler_case(args)
 
     config = json.loads((ROOT / "examples" / "boston_housing.json").read_text())
     if args.no_trackers:

@@ -24,10 +24,11 @@
     return LABELS[field] || field;
   }
 
-  // The run page's charts: [id, title, y-axis, [field, name, colour, dash]...]; GPU charts get a line per GPU.
+  // The run page's charts: [id, title, y-axis, [field, name, colour, axis]...]; GPU charts get a line per GPU.
+  // The machine's memory goes on a right-hand axis: gigabytes of it would flatten the run's own line.
   var CHARTS = [
     ["cpu", "CPU", "%", [["cpu_percent", "this run (% of one core)", RUN], ["system_cpu_percent", "machine (all cores)", MACHINE]]],
-    ["memory", "Memory", "MB", [["memory_mb", "this run (resident)", RUN], ["system_memory_mb", "machine (in use)", MACHINE]]],
+    ["memory", "Memory", "MB", [["memory_mb", "this run (resident)", RUN], ["system_memory_mb", "machine (in use, right axis)", MACHINE, "y2"]]],
     ["gpu-utilization", "GPU utilisation", "%", "utilization_percent"],
     ["gpu-memory", "GPU memory", "MB", "memory_used_mb"],
     ["disk", "Disk (this run)", "bytes/s", [["disk_read_bytes_per_s", "read", READ], ["disk_write_bytes_per_s", "write", WRITE]]],
@@ -104,15 +105,22 @@
         var traces = lines.map(function (line) {
           var s = fields[line[0]];
           return { x: s.x, y: s.y, name: line[1], mode: s.x.length <= 30 ? "lines+markers" : "lines",
-                   line: { color: line[2], width: 2 }, hovertemplate: "%{y:.4g}<extra>" + line[1] + "</extra>" };
+                   yaxis: line[3] || "y", line: { color: line[2], width: 2 },
+                   hovertemplate: "%{y:.4g}<extra>" + line[1] + "</extra>" };
         });
-        Plotly.react(div, traces, {
+        var layout = {
           title: { text: chart[1], font: { size: 14 }, x: 0.01 }, margin: { l: 60, r: 15, t: 40, b: 40 },
           xaxis: { title: { text: "seconds since the run started" }, rangemode: "tozero" },
-          yaxis: { title: { text: chart[2] }, rangemode: "tozero" }, hovermode: "x unified",
-          legend: { orientation: "h", y: 1.12, x: 1, xanchor: "right" }, shapes: epochShapes(state.epochs),
-          paper_bgcolor: "#fff", plot_bgcolor: "#fff",
-        }, plotConfig);
+          yaxis: { title: { text: chart[2] }, rangemode: "tozero" },
+          hovermode: "x unified", legend: { orientation: "h", y: 1.12, x: 1, xanchor: "right" },
+          shapes: epochShapes(state.epochs), paper_bgcolor: "#fff", plot_bgcolor: "#fff",
+        };
+        if (traces.some(function (t) { return t.yaxis === "y2"; })) {
+          layout.margin.r = 60;
+          layout.yaxis2 = { title: { text: chart[2] + " (machine)" }, overlaying: "y", side: "right",
+                            rangemode: "tozero", showgrid: false };
+        }
+        Plotly.react(div, traces, layout, plotConfig);
       });
       empty.hidden = drawn > 0;
       if (!drawn) empty.textContent = live ? empty.getAttribute("data-live") : empty.getAttribute("data-ended");
@@ -127,7 +135,7 @@
         return data.live;
       });
     }
-    // A sample comes every `interval` seconds: polling much faster than that finds nothing new.
+    // Every 2 s, like the rest of the page; a poll that finds nothing new costs the server one empty read.
     Gymnos.poll(refresh, 2000);
   }
 
@@ -157,8 +165,7 @@
         Plotly.react(div, traces, {
           title: { text: label(data.metric), font: { size: 14 }, x: 0.01 }, margin: { l: 60, r: 15, t: 40, b: 40 },
           xaxis: { title: { text: "seconds since the run started" }, rangemode: "tozero" },
-          yaxis: { rangemode: "tozero" }, hovermode: "closest", showlegend: true,
-          legend: { orientation: "h", y: -0.2 },
+          yaxis: { rangemode: "tozero" }, hovermode: "closest", showlegend: false,
         }, plotConfig);
       }, function () {
         note.textContent = "Could not load the system metrics; reload the page to try again."; note.hidden = false;
