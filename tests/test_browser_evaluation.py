@@ -14,6 +14,7 @@ from experiments.pipeline import load_config, run_experiment
 from experiments.sync import sync_trainings
 from tests.browser import Shots, logged_in
 from tests.folders import permalink
+from tests.helpers import tiny
 from tests.test_evaluation_views import IRIS
 
 pytestmark = [pytest.mark.browser, pytest.mark.training, pytest.mark.django_db(transaction=True)]
@@ -109,5 +110,25 @@ def test_the_evaluation_panels_draw_heatmaps_on_a_run_a_comparison_and_a_share_l
     guest.locator("#evaluation").scroll_into_view_if_needed()
     shot(guest, "share")
     visitor.close()
+
+    # --- a regression run: predicted vs actual, residuals, their histogram, the worst predictions -----------
+    result = run_experiment(load_config(tiny(epochs=2)), trainings_root=root, cache_dir=root.parent / "cache")
+    assert result.succeeded, result.error
+    sync_trainings(root)
+    boston = Execution.objects.select_related("experiment").get(experiment__name="boston_housing")
+    page.goto(permalink(boston))
+    page.wait_for_function("() => document.querySelectorAll('#evaluation-charts .main-svg').length >= 3")
+    drawn = page.evaluate(
+        """() => ['evaluation-scatter', 'evaluation-residuals', 'evaluation-histogram'].map(id => {
+            const trace = document.getElementById(id).data[0];
+            return trace.type === 'bar' ? trace.y.reduce((a, b) => a + b, 0) : trace.x.length;
+        })"""
+    )
+    assert drawn == [101, 101, 101], drawn
+    expect(page.locator("#evaluation-headline")).to_contain_text("R²")
+    expect(page.locator("#evaluation-tables table tbody tr")).to_have_count(10)  # the worst predictions
+    expect(page.locator("#evaluation-tables")).to_contain_text("Rows are the dataset's rows")
+    page.locator("#evaluation").scroll_into_view_if_needed()
+    shot(page, "regression")
     page.context.close()
     assert not errors, errors

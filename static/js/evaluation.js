@@ -42,7 +42,7 @@
   }
   function layout(title, x, y, extra) {
     var base = {
-      title: { text: title, font: { size: 14 }, x: 0.01 }, margin: { l: 60, r: 15, t: 40, b: 50 },
+      title: { text: plain(title), font: { size: 14 }, x: 0.01 }, margin: { l: 60, r: 15, t: 40, b: 50 },
       xaxis: { title: { text: x } }, yaxis: { title: { text: y } }, hovermode: "closest",
       legend: { orientation: "h", y: -0.25 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
     };
@@ -83,7 +83,7 @@
     var trace = {
       x: points.actual, y: points.predicted, mode: "markers", type: "scattergl", name: "samples",
       marker: { color: color, size: 5, opacity: 0.6 },
-      text: rows.map(function (r) { return "row " + r; }), hovertemplate: "%{text}<br>actual %{x:.4g}<br>predicted %{y:.4g}<extra></extra>",
+      text: rows.map(function (r) { return "row " + plain(r); }), hovertemplate: "%{text}<br>actual %{x:.4g}<br>predicted %{y:.4g}<extra></extra>",
     };
     var extra = range ? { xaxis: { title: { text: "actual" }, range: range }, yaxis: { title: { text: "predicted" }, range: range } } : {};
     Plotly.newPlot(div, [trace, identity(points.actual, points.predicted)], layout(title, "actual", "predicted", Object.assign({ showlegend: false }, extra)), plotConfig);
@@ -124,7 +124,7 @@
     scatter(chart(charts, "evaluation-scatter"), points, "Predicted vs actual" + sampled, "#3b5bdb");
     Plotly.newPlot(chart(charts, "evaluation-residuals"), [{
       x: points.predicted, y: points.residual, mode: "markers", type: "scattergl", marker: { color: "#e8590c", size: 5, opacity: 0.6 },
-      text: list(points.rows).map(function (row) { return "row " + row; }), hovertemplate: "%{text}<br>predicted %{x:.4g}<br>residual %{y:.4g}<extra></extra>",
+      text: list(points.rows).map(function (row) { return "row " + plain(row); }), hovertemplate: "%{text}<br>predicted %{x:.4g}<br>residual %{y:.4g}<extra></extra>",
     }], layout("Residuals (actual − predicted) vs predicted", "predicted", "residual", { showlegend: false, shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: 0, y1: 0, line: { color: "#adb5bd", dash: "dot" } }] }), plotConfig);
     var hist = r.residual_histogram || {}, edges = list(hist.edges), counts = list(hist.counts);
     Plotly.newPlot(chart(charts, "evaluation-histogram"), [{
