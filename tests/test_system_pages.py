@@ -146,3 +146,23 @@ def test_the_api_returns_the_series_aligned_on_time(ended, owner, capsys, client
     assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}
     schema = client.get("/api/openapi.json").json()
     assert set(schema["paths"]["/api/executions/{execution_id}/system"]["get"]["responses"]) >= {"200", "404"}
+
+
+def test_a_worker_snapshot_is_read_within_bounds_and_as_numbers_only():
+    from experiments.system import machines
+
+    snapshot = {
+        "cpu_percent": 12.5, "cpu_count": 8, "memory_used_mb": 5120, "memory_total_mb": 16384, "memory_percent": 31.2,
+        "gpus": [{"index": 0, "name": "NVIDIA H200", "utilization_percent": 97, "memory_used_mb": 71680,
+                  "memory_total_mb": 143360}, "junk"],
+        "at": 1000.0,
+    }  # fmt: skip
+    shown = machines.read(json.dumps(snapshot), now=1012.4)
+    assert shown["memory_used_gb"] == 5.0 and shown["memory_total_gb"] == 16.0 and shown["age_seconds"] == 12
+    assert shown["gpus"] == [
+        {"index": 0, "name": "NVIDIA H200", "utilization_percent": 97, "memory_used_gb": 70.0, "memory_total_gb": 140.0}
+    ]
+    odd = machines.read(json.dumps({"cpu_percent": "lots", "gpus": "none", "memory_used_mb": True}))
+    assert odd["cpu_percent"] is None and odd["gpus"] == [] and odd["memory_used_gb"] is None
+    for junk in (None, b"", b"not json", b"[1]", b"[" * 50_000, b"{}" + b" " * machines.MAX_BYTES):
+        assert machines.read(junk) is None  # the last is a valid object, but over the bound: not parsed at all
