@@ -7,6 +7,7 @@ the same on a chart. Exports (CSV, metrics.json) always use the full histories.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -14,6 +15,7 @@ from typing import Any
 
 from experiments.files import is_checkpoint
 from experiments.models.summary import is_epoch_metric
+from experiments.pipeline.execution import STAGES
 
 MAX_POINTS = 2000
 
@@ -122,3 +124,38 @@ def checkpoint_markers(
             }
         )
     return markers
+
+
+# The system sampler's record of when each epoch ended (seconds from the run's start), when it ran.
+EPOCH_ENDS = "system/epoch_end"
+
+
+def epoch_seconds(
+    histories: Mapping[str, Sequence[float | None]],
+    elapsed: Mapping[str, Any] | None,
+    started_at: dt.datetime | None,
+    finished_at: dt.datetime | None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """When each epoch ended, in seconds from the run's start: the x of the charts' "wall time" axis.
+
+    ``{"seconds": [...], "measured": True}`` from the system sampler's epoch ends when the run has
+    them; otherwise estimated (``measured`` False): the fit stage's time (from ``metrics.json``, or
+    the time since the run started while it trains) spread evenly over its epochs, after the stages
+    before it. Epochs of one Keras fit take about the same time, so the estimate lines runs up by
+    how long they took; a run with nothing to go by has ``seconds`` empty.
+    """
+    epochs = max((len(values) for name, values in histories.items() if is_epoch_metric(name)), default=0)
+    ends = [value for value in histories.get(EPOCH_ENDS, []) if isinstance(value, (int, float))]
+    if epochs and len(ends) >= epochs:
+        return {"seconds": [round(float(value), 3) for value in ends[:epochs]], "measured": True}
+    stages = {key: value for key, value in (elapsed or {}).items() if isinstance(value, (int, float))}
+    if epochs and stages.get("fit_model"):
+        before = sum(stages.get(stage, 0.0) for stage in STAGES[: STAGES.index("fit_model")])
+        step = float(stages["fit_model"]) / epochs
+    elif epochs and started_at is not None:
+        end = finished_at or now or dt.datetime.now(dt.UTC)
+        before, step = 0.0, max(0.0, (end - started_at).total_seconds()) / epochs
+    else:
+        return {"seconds": [], "measured": False}
+    return {"seconds": [round(before + step * (index + 1), 3) for index in range(epochs)], "measured": False}

@@ -91,8 +91,10 @@ MAX_KEY = 255
 
 def _unknown(name: str, column_at: int) -> QueryError:
     close = difflib.get_close_matches(name, [*ATTRIBUTES, *ALIASES], n=1)
-    if not close:
-        close = [prefix + "..." for prefix in PREFIXES if difflib.get_close_matches(name.split(".")[0], [prefix[:-1]])]
+    if not close and "." in name:  # a misspelt prefix: metric.val_loss -> metrics.val_loss
+        head, rest = name.split(".", 1)
+        prefixes = difflib.get_close_matches(head, [prefix[:-1] for prefix in PREFIXES], n=1)
+        close = [f"{prefixes[0]}.{rest}"] if prefixes else []
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return QueryError(
         column_at,

@@ -283,7 +283,7 @@ def _error(text: str, exc: UnexpectedInput) -> QueryError:
 def _check_size(tree: Tree) -> None:
     """Depth and number of conditions, walked without recursion (a deep tree must not blow the stack)."""
     conditions = 0
-    stack: list[tuple[Tree | Token, int]] = [(tree, 1)]
+    stack: list[tuple[Tree | Token, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         if not isinstance(node, Tree):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from experiments.models import Execution, ExecutionQuerySet, Experiment, SearchValue, Status
@@ -21,9 +21,9 @@ from experiments.search import counts
 from experiments.search.columns import Column, parse_columns
 from experiments.search.grammar import MAX_LENGTH, QueryError, parse
 from experiments.search.paging import Segment, Sort, known_sizes, segments
-from experiments.search.translate import translate
+from experiments.search.translate import has, translate
 
-COUNT_LIMIT = 1000  # a filtered table counts its runs up to this many, then says "more than"
+COUNT_LIMIT = 200  # a filtered table counts its runs up to this many, then says "more than"
 STATUSES = [status.value for status in Status if status != Status.DELETED]
 
 
@@ -81,18 +81,18 @@ class Selection:
         return found
 
 
-def has_tag(tag: str) -> Exists:
-    return Exists(SearchValue.objects.filter(execution_id=OuterRef("pk"), key=f"tags.{tag}"))
-
-
-def select(experiment: Experiment | None, filters: Filters, base: ExecutionQuerySet | None = None) -> Selection:
+def select(
+    experiment: Experiment | None, filters: Filters, base: ExecutionQuerySet | None = None, probe: bool = True
+) -> Selection:
     """The runs of ``experiment`` (every experiment's with None) that ``filters`` keep.
 
     A query that cannot be run selects nothing and says why (``error``, ``error_column``).
+    ``probe``: test the query's conditions run by run, for a page read in order (``translate.Probe``);
+    False lets the database find every match its own way (a chart of all of them).
     """
     base = base if base is not None else Execution.objects.all()
     try:
-        translated = translate(parse(filters.q))
+        translated = translate(parse(filters.q), probe=probe)
     except QueryError as exc:
         return Selection(experiment, filters, base.none(), error=str(exc), error_column=exc.column)
     archived = filters.archived or translated.archived
@@ -102,7 +102,7 @@ def select(experiment: Experiment | None, filters: Filters, base: ExecutionQuery
     if filters.status in STATUSES:
         runs = runs.filter(status=filters.status)
     if filters.tag:
-        runs = runs.filter(has_tag(filters.tag))
+        runs = runs.filter(has(f"tags.{filters.tag}", probe=probe))
     if filters.q.strip():
         runs = runs.filter(translated.q)
     return Selection(experiment, filters, runs, archived=archived)

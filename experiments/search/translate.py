@@ -183,7 +183,7 @@ def _typed(col: Column, value: Value, op: str) -> Any:
                 value.column, f"{col.name} is text; expected a quoted value after '{op}', e.g. \"{value.text}\""
             )
         if col.name == "status" and op in {"=", "!="} and value.value not in STATUSES:
-            close = difflib.get_close_matches(value.value, STATUSES, n=1)
+            close = difflib.get_close_matches(value.value, STATUSES, n=1, cutoff=0.4)
             hint = f"did you mean '{close[0]}'? " if close else ""
             raise QueryError(value.column, f"no status '{value.value}'; {hint}statuses are {', '.join(STATUSES)}")
         return value.value
@@ -209,10 +209,28 @@ def _wanted(col: Column) -> str:
 # --- conditions ---------------------------------------------------------------------------------
 
 
-def _has(key: str, condition: Q | None = None) -> Exists:
-    """The run has a value under ``key`` (meeting ``condition``): one probe of the unique (execution, key) index."""
+class Probe(Exists):
+    """``EXISTS`` that PostgreSQL answers per run, by one probe of the unique (execution, key) index.
+
+    A table page reads runs in its order and stops after a page of matches: a probe per run read is
+    what that costs. Left to itself, the planner may instead join the whole value index first (its
+    estimate of "key = x and number < y" mixes every key's values), which reads every run that
+    matches one condition. ``OFFSET 0`` keeps the subquery a per-row test (PostgreSQL does not
+    turn an ``EXISTS`` with an offset into a join).
+    """
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        sql, params = self.as_sql(compiler, connection, **extra)
+        assert sql.endswith(")")
+        return sql[:-1] + " OFFSET 0)", list(params)
+
+
+def has(key: str, condition: Q | None = None, probe: bool = True) -> Exists:
+    """The run has a value under ``key`` (meeting ``condition``)."""
     values = SearchValue.objects.filter(execution_id=OuterRef("pk"), key=key)
-    return Exists(values.filter(condition) if condition is not None else values)
+    if condition is not None:
+        values = values.filter(condition)
+    return Probe(values) if probe else Exists(values)
 
 
 def _stored(typed: Any) -> tuple[str, Any]:
@@ -224,12 +242,12 @@ def _stored(typed: Any) -> tuple[str, Any]:
     return "text", typed
 
 
-def _value_compare(col: Column, op: str, typed: Any) -> Q:
+def _value_compare(col: Column, op: str, typed: Any, probe: bool) -> Q:
     assert col.key is not None
     field, stored = _stored(typed)
     if op == "!=":
-        return Q(_has(col.key, Q(**{f"{field}__isnull": False}) & ~Q(**{field: stored})))
-    return Q(_has(col.key, Q(**{f"{field}__{_FIELD_OPS[op]}": stored})))
+        return Q(has(col.key, Q(**{f"{field}__isnull": False}) & ~Q(**{field: stored}), probe))
+    return Q(has(col.key, Q(**{f"{field}__{_FIELD_OPS[op]}": stored}), probe))
 
 
 class Binary(Expression):
@@ -281,45 +299,45 @@ def _attribute_compare(col: Column, op: str, typed: Any, value: Value) -> Q:
     return present & Q(LOOKUPS[op](expression, typed))
 
 
-def _compare(node: Compare) -> Q:
+def _compare(node: Compare, probe: bool) -> Q:
     col = column(node.name.text, node.name.column)
     if col.kind is Kind.TAG:
         raise QueryError(node.name.column, f"{col.name} is a tag: write it alone ({col.name}) or with not")
     typed = _typed(col, node.value, node.op)
     if col.key is not None:
-        return _value_compare(col, node.op, typed)
+        return _value_compare(col, node.op, typed, probe)
     return _attribute_compare(col, node.op, typed, node.value)
 
 
-def _member(node: Member) -> Q:
+def _member(node: Member, probe: bool) -> Q:
     col = column(node.name.text, node.name.column)
     if col.kind is Kind.TAG:
         raise QueryError(node.name.column, f"{col.name} is a tag: write it alone ({col.name}) or with not")
-    parts = [_compare(Compare(node.name, "=", value)) for value in node.values]
+    parts = [_compare(Compare(node.name, "=", value), probe) for value in node.values]
     found = reduce(lambda a, b: a | b, parts)
     return ~found if node.negated else found
 
 
-def _like(node: Like) -> Q:
+def _like(node: Like, probe: bool) -> Q:
     col = column(node.name.text, node.name.column)
     if col.kind not in {Kind.ANY, Kind.TEXT}:
         raise QueryError(node.name.column, f"like and ilike compare text; {col.name} is {_article(col)}")
     pattern = str(node.pattern.value)
     if col.key is not None:
-        found = Q(_has(col.key, Q(text__isnull=False) & Q(Matches(F("text"), pattern, node.insensitive))))
+        found = Q(has(col.key, Q(text__isnull=False) & Q(Matches(F("text"), pattern, node.insensitive)), probe))
     else:
         expression = attribute(col)
         found = Q(IsNull(expression, False)) & Q(Matches(expression, pattern, node.insensitive))
     return ~found if node.negated else found
 
 
-def _flag(node: Flag) -> Q:
+def _flag(node: Flag, probe: bool) -> Q:
     col = column(node.name.text, node.name.column)
     if col.kind is Kind.BOOL:
         assert col.field is not None
         return Q(**{col.field: True})
     if col.key is not None:
-        return Q(_has(col.key))
+        return Q(has(col.key, None, probe))
     raise QueryError(node.name.column, f"{col.name} needs a comparison, e.g. {_example(col)}")
 
 
@@ -329,26 +347,30 @@ def _example(col: Column) -> str:
     return examples.get(col.kind, f"{col.name} = ...")
 
 
-def _q(node: Node) -> Q:
+def _q(node: Node, probe: bool) -> Q:
     if isinstance(node, Compare):
-        return _compare(node)
+        return _compare(node, probe)
     if isinstance(node, Member):
-        return _member(node)
+        return _member(node, probe)
     if isinstance(node, Like):
-        return _like(node)
+        return _like(node, probe)
     if isinstance(node, Flag):
-        return _flag(node)
+        return _flag(node, probe)
     if isinstance(node, Not):
-        return ~_q(node.inner)
+        return ~_q(node.inner, probe)
     if isinstance(node, And):
-        return reduce(lambda a, b: a & b, (_q(item) for item in node.items))
+        return reduce(lambda a, b: a & b, (_q(item, probe) for item in node.items))
     assert isinstance(node, Or)
-    return reduce(lambda a, b: a | b, (_q(item) for item in node.items))
+    return reduce(lambda a, b: a | b, (_q(item, probe) for item in node.items))
 
 
-def translate(node: Node | None) -> Translated:
-    """The ``Q`` of a parsed query (``Q()`` for none); ``QueryError`` for a name or value that cannot be."""
+def translate(node: Node | None, probe: bool = True) -> Translated:
+    """The ``Q`` of a parsed query (``Q()`` for none); ``QueryError`` for a name or value that cannot be.
+
+    ``probe``: each value condition is tested run by run (for a page read in order, ``Probe``);
+    without, the database may join the value index first (for reading every match).
+    """
     if node is None:
         return Translated(Q(), archived=False)
     archived = any(column(item.name.text, item.name.column).name == "archived" for item in conditions(node))
-    return Translated(_q(node), archived=archived)
+    return Translated(_q(node, probe), archived=archived)

@@ -8,18 +8,20 @@ the selected runs, the metric's count, mean, min and max per value of the ``grou
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
 from typing import Any
 from urllib.parse import quote
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Avg, Count, F, FilteredRelation, Max, Min, Q
+from django.db.models.fields.json import KeyTransform
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from experiments.models import Experiment, SearchValue
+from experiments.models.summary import is_epoch_metric
 from experiments.search.columns import Column, Kind, column, parse_columns
 from experiments.search.grammar import QueryError
 from experiments.search.selection import Selection, filters_from, select
@@ -51,6 +53,31 @@ def _default_metric(experiment_id: int) -> str | None:
 
 def _plain(number: float | None, text: str | None) -> float | str | None:
     return number if number is not None else text
+
+
+def json_value(col: Column) -> Any:
+    """The column's value read from the run's own JSON (one row read per run, no join)."""
+    name = col.name
+    if name == "size":
+        return F("size_bytes")
+    for prefix, field in (("params.", "params"), ("system.", "system"), ("evaluation.", "evaluation")):
+        if name.startswith(prefix):
+            return KeyTransform(name.removeprefix(prefix), field)
+    if name.startswith("metrics.best."):
+        return KeyTransform("best", KeyTransform(name.removeprefix("metrics.best."), "summary"))
+    metric = name.removeprefix("metrics.")
+    if not is_epoch_metric(metric):
+        return KeyTransform(metric, "test_metrics")
+    return KeyTransform("last", KeyTransform(metric, "summary"))
+
+
+def plain(value: Any) -> float | str | None:
+    """A value as the charts take it: a number, a text (true/false and lists as text), or None."""
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def groups(chosen: Selection, by: Column, metric: Column) -> dict[str, Any]:
@@ -91,27 +118,18 @@ def groups(chosen: Selection, by: Column, metric: Column) -> dict[str, Any]:
 @require_GET
 def explore(request: HttpRequest, experiment: str) -> JsonResponse:
     found = get_object_or_404(Experiment, name=experiment)
-    chosen = select(found, filters_from(request))
+    chosen = select(found, filters_from(request), probe=False)
     if chosen.error:
         return JsonResponse({"error": chosen.error, "column": chosen.error_column}, status=400)
     axes = [col for col in parse_columns(request.GET.get("cols")) if col.key is not None][:MAX_AXES]
     metric = _value_column(request.GET.get("metric"), _default_metric(found.pk))
-    keys = [col.key for col in axes if col.key] + ([metric.key] if metric is not None and metric.key else [])
 
     newest = chosen.runs.order_by(F("started_at").desc(nulls_last=True), "-pk")
-    runs = list(newest.values_list("pk", "folder_name")[: LIMIT + 1])
-    truncated = len(runs) > LIMIT
-    runs = runs[:LIMIT]
-    position = {pk: index for index, (pk, _) in enumerate(runs)}
-    values: dict[str, list[Any]] = defaultdict(lambda: [None] * len(runs))
-    if keys and runs:
-        found_values = SearchValue.objects.filter(
-            execution_id__in=newest.values("pk")[:LIMIT], key__in=keys
-        ).values_list("execution_id", "key", "number", "text")
-        for execution_id, key, number, text in found_values:
-            index = position.get(execution_id)
-            if index is not None:
-                values[key][index] = _plain(number, text)
+    columns = [*axes, *([metric] if metric is not None else [])]
+    rows = list(newest.values_list("pk", "folder_name", *(json_value(col) for col in columns))[: LIMIT + 1])
+    truncated = len(rows) > LIMIT
+    rows = rows[:LIMIT]
+    values = {col.name: [plain(row[2 + index]) for row in rows] for index, col in enumerate(columns)}
 
     base = reverse("experiments:experiment", args=[found.name])
     by = _value_column(request.GET.get("group"))
@@ -119,12 +137,12 @@ def explore(request: HttpRequest, experiment: str) -> JsonResponse:
         {
             "runs": [
                 [pk, name or f"queued #{pk}", f"{base}executions/{quote(name)}/" if name else f"/executions/{pk}/"]
-                for pk, name in runs
+                for pk, name, *_ in rows
             ],
             "axes": [{"name": col.name, "label": col.label, "values": values[col.name]} for col in axes],
             "metric": {"name": metric.name, "label": metric.label, "values": values[metric.name]} if metric else None,
             "groups": groups(chosen, by, metric) if by is not None and metric is not None else None,
-            "shown": len(runs),
+            "shown": len(rows),
             "truncated": truncated,
             "limit": LIMIT,
         }

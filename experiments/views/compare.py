@@ -82,7 +82,14 @@ def compare_data(
     )
     return {
         "runs": [
-            {"id": e.pk, "label": run_label(e), "title": e.title, "url": run_url(e) if run_url else None}
+            {
+                "id": e.pk,
+                "label": run_label(e),
+                "title": e.title,
+                "url": run_url(e) if run_url else None,
+                # The x of the charts' "wall time" axis (issue 12's chart controls).
+                "epoch_seconds": charts.epoch_seconds(histories[e.pk], e.elapsed, e.started_at, e.finished_at),
+            }
             for e in executions
         ],
         "metrics": {name: metrics[name] for name in order},

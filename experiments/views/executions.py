@@ -125,6 +125,10 @@ def payload(request: HttpRequest, execution: Execution, links: Links) -> dict[st
             request,
         ),
         "charts": charts.execution_charts(histories),
+        # The x of the charts' "wall time" axis (issue 12's chart controls).
+        "epoch_seconds": charts.epoch_seconds(
+            histories, execution.elapsed, execution.started_at, execution.finished_at
+        ),
         "checkpoints": charts.checkpoint_markers(found, histories.get("val_loss", []), links.file)
         if links.downloads_allowed
         else [],

@@ -3,6 +3,9 @@
   var url = JSON.parse(document.getElementById("compare-data-url").textContent);
   var COLORS = ["#3b5bdb", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#0c8599", "#e67700", "#5c940d", "#862e9c", "#495057"];
   var box = document.getElementById("charts");
+  // Chart controls (log y, smoothing, x by epoch or wall time): chart_controls.js, remembered in the browser.
+  var controls = GymnosChartControls.state(), drawn = null;
+  GymnosChartControls.render(box, function (value) { controls = value; if (drawn) drawn(); });
   Gymnos.getJSON(url).then(function (data) {
     var color = {}, label = {};
     data.runs.forEach(function (run, i) { color[run.id] = COLORS[i % COLORS.length]; label[run.id] = run.label; });
@@ -21,17 +24,26 @@
       box.appendChild(div);
       return div;
     });
-    names.forEach(function (name, i) {
-      var div = divs[i];
-      var traces = data.metrics[name].map(function (t) {
-        return { x: t.x, y: t.y, name: label[t.run], mode: "lines", line: { color: color[t.run], width: 2 },
-                 hovertemplate: "%{y:.4g}<extra>" + label[t.run] + "</extra>" };
-      });
-      Plotly.newPlot(div, traces, {
-        title: { text: name, font: { size: 14 }, x: 0.01 }, margin: { l: 55, r: 15, t: 40, b: 40 },
-        xaxis: { title: { text: "epoch" } }, hovermode: "closest", showlegend: false,
-      }, { displaylogo: false, responsive: true });
+    var times = {}, measured = true;
+    data.runs.forEach(function (run) {
+      times[run.id] = (run.epoch_seconds || {}).seconds || [];
+      if (!(run.epoch_seconds || {}).measured) measured = false;
     });
+    drawn = function () {
+      names.forEach(function (name, i) {
+        var div = divs[i], traces = [];
+        data.metrics[name].forEach(function (t) {
+          traces = traces.concat(GymnosChartControls.traces({ x: t.x, y: t.y, name: label[t.run], color: color[t.run],
+            hovertemplate: "%{y:.4g}<extra>" + label[t.run] + "</extra>" }, controls, times[t.run]));
+        });
+        Plotly.react(div, traces, GymnosChartControls.axes({
+          title: { text: name, font: { size: 14 }, x: 0.01 }, margin: { l: 55, r: 15, t: 40, b: 40 },
+          hovermode: "closest", showlegend: false,
+        }, controls, measured), { displaylogo: false, responsive: true });
+      });
+      GymnosChartControls.note(controls, measured);
+    };
+    drawn();
   }, function () {
     document.getElementById("charts-empty").textContent = "Could not load the chart data; reload the page to try again.";
   });

@@ -29,7 +29,13 @@
     return div;
   }
 
+  // Chart controls (log y, smoothing, x by epoch or wall time): chart_controls.js, remembered in the browser.
+  var controls = null, lastData = null;
+
   function drawCharts(data) {
+    lastData = data;
+    var current = controls || GymnosChartControls.state();
+    var times = data.epoch_seconds || { seconds: [], measured: false };
     var names = Object.keys(data.charts);
     document.getElementById("charts-empty").hidden = names.length > 0;
     var added = names.filter(function (name) { return !document.getElementById(chartId(name)); });
@@ -41,12 +47,12 @@
       var chart = data.charts[name], traces = [];
       // Markers while there are few points: one epoch drawn as a bare line is invisible.
       var mode = function (series) { return series.x.length <= 30 ? "lines+markers" : "lines"; };
-      if (chart.train) traces.push({ x: chart.train.x, y: chart.train.y, name: name, mode: mode(chart.train), line: { color: TRAIN, width: 2 } });
-      if (chart.val) traces.push({ x: chart.val.x, y: chart.val.y, name: "val_" + name, mode: mode(chart.val), line: { color: VAL, width: 2, dash: "dot" } });
+      if (chart.train) traces = traces.concat(GymnosChartControls.traces({ x: chart.train.x, y: chart.train.y, name: name, mode: mode(chart.train), color: TRAIN }, current, times.seconds));
+      if (chart.val) traces = traces.concat(GymnosChartControls.traces({ x: chart.val.x, y: chart.val.y, name: "val_" + name, mode: mode(chart.val), color: VAL, dash: "dot" }, current, times.seconds));
       var markers = name === "loss" ? data.checkpoints : [];
       if (markers.length) {
         traces.push({
-          x: markers.map(function (m) { return m.x; }), y: markers.map(function (m) { return m.y; }),
+          x: GymnosChartControls.xs(markers.map(function (m) { return m.x; }), times.seconds, current), y: markers.map(function (m) { return m.y; }),
           customdata: markers.map(function (m) { return m.url; }), text: markers.map(function (m) { return m.name; }),
           name: "checkpoints", mode: "markers", hovertemplate: "%{text}<br>click to download<extra></extra>",
           marker: { symbol: "diamond", size: 11, color: MARK, line: { color: "#fff", width: 1 } },
@@ -54,7 +60,7 @@
       }
       var div = chartDiv(name);
       var fresh = !div.classList.contains("js-plotly-plot");
-      Plotly.react(div, traces, layout(chart.val && chart.train ? name + " (train and val)" : name), plotConfig);
+      Plotly.react(div, traces, GymnosChartControls.axes(layout(chart.val && chart.train ? name + " (train and val)" : name), current, times.measured), plotConfig);
       if (fresh) {
         div.on("plotly_click", function (event) {
           var point = event.points && event.points.find(function (p) { return p.customdata; });
@@ -63,7 +69,9 @@
       }
     });
     document.getElementById("checkpoint-hint").hidden = !(data.checkpoints && data.checkpoints.length);
+    GymnosChartControls.note(current, times.measured);
   }
+  controls = GymnosChartControls.render(chartsBox, function (value) { controls = value; if (lastData) drawCharts(lastData); });
 
   function drawElapsed(stages) {
     var box = document.getElementById("elapsed");
