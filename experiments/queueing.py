@@ -90,8 +90,10 @@ class EmbeddedRedis:
                 str(self.data_dir),
                 "--dbfilename",
                 "redis.rdb",
+                # Separate words: as one ("60 1") redis-server reads no save point, and loses the queue on exit.
                 "--save",
-                "60 1",
+                "60",
+                "1",
                 "--daemonize",
                 "no",
                 "--logfile",

@@ -81,7 +81,7 @@ def launch(
 @functools.cache
 def checker() -> IsolatedChecker:
     """This process's build checker (its fork server starts on first use, or at start-up: ``warm_up``)."""
-    return IsolatedChecker()
+    return IsolatedChecker(log_path=settings.LOG_DIR / "checks.log")
 
 
 def warm_up() -> None:
@@ -105,6 +105,20 @@ def _enqueue(execution: Execution) -> None:
     except Exception as exc:  # Redis went away between the check and the commit
         Execution.objects.fail(execution.pk, f"could not be queued: {exc}", [Status.QUEUED])
         raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
+
+
+def requeue_orphans() -> int:
+    """Enqueue again the queued runs whose job Redis no longer has (a Redis restarted without its data);
+    returns how many. Safe to run anywhere, any time: a job delivered twice still runs once (claim)."""
+    requeued = 0
+    for execution in Execution.objects.filter(status=Status.QUEUED).exclude(job_id="").order_by("created_at", "pk"):
+        connection = django_rq.get_connection(execution.queue or "default")
+        if Job.exists(execution.job_id, connection=connection):
+            continue
+        log.warning("Execution %s was queued but its job was gone from Redis: queued again", execution.pk)
+        _enqueue(execution)
+        requeued += 1
+    return requeued
 
 
 def cancel(execution: Execution) -> bool:

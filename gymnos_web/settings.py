@@ -184,7 +184,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     # A writer that finds the database locked waits (seconds) instead of failing at once.
-    DATABASES["default"]["OPTIONS"]["timeout"] = 30
+    DATABASES["default"]["OPTIONS"]["timeout"] = envint("GYMNOS_SQLITE_TIMEOUT", 30)
     # Tests use a file too, so they lock as every real process does (WAL readers never wait, writers
     # queue). Django's default in-memory test database shares a cache whose table locks fail at once
     # ("database table is locked") instead of waiting. One file per process: parallel runs do not clash.

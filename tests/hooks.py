@@ -7,3 +7,8 @@ import time
 def pause(epoch, logs):
     """Make each epoch last a while, so a test can watch (or stop) a run while it trains."""
     time.sleep(float(os.environ.get("GYMNOS_TEST_EPOCH_PAUSE", "0.4")))
+
+
+def linger(logs):
+    """Make the end of training last a while (after its last epoch), so a test can stop ``up`` right then."""
+    time.sleep(float(os.environ.get("GYMNOS_TEST_END_PAUSE", "1.5")))

@@ -105,3 +105,102 @@ def test_stopping_up_mid_run_leaves_no_execution_running(up, tmp_path):
     with sqlite3.connect(tmp_path / "var" / "gymnos.sqlite3") as db:
         error, folder = db.execute("select error, folder_path from experiments_execution where id = 1").fetchone()
     assert "manage.py up" in error and os.path.isfile(os.path.join(folder, "execution.log"))
+
+
+def up_log(tmp_path):
+    return (tmp_path / "up.log").read_text(errors="replace")
+
+
+def test_up_serves_with_gunicorn_and_the_login_line_comes_last_before_requests(up, tmp_path):
+    process, port = up()
+    commands = [" ".join(psutil.Process(pid).cmdline()) for pid in descendants(process.pid)]
+    assert any("gunicorn" in command and "gymnos_web.wsgi:application" in command for command in commands)
+    assert not any("runserver" in command for command in commands)
+    wait_for(lambda: "Log in as: admin / " in up_log(tmp_path), timeout=60, message="login line")
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
+        connection.sendall(b"GET /accounts/login/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        assert connection.recv(20).startswith(b"HTTP/1")
+    wait_for(lambda: "GET /accounts/login/" in up_log(tmp_path), timeout=10, message="the request logged")
+    console = up_log(tmp_path).splitlines()
+    after_login = console[[i for i, line in enumerate(console) if "Log in as: admin / " in line][-1] + 1 :]
+    assert after_login and all("GET /" in line for line in after_login), after_login  # requests only
+    assert not any(word in up_log(tmp_path) for word in ("oneDNN", "cuda", "absl::InitializeLog"))
+    process.send_signal(signal.SIGINT)
+    assert process.wait(30) == 0
+
+
+def test_ctrl_c_stops_a_training_run_within_ten_seconds_and_a_finished_run_stays_succeeded(up, tmp_path):
+    ending = tiny(epochs=2, callbacks=[{"type": "lambda_callback", "on_train_end": "tests.hooks.linger"}])
+    slow = tiny(epochs=60, callbacks=[{"type": "lambda_callback", "on_epoch_end": "tests.hooks.pause"}])
+    process, _ = up(ending, slow, extra_env={"GYMNOS_TEST_EPOCH_PAUSE": "0.5", "GYMNOS_TEST_END_PAUSE": "1.5"})
+
+    def epochs(pk):
+        with sqlite3.connect(tmp_path / "var" / "gymnos.sqlite3") as db:
+            return db.execute("select epochs, status from experiments_execution where id = ?", (pk,)).fetchone()
+
+    # The first run has trained its last epoch and is ending (its hook lingers): stop up right then.
+    wait_for(lambda: epochs(1) == (2, "running"), timeout=120, interval=0.05, message="first run ending")
+    process.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    assert process.wait(30) == 0
+    assert time.monotonic() - started < 10
+    assert statuses(tmp_path) == {1: "succeeded", 2: "queued"}
+
+    # Again, with the second run training: it is stopped and cancelled, within 10 s, with the reason.
+    process, _ = up(extra_env={"GYMNOS_TEST_EPOCH_PAUSE": "0.5"})
+    wait_for(lambda: epochs(2)[0] >= 2, timeout=120, message="second run training")
+    process.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    assert process.wait(30) == 0
+    assert time.monotonic() - started < 10
+    with sqlite3.connect(tmp_path / "var" / "gymnos.sqlite3") as db:
+        status, error = db.execute("select status, error from experiments_execution where id = 2").fetchone()
+    assert status == "cancelled" and error.startswith("cancelled: `manage.py up` was stopped while this ran")
+
+
+def test_a_worker_killed_mid_run_fails_that_run_and_its_replacement_runs_the_next(up, tmp_path):
+    slow = tiny(epochs=60, callbacks=[{"type": "lambda_callback", "on_epoch_end": "tests.hooks.pause"}])
+    process, _ = up(slow, tiny(epochs=2), extra_env={"GYMNOS_TEST_EPOCH_PAUSE": "0.5"})
+    wait_for(lambda: statuses(tmp_path).get(1) == "running", timeout=120, message="first run training")
+    workers = [
+        psutil.Process(pid) for pid in descendants(process.pid) if "rqworker" in " ".join(psutil.Process(pid).cmdline())
+    ]
+    worker = next(p for p in workers if p.ppid() == process.pid)
+    worker.kill()  # SIGKILL: no goodbye to Redis, its work horse orphaned
+    killed = time.monotonic()
+    wait_for(lambda: statuses(tmp_path).get(1) == "failed", timeout=60, message="the run failed within 60 s")
+    with sqlite3.connect(tmp_path / "var" / "gymnos.sqlite3") as db:
+        (error,) = db.execute("select error from experiments_execution where id = 1").fetchone()
+    assert error.startswith("worker lost")
+    wait_for(lambda: statuses(tmp_path).get(2) == "succeeded", timeout=60 + 60 - (time.monotonic() - killed),
+             message="the next run succeeded on the new worker")  # fmt: skip
+    assert "exited (-9); starting a new one" in up_log(tmp_path)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(30) == 0
+
+
+def test_the_supervisor_outlives_a_locked_database(up, tmp_path):
+    process, _ = up(extra_env={"GYMNOS_SQLITE_TIMEOUT": "1"})
+    # A run whose worker went silent: the supervisor's next check writes to fail it, and finds the lock.
+    stale = (
+        "from django.utils import timezone; import datetime as dt; "
+        "from experiments.models import Execution, Experiment; "
+        "Execution.objects.create(experiment=Experiment.objects.create(name='x'), status='running', "
+        "job_id='execution-9', heartbeat_at=timezone.now() - dt.timedelta(minutes=5))"
+    )
+    env = {**os.environ, "GYMNOS_VAR_DIR": str(tmp_path / "var")}
+    env.pop("DATABASE_URL", None)
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), "shell", "-c", stale], env=env, check=True, timeout=60)
+    with sqlite3.connect(tmp_path / "var" / "gymnos.sqlite3", isolation_level=None) as db:
+        db.execute("BEGIN EXCLUSIVE")
+        time.sleep(8)  # past the supervisor's checks, each now failing on the lock
+        assert process.poll() is None
+        db.execute("ROLLBACK")
+    assert "Could not check for lost workers" in (tmp_path / "var" / "log" / "gymnos.log").read_text()
+    wait_for(lambda: statuses(tmp_path).get(1) == "failed", timeout=30, message="the stale run failed once unlocked")
+    children = descendants(process.pid)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(30) == 0
+    time.sleep(0.5)
+    left = [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert left == []

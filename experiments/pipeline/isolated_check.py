@@ -20,6 +20,7 @@ import resource
 import signal
 import threading
 import time
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -66,16 +67,37 @@ def _child(source: dict[str, Any], memory_bytes: int, environment: dict[str, str
 class IsolatedChecker:
     """Runs ``build_problems`` in capped children of one warm fork server; at most ``concurrency`` at once."""
 
-    def __init__(self, concurrency: int = 2) -> None:
+    def __init__(self, concurrency: int = 2, log_path: str | os.PathLike[str] | None = None) -> None:
         self.slots = threading.BoundedSemaphore(concurrency)
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload(["experiments.pipeline.check_server"])
+        self.log_path = log_path
         self._warm = threading.Event()
+        self._started = threading.Lock()
+
+    def _start_server(self) -> None:
+        """Start the fork server once, its output (TensorFlow's start-up lines) in ``log_path`` if given."""
+        with self._started:
+            if self.log_path is None:
+                forkserver.ensure_running()
+                return
+            saved = [os.dup(1), os.dup(2)]
+            with open(self.log_path, "ab") as log:
+                os.dup2(log.fileno(), 1)
+                os.dup2(log.fileno(), 2)
+                try:
+                    forkserver.ensure_running()  # the server inherits the two descriptors as they are now
+                finally:
+                    os.dup2(saved[0], 1)
+                    os.dup2(saved[1], 2)
+                    for descriptor in saved:
+                        os.close(descriptor)
 
     def warm_up(self) -> None:
         """Start the fork server and let it import the frameworks (seconds), in the background."""
 
         def start() -> None:
+            self._start_server()
             process = self.context.Process(target=time.sleep, args=(0,), daemon=True)
             process.start()  # returns once the server has preloaded and forked
             process.join()
@@ -94,6 +116,7 @@ class IsolatedChecker:
             self.slots.release()
 
     def _check(self, config: TrainingConfig, memory_mb: int, limit: float, seconds: float) -> list[Problem]:
+        self._start_server()
         receiving, sending = self.context.Pipe(duplex=False)
         environment = {key: value for key, value in os.environ.items() if key.startswith("GYMNOS_")}
         arguments = (config.source, memory_mb * 2**20, environment, sending)

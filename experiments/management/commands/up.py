@@ -1,14 +1,18 @@
 """``python manage.py up``: the whole stack on one machine, in the foreground, until Ctrl-C.
 
-Applies migrations, starts the embedded Redis (when REDIS_URL is unset), N workers and the web
-server, and prints the URL. Ctrl-C (or SIGTERM) stops everything: running executions are
-marked cancelled (their partial folders kept and indexed), workers stop their work horses,
-the web server and Redis stop, and no child process is left behind.
+Applies migrations, starts the embedded Redis (when REDIS_URL is unset), N RQ workers and the web
+server (gunicorn, static files by WhiteNoise), then prints the URL and how to log in, last. The
+workers' and the web server's own output goes to ``var/log/`` (TensorFlow's start-up lines
+included), so the console shows the requests. A worker that dies is started again under a new
+name. Ctrl-C (or SIGTERM) stops everything within seconds: a run that finished stays as it ended,
+a run still training is cancelled with the reason (its partial folder kept and indexed), and no
+child process is left behind.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import signal
@@ -16,41 +20,58 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 
+import django_rq
+import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
+from rq import Worker
 
 from audit.models import Entry
 from audit.recording import record
 from experiments.models import Execution
 from experiments.pipeline import ConfigError
 from experiments.queueing import QUEUES, EmbeddedRedis
-from experiments.running import launch
+from experiments.running import launch, requeue_orphans
 from experiments.sync import index_execution
+
+log = logging.getLogger("experiments.up")
 
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
 SHUTDOWN_REASON = "cancelled: `manage.py up` was stopped while this ran; its partial folder is kept"
+# On Ctrl-C, how long a work horse may take to finish what it is ending (saving, indexing) before it is
+# stopped, and how long everything may take to exit before it is killed.
+FINISHING_GRACE = 3.0
+EXIT_DEADLINE = 5.0
+# TensorFlow's C++ start-up lines (CUDA probing, oneDNN) in the workers' logs: errors only.
+QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR", "PYTHONUNBUFFERED": "1"}
 
 
 class Stack:
     """The child processes of one ``up``; ``start()``, ``supervise()`` until a signal, ``stop()``."""
 
-    def __init__(self, workers: int, bind: str, out: Callable[[str], None]) -> None:
+    def __init__(self, workers: int, bind: str, web_workers: int, out: Callable[[str], None]) -> None:
         self.worker_count = workers
         self.bind = bind
+        self.web_workers = web_workers
         self.out = out
         self.prefix = f"up-{socket.gethostname()}-{os.getpid()}"
         self.redis: EmbeddedRedis | None = None
         self.web: subprocess.Popen[bytes] | None = None
         self.workers: dict[int, subprocess.Popen[bytes]] = {}
+        self.names: dict[int, str] = {}
+        self.generation = 0
         self.stopping = False
-        self.env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.env = {**os.environ, **QUIET}
+        self.logs = Path(settings.LOG_DIR)
+        self.logs.mkdir(parents=True, exist_ok=True)
 
     def start(self) -> Stack:
         call_command("migrate", interactive=False, verbosity=0)
@@ -61,68 +82,124 @@ class Stack:
             self.out(f"Redis: {settings.REDIS_URL}")
         for index in range(self.worker_count):
             self._start_worker(index)
+        if self.worker_count:
+            self.out(f"Workers: {self.worker_count}, loading TensorFlow (their output: {self.logs}/worker-*.log)")
         host, _, port = self.bind.rpartition(":")
-        self.web = self._spawn([sys.executable, MANAGE, "runserver", "--noreload", self.bind])
+        # The access log on the console; gunicorn's own lines (and TensorFlow's, from the build checker's
+        # fork server each web process starts) in var/log/web.log.
+        with open(self.logs / "web.log", "ab") as web_log:
+            self.web = subprocess.Popen(
+                [
+                    sys.executable, "-m", "gunicorn", "gymnos_web.wsgi:application", "--bind", self.bind,
+                    "--workers", str(self.web_workers), "--timeout", "120", "--graceful-timeout", "3",
+                    "--access-logfile", "-", "--error-logfile", "-",
+                ],
+                env=self.env, stdin=subprocess.DEVNULL, stdout=None, stderr=web_log, start_new_session=True,
+            )  # fmt: skip
         self._wait_for_web(host or "127.0.0.1", int(port))
+        self._wait_for_workers()
+        requeued = requeue_orphans()
+        if requeued:
+            self.out(f"Queued again {requeued} run(s) whose job the queue had lost.")
         return self
 
-    def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, command: list[str], log: IO[bytes] | None) -> subprocess.Popen[bytes]:
         # A session of their own: Ctrl-C reaches `up` alone, which stops them in order.
-        return subprocess.Popen(command, env=self.env, stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            command, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
 
     def _start_worker(self, index: int) -> None:
-        name = f"{self.prefix}-{index}"
-        self.workers[index] = self._spawn([sys.executable, MANAGE, "rqworker", *QUEUES, "--name", name])
+        """Start worker ``index`` under a name no other worker had: a killed worker's name stays taken in Redis."""
+        self.generation += 1
+        name = f"{self.prefix}-{index}.{self.generation}"
+        self.names[index] = name
+        log_file = open(self.logs / f"worker-{index}.log", "ab")  # noqa: SIM115 - the child keeps it open
+        self.workers[index] = self._spawn([sys.executable, MANAGE, "rqworker", *QUEUES, "--name", name], log_file)
+        log_file.close()
 
-    def _wait_for_web(self, host: str, port: int, timeout: float = 30) -> None:
+    def _forget_worker(self, name: str) -> None:
+        """A worker killed without a goodbye stays listed in Redis until its key expires: end it now."""
+        try:
+            connection = django_rq.get_connection(QUEUES[0])
+            dead = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=connection)
+            if dead is not None:
+                dead.register_death()
+        except (redis.exceptions.RedisError, OSError) as exc:
+            log.warning("Could not remove the dead worker %s from Redis: %s", name, exc)
+
+    def _wait_for_web(self, host: str, port: int, timeout: float = 60) -> None:
         assert self.web is not None  # start() spawned it
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.web.poll() is not None:
-                raise CommandError(f"the web server exited at start (is {self.bind} already in use?)")
+                raise CommandError(f"the web server exited at start (is {self.bind} in use? see {self.logs}/web.log)")
             try:
                 with socket.create_connection((host, port), timeout=0.5):
                     return
             except OSError:
                 time.sleep(0.2)
-        raise CommandError(f"the web server did not listen on {self.bind} within {timeout}s")
+        raise CommandError(f"the web server did not listen on {self.bind} within {timeout:.0f}s")
+
+    def _wait_for_workers(self, timeout: float = 90) -> None:
+        """Until every worker has registered (imported TensorFlow), so "up" means ready to train."""
+        deadline = time.monotonic() + timeout
+        connection = django_rq.get_connection(QUEUES[0])
+        while time.monotonic() < deadline and not self.stopping:
+            registered = {worker.name for worker in Worker.all(connection=connection)}
+            if set(self.names.values()) <= registered:
+                return
+            time.sleep(0.3)
 
     def supervise(self) -> int:
-        """Restart a worker that dies; return when the web server exits or a signal arrives."""
+        """Restart a worker that dies; return when the web server exits or a signal arrives.
+
+        Nothing here may end ``up`` but a signal or the web server: a database error (a lock held too
+        long, a restarting server) is logged and the loop goes on.
+        """
         assert self.web is not None  # start() spawned it
         last_reap = 0.0
         while not self.stopping:
             if self.web.poll() is not None:
-                self.out(f"The web server exited ({self.web.returncode}); stopping.")
+                self.out(f"The web server exited ({self.web.returncode}); stopping. See {self.logs}/web.log")
                 return 1
             for index, process in list(self.workers.items()):
                 if process.poll() is not None and not self.stopping:
-                    self.out(f"Worker {self.prefix}-{index} exited ({process.returncode}); starting it again.")
+                    self.out(f"Worker {self.names[index]} exited ({process.returncode}); starting a new one.")
+                    self._forget_worker(self.names[index])
                     self._start_worker(index)
             if time.monotonic() - last_reap > 5:
-                Execution.objects.mark_lost()
                 last_reap = time.monotonic()
+                try:
+                    Execution.objects.mark_lost()
+                except DatabaseError as exc:
+                    log.warning("Could not check for lost workers (the database said: %s); trying again", exc)
             time.sleep(0.5)
         return 0
 
     def stop(self) -> None:
         """Stop the workers (their horses with them), the web server and Redis; end what is left running.
 
-        Runs the horses finished before the signal stay as they ended; the ones still training are
-        cancelled with the reason once their workers are gone, and their partial folders indexed.
+        Workers get a warm shutdown first, so a horse that is ending its run (saving, indexing) ends it;
+        after ``FINISHING_GRACE`` seconds the rest are stopped. A run they leave running is cancelled with
+        the reason and its partial folder indexed. Everything is killed past ``EXIT_DEADLINE``.
         """
         self.stopping = True
-        for process in self.workers.values():
-            # RQ: the first SIGINT is a warm shutdown, the second kills the running work horse.
-            for _ in range(2):
-                _signal(process, signal.SIGINT)
-                time.sleep(0.2)
+        workers: list[subprocess.Popen[bytes] | None] = list(self.workers.values())
+        for process in workers:
+            _signal(process, signal.SIGINT)  # RQ: a warm shutdown, the horse may finish its job
         _signal(self.web, signal.SIGTERM)
-        children: list[subprocess.Popen[bytes] | None] = [*self.workers.values(), self.web]
-        for child in children:
-            _wait_or_kill(child, timeout=15)
-        for pk in Execution.objects.cancel_running(SHUTDOWN_REASON, self.prefix):
-            index_execution(pk)
+        _wait_all(workers, FINISHING_GRACE)
+        for process in workers:
+            _signal(process, signal.SIGINT)  # RQ: the second one kills the running work horse
+        _wait_all([*workers, self.web], EXIT_DEADLINE)
+        for process in [*workers, self.web]:
+            _kill_group(process)
+        try:
+            for pk in Execution.objects.cancel_running(SHUTDOWN_REASON, self.prefix):
+                index_execution(pk)
+        except DatabaseError as exc:
+            log.error("Could not record the runs this shutdown stopped (the database said: %s)", exc)
         if self.redis is not None:
             self.redis.stop()
 
@@ -135,21 +212,34 @@ def _signal(process: subprocess.Popen[bytes] | None, sig: signal.Signals) -> Non
             pass
 
 
-def _wait_or_kill(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+def _wait_all(processes: Sequence[subprocess.Popen[bytes] | None], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    for process in processes:
+        if process is None:
+            continue
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _kill_group(process: subprocess.Popen[bytes] | None) -> None:
+    """Kill whatever is left of a child's session (a work horse, gunicorn's workers), and reap the child."""
     if process is None:
         return
     try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
 
 
 class Command(BaseCommand):
     help = "Run Gymnos on this machine: migrations, embedded Redis, workers and the web server, until Ctrl-C."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--workers", type=int, default=1, help="how many RQ workers to start (default 1)")
+        parser.add_argument("--workers", type=int, default=1, help="how many RQ workers (trainings at once; default 1)")
+        parser.add_argument("--web-workers", type=int, default=2, help="how many web server processes (default 2)")
         parser.add_argument(
             "--bind", default="127.0.0.1:8000", help="address of the web server (default 127.0.0.1:8000)"
         )
@@ -164,43 +254,42 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["workers"] < 0:
             raise CommandError("--workers must be 0 or more")
-        stack = Stack(options["workers"], options["bind"], lambda line: self.stdout.write(line))
-        received: list[int] = []
+        if options["web_workers"] < 1:
+            raise CommandError("--web-workers must be 1 or more")
+        out = self.stdout.write
+        stack = Stack(options["workers"], options["bind"], options["web_workers"], out)
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
-            received.append(signum)
             stack.stopping = True
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        code = 1
         try:
             stack.start()
-            self._first_login()
-            self.stdout.write(
-                f"Gymnos is up: http://{options['bind']}/  ({options['workers']} worker(s); Ctrl-C stops everything)"
-            )
             for config_file in options["enqueue"]:
                 self._enqueue(config_file)
+            self._say_up(options["bind"], options["workers"])
             code = stack.supervise()
         finally:
-            self.stdout.write("Stopping workers, web server and Redis ...")
+            out("Stopping workers, web server and Redis ...")
             stack.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        self.stdout.write("Stopped.")
+        out("Stopped.")
         if code:
             sys.exit(code)
 
-    def _first_login(self) -> None:
-        """On a fresh install there is nobody to log in as: make an admin and say so, once."""
-
+    def _say_up(self, bind: str, workers: int) -> None:
+        """The last lines before the requests: where to go, and how to log in."""
+        url = f"http://{bind}/"
+        self.stdout.write(f"Gymnos is up: {url}  ({workers} worker(s); Ctrl-C stops everything)")
         User = get_user_model()
         if User.objects.exists():
+            self.stdout.write(f"Log in at {url} with your Gymnos user (an admin adds teammates at {url}admin/).")
             return
         password = secrets.token_urlsafe(12)
         User.objects.create_superuser("admin", password=password)
-        self.stdout.write(
-            f"Created the first user. Log in as: admin / {password}  (change it in the admin; shown only now)"
-        )
+        self.stdout.write(f"Log in as: admin / {password}  (the first user; change it in the admin; shown only now)")
 
     def _enqueue(self, config_file: str) -> None:
         try:
