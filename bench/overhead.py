@@ -89,18 +89,24 @@ def run_plain(config_file, workdir, tuned_gc=False):
 
 
 def sampler_fit(config, workdir, interval):
-    """One in-process run of ``config`` with the sampler at ``interval`` (0: off): (fit seconds, samples)."""
+    """One in-process run of ``config`` with the sampler at ``interval`` (0: off):
+    (fit seconds, the process's CPU seconds during fit, samples)."""
     import keras
 
     from experiments.pipeline import load_config, run_experiment
 
+    cpu = {}
+    clock = keras.callbacks.LambdaCallback(
+        on_train_begin=lambda logs=None: cpu.update(start=time.process_time()),
+        on_train_end=lambda logs=None: cpu.update(end=time.process_time()),
+    )
     os.environ["GYMNOS_SYSTEM_INTERVAL"] = str(interval)
     keras.backend.clear_session()
-    result = run_experiment(load_config(config), workdir / "trainings", workdir / "cache")
+    result = run_experiment(load_config(config), workdir / "trainings", workdir / "cache", callbacks=[clock])
     assert result.succeeded, result.error
     path = result.path / "system_metrics.jsonl"
     samples = sum('"cpu_percent"' in line for line in path.read_text().splitlines()) if path.exists() else 0
-    return result.metrics["elapsed"]["fit_model"], samples
+    return result.metrics["elapsed"]["fit_model"], cpu["end"] - cpu["start"], samples
 
 
 def sampler_cost(workdir, count):
@@ -149,26 +155,30 @@ def sampler_case(args):
             for t in config["tracking"]["trackers"]
         ]
         sampler_fit(config, workdir, 0)  # warm-up: the dataset cache, the MLflow store, Keras' first trace
-        on, off, pairs, samples = [], [], [], []
+        runs = {1: [], 0: []}  # interval -> [(fit wall seconds, fit CPU seconds, samples)]
         for rep in range(args.reps):
-            order = [(1, on), (0, off)] if rep % 2 else [(0, off), (1, on)]
-            for interval, times in order:
-                fit, count = sampler_fit(config, workdir, interval)
-                times.append(fit)
-                if interval:
-                    samples.append(count)
-            pairs.append(on[-1] / off[-1])
-            print(f"rep {rep + 1}/{args.reps}: fit on {on[-1]:.3f}s ({samples[-1]} samples), off {off[-1]:.3f}s")
+            for interval in (1, 0) if rep % 2 else (0, 1):
+                runs[interval].append(sampler_fit(config, workdir, interval))
+            (on_wall, on_cpu, count), (off_wall, off_cpu, _) = runs[1][-1], runs[0][-1]
+            print(
+                f"rep {rep + 1}/{args.reps}: fit on {on_wall:.3f}s ({on_cpu:.2f} CPU s, {count} samples), "
+                f"off {off_wall:.3f}s ({off_cpu:.2f} CPU s)",
+                flush=True,
+            )
         per_sample, marks = sampler_cost(workdir, 10_000)
 
     median = statistics.median
     trackers = "without trackers" if args.no_trackers else "with the example's tensorboard + mlflow trackers"
-    print(f"\nBoston Housing example, {args.epochs} epochs, {args.reps} alternated repetitions in one process,")
-    print(trackers)
-    print(f"fit step, sampler on (1 s):  median {median(on):.3f}s ({median(samples):.0f} samples)")
-    print(f"fit step, sampler off:       median {median(off):.3f}s")
-    print(f"ratio on/off: of the medians {median(on) / median(off):.4f}, "
-          f"median of the {args.reps} pairs {median(pairs):.4f}   (goal <= 1.01)")  # fmt: skip
+    print(
+        f"\nBoston Housing example, {args.epochs} epochs, {args.reps} alternated repetitions in one process, {trackers}"
+    )
+    print(f"{'':30}{'sampler on (1 s)':>18}{'off':>10}{'ratio':>9}{'paired':>9}")
+    for index, label in ((0, "fit step, wall (median)"), (1, "fit step, CPU s (median)")):
+        on, off = [run[index] for run in runs[1]], [run[index] for run in runs[0]]
+        pairs = median(a / b for a, b in zip(on, off, strict=True))
+        print(f"{label:30}{median(on):>17.3f}s{median(off):>9.3f}s{median(on) / median(off):>9.4f}{pairs:>9.4f}")
+    print(f"samples per run, sampler on: median {median(run[2] for run in runs[1]):.0f}")
+    print("ratio: of the medians; paired: the median of each repetition's on/off ratio. Goal: fit step <= 1.01")
     print(f"the sampler's own CPU time: {per_sample * 1000:.3f} ms per sample, "
           f"{per_sample * 100:.4f}% of one core at a 1 s interval")  # fmt: skip
     for traced, rss, taken in marks:

@@ -110,13 +110,13 @@ class GPUs:
 
     def read(self) -> list[dict[str, float]]:
         """One dict per GPU: ``utilization_percent``, ``memory_used_mb``, ``memory_total_mb``, ``temperature_c``,
-        ``power_w``, and ``name`` where it can be read; a figure the GPU does not report is left out."""
+        ``power_w``; a figure the GPU does not report (``NVMLError_NotSupported``) is left out."""
         nvml = self._nvml
         if nvml is None:
             return []
-        figures: list[dict[str, Any]] = []
+        figures: list[dict[str, float]] = []
         for handle in self.handles:
-            gpu: dict[str, Any] = {}
+            gpu: dict[str, float] = {}
             for key, probe in (
                 ("utilization_percent", lambda h: float(nvml.nvmlDeviceGetUtilizationRates(h).gpu)),
                 ("memory_used_mb", lambda h: nvml.nvmlDeviceGetMemoryInfo(h).used / MB),
