@@ -22,8 +22,8 @@ from experiments.api.base import Detail
 from experiments.api.executions import router
 from experiments.models import Execution, Experiment
 from experiments.search import counts
-from experiments.search.columns import Kind, parse_sort
-from experiments.search.grammar import MAX_LENGTH
+from experiments.search.columns import Kind, column
+from experiments.search.grammar import MAX_LENGTH, QueryError
 from experiments.search.paging import BadCursor, Sort, after
 from experiments.search.selection import STATUSES, Filters, select
 from experiments.views.helpers import execution_url
@@ -156,9 +156,10 @@ def search(
             return Status(404, {"detail": f"no experiment named {experiment!r}; GET /api/experiments lists them"})
     if status is not None and status not in STATUSES:
         return Status(400, {"detail": f"status must be one of {', '.join(STATUSES)}, got {status!r}"})
-    sorted_by, problem = parse_sort(order_by)
-    if problem:
-        return Status(400, {"detail": f"order_by: {problem}"})
+    try:
+        sorted_by = column(order_by)
+    except QueryError as exc:
+        return Status(400, {"detail": f"order_by: {exc.message}"})
     if sorted_by.kind is Kind.TAG:
         return Status(400, {"detail": f"order_by: {sorted_by.name} is a tag; tags filter (q=tags.x), not sort"})
     chosen = select(

@@ -21,7 +21,7 @@ from experiments.search import counts
 from experiments.search.columns import Column, parse_columns
 from experiments.search.grammar import MAX_LENGTH, QueryError, parse
 from experiments.search.paging import Segment, Sort, known_sizes, segments
-from experiments.search.translate import has, translate
+from experiments.search.translate import Scope, has, translate
 
 COUNT_LIMIT = 200  # a filtered table counts its runs up to this many, then says "more than"
 STATUSES = [status.value for status in Status if status != Status.DELETED]
@@ -88,21 +88,24 @@ def select(
 
     A query that cannot be run selects nothing and says why (``error``, ``error_column``).
     ``probe``: test the query's conditions run by run, for a page read in order (``translate.Probe``);
-    False lets the database find every match its own way (a chart of all of them).
+    False reads the runs that match each condition from the value index (a chart of all of them).
     """
     base = base if base is not None else Execution.objects.all()
     try:
-        translated = translate(parse(filters.q), probe=probe)
+        node = parse(filters.q)
+        archived = filters.archived or translate(node).archived
+        states = (SearchValue.State.SHOWN, SearchValue.State.ARCHIVED) if archived else (SearchValue.State.SHOWN,)
+        scope = Scope(probe, experiment.pk if experiment is not None else None, states)
+        translated = translate(node, scope)
     except QueryError as exc:
         return Selection(experiment, filters, base.none(), error=str(exc), error_column=exc.column)
-    archived = filters.archived or translated.archived
     runs = base.visible(archived=archived)  # deleted runs never; archived ones when asked
     if experiment is not None:
         runs = runs.filter(experiment=experiment)
     if filters.status in STATUSES:
         runs = runs.filter(status=filters.status)
     if filters.tag:
-        runs = runs.filter(has(f"tags.{filters.tag}", probe=probe))
+        runs = runs.filter(has(f"tags.{filters.tag}", scope=scope))
     if filters.q.strip():
         runs = runs.filter(translated.q)
     return Selection(experiment, filters, runs, archived=archived)

@@ -225,12 +225,34 @@ class Probe(Exists):
         return sql[:-1] + " OFFSET 0)", list(params)
 
 
-def has(key: str, condition: Q | None = None, probe: bool = True) -> Exists:
+@dataclass(frozen=True)
+class Scope:
+    """How a value condition is asked of the database.
+
+    ``probe`` (a table page, read in its order until a page of matches): run by run, ``Probe``.
+    Otherwise (every match, e.g. a chart of them): the runs whose value matches, read from the value
+    index's range for the experiment (``experiment_id``) and visibility (``states``) when given.
+    """
+
+    probe: bool = True
+    experiment_id: int | None = None
+    states: tuple[int, ...] | None = None
+
+
+PROBE = Scope()
+
+
+def has(key: str, condition: Q | None = None, scope: Scope = PROBE) -> Q:
     """The run has a value under ``key`` (meeting ``condition``)."""
+    if not scope.probe and scope.experiment_id is not None and scope.states is not None:
+        matching = SearchValue.objects.filter(experiment_id=scope.experiment_id, state__in=scope.states, key=key)
+        if condition is not None:
+            matching = matching.filter(condition)
+        return Q(pk__in=matching.values("execution_id"))
     values = SearchValue.objects.filter(execution_id=OuterRef("pk"), key=key)
     if condition is not None:
         values = values.filter(condition)
-    return Probe(values) if probe else Exists(values)
+    return Q(Probe(values) if scope.probe else Exists(values))
 
 
 def _stored(typed: Any) -> tuple[str, Any]:
@@ -242,12 +264,12 @@ def _stored(typed: Any) -> tuple[str, Any]:
     return "text", typed
 
 
-def _value_compare(col: Column, op: str, typed: Any, probe: bool) -> Q:
+def _value_compare(col: Column, op: str, typed: Any, scope: Scope) -> Q:
     assert col.key is not None
     field, stored = _stored(typed)
     if op == "!=":
-        return Q(has(col.key, Q(**{f"{field}__isnull": False}) & ~Q(**{field: stored}), probe))
-    return Q(has(col.key, Q(**{f"{field}__{_FIELD_OPS[op]}": stored}), probe))
+        return has(col.key, Q(**{f"{field}__isnull": False}) & ~Q(**{field: stored}), scope)
+    return has(col.key, Q(**{f"{field}__{_FIELD_OPS[op]}": stored}), scope)
 
 
 class Binary(Expression):
@@ -299,45 +321,45 @@ def _attribute_compare(col: Column, op: str, typed: Any, value: Value) -> Q:
     return present & Q(LOOKUPS[op](expression, typed))
 
 
-def _compare(node: Compare, probe: bool) -> Q:
+def _compare(node: Compare, scope: Scope) -> Q:
     col = column(node.name.text, node.name.column)
     if col.kind is Kind.TAG:
         raise QueryError(node.name.column, f"{col.name} is a tag: write it alone ({col.name}) or with not")
     typed = _typed(col, node.value, node.op)
     if col.key is not None:
-        return _value_compare(col, node.op, typed, probe)
+        return _value_compare(col, node.op, typed, scope)
     return _attribute_compare(col, node.op, typed, node.value)
 
 
-def _member(node: Member, probe: bool) -> Q:
+def _member(node: Member, scope: Scope) -> Q:
     col = column(node.name.text, node.name.column)
     if col.kind is Kind.TAG:
         raise QueryError(node.name.column, f"{col.name} is a tag: write it alone ({col.name}) or with not")
-    parts = [_compare(Compare(node.name, "=", value), probe) for value in node.values]
+    parts = [_compare(Compare(node.name, "=", value), scope) for value in node.values]
     found = reduce(lambda a, b: a | b, parts)
     return ~found if node.negated else found
 
 
-def _like(node: Like, probe: bool) -> Q:
+def _like(node: Like, scope: Scope) -> Q:
     col = column(node.name.text, node.name.column)
     if col.kind not in {Kind.ANY, Kind.TEXT}:
         raise QueryError(node.name.column, f"like and ilike compare text; {col.name} is {_article(col)}")
     pattern = str(node.pattern.value)
     if col.key is not None:
-        found = Q(has(col.key, Q(text__isnull=False) & Q(Matches(F("text"), pattern, node.insensitive)), probe))
+        found = has(col.key, Q(text__isnull=False) & Q(Matches(F("text"), pattern, node.insensitive)), scope)
     else:
         expression = attribute(col)
         found = Q(IsNull(expression, False)) & Q(Matches(expression, pattern, node.insensitive))
     return ~found if node.negated else found
 
 
-def _flag(node: Flag, probe: bool) -> Q:
+def _flag(node: Flag, scope: Scope) -> Q:
     col = column(node.name.text, node.name.column)
     if col.kind is Kind.BOOL:
         assert col.field is not None
         return Q(**{col.field: True})
     if col.key is not None:
-        return Q(has(col.key, None, probe))
+        return has(col.key, None, scope)
     raise QueryError(node.name.column, f"{col.name} needs a comparison, e.g. {_example(col)}")
 
 
@@ -347,30 +369,29 @@ def _example(col: Column) -> str:
     return examples.get(col.kind, f"{col.name} = ...")
 
 
-def _q(node: Node, probe: bool) -> Q:
+def _q(node: Node, scope: Scope) -> Q:
     if isinstance(node, Compare):
-        return _compare(node, probe)
+        return _compare(node, scope)
     if isinstance(node, Member):
-        return _member(node, probe)
+        return _member(node, scope)
     if isinstance(node, Like):
-        return _like(node, probe)
+        return _like(node, scope)
     if isinstance(node, Flag):
-        return _flag(node, probe)
+        return _flag(node, scope)
     if isinstance(node, Not):
-        return ~_q(node.inner, probe)
+        return ~_q(node.inner, scope)
     if isinstance(node, And):
-        return reduce(lambda a, b: a & b, (_q(item, probe) for item in node.items))
+        return reduce(lambda a, b: a & b, (_q(item, scope) for item in node.items))
     assert isinstance(node, Or)
-    return reduce(lambda a, b: a | b, (_q(item, probe) for item in node.items))
+    return reduce(lambda a, b: a | b, (_q(item, scope) for item in node.items))
 
 
-def translate(node: Node | None, probe: bool = True) -> Translated:
+def translate(node: Node | None, scope: Scope = PROBE) -> Translated:
     """The ``Q`` of a parsed query (``Q()`` for none); ``QueryError`` for a name or value that cannot be.
 
-    ``probe``: each value condition is tested run by run (for a page read in order, ``Probe``);
-    without, the database may join the value index first (for reading every match).
+    ``scope``: how each value condition is asked (``Scope``: run by run for a page, by index range for all).
     """
     if node is None:
         return Translated(Q(), archived=False)
     archived = any(column(item.name.text, item.name.column).name == "archived" for item in conditions(node))
-    return Translated(_q(node, probe), archived=archived)
+    return Translated(_q(node, scope), archived=archived)

@@ -243,7 +243,8 @@ def install(connection: BaseDatabaseWrapper) -> bool:
     if connection.vendor not in {"postgresql", "sqlite"}:
         raise NotImplementedError(f"the search index has triggers for PostgreSQL and SQLite, not {connection.vendor}")
     with connection.cursor() as cursor:
-        cursor.execute(_INDEXES[connection.vendor])
+        if START_INDEX not in connection.introspection.get_constraints(cursor, EXECUTIONS):
+            cursor.execute(_INDEXES[connection.vendor])
     wanted = {name for names in TRIGGERS.values() for name in names}
     if wanted <= _present(connection):
         return False
