@@ -27,12 +27,13 @@ def from_index(histories: dict[str, list[float | None]], summary: dict[str, Any]
     times = histories.get(PREFIX + "time")
     if times is None:
         return None
+    kept = [index for index, value in enumerate(times) if value is not None]  # sync writes none; stay aligned anyway
     series = Series(
         time=[float(value) for value in times if value is not None],
         epoch_ends=[float(value) for value in histories.get(PREFIX + "epoch_end", []) if value is not None],
     )
     series.fields = {
-        name.removeprefix(PREFIX): values
+        name.removeprefix(PREFIX): [values[index] if index < len(values) else None for index in kept]
         for name, values in histories.items()
         if name.startswith(PREFIX) and name not in (PREFIX + "time", PREFIX + "epoch_end")
     }
