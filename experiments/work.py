@@ -9,20 +9,24 @@ when the worker that forked this horse dies. RQ's failure and stop callbacks
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import resource
+import signal
 import threading
+import time
+from types import FrameType
 from typing import Any
 
 import keras
+import psutil
 from django.conf import settings
 from django.db import connections, transaction
+from django.utils import timezone
 
 from experiments.extensions import RUN_CALLBACKS
 from experiments.models import Execution, Status
 from experiments.pipeline import ConfigError, ExecutionResult, load_config, run_experiment
-from experiments.pipeline.isolated_check import mapped_bytes
 from experiments.sync import index_execution
 
 log = logging.getLogger(__name__)
@@ -62,7 +66,8 @@ def run(execution_id: int) -> str:
         except ConfigError as exc:
             return Execution.objects.finish(execution_id, f"the config no longer validates: {exc}") or Status.FAILED
         added = [callback for provider in RUN_CALLBACKS for callback in provider(execution)]
-        limit_memory(settings.GYMNOS_JOB_MEMORY_MB)
+        watch = MemoryWatch(execution_id, settings.GYMNOS_JOB_MEMORY_MB)
+        watch.start()
         result = run_experiment(
             config,
             trainings_root=settings.GYMNOS_TRAININGS_ROOT,
@@ -73,6 +78,7 @@ def run(execution_id: int) -> str:
         )
     finally:
         heartbeat.stop()
+        watch.stop()
     pruned = result.succeeded and any(getattr(callback, "pruned", False) for callback in added)
     # Record the outcome and index the folder in one transaction: a reader sees the run running,
     # then ended with everything indexed, and never a status that goes back.
@@ -83,16 +89,67 @@ def run(execution_id: int) -> str:
     return status or Status.FAILED
 
 
-def limit_memory(megabytes: int) -> None:
-    """Cap this work horse at what it maps now plus ``megabytes`` (``GYMNOS_JOB_MEMORY_MB``; 0: no cap).
+class MemoryWatch(threading.Thread):
+    """Holds this work horse to ``GYMNOS_JOB_MEMORY_MB`` of resident memory beyond what it held when the job
+    started (the frameworks, loaded before the fork); 0: no limit.
 
-    A run that needs more fails alone with "out of memory (limit N MB)"; the horse is this job's own
-    process, so the worker and its next job are untouched.
+    Over the limit, the training is interrupted with a MemoryError, which the engine records as
+    "out of memory (limit N MB)" in the run's error and log. A run that does not stop (stuck in a long
+    TensorFlow op, still growing) is failed from here with the same words and the horse exits: it is
+    this job's own process, so the worker and its next job are untouched. Resident memory, not an
+    address-space cap: TensorFlow reserves far more address space than it uses.
     """
-    if megabytes <= 0:
-        return
-    limit = mapped_bytes() + megabytes * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    INTERVAL = 0.2
+    GRACE = 10.0  # seconds the interrupted run has to stop by itself
+
+    def __init__(self, execution_id: int, megabytes: int) -> None:
+        super().__init__(name=f"memory-{execution_id}", daemon=True)
+        self.execution_id = execution_id
+        self.limit = megabytes * 2**20
+        self.megabytes = megabytes
+        self.done = threading.Event()
+        self.process = psutil.Process()
+        # What the frameworks already hold (the horse shares them with its worker) is not the run's.
+        self.baseline = self.process.memory_info().rss if megabytes > 0 else 0
+        if megabytes > 0:
+            signal.signal(signal.SIGUSR1, self._interrupt)  # in the main thread, which runs the training
+
+    def _interrupt(self, signum: int, frame: FrameType | None) -> None:
+        raise MemoryError(f"the run used more than {self.megabytes} MB of memory (GYMNOS_JOB_MEMORY_MB)")
+
+    def start(self) -> None:
+        if self.limit:
+            super().start()
+
+    def run(self) -> None:
+        tripped_at = None
+        while not self.done.wait(self.INTERVAL):
+            used = self.process.memory_info().rss - self.baseline
+            if used <= self.limit:
+                continue
+            if tripped_at is None:
+                tripped_at = time.monotonic()
+                os.kill(os.getpid(), signal.SIGUSR1)
+            elif time.monotonic() - tripped_at > self.GRACE or used > 2 * self.limit:
+                self._give_up(used)
+
+    def _give_up(self, used: int) -> None:
+        error = (
+            f"out of memory (limit {self.megabytes} MB): the run used {used // 2**20} MB and did not stop when "
+            "interrupted; its work horse was ended"
+        )
+        folder = Execution.objects.filter(pk=self.execution_id).values_list("folder_path", flat=True).first()
+        if folder:
+            with contextlib.suppress(OSError), open(os.path.join(folder, "execution.log"), "a") as log_file:
+                log_file.write(f"{timezone.now():%Y-%m-%d %H:%M:%S},000 - gymnosd - ERROR - Worker - {error}\n")
+        Execution.objects.fail(self.execution_id, error, [Status.RUNNING])
+        os._exit(1)
+
+    def stop(self) -> None:
+        self.done.set()
+        if self.is_alive():
+            self.join(timeout=self.INTERVAL + 1)
 
 
 def _error_with_traceback(result: ExecutionResult, lines: int = 30) -> str:

@@ -1,0 +1,42 @@
+"""A worker under a memory cap: a run that needs more fails alone, and the worker goes on with the next job."""
+
+import pytest
+
+from experiments import running
+from experiments.models import Execution
+from tests.helpers import tiny
+from tests.workers import WorkerProcess, flush, queues_at, wait_for, worker_env
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.training]
+
+
+@pytest.fixture
+def capped_worker(settings, tmp_path):
+    settings.RQ_QUEUES = queues_at()
+    settings.GYMNOS_TRAININGS_ROOT = tmp_path / "trainings"
+    flush()
+    env = worker_env(tmp_path / "trainings", tmp_path / "cache", GYMNOS_JOB_MEMORY_MB="300")
+    process = WorkerProcess(env, tmp_path / "worker.log").wait_ready()
+    yield process
+    process.stop()
+    flush()
+
+
+def ended(pk):
+    status = Execution.objects.get(pk=pk).status
+    return status if status in {"succeeded", "failed"} else None
+
+
+def test_a_run_over_the_job_memory_limit_fails_alone_and_the_next_one_trains(capped_worker):
+    big = tiny(epochs=2)
+    # 26 million weights (104 MB) build fine; Adam's two slots and the gradients need three times more.
+    big["model"]["network"] = [{"type": "dense", "units": 2_000_000}, {"type": "dense", "units": 1}]
+    hungry = running.launch(big)
+    small = running.launch(tiny(epochs=2))
+    assert wait_for(lambda: ended(hungry.pk), timeout=180, message="the big run ended") == "failed"
+    hungry.refresh_from_db()
+    assert hungry.error.startswith("out of memory (limit 300 MB)")
+    log = (hungry.folder_path and open(f"{hungry.folder_path}/execution.log").read()) or ""
+    assert "out of memory (limit 300 MB)" in log
+    assert wait_for(lambda: ended(small.pk), timeout=180, message="the next run ended") == "succeeded"
+    assert capped_worker.process.poll() is None  # the worker itself is untouched
