@@ -174,3 +174,155 @@ def test_an_empty_experiment_says_how_to_launch(owner_client):
     Experiment.objects.create(name="iris")
     page = owner_client.get("/experiments/iris/").content.decode()
     assert "No runs in iris yet" in page and "Launch one" in page
+
+
+# --- params columns, the query box, the column chooser, the "What works" data (issue 12) ---------
+
+
+def add_grid(experiment="grid"):
+    """Runs whose batch size and optimizer vary and whose dataset does not; run-000 lacks a test_loss."""
+    exp, _ = Experiment.objects.get_or_create(name=experiment)
+    start = timezone.now() - dt.timedelta(days=1)
+    for i, (batch, optimizer) in enumerate([(32, "adam"), (64, "adam"), (64, "sgd"), (128, "sgd")]):
+        execution = Execution(
+            experiment=exp,
+            folder_name=f"run-{i:03d}",
+            status=Execution.Status.SUCCEEDED,
+            started_at=start + dt.timedelta(minutes=i),
+            params={
+                "dataset.name": "boston_housing",
+                "training.batch_size": batch,
+                "model.compilation.optimizer.type": optimizer,
+            },  # fmt: skip
+            size_bytes=(i + 1) * 1024 * 1024,
+            tags=["baseline"] if i % 2 else [],
+        )
+        execution.set_metrics({"val_loss": [10.0 - i], **({"test_loss": [5.0 - i]} if i else {})})
+        execution.save()
+    return exp
+
+
+def headers(page):
+    import re
+
+    return re.findall(r'data-column="([^"]+)"', page)
+
+
+def test_the_table_shows_the_params_that_differ_and_not_those_that_do_not(owner_client):
+    add_grid()
+    page = owner_client.get("/experiments/grid/").content.decode()
+    columns = headers(page)
+    assert "params.training.batch_size" in columns and "params.model.compilation.optimizer.type" in columns
+    assert "params.dataset.name" not in columns
+    assert columns.index("params.model.compilation.optimizer.type") < columns.index("metrics.val_loss")
+    assert ">sgd</td>" in page and ">128</td>" in page and "4.0\xa0MB" in page  # values, and the size column
+
+
+def test_the_column_chooser_lists_every_column_and_shows_the_chosen_ones(owner_client):
+    add_grid()
+    page = owner_client.get("/experiments/grid/").content.decode()
+    for name in ("params.dataset.name", "params.training.batch_size", "metrics.val_loss", "metrics.test_loss", "size"):
+        assert f'name="col" value="{name}"' in page
+    chosen = owner_client.get("/experiments/grid/", {"cols": "params.dataset.name,metrics.test_loss"}).content.decode()
+    assert headers(chosen) == ["started", "duration", "epochs", "params.dataset.name", "metrics.test_loss"]
+    assert ">boston_housing</td>" in chosen
+    repeated = owner_client.get("/experiments/grid/", {"col": ["size", "params.training.batch_size"]}).content.decode()
+    assert headers(repeated)[3:] == ["size", "params.training.batch_size"]
+    assert "cols=size%2Cparams.training.batch_size" in repeated  # the sort links keep the choice
+
+
+def test_a_param_column_sorts_like_a_metric_column(owner_client):
+    add_grid()
+    page = owner_client.get("/experiments/grid/", {"sort": "params.training.batch_size", "order": "desc"})
+    assert rows_in(page.content.decode()) == ["run-003", "run-002", "run-001", "run-000"]
+    page = owner_client.get("/experiments/grid/", {"sort": "params.model.compilation.optimizer.type"}).content.decode()
+    assert rows_in(page) == ["run-000", "run-001", "run-002", "run-003"]
+    assert "sort=params.training.batch_size&amp;order=asc" in page  # its header: the first click sorts ascending
+
+
+def test_the_query_box_narrows_the_table_and_its_address_is_a_link(owner_client):
+    add_grid()
+    query = 'params.training.batch_size >= 64 and params.model.compilation.optimizer.type = "sgd"'
+    page = owner_client.get("/experiments/grid/", {"q": query}).content.decode()
+    assert rows_in(page) == ["run-003", "run-002"] and "2 runs matching the filter" in page
+    assert (
+        'value="params.training.batch_size &gt;= 64 and params.model.compilation.optimizer.type = &quot;sgd&quot;"'
+        in page
+    )
+    page = owner_client.get("/experiments/grid/", {"q": "tags.baseline", "sort": "metrics.val_loss"}).content.decode()
+    assert rows_in(page) == ["run-003", "run-001"]
+
+
+def test_a_bad_query_is_a_message_with_its_column_and_an_empty_table_never_a_500(owner_client):
+    add_grid()
+    response = owner_client.get("/experiments/grid/", {"q": "params.training.batch_size = 64 and metrics.val_loss < "})
+    page = response.content.decode()
+    assert response.status_code == 200 and rows_in(page) == []
+    assert "col 55: expected a value after &#x27;&lt;&#x27;" in page and "No runs: the query has a problem" in page
+    assert "\n" + " " * 54 + "^</pre>" in page  # a caret under the column
+    for query in ["'unterminated", "x" * 2000, "not " * 300 + "a", "((((", "\x00", "status = 'nope'", "a = 1)"]:
+        response = owner_client.get("/experiments/grid/", {"q": query})
+        assert response.status_code == 200 and "This query cannot run" in response.content.decode()
+
+
+def test_archived_runs_show_only_when_asked(owner_client):
+    add_grid()
+    Execution.objects.filter(folder_name="run-003").update(archived=True)
+    assert "run-003" not in rows_in(owner_client.get("/experiments/grid/").content.decode())
+    page = owner_client.get("/experiments/grid/", {"archived": "1"}).content.decode()
+    assert rows_in(page)[0] == "run-003" and "archived ones included" in page
+    assert rows_in(owner_client.get("/experiments/grid/", {"q": "archived"}).content.decode()) == ["run-003"]
+
+
+def test_a_filtered_table_counts_up_to_a_limit_then_says_more(owner_client, monkeypatch):
+    from experiments.search import selection
+
+    add_runs(7)
+    monkeypatch.setattr(selection, "COUNT_LIMIT", 5)
+    page = owner_client.get("/experiments/mnist/", {"q": "metrics.val_loss > 0", "per_page": 25}).content.decode()
+    assert "More than 5 runs match" in page and len(rows_in(page)) == 7
+    page = owner_client.get("/experiments/mnist/", {"q": "metrics.val_loss > 3", "per_page": 25}).content.decode()
+    assert "4 runs matching the filter" in page
+
+
+def test_the_last_page_of_a_sorted_table_is_its_end(owner_client):
+    add_runs(60)
+    Execution.objects.filter(folder_name="run-007").update(summary={})  # no val_loss: sorted last
+    page = owner_client.get("/experiments/mnist/", {"sort": "metrics.val_loss", "per_page": 25, "page": 3})
+    assert rows_in(page.content.decode()) == [f"run-{i:03d}" for i in range(51, 60)] + ["run-007"]
+    first = owner_client.get("/experiments/mnist/", {"sort": "metrics.val_loss", "per_page": 25}).content.decode()
+    assert "Page 1 of 3" in first and 'id="last-page"' in first
+
+
+def test_the_list_counts_only_the_runs_tables_show(owner_client, owner):
+    add_runs(4)
+    Execution.objects.filter(folder_name="run-000").update(archived=True)
+    Execution.objects.delete_run(Execution.objects.get(folder_name="run-001").pk, by=owner)
+    page = owner_client.get("/").content.decode()
+    assert "2 succeeded" in page and "deleted" not in page
+    Experiment.objects.filter(name="mnist").update(archived=True)
+    assert "mnist" not in owner_client.get("/").content.decode()
+    assert "mnist" in owner_client.get("/", {"archived": "1"}).content.decode()
+
+
+def test_the_what_works_data_has_each_run_s_params_the_metric_and_groups(owner_client):
+    add_grid()
+    url = "/experiments/grid/explore.json"
+    params = {
+        "cols": "params.training.batch_size,params.model.compilation.optimizer.type",
+        "metric": "metrics.val_loss",
+    }
+    data = owner_client.get(url, {**params, "group": "params.model.compilation.optimizer.type"}).json()
+    assert [run[1] for run in data["runs"]] == ["run-003", "run-002", "run-001", "run-000"]
+    assert data["runs"][0][2] == "/experiments/grid/executions/run-003/"
+    assert [axis["values"] for axis in data["axes"]] == [[128, 64, 64, 32], ["sgd", "sgd", "adam", "adam"]]
+    assert data["metric"] == {"name": "metrics.val_loss", "label": "val_loss", "values": [7.0, 8.0, 9.0, 10.0]}
+    assert data["groups"]["rows"] == [
+        {"value": "adam", "runs": 2, "mean": 9.5, "min": 9.0, "max": 10.0},
+        {"value": "sgd", "runs": 2, "mean": 7.5, "min": 7.0, "max": 8.0},
+    ]
+    narrowed = owner_client.get(url, {**params, "q": "params.training.batch_size = 64"}).json()
+    assert [run[1] for run in narrowed["runs"]] == ["run-002", "run-001"] and narrowed["truncated"] is False
+    bad = owner_client.get(url, {"q": "metrics.val_loss <"})
+    assert bad.status_code == 400 and bad.json() == {"error": "col 19: expected a value after '<'", "column": 19}
+    assert owner_client.get("/experiments/nope/explore.json").status_code == 404

@@ -25,7 +25,7 @@ from experiments.search import counts
 from experiments.search.catalog import catalog
 from experiments.search.columns import ATTRIBUTES, Column, Kind, column, parse_sort
 from experiments.search.paging import Sort, page
-from experiments.search.selection import COUNT_LIMIT, STATUSES, chosen_columns, filters_from, select
+from experiments.search.selection import STATUSES, chosen_columns, filters_from, select
 from experiments.views.helpers import duration, hardware_label, stage_times
 from experiments.views.table import rows_html
 
@@ -174,8 +174,8 @@ def detail(request: HttpRequest, experiment: str) -> HttpResponse:
     chosen = select(found, filters, base=Execution.objects.only(*TABLE_FIELDS))
 
     total = chosen.total()
-    more = not chosen.exact and total > COUNT_LIMIT
-    pages = max(1, -(-min(total, COUNT_LIMIT) // per_page))
+    more = chosen.more
+    pages = max(1, -(-min(total, chosen.count_limit) // per_page))
     number = max(1, _int(request.GET.get("page"), 1))
     if not more:
         number = min(number, pages)
@@ -208,7 +208,7 @@ def detail(request: HttpRequest, experiment: str) -> HttpResponse:
             "choices": _choices(known.keys, [col.name for col in columns]),
             "total": total,
             "more": more,
-            "count_limit": COUNT_LIMIT,
+            "count_limit": chosen.count_limit,
             "page_number": number,
             "pages": pages,
             "previous_url": f"?{urlencode({**here, 'page': number - 1})}" if number > 1 else None,
