@@ -136,6 +136,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_rq",
+    # Listed so that /api/docs serves Swagger UI from its own static files, not a CDN (works offline).
+    "ninja",
     "experiments",
     "sweeps",
     "audit",

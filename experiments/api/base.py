@@ -43,8 +43,39 @@ class GymnosAPI(NinjaAPI):
 
     def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None) -> Any:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(self.extra_schemas)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(self.extra_schemas)
+        components.setdefault("Detail", {"type": "object", "properties": {"detail": {"type": "string"}}})
+        components.setdefault("NinjaValidationErrors", {"type": "object", "properties": {"detail": {"type": "array"}}})
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                if isinstance(operation, dict) and "responses" in operation:
+                    _document_common_answers(path, operation)
         return schema
+
+
+def _answer(description: str, component: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}},
+    }
+
+
+def _document_common_answers(path: str, operation: dict[str, Any]) -> None:
+    """The answers every operation can give besides its own: without a login (401), for an id that is
+    not there (404), for a parameter or body of the wrong type (422, as ninja answers it)."""
+    responses = operation["responses"]
+    present = {str(status) for status in responses}
+    common = []
+    if operation.get("security"):
+        common.append(("401", "Not logged in, or the token is unknown", "Detail"))
+    if "{" in path:
+        common.append(("404", "No such object", "Detail"))
+    if operation.get("parameters") or operation.get("requestBody"):
+        common.append(("422", "A parameter or the body has the wrong type", "NinjaValidationErrors"))
+    for status, description, component in common:
+        if status not in present:
+            responses[int(status)] = _answer(description, component)
 
 
 api = GymnosAPI(
