@@ -17,6 +17,11 @@
   try { saved = JSON.parse(window.localStorage.getItem(storageKey) || "{}") || {}; } catch (e) { saved = {}; }
 
   function label(name) { return name.replace(/^(params|metrics|system|evaluation)\./, ""); }
+  // An axis title that fits above its axis: the path's last two parts (optimizer.type, network[0].units).
+  function short(name) {
+    var parts = label(name).split(".");
+    return parts.length > 2 ? parts.slice(-2).join(".") : parts.join(".");
+  }
   function fill(select, names, chosen) {
     select.innerHTML = "";
     names.forEach(function (name) {
@@ -61,10 +66,10 @@
   function dimension(name, values, keep) {
     var kept = keep.map(function (i) { return values[i]; });
     var numeric = kept.every(function (v) { return typeof v === "number"; });
-    if (numeric) return { label: label(name), values: kept, name: name, kind: "number" };
+    if (numeric) return { label: short(name), values: kept, name: name, kind: "number" };
     var categories = Array.from(new Set(kept.map(String))).sort();
     return {
-      label: label(name), name: name, kind: "text", categories: categories,
+      label: short(name), name: name, kind: "text", categories: categories,
       values: kept.map(function (v) { return categories.indexOf(String(v)); }),
       tickvals: categories.map(function (_, i) { return i; }), ticktext: categories,
     };
@@ -120,8 +125,14 @@
       if (!d || !dim.constraintrange || !dim.constraintrange.length) return;
       var name = queryName(d.name);
       if (d.kind === "number") {
+        // The runs' own values inside the range (give or take 2% of the axis, a few pixels): the query names
+        // values a reader recognises (batch_size >= 64), and keeps the run drawn at the end of the axis.
+        var low = Math.min.apply(null, d.values), high = Math.max.apply(null, d.values);
+        var slack = (high - low) * 0.02;
         var parts = ranges(dim.constraintrange).map(function (r) {
-          return name + " >= " + number(r[0]) + " and " + name + " <= " + number(r[1]);
+          var inside = d.values.filter(function (v) { return v >= r[0] - slack && v <= r[1] + slack; });
+          var a = inside.length ? Math.min.apply(null, inside) : r[0], b = inside.length ? Math.max.apply(null, inside) : r[1];
+          return a === b ? name + " = " + number(a) : name + " >= " + number(a) + " and " + name + " <= " + number(b);
         });
         conditions.push(parts.length > 1 ? "(" + parts.map(function (p) { return "(" + p + ")"; }).join(" or ") + ")" : parts[0]);
       } else {
