@@ -274,15 +274,35 @@ def test_archived_runs_show_only_when_asked(owner_client):
     assert rows_in(owner_client.get("/experiments/grid/", {"q": "archived"}).content.decode()) == ["run-003"]
 
 
-def test_a_filtered_table_counts_up_to_a_limit_then_says_more(owner_client, monkeypatch):
-    from experiments.search import selection
+def test_a_filtered_table_is_counted_after_it_loads_up_to_a_limit(owner_client, monkeypatch):
+    from experiments.search import selection, views
 
-    add_runs(7)
-    monkeypatch.setattr(selection, "COUNT_LIMIT", 5)
+    add_runs(30)
     page = owner_client.get("/experiments/mnist/", {"q": "metrics.val_loss > 0", "per_page": 25}).content.decode()
-    assert "More than 5 runs match" in page and len(rows_in(page)) == 7
-    page = owner_client.get("/experiments/mnist/", {"q": "metrics.val_loss > 3", "per_page": 25}).content.decode()
-    assert "4 runs matching the filter" in page
+    assert len(rows_in(page)) == 25 and "25 or more runs match the filter" in page and "Page 1<" in page
+    assert 'data-count-url="/experiments/mnist/count.json?q=metrics.val_loss+%3E+0' in page
+    assert owner_client.get("/experiments/mnist/count.json", {"q": "metrics.val_loss > 0"}).json() == {
+        "count": 30,
+        "more": False,
+        "limit": 1000,
+    }
+    monkeypatch.setattr(selection, "COUNT_LIMIT", 5)
+    monkeypatch.setattr(views, "COUNT_LIMIT", 5)
+    assert owner_client.get("/experiments/mnist/count.json", {"tag": "odd"}).json() == {
+        "count": 5,
+        "more": True,
+        "limit": 5,
+    }
+    # A page that is not full counts itself: no request needed.
+    page = owner_client.get("/experiments/mnist/", {"q": "metrics.val_loss > 26", "per_page": 25}).content.decode()
+    assert "4 runs matching the filter" in page and "data-count-url" not in page
+    second = owner_client.get("/experiments/mnist/", {"q": "metrics.val_loss > 0", "per_page": 25, "page": 2})
+    assert rows_in(second.content.decode()) == [f"run-{i:03d}" for i in (4, 3, 2, 1, 0)]
+    assert "30 runs matching the filter" in second.content.decode()
+    beyond = owner_client.get("/experiments/mnist/", {"q": "metrics.val_loss > 0", "page": 9}).content.decode()
+    assert "No more runs" in beyond
+    bad = owner_client.get("/experiments/mnist/count.json", {"q": "metrics.val_loss >"})
+    assert bad.status_code == 400 and bad.json()["column"] == 19
 
 
 def test_the_last_page_of_a_sorted_table_is_its_end(owner_client):

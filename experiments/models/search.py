@@ -119,7 +119,9 @@ class KeyCount(models.Model):
         help_text="The experiment whose runs' values changed.",
     )
     key = models.CharField(max_length=255, help_text="The SearchValue name, e.g. metrics.val_loss.")
-    state = models.PositiveSmallIntegerField(help_text="The SearchValue state counted (0 shown, 1 archived, 2 deleted).")
+    state = models.PositiveSmallIntegerField(
+        help_text="The SearchValue state counted (0 shown, 1 archived, 2 deleted)."
+    )
     numeric = models.BooleanField(help_text="Whether the values counted are numbers (else text).")
     delta = models.IntegerField(help_text="How many values arrived (negative: left).")
 

@@ -100,22 +100,19 @@ def segments(
     return found
 
 
-def known_sizes(found: list[Segment], total: int, experiment_id: int, state: int) -> None:
-    """Fill each segment's size for the runs of one experiment in one state (``total`` of them).
-
-    Each count is of one range of a value index (no table row is read).
-    """
+def known_sizes(found: list[Segment], total: int, with_value: dict[bool, int]) -> None:
+    """Fill each segment's size, for runs of one experiment and state: ``total`` of them, of which
+    ``with_value[True]`` have the sorted value as a number and ``with_value[False]`` as text (the
+    ``KeyCount`` journal's sums: nothing is counted here)."""
     if found[0].kind == "attribute":
         found[0].size = total
         return
-    key = found[0].sort.column.key
-    in_index = SearchValue.objects.filter(experiment_id=experiment_id, key=key, state=state)
     counted = 0
     for segment in found:
         if segment.kind == "number":
-            segment.size = in_index.filter(number__isnull=False).count()
+            segment.size = with_value.get(True, 0)
         elif segment.kind == "text":
-            segment.size = in_index.filter(number__isnull=True, text__isnull=False).count()
+            segment.size = with_value.get(False, 0)
         else:
             segment.size = max(0, total - counted)
         counted += segment.size or 0

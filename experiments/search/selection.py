@@ -23,7 +23,7 @@ from experiments.search.grammar import MAX_LENGTH, QueryError, parse
 from experiments.search.paging import Segment, Sort, known_sizes, segments
 from experiments.search.translate import Scope, has, translate
 
-COUNT_LIMIT = 200  # a filtered table counts its runs up to this many, then says "more than"
+COUNT_LIMIT = 1000  # a query's or a tag's runs are counted up to this many, then "more than"
 STATUSES = [status.value for status in Status if status != Status.DELETED]
 
 
@@ -84,7 +84,9 @@ class Selection:
         )
         if self.exact and shown_only and experiment_id is not None:
             if not self.filters.status:
-                known_sizes(found, self.total(), experiment_id, SearchValue.State.SHOWN)
+                key = sort.column.key
+                with_value = counts.keys(experiment_id).get(key, {}) if key is not None else {}
+                known_sizes(found, self.total(), with_value)
             elif found[0].kind == "attribute":
                 found[0].size = self.total()
         return found

@@ -6,4 +6,5 @@ from experiments.search import views
 
 urlpatterns: list[URLPattern] = [
     path("experiments/<str:experiment>/explore.json", views.explore, name="explore"),
+    path("experiments/<str:experiment>/count.json", views.count, name="count"),
 ]

@@ -24,7 +24,7 @@ from experiments.models import Experiment, SearchValue
 from experiments.models.summary import is_epoch_metric
 from experiments.search.columns import Column, Kind, column, parse_columns
 from experiments.search.grammar import QueryError
-from experiments.search.selection import Selection, filters_from, select
+from experiments.search.selection import COUNT_LIMIT, Selection, filters_from, select
 
 LIMIT = 10_000  # runs on the chart
 MAX_AXES = 12
@@ -147,3 +147,14 @@ def explore(request: HttpRequest, experiment: str) -> JsonResponse:
             "limit": LIMIT,
         }
     )
+
+
+@login_required
+@require_GET
+def count(request: HttpRequest, experiment: str) -> JsonResponse:
+    """How many runs the table's filters select, counted up to ``COUNT_LIMIT`` (the table asks after it loads)."""
+    chosen = select(get_object_or_404(Experiment, name=experiment), filters_from(request))
+    if chosen.error:
+        return JsonResponse({"error": chosen.error, "column": chosen.error_column}, status=400)
+    total = chosen.total()
+    return JsonResponse({"count": min(total, COUNT_LIMIT), "more": chosen.more, "limit": COUNT_LIMIT})

@@ -173,13 +173,19 @@ def detail(request: HttpRequest, experiment: str) -> HttpResponse:
     sort = Sort.natural(sorted_by, request.GET.get("order"))
     chosen = select(found, filters, base=Execution.objects.only(*TABLE_FIELDS))
 
-    total = chosen.total()
-    more = chosen.more
-    pages = max(1, -(-min(total, chosen.count_limit) // per_page))
     number = max(1, _int(request.GET.get("page"), 1))
-    if not more:
+    total: int | None
+    if chosen.exact:  # the counts journal says how many: pages are numbered to the last
+        total = chosen.total()
+        pages: int | None = max(1, -(-total // per_page))
         number = min(number, pages)
-    executions = page(chosen.segments(sort), (number - 1) * per_page, per_page) if total else []
+        executions = page(chosen.segments(sort), (number - 1) * per_page, per_page) if total else []
+        has_next = number < pages
+    else:  # a query or a tag: counting every match costs a read of every run, so the page does not wait for it
+        fetched = page(chosen.segments(sort), (number - 1) * per_page, per_page + 1) if not chosen.error else []
+        executions, has_next = fetched[:per_page], len(fetched) > per_page
+        total = (number - 1) * per_page + len(executions) if not has_next and (executions or number == 1) else None
+        pages = number if total is not None else None
     for execution in executions:
         execution.experiment = found  # one experiment for every row: no join, no query
 
@@ -207,15 +213,16 @@ def detail(request: HttpRequest, experiment: str) -> HttpResponse:
             "plain_columns": plain,
             "choices": _choices(known.keys, [col.name for col in columns]),
             "total": total,
-            "more": more,
-            "count_limit": chosen.count_limit,
+            "count_url": None
+            if total is not None
+            else f"{reverse('experiments:count', args=[found.name])}?"
+            + urlencode({key: value for key, value in links.items() if key != "per_page"}),
+            "past_end": not executions and number > 1,
             "page_number": number,
             "pages": pages,
             "previous_url": f"?{urlencode({**here, 'page': number - 1})}" if number > 1 else None,
-            "next_url": f"?{urlencode({**here, 'page': number + 1})}"
-            if (number < pages or (more and len(executions) == per_page))
-            else None,
-            "last_url": f"?{urlencode({**here, 'page': pages})}" if not more and number < pages else None,
+            "next_url": f"?{urlencode({**here, 'page': number + 1})}" if has_next else None,
+            "last_url": f"?{urlencode({**here, 'page': pages})}" if pages is not None and number < pages else None,
             "filters": filters,
             "query_error": chosen.error,
             "query_caret": " " * ((chosen.error_column or 1) - 1) + "^" if chosen.error else "",

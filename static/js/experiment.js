@@ -1,5 +1,5 @@
 // Experiment page: tick runs, then Compare opens /compare/?runs=1,2,3 (a URL to paste to a teammate);
-// "Columns…" opens the column chooser.
+// "Columns…" opens the column chooser; a filtered table's count arrives after the page.
 (function () {
   var chooser = document.getElementById("column-chooser");
   var toggle = document.getElementById("choose-columns");
@@ -9,6 +9,20 @@
       toggle.setAttribute("aria-expanded", String(!chooser.hidden));
       if (!chooser.hidden) chooser.scrollIntoView({ behavior: "smooth", block: "nearest" });
     });
+  }
+
+  // A query's or a tag's runs are counted after the page has loaded (counting reads every run).
+  var counting = document.querySelector("#run-count [data-count-url]");
+  if (counting) {
+    fetch(counting.getAttribute("data-count-url"), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.json(); })
+      .then(function (data) {
+        if (data.error) return;
+        counting.textContent = data.more
+          ? "More than " + data.limit.toLocaleString() + " runs match the filter"
+          : data.count + " run" + (data.count === 1 ? "" : "s") + " matching the filter";
+        counting.setAttribute("data-counted", String(data.count));
+      });
   }
 
   var form = document.getElementById("compare-form");
