@@ -129,6 +129,7 @@ class TensorBoardTracker(Tracker):
         self._system_lock = threading.Lock()  # system samples come from the sampler's thread
         self._system_open = True
         self._system_steps = 0
+        self._system_writer: Any = None
 
     def start(self, run: RunInfo) -> None:
         import tensorflow as tf
@@ -155,20 +156,34 @@ class TensorBoardTracker(Tracker):
         self._write("test", metrics, step)
 
     def log_system(self, sample: dict[str, Any]) -> None:
-        """``system/<field>`` scalars under ``tensorboard/system``, one step per sample (made with the first)."""
-        import tensorflow as tf
+        """``system/<field>`` scalars under ``tensorboard/system``, one step per sample (made with the first).
+
+        Written with TensorBoard's own event writer, not ``tf.summary``: a sample's scalars then cost
+        about 0.04 ms of CPU in the sampler's thread, where TensorFlow ops cost about 4 ms beside the training.
+        """
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
         with self._system_lock:
             if not self._system_open:
                 return
-            if "system" not in self.writers:
-                self.writers["system"] = tf.summary.create_file_writer(str(self.root / "system"))
+            if self._system_writer is None:
+                self._system_writer = EventFileWriter(str(self.root / "system"))
             self._system_steps += 1
-            self._write("system", {f"system/{k}": v for k, v in sample.items() if k != "time"}, self._system_steps)
+            values = [
+                Summary.Value(tag=f"system/{key}", simple_value=float(value))
+                for key, value in sample.items()
+                if key != "time"
+            ]
+            event = Event(wall_time=time.time(), step=self._system_steps, summary=Summary(value=values))
+            self._system_writer.add_event(event)
 
     def end(self, status: str) -> None:
         with self._system_lock:
             self._system_open = False
+            if self._system_writer is not None:
+                self._system_writer.close()
         for writer in self.writers.values():
             writer.close()
 
