@@ -175,6 +175,7 @@ def search(
         return Status(400, {"detail": f"cursor: {exc}"})
     following = None
     if next_cursor is not None:
-        kept = {key: value for key, value in request.GET.items() if key != "cursor"}
-        following = f"/api/executions?{urlencode({**kept, 'cursor': next_cursor})}"
+        asked = request.GET.copy()
+        asked["cursor"] = next_cursor
+        following = f"/api/executions?{asked.urlencode()}"
     return Status(200, {"items": [item(row) for row in rows], "next_cursor": next_cursor, "next": following})

@@ -10,6 +10,7 @@ every run's params.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
 
@@ -36,7 +37,7 @@ def _same_everywhere(experiment_id: int, states: tuple[int, ...], field: str, ke
     scope = f"experiment_id = %s AND key = %s AND state IN ({marks}) AND {field} IS NOT NULL"
     ends = f"(SELECT min({field}) FROM {VALUES} WHERE {scope}), (SELECT max({field}) FROM {VALUES} WHERE {scope})"
     sql = " UNION ALL ".join([f"SELECT %s, {ends}"] * len(keys))
-    params: list[object] = []
+    params: list[Any] = []
     for key in keys:
         params += [key, experiment_id, key, *states, experiment_id, key, *states]
     with connection.cursor() as cursor:

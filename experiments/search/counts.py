@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Max, Sum
@@ -41,9 +42,8 @@ def compact(model: type[RunCount] | type[KeyCount]) -> None:
             folded: dict[tuple[object, ...], int] = defaultdict(int)
             for *key, delta in cursor.fetchall():
                 folded[tuple(key)] += delta
-        model.objects.bulk_create(
-            [model(**dict(zip(group, key, strict=True)), delta=n) for key, n in folded.items() if n]
-        )
+        rows: list[Any] = [model(**dict(zip(group, key, strict=True)), delta=n) for key, n in folded.items() if n]
+        model.objects.bulk_create(rows)
 
 
 def _compacted(model: type[RunCount] | type[KeyCount]) -> None:

@@ -175,12 +175,13 @@ def detail(request: HttpRequest, experiment: str) -> HttpResponse:
 
     number = max(1, _int(request.GET.get("page"), 1))
     total: int | None
+    pages: int | None
     if chosen.exact:  # the counts journal says how many: pages are numbered to the last
         total = chosen.total()
-        pages: int | None = max(1, -(-total // per_page))
-        number = min(number, pages)
+        last = max(1, -(-total // per_page))
+        number, pages = min(number, last), last
         executions = page(chosen.segments(sort), (number - 1) * per_page, per_page) if total else []
-        has_next = number < pages
+        has_next = number < last
     else:  # a query or a tag: counting every match costs a read of every run, so the page does not wait for it
         fetched = page(chosen.segments(sort), (number - 1) * per_page, per_page + 1) if not chosen.error else []
         executions, has_next = fetched[:per_page], len(fetched) > per_page
@@ -200,6 +201,10 @@ def detail(request: HttpRequest, experiment: str) -> HttpResponse:
     if asked is not None:
         links["cols"] = ",".join(col.name for col in columns)
     here = {**links, "sort": sort.column.name, "order": "desc" if sort.descending else "asc"}
+
+    def at_page(number: int) -> str:
+        return f"?{urlencode({**here, 'page': str(number)})}"
+
     plain = {name: header(ATTRIBUTES[name], sort, links) for name in ("started", "duration", "epochs")}
     return render(
         request,
@@ -220,9 +225,9 @@ def detail(request: HttpRequest, experiment: str) -> HttpResponse:
             "past_end": not executions and number > 1,
             "page_number": number,
             "pages": pages,
-            "previous_url": f"?{urlencode({**here, 'page': number - 1})}" if number > 1 else None,
-            "next_url": f"?{urlencode({**here, 'page': number + 1})}" if has_next else None,
-            "last_url": f"?{urlencode({**here, 'page': pages})}" if pages is not None and number < pages else None,
+            "previous_url": at_page(number - 1) if number > 1 else None,
+            "next_url": at_page(number + 1) if has_next else None,
+            "last_url": at_page(pages) if pages is not None and number < pages else None,
             "filters": filters,
             "query_error": chosen.error,
             "query_caret": " " * ((chosen.error_column or 1) - 1) + "^" if chosen.error else "",
