@@ -1,6 +1,7 @@
 """The experiments list and an experiment's table: counts, sorting, filters, pagination, access."""
 
 import datetime as dt
+import html
 
 import pytest
 from django.utils import timezone
@@ -346,3 +347,17 @@ def test_the_what_works_data_has_each_run_s_params_the_metric_and_groups(owner_c
     bad = owner_client.get(url, {"q": "metrics.val_loss <"})
     assert bad.status_code == 400 and bad.json() == {"error": "col 19: expected a value after '<'", "column": 19}
     assert owner_client.get("/experiments/nope/explore.json").status_code == 404
+
+
+def test_odd_names_in_a_run_do_not_break_the_table(owner_client):
+    exp = Experiment.objects.create(name="odd")
+    execution = Execution(
+        experiment=exp, folder_name="run-000", status="succeeded", system={"x" * 300: 1, "cpu": "n/a"}
+    )
+    execution.set_metrics({"y" * 300: [1.0], "loss": [2.0]})
+    execution.save()
+    response = owner_client.get("/experiments/odd/")
+    assert response.status_code == 200 and rows_in(response.content.decode()) == ["run-000"]
+    assert "system.cpu" in headers(response.content.decode())
+    query = owner_client.get("/experiments/odd/", {"q": "system.cpu = 'n/a'"})  # text where a number is expected
+    assert query.status_code == 200 and "system.cpu is a number" in html.unescape(query.content.decode())

@@ -24,6 +24,7 @@ from experiments.models.summary import is_epoch_metric
 from experiments.search import counts
 from experiments.search.catalog import catalog
 from experiments.search.columns import ATTRIBUTES, Column, Kind, column, parse_sort
+from experiments.search.grammar import QueryError
 from experiments.search.paging import Sort, page
 from experiments.search.selection import STATUSES, chosen_columns, filters_from, select
 from experiments.views.helpers import duration, hardware_label, stage_times
@@ -127,20 +128,31 @@ def _metric_order(name: str) -> tuple[bool, str, bool]:
     return (name.removeprefix("val_") != "loss", name.removeprefix("val_"), name.startswith("val_"))
 
 
+def _columns(names: list[str]) -> list[Column]:
+    """The columns of these names; a name no column can have (over 255 characters) is left out."""
+    found = []
+    for name in names:
+        try:
+            found.append(column(name))
+        except QueryError:
+            continue
+    return found
+
+
 def default_columns(executions: list[Execution], varying: list[str], sorted_by: Column) -> list[Column]:
     """Differing params, then the page's metrics (losses first), best val_loss, tests, system, evaluation, size."""
-    columns = [column(key) for key in varying[:DEFAULT_PARAMS]]
+    names = list(varying[:DEFAULT_PARAMS])
     metrics = sorted(
         {name for e in executions for name in (e.summary or {}) if is_epoch_metric(name)}, key=_metric_order
     )
-    columns += [column(f"metrics.{name}") for name in metrics]
-    columns.append(column("metrics.best.val_loss"))
-    columns += [column(f"metrics.{name}") for name in sorted({n for e in executions for n in (e.test_metrics or {})})]
+    names += [f"metrics.{name}" for name in metrics]
+    names.append("metrics.best.val_loss")
+    names += [f"metrics.{name}" for name in sorted({n for e in executions for n in (e.test_metrics or {})})]
     for prefix, field in (("system.", "system"), ("evaluation.", "evaluation")):
-        names = sorted({name for e in executions for name in (getattr(e, field) or {})})
-        columns += [column(prefix + name) for name in names]
+        names += [prefix + name for name in sorted({name for e in executions for name in (getattr(e, field) or {})})]
     if any(e.size_bytes is not None for e in executions):
-        columns.append(ATTRIBUTES["size"])
+        names.append("size")
+    columns = _columns(names)
     if sorted_by.kind is not Kind.TAG and sorted_by not in columns and sorted_by.key is not None:
         columns.append(sorted_by)
     unique: list[Column] = []
@@ -215,6 +227,7 @@ def detail(request: HttpRequest, experiment: str) -> HttpResponse:
             "rows_html": rows_html(rows, found),
             "columns": [header(col, sort, links) for col in columns],
             "column_names": [col.name for col in columns],
+            "columns_chosen": asked is not None,
             "plain_columns": plain,
             "choices": _choices(known.keys, [col.name for col in columns]),
             "total": total,

@@ -236,7 +236,7 @@
   function load() {
     state.textContent = "Loading the runs the filter selects…";
     window.localStorage.setItem(storageKey, JSON.stringify({ metric: metricSelect.value, x: xSelect.value, group: groupSelect.value }));
-    Gymnos_getJSON(dataUrl()).then(function (data) {
+    getJSON(dataUrl()).then(function (data) {
       var drawnRuns = drawParallel(data);
       drawScatter(data);
       drawGroups(data);
@@ -250,7 +250,7 @@
     });
   }
 
-  function Gymnos_getJSON(url) {
+  function getJSON(url) {
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (response) {
       return response.json().then(function (body) {
         if (!response.ok) throw new Error(body.error || response.statusText);
