@@ -1,5 +1,114 @@
 """``/api/sweeps``: launch, follow and cancel sweeps (registered in experiments/api/__init__.py)."""
 
-from ninja import Router
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema, Status
+
+from audit.models import Entry
+from audit.recording import record
+from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed
+from experiments.models import Execution
+from experiments.pipeline import ConfigError, jsonlimits
+from experiments.pipeline.schema import openapi_schema
+from experiments.queueing import QueueUnavailable
+
+from .document import SweepDocument
+from .launching import cancel_sweep, heal, launch_sweep
+from .models import Sweep
+from .summary import summarise
 
 router = Router(tags=["sweeps"])
+
+
+class Launched(Schema):
+    id: int
+    url: str
+    status: str
+
+
+class SweepOut(Schema):
+    id: int
+    name: str
+    status: str
+    method: str
+    trials_total: int
+    parallel: int
+    objective: dict
+    pruner: dict
+    parameters: list[str]
+    counts: dict[str, int]
+    best: dict | None
+    trials: list[dict]
+    running_best: list[float | None]
+    importance: dict[str, float]
+    error: str
+    created_at: str
+    finished_at: str | None
+    url: str
+    page: str
+
+
+def _launched(sweep: Sweep) -> dict[str, Any]:
+    return {"id": sweep.pk, "url": f"/api/sweeps/{sweep.pk}", "status": sweep.status}
+
+
+@router.post(
+    "",
+    response={201: Launched, 400: ValidationErrors, 403: Detail, 503: Detail},
+    summary="Launch a sweep",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": api.body_schema(openapi_schema(SweepDocument))}},
+        }
+    },
+)
+def launch(request: HttpRequest) -> Status:
+    """Validate the sweep document (the JSON body) and start it. 400 lists every problem with its path."""
+    denied = forbidden_unless_allowed(request)
+    if denied:
+        return denied
+    try:
+        data = jsonlimits.loads(request.body or b"null", what="the body")
+    except jsonlimits.JSONLimitError as exc:
+        return Status(400, {"errors": [{"path": "", "message": str(exc)}]})
+    try:
+        sweep = launch_sweep(data, user=request.user)
+    except ConfigError as exc:
+        return Status(400, {"errors": [problem.as_dict() for problem in exc.problems]})
+    except QueueUnavailable as exc:
+        return Status(503, {"detail": str(exc)})
+    record(request, Entry.Action.SWEEP_LAUNCH, target=f"sweep {sweep.pk} ({sweep.name})", via="api")
+    return Status(201, _launched(sweep))
+
+
+@router.get("/{sweep_id}", response=SweepOut, summary="One sweep: counts, the best trial, every trial")
+def detail(request: HttpRequest, sweep_id: int) -> dict[str, Any]:
+    sweep = get_object_or_404(Sweep, pk=sweep_id)
+    Execution.objects.mark_lost()
+    heal([sweep])
+    return {**summarise(sweep), "url": f"/api/sweeps/{sweep.pk}", "page": f"/sweeps/{sweep.pk}/"}
+
+
+@router.post(
+    "/{sweep_id}/cancel", response={200: Launched, 403: Detail, 409: Detail, 503: Detail}, summary="Cancel a sweep"
+)
+def cancel(request: HttpRequest, sweep_id: int) -> Status:
+    """No more trials are asked for; queued trials leave the queue and running ones are stopped."""
+    denied = forbidden_unless_allowed(request)
+    if denied:
+        return denied
+    sweep = get_object_or_404(Sweep, pk=sweep_id)
+    try:
+        cancelled = cancel_sweep(sweep)
+    except QueueUnavailable as exc:
+        return Status(503, {"detail": str(exc)})
+    sweep.refresh_from_db()
+    if not cancelled:
+        return Status(409, {"detail": f"sweep {sweep.pk} is {sweep.status}; only a running sweep can be cancelled"})
+    record(request, Entry.Action.SWEEP_CANCEL, target=f"sweep {sweep.pk} ({sweep.name})", via="api")
+    return Status(200, _launched(sweep))

@@ -9,6 +9,7 @@ stalls a sweep.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
 from typing import Any
@@ -17,6 +18,8 @@ import django_rq
 import redis
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
@@ -31,6 +34,8 @@ from .models import Sweep, Trial
 log = logging.getLogger(__name__)
 
 ADVANCE_TIMEOUT = 600  # seconds: asking, checking and queueing a few trials takes well under one
+# How long a sweep that waits for its next step must stay still before the safety check acts.
+QUIET = dt.timedelta(seconds=10)
 
 
 def run_config(execution_id: int) -> dict[str, Any] | None:
@@ -65,14 +70,12 @@ def launch_sweep(data: Any, user: Any = None, trusted: bool = False) -> Sweep:
             metric=document.objective.metric,
             which=document.objective.which,
             direction=sweep_plan.direction,
-            study_name=f"gymnos-sweep-{secrets.token_hex(6)}",
+            study_name=f"gymnos-sweep-{secrets.token_hex(8)}",
             seed=document.seed if document.seed is not None else secrets.randbelow(2**31),
             queue=queue,
             trusted=trusted,
             created_by=user if user is not None and user.is_authenticated else None,
         )
-        Sweep.objects.filter(pk=sweep.pk).update(study_name=f"gymnos-sweep-{sweep.pk}-{secrets.token_hex(4)}")
-        sweep.refresh_from_db(fields=["study_name"])
         transaction.on_commit(lambda: request_advance(sweep))
     return sweep
 
@@ -82,17 +85,13 @@ def _job_id(sweep_id: int) -> str:
 
 
 def request_advance(sweep: Sweep) -> bool:
-    """Queue the sweep's advance job (at the front: trials wait for it), unless one is already waiting.
+    """Queue the sweep's advance job (at the front: trials wait for it), unless one is waiting or running.
 
     Returns False when Redis could not be reached (the safety check queues it later).
     """
     connection = django_rq.get_connection(sweep.queue)
     try:
-        try:
-            waiting = Job.fetch(_job_id(sweep.pk), connection=connection).get_status(refresh=True)
-        except NoSuchJobError:
-            waiting = None
-        if waiting in (JobStatus.QUEUED, JobStatus.DEFERRED):
+        if _advance_pending(connection, sweep):
             return True
         django_rq.get_queue(sweep.queue).enqueue_call(
             "sweeps.tasks.advance_sweep",
@@ -107,6 +106,21 @@ def request_advance(sweep: Sweep) -> bool:
         log.warning("Could not queue the next step of %s: %s", sweep, exc)
         return False
     return True
+
+
+def _advance_pending(connection: redis.Redis, sweep: Sweep) -> bool:
+    """Whether the sweep's advance job waits in the queue, or runs (and has not outlived its timeout)."""
+    try:
+        job = Job.fetch(_job_id(sweep.pk), connection=connection)
+    except NoSuchJobError:
+        return False
+    status = job.get_status(refresh=False)
+    if status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+        return True
+    started = job.started_at
+    if status == JobStatus.STARTED and started is not None:
+        return timezone.now() - started.replace(tzinfo=dt.UTC) < dt.timedelta(seconds=ADVANCE_TIMEOUT)
+    return False
 
 
 def cancel_sweep(sweep: Sweep) -> bool:
@@ -126,15 +140,26 @@ def cancel_sweep(sweep: Sweep) -> bool:
     return True
 
 
-def needs_advance(sweep: Sweep) -> bool:
-    """Whether a sweep waits for its advance job: a trial ended untold, a slot is free, or it is done."""
+def needs_advance(sweep: Sweep, now: dt.datetime | None = None) -> bool:
+    """Whether a sweep waits for an advance that nobody is doing: a trial ended untold, a slot stays free,
+    or every trial ended and it is not finished.
+
+    Only once nothing happened for ``QUIET``: right after a trial ends, the worker that ran it is
+    moving the sweep on, and a second job would only repeat that.
+    """
     trials = sweep.trials
+    latest = trials.aggregate(asked=Max("created_at"), ended=Max("execution__finished_at"))
+    last = max([sweep.created_at, *(moment for moment in latest.values() if moment is not None)])
+    if (now or timezone.now()) - last < QUIET:
+        return False
     if trials.untold().exists():
         return True
     if not sweep.is_running:
         return False
-    total = trials.count()
-    return total < sweep.trials_total and trials.live().count() < sweep.parallel or total >= sweep.trials_total
+    total, live = trials.count(), trials.live().count()
+    if total < sweep.trials_total:
+        return live < sweep.parallel
+    return live == 0  # every trial asked for has ended and been told: time to finish
 
 
 def heal(sweeps: Any = None) -> int:

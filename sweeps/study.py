@@ -56,6 +56,9 @@ def storage_url() -> str:
     return url.render_as_string(hide_password=False)
 
 
+_storages: list[optuna.storages.RDBStorage] = []
+
+
 @functools.cache
 def _storage(url: str) -> optuna.storages.RDBStorage:
     kwargs: dict[str, Any] = (
@@ -64,7 +67,9 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
     for attempt in range(3):
         try:
             # The first one in a database creates Optuna's tables; two at once may collide: try again.
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            opened = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            _storages.append(opened)
+            return opened
         except sqlalchemy.exc.SQLAlchemyError:
             if attempt == 2:
                 raise
@@ -74,6 +79,14 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
 
 def storage() -> optuna.storages.RDBStorage:
     return _storage(storage_url())
+
+
+def close() -> None:
+    """Close this process's connections to the study storage (a long-lived process done with sweeps, a test)."""
+    for cached in _storages:
+        cached.engine.dispose()
+    _storages.clear()
+    _storage.cache_clear()
 
 
 def document_of(sweep: Sweep) -> SweepDocument:

@@ -10,6 +10,7 @@ import os
 import optuna
 import pytest
 
+from sweeps import study
 from sweeps.launching import cancel_sweep, launch_sweep
 from sweeps.models import Sweep, Trial
 from tests.helpers import tiny
@@ -40,6 +41,7 @@ def fleet(tmp_path_factory, django_db_setup):
     for process in processes:
         process.stop()
     flush()
+    study.close()  # this process's connections to the study, before the test database is dropped
 
 
 @pytest.fixture
@@ -66,9 +68,7 @@ def trials(sweep):
 
 
 def study_of(sweep):
-    from sweeps.study import storage
-
-    return optuna.load_study(study_name=sweep.study_name, storage=storage())
+    return optuna.load_study(study_name=sweep.study_name, storage=study.storage())
 
 
 def max_overlap(executions):

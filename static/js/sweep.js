@@ -1,0 +1,97 @@
+// Sweep page: while the sweep runs, re-render its counts, best trial and trials table (HTML the server
+// renders) every couple of seconds, and redraw the three charts from the same answer.
+(function () {
+  var page = JSON.parse(document.getElementById("sweep-data").textContent);
+  var STATUS_COLORS = { succeeded: "#3b5bdb", pruned: "#e8590c" };
+  var CONFIG = { displaylogo: false, responsive: true };
+
+  function show(id, on) { document.getElementById(id).hidden = !on; }
+
+  function ended(trial) { return trial.value !== null && (trial.status === "succeeded" || trial.status === "pruned"); }
+
+  function objectiveChart(summary) {
+    var scored = summary.trials.filter(ended);
+    var div = document.getElementById("objective-chart");
+    show("objective-chart", scored.length > 0);
+    if (!scored.length) return;
+    var byStatus = {};
+    scored.forEach(function (t) { (byStatus[t.status] = byStatus[t.status] || []).push(t); });
+    var traces = Object.keys(byStatus).map(function (status) {
+      var trials = byStatus[status];
+      return {
+        x: trials.map(function (t) { return t.number; }), y: trials.map(function (t) { return t.value; }),
+        mode: "markers", type: "scatter", name: status, marker: { size: 9, color: STATUS_COLORS[status] || "#868e96" },
+        text: trials.map(function (t) { return JSON.stringify(t.params); }),
+        hovertemplate: "trial %{x}: %{y:.4g}<br>%{text}<extra>" + status + "</extra>",
+      };
+    });
+    traces.push({
+      x: summary.trials.map(function (t) { return t.number; }), y: summary.running_best,
+      mode: "lines", type: "scatter", name: "best so far", line: { color: "#2b8a3e", width: 2, shape: "hv" },
+      hovertemplate: "best after trial %{x}: %{y:.4g}<extra></extra>",
+    });
+    Plotly.react(div, traces, {
+      margin: { l: 60, r: 15, t: 10, b: 40 }, xaxis: { title: { text: "trial" } },
+      yaxis: { title: { text: summary.objective.which + " " + summary.objective.metric } },
+      legend: { orientation: "h", y: -0.25 }, hovermode: "closest",
+    }, CONFIG);
+  }
+
+  function dimension(name, scale, trials) {
+    var values = trials.map(function (t) { return t.params[name]; });
+    if (scale === "category") {
+      var seen = [];
+      values.forEach(function (v) { var k = JSON.stringify(v); if (seen.indexOf(k) < 0) seen.push(k); });
+      return { label: name, values: values.map(function (v) { return seen.indexOf(JSON.stringify(v)); }),
+               tickvals: seen.map(function (_, i) { return i; }), ticktext: seen };
+    }
+    if (scale === "log") {
+      return { label: "log10 " + name, values: values.map(function (v) { return Math.log10(v); }) };
+    }
+    return { label: name, values: values };
+  }
+
+  function parcoordsChart(summary) {
+    var trials = summary.trials.filter(ended);
+    var div = document.getElementById("parcoords-chart");
+    show("parcoords-chart", trials.length > 0);
+    if (!trials.length) return;
+    var dimensions = summary.parameters.map(function (name) { return dimension(name, summary.scales[name], trials); });
+    var values = trials.map(function (t) { return t.value; });
+    dimensions.push({ label: summary.objective.metric, values: values });
+    Plotly.react(div, [{
+      type: "parcoords", dimensions: dimensions,
+      line: { color: values, colorscale: "Viridis", reversescale: summary.objective.direction === "maximize",
+              showscale: true, colorbar: { title: { text: summary.objective.metric } } },
+    }], { margin: { l: 80, r: 80, t: 50, b: 20 } }, CONFIG);
+  }
+
+  function importanceChart(summary) {
+    var names = Object.keys(summary.importance);
+    var div = document.getElementById("importance-chart");
+    show("importance-chart", names.length > 0);
+    if (!names.length) return;
+    names.sort(function (a, b) { return summary.importance[a] - summary.importance[b]; });
+    Plotly.react(div, [{
+      type: "bar", orientation: "h", x: names.map(function (n) { return summary.importance[n]; }), y: names,
+      marker: { color: "#3b5bdb" }, hovertemplate: "%{y}: %{x:.3f}<extra></extra>",
+    }], { margin: { l: 220, r: 15, t: 10, b: 40 }, xaxis: { title: { text: "importance" }, range: [0, 1] } }, CONFIG);
+  }
+
+  function draw(summary) {
+    objectiveChart(summary);
+    parcoordsChart(summary);
+    importanceChart(summary);
+  }
+
+  function refresh() {
+    return Gymnos.getJSON(page.data_url).then(function (data) {
+      document.getElementById("sweep-summary").innerHTML = data.html;
+      draw(data.summary);
+      return data.summary.status === "running";
+    });
+  }
+
+  draw(page.summary);
+  if (page.live) Gymnos.poll(refresh, page.poll_ms);
+})();

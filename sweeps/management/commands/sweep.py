@@ -1,0 +1,169 @@
+"""``python manage.py sweep SWEEP.json``: launch a sweep and follow it to its end.
+
+The trials go through the queue to the workers (``manage.py up``, or ``rqworker`` on any machine),
+like any launched run. On a terminal a progress bar counts the trials that ended, with the best
+objective so far; otherwise each trial's end is one line. Every line goes to stderr; the last
+line of stdout is the best trial's execution folder. Ctrl-C cancels the sweep.
+
+Exit codes: 0 the sweep finished with a best trial; 1 it failed, was cancelled, no trial
+completed, or the queue is down; 2 the document is invalid (every problem listed, nothing started).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import django_rq
+from django.core.management.base import BaseCommand, CommandParser
+from rq import Worker
+from tqdm import tqdm
+
+from audit.models import Entry
+from audit.recording import record
+from experiments.models import Execution
+from experiments.pipeline import ConfigError, Problem, jsonlimits
+from experiments.queueing import QueueUnavailable
+from sweeps.launching import cancel_sweep, heal, launch_sweep
+from sweeps.models import Sweep
+from sweeps.summary import summarise, trials_of
+
+ENDED = {"succeeded", "pruned", "failed", "cancelled", "missing", "deleted"}
+
+
+def read_document(path: str) -> Any:
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError([Problem("", f"cannot read {path}: {exc.strerror}")]) from exc
+    try:
+        return jsonlimits.loads(raw, what="the sweep document")
+    except jsonlimits.JSONLimitError as exc:
+        raise ConfigError([Problem("", str(exc))]) from exc
+
+
+class Follower:
+    """Shows a sweep's progress: a tqdm bar on a terminal, else one line per trial that ends."""
+
+    def __init__(self, sweep: Sweep, stderr: IO[str], progress: bool) -> None:
+        self.stderr = stderr
+        self.seen: set[int] = set()
+        self.bar = (
+            tqdm(total=sweep.trials_total, unit="trial", file=stderr, dynamic_ncols=True, leave=True)
+            if progress
+            else None
+        )
+
+    def update(self, summary: dict[str, Any]) -> None:
+        counts, best = summary["counts"], summary["best"]
+        for trial in summary["trials"]:
+            if trial["status"] in ENDED and trial["number"] not in self.seen:
+                self.seen.add(trial["number"])
+                if self.bar is not None:
+                    self.bar.update(1)
+                else:
+                    value = f"{trial['value']:.6g}" if trial["value"] is not None else "—"
+                    self.stderr.write(
+                        f"trial {trial['number']} {trial['status']}: {summary['objective']['metric']} {value} "
+                        f"{_params(trial['params'])}\n"
+                    )
+        if self.bar is not None:
+            shown = {name: counts[name] for name in ("done", "running", "pruned", "failed")}
+            if best is not None:
+                shown["best"] = f"{best['value']:.4g}"
+            self.bar.set_postfix(shown, refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in params.items())
+
+
+def run_sweep(
+    path: str, stdout: IO[str], stderr: IO[str], progress: bool = False, poll: float = 1.0
+) -> tuple[int, Sweep | None]:
+    """Launch the sweep in ``path`` and follow it; returns ``(exit code, sweep or None)``."""
+    try:
+        sweep = launch_sweep(read_document(path), trusted=True)
+    except ConfigError as exc:
+        count = len(exc.problems)
+        head = f"Invalid sweep: {count} problem{'s' if count != 1 else ''} in {path}:"
+        stderr.write("\n".join([head, *(f"  {problem}" for problem in exc.problems)]) + "\n")
+        return 2, None
+    except QueueUnavailable as exc:
+        stderr.write(f"{exc}\n")
+        return 1, None
+    record(None, Entry.Action.SWEEP_LAUNCH, target=f"sweep {sweep.pk} ({sweep.name})", via="cli")
+    stderr.write(f"Sweep {sweep.pk}: {sweep.name}, {sweep.trials_total} trials, at most {sweep.parallel} at once.\n")
+    _warn_without_workers(sweep, stderr)
+    follower = Follower(sweep, stderr, progress)
+    try:
+        while True:
+            sweep.refresh_from_db()
+            summary = summarise(sweep, trials_of(sweep))
+            follower.update(summary)
+            if not sweep.is_running and summary["counts"]["running"] == 0:
+                break
+            Execution.objects.mark_lost()
+            heal([sweep])
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        follower.close()
+        stderr.write("Interrupted: cancelling the sweep (its queued trials leave the queue, running ones stop).\n")
+        cancel_sweep(sweep)
+        return 1, sweep
+    follower.close()
+    return _report(sweep, summary, stdout, stderr), sweep
+
+
+def _warn_without_workers(sweep: Sweep, stderr: IO[str]) -> None:
+    try:
+        listening = Worker.all(queue=django_rq.get_queue(sweep.queue))
+    except Exception:  # noqa: BLE001 - only a hint
+        return
+    if not listening:
+        stderr.write(
+            f"No worker listens on the '{sweep.queue}' queue yet: the trials wait until one does "
+            "(python manage.py up, or python manage.py rqworker default gpu).\n"
+        )
+
+
+def _report(sweep: Sweep, summary: dict[str, Any], stdout: IO[str], stderr: IO[str]) -> int:
+    counts = summary["counts"]
+    stderr.write(
+        f"Sweep {sweep.pk} {sweep.status}: {counts['done']} done, {counts['pruned']} pruned, "
+        f"{counts['failed']} failed of {counts['total']}.\n"
+    )
+    if sweep.error:
+        stderr.write(f"{sweep.error}\n")
+    best = summary["best"]
+    if best is None:
+        stderr.write("No trial completed, so there is no best one.\n")
+        return 1
+    execution = Execution.objects.get(pk=best["execution"])
+    stderr.write(
+        f"Best: trial {best['number']}, {sweep.which} {sweep.metric} {best['value']:.6g}, {_params(best['params'])}\n"
+    )
+    stdout.write(f"{execution.folder_path}\n")
+    stdout.flush()
+    return 0 if sweep.status == Sweep.State.FINISHED else 1
+
+
+class Command(BaseCommand):
+    help = "Launch a sweep (a JSON sweep document) and follow it to its end; prints the best trial's folder last."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("document", help="the sweep document (JSON)")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+        parser.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the sweep (default 1)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        progress = sys.stderr.isatty() and not options["no_progress"]
+        code, _ = run_sweep(options["document"], sys.stdout, sys.stderr, progress=progress, poll=options["poll"])
+        if code:
+            sys.exit(code)

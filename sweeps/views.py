@@ -1,0 +1,219 @@
+"""The sweeps' pages: the list, "Sweep from this run", the live sweep page, cancel, and share links."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from audit.models import Entry
+from audit.recording import record
+from experiments.access import can_launch, get_execution_by_id_for_user, require_launch_permission
+from experiments.forms import ShareForm
+from experiments.models import Execution
+from experiments.pipeline import ConfigError
+from experiments.queueing import QueueUnavailable
+from experiments.views.helpers import run_label
+
+from .forms import DISTRIBUTIONS, SweepForm, rows_for
+from .launching import cancel_sweep, heal, launch_sweep
+from .models import Sweep, SweepShare
+from .summary import summarise, trials_of
+
+POLL_MS = 2000
+
+
+@login_required
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    sweeps = list(Sweep.objects.select_related("created_by")[:200])
+    rows = [{"sweep": sweep, "summary": summarise(sweep)} for sweep in sweeps]
+    return render(request, "sweeps/list.html", {"rows": rows})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def new(request: HttpRequest) -> HttpResponse:
+    """``?from=<id>``: the run whose config the sweep starts from, its paths listed to choose from."""
+    source = request.GET.get("from", "")
+    if not source.isdigit():
+        messages.info(request, "Open a run and press Sweep from this run; or POST a sweep document to /api/sweeps.")
+        return redirect("experiments:index")
+    execution = get_execution_by_id_for_user(request.user, int(source))
+    if not isinstance(execution.config, dict):
+        messages.error(request, f"{run_label(execution)} has no readable config to start a sweep from.")
+        return redirect("experiments:execution-by-id", execution.pk)
+    rows = rows_for(execution.config)
+    if request.method == "POST":
+        require_launch_permission(request.user)
+        form = SweepForm(request.POST, rows=rows)
+        if form.is_valid():
+            document = form.document(execution.pk)
+            if not document["parameters"]:
+                form.add_error(None, "Tick at least one config path to search, and give it a range or choices.")
+            else:
+                try:
+                    sweep = launch_sweep(document, user=request.user)
+                except ConfigError as exc:
+                    form.add_problems(exc.problems)
+                except QueueUnavailable as exc:
+                    form.add_error(None, str(exc))
+                else:
+                    record(request, Entry.Action.SWEEP_LAUNCH, target=f"sweep {sweep.pk} ({sweep.name})")
+                    messages.success(request, f"Started {sweep.name}: {sweep.trials_total} trials.")
+                    return redirect("sweeps:detail", sweep.pk)
+    else:
+        form = SweepForm(rows=rows, initial={"metric": _default_metric(execution)})
+    context = {
+        "form": form,
+        "rows": form.bound_rows(),
+        "execution": execution,
+        "label": run_label(execution),
+        "metrics": sorted(name for name in execution.summary or {} if not name.startswith("test_")),
+        "can_launch": can_launch(request.user),
+        "distributions": DISTRIBUTIONS,
+    }
+    return render(request, "sweeps/new.html", context)
+
+
+def _default_metric(execution: Execution) -> str:
+    names = execution.summary or {}
+    return "val_loss" if "val_loss" in names or not names else "loss"
+
+
+def _page_context(request: HttpRequest, sweep: Sweep, share: SweepShare | None) -> dict[str, Any]:
+    trials = trials_of(sweep)
+    summary = summarise(sweep, trials)
+    data_url = reverse("sweeps:shared-data", args=[share.token]) if share else reverse("sweeps:data", args=[sweep.pk])
+    context: dict[str, Any] = {
+        "sweep": sweep,
+        "summary": summary,
+        "summary_trials": trials,
+        "shared": share is not None,
+        "share": share,
+        "page_data": {
+            "data_url": data_url,
+            "poll_ms": POLL_MS,
+            "run_url": None if share else reverse("experiments:execution-by-id", args=[0]),
+            "live": sweep.is_running,
+            "summary": summary,
+        },
+    }
+    if share is None:
+        context["can_launch"] = can_launch(request.user)
+        context["share_form"] = ShareForm()
+        context["share_links"] = [
+            {"link": link, "can_revoke": _can_revoke(request.user, link)}
+            for link in sweep.share_links.filter(revoked_at__isnull=True).select_related("created_by")
+        ]
+    return context
+
+
+@login_required
+@require_GET
+def detail(request: HttpRequest, sweep_id: int) -> HttpResponse:
+    sweep = get_object_or_404(Sweep.objects.select_related("base_execution", "created_by"), pk=sweep_id)
+    return render(request, "sweeps/detail.html", _page_context(request, sweep, None))
+
+
+def _data(request: HttpRequest, sweep: Sweep, shared: bool) -> JsonResponse:
+    if sweep.is_running and not shared:  # the safety checks, as the API's detail runs them
+        Execution.objects.mark_lost()
+        heal([sweep])
+    trials = trials_of(sweep)
+    summary = summarise(sweep, trials)
+    html = render_to_string(
+        "sweeps/_partials/summary.html",
+        {"sweep": sweep, "summary": summary, "trials": trials, "shared": shared},
+        request=request,
+    )
+    return JsonResponse({"summary": summary, "html": html})
+
+
+@login_required
+@require_GET
+def data(request: HttpRequest, sweep_id: int) -> JsonResponse:
+    return _data(request, get_object_or_404(Sweep, pk=sweep_id), shared=False)
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest, sweep_id: int) -> HttpResponseRedirect:
+    require_launch_permission(request.user)
+    sweep = get_object_or_404(Sweep, pk=sweep_id)
+    try:
+        cancelled = cancel_sweep(sweep)
+    except QueueUnavailable as exc:
+        messages.error(request, str(exc))
+        return redirect("sweeps:detail", sweep.pk)
+    if cancelled:
+        record(request, Entry.Action.SWEEP_CANCEL, target=f"sweep {sweep.pk} ({sweep.name})")
+        messages.success(
+            request, f"Cancelled {sweep.name}: its queued trials left the queue, its running ones stopped."
+        )
+    else:
+        messages.info(request, f"{sweep.name} had already ended.")
+    return redirect("sweeps:detail", sweep.pk)
+
+
+# --- share links ---------------------------------------------------------------------------------
+
+
+def _can_revoke(user: Any, link: SweepShare) -> bool:
+    return bool(user.is_authenticated and (link.created_by_id == user.pk or user.is_staff))
+
+
+@login_required
+@require_POST
+def share(request: HttpRequest, sweep_id: int) -> HttpResponseRedirect:
+    assert request.user.is_authenticated  # login_required let only users in
+    sweep = get_object_or_404(Sweep, pk=sweep_id)
+    form = ShareForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Could not share: " + "; ".join(str(e) for e in form.errors.values()))
+        return redirect("sweeps:detail", sweep.pk)
+    link = SweepShare.objects.create(sweep=sweep, created_by=request.user, expires_at=form.cleaned_data["expires_in"])
+    record(request, Entry.Action.SHARE_CREATE, target=f"share link to sweep {sweep.pk}")
+    url = request.build_absolute_uri(reverse("sweeps:shared", args=[link.token]))
+    messages.success(request, f"Share link created: {url}", extra_tags="share")
+    return redirect("sweeps:detail", sweep.pk)
+
+
+@login_required
+@require_POST
+def revoke(request: HttpRequest, share_id: int) -> HttpResponseRedirect:
+    link = get_object_or_404(SweepShare, pk=share_id)
+    if not _can_revoke(request.user, link):
+        raise PermissionDenied("Only whoever made a share link (or staff) can revoke it.")
+    if link.revoked_at is None:
+        link.revoked_at = timezone.now()
+        link.save(update_fields=["revoked_at"])
+        record(request, Entry.Action.SHARE_REVOKE, target=f"share link to sweep {link.sweep_id}")
+    messages.success(request, "Share link revoked: it no longer opens anything.")
+    return redirect("sweeps:detail", link.sweep_id)
+
+
+def _active_share(token: str) -> SweepShare:
+    link = SweepShare.objects.select_related("sweep").filter(token=token).first()
+    if link is None or not link.is_active():
+        raise Http404("This share link does not exist, was revoked, or has expired.")
+    return link
+
+
+@require_GET
+def shared(request: HttpRequest, token: str) -> HttpResponse:
+    link = _active_share(token)
+    return render(request, "sweeps/detail.html", _page_context(request, link.sweep, link))
+
+
+@require_GET
+def shared_data(request: HttpRequest, token: str) -> JsonResponse:
+    return _data(request, _active_share(token).sweep, shared=True)
