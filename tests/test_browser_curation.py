@@ -97,7 +97,8 @@ def test_a_teammate_writes_notes_tags_two_runs_deletes_one_and_restores_it(live_
     page.goto("/")
     expect(page.locator("#disk-line")).to_contain_text("free of")
     page.click("#disk-details summary")
-    expect(page.locator("#disk-table tbody tr")).to_have_count(1)
-    expect(page.locator("#disk-table tbody tr")).to_contain_text("boston_housing")
+    expect(page.locator("#disk-list li")).to_have_count(1)
+    expect(page.locator("#disk-list li")).to_contain_text("boston_housing 2 runs")
+    expect(page.locator("table")).to_have_count(1)  # the experiments' own table stays the page's only one
     shot(page, "disk")
     assert errors == []

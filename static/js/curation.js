@@ -44,16 +44,16 @@
         line += "; trainings root " + bytes(data.root_bytes);
         if (data.filesystem) line += "; " + bytes(data.filesystem.free) + " free of " + bytes(data.filesystem.total);
         document.getElementById("disk-line").textContent = line;
-        var body = document.querySelector("#disk-table tbody");
+        var list = document.getElementById("disk-list");
         data.experiments.forEach(function (row) {
-          var tr = document.createElement("tr");
-          [row.name, row.runs, bytes(row.bytes), bytes(row.checkpoints)].forEach(function (value, i) {
-            var td = document.createElement("td");
-            td.textContent = value;
-            if (i) td.className = "num";
-            tr.appendChild(td);
-          });
-          body.appendChild(tr);
+          var item = document.createElement("li");
+          var name = document.createElement("strong");
+          name.textContent = row.name;
+          item.appendChild(name);
+          item.appendChild(document.createTextNode(
+            " " + row.runs + " run" + (row.runs === 1 ? "" : "s") + ", " + bytes(row.bytes) +
+            " (checkpoints " + bytes(row.checkpoints) + ")"));
+          list.appendChild(item);
         });
       })
       .catch(function (error) { document.getElementById("disk-line").textContent = "Disk usage could not be read (" + error.message + ")."; });
