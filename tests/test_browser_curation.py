@@ -26,6 +26,7 @@ def test_a_teammate_writes_notes_tags_two_runs_deletes_one_and_restores_it(live_
     owner.user_permissions.add(*Permission.objects.filter(codename__in=["change_execution", "delete_execution"]))
     first, second = make_run(root, FIRST, owner=owner), make_run(root, SECOND, owner=owner)
     page = logged_in(browser, live_server.url, owner)
+    page.context.set_default_timeout(90_000)  # the machine is shared: a page may take long to answer under load
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     shot = Shots("curation")
