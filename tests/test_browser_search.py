@@ -53,7 +53,7 @@ def table_runs(page):
 
 
 def wait_for_chart(page):
-    page.wait_for_selector("#explore[data-loaded='1']", timeout=30_000)
+    page.wait_for_selector("#explore[data-loaded='1']", timeout=120_000)
     page.wait_for_function(
         "() => document.querySelector('#parallel .js-plotly-plot, #parallel.js-plotly-plot') !== null"
     )
@@ -67,6 +67,7 @@ def test_a_query_then_a_brushed_axis_narrow_the_table_and_chart_controls_are_rem
     make_run(root, OTHER_RUN, owner=owner)
     shot = Shots("search")
     page = logged_in(browser, live_server.url, owner)
+    page.context.set_default_timeout(90_000)  # a loaded machine stretches every step
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
 
@@ -113,7 +114,7 @@ def test_a_query_then_a_brushed_axis_narrow_the_table_and_chart_controls_are_rem
     page.mouse.move(box["x"], box["top"] + box["height"] * 0.2, steps=5)
     page.mouse.move(box["x"], box["top"] + box["height"] * 0.35, steps=5)
     page.mouse.up()
-    page.wait_for_url(re.compile(r".*rmsprop%22%29\+and\+params.*"), timeout=15_000)
+    page.wait_for_url(re.compile(r".*rmsprop%22%29\+and\+params.*"), timeout=120_000)
     query = parse_qs(urlparse(page.url).query)["q"][0]
     # The range as the runs' own values: the top of the axis is the biggest batch.
     assert query == (
