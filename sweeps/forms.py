@@ -145,15 +145,19 @@ def rows_for(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def suggest(value: Any, path: str) -> dict[str, Any]:
-    """A starting range around the run's value: integers from half to double, rates a decade either side."""
+    """A starting range around the run's value: integers from half to double, small rates a decade either
+    side, fractions from half to one and a half."""
     if isinstance(value, bool) or isinstance(value, str) or value is None:
         choices = "true, false" if isinstance(value, bool) else (value or "")
         return {"kind": "choice", "low": "", "high": "", "step": "", "choices": choices}
     if isinstance(value, int):
         low, high = max(1, value // 2), max(2, value * 2)
         return {"kind": "int_uniform", "low": low, "high": high, "step": "", "choices": f"{low}, {value}, {high}"}
-    if value > 0:
+    if 0 < value < 0.05:  # a rate: a decade either side
         return {"kind": "log_uniform", "low": _short(value / 10), "high": _short(value * 10), "step": "",
+                "choices": _short(value)}  # fmt: skip
+    if 0 < value <= 1:  # a fraction: half to one and a half, never past 1
+        return {"kind": "uniform", "low": _short(value / 2), "high": _short(min(1.0, value * 1.5)), "step": "",
                 "choices": _short(value)}  # fmt: skip
     return {
         "kind": "uniform",

@@ -16,12 +16,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from experiments.models import LIVE, Execution, Status
+from experiments.models import LIVE, Execution, Status, higher_is_better
 from experiments.models.tokens import SecretURL
-
-# How a trial ended, for counting: its execution's final status, or ``failed`` for a sample that
-# never became an execution.
-DONE, PRUNED = Status.SUCCEEDED, Status.PRUNED
 
 
 class SweepQuerySet(models.QuerySet["Sweep"]):
@@ -181,13 +177,25 @@ class Trial(models.Model):
             return self.outcome or Status.FAILED
         return "starting"
 
+    def objective(self) -> float | None:
+        """Its objective: what the study was told, or, for a run that just ended and is not told yet,
+        what its summary says (when the summary's idea of "best" is the sweep's)."""
+        execution = self.execution
+        if self.value is not None or execution is None or execution.status not in (Status.SUCCEEDED, Status.PRUNED):
+            return self.value
+        sweep = self.sweep
+        if sweep.which == "best" and higher_is_better(sweep.metric) != (sweep.direction == "maximize"):
+            return None
+        value = (execution.summary.get(sweep.metric) or {}).get(sweep.which)
+        return float(value) if isinstance(value, (int, float)) else None
+
     def as_dict(self) -> dict[str, Any]:
         execution = self.execution
         return {
             "number": self.number,
             "status": self.status,
             "params": self.params,
-            "value": self.value,
+            "value": self.objective(),
             "epochs": execution.epochs if execution is not None else 0,
             "execution": execution.pk if execution is not None else None,
             "error": self.error,

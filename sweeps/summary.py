@@ -25,7 +25,7 @@ COUNTED: dict[str, set[str]] = {
 
 
 def trials_of(sweep: Sweep) -> list[Trial]:
-    return list(sweep.trials.select_related("execution", "execution__experiment").order_by("number"))
+    return list(sweep.trials.select_related("sweep", "execution", "execution__experiment").order_by("number"))
 
 
 def counts(trials: list[Trial], total: int) -> dict[str, int]:
@@ -35,11 +35,13 @@ def counts(trials: list[Trial], total: int) -> dict[str, int]:
 
 def best_trial(sweep: Sweep, trials: list[Trial]) -> Trial | None:
     """The completed trial with the best objective (pruned ones did not finish, so they are not candidates)."""
-    scored = [trial for trial in trials if trial.status == Status.SUCCEEDED and trial.value is not None]
+    scored = [(trial.objective(), trial) for trial in trials if trial.status == Status.SUCCEEDED]
+    scored = [(value, trial) for value, trial in scored if value is not None]
     if not scored:
         return None
-    pick = max if sweep.direction == "maximize" else min
-    return pick(scored, key=lambda trial: (trial.value, -trial.number))
+    if sweep.direction == "maximize":
+        return max(scored, key=lambda pair: (pair[0], -pair[1].number))[1]
+    return min(scored, key=lambda pair: (pair[0], pair[1].number))[1]
 
 
 def running_best(sweep: Sweep, trials: list[Trial]) -> list[float | None]:
@@ -47,9 +49,10 @@ def running_best(sweep: Sweep, trials: list[Trial]) -> list[float | None]:
     best: float | None = None
     series: list[float | None] = []
     for trial in trials:
-        if trial.status == Status.SUCCEEDED and trial.value is not None:
-            better = best is None or (trial.value > best if sweep.direction == "maximize" else trial.value < best)
-            best = trial.value if better else best
+        value = trial.objective() if trial.status == Status.SUCCEEDED else None
+        if value is not None:
+            better = best is None or (value > best if sweep.direction == "maximize" else value < best)
+            best = value if better else best
         series.append(best)
     return series
 

@@ -85,7 +85,7 @@ def test_a_sweep_survives_up_restarting_and_the_command_follows_it_to_the_end(tm
             [*manage, "up", "--bind", f"127.0.0.1:{free_port()}"], cwd=ROOT, env=env,
             stdout=open(log, "wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
-        wait_for(lambda: b"Gymnos is up" in log.read_bytes() or process.poll() is not None, 120, message="up")
+        wait_for(lambda: b"Gymnos is up" in log.read_bytes() or process.poll() is not None, 360, message="up")
         assert process.poll() is None, log.read_text()[-3000:]
         return process
 

@@ -88,7 +88,10 @@
     return Gymnos.getJSON(page.data_url).then(function (data) {
       document.getElementById("sweep-summary").innerHTML = data.html;
       draw(data.summary);
-      return data.summary.status === "running";
+      var running = data.summary.status === "running";
+      var cancel = document.getElementById("cancel-sweep");
+      if (!running && cancel) cancel.closest("form").remove();  // it ended: nothing left to cancel
+      return running;
     });
   }
 
