@@ -84,9 +84,10 @@ def checker() -> IsolatedChecker:
     return IsolatedChecker(log_path=settings.LOG_DIR / "checks.log")
 
 
-def warm_up() -> None:
-    """Start the build checker's fork server now, in the background, so the first launch finds it ready."""
-    checker().warm_up()
+def warm_up(wait: bool = False) -> None:
+    """Start the build checker's fork server now (in the background unless ``wait``), so the first launch
+    finds it ready."""
+    checker().warm_up(wait)
 
 
 def _enqueue(execution: Execution) -> None:

@@ -1,14 +1,17 @@
 """The WSGI application (gunicorn, or any WSGI server). Each web process starts its build checker here."""
 
 import os
+import sys
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gymnos_web.settings")
 application = get_wsgi_application()
 
-# The fork server that checks launched configs imports TensorFlow (seconds): start it now, in the
-# background, so the first launch after start-up does not wait for it.
+# The fork server that checks launched configs imports TensorFlow (seconds). A web process finishes
+# booting (and so takes its first request) only once it is ready: no launch ever waits for it.
 from experiments.running import warm_up  # noqa: E402 - needs the application (settings, apps) loaded
 
-warm_up()
+warm_up(wait=True)
+# `manage.py up` announces the site once every web process has said this (on stderr: var/log/web.log).
+print(f"Gymnos web process {os.getpid()} ready", file=sys.stderr, flush=True)

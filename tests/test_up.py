@@ -56,7 +56,7 @@ def up(tmp_path):
         started.append(process)
         wait_for(
             lambda: b"Gymnos is up" in (tmp_path / "up.log").read_bytes() or process.poll() is not None,
-            timeout=120,
+            timeout=360,
             message="up started",
         )
         assert process.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
@@ -88,9 +88,8 @@ def test_up_trains_a_queued_run_and_ctrl_c_stops_every_child(up, tmp_path):
     process.send_signal(signal.SIGINT)
     assert process.wait(60) == 0
     time.sleep(0.5)
-    assert [
-        pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    ] == []
+    left = [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert [" ".join(psutil.Process(pid).cmdline()) for pid in left] == []
     assert "Stopped." in (tmp_path / "up.log").read_text()
 
 
@@ -181,19 +180,20 @@ def test_a_worker_killed_mid_run_fails_that_run_and_its_replacement_runs_the_nex
 
 def test_the_supervisor_outlives_a_locked_database(up, tmp_path):
     process, _ = up(extra_env={"GYMNOS_SQLITE_TIMEOUT": "1"})
-    # A run whose worker went silent: the supervisor's next check writes to fail it, and finds the lock.
+    # A run whose worker goes silent: its heartbeat turns stale (30 s) while the database is locked, so the
+    # supervisor's next check writes to fail it, and finds the lock.
     stale = (
         "from django.utils import timezone; import datetime as dt; "
         "from experiments.models import Execution, Experiment; "
         "Execution.objects.create(experiment=Experiment.objects.create(name='x'), status='running', "
-        "job_id='execution-9', heartbeat_at=timezone.now() - dt.timedelta(minutes=5))"
+        "job_id='execution-9', heartbeat_at=timezone.now() - dt.timedelta(seconds=27))"
     )
     env = {**os.environ, "GYMNOS_VAR_DIR": str(tmp_path / "var")}
     env.pop("DATABASE_URL", None)
     subprocess.run([sys.executable, str(ROOT / "manage.py"), "shell", "-c", stale], env=env, check=True, timeout=60)
     with sqlite3.connect(tmp_path / "var" / "gymnos.sqlite3", isolation_level=None) as db:
         db.execute("BEGIN EXCLUSIVE")
-        time.sleep(8)  # past the supervisor's checks, each now failing on the lock
+        time.sleep(12)  # past the heartbeat's 30 s and the supervisor's next checks, each failing on the lock
         assert process.poll() is None
         db.execute("ROLLBACK")
     assert "Could not check for lost workers" in (tmp_path / "var" / "log" / "gymnos.log").read_text()

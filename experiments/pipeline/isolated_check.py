@@ -93,8 +93,8 @@ class IsolatedChecker:
                     for descriptor in saved:
                         os.close(descriptor)
 
-    def warm_up(self) -> None:
-        """Start the fork server and let it import the frameworks (seconds), in the background."""
+    def warm_up(self, wait: bool = False) -> None:
+        """Start the fork server and let it import the frameworks (seconds); in the background unless ``wait``."""
 
         def start() -> None:
             self._start_server()
@@ -103,7 +103,10 @@ class IsolatedChecker:
             process.join()
             self._warm.set()
 
-        threading.Thread(target=start, name="gymnos-check-warm-up", daemon=True).start()
+        if wait:
+            start()
+        else:
+            threading.Thread(target=start, name="gymnos-check-warm-up", daemon=True).start()
 
     def problems(self, config: TrainingConfig, memory_mb: int, seconds: float) -> list[Problem]:
         """Every problem the build check finds, or one saying which cap the config went past."""

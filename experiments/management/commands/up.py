@@ -48,8 +48,11 @@ MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
 SHUTDOWN_REASON = "cancelled: `manage.py up` was stopped while this ran; its partial folder is kept"
 # On Ctrl-C, how long a work horse may take to finish what it is ending (saving, indexing) before it is
 # stopped, and how long everything may take to exit before it is killed.
-FINISHING_GRACE = 3.0
-EXIT_DEADLINE = 5.0
+FINISHING_GRACE = 2.5
+EXIT_DEADLINE = 4.0
+# Requests one web process serves at once. Threads, not processes: each process keeps a build checker with
+# TensorFlow loaded (hundreds of MB, seconds to start), and a page or a download mostly waits on I/O.
+WEB_THREADS = 8
 # TensorFlow's C++ start-up lines (CUDA probing, oneDNN) in the workers' logs: errors only.
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR", "PYTHONUNBUFFERED": "1"}
 
@@ -84,19 +87,20 @@ class Stack:
             self._start_worker(index)
         if self.worker_count:
             self.out(f"Workers: {self.worker_count}, loading TensorFlow (their output: {self.logs}/worker-*.log)")
-        host, _, port = self.bind.rpartition(":")
         # The access log on the console; gunicorn's own lines (and TensorFlow's, from the build checker's
         # fork server each web process starts) in var/log/web.log.
         with open(self.logs / "web.log", "ab") as web_log:
+            self.web_log_start = web_log.tell()
             self.web = subprocess.Popen(
                 [
                     sys.executable, "-m", "gunicorn", "gymnos_web.wsgi:application", "--bind", self.bind,
-                    "--workers", str(self.web_workers), "--timeout", "120", "--graceful-timeout", "3",
-                    "--access-logfile", "-", "--error-logfile", "-",
+                    "--workers", str(self.web_workers), "--worker-class", "gthread", "--threads", str(WEB_THREADS),
+                    "--timeout", "120", "--graceful-timeout", "3",
+                    "--access-logfile", "-", "--error-logfile", "-", "--no-control-socket",
                 ],
                 env=self.env, stdin=subprocess.DEVNULL, stdout=None, stderr=web_log, start_new_session=True,
             )  # fmt: skip
-        self._wait_for_web(host or "127.0.0.1", int(port))
+        self._wait_for_web()
         self._wait_for_workers()
         requeued = requeue_orphans()
         if requeued:
@@ -128,18 +132,20 @@ class Stack:
         except (redis.exceptions.RedisError, OSError) as exc:
             log.warning("Could not remove the dead worker %s from Redis: %s", name, exc)
 
-    def _wait_for_web(self, host: str, port: int, timeout: float = 60) -> None:
+    def _wait_for_web(self, timeout: float = 300) -> None:
+        """Until every web process has booted, its build checker warm (each says so in web.log)."""
         assert self.web is not None  # start() spawned it
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.web.poll() is not None:
                 raise CommandError(f"the web server exited at start (is {self.bind} in use? see {self.logs}/web.log)")
-            try:
-                with socket.create_connection((host, port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise CommandError(f"the web server did not listen on {self.bind} within {timeout:.0f}s")
+            with open(self.logs / "web.log", "rb") as log_file:
+                log_file.seek(self.web_log_start)
+                ready = log_file.read().count(b"Gymnos web process ")
+            if ready >= self.web_workers:
+                return
+            time.sleep(0.2)
+        raise CommandError(f"the web server was not ready within {timeout:.0f}s (see {self.logs}/web.log)")
 
     def _wait_for_workers(self, timeout: float = 90) -> None:
         """Until every worker has registered (imported TensorFlow), so "up" means ready to train."""
@@ -239,7 +245,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--workers", type=int, default=1, help="how many RQ workers (trainings at once; default 1)")
-        parser.add_argument("--web-workers", type=int, default=2, help="how many web server processes (default 2)")
+        parser.add_argument(
+            "--web-workers",
+            type=int,
+            default=1,
+            help=f"web server processes, each with {WEB_THREADS} threads and its own build checker (default 1)",
+        )
         parser.add_argument(
             "--bind", default="127.0.0.1:8000", help="address of the web server (default 127.0.0.1:8000)"
         )
@@ -276,8 +287,13 @@ class Command(BaseCommand):
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         out("Stopped.")
-        if code:
-            sys.exit(code)
+        # Everything this process started is gone and its records are written: end now. Tearing down the
+        # interpreter (every module of Django, pydantic, Redis' client) took seconds on a busy machine,
+        # and Ctrl-C should return the prompt at once.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
     def _say_up(self, bind: str, workers: int) -> None:
         """The last lines before the requests: where to go, and how to log in."""
@@ -293,7 +309,9 @@ class Command(BaseCommand):
 
     def _enqueue(self, config_file: str) -> None:
         try:
-            execution = launch(json.loads(Path(config_file).read_text()), trusted=True)
+            # The operator's own config: checked against the schema here, built by the worker (which says so
+            # in the run if it cannot be), so `up` does not load TensorFlow for a build check.
+            execution = launch(json.loads(Path(config_file).read_text()), trusted=True, check=lambda config: [])
         except (OSError, ValueError, ConfigError) as exc:
             self.stderr.write(f"Not queued: {config_file}: {exc}")
             return
