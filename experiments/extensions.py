@@ -5,6 +5,8 @@ Nothing here imports Keras, so the web process may load every feature's registra
 - ``RUN_CALLBACKS``: functions ``(execution) -> [keras.callbacks.Callback, ...]`` whose callbacks a
   worker adds to that execution's ``fit`` (a sweep adds its pruner). A callback with a true
   ``pruned`` attribute when the run ends makes the run end ``pruned``.
+- ``WORKER_MODULES``: modules a worker imports before it forks its first job, beside its own
+  (``experiments.worker.JOB_MODULES``), so a feature's jobs do not pay a heavy import each (a sweep: Optuna).
 - Folder readers for sync: ``experiments.sync_reader.register``.
 - A run ending: ``experiments.models.lifecycle.execution_ended`` (a Django signal).
 """
@@ -18,3 +20,4 @@ if TYPE_CHECKING:
     from experiments.models import Execution
 
 RUN_CALLBACKS: list[Callable[[Execution], list[Any]]] = []
+WORKER_MODULES: list[str] = []

@@ -10,6 +10,7 @@ from redis.client import Pipeline
 from rq import Queue, Worker
 from rq.job import Job
 
+from experiments.extensions import WORKER_MODULES
 from experiments.models import Execution
 from experiments.pipeline.preload import import_frameworks
 from experiments.pipeline.system_metrics import GPUs, machine_snapshot
@@ -32,7 +33,7 @@ def warm_up() -> None:
     initialised before a fork cannot be used after it). What they build is frozen out of the
     garbage collector (``preload``): the horses share those pages instead of copying them.
     """
-    import_frameworks(also=JOB_MODULES)
+    import_frameworks(also=(*JOB_MODULES, *WORKER_MODULES))
 
 
 class GymnosWorker(Worker):
