@@ -2,14 +2,15 @@
 
 A column's order is a list of *segments*, each an ordered queryset: an attribute is one segment
 (``started``, nulls last); a value in ``SearchValue`` is the runs that have it as a number (then,
-for a param, as text), in the order of the value index, then the runs without it, newest id first.
+for a param, as text), in the order of the value index, then the runs without it, by id (in the
+same direction).
 Each segment ends with the run's id, so the order is total and the same on both databases.
 
 Two ways through it:
 
-* ``page(...)``: by offset, for the table. When the segments' sizes are known (the counts of the
-  experiments' runs, and ``SearchValue``'s index for how many have the value), a page in the second
-  half of a segment is read from that segment's end backwards: its last page costs what its first does.
+* ``page(...)``: by offset, for the table. When the segments' sizes are known (the journals' counts
+  of an experiment's runs and of those that have the value), a page in the second half of a segment
+  is read from that segment's end backwards: its last page costs what its first does.
 * ``after(...)``: by cursor, for the API: the rows after the last one a client saw.
 """
 
