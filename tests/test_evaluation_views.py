@@ -202,8 +202,8 @@ def test_the_api_is_404_with_the_reason_when_there_is_no_report(root, owner_clie
     )
 
 
-def test_the_openapi_schema_documents_the_operation_and_its_404(owner_client):
+def test_the_openapi_schema_documents_the_operation_and_its_errors(owner_client):
     schema = owner_client.get("/api/openapi.json").json()
     operation = schema["paths"]["/api/executions/{execution_id}/evaluation"]["get"]
-    assert set(operation["responses"]) == {"200", "404"}
+    assert set(operation["responses"]) == {"200", "401", "404", "422"}
     assert "404 when the execution does not exist" in operation["description"]
