@@ -111,9 +111,15 @@ class MemoryWatch(threading.Thread):
         self.done = threading.Event()
         self.process = psutil.Process()
         # What the frameworks already hold (the horse shares them with its worker) is not the run's.
-        self.baseline = self.process.memory_info().rss if megabytes > 0 else 0
+        self.baseline = self._private() if megabytes > 0 else 0
         if megabytes > 0:
             signal.signal(signal.SIGUSR1, self._interrupt)  # in the main thread, which runs the training
+
+    def _private(self) -> int:
+        """Resident memory that is this process's own (anonymous): not the pages of the libraries' files
+        it maps, which grow as the run first calls into TensorFlow and which the machine shares."""
+        info = self.process.memory_info()
+        return int(info.rss - getattr(info, "shared", 0))
 
     def _interrupt(self, signum: int, frame: FrameType | None) -> None:
         raise MemoryError(f"the run used more than {self.megabytes} MB of memory (GYMNOS_JOB_MEMORY_MB)")
@@ -125,7 +131,7 @@ class MemoryWatch(threading.Thread):
     def run(self) -> None:
         tripped_at = None
         while not self.done.wait(self.INTERVAL):
-            used = self.process.memory_info().rss - self.baseline
+            used = self._private() - self.baseline
             if used <= self.limit:
                 continue
             if tripped_at is None:
