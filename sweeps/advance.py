@@ -80,9 +80,10 @@ def tell_ended(sweep: Sweep) -> int:
         if not Trial.objects.filter(pk=trial.pk, told_at__isnull=True).update(told_at=timezone.now()):
             continue  # another worker tells this one
         outcome, value, error = _outcome(sweep, trial)
-        Trial.objects.filter(pk=trial.pk).update(outcome=outcome, value=value, error=error or F("error"))
         if trial.optuna_number is not None:
             study.tell(sweep, trial.optuna_number, outcome, value)
+        # The outcome is written once the study knows it: a sweep finishes only when every trial has one.
+        Trial.objects.filter(pk=trial.pk).update(outcome=outcome, value=value, error=error or F("error"))
         count += 1
     return count
 
@@ -145,14 +146,20 @@ def start(sweep: Sweep, trial: Trial) -> str:
 
 
 def _fail_sample(sweep: Sweep, trial: Trial, number: int, error: str) -> None:
-    Trial.objects.filter(pk=trial.pk).update(error=error, outcome=Status.FAILED, told_at=timezone.now())
     study.tell(sweep, number, Status.FAILED, None)
+    Trial.objects.filter(pk=trial.pk).update(error=error, outcome=Status.FAILED, told_at=timezone.now())
 
 
 def finish_if_done(sweep: Sweep) -> bool:
-    """running -> finished once every trial was asked for and has ended and been told."""
+    """running -> finished once every trial was asked for and has ended and been told.
+
+    A trial another worker is telling (claimed, its outcome not written yet) holds the finish back:
+    that worker finishes the sweep after it told the study, so the study knows every trial by then.
+    One whose teller died (claimed longer than ``ABANDONED_AFTER`` ago) holds it back no more.
+    """
     trials = sweep.trials
-    if trials.count() < sweep.trials_total or trials.filter(told_at__isnull=True).exists():
+    telling = trials.filter(outcome="", told_at__gt=timezone.now() - ABANDONED_AFTER)
+    if trials.count() < sweep.trials_total or trials.filter(told_at__isnull=True).exists() or telling.exists():
         return False
     return Sweep.objects.finish(sweep.pk)
 
