@@ -13,6 +13,8 @@ from ninja.security import HttpBearer, django_auth
 
 from experiments.access import LAUNCH_PERMISSION, has_permission
 from experiments.models import ApiToken
+from experiments.pipeline import ConfigError, jsonlimits
+from experiments.pipeline import Problem as PipelineProblem
 
 
 class BearerToken(HttpBearer):
@@ -123,3 +125,17 @@ def forbidden_unless_allowed(request: HttpRequest, permission: str = LAUNCH_PERM
     if not has_permission(request.user, permission):
         return Status(403, {"detail": f"you need the {permission} permission to do this; ask an admin for it"})
     return None
+
+
+def json_body(request: HttpRequest, max_bytes: int | None = None) -> Any:
+    """The request's JSON body, within ``jsonlimits``' size and depth bounds; raises ``ConfigError``."""
+    limits = {} if max_bytes is None else {"max_bytes": max_bytes}
+    try:
+        return jsonlimits.loads(request.body or b"null", what="the body", **limits)
+    except jsonlimits.JSONLimitError as exc:
+        raise ConfigError([PipelineProblem("", str(exc))]) from exc
+
+
+def invalid(exc: ConfigError) -> Status:
+    """400 listing every problem with its path."""
+    return Status(400, {"errors": [problem.as_dict() for problem in exc.problems]})

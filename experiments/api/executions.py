@@ -11,9 +11,9 @@ from ninja import Router, Schema, Status
 from audit.models import Entry
 from audit.recording import record
 from experiments import files, logtail, running
-from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed
+from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
 from experiments.models import Execution
-from experiments.pipeline import ConfigError, jsonlimits
+from experiments.pipeline import ConfigError
 from experiments.pipeline.config import TrainingConfig
 from experiments.pipeline.schema import openapi_schema
 from experiments.queueing import QueueUnavailable
@@ -103,13 +103,9 @@ def launch(request: HttpRequest) -> Status:
     if denied:
         return denied
     try:
-        data = jsonlimits.loads(request.body or b"null", what="the body")
-    except jsonlimits.JSONLimitError as exc:
-        return Status(400, {"errors": [{"path": "", "message": str(exc)}]})
-    try:
-        execution = running.launch(data, user=request.user)
+        execution = running.launch(json_body(request), user=request.user)
     except ConfigError as exc:
-        return Status(400, {"errors": [problem.as_dict() for problem in exc.problems]})
+        return invalid(exc)
     except QueueUnavailable as exc:
         return Status(503, {"detail": str(exc)})
     record(request, Entry.Action.LAUNCH, execution=execution, via="api")

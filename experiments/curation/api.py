@@ -19,10 +19,10 @@ from ninja import Schema, Status
 from pydantic import Field
 
 from experiments.access import DELETE_PERMISSION, EDIT_PERMISSION
-from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed
+from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
 from experiments.api.executions import router
 from experiments.models import Execution
-from experiments.pipeline import ConfigError, jsonlimits
+from experiments.pipeline import ConfigError
 from experiments.pipeline.schema import Section, openapi_schema, validate
 
 from . import edits, sidecar, trash
@@ -88,12 +88,9 @@ def _problem(path: str, message: str) -> Status:
 def _cleaned(request: HttpRequest) -> dict[str, Any] | Status:
     """The body as the edit's cleaned values, or a 400 listing every problem with its path."""
     try:
-        data = jsonlimits.loads(request.body or b"null", max_bytes=sidecar.MAX_BYTES, what="the body")
-        edit = validate(CurationEdit, data)
-    except jsonlimits.JSONLimitError as exc:
-        return _problem("", str(exc))
+        edit = validate(CurationEdit, json_body(request, max_bytes=sidecar.MAX_BYTES))
     except ConfigError as exc:
-        return Status(400, {"errors": [problem.as_dict() for problem in exc.problems]})
+        return invalid(exc)
     values: dict[str, Any] = {}
     for name, clean in (("title", sidecar.clean_title), ("notes", sidecar.clean_notes), ("tags", sidecar.clean_tags)):
         value = getattr(edit, name)

@@ -66,40 +66,35 @@ def edit_notes(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
     return _act(request, execution, save)
 
 
-@login_required
-@require_POST
-def add_tag(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
+def _tag(request: HttpRequest, execution_id: int, add: bool) -> HttpResponseRedirect:
     require_edit_permission(request.user)
     execution = get_execution_by_id_for_user(request.user, execution_id)
     form = TagForm(request.POST)
     if not form.is_valid():
-        messages.error(request, f"No tag added: {form_errors(form)}")
+        messages.error(request, f"No tag {'added' if add else 'removed'}: {form_errors(form)}")
         return redirect(execution_url(execution))
     tags = form.cleaned_data["tag"]
 
     def save() -> str:
-        edits.add_tags([execution], tags, request=request)
-        return f"Tagged {label(execution)} {', '.join(tags)}."
+        if add:
+            edits.add_tags([execution], tags, request=request)
+            return f"Tagged {label(execution)} {', '.join(tags)}."
+        edits.remove_tags([execution], tags, request=request)
+        return f"Removed {', '.join(tags)} from {label(execution)}."
 
     return _act(request, execution, save)
+
+
+@login_required
+@require_POST
+def add_tag(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
+    return _tag(request, execution_id, add=True)
 
 
 @login_required
 @require_POST
 def remove_tag(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
-    require_edit_permission(request.user)
-    execution = get_execution_by_id_for_user(request.user, execution_id)
-    form = TagForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, f"No tag removed: {form_errors(form)}")
-        return redirect(execution_url(execution))
-    tags = form.cleaned_data["tag"]
-
-    def save() -> str:
-        edits.remove_tags([execution], tags, request=request)
-        return f"Removed {', '.join(tags)} from {label(execution)}."
-
-    return _act(request, execution, save)
+    return _tag(request, execution_id, add=False)
 
 
 def _archive(request: HttpRequest, execution_id: int, archived: bool) -> HttpResponseRedirect:
