@@ -23,31 +23,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.overhead import train
+
 ROOT = Path(__file__).resolve().parent.parent
 GOAL = 0.05
 
 
 def train_once(config_file, workdir):
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'index.sqlite3'}"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "manage.py"),
-            "train",
-            str(config_file),
-            "--no-progress",
-            "--trainings-root",
-            str(workdir / "trainings"),
-            "--cache-dir",
-            str(workdir / "cache"),
-        ],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    folder = Path(done.stdout.strip().splitlines()[-1])
+    folder, _ = train(config_file, workdir)
     metrics = json.loads((folder / "metrics.json").read_text())
     report = json.loads((folder / "evaluation.json").read_text())
     return {

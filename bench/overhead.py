@@ -39,7 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_gymnos(config_file, workdir):
+def train(config_file, workdir):
+    """``manage.py train`` in a fresh process, on an index of its own; returns its folder and wall seconds."""
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'index.sqlite3'}"}
     start = time.perf_counter()
     done = subprocess.run(
@@ -60,8 +61,11 @@ def run_gymnos(config_file, workdir):
         text=True,
         check=True,
     )
-    total = time.perf_counter() - start
-    folder = Path(done.stdout.strip().splitlines()[-1])
+    return Path(done.stdout.strip().splitlines()[-1]), time.perf_counter() - start
+
+
+def run_gymnos(config_file, workdir):
+    folder, total = train(config_file, workdir)
     document = json.loads((folder / "metrics.json").read_text())
     return {"total": total, "fit": document["elapsed"]["fit_model"], "epochs": len(document["metrics"]["loss"])}
 
