@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db import IntegrityError, models, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -215,6 +215,13 @@ class ExecutionTransitions(models.QuerySet["Execution"]):
         """running -> cancelled for the runs of workers named ``worker_prefix...`` (``up`` stopping)."""
         pks = list(self.filter(status=Status.RUNNING, worker__startswith=worker_prefix).values_list("pk", flat=True))
         return [pk for pk in pks if self.cancel(pk, reason) == Status.RUNNING]
+
+    def finishing(self, worker_prefix: str) -> bool:
+        """Whether a run of workers named ``worker_prefix...`` has trained its last epoch and is ending
+        (saving the model, evaluating, indexing): ``up`` stopping gives it time to end as it would."""
+        return self.filter(
+            status=Status.RUNNING, worker__startswith=worker_prefix, epochs_total__gt=0, epochs__gte=F("epochs_total")
+        ).exists()
 
     def delete_run(self, pk: int, by: Any) -> bool:
         """ended or missing -> deleted (its folder is in the trash); the status it had is kept for ``restore``.

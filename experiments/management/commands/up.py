@@ -46,10 +46,13 @@ log = logging.getLogger("experiments.up")
 
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
 SHUTDOWN_REASON = "cancelled: `manage.py up` was stopped while this ran; its partial folder is kept"
-# On Ctrl-C, how long a work horse may take to finish what it is ending (saving, indexing) before it is
-# stopped, and how long everything may take to exit before it is killed.
-FINISHING_GRACE = 2.5
-EXIT_DEADLINE = 4.0
+# On Ctrl-C, how long a work horse may take to end a run that has trained its last epoch (saving,
+# evaluating, indexing) before it is stopped, and how long everything may then take to exit before it
+# is killed: within the 10 s a person waits for their prompt.
+FINISHING_GRACE = 6.0
+EXIT_DEADLINE = 2.5
+# How long a worker with nothing to finish has to exit on its own (an idle one exits at once).
+SETTLE = 0.5
 # Requests one web process serves at once. Threads, not processes: each process keeps a build checker with
 # TensorFlow loaded (hundreds of MB, seconds to start), and a page or a download mostly waits on I/O.
 WEB_THREADS = 8
@@ -183,19 +186,30 @@ class Stack:
             time.sleep(0.5)
         return 0
 
+    def _finishing(self) -> bool:
+        try:
+            return Execution.objects.finishing(self.prefix)
+        except DatabaseError:
+            return False
+
     def stop(self) -> None:
         """Stop the workers (their horses with them), the web server and Redis; end what is left running.
 
-        Workers get a warm shutdown first, so a horse that is ending its run (saving, indexing) ends it;
-        after ``FINISHING_GRACE`` seconds the rest are stopped. A run they leave running is cancelled with
-        the reason and its partial folder indexed. Everything is killed past ``EXIT_DEADLINE``.
+        Workers get a warm shutdown first. A horse whose run has trained its last epoch (it is saving,
+        evaluating, indexing) may end it, for up to ``FINISHING_GRACE`` seconds; one still training is
+        stopped at once. A run they leave running is cancelled with the reason and its partial folder
+        indexed. Everything is killed past ``EXIT_DEADLINE``.
         """
         self.stopping = True
         workers: list[subprocess.Popen[bytes] | None] = list(self.workers.values())
         for process in workers:
             _signal(process, signal.SIGINT)  # RQ: a warm shutdown, the horse may finish its job
         _signal(self.web, signal.SIGTERM)
-        _wait_all(workers, FINISHING_GRACE)
+        started = time.monotonic()
+        while time.monotonic() - started < FINISHING_GRACE and any(_alive(process) for process in workers):
+            if time.monotonic() - started > SETTLE and not self._finishing():
+                break
+            time.sleep(0.1)
         for process in workers:
             _signal(process, signal.SIGINT)  # RQ: the second one kills the running work horse
         _wait_all([*workers, self.web], EXIT_DEADLINE)
@@ -208,6 +222,10 @@ class Stack:
             log.error("Could not record the runs this shutdown stopped (the database said: %s)", exc)
         if self.redis is not None:
             self.redis.stop()
+
+
+def _alive(process: subprocess.Popen[bytes] | None) -> bool:
+    return process is not None and process.poll() is None
 
 
 def _signal(process: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:
