@@ -7,6 +7,8 @@ Nothing here imports Keras, so the web process may load every feature's registra
   ``pruned`` attribute when the run ends makes the run end ``pruned``.
 - ``WORKER_MODULES``: modules a worker imports before it forks its first job, beside its own
   (``experiments.worker.JOB_MODULES``), so a feature's jobs do not pay a heavy import each (a sweep: Optuna).
+- ``WORKER_READY``: functions a worker calls once, after those imports and before its first fork (a sweep
+  opens its study's storage there, so each job reuses it); one that fails is logged and skipped.
 - Folder readers for sync: ``experiments.sync_reader.register``.
 - A run ending: ``experiments.models.lifecycle.execution_ended`` (a Django signal).
 """
@@ -21,3 +23,4 @@ if TYPE_CHECKING:
 
 RUN_CALLBACKS: list[Callable[[Execution], list[Any]]] = []
 WORKER_MODULES: list[str] = []
+WORKER_READY: list[Callable[[], None]] = []

@@ -10,7 +10,7 @@ from redis.client import Pipeline
 from rq import Queue, Worker
 from rq.job import Job
 
-from experiments.extensions import WORKER_MODULES
+from experiments.extensions import WORKER_MODULES, WORKER_READY
 from experiments.models import Execution
 from experiments.pipeline.preload import import_frameworks
 from experiments.pipeline.system_metrics import GPUs, machine_snapshot
@@ -34,6 +34,11 @@ def warm_up() -> None:
     garbage collector (``preload``): the horses share those pages instead of copying them.
     """
     import_frameworks(also=(*JOB_MODULES, *WORKER_MODULES))
+    for ready in WORKER_READY:
+        try:
+            ready()
+        except Exception:  # noqa: BLE001 - a feature's warm-up only saves time; the jobs still run without it
+            log.warning("Warm-up step %s failed; the jobs will do it themselves", ready.__qualname__, exc_info=True)
 
 
 class GymnosWorker(Worker):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 import time
 from typing import Any
 
@@ -79,6 +80,23 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
 
 def storage() -> optuna.storages.RDBStorage:
     return _storage(storage_url())
+
+
+def warm() -> None:
+    """Open this database's study storage now (a worker, before it forks its jobs): each work horse then
+    reuses it, with SQLAlchemy's compiled statements, instead of opening its own (0.15 s a trial).
+    A forked horse never uses the worker's connections: it drops them and opens its own (below)."""
+    storage()
+
+
+def _drop_inherited_connections() -> None:
+    """In a forked child: forget the pool's connections (still the parent's; not closed here), as SQLAlchemy's
+    guide to multiprocessing says, so the child's first query opens a connection of its own."""
+    for cached in _storages:
+        cached.engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_drop_inherited_connections)
 
 
 def close() -> None:

