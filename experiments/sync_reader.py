@@ -29,7 +29,7 @@ from .pipeline import ConfigError, jsonlimits, load_config
 from .pipeline.params import flatten
 
 # Part of every fingerprint: bump it when reading changes, and the next sync reads every folder again.
-READER_VERSION = b"2"
+READER_VERSION = b"3"  # 3: sizes, params, system metrics, evaluation and the sidecar
 LOG_READ_LIMIT = 1 << 20  # logs bigger than this are read at their head and tail only
 FOLDER_TIME = re.compile(r"^(\d{2}-\d{2}-\d{2}__\d{2}-\d{2}-\d{4})(?:_\d+)?$")
 LOG_TIME = re.compile(rb"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),\d{3} - ", re.MULTILINE)
