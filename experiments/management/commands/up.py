@@ -56,6 +56,12 @@ SETTLE = 0.5
 # Requests one web process serves at once. Threads, not processes: each process keeps a build checker with
 # TensorFlow loaded (hundreds of MB, seconds to start), and a page or a download mostly waits on I/O.
 WEB_THREADS = 8
+# Seconds an idle keep-alive connection stays open. Pages poll every 2-3 s: with gunicorn's default of 2 s a
+# poll could be sent on a connection the server was closing (a reset, in bench/load.py).
+KEEP_ALIVE = 10
+# The workers' scheduling priority (nice): on one machine, training yields the CPU to the web server, so pages
+# answer quickly while runs train; an idle web server leaves the workers every cycle.
+WORKER_NICE = 10
 # TensorFlow's C++ start-up lines (CUDA probing, oneDNN) in the workers' logs: errors only.
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR", "PYTHONUNBUFFERED": "1"}
 
@@ -98,7 +104,7 @@ class Stack:
                 [
                     sys.executable, "-m", "gunicorn", "gymnos_web.wsgi:application", "--bind", self.bind,
                     "--workers", str(self.web_workers), "--worker-class", "gthread", "--threads", str(WEB_THREADS),
-                    "--timeout", "120", "--graceful-timeout", "3",
+                    "--timeout", "120", "--graceful-timeout", "3", "--keep-alive", str(KEEP_ALIVE),
                     "--access-logfile", "-", "--error-logfile", "-", "--no-control-socket",
                 ],
                 env=self.env, stdin=subprocess.DEVNULL, stdout=None, stderr=web_log, start_new_session=True,
@@ -111,9 +117,15 @@ class Stack:
         return self
 
     def _spawn(self, command: list[str], log: IO[bytes] | None) -> subprocess.Popen[bytes]:
-        # A session of their own: Ctrl-C reaches `up` alone, which stops them in order.
+        # A session of their own: Ctrl-C reaches `up` alone, which stops them in order. Niced: see WORKER_NICE.
         return subprocess.Popen(
-            command, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            command,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            preexec_fn=_lower_priority,  # noqa: PLW1509 - runs before exec, in the child; up starts no threads first
         )
 
     def _start_worker(self, index: int) -> None:
@@ -222,6 +234,10 @@ class Stack:
             log.error("Could not record the runs this shutdown stopped (the database said: %s)", exc)
         if self.redis is not None:
             self.redis.stop()
+
+
+def _lower_priority() -> None:
+    os.nice(WORKER_NICE)
 
 
 def _alive(process: subprocess.Popen[bytes] | None) -> bool:

@@ -1,0 +1,296 @@
+"""The dashboard under a team's load while runs train: locust, headless, in this script.
+
+Fills a PostgreSQL database of its own with 10,000 runs (``bench.dashboard``'s fill: 4 metrics x 100
+epochs each), starts ``manage.py up`` on it (gunicorn, the embedded Redis, two workers) with two runs
+of the Boston Housing example queued, waits until both train, then lets 50 simulated teammates browse
+for a minute: the experiments list, the experiment page (sorted, paged, filtered by a query), run pages
+with their 2 s polling of data and log while they stay on them, comparisons, and the JSON API. Each
+teammate waits 1-5 s between pages. Prints requests/s, p50/p95/p99 and the errors, overall and per page.
+
+    python -m bench.load [--runs 10000] [--users 50] [--seconds 60] [--database-url postgres://...]
+
+Goal (hardening issue): no errors, p95 under 200 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE = "gymnos_bench_load"
+TRAINING_EPOCHS = 400  # long enough to train through the whole measurement
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# --- the fill, in a child process (Django there; locust's gevent patching here) ------------------
+
+
+def fill(args: argparse.Namespace) -> None:
+    """Create and fill the database; print what the teammates need as one JSON line."""
+    from bench.dashboard import EXPERIMENT, fill_gymnos, setup_django
+
+    workdir = Path(tempfile.mkdtemp(prefix="gymnos-bench-load-fill-"))
+    connection = setup_django(args.database_url, workdir, DATABASE)
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    started = time.perf_counter()
+    ids = fill_gymnos(args.runs, 100, 7)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    print(f"filled {len(ids):,} runs in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.auth.models import User
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.core.management import call_command
+
+    from experiments.models import Execution
+
+    user = User.objects.create_superuser("bench", password="bench-load-password")
+    sessions = []
+    for _ in range(args.users):  # each teammate already logged in (a login's password hash is not the page's cost)
+        session = SessionStore()
+        session.update(
+            {
+                SESSION_KEY: str(user.pk),
+                BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+                HASH_SESSION_KEY: user.get_session_auth_hash(),
+            }
+        )
+        session.create()
+        sessions.append(session.session_key)
+    token_file = workdir / "token"
+    with open(token_file, "w") as out:
+        call_command("api_token", "bench", stdout=out)
+    runs = list(
+        Execution.objects.filter(experiment__name=EXPERIMENT)
+        .order_by("?")[:500]
+        .values("pk", "folder_name", "experiment__name")
+    )
+    print(
+        json.dumps(
+            {
+                "sessions": sessions,
+                "token": token_file.read_text().strip().splitlines()[-1],
+                "experiment": EXPERIMENT,
+                "runs": runs,
+                "database": connection.settings_dict["NAME"],
+            }
+        )
+    )
+
+
+# --- the stack ----------------------------------------------------------------------------------
+
+
+def start_stack(database_url: str, work: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+    config = json.loads((ROOT / "examples" / "boston_housing.json").read_text())
+    config["training"]["epochs"] = TRAINING_EPOCHS
+    config["training"]["callbacks"] = []  # no early stopping: they train through the whole minute
+    long = work / "long.json"
+    long.write_text(json.dumps(config))
+    env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL"}}
+    env.update(
+        DATABASE_URL=database_url,
+        GYMNOS_VAR_DIR=str(work / "var"),
+        GYMNOS_TRAININGS_ROOT=str(work / "trainings"),
+        GYMNOS_CACHE_DIR=str(work / "cache"),
+        PYTHONUNBUFFERED="1",
+    )
+    port = free_port()
+    log = open(work / "up.log", "wb")  # noqa: SIM115 - up writes to it until the end
+    up = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "up", "--workers", "2", "--bind", f"127.0.0.1:{port}",
+         "--enqueue", str(long), "--enqueue", str(long)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 600
+    while b"Log in at" not in (work / "up.log").read_bytes():
+        if up.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("up did not start:\n" + (work / "up.log").read_text()[-3000:])
+        time.sleep(0.2)
+    return up, f"http://127.0.0.1:{port}", env
+
+
+def wait_until_training(host: str, token: str, timeout: float = 300) -> list[int]:
+    """The two queued runs' ids once both report an epoch (they are the newest ones)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(
+            f"{host}/api/executions?status=running&limit=10", headers={"Authorization": f"Bearer {token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                body = json.loads(response.read())
+        except (OSError, ValueError):
+            body = {}
+        items = body.get("items", body if isinstance(body, list) else [])
+        running = [item["id"] for item in items if item.get("status") == "running" and item.get("epochs")]
+        if len(running) >= 2:
+            return running[:2]
+        time.sleep(1)
+    raise SystemExit("the two runs did not start training")
+
+
+# --- the teammates -------------------------------------------------------------------------------
+
+
+def measure(args: argparse.Namespace, host: str, shared: dict, training: list[int]) -> bool:
+    import gevent
+    from locust import HttpUser, between, task
+    from locust.env import Environment
+
+    from bench.dashboard import QUERY, SORTED
+
+    runs, experiment, token = shared["runs"], shared["experiment"], shared["token"]
+    sessions = iter(shared["sessions"])
+    page = f"/experiments/{experiment}/"
+
+    class Teammate(HttpUser):
+        wait_time = between(1, 5)
+
+        def on_start(self) -> None:
+            self.client.cookies.set("sessionid", next(sessions))
+
+        def get(self, url: str, name: str, follow: bool = False, **kwargs: object) -> None:
+            """GET ``url``; anything but a 200 is an error (a redirect to the login page included). ``follow``:
+            a redirect is followed first, as a browser does (a run's id URL moves to its permalink)."""
+            with self.client.get(url, name=name, catch_response=True, allow_redirects=follow, **kwargs) as answer:
+                if answer.status_code != 200 or "/accounts/login" in answer.url:
+                    answer.failure(f"{answer.status_code} {answer.error or ''}".strip())
+
+        @task(2)
+        def experiments_list(self) -> None:
+            self.get("/", "experiments list")
+
+        @task(4)
+        def experiment_page(self) -> None:
+            choice = random.choice(
+                [
+                    "",
+                    f"?{urlencode({'sort': SORTED})}",
+                    f"?{urlencode({'sort': SORTED, 'page': 3})}",
+                    f"?{urlencode({'q': QUERY})}",
+                ]
+            )
+            self.get(page + choice, "experiment page (sorted, paged, queried)")
+
+        @task(4)
+        def watch_a_run(self) -> None:
+            """A run's page, then its charts' and log's polling every 2 s for 10 s (a training run, half the time)."""
+            pk = random.choice(training) if random.random() < 0.5 else random.choice(runs)["pk"]
+            self.get(f"/executions/{pk}/", "run page", follow=True)
+            offset = None
+            for _ in range(5):
+                self.get(f"/executions/{pk}/data.json", "run page: data poll")
+                log_url = f"/executions/{pk}/log.json" + ("" if offset is None else f"?offset={offset}")
+                with self.client.get(
+                    log_url, name="run page: log poll", catch_response=True, allow_redirects=False
+                ) as answer:
+                    if answer.status_code != 200:
+                        answer.failure(f"{answer.status_code} {answer.error or ''}".strip())
+                    else:
+                        offset = answer.json().get("offset", offset)
+                gevent.sleep(2)
+
+        @task(2)
+        def compare(self) -> None:
+            chosen = ",".join(str(run["pk"]) for run in random.sample(runs, 5))
+            self.get(f"/compare/?runs={chosen}", "compare page")
+            self.get(f"/compare/data.json?runs={chosen}", "compare data")
+
+        @task(2)
+        def api(self) -> None:
+            pk = random.choice(runs)["pk"]
+            headers = {"Authorization": f"Bearer {token}"}
+            self.get(f"/api/executions/{pk}", "API: execution", headers=headers)
+            self.get(f"/api/executions/{pk}/metrics", "API: metrics", headers=headers)
+
+    Teammate.host = host
+    environment = Environment(user_classes=[Teammate])
+    runner = environment.create_local_runner()
+    runner.start(args.users, spawn_rate=10)
+    gevent.spawn_later(args.seconds, runner.quit)
+    runner.greenlet.join()
+
+    stats = environment.stats
+    print(
+        f"{args.users} teammates for {args.seconds} s on PostgreSQL with {args.runs:,} runs, "
+        f"{len(training)} runs training (gunicorn, 1 web process x 8 threads, 2 workers):"
+    )
+    print(f"{'page':44}{'requests':>9}{'errors':>8}{'p50':>8}{'p95':>8}{'p99':>8}  (ms)")
+    for entry in sorted(stats.entries.values(), key=lambda entry: entry.name):
+        print(
+            f"{entry.name:44}{entry.num_requests:>9}{entry.num_failures:>8}"
+            f"{entry.get_response_time_percentile(0.5):>8.0f}{entry.get_response_time_percentile(0.95):>8.0f}"
+            f"{entry.get_response_time_percentile(0.99):>8.0f}"
+        )
+    total = stats.total
+    p95 = total.get_response_time_percentile(0.95)
+    print(
+        f"{'all':44}{total.num_requests:>9}{total.num_failures:>8}{total.get_response_time_percentile(0.5):>8.0f}"
+        f"{p95:>8.0f}{total.get_response_time_percentile(0.99):>8.0f}"
+    )
+    print(f"requests/s: {total.num_requests / args.seconds:.1f}")
+    for error in stats.errors.values():
+        print(f"error: {error.method} {error.name}: {error.error} (x{error.occurrences})")
+    met = total.num_failures == 0 and p95 < 200
+    print(f"goal (no errors, p95 < 200 ms): {'met' if met else 'NOT met'}")
+    return met
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--fill", action="store_true", help=argparse.SUPPRESS)  # the child's part
+    args = parser.parse_args()
+    if args.fill:
+        fill(args)
+        return
+
+    # The sessions the fill makes carry a hash signed with SECRET_KEY: the server must use the same one.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    child = [sys.executable, "-m", "bench.load", "--fill", "--runs", str(args.runs), "--users", str(args.users)]
+    filled = subprocess.run(
+        [*child, "--database-url", args.database_url], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    sys.stderr.write(filled.stderr[-3000:])
+    if filled.returncode != 0:
+        raise SystemExit("the fill failed")
+    shared = json.loads(filled.stdout.strip().splitlines()[-1])
+    database_url = args.database_url.rsplit("/", 1)[0] + "/" + shared["database"]
+
+    work = Path(tempfile.mkdtemp(prefix="gymnos-bench-load-"))
+    up, host, _ = start_stack(database_url, work)
+    try:
+        training = wait_until_training(host, shared["token"])
+        print(f"runs {training} training; {args.users} teammates start", file=sys.stderr, flush=True)
+        met = measure(args, host, shared, training)
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(120)
+    sys.exit(0 if met else 1)
+
+
+if __name__ == "__main__":
+    main()
