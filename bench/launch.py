@@ -17,25 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
+from bench.stack import free_port, fresh
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def timed_request(url: str, token: str, body: bytes | None = None) -> tuple[float, int]:
@@ -58,9 +51,8 @@ def main() -> None:
     parser.add_argument("--trains", type=int, default=5)
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="gymnos-bench-launch-"))
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(GYMNOS_VAR_DIR=str(work / "var"), GYMNOS_TRAININGS_ROOT=str(work / "trainings"), PYTHONUNBUFFERED="1")
+    work, env = fresh("launch")
+    env.update(PYTHONUNBUFFERED="1")
     port = free_port()
     log = open(work / "up.log", "wb")  # noqa: SIM115 - up writes to it until the end
     up = subprocess.Popen(

@@ -20,7 +20,6 @@ import os
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,15 +28,11 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
+from bench.stack import free_port, fresh
+
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "gymnos_bench_load"
 TRAINING_EPOCHS = 400  # long enough to train through the whole measurement
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # --- the fill, in a child process (Django there; locust's gevent patching here) ------------------
@@ -100,20 +95,14 @@ def fill(args: argparse.Namespace) -> None:
 # --- the stack ----------------------------------------------------------------------------------
 
 
-def start_stack(database_url: str, work: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+def start_stack(database_url: str) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+    work, env = fresh("load")
     config = json.loads((ROOT / "examples" / "boston_housing.json").read_text())
     config["training"]["epochs"] = TRAINING_EPOCHS
     config["training"]["callbacks"] = []  # no early stopping: they train through the whole minute
     long = work / "long.json"
     long.write_text(json.dumps(config))
-    env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL"}}
-    env.update(
-        DATABASE_URL=database_url,
-        GYMNOS_VAR_DIR=str(work / "var"),
-        GYMNOS_TRAININGS_ROOT=str(work / "trainings"),
-        GYMNOS_CACHE_DIR=str(work / "cache"),
-        PYTHONUNBUFFERED="1",
-    )
+    env.update(DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
     port = free_port()
     log = open(work / "up.log", "wb")  # noqa: SIM115 - up writes to it until the end
     up = subprocess.Popen(
@@ -280,8 +269,7 @@ def main() -> None:
     shared = json.loads(filled.stdout.strip().splitlines()[-1])
     database_url = args.database_url.rsplit("/", 1)[0] + "/" + shared["database"]
 
-    work = Path(tempfile.mkdtemp(prefix="gymnos-bench-load-"))
-    up, host, _ = start_stack(database_url, work)
+    up, host, _ = start_stack(database_url)
     try:
         training = wait_until_training(host, shared["token"])
         print(f"runs {training} training; {args.users} teammates start", file=sys.stderr, flush=True)

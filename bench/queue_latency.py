@@ -20,9 +20,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from bench.stack import fresh
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,13 +38,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="gymnos-bench-queue-"))
-    env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}}
-    env.update(
-        GYMNOS_VAR_DIR=str(tmp / "var"),
-        GYMNOS_TRAININGS_ROOT=str(tmp / "trainings"),
-        GYMNOS_CACHE_DIR=str(tmp / "cache"),
-    )
+    tmp, env = fresh("queue")
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gymnos_web.settings")

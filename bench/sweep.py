@@ -22,13 +22,14 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if sys.path[0] == str(Path(__file__).resolve().parent):  # run as a file: bench/ must not hide the stdlib
     sys.path[0] = str(ROOT)
+
+from bench.stack import fresh  # noqa: E402 - after the path is right
 
 UNITS = [4, 8, 16, 32, 64]
 BATCH_SIZES = [16, 32, 64]
@@ -122,14 +123,8 @@ def plain(args):
 
 
 def gymnos(args):
-    tmp = Path(tempfile.mkdtemp(prefix="gymnos-bench-sweep-"))
-    env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}}
-    env.update(
-        GYMNOS_VAR_DIR=str(tmp / "var"),
-        GYMNOS_TRAININGS_ROOT=str(tmp / "trainings"),
-        GYMNOS_CACHE_DIR=str(tmp / "cache"),
-        DJANGO_SETTINGS_MODULE="gymnos_web.settings",
-    )
+    tmp, env = fresh("sweep")
+    env.update(DJANGO_SETTINGS_MODULE="gymnos_web.settings")
     os.environ.update(env)
     import django
 
