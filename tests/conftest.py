@@ -6,6 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.core.cache import cache
 from django.db import connections
 from django.test import Client
 
@@ -14,6 +15,12 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.folders import SEED_METRICS, login, make_run
 from tests.helpers import tiny
 from tests.workers import flush, queues_at
+
+
+@pytest.fixture(autouse=True)
+def _cache_starts_empty():
+    """Each test starts with an empty cache (the catalog cache's keys are ids a rolled-back test may reuse)."""
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

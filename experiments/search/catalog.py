@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection
+from django.db.models import Max
 
-from experiments.models import SearchValue
+from experiments.models import KeyCount, SearchValue
 from experiments.search import counts
 
 VALUES = SearchValue._meta.db_table
@@ -45,8 +47,27 @@ def _same_everywhere(experiment_id: int, states: tuple[int, ...], field: str, ke
         return {key for key, smallest, largest in cursor.fetchall() if smallest == largest}
 
 
+# How long a catalog is reused while the key journal does not move (a run's param changed in place, by
+# sync reading an edited config, is the one change the journal does not record).
+CACHE_SECONDS = 60
+
+
 def catalog(experiment_id: int, archived: bool = False) -> Catalog:
-    """The columns of the experiment's shown runs (archived ones too with ``archived``)."""
+    """The columns of the experiment's shown runs (archived ones too with ``archived``).
+
+    Reused from this process's cache until the ``KeyCount`` journal moves: a run arriving, leaving, being
+    archived or gaining a name adds rows to it, so the newest row's id says whether anything changed.
+    """
+    last = KeyCount.objects.aggregate(last=Max("pk"))["last"]
+    key = f"gymnos:catalog:{experiment_id}:{int(archived)}:{last}"
+    found: Catalog | None = cache.get(key)
+    if found is None:
+        found = _catalog(experiment_id, archived)
+        cache.set(key, found, CACHE_SECONDS)
+    return found
+
+
+def _catalog(experiment_id: int, archived: bool) -> Catalog:
     found = counts.keys(experiment_id, archived=archived)
     runs = counts.total(experiment_id, archived=archived)
     keys = sorted(key for key in found if not key.startswith("tags."))
