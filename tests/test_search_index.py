@@ -175,6 +175,7 @@ def test_values_that_no_column_can_hold_are_left_out_without_failing_the_write(d
 
 
 @pytest.mark.training
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_run_a_worker_trains_is_searchable_by_its_metrics_epoch_by_epoch(settings, tmp_path, monkeypatch):
     monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "tests.hooks")

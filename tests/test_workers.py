@@ -13,7 +13,7 @@ from experiments.models import Execution
 from tests.helpers import tiny
 from tests.workers import WorkerProcess, flush, queues_at, wait_for, worker_env
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.training]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.training, pytest.mark.postgres]
 
 
 def slow(epochs):
