@@ -114,6 +114,20 @@ def second_receiver():
 
 
 @pytest.fixture
+def launcher():
+    """An API user who may launch (ada)."""
+    user = User.objects.create_user("ada", password="pw-ada-123")
+    user.user_permissions.add(Permission.objects.get(codename="add_execution"))
+    return user
+
+
+@pytest.fixture
+def viewer():
+    """An API user who may only read (bob)."""
+    return User.objects.create_user("bob", password="pw-bob-123")
+
+
+@pytest.fixture
 def owner(db):
     user = User.objects.create_user("olivia", password="pw-olivia-123")
     user.user_permissions.add(Permission.objects.get(codename="add_execution"))

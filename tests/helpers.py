@@ -2,7 +2,10 @@
 
 import copy
 import json
+import os
 from pathlib import Path
+
+from django.core.management import call_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_EXAMPLE = ROOT / "examples" / "boston_housing.json"
@@ -24,3 +27,24 @@ def tiny(config=None, epochs=2, trackers=(), callbacks=()):
     config["training"]["callbacks"] = list(callbacks)
     config["tracking"]["trackers"] = list(trackers)
     return config
+
+
+def token_for(user, capsys):
+    """A new API token for ``user``, as ``manage.py api_token`` prints it."""
+    call_command("api_token", user.username)
+    return capsys.readouterr().out.strip()
+
+
+def stack_env(folder, **extra):
+    """The environment of a ``manage.py up`` of its own under ``folder``: the embedded Redis and SQLite,
+    its trainings and cache, the tests' hooks allowed; ``extra`` on top."""
+    env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}}
+    env.update(
+        GYMNOS_VAR_DIR=str(folder / "var"),
+        GYMNOS_TRAININGS_ROOT=str(folder / "trainings"),
+        GYMNOS_CACHE_DIR=str(folder / "cache"),
+        GYMNOS_CALLBACK_MODULES="tests.hooks",
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env

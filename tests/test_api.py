@@ -4,32 +4,14 @@ import json
 
 import django_rq
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 
 from experiments.models import Execution, Experiment, MetricHistory
-from tests.helpers import tiny
+from tests.helpers import tiny, token_for
 from tests.workers import queues_at
 
 # Transactions commit for real: jobs are enqueued on commit, as in production.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("real_queues")]
-
-
-@pytest.fixture
-def launcher():
-    user = User.objects.create_user("ada", password="pw-ada-123")
-    user.user_permissions.add(Permission.objects.get(codename="add_execution"))
-    return user
-
-
-@pytest.fixture
-def viewer():
-    return User.objects.create_user("bob", password="pw-bob-123")
-
-
-def token_for(user, capsys):
-    call_command("api_token", user.username)
-    return capsys.readouterr().out.strip()
 
 
 def post(client, data, token=None, raw=None):

@@ -4,14 +4,12 @@ import json
 
 import django_rq
 import pytest
-from django.contrib.auth.models import Permission, User
-from django.core.management import call_command
 
 from audit.models import Entry
 from experiments.models import Execution
 from sweeps.models import Sweep, Trial
 from tests.folders import make_run
-from tests.helpers import tiny
+from tests.helpers import tiny, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("real_queues")]
 
@@ -22,23 +20,6 @@ DOCUMENT = {
     "method": "grid",
     "parallel": 1,
 }
-
-
-@pytest.fixture
-def launcher():
-    user = User.objects.create_user("ada", password="pw-ada-123")
-    user.user_permissions.add(Permission.objects.get(codename="add_execution"))
-    return user
-
-
-@pytest.fixture
-def viewer():
-    return User.objects.create_user("bob", password="pw-bob-123")
-
-
-def token_for(user, capsys):
-    call_command("api_token", user.username)
-    return capsys.readouterr().out.strip()
 
 
 def post(client, path, data=None, token=None, raw=None):

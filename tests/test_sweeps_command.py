@@ -2,7 +2,6 @@
 
 import io
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -12,7 +11,7 @@ import pytest
 
 from sweeps.management.commands.sweep import run_sweep
 from sweeps.models import Sweep
-from tests.helpers import ROOT, tiny
+from tests.helpers import ROOT, stack_env, tiny
 from tests.test_up import free_port
 from tests.workers import WorkerProcess, flush, queues_at, wait_for, worker_env
 
@@ -66,15 +65,7 @@ def test_an_invalid_document_lists_every_problem_and_starts_nothing(tmp_path, se
 
 
 def test_a_sweep_survives_up_restarting_and_the_command_follows_it_to_the_end(tmp_path):
-    env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}}
-    env.update(
-        GYMNOS_VAR_DIR=str(tmp_path / "var"),
-        GYMNOS_TRAININGS_ROOT=str(tmp_path / "trainings"),
-        GYMNOS_CACHE_DIR=str(tmp_path / "cache"),
-        GYMNOS_CALLBACK_MODULES="tests.hooks",
-        GYMNOS_TEST_EPOCH_PAUSE="0.5",
-        PYTHONUNBUFFERED="1",
-    )
+    env = stack_env(tmp_path, GYMNOS_TEST_EPOCH_PAUSE="0.5")
     manage = [sys.executable, str(ROOT / "manage.py")]
     logs = []
 

@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 
-from tests.helpers import ROOT, tiny
+from tests.helpers import ROOT, stack_env, tiny
 from tests.workers import wait_for
 
 pytestmark = pytest.mark.training
@@ -35,15 +35,7 @@ def up(tmp_path):
             path = tmp_path / f"config-{index}.json"
             path.write_text(json.dumps(config))
             files += ["--enqueue", str(path)]
-        env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}}
-        env.update(
-            GYMNOS_VAR_DIR=str(tmp_path / "var"),
-            GYMNOS_TRAININGS_ROOT=str(tmp_path / "trainings"),
-            GYMNOS_CACHE_DIR=str(tmp_path / "cache"),
-            GYMNOS_CALLBACK_MODULES="tests.hooks",
-            PYTHONUNBUFFERED="1",
-            **(extra_env or {}),
-        )
+        env = stack_env(tmp_path, **(extra_env or {}))
         port = free_port()
         log = open(tmp_path / "up.log", "wb")
         process = subprocess.Popen(
