@@ -85,9 +85,12 @@ def test_a_run_records_a_sample_every_interval_and_marks_each_epoch(sampling, tr
     header, samples = lines[0], samples_of(lines)
     assert header["time"] == 0 and header["interval"] == 0.5 and abs(header["started_at"] - time.time()) < 300
     duration = log_seconds(result.path, "Creating directory to save training results", "Execution finished: ")
-    assert abs(len(samples) - duration / 0.5) <= 1, (len(samples), duration)
     times = [sample["time"] for sample in samples]
     assert times == sorted(set(times))
+    # On the 0.5 s grid: the n-th sample never comes before n intervals (no bursts), and at most
+    # one tick in four is skipped (a starved thread skips a tick rather than sampling twice).
+    assert all(time_ >= (n + 1) * 0.5 - 0.01 for n, time_ in enumerate(times)), times
+    assert 0.75 * duration / 0.5 - 1 <= len(samples) <= duration / 0.5 + 1, (len(samples), duration)
     epochs = [line for line in lines if "epoch_end" in line]
     assert [line["epoch_end"] for line in epochs] == list(range(1, 9))
     assert all(0 < line["time"] <= duration for line in epochs)
