@@ -12,7 +12,8 @@ running it once:
 3. for each slot the study is asked for values, written into the base config, and the config is
    checked and launched as an ordinary execution (``running.launch``). A sample whose config does
    not validate fails that trial with its error, and the slot is used again;
-4. when every trial has ended the sweep is finished; importances are refreshed.
+4. when every trial has ended the sweep is finished; importances are refreshed (while it runs: at most
+   every ``IMPORTANCE_EVERY``).
 
 The Optuna calls happen outside any Django transaction: on SQLite, Optuna's own connection would
 otherwise wait for the lock the transaction holds.
@@ -24,8 +25,9 @@ import datetime as dt
 import logging
 import math
 
+import optuna
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from experiments import running
@@ -41,6 +43,9 @@ log = logging.getLogger(__name__)
 
 # A trial reserved but never queued (the job asking for it died) gives its slot back after this long.
 ABANDONED_AFTER = dt.timedelta(minutes=5)
+# The live importances are recomputed at most this often (each takes tens of milliseconds of a worker's time
+# between two trials, and reads every trial of the study); the sweep's end always recomputes them.
+IMPORTANCE_EVERY = dt.timedelta(seconds=10)
 # Configs problems that are about a parameter's key, not its value: every sample would have them.
 _KEY_PROBLEMS = ("unknown argument", "unknown key")
 
@@ -50,25 +55,26 @@ def advance(sweep_id: int) -> str:
     sweep = Sweep.objects.filter(pk=sweep_id).first()
     if sweep is None:
         return "no such sweep"
-    told = tell_ended(sweep)
+    opened = study.open_study(sweep)  # once for every tell and ask below
+    told = tell_ended(sweep, opened)
     queued = failed = 0
     stop = False
     while not stop:
         slots = reserve(sweep)
         for trial in slots:
-            outcome = start(sweep, trial)
+            outcome = start(sweep, trial, opened)
             queued += outcome == "queued"
             failed += outcome == "failed"
             stop = stop or outcome == "stop"
         stop = stop or not slots
-    told += tell_ended(sweep)  # those that ended meanwhile
+    told += tell_ended(sweep, opened)  # those that ended meanwhile
     ended = finish_if_done(sweep)
-    if told or ended:
-        refresh_importance(sweep)
+    if ended or (told and due_for_importance(sweep)):
+        refresh_importance(sweep, opened)
     return f"told {told}, queued {queued}, failed samples {failed}" + (", finished" if ended else "")
 
 
-def tell_ended(sweep: Sweep) -> int:
+def tell_ended(sweep: Sweep, opened: optuna.Study | None = None) -> int:
     """Tell the study about every trial of ``sweep`` that ended; each is told once. Returns how many."""
     now = timezone.now()
     abandoned = sweep.trials.filter(
@@ -81,7 +87,7 @@ def tell_ended(sweep: Sweep) -> int:
             continue  # another worker tells this one
         outcome, value, error = _outcome(sweep, trial)
         if trial.optuna_number is not None:
-            study.tell(sweep, trial.optuna_number, outcome, value)
+            study.tell(sweep, trial.optuna_number, outcome, value, opened)
         # The outcome is written once the study knows it: a sweep finishes only when every trial has one.
         Trial.objects.filter(pk=trial.pk).update(outcome=outcome, value=value, error=error or F("error"))
         count += 1
@@ -117,9 +123,9 @@ def reserve(sweep: Sweep) -> list[Trial]:
         return [Trial.objects.create(sweep=locked, number=total + index) for index in range(max(free, 0))]
 
 
-def start(sweep: Sweep, trial: Trial) -> str:
+def start(sweep: Sweep, trial: Trial, opened: optuna.Study | None = None) -> str:
     """Ask the study for ``trial``'s values and queue its run: ``queued``, ``failed`` (a bad sample) or ``stop``."""
-    number, params = study.ask(sweep, trial.number)
+    number, params = study.ask(sweep, trial.number, opened)
     Trial.objects.filter(pk=trial.pk).update(optuna_number=number, params=params)
     config = sweep.base_config
     for path, value in params.items():
@@ -130,7 +136,7 @@ def start(sweep: Sweep, trial: Trial) -> str:
             Trial.objects.filter(pk=trial.pk).update(execution=execution)
     except ConfigError as exc:
         key_problems = [p for p in exc.problems if p.path in params and p.message.startswith(_KEY_PROBLEMS)]
-        _fail_sample(sweep, trial, number, "\n".join(str(problem) for problem in exc.problems))
+        _fail_sample(sweep, trial, number, "\n".join(str(problem) for problem in exc.problems), opened)
         if key_problems:  # the same for every value: the sweep cannot go on
             problem = key_problems[0]
             Sweep.objects.fail(sweep.pk, f'parameters["{problem.path}"]: {problem.message}')
@@ -145,8 +151,8 @@ def start(sweep: Sweep, trial: Trial) -> str:
     return "queued"
 
 
-def _fail_sample(sweep: Sweep, trial: Trial, number: int, error: str) -> None:
-    study.tell(sweep, number, Status.FAILED, None)
+def _fail_sample(sweep: Sweep, trial: Trial, number: int, error: str, opened: optuna.Study | None) -> None:
+    study.tell(sweep, number, Status.FAILED, None, opened)
     Trial.objects.filter(pk=trial.pk).update(error=error, outcome=Status.FAILED, told_at=timezone.now())
 
 
@@ -164,9 +170,20 @@ def finish_if_done(sweep: Sweep) -> bool:
     return Sweep.objects.finish(sweep.pk)
 
 
-def refresh_importance(sweep: Sweep) -> None:
-    """Optuna's importance of each parameter, stored on the sweep for its page (a few milliseconds)."""
-    found = study.importance(sweep)
+def due_for_importance(sweep: Sweep) -> bool:
+    """Whether this worker refreshes the importances now: at most once per ``IMPORTANCE_EVERY`` for a sweep
+    (claimed by a conditional update, so two workers ending trials together compute it once), and not
+    before two trials have a value. The sweep's end always refreshes them."""
+    if sweep.trials.filter(outcome=Status.SUCCEEDED, value__isnull=False).count() < 2:
+        return False
+    now = timezone.now()
+    stale = Q(importance_at__isnull=True) | Q(importance_at__lt=now - IMPORTANCE_EVERY)
+    return bool(Sweep.objects.filter(stale, pk=sweep.pk).update(importance_at=now))
+
+
+def refresh_importance(sweep: Sweep, opened: optuna.Study | None = None) -> None:
+    """Optuna's importance of each parameter, stored on the sweep for its page (tens of milliseconds)."""
+    found = study.importance(sweep, opened)
     if found:
         Sweep.objects.filter(pk=sweep.pk).update(importance=found)
 

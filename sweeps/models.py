@@ -83,6 +83,9 @@ class Sweep(models.Model):
     importance = models.JSONField(
         default=dict, blank=True, help_text="Each parameter's importance (Optuna's evaluator), highest first."
     )
+    importance_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the importances were last computed (at most every 10 s while it runs)."
+    )
     error = models.TextField(blank=True, help_text="Why the sweep stopped early, if it did.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

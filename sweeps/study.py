@@ -150,35 +150,50 @@ def pruner(document: SweepDocument) -> optuna.pruners.BasePruner:
 
 
 def open_study(sweep: Sweep, seed: int | None = None) -> optuna.Study:
-    """The sweep's study (created if it is not there yet), with its sampler and pruner."""
+    """The sweep's study (created if it is not there yet), with its sampler and pruner.
+
+    Loading one that exists is the common case (every trial's end); ``create_study`` would first try
+    to insert it and roll back. ``advance`` opens it once and passes it to ``ask``, ``tell`` and
+    ``importance``, which otherwise open it themselves.
+    """
     document = document_of(sweep)
-    return optuna.create_study(
-        storage=storage(),
-        study_name=sweep.study_name,
-        direction="maximize" if sweep.direction == "maximize" else "minimize",
-        sampler=sampler(document, sweep.seed if seed is None else seed, sweep.seed),
-        pruner=pruner(document),
-        load_if_exists=True,
-    )
+    chosen_sampler = sampler(document, sweep.seed if seed is None else seed, sweep.seed)
+    try:
+        return optuna.Study(sweep.study_name, storage(), sampler=chosen_sampler, pruner=pruner(document))
+    except KeyError:  # not created yet
+        return optuna.create_study(
+            storage=storage(),
+            study_name=sweep.study_name,
+            direction="maximize" if sweep.direction == "maximize" else "minimize",
+            sampler=chosen_sampler,
+            pruner=pruner(document),
+            load_if_exists=True,
+        )
 
 
 def trial_seed(sweep: Sweep, number: int) -> int:
     return (sweep.seed * 1_000_003 + number) % 2**32
 
 
-def ask(sweep: Sweep, number: int) -> tuple[int, dict[str, Any]]:
+def ask(sweep: Sweep, number: int, opened: optuna.Study | None = None) -> tuple[int, dict[str, Any]]:
     """A new trial of the study: its Optuna number and the values sampled for it."""
-    study = open_study(sweep, trial_seed(sweep, number))
-    trial = study.ask(distributions(document_of(sweep)))
+    document = document_of(sweep)
+    if opened is None:
+        opened = open_study(sweep, trial_seed(sweep, number))
+    else:  # the sampler is seeded by the trial's place (``sampler``)
+        opened.sampler = sampler(document, trial_seed(sweep, number), sweep.seed)
+    trial = opened.ask(distributions(document))
     return trial.number, dict(trial.params)
 
 
 _STATES = {Status.SUCCEEDED: TrialState.COMPLETE, Status.PRUNED: TrialState.PRUNED}
 
 
-def tell(sweep: Sweep, optuna_number: int, outcome: str, value: float | None) -> None:
+def tell(
+    sweep: Sweep, optuna_number: int, outcome: str, value: float | None, opened: optuna.Study | None = None
+) -> None:
     """Tell the study how a trial ended: complete with its value, pruned, or failed (anything else)."""
-    study = open_study(sweep)
+    study = opened or open_study(sweep)
     state = _STATES.get(outcome, TrialState.FAIL)  # type: ignore[call-overload]
     if state == TrialState.COMPLETE and (value is None or not math.isfinite(value)):
         state = TrialState.FAIL
@@ -188,9 +203,9 @@ def tell(sweep: Sweep, optuna_number: int, outcome: str, value: float | None) ->
         log.warning("Trial %s of %s: %s", optuna_number, sweep, exc)
 
 
-def importance(sweep: Sweep) -> dict[str, float]:
+def importance(sweep: Sweep, opened: optuna.Study | None = None) -> dict[str, float]:
     """Each parameter's importance (Optuna's default evaluator), highest first; {} before two trials completed."""
-    study = open_study(sweep)
+    study = opened or open_study(sweep)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(complete) < 2 or len({trial.value for trial in complete}) < 2:
         return {}

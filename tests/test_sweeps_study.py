@@ -1,0 +1,51 @@
+"""A sweep's study between trials: opened once per advance, asking the same values, importances throttled."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from sweeps import advance, study
+from sweeps.launching import launch_sweep
+from sweeps.models import Sweep, Trial
+from tests.helpers import tiny
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("real_queues")]
+
+
+def sweep_of(seed):
+    return launch_sweep(
+        {
+            "base": tiny(),
+            "parameters": {
+                "model.network[0].units": {"choice": [4, 8, 16, 32]},
+                "model.compilation.optimizer.learning_rate": {"distribution": "log_uniform", "low": 1e-4, "high": 0.1},
+            },
+            "method": "random",
+            "trials": 6,
+            "seed": seed,
+        }
+    )
+
+
+def test_a_study_opened_once_asks_for_the_values_it_asks_when_opened_for_each_trial():
+    once, each = sweep_of(5), sweep_of(5)
+    opened = study.open_study(once)  # created here: the advance job was never run
+    assert study.open_study(once)._study_id == opened._study_id  # loaded, not created again
+    asked_once = [study.ask(once, number, opened)[1] for number in range(4)]
+    asked_each = [study.ask(each, number)[1] for number in range(4)]
+    assert asked_once == asked_each
+    assert len({row["model.network[0].units"] for row in asked_once}) >= 2  # not one value over and over
+    study.tell(once, 0, "succeeded", 3.5, opened)
+    assert study.open_study(once).trials[0].value == 3.5
+
+
+def test_importances_are_recomputed_at_most_every_ten_seconds_and_only_once_two_trials_have_values():
+    sweep = sweep_of(1)
+    assert not advance.due_for_importance(sweep)  # nothing to rank yet
+    for number, value in enumerate((7.0, 9.0)):
+        Trial.objects.create(sweep=sweep, number=number, outcome="succeeded", value=value)
+    assert advance.due_for_importance(sweep)
+    assert not advance.due_for_importance(sweep)  # just done (by this worker or another)
+    Sweep.objects.filter(pk=sweep.pk).update(importance_at=timezone.now() - dt.timedelta(seconds=11))
+    assert advance.due_for_importance(sweep)
