@@ -8,7 +8,8 @@
 
 For each: wall time (from launching the sweep, or from ``study.optimize``, to the last trial's end),
 epochs trained in all, the best objective (best val_loss), and the overhead per trial: the time
-that is not ``model.fit``, per trial, counting every worker's time (workers x wall - fit) / trials.
+that is not ``model.fit``, per trial, counting every worker's time (workers x wall - fit) / trials,
+and of that, the median time from one fit's end to the next fit's start on the same worker.
 
     python -m bench.sweep                      # 24 trials of 30 epochs, 2 workers
     python -m bench.sweep --trials 8 --epochs 10
@@ -18,8 +19,11 @@ Goals (issue 13): with pruning, at least 40% fewer epochs than without, at a bes
 """
 
 import argparse
+import datetime as dt
+import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -183,6 +187,26 @@ def gymnos(args):
     return results
 
 
+def fit_span(execution):
+    """When the run's fit began and ended, read from its execution.log (the seed's line format)."""
+    stamps = {}
+    for line in (Path(execution.folder_path) / "execution.log").read_text().splitlines():
+        for key, words in (("start", "Fitting model with"), ("end", "Fitting model took")):
+            if words in line:
+                stamps[key] = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+    return stamps["start"], stamps["end"]
+
+
+def between_fits(executions):
+    """Median seconds from one trial's fit end to the next fit's start on the same worker: what a trial costs
+    a worker beyond training, without the idle time at the sweep's start and end."""
+    gaps = []
+    for worker in {execution.worker for execution in executions}:
+        spans = sorted(fit_span(execution) for execution in executions if execution.worker == worker)
+        gaps += [(after[0] - before[1]).total_seconds() for before, after in itertools.pairwise(spans)]
+    return statistics.median(gaps)
+
+
 def measure(sweep, workers):
     trials = list(sweep.trials.select_related("execution"))
     executions = [trial.execution for trial in trials if trial.execution is not None]
@@ -197,6 +221,7 @@ def measure(sweep, workers):
         "best": min(values),
         "statuses": {s: sum(1 for e in executions if e.status == s) for s in {e.status for e in executions}},
         "overhead": (workers * wall - fit) / len(trials),
+        "between": between_fits(executions),
         "status": sweep.status,
     }
 
@@ -246,6 +271,10 @@ def main():
     print(
         f"Gymnos' overhead per trial: {full['overhead']:.3f} s, {extra:+.3f} s over the plain script's "
         f"{plain_row['overhead']:.3f} s (goal: under 0.5 s more): {'met' if extra < 0.5 else 'not met'}"
+    )
+    print(
+        f"  of which between two fits on a worker (median, no pruning): {full['between']:.3f} s; the rest is the "
+        "workers' idle time at the sweep's start and end, which the formula charges too"
     )
 
 
