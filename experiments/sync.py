@@ -27,11 +27,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from .models import Execution, Experiment, MetricHistory, Status
 from .models.lifecycle import FolderOutcome
 from .sync_reader import (
+    NEW_EXPERIMENT_HOOKS,
     Folder,
     Record,
     extra_fields,
@@ -331,6 +333,7 @@ def sync_trainings(
     report = SyncReport(root)
     # Rows are read before the folders are listed: a row whose folder appears meanwhile is not "missing".
     existing = _snapshot({})
+    last_experiment = Experiment.objects.aggregate(last=Max("pk"))["last"] or 0
     folders, problems = find_folders(str(root))
     report.problems += problems
     report.errors += len(problems)
@@ -343,6 +346,9 @@ def sync_trainings(
         and row.folder_path.startswith(prefix) and not os.path.lexists(row.folder_path)
     ]  # fmt: skip
     _mark_missing(gone, report)
+    created = list(Experiment.objects.filter(pk__gt=last_experiment).values_list("pk", flat=True))
+    for hook in NEW_EXPERIMENT_HOOKS if created else ():
+        hook(created)
     return report
 
 

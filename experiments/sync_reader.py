@@ -383,6 +383,17 @@ def register(reader: FolderReader) -> None:
         FOLDER_READERS.append(reader)
 
 
+# Called once a full sync has written everything, with the ids of the experiments it created (an
+# index rebuilt from the folders): a feature restores what it keeps of an experiment in the runs' files.
+NEW_EXPERIMENT_HOOKS: list[Callable[[list[int]], None]] = []
+
+
+def on_new_experiments(hook: Callable[[list[int]], None]) -> None:
+    """Call ``hook(experiment ids)`` after each full sync that created experiments (at app start-up)."""
+    if hook not in NEW_EXPERIMENT_HOOKS:
+        NEW_EXPERIMENT_HOOKS.append(hook)
+
+
 def extra_fields() -> list[str]:
     return [name for reader in FOLDER_READERS for name in reader.fields]
 

@@ -8,7 +8,7 @@ from django.db import connection
 
 from audit.models import Entry
 from experiments.curation import edits, sidecar
-from experiments.models import Execution, MetricHistory
+from experiments.models import Execution, Experiment, MetricHistory
 from experiments.sync import sync_trainings
 from tests.folders import make_run, write_execution
 from tests.helpers import seed_config
@@ -43,6 +43,38 @@ def test_notes_tags_title_and_archived_state_survive_dropping_the_index_and_sync
     )
     assert (second.title, second.tags, second.archived) == ("Boston Housing", [], True)
     assert list(Execution.objects.visible()) == [first]
+
+
+def test_an_archived_experiment_is_archived_again_when_the_index_is_rebuilt(root, owner):
+    make_run(root, "06-16-31__08-04-2019")
+    make_run(root, "06-39-51__10-04-2019")
+    make_run(root, "07-00-00__11-04-2019", dataset="mnist")
+    edits.set_experiment_archived(Experiment.objects.get(name="boston_housing"), True)
+    edits.set_archived(Execution.objects.get(experiment__name="mnist"), True)  # its only run, on its own
+
+    drop_index()
+    Experiment.objects.all().delete()
+    sync_trainings(root)
+
+    archived = dict(Experiment.objects.values_list("name", "archived"))
+    assert archived == {"boston_housing": True, "mnist": False}
+    assert list(Execution.objects.visible()) == []
+    edits.set_experiment_archived(Experiment.objects.get(name="boston_housing"), False)
+    assert Execution.objects.visible().count() == 2  # unarchiving still brings its runs back
+
+
+def test_an_experiment_one_of_whose_runs_was_unarchived_stays_unarchived_after_a_rebuild(root, owner):
+    make_run(root, "06-16-31__08-04-2019")
+    kept = make_run(root, "06-39-51__10-04-2019")
+    edits.set_experiment_archived(Experiment.objects.get(), True)
+    edits.set_archived(kept, False)
+
+    drop_index()
+    Experiment.objects.all().delete()
+    sync_trainings(root)
+
+    assert Experiment.objects.get().archived is False
+    assert [run.folder_name for run in Execution.objects.visible()] == ["06-39-51__10-04-2019"]
 
 
 def test_the_sidecar_is_a_small_json_file_beside_the_seed_files(root, owner):

@@ -8,6 +8,7 @@ folder, and of it the checkpoints (``callbacks/**/*.h5``, ``.keras``, ``.hdf5``)
 from __future__ import annotations
 
 from experiments.files import is_checkpoint
+from experiments.models import Execution, Experiment, Status
 from experiments.sync_reader import FolderReader, Listing, Record
 
 from . import sidecar
@@ -41,3 +42,22 @@ def read_into(data: bytes | None, listing: Listing, record: Record) -> None:
 
 
 READER = FolderReader(file=sidecar.FILE, fields=("notes", "archived", "size_bytes", "checkpoint_bytes"), read=read_into)
+
+
+def restore_archived_experiments(experiment_ids: list[int]) -> None:
+    """An experiment is archived only on its row; its runs' sidecars say they went with it. When sync
+    creates experiments (the index was rebuilt), one whose every run says so is archived again."""
+    for experiment in Experiment.objects.filter(pk__in=experiment_ids, archived=False):
+        runs = Execution.objects.filter(experiment=experiment).exclude(status=Status.DELETED)
+        rows = list(runs.exclude(folder_name=None).values_list("archived", "folder_path"))
+        if not rows or not all(archived for archived, _ in rows):
+            continue
+        if all(_went_with_experiment(path) for _, path in rows):
+            Experiment.objects.filter(pk=experiment.pk).update(archived=True)
+
+
+def _went_with_experiment(folder: str) -> bool:
+    try:
+        return bool(folder) and sidecar.read(folder).archived_with_experiment
+    except (sidecar.SidecarError, OSError):
+        return False
