@@ -179,6 +179,28 @@ def test_empty_trash_also_removes_old_trashed_folders_whose_rows_are_gone(root):
     assert not old.exists() and undated.is_dir()  # no manifest: it cannot say how old it is, so it stays
 
 
+def test_a_trashed_folder_without_a_manifest_is_dated_when_first_found_and_goes_at_a_later_emptying(root):
+    undated = write_execution(root / ".trash", name="02-00-00__01-01-2020")
+    manifest = undated.parent / (undated.name + ".gymnos-trash.json")
+
+    assert trash.empty_trash(dt.timedelta(0)).removed == []  # never in the call that found it
+    assert undated.is_dir() and json.loads(manifest.read_text())["found_without_manifest"] is True
+
+    later = timezone.now() + dt.timedelta(days=31)
+    assert trash.empty_trash(dt.timedelta(days=30), now=later).removed == ["boston_housing/02-00-00__01-01-2020"]
+    assert not undated.exists() and not manifest.exists()
+
+
+def test_a_folder_moved_to_the_trash_whose_row_is_not_yet_marked_is_never_emptied(root, run):
+    """``delete`` moves the folder first and marks the row after: emptying meanwhile must not take it."""
+    trashed = root / ".trash" / "boston_housing" / "executions" / NAME
+    trashed.parent.mkdir(parents=True)
+    os.rename(root / "boston_housing" / "executions" / NAME, trashed)
+    trash.empty_trash(dt.timedelta(0))
+    trash.empty_trash(dt.timedelta(0), now=timezone.now() + dt.timedelta(days=1))
+    assert trashed.is_dir() and list(trash.orphans()) == []
+
+
 def test_every_deletion_restore_and_removal_writes_one_audit_entry(root, owner):
     run = make_run(root, NAME)
     trash.delete(run, actor=owner)

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import Entry
-from experiments.curation import sidecar
+from experiments.curation import sidecar, trash
 from experiments.models import Execution, Experiment
 from tests.folders import login, make_run, permalink
 
@@ -226,6 +226,18 @@ def test_a_running_run_cannot_be_deleted_from_its_page(curator_client, run, root
         response.content.decode()
     )
     assert folder(root).is_dir() and Execution.objects.get(pk=run.pk).status == "running"
+
+
+def test_the_trash_page_lists_trashed_folders_the_index_no_longer_knows(curator_client, run, root):
+    trash.delete(run)
+    Execution.objects.all().delete()  # the index was rebuilt since
+    page = curator_client.get(reverse("experiments:trash")).content.decode()
+    assert "The trash is empty" in page  # no run to restore
+    assert 'id="trash-unindexed"' in page and f".trash/boston_housing/executions/{NAME}" in page
+    assert "ago" in page.split('id="trash-unindexed"')[1]  # its manifest says when it was deleted
+
+    curator_client.post(reverse("experiments:empty-trash"), {"older_than": 0})
+    assert 'id="trash-unindexed"' not in curator_client.get(reverse("experiments:trash")).content.decode()
 
 
 def test_the_trash_link_and_page_buttons_are_for_those_with_the_delete_permission(curator_client, teammate_client, run):

@@ -4,6 +4,7 @@ experiments archived, and the disk figures the experiments page loads."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from typing import Any
 
 from django.contrib import messages
@@ -23,6 +24,8 @@ from . import disk, edits, trash
 from .edits import CurationError
 from .forms import BULK_ACTIONS, BulkForm, EmptyTrashForm
 from .views import form_errors
+
+UNINDEXED_SHOWN = 200  # trashed folders the index no longer knows, listed on the Trash page
 
 
 def _next(request: HttpRequest, fallback: str) -> str:
@@ -113,11 +116,18 @@ def trash_page(request: HttpRequest) -> HttpResponse:
         .order_by("-deleted_at", "-pk")
     )
     rows = [{"execution": execution, "bytes": trash.trashed_bytes(execution)} for execution in deleted[:500]]
+    base = trash.trash_root()
+    unindexed = [
+        {"path": folder.relative_to(base), "deleted_at": when, "bytes": trash.folder_bytes(folder)}
+        for folder, when in itertools.islice(trash.orphans(), UNINDEXED_SHOWN)
+    ]
     return render(
         request,
         "experiments/curation/trash.html",
         {
             "rows": rows,
+            "unindexed": unindexed,
+            "unindexed_shown": UNINDEXED_SHOWN,
             "count": deleted.count(),
             "bytes": sum(row["bytes"] or 0 for row in rows),
             "can_delete": can_delete(request.user),

@@ -210,17 +210,16 @@ class Emptied:
     problems: list[str] = field(default_factory=list)
 
 
-def _orphans() -> Iterator[tuple[Path, dt.datetime | None]]:
-    """Trashed folders whose row is gone (the index was rebuilt), with when their manifest says they went."""
+def orphans() -> Iterator[tuple[Path, dt.datetime | None]]:
+    """Trashed folders with no row (the index was rebuilt), with when their manifest says they went.
+
+    A folder whose row still exists, whatever its status, is not one: ``delete`` moves the folder
+    before it marks the row, and must be able to move it back.
+    """
     base = trash_root()
     if not base.is_dir():
         return
-    known = {
-        (name, folder)
-        for name, folder in Execution.objects.filter(status=Status.DELETED).values_list(
-            "experiment__name", "folder_name"
-        )
-    }
+    known = set(Execution.objects.exclude(folder_name=None).values_list("experiment__name", "folder_name"))
     for experiment in sorted(base.iterdir()):
         executions = experiment / "executions"
         if not executions.is_dir() or executions.is_symlink():
@@ -229,6 +228,22 @@ def _orphans() -> Iterator[tuple[Path, dt.datetime | None]]:
             if folder.name.endswith(MANIFEST_SUFFIX) or (experiment.name, folder.name) in known:
                 continue
             yield folder, _deleted_at(folder)
+
+
+def _stamp(folder: Path) -> None:
+    """Give a trashed folder that has no manifest one dated now (when it was first found)."""
+    document = {
+        "experiment": folder.parent.parent.name,
+        "folder": folder.name,
+        "deleted_at": timezone.now().isoformat(timespec="seconds"),
+        "deleted_by": "",
+        "found_without_manifest": True,
+    }
+    try:
+        _check_within(folder.parent, trash_root())
+        _manifest(folder).write_text(json.dumps(document, indent=2) + "\n")
+    except (OSError, CurationError):
+        pass  # left undated: it stays, and the Trash page lists it
 
 
 def _deleted_at(folder: Path) -> dt.datetime | None:
@@ -259,8 +274,9 @@ def empty_trash(
 ) -> Emptied:
     """Remove for good the runs deleted ``older_than`` ago or more: their folders, then their rows.
 
-    Trashed folders whose row is gone go too when their manifest is that old (kept when it cannot
-    say). One audit entry per run.
+    Trashed folders whose row is gone go too when their manifest is that old. One without a manifest
+    is given one dated now, so it goes ``older_than`` from now (never in the call that found it).
+    One audit entry per run.
     """
     cutoff = (now or timezone.now()) - older_than
     report = Emptied()
@@ -277,8 +293,11 @@ def empty_trash(
         Execution.objects.filter(pk=execution.pk, status=Status.DELETED).delete()
         report.removed.append(where)
         report.bytes += size
-    for folder, deleted_at in list(_orphans()):
-        if deleted_at is None or deleted_at > cutoff:
+    for folder, deleted_at in list(orphans()):
+        if deleted_at is None:
+            _stamp(folder)  # it goes at the first emptying that long after today
+            continue
+        if deleted_at > cutoff:
             continue
         where = f"{folder.parent.parent.name}/{folder.name}"
         try:
