@@ -89,8 +89,16 @@ class Execution(models.Model):
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.QUEUED, help_text="Where the run stands."
     )
-    title = models.CharField(max_length=255, blank=True, help_text="The config's experiment.name, e.g. Boston Housing.")
-    tags = models.JSONField(default=list, blank=True, help_text="The config's experiment.tags.")
+    title = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="As edited on the run's page (its curation.json), else the config's experiment.name.",
+    )
+    tags = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="As edited on the run's page (its curation.json), else the config's experiment.tags.",
+    )
     config = models.JSONField(
         null=True, blank=True, help_text="training_config.json as written (null if it is unreadable)."
     )
