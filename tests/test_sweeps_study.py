@@ -1,10 +1,12 @@
-"""A sweep's study between trials: opened once per advance, asking the same values, importances throttled."""
+"""A sweep's study between trials: opened once per advance, asking the same values, importances throttled,
+a network its samples already built not built again."""
 
 import datetime as dt
 
 import pytest
 from django.utils import timezone
 
+from experiments.pipeline import load_config, network
 from sweeps import advance, study
 from sweeps.launching import launch_sweep
 from sweeps.models import Sweep, Trial
@@ -49,3 +51,27 @@ def test_importances_are_recomputed_at_most_every_ten_seconds_and_only_once_two_
     assert not advance.due_for_importance(sweep)  # just done (by this worker or another)
     Sweep.objects.filter(pk=sweep.pk).update(importance_at=timezone.now() - dt.timedelta(seconds=11))
     assert advance.due_for_importance(sweep)
+
+
+def test_a_network_a_sample_already_built_is_not_built_again_and_every_sample_is_still_checked(monkeypatch):
+    built = []
+    real = network.build_model
+    monkeypatch.setattr(network, "build_model", lambda *args: built.append(args) or real(*args))
+    check = advance._checker(sweep_of(3))
+
+    def sample(units, loss="mse", activation="relu"):
+        config = tiny()
+        config["model"]["network"][0].update(units=units, activation=activation)
+        config["model"]["compilation"]["loss"] = loss
+        return load_config(config)
+
+    assert check(sample(8)) == [] and check(sample(8)) == [] and len(built) == 1
+    assert check(sample(16)) == [] and len(built) == 2  # another network: built
+    problems = check(sample(8, loss="mean_squared_errr"))  # a network it knows, a loss Keras does not
+    assert [problem.path for problem in problems] == ["model.compilation.loss"] and len(built) == 2
+    for _ in range(2):  # a network that does not build is never remembered as one that does
+        problems = check(sample(4, activation="relux"))
+        assert [problem.path for problem in problems] == ["model.network[0]"]
+    assert check(sample(8)) == [] and len(built) == 2
+    other_sweep = advance._checker(sweep_of(4))
+    assert other_sweep(sample(8)) == [] and len(built) == 3  # remembered per sweep

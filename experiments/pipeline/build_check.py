@@ -15,6 +15,8 @@ its own process (``experiments.sandbox`` runs it in a capped child).
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from collections.abc import Callable
 
 from . import network
@@ -36,10 +38,21 @@ def _collect(problems: list[Problem], path: str, check: Callable[[], object]) ->
         return None
 
 
-def build_problems(config: TrainingConfig) -> list[Problem]:
-    """Every problem the libraries find in ``config`` (an empty list: it will build)."""
+def network_key(config: TrainingConfig) -> str:
+    """What decides whether ``config``'s network builds: its input shape and its layers, as a digest."""
+    spec = [config.model.input_shape, [[layer.type, layer.kwargs] for layer in config.model.network]]
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def build_problems(config: TrainingConfig, network_built: bool = False) -> list[Problem]:
+    """Every problem the libraries find in ``config`` (an empty list: it will build).
+
+    ``network_built``: a network with the same ``network_key`` already built without a problem, so
+    its layers and model are not built again (a sweep's samples often share one); the optimizer,
+    loss, metrics, transformers and callbacks are checked all the same.
+    """
     problems: list[Problem] = []
-    for index, layer in enumerate(config.model.network):
+    for index, layer in enumerate([] if network_built else config.model.network):
         _collect(problems, f"model.network[{index}]", functools.partial(network.make_layer, layer.type, layer.kwargs))
     compilation = config.model.compilation
     _collect(problems, "model.compilation.optimizer", lambda: network.make_optimizer(compilation.optimizer))
@@ -54,7 +67,8 @@ def build_problems(config: TrainingConfig) -> list[Problem]:
         _collect(problems, f"training.callbacks[{index}]", callback.check_build)
     if problems:
         return problems  # chaining the layers or naming the logs would only repeat these
-    _collect(problems, "model.network", lambda: network.build_model(config.model.input_shape, config.model.network))
+    if not network_built:
+        _collect(problems, "model.network", lambda: network.build_model(config.model.input_shape, config.model.network))
     problems += _unlogged_metrics(config, [str(name) for name in metric_names])
     return problems
 
