@@ -1,6 +1,7 @@
 """Shared fixtures: throwaway folders, a tiny config, an HTTP receiver, the test queues, the dashboard's actors."""
 
 import os
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -197,3 +198,28 @@ def browser(monkeypatch):
         # it made before (asgiref's Local): close the test's own before the loop stops, or a
         # PostgreSQL session is left open and the test database cannot be dropped.
         connections.close_all()
+
+
+@pytest.fixture
+def hooks_module(tmp_path, monkeypatch):
+    """An importable module ``gymnos_test_hooks`` whose hooks append JSON lines to ``calls.jsonl``."""
+    calls = tmp_path / "calls.jsonl"
+    (tmp_path / "gymnos_test_hooks.py").write_text(
+        "import json\n"
+        f"CALLS = {str(calls)!r}\n"
+        "def _write(**entry):\n"
+        "    with open(CALLS, 'a') as handle:\n"
+        "        handle.write(json.dumps(entry) + '\\n')\n"
+        "def train_begin(logs):\n"
+        "    _write(hook='on_train_begin')\n"
+        "def epoch_end(epoch, logs):\n"
+        "    _write(hook='on_epoch_end', epoch=epoch, keys=sorted(logs))\n"
+        "def batch_end(batch, logs):\n"
+        "    _write(hook='on_train_batch_end', batch=batch)\n"
+        "def needs_three(epoch, logs, extra):\n"
+        "    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "gymnos_test_hooks")
+    yield calls
+    sys.modules.pop("gymnos_test_hooks", None)
