@@ -69,6 +69,9 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
         try:
             # The first one in a database creates Optuna's tables; two at once may collide: try again.
             opened = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            if url.startswith("sqlite"):
+                sqlalchemy.event.listen(opened.engine, "connect", _sqlite_like_django)
+                opened.engine.dispose()  # the connections made so far did not run it
             _storages.append(opened)
             return opened
         except sqlalchemy.exc.SQLAlchemyError:
@@ -76,6 +79,12 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
                 raise
             time.sleep(0.5 + attempt)
     raise AssertionError("unreachable")
+
+
+def _sqlite_like_django(connection: Any, record: Any) -> None:
+    """Commit as Django's own connections do (``settings``: WAL, ``synchronous=NORMAL``): without an fsync on
+    each commit, 10 ms less for each trial asked and told. The journal mode is the database file's; Django set it."""
+    connection.execute("PRAGMA synchronous=NORMAL")
 
 
 def storage() -> optuna.storages.RDBStorage:

@@ -4,6 +4,8 @@ a network its samples already built not built again."""
 import datetime as dt
 
 import pytest
+import sqlalchemy
+from django.db import connection
 from django.utils import timezone
 
 from experiments.pipeline import load_config, network
@@ -75,3 +77,13 @@ def test_a_network_a_sample_already_built_is_not_built_again_and_every_sample_is
     assert check(sample(8)) == [] and len(built) == 2
     other_sweep = advance._checker(sweep_of(4))
     assert other_sweep(sample(8)) == [] and len(built) == 3  # remembered per sweep
+
+
+def test_the_study_commits_to_sqlite_as_djangos_own_connections_do():
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL: the setting is SQLite's")
+    sweep_of(1)
+    with study.storage().engine.connect() as opened:
+        # 1 is NORMAL (Django's init_command), where SQLite's default, FULL (2), syncs the disk on every commit.
+        assert opened.execute(sqlalchemy.text("PRAGMA synchronous")).scalar() == 1
+        assert opened.execute(sqlalchemy.text("PRAGMA journal_mode")).scalar() == "wal"
