@@ -219,15 +219,24 @@ def orphans() -> Iterator[tuple[Path, dt.datetime | None]]:
     base = trash_root()
     if not base.is_dir():
         return
-    known = set(Execution.objects.exclude(folder_name=None).values_list("experiment__name", "folder_name"))
     for experiment in sorted(base.iterdir()):
         executions = experiment / "executions"
         if not executions.is_dir() or executions.is_symlink():
             continue
-        for folder in sorted(executions.iterdir()):
-            if folder.name.endswith(MANIFEST_SUFFIX) or (experiment.name, folder.name) in known:
-                continue
-            yield folder, _deleted_at(folder)
+        folders = [folder for folder in sorted(executions.iterdir()) if not folder.name.endswith(MANIFEST_SUFFIX)]
+        known = _indexed(experiment.name, [folder.name for folder in folders])
+        for folder in folders:
+            if folder.name not in known:
+                yield folder, _deleted_at(folder)
+
+
+def _indexed(experiment: str, names: list[str], chunk: int = 500) -> set[str]:
+    """Which of ``names`` (folders of ``experiment`` in the trash) have a row: only those rows are read."""
+    found: set[str] = set()
+    for start in range(0, len(names), chunk):
+        rows = Execution.objects.filter(experiment__name=experiment, folder_name__in=names[start : start + chunk])
+        found.update(name for name in rows.values_list("folder_name", flat=True) if name is not None)
+    return found
 
 
 def _stamp(folder: Path) -> None:
