@@ -25,6 +25,9 @@ HEAVY = (
     "optuna",
     "sqlalchemy",
     "scipy",
+    # The Keras backends besides TensorFlow: hardware.py asks the one in use for its GPUs.
+    "torch",
+    "jax",
 )
 
 
