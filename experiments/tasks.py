@@ -6,6 +6,8 @@ the web process enqueues these by name and never imports it.
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
 from experiments.models import Execution, Status
@@ -23,13 +25,17 @@ def sync_trainings_job(root: str | None = None) -> dict[str, Any]:
 
 
 def run_execution(execution_id: int) -> str:
-    """Train a queued execution (claimed once, even if the job is delivered twice)."""
+    """Train a queued execution (claimed once, even if the job is delivered twice), then any follow-on run."""
     from experiments import work
 
-    return work.run(execution_id)
+    return work.run_job(execution_id)
 
 
 def _execution_id(job: Any) -> int | None:
+    """The run the job is training now: its own, or a follow-on run claimed under its id (``follow_on``)."""
+    running = Execution.objects.filter(job_id=job.id, status=Status.RUNNING).values_list("pk", flat=True).first()
+    if running is not None:
+        return running
     return job.args[0] if job.args else None
 
 
@@ -43,6 +49,35 @@ def on_job_failure(job: Any, connection: Any, exc_type: Any, exc_value: Any, tra
             execution_id, f"the job failed outside the training: {name}: {exc_value}", [Status.RUNNING]
         )
         index_execution(execution_id)
+
+
+def on_horse_killed(job: Any, ret_val: int | None) -> None:
+    """The worker saw the work horse die of a signal (the kernel's out-of-memory killer, a crash in native code,
+    a kill): the run it was training fails at once, with the signal, rather than as "worker lost" once its
+    heartbeat is stale; its partial folder is indexed."""
+    execution_id = _execution_id(job)
+    if execution_id is None:
+        return
+    died = _how_it_died(ret_val)
+    Execution.objects.fail(
+        execution_id,
+        f"its work horse died ({died}): out of memory on the machine, a crash in native code, or a kill",
+        [Status.RUNNING],
+    )
+    index_execution(execution_id)
+
+
+def _how_it_died(status: int | None) -> str:
+    """``signal 9 (SIGKILL)`` or ``exit status 1``, from what ``wait`` returned for the horse."""
+    if status is None:
+        return "unknown"
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            return f"signal {number} ({signal.Signals(number).name})"
+        except ValueError:
+            return f"signal {number}"
+    return f"exit status {os.WEXITSTATUS(status)}"
 
 
 def on_job_stopped(job: Any, connection: Any) -> None:

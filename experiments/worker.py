@@ -15,6 +15,7 @@ from experiments.models import Execution
 from experiments.pipeline.preload import import_frameworks
 from experiments.pipeline.system_metrics import GPUs, machine_snapshot
 from experiments.system import machines
+from experiments.tasks import on_horse_killed
 
 # What a job runs, besides the engine (``preload.WARM_UP``): loaded before the first fork.
 JOB_MODULES = ("experiments.tasks", "experiments.work", "experiments.sync")
@@ -74,6 +75,17 @@ class GymnosWorker(Worker):
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
         connections.close_all()
         return super().fork_work_horse(job, queue)
+
+    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+        """RQ calls this when the horse died without ending its job (not a stop-job: that is a cancel); the run
+        it trained fails now, with how it died (``tasks.on_horse_killed``)."""
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        try:
+            on_horse_killed(job, ret_val)
+        except Exception:  # noqa: BLE001 - the heartbeat check fails the run later ("worker lost")
+            log.exception("Could not fail the run of job %s, whose work horse died", job.id)
+        finally:
+            connections.close_all()
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
