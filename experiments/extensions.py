@@ -9,6 +9,8 @@ Nothing here imports Keras, so the web process may load every feature's registra
   (``experiments.worker.JOB_MODULES``), so a feature's jobs do not pay a heavy import each (a sweep: Optuna).
 - ``WORKER_READY``: functions a worker calls once, after those imports and before its first fork (a sweep
   opens its study's storage there, so each job reuses it); one that fails is logged and skipped.
+- ``FOLLOW_ON``: functions ``(id of a run that ended) -> [ids of queued runs, first first]`` that may be
+  trained next in the work horse that trained it (``experiments.follow_on``; a sweep: its queued trials).
 - Folder readers for sync: ``experiments.sync_reader.register``.
 - A run ending: ``experiments.models.lifecycle.execution_ended`` (a Django signal).
 """
@@ -24,3 +26,4 @@ if TYPE_CHECKING:
 RUN_CALLBACKS: list[Callable[[Execution], list[Any]]] = []
 WORKER_MODULES: list[str] = []
 WORKER_READY: list[Callable[[], None]] = []
+FOLLOW_ON: list[Callable[[int], list[int]]] = []

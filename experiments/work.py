@@ -4,7 +4,8 @@
 with a Keras callback that records each epoch in the database, then records how the run ended
 and indexes its folder in one transaction. A heartbeat thread keeps the row alive, and notices
 when the worker that forked this horse dies. RQ's failure and stop callbacks
-(``experiments.tasks``) end the runs whose horse could not.
+(``experiments.tasks``) end the runs whose horse could not. ``run_job()`` then trains the follow-on
+runs this horse may take (a sweep's next trials: ``experiments.follow_on``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from types import FrameType
 from typing import Any
 
 import keras
-import psutil
 from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
+from rq import get_current_job
 
+from experiments import follow_on
 from experiments.extensions import RUN_CALLBACKS
+from experiments.follow_on import private_memory
 from experiments.models import Execution, Status
 from experiments.pipeline import ConfigError, ExecutionResult, load_config, run_experiment
 from experiments.sync import index_execution
@@ -51,12 +54,30 @@ class DatabaseProgress(keras.callbacks.Callback):
         Execution.objects.record_epoch(self.execution_id, history, total)
 
 
+def run_job(execution_id: int) -> str:
+    """A training job's work: its execution, then each follow-on run this horse takes (``experiments.follow_on``).
+
+    Returns how each ended, for RQ's job result: ``succeeded`` or ``pruned; then 43: succeeded; then 45: pruned``.
+    """
+    chain = follow_on.Chain(get_current_job())
+    outcomes = [run(execution_id)]
+    while (taken := chain.next_run(execution_id)) is not None:
+        execution_id = taken
+        outcomes.append(f"then {execution_id}: {train(execution_id)}")
+    return "; ".join(outcomes)
+
+
 def run(execution_id: int) -> str:
     """Claim and train one execution; returns its final status (or why it was skipped)."""
     if not Execution.objects.claim(execution_id, os.environ.get("RQ_WORKER_ID", "")):
         status = Execution.objects.status_of(execution_id)
         log.info("Execution %s not run: it is %s, not queued", execution_id, status)
         return f"skipped ({status})"
+    return train(execution_id)
+
+
+def train(execution_id: int) -> str:
+    """Train an execution this process claimed; returns its final status."""
     execution = Execution.objects.get(pk=execution_id)
     heartbeat = Heartbeat(execution_id)
     heartbeat.start()
@@ -109,17 +130,10 @@ class MemoryWatch(threading.Thread):
         self.limit = megabytes * 2**20
         self.megabytes = megabytes
         self.done = threading.Event()
-        self.process = psutil.Process()
         # What the frameworks already hold (the horse shares them with its worker) is not the run's.
-        self.baseline = self._private() if megabytes > 0 else 0
+        self.baseline = private_memory() if megabytes > 0 else 0
         if megabytes > 0:
             signal.signal(signal.SIGUSR1, self._interrupt)  # in the main thread, which runs the training
-
-    def _private(self) -> int:
-        """Resident memory that is this process's own (anonymous): not the pages of the libraries' files
-        it maps, which grow as the run first calls into TensorFlow and which the machine shares."""
-        info = self.process.memory_info()
-        return int(info.rss - getattr(info, "shared", 0))
 
     def _interrupt(self, signum: int, frame: FrameType | None) -> None:
         raise MemoryError(f"the run used more than {self.megabytes} MB of memory (GYMNOS_JOB_MEMORY_MB)")
@@ -131,7 +145,7 @@ class MemoryWatch(threading.Thread):
     def run(self) -> None:
         tripped_at = None
         while not self.done.wait(self.INTERVAL):
-            used = self._private() - self.baseline
+            used = private_memory() - self.baseline
             if used <= self.limit:
                 continue
             if tripped_at is None:

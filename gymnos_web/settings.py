@@ -114,6 +114,11 @@ if min(GYMNOS_CHECK_MEMORY_MB, GYMNOS_CHECK_SECONDS) < 1:
     raise ImproperlyConfigured("GYMNOS_CHECK_MEMORY_MB and GYMNOS_CHECK_SECONDS: expected at least 1")
 if GYMNOS_JOB_MEMORY_MB < 0:
     raise ImproperlyConfigured(f"GYMNOS_JOB_MEMORY_MB={GYMNOS_JOB_MEMORY_MB}: expected 0 (no limit) or more")
+# After its run, a work horse may train up to this many more runs itself: a sweep's next trial waiting first in
+# line (experiments.follow_on), which then skips a fresh process's start; 0: a fresh process for every run.
+GYMNOS_FOLLOW_ON_RUNS = envint("GYMNOS_FOLLOW_ON_RUNS", 100)
+if GYMNOS_FOLLOW_ON_RUNS < 0:
+    raise ImproperlyConfigured(f"GYMNOS_FOLLOW_ON_RUNS={GYMNOS_FOLLOW_ON_RUNS}: expected 0 (none) or more")
 # The most epochs a config may ask for, and a RemoteMonitor post may name (read by the engine too).
 GYMNOS_MAX_EPOCHS = envint("GYMNOS_MAX_EPOCHS", 1_000_000)
 # The folders a config launched from the web or the API may read a dataset.path from.

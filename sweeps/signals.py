@@ -1,4 +1,5 @@
-"""What a sweep does when one of its trials ends: ask for the next (connected in ``SweepsConfig.ready``)."""
+"""What a sweep does when one of its trials ends: ask for the next (connected in ``SweepsConfig.ready``), which
+the work horse that trained the trial may then train itself (``queued_trials``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Any
 
 from rq import get_current_job
 
+from experiments.models import Execution, Status
+
 from .launching import request_advance, trial_of
+from .models import Sweep
 
 log = logging.getLogger(__name__)
 
@@ -32,3 +36,13 @@ def on_execution_ended(sender: Any, pk: int, status: str, **kwargs: Any) -> None
         except Exception:  # noqa: BLE001 - the advance job below does it again, elsewhere
             log.exception("Could not move %s on after its trial %s ended; queueing it", trial.sweep, trial.number)
     request_advance(trial.sweep)
+
+
+def queued_trials(ended: int) -> list[int]:
+    """The queued trials of the running sweep whose trial run ``ended`` just ended, oldest first: the runs its work
+    horse may train next itself (``experiments.follow_on``, which takes one only when it is first in line)."""
+    trial = trial_of(ended)
+    if trial is None or trial.sweep.status != Sweep.State.RUNNING:
+        return []
+    queued = Execution.objects.filter(sweep_trial__sweep_id=trial.sweep_id, status=Status.QUEUED).order_by("pk")
+    return list(queued.values_list("pk", flat=True)[:4])

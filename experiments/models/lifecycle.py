@@ -99,10 +99,17 @@ class ExecutionTransitions(models.QuerySet["Execution"]):
 
     # --- the worker's transitions ---------------------------------------------------------------
 
-    def claim(self, pk: int, worker: str) -> bool:
-        """queued -> running, for the worker that won the row (a job delivered twice runs once)."""
+    def claim(self, pk: int, worker: str, job_id: str | None = None) -> bool:
+        """queued -> running, for the worker that won the row (a job delivered twice runs once).
+
+        ``job_id``: the job that trains it, when that is not its own (a follow-on run, ``experiments.follow_on``):
+        a cancel then stops that job.
+        """
         now = timezone.now()
-        return self._move(pk, [Status.QUEUED], Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker)
+        fields: dict[str, Any] = {"started_at": now, "heartbeat_at": now, "worker": worker}
+        if job_id is not None:
+            fields["job_id"] = job_id
+        return self._move(pk, [Status.QUEUED], Status.RUNNING, **fields)
 
     def finish(self, pk: int, error: str = "", pruned: bool = False) -> str | None:
         """running -> succeeded (no ``error``), failed, or pruned (a sweep's pruner stopped it early);
