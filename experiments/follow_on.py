@@ -70,22 +70,26 @@ class Chain:
         self.started = time.monotonic()
         self.baseline = private_memory()
         self.taken = 0
+        self.kept_mb = 0.0
 
     def next_run(self, ended: int) -> int | None:
         """The id of a run claimed for this horse to train next, after run ``ended``; None when there is none
         (or this horse may take no more)."""
-        if not self._may_continue():
+        if self.job is None or not self.worker:
             return None
-        for provider in FOLLOW_ON:
-            for candidate in provider(ended):
-                if self.take(candidate):
-                    self.taken += 1
-                    return candidate
+        candidates = [candidate for provider in FOLLOW_ON for candidate in provider(ended)]
+        if not candidates or not self._may_continue():
+            return None
+        for candidate in candidates:
+            if self.take(candidate):
+                self.taken += 1
+                return candidate
         return None
 
     def _may_continue(self) -> bool:
         job = self.job
-        if job is None or not self.worker or self.taken >= settings.GYMNOS_FOLLOW_ON_RUNS:
+        assert job is not None
+        if self.taken >= settings.GYMNOS_FOLLOW_ON_RUNS:
             return False
         if job.timeout not in (None, -1) and time.monotonic() - self.started > float(job.timeout) / 2:
             return False
@@ -94,9 +98,9 @@ class Chain:
         if connection.hget(worker_key, "shutdown_requested_date") or is_suspended(connection):
             return False
         clear_keras_state()
-        kept = (private_memory() - self.baseline) / 2**20
-        if kept > kept_limit_mb():
-            log.info("This work horse kept %.0f MB after its runs; the next run gets a fresh one", kept)
+        self.kept_mb = (private_memory() - self.baseline) / 2**20
+        if self.kept_mb > kept_limit_mb():
+            log.info("This work horse kept %.0f MB after its runs; the next run gets a fresh one", self.kept_mb)
             return False
         return True
 
@@ -104,34 +108,43 @@ class Chain:
         """Claim queued run ``execution_id`` for this horse, if its job is the one this worker would take next.
 
         The claim comes first (a conditional update, under this horse's job id), then its own job leaves the
-        queue: a worker that pops that job in between finds the run claimed and skips it, and a horse that
-        dies in between leaves a running run that stops beating, which is failed as any lost run.
+        queue and is deleted: a worker that popped that job in between finds the run claimed and skips it (its
+        job is left to it), and a horse that dies in between leaves a running run that stops beating, which is
+        failed as any lost run.
         """
         assert self.job is not None
         row = Execution.objects.filter(pk=execution_id, status=Status.QUEUED).values("job_id", "queue").first()
-        if row is None or not row["job_id"] or not self._first_in_line(row["queue"] or "default", row["job_id"]):
+        if row is None or not row["job_id"]:
+            return False
+        queue = Queue(row["queue"] or "default", connection=self.job.connection)
+        if not self._first_in_line(queue, row["job_id"]):
             return False
         if not Execution.objects.claim(execution_id, self.worker, job_id=self.job.id):
             return False
-        try:
-            Job.fetch(row["job_id"], connection=self.job.connection).delete()
-        except NoSuchJobError:
-            pass
-        log.info("Training run %s in this work horse, after the one before it", execution_id)
+        if queue.remove(row["job_id"]):
+            try:
+                Job.fetch(row["job_id"], connection=self.job.connection).delete(remove_from_queue=False)
+            except NoSuchJobError:
+                pass
+        log.info(
+            "Training run %s in this work horse, after the one before it (it holds %.0f MB more than at its start)",
+            execution_id,
+            self.kept_mb,
+        )
         return True
 
-    def _first_in_line(self, queue_name: str, job_id: str) -> bool:
-        """Whether ``job_id`` heads ``queue_name`` and this worker reads no waiting job before it."""
+    def _first_in_line(self, queue: Queue, job_id: str) -> bool:
+        """Whether ``job_id`` heads ``queue`` and this worker reads no waiting job before it."""
         assert self.job is not None
         connection = self.job.connection
         listed = connection.hget(Worker.redis_worker_namespace_prefix + self.worker, "queues")
         names = (listed.decode() if isinstance(listed, bytes) else listed or "").split(",")
-        if queue_name not in names:
+        if queue.name not in names:
             return False
-        for name in names[: names.index(queue_name)]:
+        for name in names[: names.index(queue.name)]:
             if Queue(name, connection=connection).count:
                 return False
-        return Queue(queue_name, connection=connection).get_job_ids(0, 1) == [job_id]
+        return queue.get_job_ids(0, 1) == [job_id]
 
 
 def clear_keras_state() -> None:
