@@ -3,10 +3,12 @@ a network its samples already built not built again."""
 
 import datetime as dt
 
+import optuna
 import pytest
 import sqlalchemy
 from django.db import connection
 from django.utils import timezone
+from optuna.trial import TrialState
 
 from experiments.pipeline import load_config, network
 from sweeps import advance, study
@@ -87,3 +89,21 @@ def test_the_study_commits_to_sqlite_as_djangos_own_connections_do():
         # 1 is NORMAL (Django's init_command), where SQLite's default, FULL (2), syncs the disk on every commit.
         assert opened.execute(sqlalchemy.text("PRAGMA synchronous")).scalar() == 1
         assert opened.execute(sqlalchemy.text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_a_study_read_through_this_process_cache_sees_what_other_workers_told_and_asked():
+    sweep = sweep_of(3)
+    opened = study.open_study(sweep)
+    number, _ = study.ask(sweep, 0, opened)  # this process has seen it running
+    # Another worker: its own cache over the same database.
+    elsewhere = optuna.Study(sweep.study_name, study.storage())
+    elsewhere.tell(number, 4.0)
+    asked = elsewhere.ask(study.distributions(study.document_of(sweep)))  # one this process never saw
+    elsewhere.tell(asked, 2.5)
+    again = study.open_study(sweep)
+    assert [(t.number, t.state, t.value) for t in again.get_trials(deepcopy=False)] == [
+        (number, TrialState.COMPLETE, 4.0),
+        (asked.number, TrialState.COMPLETE, 2.5),
+    ]
+    assert again.best_value == 2.5
+    assert again._storage is opened._storage  # one cache for the process, read again only where it changed
