@@ -229,7 +229,13 @@ def tell(
         state = TrialState.FAIL
     try:
         study.tell(optuna_number, value if state == TrialState.COMPLETE else None, state=state)
-    except (RuntimeError, ValueError) as exc:  # told already (a second job raced this one): it stands
+    except RuntimeError as exc:
+        if "Study.stop" in str(exc):
+            # The grid sampler's last combination was told: it asks to stop an optimize loop there is none of.
+            # The trial's state is stored first (Optuna stores it whatever the sampler raised).
+            return
+        log.warning("Trial %s of %s: %s", optuna_number, sweep, exc)
+    except ValueError as exc:  # told already (a second job raced this one): it stands
         log.warning("Trial %s of %s: %s", optuna_number, sweep, exc)
 
 

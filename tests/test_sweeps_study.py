@@ -107,3 +107,19 @@ def test_a_study_read_through_this_process_cache_sees_what_other_workers_told_an
     ]
     assert again.best_value == 2.5
     assert again._storage is opened._storage  # one cache for the process, read again only where it changed
+
+
+def test_telling_a_grids_last_combination_stores_it_without_a_warning(caplog):
+    sweep = launch_sweep(
+        {"base": tiny(), "parameters": {"model.network[0].units": {"choice": [4, 8]}}, "method": "grid", "seed": 2}
+    )
+    opened = study.open_study(sweep)
+    numbers = [study.ask(sweep, index, opened)[0] for index in range(2)]
+    with caplog.at_level("WARNING", logger="sweeps.study"):
+        for number, value in zip(numbers, (3.0, 1.0), strict=True):
+            study.tell(sweep, number, "succeeded", value, opened)
+    assert caplog.records == []
+    assert [(t.state, t.value) for t in study.open_study(sweep).get_trials()] == [
+        (TrialState.COMPLETE, 3.0),
+        (TrialState.COMPLETE, 1.0),
+    ]
