@@ -4,6 +4,7 @@ The rules on a real Redis and the test database, with RQ's own jobs and queues; 
 them (``manage.py rqworker``, real training) is in ``test_follow_on_workers``.
 """
 
+import logging
 import time
 
 import django_rq
@@ -13,7 +14,7 @@ from rq.suspension import resume, suspend
 from rq.worker import Worker
 
 from experiments import running
-from experiments.follow_on import Chain
+from experiments.follow_on import Chain, clear_keras_state
 from experiments.models import Execution
 from tests.helpers import tiny
 from tests.workers import flush, queues_at
@@ -145,3 +146,12 @@ def test_without_a_job_or_a_worker_nothing_follows(offered, monkeypatch):
     assert Chain(None).next_run(ended=0) is None
     monkeypatch.delenv("RQ_WORKER_ID")
     assert Chain(Job.fetch(offered.job_id, connection=django_rq.get_connection("default"))).next_run(0) is None
+
+
+def test_between_two_runs_tensorflow_no_longer_warns_that_each_new_model_is_traced_again(caplog):
+    clear_keras_state()
+    tensorflow_log = logging.getLogger("tensorflow")
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        tensorflow_log.warning("5 out of the last 5 calls to <function f> triggered tf.function retracing. Tracing...")
+        tensorflow_log.warning("something else went wrong")
+    assert [record.getMessage() for record in caplog.records] == ["something else went wrong"]
