@@ -136,7 +136,8 @@ def test_the_nvml_path_reads_every_gpu():
     if not gpus.handles:
         pytest.skip(
             f"no NVIDIA GPU with a driver here (NVML: {gpus.problem or 'no device'}); "
-            "the GPU fields are unverified on this machine"
+            "the GPU fields are unverified on this machine "
+            "(checked on an H200 by `python -m bench.gpu_check`: docs/system.md)"
         )
     try:
         probe = Probe(gpus=gpus)
