@@ -42,29 +42,24 @@ def _execution_id(job: Any) -> int | None:
 def on_job_failure(job: Any, connection: Any, exc_type: Any, exc_value: Any, traceback: Any) -> None:
     """RQ calls this (in the worker) when the work horse died or raised outside the engine, which
     records its own failures: the run fails with the reason, and its partial folder is indexed."""
-    execution_id = _execution_id(job)
-    if execution_id is not None:
-        name = exc_type.__name__ if exc_type else "error"
-        Execution.objects.fail(
-            execution_id, f"the job failed outside the training: {name}: {exc_value}", [Status.RUNNING]
-        )
-        index_execution(execution_id)
+    name = exc_type.__name__ if exc_type else "error"
+    _fail_its_run(job, f"the job failed outside the training: {name}: {exc_value}")
 
 
 def on_horse_killed(job: Any, ret_val: int | None) -> None:
     """The worker saw the work horse die of a signal (the kernel's out-of-memory killer, a crash in native code,
     a kill): the run it was training fails at once, with the signal, rather than as "worker lost" once its
     heartbeat is stale; its partial folder is indexed."""
-    execution_id = _execution_id(job)
-    if execution_id is None:
-        return
     died = _how_it_died(ret_val)
-    Execution.objects.fail(
-        execution_id,
-        f"its work horse died ({died}): out of memory on the machine, a crash in native code, or a kill",
-        [Status.RUNNING],
-    )
-    index_execution(execution_id)
+    _fail_its_run(job, f"its work horse died ({died}): out of memory on the machine, a crash in native code, or a kill")
+
+
+def _fail_its_run(job: Any, error: str) -> None:
+    """The run ``job`` was training fails with ``error`` (if it is still running), and its partial folder is indexed."""
+    execution_id = _execution_id(job)
+    if execution_id is not None:
+        Execution.objects.fail(execution_id, error, [Status.RUNNING])
+        index_execution(execution_id)
 
 
 def _how_it_died(status: int | None) -> str:
