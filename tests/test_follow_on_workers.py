@@ -17,7 +17,7 @@ from sweeps.models import Sweep, Trial
 from tests.helpers import tiny
 from tests.workers import WorkerProcess, flush, queues_at, wait_for, worker_env
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.training]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.training, pytest.mark.postgres]
 
 
 def slow(epochs):
