@@ -265,3 +265,24 @@ def test_progress_reaches_the_callers_keras_callbacks(trainings, cache_dir):
     result = run_experiment(load_config(tiny(epochs=3)), trainings, cache_dir, callbacks=[Progress()])
     assert [epoch for epoch, _ in seen] == [0, 1, 2]
     assert [loss for _, loss in seen] == [round(v, 6) for v in result.metrics["metrics"]["loss"]]
+
+
+def test_running_out_of_memory_inside_code_that_wraps_errors_is_still_said_as_out_of_memory(trainings, cache_dir):
+    # The memory watch interrupts the training wherever it is: here, inside code that wraps what it
+    # catches (as an optimizer rejecting its arguments does). The run's error names the memory, not the wrapper.
+    class WrapsWhatItCatches(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            try:
+                raise MemoryError("the run used more than 300 MB of memory (GYMNOS_JOB_MEMORY_MB)")
+            except MemoryError as exc:
+                raise ValueError("adam rejected its arguments") from exc
+
+    result = run_experiment(
+        load_config(tiny(epochs=3)), trainings, cache_dir, callbacks=[WrapsWhatItCatches()], memory_limit_mb=300
+    )
+    assert not result.succeeded
+    assert result.error == (
+        "out of memory (limit 300 MB): MemoryError: the run used more than 300 MB of memory (GYMNOS_JOB_MEMORY_MB)"
+    )
+    assert json.loads((result.path / "metrics.json").read_text())["error"] == result.error
+    assert f"Execution failed: {result.error}" in (result.path / "execution.log").read_text()

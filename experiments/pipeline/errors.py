@@ -54,9 +54,27 @@ class ComponentError(Exception):
         super().__init__(message)
 
 
+def out_of_memory_in(exc: BaseException) -> BaseException | None:
+    """The MemoryError or TensorFlow ResourceExhaustedError (an allocation refused) that ``exc`` is or was
+    raised from, or None.
+
+    The memory watch interrupts the training wherever it is, so the MemoryError may arrive inside code that
+    wraps what it catches (an optimizer rejecting its arguments, a tracker, a preprocessor): the cause it
+    keeps still says the run ran out of memory.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, MemoryError) or type(current).__name__ == "ResourceExhaustedError":
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
-    """Python's MemoryError, or TensorFlow's ResourceExhaustedError (an allocation refused)."""
-    return isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError"
+    """``exc`` is, or was raised from, running out of memory (see ``out_of_memory_in``)."""
+    return out_of_memory_in(exc) is not None
 
 
 def invalid(message: str, at: str = "", absolute: bool = False) -> PydanticCustomError:

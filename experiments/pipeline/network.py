@@ -231,6 +231,8 @@ def make_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:
     try:
         return cls(**spec.kwargs)
     except Exception as exc:
+        if is_out_of_memory(exc):
+            raise
         message = _first_line(exc)
         raise ComponentError(
             f"{spec.type} rejected its arguments: {message}", next((k for k in spec.kwargs if k in message), "")

@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from . import datasets, evaluation, hardware, network, processing
 from .config import TrainingConfig
-from .errors import is_out_of_memory
+from .errors import out_of_memory_in
 from .execution import STAGES, ExecutionLog, create_execution_dir, write_json
 from .system_metrics import SystemSampler
 from .system_metrics import interval_from_environment as system_interval
@@ -214,6 +214,8 @@ class Trainer:
         try:
             evaluation.write_report(model, parts, self.config, self.dataset, path, rows=self.split)
         except Exception as exc:  # noqa: BLE001 - the run trained; the report says what it could not do
+            if out_of_memory_in(exc) is not None:
+                raise  # over the run's memory limit: that fails the run, as anywhere else
             log.warning(f"Evaluation report failed: {type(exc).__name__}: {exc}; the run is kept as it trained")
 
     def _create_folder(self) -> Path:
@@ -311,9 +313,11 @@ class Trainer:
             self.metrics.update(self._history())
         interrupted = not isinstance(exc, Exception)
         error = "interrupted" if interrupted else f"{type(exc).__name__}: {exc}"
-        if is_out_of_memory(exc):
+        memory = out_of_memory_in(exc)
+        if memory is not None and not interrupted:
+            # Said as the memory error itself, not as whatever wrapped it ("adam rejected its arguments").
             limit = f" (limit {self.memory_limit_mb} MB)" if self.memory_limit_mb else ""
-            error = f"out of memory{limit}: {error}"
+            error = f"out of memory{limit}: {type(memory).__name__}: {memory}"
         log.error(f"Execution failed: {error}\n{''.join(traceback.format_exception(exc)).rstrip()}")
         document = {**self._metrics_document(), "error": error}
         write_json(path / "metrics.json", document)
