@@ -30,6 +30,7 @@ from experiments.extensions import RUN_CALLBACKS
 from experiments.follow_on import private_memory
 from experiments.models import Execution, Status
 from experiments.pipeline import ConfigError, ExecutionResult, load_config, run_experiment
+from experiments.pipeline.errors import MemoryLimitExceeded
 from experiments.sync import index_execution
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,8 @@ class MemoryWatch(threading.Thread):
     """Holds this work horse to ``GYMNOS_JOB_MEMORY_MB`` of resident memory beyond what it held when the job
     started (the frameworks, loaded before the fork); 0: no limit.
 
-    Over the limit, the training is interrupted with a MemoryError, which the engine records as
+    Over the limit, the training is interrupted with ``MemoryLimitExceeded`` (a BaseException, so no
+    ``except Exception`` on its way swallows or rewords it), which the engine records as
     "out of memory (limit N MB)" in the run's error and log. A run that does not stop (stuck in a long
     TensorFlow op, still growing) is failed from here with the same words and the horse exits: it is
     this job's own process, so the worker and its next job are untouched. Resident memory, not an
@@ -136,7 +138,7 @@ class MemoryWatch(threading.Thread):
             signal.signal(signal.SIGUSR1, self._interrupt)  # in the main thread, which runs the training
 
     def _interrupt(self, signum: int, frame: FrameType | None) -> None:
-        raise MemoryError(f"the run used more than {self.megabytes} MB of memory (GYMNOS_JOB_MEMORY_MB)")
+        raise MemoryLimitExceeded(f"the run used more than {self.megabytes} MB of memory (GYMNOS_JOB_MEMORY_MB)")
 
     def start(self) -> None:
         if self.limit:

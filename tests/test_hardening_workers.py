@@ -1,9 +1,17 @@
 """A worker under a memory cap: a run that needs more fails alone, and the worker goes on with the next job."""
 
+import json
+import os
+import signal
+import time
+
+import keras
 import pytest
 
 from experiments import running
 from experiments.models import Execution
+from experiments.pipeline import load_config, run_experiment
+from experiments.work import MemoryWatch
 from tests.helpers import tiny
 from tests.workers import WorkerProcess, flush, queues_at, wait_for, worker_env
 
@@ -40,3 +48,36 @@ def test_a_run_over_the_job_memory_limit_fails_alone_and_the_next_one_trains(cap
     assert "out of memory (limit 300 MB)" in log
     assert wait_for(lambda: ended(small.pk), timeout=180, message="the next run ended") == "succeeded"
     assert capped_worker.process.poll() is None  # the worker itself is untouched
+
+
+def test_the_limit_stops_the_run_even_where_the_training_catches_every_error(trainings, cache_dir):
+    # The watch interrupts the training wherever it is. Here that is inside a callback that catches every
+    # error, as a tracker that must never stop the training does: the run still fails, said as out of memory.
+    class CatchesEverything(keras.callbacks.Callback):
+        caught: list[Exception] = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                try:
+                    os.kill(os.getpid(), signal.SIGUSR1)  # what the watch does over the limit
+                    time.sleep(5)
+                except Exception as exc:  # noqa: BLE001 - the point of the test
+                    self.caught.append(exc)
+
+    previous = signal.getsignal(signal.SIGUSR1)
+    MemoryWatch(execution_id=0, megabytes=300)  # installs the interrupt in this (the training's) thread
+    try:
+        result = run_experiment(
+            load_config(tiny(epochs=6)), trainings, cache_dir, callbacks=[CatchesEverything()], memory_limit_mb=300
+        )
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert CatchesEverything.caught == []
+    assert not result.succeeded
+    assert result.error == (
+        "out of memory (limit 300 MB): MemoryLimitExceeded: the run used more than 300 MB of memory "
+        "(GYMNOS_JOB_MEMORY_MB)"
+    )
+    metrics = json.loads((result.path / "metrics.json").read_text())
+    assert metrics["error"] == result.error and len(metrics["metrics"]["loss"]) < 6
+    assert f"Execution failed: {result.error}" in (result.path / "execution.log").read_text()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ComponentError, is_out_of_memory, unknown_type_message
+from .errors import ComponentError, unknown_type_message
 
 
 class HDFManager:
@@ -83,8 +83,6 @@ class Dataset:
             try:
                 return cache.load()
             except Exception as exc:  # a truncated or foreign file: read the source again
-                if is_out_of_memory(exc):
-                    raise  # not the file's fault: the run is over its memory limit
                 self.log.warning(f"Ignoring unreadable cache file {cache.path}: {exc}")
         self.log.info("Downloading dataset ...")
         self.log.info(f"Retrieving dataset from {self.source} ...")

@@ -54,18 +54,29 @@ class ComponentError(Exception):
         super().__init__(message)
 
 
-def out_of_memory_in(exc: BaseException) -> BaseException | None:
-    """The MemoryError or TensorFlow ResourceExhaustedError (an allocation refused) that ``exc`` is or was
-    raised from, or None.
+class MemoryLimitExceeded(BaseException):  # noqa: N818 - named as the user reads it in the run's error
+    """The run went over the memory its process is held to: raised in the training's thread wherever it is.
 
-    The memory watch interrupts the training wherever it is, so the MemoryError may arrive inside code that
-    wraps what it catches (an optimizer rejecting its arguments, a tracker, a preprocessor): the cause it
-    keeps still says the run ran out of memory.
+    A ``BaseException``, as ``KeyboardInterrupt`` is: an interruption from outside, which no
+    ``except Exception`` on the way (a tracker that must not stop the training, an optimizer wrapping
+    what it rejects) may swallow or reword. The engine fails the run with it.
+    """
+
+
+MEMORY_ERRORS = (MemoryError, MemoryLimitExceeded)
+
+
+def out_of_memory_in(exc: BaseException) -> BaseException | None:
+    """The error that says ``exc`` is, or was raised from, running out of memory, or None.
+
+    That is the memory limit's ``MemoryLimitExceeded``, Python's ``MemoryError`` or TensorFlow's
+    ``ResourceExhaustedError`` (an allocation refused). An allocation refused inside code that wraps what
+    it catches (an optimizer building its slots) keeps it as the cause, which still says what happened.
     """
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, MemoryError) or type(current).__name__ == "ResourceExhaustedError":
+        if isinstance(current, MEMORY_ERRORS) or type(current).__name__ == "ResourceExhaustedError":
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, model_validator
 
-from .errors import invalid, is_out_of_memory
+from .errors import invalid
 from .mlflow_process import MLflowProcess
 from .params import flatten
 from .schema import Component, UnionKind
@@ -312,8 +312,6 @@ class TrackerSet:
             try:
                 getattr(tracker, method)(*args)
             except Exception as exc:  # noqa: BLE001 - a tracker must never stop the training
-                if is_out_of_memory(exc):
-                    raise  # the run's memory limit, which stops the run wherever it lands
                 log.warning(
                     f"Tracker {tracker.name} failed ({method}): {type(exc).__name__}: {exc}; "
                     "training goes on without it"

@@ -214,8 +214,6 @@ class Trainer:
         try:
             evaluation.write_report(model, parts, self.config, self.dataset, path, rows=self.split)
         except Exception as exc:  # noqa: BLE001 - the run trained; the report says what it could not do
-            if out_of_memory_in(exc) is not None:
-                raise  # over the run's memory limit: that fails the run, as anywhere else
             log.warning(f"Evaluation report failed: {type(exc).__name__}: {exc}; the run is kept as it trained")
 
     def _create_folder(self) -> Path:
@@ -311,10 +309,10 @@ class Trainer:
             write_json(path / "training_config.json", self.config.source)
         if not self.metrics:
             self.metrics.update(self._history())
-        interrupted = not isinstance(exc, Exception)
-        error = "interrupted" if interrupted else f"{type(exc).__name__}: {exc}"
         memory = out_of_memory_in(exc)
-        if memory is not None and not interrupted:
+        interrupted = not isinstance(exc, Exception) and memory is None
+        error = "interrupted" if interrupted else f"{type(exc).__name__}: {exc}"
+        if memory is not None:
             # Said as the memory error itself, not as whatever wrapped it ("adam rejected its arguments").
             limit = f" (limit {self.memory_limit_mb} MB)" if self.memory_limit_mb else ""
             error = f"out of memory{limit}: {type(memory).__name__}: {memory}"
