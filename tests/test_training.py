@@ -286,3 +286,18 @@ def test_running_out_of_memory_inside_code_that_wraps_errors_is_still_said_as_ou
     )
     assert json.loads((result.path / "metrics.json").read_text())["error"] == result.error
     assert f"Execution failed: {result.error}" in (result.path / "execution.log").read_text()
+
+
+def test_ctrl_c_stops_the_run_and_reaches_the_caller_even_while_an_error_is_handled(trainings, cache_dir):
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            try:
+                raise MemoryError("a refused allocation, being handled")
+            except MemoryError:
+                raise KeyboardInterrupt from None
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(load_config(tiny(epochs=3)), trainings, cache_dir, callbacks=[CtrlC()], memory_limit_mb=300)
+    (folder,) = (trainings / "boston_housing" / "executions").iterdir()
+    assert json.loads((folder / "metrics.json").read_text())["error"] == "interrupted"
+    assert "Execution failed: interrupted" in (folder / "execution.log").read_text()

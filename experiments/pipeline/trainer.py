@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from . import datasets, evaluation, hardware, network, processing
 from .config import TrainingConfig
-from .errors import out_of_memory_in
+from .errors import MemoryLimitExceeded, out_of_memory_in
 from .execution import STAGES, ExecutionLog, create_execution_dir, write_json
 from .system_metrics import SystemSampler
 from .system_metrics import interval_from_environment as system_interval
@@ -309,8 +309,9 @@ class Trainer:
             write_json(path / "training_config.json", self.config.source)
         if not self.metrics:
             self.metrics.update(self._history())
-        memory = out_of_memory_in(exc)
-        interrupted = not isinstance(exc, Exception) and memory is None
+        # Ctrl-C or an exit (even one raised while handling an error) is re-raised; the memory limit is a failure.
+        interrupted = not isinstance(exc, (Exception, MemoryLimitExceeded))
+        memory = None if interrupted else out_of_memory_in(exc)
         error = "interrupted" if interrupted else f"{type(exc).__name__}: {exc}"
         if memory is not None:
             # Said as the memory error itself, not as whatever wrapped it ("adam rejected its arguments").
