@@ -47,9 +47,9 @@ def main():
     django.setup()
     from django.core.management import call_command
 
+    from experiments.jobs.launching import launch
+    from experiments.jobs.queues import EmbeddedRedis
     from experiments.models import Execution
-    from experiments.queueing import EmbeddedRedis
-    from experiments.running import launch
 
     call_command("migrate", verbosity=0)
     redis_server = EmbeddedRedis().start()

@@ -144,9 +144,9 @@ def gymnos(args):
     from django.core.management import call_command
     from rq import Worker
 
+    from experiments.jobs.launching import launch
+    from experiments.jobs.queues import EmbeddedRedis
     from experiments.models import Execution
-    from experiments.queueing import EmbeddedRedis
-    from experiments.running import launch
     from sweeps.launching import launch_sweep
 
     call_command("migrate", verbosity=0)

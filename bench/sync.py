@@ -174,9 +174,9 @@ def main():
               f"written in {time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
 
         connection, original_name = setup_django(args.database_url, workdir)
+        from experiments.index.reader import config_problems
+        from experiments.index.sync import sync_trainings
         from experiments.models import MetricHistory
-        from experiments.sync import sync_trainings
-        from experiments.sync_reader import config_problems
 
         config_problems((ROOT / "examples" / "boston_housing.json").read_bytes())  # the schema's first use, untimed
         python = sys.version.split()[0]

@@ -1,5 +1,6 @@
 """The admin over the index: browse what sync found. The folders are the record of truth, so
-everything read from them is shown read-only."""
+everything read from them is shown read-only, and nothing is deleted here: a run leaves through the
+trash (its page, the API), which moves its folder and keeps it restorable."""
 
 from __future__ import annotations
 
@@ -36,8 +37,15 @@ def _json_field(name: str, description: str) -> Callable[[admin.ModelAdmin, Mode
     return show
 
 
+class NoDeleteAdmin(admin.ModelAdmin):
+    """No "Delete selected", no delete button: runs are deleted through the trash only."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
 @admin.register(Experiment)
-class ExperimentAdmin(admin.ModelAdmin):
+class ExperimentAdmin(NoDeleteAdmin):
     list_display = ["name", "execution_count", "created_at"]
     search_fields = ["name"]
     readonly_fields = ["created_at"]
@@ -78,7 +86,7 @@ FOLDER_FIELDS = [
 
 
 @admin.register(Execution)
-class ExecutionAdmin(admin.ModelAdmin):
+class ExecutionAdmin(NoDeleteAdmin):
     list_display = ["__str__", "title", "status", "epochs", "final_val_loss", "test_loss", "started_at", "has_error"]
     list_filter = ["status", "experiment"]
     list_select_related = ["experiment"]
@@ -113,7 +121,7 @@ class ExecutionAdmin(admin.ModelAdmin):
 
 
 @admin.register(MetricHistory)
-class MetricHistoryAdmin(admin.ModelAdmin):
+class MetricHistoryAdmin(NoDeleteAdmin):
     list_display = ["name", "execution", "length"]
     list_filter = ["execution__experiment", "name"]
     list_select_related = ["execution__experiment"]

@@ -6,12 +6,14 @@ Nothing here imports Keras, so the web process may load every feature's registra
   worker adds to that execution's ``fit`` (a sweep adds its pruner). A callback with a true
   ``pruned`` attribute when the run ends makes the run end ``pruned``.
 - ``WORKER_MODULES``: modules a worker imports before it forks its first job, beside its own
-  (``experiments.worker.JOB_MODULES``), so a feature's jobs do not pay a heavy import each (a sweep: Optuna).
+  (``experiments.jobs.worker.JOB_MODULES``), so a feature's jobs do not pay a heavy import each (a sweep: Optuna).
 - ``WORKER_READY``: functions a worker calls once, after those imports and before its first fork (a sweep
   opens its study's storage there, so each job reuses it); one that fails is logged and skipped.
+- ``WORKER_HEARTBEAT``: functions ``(Redis connection or pipeline, the worker's key)`` a worker calls on each
+  heartbeat (system metrics write the machine's figures into the worker's hash); one that fails is logged.
 - ``FOLLOW_ON``: functions ``(id of a run that ended) -> [ids of queued runs, first first]`` that may be
-  trained next in the work horse that trained it (``experiments.follow_on``; a sweep: its queued trials).
-- Folder readers for sync: ``experiments.sync_reader.register``.
+  trained next in the work horse that trained it (``experiments.jobs.follow_on``; a sweep: its queued trials).
+- Folder readers for sync: ``experiments.index.reader.register``.
 - A run ending: ``experiments.models.lifecycle.execution_ended`` (a Django signal).
 """
 
@@ -25,5 +27,6 @@ if TYPE_CHECKING:
 
 RUN_CALLBACKS: list[Callable[[Execution], list[Any]]] = []
 WORKER_MODULES: list[str] = []
-WORKER_READY: list[Callable[[], None]] = []
+WORKER_READY: list[Callable[[], object]] = []
+WORKER_HEARTBEAT: list[Callable[[Any, str], None]] = []
 FOLLOW_ON: list[Callable[[int], list[int]]] = []

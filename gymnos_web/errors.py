@@ -13,7 +13,7 @@ import redis
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-from experiments.queueing import describe_redis
+from experiments.jobs.queues import describe_redis
 
 log = logging.getLogger("experiments.errors")
 

@@ -115,7 +115,7 @@ if min(GYMNOS_CHECK_MEMORY_MB, GYMNOS_CHECK_SECONDS) < 1:
 if GYMNOS_JOB_MEMORY_MB < 0:
     raise ImproperlyConfigured(f"GYMNOS_JOB_MEMORY_MB={GYMNOS_JOB_MEMORY_MB}: expected 0 (no limit) or more")
 # After its run, a work horse may train up to this many more runs itself: a sweep's next trial waiting first in
-# line (experiments.follow_on), which then skips a fresh process's start; 0: a fresh process for every run.
+# line (experiments.jobs.follow_on), which then skips a fresh process's start; 0: a fresh process for every run.
 GYMNOS_FOLLOW_ON_RUNS = envint("GYMNOS_FOLLOW_ON_RUNS", 100)
 if GYMNOS_FOLLOW_ON_RUNS < 0:
     raise ImproperlyConfigured(f"GYMNOS_FOLLOW_ON_RUNS={GYMNOS_FOLLOW_ON_RUNS}: expected 0 (none) or more")
@@ -131,7 +131,7 @@ if "socket_connect_timeout" not in _queue_url:
     _queue_url += ("&" if "?" in _queue_url else "?") + "socket_connect_timeout=2&socket_timeout=15"
 RQ_QUEUES = {name: {"URL": _queue_url, "DEFAULT_TIMEOUT": GYMNOS_JOB_TIMEOUT} for name in ("default", "gpu")}
 # The worker class imports TensorFlow once, before RQ forks a work horse per job.
-RQ = {"WORKER_CLASS": "experiments.worker.GymnosWorker"}
+RQ = {"WORKER_CLASS": "experiments.jobs.worker.GymnosWorker"}
 
 INSTALLED_APPS = [
     "django.contrib.admin",

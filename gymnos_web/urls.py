@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from experiments.api import api
+from gymnos_web.api import api
 
 handler400 = "gymnos_web.errors.bad_request"
 handler403 = "gymnos_web.errors.permission_denied"

@@ -10,7 +10,7 @@ application = get_wsgi_application()
 
 # The fork server that checks launched configs imports TensorFlow (seconds). A web process finishes
 # booting (and so takes its first request) only once it is ready: no launch ever waits for it.
-from experiments.running import warm_up  # noqa: E402 - needs the application (settings, apps) loaded
+from experiments.jobs.launching import warm_up  # noqa: E402 - needs the application (settings, apps) loaded
 
 warm_up(wait=True)
 # `manage.py up` announces the site once every web process has said this (on stderr: var/log/web.log).

@@ -10,7 +10,7 @@ running it once:
    running (or being asked for) at once, and at most ``trials_total`` are ever asked for (the
    unique (sweep, number) constraint says so too);
 3. for each slot the study is asked for values, written into the base config, and the config is
-   checked and launched as an ordinary execution (``running.launch``). A sample whose config does
+   checked and launched as an ordinary execution (``launching.launch``). A sample whose config does
    not validate fails that trial with its error, and the slot is used again; a network another
    sample of the sweep already built is not built again (``_checker``);
 4. when every trial has ended the sweep is finished; importances are refreshed (while it runs: at most
@@ -34,13 +34,13 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from experiments import running
+from experiments.jobs import launching
+from experiments.jobs.queues import QueueUnavailable
 from experiments.models import LIVE, Execution, Status
 from experiments.pipeline import ConfigError
 from experiments.pipeline.build_check import build_problems, network_key
 from experiments.pipeline.config import TrainingConfig
 from experiments.pipeline.errors import Problem
-from experiments.queueing import QueueUnavailable
 
 from . import paths, study
 from .models import Sweep, Trial
@@ -141,7 +141,7 @@ def start(sweep: Sweep, trial: Trial, opened: optuna.Study | None = None) -> str
         config = paths.write(config, path, value)
     try:
         with transaction.atomic():
-            execution = running.launch(config, user=sweep.created_by, trusted=sweep.trusted, check=_checker(sweep))
+            execution = launching.launch(config, user=sweep.created_by, trusted=sweep.trusted, check=_checker(sweep))
             Trial.objects.filter(pk=trial.pk).update(execution=execution)
     except ConfigError as exc:
         key_problems = [p for p in exc.problems if p.path in params and p.message.startswith(_KEY_PROBLEMS)]
@@ -156,7 +156,7 @@ def start(sweep: Sweep, trial: Trial, opened: optuna.Study | None = None) -> str
         log.warning("Could not queue a trial of %s: %s", sweep, exc)
         return "stop"
     if not Sweep.objects.filter(pk=sweep.pk, status=Sweep.State.RUNNING).exists():
-        running.cancel(execution)  # cancelled while this trial was being queued
+        launching.cancel(execution)  # cancelled while this trial was being queued
     return "queued"
 
 

@@ -11,10 +11,10 @@ from ninja import Router, Schema, Status
 from audit.models import Entry
 from audit.recording import record
 from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
+from experiments.jobs.queues import QueueUnavailable
 from experiments.models import Execution
 from experiments.pipeline import ConfigError
 from experiments.pipeline.schema import openapi_schema
-from experiments.queueing import QueueUnavailable
 
 from .document import SweepDocument
 from .launching import cancel_sweep, heal, launch_sweep

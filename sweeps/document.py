@@ -45,6 +45,8 @@ MAX_PARAMETERS = 32
 MAX_CHOICES = 100
 MAX_TRIALS = 10_000
 MAX_PARALLEL = 64
+# A float range's steps: past 2**53 a float cannot tell one step from the next.
+MAX_STEPS = 1e15
 METHODS = ("grid", "random", "tpe")
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -72,7 +74,10 @@ class Uniform(Distribution):
         if self.low >= self.high:
             raise invalid(f"must be above low ({self.low:g}), got {self.high:g}", "high")
         if self.step is not None:
-            self.high = self.low + math.floor((self.high - self.low) / self.step + 1e-9) * self.step
+            steps = (self.high - self.low) / self.step  # inf when the range is wider than a float holds
+            if not math.isfinite(steps) or steps > MAX_STEPS:
+                raise invalid(f"must divide the range into at most {MAX_STEPS:.0e} steps, got {self.step:g}", "step")
+            self.high = self.low + math.floor(steps + 1e-9) * self.step
         return self
 
     def ends(self) -> list[tuple[str, Any]]:

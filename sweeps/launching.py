@@ -23,10 +23,10 @@ from django.utils import timezone
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from experiments import running
+from experiments.jobs import launching
+from experiments.jobs.queues import QueueUnavailable, check_redis, queue_name_for
 from experiments.models import Execution, Status
 from experiments.pipeline.config import load_config
-from experiments.queueing import QueueUnavailable, check_redis, queue_name_for
 
 from .document import SweepPlan, load_sweep
 from .models import Sweep, Trial
@@ -133,7 +133,7 @@ def cancel_sweep(sweep: Sweep) -> bool:
         return False
     for execution in Execution.objects.filter(sweep_trial__sweep=sweep, status__in=[Status.QUEUED, Status.RUNNING]):
         try:
-            running.cancel(execution)
+            launching.cancel(execution)
         except QueueUnavailable:
             log.exception("Could not cancel trial execution %s of %s", execution.pk, sweep)
     request_advance(sweep)  # tells the study how its trials ended

@@ -40,7 +40,7 @@ def on_execution_ended(sender: Any, pk: int, status: str, **kwargs: Any) -> None
 
 def queued_trials(ended: int) -> list[int]:
     """The queued trials of the running sweep whose trial run ``ended`` just ended, oldest first: the runs its work
-    horse may train next itself (``experiments.follow_on``, which takes one only when it is first in line)."""
+    horse may train next itself (``experiments.jobs.follow_on``, which takes one only when it is first in line)."""
     trial = trial_of(ended)
     if trial is None or trial.sweep.status != Sweep.State.RUNNING:
         return []

@@ -17,11 +17,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.models import Entry
 from audit.recording import record
 from experiments.access import can_launch, get_execution_by_id_for_user, require_launch_permission
+from experiments.display import run_label
 from experiments.forms import ShareForm
+from experiments.jobs.queues import QueueUnavailable
 from experiments.models import Execution
 from experiments.pipeline import ConfigError
-from experiments.queueing import QueueUnavailable
-from experiments.views.helpers import run_label
 
 from .forms import DISTRIBUTIONS, SweepForm, rows_for
 from .launching import cancel_sweep, heal, launch_sweep

@@ -5,8 +5,8 @@ import json
 
 from django.test import Client
 
+from experiments.index.sync import sync_trainings
 from experiments.models import Execution
-from experiments.sync import sync_trainings
 from tests.helpers import seed_config
 
 UTC = dt.UTC

@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
+from experiments.index.sync import sync_trainings
 from experiments.models import Execution, MetricHistory
-from experiments.sync import sync_trainings
 from tests.folders import write_execution
 from tests.helpers import seed_config
 

@@ -9,9 +9,9 @@ import shutil
 import pytest
 from django.utils import timezone
 
+from experiments.index.sync import sync_trainings
 from experiments.models import Execution, ShareLink
 from experiments.pipeline import load_config, run_experiment
-from experiments.sync import sync_trainings
 from tests.browser import Shots, logged_in
 from tests.folders import permalink
 from tests.helpers import tiny

@@ -6,7 +6,7 @@ Screenshots go to test-artifacts/screenshots/system-*.png.
 
 import pytest
 
-from experiments import running
+from experiments.jobs import launching
 from experiments.models import Execution
 from tests.browser import Shots, logged_in
 from tests.helpers import tiny
@@ -52,7 +52,7 @@ def test_the_system_panel_fills_in_while_the_run_trains(live_server, browser, wo
     page.context.on("weberror", lambda error: errors.append(str(error.error)))
     shot = Shots("system")
     worker.wait_ready()
-    execution = running.launch(slow(epochs=8), user=owner)
+    execution = launching.launch(slow(epochs=8), user=owner)
     page.goto(f"/executions/{execution.pk}/")
 
     page.wait_for_function(
@@ -92,7 +92,7 @@ def test_the_system_panel_fills_in_while_the_run_trains(live_server, browser, wo
     shot(page, "finished")
 
     # The compare page: this run and another, one system metric overlaid, the metric chosen from a menu.
-    other = running.launch(slow(epochs=2), user=owner)
+    other = launching.launch(slow(epochs=2), user=owner)
     wait_for(lambda: Execution.objects.get(pk=other.pk).system.get("samples"), timeout=120, message="second run")
     page.goto(f"/compare/?runs={execution.pk},{other.pk}")
     chart = page.locator("#compare-system-chart")

@@ -8,8 +8,8 @@ from django.db import connection
 
 from audit.models import Entry
 from experiments.curation import edits, sidecar
+from experiments.index.sync import sync_trainings
 from experiments.models import Execution, Experiment, MetricHistory
-from experiments.sync import sync_trainings
 from tests.folders import make_run, write_execution
 from tests.helpers import seed_config
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 from audit.models import Entry
 from experiments.curation import trash
 from experiments.curation.edits import CurationError
+from experiments.index.sync import sync_trainings
 from experiments.models import Execution
-from experiments.sync import sync_trainings
 from tests.folders import make_run, write_execution
 
 pytestmark = pytest.mark.django_db

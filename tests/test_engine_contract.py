@@ -12,8 +12,8 @@ FORBIDDEN = (
     "django_rq",
     "experiments.models",
     "experiments.views",
-    "experiments.tasks",
-    "experiments.sync",
+    "experiments.jobs.tasks",
+    "experiments.index.sync",
     "experiments.api",
 )
 

@@ -7,9 +7,9 @@ import shutil
 import pytest
 from django.core.management import call_command
 
+from experiments.index.sync import sync_trainings
 from experiments.models import Execution
 from experiments.pipeline import load_config, run_experiment
-from experiments.sync import sync_trainings
 from tests.helpers import tiny
 from tests.test_evaluation_views import IRIS
 

@@ -25,8 +25,8 @@ from sklearn.preprocessing import StandardScaler
 
 from experiments.pipeline import load_config, run_experiment
 from experiments.pipeline.datasets import HDFManager
-from experiments.pipeline.evaluation import decide_task
-from experiments.pipeline.evaluation_common import MAX_CURVE_POINTS, downsample
+from experiments.pipeline.evaluation.common import MAX_CURVE_POINTS, downsample
+from experiments.pipeline.evaluation.report import decide_task
 from experiments.pipeline.execution import STAGES
 from tests.helpers import tiny
 

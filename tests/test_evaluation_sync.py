@@ -6,8 +6,8 @@ import os
 import pytest
 
 from experiments.evaluation.report import MAX_BYTES
+from experiments.index.sync import sync_trainings
 from experiments.models import Execution
-from experiments.sync import sync_trainings
 from tests.folders import write_execution
 
 pytestmark = pytest.mark.django_db

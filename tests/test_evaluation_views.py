@@ -47,7 +47,7 @@ def run_with(root, name, report, dataset="iris", owner=None):
     execution = make_run(root, name, dataset=dataset, owner=owner)
     if report is not None:
         (root / dataset / "executions" / name / "evaluation.json").write_bytes(report)
-        from experiments.sync import sync_trainings
+        from experiments.index.sync import sync_trainings
 
         sync_trainings(root)
         execution.refresh_from_db()

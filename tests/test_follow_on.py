@@ -1,4 +1,4 @@
-"""Follow-on runs (``experiments.follow_on``): when a work horse takes the next run itself, and when not.
+"""Follow-on runs (``experiments.jobs.follow_on``): when a work horse takes the next run itself, and when not.
 
 The rules on a real Redis and the test database, with RQ's own jobs and queues; what a worker does with
 them (``manage.py rqworker``, real training) is in ``test_follow_on_workers``.
@@ -13,8 +13,8 @@ from rq.job import Job
 from rq.suspension import resume, suspend
 from rq.worker import Worker
 
-from experiments import running
-from experiments.follow_on import Chain, clear_keras_state
+from experiments.jobs import launching
+from experiments.jobs.follow_on import Chain, clear_keras_state
 from experiments.models import Execution
 from tests.helpers import tiny
 from tests.workers import flush, queues_at
@@ -31,7 +31,7 @@ def no_build_check(config):
 def queue_run(**tracking):
     config = tiny(epochs=1)
     config["tracking"]["params"].update(tracking)
-    return running.launch(config, check=no_build_check)
+    return launching.launch(config, check=no_build_check)
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_a_run_first_in_line_is_claimed_under_this_job_and_its_own_job_leaves_th
     assert following.status == "running" and following.worker == WORKER
     # A cancel now stops the job this horse runs, which trains it.
     assert following.job_id == chain.job.id
-    assert queued_job_ids() == [] and not Job.exists(running.job_id_for(following.pk), connection=redis_queues)
+    assert queued_job_ids() == [] and not Job.exists(launching.job_id_for(following.pk), connection=redis_queues)
 
 
 def test_a_run_behind_another_users_run_is_left_in_line(chain):
@@ -96,7 +96,7 @@ def test_a_run_on_a_queue_this_worker_does_not_read_is_not_taken(chain):
 
 def test_a_run_cancelled_meanwhile_is_not_taken(chain):
     following = queue_run()
-    running.cancel(following)
+    launching.cancel(following)
     assert not chain.take(following.pk)
     assert Execution.objects.get(pk=following.pk).status == "cancelled"
 
@@ -105,7 +105,7 @@ def test_a_run_cancelled_meanwhile_is_not_taken(chain):
 def offered(chain, monkeypatch):
     """A queued run first in line that a feature offers as the follow-on of any run."""
     following = queue_run()
-    monkeypatch.setattr("experiments.follow_on.FOLLOW_ON", [lambda ended: [following.pk]])
+    monkeypatch.setattr("experiments.jobs.follow_on.FOLLOW_ON", [lambda ended: [following.pk]])
     return following
 
 

@@ -1,4 +1,4 @@
-"""A sweep's trials trained one after another in one work horse (``experiments.follow_on``), on a real worker
+"""A sweep's trials trained one after another in one work horse (``experiments.jobs.follow_on``), on a real worker
 (``manage.py rqworker``), a real Redis and the test database: what a user sees is what separate horses gave."""
 
 import os
@@ -10,7 +10,7 @@ import psutil
 import pytest
 from rq.job import Job
 
-from experiments import running
+from experiments.jobs import launching
 from experiments.models import Execution
 from sweeps.launching import cancel_sweep, launch_sweep
 from sweeps.models import Sweep, Trial
@@ -96,14 +96,14 @@ def test_a_sweeps_next_trials_train_in_the_horse_of_the_first_with_every_artifac
 
 
 def test_another_users_run_queued_first_trains_before_the_sweeps_next_trial(worker):
-    running.warm_up(wait=True)  # the build check's fork server, so the run below is queued at once
+    launching.warm_up(wait=True)  # the build check's fork server, so the run below is queued at once
     sweep = launch_sweep(grid([4, 8], slow(epochs=10)))
     wait_for(
         lambda: any(t.execution and t.execution.epochs >= 1 for t in trials(sweep)),
         timeout=120,
         message="the first trial training",
     )
-    other = running.launch(tiny(epochs=1))
+    other = launching.launch(tiny(epochs=1))
     assert [t.execution.status for t in trials(sweep)] == ["running"], "queued too late to tell"
     rows = ended(sweep)
     other.refresh_from_db()
@@ -112,7 +112,7 @@ def test_another_users_run_queued_first_trains_before_the_sweeps_next_trial(work
     # One worker trains one run at a time, so they ended in the order they trained.
     assert rows[0].execution.finished_at < other.finished_at < second.finished_at
     # The trial waited its turn in the queue, and got a job of its own.
-    assert second.job_id == running.job_id_for(second.pk)
+    assert second.job_id == launching.job_id_for(second.pk)
 
 
 def test_cancelling_a_sweep_stops_the_trial_its_horse_took(worker):
@@ -125,7 +125,7 @@ def test_cancelling_a_sweep_stops_the_trial_its_horse_took(worker):
     second.refresh_from_db()
     assert second.status == "cancelled"
     # Its horse was stopped: the run saved no model, and the worker trains the next run it is given.
-    after = running.launch(tiny(epochs=1))
+    after = launching.launch(tiny(epochs=1))
     wait_for(lambda: Execution.objects.get(pk=after.pk).status == "succeeded", timeout=90, message="the next run")
     assert not os.path.exists(os.path.join(second.folder_path, "model.h5"))
     assert [t.execution.status for t in trials(sweep)] == ["succeeded", "cancelled"]

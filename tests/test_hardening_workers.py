@@ -8,10 +8,10 @@ import time
 import keras
 import pytest
 
-from experiments import running
+from experiments.jobs import launching
+from experiments.jobs.horse import MemoryWatch
 from experiments.models import Execution
 from experiments.pipeline import load_config, run_experiment
-from experiments.work import MemoryWatch
 from tests.helpers import tiny
 from tests.workers import WorkerProcess, flush, queues_at, wait_for, worker_env
 
@@ -39,8 +39,8 @@ def test_a_run_over_the_job_memory_limit_fails_alone_and_the_next_one_trains(cap
     big = tiny(epochs=2)
     # 26 million weights (104 MB) build fine; Adam's two slots and the gradients need three times more.
     big["model"]["network"] = [{"type": "dense", "units": 2_000_000}, {"type": "dense", "units": 1}]
-    hungry = running.launch(big)
-    small = running.launch(tiny(epochs=2))
+    hungry = launching.launch(big)
+    small = launching.launch(tiny(epochs=2))
     assert wait_for(lambda: ended(hungry.pk), timeout=180, message="the big run ended") == "failed"
     hungry.refresh_from_db()
     assert hungry.error.startswith("out of memory (limit 300 MB)")

@@ -12,11 +12,11 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.models import Count, Q
 
-from experiments import running
+from experiments.index.sync import sync_trainings
+from experiments.jobs import launching
 from experiments.models import Execution, Experiment, KeyCount, RunCount, SearchValue, Status
 from experiments.search import counts, triggers
 from experiments.search.selection import Filters, select
-from experiments.sync import sync_trainings
 from tests.folders import LONG_METRICS, write_execution
 from tests.helpers import seed_config, tiny
 from tests.workers import WorkerProcess, flush, queues_at, wait_for, worker_env
@@ -189,7 +189,7 @@ def test_a_run_a_worker_trains_is_searchable_by_its_metrics_epoch_by_epoch(setti
         worker.wait_ready()
         config = tiny(epochs=4, callbacks=[{"type": "lambda_callback", "on_epoch_end": "tests.hooks.pause"}])
         config["training"]["batch_size"] = 48
-        execution = running.launch(config)
+        execution = launching.launch(config)
         assert values(execution)["params.training.batch_size"] == 48  # from the launch, before any epoch
         query = "params.training.batch_size = 48 and metrics.loss"
         wait_for(lambda: select(execution.experiment, Filters(q=query)).runs.exists(), timeout=120, message="epoch 1")

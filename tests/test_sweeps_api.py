@@ -33,7 +33,7 @@ def get(client, path, token):
 
 
 def test_launching_a_sweep_creates_it_and_queues_its_first_step_at_the_front(client, launcher, capsys):
-    django_rq.get_queue("default").enqueue_call("experiments.tasks.run_execution", args=(999,), job_id="ahead")
+    django_rq.get_queue("default").enqueue_call("experiments.jobs.tasks.run_execution", args=(999,), job_id="ahead")
     response = post(client, "/api/sweeps", DOCUMENT, token_for(launcher, capsys))
     assert response.status_code == 201
     body = response.json()
@@ -125,9 +125,9 @@ def test_reading_a_sweep_gives_its_counts_best_trial_and_trials(client, launcher
 def test_cancelling_ends_the_sweep_and_its_queued_trials_once(client, launcher, viewer, capsys):
     token = token_for(launcher, capsys)
     sweep = Sweep.objects.get(pk=post(client, "/api/sweeps", DOCUMENT, token).json()["id"])
-    from experiments import running
+    from experiments.jobs import launching
 
-    queued = running.launch(tiny(), user=launcher)
+    queued = launching.launch(tiny(), user=launcher)
     Trial.objects.create(sweep=sweep, number=0, execution=queued, params={"model.network[0].units": 4})
     assert post(client, f"/api/sweeps/{sweep.pk}/cancel", token=token_for(viewer, capsys)).status_code == 403
     response = post(client, f"/api/sweeps/{sweep.pk}/cancel", token=token)

@@ -216,6 +216,14 @@ def test_the_document_and_the_base_are_bounded():
     }
 
 
+def test_a_float_step_too_fine_for_its_range_is_a_problem_not_a_crash():
+    """A step of 5e-324 over a range of 1.8e308 made ``(high - low) / step`` infinite: a 500 (found by the fuzzer)."""
+    wide = {"distribution": "uniform", "low": 0.4, "high": 1.7976931348623157e308, "step": 5e-324}
+    assert problems(sweep({"training.samples.val": wide})) == {
+        'parameters["training.samples.val"].step': "must divide the range into at most 1e+15 steps, got 4.94066e-324"
+    }
+
+
 @pytest.mark.django_db
 def test_a_web_launch_reads_dataset_paths_only_inside_the_data_roots(tmp_path, settings):
     settings.GYMNOS_DATA_ROOTS = [tmp_path / "data"]

@@ -1,4 +1,4 @@
-"""experiments.sync: folders become rows, a second sync changes nothing, unchanged folders are not read."""
+"""experiments.index.sync: folders become rows, a second sync changes nothing, unchanged folders are not read."""
 
 import builtins
 import datetime as dt
@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
+from experiments.index.sync import sync_folder, sync_trainings
 from experiments.models import Execution, Experiment, MetricHistory
-from experiments.sync import sync_folder, sync_trainings
 from tests.folders import SEED_CHECKPOINTS, SEED_METRICS, UTC, write_execution
 from tests.helpers import seed_config
 

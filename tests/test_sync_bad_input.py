@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from experiments.index.sync import sync_trainings
 from experiments.models import Execution, MetricHistory
-from experiments.sync import sync_trainings
 from tests.folders import SEED_METRICS, write_execution
 from tests.helpers import seed_config
 

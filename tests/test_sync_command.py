@@ -1,4 +1,4 @@
-"""``manage.py sync_trainings`` and the RQ job: thin entry points over experiments.sync."""
+"""``manage.py sync_trainings`` and the RQ job: thin entry points over experiments.index.sync."""
 
 import io
 import json
@@ -8,8 +8,8 @@ from django.core.management import CommandError, call_command
 from redis import Redis
 from rq import Queue
 
+from experiments.jobs.tasks import sync_trainings_job
 from experiments.models import Execution
-from experiments.tasks import sync_trainings_job
 from tests.folders import write_execution
 
 pytestmark = pytest.mark.django_db

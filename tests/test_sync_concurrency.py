@@ -5,8 +5,8 @@ import threading
 import pytest
 from django.db import connection
 
+from experiments.index.sync import sync_trainings
 from experiments.models import Execution, Experiment, MetricHistory
-from experiments.sync import sync_trainings
 from tests.folders import SEED_METRICS, write_execution
 
 pytestmark = pytest.mark.django_db(transaction=True)

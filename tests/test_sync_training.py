@@ -7,8 +7,8 @@ import os
 import pytest
 from django.core.management import call_command
 
+from experiments.index.sync import sync_trainings
 from experiments.models import Execution, Experiment
-from experiments.sync import sync_trainings
 from tests.helpers import tiny
 
 pytestmark = [pytest.mark.django_db, pytest.mark.training]

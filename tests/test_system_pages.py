@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from experiments.index.sync import sync_trainings
 from experiments.models import Execution, ShareLink
-from experiments.sync import sync_trainings
 from tests.folders import make_run, permalink, write_execution
 
 pytestmark = pytest.mark.django_db

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from experiments.index.sync import sync_trainings
 from experiments.models import Execution, MetricHistory
-from experiments.sync import sync_trainings
 from tests.folders import write_execution
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import psutil
 import pytest
 from django.test import Client
 
-from experiments import running
+from experiments.jobs import launching
 from experiments.models import Execution, MetricHistory
 from tests.helpers import tiny
 from tests.workers import WorkerProcess, flush, queues_at, wait_for, worker_env
@@ -52,7 +52,7 @@ def lines_of(path):
 
 def test_a_worker_run_is_sampled_served_while_it_trains_and_indexed_when_it_ends(worker, watcher):
     worker.wait_ready()
-    execution = running.launch(slow(epochs=10))
+    execution = launching.launch(slow(epochs=10))
 
     def poll(offset=None):
         return watcher.get(f"/executions/{execution.pk}/system.json" + (f"?offset={offset}" if offset else "")).json()
@@ -82,7 +82,7 @@ def test_a_worker_run_is_sampled_served_while_it_trains_and_indexed_when_it_ends
 
 def test_a_run_cancelled_mid_way_keeps_a_file_of_whole_lines_and_it_is_indexed(worker, watcher):
     worker.wait_ready()
-    execution = running.launch(slow(epochs=200))
+    execution = launching.launch(slow(epochs=200))
 
     def sampled():
         execution.refresh_from_db()
@@ -90,7 +90,7 @@ def test_a_run_cancelled_mid_way_keeps_a_file_of_whole_lines_and_it_is_indexed(w
         return len(data["series"].get("memory_mb", {}).get("x", [])) >= 4 and data["epoch_ends"]
 
     wait_for(sampled, timeout=120, message="four samples and an epoch's end")
-    assert running.cancel(execution)
+    assert launching.cancel(execution)
     wait_for(
         lambda: Execution.objects.get(pk=execution.pk).system.get("samples"), timeout=60, message="indexed after cancel"
     )

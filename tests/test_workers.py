@@ -9,7 +9,7 @@ import psutil
 import pytest
 from django.test import Client
 
-from experiments import running
+from experiments.jobs import launching
 from experiments.models import Execution
 from tests.helpers import tiny
 from tests.workers import WorkerProcess, flush, queues_at, wait_for, worker_env
@@ -54,7 +54,7 @@ def status_of(pk):
 
 def test_a_launched_run_trains_and_its_folder_is_indexed(stack):
     stack.worker().wait_ready()
-    execution = running.launch(tiny(epochs=3))
+    execution = launching.launch(tiny(epochs=3))
     wait_for(lambda: status_of(execution.pk) in {"succeeded", "failed"}, timeout=90, message="run finished")
     execution.refresh_from_db()
     assert execution.status == "succeeded", execution.error
@@ -66,7 +66,7 @@ def test_a_launched_run_trains_and_its_folder_is_indexed(stack):
 
 def test_epoch_metrics_are_visible_while_the_run_trains(stack):
     stack.worker(GYMNOS_TEST_EPOCH_PAUSE="0.5").wait_ready()
-    execution = running.launch(slow(epochs=8))
+    execution = launching.launch(slow(epochs=8))
     client = Client()
     from django.contrib.auth.models import User
 
@@ -85,9 +85,9 @@ def test_epoch_metrics_are_visible_while_the_run_trains(stack):
 
 def test_cancelling_a_running_run_stops_it_and_keeps_its_partial_folder(stack):
     stack.worker(GYMNOS_TEST_EPOCH_PAUSE="0.5").wait_ready()
-    execution = running.launch(slow(epochs=40))
+    execution = launching.launch(slow(epochs=40))
     wait_for(lambda: Execution.objects.get(pk=execution.pk).epochs >= 2, timeout=90, message="two epochs done")
-    assert running.cancel(Execution.objects.get(pk=execution.pk))
+    assert launching.cancel(Execution.objects.get(pk=execution.pk))
     execution.refresh_from_db()
     assert execution.status == "cancelled"
     folder = execution.folder_path
@@ -105,7 +105,7 @@ def test_cancelling_a_running_run_stops_it_and_keeps_its_partial_folder(stack):
 
 def test_a_run_whose_work_horse_is_killed_fails_at_once_saying_how_it_died(stack):
     worker = stack.worker(GYMNOS_TEST_EPOCH_PAUSE="0.5").wait_ready()
-    execution = running.launch(slow(epochs=40))
+    execution = launching.launch(slow(epochs=40))
     wait_for(lambda: Execution.objects.get(pk=execution.pk).epochs >= 1, timeout=90, message="an epoch done")
     (horse,) = psutil.Process(worker.process.pid).children()
     horse.kill()  # as the kernel's out-of-memory killer would
@@ -114,7 +114,7 @@ def test_a_run_whose_work_horse_is_killed_fails_at_once_saying_how_it_died(stack
     execution.refresh_from_db()
     assert execution.error.startswith("its work horse died (signal 9 (SIGKILL)): out of memory on the machine")
     assert os.path.isfile(os.path.join(execution.folder_path, "execution.log"))
-    after = running.launch(tiny(epochs=1))
+    after = launching.launch(tiny(epochs=1))
     wait_for(lambda: status_of(after.pk) == "succeeded", timeout=90, message="the worker's next run")
 
 
@@ -128,10 +128,10 @@ def _steady_epochs(pk, wait=2.0):
 
 
 def test_a_job_delivered_twice_runs_once(stack):
-    execution = running.launch(tiny(epochs=1))
+    execution = launching.launch(tiny(epochs=1))
     # The same execution enqueued again under another job id, as a redelivery would.
     django_rq.get_queue("default").enqueue_call(
-        "experiments.tasks.run_execution", args=(execution.pk,), job_id="duplicate"
+        "experiments.jobs.tasks.run_execution", args=(execution.pk,), job_id="duplicate"
     )
     stack.worker().wait_ready()
     wait_for(lambda: status_of(execution.pk) == "succeeded", timeout=90, message="run finished")
@@ -150,9 +150,9 @@ def _finished_job(job_id):
 
 def test_a_killed_worker_fails_its_run_as_worker_lost_and_the_queue_goes_on(stack):
     doomed = stack.worker(GYMNOS_TEST_EPOCH_PAUSE="0.5").wait_ready()
-    first = running.launch(slow(epochs=40))
+    first = launching.launch(slow(epochs=40))
     wait_for(lambda: Execution.objects.get(pk=first.pk).epochs >= 1, timeout=90, message="first run training")
-    second = running.launch(tiny(epochs=1))
+    second = launching.launch(tiny(epochs=1))
     os.kill(doomed.process.pid, signal.SIGKILL)
     stack.worker().wait_ready()
     wait_for(lambda: status_of(first.pk) == "failed", timeout=60, message="first run marked failed")
@@ -161,7 +161,7 @@ def test_a_killed_worker_fails_its_run_as_worker_lost_and_the_queue_goes_on(stac
 
 
 def test_two_workers_drain_one_queue_each_job_once(stack):
-    executions = [running.launch(tiny(epochs=1)) for _ in range(4)]
+    executions = [launching.launch(tiny(epochs=1)) for _ in range(4)]
     first, second = stack.worker(), stack.worker()
     first.wait_ready(), second.wait_ready()
     wait_for(lambda: all(status_of(e.pk) == "succeeded" for e in executions), timeout=180, message="all runs finished")
@@ -173,11 +173,11 @@ def test_two_workers_drain_one_queue_each_job_once(stack):
 
 
 def test_launches_one_after_another_get_consecutive_ids_and_a_sync_during_the_runs_adds_no_row(stack, settings):
-    from experiments.sync import sync_trainings
+    from experiments.index.sync import sync_trainings
 
     stack.worker(GYMNOS_TEST_EPOCH_PAUSE="0.3").wait_ready()
     settings.GYMNOS_TRAININGS_ROOT.mkdir(parents=True)
-    launched = [running.launch(slow(epochs=3)).pk for _ in range(3)]
+    launched = [launching.launch(slow(epochs=3)).pk for _ in range(3)]
     assert launched == list(range(launched[0], launched[0] + 3))
 
     def all_ended():
@@ -187,16 +187,16 @@ def test_launches_one_after_another_get_consecutive_ids_and_a_sync_during_the_ru
     wait_for(all_ended, timeout=120, interval=0.05, message="three runs ended")
     assert [status_of(pk) for pk in launched] == ["succeeded"] * 3
     assert sorted(Execution.objects.values_list("pk", flat=True)) == launched  # no row added, none deleted
-    assert running.launch(tiny()).pk == launched[-1] + 1
+    assert launching.launch(tiny()).pk == launched[-1] + 1
     sync_trainings()
     assert [status_of(pk) for pk in launched] == ["succeeded"] * 3
 
 
 def test_sync_leaves_a_running_runs_status_to_its_worker_however_still_its_folder(stack, settings):
-    from experiments.sync import sync_trainings
+    from experiments.index.sync import sync_trainings
 
     stack.worker(GYMNOS_TEST_EPOCH_PAUSE="1.0").wait_ready()
-    execution = running.launch(slow(epochs=4))
+    execution = launching.launch(slow(epochs=4))
     wait_for(lambda: Execution.objects.get(pk=execution.pk).folder_name, timeout=90, message="folder claimed")
     sync_trainings(stale_after=dt.timedelta(0))  # every folder without metrics.json counts as crashed
     assert status_of(execution.pk) == "running"

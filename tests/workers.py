@@ -10,7 +10,7 @@ import uuid
 import redis
 from django.db import connection
 
-from experiments.queueing import QUEUES
+from experiments.jobs.queues import QUEUES
 from tests.helpers import ROOT
 
 REDIS_URL = os.environ.get("GYMNOS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")

@@ -10,14 +10,15 @@ from ninja import Router, Schema, Status
 
 from audit.models import Entry
 from audit.recording import record
-from experiments import files, logtail, running
+from experiments import files, logtail
 from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
+from experiments.display import execution_url
+from experiments.jobs import launching
+from experiments.jobs.queues import QueueUnavailable
 from experiments.models import Execution
 from experiments.pipeline import ConfigError
 from experiments.pipeline.config import TrainingConfig
 from experiments.pipeline.schema import openapi_schema
-from experiments.queueing import QueueUnavailable
-from experiments.views.helpers import execution_url
 
 router = Router(tags=["executions"])
 
@@ -103,7 +104,7 @@ def launch(request: HttpRequest) -> Status:
     if denied:
         return denied
     try:
-        execution = running.launch(json_body(request), user=request.user)
+        execution = launching.launch(json_body(request), user=request.user)
     except ConfigError as exc:
         return invalid(exc)
     except QueueUnavailable as exc:
@@ -153,7 +154,7 @@ def cancel(request: HttpRequest, execution_id: int) -> Status:
         return denied
     execution = get_object_or_404(Execution, pk=execution_id)
     try:
-        cancelled = running.cancel(execution)
+        cancelled = launching.cancel(execution)
     except QueueUnavailable as exc:
         return Status(503, {"detail": str(exc)})
     if not cancelled:

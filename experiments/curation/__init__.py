@@ -4,7 +4,7 @@ Importing it (the app's ``ready``) registers the sync reader of the runs' sideca
 what restores an archived experiment when the index is rebuilt from the folders.
 """
 
-from experiments.sync_reader import on_new_experiments, register
+from experiments.index.reader import on_new_experiments, register
 
 from .indexing import READER, restore_archived_experiments
 

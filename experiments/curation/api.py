@@ -1,4 +1,4 @@
-"""Curating runs through the API, on ``/api/executions`` (attached to its router; experiments/api imports this).
+"""Curating runs through the API, on ``/api/executions`` (attached to its router; gymnos_web/api.py imports this).
 
 - ``PATCH /api/executions/{id}`` with any of ``title``, ``notes``, ``tags``: the run's edits.
 - ``POST /api/executions/{id}/archive``, ``/unarchive``: hide it from the default tables, or not.

@@ -1,6 +1,6 @@
 """What sync reads for curation: the sidecar (title, tags, notes, archived) and the folder's size.
 
-Registered with ``experiments.sync_reader.register`` when the app starts (``curation/__init__.py``).
+Registered with ``experiments.index.reader.register`` when the app starts (``curation/__init__.py``).
 The sizes come from the listing sync already made (``os.scandir``, no extra reads): the whole
 folder, and of it the checkpoints (``callbacks/**/*.h5``, ``.keras``, ``.hdf5``).
 """
@@ -8,8 +8,8 @@ folder, and of it the checkpoints (``callbacks/**/*.h5``, ``.keras``, ``.hdf5``)
 from __future__ import annotations
 
 from experiments.files import is_checkpoint
+from experiments.index.reader import FolderReader, Listing, Record
 from experiments.models import Execution, Experiment, Status
-from experiments.sync_reader import FolderReader, Listing, Record
 
 from . import sidecar
 

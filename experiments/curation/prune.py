@@ -24,9 +24,9 @@ from django.http import HttpRequest
 from audit.models import Entry
 from audit.recording import record
 from experiments.files import execution_folder, is_checkpoint, walk
+from experiments.index.sync import sync_folder
 from experiments.models import ENDED, Execution, higher_is_better
 from experiments.pipeline.checkpoints import Saved, removable
-from experiments.sync import sync_folder
 
 from .edits import actor_of
 

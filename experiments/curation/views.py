@@ -19,8 +19,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from experiments.access import get_execution_by_id_for_user, require_delete_permission, require_edit_permission
+from experiments.display import execution_url
 from experiments.models import Execution
-from experiments.views.helpers import execution_url
 
 from . import edits, trash
 from .edits import CurationError, label

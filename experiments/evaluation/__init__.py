@@ -1,4 +1,4 @@
-"""The evaluation report of each run, indexed and shown (the engine writes it: pipeline/evaluation.py).
+"""The evaluation report of each run, indexed and shown (the engine writes it: pipeline/evaluation/report.py).
 
 - ``reader``: sync puts the report's headline numbers in ``Execution.evaluation`` (registered here, at start-up).
 - ``report``: pages and the API read the whole evaluation.json from the folder, bounded.
@@ -6,7 +6,7 @@
 - ``api``: ``GET /api/executions/{id}/evaluation``.
 """
 
-from experiments.sync_reader import register
+from experiments.index.reader import register
 
 from .reader import READER
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from experiments.pipeline.evaluation import FILE_NAME, HEADLINE
-from experiments.sync_reader import FolderReader, Listing, Record, load_json
+from experiments.index.reader import FolderReader, Listing, Record, load_json
+from experiments.pipeline.evaluation.report import FILE_NAME, HEADLINE
 
 from .report import MAX_BYTES
 

@@ -17,10 +17,10 @@ from typing import Any, TypeGuard
 from django.http import Http404
 
 from experiments import files
+from experiments.display import run_label
 from experiments.models import LIVE, Execution, Status
 from experiments.pipeline import jsonlimits
-from experiments.pipeline.evaluation import FILE_NAME, HEADLINE
-from experiments.views.helpers import run_label
+from experiments.pipeline.evaluation.report import FILE_NAME, HEADLINE
 
 MAX_BYTES = 8 << 20  # the engine writes well under 2 MiB even for 1,000 classes (its curves and plots are bounded)
 COMPARE_POINTS = 1_000  # predicted-vs-actual points per run on the compare page

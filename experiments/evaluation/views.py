@@ -8,8 +8,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from experiments.access import get_active_share, get_execution_by_id_for_user
+from experiments.comparison import load_runs, parse_runs
 from experiments.models import ShareLink
-from experiments.views import compare
 
 from . import report
 
@@ -23,7 +23,7 @@ def execution_data(request: HttpRequest, execution_id: int) -> JsonResponse:
 @login_required
 @require_GET
 def compare_data(request: HttpRequest) -> JsonResponse:
-    executions, _ = compare.load_runs(compare.parse_runs(request))
+    executions, _ = load_runs(parse_runs(request))
     return JsonResponse(report.comparison(executions))
 
 
@@ -34,5 +34,5 @@ def shared_data(request: HttpRequest, token: str) -> JsonResponse:
     if link.kind == ShareLink.Kind.EXECUTION:
         assert link.execution is not None  # an execution link always names its execution
         return JsonResponse(report.panel(link.execution))
-    executions, _ = compare.load_runs(link.runs)
+    executions, _ = load_runs(link.runs)
     return JsonResponse(report.comparison(executions))

@@ -1,7 +1,7 @@
 """The index of execution folders: experiments, their executions, and each metric's history.
 
 The folders under the trainings root are the record of truth; these rows are an index of them
-that the dashboard reads (``experiments.sync`` keeps it current). A metric's whole history is
+that the dashboard reads (``experiments.index.sync`` keeps it current). A metric's whole history is
 one row holding one array, because the dashboard always reads whole series. How a run's status
 moves is ``lifecycle.py``'s alone.
 """
@@ -35,7 +35,7 @@ class Experiment(models.Model):
         return self.name
 
 
-class ExecutionQuerySet(ExecutionTransitions):
+class ExecutionQuerySet(ExecutionTransitions["Execution"]):
     # Summary values kept in their own indexed columns, so the common sorts need no JSON.
     DENORMALISED = {
         ("loss", "last"): "final_loss",
@@ -71,9 +71,10 @@ class Execution(models.Model):
 
     Status = Status
 
+    # PROTECT: deleting an experiment's row must never take its runs with it; runs leave through the trash.
     experiment = models.ForeignKey(
         Experiment,
-        on_delete=models.CASCADE,
+        on_delete=models.PROTECT,
         related_name="executions",
         help_text="The experiment whose folder holds this run.",
     )
@@ -171,6 +172,11 @@ class Execution(models.Model):
     )
     status_before_delete = models.CharField(
         max_length=16, blank=True, help_text="The status a deleted run had, which restoring it gives back."
+    )
+    status_before_missing = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="The status a run had when its folder went missing, which it comes back to with its folder.",
     )
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="When it was moved to the trash.")
     deleted_by = models.ForeignKey(

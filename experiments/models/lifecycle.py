@@ -4,14 +4,17 @@ Every change of ``Execution.status`` is one of the transitions below, each a con
 update (``filter(pk=..., status__in=<from>).update(status=<to>, ...)``), so two processes
 racing cannot both move a run, and a run that ended never moves back::
 
-    queued ──claim──> running ──finish──> succeeded | failed
+    queued ──claim──> running ──finish──> succeeded | failed | pruned
        │                 │ ──fail / mark_lost──> failed
        └──cancel──> cancelled <──cancel──┘
-    any ──mark_missing──> missing ──adopt_folder_outcomes──> what the folder shows
+    ended ──delete_run──> deleted ──restore──> the status it had
+    any but a worker's live run ──mark_missing──> missing ──adopt_folder_outcomes──> the status it had
 
 Sync indexes folders nobody launched through the queue (``manage.py train``, copied trees); for
-those rows, and for rows whose folder had gone missing, the folder says how the run ended
-(``adopt_folder_outcomes``). A row a worker owns (it has a ``job_id``) is the worker's to end.
+those rows the folder says how the run ended (``adopt_folder_outcomes``), and an ended run never
+goes back to a live status. A row a worker owns (it has a ``job_id``) is the worker's to end, and is
+not marked missing while it is live. A missing run remembers the status it had and comes back to it
+when its folder does, never to a live one (``returning_status``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
@@ -29,8 +32,9 @@ from django.utils import timezone
 
 from .summary import finite_or_none
 
-if TYPE_CHECKING:
-    from .executions import Execution, Experiment
+# The rows are Executions (``executions.ExecutionQuerySet`` is this class for them); this module sits below the
+# model, which uses it, so it names them by this type variable and reads their fields through ``Any``.
+_Row = TypeVar("_Row", bound=models.Model)
 
 
 class Status(models.TextChoices):
@@ -77,13 +81,24 @@ class FolderOutcome:
     finished_at: dt.datetime | None
 
 
-class ExecutionTransitions(models.QuerySet["Execution"]):
+def returning_status(before: str, folder_says: str) -> str:
+    """The status of a missing run whose folder is back: the one it had (``before``) if it had ended; for a run
+    that went missing while live (never a worker's), what the folder says if that is an end, else failed."""
+    if before in ENDED:
+        return before
+    return folder_says if folder_says in ENDED else Status.FAILED
+
+
+FOLDER_CAME_BACK_LIVE = "its folder went missing while it ran, and came back without metrics.json"
+
+
+class ExecutionTransitions(models.QuerySet[_Row]):
     """Executions' transitions (``Execution.objects.claim(pk, worker)``), and the status groups."""
 
-    def live(self) -> ExecutionTransitions:
+    def live(self) -> ExecutionTransitions[_Row]:
         return self.filter(status__in=LIVE)
 
-    def ended(self) -> ExecutionTransitions:
+    def ended(self) -> ExecutionTransitions[_Row]:
         return self.filter(status__in=ENDED)
 
     def status_of(self, pk: int) -> str | None:
@@ -102,7 +117,7 @@ class ExecutionTransitions(models.QuerySet["Execution"]):
     def claim(self, pk: int, worker: str, job_id: str | None = None) -> bool:
         """queued -> running, for the worker that won the row (a job delivered twice runs once).
 
-        ``job_id``: the job that trains it, when that is not its own (a follow-on run, ``experiments.follow_on``):
+        ``job_id``: the job that trains it, when that is not its own (a follow-on run, ``experiments.jobs.follow_on``):
         a cancel then stops that job.
         """
         now = timezone.now()
@@ -153,14 +168,15 @@ class ExecutionTransitions(models.QuerySet["Execution"]):
         with transaction.atomic():
             self._store(pk, clean, epochs_total, heartbeat=True)
 
-    def record_posted_epoch(self, pk: int, epoch: int, metrics: dict[str, float | None]) -> Execution:
+    def record_posted_epoch(self, pk: int, epoch: int, metrics: dict[str, float | None]) -> _Row:
         """A RemoteMonitor post: one epoch (from 0) of a run training elsewhere, padding skipped epochs.
 
         Its posts are all Gymnos knows of such a run: the first makes it running, the last (when it
         was given an epoch count) succeeded.
         """
         with transaction.atomic():
-            execution = self.select_for_update().get(pk=pk)
+            row = self.select_for_update().get(pk=pk)
+            execution: Any = row
             histories = {name: list(values) for name, values in execution.histories.values_list("name", "values")}
             last = max((len(values) for values in histories.values()), default=0)
             if epoch > last + POSTED_EPOCH_GAP:
@@ -183,12 +199,12 @@ class ExecutionTransitions(models.QuerySet["Execution"]):
                 if total and execution.epochs >= total:
                     self._move(pk, [Status.RUNNING], Status.SUCCEEDED, finished_at=now)
             execution.refresh_from_db()
-        return execution
+        return row
 
     def _store(
         self, pk: int, histories: dict[str, list[float | None]], epochs_total: int | None, heartbeat: bool
     ) -> None:
-        execution = self.get(pk=pk)
+        execution: Any = self.get(pk=pk)
         execution.histories.model.objects.store({pk: histories})
         execution.set_metrics(histories)
         fields = [*SUMMARY_FIELDS]
@@ -207,7 +223,7 @@ class ExecutionTransitions(models.QuerySet["Execution"]):
         finds this row too, so it never indexes the run a second time. False when a row already holds
         the name; the engine then tries the next one.
         """
-        experiment_model = cast("type[Experiment]", self.model._meta.get_field("experiment").related_model)
+        experiment_model: Any = self.model._meta.get_field("experiment").related_model
         experiment, _ = experiment_model.objects.get_or_create(name=path.parent.parent.name)
         try:
             with transaction.atomic():
@@ -249,40 +265,64 @@ class ExecutionTransitions(models.QuerySet["Execution"]):
             return False
         return self._move(pk, [Status.DELETED], before, status_before_delete="", deleted_at=None, deleted_by=None)
 
-    def visible(self, archived: bool = False) -> ExecutionTransitions:
+    def visible(self, archived: bool = False) -> ExecutionTransitions[_Row]:
         """What tables and charts show by default: not deleted, and not archived (unless ``archived``)."""
         shown = self.exclude(status=Status.DELETED)
         return shown if archived else shown.filter(archived=False)
 
     def mark_missing(self, pks: Sequence[int]) -> int:
-        """any -> missing: their folders are gone. The fingerprint is cleared so a folder that comes back is read."""
+        """any -> missing: their folders are gone; each remembers the status it had (``status_before_missing``).
+
+        A conditional update per status left, so a row that moved meanwhile keeps its move. Not a deleted run
+        (its folder is in the trash) nor a live run a worker owns (the worker ends it; the reaper if it died).
+        The fingerprint is cleared so a folder that comes back is read.
+        """
         now, count = timezone.now(), 0
+        sources = [status for status in Status if status not in (Status.MISSING, Status.DELETED)]
         for start in range(0, len(pks), 500):
-            # A deleted run's folder is in the trash, not gone.
-            gone = self.filter(pk__in=pks[start : start + 500]).exclude(status__in=[Status.MISSING, Status.DELETED])
-            count += gone.update(status=Status.MISSING, fingerprint="", updated_at=now)
+            chunk = self.filter(pk__in=pks[start : start + 500]).exclude(OWNED_BY_WORKER & Q(status__in=LIVE))
+            for source in sources:
+                count += chunk.filter(status=source).update(
+                    status=Status.MISSING, status_before_missing=source, fingerprint="", updated_at=now
+                )
         return count
 
     def adopt_folder_outcomes(self, outcomes: Sequence[FolderOutcome]) -> None:
         """What folders say of how their runs went, for the rows that are the folder's to say.
 
-        Those are rows no worker owns, and rows whose folder had gone missing. An ended run never
-        goes back to queued or running.
+        Those are rows no worker owns, and rows whose folder had gone missing, which come back to the status
+        they had (``returning_status``). An ended run never goes back to queued or running. The rows are read
+        under their lock and written in one statement, so each move is checked against the status it leaves.
         """
         if not outcomes:
             return
-        rows = dict(
-            self.filter(pk__in=[outcome.pk for outcome in outcomes])
+        rows = {
+            row[0]: row[1:]
+            for row in self.filter(pk__in=[outcome.pk for outcome in outcomes])
             .filter(~OWNED_BY_WORKER | Q(status=Status.MISSING))
             .exclude(status=Status.DELETED)
             .select_for_update()
-            .values_list("pk", "status")
-        )
-        allowed = [o for o in outcomes if o.pk in rows and not (rows[o.pk] in ENDED and o.status in LIVE)]
-        self.model.objects.bulk_update(
-            [self.model(pk=o.pk, status=o.status, error=o.error, finished_at=o.finished_at) for o in allowed],
-            ["status", "error", "finished_at"],
-        )
+            .values_list("pk", "status", "status_before_missing", "error", "finished_at")
+        }
+        moved = []
+        for outcome in outcomes:
+            if outcome.pk not in rows:
+                continue
+            status, before, error, finished_at = rows[outcome.pk]
+            if status == Status.MISSING and before in ENDED:
+                target = before  # as it was, with the error and end it had
+            elif status == Status.MISSING:
+                target = returning_status(before, outcome.status)
+                error = outcome.error or (FOLDER_CAME_BACK_LIVE if target != outcome.status else "")
+                finished_at = outcome.finished_at or (timezone.now() if target != outcome.status else None)
+            elif status in ENDED and outcome.status in LIVE:
+                continue
+            else:
+                target, error, finished_at = outcome.status, outcome.error, outcome.finished_at
+            moved.append(
+                self.model(pk=outcome.pk, status=target, error=error, finished_at=finished_at, status_before_missing="")
+            )
+        self.model._default_manager.bulk_update(moved, ["status", "error", "finished_at", "status_before_missing"])
 
 
 # The fields ``Execution.set_metrics`` fills.

@@ -1,7 +1,7 @@
 """The warm-up: what a process that trains imports once, before its first run.
 
 ``manage.py train`` calls it before building the model; the RQ worker calls it before it forks
-a work horse per job (``experiments.worker``), adding its own job modules. Both pay Python's
+a work horse per job (``experiments.jobs.worker``), adding its own job modules. Both pay Python's
 garbage collector nothing for it (``gcpause``).
 """
 

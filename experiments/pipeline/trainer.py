@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from . import datasets, evaluation, hardware, network, processing
+from . import datasets, hardware, network, processing
 from .config import TrainingConfig
 from .errors import MemoryLimitExceeded, out_of_memory_in
+from .evaluation import report as evaluation
 from .execution import STAGES, ExecutionLog, create_execution_dir, write_json
 from .system_metrics import SystemSampler
 from .system_metrics import interval_from_environment as system_interval

@@ -20,13 +20,13 @@ from pydantic import Field
 
 from experiments.api.base import Detail
 from experiments.api.executions import router
+from experiments.display import execution_url
 from experiments.models import Execution, Experiment
 from experiments.search import counts
 from experiments.search.columns import Kind, column
 from experiments.search.grammar import MAX_LENGTH, QueryError
 from experiments.search.paging import BadCursor, Sort, after
 from experiments.search.selection import STATUSES, Filters, select
-from experiments.views.helpers import execution_url
 
 experiments_router = Router(tags=["experiments"])
 

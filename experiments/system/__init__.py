@@ -5,8 +5,12 @@ into ``system/...`` histories and the ``Execution.system`` summary (the reader r
 the app starts); ``views`` and ``api`` serve it; the queue page shows each worker machine's figures.
 """
 
-from experiments.sync_reader import register
+from experiments.extensions import WORKER_HEARTBEAT, WORKER_READY
+from experiments.index.reader import register
 
+from . import machines
 from .indexing import READER
 
 register(READER)
+WORKER_READY.append(machines.start)
+WORKER_HEARTBEAT.append(machines.publish)

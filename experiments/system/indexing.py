@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from experiments.sync_reader import FolderReader, Listing, Record
+from experiments.index.reader import FolderReader, Listing, Record
 from experiments.system.reading import FILE_NAME, read_file
 
 

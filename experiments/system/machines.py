@@ -1,6 +1,6 @@
 """Each worker machine's figures: written with the worker's heartbeat, read by the queue page.
 
-The worker (``experiments.worker.GymnosWorker``) puts a snapshot of its machine in a field of its
+The worker (``experiments.jobs.worker.GymnosWorker``) puts a snapshot of its machine in a field of its
 own Redis hash on every heartbeat, so it lives and expires with the worker's registration::
 
     {"cpu_percent": 12.5, "cpu_count": 8, "memory_used_mb": 5120.0, "memory_total_mb": 15872.0,
@@ -24,9 +24,22 @@ MAX_BYTES = 64 * 1024  # a snapshot is a few hundred bytes; eight GPUs a couple 
 MAX_GPUS = 64
 
 
-def publish(connection: Redis | Pipeline, worker_key: str, gpus: GPUs) -> None:
-    """Write this machine's snapshot into the worker's hash (``worker.key``)."""
-    snapshot = {**machine_snapshot(gpus), "at": round(time.time(), 3)}
+_gpus: GPUs | None = None
+
+
+def start() -> GPUs:
+    """The GPUs' handles, opened once; the first call also starts psutil's CPU clock, so the first heartbeat's
+    figure covers a span (a worker calls this before its first fork: ``extensions.WORKER_READY``)."""
+    global _gpus
+    if _gpus is None:
+        _gpus = GPUs()
+        machine_snapshot(_gpus)
+    return _gpus
+
+
+def publish(connection: Redis | Pipeline, worker_key: str) -> None:
+    """Write this machine's snapshot into the worker's hash (``worker.key``): ``extensions.WORKER_HEARTBEAT``."""
+    snapshot = {**machine_snapshot(start()), "at": round(time.time(), 3)}
     connection.hset(worker_key, FIELD, json.dumps(snapshot))
 
 

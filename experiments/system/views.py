@@ -10,11 +10,11 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from experiments.access import get_active_share, get_execution_by_id_for_user
+from experiments.comparison import load_runs, parse_runs
+from experiments.display import run_label
 from experiments.models import Execution, ShareLink
 from experiments.system.reading import FIELD_NAME
 from experiments.system.series import compare_payload, page_payload
-from experiments.views.compare import load_runs, parse_runs
-from experiments.views.helpers import run_label
 
 MAX_OFFSET = 1 << 53
 

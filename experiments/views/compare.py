@@ -16,31 +16,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from experiments import charts
+from experiments.comparison import load_runs, parse_runs
+from experiments.display import execution_url, run_label
 from experiments.forms import ShareForm
 from experiments.models import Execution, MetricHistory
 from experiments.models.summary import is_epoch_metric
 from experiments.pipeline.params import flatten
-from experiments.views.helpers import execution_url, run_label
-
-MAX_RUNS = 50
-
-
-def parse_runs(request: HttpRequest) -> list[int]:
-    """``?runs=3,5&runs=8`` -> ``[3, 5, 8]`` (duplicates and junk dropped, order kept, at most MAX_RUNS)."""
-    ids: list[int] = []
-    for value in request.GET.getlist("runs"):
-        for part in value.split(","):
-            part = part.strip()
-            if part.isdigit() and int(part) not in ids:
-                ids.append(int(part))
-    return ids[:MAX_RUNS]
-
-
-def load_runs(ids: list[int]) -> tuple[list[Execution], list[int]]:
-    """``(executions in the order asked, ids that no longer exist)``."""
-    found = Execution.objects.select_related("experiment").defer("artifacts", "trackers", "fingerprint").in_bulk(ids)
-    return [found[pk] for pk in ids if pk in found], [pk for pk in ids if pk not in found]
-
 
 MISSING = object()
 

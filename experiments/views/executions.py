@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import Entry
 from audit.recording import record
-from experiments import charts, files, logtail, running
+from experiments import charts, files, logtail
 from experiments.access import (
     can_launch,
     can_revoke,
@@ -23,11 +23,7 @@ from experiments.access import (
     get_execution_for_user,
     require_launch_permission,
 )
-from experiments.forms import ShareForm
-from experiments.models import LIVE, Execution, ShareLink
-from experiments.queueing import QueueUnavailable
-from experiments.views.downloads import zip_name
-from experiments.views.helpers import (
+from experiments.display import (
     duration,
     eta_seconds,
     execution_url,
@@ -36,6 +32,11 @@ from experiments.views.helpers import (
     run_label,
     stages,
 )
+from experiments.forms import ShareForm
+from experiments.jobs import launching
+from experiments.jobs.queues import QueueUnavailable
+from experiments.models import LIVE, Execution, ShareLink
+from experiments.views.downloads import zip_name
 
 
 class Links:
@@ -219,7 +220,7 @@ def cancel(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
     require_launch_permission(request.user)
     execution = get_execution_by_id_for_user(request.user, execution_id)
     try:
-        cancelled = running.cancel(execution)
+        cancelled = launching.cancel(execution)
     except QueueUnavailable as exc:
         messages.error(request, f"Could not cancel {run_label(execution)}: {exc}")
         return redirect(execution_url(execution))

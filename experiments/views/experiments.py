@@ -19,6 +19,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from experiments.access import can_launch
+from experiments.display import duration, hardware_label, stage_times
 from experiments.models import Execution, Experiment
 from experiments.models.summary import is_epoch_metric
 from experiments.search import counts
@@ -27,7 +28,6 @@ from experiments.search.columns import ATTRIBUTES, Column, Kind, column, parse_s
 from experiments.search.grammar import QueryError
 from experiments.search.paging import Sort, page
 from experiments.search.selection import STATUSES, chosen_columns, filters_from, select
-from experiments.views.helpers import duration, hardware_label, stage_times
 from experiments.views.table import rows_html
 
 PER_PAGE = 50

@@ -18,9 +18,9 @@ from django.views.decorators.http import require_POST
 from audit.models import Entry
 from audit.recording import record
 from experiments.access import get_execution_by_id_for_user, require_launch_permission
+from experiments.display import execution_url
 from experiments.forms import ExternalRunForm, parse_epoch_post
 from experiments.models import Execution, Experiment, PublishToken, Status
-from experiments.views.helpers import execution_url
 
 
 @csrf_exempt

@@ -13,10 +13,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from rq import Worker
 
+from experiments.display import eta_seconds, execution_url, progress_percent, run_label
+from experiments.jobs.queues import QUEUES, QueueUnavailable, check_redis
 from experiments.models import Execution
-from experiments.queueing import QUEUES, QueueUnavailable, check_redis
 from experiments.system import machines
-from experiments.views.helpers import eta_seconds, execution_url, progress_percent, run_label
 
 REFRESH_SECONDS = 3
 

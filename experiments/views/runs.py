@@ -12,13 +12,13 @@ from django.views.decorators.http import require_http_methods
 
 from audit.models import Entry
 from audit.recording import record
-from experiments import running
 from experiments.access import can_launch, get_execution_by_id_for_user, require_launch_permission
+from experiments.display import execution_url, run_label
 from experiments.forms import CALLBACKS, RunForm
+from experiments.jobs import launching
+from experiments.jobs.queues import QueueUnavailable
 from experiments.models import Execution
 from experiments.pipeline import ConfigError
-from experiments.queueing import QueueUnavailable
-from experiments.views.helpers import execution_url, run_label
 
 EXAMPLE = settings.BASE_DIR / "examples" / "boston_housing.json"
 
@@ -43,7 +43,7 @@ def new(request: HttpRequest) -> HttpResponse:
         form = RunForm(request.POST)
         if form.is_valid():
             try:
-                execution = running.launch(form.build_config(), user=request.user)
+                execution = launching.launch(form.build_config(), user=request.user)
             except ConfigError as exc:
                 form.add_problems(exc.problems)
             except QueueUnavailable as exc:

@@ -30,11 +30,12 @@ from experiments.access import (
     require_share_downloads,
     share_links_for,
 )
+from experiments.comparison import load_runs
+from experiments.display import execution_url
 from experiments.forms import CompareShareForm, ShareForm
 from experiments.models import Execution, ShareLink
 from experiments.views import compare, downloads
 from experiments.views.executions import Links, log_payload, page_context, payload
-from experiments.views.helpers import execution_url
 
 
 def share_url(request: HttpRequest, link: ShareLink) -> str:
@@ -74,7 +75,7 @@ def create_for_comparison(request: HttpRequest) -> HttpResponseRedirect:
             request, "Could not share: " + "; ".join(str(e) for errors in form.errors.values() for e in errors)
         )
         return redirect(reverse("experiments:compare") + f"?runs={request.POST.get('runs', '')}")
-    executions, missing = compare.load_runs(form.cleaned_data["runs"])
+    executions, missing = load_runs(form.cleaned_data["runs"])
     back = (
         reverse("experiments:compare")
         + f"?runs={form.cleaned_data['runs'] and ','.join(map(str, form.cleaned_data['runs']))}"
@@ -123,7 +124,7 @@ def mine(request: HttpRequest) -> HttpResponse:
 
 
 def _comparison(link: ShareLink) -> list[Execution]:
-    executions, _ = compare.load_runs(link.runs)
+    executions, _ = load_runs(link.runs)
     return executions
 
 

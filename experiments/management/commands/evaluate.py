@@ -19,11 +19,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError
 
+from experiments.index.sync import sync_folder
 from experiments.pipeline import ConfigError
-from experiments.pipeline.evaluation_rebuild import EvaluationError, evaluate_folder
+from experiments.pipeline.evaluation.rebuild import EvaluationError, evaluate_folder
 from experiments.pipeline.execution import ExecutionLog
 from experiments.pipeline.preload import import_frameworks
-from experiments.sync import sync_folder
 
 
 class Writer(Protocol):

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from experiments.sync import sync_trainings
+from experiments.index.sync import sync_trainings
 
 
 class TqdmProgress:

@@ -2,7 +2,7 @@
 
 Exit codes: 0 trained, 1 the training failed (its folder keeps the log and the error),
 2 the config is invalid (every problem is listed, nothing is written).
-When a run ends, failed or not, its folder is indexed in the database (``experiments.sync``).
+When a run ends, failed or not, its folder is indexed in the database (``experiments.index.sync``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError
 
+from experiments.index.sync import SyncReport, sync_folder
 from experiments.pipeline import ConfigError, check_build, load_config_file, run_experiment
 from experiments.pipeline.preload import import_frameworks
 from experiments.pipeline.trackers import preconnect
-from experiments.sync import SyncReport, sync_folder
 
 if TYPE_CHECKING:
     from experiments.pipeline import ExecutionResult

@@ -36,11 +36,11 @@ from rq import Worker
 
 from audit.models import Entry
 from audit.recording import record
+from experiments.index.sync import index_execution
+from experiments.jobs.launching import launch, requeue_orphans
+from experiments.jobs.queues import QUEUES, EmbeddedRedis
 from experiments.models import Execution
 from experiments.pipeline import ConfigError
-from experiments.queueing import QUEUES, EmbeddedRedis
-from experiments.running import launch, requeue_orphans
-from experiments.sync import index_execution
 
 log = logging.getLogger("experiments.up")
 

@@ -23,9 +23,9 @@ from tqdm import tqdm
 
 from audit.models import Entry
 from audit.recording import record
+from experiments.jobs.queues import QueueUnavailable
 from experiments.models import Execution
 from experiments.pipeline import ConfigError, Problem, jsonlimits
-from experiments.queueing import QueueUnavailable
 from sweeps.launching import cancel_sweep, heal, launch_sweep
 from sweeps.models import Sweep
 from sweeps.summary import summarise, trials_of

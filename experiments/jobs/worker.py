@@ -10,20 +10,18 @@ from redis.client import Pipeline
 from rq import Queue, Worker
 from rq.job import Job
 
-from experiments.extensions import WORKER_MODULES, WORKER_READY
+from experiments.extensions import WORKER_HEARTBEAT, WORKER_MODULES, WORKER_READY
+from experiments.jobs.tasks import on_horse_killed
 from experiments.models import Execution
 from experiments.pipeline.preload import import_frameworks
-from experiments.pipeline.system_metrics import GPUs, machine_snapshot
-from experiments.system import machines
-from experiments.tasks import on_horse_killed
 
 # What a job runs, besides the engine (``preload.WARM_UP``): loaded before the first fork.
-JOB_MODULES = ("experiments.tasks", "experiments.work", "experiments.sync")
+JOB_MODULES = ("experiments.jobs.tasks", "experiments.jobs.horse", "experiments.index.sync")
 
 log = logging.getLogger(__name__)
 
 # RQ heartbeats every 7 minutes while idle and every 30 s while busy; with the machine's figures on
-# each heartbeat (experiments.system.machines), every this many seconds instead, so they are recent.
+# each heartbeat (``extensions.WORKER_HEARTBEAT``: system metrics), every this many seconds instead, so they are recent.
 MACHINE_SECONDS = 10
 
 
@@ -52,8 +50,6 @@ class GymnosWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.job_monitoring_interval = min(self.job_monitoring_interval, MACHINE_SECONDS)
-        self._gpus = GPUs()
-        machine_snapshot(self._gpus)  # starts psutil's CPU clock: the first heartbeat's figure covers the warm-up
         warm_up()
 
     @property
@@ -62,15 +58,14 @@ class GymnosWorker(Worker):
         return min(super().dequeue_timeout, MACHINE_SECONDS)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
-        """RQ's heartbeat, carrying a snapshot of the machine (CPU, memory, GPUs) in the worker's hash.
-
-        psutil and NVML answer in well under a millisecond; no TensorFlow is touched here.
-        """
+        """RQ's heartbeat, with what the features add to it (system metrics: the machine's figures in the
+        worker's hash; psutil and NVML answer in well under a millisecond, no TensorFlow is touched)."""
         super().heartbeat(timeout, pipeline)
-        try:
-            machines.publish(pipeline if pipeline is not None else self.connection, self.key, self._gpus)
-        except Exception:  # noqa: BLE001 - the figures are a courtesy; the heartbeat is what matters
-            log.exception("Could not record this machine's figures with the heartbeat")
+        for beat in WORKER_HEARTBEAT:
+            try:
+                beat(pipeline if pipeline is not None else self.connection, self.key)
+            except Exception:  # noqa: BLE001 - what features add is a courtesy; the heartbeat is what matters
+                log.exception("Heartbeat step %s failed", beat.__qualname__)
 
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
         connections.close_all()

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .evaluation_common import Notes, downsample, label_list, number, numbers
+from .common import Notes, downsample, label_list, number, numbers
 
 MAX_MATRIX_CLASSES = 50  # a heatmap stops being readable, and evaluation.json grows as classes squared
 MAX_CURVE_CLASSES = 20  # one ROC and PR curve per class up to this many; beyond, one micro-averaged curve

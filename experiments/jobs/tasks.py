@@ -1,6 +1,6 @@
 """RQ jobs: module-level functions that take plain arguments and reload what they need.
 
-The training jobs' work (``experiments.work``) imports Keras, so it is imported when a job runs:
+The training jobs' work (``experiments.jobs.horse``) imports Keras, so it is imported when a job runs:
 the web process enqueues these by name and never imports it.
 """
 
@@ -10,8 +10,8 @@ import os
 import signal
 from typing import Any
 
+from experiments.index.sync import index_execution, sync_trainings
 from experiments.models import Execution, Status
-from experiments.sync import index_execution, sync_trainings
 
 
 def sync_trainings_job(root: str | None = None) -> dict[str, Any]:
@@ -26,9 +26,9 @@ def sync_trainings_job(root: str | None = None) -> dict[str, Any]:
 
 def run_execution(execution_id: int) -> str:
     """Train a queued execution (claimed once, even if the job is delivered twice), then any follow-on run."""
-    from experiments import work
+    from experiments.jobs import horse
 
-    return work.run_job(execution_id)
+    return horse.run_job(execution_id)
 
 
 def _execution_id(job: Any) -> int | None:

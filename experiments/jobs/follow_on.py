@@ -12,7 +12,7 @@ trial there changes nothing else a user sees:
   wait no longer than they would have.
 - **Cancel and crashes.** The run is claimed under this horse's job (``Execution.job_id``), so a cancel
   stops this horse (RQ's stop-job names the job), and the job's stop and failure callbacks end the run the
-  job is training at that moment (``experiments.tasks``). Its own job leaves the queue once it is claimed.
+  job is training at that moment (``experiments.jobs.tasks``). Its own job leaves the queue once it is claimed.
 - **Memory.** Each run is capped as any other (``GYMNOS_JOB_MEMORY_MB`` counts what the run adds). A horse
   that kept more than ``kept_limit_mb()`` after its runs takes no more: a fresh one starts clean.
 - **Time.** RQ times the job, not the run, so a horse takes none once its job has used half of

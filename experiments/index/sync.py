@@ -30,9 +30,7 @@ from django.db import DatabaseError, OperationalError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from .models import Execution, Experiment, MetricHistory, Status
-from .models.lifecycle import FolderOutcome
-from .sync_reader import (
+from experiments.index.reader import (
     NEW_EXPERIMENT_HOOKS,
     Folder,
     Record,
@@ -44,6 +42,8 @@ from .sync_reader import (
     printable,
     read_folder,
 )
+from experiments.models import Execution, Experiment, MetricHistory, Status
+from experiments.models.lifecycle import FolderOutcome
 
 log = logging.getLogger(__name__)
 

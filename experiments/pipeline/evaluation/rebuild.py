@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from . import datasets, processing
-from .config import TrainingConfig, load_config_file
-from .evaluation import write_report
+from .. import datasets, processing
+from ..config import TrainingConfig, load_config_file
+from .report import write_report
 
 
 class EvaluationError(Exception):

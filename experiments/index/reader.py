@@ -24,9 +24,9 @@ from typing import Any, BinaryIO
 
 from django.utils import timezone
 
-from .models import ENDED, Status, finite_or_none
-from .pipeline import ConfigError, jsonlimits, load_config
-from .pipeline.params import flatten
+from experiments.models import ENDED, Status, finite_or_none
+from experiments.pipeline import ConfigError, jsonlimits, load_config
+from experiments.pipeline.params import flatten
 
 # Part of every fingerprint: bump it when reading changes, and the next sync reads every folder again.
 READER_VERSION = b"3"  # 3: sizes, params, system metrics, evaluation and the sidecar

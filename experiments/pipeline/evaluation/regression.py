@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .evaluation_common import Notes, number, numbers
+from .common import Notes, number, numbers
 
 MAX_POINTS = 5_000  # predicted-vs-actual and residual plots: all points up to this, else a sample of it
 MAX_BINS = 50

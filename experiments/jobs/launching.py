@@ -2,7 +2,7 @@
 
 ``launch()`` validates a config, creates the queued row and enqueues its job when the
 transaction commits; ``cancel()`` takes a run off the queue or stops its work horse. What a
-worker does with the job is ``experiments.work``.
+worker does with the job is ``experiments.jobs.horse``.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
+from experiments.jobs.queues import QueueUnavailable, check_redis, queue_name_for
 from experiments.models import Execution, Experiment, Status
 from experiments.pipeline import ConfigError, Problem, TrainingConfig, load_config
 from experiments.pipeline.isolated_check import IsolatedChecker
 from experiments.pipeline.params import flatten
-from experiments.queueing import QueueUnavailable, check_redis, queue_name_for
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +93,15 @@ def warm_up(wait: bool = False) -> None:
 def _enqueue(execution: Execution) -> None:
     try:
         django_rq.get_queue(execution.queue).enqueue_call(
-            "experiments.tasks.run_execution",
+            "experiments.jobs.tasks.run_execution",
             args=(execution.pk,),
             job_id=execution.job_id,
             timeout=settings.GYMNOS_JOB_TIMEOUT,
             result_ttl=24 * 3600,
             failure_ttl=7 * 24 * 3600,
             # Both sync the run's folder, which can take a while on shared storage.
-            on_failure=Callback("experiments.tasks.on_job_failure", timeout=300),
-            on_stopped=Callback("experiments.tasks.on_job_stopped", timeout=300),
+            on_failure=Callback("experiments.jobs.tasks.on_job_failure", timeout=300),
+            on_stopped=Callback("experiments.jobs.tasks.on_job_stopped", timeout=300),
         )
     except Exception as exc:  # Redis went away between the check and the commit
         Execution.objects.fail(execution.pk, f"could not be queued: {exc}", [Status.QUEUED])

@@ -1,4 +1,4 @@
-"""Small pieces the dashboard's views share: URLs of an execution, labels, durations."""
+"""How a run is shown wherever it appears (pages, API, reports): its URL, label, duration, progress, stages."""
 
 from __future__ import annotations
 

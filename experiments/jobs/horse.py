@@ -4,8 +4,8 @@
 with a Keras callback that records each epoch in the database, then records how the run ended
 and indexes its folder in one transaction. A heartbeat thread keeps the row alive, and notices
 when the worker that forked this horse dies. RQ's failure and stop callbacks
-(``experiments.tasks``) end the runs whose horse could not. ``run_job()`` then trains the follow-on
-runs this horse may take (a sweep's next trials: ``experiments.follow_on``).
+(``experiments.jobs.tasks``) end the runs whose horse could not. ``run_job()`` then trains the follow-on
+runs this horse may take (a sweep's next trials: ``experiments.jobs.follow_on``).
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from django.db import connections, transaction
 from django.utils import timezone
 from rq import get_current_job
 
-from experiments import follow_on
 from experiments.extensions import RUN_CALLBACKS
-from experiments.follow_on import private_memory
+from experiments.index.sync import index_execution
+from experiments.jobs import follow_on
+from experiments.jobs.follow_on import private_memory
 from experiments.models import Execution, Status
 from experiments.pipeline import ConfigError, ExecutionResult, load_config, run_experiment
 from experiments.pipeline.errors import MemoryLimitExceeded
-from experiments.sync import index_execution
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class DatabaseProgress(keras.callbacks.Callback):
 
 
 def run_job(execution_id: int) -> str:
-    """A training job's work: its execution, then each follow-on run this horse takes (``experiments.follow_on``).
+    """A training job's work: its execution, then each follow-on run this horse takes (``experiments.jobs.follow_on``).
 
     Returns how each ended, for RQ's job result: ``succeeded`` or ``pruned; then 43: succeeded; then 45: pruned``.
     """

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .evaluation_classification import NotClassification, classify
-from .evaluation_common import Notes, number
-from .evaluation_regression import NotRegression, regress
-from .execution import write_json
+from ..execution import write_json
+from .classification import NotClassification, classify
+from .common import Notes, number
+from .regression import NotRegression, regress
 
 if TYPE_CHECKING:
     import keras

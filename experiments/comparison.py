@@ -1,0 +1,30 @@
+"""Which runs a comparison is of: the ``?runs=`` ids of a page or an export, and the runs they name.
+
+The compare page, its share links, and the features' comparison panels (system, evaluation) all read
+the selection this way.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from experiments.models import Execution
+
+MAX_RUNS = 50
+
+
+def parse_runs(request: HttpRequest) -> list[int]:
+    """``?runs=3,5&runs=8`` -> ``[3, 5, 8]`` (duplicates and junk dropped, order kept, at most MAX_RUNS)."""
+    ids: list[int] = []
+    for value in request.GET.getlist("runs"):
+        for part in value.split(","):
+            part = part.strip()
+            if part.isdigit() and int(part) not in ids:
+                ids.append(int(part))
+    return ids[:MAX_RUNS]
+
+
+def load_runs(ids: list[int]) -> tuple[list[Execution], list[int]]:
+    """``(executions in the order asked, ids that no longer exist)``."""
+    found = Execution.objects.select_related("experiment").defer("artifacts", "trackers", "fingerprint").in_bulk(ids)
+    return [found[pk] for pk in ids if pk in found], [pk for pk in ids if pk not in found]
