@@ -34,9 +34,9 @@ from .regression import NotRegression, regress
 if TYPE_CHECKING:
     import keras
 
-    from .config import TrainingConfig
-    from .datasets import Dataset
-    from .processing import Split
+    from ..config import TrainingConfig
+    from ..datasets import Dataset
+    from ..processing import Split
 
 log = logging.getLogger("gymnosd.Evaluation")
 
