@@ -81,8 +81,12 @@ def outside(tmp_path):
 
 
 def targets(root, outside):
-    """Where a planted link may point: another run's folder, or a folder out of the root."""
-    return {"another run": run_folder(root, B, "iris"), "outside the root": outside}
+    """Where a planted link may point: another run's folder, another experiment's, a folder out of the root."""
+    return {
+        "another run": run_folder(root, B, "iris"),
+        "another experiment": root / "iris",
+        "outside the root": outside,
+    }
 
 
 def replace_with_link(path, target):
@@ -128,7 +132,7 @@ def test_deleting_a_run_of_an_experiment_folder_that_links_to_another_refuses_an
 @pytest.mark.parametrize("level", [".trash", ".trash/boston_housing", ".trash/boston_housing/executions"])
 @pytest.mark.parametrize("where", ["another experiment", "outside the root"])
 def test_delete_refuses_when_the_trash_or_a_folder_of_it_is_a_link(root, run, other, outside, level, where):
-    target = root / "iris" if where == "another experiment" else outside
+    target = targets(root, outside)[where]
     before = snapshot(target)
     link = root / level
     link.parent.mkdir(parents=True, exist_ok=True)
@@ -185,7 +189,7 @@ def test_restore_refuses_a_trashed_folder_that_became_a_link(root, run, other, o
 def test_restore_refuses_to_move_a_run_back_through_an_experiment_folder_that_became_a_link(
     root, run, other, outside, where
 ):
-    target = root / "iris" if where == "another experiment" else outside
+    target = targets(root, outside)[where]
     trash.delete(run)
     before = snapshot(target)
     replace_with_link(root / "boston_housing", target)

@@ -79,13 +79,18 @@ def test_every_operation_refuses_a_folder_on_the_way_that_is_a_link_naming_it(ro
     assert link.is_symlink()
 
 
-@pytest.mark.parametrize("where", ["inside the run", "another run", "outside the root"])
-def test_remove_takes_a_link_away_and_leaves_its_target(root, where):
-    target = {
+def file_at(root, where):
+    """A file worth keeping that a planted link points to."""
+    return {
         "inside the run": root / "exp/executions/run/model.h5",
         "another run": root / "exp/executions/other/model.h5",
         "outside the root": outside(root) / "precious.h5",
     }[where]
+
+
+@pytest.mark.parametrize("where", ["inside the run", "another run", "outside the root"])
+def test_remove_takes_a_link_away_and_leaves_its_target(root, where):
+    target = file_at(root, where)
     before = digest(target)
     link = root / "exp/executions/run/checkpoint.h5"
     link.symlink_to(target)
@@ -109,11 +114,7 @@ def test_removing_a_folder_removes_links_inside_it_as_links(root):
 
 @pytest.mark.parametrize("where", ["inside the run", "another run", "outside the root"])
 def test_write_replaces_a_link_with_a_file_and_never_writes_through_it(root, where):
-    target = {
-        "inside the run": root / "exp/executions/run/model.h5",
-        "another run": root / "exp/executions/other/model.h5",
-        "outside the root": outside(root) / "precious.h5",
-    }[where]
+    target = file_at(root, where)
     before = digest(target)
     path = root / "exp/executions/run/curation.json"
     path.symlink_to(target)
