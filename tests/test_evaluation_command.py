@@ -53,6 +53,23 @@ def test_it_writes_the_report_the_run_would_have_written_and_indexes_it(old_run,
     assert (folder / "execution.log").read_bytes() == log_before  # the seed's files are left as they are
 
 
+def test_links_planted_where_the_report_is_written_are_replaced_never_written_through(old_run, root, tmp_path):
+    """The old writer opened ``.evaluation.json.tmp`` with "w": a link planted there overwrote model.h5."""
+    folder, _ = old_run
+    model = (folder / "model.h5").read_bytes()
+    precious = tmp_path / "precious.json"
+    precious.write_bytes(b"keep me")
+    (folder / ".evaluation.json.tmp").symlink_to(folder / "model.h5")
+    (folder / "evaluation.json").symlink_to(precious)
+
+    code, _, err = evaluate(folder, cache_dir=tmp_path / "cache", root=root)
+
+    assert code == 0, err
+    assert (folder / "model.h5").read_bytes() == model and precious.read_bytes() == b"keep me"
+    assert not (folder / "evaluation.json").is_symlink()
+    assert json.loads((folder / "evaluation.json").read_text())["task"] == "classification"
+
+
 def test_a_regression_run_from_another_root_is_evaluated_but_not_indexed(root, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     result = run_experiment(load_config(tiny(epochs=2)), trainings_root=elsewhere, cache_dir=tmp_path / "cache")

@@ -114,7 +114,10 @@ def _apply(
         fields: dict[str, Any] = change(current)
         if not fields:
             return False
-        sidecar.write(folder, current, actor_name(request, actor))
+        try:
+            sidecar.write(execution.folder_path, current, actor_name(request, actor))
+        except OSError as exc:
+            raise CurationError(f"{sidecar.FILE} of {label(execution)} cannot be written: {exc}") from exc
         Execution.objects.filter(pk=execution.pk).update(**fields, updated_at=timezone.now())
         for name, value in fields.items():
             setattr(execution, name, value)

@@ -4,7 +4,9 @@ The rule is ``model_checkpoint``'s own (``experiments.pipeline.checkpoints.remov
 ``keep_best`` best files by the monitored metric and/or the ``keep_last`` last ones. A file's epoch
 comes from its name, read with the run's ``model_checkpoint`` ``filepath`` template
 (``weights.{epoch:02d}-{val_loss:.2f}.h5`` reads ``weights.05-27.07.h5`` as epoch 5); its value
-is the monitored metric's history at that epoch. A file whose epoch cannot be read is kept::
+is the monitored metric's history at that epoch. A file whose epoch cannot be read is kept. Files
+are removed through ``experiments.pipeline.fileops``: a checkpoint that is a link is removed as a
+link (its target stays), and a run whose folder lies behind a link is refused, saying so::
 
     report = prune_checkpoints(experiment="boston_housing", keep_best=1, dry_run=True)
     report.bytes        # what removing would free; nothing is touched
@@ -12,10 +14,10 @@ is the monitored metric's history at that epoch. A file whose epoch cannot be re
 
 from __future__ import annotations
 
-import os
 import re
 import string
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +28,7 @@ from audit.recording import record
 from experiments.files import execution_folder, is_checkpoint, walk
 from experiments.index.sync import sync_folder
 from experiments.models import ENDED, Execution, higher_is_better
+from experiments.pipeline import fileops
 from experiments.pipeline.checkpoints import Saved, removable
 
 from .edits import actor_of
@@ -109,26 +112,22 @@ def _better(monitor: str, mode: str) -> Any:
     return (lambda a, b: a > b) if higher else (lambda a, b: a < b)
 
 
-def plan(
-    execution: Execution, keep_best: int | None, keep_last: int | None, monitor: str | None = None
-) -> tuple[RunPruning, list[tuple[str, str]]]:
-    """What pruning one run would do: the report and ``(relative path, real path)`` of each file to remove."""
+def plan(execution: Execution, keep_best: int | None, keep_last: int | None, monitor: str | None = None) -> RunPruning:
+    """What pruning one run would do: the files it would remove (with their bytes), kept, and why."""
     run = RunPruning(execution)
     folder = execution_folder(execution)
     if folder is None:
         run.notes.append("no folder inside the trainings root; skipped")
-        return run, []
-    files = {
-        relative: real for relative, real in walk(folder) if relative.startswith(PREFIX) and is_checkpoint(relative)
-    }
+        return run
+    files = sorted(relative for relative, _ in walk(folder) if relative.startswith(PREFIX) and is_checkpoint(relative))
     if not files:
-        return run, []
+        return run
     templates = templates_of(execution.config)
     watched = monitor or (templates[0].monitor if templates else "val_loss")
     mode = "auto" if monitor or not templates else templates[0].mode
     history = execution.history(watched)
     saved: list[Saved] = []
-    for relative in sorted(files):
+    for relative in files:
         name = relative.removeprefix(PREFIX)
         match = next((m for t in templates if (m := t.pattern.match(name))), None)
         if match is None:
@@ -144,15 +143,22 @@ def plan(
     gone = removable(saved, keep_last, keep_best, _better(watched, mode))
     gone_paths = {item.path for item in gone}
     run.kept += [item.path for item in saved if item.path not in gone_paths]
-    targets = []
     for item in gone:
         try:
-            size = os.path.getsize(files[item.path])
+            run.removed.append((item.path, fileops.size(*_where(execution, item.path))))  # a link frees nothing
+        except fileops.Refused as exc:
+            run.notes.append(f"nothing removed: {exc}")
+            run.removed = []
+            break
         except OSError:
             continue
-        run.removed.append((item.path, size))
-        targets.append((item.path, files[item.path]))
-    return run, targets
+    return run
+
+
+def _where(execution: Execution, relative: str) -> tuple[fileops.StrPath, Path]:
+    """The trainings root and a file of the run by the path it was indexed at, not the real one ``walk``
+    gives: ``fileops`` then refuses a link on the way (an experiment or run folder that is one)."""
+    return settings.GYMNOS_TRAININGS_ROOT, Path(execution.folder_path, relative)
 
 
 def prune_checkpoints(
@@ -174,20 +180,23 @@ def prune_checkpoints(
     if experiment is not None:
         runs = runs.filter(experiment__name=experiment)
     for execution in runs.order_by("experiment__name", "folder_name"):
-        run, targets = plan(execution, keep_best, keep_last, monitor)
+        run = plan(execution, keep_best, keep_last, monitor)
         if not run.removed and not run.notes:
             continue
         report.runs.append(run)
-        if dry_run or not targets:
+        if dry_run or not run.removed:
             continue
         done = []
-        for (relative, real), (_, size) in zip(targets, run.removed, strict=True):
+        for relative, _ in run.removed:
             try:
-                os.remove(real)
+                freed = fileops.remove(*_where(execution, relative))
+            except fileops.Refused as exc:
+                run.notes.append(f"refused to remove {relative}: {exc}")
+                break
             except OSError as exc:
                 run.notes.append(f"could not remove {relative}: {exc.strerror or exc}")
                 continue
-            done.append((relative, size))
+            done.append((relative, freed))
         run.removed = done
         if done:
             sync_folder(execution.folder_path, settings.GYMNOS_TRAININGS_ROOT)

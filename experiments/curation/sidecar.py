@@ -1,8 +1,9 @@
 """``curation.json``: what people added to a run, kept in its folder beside the seed's files.
 
 The folder is the record of truth, so a run's title, notes, tags and archived state are written
-here (atomically: a temporary file, then ``os.replace``) before the database row, and sync reads
-them back (``read_into``), so dropping the database and syncing again gives every edit back::
+here (atomically, through ``experiments.pipeline.fileops``, which follows no link) before the
+database row, and sync reads them back (``read_into``), so dropping the database and syncing
+again gives every edit back::
 
     {"title": "wider layers", "notes": "Lower *val_loss* than the baseline.", "tags": ["baseline"],
      "archived": false, "updated_at": "2026-11-29T10:31:02+00:00", "updated_by": "olivia"}
@@ -19,14 +20,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
-from experiments.pipeline import jsonlimits
+from experiments.pipeline import fileops, jsonlimits
 
 FILE = "curation.json"
 MAX_BYTES = 256 * 1024
@@ -165,19 +166,11 @@ def read(folder: str | os.PathLike[str]) -> Sidecar:
 
 
 def write(folder: str | os.PathLike[str], sidecar: Sidecar, by: str) -> None:
-    """Write ``folder``'s sidecar atomically: readers see the old file or the new one, never half of one."""
+    """Write the sidecar of ``folder`` atomically: readers see the old file or the new one, never half of one.
+
+    ``folder`` is the run's folder as indexed (``Execution.folder_path``), under the trainings root:
+    a folder on the way that is a symbolic link is refused (``fileops.Refused``, saying which), so an
+    edit never lands in the run a link points to; a ``curation.json`` that is a link is replaced.
+    """
     data = json.dumps(sidecar.as_json(by), indent=2, ensure_ascii=False).encode() + b"\n"
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{FILE}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, Path(folder) / FILE)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
+    fileops.write(settings.GYMNOS_TRAININGS_ROOT, Path(folder) / FILE, data)

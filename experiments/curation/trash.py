@@ -10,14 +10,19 @@ the folder has moved, and moved back if that fails; a restore refuses, saying wh
 already sits at the original path. A ``<folder>.gymnos-trash.json`` beside each trashed folder says
 when it was deleted and by whom, so the trash can still be emptied after the index was rebuilt.
 Sync never reads ``.trash`` (it skips dot-folders).
+
+Every move, removal and manifest write goes through ``experiments.pipeline.fileops``, so none of
+them follows a symbolic link: a link on the way (an experiment folder, ``.trash`` or one of its
+folders) is refused and named; a link where a run folder should be is refused by ``delete`` and
+``restore`` and removed as a link, never its target, by ``empty_trash``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +36,7 @@ from audit.models import Entry
 from audit.recording import record
 from experiments.models import LIVE, Execution, Status
 from experiments.models.lifecycle import DELETABLE
+from experiments.pipeline import fileops
 
 from .edits import CurationError, actor_name, actor_of, label
 
@@ -44,11 +50,6 @@ def root() -> Path:
 
 def trash_root() -> Path:
     return root() / TRASH
-
-
-def _inside(path: str | os.PathLike[str], parent: Path) -> bool:
-    real = os.path.realpath(path)
-    return real == str(parent) or real.startswith(str(parent) + os.sep)
 
 
 def relative_path(execution: Execution) -> Path:
@@ -67,53 +68,20 @@ def trash_path(execution: Execution) -> Path:
     return trash_root() / relative_path(execution)
 
 
-def _check_within(path: Path, within: Path) -> None:
-    """``CurationError`` unless ``path`` lies inside ``within`` with every symlink on the way followed
-    (``realpath`` resolves what exists of it): no move or removal may leave the root."""
-    if not _inside(path, within):
-        raise CurationError(f"{path} leads outside {within} (a symlink?); nothing was moved or removed")
-
-
 def _manifest(path: Path) -> Path:
     return path.with_name(path.name + MANIFEST_SUFFIX)
 
 
 def folder_bytes(path: str | os.PathLike[str]) -> int:
-    """Bytes of the regular files under ``path`` (links are counted as links, not followed)."""
-    total = 0
-    for directory, _, names in os.walk(path):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(directory, name)).st_size
-            except OSError:
-                continue
-    return total
-
-
-def _move(source: Path, target: Path) -> None:
-    """Rename ``source`` to ``target`` (same filesystem: atomic); copy then remove across filesystems."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Bytes of the regular files under ``path`` (in the root; no link followed, one counts for nothing)."""
     try:
-        os.rename(source, target)
-    except OSError as exc:
-        if exc.errno != 18:  # EXDEV: the trash is on another filesystem than the experiment
-            raise
-        try:
-            shutil.move(source, target)
-        except BaseException:
-            if source.exists() and target.exists():
-                shutil.rmtree(target, ignore_errors=True)  # the copy was partial; the source is whole
-            raise
+        return fileops.size(root(), path)
+    except OSError:
+        return 0
 
 
-def _prune_empty(directory: Path, stop: Path) -> None:
-    """Remove empty folders from ``directory`` up to (not including) ``stop``."""
-    while directory != stop and _inside(directory, stop):
-        try:
-            directory.rmdir()
-        except OSError:
-            return
-        directory = directory.parent
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)  # a refusal's message says it all; an OS error its reason
 
 
 def delete(execution: Execution, request: HttpRequest | None = None, actor: Any = None) -> int:
@@ -130,24 +98,20 @@ def delete(execution: Execution, request: HttpRequest | None = None, actor: Any 
     moved, size = False, 0
     source, target = (original_path(execution), trash_path(execution)) if execution.folder_name else (None, None)
     if source is not None and target is not None and os.path.lexists(source):
-        if not _inside(source, root()) or not os.path.isdir(source):
-            raise CurationError(f"{source} is not a folder inside the trainings root; it is left where it is")
         if os.path.lexists(target):
             raise CurationError(f"the trash already holds {target}; empty the trash or move that folder away first")
-        _check_within(target, trash_root())
-        _check_within(trash_root(), root())
-        size = folder_bytes(source)
         try:
-            _move(source, target)
+            size = fileops.size(root(), source)
+            fileops.move(root(), source, target)
         except OSError as exc:
-            raise CurationError(f"could not move {source} to the trash: {exc.strerror or exc}") from exc
+            raise CurationError(f"could not move {source} to the trash: {_why(exc)}") from exc
         moved = True
     elif source is not None and status != Status.MISSING:
         raise CurationError(f"the folder of {label(execution)} is not at {source}; sync to mark it missing first")
     if not Execution.objects.delete_run(execution.pk, user):
         if moved and source is not None and target is not None:
-            _move(target, source)
-            _prune_empty(target.parent, trash_root())
+            fileops.move(root(), target, source)
+            fileops.remove_empty(root(), target.parent, trash_root())
         raise CurationError(f"{label(execution)} changed meanwhile; nothing was deleted")
     if moved and target is not None:
         _write_manifest(target, execution, status, actor_name(request, actor))
@@ -166,7 +130,7 @@ def _write_manifest(target: Path, execution: Execution, status: str, by: str) ->
         "status_before_delete": status,
     }
     try:
-        _manifest(target).write_text(json.dumps(document, indent=2) + "\n")
+        fileops.write(root(), _manifest(target), json.dumps(document, indent=2).encode() + b"\n")
     except OSError:
         pass  # only the rebuilt-index case needs it; the row says the same
 
@@ -181,22 +145,21 @@ def restore(execution: Execution, request: HttpRequest | None = None, actor: Any
     if source is not None and target is not None and os.path.lexists(source):
         if os.path.lexists(target):
             raise CurationError(f"something already sits at {target}; move it away, then restore again")
-        _check_within(source.parent, trash_root())
-        _check_within(target, root())
         try:
-            _move(source, target)
+            fileops.move(root(), source, target)
         except OSError as exc:
-            raise CurationError(f"could not move {source} back: {exc.strerror or exc}") from exc
+            raise CurationError(f"could not move {source} back: {_why(exc)}") from exc
         moved = True
     elif source is not None and execution.status_before_delete != Status.MISSING:
         raise CurationError(f"the trash no longer holds {source}; it cannot be restored")
     if not Execution.objects.restore(execution.pk):
         if moved and source is not None and target is not None:
-            _move(target, source)
+            fileops.move(root(), target, source)
         raise CurationError(f"{label(execution)} changed meanwhile; nothing was restored")
     if moved and source is not None:
-        _manifest(source).unlink(missing_ok=True)
-        _prune_empty(source.parent, trash_root())
+        with contextlib.suppress(OSError):  # a manifest left behind is ignored: no folder goes with it
+            fileops.remove(root(), _manifest(source), missing_ok=True)
+        fileops.remove_empty(root(), source.parent, trash_root())
     execution.refresh_from_db()
     record(request, Entry.Action.RESTORE, execution=execution, actor=actor_of(request, actor))
 
@@ -210,24 +173,34 @@ class Emptied:
     problems: list[str] = field(default_factory=list)
 
 
-def orphans() -> Iterator[tuple[Path, dt.datetime | None]]:
+def orphans(problems: list[str] | None = None) -> Iterator[tuple[Path, dt.datetime | None]]:
     """Trashed folders with no row (the index was rebuilt), with when their manifest says they went.
 
     A folder whose row still exists, whatever its status, is not one: ``delete`` moves the folder
-    before it marks the row, and must be able to move it back.
+    before it marks the row, and must be able to move it back. A link where a folder of the trash
+    should be (``.trash``, ``.trash/<experiment>``, its ``executions``) is not followed: it is
+    named in ``problems`` and what it points to is never listed.
     """
     base = trash_root()
-    if not base.is_dir():
+    if _a_link(base, problems) or not base.is_dir():
         return
     for experiment in sorted(base.iterdir()):
         executions = experiment / "executions"
-        if not executions.is_dir() or executions.is_symlink():
+        if _a_link(experiment, problems) or _a_link(executions, problems) or not executions.is_dir():
             continue
         folders = [folder for folder in sorted(executions.iterdir()) if not folder.name.endswith(MANIFEST_SUFFIX)]
         known = _indexed(experiment.name, [folder.name for folder in folders])
         for folder in folders:
             if folder.name not in known:
                 yield folder, _deleted_at(folder)
+
+
+def _a_link(path: Path, problems: list[str] | None) -> bool:
+    if not path.is_symlink():
+        return False
+    if problems is not None:
+        problems.append(f"{fileops.Refused.link(path)}; it is left as it is")
+    return True
 
 
 def _indexed(experiment: str, names: list[str], chunk: int = 500) -> set[str]:
@@ -249,9 +222,8 @@ def _stamp(folder: Path) -> None:
         "found_without_manifest": True,
     }
     try:
-        _check_within(folder.parent, trash_root())
-        _manifest(folder).write_text(json.dumps(document, indent=2) + "\n")
-    except (OSError, CurationError):
+        fileops.write(root(), _manifest(folder), json.dumps(document, indent=2).encode() + b"\n")
+    except OSError:
         pass  # left undated: it stays, and the Trash page lists it
 
 
@@ -264,14 +236,10 @@ def _deleted_at(folder: Path) -> dt.datetime | None:
 
 
 def _remove(path: Path) -> int:
-    _check_within(path.parent, trash_root())
-    size = folder_bytes(path) if path.is_dir() and not path.is_symlink() else 0
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        path.unlink()
-    _manifest(path).unlink(missing_ok=True)
-    _prune_empty(path.parent, trash_root())
+    """Remove a trashed folder (a link there: the link alone) and its manifest; the bytes freed."""
+    size = fileops.remove(root(), path, missing_ok=True)
+    fileops.remove(root(), _manifest(path), missing_ok=True)
+    fileops.remove_empty(root(), path.parent, trash_root())
     return size
 
 
@@ -294,7 +262,7 @@ def empty_trash(
         where = label(execution)
         try:
             path = trash_path(execution) if execution.folder_name else None
-            size = _remove(path) if path is not None and os.path.lexists(path) else 0
+            size = _remove(path) if path is not None else 0
         except (OSError, CurationError) as exc:
             report.problems.append(f"{where}: could not remove it: {exc}")
             continue
@@ -302,7 +270,7 @@ def empty_trash(
         Execution.objects.filter(pk=execution.pk, status=Status.DELETED).delete()
         report.removed.append(where)
         report.bytes += size
-    for folder, deleted_at in list(orphans()):
+    for folder, deleted_at in list(orphans(report.problems)):
         if deleted_at is None:
             _stamp(folder)  # it goes at the first emptying that long after today
             continue

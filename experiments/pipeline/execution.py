@@ -11,6 +11,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal
 
+from . import fileops
+
 FOLDER_FORMAT = "%H-%M-%S__%d-%m-%Y"
 # metrics.json's ``elapsed``: the seconds of each stage of a run, in the order they run.
 STAGES = ("load_data", "transform_preprocessors", "fit_transformers", "transform_transformers", "fit_model",
@@ -131,13 +133,13 @@ def _quiet_legacy_h5_warning() -> None:
 
 
 def write_json(path: str | Path, data: Any) -> None:
-    """Write JSON atomically (a reader never sees half a file). NaN/Infinity stay as Python writes them."""
+    """Write JSON atomically (a reader never sees half a file). NaN/Infinity stay as Python writes them.
+
+    Through ``fileops.write`` in the file's folder: a link at ``path`` is replaced, never written through.
+    """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=4, default=_jsonable)
-        handle.write("\n")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=4, default=_jsonable) + "\n"
+    fileops.write(path.parent, path.name, text.encode("utf-8"))
 
 
 def _jsonable(value: Any) -> Any:

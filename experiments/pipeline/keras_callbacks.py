@@ -16,7 +16,7 @@ import numpy as np
 import urllib3
 from tqdm import tqdm
 
-from . import allowlist, checkpoints
+from . import allowlist, checkpoints, fileops
 from .schedules import Schedule
 
 if TYPE_CHECKING:
@@ -79,7 +79,9 @@ class PeriodicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         gone = checkpoints.removable(self.saved, self.keep, self.keep_best, self._better)
         for item in gone:
             try:
-                os.remove(item.path)
+                # A link saved in its place is removed as a link; a folder on the way that is one, refused.
+                folder = self.shown_from or os.path.dirname(item.path)
+                fileops.remove(folder, os.path.relpath(item.path, folder))
             except FileNotFoundError:
                 pass
             except OSError as exc:
