@@ -141,7 +141,9 @@ def search(
     order_by: str = Query("started", max_length=300, description=ORDER_BY_HELP),
     order: Literal["asc", "desc"] | None = Query(None, description=ORDER_HELP),
     limit: int = Query(50, ge=1, le=MAX_LIMIT, description=f"Runs per page, 1 to {MAX_LIMIT}."),
-    cursor: str | None = Query(None, max_length=2000, description="The next_cursor of the previous page."),
+    cursor: str | None = Query(
+        None, min_length=1, max_length=2000, description="The next_cursor of the previous page."
+    ),
     status: str | None = Query(None, description=f"Only runs with this status ({', '.join(STATUSES)})."),
     archived: bool = Query(False, description="Archived runs too (deleted runs are never listed)."),
 ) -> Status:
