@@ -78,6 +78,17 @@ def test_an_experiment_folder_named_with_a_line_break_is_reported_and_not_read(r
     ]
 
 
+# --- a worker's live epochs -----------------------------------------------------------------------
+
+
+def test_a_worker_leaves_a_hostile_metric_a_callback_logged_out_of_the_live_index(trained):
+    Execution.objects.record_epoch(trained.pk, {"loss": [2.0, 1.0], HOSTILE: [1.0, 1.0]}, 2)
+    trained.refresh_from_db()
+    assert trained.history("loss") == [2.0, 1.0]
+    assert not trained.histories.filter(name=HOSTILE).exists()
+    assert HOSTILE not in json.dumps(trained.summary)
+
+
 # --- the RemoteMonitor receiver -------------------------------------------------------------------
 
 
