@@ -11,13 +11,27 @@ import datetime as dt
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
+
+from csp.constants import UNSAFE_EVAL
+from csp.decorators import csp_update
 
 from experiments.files import is_checkpoint
 from experiments.models.summary import is_epoch_metric
 from experiments.pipeline.execution import STAGES
 
 MAX_POINTS = 2000
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+# For the views of the pages that draw parallel coordinates (the experiment page, a sweep's page):
+# Plotly draws them with WebGL through regl, which compiles its draw calls with ``Function``, so those
+# pages, and no other, allow eval. Inline script and handlers stay blocked there too, so markup from
+# data still cannot run; every other chart is SVG (``scatter``, not ``scattergl``) and needs nothing.
+# Plotly's strict bundle would need none of it, but the plotly package ships only plotly.min.js.
+def webgl_charts(view: View) -> View:
+    """Decorate the view of a page that draws parallel coordinates: its policy allows eval (see above)."""
+    return cast(View, csp_update({"script-src": [UNSAFE_EVAL]})(view))
 
 
 def downsample(values: Sequence[float | None], max_points: int = MAX_POINTS) -> tuple[list[int], list[float | None]]:

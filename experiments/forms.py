@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from experiments.pipeline import jsonlimits
 from experiments.pipeline.datasets import DATASETS
+from experiments.pipeline.names import control_character, metric_name_problem
 
 if TYPE_CHECKING:
     from experiments.pipeline.errors import Problem
@@ -57,7 +58,7 @@ class ExternalRunForm(forms.Form):
 
     def clean_experiment(self) -> str:
         name = self.cleaned_data["experiment"].strip()
-        if "/" in name or name in {".", ".."} or name.startswith("."):
+        if "/" in name or name in {".", ".."} or name.startswith(".") or control_character(name):
             raise forms.ValidationError("Use a plain folder name: letters, digits, '_' or '-', with no '/'.")
         return name
 
@@ -65,7 +66,6 @@ class ExternalRunForm(forms.Form):
 # What one RemoteMonitor post may hold: Keras sends a handful of metrics per epoch.
 EPOCH_POST_BYTES = 64 * 1024
 EPOCH_POST_METRICS = 100
-METRIC_NAME_LENGTH = 200
 
 
 def parse_epoch_post(request: HttpRequest) -> tuple[int, dict[str, float | None]]:
@@ -100,9 +100,9 @@ def parse_epoch_post(request: HttpRequest) -> tuple[int, dict[str, float | None]
     metrics: dict[str, float | None] = {}
     for name in names:
         value = payload[name]
-        if not name or len(name) > METRIC_NAME_LENGTH or "/" in name:
-            shown = json.dumps(name[:40])
-            raise ValueError(f"metric names are 1 to {METRIC_NAME_LENGTH} characters without '/', got {shown}")
+        refused = metric_name_problem(name)
+        if refused:
+            raise ValueError(refused)
         if isinstance(value, bool) or not isinstance(value, (int, float)) and value is not None:
             raise ValueError(f"metric '{name}' must be a number, got {json.dumps(value)[:40]}")
         metrics[name] = value

@@ -14,6 +14,7 @@ from email.utils import getaddresses
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -147,10 +148,13 @@ INSTALLED_APPS = [
     "sweeps",
     "audit",
     "axes",
+    "csp",  # django-csp's system checks of CONTENT_SECURITY_POLICY
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy header on every response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -252,6 +256,31 @@ if GYMNOS_HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 X_FRAME_OPTIONS = "DENY"
+# No script of ours reads the CSRF cookie (forms carry the token): a script that should not run
+# anyway cannot read it either.
+CSRF_COOKIE_HTTPONLY = True
+
+# Content-Security-Policy (django-csp; docs/security.md, "Content-Security-Policy and HTML from data").
+# Scripts only from our own static files: no inline <script>, no on*= handler, no eval, so markup that
+# a folder or a teammate slips past an escape cannot run. Data a page hands its script goes through
+# json_script or data- attributes. Styles may be inline: plotly.js adds a <style> element and style
+# attributes as it draws, and a style runs no code. The two pages that draw parallel coordinates
+# (WebGL, whose draw calls regl compiles with Function) add 'unsafe-eval' for themselves alone
+# (experiments.display.webgl_charts); the admin and django-rq's pages work under this policy as it is.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF, csp.UNSAFE_INLINE],
+        "img-src": [csp.SELF, "data:", "blob:"],  # plotly's colour bars and "download plot as png"
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.NONE],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    }
+}
 
 
 def _addresses(name: str) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.models import Entry
 from audit.recording import record
 from experiments.access import can_launch, get_execution_by_id_for_user, require_launch_permission
+from experiments.charts import webgl_charts
 from experiments.display import run_label
 from experiments.forms import ShareForm
 from experiments.jobs.queues import QueueUnavailable
@@ -119,6 +120,7 @@ def _page_context(request: HttpRequest, sweep: Sweep, share: SweepShare | None) 
 
 @login_required
 @require_GET
+@webgl_charts
 def detail(request: HttpRequest, sweep_id: int) -> HttpResponse:
     sweep = get_object_or_404(Sweep.objects.select_related("base_execution", "created_by"), pk=sweep_id)
     return render(request, "sweeps/detail.html", _page_context(request, sweep, None))
@@ -209,6 +211,7 @@ def _active_share(token: str) -> SweepShare:
 
 
 @require_GET
+@webgl_charts
 def shared(request: HttpRequest, token: str) -> HttpResponse:
     link = _active_share(token)
     return render(request, "sweeps/detail.html", _page_context(request, link.sweep, link))

@@ -127,3 +127,42 @@ def test_a_folder_recorded_outside_the_trainings_root_serves_nothing(owner_clien
     settings.GYMNOS_TRAININGS_ROOT = tmp_path / "elsewhere"
     assert owner_client.get(permalink(trained) + "files/model.h5").status_code == 404
     assert owner_client.get(permalink(trained) + "download.zip").status_code == 404
+
+
+# --- the file name in the header comes from a folder: quoted by Django's helper --------------------
+
+
+def renamed(execution, name):
+    """The run's folder renamed on disk and in its row, as a row indexed before sync refused such names."""
+    folder = trained_folder(execution)
+    moved = folder.with_name(name)
+    folder.rename(moved)
+    type(execution).objects.filter(pk=execution.pk).update(folder_name=name, folder_path=str(moved))
+    execution.refresh_from_db()
+    return execution
+
+
+def disposition(response):
+    """The header's parameters as a browser reads them (``filename*``, percent-encoded, read as ``filename``)."""
+    from django.http.multipartparser import parse_header_parameters
+
+    return parse_header_parameters(response["Content-Disposition"])
+
+
+def test_a_quote_in_the_folder_name_cannot_add_a_second_file_name(teammate_client, trained):
+    run = renamed(trained, 'run"; filename="evil.exe')
+    response = teammate_client.get(permalink(run) + "download.zip")
+    assert response.status_code == 200
+    kind, params = disposition(response)
+    assert kind == "attachment"
+    assert params == {"filename": 'boston_housing-run"; filename="evil.exe.zip'}
+
+
+def test_a_line_break_in_the_folder_name_downloads_instead_of_failing(teammate_client, trained):
+    run = renamed(trained, "run\nSet-Cookie: x=1")
+    response = teammate_client.get(permalink(run).replace("\n", "%0A") + "download.zip")
+    assert response.status_code == 200
+    assert "\n" not in response["Content-Disposition"]
+    assert disposition(response) == ("attachment", {"filename": "boston_housing-run\nSet-Cookie: x=1.zip"})
+    assert not response.has_header("Set-Cookie")
+    assert len(zipfile.ZipFile(io.BytesIO(body(response))).namelist()) == 7

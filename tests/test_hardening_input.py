@@ -108,8 +108,8 @@ def post(url, payload):
         ({"epoch": 100_000_000, "loss": 1.0}, "'epoch' must be below 1,000,000 (GYMNOS_MAX_EPOCHS), got 100,000,000"),
         ({"epoch": 5000, "loss": 1.0}, "epoch 5000 is more than 1,000 epochs after the last one posted"),
         ({"epoch": 0, **{f"m{i}": 1.0 for i in range(101)}}, "a post may hold at most 100 metrics, got 101"),
-        ({"epoch": 0, "x" * 201: 1.0}, "metric names are 1 to 200 characters without '/'"),
-        ({"epoch": 0, "system/cpu": 1.0}, "metric names are 1 to 200 characters without '/'"),
+        ({"epoch": 0, "x" * 201: 1.0}, "the metric name '" + "x" * 60 + "'... is 201 characters; at most 200"),
+        ({"epoch": 0, "system/cpu": 1.0}, "the metric name 'system/cpu' has a character other than letters, digits"),
         (nested(10_000), "the epoch data is nested 10000 deep; at most 2 levels are accepted"),
     ],
 )

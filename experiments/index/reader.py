@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from experiments.models import ENDED, Status, finite_or_none
 from experiments.pipeline import ConfigError, jsonlimits, load_config
+from experiments.pipeline.names import control_character_problem, metric_name_problem
 from experiments.pipeline.params import flatten
 
 # Part of every fingerprint: bump it when reading changes, and the next sync reads every folder again.
@@ -85,8 +86,9 @@ def find_folders(root: str) -> tuple[list[Folder], list[str]]:
         executions = os.path.join(dataset.path, "executions")
         if not os.path.isdir(executions):
             continue
-        if not _storable_name(dataset.name):
-            problems.append(f"{printable(dataset.name)}: the folder name is not UTF-8 text; not read")
+        refused = _name_problem(dataset.name)
+        if refused:
+            problems.append(f"{refused}; not read")
             continue
         if not inside(executions, root):
             problems.append(
@@ -95,10 +97,9 @@ def find_folders(root: str) -> tuple[list[Folder], list[str]]:
             )
             continue
         for entry in _entries(executions):
-            if not _storable_name(entry.name):
-                problems.append(
-                    f"{dataset.name}/executions/{printable(entry.name)}: the folder name is not UTF-8 text; not read"
-                )
+            refused = _name_problem(entry.name, f"{dataset.name}/executions/")
+            if refused:
+                problems.append(f"{refused}; not read")
             elif entry.is_symlink() and not inside(entry.path, root):
                 folders.append(
                     Folder(dataset.name, entry.name, Path(entry.path), outside=printable(os.path.realpath(entry.path)))
@@ -108,9 +109,16 @@ def find_folders(root: str) -> tuple[list[Folder], list[str]]:
     return folders, problems
 
 
-def _storable_name(name: str) -> bool:
-    """Linux allows any bytes in a name; the index stores UTF-8 text of at most 255 characters."""
-    return printable(name) == name and len(name) <= 255
+def _name_problem(name: str, parent: str = "") -> str | None:
+    """``"<path>: <why>"`` for a folder name the index cannot keep, or None.
+
+    Linux allows any bytes but '/' in a name; the index stores UTF-8 text, and a name ends up in URLs,
+    download headers and pages, where a line break or a tab has no place.
+    """
+    if printable(name) != name:
+        return f"{parent}{printable(name)}: the folder name is not UTF-8 text"
+    problem = control_character_problem("folder name", name)
+    return f"{parent}{name!r}: {problem}" if problem else None
 
 
 def printable(text: str) -> str:
@@ -287,8 +295,12 @@ def _read_metrics(data: bytes, record: Record) -> None:
         return
     metrics: dict[str, list[float | None]] = {}
     for name, values in document["metrics"].items():
-        if not isinstance(values, list) or not all(_is_number(value) for value in values) or len(name) > 255:
-            record.problem("metrics.json", f"metrics.{name[:80]} is not a list of numbers; not indexed")
+        refused = metric_name_problem(name)
+        if refused:
+            record.problem("metrics.json", f"{refused}; not indexed")
+            continue
+        if not isinstance(values, list) or not all(_is_number(value) for value in values):
+            record.problem("metrics.json", f"metrics.{name} is not a list of numbers; not indexed")
             continue
         bad = [index + 1 for index, value in enumerate(values) if not math.isfinite(value)]
         if bad:

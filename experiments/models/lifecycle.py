@@ -30,6 +30,8 @@ from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
 
+from experiments.pipeline.names import metric_name_problem
+
 from .summary import finite_or_none
 
 # The rows are Executions (``executions.ExecutionQuerySet`` is this class for them); this module sits below the
@@ -163,8 +165,16 @@ class ExecutionTransitions(models.QuerySet[_Row]):
         )
 
     def record_epoch(self, pk: int, histories: dict[str, Sequence[float]], epochs_total: int | None = None) -> None:
-        """A worker's run ended an epoch: every metric's history so far, its summary, the total, a heartbeat."""
-        clean = {name: [finite_or_none(value) for value in values] for name, values in histories.items()}
+        """A worker's run ended an epoch: every metric's history so far, its summary, the total, a heartbeat.
+
+        A name the metric rule refuses (a custom callback may log any key) is left out here, as sync leaves
+        it out of the index; the run's metrics.json keeps it, and sync names it in the run's error.
+        """
+        clean = {
+            name: [finite_or_none(value) for value in values]
+            for name, values in histories.items()
+            if metric_name_problem(name) is None
+        }
         with transaction.atomic():
             self._store(pk, clean, epochs_total, heartbeat=True)
 

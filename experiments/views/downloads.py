@@ -10,6 +10,7 @@ import zipfile
 
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 from zipstream import ZipStream
 
@@ -37,7 +38,9 @@ def serve_zip(execution: Execution) -> StreamingHttpResponse:
     for relative, real in walk(folder):
         stream.add_path(real, f"{prefix}/{relative}")
     response = StreamingHttpResponse(stream, content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{zip_name(execution)}"'
+    # Django's helper quotes what needs quoting and percent-encodes the rest (RFC 6266): a folder
+    # named with a quote or a line break can neither add a parameter nor break the header.
+    response["Content-Disposition"] = content_disposition_header(True, zip_name(execution))
     return response
 
 

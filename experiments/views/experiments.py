@@ -19,6 +19,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from experiments.access import can_launch
+from experiments.charts import webgl_charts
 from experiments.display import duration, hardware_label, stage_times
 from experiments.models import Execution, Experiment
 from experiments.models.summary import is_epoch_metric
@@ -177,6 +178,7 @@ def header(col: Column, sort: Sort, links: dict[str, str]) -> dict[str, Any]:
 
 @login_required
 @require_GET
+@webgl_charts
 def detail(request: HttpRequest, experiment: str) -> HttpResponse:
     found = get_object_or_404(Experiment, name=experiment)
     filters = filters_from(request)

@@ -24,6 +24,13 @@ window.GymnosChartControls = (function () {
     try { window.localStorage.setItem(storageKey(), JSON.stringify(value)); } catch (e) { /* private mode: not remembered */ }
   }
 
+  // <tag> with the given properties and children (nodes or text): the controls are built as nodes, not HTML.
+  function element(tag, properties, children) {
+    var node = Object.assign(document.createElement(tag), properties);
+    node.append.apply(node, children || []);
+    return node;
+  }
+
   // The controls, above the charts box; onChange(state) redraws.
   function render(chartsBox, onChange) {
     var current = state();
@@ -31,15 +38,19 @@ window.GymnosChartControls = (function () {
     box.className = "chart-controls";
     box.id = "chart-controls";
     box.style.cssText = "display:flex;gap:1.25rem;align-items:center;flex-wrap:wrap;margin:.25rem 0 .75rem;font-size:.88rem";
-    box.innerHTML =
-      '<label><input type="checkbox" id="chart-log"> Log scale (y)</label>' +
-      '<label>Smoothing <input type="range" id="chart-smoothing" min="0" max="0.99" step="0.01" style="vertical-align:middle">' +
-      ' <output id="chart-smoothing-value"></output></label>' +
-      '<label>X axis <select id="chart-x"><option value="epoch">epoch</option><option value="time">wall time</option></select></label>' +
-      '<span class="muted small" id="chart-x-note"></span>';
+    var log = element("input", { type: "checkbox", id: "chart-log" });
+    var smoothing = element("input", { type: "range", id: "chart-smoothing", min: "0", max: "0.99", step: "0.01" });
+    smoothing.style.verticalAlign = "middle";
+    var shown = element("output", { id: "chart-smoothing-value" });
+    var x = element("select", { id: "chart-x" });
+    x.add(new Option("epoch", "epoch"));
+    x.add(new Option("wall time", "time"));
+    box.append(
+      element("label", {}, [log, " Log scale (y)"]),
+      element("label", {}, ["Smoothing ", smoothing, " ", shown]),
+      element("label", {}, ["X axis ", x]),
+      element("span", { className: "muted small", id: "chart-x-note" }));
     chartsBox.parentNode.insertBefore(box, chartsBox);
-    var log = box.querySelector("#chart-log"), smoothing = box.querySelector("#chart-smoothing");
-    var shown = box.querySelector("#chart-smoothing-value"), x = box.querySelector("#chart-x");
     log.checked = current.log;
     smoothing.value = String(current.smoothing);
     shown.textContent = current.smoothing.toFixed(2);

@@ -81,7 +81,7 @@
   function scatter(div, points, title, color, range) {
     var rows = list(points.rows);
     var trace = {
-      x: points.actual, y: points.predicted, mode: "markers", type: "scattergl", name: "samples",
+      x: points.actual, y: points.predicted, mode: "markers", type: "scatter", name: "samples",
       marker: { color: color, size: 5, opacity: 0.6 },
       text: rows.map(function (r) { return "row " + plain(r); }), hovertemplate: "%{text}<br>actual %{x:.4g}<br>predicted %{y:.4g}<extra></extra>",
     };
@@ -123,7 +123,7 @@
     var sampled = points.sampled ? " (a sample of " + list(points.actual).length + " of " + points.total + ")" : "";
     scatter(chart(charts, "evaluation-scatter"), points, "Predicted vs actual" + sampled, "#3b5bdb");
     Plotly.newPlot(chart(charts, "evaluation-residuals"), [{
-      x: points.predicted, y: points.residual, mode: "markers", type: "scattergl", marker: { color: "#e8590c", size: 5, opacity: 0.6 },
+      x: points.predicted, y: points.residual, mode: "markers", type: "scatter", marker: { color: "#e8590c", size: 5, opacity: 0.6 },
       text: list(points.rows).map(function (row) { return "row " + plain(row); }), hovertemplate: "%{text}<br>predicted %{x:.4g}<br>residual %{y:.4g}<extra></extra>",
     }], layout("Residuals (actual − predicted) vs predicted", "predicted", "residual", { showlegend: false, shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: 0, y1: 0, line: { color: "#adb5bd", dash: "dot" } }] }), plotConfig);
     var hist = r.residual_histogram || {}, edges = list(hist.edges), counts = list(hist.counts);

@@ -86,9 +86,9 @@
 
   function refresh() {
     return Gymnos.getJSON(page.data_url).then(function (data) {
-      if (data.status_html !== lastStatus) { document.getElementById("status").innerHTML = data.status_html; lastStatus = data.status_html; }
-      if (data.files_html !== lastFiles) { document.getElementById("files").innerHTML = data.files_html; lastFiles = data.files_html; }
-      if (data.hardware_html !== lastHardware) { document.getElementById("hardware").innerHTML = data.hardware_html; lastHardware = data.hardware_html; }
+      if (data.status_html !== lastStatus) { Gymnos.swapFragment(document.getElementById("status"), data.status_html); lastStatus = data.status_html; }
+      if (data.files_html !== lastFiles) { Gymnos.swapFragment(document.getElementById("files"), data.files_html); lastFiles = data.files_html; }
+      if (data.hardware_html !== lastHardware) { Gymnos.swapFragment(document.getElementById("hardware"), data.hardware_html); lastHardware = data.hardware_html; }
       drawCharts(data);
       drawElapsed(data.elapsed);
       if (data.permalink && window.location.pathname !== data.permalink) {

@@ -23,7 +23,7 @@
     return parts.length > 2 ? parts.slice(-2).join(".") : parts.join(".");
   }
   function fill(select, names, chosen) {
-    select.innerHTML = "";
+    select.replaceChildren();
     names.forEach(function (name) {
       var option = document.createElement("option");
       option.value = name;
@@ -89,11 +89,14 @@
     }
     if (!metric || !keep.length) {
       Plotly.purge(div);
-      div.innerHTML = '<p class="muted small">No run here has every shown param and ' + (metric ? label(metric.name) : "a metric") + ".</p>";
+      var note = document.createElement("p");
+      note.className = "muted small";
+      note.textContent = "No run here has every shown param and " + (metric ? label(metric.name) : "a metric") + ".";
+      div.replaceChildren(note);
       drawn = null;
       return keep.length;
     }
-    div.innerHTML = "";
+    div.replaceChildren();
     drawn = columns.map(function (axis) { return dimension(axis.name, axis.values, keep); });
     drawn.push(dimension(metric.name, metric.values, keep));
     var colors = keep.map(function (i) { return metric.values[i]; });
@@ -171,7 +174,7 @@
       xs.push(x.values[i]); ys.push(metric.values[i]); names.push(run[1]); urls.push(run[2]);
     });
     Plotly.react(div, [{
-      type: "scattergl", mode: "markers", x: xs, y: ys, text: names, customdata: urls,
+      type: "scatter", mode: "markers", x: xs, y: ys, text: names, customdata: urls,
       marker: { size: 6, opacity: 0.6, color: "#3b5bdb" },
       hovertemplate: "%{text}<br>" + label(x.name) + ": %{x}<br>" + label(metric.name) + ": %{y:.4g}<extra></extra>",
     }], {
@@ -196,7 +199,7 @@
 
   function drawGroups(data) {
     var body = document.querySelector("#groups tbody");
-    body.innerHTML = "";
+    body.replaceChildren();
     var groups = data.groups;
     document.getElementById("group-name").textContent = groups ? label(groups.name) : "Group";
     if (!groups) return;
@@ -204,7 +207,10 @@
       var tr = document.createElement("tr");
       var first = document.createElement("td");
       if (row.value === null) {
-        first.innerHTML = '<span class="muted">not set</span>';
+        var unset = document.createElement("span");
+        unset.className = "muted";
+        unset.textContent = "not set";
+        first.appendChild(unset);
       } else {
         var link = document.createElement("a");
         var params = currentParams();
@@ -227,9 +233,11 @@
       body.appendChild(tr);
     });
     if (groups.more) {
-      var tr = document.createElement("tr");
-      tr.innerHTML = '<td colspan="5" class="muted small">The 50 largest groups are shown.</td>';
-      body.appendChild(tr);
+      var cell = document.createElement("td");
+      cell.colSpan = 5;
+      cell.className = "muted small";
+      cell.textContent = "The 50 largest groups are shown.";
+      body.appendChild(document.createElement("tr")).appendChild(cell);
     }
   }
 

@@ -22,3 +22,11 @@ Gymnos.getJSON = function (url) {
     return response.json();
   });
 };
+// Put a fragment the server rendered (one of our templates, every value escaped by Django) in place
+// of `box`'s content. The one place a script turns HTML into nodes (tests/test_static_js.py keeps it
+// so): DOMParser builds an inert document, where nothing runs, and its nodes are moved in; anything
+// from a folder or a user that reaches the page otherwise goes in as text (textContent).
+Gymnos.swapFragment = function (box, html) {
+  var parsed = new DOMParser().parseFromString(html, "text/html");
+  box.replaceChildren.apply(box, Array.prototype.slice.call(parsed.body.childNodes));
+};

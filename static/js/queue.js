@@ -6,6 +6,6 @@
     return fetch(box.getAttribute("data-url"), { credentials: "same-origin" }).then(function (response) {
       if (!response.ok) throw new Error(response.status);
       return response.text();
-    }).then(function (html) { box.innerHTML = html; return true; });
+    }).then(function (html) { Gymnos.swapFragment(box, html); return true; });
   }, seconds * 1000);
 })();

@@ -86,7 +86,7 @@
 
   function refresh() {
     return Gymnos.getJSON(page.data_url).then(function (data) {
-      document.getElementById("sweep-summary").innerHTML = data.html;
+      Gymnos.swapFragment(document.getElementById("sweep-summary"), data.html);
       draw(data.summary);
       var running = data.summary.status === "running";
       var cancel = document.getElementById("cancel-sweep");
