@@ -7,10 +7,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from hypothesis import settings as hypothesis_settings
 from django.core.cache import cache
 from django.db import connections
 from django.test import Client
+from hypothesis import settings as hypothesis_settings
 
 from experiments.models import KeyCount, RunCount
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
