@@ -14,14 +14,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
-from ninja import Schema, Status
+from ninja import Status
 from pydantic import Field
 
 from experiments.access import DELETE_PERMISSION, EDIT_PERMISSION
 from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
 from experiments.api.executions import router
-from experiments.models import Execution
+from experiments.api.schemas import ExecutionDetail, detail_of, execution_detail
 from experiments.pipeline import ConfigError
 from experiments.pipeline.schema import Section, openapi_schema, validate
 
@@ -41,44 +40,6 @@ class CurationEdit(Section):
     tags: Annotated[list[str], Field(max_length=sidecar.MAX_TAGS)] | None = Field(
         None, description="The run's whole tag list (it replaces the config's experiment.tags)."
     )
-
-
-class Curated(Schema):
-    id: int
-    experiment: str
-    folder_name: str | None
-    status: str
-    title: str
-    notes: str
-    tags: list[str]
-    archived: bool
-    deleted_at: str | None
-    deleted_by: str | None
-    size_bytes: int | None
-    checkpoint_bytes: int | None
-    url: str
-
-
-def _out(execution: Execution) -> dict[str, Any]:
-    return {
-        "id": execution.pk,
-        "experiment": execution.experiment.name,
-        "folder_name": execution.folder_name,
-        "status": execution.status,
-        "title": execution.title,
-        "notes": execution.notes,
-        "tags": list(execution.tags or []),
-        "archived": execution.archived,
-        "deleted_at": execution.deleted_at.isoformat() if execution.deleted_at else None,
-        "deleted_by": execution.deleted_by.get_username() if execution.deleted_by is not None else None,
-        "size_bytes": execution.size_bytes,
-        "checkpoint_bytes": execution.checkpoint_bytes,
-        "url": f"/api/executions/{execution.pk}",
-    }
-
-
-def _execution(execution_id: int) -> Execution:
-    return get_object_or_404(Execution.objects.select_related("experiment", "deleted_by"), pk=execution_id)
 
 
 def _problem(path: str, message: str) -> Status:
@@ -103,7 +64,7 @@ def _cleaned(request: HttpRequest) -> dict[str, Any] | Status:
     return values
 
 
-RESPONSES = {200: Curated, 400: ValidationErrors, 403: Detail, 404: Detail, 409: Detail}
+RESPONSES = {200: ExecutionDetail, 400: ValidationErrors, 403: Detail, 404: Detail, 409: Detail}
 
 
 @router.patch(
@@ -123,7 +84,7 @@ def curation_edit(request: HttpRequest, execution_id: int) -> Status:
     denied = forbidden_unless_allowed(request, EDIT_PERMISSION)
     if denied:
         return denied
-    execution = _execution(execution_id)
+    execution = detail_of(execution_id)
     values = _cleaned(request)
     if isinstance(values, Status):
         return values
@@ -137,19 +98,19 @@ def curation_edit(request: HttpRequest, execution_id: int) -> Status:
         )
     except CurationError as exc:
         return Status(exc.status, {"detail": str(exc)})
-    return Status(200, _out(execution))
+    return Status(200, execution_detail(detail_of(execution_id)))
 
 
 def _archive(request: HttpRequest, execution_id: int, archived: bool) -> Status:
     denied = forbidden_unless_allowed(request, EDIT_PERMISSION)
     if denied:
         return denied
-    execution = _execution(execution_id)
+    execution = detail_of(execution_id)
     try:
         edits.set_archived(execution, archived, request=request)
     except CurationError as exc:
         return Status(exc.status, {"detail": str(exc)})
-    return Status(200, _out(execution))
+    return Status(200, execution_detail(detail_of(execution_id)))
 
 
 @router.post("/{execution_id}/archive", response=RESPONSES, summary="Archive a run")
@@ -172,12 +133,12 @@ def curation_delete(request: HttpRequest, execution_id: int) -> Status:
     denied = forbidden_unless_allowed(request, DELETE_PERMISSION)
     if denied:
         return denied
-    execution = _execution(execution_id)
+    execution = detail_of(execution_id)
     try:
         trash.delete(execution, request=request)
     except CurationError as exc:
         return Status(exc.status, {"detail": str(exc)})
-    return Status(200, _out(_execution(execution_id)))
+    return Status(200, execution_detail(detail_of(execution_id)))
 
 
 @router.post("/{execution_id}/restore", response=RESPONSES, summary="Restore a run from the trash")
@@ -187,9 +148,9 @@ def curation_restore(request: HttpRequest, execution_id: int) -> Status:
     denied = forbidden_unless_allowed(request, DELETE_PERMISSION)
     if denied:
         return denied
-    execution = _execution(execution_id)
+    execution = detail_of(execution_id)
     try:
         trash.restore(execution, request=request)
     except CurationError as exc:
         return Status(exc.status, {"detail": str(exc)})
-    return Status(200, _out(_execution(execution_id)))
+    return Status(200, execution_detail(detail_of(execution_id)))
