@@ -81,6 +81,7 @@ class IsolatedChecker:
             if self.log_path is None:
                 forkserver.ensure_running()
                 return
+            os.makedirs(os.path.dirname(self.log_path) or ".", exist_ok=True)  # the first use of var/log/ may be this
             saved = [os.dup(1), os.dup(2)]
             with open(self.log_path, "ab") as log:
                 os.dup2(log.fileno(), 1)
