@@ -441,7 +441,6 @@ class ModelCheckpoint(CallbackSpec):
         return PeriodicModelCheckpoint(**arguments, shown_from=str(folder.parent.parent))
 
 
-SCHEDULERS = (StepDecayScheduler, ExponentialDecayScheduler, CosineDecayScheduler)
 Scheduler = Annotated[
     Union[StepDecayScheduler, ExponentialDecayScheduler, CosineDecayScheduler],  # noqa: UP007 - a discriminated union
     Field(discriminator="schedule"),
