@@ -259,9 +259,13 @@ class RemoteMonitor(CallbackSpec):
         execution = folder.parent.parent  # <trainings>/<dataset>/executions/<execution>/callbacks/remote_monitor
         headers = {EXECUTION_HEADER: f"{execution.parent.parent.name}/{execution.name}", **(self.headers or {})}
         return TimeoutRemoteMonitor(
-            root=self.root, path=self.path, field=self.field, headers=headers, send_as_json=self.send_as_json,
+            root=self.root,
+            path=self.path,
+            field=self.field,
+            headers=headers,
+            send_as_json=self.send_as_json,
             timeout=self.timeout,
-        )  # fmt: skip
+        )
 
 
 class LearningRateScheduler(CallbackSpec):

@@ -22,6 +22,7 @@ import threading
 import time
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from .build_check import build_problems
@@ -81,8 +82,8 @@ class IsolatedChecker:
             if self.log_path is None:
                 forkserver.ensure_running()
                 return
-            os.makedirs(os.path.dirname(self.log_path) or ".", exist_ok=True)  # the first use of var/log/ may be this
             saved = [os.dup(1), os.dup(2)]
+            Path(self.log_path).parent.mkdir(parents=True, exist_ok=True)
             with open(self.log_path, "ab") as log:
                 os.dup2(log.fileno(), 1)
                 os.dup2(log.fileno(), 2)
