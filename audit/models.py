@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
+
+from experiments.models.fields import json_object, person
 
 
 class Entry(models.Model):
@@ -27,14 +28,7 @@ class Entry(models.Model):
         SWEEP_CANCEL = "sweep_cancel"
 
     at = models.DateTimeField(auto_now_add=True, help_text="When it happened.")
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="audit_entries",
-        help_text="Who did it (empty: the command line, or a user since removed).",
-    )
+    actor = person("audit_entries", "Who did it (empty: the command line, or a user since removed).")
     actor_name = models.CharField(
         max_length=150, blank=True, help_text="Their user name then (kept if the user is removed)."
     )
@@ -49,7 +43,7 @@ class Entry(models.Model):
         help_text="The execution it was done to, if any.",
     )
     target = models.CharField(max_length=255, blank=True, help_text='What it was done to, in words: "share link 4".')
-    details = models.JSONField(default=dict, blank=True, help_text='What changed: {"tags": ["a", "b"]}.')
+    details = json_object('What changed: {"tags": ["a", "b"]}.')
 
     class Meta:
         ordering = ["-at", "-pk"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -15,6 +16,7 @@ from django.utils import timezone
 from experiments.pipeline import jsonlimits
 from experiments.pipeline.datasets import DATASETS
 from experiments.pipeline.names import control_character, metric_name_problem
+from experiments.pipeline.params import flatten
 
 if TYPE_CHECKING:
     from experiments.pipeline.errors import Problem
@@ -120,21 +122,28 @@ CALLBACKS: dict[str, dict[str, Any]] = {
     "terminate_on_nan": {"type": "terminate_on_nan"},
     "csv_logger": {"type": "csv_logger"},
 }
+# The fields that show one config value each, by the path the params columns name it with
+# (``experiments.pipeline.params.flatten``): read from a config, and written back into it, by that path.
+PLAIN_FIELDS = {
+    "experiment_name": "experiment.name",
+    "epochs": "training.epochs",
+    "batch_size": "training.batch_size",
+    "fit": "training.samples.fit",
+    "val": "training.samples.val",
+    "test": "training.samples.test",
+}
 # Which form field a config path's problem belongs to (longest prefix wins); the rest go by the JSON.
 FIELD_PATHS = {
-    "experiment.name": "experiment_name",
+    **{path: field for field, path in PLAIN_FIELDS.items()},
     "dataset.name": "dataset",
     "dataset": "dataset",
-    "training.epochs": "epochs",
-    "training.batch_size": "batch_size",
-    "training.samples.fit": "fit",
-    "training.samples.val": "val",
-    "training.samples.test": "test",
     "training.samples": "fit",
     "model.compilation.optimizer": "optimizer",
     "training.callbacks": "callbacks",
 }
 FIELDS = ["experiment_name", "dataset", "epochs", "batch_size", "fit", "val", "test", "optimizer", "callbacks"]
+# A callback's type among the flattened params: training.callbacks[2].type
+CALLBACK_TYPE = re.compile(r"training\.callbacks\[\d+\]\.type")
 
 
 def _dataset_choices() -> list[tuple[str, str]]:
@@ -143,31 +152,21 @@ def _dataset_choices() -> list[tuple[str, str]]:
 
 
 def fields_from_config(config: Any) -> dict[str, Any]:
-    """The form fields' values as a config gives them (blank where it says nothing)."""
-    config = config if isinstance(config, dict) else {}
+    """The form fields' values as a config gives them (blank where it says nothing).
 
-    def get(*keys: str) -> Any:
-        value = config
-        for key in keys:
-            if not isinstance(value, dict):
-                return None
-            value = value.get(key)
-        return value
-
-    optimizer = get("model", "compilation", "optimizer")
-    callbacks = get("training", "callbacks")
+    Read from the config flattened by path, so a config that does not validate (the one being fixed)
+    still fills the fields it can.
+    """
+    params = flatten(config) if isinstance(config, dict) else {}
+    dataset = params.get("dataset.name")
+    optimizer = params.get("model.compilation.optimizer", params.get("model.compilation.optimizer.type"))
+    callbacks = [value for path, value in params.items() if CALLBACK_TYPE.fullmatch(path)]
     return {
-        "experiment_name": get("experiment", "name") or "",
-        "dataset": get("dataset", "name") if isinstance(get("dataset", "name"), str) else "",
-        "epochs": get("training", "epochs"),
-        "batch_size": get("training", "batch_size"),
-        "fit": get("training", "samples", "fit"),
-        "val": get("training", "samples", "val"),
-        "test": get("training", "samples", "test"),
-        "optimizer": (optimizer.get("type") if isinstance(optimizer, dict) else optimizer) or "",
-        "callbacks": sorted(c["type"] for c in callbacks if isinstance(c, dict) and c.get("type") in CALLBACKS)
-        if isinstance(callbacks, list)
-        else [],
+        **{field: params.get(path) for field, path in PLAIN_FIELDS.items()},
+        "experiment_name": params.get("experiment.name") or "",
+        "dataset": dataset if isinstance(dataset, str) else "",
+        "optimizer": optimizer if isinstance(optimizer, str) else "",
+        "callbacks": sorted(value for value in callbacks if isinstance(value, str) and value in CALLBACKS),
     }
 
 
@@ -268,17 +267,14 @@ def _section(config: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 def _apply(config: dict[str, Any], name: str, value: Any) -> None:
-    if name == "experiment_name":
-        _section(config, "experiment")["name"] = value
+    if name in PLAIN_FIELDS:
+        *sections, key = PLAIN_FIELDS[name].split(".")
+        _section(config, *sections)[key] = value
     elif name == "dataset":
         dataset = _section(config, "dataset")
         dataset.pop("path", None)
         dataset.pop("target", None)
         dataset["name"] = value
-    elif name in {"epochs", "batch_size"}:
-        _section(config, "training")[name] = value
-    elif name in {"fit", "val", "test"}:
-        _section(config, "training", "samples")[name] = value
     elif name == "optimizer":
         compilation = _section(config, "model", "compilation")
         current = compilation.get("optimizer")

@@ -17,9 +17,12 @@ import dj_database_url
 from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
+from gymnos_web import localstate
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-# Local state of the embedded stack: SQLite database, Redis socket and dump, secret key.
-VAR_DIR = Path(os.environ.get("GYMNOS_VAR_DIR") or BASE_DIR / "var").expanduser().resolve()
+# Local state of the embedded stack: SQLite database, Redis socket and dump, logs, secret key. Importing
+# this module creates none of it: the entry points do (gymnos_web/localstate.py, prepare()).
+VAR_DIR = localstate.var_dir()
 
 
 def envbool(name: str, default: bool) -> bool:
@@ -57,22 +60,10 @@ def envpath(name: str, default: Path) -> Path:
     return Path(value).expanduser().resolve() if value else default
 
 
-def _secret_key() -> str:
-    """Use SECRET_KEY if set; otherwise keep a generated one under var/ so sessions survive restarts."""
-    value = os.environ.get("SECRET_KEY")
-    if value:
-        return value
-    key_file = VAR_DIR / "secret_key"
-    if key_file.exists():
-        return key_file.read_text().strip()
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(50)
-    key_file.write_text(key)
-    key_file.chmod(0o600)
-    return key
-
-
-SECRET_KEY = _secret_key()
+# SECRET_KEY if set; else the key manage.py, wsgi.py or asgi.py saved under var/ (so sessions survive restarts
+# and every process of the machine shares it); else, in a process that none of them started (a test run, a
+# tool importing the settings), one of its own, which signs nothing that outlives it.
+SECRET_KEY = os.environ.get("SECRET_KEY") or localstate.saved_secret_key(VAR_DIR) or secrets.token_urlsafe(50)
 DEBUG = envbool("DEBUG", False)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 
@@ -188,7 +179,6 @@ TEMPLATES = [
 _default_db = f"sqlite:///{VAR_DIR / 'gymnos.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL") or _default_db, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
     # WAL lets the dashboard read while a worker writes epoch metrics.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
@@ -222,9 +212,8 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
+# WhiteNoise serves from the finders (no collectstatic needed) but warns when this is absent: prepare() makes it.
 STATIC_ROOT = VAR_DIR / "static"
-# WhiteNoise serves from the finders (no collectstatic needed) but warns when this is absent.
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 LOGIN_URL = "/accounts/login/"
@@ -301,7 +290,6 @@ EMAIL_PORT = envint("EMAIL_PORT", 25)
 
 # Errors are logged with their traceback to stderr and var/log/gymnos.log (and e-mailed to ADMINS).
 LOG_DIR = VAR_DIR / "log"
-LOG_DIR.mkdir(parents=True, exist_ok=True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -309,7 +297,7 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "level": "INFO"},
         "file": {
-            "class": "logging.handlers.RotatingFileHandler",
+            "class": "gymnos_web.localstate.LogFile",  # opened (its folder made) at its first line
             "filename": str(LOG_DIR / "gymnos.log"),
             "maxBytes": 10 * 2**20,
             "backupCount": 5,

@@ -5,7 +5,10 @@ import sys
 
 from django.core.wsgi import get_wsgi_application
 
+from gymnos_web import localstate
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gymnos_web.settings")
+localstate.prepare()  # var/ and its secret key, before the settings read them: every worker then shares one key
 application = get_wsgi_application()
 
 # The fork server that checks launched configs imports TensorFlow (seconds). A web process finishes

@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from experiments.jobs import launching
 from experiments.jobs.queues import QueueUnavailable
-from experiments.models import LIVE, Execution, Status
+from experiments.models import Status
 from experiments.pipeline import ConfigError
 from experiments.pipeline.build_check import build_problems, network_key
 from experiments.pipeline.config import TrainingConfig
@@ -222,8 +222,3 @@ def refresh_importance(sweep: Sweep, opened: optuna.Study | None = None) -> None
     found = study.importance(sweep, opened)
     if found:
         Sweep.objects.filter(pk=sweep.pk).update(importance=found)
-
-
-def live_trials(sweep: Sweep) -> list[Execution]:
-    """The executions of the sweep's trials still queued or running."""
-    return list(Execution.objects.filter(sweep_trial__sweep=sweep, status__in=LIVE))

@@ -154,11 +154,21 @@ def suggest(value: Any, path: str) -> dict[str, Any]:
         low, high = max(1, value // 2), max(2, value * 2)
         return {"kind": "int_uniform", "low": low, "high": high, "step": "", "choices": f"{low}, {value}, {high}"}
     if 0 < value < 0.05:  # a rate: a decade either side
-        return {"kind": "log_uniform", "low": _short(value / 10), "high": _short(value * 10), "step": "",
-                "choices": _short(value)}  # fmt: skip
+        return {
+            "kind": "log_uniform",
+            "low": _short(value / 10),
+            "high": _short(value * 10),
+            "step": "",
+            "choices": _short(value),
+        }
     if 0 < value <= 1:  # a fraction: half to one and a half, never past 1
-        return {"kind": "uniform", "low": _short(value / 2), "high": _short(min(1.0, value * 1.5)), "step": "",
-                "choices": _short(value)}  # fmt: skip
+        return {
+            "kind": "uniform",
+            "low": _short(value / 2),
+            "high": _short(min(1.0, value * 1.5)),
+            "step": "",
+            "choices": _short(value),
+        }
     return {
         "kind": "uniform",
         "low": _short(value - 1),

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from experiments.models import LIVE, Execution, Status, higher_is_better
+from experiments.models.fields import json_object, person
 from experiments.models.tokens import SecretURL
 
 
@@ -80,21 +80,12 @@ class Sweep(models.Model):
     trusted = models.BooleanField(
         default=False, help_text="Launched from the command line: its configs may name any dataset.path."
     )
-    importance = models.JSONField(
-        default=dict, blank=True, help_text="Each parameter's importance (Optuna's evaluator), highest first."
-    )
+    importance = json_object("Each parameter's importance (Optuna's evaluator), highest first.")
     importance_at = models.DateTimeField(
         null=True, blank=True, help_text="When the importances were last computed (at most every 10 s while it runs)."
     )
     error = models.TextField(blank=True, help_text="Why the sweep stopped early, if it did.")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="sweeps",
-        help_text="Who launched it (empty: the command line).",
-    )
+    created_by = person("sweeps", "Who launched it (empty: the command line).")
     created_at = models.DateTimeField(auto_now_add=True, help_text="When it was launched.")
     finished_at = models.DateTimeField(null=True, blank=True, help_text="When it finished, was cancelled or failed.")
 
@@ -144,9 +135,7 @@ class Trial(models.Model):
         related_name="sweep_trial",
         help_text="The run that trains it (empty while it is being asked for, or if its config did not validate).",
     )
-    params = models.JSONField(
-        default=dict, blank=True, help_text='The sampled values by config path: {"training.batch_size": 64}.'
-    )
+    params = json_object('The sampled values by config path: {"training.batch_size": 64}.')
     value = models.FloatField(null=True, blank=True, help_text="Its objective, once it ended (pruned: so far).")
     outcome = models.CharField(
         max_length=16,

@@ -187,3 +187,16 @@ def test_prune_keeps_files_whose_epoch_it_cannot_read_and_skips_runs_that_are_li
     assert "kept callbacks/model_checkpoint/final.h5: its epoch cannot be read from its name" in out
     assert checkpoint_names(root, run.folder_name) == ["final.h5", "weights.15-16.03.h5"]
     assert len(checkpoint_names(root, live.folder_name)) == 3
+
+
+@pytest.mark.parametrize(
+    "command, option, value, expected",
+    [
+        ("prune_checkpoints", "--keep-best", "0", "expected 1 or more, got 0"),
+        ("prune_checkpoints", "--keep-last", "two", "expected a whole number (1 or more), got 'two'"),
+        ("empty_trash", "--older-than", "-1", "expected 0 or more days, got -1"),
+    ],
+)
+def test_a_bad_count_is_a_usage_error_naming_its_option(command, option, value, expected):
+    with pytest.raises(CommandError, match=re.escape(f"argument {option}: {expected}")):
+        call_command(command, option, value)

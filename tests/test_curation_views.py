@@ -110,6 +110,16 @@ def test_a_bad_tag_is_refused_with_the_reason_and_changes_nothing(curator_client
     assert run.tags == [] and Entry.objects.count() == 0
 
 
+def test_a_tag_past_the_fiftieth_is_refused_with_the_reason(curator_client, run):
+    full = [f"tag-{index}" for index in range(sidecar.MAX_TAGS)]
+    curator_client.post(reverse("experiments:add-tag", args=[run.pk]), {"tag": ", ".join(full)})
+    response = curator_client.post(reverse("experiments:add-tag", args=[run.pk]), {"tag": "one-more"}, follow=True)
+    assert response.status_code == 200
+    assert "a run may have at most 50" in response.content.decode()
+    run.refresh_from_db()
+    assert run.tags == full
+
+
 def test_saving_unchanged_notes_writes_no_audit_entry(curator_client, run):
     data = {"title": run.title, "tags": "", "notes": ""}
     curator_client.post(reverse("experiments:edit-notes", args=[run.pk]), data)

@@ -166,9 +166,9 @@ def test_every_status_is_documented_in_the_openapi_schema(client):
     schema = client.get("/api/openapi.json").json()
     assert set(schema["paths"]["/api/executions"]["get"]["responses"]) == {"200", "400", "401", "404", "422"}
     assert set(schema["paths"]["/api/experiments"]["get"]["responses"]) == {"200", "401", "422"}
-    item = schema["components"]["schemas"]["ExecutionItem"]["properties"]
+    item = schema["components"]["schemas"]["ExecutionOut"]["properties"]
     assert {"url", "html_url", "params", "summary", "status"} <= set(item)
-    assert "html_url" in schema["components"]["schemas"]["ExecutionOut"]["properties"]
+    assert "html_url" in schema["components"]["schemas"]["ExecutionDetail"]["properties"]
 
 
 @pytest.mark.django_db(transaction=True)

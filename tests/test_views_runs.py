@@ -85,6 +85,18 @@ def test_clone_fills_the_form_from_a_run(owner_client, root, owner):
     assert owner_client.get("/runs/new/", {"from": 999999}).status_code == 404
 
 
+def test_clone_of_a_config_that_does_not_validate_fills_the_fields_it_can(owner_client, root, owner):
+    config = seed_config()
+    config["training"]["callbacks"] = [{"type": ["not", "a", "name"]}, {"type": "terminate_on_nan"}]
+    config["model"]["compilation"]["optimizer"] = {"type": "sgd", "learning_rate": "fast"}
+    source = make_run(root, "06-16-31__08-04-2019", config=config, owner=owner)
+    response = owner_client.get("/runs/new/", {"from": source.pk})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'value="terminate_on_nan" id="id_callbacks_3" checked' in page
+    assert '<option value="sgd" selected>' in page
+
+
 def test_a_teammate_without_the_permission_sees_the_form_but_cannot_launch(teammate_client):
     page = teammate_client.get("/runs/new/").content.decode()
     assert "launching needs the <code>experiments.add_execution</code> permission" in page

@@ -74,10 +74,10 @@ def test_epoch_metrics_are_visible_while_the_run_trains(stack):
 
     def mid_run():
         body = client.get(f"/api/executions/{execution.pk}").json()
-        return body if body["status"] == "running" and body["epoch"] >= 2 else None
+        return body if body["status"] == "running" and body["epochs"] >= 2 else None
 
     body = wait_for(mid_run, timeout=90, message="two epochs visible while running")
-    assert body["epochs"] == 8 and "loss" in body["summary"]
+    assert body["epochs_total"] == 8 and "loss" in body["summary"]
     metrics = client.get(f"/api/executions/{execution.pk}/metrics").json()["metrics"]
     assert len(metrics["loss"]) >= 2 and len(metrics["val_loss"]) >= 2
     wait_for(lambda: status_of(execution.pk) == "succeeded", timeout=90, message="run finished")

@@ -12,7 +12,7 @@ from audit.models import Entry
 from audit.recording import record
 from experiments import files, logtail
 from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
-from experiments.display import execution_url
+from experiments.api.schemas import ExecutionDetail, detail_of, execution_detail
 from experiments.jobs import launching
 from experiments.jobs.queues import QueueUnavailable
 from experiments.models import Execution
@@ -21,35 +21,6 @@ from experiments.pipeline.config import TrainingConfig
 from experiments.pipeline.schema import openapi_schema
 
 router = Router(tags=["executions"])
-
-
-class Launched(Schema):
-    id: int
-    url: str
-    html_url: str
-    status: str
-
-
-class ExecutionOut(Schema):
-    id: int
-    experiment: str
-    folder_name: str | None
-    title: str
-    status: str
-    epoch: int
-    epochs: int | None
-    queue: str
-    launched_by: str | None
-    started_at: str | None
-    finished_at: str | None
-    elapsed: dict
-    summary: dict
-    test_metrics: dict
-    config: dict | None
-    hardware: dict
-    error: str
-    url: str
-    html_url: str
 
 
 class Metrics(Schema):
@@ -63,33 +34,9 @@ class LogChunk(Schema):
     data: str
 
 
-def _out(execution: Execution) -> dict[str, Any]:
-    return {
-        "id": execution.pk,
-        "experiment": execution.experiment.name,
-        "folder_name": execution.folder_name,
-        "title": execution.title,
-        "status": execution.status,
-        "epoch": execution.epochs,
-        "epochs": execution.epochs_total,
-        "queue": execution.queue,
-        "launched_by": execution.launched_by.get_username() if execution.launched_by is not None else None,
-        "started_at": execution.started_at.isoformat() if execution.started_at else None,
-        "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
-        "elapsed": execution.elapsed or {},
-        "summary": execution.summary or {},
-        "test_metrics": execution.test_metrics or {},
-        "config": execution.config,
-        "hardware": execution.hardware or {},
-        "error": execution.error,
-        "url": f"/api/executions/{execution.pk}",
-        "html_url": execution_url(execution),
-    }
-
-
 @router.post(
     "",
-    response={201: Launched, 400: ValidationErrors, 403: Detail, 503: Detail},
+    response={201: ExecutionDetail, 400: ValidationErrors, 403: Detail, 503: Detail},
     summary="Launch a training run",
     openapi_extra={
         "requestBody": {
@@ -110,21 +57,13 @@ def launch(request: HttpRequest) -> Status:
     except QueueUnavailable as exc:
         return Status(503, {"detail": str(exc)})
     record(request, Entry.Action.LAUNCH, execution=execution, via="api")
-    return Status(
-        201,
-        {
-            "id": execution.pk,
-            "url": f"/api/executions/{execution.pk}",
-            "html_url": execution_url(execution),
-            "status": execution.status,
-        },
-    )
+    return Status(201, execution_detail(detail_of(execution.pk)))
 
 
-@router.get("/{execution_id}", response=ExecutionOut, summary="One execution: status, progress, summary")
+@router.get("/{execution_id}", response=ExecutionDetail, summary="One execution: status, progress, notes, tags, config")
 def detail(request: HttpRequest, execution_id: int) -> dict[str, Any]:
     Execution.objects.mark_lost()
-    return _out(get_object_or_404(Execution.objects.select_related("experiment", "launched_by"), pk=execution_id))
+    return execution_detail(detail_of(execution_id))
 
 
 @router.get("/{execution_id}/metrics", response=Metrics, summary="Every metric's full history")
@@ -145,7 +84,9 @@ def log_tail(request: HttpRequest, execution_id: int, offset: int = 0) -> Status
 
 
 @router.post(
-    "/{execution_id}/cancel", response={200: Launched, 403: Detail, 409: Detail, 503: Detail}, summary="Cancel a run"
+    "/{execution_id}/cancel",
+    response={200: ExecutionDetail, 403: Detail, 409: Detail, 503: Detail},
+    summary="Cancel a run",
 )
 def cancel(request: HttpRequest, execution_id: int) -> Status:
     """A queued run leaves the queue; a running one is stopped and keeps its partial folder."""
@@ -164,13 +105,4 @@ def cancel(request: HttpRequest, execution_id: int) -> Status:
             {"detail": f"execution {execution.pk} is {execution.status}; only queued or running runs can be cancelled"},
         )
     record(request, Entry.Action.CANCEL, execution=execution, via="api")
-    execution.refresh_from_db()
-    return Status(
-        200,
-        {
-            "id": execution.pk,
-            "url": f"/api/executions/{execution.pk}",
-            "html_url": execution_url(execution),
-            "status": execution.status,
-        },
-    )
+    return Status(200, execution_detail(detail_of(execution.pk)))

@@ -11,16 +11,17 @@ no folder, something already at the path a restore would use).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
-from ninja import Schema, Status
+from ninja import Status
 from pydantic import Field
 
 from experiments.access import DELETE_PERMISSION, EDIT_PERMISSION
 from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
 from experiments.api.executions import router
+from experiments.api.schemas import ExecutionDetail, detail_of, execution_detail
 from experiments.models import Execution
 from experiments.pipeline import ConfigError
 from experiments.pipeline.schema import Section, openapi_schema, validate
@@ -41,44 +42,6 @@ class CurationEdit(Section):
     tags: Annotated[list[str], Field(max_length=sidecar.MAX_TAGS)] | None = Field(
         None, description="The run's whole tag list (it replaces the config's experiment.tags)."
     )
-
-
-class Curated(Schema):
-    id: int
-    experiment: str
-    folder_name: str | None
-    status: str
-    title: str
-    notes: str
-    tags: list[str]
-    archived: bool
-    deleted_at: str | None
-    deleted_by: str | None
-    size_bytes: int | None
-    checkpoint_bytes: int | None
-    url: str
-
-
-def _out(execution: Execution) -> dict[str, Any]:
-    return {
-        "id": execution.pk,
-        "experiment": execution.experiment.name,
-        "folder_name": execution.folder_name,
-        "status": execution.status,
-        "title": execution.title,
-        "notes": execution.notes,
-        "tags": list(execution.tags or []),
-        "archived": execution.archived,
-        "deleted_at": execution.deleted_at.isoformat() if execution.deleted_at else None,
-        "deleted_by": execution.deleted_by.get_username() if execution.deleted_by is not None else None,
-        "size_bytes": execution.size_bytes,
-        "checkpoint_bytes": execution.checkpoint_bytes,
-        "url": f"/api/executions/{execution.pk}",
-    }
-
-
-def _execution(execution_id: int) -> Execution:
-    return get_object_or_404(Execution.objects.select_related("experiment", "deleted_by"), pk=execution_id)
 
 
 def _problem(path: str, message: str) -> Status:
@@ -103,7 +66,25 @@ def _cleaned(request: HttpRequest) -> dict[str, Any] | Status:
     return values
 
 
-RESPONSES = {200: Curated, 400: ValidationErrors, 403: Detail, 404: Detail, 409: Detail}
+RESPONSES = {200: ExecutionDetail, 400: ValidationErrors, 403: Detail, 404: Detail, 409: Detail}
+
+
+def _curate(
+    request: HttpRequest, execution_id: int, permission: str, action: Callable[[Execution], Status | object]
+) -> Status:
+    """The permission (403), the run (404), ``action(run)`` (a ``Status`` it returns is the answer; a
+    ``CurationError``, 409 saying why), then the run as it is now."""
+    denied = forbidden_unless_allowed(request, permission)
+    if denied:
+        return denied
+    execution = detail_of(execution_id)
+    try:
+        refused = action(execution)
+    except CurationError as exc:
+        return Status(exc.status, {"detail": str(exc)})
+    if isinstance(refused, Status):
+        return refused
+    return Status(200, execution_detail(detail_of(execution_id)))
 
 
 @router.patch(
@@ -120,76 +101,39 @@ RESPONSES = {200: Curated, 400: ValidationErrors, 403: Detail, 404: Detail, 409:
 def curation_edit(request: HttpRequest, execution_id: int) -> Status:
     """Any of ``title``, ``notes`` (Markdown) and ``tags`` (the whole list); written to the run's folder
     (``curation.json``) and the index. 409 when the run has no folder to keep them (queued, missing, deleted)."""
-    denied = forbidden_unless_allowed(request, EDIT_PERMISSION)
-    if denied:
-        return denied
-    execution = _execution(execution_id)
-    values = _cleaned(request)
-    if isinstance(values, Status):
-        return values
-    try:
-        edits.edit(
-            execution,
-            title=values.get("title", UNSET),
-            notes=values.get("notes", UNSET),
-            tags=values.get("tags", UNSET),
-            request=request,
-        )
-    except CurationError as exc:
-        return Status(exc.status, {"detail": str(exc)})
-    return Status(200, _out(execution))
 
+    def save(execution: Execution) -> Status | bool:
+        values = _cleaned(request)
+        if isinstance(values, Status):
+            return values
+        edited = {name: values.get(name, UNSET) for name in ("title", "notes", "tags")}
+        return edits.edit(execution, **edited, request=request)
 
-def _archive(request: HttpRequest, execution_id: int, archived: bool) -> Status:
-    denied = forbidden_unless_allowed(request, EDIT_PERMISSION)
-    if denied:
-        return denied
-    execution = _execution(execution_id)
-    try:
-        edits.set_archived(execution, archived, request=request)
-    except CurationError as exc:
-        return Status(exc.status, {"detail": str(exc)})
-    return Status(200, _out(execution))
+    return _curate(request, execution_id, EDIT_PERMISSION, save)
 
 
 @router.post("/{execution_id}/archive", response=RESPONSES, summary="Archive a run")
 def curation_archive(request: HttpRequest, execution_id: int) -> Status:
     """Hide the run from the default tables and charts (a filter still shows it). Archiving an archived run
     changes nothing."""
-    return _archive(request, execution_id, True)
+    return _curate(request, execution_id, EDIT_PERMISSION, lambda run: edits.set_archived(run, True, request))
 
 
 @router.post("/{execution_id}/unarchive", response=RESPONSES, summary="Unarchive a run")
 def curation_unarchive(request: HttpRequest, execution_id: int) -> Status:
     """Show the run in the default tables and charts again."""
-    return _archive(request, execution_id, False)
+    return _curate(request, execution_id, EDIT_PERMISSION, lambda run: edits.set_archived(run, False, request))
 
 
 @router.delete("/{execution_id}", response=RESPONSES, summary="Move a run to the trash")
 def curation_delete(request: HttpRequest, execution_id: int) -> Status:
     """Move the run's folder to ``<trainings root>/.trash/`` (same path inside) and mark it ``deleted``.
     409 for a queued or running run (cancel it first) or one already deleted."""
-    denied = forbidden_unless_allowed(request, DELETE_PERMISSION)
-    if denied:
-        return denied
-    execution = _execution(execution_id)
-    try:
-        trash.delete(execution, request=request)
-    except CurationError as exc:
-        return Status(exc.status, {"detail": str(exc)})
-    return Status(200, _out(_execution(execution_id)))
+    return _curate(request, execution_id, DELETE_PERMISSION, lambda run: trash.delete(run, request=request))
 
 
 @router.post("/{execution_id}/restore", response=RESPONSES, summary="Restore a run from the trash")
 def curation_restore(request: HttpRequest, execution_id: int) -> Status:
     """Move the run's folder back where it was and give it back the status it had. 409 when it is not in the
     trash, or something already sits at its original path (the answer names it)."""
-    denied = forbidden_unless_allowed(request, DELETE_PERMISSION)
-    if denied:
-        return denied
-    execution = _execution(execution_id)
-    try:
-        trash.restore(execution, request=request)
-    except CurationError as exc:
-        return Status(exc.status, {"detail": str(exc)})
-    return Status(200, _out(_execution(execution_id)))
+    return _curate(request, execution_id, DELETE_PERMISSION, lambda run: trash.restore(run, request=request))

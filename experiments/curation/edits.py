@@ -8,15 +8,13 @@ its row, then to the audit log (one entry per run and action, only when somethin
     set_archived(run, True, request=request)
 
 A run without a folder (still queued, missing, or in the trash) cannot be edited: its edits
-would have nowhere to live. Changes of one run are serialised by a write on its row, so two
-people editing at once cannot lose each other's change to the sidecar.
+would have nowhere to live. Each change reads the run's row and sidecar under the row's lock and
+builds on what it read there, so eight people pressing "Add tag" at once keep all eight tags.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import transaction
@@ -27,6 +25,7 @@ from audit.models import Entry
 from audit.recording import record
 from experiments.files import execution_folder
 from experiments.models import Execution, Experiment, Status
+from experiments.pipeline.config import experiment_section
 
 from . import sidecar
 
@@ -69,56 +68,50 @@ def folder_of(execution: Execution) -> str:
 
 
 def config_title(execution: Execution) -> str:
-    experiment = (execution.config or {}).get("experiment") if isinstance(execution.config, dict) else None
-    return str(experiment.get("name") or "") if isinstance(experiment, dict) else ""
+    """The title a run has until someone sets one: its config's ``experiment.name``."""
+    experiment = experiment_section(execution.config)
+    return experiment.name if experiment is not None else ""
 
 
-def config_tags(execution: Execution) -> list[str]:
-    experiment = (execution.config or {}).get("experiment") if isinstance(execution.config, dict) else None
-    tags = experiment.get("tags") if isinstance(experiment, dict) else None
-    return [str(tag) for tag in tags if isinstance(tag, (str, int, float))] if isinstance(tags, list) else []
+def _locked(execution: Execution) -> Execution:
+    """The run's row, read again under its lock for the rest of the transaction.
 
-
-@dataclass
-class Change:
-    """What one action did to one run: the fields written, for the row and the audit entry."""
-
-    fields: dict[str, Any]
-    details: dict[str, Any]
-
-
-def _locked(pk: int) -> None:
-    """Take the run's row for this transaction (a write: SQLite's lock, PostgreSQL's row lock)."""
-    Execution.objects.filter(pk=pk).update(updated_at=timezone.now())
+    PostgreSQL: ``SELECT ... FOR UPDATE``, so a second edit of the run waits here, then reads what
+    the first one wrote. SQLite: the transaction began with the database's write lock (settings:
+    ``transaction_mode`` IMMEDIATE), which does the same for every row.
+    """
+    return Execution.objects.select_for_update(of=("self",)).select_related("experiment").get(pk=execution.pk)
 
 
 def _apply(
     execution: Execution,
     action: str,
-    change: Any,
+    change: Callable[[Execution, sidecar.Sidecar], dict[str, Any]],
     request: HttpRequest | None,
     actor: Any = None,
     **details: Any,
 ) -> bool:
-    """Read the sidecar, let ``change(sidecar)`` edit it (returning the row's fields, or {} for no
-    change), write it and the row; then one audit entry. True if something changed."""
-    folder = folder_of(execution)
+    """Under the run's lock, read its row and sidecar and let ``change(row, sidecar)`` edit the sidecar
+    (returning the row's fields, or {} for no change); write both, then one audit entry. True if
+    something changed. Everything ``change`` decides from is read under the lock, so two people editing
+    at once each build on the other's change (read-modify-write under the lock)."""
     with transaction.atomic():
-        _locked(execution.pk)
+        row = _locked(execution)
+        folder = folder_of(row)
         try:
             current = sidecar.read(folder)
         except sidecar.SidecarError as exc:
             raise CurationError(
                 f"{sidecar.FILE} of {label(execution)} cannot be read ({exc}); fix or remove it"
             ) from exc
-        fields: dict[str, Any] = change(current)
+        fields = change(row, current)
         if not fields:
             return False
         try:
-            sidecar.write(execution.folder_path, current, actor_name(request, actor))
+            sidecar.write(row.folder_path, current, actor_name(request, actor))
         except OSError as exc:
             raise CurationError(f"{sidecar.FILE} of {label(execution)} cannot be written: {exc}") from exc
-        Execution.objects.filter(pk=execution.pk).update(**fields, updated_at=timezone.now())
+        Execution.objects.filter(pk=row.pk).update(**fields, updated_at=timezone.now())
         for name, value in fields.items():
             setattr(execution, name, value)
         record(request, action, execution=execution, actor=actor_of(request, actor), **details)
@@ -135,49 +128,62 @@ def edit(
     actor: Any = None,
 ) -> bool:
     """Set any of the title (empty: the config's name again), notes and tags; values already cleaned."""
-    changed: dict[str, Any] = {}
-
-    def change(current: sidecar.Sidecar) -> dict[str, Any]:
-        fields: dict[str, Any] = {}
-        if title is not UNSET and title != execution.title:
-            current.title = title or None
-            fields["title"] = title or config_title(execution)
-            changed["title"] = fields["title"]
-        if notes is not UNSET and notes != execution.notes:
-            current.notes = notes
-            fields["notes"] = notes
-            changed["notes"] = notes[:NOTES_IN_AUDIT] + ("…" if len(notes) > NOTES_IN_AUDIT else "")
-        if tags is not UNSET and list(tags) != list(execution.tags or []):
-            current.tags = list(tags)
-            fields["tags"] = list(tags)
-            changed["tags"] = {"from": list(execution.tags or []), "to": list(tags)}
-        return fields
-
-    folder_of(execution)
-    return _apply(execution, Entry.Action.EDIT, change, request, actor, changed=changed)
+    whole_list = None if tags is UNSET else (lambda current: list(tags))
+    return _edit(execution, title, notes, whole_list, request, actor)
 
 
 def add_tags(
     executions: Iterable[Execution], tags: list[str], request: HttpRequest | None = None, actor: Any = None
 ) -> int:
     """Add ``tags`` to each run (those it lacks); returns how many runs changed."""
-    count = 0
-    for execution in executions:
-        current = list(execution.tags or [])
-        wanted = sidecar.clean_tags(current + [tag for tag in tags if tag not in current])
-        count += edit(execution, tags=wanted, request=request, actor=actor)
-    return count
+
+    def more(current: list[str]) -> list[str]:
+        try:
+            return sidecar.clean_tags(current + [tag for tag in tags if tag not in current])
+        except sidecar.SidecarError as exc:
+            raise CurationError(f"{exc}, so no more tags can be added") from exc
+
+    return sum(_edit(execution, UNSET, UNSET, more, request, actor) for execution in executions)
 
 
 def remove_tags(
     executions: Iterable[Execution], tags: list[str], request: HttpRequest | None = None, actor: Any = None
 ) -> int:
     """Remove ``tags`` from each run that has them; returns how many runs changed."""
-    count = 0
-    for execution in executions:
-        current = list(execution.tags or [])
-        count += edit(execution, tags=[tag for tag in current if tag not in tags], request=request, actor=actor)
-    return count
+
+    def fewer(current: list[str]) -> list[str]:
+        return [tag for tag in current if tag not in tags]
+
+    return sum(_edit(execution, UNSET, UNSET, fewer, request, actor) for execution in executions)
+
+
+def _edit(
+    execution: Execution,
+    title: str,
+    notes: str,
+    tags: Callable[[list[str]], list[str]] | None,
+    request: HttpRequest | None,
+    actor: Any,
+) -> bool:
+    """``edit``, with the new tags computed from the run's tags as they are under the lock."""
+    changed: dict[str, Any] = {}
+
+    def change(row: Execution, current: sidecar.Sidecar) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if title is not UNSET and title != row.title:
+            current.title = title or None
+            fields["title"] = changed["title"] = title or config_title(row)
+        if notes is not UNSET and notes != row.notes:
+            current.notes = fields["notes"] = notes
+            changed["notes"] = notes[:NOTES_IN_AUDIT] + ("…" if len(notes) > NOTES_IN_AUDIT else "")
+        before = list(row.tags or [])
+        after = tags(before) if tags is not None else before
+        if after != before:
+            current.tags = fields["tags"] = after
+            changed["tags"] = {"from": before, "to": after}
+        return fields
+
+    return _apply(execution, Entry.Action.EDIT, change, request, actor, changed=changed)
 
 
 def set_archived(
@@ -193,8 +199,8 @@ def set_archived(
     only those, not the runs someone archived on their own).
     """
 
-    def change(current: sidecar.Sidecar) -> dict[str, Any]:
-        if current.archived == archived and execution.archived == archived:
+    def change(row: Execution, current: sidecar.Sidecar) -> dict[str, Any]:
+        if current.archived == archived and row.archived == archived:
             return {}
         current.archived = archived
         current.archived_with_experiment = archived and with_experiment
@@ -232,7 +238,3 @@ def _archived_with_experiment(execution: Execution) -> bool:
         return sidecar.read(folder_of(execution)).archived_with_experiment
     except (sidecar.SidecarError, CurationError, OSError):
         return False
-
-
-def folder_exists(execution: Execution) -> bool:
-    return bool(execution.folder_path) and os.path.isdir(execution.folder_path)

@@ -157,27 +157,18 @@ def empty(request: HttpRequest) -> HttpResponseRedirect:
     return redirect(reverse("experiments:trash"))
 
 
-def _archive_experiment(request: HttpRequest, name: str, archived: bool) -> HttpResponseRedirect:
+@login_required
+@require_POST
+def archive_experiment(request: HttpRequest, experiment: str, archived: bool) -> HttpResponseRedirect:
+    """Archive a whole experiment, or (``archived`` False, from the URL) unarchive it."""
     require_edit_permission(request.user)
-    experiment = get_object_or_404(Experiment, name=name)
-    changed, problems = edits.set_experiment_archived(experiment, archived, request=request)
+    found = get_object_or_404(Experiment, name=experiment)
+    changed, problems = edits.set_experiment_archived(found, archived, request=request)
     verb = "Archived" if archived else "Unarchived"
-    messages.success(request, f"{verb} {experiment.name} and {changed} of its run{'s' if changed != 1 else ''}.")
+    messages.success(request, f"{verb} {found.name} and {changed} of its run{'s' if changed != 1 else ''}.")
     if problems:
         messages.error(request, f"{len(problems)} runs left as they were: " + "; ".join(problems[:10]))
-    return redirect(_next(request, reverse("experiments:experiment", args=[experiment.name])))
-
-
-@login_required
-@require_POST
-def archive_experiment(request: HttpRequest, experiment: str) -> HttpResponseRedirect:
-    return _archive_experiment(request, experiment, True)
-
-
-@login_required
-@require_POST
-def unarchive_experiment(request: HttpRequest, experiment: str) -> HttpResponseRedirect:
-    return _archive_experiment(request, experiment, False)
+    return redirect(_next(request, reverse("experiments:experiment", args=[found.name])))
 
 
 @login_required

@@ -48,11 +48,16 @@ def _act(request: HttpRequest, execution: Execution, action: Callable[[], str]) 
     return redirect(execution_url(execution))
 
 
+def _editable(request: HttpRequest, execution_id: int) -> Execution:
+    """The run, for a user who may edit runs (403 otherwise; 404 for no such run)."""
+    require_edit_permission(request.user)
+    return get_execution_by_id_for_user(request.user, execution_id)
+
+
 @login_required
 @require_POST
 def edit_notes(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
-    require_edit_permission(request.user)
-    execution = get_execution_by_id_for_user(request.user, execution_id)
+    execution = _editable(request, execution_id)
     form = NotesForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"Nothing saved: {form_errors(form)}")
@@ -66,9 +71,11 @@ def edit_notes(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
     return _act(request, execution, save)
 
 
-def _tag(request: HttpRequest, execution_id: int, add: bool) -> HttpResponseRedirect:
-    require_edit_permission(request.user)
-    execution = get_execution_by_id_for_user(request.user, execution_id)
+@login_required
+@require_POST
+def tag(request: HttpRequest, execution_id: int, add: bool) -> HttpResponseRedirect:
+    """Add (``add``, from the URL) or remove the tags the form names."""
+    execution = _editable(request, execution_id)
     form = TagForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"No tag {'added' if add else 'removed'}: {form_errors(form)}")
@@ -87,19 +94,9 @@ def _tag(request: HttpRequest, execution_id: int, add: bool) -> HttpResponseRedi
 
 @login_required
 @require_POST
-def add_tag(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
-    return _tag(request, execution_id, add=True)
-
-
-@login_required
-@require_POST
-def remove_tag(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
-    return _tag(request, execution_id, add=False)
-
-
-def _archive(request: HttpRequest, execution_id: int, archived: bool) -> HttpResponseRedirect:
-    require_edit_permission(request.user)
-    execution = get_execution_by_id_for_user(request.user, execution_id)
+def archive(request: HttpRequest, execution_id: int, archived: bool) -> HttpResponseRedirect:
+    """Archive the run, or (``archived`` False, from the URL) unarchive it."""
+    execution = _editable(request, execution_id)
 
     def save() -> str:
         if not edits.set_archived(execution, archived, request=request):
@@ -109,18 +106,6 @@ def _archive(request: HttpRequest, execution_id: int, archived: bool) -> HttpRes
         return f"Unarchived {label(execution)}."
 
     return _act(request, execution, save)
-
-
-@login_required
-@require_POST
-def archive(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
-    return _archive(request, execution_id, True)
-
-
-@login_required
-@require_POST
-def unarchive(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
-    return _archive(request, execution_id, False)
 
 
 @login_required

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from experiments.models import ENDED, Status, finite_or_none
 from experiments.pipeline import ConfigError, jsonlimits, load_config
+from experiments.pipeline.config import experiment_section
 from experiments.pipeline.names import control_character_problem, metric_name_problem
 from experiments.pipeline.params import flatten
 
@@ -271,10 +272,9 @@ def _read_config(data: bytes, record: Record) -> None:
         return
     record.config = config = _clean(config)
     record.params = flatten(config)
-    experiment = config.get("experiment") if isinstance(config.get("experiment"), dict) else {}
-    record.title = str(experiment.get("name") or "")
-    tags = experiment.get("tags")
-    record.tags = [str(tag) for tag in tags if isinstance(tag, (str, int, float))] if isinstance(tags, list) else []
+    experiment = experiment_section(config)
+    record.title = experiment.name if experiment is not None else ""
+    record.tags = list(experiment.tags) if experiment is not None else []
     problems = config_problems(bytes(data))
     if problems:
         record.problem("training_config.json", "no longer validates: " + "; ".join(problems))

@@ -76,8 +76,14 @@ class SyncReport:
         return f"indexed {self.indexed}, unchanged {self.unchanged}, errors {self.errors}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"root": str(self.root), "indexed": self.indexed, "unchanged": self.unchanged,
-                "errors": self.errors, "missing": self.missing, "problems": list(self.problems)}  # fmt: skip
+        return {
+            "root": str(self.root),
+            "indexed": self.indexed,
+            "unchanged": self.unchanged,
+            "errors": self.errors,
+            "missing": self.missing,
+            "problems": list(self.problems),
+        }
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -85,13 +91,28 @@ class SyncReport:
 
 def _as_execution(record: Record, experiment_id: int, now: dt.datetime, pk: int | None = None) -> Execution:
     execution = Execution(
-        pk=pk, experiment_id=experiment_id, folder_name=record.folder.name, folder_path=str(record.folder.path),
-        status=record.status, title=record.title[:255], tags=record.tags, config=record.config,
-        trackers=record.trackers, artifacts=record.artifacts, started_at=record.started_at,
-        finished_at=record.finished_at, error=printable(record.error),
-        fingerprint=record.fingerprint, synced_at=now, created_at=now, updated_at=now,
-        elapsed=record.elapsed, hardware=record.hardware, params=record.params, **record.extra,
-    )  # fmt: skip
+        pk=pk,
+        experiment_id=experiment_id,
+        folder_name=record.folder.name,
+        folder_path=str(record.folder.path),
+        status=record.status,
+        title=record.title[:255],
+        tags=record.tags,
+        config=record.config,
+        trackers=record.trackers,
+        artifacts=record.artifacts,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        error=printable(record.error),
+        fingerprint=record.fingerprint,
+        synced_at=now,
+        created_at=now,
+        updated_at=now,
+        elapsed=record.elapsed,
+        hardware=record.hardware,
+        params=record.params,
+        **record.extra,
+    )
     execution.set_metrics(record.metrics or {})
     return execution
 
@@ -341,10 +362,13 @@ def sync_trainings(
     seen = {(folder.experiment, folder.name) for folder in folders}
     prefix = str(root).rstrip("/") + "/"
     gone = [
-        row.pk for key, row in existing.items()
-        if key not in seen and row.status != Status.MISSING
-        and row.folder_path.startswith(prefix) and not os.path.lexists(row.folder_path)
-    ]  # fmt: skip
+        row.pk
+        for key, row in existing.items()
+        if key not in seen
+        and row.status != Status.MISSING
+        and row.folder_path.startswith(prefix)
+        and not os.path.lexists(row.folder_path)
+    ]
     _mark_missing(gone, report)
     created = list(Experiment.objects.filter(pk__gt=last_experiment).values_list("pk", flat=True))
     for hook in NEW_EXPERIMENT_HOOKS if created else ():

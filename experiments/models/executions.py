@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.db import models
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
 
+from .fields import json_object, person
 from .lifecycle import ExecutionTransitions, MetricHistoryQuerySet, Status
 from .summary import higher_is_better, is_epoch_metric, summarise
 
@@ -103,19 +103,11 @@ class Execution(models.Model):
     config = models.JSONField(
         null=True, blank=True, help_text="training_config.json as written (null if it is unreadable)."
     )
-    elapsed = models.JSONField(default=dict, blank=True, help_text="Seconds per stage, from metrics.json's elapsed.")
-    hardware = models.JSONField(
-        default=dict, blank=True, help_text="The machine it trained on, from metrics.json's hardware."
-    )
-    trackers = models.JSONField(
-        default=dict, blank=True, help_text="trackers.json: TensorBoard log dir, MLflow run id."
-    )
-    summary = models.JSONField(
-        default=dict, blank=True, help_text='Per-epoch metric -> {"last", "best", "best_epoch"}; null for NaN/Infinity.'
-    )
-    test_metrics = models.JSONField(
-        default=dict, blank=True, help_text='Test metrics by name, e.g. {"test_loss": 22.4}.'
-    )
+    elapsed = json_object("Seconds per stage, from metrics.json's elapsed.")
+    hardware = json_object("The machine it trained on, from metrics.json's hardware.")
+    trackers = json_object("trackers.json: TensorBoard log dir, MLflow run id.")
+    summary = json_object('Per-epoch metric -> {"last", "best", "best_epoch"}; null for NaN/Infinity.')
+    test_metrics = json_object('Test metrics by name, e.g. {"test_loss": 22.4}.')
     epochs = models.PositiveIntegerField(default=0, help_text="Epochs run (the longest per-epoch history).")
     final_loss = models.FloatField(
         null=True, blank=True, help_text="loss at the last epoch (a copy of the summary, for sorting)."
@@ -144,14 +136,7 @@ class Execution(models.Model):
     )
     queue = models.CharField(max_length=32, blank=True, help_text="The RQ queue the run was sent to: default or gpu.")
     job_id = models.CharField(max_length=64, blank=True, help_text="The RQ job that runs it, e.g. execution-42.")
-    launched_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="launched_executions",
-        help_text="Who queued it (empty for CLI runs and synced folders).",
-    )
+    launched_by = person("launched_executions", "Who queued it (empty for CLI runs and synced folders).")
     worker = models.CharField(max_length=255, blank=True, help_text="The RQ worker that claimed it.")
     heartbeat_at = models.DateTimeField(
         null=True,
@@ -159,11 +144,7 @@ class Execution(models.Model):
         help_text="Last sign of life of the work horse while running; a stale one means the worker was lost.",
     )
     # Hyperparameters, curation, system load and evaluation: what later features read and write.
-    params = models.JSONField(
-        default=dict,
-        blank=True,
-        help_text='The config flattened (pipeline.params.flatten): {"training.batch_size": 32, ...}.',
-    )
+    params = json_object('The config flattened (pipeline.params.flatten): {"training.batch_size": 32, ...}.')
     notes = models.TextField(
         blank=True, help_text="What the team wrote about the run (Markdown; kept in the folder too)."
     )
@@ -179,28 +160,13 @@ class Execution(models.Model):
         help_text="The status a run had when its folder went missing, which it comes back to with its folder.",
     )
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="When it was moved to the trash.")
-    deleted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="deleted_executions",
-        help_text="Who moved it to the trash.",
-    )
+    deleted_by = person("deleted_executions", "Who moved it to the trash.")
     size_bytes = models.BigIntegerField(null=True, blank=True, help_text="The folder's size on disk, in bytes.")
     checkpoint_bytes = models.BigIntegerField(
         null=True, blank=True, help_text="Of which checkpoints (callbacks/**/*.h5, .keras), in bytes."
     )
-    system = models.JSONField(
-        default=dict,
-        blank=True,
-        help_text='What the run cost the machine (system_metrics.jsonl): {"peak_memory_mb": ..., ...}.',
-    )
-    evaluation = models.JSONField(
-        default=dict,
-        blank=True,
-        help_text='Headline numbers of evaluation.json: {"accuracy": ...} or {"r2": ..., "rmse": ...}.',
-    )
+    system = json_object('What the run cost the machine (system_metrics.jsonl): {"peak_memory_mb": ..., ...}.')
+    evaluation = json_object('Headline numbers of evaluation.json: {"accuracy": ...} or {"r2": ..., "rmse": ...}.')
     created_at = models.DateTimeField(auto_now_add=True, help_text="When the row was created.")
     updated_at = models.DateTimeField(auto_now=True, help_text="When the row last changed.")
 

@@ -259,9 +259,13 @@ class RemoteMonitor(CallbackSpec):
         execution = folder.parent.parent  # <trainings>/<dataset>/executions/<execution>/callbacks/remote_monitor
         headers = {EXECUTION_HEADER: f"{execution.parent.parent.name}/{execution.name}", **(self.headers or {})}
         return TimeoutRemoteMonitor(
-            root=self.root, path=self.path, field=self.field, headers=headers, send_as_json=self.send_as_json,
+            root=self.root,
+            path=self.path,
+            field=self.field,
+            headers=headers,
+            send_as_json=self.send_as_json,
             timeout=self.timeout,
-        )  # fmt: skip
+        )
 
 
 class LearningRateScheduler(CallbackSpec):
@@ -441,7 +445,6 @@ class ModelCheckpoint(CallbackSpec):
         return PeriodicModelCheckpoint(**arguments, shown_from=str(folder.parent.parent))
 
 
-SCHEDULERS = (StepDecayScheduler, ExponentialDecayScheduler, CosineDecayScheduler)
 Scheduler = Annotated[
     Union[StepDecayScheduler, ExponentialDecayScheduler, CosineDecayScheduler],  # noqa: UP007 - a discriminated union
     Field(discriminator="schedule"),

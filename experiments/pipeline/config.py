@@ -185,6 +185,23 @@ def load_config(
     return config
 
 
+def experiment_section(data: object) -> Experiment | None:
+    """A config's ``experiment`` section (its name and tags), read through the schema on its own; None
+    when the section itself does not validate.
+
+    On its own, so a run whose config no longer validates elsewhere (a layer argument renamed since)
+    still has the name and tags it was launched with::
+
+        experiment_section({"experiment": {"name": "wide", "tags": ["baseline"]}, "model": "gone"}).tags
+        # ['baseline']
+    """
+    section = data.get("experiment") if isinstance(data, dict) else None
+    try:
+        return validate(Experiment, section)
+    except ConfigError:
+        return None
+
+
 def load_config_file(path: str | Path) -> TrainingConfig:
     """Read and validate a config file; a missing or unreadable file is a ConfigError too."""
     path = Path(path)
@@ -195,4 +212,4 @@ def load_config_file(path: str | Path) -> TrainingConfig:
     return load_config(text, source=str(path))
 
 
-__all__ = ["TrainingConfig", "load_config", "load_config_file", "ConfigError", "Problem"]
+__all__ = ["TrainingConfig", "experiment_section", "load_config", "load_config_file", "ConfigError", "Problem"]

@@ -22,6 +22,7 @@ import threading
 import time
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from .build_check import build_problems
@@ -82,6 +83,7 @@ class IsolatedChecker:
                 forkserver.ensure_running()
                 return
             saved = [os.dup(1), os.dup(2)]
+            Path(self.log_path).parent.mkdir(parents=True, exist_ok=True)
             with open(self.log_path, "ab") as log:
                 os.dup2(log.fileno(), 1)
                 os.dup2(log.fileno(), 2)

@@ -231,9 +231,15 @@ class TimeoutRemoteMonitor(keras.callbacks.RemoteMonitor):
         timeout = urllib3.Timeout(total=self.timeout)
         if target.scheme == "https":
             pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
-                address, target.port, timeout=timeout, retries=False, server_hostname=target.host,
-                assert_hostname=target.host, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
-            )  # fmt: skip
+                address,
+                target.port,
+                timeout=timeout,
+                retries=False,
+                server_hostname=target.host,
+                assert_hostname=target.host,
+                cert_reqs="CERT_REQUIRED",
+                ca_certs=certifi.where(),
+            )
         else:
             pool = urllib3.HTTPConnectionPool(address, target.port, timeout=timeout, retries=False)
         with pool:

@@ -77,6 +77,3 @@ class CosineDecay(Schedule):
         span = self.decay_epochs or epochs or 1
         progress = min(epoch, span) / span
         return initial * ((1 - self.alpha) * 0.5 * (1 + math.cos(math.pi * progress)) + self.alpha)
-
-
-SCHEDULES = (StepDecay, ExponentialDecay, CosineDecay)

@@ -245,8 +245,10 @@ def _union_problem(error: Any, root: type[BaseModel]) -> Problem:
     if error["type"] == "union_tag_not_found":
         given = error.get("input")
         if not isinstance(given, dict):
-            return Problem(path, f"must be an object such as {{\"{discriminator}\": \"{tags[0] if tags else '...'}\"}}"
-                           f", got {shown(given)}")  # fmt: skip
+            return Problem(
+                path,
+                f'must be an object such as {{"{discriminator}": "{tags[0] if tags else "..."}"}}, got {shown(given)}',
+            )
         return Problem(_join(path, discriminator), f"is required: name a {kind}, one of {', '.join(tags)}")
     tag = (error.get("ctx") or {}).get("tag")
     return Problem(_join(path, discriminator), unknown_type_message(kind, tag, tags))

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from experiments.api.base import Detail
 from experiments.api.executions import router
-from experiments.display import execution_url
+from experiments.api.schemas import DETAIL_ONLY, RELATED, ExecutionOut, execution_out
 from experiments.models import Execution, Experiment
 from experiments.search import counts
 from experiments.search.columns import Kind, column
@@ -53,29 +53,8 @@ class ExperimentOut(Schema):
     html_url: str
 
 
-class ExecutionItem(Schema):
-    id: int
-    experiment: str
-    name: str | None
-    title: str
-    status: str
-    tags: list[Any]
-    archived: bool
-    started_at: str | None
-    finished_at: str | None
-    epochs: int
-    params: dict[str, Any]
-    summary: dict[str, Any]
-    test_metrics: dict[str, Any]
-    system: dict[str, Any]
-    evaluation: dict[str, Any]
-    size_bytes: int | None
-    url: str
-    html_url: str
-
-
 class ExecutionPage(Schema):
-    items: list[ExecutionItem]
+    items: list[ExecutionOut]
     next_cursor: str | None = Field(description="Pass it as cursor for the next page; null on the last page.")
     next: str | None = Field(description="The next page's URL; null on the last page.")
 
@@ -104,29 +83,6 @@ def list_experiments(request: HttpRequest, archived: bool = False) -> list[dict[
         }
         for experiment in found.order_by("name")
     ]
-
-
-def item(execution: Execution) -> dict[str, Any]:
-    return {
-        "id": execution.pk,
-        "experiment": execution.experiment.name,
-        "name": execution.folder_name,
-        "title": execution.title,
-        "status": execution.status,
-        "tags": execution.tags or [],
-        "archived": execution.archived,
-        "started_at": execution.started_at.isoformat() if execution.started_at else None,
-        "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
-        "epochs": execution.epochs,
-        "params": execution.params or {},
-        "summary": execution.summary or {},
-        "test_metrics": execution.test_metrics or {},
-        "system": execution.system or {},
-        "evaluation": execution.evaluation or {},
-        "size_bytes": execution.size_bytes,
-        "url": f"/api/executions/{execution.pk}",
-        "html_url": execution_url(execution),
-    }
 
 
 @router.get(
@@ -167,7 +123,7 @@ def search(
     chosen = select(
         found,
         Filters(q=q, status=status or "", archived=archived),
-        base=Execution.objects.select_related("experiment").defer("config", "artifacts", "hardware", "trackers"),
+        base=Execution.objects.select_related(*RELATED).defer(*DETAIL_ONLY, "artifacts", "trackers"),
     )
     if chosen.error:
         return Status(400, {"detail": chosen.error, "column": chosen.error_column})
@@ -180,4 +136,4 @@ def search(
         asked = request.GET.copy()
         asked["cursor"] = next_cursor
         following = f"/api/executions?{asked.urlencode()}"
-    return Status(200, {"items": [item(row) for row in rows], "next_cursor": next_cursor, "next": following})
+    return Status(200, {"items": [execution_out(row) for row in rows], "next_cursor": next_cursor, "next": following})

@@ -172,8 +172,13 @@ def _typed(value: Any) -> Any:
 def cursor_for(found: list[Segment], index: int, row: Execution) -> str:
     """The cursor that continues after ``row`` (in segment ``index``)."""
     sort = found[index].sort
-    data = {"c": sort.column.name, "d": sort.descending, "s": index, "v": _plain(getattr(row, "sort_value", None)),
-            "id": row.pk}  # fmt: skip
+    data = {
+        "c": sort.column.name,
+        "d": sort.descending,
+        "s": index,
+        "v": _plain(getattr(row, "sort_value", None)),
+        "id": row.pk,
+    }
     return signing.dumps(data, salt=CURSOR_SALT, compress=True)
 
 

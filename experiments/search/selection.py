@@ -71,10 +71,6 @@ class Selection:
         """Whether there are more runs than a filtered table counts (``total`` says ``COUNT_LIMIT + 1``)."""
         return not self.exact and self.total() > COUNT_LIMIT
 
-    @property
-    def count_limit(self) -> int:
-        return COUNT_LIMIT
-
     def segments(self, sort: Sort) -> list[Segment]:
         """The runs in ``sort``'s order, a segment at a time; sizes filled where the journals know them."""
         experiment_id = self.experiment.pk if self.experiment is not None else None

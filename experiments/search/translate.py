@@ -193,8 +193,15 @@ def _typed(col: Column, value: Value, op: str) -> Any:
     return value.value  # ANY: a number or a text, as written
 
 
-_ARTICLES = {Kind.NUMBER: "a number", Kind.DURATION: "a duration in seconds", Kind.TEXT: "text",
-             Kind.DATE: "a date", Kind.BOOL: "true or false", Kind.ANY: "a param", Kind.TAG: "a tag"}  # fmt: skip
+_ARTICLES = {
+    Kind.NUMBER: "a number",
+    Kind.DURATION: "a duration in seconds",
+    Kind.TEXT: "text",
+    Kind.DATE: "a date",
+    Kind.BOOL: "true or false",
+    Kind.ANY: "a param",
+    Kind.TAG: "a tag",
+}
 
 
 def _article(col: Column) -> str:
@@ -202,9 +209,15 @@ def _article(col: Column) -> str:
 
 
 def _wanted(col: Column) -> str:
-    return {Kind.NUMBER: "a number", Kind.DURATION: "a number of seconds", Kind.TEXT: "a quoted value",
-            Kind.DATE: 'a date like "2026-11-01"', Kind.BOOL: "true or false", Kind.ANY: "a value",
-            Kind.TAG: "nothing"}[col.kind]  # fmt: skip
+    return {
+        Kind.NUMBER: "a number",
+        Kind.DURATION: "a number of seconds",
+        Kind.TEXT: "a quoted value",
+        Kind.DATE: 'a date like "2026-11-01"',
+        Kind.BOOL: "true or false",
+        Kind.ANY: "a value",
+        Kind.TAG: "nothing",
+    }[col.kind]
 
 
 # --- conditions ---------------------------------------------------------------------------------
@@ -310,9 +323,14 @@ def _attribute_compare(col: Column, op: str, typed: Any, value: Value) -> Q:
         if whole_day:
             end = moment + dt.timedelta(days=1)
             day = Q(GreaterThanOrEqual(expression, moment)) & Q(LessThan(expression, end))
-            ranges = {"=": day, "!=": present & ~day, "<": Q(LessThan(expression, moment)),
-                      "<=": Q(LessThan(expression, end)), ">": Q(GreaterThanOrEqual(expression, end)),
-                      ">=": Q(GreaterThanOrEqual(expression, moment))}  # fmt: skip
+            ranges = {
+                "=": day,
+                "!=": present & ~day,
+                "<": Q(LessThan(expression, moment)),
+                "<=": Q(LessThan(expression, end)),
+                ">": Q(GreaterThanOrEqual(expression, end)),
+                ">=": Q(GreaterThanOrEqual(expression, moment)),
+            }
             return present & ranges[op]
         typed = moment
     if col.kind is Kind.DURATION:
@@ -365,8 +383,12 @@ def _flag(node: Flag, scope: Scope) -> Q:
 
 
 def _example(col: Column) -> str:
-    examples = {Kind.DATE: f'{col.name} > "2026-11-01"', Kind.TEXT: f'{col.name} = "..."',
-                Kind.NUMBER: f"{col.name} > 10", Kind.DURATION: f"{col.name} > 60"}  # fmt: skip
+    examples = {
+        Kind.DATE: f'{col.name} > "2026-11-01"',
+        Kind.TEXT: f'{col.name} = "..."',
+        Kind.NUMBER: f"{col.name} > 10",
+        Kind.DURATION: f"{col.name} > 60",
+    }
     return examples.get(col.kind, f"{col.name} = ...")
 
 

@@ -150,8 +150,10 @@ _PG_FUNCTIONS_DROP = ("gymnos_values_inserted()", "gymnos_values_updated()", "gy
 def _lite_statements() -> list[str]:
     count = f"INSERT INTO {COUNTS} (experiment_id, status, archived, delta)"
     key = f"INSERT INTO {KEYS} (experiment_id, key, state, numeric, delta)"
-    moved = "OLD.experiment_id IS NOT NEW.experiment_id OR OLD.state IS NOT NEW.state OR " \
-            "(OLD.number IS NULL) IS NOT (NEW.number IS NULL)"  # fmt: skip
+    moved = (
+        "OLD.experiment_id IS NOT NEW.experiment_id OR OLD.state IS NOT NEW.state OR "
+        "(OLD.number IS NULL) IS NOT (NEW.number IS NULL)"
+    )
     return [
         f"""CREATE TRIGGER gymnos_values_insert AFTER INSERT ON {EXECUTIONS} BEGIN
               INSERT OR IGNORE INTO {VALUES} ({COLUMNS}) {rows_sql("sqlite")};

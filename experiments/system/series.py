@@ -94,8 +94,16 @@ def page_payload(execution: Execution, offset: int | None = None) -> dict[str, A
     series, source = load(execution, (offset or 0) if live else 0)
     append = source == "file" and series is not None and series.start > 0
     if series is None:
-        return {"live": live, "source": source, "append": False, "offset": None, "interval": None,
-                "series": {}, "epoch_ends": [], "summary": {}}  # fmt: skip
+        return {
+            "live": live,
+            "source": source,
+            "append": False,
+            "offset": None,
+            "interval": None,
+            "series": {},
+            "epoch_ends": [],
+            "summary": {},
+        }
     return {
         "live": live,
         "source": source,
@@ -155,6 +163,12 @@ def compare_payload(executions: list[Execution], metric: str | None, labels: dic
                 series = from_index(histories) if PREFIX + chosen in histories else None
             if series is None or chosen not in series.fields:
                 continue
-            runs.append({"id": execution.pk, "label": labels[execution.pk], "order": order,
-                         **_chart_trace(series.time, series.fields[chosen], downsample=True)})  # fmt: skip
+            runs.append(
+                {
+                    "id": execution.pk,
+                    "label": labels[execution.pk],
+                    "order": order,
+                    **_chart_trace(series.time, series.fields[chosen], downsample=True),
+                }
+            )
     return {"metrics": available, "metric": chosen, "runs": runs}

@@ -100,8 +100,11 @@ def cell(execution: Execution, col: Column) -> Any:
     name = col.name
     if name == "size":
         return execution.size_bytes
-    for prefix, source in (("params.", execution.params), ("system.", execution.system),
-                           ("evaluation.", execution.evaluation)):  # fmt: skip
+    for prefix, source in (
+        ("params.", execution.params),
+        ("system.", execution.system),
+        ("evaluation.", execution.evaluation),
+    ):
         if name.startswith(prefix):
             return (source or {}).get(name.removeprefix(prefix))
     if name.startswith("metrics.best."):

@@ -14,16 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.template.defaultfilters import filesizeformat
 
 from experiments.curation.trash import empty_trash
-
-
-def _days(text: str) -> int:
-    try:
-        days = int(text)
-    except ValueError:
-        raise CommandError(f"--older-than: expected a whole number of days, got {text!r}") from None
-    if days < 0:
-        raise CommandError(f"--older-than: expected 0 or more days, got {days}")
-    return days
+from experiments.management.arguments import whole_number
 
 
 class Command(BaseCommand):
@@ -32,7 +23,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--older-than",
-            type=_days,
+            type=whole_number(0, "days"),
             default=None,
             metavar="DAYS",
             help=f"days since deletion (default: GYMNOS_TRASH_DAYS, now {settings.GYMNOS_TRASH_DAYS}); 0: everything",

@@ -15,17 +15,8 @@ from django.template.defaultfilters import filesizeformat
 
 from experiments.curation.edits import label
 from experiments.curation.prune import prune_checkpoints
+from experiments.management.arguments import whole_number
 from experiments.models import Experiment
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise CommandError(f"expected a positive whole number, got {text!r}") from None
-    if value < 1:
-        raise CommandError(f"expected a positive whole number, got {value}")
-    return value
 
 
 class Command(BaseCommand):
@@ -34,9 +25,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--experiment", metavar="NAME", help="only this experiment's runs (default: every one)")
         parser.add_argument(
-            "--keep-best", type=_count, metavar="N", help="keep the N best checkpoints (default 1 without --keep-last)"
+            "--keep-best",
+            type=whole_number(1),
+            metavar="N",
+            help="keep the N best checkpoints (default 1 without --keep-last)",
         )
-        parser.add_argument("--keep-last", type=_count, metavar="N", help="keep the N last checkpoints")
+        parser.add_argument("--keep-last", type=whole_number(1), metavar="N", help="keep the N last checkpoints")
         parser.add_argument("--monitor", help="rank by this metric (default: what the run's model_checkpoint watched)")
         parser.add_argument("--dry-run", action="store_true", help="print what would be removed; remove nothing")
 
