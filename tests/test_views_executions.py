@@ -161,6 +161,7 @@ def test_a_run_without_a_log_has_an_empty_tail(owner_client, owner):
         "offset": 0,
         "size": 0,
         "data": "",
+        "cut": False,
         "live": True,
         "unavailable": "no log yet",
     }

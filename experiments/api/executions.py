@@ -6,11 +6,11 @@ from typing import Any
 
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 
 from audit.models import Entry
 from audit.recording import record
-from experiments import files, logtail
+from experiments import logtail
 from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
 from experiments.display import execution_url
 from experiments.jobs import launching
@@ -61,6 +61,7 @@ class LogChunk(Schema):
     offset: int
     size: int
     data: str
+    cut: bool = Field(False, description="The last line was longer than an answer holds: only its end is in data.")
 
 
 def _out(execution: Execution) -> dict[str, Any]:
@@ -138,10 +139,9 @@ def log_tail(request: HttpRequest, execution_id: int, offset: int = 0) -> Status
     """The bytes of execution.log after ``offset`` (at most 256 KiB) and the offset to ask from next."""
     execution = get_object_or_404(Execution, pk=execution_id)
     try:
-        path = files.resolve(execution, "execution.log")
+        return Status(200, logtail.read_from(execution, offset))
     except Http404:  # no folder yet, or no log that is a file inside it
-        return Status(200, {"offset": 0, "size": 0, "data": ""})
-    return Status(200, logtail.read_from(path, offset))
+        return Status(200, {"offset": 0, "size": 0, "data": "", "cut": False})
 
 
 @router.post(

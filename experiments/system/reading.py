@@ -23,8 +23,9 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
+from experiments import files
 from experiments.pipeline.system_metrics import FILE_NAME
 
 MAX_POINTS = 10_000
@@ -197,7 +198,15 @@ class Series:
         return found
 
 
-def read(handle: BinaryIO, size: int, offset: int = 0) -> Series:
+class Lines(Protocol):
+    """What ``read`` needs of a file: ``files.RunFile``, or ``io.BytesIO`` in a test."""
+
+    def seek(self, offset: int, whence: int = ..., /) -> int: ...
+
+    def readline(self, size: int = ..., /) -> bytes: ...
+
+
+def read(handle: Lines, size: int, offset: int = 0) -> Series:
     """Read the complete lines of ``handle`` (``size`` bytes long) from ``offset``."""
     if offset > size or offset < 0:
         offset = 0  # the file was replaced: read it whole
@@ -231,7 +240,7 @@ def read(handle: BinaryIO, size: int, offset: int = 0) -> Series:
     return series
 
 
-def _skip_line(handle: BinaryIO) -> int | None:
+def _skip_line(handle: Lines) -> int | None:
     """Read past the rest of a line that is too long, a bounded chunk at a time; None if it never ends."""
     skipped = 0
     while True:
@@ -243,9 +252,14 @@ def _skip_line(handle: BinaryIO) -> int | None:
             return None
 
 
-def read_file(path: str | os.PathLike[str], offset: int = 0) -> Series:
-    with open(path, "rb") as handle:
-        return read(handle, os.fstat(handle.fileno()).st_size, offset)
+def read_file(folder: str | os.PathLike[str], offset: int = 0) -> Series:
+    """The folder's ``system_metrics.jsonl`` from ``offset``, through the one bounded reader: at most the
+    window, the line cut at its start and a last line too long to keep.
+
+    ``FileNotFoundError`` when it has none, ``files.Refused`` when it may not be read, ``OSError``.
+    """
+    with files.open_file(folder, FILE_NAME, limit=MAX_READ_BYTES + 2 * (MAX_LINE_BYTES + 1)) as handle:
+        return read(handle, handle.size, offset)
 
 
 __all__ = ["FILE_NAME", "Series", "read", "read_file", "MAX_POINTS"]

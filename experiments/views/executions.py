@@ -196,21 +196,16 @@ def log(request: HttpRequest, execution_id: int) -> JsonResponse:
 
 
 def log_payload(execution: Execution, offset: str | None) -> dict[str, Any]:
-    """The last 200 lines without an offset; what was appended since ``offset`` with one.
+    """The last 200 lines without an offset; what was appended since ``offset`` with one (``logtail``'s bound).
 
-    The log is read through ``files.resolve`` like any download: a log that is not a file inside
-    the run's folder reads as empty, with the reason.
+    A log that is not a file inside the run's folder reads as empty, with the reason.
     """
     live = execution.status in LIVE
     try:
-        path = files.resolve(execution, "execution.log")
+        chunk = logtail.read_from(execution, int(offset)) if offset and offset.isdigit() else logtail.tail(execution)
     except Http404:
         reason = "no log yet" if not execution.folder_path else "the log is not a file inside this run's folder"
-        return {"offset": 0, "size": 0, "data": "", "live": live, "unavailable": reason}
-    try:
-        chunk = logtail.read_from(path, int(offset)) if offset else logtail.tail(path)
-    except ValueError:
-        chunk = logtail.tail(path)
+        return {"offset": 0, "size": 0, "data": "", "cut": False, "live": live, "unavailable": reason}
     return {**chunk, "live": live}
 
 
