@@ -117,6 +117,8 @@ def load_json(data: bytes, record: Record, name: str) -> Any:
             f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
             "the file is truncated or not JSON",
         )
+    except ValueError as exc:  # the only other: an integer of more digits than Python converts
+        record.problem(name, f"is not JSON Gymnos reads ({str(exc).split(':')[0]})")
     return None
 
 
@@ -158,6 +160,23 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _as_history(values: list[Any]) -> list[int]:
+    """Make a list of numbers a history, in place (a history of a million epochs is not copied): floats,
+    None where a value is NaN, infinite or an integer too large for a float. Returns those epochs (from 1)."""
+    bad = []
+    for index, value in enumerate(values):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            values[index] = number
+        else:
+            values[index] = None
+            bad.append(index + 1)
+    return bad
+
+
 def _read_metrics(data: bytes, record: Record) -> None:
     document = load_json(data, record, "metrics.json")
     if document is None:
@@ -180,10 +199,10 @@ def _read_metrics(data: bytes, record: Record) -> None:
         if not isinstance(values, list) or not all(_is_number(value) for value in values) or len(name) > 255:
             record.problem("metrics.json", f"metrics.{name[:80]} is not a list of numbers; not indexed")
             continue
-        bad = [index + 1 for index, value in enumerate(values) if not math.isfinite(value)]
+        bad = _as_history(values)
         if bad:
             record.problem("metrics.json", f"{name} is NaN or Infinity at epoch {_positions(bad)} (stored as null)")
-        metrics[_clean(name)] = [finite_or_none(float(value)) for value in values]
+        metrics[_clean(name)] = values
     record.metrics = metrics
     record.elapsed = _clean(document["elapsed"]) if isinstance(document.get("elapsed"), dict) else {}
     record.hardware = _clean(document["hardware"]) if isinstance(document.get("hardware"), dict) else {}
