@@ -208,7 +208,9 @@ def test_a_metrics_json_over_its_bound_is_the_folders_error_and_loses_nothing_in
     report, execution = _indexed_then_replaced(root, big)
     assert report.errors == 1
     assert execution.status == Status.FAILED
-    assert execution.error == f"metrics.json: is {size:,} bytes; at most 1,048,576 are read; not indexed"
+    assert execution.error == (
+        f"metrics.json: is {size:,} bytes; at most 1,048,576 are read (GYMNOS_MAX_METRICS_MB); not indexed"
+    )
     assert execution.epochs == 4  # what the last readable metrics.json said
     assert len(MetricHistory.objects.get(execution=execution, name="loss").values) == 4
 

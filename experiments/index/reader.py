@@ -261,16 +261,19 @@ def _unread(record: Record, name: str, exc: Exception) -> None:
         record.problem(name, f"cannot be read: {exc.strerror or exc}")
 
 
-def read_bounded(record: Record, name: str, limit: int, listing: Listing) -> bytes | None:
+def read_bounded(record: Record, name: str, limit: int, listing: Listing, setting: str = "") -> bytes | None:
     """``name``'s bytes through the one reader (``files.read_file``), at most ``limit`` of them; None when
-    the folder has no such file, or with the reason on ``record`` when it may not or cannot be read."""
+    the folder has no such file, or with the reason on ``record`` when it may not or cannot be read
+    (naming the ``setting`` that sets the bound, if one does)."""
     if not _listed(record, name, listing):
         return None
     try:
         return files.read_file(record.folder.path, name, limit)
+    except files.TooLarge as exc:
+        record.problem(name, f"{exc}{f' ({setting})' if setting else ''}; not indexed")
     except (OSError, files.Refused) as exc:
         _unread(record, name, exc)
-        return None
+    return None
 
 
 def _read_log_file(record: Record, listing: Listing) -> tuple[bytes, bytes] | None:
@@ -381,7 +384,7 @@ def read_folder(
     match = FOLDER_TIME.match(folder.name)
     if record.started_at is None and match:
         record.started_at = _local_time(match.group(1), "%H-%M-%S__%d-%m-%Y")
-    data = read_bounded(record, "metrics.json", metrics_max_bytes(), listing)
+    data = read_bounded(record, "metrics.json", metrics_max_bytes(), listing, "GYMNOS_MAX_METRICS_MB")
     if data is not None:
         _read_metrics(data, record)
         if record.finished_at is None:
