@@ -166,12 +166,11 @@ def fill_gymnos(count, epochs, seed):
                     Execution.objects.filter(experiment=experiment, folder_name__in=[r.folder_name for r in rows])
                     .values_list("folder_name", "pk")
                 )  # fmt: skip
-                MetricHistory.objects.bulk_create(
-                    [
-                        MetricHistory(execution_id=saved[row.folder_name], name=metric, values=history[metric])
+                MetricHistory.objects.store(
+                    {
+                        saved[row.folder_name]: {metric: history[metric] for metric in METRICS}
                         for row, history in zip(rows, histories, strict=True)
-                        for metric in METRICS
-                    ]
+                    }
                 )
             if name == EXPERIMENT:
                 ids.update({row.folder_name: saved[row.folder_name] for row in rows})

@@ -60,21 +60,20 @@ class ExperimentAdmin(NoDeleteAdmin):
 
 class MetricHistoryInline(admin.TabularInline):
     model = MetricHistory
-    readonly_fields = fields = ("name", "epochs", "values_shown")
+    readonly_fields = fields = ("name", "length", "values_shown")
     extra = 0
     can_delete = False
     show_change_link = True
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[MetricHistory]:
+        return super().get_queryset(request).defer("values")  # the chart copy is shown: a bounded read
+
     def has_add_permission(self, request: HttpRequest, obj: Execution | None = None) -> bool:
         return False
 
-    @admin.display(description="epochs")
-    def epochs(self, obj: MetricHistory) -> int:
-        return len(obj.values)
-
-    @admin.display(description="values")
+    @admin.display(description="values (as the chart draws them)")
     def values_shown(self, obj: MetricHistory) -> str:
-        return ", ".join("null" if value is None else f"{value:.6g}" for value in obj.values)
+        return ", ".join("null" if value is None else f"{value:.6g}" for value in obj.chart.get("y", []))
 
 
 # Read from the folder on every sync: editing them here would be overwritten, so they are shown, not edited.
@@ -126,13 +125,12 @@ class MetricHistoryAdmin(NoDeleteAdmin):
     list_filter = ["execution__experiment", "name"]
     list_select_related = ["execution__experiment"]
     search_fields = ["name", "execution__folder_name", "execution__experiment__name"]
-    readonly_fields = fields = ("execution", "name", "values_shown")
+    readonly_fields = fields = ("execution", "name", "length", "values_shown")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[MetricHistory]:
+        return super().get_queryset(request).defer("values", "chart")  # the list shows lengths; a row, its values
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
-
-    @admin.display(description="epochs")
-    def length(self, obj: MetricHistory) -> int:
-        return len(obj.values)
 
     values_shown = _json_field("values", "values")

@@ -1,14 +1,16 @@
-"""Chart data: metric histories shaped for Plotly, long ones downsampled on the server.
+"""Chart data: metric histories shaped for Plotly, long ones downsampled, read in bounded size.
 
 Downsampling keeps each bucket's minimum and maximum (in epoch order), so spikes and the
 best value survive: a 100,000-epoch history becomes at most ``MAX_POINTS`` points that look
-the same on a chart. Exports (CSV, metrics.json) always use the full histories.
+the same on a chart. The index keeps that chart copy beside each history (``MetricHistory.chart``,
+written with it), and the pages and the API read only the copy (``stored``) and single values
+by epoch (``MetricHistory.objects.values_at``): a page of a run with millions of epochs reads a
+few thousand numbers. Exports (the compare CSV, metrics.json) use the full histories, streamed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, cast
@@ -17,10 +19,10 @@ from csp.constants import UNSAFE_EVAL
 from csp.decorators import csp_update
 
 from experiments.files import is_checkpoint
-from experiments.models.summary import is_epoch_metric
+from experiments.models import MetricHistory
+from experiments.models.summary import MAX_POINTS, downsample, is_epoch_metric
 from experiments.pipeline.execution import STAGES
 
-MAX_POINTS = 2000
 View = TypeVar("View", bound=Callable[..., Any])
 
 
@@ -34,40 +36,33 @@ def webgl_charts(view: View) -> View:
     return cast(View, csp_update({"script-src": [UNSAFE_EVAL]})(view))
 
 
-def downsample(values: Sequence[float | None], max_points: int = MAX_POINTS) -> tuple[list[int], list[float | None]]:
-    """``(epochs, values)`` with epochs counted from 1, at most ``max_points`` long.
-
-    >>> downsample([5, 1, 4, 9, 2, 3], max_points=4)  # two buckets of three: each keeps its max and min
-    ([1, 2, 4, 5], [5, 1, 9, 2])
-
-    ``None`` (NaN in the run) is kept as a gap when a whole bucket is ``None``.
-    """
-    count = len(values)
-    if count <= max_points:
-        return list(range(1, count + 1)), list(values)
-    buckets = max(max_points // 2, 1)
-    size = math.ceil(count / buckets)
-    xs: list[int] = []
-    ys: list[float | None] = []
-    for start in range(0, count, size):
-        chunk = [
-            (start + offset, value) for offset, value in enumerate(values[start : start + size]) if value is not None
-        ]
-        if not chunk:
-            xs.append(start + 1)
-            ys.append(None)
-            continue
-        low = min(chunk, key=lambda pair: pair[1])
-        high = max(chunk, key=lambda pair: pair[1])
-        for index, value in sorted({low, high}):
-            xs.append(index + 1)
-            ys.append(value)
-    return xs, ys
+# ``{"x": [epochs from 1], "y": [values], "points": how many values the whole history holds}``
+Trace = dict[str, Any]
 
 
-def trace(values: Sequence[float | None], max_points: int = MAX_POINTS) -> dict[str, Any]:
+def trace(values: Sequence[float | None], max_points: int = MAX_POINTS) -> Trace:
     xs, ys = downsample(values, max_points)
     return {"x": xs, "y": ys, "points": len(values)}
+
+
+def stored(execution_ids: Iterable[int], names: Iterable[str] | None = None) -> dict[int, dict[str, Trace]]:
+    """Each run's histories as the index keeps them for charts (``MetricHistory.chart``): ``{id: {name: Trace}}``.
+
+    The full ``values`` are not read: a run of three million epochs costs what one of two thousand does.
+    """
+    ids = list(execution_ids)
+    found: dict[int, dict[str, Trace]] = {pk: {} for pk in ids}
+    rows = MetricHistory.objects.filter(execution_id__in=ids)
+    if names is not None:
+        rows = rows.filter(name__in=list(names))
+    for execution_id, name, length, chart in rows.values_list("execution_id", "name", "length", "chart"):
+        found[execution_id][name] = {"x": chart.get("x", []), "y": chart.get("y", []), "points": length}
+    return found
+
+
+def shown_epochs(traces: Mapping[str, Trace]) -> set[int]:
+    """The epochs the charts of these traces draw a point at."""
+    return {epoch for name, found in traces.items() if is_epoch_metric(name) for epoch in found["x"]}
 
 
 def base_names(names: Iterable[str]) -> list[str]:
@@ -82,17 +77,15 @@ def base_names(names: Iterable[str]) -> list[str]:
     return sorted(bases, key=lambda base: (base != "loss", base))
 
 
-def execution_charts(
-    histories: Mapping[str, Sequence[float | None]], max_points: int = MAX_POINTS
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{"loss": {"train": trace, "val": trace}, ...}`` from ``{name: values}``."""
-    charts: dict[str, dict[str, dict[str, Any]]] = {}
-    for base in base_names(histories):
-        chart: dict[str, dict[str, Any]] = {}
-        if base in histories:
-            chart["train"] = trace(histories[base], max_points)
-        if f"val_{base}" in histories:
-            chart["val"] = trace(histories[f"val_{base}"], max_points)
+def execution_charts(traces: Mapping[str, Trace]) -> dict[str, dict[str, Trace]]:
+    """``{"loss": {"train": trace, "val": trace}, ...}`` from ``{name: trace}``."""
+    charts: dict[str, dict[str, Trace]] = {}
+    for base in base_names(traces):
+        chart: dict[str, Trace] = {}
+        if base in traces:
+            chart["train"] = traces[base]
+        if f"val_{base}" in traces:
+            chart["val"] = traces[f"val_{base}"]
         charts[base] = chart
     return charts
 
@@ -121,23 +114,26 @@ def checkpoints(artifacts: Iterable[dict[str, Any]] | None) -> list[dict[str, An
 
 
 def checkpoint_markers(
-    artifacts: Iterable[dict[str, Any]] | None, val_loss: Sequence[float | None], url_for: Callable[[str], str | None]
+    artifacts: Iterable[dict[str, Any]] | None, execution_id: int, url_for: Callable[[str], str | None]
 ) -> list[dict[str, Any]]:
-    """Points to draw on the val_loss chart: ``{"x": epoch, "y": val_loss there, "url": download, "name": file}``."""
-    markers: list[dict[str, Any]] = []
-    for checkpoint in checkpoints(artifacts):
-        epoch = checkpoint["epoch"]
-        if epoch is None or not 1 <= epoch <= len(val_loss) or val_loss[epoch - 1] is None:
-            continue
-        markers.append(
-            {
-                "x": epoch,
-                "y": val_loss[epoch - 1],
-                "url": url_for(checkpoint["path"]),
-                "name": checkpoint["path"].rsplit("/", 1)[-1],
-            }
-        )
-    return markers
+    """Points to draw on the val_loss chart: ``{"x": epoch, "y": val_loss there, "url": download, "name": file}``.
+
+    Each y is val_loss at the checkpoint's epoch, read by epoch (the history is not read whole).
+    """
+    found = [checkpoint for checkpoint in checkpoints(artifacts) if checkpoint["epoch"] is not None]
+    if not found:
+        return []
+    at = MetricHistory.objects.values_at(execution_id, "val_loss", [checkpoint["epoch"] for checkpoint in found])
+    return [
+        {
+            "x": checkpoint["epoch"],
+            "y": at[checkpoint["epoch"]],
+            "url": url_for(checkpoint["path"]),
+            "name": checkpoint["path"].rsplit("/", 1)[-1],
+        }
+        for checkpoint in found
+        if at.get(checkpoint["epoch"]) is not None
+    ]
 
 
 # The system sampler's record of when each epoch ended (seconds from the run's start), when it ran.
@@ -145,11 +141,13 @@ EPOCH_ENDS = "system/epoch_end"
 
 
 def epoch_seconds(
-    histories: Mapping[str, Sequence[float | None]],
+    execution_id: int,
+    traces: Mapping[str, Trace],
     elapsed: Mapping[str, Any] | None,
     started_at: dt.datetime | None,
     finished_at: dt.datetime | None,
     now: dt.datetime | None = None,
+    also: Iterable[int] = (),
 ) -> dict[str, Any]:
     """When each epoch ended, in seconds from the run's start: the x of the charts' "wall time" axis.
 
@@ -158,11 +156,17 @@ def epoch_seconds(
     the time since the run started while it trains) spread evenly over its epochs, after the stages
     before it. Epochs of one Keras fit take about the same time, so the estimate lines runs up by
     how long they took; a run with nothing to go by has ``seconds`` empty.
+
+    A run of more than ``MAX_POINTS`` epochs gets only the epochs its charts draw (and ``also``, its
+    checkpoints), as ``{"<epoch - 1>": seconds}``: the pages look up ``seconds[epoch - 1]``, which
+    reads a list and such an object alike.
     """
-    epochs = max((len(values) for name, values in histories.items() if is_epoch_metric(name)), default=0)
-    ends = [value for value in histories.get(EPOCH_ENDS, []) if isinstance(value, (int, float))]
-    if epochs and len(ends) >= epochs:
-        return {"seconds": [round(float(value), 3) for value in ends[:epochs]], "measured": True}
+    epochs = max((found["points"] for name, found in traces.items() if is_epoch_metric(name)), default=0)
+    wanted = range(1, epochs + 1) if epochs <= MAX_POINTS else sorted(shown_epochs(traces) | set(also))
+    ends = MetricHistory.objects.values_at(execution_id, EPOCH_ENDS, wanted) if epochs else {}
+    measured = {epoch: round(float(end), 3) for epoch, end in ends.items() if isinstance(end, (int, float))}
+    if epochs and len(measured) == len(wanted):
+        return {"seconds": _by_epoch(measured, epochs), "measured": True}
     stages = {key: value for key, value in (elapsed or {}).items() if isinstance(value, (int, float))}
     if epochs and stages.get("fit_model"):
         before = sum(stages.get(stage, 0.0) for stage in STAGES[: STAGES.index("fit_model")])
@@ -172,4 +176,11 @@ def epoch_seconds(
         before, step = 0.0, max(0.0, (end - started_at).total_seconds()) / epochs
     else:
         return {"seconds": [], "measured": False}
-    return {"seconds": [round(before + step * (index + 1), 3) for index in range(epochs)], "measured": False}
+    estimated = {epoch: round(before + step * epoch, 3) for epoch in wanted}
+    return {"seconds": _by_epoch(estimated, epochs), "measured": False}
+
+
+def _by_epoch(seconds: dict[int, float], epochs: int) -> list[float] | dict[str, float]:
+    if epochs <= MAX_POINTS:
+        return [seconds[epoch] for epoch in range(1, epochs + 1)]
+    return {str(epoch - 1): value for epoch, value in seconds.items()}

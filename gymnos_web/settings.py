@@ -113,6 +113,10 @@ if GYMNOS_FOLLOW_ON_RUNS < 0:
     raise ImproperlyConfigured(f"GYMNOS_FOLLOW_ON_RUNS={GYMNOS_FOLLOW_ON_RUNS}: expected 0 (none) or more")
 # The most epochs a config may ask for, and a RemoteMonitor post may name (read by the engine too).
 GYMNOS_MAX_EPOCHS = envint("GYMNOS_MAX_EPOCHS", 1_000_000)
+# The largest metrics.json sync reads (MB): parsing holds about eight times its size in memory at worst.
+GYMNOS_MAX_METRICS_MB = envint("GYMNOS_MAX_METRICS_MB", 32)
+if GYMNOS_MAX_METRICS_MB < 1:
+    raise ImproperlyConfigured(f"GYMNOS_MAX_METRICS_MB={GYMNOS_MAX_METRICS_MB}: expected at least 1 (MB)")
 # The folders a config launched from the web or the API may read a dataset.path from.
 GYMNOS_DATA_ROOTS = [Path(item).expanduser().resolve() for item in envlist("GYMNOS_DATA_ROOTS", [])] or [
     GYMNOS_TRAININGS_ROOT.parent / "data"

@@ -27,7 +27,7 @@ from experiments.pipeline import ConfigError
 from .forms import DISTRIBUTIONS, SweepForm, rows_for
 from .launching import cancel_sweep, heal, launch_sweep
 from .models import Sweep, SweepShare
-from .summary import summarise, trials_of
+from .summary import list_summaries, summarise, trials_of
 
 POLL_MS = 2000
 
@@ -36,7 +36,7 @@ POLL_MS = 2000
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     sweeps = list(Sweep.objects.select_related("created_by")[:200])
-    rows = [{"sweep": sweep, "summary": summarise(sweep)} for sweep in sweeps]
+    rows = [{"sweep": sweep, "summary": summary} for sweep, summary in zip(sweeps, list_summaries(sweeps), strict=True)]
     return render(request, "sweeps/list.html", {"rows": rows})
 
 

@@ -1,6 +1,6 @@
 """Server-side downsampling keeps a chart's shape and extremes in at most ~2,000 points."""
 
-from experiments.charts import checkpoint_epoch, checkpoints, downsample, execution_charts
+from experiments.charts import checkpoint_epoch, checkpoints, downsample, execution_charts, trace
 
 
 def test_short_histories_are_kept_as_they_are():
@@ -24,7 +24,8 @@ def test_a_bucket_of_nans_is_a_gap():
 
 
 def test_train_and_val_share_a_chart_and_test_metrics_have_none():
-    charts = execution_charts({"val_loss": [2.0], "loss": [1.0], "test_loss": [3.0], "accuracy": [0.5]})
+    histories = {"val_loss": [2.0], "loss": [1.0], "test_loss": [3.0], "accuracy": [0.5]}
+    charts = execution_charts({name: trace(values) for name, values in histories.items()})
     assert (
         list(charts) == ["loss", "accuracy"]
         and set(charts["loss"]) == {"train", "val"}

@@ -139,7 +139,7 @@ def test_a_sidecar_bigger_than_the_limit_is_not_read_whole(root):
     folder = write_execution(root)
     (folder / "curation.json").write_bytes(b'{"notes": "' + b"x" * (sidecar.MAX_BYTES + 10) + b'"}')
     sync_trainings(root)
-    assert "at most 262,144 are accepted" in Execution.objects.get().error
+    assert "curation.json: is 262,167 bytes; at most 262,144 are read; not indexed" in Execution.objects.get().error
 
 
 def test_sync_indexes_each_runs_size_and_its_checkpoints_apart(root):

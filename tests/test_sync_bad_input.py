@@ -223,17 +223,29 @@ def test_a_file_that_is_a_symlink_out_of_the_root_is_not_read(root, tmp_path):
     assert not MetricHistory.objects.filter(execution=bad).exists()
 
 
-def test_symlinks_that_stay_inside_the_root_are_followed(root):
-    shared = root / "shared"  # no executions/ inside: not an experiment
-    shared.mkdir()
-    (shared / "metrics.json").write_text(json.dumps(SEED_METRICS))
-    folder = write_execution(root, name="linked", metrics=None)
-    os.symlink(shared / "metrics.json", folder / "metrics.json")
+def test_a_run_folder_linked_from_inside_the_root_is_read(root):
+    folder = write_execution(root, name="linked")
     os.symlink(folder, root / "boston_housing" / "executions" / "alias")
     assert sync_trainings(root).line() == "indexed 2, unchanged 0, errors 0"
     for name in ("linked", "alias"):
         execution = Execution.objects.get(folder_name=name)
-        assert execution.status == Status.SUCCEEDED and execution.epochs == 4 and execution.error == ""
+        assert execution.status == Status.SUCCEEDED
+        assert execution.epochs == 4
+        assert execution.error == ""
+
+
+def test_a_file_linking_out_of_its_run_folder_is_not_read_even_inside_the_root(root):
+    """Every file read from a run folder resolves inside it (the one reader's rule, as the pages have it)."""
+    shared = root / "shared"  # no executions/ inside: not an experiment
+    shared.mkdir()
+    (shared / "metrics.json").write_text(json.dumps(SEED_METRICS))
+    folder = write_execution(root, name="bad", metrics=None)
+    os.symlink(shared / "metrics.json", folder / "metrics.json")
+    report, bad = sync_with_a_good_neighbour(root)
+    assert report.errors == 1
+    assert bad.status == Status.FAILED
+    assert bad.error == f"metrics.json: is a symlink to {shared / 'metrics.json'}, outside the run's folder; not read"
+    assert not MetricHistory.objects.filter(execution=bad).exists()
 
 
 def test_a_value_the_database_cannot_store_fails_only_that_folder(root):

@@ -108,5 +108,5 @@ def test_a_huge_file_is_read_from_its_tail(monkeypatch):
 def test_an_offset_past_the_end_reads_the_whole_file_again(tmp_path):
     path = tmp_path / "system_metrics.jsonl"
     path.write_bytes(jsonl(HEADER, sample(5)))
-    series = read_file(path, offset=10_000)
+    series = read_file(tmp_path, offset=10_000)
     assert series.start == 0 and series.time == [5]

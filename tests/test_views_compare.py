@@ -68,7 +68,7 @@ def test_the_data_overlays_every_metric_across_runs(teammate_client, pair):
 
 def test_the_chart_data_is_downsampled_but_the_csv_is_full_resolution(teammate_client, pair):
     a, b = pair
-    MetricHistory.objects.filter(execution=a, name="loss").update(values=[float(i) for i in range(10_000)])
+    MetricHistory.objects.store({a.pk: {"loss": [float(i) for i in range(10_000)]}})
     data = teammate_client.get("/compare/data.json", {"runs": f"{a.pk},{b.pk}"}).json()
     assert len(data["metrics"]["loss"][0]["y"]) <= 2000
     rows = list(

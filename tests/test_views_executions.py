@@ -134,7 +134,7 @@ def test_charts_follow_epochs_written_while_it_trains(owner_client, trained):
 def test_long_histories_are_downsampled_for_the_chart_but_keep_their_extremes(owner_client, trained):
     values = [float(i % 997) for i in range(50_000)]
     values[31_337] = -1.0
-    MetricHistory.objects.filter(execution=trained, name="loss").update(values=values)
+    MetricHistory.objects.store({trained.pk: {"loss": values}})
     trace = owner_client.get(f"/executions/{trained.pk}/data.json").json()["charts"]["loss"]["train"]
     assert len(trace["y"]) <= 2000 and trace["points"] == 50_000
     assert min(trace["y"]) == -1.0 and max(trace["y"]) == 996.0 and 31_338 in trace["x"]
@@ -161,6 +161,7 @@ def test_a_run_without_a_log_has_an_empty_tail(owner_client, owner):
         "offset": 0,
         "size": 0,
         "data": "",
+        "cut": False,
         "live": True,
         "unavailable": "no log yet",
     }

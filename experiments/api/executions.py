@@ -6,11 +6,11 @@ from typing import Any
 
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 
 from audit.models import Entry
 from audit.recording import record
-from experiments import files, logtail
+from experiments import charts, logtail
 from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
 from experiments.api.schemas import ExecutionDetail, detail_of, execution_detail
 from experiments.jobs import launching
@@ -25,13 +25,21 @@ router = Router(tags=["executions"])
 
 class Metrics(Schema):
     id: int
-    metrics: dict[str, list[float | None]]
+    metrics: dict[str, list[float | None]] = Field(
+        description="Each history: one value per epoch, or for one longer than 2,000 values its chart's "
+        "(each stretch's lowest and highest value), at the epochs given in `epochs`."
+    )
+    epochs: dict[str, list[int]] = Field(
+        default_factory=dict, description="For each history that was shortened, the epoch (from 1) of each value."
+    )
+    points: dict[str, int] = Field(default_factory=dict, description="How many values each whole history holds.")
 
 
 class LogChunk(Schema):
     offset: int
     size: int
     data: str
+    cut: bool = Field(False, description="The last line was longer than an answer holds: only its end is in data.")
 
 
 @router.post(
@@ -66,10 +74,19 @@ def detail(request: HttpRequest, execution_id: int) -> dict[str, Any]:
     return execution_detail(detail_of(execution_id))
 
 
-@router.get("/{execution_id}/metrics", response=Metrics, summary="Every metric's full history")
+@router.get("/{execution_id}/metrics", response=Metrics, summary="Every metric's history, at most 2,000 points each")
 def metrics(request: HttpRequest, execution_id: int) -> dict[str, Any]:
+    """A history of up to 2,000 epochs whole; a longer one as its chart draws it (each stretch's lowest and
+    highest value, with their epochs), so the answer stays small however long the run. The full
+    resolution is the run's metrics.json (its download) or the compare page's CSV."""
     execution = get_object_or_404(Execution, pk=execution_id)
-    return {"id": execution.pk, "metrics": dict(execution.histories.values_list("name", "values"))}
+    traces = charts.stored([execution.pk])[execution.pk]
+    return {
+        "id": execution.pk,
+        "metrics": {name: trace["y"] for name, trace in traces.items()},
+        "epochs": {name: trace["x"] for name, trace in traces.items() if len(trace["x"]) < trace["points"]},
+        "points": {name: trace["points"] for name, trace in traces.items()},
+    }
 
 
 @router.get("/{execution_id}/log", response={200: LogChunk, 404: Detail}, summary="The log from a byte offset")
@@ -77,10 +94,9 @@ def log_tail(request: HttpRequest, execution_id: int, offset: int = 0) -> Status
     """The bytes of execution.log after ``offset`` (at most 256 KiB) and the offset to ask from next."""
     execution = get_object_or_404(Execution, pk=execution_id)
     try:
-        path = files.resolve(execution, "execution.log")
+        return Status(200, logtail.read_from(execution, offset))
     except Http404:  # no folder yet, or no log that is a file inside it
-        return Status(200, {"offset": 0, "size": 0, "data": ""})
-    return Status(200, logtail.read_from(path, offset))
+        return Status(200, {"offset": 0, "size": 0, "data": "", "cut": False})
 
 
 @router.post(

@@ -41,7 +41,12 @@ def read_into(data: bytes | None, listing: Listing, record: Record) -> None:
     record.extra["archived"] = found.archived
 
 
-READER = FolderReader(file=sidecar.FILE, fields=("notes", "archived", "size_bytes", "checkpoint_bytes"), read=read_into)
+READER = FolderReader(
+    file=sidecar.FILE,
+    limit=sidecar.MAX_BYTES,
+    fields=("notes", "archived", "size_bytes", "checkpoint_bytes"),
+    read=read_into,
+)
 
 
 def restore_archived_experiments(experiment_ids: list[int]) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from experiments import files
 from experiments.pipeline import fileops, jsonlimits
 
 FILE = "curation.json"
@@ -153,15 +154,16 @@ def parse(data: bytes) -> Sidecar:
 
 
 def read(folder: str | os.PathLike[str]) -> Sidecar:
-    """The sidecar of ``folder`` (a run folder inside the root), or an empty one when it has none."""
-    path = Path(folder) / FILE
+    """The sidecar of ``folder`` (a run folder inside the root), or an empty one when it has none.
+
+    Read through the one bounded reader: at most ``MAX_BYTES``, never through a link out of the folder.
+    """
     try:
-        if path.is_symlink():
-            raise SidecarError(f"{FILE} is a symlink; it must be a plain file")
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
+        data = files.read_file(folder, FILE, MAX_BYTES)
     except FileNotFoundError:
         return Sidecar()
+    except files.Refused as exc:
+        raise SidecarError(str(exc)) from None
     return parse(data)
 
 

@@ -33,27 +33,11 @@ def headline(document: Any, record: Record) -> dict[str, float]:
 def read(content: bytes | None, listing: Listing, record: Record) -> None:
     """Fill ``record.extra["evaluation"]``; ``{}`` when the folder has no readable report."""
     record.extra["evaluation"] = {}
-    if FILE_NAME in listing.links_outside:
-        record.problem(
-            FILE_NAME, f"is a symlink to {listing.links_outside[FILE_NAME]}, outside the trainings root; not read"
-        )
+    if content is None:
         return
-    if FILE_NAME not in listing.files:
-        return
-    size = listing.files[FILE_NAME][0]
-    if size > MAX_BYTES:
-        record.problem(FILE_NAME, f"is {size:,} bytes; at most {MAX_BYTES:,} are read; not indexed")
-        return
-    try:
-        with open(record.folder.path / FILE_NAME, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        record.problem(FILE_NAME, f"cannot be read: {exc.strerror or exc}")
-        return
-    document = load_json(data, record, FILE_NAME)
+    document = load_json(content, record, FILE_NAME)
     if document is not None:
         record.extra["evaluation"] = headline(document, record)
 
 
-# Read by this reader itself (file None), so it can refuse an oversized file before reading it.
-READER = FolderReader(file=None, fields=("evaluation",), read=read)
+READER = FolderReader(file=FILE_NAME, limit=MAX_BYTES, fields=("evaluation",), read=read)

@@ -1,4 +1,4 @@
-"""Reading a run's evaluation.json for the dashboard and the API, within bounds, through ``files.resolve``.
+"""Reading a run's evaluation.json for the dashboard and the API, through the one bounded reader (``files``).
 
     document = load(execution)          # the report as a dict, NaN/Infinity as None; or Unavailable(why)
     panel(execution)                    # what the execution page's Evaluation panel polls
@@ -11,10 +11,7 @@ size and depth, parsed strictly, and only the parts a page draws are passed on t
 from __future__ import annotations
 
 import math
-import os
 from typing import Any, TypeGuard
-
-from django.http import Http404
 
 from experiments import files
 from experiments.display import run_label
@@ -60,18 +57,17 @@ def _missing_reason(execution: Execution) -> str:
 
 def load(execution: Execution) -> dict[str, Any]:
     """The run's evaluation.json, cleaned; ``Unavailable`` saying why there is none to show."""
+    folder = files.execution_folder(execution)
     try:
-        path = files.resolve(execution, FILE_NAME)
-    except Http404:
+        if folder is None:
+            raise FileNotFoundError(FILE_NAME)
+        data = files.read_file(folder, FILE_NAME, MAX_BYTES)
+    except files.TooLarge as exc:
+        raise Unavailable(f"{FILE_NAME} {exc}.") from None
+    except (FileNotFoundError, files.Refused):
         raise Unavailable(_missing_reason(execution)) from None
-    try:
-        size = os.path.getsize(path)
-        if size > MAX_BYTES:
-            raise Unavailable(f"evaluation.json is {size:,} bytes; at most {MAX_BYTES:,} are read.")
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise Unavailable(f"evaluation.json cannot be read: {exc.strerror or exc}.") from exc
+        raise Unavailable(f"{FILE_NAME} cannot be read: {exc.strerror or exc}.") from exc
     try:
         document = jsonlimits.loads(data, max_bytes=MAX_BYTES, what="evaluation.json")
     except jsonlimits.JSONLimitError as exc:

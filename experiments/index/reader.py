@@ -1,169 +1,44 @@
-"""Reading execution folders for sync: find them, fingerprint them, and parse what they hold.
+"""Reading an execution folder that changed, for sync: parse what its files hold into a Record.
 
-    folders, problems = find_folders(root)          # every <experiment>/executions/<name>/
-    listing = list_folder(folders[0], root)          # stat only: names, sizes, mtimes -> fingerprint
-    record = read_folder(folders[0], listing, now, stale_after)   # the files' contents as a Record
+    record = read_folder(folder, listing, now, stale_after)   # the files' contents as a Record
 
-Nothing here writes to the database, and nothing raises for what a folder contains: every
-problem becomes a line on the Record (``"metrics.json: is not valid JSON ..."``).
+(``experiments.index.listing`` finds the folders and fingerprints them.) Every file is read
+through the one bounded reader, ``experiments.files``, with a bound per file (``READERS``,
+``metrics_max_bytes``, ``LOG_READ_LIMIT``, each FolderReader's ``limit``). Nothing here writes to
+the database, and nothing raises for what a folder contains: every problem becomes a line on the
+Record (``"metrics.json: is not valid JSON ..."``, ``"metrics.json: is 40,000,000 bytes; at most ..."``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import json
 import math
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
+from experiments import files
+from experiments.index.listing import Folder, Listing, printable
 from experiments.models import ENDED, Status, finite_or_none
 from experiments.pipeline import ConfigError, jsonlimits, load_config
 from experiments.pipeline.config import experiment_section
-from experiments.pipeline.names import control_character_problem, metric_name_problem
+from experiments.pipeline.names import metric_name_problem
 from experiments.pipeline.params import flatten
 
-# Part of every fingerprint: bump it when reading changes, and the next sync reads every folder again.
-READER_VERSION = b"3"  # 3: sizes, params, system metrics, evaluation and the sidecar
 LOG_READ_LIMIT = 1 << 20  # logs bigger than this are read at their head and tail only
+# The most bytes sync reads of each file it parses (a feature's reader states its own): a bigger file
+# is that folder's error, naming the file and the bound, and nothing of it is read.
+CONFIG_MAX_BYTES = jsonlimits.MAX_BYTES  # what a launch accepts
+TRACKERS_MAX_BYTES = 64 * 1024  # a tracker's run id and URL
 FOLDER_TIME = re.compile(r"^(\d{2}-\d{2}-\d{2}__\d{2}-\d{2}-\d{4})(?:_\d+)?$")
 LOG_TIME = re.compile(rb"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),\d{3} - ", re.MULTILINE)
-
-
-# --- finding folders and fingerprinting them (stat only, no reads) ----------------------------
-
-
-@dataclass(frozen=True)
-class Folder:
-    """``<root>/<experiment>/executions/<name>``; ``outside`` is set when it links out of the root."""
-
-    experiment: str
-    name: str
-    path: Path
-    outside: str = ""
-
-
-@dataclass
-class Listing:
-    """The files of one folder, from ``os.scandir`` alone."""
-
-    files: dict[str, tuple[int, int]]  # relative path -> (size, mtime_ns)
-    links_outside: dict[str, str]  # relative path -> where the symlink points
-    fingerprint: str
-    newest_ns: int
-
-
-def inside(path: str | os.PathLike[str], root: str) -> bool:
-    """Whether ``path``, with every symlink followed, is ``root`` or under it."""
-    real = os.path.realpath(path)
-    return real == root or real.startswith(root + os.sep)
-
-
-def _entries(path: str) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(path) as iterator:
-            return sorted((entry for entry in iterator if not entry.name.startswith(".")), key=lambda entry: entry.name)
-    except OSError:
-        return []
-
-
-def find_folders(root: str) -> tuple[list[Folder], list[str]]:
-    """``(folders, problems)``: every execution folder under ``root`` (a resolved path), sorted.
-
-    Entries without an ``executions/`` folder (MLflow's mlflow.db and mlartifacts/) are not experiments.
-    """
-    folders: list[Folder] = []
-    problems: list[str] = []
-    for dataset in _entries(root):
-        if not dataset.is_dir():
-            continue
-        executions = os.path.join(dataset.path, "executions")
-        if not os.path.isdir(executions):
-            continue
-        refused = _name_problem(dataset.name)
-        if refused:
-            problems.append(f"{refused}; not read")
-            continue
-        if not inside(executions, root):
-            problems.append(
-                f"{dataset.name}/executions: a symlink to {printable(os.path.realpath(executions))}, "
-                "outside the trainings root; not read"
-            )
-            continue
-        for entry in _entries(executions):
-            refused = _name_problem(entry.name, f"{dataset.name}/executions/")
-            if refused:
-                problems.append(f"{refused}; not read")
-            elif entry.is_symlink() and not inside(entry.path, root):
-                folders.append(
-                    Folder(dataset.name, entry.name, Path(entry.path), outside=printable(os.path.realpath(entry.path)))
-                )
-            elif entry.is_dir():
-                folders.append(Folder(dataset.name, entry.name, Path(entry.path)))
-    return folders, problems
-
-
-def _name_problem(name: str, parent: str = "") -> str | None:
-    """``"<path>: <why>"`` for a folder name the index cannot keep, or None.
-
-    Linux allows any bytes but '/' in a name; the index stores UTF-8 text, and a name ends up in URLs,
-    download headers and pages, where a line break or a tab has no place.
-    """
-    if printable(name) != name:
-        return f"{parent}{printable(name)}: the folder name is not UTF-8 text"
-    problem = control_character_problem("folder name", name)
-    return f"{parent}{name!r}: {problem}" if problem else None
-
-
-def printable(text: str) -> str:
-    """``text`` as UTF-8 can hold it: undecodable bytes and lone surrogates become "?"."""
-    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
-
-
-def list_folder(folder: Folder, root: str) -> Listing:
-    """Stat every file under the folder (symlinks are not followed out of the root) and hash it."""
-    if folder.outside:  # not walked at all; the fingerprint notices if the link is pointed elsewhere
-        return Listing({}, {}, hashlib.blake2b(folder.outside.encode(), digest_size=16).hexdigest(), 0)
-    files: dict[str, tuple[int, int]] = {}
-    links: dict[str, str] = {}
-    pending = [("", str(folder.path))]
-    while pending:
-        prefix, directory = pending.pop()
-        try:
-            iterator = os.scandir(directory)
-        except OSError:
-            continue
-        with iterator:
-            for entry in iterator:
-                relative = prefix + entry.name
-                try:
-                    if entry.is_symlink():
-                        if not inside(entry.path, root):
-                            links[relative] = printable(os.path.realpath(entry.path))
-                        elif entry.is_file():  # linked directories are not walked: no loops
-                            stat = entry.stat()
-                            files[relative] = (stat.st_size, stat.st_mtime_ns)
-                    elif entry.is_dir(follow_symlinks=False):
-                        pending.append((relative + "/", entry.path))
-                    else:
-                        stat = entry.stat(follow_symlinks=False)
-                        files[relative] = (stat.st_size, stat.st_mtime_ns)
-                except OSError:  # vanished between listing and stat: the next sync sees the rest
-                    continue
-    digest = hashlib.blake2b(READER_VERSION, digest_size=16)
-    for relative, (size, mtime) in sorted(files.items()):
-        digest.update(f"{relative}\0{size}\0{mtime}\n".encode("utf-8", "surrogateescape"))
-    for relative, target in sorted(links.items()):
-        digest.update(f"{relative}\0->{target}\n".encode("utf-8", "surrogateescape"))
-    newest = max((mtime for _, mtime in files.values()), default=0)
-    return Listing(files, links, digest.hexdigest(), newest)
 
 
 # --- reading a folder that changed ------------------------------------------------------------
@@ -244,6 +119,8 @@ def load_json(data: bytes, record: Record, name: str) -> Any:
             f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
             "the file is truncated or not JSON",
         )
+    except ValueError as exc:  # the only other: an integer of more digits than Python converts
+        record.problem(name, f"is not JSON Gymnos reads ({str(exc).split(':')[0]})")
     return None
 
 
@@ -284,6 +161,23 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _as_history(values: list[Any]) -> list[int]:
+    """Make a list of numbers a history, in place (a history of a million epochs is not copied): floats,
+    None where a value is NaN, infinite or an integer too large for a float. Returns those epochs (from 1)."""
+    bad = []
+    for index, value in enumerate(values):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            values[index] = number
+        else:
+            values[index] = None
+            bad.append(index + 1)
+    return bad
+
+
 def _read_metrics(data: bytes, record: Record) -> None:
     document = load_json(data, record, "metrics.json")
     if document is None:
@@ -292,6 +186,14 @@ def _read_metrics(data: bytes, record: Record) -> None:
     if not isinstance(document, dict) or not isinstance(document.get("metrics"), dict):
         record.status = Status.FAILED
         record.problem("metrics.json", 'expected an object with a "metrics" object of {name: [values]}')
+        return
+    longest = max((len(v) for v in document["metrics"].values() if isinstance(v, list)), default=0)
+    if longest > settings.GYMNOS_MAX_EPOCHS:
+        record.status = Status.FAILED
+        record.problem(
+            "metrics.json",
+            f"has {longest:,} epochs; at most {settings.GYMNOS_MAX_EPOCHS:,} are read (GYMNOS_MAX_EPOCHS); not indexed",
+        )
         return
     metrics: dict[str, list[float | None]] = {}
     for name, values in document["metrics"].items():
@@ -302,10 +204,10 @@ def _read_metrics(data: bytes, record: Record) -> None:
         if not isinstance(values, list) or not all(_is_number(value) for value in values):
             record.problem("metrics.json", f"metrics.{name} is not a list of numbers; not indexed")
             continue
-        bad = [index + 1 for index, value in enumerate(values) if not math.isfinite(value)]
+        bad = _as_history(values)
         if bad:
             record.problem("metrics.json", f"{name} is NaN or Infinity at epoch {_positions(bad)} (stored as null)")
-        metrics[_clean(name)] = [finite_or_none(float(value)) for value in values]
+        metrics[_clean(name)] = values
     record.metrics = metrics
     record.elapsed = _clean(document["elapsed"]) if isinstance(document.get("elapsed"), dict) else {}
     record.hardware = _clean(document["hardware"]) if isinstance(document.get("hardware"), dict) else {}
@@ -333,41 +235,73 @@ def _read_log(data: tuple[bytes, bytes], record: Record) -> None:
     record.finished_at = _local_time(stamps[-1].decode(), "%Y-%m-%d %H:%M:%S") if stamps else None
 
 
-def _head_and_tail(handle: BinaryIO, size: int) -> tuple[bytes, bytes]:
-    """A log's bytes, or for a huge log its first and last half-megabyte, cut at line ends."""
-    if size <= LOG_READ_LIMIT:
-        data = handle.read()
-        return data, data
-    head = handle.read(LOG_READ_LIMIT // 2).rpartition(b"\n")[0]
-    handle.seek(-LOG_READ_LIMIT // 2, os.SEEK_END)
-    return head, handle.read().partition(b"\n")[2]
-
-
-def _read(folder: Folder, listing: Listing, record: Record, name: str) -> bytes | tuple[bytes, bytes] | None:
-    """One file's bytes, or None when it is absent, links out of the root, or cannot be read."""
-    if name in listing.links_outside:
-        record.problem(name, f"is a symlink to {listing.links_outside[name]}, outside the trainings root; not read")
-        return None
-    if name not in listing.files:
-        return None
-    try:
-        with open(folder.path / name, "rb") as handle:
-            return _head_and_tail(handle, listing.files[name][0]) if name == "execution.log" else handle.read()
-    except OSError as exc:
-        record.problem(name, f"cannot be read: {exc.strerror or exc}")
-        return None
-
-
 def _read_trackers(data: bytes, record: Record) -> None:
     trackers = load_json(data, record, "trackers.json")
     if isinstance(trackers, dict):
         record.trackers = _clean(trackers)
 
 
-READERS: dict[str, Callable[[Any, Record], None]] = {
-    "training_config.json": _read_config,
-    "trackers.json": _read_trackers,
-    "execution.log": _read_log,
+def metrics_max_bytes() -> int:
+    """The largest metrics.json sync reads: ``GYMNOS_MAX_METRICS_MB``."""
+    return int(settings.GYMNOS_MAX_METRICS_MB) << 20
+
+
+def _listed(record: Record, name: str, listing: Listing) -> bool:
+    """Whether the folder has ``name`` to read; a link out of the root is said on ``record``."""
+    if name in listing.links_outside:
+        record.problem(name, f"is a symlink to {listing.links_outside[name]}, outside the trainings root; not read")
+        return False
+    return name in listing.files
+
+
+def _unread(record: Record, name: str, exc: Exception) -> None:
+    """Say on ``record`` why ``name`` was not read (the one reader refused it, or the system could not)."""
+    if isinstance(exc, files.TooLarge):
+        record.problem(name, f"{exc}; not indexed")
+    elif isinstance(exc, files.Refused):
+        record.problem(name, str(exc))
+    elif isinstance(exc, FileNotFoundError):
+        record.problem(name, "was removed while sync read the folder; the next sync reads it again")
+    elif isinstance(exc, OSError):
+        record.problem(name, f"cannot be read: {exc.strerror or exc}")
+
+
+def read_bounded(record: Record, name: str, limit: int, listing: Listing, setting: str = "") -> bytes | None:
+    """``name``'s bytes through the one reader (``files.read_file``), at most ``limit`` of them; None when
+    the folder has no such file, or with the reason on ``record`` when it may not or cannot be read
+    (naming the ``setting`` that sets the bound, if one does)."""
+    if not _listed(record, name, listing):
+        return None
+    try:
+        return files.read_file(record.folder.path, name, limit)
+    except files.TooLarge as exc:
+        record.problem(name, f"{exc}{f' ({setting})' if setting else ''}; not indexed")
+    except (OSError, files.Refused) as exc:
+        _unread(record, name, exc)
+    return None
+
+
+def _read_log_file(record: Record, listing: Listing) -> tuple[bytes, bytes] | None:
+    """The log's bytes, or for a huge log its first and last half-megabyte, cut at line ends."""
+    if not _listed(record, "execution.log", listing):
+        return None
+    try:
+        with files.open_file(record.folder.path, "execution.log", limit=LOG_READ_LIMIT) as log:
+            if log.size <= LOG_READ_LIMIT:
+                data = log.read()
+                return data, data
+            head = log.read(LOG_READ_LIMIT // 2).rpartition(b"\n")[0]
+            log.seek(-LOG_READ_LIMIT // 2, os.SEEK_END)
+            return head, log.read().partition(b"\n")[2]
+    except (OSError, files.Refused) as exc:
+        _unread(record, "execution.log", exc)
+        return None
+
+
+# The seed's files sync parses, with the most bytes it reads of each (metrics.json: ``metrics_max_bytes``).
+READERS: dict[str, tuple[int, Callable[[bytes, Record], None]]] = {
+    "training_config.json": (CONFIG_MAX_BYTES, _read_config),
+    "trackers.json": (TRACKERS_MAX_BYTES, _read_trackers),
 }
 
 
@@ -375,15 +309,22 @@ READERS: dict[str, Callable[[Any, Record], None]] = {
 class FolderReader:
     """What a feature reads from a folder into its Execution fields (``record.extra``).
 
-    ``file`` is read (None when absent, or a link out of the root) and passed to ``read`` with the
-    folder's listing; ``read`` fills ``record.extra`` with every field in ``fields`` (their empty
-    value when the file is absent, so a file taken away clears them) and may add
-    ``record.extra_histories``. It never raises for what the file holds: ``record.problem`` says it.
+    ``file`` is read, at most ``limit`` bytes of it (None when absent, over the bound, or a link out
+    of the folder: ``record.problem`` says which), and passed to ``read`` with the folder's listing;
+    ``read`` fills ``record.extra`` with every field in ``fields`` (their empty value when the file is
+    absent, so a file taken away clears them) and may add ``record.extra_histories``. It never raises
+    for what the file holds: ``record.problem`` says it. A reader that streams its file (``file``
+    None) opens it through ``experiments.files`` with a bound of its own.
     """
 
     file: str | None
     fields: tuple[str, ...]
     read: Callable[[bytes | None, Listing, Record], None]
+    limit: int = 0
+
+    def __post_init__(self) -> None:
+        if self.file is not None and self.limit <= 0:
+            raise ValueError(f"a FolderReader of {self.file} states the most bytes it reads (limit)")
 
 
 FOLDER_READERS: list[FolderReader] = []
@@ -435,26 +376,28 @@ def read_folder(
         for name, (size, _) in sorted(listing.files.items())
         if name == "model.h5" or name.startswith("callbacks/")
     ]
-    for name, reader in READERS.items():
-        data = _read(folder, listing, record, name)
+    for name, (limit, reader) in READERS.items():
+        data = read_bounded(record, name, limit, listing)
         if data is not None:
             reader(data, record)
+    log = _read_log_file(record, listing)
+    if log is not None:
+        _read_log(log, record)
     for extra in FOLDER_READERS:
-        content = _read(folder, listing, record, extra.file) if extra.file else None
-        extra.read(content if isinstance(content, bytes) else None, listing, record)
+        content = read_bounded(record, extra.file, extra.limit, listing) if extra.file else None
+        extra.read(content, listing, record)
     match = FOLDER_TIME.match(folder.name)
     if record.started_at is None and match:
         record.started_at = _local_time(match.group(1), "%H-%M-%S__%d-%m-%Y")
-    data = _read(folder, listing, record, "metrics.json")
+    data = read_bounded(record, "metrics.json", metrics_max_bytes(), listing, "GYMNOS_MAX_METRICS_MB")
     if data is not None:
-        assert isinstance(data, bytes)  # only execution.log is read as (head, tail)
         _read_metrics(data, record)
         if record.finished_at is None:
             record.finished_at = dt.datetime.fromtimestamp(listing.files["metrics.json"][1] / 1e9, dt.UTC)
         return record
     record.finished_at = None
     if "metrics.json" in listing.links_outside or "metrics.json" in listing.files:
-        record.status = Status.FAILED  # there, but not readable (the problem is already recorded)
+        record.status = Status.FAILED  # there, but not read (the problem is already recorded)
     elif known_status is not None and known_status in ENDED:
         record.status, record.keep_outcome = known_status, True  # a cancel or a lost worker, recorded by whoever saw it
     elif not worker_alive and is_stale(folder, listing, now, stale_after):

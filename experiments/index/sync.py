@@ -30,18 +30,8 @@ from django.db import DatabaseError, OperationalError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from experiments.index.reader import (
-    NEW_EXPERIMENT_HOOKS,
-    Folder,
-    Record,
-    extra_fields,
-    find_folders,
-    inside,
-    is_stale,
-    list_folder,
-    printable,
-    read_folder,
-)
+from experiments.index.listing import Folder, find_folders, inside, list_folder, printable
+from experiments.index.reader import NEW_EXPERIMENT_HOOKS, Record, extra_fields, is_stale, read_folder
 from experiments.models import Execution, Experiment, MetricHistory, Status
 from experiments.models.lifecycle import FolderOutcome
 

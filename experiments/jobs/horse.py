@@ -25,6 +25,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 from rq import get_current_job
 
+from experiments import files
 from experiments.extensions import RUN_CALLBACKS
 from experiments.index.sync import index_execution
 from experiments.jobs import follow_on
@@ -174,13 +175,19 @@ class MemoryWatch(threading.Thread):
             self.join(timeout=self.INTERVAL + 1)
 
 
+# The most of a failed run's log read for its traceback (a log of gigabytes is not read whole).
+TRACEBACK_BYTES = 256 * 1024
+
+
 def _error_with_traceback(result: ExecutionResult, lines: int = 30) -> str:
     text = result.error or "failed"
     if result.path is None:
         return text
     try:
-        log_lines = (result.path / "execution.log").read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
+        with files.open_file(result.path, "execution.log", limit=TRACEBACK_BYTES) as log:
+            log.seek(max(0, log.size - TRACEBACK_BYTES))  # a traceback is the log's end
+            log_lines = log.read().decode("utf-8", errors="replace").splitlines()
+    except (OSError, files.Refused):
         return text
     start = next(
         (i for i in range(len(log_lines) - 1, -1, -1) if "Traceback (most recent call last)" in log_lines[i]), None

@@ -16,7 +16,7 @@ from django.db.models.functions import Cast
 
 from .fields import json_object, person
 from .lifecycle import ExecutionTransitions, MetricHistoryQuerySet, Status
-from .summary import higher_is_better, is_epoch_metric, summarise
+from .summary import downsample, higher_is_better, is_epoch_metric, summarise
 
 
 class Experiment(models.Model):
@@ -229,6 +229,14 @@ class MetricHistory(models.Model):
     values = models.JSONField(
         default=list, help_text="The value at each epoch, in order; null where it was NaN/Infinity."
     )
+    # Pages and the API read these two, never ``values``: a history of millions of epochs costs them
+    # no more than one of a hundred. Set from ``values`` by ``save`` and ``MetricHistory.objects.store``.
+    length = models.PositiveIntegerField(default=0, help_text="How many values it holds (epochs, for most metrics).")
+    chart = models.JSONField(
+        default=dict,
+        help_text='What a chart draws of it: {"x": [epoch from 1, ...], "y": [value, ...]}, at most 2,000 points, '
+        "each stretch's lowest and highest value kept, so a spike stays visible; all of it when it is shorter.",
+    )
 
     objects = MetricHistoryQuerySet.as_manager()
 
@@ -241,4 +249,14 @@ class MetricHistory(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({len(self.values)} values)"
+        return f"{self.name} ({self.length} values)"
+
+    def fill_chart(self) -> None:
+        """Set ``length`` and ``chart`` from ``values`` (``save`` does; a queryset's ``update`` does not)."""
+        self.length = len(self.values)
+        epochs, values = downsample(self.values)
+        self.chart = {"x": epochs, "y": values}
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.fill_chart()
+        super().save(*args, **kwargs)

@@ -27,12 +27,13 @@ from typing import Any, TypeVar
 
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
+from django.db.models.fields.json import KeyTransform
 from django.dispatch import Signal
 from django.utils import timezone
 
 from experiments.pipeline.names import metric_name_problem
 
-from .summary import finite_or_none
+from .summary import MAX_POINTS, finite_or_none
 
 # The rows are Executions (``executions.ExecutionQuerySet`` is this class for them); this module sits below the
 # model, which uses it, so it names them by this type variable and reads their fields through ``Any``.
@@ -339,6 +340,10 @@ class ExecutionTransitions(models.QuerySet[_Row]):
 SUMMARY_FIELDS = ("summary", "test_metrics", "epochs", "final_loss", "final_val_loss", "best_val_loss", "test_loss")
 
 
+# How many values of a long history one query picks (a query's columns are bounded: SQLite's default is 2,000).
+VALUES_PER_QUERY = 200
+
+
 class MetricHistoryQuerySet(models.QuerySet):
     def store(self, histories: dict[int, dict[str, list[float | None]]], replace: bool = False) -> None:
         """Write each execution's histories, one row per metric (values already finite or None).
@@ -347,13 +352,20 @@ class MetricHistoryQuerySet(models.QuerySet):
         the RemoteMonitor receiver for each post. ``replace`` also drops the metrics an execution
         no longer has (a rewritten metrics.json).
         """
-        rows = [
+        rows: list[Any] = [
             self.model(execution_id=pk, name=name, values=values)
             for pk, metrics in histories.items()
             for name, values in metrics.items()
         ]
+        for row in rows:
+            row.fill_chart()
         if rows:
-            self.bulk_create(rows, update_conflicts=True, unique_fields=["execution", "name"], update_fields=["values"])
+            self.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["execution", "name"],
+                update_fields=["values", "length", "chart"],
+            )
         if replace:
             stale = [
                 pk
@@ -364,3 +376,26 @@ class MetricHistoryQuerySet(models.QuerySet):
             ]
             if stale:
                 self.filter(pk__in=stale).delete()
+
+    def values_at(self, execution_id: int, name: str, epochs: Iterable[int]) -> dict[int, float | None]:
+        """One history's value at each of ``epochs`` (from 1; those it has), without reading the rest of it.
+
+        A history no longer than a chart is read whole (that costs no more); a longer one by index, in
+        the database (``values -> 41`` on PostgreSQL, ``json_extract(values, '$[41]')`` on SQLite).
+        """
+        row = self.filter(execution_id=execution_id, name=name).values_list("pk", "length").first()
+        if row is None:
+            return {}
+        pk, length = row
+        wanted = sorted({epoch for epoch in epochs if 1 <= epoch <= length})
+        if length <= MAX_POINTS:
+            values = self.filter(pk=pk).values_list("values", flat=True).get()
+            return {epoch: values[epoch - 1] for epoch in wanted if epoch <= len(values)}
+        found: dict[int, float | None] = {}
+        for start in range(0, len(wanted), VALUES_PER_QUERY):
+            part = wanted[start : start + VALUES_PER_QUERY]
+            picked = self.filter(pk=pk).values(
+                **{f"e{epoch}": KeyTransform(str(epoch - 1), "values") for epoch in part}
+            )
+            found.update({int(key[1:]): value for key, value in picked.get().items()})
+        return found

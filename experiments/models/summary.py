@@ -1,13 +1,16 @@
-"""What a metric's history sums up to: its last and best values, and which way is better.
+"""What a metric's history sums up to: its last and best values, which way is better, and its chart.
 
-Pure functions, shared by the index (``Execution.set_metrics``), the tables that sort by a metric
-and anything that picks a best run.
+Pure functions, shared by the index (``Execution.set_metrics``, ``MetricHistory``'s chart copy), the
+tables that sort by a metric, the charts and anything that picks a best run.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+
+# The most points a chart draws of one history (MetricHistory.chart keeps that many).
+MAX_POINTS = 2000
 
 # Metrics where a larger value is better; every other metric (losses, errors) is minimised.
 # Matched as substrings of the name without its val_/test_ prefix, like Keras' "auto" mode.
@@ -44,3 +47,34 @@ def finite_or_none(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return value
+
+
+def downsample(values: Sequence[float | None], max_points: int = MAX_POINTS) -> tuple[list[int], list[float | None]]:
+    """``(epochs, values)`` with epochs counted from 1, at most ``max_points`` long.
+
+    >>> downsample([5, 1, 4, 9, 2, 3], max_points=4)  # two buckets of three: each keeps its max and min
+    ([1, 2, 4, 5], [5, 1, 9, 2])
+
+    ``None`` (NaN in the run) is kept as a gap when a whole bucket is ``None``.
+    """
+    count = len(values)
+    if count <= max_points:
+        return list(range(1, count + 1)), list(values)
+    buckets = max(max_points // 2, 1)
+    size = math.ceil(count / buckets)
+    xs: list[int] = []
+    ys: list[float | None] = []
+    for start in range(0, count, size):
+        chunk = [
+            (start + offset, value) for offset, value in enumerate(values[start : start + size]) if value is not None
+        ]
+        if not chunk:
+            xs.append(start + 1)
+            ys.append(None)
+            continue
+        low = min(chunk, key=lambda pair: pair[1])
+        high = max(chunk, key=lambda pair: pair[1])
+        for index, value in sorted({low, high}):
+            xs.append(index + 1)
+            ys.append(value)
+    return xs, ys

@@ -10,8 +10,9 @@ One reader for sync, the live panel and the API::
 
 A line that is not complete (the run is writing it, or crashed while writing it) is not read:
 ``offset`` stops before it. A line that is not a JSON object of numbers is skipped and counted.
-What is read is bounded: lines of at most ``MAX_LINE_BYTES``, ``MAX_READ_BYTES`` per read (a bigger
-file is read from its tail), ``MAX_FIELDS`` fields, and at most ``MAX_POINTS`` samples kept: past
+What is read is bounded: lines of at most ``MAX_LINE_BYTES``, ``MAX_READ_BYTES`` and ``MAX_LINES``
+per read (a bigger file is read from its tail: each line costs its parse, so 64 MiB of three-byte
+lines would take minutes), ``MAX_FIELDS`` fields, and at most ``MAX_POINTS`` samples kept: past
 that, every other kept sample is dropped and the stride doubles, so a long run is kept evenly in
 constant memory. The summary counts every sample read, kept or not.
 """
@@ -23,14 +24,18 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
+from experiments import files
 from experiments.pipeline.system_metrics import FILE_NAME
 
 MAX_POINTS = 10_000
 MAX_FIELDS = 64
+DROPPED_NAMED = 5  # fields past MAX_FIELDS that a problem names (the rest it counts)
 MAX_LINE_BYTES = 64 * 1024
 MAX_READ_BYTES = 64 * 1024 * 1024
+MAX_LINES = 300_000  # 17 days of samples every 5 s; about what 64 MiB holds of real lines
+SCAN_BLOCK = 1024 * 1024  # how much is read at a time looking back for where the last MAX_LINES lines begin
 MAX_EPOCH_ENDS = 100_000
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 GPU_UTILIZATION = re.compile(r"^gpu_\d+_utilization_percent$")
@@ -70,8 +75,10 @@ class Series:
     stride: int = 1
     bad_lines: int = 0
     first_bad_line: int | None = None
-    dropped_fields: set[str] = field(default_factory=set)
+    dropped_fields: set[str] = field(default_factory=set)  # the first few left out, to name them
+    dropped_others: bool = False  # and more than those
     skipped_bytes: int = 0
+    skipped_lines: bool = False  # the window held more than MAX_LINES lines: only the last were read
     stats: dict[str, _Stats] = field(default_factory=dict)
 
     # --- building -------------------------------------------------------------------------
@@ -80,6 +87,13 @@ class Series:
         self.bad_lines += 1
         if self.first_bad_line is None:
             self.first_bad_line = line_number
+
+    def _drop(self, name: str) -> None:
+        # Only a few are kept to be named: a file of a million field names must not become a set of them.
+        if len(self.dropped_fields) < DROPPED_NAMED:
+            self.dropped_fields.add(name)
+        elif name not in self.dropped_fields:
+            self.dropped_others = True
 
     def add_line(self, raw: bytes, line_number: int) -> None:
         try:
@@ -112,7 +126,7 @@ class Series:
                 self._bad(line_number)
                 continue
             if name not in self.fields and name not in self.stats and len(self.stats) >= MAX_FIELDS:
-                self.dropped_fields.add(name)
+                self._drop(name)
                 continue
             value = _number(raw)
             values[name] = value
@@ -177,13 +191,15 @@ class Series:
             found.append(
                 f"is {self.skipped_bytes + MAX_READ_BYTES:,} bytes or more; only its last {MAX_READ_BYTES:,} were read"
             )
+        if self.skipped_lines:
+            found.append(f"has more than {MAX_LINES:,} lines to read; only its last {MAX_LINES:,} were read")
         if self.bad_lines:
             found.append(
                 f"{self.bad_lines} line(s) are not JSON objects of numbers with a time (first at line "
                 f"{self.first_bad_line}); skipped"
             )
         if self.dropped_fields:
-            shown = ", ".join(sorted(self.dropped_fields)[:5])
+            shown = ", ".join(sorted(self.dropped_fields)) + (" and others" if self.dropped_others else "")
             found.append(f"has more than {MAX_FIELDS} fields; left out: {shown}")
         return found
 
@@ -197,7 +213,17 @@ class Series:
         return found
 
 
-def read(handle: BinaryIO, size: int, offset: int = 0) -> Series:
+class Lines(Protocol):
+    """What ``read`` needs of a file: ``files.RunFile``, or ``io.BytesIO`` in a test."""
+
+    def seek(self, offset: int, whence: int = ..., /) -> int: ...
+
+    def readline(self, size: int = ..., /) -> bytes: ...
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+def read(handle: Lines, size: int, offset: int = 0) -> Series:
     """Read the complete lines of ``handle`` (``size`` bytes long) from ``offset``."""
     if offset > size or offset < 0:
         offset = 0  # the file was replaced: read it whole
@@ -207,10 +233,12 @@ def read(handle: BinaryIO, size: int, offset: int = 0) -> Series:
         offset = size - MAX_READ_BYTES
         handle.seek(offset)
         offset += len(handle.readline(MAX_LINE_BYTES + 1))  # the line cut in two is not read
-    else:
-        handle.seek(offset)
-    line_number = 0
     end = min(size, offset + MAX_READ_BYTES)
+    start = _start_of_last_lines(handle, offset, end, MAX_LINES)
+    series.skipped_lines = start > offset
+    offset = start
+    handle.seek(offset)
+    line_number = 0
     while offset < end:
         raw = handle.readline(MAX_LINE_BYTES + 1)
         if not raw.endswith(b"\n"):
@@ -231,7 +259,26 @@ def read(handle: BinaryIO, size: int, offset: int = 0) -> Series:
     return series
 
 
-def _skip_line(handle: BinaryIO) -> int | None:
+def _start_of_last_lines(handle: Lines, start: int, end: int, lines: int) -> int:
+    """Where the last ``lines`` complete lines of ``handle[start:end]`` begin (``start`` when it holds fewer):
+    found by counting line ends back from ``end``, a block at a time, without parsing anything."""
+    position, found = end, 0
+    while position > start:
+        size = min(SCAN_BLOCK, position - start)
+        position -= size
+        handle.seek(position)
+        block = handle.read(size)
+        found += block.count(b"\n")
+        if found > lines:
+            # The line end just before the last ``lines`` is this block's (found - lines)-th.
+            index = -1
+            for _ in range(found - lines):
+                index = block.find(b"\n", index + 1)
+            return position + index + 1
+    return start
+
+
+def _skip_line(handle: Lines) -> int | None:
     """Read past the rest of a line that is too long, a bounded chunk at a time; None if it never ends."""
     skipped = 0
     while True:
@@ -243,9 +290,15 @@ def _skip_line(handle: BinaryIO) -> int | None:
             return None
 
 
-def read_file(path: str | os.PathLike[str], offset: int = 0) -> Series:
-    with open(path, "rb") as handle:
-        return read(handle, os.fstat(handle.fileno()).st_size, offset)
+def read_file(folder: str | os.PathLike[str], offset: int = 0) -> Series:
+    """The folder's ``system_metrics.jsonl`` from ``offset``, through the one bounded reader: at most the
+    window (twice), the line cut at its start and a last line too long to keep.
+
+    ``FileNotFoundError`` when it has none, ``files.Refused`` when it may not be read, ``OSError``.
+    """
+    # Twice the window: looking back for where its last MAX_LINES lines begin reads it once more.
+    with files.open_file(folder, FILE_NAME, limit=2 * (MAX_READ_BYTES + 2 * (MAX_LINE_BYTES + 1))) as handle:
+        return read(handle, handle.size, offset)
 
 
 __all__ = ["FILE_NAME", "Series", "read", "read_file", "MAX_POINTS"]

@@ -1,7 +1,7 @@
 """A run's system metrics as the pages and the API serve them: from its folder while it trains, from the index after.
 
 While a run is queued or running the index does not have its samples yet (sync reads the file when
-the run ends), so they are read from ``system_metrics.jsonl`` through ``files.resolve``, and a page
+the run ends), so they are read from ``system_metrics.jsonl`` through the one bounded reader (``files``), and a page
 polling for more asks from the byte ``offset`` it was last given: it gets only what was appended.
 Once the run ended, the index's ``system/...`` histories answer (the folder may be gone by then),
 and the file only if the index has none yet.
@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404
-
 from experiments import charts, files
 from experiments.models import LIVE, Execution, MetricHistory
-from experiments.system.reading import FILE_NAME, Series, read_file
+from experiments.system.reading import Series, read_file
 
 PREFIX = "system/"
 # The field a comparison shows first: what most often decides whether a run fits on a machine.
@@ -54,13 +52,12 @@ def _index_histories(execution_ids: list[int], names: list[str] | None = None) -
 
 def from_file(execution: Execution, offset: int = 0) -> Series | None:
     """The run's file read from ``offset`` (None when it has none that may be read)."""
-    try:
-        path = files.resolve(execution, FILE_NAME)
-    except Http404:
+    folder = files.execution_folder(execution)
+    if folder is None:
         return None
     try:
-        return read_file(path, offset)
-    except OSError:
+        return read_file(folder, offset)
+    except (OSError, files.Refused):
         return None
 
 

@@ -39,25 +39,17 @@ def config_diff(executions: Iterable[Execution]) -> list[tuple[str, list[dict[st
     return rows
 
 
-def _histories(ids: list[int]) -> dict[int, dict[str, list[float | None]]]:
-    by_run: dict[int, dict[str, list[float | None]]] = {pk: {} for pk in ids}
-    for execution_id, name, values in MetricHistory.objects.filter(execution_id__in=ids).values_list(
-        "execution_id", "name", "values"
-    ):
-        by_run[execution_id][name] = values
-    return by_run
-
-
 def compare_data(
     executions: list[Execution], run_url: Callable[[Execution], str] | None = execution_url
 ) -> dict[str, Any]:
-    """The chart data: ``{"runs": [...], "metrics": {name: [{"run": id, "x", "y", "points"}]}}``, downsampled."""
-    histories = _histories([execution.pk for execution in executions])
+    """The chart data: ``{"runs": [...], "metrics": {name: [{"run": id, "x", "y", "points"}]}}``, from the
+    index's chart copies (downsampled, bounded however long the runs)."""
+    traces = charts.stored([execution.pk for execution in executions])
     metrics: dict[str, list[dict[str, Any]]] = {}
     for execution in executions:
-        for name, values in histories[execution.pk].items():
+        for name, found in traces[execution.pk].items():
             if is_epoch_metric(name):
-                metrics.setdefault(name, []).append({"run": execution.pk, **charts.trace(values)})
+                metrics.setdefault(name, []).append({"run": execution.pk, **found})
     order = sorted(
         metrics,
         key=lambda name: (name.removeprefix("val_") != "loss", name.removeprefix("val_"), name.startswith("val_")),
@@ -70,7 +62,7 @@ def compare_data(
                 "title": e.title,
                 "url": run_url(e) if run_url else None,
                 # The x of the charts' "wall time" axis (issue 12's chart controls).
-                "epoch_seconds": charts.epoch_seconds(histories[e.pk], e.elapsed, e.started_at, e.finished_at),
+                "epoch_seconds": charts.epoch_seconds(e.pk, traces[e.pk], e.elapsed, e.started_at, e.finished_at),
             }
             for e in executions
         ],
@@ -106,12 +98,16 @@ def compare_context(executions: list[Execution], missing: list[int]) -> dict[str
 
 
 def csv_rows(executions: list[Execution]) -> Iterator[list[Any]]:
-    """One line per (run, metric, epoch), full resolution: what a notebook wants."""
-    histories = _histories([execution.pk for execution in executions])
+    """One line per (run, metric, epoch), full resolution: what a notebook wants.
+
+    Streamed one history at a time, so the memory it takes is one history's, not every run's.
+    """
     yield ["run_id", "experiment", "execution", "title", "metric", "epoch", "value"]
     for execution in executions:
-        for name in sorted(histories[execution.pk]):
-            for epoch, value in enumerate(histories[execution.pk][name], start=1):
+        names = MetricHistory.objects.filter(execution=execution).order_by("name").values_list("name", flat=True)
+        for name in list(names):
+            values = execution.history(name)
+            for epoch, value in enumerate(values, start=1):
                 yield [
                     execution.pk,
                     execution.experiment.name,

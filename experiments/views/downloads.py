@@ -5,7 +5,6 @@ paths, encoded traversal (Django decodes ``%2e%2e`` before routing) and links th
 all end in 404, the same answer as a file that is not there.
 """
 
-import os
 import zipfile
 
 from django.contrib.auth.decorators import login_required
@@ -14,14 +13,15 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 from zipstream import ZipStream
 
+from experiments import files
 from experiments.access import get_execution_for_user
-from experiments.files import execution_folder, resolve, walk
 from experiments.models import Execution
 
 
 def serve_file(execution: Execution, relative: str) -> FileResponse:
-    real = resolve(execution, relative)
-    return FileResponse(open(real, "rb"), as_attachment=True, filename=os.path.basename(real))
+    # The whole file as it was when opened, streamed in blocks (FileResponse reads it as it sends).
+    handle = files.open_for(execution, relative, limit=None)
+    return FileResponse(handle, as_attachment=True, filename=handle.name)
 
 
 def zip_name(execution: Execution) -> str:
@@ -30,13 +30,14 @@ def zip_name(execution: Execution) -> str:
 
 def serve_zip(execution: Execution) -> StreamingHttpResponse:
     """The folder as a zip, compressed and sent while it is read: nothing is built in memory or on disk."""
-    folder = execution_folder(execution)
+    folder = files.execution_folder(execution)
     if folder is None:
         raise Http404("This execution has no folder yet.")
     stream = ZipStream(compress_type=zipfile.ZIP_DEFLATED, compress_level=6)
     prefix = execution.folder_name
-    for relative, real in walk(folder):
-        stream.add_path(real, f"{prefix}/{relative}")
+    for relative, _ in files.walk(folder):
+        # Each file is opened by the one reader when the zip reaches it, and read in blocks.
+        stream.add(files.blocks(folder, relative), f"{prefix}/{relative}")
     response = StreamingHttpResponse(stream, content_type="application/zip")
     # Django's helper quotes what needs quoting and percent-encodes the rest (RFC 6266): a folder
     # named with a quote or a line break can neither add a parameter nor break the header.

@@ -73,10 +73,6 @@ class Links:
         return reverse("experiments:execution-zip", args=[self.execution.experiment.name, self.execution.folder_name])
 
 
-def _histories(execution: Execution) -> dict[str, list[float | None]]:
-    return dict(execution.histories.values_list("name", "values"))
-
-
 def _status_context(request: HttpRequest, execution: Execution, links: Links) -> dict[str, Any]:
     return {
         "execution": execution,
@@ -104,8 +100,9 @@ def _files_context(execution: Execution, links: Links, found: list[dict[str, Any
 
 def payload(request: HttpRequest, execution: Execution, links: Links) -> dict[str, Any]:
     """What the page polls: status, files and hardware (as the partials render them) and the chart data."""
-    histories = _histories(execution)
+    traces = charts.stored([execution.pk])[execution.pk]  # the chart copies: bounded, however long the run
     found = files.list_downloads(execution)
+    markers = charts.checkpoint_markers(found, execution.pk, links.file) if links.downloads_allowed else []
     return {
         "id": execution.pk,
         "status": execution.status,
@@ -125,14 +122,17 @@ def payload(request: HttpRequest, execution: Execution, links: Links) -> dict[st
             {"hardware": execution.hardware or {}, "shared": links.share is not None},
             request,
         ),
-        "charts": charts.execution_charts(histories),
+        "charts": charts.execution_charts(traces),
         # The x of the charts' "wall time" axis (issue 12's chart controls).
         "epoch_seconds": charts.epoch_seconds(
-            histories, execution.elapsed, execution.started_at, execution.finished_at
+            execution.pk,
+            traces,
+            execution.elapsed,
+            execution.started_at,
+            execution.finished_at,
+            also=[marker["x"] for marker in markers],
         ),
-        "checkpoints": charts.checkpoint_markers(found, histories.get("val_loss", []), links.file)
-        if links.downloads_allowed
-        else [],
+        "checkpoints": markers,
         "elapsed": stages(execution.elapsed),
     }
 
@@ -196,21 +196,16 @@ def log(request: HttpRequest, execution_id: int) -> JsonResponse:
 
 
 def log_payload(execution: Execution, offset: str | None) -> dict[str, Any]:
-    """The last 200 lines without an offset; what was appended since ``offset`` with one.
+    """The last 200 lines without an offset; what was appended since ``offset`` with one (``logtail``'s bound).
 
-    The log is read through ``files.resolve`` like any download: a log that is not a file inside
-    the run's folder reads as empty, with the reason.
+    A log that is not a file inside the run's folder reads as empty, with the reason.
     """
     live = execution.status in LIVE
     try:
-        path = files.resolve(execution, "execution.log")
+        chunk = logtail.read_from(execution, int(offset)) if offset and offset.isdigit() else logtail.tail(execution)
     except Http404:
         reason = "no log yet" if not execution.folder_path else "the log is not a file inside this run's folder"
-        return {"offset": 0, "size": 0, "data": "", "live": live, "unavailable": reason}
-    try:
-        chunk = logtail.read_from(path, int(offset)) if offset else logtail.tail(path)
-    except ValueError:
-        chunk = logtail.tail(path)
+        return {"offset": 0, "size": 0, "data": "", "cut": False, "live": live, "unavailable": reason}
     return {**chunk, "live": live}
 
 
