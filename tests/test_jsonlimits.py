@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 from experiments.curation import sidecar
 from experiments.evaluation import report
 from experiments.forms import EPOCH_POST_BYTES
+from experiments.index.sync import sync_trainings
 from experiments.models import Execution, ShareLink
 from experiments.pipeline import jsonlimits
 from experiments.pipeline.jsonlimits import JSONLimitError, depth_of_text, loads
 from tests.bounds import FUZZ, assert_quick
-from tests.folders import login
+from tests.folders import login, write_execution
 
 SIZES = {"a post or a config (1 MiB)": jsonlimits.MAX_BYTES, "an evaluation.json (8 MiB)": report.MAX_BYTES}
 
@@ -152,3 +153,15 @@ def test_a_document_is_read_back_exactly_and_its_depth_counted_as_it_nests(value
             loads(text, max_depth=limit)
     else:
         assert loads(text, max_depth=limit) == value
+
+
+@pytest.mark.django_db
+def test_a_metrics_json_with_an_integer_too_long_fails_its_run_and_the_sync_goes_on(root):
+    """json.loads raises a plain ValueError past 4,300 digits: it stopped the whole sync."""
+    write_execution(root, name="bad", metrics=b'{"metrics": {"loss": [' + b"7" * 5000 + b"]}}")
+    write_execution(root, name="good")
+    assert sync_trainings(root).errors == 1
+    assert Execution.objects.get(folder_name="good").status == Execution.Status.SUCCEEDED
+    bad = Execution.objects.get(folder_name="bad")
+    assert bad.status == Execution.Status.FAILED
+    assert bad.error.startswith("metrics.json: holds an integer of more than 4,300 digits")
