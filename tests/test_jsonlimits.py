@@ -22,6 +22,7 @@ from experiments.index.sync import sync_trainings
 from experiments.models import Execution, ShareLink
 from experiments.pipeline import jsonlimits
 from experiments.pipeline.jsonlimits import JSONLimitError, depth_of_text, loads
+from sweeps.forms import parse_choices
 from tests.bounds import FUZZ, assert_quick
 from tests.folders import login, write_execution
 
@@ -165,3 +166,8 @@ def test_a_metrics_json_with_an_integer_too_long_fails_its_run_and_the_sync_goes
     bad = Execution.objects.get(folder_name="bad")
     assert bad.status == Execution.Status.FAILED
     assert bad.error.startswith("metrics.json: holds an integer of more than 4,300 digits")
+
+
+def test_a_sweep_choice_nested_deep_is_taken_as_text_not_a_crash():
+    """The sweep form read each choice with json.loads: '[' * 100,000 was a RecursionError (a 500)."""
+    assert parse_choices("16, " + "[" * 100_000 + ", relu, true") == [16, "[" * 100_000, "relu", True]
