@@ -61,12 +61,12 @@ def cpu_seconds(function: Callable[[Any], Any], arguments: list[Any]) -> list[fl
     return times
 
 
-def assert_quick(function: Callable[[Any], Any], worst: dict[str, Any], benign: Any) -> None:
-    """``function`` answers each of ``worst`` within ``BUDGET`` CPU seconds (or ``SLOWER`` times ``benign``'s time)."""
+def assert_quick(function: Callable[[Any], Any], worst: dict[str, Any], benign: Any, budget: float = BUDGET) -> None:
+    """``function`` answers each of ``worst`` within ``budget`` CPU seconds (or ``SLOWER`` times ``benign``'s time)."""
     taken = dict(zip(worst, cpu_seconds(function, list(worst.values())), strict=True))
-    if max(taken.values()) <= BUDGET:
+    if max(taken.values()) <= budget:
         return
     (ordinary,) = cpu_seconds(function, [benign])  # a busy machine: compare with an ordinary input's time
-    allowed = max(BUDGET, SLOWER * ordinary)
+    allowed = max(budget, SLOWER * ordinary)
     slow = {name: f"{seconds:.2f} s" for name, seconds in taken.items() if seconds > allowed}
     assert not slow, f"CPU time past {allowed:.1f} s (an ordinary input: {ordinary:.3f} s): {slow}"
