@@ -94,6 +94,11 @@ if GYMNOS_SYNC_STALE_MINUTES < 1:
 GYMNOS_TRASH_DAYS = envint("GYMNOS_TRASH_DAYS", 30)
 if GYMNOS_TRASH_DAYS < 0:
     raise ImproperlyConfigured(f"GYMNOS_TRASH_DAYS={GYMNOS_TRASH_DAYS}: expected 0 or more (days)")
+# Web server processes `manage.py up` runs (gunicorn workers). More than one, so a request that holds
+# one process (its GIL) never stalls the others; each costs a few hundred MB (its build checker).
+GYMNOS_WEB_WORKERS = envint("GYMNOS_WEB_WORKERS", 2)
+if GYMNOS_WEB_WORKERS < 1:
+    raise ImproperlyConfigured(f"GYMNOS_WEB_WORKERS={GYMNOS_WEB_WORKERS}: expected at least 1 (processes)")
 # How long one training job may run before RQ stops it (seconds).
 GYMNOS_JOB_TIMEOUT = envint("GYMNOS_JOB_TIMEOUT", 7 * 24 * 3600)
 # A launched config's model is built to check it in a child process with these caps (MB over what the

@@ -6,11 +6,11 @@ is what judges it, and each problem it reports is shown at its row or field.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
 
+from experiments.pipeline import jsonlimits
 from experiments.pipeline.params import flatten
 
 from .document import METHODS
@@ -201,9 +201,9 @@ def parse_choices(text: str) -> list[Any]:
         part = part.strip()
         if not part:
             continue
-        try:
-            value = json.loads(part)
-        except ValueError:
+        try:  # a choice is one value: anything that nests is text (and "[[[[..." never reaches the parser)
+            value = jsonlimits.loads(part, max_depth=0)
+        except jsonlimits.JSONLimitError:
             value = part
         values.append(value if value is None or isinstance(value, (bool, int, float, str)) else part)
     return values

@@ -16,17 +16,8 @@ from dataclasses import dataclass
 
 from experiments.index.listing import Folder, list_folder
 from experiments.index.reader import Record, read_folder
-from experiments.pipeline import jsonlimits
 
 MiB = 1 << 20
-
-# Today's jsonlimits scans JSON strings with a regex (``_STRING``) that is quadratic on an unterminated run
-# of ``\"`` and keeps backtracking state for every character of a long string, and lets Python's ValueError
-# for an integer of more than 4,300 digits through. The parsers helper replaces it with a linear scanner
-# (issue 21); the cases that need that scanner are skipped until it is merged, and run after: the lead
-# checks them then.
-OLD_JSONLIMITS = hasattr(jsonlimits, "_STRING")
-NEEDS_LINEAR_JSONLIMITS = "needs the linear jsonlimits scanner (parsers' part of issue 21)"
 
 
 @dataclass

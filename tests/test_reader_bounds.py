@@ -24,8 +24,6 @@ from experiments.index import reader
 from experiments.models import Execution
 from experiments.system import reading
 from tests.bounds_of_readers import (
-    NEEDS_LINEAR_JSONLIMITS,
-    OLD_JSONLIMITS,
     MiB,
     cost,
     filled,
@@ -44,8 +42,6 @@ EVALUATION = EVALUATION_BYTES  # 8 MiB
 METRICS = 8 * MiB
 SYSTEM = reading.MAX_READ_BYTES  # 64 MiB: a bigger file is read from its tail
 DEEP = 62  # with the file's own object and list, 64 levels: the most that are read
-
-linear_jsonlimits = pytest.mark.skipif(OLD_JSONLIMITS, reason=NEEDS_LINEAR_JSONLIMITS)
 
 
 def nested(size, head=b'{"a": [', tail=b"0]}"):
@@ -67,34 +63,33 @@ CASES = [
     ("training_config.json", "empty objects", lambda: filled(b'{"a": [', b"{},", b"{}]}", CONFIG), 60, 320 * MiB, []),
     ("training_config.json", "an integer of 5,000 digits", long_integer, 10, 16 * MiB, []),
     ("training_config.json", "unterminated quotes", lambda: unterminated_quotes(CONFIG), 10, 64 * MiB,
-     [linear_jsonlimits]),
+     []),
     ("training_config.json", "one byte over", lambda: b" " * (CONFIG + 1), 5, 16 * MiB, []),
     ("metrics.json", "floats", lambda: filled(b'{"metrics": {"loss": [', b"0.5,", b"0.5]}}", METRICS), 60,
      16 * METRICS, []),
     ("metrics.json", "small integers", lambda: filled(b'{"metrics": {"loss": [', b"0,", b"0]}}", METRICS), 60,
      16 * METRICS, []),
-    # Today's jsonlimits lists every bracket it counts (8 bytes each); the linear scanner holds 64 KiB at a time.
     ("metrics.json", "nesting past the limit", lambda: filled(b"", b"[", b"", METRICS), 30, 16 * METRICS, []),
     ("metrics.json", "an integer of 5,000 digits", lambda: long_integer(b'{"metrics": {"loss": [', b"]}}"), 10,
      16 * MiB, []),
     ("metrics.json", "unterminated quotes", lambda: unterminated_quotes(METRICS), 20, 4 * METRICS,
-     [linear_jsonlimits]),
+     []),
     ("metrics.json", "one byte over", lambda: b" " * (METRICS + 1), 5, 16 * MiB, []),
     ("trackers.json", "nesting at the limit", lambda: nested(TRACKERS), 10, 64 * MiB, []),
     ("trackers.json", "unterminated quotes", lambda: unterminated_quotes(TRACKERS), 10, 64 * MiB,
-     [linear_jsonlimits]),
+     []),
     ("curation.json", "escapes in the notes", lambda: filled(b'{"notes": "', b"\\n", b'"}', SIDECAR), 10, 64 * MiB,
      []),
     ("curation.json", "tags", lambda: filled(b'{"tags": [', b'"a",', b'"a"]}', SIDECAR), 10, 64 * MiB, []),
     ("curation.json", "an integer of 5,000 digits", lambda: long_integer(b'{"archived": ', b"}"), 10, 16 * MiB,
-     [linear_jsonlimits]),
-    ("curation.json", "unterminated quotes", lambda: unterminated_quotes(SIDECAR), 10, 64 * MiB, [linear_jsonlimits]),
+     []),
+    ("curation.json", "unterminated quotes", lambda: unterminated_quotes(SIDECAR), 10, 64 * MiB, []),
     ("evaluation.json", "floats", lambda: filled(b'{"headline": {"r2": 1}, "a": [', b"0.5,", b"0]}", EVALUATION),
      30, 16 * EVALUATION, []),
     ("evaluation.json", "escapes", lambda: filled(b'{"headline": {}, "a": "', b"\\u0000", b'"}', EVALUATION), 30,
-     8 * EVALUATION, [linear_jsonlimits]),
+     8 * EVALUATION, []),
     ("evaluation.json", "unterminated quotes", lambda: unterminated_quotes(EVALUATION), 30, 8 * EVALUATION,
-     [linear_jsonlimits]),
+     []),
     ("system_metrics.jsonl", "lines of three bytes", lambda: b"{}\n" * (SYSTEM // 3), 60, 64 * MiB, []),
     ("system_metrics.jsonl", "samples of a time only", lambda: b'{"time": 1}\n' * (SYSTEM // 12), 60, 64 * MiB, []),
     ("system_metrics.jsonl", "a new field name in every place", lambda: distinct_fields(SYSTEM), 120, 64 * MiB, []),

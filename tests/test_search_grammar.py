@@ -1,11 +1,14 @@
 """The query language's grammar: every operator, precedence, quoting, bounds, and errors that say where."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from experiments.search.grammar import (
     MAX_CONDITIONS,
     MAX_DEPTH,
     MAX_LENGTH,
+    MAX_VALUES,
     And,
     Compare,
     Flag,
@@ -17,6 +20,7 @@ from experiments.search.grammar import (
     conditions,
     parse,
 )
+from tests.bounds import FUZZ, assert_quick
 
 
 def shape(node):
@@ -178,8 +182,8 @@ def test_an_unknown_character_is_named():
 
 
 def test_the_query_length_is_bounded():
-    assert parse("a = " + "1" * (MAX_LENGTH - 4)) is not None
-    found = error("a = " + "1" * MAX_LENGTH)
+    assert parse('a = "' + "x" * (MAX_LENGTH - 6) + '"') is not None
+    found = error('a = "' + "x" * MAX_LENGTH + '"')
     assert f"at most {MAX_LENGTH:,}" in found.message and found.column == MAX_LENGTH + 1
 
 
@@ -202,3 +206,64 @@ def test_the_number_of_conditions_is_bounded():
 
 def test_a_nul_character_is_refused():
     assert error("a = 'x\x00'").column == 7
+
+
+# --- worst inputs and fuzzing (tests/bounds.py) ------------------------------------------------------
+
+WORST = {
+    "an unterminated run of escaped quotes": 'title = "' + '\\"' * MAX_LENGTH,
+    "an unterminated single-quoted run": "title = '" + "\\'" * MAX_LENGTH,
+    "a long name before an unterminated string": "a" * 900 + ' = "x',
+    "open parentheses": "(" * MAX_LENGTH,
+    "parentheses around a name": "(" * 499 + "a" + ")" * 500,
+    "nots": "not " * MAX_LENGTH,
+    "ands": "a and " * MAX_LENGTH,
+    "a dotted name": "a" + ".a" * MAX_LENGTH,
+    "an indexed name": "a" + "[0]" * MAX_LENGTH,
+    "an unterminated backtick": "params.`" + "a" * MAX_LENGTH,
+    "backticks": "a" + ".`a`" * MAX_LENGTH,
+    "a list past its bound": "a in (" + "1," * MAX_LENGTH,
+    "strings in a list": "a in (" + '"x",' * MAX_LENGTH,
+    "a huge number": "a = " + "9" * MAX_LENGTH,
+    "a huge exponent": "a = 1e" + "9" * MAX_LENGTH,
+    "quotes": '"' * MAX_LENGTH,
+    "backslashes": "\\" * MAX_LENGTH,
+    "words": "a " * MAX_LENGTH,
+}
+BENIGN = " and ".join(["params.training.batch_size >= 32", 'status in ("succeeded", "failed")', "not tags.broken"] * 9)
+
+
+def answer(text):
+    try:
+        return parse(text[:MAX_LENGTH])
+    except QueryError as exc:
+        return exc
+
+
+def test_the_worst_queries_of_the_longest_length_are_answered_as_fast_as_an_ordinary_one():
+    assert_quick(answer, WORST, BENIGN[:MAX_LENGTH])
+
+
+TOKENS = st.sampled_from(
+    ["status", "params.a.b", "metrics.val_loss", "tags.x", "a[0]", "params.`x y`", "`", "=", "!=", "<", ">=", "<>",
+     "in", "not in", "like", "ilike", "not", "and", "or", "(", ")", ",", "1", "-2.5e3", "1e309", ".5", "true",
+     "false", '"text"', "'it\\'s'", '"\\\\"', '"', "'", "\\", "@", "\x00", " "]
+)  # fmt: skip
+QUERIES = st.lists(TOKENS, max_size=60).map(" ".join) | st.lists(TOKENS, max_size=60).map("".join) | st.text()
+
+
+@FUZZ
+@given(QUERIES)
+def test_any_text_parses_or_says_where_it_does_not(text):
+    found = answer(text)
+    if isinstance(found, QueryError):
+        assert 1 <= found.column <= len(text) + 1 and found.message
+
+
+def test_a_list_past_its_bound_and_a_number_past_a_float_are_errors_at_the_value():
+    """Both were raised inside lark's transformer, which wrapped them in its own VisitError: a 500."""
+    found = error("a in (" + "1, " * MAX_VALUES + "2)")
+    assert found.message == "at most 100 values in one in (...)" and found.column == 7 + 3 * MAX_VALUES
+    found = error("a = 1 and b > 1e309")
+    assert found.message == "1e309 is too large; numbers go up to about 1.8e308" and found.column == 15
+    assert shape(parse("a = 99999999999999999999")) == ("=", "a", 1e20)  # past 64 bits: a float, as stored

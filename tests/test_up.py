@@ -29,7 +29,7 @@ def up(tmp_path):
     """Start ``manage.py up`` on its own var/ (embedded Redis, SQLite), return a handle."""
     started = []
 
-    def start(*configs, extra_env=None):
+    def start(*configs, extra_env=None, args=()):
         files = []
         for index, config in enumerate(configs):
             path = tmp_path / f"config-{index}.json"
@@ -39,7 +39,7 @@ def up(tmp_path):
         port = free_port()
         log = open(tmp_path / "up.log", "wb")
         process = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "up", "--bind", f"127.0.0.1:{port}", *files],
+            [sys.executable, str(ROOT / "manage.py"), "up", "--bind", f"127.0.0.1:{port}", *files, *args],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -116,6 +116,37 @@ def test_up_serves_with_gunicorn_and_the_login_line_comes_last_before_requests(u
     after_login = console[[i for i, line in enumerate(console) if "Log in as: admin / " in line][-1] + 1 :]
     assert after_login and all("GET /" in line for line in after_login), after_login  # requests only
     assert not any(word in up_log(tmp_path) for word in ("oneDNN", "cuda", "absl::InitializeLog"))
+    process.send_signal(signal.SIGINT)
+    assert process.wait(30) == 0
+
+
+def web_processes(up_pid):
+    """The web server's processes under ``up``: the children of gunicorn's master."""
+    (master,) = [child for child in psutil.Process(up_pid).children() if "gunicorn" in " ".join(child.cmdline())]
+    return [child.pid for child in master.children()]
+
+
+def get_status(port, path):
+    """The status line of a GET on a new connection, within 5 s."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        return connection.recv(64).split(b"\r\n")[0]
+
+
+def test_up_serves_from_two_web_processes_so_one_that_is_stuck_stalls_no_other_request(up, tmp_path):
+    """A request that holds its process (as the quadratic JSON check did, for minutes) leaves the other serving."""
+    process, port = up(args=["--workers", "0"])
+    assert "(2 web process(es) of 8 threads, 0 worker(s)" in up_log(tmp_path)
+    stuck, serving = web_processes(process.pid)
+    os.kill(stuck, signal.SIGSTOP)  # as frozen as a process whose GIL one request holds
+    try:
+        for _ in range(10):
+            started = time.monotonic()
+            assert get_status(port, "/accounts/login/").endswith(b" 200 OK")
+            assert time.monotonic() - started < 5
+    finally:
+        os.kill(stuck, signal.SIGCONT)
+    assert psutil.Process(serving).is_running()
     process.send_signal(signal.SIGINT)
     assert process.wait(30) == 0
 

@@ -34,6 +34,8 @@ from experiments.pipeline.checkpoints import Saved, removable
 from .edits import actor_of
 
 PREFIX = "callbacks/model_checkpoint/"
+EPOCH = r"(?P<epoch>\d++)"  # possessive: the digits are the epoch's, never given back to a field
+FIELD = r"[^/]*?"
 
 
 @dataclass
@@ -74,21 +76,39 @@ class Template:
 
 
 def template_pattern(template: str) -> re.Pattern[str] | None:
-    """A regex reading a file name made from ``template``: ``{epoch...}`` is the epoch, other fields anything."""
-    parts: list[str] = []
-    has_epoch = False
+    r"""A regex reading a file name made from ``template``: ``{epoch...}`` is the epoch, other fields anything.
+
+    >>> template_pattern("weights.{epoch:02d}-{val_loss:.2f}.h5").match("weights.05-27.07.h5")["epoch"]
+    '05'
+
+    A field is the shortest text up to the literal after it (and the epoch after that literal, if it
+    comes next); once found, that part of the name is never split again (an atomic group, and the
+    epoch's digits possessive), so a name is read in one pass. Fields that could each take any part
+    of it (``[^/]*?[^/]*?...``) made a 100-character name take seconds against ``{a}{b}{c}{d}{epoch}.h5``,
+    and each more field multiplied it (CONVENTIONS 25).
+    """
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError:
         return None
+    pieces: list[str] = []  # escaped literals, the epoch, and a field for each run of other fields
     for literal, name, _, _ in parsed:
-        parts.append(re.escape(literal))
-        if name == "epoch" and not has_epoch:
-            parts.append(r"(?P<epoch>\d+)")
-            has_epoch = True
-        elif name is not None:
-            parts.append(r"[^/]*?")
-    return re.compile("".join(parts) + r"\Z") if has_epoch else None
+        if literal:
+            pieces.append(re.escape(literal))
+        if name == "epoch" and EPOCH not in pieces:
+            pieces.append(EPOCH)
+        elif name is not None and pieces[-1:] != [FIELD]:
+            pieces.append(FIELD)
+    if EPOCH not in pieces:
+        return None
+    # A group closes after a literal that the epoch does not follow: once it matches, the name is not
+    # split again. The last group ends the name, so it may look as far as it needs: it is not atomic.
+    groups = [""]
+    for index, piece in enumerate(pieces):
+        groups[-1] += piece
+        if piece not in (EPOCH, FIELD) and pieces[index + 1 : index + 2] not in ([EPOCH], []):
+            groups.append("")
+    return re.compile("".join(f"(?>{group})" for group in groups[:-1]) + groups[-1] + r"\Z")
 
 
 def templates_of(config: Any) -> list[Template]:

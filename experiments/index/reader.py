@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,8 +120,8 @@ def load_json(data: bytes, record: Record, name: str) -> Any:
             f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
             "the file is truncated or not JSON",
         )
-    except ValueError as exc:  # the only other: an integer of more digits than Python converts
-        record.problem(name, f"is not JSON Gymnos reads ({str(exc).split(':')[0]})")
+    except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+        record.problem(name, f"holds an integer of more than {sys.get_int_max_str_digits():,} digits; expected JSON")
     return None
 
 

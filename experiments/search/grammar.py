@@ -20,12 +20,13 @@ expected there: ``col 27: expected a value after '<'``.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 MAX_LENGTH = 1000  # characters in one query
 MAX_DEPTH = 16  # nested parentheses and nots
@@ -163,17 +164,29 @@ def _name(token: Token) -> Name:
     return Name(re.sub(r"`([^`]*)`", r"\1", str(token)), token.column or 1)
 
 
-def _number(text: str) -> float | int:
+def _number(token: Token) -> float | int:
+    """An integer as written when a database stores it (64 bits), else a float; ``QueryError`` past a float's range."""
+    text = str(token)
     try:
-        return int(text)
+        number: float | int = int(text)
     except ValueError:
-        return float(text)
+        number = float(text)
+    if isinstance(number, int) and -(2**63) <= number < 2**63:
+        return number
+    try:
+        number = float(number)
+    except OverflowError:  # an integer past 1.8e308
+        number = math.inf
+    if not math.isfinite(number):
+        shown = text if len(text) <= 20 else text[:17] + "..."
+        raise QueryError(token.column or 1, f"{shown} is too large; numbers go up to about 1.8e308")
+    return number
 
 
 @v_args(inline=True)
 class _Build(Transformer):
     def number(self, token: Token) -> Value:
-        return Value(_number(str(token)), token.column or 1, str(token))
+        return Value(_number(token), token.column or 1, str(token))
 
     def string(self, token: Token) -> Value:
         return Value(_unquote(str(token)), token.column or 1, str(token))
@@ -189,8 +202,6 @@ class _Build(Transformer):
         return Compare(_name(name), operator, value)
 
     def member(self, name: Token, keyword: Token, *values: Value) -> Member:
-        if len(values) > MAX_VALUES:
-            raise QueryError(values[MAX_VALUES].column, f"at most {MAX_VALUES} values in one in (...)")
         return Member(_name(name), tuple(values), negated=str(keyword).lower().startswith("not"))
 
     def like(self, name: Token, keyword: Token, pattern: Token) -> Like:
@@ -223,7 +234,6 @@ _EXPECTED = (
     ({"LPAR"}, "'('"),
     ({"$END"}, "the end of the query"),
 )
-_LAST_TOKEN = re.compile(r"""("([^"\\]|\\.)*"|'([^'\\]|\\.)*'|`[^`]*`|[^\s()"',]+|[(),])\s*$""")
 
 
 def _expected(names: set[str], text: str = "", column: int = 0) -> str:
@@ -247,12 +257,20 @@ def _accepted(exc: UnexpectedToken | UnexpectedEOF) -> set[str]:
 
 
 def _after(text: str, column: int) -> str:
-    """`` after '<'``: the token before ``column``, for the message ('' at the start of the query)."""
-    match = _LAST_TOKEN.search(text[: column - 1])
-    if not match:
+    """`` after '<'``: the token before ``column``, for the message ('' at the start of the query).
+
+    Read with the query's own lexer, left to right: one pass (a regex searched back from the end
+    would try again from every character).
+    """
+    last = ""
+    try:
+        for token in _PARSER.lex(text[: column - 1]):
+            last = str(token)
+    except UnexpectedInput:  # the text before the error lexes; this is only in case
+        pass
+    if not last:
         return ""
-    shown = match.group(1)
-    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    shown = last if len(last) <= 40 else last[:37] + "..."
     return f" after '{shown}'"
 
 
@@ -280,19 +298,27 @@ def _error(text: str, exc: UnexpectedInput) -> QueryError:
     return QueryError(1, str(exc))
 
 
+def _column(node: Tree | Token) -> int:
+    if isinstance(node, Token):
+        return node.column or 1
+    return getattr(node.meta, "column", 1) if not node.meta.empty else 1
+
+
 def _check_size(tree: Tree) -> None:
-    """Depth and number of conditions, walked without recursion (a deep tree must not blow the stack)."""
+    """Depth, conditions and values in an ``in``, walked without recursion (a deep tree must not blow the stack)."""
     conditions = 0
     stack: list[tuple[Tree | Token, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         if not isinstance(node, Tree):
             continue
-        column = getattr(node.meta, "column", 1) if not node.meta.empty else 1
+        column = _column(node)
         if node.data in {"compare", "member", "like", "flag"}:
             conditions += 1
             if conditions > MAX_CONDITIONS:
                 raise QueryError(column, f"at most {MAX_CONDITIONS} conditions in one query")
+        if node.data == "member" and len(node.children) - 2 > MAX_VALUES:  # the name, 'in', then the values
+            raise QueryError(_column(node.children[2 + MAX_VALUES]), f"at most {MAX_VALUES} values in one in (...)")
         nested = depth + (1 if node.data in {"negation", "or_expr", "and_expr"} else 0)
         if nested > MAX_DEPTH:
             raise QueryError(column, f"the query nests deeper than {MAX_DEPTH} levels")
@@ -314,7 +340,12 @@ def parse(text: str) -> Node | None:
     if isinstance(tree, Token):  # a query that is one bare name
         return Flag(_name(tree))
     _check_size(tree)
-    built: Any = _Build().transform(tree)
+    try:
+        built: Any = _Build().transform(tree)
+    except VisitError as exc:  # lark wraps what a callback raises
+        if isinstance(exc.orig_exc, QueryError):
+            raise exc.orig_exc from None
+        raise
     return built
 
 

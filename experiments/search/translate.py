@@ -70,6 +70,8 @@ LOOKUPS: dict[str, type[Lookup]] = {
     ">=": GreaterThanOrEqual,
 }
 _FIELD_OPS = {"=": "exact", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
+# Durations compare as intervals; SQLite holds one as a 64-bit count of microseconds (9.2e12 seconds).
+MAX_SECONDS = 1e12
 
 
 @dataclass(frozen=True)
@@ -152,15 +154,17 @@ def _date(value: Value, col: Column, op: str) -> tuple[dt.datetime, bool]:
     text = value.value.strip()
     try:
         if len(text) == 10:
-            day = dt.date.fromisoformat(text)
-            return timezone.make_aware(dt.datetime.combine(day, dt.time())), True
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment, whole_day = dt.datetime.combine(dt.date.fromisoformat(text), dt.time()), True
+        else:
+            moment, whole_day = dt.datetime.fromisoformat(text.replace("Z", "+00:00")), False
     except ValueError:
         raise QueryError(
             value.column,
             f'{col.name} is a date; expected a date like "2026-11-01" or "2026-11-01 14:30", got {value.text}',
         ) from None
-    return (timezone.make_aware(moment) if timezone.is_naive(moment) else moment), False
+    if not 2 <= moment.year <= 9998:  # a day either side, in any time zone, is still a date Python can hold
+        raise QueryError(value.column, f"{col.name} is a date from the year 2 to 9998, got {value.text}")
+    return (timezone.make_aware(moment) if timezone.is_naive(moment) else moment), whole_day
 
 
 def _typed(col: Column, value: Value, op: str) -> Any:
@@ -176,6 +180,10 @@ def _typed(col: Column, value: Value, op: str) -> Any:
             raise QueryError(
                 value.column,
                 f"{col.name} is {_article(col)}; expected {_wanted(col)} after '{op}', got {_describe(value)}",
+            )
+        if col.kind is Kind.DURATION and abs(float(value.value)) > MAX_SECONDS:
+            raise QueryError(
+                value.column, f"duration is at most {MAX_SECONDS:,.0f} seconds (31,000 years), got {_describe(value)}"
             )
         return float(value.value) if col.kind is Kind.DURATION else value.value
     if col.kind is Kind.TEXT:
@@ -354,8 +362,12 @@ def _member(node: Member, scope: Scope) -> Q:
     col = column(node.name.text, node.name.column)
     if col.kind is Kind.TAG:
         raise QueryError(node.name.column, f"{col.name} is a tag: write it alone ({col.name}) or with not")
-    parts = [_compare(Compare(node.name, "=", value), scope) for value in node.values]
-    found = reduce(lambda a, b: a | b, parts)
+    if col.key is not None:  # one probe for the list: 100 values were 100 subqueries for the ORM to build
+        stored = [_stored(_typed(col, value, "=")) for value in node.values]
+        lists = {field: [value for kind, value in stored if kind == field] for field in ("number", "text")}
+        found = has(col.key, reduce(lambda a, b: a | b, (Q(**{f"{f}__in": v}) for f, v in lists.items() if v)), scope)
+    else:
+        found = reduce(lambda a, b: a | b, (_compare(Compare(node.name, "=", value), scope) for value in node.values))
     return ~found if node.negated else found
 
 
@@ -364,6 +376,8 @@ def _like(node: Like, scope: Scope) -> Q:
     if col.kind not in {Kind.ANY, Kind.TEXT}:
         raise QueryError(node.name.column, f"like and ilike compare text; {col.name} is {_article(col)}")
     pattern = str(node.pattern.value)
+    if (len(pattern) - len(pattern.rstrip("\\"))) % 2:  # PostgreSQL refuses it; SQLite matches nothing
+        raise QueryError(node.pattern.column, "a pattern cannot end with an escaping \\ (write \\\\ for a \\ itself)")
     if col.key is not None:
         found = has(col.key, Q(text__isnull=False) & Q(Matches(F("text"), pattern, node.insensitive)), scope)
     else:

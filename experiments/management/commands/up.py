@@ -53,8 +53,9 @@ FINISHING_GRACE = 6.0
 EXIT_DEADLINE = 2.5
 # How long a worker with nothing to finish has to exit on its own (an idle one exits at once).
 SETTLE = 0.5
-# Requests one web process serves at once. Threads, not processes: each process keeps a build checker with
-# TensorFlow loaded (hundreds of MB, seconds to start), and a page or a download mostly waits on I/O.
+# Requests one web process serves at once. Threads within a process, as a page or a download mostly waits on
+# I/O; processes (GYMNOS_WEB_WORKERS, 2 by default) so that a request holding one process's GIL leaves the
+# others serving. Each process keeps a build checker with TensorFlow loaded (hundreds of MB, seconds to start).
 WEB_THREADS = 8
 # Seconds an idle keep-alive connection stays open. Pages poll every 2-3 s: with gunicorn's default of 2 s a
 # poll could be sent on a connection the server was closing (a reset, in bench/load.py).
@@ -282,8 +283,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--web-workers",
             type=int,
-            default=1,
-            help=f"web server processes, each with {WEB_THREADS} threads and its own build checker (default 1)",
+            default=settings.GYMNOS_WEB_WORKERS,
+            help=f"web server processes, each with {WEB_THREADS} threads and its own build checker "
+            f"(default GYMNOS_WEB_WORKERS: {settings.GYMNOS_WEB_WORKERS})",
         )
         parser.add_argument(
             "--bind", default="127.0.0.1:8000", help="address of the web server (default 127.0.0.1:8000)"
@@ -313,7 +315,7 @@ class Command(BaseCommand):
             stack.start()
             for config_file in options["enqueue"]:
                 self._enqueue(config_file)
-            self._say_up(options["bind"], options["workers"])
+            self._say_up(options["bind"], options["workers"], options["web_workers"])
             code = stack.supervise()
         finally:
             out("Stopping workers, web server and Redis ...")
@@ -329,10 +331,13 @@ class Command(BaseCommand):
         sys.stderr.flush()
         os._exit(code)
 
-    def _say_up(self, bind: str, workers: int) -> None:
-        """The last lines before the requests: where to go, and how to log in."""
+    def _say_up(self, bind: str, workers: int, web_workers: int) -> None:
+        """The last lines before the requests: where to go, what serves it, and how to log in."""
         url = f"http://{bind}/"
-        self.stdout.write(f"Gymnos is up: {url}  ({workers} worker(s); Ctrl-C stops everything)")
+        self.stdout.write(
+            f"Gymnos is up: {url}  ({web_workers} web process(es) of {WEB_THREADS} threads, {workers} worker(s); "
+            "Ctrl-C stops everything)"
+        )
         User = get_user_model()
         if User.objects.exists():
             self.stdout.write(f"Log in at {url} with your Gymnos user (an admin adds teammates at {url}admin/).")
