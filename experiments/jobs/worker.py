@@ -11,6 +11,7 @@ from rq import Queue, Worker
 from rq.job import Job
 
 from experiments.extensions import WORKER_HEARTBEAT, WORKER_MODULES, WORKER_READY
+from experiments.jobs.deaths import oom_kills
 from experiments.jobs.tasks import on_horse_killed
 from experiments.models import Execution
 from experiments.pipeline.preload import import_frameworks
@@ -49,6 +50,7 @@ class GymnosWorker(Worker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.oom_kills_at_fork: int | None = None
         self.job_monitoring_interval = min(self.job_monitoring_interval, MACHINE_SECONDS)
         warm_up()
 
@@ -69,6 +71,8 @@ class GymnosWorker(Worker):
 
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
         connections.close_all()
+        # Read again when a horse dies: a count that went up meanwhile names the kernel's out-of-memory killer.
+        self.oom_kills_at_fork = oom_kills()
         return super().fork_work_horse(job, queue)
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
@@ -76,7 +80,7 @@ class GymnosWorker(Worker):
         it trained fails now, with how it died (``tasks.on_horse_killed``)."""
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
         try:
-            on_horse_killed(job, ret_val)
+            on_horse_killed(job, ret_val, self.oom_kills_at_fork)
         except Exception:  # noqa: BLE001 - the heartbeat check fails the run later ("worker lost")
             log.exception("Could not fail the run of job %s, whose work horse died", job.id)
         finally:
