@@ -38,10 +38,27 @@ ADVANCE_TIMEOUT = 600  # seconds: asking, checking and queueing a few trials tak
 QUIET = dt.timedelta(seconds=10)
 
 
-def run_config(execution_id: int) -> dict[str, Any] | None:
-    """The config of run ``execution_id`` (a sweep's ``base`` may name a run), or None."""
-    config = Execution.objects.filter(pk=execution_id).values_list("config", flat=True).first()
-    return config if isinstance(config, dict) else None
+def run_config(execution_id: int) -> dict[str, Any]:
+    """The config of run ``execution_id`` (a sweep's ``base`` may name a run); ``LookupError`` saying why a run
+    cannot be a base: there is none, it is in the trash, its folder is missing (a config known only to the
+    index, which the folder no longer backs), or it has no readable config."""
+    found = Execution.objects.filter(pk=execution_id).values("status", "config", "deleted_at").first()
+    if found is None:
+        raise LookupError(f"there is no run {execution_id}")
+    if found["status"] == Status.DELETED:
+        when = f" since {found['deleted_at']:%Y-%m-%d %H:%M}" if found["deleted_at"] else ""
+        raise LookupError(
+            f"run {execution_id} is deleted (in the trash{when}); restore it from the Trash page first, "
+            "or give its config as the base"
+        )
+    if found["status"] == Status.MISSING:
+        raise LookupError(
+            f"run {execution_id} is missing (its folder was not found at the last sync); sync again once the "
+            "folder is back, or give its config as the base"
+        )
+    if not isinstance(found["config"], dict) or not found["config"]:
+        raise LookupError(f"run {execution_id} has no readable config (its training_config.json could not be read)")
+    return found["config"]
 
 
 def plan(data: Any, trusted: bool = False) -> SweepPlan:
