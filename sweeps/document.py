@@ -209,10 +209,12 @@ class SweepDocument(Section):
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """A valid sweep: the document, the base config it resolved to, and what follows from them."""
+    """A valid sweep: the document, the base config it resolved to (as given, and validated: ``config``, so
+    nothing after ``load_sweep`` validates the base again), and what follows from them."""
 
     document: SweepDocument
     base: dict[str, Any]
+    config: TrainingConfig
     base_run: int | None
     name: str
     trials: int
@@ -260,6 +262,7 @@ def load_sweep(
     return SweepPlan(
         document=document,
         base=base,
+        config=config_model,
         base_run=base_run,
         name=name,
         trials=trials,

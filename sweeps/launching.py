@@ -26,7 +26,6 @@ from rq.job import Job, JobStatus
 from experiments.jobs import launching
 from experiments.jobs.queues import QueueUnavailable, check_redis, queue_name_for
 from experiments.models import Execution, Status
-from experiments.pipeline.config import load_config
 
 from .document import SweepPlan, load_sweep
 from .models import Sweep, Trial
@@ -72,7 +71,7 @@ def launch_sweep(data: Any, user: Any = None, trusted: bool = False) -> Sweep:
     Raises ``ConfigError`` (nothing created) or ``QueueUnavailable`` (nothing created).
     """
     sweep_plan = plan(data, trusted)
-    queue = queue_name_for(load_config(sweep_plan.base))
+    queue = queue_name_for(sweep_plan.config)
     check_redis(django_rq.get_connection(queue))
     document = sweep_plan.document
     with transaction.atomic():

@@ -27,10 +27,10 @@ from rq import get_current_job
 
 from experiments.extensions import RUN_CALLBACKS
 from experiments.index.sync import index_execution
-from experiments.jobs import follow_on
+from experiments.jobs import follow_on, launching
 from experiments.jobs.follow_on import private_memory
 from experiments.models import Execution, Status
-from experiments.pipeline import ConfigError, ExecutionResult, load_config, run_experiment
+from experiments.pipeline import ConfigError, ExecutionResult, run_experiment
 from experiments.pipeline.errors import MemoryLimitExceeded
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def train(execution_id: int) -> str:
     heartbeat.start()
     try:
         try:
-            config = load_config(execution.config)
+            config = launching.validated_config(execution)
         except ConfigError as exc:
             return Execution.objects.finish(execution_id, f"the config no longer validates: {exc}") or Status.FAILED
         added = [callback for provider in RUN_CALLBACKS for callback in provider(execution)]

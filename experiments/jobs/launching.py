@@ -7,6 +7,7 @@ worker does with the job is ``experiments.jobs.horse``.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 from collections.abc import Callable
@@ -75,7 +76,29 @@ def launch(
         execution.job_id = job_id_for(execution.pk)
         execution.save(update_fields=["job_id"])
         transaction.on_commit(lambda: _enqueue(execution))
+    _remember(execution.pk, config)
     return execution
+
+
+# The configs this process validated as it queued them, by execution id, the latest few: a work horse that queues
+# a sweep's next trial and then trains it itself (a follow-on run) does not validate it a second time.
+_validated: collections.OrderedDict[int, TrainingConfig] = collections.OrderedDict()
+VALIDATED_KEPT = 16
+
+
+def _remember(execution_id: int, config: TrainingConfig) -> None:
+    _validated[execution_id] = config
+    while len(_validated) > VALIDATED_KEPT:
+        _validated.popitem(last=False)
+
+
+def validated_config(execution: Execution) -> TrainingConfig:
+    """``execution``'s config as a ``TrainingConfig``: the one this process validated when it queued the run (if
+    the row still holds that config), else validated now (``ConfigError`` if it no longer validates)."""
+    kept = _validated.pop(execution.pk, None)
+    if kept is not None and kept.source == execution.config:
+        return kept
+    return load_config(execution.config)
 
 
 @functools.cache
