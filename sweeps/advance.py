@@ -10,9 +10,10 @@ running it once:
    running (or being asked for) at once, and at most ``trials_total`` are ever asked for (the
    unique (sweep, number) constraint says so too);
 3. for each slot the study is asked for values, written into the base config, and the config is
-   checked and launched as an ordinary execution (``launching.launch``). A sample whose config does
-   not validate fails that trial with its error, and the slot is used again; a network another
-   sample of the sweep already built is not built again (``_checker``);
+   checked and launched as an ordinary execution (``launching.launch``), its network built in the same
+   capped child as any launch's. A sample whose config does not validate or build fails that trial with its
+   error, and the slot is used again; a network another sample of the sweep already built is not built
+   again (``_checker``);
 4. when every trial has ended the sweep is finished; importances are refreshed (while it runs: at most
    every ``IMPORTANCE_EVERY``).
 
@@ -161,9 +162,13 @@ def start(sweep: Sweep, trial: Trial, opened: optuna.Study | None = None) -> str
 
 
 def _checker(sweep: Sweep) -> Callable[[TrainingConfig], list[Problem]]:
-    """The build check of a sample, remembering (in Redis, per sweep) each network that built: a sample
-    whose network another one already built skips Keras' build of it (30-40 ms of the time between two
-    trials on a worker). Without Redis it checks everything."""
+    """The build check of a sample: the launch's own (a child capped at GYMNOS_CHECK_MEMORY_MB and
+    GYMNOS_CHECK_SECONDS, ``launching.isolated_problems``), which builds the network, the part whose cost a
+    config chooses. Each network that built there is remembered (in Redis, per sweep): a later sample with the
+    same network is checked here instead, without building it (``network_built``), since what is left
+    (optimizer, loss, metrics, transformers, callbacks) costs the same whatever the config says, and a child's
+    start (its TensorFlow runtime: 0.5-0.8 s) is most of the time between two trials. Without Redis every
+    sample goes to the child."""
     key = BUILT_NETWORKS.format(sweep=sweep.pk)
 
     def check(config: TrainingConfig) -> list[Problem]:
@@ -173,8 +178,10 @@ def _checker(sweep: Sweep) -> Callable[[TrainingConfig], list[Problem]]:
             built = bool(connection.sismember(key, signature))
         except redis.RedisError:
             built = False
-        problems = build_problems(config, network_built=built)
-        if not problems and not built:
+        if built:
+            return build_problems(config, network_built=True)
+        problems = launching.isolated_problems(config)
+        if not problems:
             try:
                 pipeline = connection.pipeline()
                 pipeline.sadd(key, signature)

@@ -43,19 +43,15 @@ def launch(
 ) -> Execution:
     """Validate ``data`` (a config dict), create a queued Execution and enqueue its job on commit.
 
-    The model is built to check it in a capped child process (``isolated_check``), never here. A
+    The model is built to check it in a capped child process (``isolated_problems``), never here. A
     config from the web reads ``dataset.path`` only inside GYMNOS_DATA_ROOTS; ``trusted`` (the
-    operator's own command line) lifts that. ``check`` replaces the capped child for a caller that
-    is itself a disposable worker process (a sweep queueing its next trial inside a work horse, where
-    a fork server importing the frameworks would cost seconds a trial). Raises ``ConfigError``
-    (nothing created) or ``QueueUnavailable`` (nothing left queued).
+    operator's own command line) lifts that. ``check`` replaces the plain capped check (a sweep's
+    samples: the same capped child, except for a network the sweep already built there; ``up
+    --enqueue``: none, the operator's own config is built by the worker). Raises ``ConfigError`` (nothing
+    created) or ``QueueUnavailable`` (nothing left queued).
     """
     config = load_config(data, data_roots=None if trusted else settings.GYMNOS_DATA_ROOTS)
-    problems = (
-        check(config)
-        if check is not None
-        else checker().problems(config, settings.GYMNOS_CHECK_MEMORY_MB, settings.GYMNOS_CHECK_SECONDS)
-    )
+    problems = check(config) if check is not None else isolated_problems(config)
     if problems:
         raise ConfigError(problems)
     queue_name = queue_name_for(config)
@@ -103,8 +99,15 @@ def validated_config(execution: Execution) -> TrainingConfig:
 
 @functools.cache
 def checker() -> IsolatedChecker:
-    """This process's build checker (its fork server starts on first use, or at start-up: ``warm_up``)."""
+    """This process's build checker (its fork server starts on first use, or at start-up: ``warm_up``; a work
+    horse uses its worker's)."""
     return IsolatedChecker(log_path=settings.LOG_DIR / "checks.log")
+
+
+def isolated_problems(config: TrainingConfig) -> list[Problem]:
+    """What building ``config`` finds, in a child capped at GYMNOS_CHECK_MEMORY_MB and GYMNOS_CHECK_SECONDS: the
+    one build check of a launch, from the web or a sweep's sample alike."""
+    return checker().problems(config, settings.GYMNOS_CHECK_MEMORY_MB, settings.GYMNOS_CHECK_SECONDS)
 
 
 def warm_up(wait: bool = False) -> None:

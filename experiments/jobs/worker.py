@@ -11,6 +11,7 @@ from rq import Queue, Worker
 from rq.job import Job
 
 from experiments.extensions import WORKER_HEARTBEAT, WORKER_MODULES, WORKER_READY
+from experiments.jobs import launching
 from experiments.jobs.deaths import oom_kills
 from experiments.jobs.tasks import on_horse_killed
 from experiments.models import Execution
@@ -33,7 +34,12 @@ def warm_up() -> None:
     initialised before a fork cannot be used after it). What they build is frozen out of the
     garbage collector (``preload``): the horses share those pages instead of copying them.
     """
+    # The build checker's fork server imports the frameworks while this process does (two cores: about as long as
+    # one import); every horse checks through it (a sweep's samples, in the horse that queues them), capped as a
+    # launch from the web is. Started before any thread and any fork: a horse inherits it whole (``isolated_check``).
+    launching.checker().start_server()
     import_frameworks(also=(*JOB_MODULES, *WORKER_MODULES))
+    launching.warm_up(wait=True)
     for ready in WORKER_READY:
         try:
             ready()
