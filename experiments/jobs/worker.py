@@ -37,9 +37,15 @@ def warm_up() -> None:
     # The build checker's fork server imports the frameworks while this process does (two cores: about as long as
     # one import); every horse checks through it (a sweep's samples, in the horse that queues them), capped as a
     # launch from the web is. Started before any thread and any fork: a horse inherits it whole (``isolated_check``).
-    launching.checker().start_server()
+    try:
+        launching.checker().start_server()
+    except OSError:
+        log.warning("Could not start the build checker; each horse that checks a config starts one", exc_info=True)
     import_frameworks(also=(*JOB_MODULES, *WORKER_MODULES))
-    launching.warm_up(wait=True)
+    try:
+        launching.warm_up(wait=True)
+    except OSError:
+        log.warning("Could not warm the build checker up; each horse that checks a config starts one", exc_info=True)
     for ready in WORKER_READY:
         try:
             ready()
