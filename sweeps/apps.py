@@ -20,9 +20,10 @@ class SweepsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from experiments.extensions import FOLLOW_ON, RUN_CALLBACKS, WORKER_MODULES, WORKER_READY
+        from experiments.extensions import FOLLOW_ON, REAPERS, RUN_CALLBACKS, WORKER_MODULES, WORKER_READY
         from experiments.models.lifecycle import execution_ended
         from sweeps.callbacks import trial_callbacks
+        from sweeps.launching import heal, release_abandoned
         from sweeps.signals import on_execution_ended, queued_trials
 
         if trial_callbacks not in RUN_CALLBACKS:
@@ -40,6 +41,16 @@ class SweepsConfig(AppConfig):
                 WORKER_MODULES.append(module)
         if _warm_study not in WORKER_READY:
             WORKER_READY.append(_warm_study)
+        # Nothing stuck (experiments.jobs.reaper): a trial reserved but never queued is failed, and a running sweep
+        # whose advance was lost (with Redis' data, say) gets it queued again. In this order: a released trial is
+        # what makes its sweep wait for an advance.
+        steps = [
+            ("release the sweep trials reserved but never queued", release_abandoned),
+            ("queue again the advance of the sweeps waiting for one", heal),
+        ]
+        for step in steps:
+            if step not in REAPERS:
+                REAPERS.append(step)
 
 
 def _warm_study() -> None:

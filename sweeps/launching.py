@@ -3,8 +3,10 @@
 ``launch_sweep()`` validates a sweep document, creates the ``Sweep`` and, once it is committed,
 queues the job that asks the study for the first trials (``sweeps.tasks.advance_sweep``).
 ``cancel_sweep()`` ends it and stops its live trials. ``heal()`` is the safety check: it queues
-that job again for every running sweep that waits for one, so a signal lost to a crash never
-stalls a sweep.
+that job again for every running sweep that waits for one, so a signal lost to a crash, or an
+advance job lost with Redis' data, never stalls a sweep; ``release_abandoned()`` fails the trials
+reserved but never queued. Both are steps of the reaper (``experiments.jobs.reaper``), registered
+in ``SweepsConfig.ready``.
 """
 
 from __future__ import annotations
@@ -178,8 +180,15 @@ def needs_advance(sweep: Sweep, now: dt.datetime | None = None) -> bool:
     return live == 0  # every trial asked for has ended and been told: time to finish
 
 
+def release_abandoned() -> int:
+    """Fail every trial reserved ``ABANDONED_AFTER`` ago and never queued, in any sweep (the reaper's step; the
+    sweep's next advance tells the study, ``heal`` queues that advance). Returns how many."""
+    return Trial.objects.release_abandoned()
+
+
 def heal(sweeps: Any = None) -> int:
-    """The safety check: queue the advance job of every running sweep that waits for one. Returns how many."""
+    """The safety check: queue the advance job of every running sweep that waits for one (by default: every running
+    sweep, the reaper's step). Returns how many."""
     count = 0
     for sweep in sweeps if sweeps is not None else Sweep.objects.running():
         if needs_advance(sweep) and request_advance(sweep):

@@ -1,5 +1,5 @@
 """Sweeps on a real worker through what goes wrong around them: a sample too big to build, checked in the worker's
-capped child as any launch is."""
+capped child as any launch is; Redis losing its data mid-sweep, which the worker's reaper gets over."""
 
 import pytest
 
@@ -29,6 +29,7 @@ def worker(worker_root, django_db_setup):
         worker_root / "cache",
         GYMNOS_VAR_DIR=str(worker_root / "var"),
         GYMNOS_CHECK_MEMORY_MB="256",
+        GYMNOS_TEST_EPOCH_PAUSE="0.5",
     )
     process = WorkerProcess(env, worker_root / "worker.log")
     yield process
@@ -37,7 +38,8 @@ def worker(worker_root, django_db_setup):
 
 
 @pytest.fixture
-def ready(worker, settings):
+def ready(worker, settings, monkeypatch):
+    monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "tests.hooks")
     settings.RQ_QUEUES = queues_at()
     return worker.wait_ready()
 
@@ -75,3 +77,31 @@ def test_a_sample_too_big_to_build_fails_its_trial_in_the_workers_capped_check_a
     # Every horse checked its samples through the fork server its worker started: one started, ever.
     started = (worker_root / "var" / "log" / "checks.log").read_text().count("Gymnos build checker ")
     assert started == 1
+
+
+def slow(epochs):
+    return tiny(epochs=epochs, callbacks=[{"type": "lambda_callback", "on_epoch_end": "tests.hooks.pause"}])
+
+
+def test_a_sweep_whose_redis_lost_its_data_mid_sweep_finishes_once_the_reaper_queues_its_lost_trial_again(ready):
+    """Last in this module: the flush also forgets the worker's own registration."""
+    sweep = launch_sweep(
+        {
+            "base": slow(epochs=8),
+            "parameters": {"model.network[0].units": {"choice": [4, 8, 16]}},
+            "method": "grid",
+            "parallel": 2,
+        }
+    )
+
+    def one_training_one_waiting():
+        statuses = sorted(t.execution.status for t in Trial.objects.filter(sweep=sweep) if t.execution is not None)
+        return statuses == ["queued", "running"]
+
+    wait_for(one_training_one_waiting, timeout=120, interval=0.2, message="a trial training and one queued")
+    flush()  # Redis restarted without its data: the queued trial's job is gone
+    # The trial that trained moves the sweep on (its last trial queued afresh); the one whose job was lost stayed
+    # queued forever, and its sweep running, until the reaper queued its job again.
+    assert ended(sweep, timeout=240).status == "finished"
+    rows = Trial.objects.filter(sweep=sweep).select_related("execution")
+    assert sorted(trial.execution.status for trial in rows) == ["succeeded", "succeeded", "succeeded"]

@@ -8,6 +8,7 @@ worker does with the job is ``experiments.jobs.horse``.
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import functools
 import logging
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import django_rq
 import redis
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from rq import Callback
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
@@ -29,6 +31,10 @@ from experiments.pipeline.isolated_check import IsolatedChecker
 from experiments.pipeline.params import flatten
 
 log = logging.getLogger(__name__)
+
+# How long a queued run may be without its job before it is an orphan: its job is enqueued when the transaction
+# that created the run commits, a moment after the row is there.
+SETTLE = dt.timedelta(seconds=10)
 
 
 def job_id_for(execution_id: int) -> str:
@@ -134,11 +140,15 @@ def _enqueue(execution: Execution) -> None:
         raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
 
 
-def requeue_orphans() -> int:
-    """Enqueue again the queued runs whose job Redis no longer has (a Redis restarted without its data);
-    returns how many. Safe to run anywhere, any time: a job delivered twice still runs once (claim)."""
+def requeue_orphans(now: dt.datetime | None = None) -> int:
+    """Enqueue again the queued runs whose job Redis no longer has (a Redis restarted without its data, or
+    flushed); returns how many. Only runs queued ``SETTLE`` ago or more: a run just committed has its job
+    enqueued right after the commit. Safe to run anywhere, any time: a job delivered twice still runs once
+    (claim). Part of the reaper (``experiments.jobs.reaper``)."""
+    settled = (now or timezone.now()) - SETTLE
+    queued = Execution.objects.filter(status=Status.QUEUED, created_at__lt=settled).exclude(job_id="")
     requeued = 0
-    for execution in Execution.objects.filter(status=Status.QUEUED).exclude(job_id="").order_by("created_at", "pk"):
+    for execution in queued.order_by("created_at", "pk"):
         connection = django_rq.get_connection(execution.queue or "default")
         if Job.exists(execution.job_id, connection=connection):
             continue

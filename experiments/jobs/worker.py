@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 from typing import Any
 
 from django.db import connections
@@ -11,10 +13,9 @@ from rq import Queue, Worker
 from rq.job import Job
 
 from experiments.extensions import WORKER_HEARTBEAT, WORKER_MODULES, WORKER_READY
-from experiments.jobs import launching
+from experiments.jobs import database, launching, reaper
 from experiments.jobs.deaths import oom_kills
 from experiments.jobs.tasks import on_horse_killed
-from experiments.models import Execution
 from experiments.pipeline.preload import import_frameworks
 
 # What a job runs, besides the engine (``preload.WARM_UP``): loaded before the first fork.
@@ -63,6 +64,8 @@ class GymnosWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.oom_kills_at_fork: int | None = None
+        self.reap_due = reaper.Every(reaper.REAP_SECONDS)
+        self.pid = os.getpid()  # RQ's work horse runs some of this class's methods too (a heartbeat as it starts)
         self.job_monitoring_interval = min(self.job_monitoring_interval, MACHINE_SECONDS)
         warm_up()
 
@@ -80,6 +83,10 @@ class GymnosWorker(Worker):
                 beat(pipeline if pipeline is not None else self.connection, self.key)
             except Exception:  # noqa: BLE001 - what features add is a courtesy; the heartbeat is what matters
                 log.exception("Heartbeat step %s failed", beat.__qualname__)
+        # The reaper, every REAP_SECONDS: RQ heartbeats every MACHINE_SECONDS, idle or while a horse trains, where
+        # its maintenance runs only between jobs, every 10 minutes. In the worker, never in a horse as it starts.
+        if os.getpid() == self.pid and self.reap_due():
+            reaper.reap()
 
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
         connections.close_all()
@@ -92,19 +99,18 @@ class GymnosWorker(Worker):
         it trained fails now, with how it died (``tasks.on_horse_killed``)."""
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
         try:
-            on_horse_killed(job, ret_val, self.oom_kills_at_fork)
-        except Exception:  # noqa: BLE001 - the heartbeat check fails the run later ("worker lost")
+            database.step(
+                f"fail the run of job {job.id}, whose work horse died",
+                lambda: on_horse_killed(job, ret_val, self.oom_kills_at_fork),
+            )
+        except Exception:  # noqa: BLE001 - the reaper fails the run later ("worker lost")
             log.exception("Could not fail the run of job %s, whose work horse died", job.id)
         finally:
             connections.close_all()
 
     def run_maintenance_tasks(self) -> None:
+        """RQ's maintenance (at start, then between jobs every 10 minutes), and the reaper (``reaper.reap``)."""
         super().run_maintenance_tasks()
-        try:
-            reaped = Execution.objects.mark_lost()
-        except Exception:  # noqa: BLE001 - maintenance must not stop the worker
-            log.exception("Could not check for lost executions")
-            return
-        if reaped:
-            log.warning("Marked %s execution(s) whose worker was lost as failed", reaped)
+        reaper.reap()
+        self.reap_due.last = time.monotonic()
         connections.close_all()
