@@ -5,7 +5,6 @@ import os
 import signal
 
 import django_rq
-import psutil
 import pytest
 from django.test import Client
 
@@ -107,7 +106,7 @@ def test_a_run_whose_work_horse_is_killed_fails_at_once_saying_how_it_died(stack
     worker = stack.worker(GYMNOS_TEST_EPOCH_PAUSE="0.5").wait_ready()
     execution = launching.launch(slow(epochs=40))
     wait_for(lambda: Execution.objects.get(pk=execution.pk).epochs >= 1, timeout=90, message="an epoch done")
-    (horse,) = psutil.Process(worker.process.pid).children()
+    horse = worker.horse()
     horse.kill()  # as the kernel's out-of-memory killer, or a person, would
     # Failed by the worker that saw it die, well before a stale heartbeat (30 s) would say "worker lost".
     wait_for(lambda: status_of(execution.pk) == "failed", timeout=10, message="the run failed")

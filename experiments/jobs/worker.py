@@ -12,7 +12,7 @@ from redis.client import Pipeline
 from rq import Queue, Worker
 from rq.job import Job
 
-from experiments.extensions import WORKER_HEARTBEAT, WORKER_MODULES, WORKER_READY
+from experiments.extensions import LAUNCHING_JOBS, WORKER_HEARTBEAT, WORKER_MODULES, WORKER_READY
 from experiments.jobs import database, launching, reaper
 from experiments.jobs.deaths import oom_kills
 from experiments.jobs.tasks import on_horse_killed
@@ -35,18 +35,7 @@ def warm_up() -> None:
     initialised before a fork cannot be used after it). What they build is frozen out of the
     garbage collector (``preload``): the horses share those pages instead of copying them.
     """
-    # The build checker's fork server imports the frameworks while this process does (two cores: about as long as
-    # one import); every horse checks through it (a sweep's samples, in the horse that queues them), capped as a
-    # launch from the web is. Started before any thread and any fork: a horse inherits it whole (``isolated_check``).
-    try:
-        launching.checker().start_server()
-    except OSError:
-        log.warning("Could not start the build checker; each horse that checks a config starts one", exc_info=True)
     import_frameworks(also=(*JOB_MODULES, *WORKER_MODULES))
-    try:
-        launching.warm_up(wait=True)
-    except OSError:
-        log.warning("Could not warm the build checker up; each horse that checks a config starts one", exc_info=True)
     for ready in WORKER_READY:
         try:
             ready()
@@ -64,6 +53,7 @@ class GymnosWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.oom_kills_at_fork: int | None = None
+        self.checker_started = False
         self.reap_due = reaper.Every(reaper.REAP_SECONDS)
         self.pid = os.getpid()  # RQ's work horse runs some of this class's methods too (a heartbeat as it starts)
         self.job_monitoring_interval = min(self.job_monitoring_interval, MACHINE_SECONDS)
@@ -89,10 +79,27 @@ class GymnosWorker(Worker):
             reaper.reap()
 
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        self._start_checker_for(job)
         connections.close_all()
         # Read again when a horse dies: a count that went up meanwhile names the kernel's out-of-memory killer.
         self.oom_kills_at_fork = oom_kills()
         return super().fork_work_horse(job, queue)
+
+    def _start_checker_for(self, job: Job) -> None:
+        """Before the first horse that may launch runs (``extensions.LAUNCHING_JOBS``: a sweep's), start the build
+        checker's fork server here: every horse after it checks configs through it (a sweep's samples, capped as a
+        launch from the web is) instead of starting one of its own, seconds each. A worker that never runs such a
+        job keeps none (it holds the frameworks: about 750 MB). Started from this process's only thread, before
+        the fork: the horse inherits it whole (``isolated_check``); the first check waits for it to be ready."""
+        if self.checker_started:
+            return
+        try:
+            if not any(launches(job) for launches in LAUNCHING_JOBS):
+                return
+            launching.checker().start_server()
+        except Exception:  # noqa: BLE001 - without it a horse starts a checker of its own, slower but the same
+            log.warning("Could not start the build checker; a horse that checks a config starts one", exc_info=True)
+        self.checker_started = True
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         """RQ calls this when the horse died without ending its job (not a stop-job: that is a cancel); the run
