@@ -25,6 +25,8 @@ import logging
 import time
 from collections.abc import Callable
 
+import redis
+
 from experiments.extensions import REAPERS
 from experiments.jobs import database, launching
 from experiments.models import Execution
@@ -46,8 +48,11 @@ def reap() -> dict[str, int]:
     for what, function in [*CORE, *REAPERS]:
         try:
             count = database.step(what, function) or 0
-        except Exception:  # noqa: BLE001 - one step's failure (Redis away) must stop neither the others nor the loop
-            log.warning("Could not %s; trying again later", what, exc_info=True)
+        except (redis.RedisError, OSError) as exc:  # Redis away: said in a line, every turn until it is back
+            log.warning("Could not %s (Redis said: %s); trying again later", what, exc)
+            count = 0
+        except Exception:  # noqa: BLE001 - one step's failure must stop neither the others nor the loop
+            log.exception("Could not %s; trying again later", what)
             count = 0
         if count:
             log.warning("Reaper: %s: %s", what, count)
