@@ -1,8 +1,8 @@
 """The reaper: it ends every state that waits on something that may never come (docs/security.md, "Nothing stuck").
 
-Each worker runs it every ``REAP_SECONDS`` (``experiments.jobs.worker``: idle or while its horse trains, and at
-start), and so does ``up``'s supervisor. Every step is a conditional update or an idempotent enqueue, so any
-number of processes may reap at once. What it reaps, and into what:
+Each worker runs it every ``REAP_SECONDS`` from its heartbeat (``experiments.jobs.worker``: idle or while its horse
+trains, the first time as it is first idle), and so does ``up``'s supervisor. Every step is a conditional update
+or an idempotent enqueue, so any number of processes may reap at once. What it reaps, and into what:
 
 1. a **running run whose heartbeat stopped** ``LOST_AFTER`` (30 s) ago, its worker or machine gone: failed,
    "worker lost" (``Execution.objects.mark_lost``; a horse whose worker died says so itself, at once);

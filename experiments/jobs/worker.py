@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from typing import Any
 
 from django.db import connections
@@ -73,8 +72,9 @@ class GymnosWorker(Worker):
                 beat(pipeline if pipeline is not None else self.connection, self.key)
             except Exception:  # noqa: BLE001 - what features add is a courtesy; the heartbeat is what matters
                 log.exception("Heartbeat step %s failed", beat.__qualname__)
-        # The reaper, every REAP_SECONDS: RQ heartbeats every MACHINE_SECONDS, idle or while a horse trains, where
-        # its maintenance runs only between jobs, every 10 minutes. In the worker, never in a horse as it starts.
+        # The reaper, every REAP_SECONDS, the first time as the worker is first idle: RQ heartbeats every
+        # MACHINE_SECONDS, idle or while a horse trains, where its maintenance runs only between jobs, every 10
+        # minutes. In the worker, never in a horse as it starts.
         if os.getpid() == self.pid and self.reap_due():
             reaper.reap()
 
@@ -116,8 +116,6 @@ class GymnosWorker(Worker):
             connections.close_all()
 
     def run_maintenance_tasks(self) -> None:
-        """RQ's maintenance (at start, then between jobs every 10 minutes), and the reaper (``reaper.reap``)."""
+        """RQ's maintenance (at start, then between jobs every 10 minutes); the reaper runs from the heartbeat."""
         super().run_maintenance_tasks()
-        reaper.reap()
-        self.reap_due.last = time.monotonic()
         connections.close_all()
