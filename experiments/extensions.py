@@ -13,6 +13,12 @@ Nothing here imports Keras, so the web process may load every feature's registra
   heartbeat (system metrics write the machine's figures into the worker's hash); one that fails is logged.
 - ``FOLLOW_ON``: functions ``(id of a run that ended) -> [ids of queued runs, first first]`` that may be
   trained next in the work horse that trained it (``experiments.jobs.follow_on``; a sweep: its queued trials).
+- ``LAUNCHING_JOBS``: functions ``(an RQ job) -> bool``: whether that job's work horse may launch runs (a sweep's
+  advance job, a trial's run, which moves its sweep on as it ends); a worker starts the build checker its horses
+  share before forking the first such horse (``experiments.jobs.worker``).
+- ``REAPERS``: ``(what it does, function)`` pairs the reaper runs after its own steps
+  (``experiments.jobs.reaper``); each function ends some stuck state of a feature and returns how many (a
+  sweep: its trials reserved but never queued, its advance lost).
 - Folder readers for sync: ``experiments.index.reader.register``.
 - A run ending: ``experiments.models.lifecycle.execution_ended`` (a Django signal).
 """
@@ -30,3 +36,5 @@ WORKER_MODULES: list[str] = []
 WORKER_READY: list[Callable[[], object]] = []
 WORKER_HEARTBEAT: list[Callable[[Any, str], None]] = []
 FOLLOW_ON: list[Callable[[int], list[int]]] = []
+LAUNCHING_JOBS: list[Callable[[Any], bool]] = []
+REAPERS: list[tuple[str, Callable[[], int]]] = []

@@ -186,7 +186,14 @@ TEMPLATES = [
 ]
 
 _default_db = f"sqlite:///{VAR_DIR / 'gymnos.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL") or _default_db, conn_max_age=60)}
+# Connections are kept a minute and checked before their first query in each request (CONN_HEALTH_CHECKS): one that
+# PostgreSQL killed (pg_terminate_backend, a failover, a restart) is replaced instead of answering 500. The loops
+# outside requests follow the same rule through experiments.jobs.database.
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or _default_db, conn_max_age=60, conn_health_checks=True
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dashboard read while a worker writes epoch metrics.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (

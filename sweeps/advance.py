@@ -10,9 +10,10 @@ running it once:
    running (or being asked for) at once, and at most ``trials_total`` are ever asked for (the
    unique (sweep, number) constraint says so too);
 3. for each slot the study is asked for values, written into the base config, and the config is
-   checked and launched as an ordinary execution (``launching.launch``). A sample whose config does
-   not validate fails that trial with its error, and the slot is used again; a network another
-   sample of the sweep already built is not built again (``_checker``);
+   checked and launched as an ordinary execution (``launching.launch``), its network built in the same
+   capped child as any launch's. A sample whose config does not validate or build fails that trial with its
+   error, and the slot is used again; a network another sample of the sweep already built is not built
+   again (``_checker``);
 4. when every trial has ended the sweep is finished; importances are refreshed (while it runs: at most
    every ``IMPORTANCE_EVERY``).
 
@@ -43,12 +44,10 @@ from experiments.pipeline.config import TrainingConfig
 from experiments.pipeline.errors import Problem
 
 from . import paths, study
-from .models import Sweep, Trial
+from .models import ABANDONED_AFTER, Sweep, Trial
 
 log = logging.getLogger(__name__)
 
-# A trial reserved but never queued (the job asking for it died) gives its slot back after this long.
-ABANDONED_AFTER = dt.timedelta(minutes=5)
 # The live importances are recomputed at most this often (each takes tens of milliseconds of a worker's time
 # between two trials, and reads every trial of the study); the sweep's end always recomputes them.
 IMPORTANCE_EVERY = dt.timedelta(seconds=10)
@@ -85,11 +84,7 @@ def advance(sweep_id: int) -> str:
 
 def tell_ended(sweep: Sweep, opened: optuna.Study | None = None) -> int:
     """Tell the study about every trial of ``sweep`` that ended; each is told once. Returns how many."""
-    now = timezone.now()
-    abandoned = sweep.trials.filter(
-        execution__isnull=True, error="", told_at__isnull=True, created_at__lt=now - ABANDONED_AFTER
-    )
-    abandoned.update(error="the job asking for this trial stopped before it was queued (its worker was lost)")
+    sweep.trials.release_abandoned()  # told below, as failed
     count = 0
     for trial in sweep.trials.untold().select_related("execution"):
         if not Trial.objects.filter(pk=trial.pk, told_at__isnull=True).update(told_at=timezone.now()):
@@ -142,7 +137,11 @@ def start(sweep: Sweep, trial: Trial, opened: optuna.Study | None = None) -> str
     try:
         with transaction.atomic():
             execution = launching.launch(config, user=sweep.created_by, trusted=sweep.trusted, check=_checker(sweep))
-            Trial.objects.filter(pk=trial.pk).update(execution=execution)
+            if not Trial.objects.filter(pk=trial.pk, error="").update(execution=execution):
+                raise _Released()  # the run is not made: the transaction rolls back, its job is never queued
+    except _Released:
+        log.warning("Trial %s of %s was released as abandoned while it was being queued", trial.number, sweep)
+        return "failed"
     except ConfigError as exc:
         key_problems = [p for p in exc.problems if p.path in params and p.message.startswith(_KEY_PROBLEMS)]
         _fail_sample(sweep, trial, number, "\n".join(str(problem) for problem in exc.problems), opened)
@@ -152,7 +151,9 @@ def start(sweep: Sweep, trial: Trial, opened: optuna.Study | None = None) -> str
             return "stop"
         return "failed"
     except QueueUnavailable as exc:
-        # The execution failed as it could not be queued (its end is told like any other's).
+        # Redis was away: a run made and not queued failed (told like any other's end); a reservation that never
+        # became a run fails now rather than stay "starting" until the reaper releases it.
+        Trial.objects.filter(pk=trial.pk, execution__isnull=True, error="").update(error=f"could not be queued: {exc}")
         log.warning("Could not queue a trial of %s: %s", sweep, exc)
         return "stop"
     if not Sweep.objects.filter(pk=sweep.pk, status=Sweep.State.RUNNING).exists():
@@ -160,10 +161,18 @@ def start(sweep: Sweep, trial: Trial, opened: optuna.Study | None = None) -> str
     return "queued"
 
 
+class _Released(Exception):
+    """The reaper failed a trial as abandoned while its run was being made (``start``)."""
+
+
 def _checker(sweep: Sweep) -> Callable[[TrainingConfig], list[Problem]]:
-    """The build check of a sample, remembering (in Redis, per sweep) each network that built: a sample
-    whose network another one already built skips Keras' build of it (30-40 ms of the time between two
-    trials on a worker). Without Redis it checks everything."""
+    """The build check of a sample: the launch's own (a child capped at GYMNOS_CHECK_MEMORY_MB and
+    GYMNOS_CHECK_SECONDS, ``launching.isolated_problems``), which builds the network, the part whose cost a
+    config chooses. Each network that built there is remembered (in Redis, per sweep): a later sample with the
+    same network is checked here instead, without building it (``network_built``), since what is left
+    (optimizer, loss, metrics, transformers, callbacks) costs the same whatever the config says, and a child's
+    start (its TensorFlow runtime: 0.5-0.8 s) is most of the time between two trials. Without Redis every
+    sample goes to the child."""
     key = BUILT_NETWORKS.format(sweep=sweep.pk)
 
     def check(config: TrainingConfig) -> list[Problem]:
@@ -173,8 +182,10 @@ def _checker(sweep: Sweep) -> Callable[[TrainingConfig], list[Problem]]:
             built = bool(connection.sismember(key, signature))
         except redis.RedisError:
             built = False
-        problems = build_problems(config, network_built=built)
-        if not problems and not built:
+        if built:
+            return build_problems(config, network_built=True)
+        problems = launching.isolated_problems(config)
+        if not problems:
             try:
                 pipeline = connection.pipeline()
                 pipeline.sadd(key, signature)
@@ -197,7 +208,7 @@ def finish_if_done(sweep: Sweep) -> bool:
 
     A trial another worker is telling (claimed, its outcome not written yet) holds the finish back:
     that worker finishes the sweep after it told the study, so the study knows every trial by then.
-    One whose teller died (claimed longer than ``ABANDONED_AFTER`` ago) holds it back no more.
+    One whose teller died (claimed longer than ``models.ABANDONED_AFTER`` ago) holds it back no more.
     """
     trials = sweep.trials
     telling = trials.filter(outcome="", told_at__gt=timezone.now() - ABANDONED_AFTER)

@@ -20,10 +20,18 @@ class SweepsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from experiments.extensions import FOLLOW_ON, RUN_CALLBACKS, WORKER_MODULES, WORKER_READY
+        from experiments.extensions import (
+            FOLLOW_ON,
+            LAUNCHING_JOBS,
+            REAPERS,
+            RUN_CALLBACKS,
+            WORKER_MODULES,
+            WORKER_READY,
+        )
         from experiments.models.lifecycle import execution_ended
         from sweeps.callbacks import trial_callbacks
-        from sweeps.signals import on_execution_ended, queued_trials
+        from sweeps.launching import heal, release_abandoned
+        from sweeps.signals import launches_trials, on_execution_ended, queued_trials
 
         if trial_callbacks not in RUN_CALLBACKS:
             RUN_CALLBACKS.append(trial_callbacks)
@@ -40,6 +48,19 @@ class SweepsConfig(AppConfig):
                 WORKER_MODULES.append(module)
         if _warm_study not in WORKER_READY:
             WORKER_READY.append(_warm_study)
+        # A sweep's samples are checked in the build checker a worker starts for the horses that may queue them.
+        if launches_trials not in LAUNCHING_JOBS:
+            LAUNCHING_JOBS.append(launches_trials)
+        # Nothing stuck (experiments.jobs.reaper): a trial reserved but never queued is failed, and a running sweep
+        # whose advance was lost (with Redis' data, say) gets it queued again. In this order: a released trial is
+        # what makes its sweep wait for an advance.
+        steps = [
+            ("release the sweep trials reserved but never queued", release_abandoned),
+            ("queue again the advance of the sweeps waiting for one", heal),
+        ]
+        for step in steps:
+            if step not in REAPERS:
+                REAPERS.append(step)
 
 
 def _warm_study() -> None:

@@ -209,10 +209,12 @@ class SweepDocument(Section):
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """A valid sweep: the document, the base config it resolved to, and what follows from them."""
+    """A valid sweep: the document, the base config it resolved to (as given, and validated: ``config``, so
+    nothing after ``load_sweep`` validates the base again), and what follows from them."""
 
     document: SweepDocument
     base: dict[str, Any]
+    config: TrainingConfig
     base_run: int | None
     name: str
     trials: int
@@ -226,10 +228,12 @@ class SweepPlan:
 
 def load_sweep(
     data: object,
-    resolve_run: Callable[[int], dict[str, Any] | None],
+    resolve_run: Callable[[int], dict[str, Any]],
     data_roots: list[Any] | None = None,
 ) -> SweepPlan:
-    """Validate a sweep document; ``resolve_run(id)`` gives a run's config (None: no such run).
+    """Validate a sweep document; ``resolve_run(id)`` gives a run's config, or raises ``LookupError`` saying why
+    that run cannot be a base (there is no such run, it is deleted, its folder is missing), which is the
+    problem at ``base``.
 
     ``data_roots`` are passed to the base config's validation as for a launch (None: any dataset path).
     """
@@ -238,10 +242,10 @@ def load_sweep(
     base_run: int | None = None
     if isinstance(document.base, int):
         base_run = document.base
-        config = resolve_run(document.base)
-        if config is None:
-            raise ConfigError([Problem("base", f"there is no run {document.base} with a readable config")])
-        base = config
+        try:
+            base = resolve_run(document.base)
+        except LookupError as exc:
+            raise ConfigError([Problem("base", str(exc.args[0] if exc.args else exc))]) from None
     else:
         base = document.base
     try:
@@ -258,6 +262,7 @@ def load_sweep(
     return SweepPlan(
         document=document,
         base=base,
+        config=config_model,
         base_run=base_run,
         name=name,
         trials=trials,

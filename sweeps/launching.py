@@ -3,8 +3,10 @@
 ``launch_sweep()`` validates a sweep document, creates the ``Sweep`` and, once it is committed,
 queues the job that asks the study for the first trials (``sweeps.tasks.advance_sweep``).
 ``cancel_sweep()`` ends it and stops its live trials. ``heal()`` is the safety check: it queues
-that job again for every running sweep that waits for one, so a signal lost to a crash never
-stalls a sweep.
+that job again for every running sweep that waits for one, so a signal lost to a crash, or an
+advance job lost with Redis' data, never stalls a sweep; ``release_abandoned()`` fails the trials
+reserved but never queued. Both are steps of the reaper (``experiments.jobs.reaper``), registered
+in ``SweepsConfig.ready``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from rq.job import Job, JobStatus
 from experiments.jobs import launching
 from experiments.jobs.queues import QueueUnavailable, check_redis, queue_name_for
 from experiments.models import Execution, Status
-from experiments.pipeline.config import load_config
 
 from .document import SweepPlan, load_sweep
 from .models import Sweep, Trial
@@ -38,10 +39,27 @@ ADVANCE_TIMEOUT = 600  # seconds: asking, checking and queueing a few trials tak
 QUIET = dt.timedelta(seconds=10)
 
 
-def run_config(execution_id: int) -> dict[str, Any] | None:
-    """The config of run ``execution_id`` (a sweep's ``base`` may name a run), or None."""
-    config = Execution.objects.filter(pk=execution_id).values_list("config", flat=True).first()
-    return config if isinstance(config, dict) else None
+def run_config(execution_id: int) -> dict[str, Any]:
+    """The config of run ``execution_id`` (a sweep's ``base`` may name a run); ``LookupError`` saying why a run
+    cannot be a base: there is none, it is in the trash, its folder is missing (a config known only to the
+    index, which the folder no longer backs), or it has no readable config."""
+    found = Execution.objects.filter(pk=execution_id).values("status", "config", "deleted_at").first()
+    if found is None:
+        raise LookupError(f"there is no run {execution_id}")
+    if found["status"] == Status.DELETED:
+        when = f" since {found['deleted_at']:%Y-%m-%d %H:%M}" if found["deleted_at"] else ""
+        raise LookupError(
+            f"run {execution_id} is deleted (in the trash{when}); restore it from the Trash page first, "
+            "or give its config as the base"
+        )
+    if found["status"] == Status.MISSING:
+        raise LookupError(
+            f"run {execution_id} is missing (its folder was not found at the last sync); sync again once the "
+            "folder is back, or give its config as the base"
+        )
+    if not isinstance(found["config"], dict) or not found["config"]:
+        raise LookupError(f"run {execution_id} has no readable config (its training_config.json could not be read)")
+    return found["config"]
 
 
 def plan(data: Any, trusted: bool = False) -> SweepPlan:
@@ -55,7 +73,7 @@ def launch_sweep(data: Any, user: Any = None, trusted: bool = False) -> Sweep:
     Raises ``ConfigError`` (nothing created) or ``QueueUnavailable`` (nothing created).
     """
     sweep_plan = plan(data, trusted)
-    queue = queue_name_for(load_config(sweep_plan.base))
+    queue = queue_name_for(sweep_plan.config)
     check_redis(django_rq.get_connection(queue))
     document = sweep_plan.document
     with transaction.atomic():
@@ -162,8 +180,15 @@ def needs_advance(sweep: Sweep, now: dt.datetime | None = None) -> bool:
     return live == 0  # every trial asked for has ended and been told: time to finish
 
 
+def release_abandoned() -> int:
+    """Fail every trial reserved ``ABANDONED_AFTER`` ago and never queued, in any sweep (the reaper's step; the
+    sweep's next advance tells the study, ``heal`` queues that advance). Returns how many."""
+    return Trial.objects.release_abandoned()
+
+
 def heal(sweeps: Any = None) -> int:
-    """The safety check: queue the advance job of every running sweep that waits for one. Returns how many."""
+    """The safety check: queue the advance job of every running sweep that waits for one (by default: every running
+    sweep, the reaper's step). Returns how many."""
     count = 0
     for sweep in sweeps if sweeps is not None else Sweep.objects.running():
         if needs_advance(sweep) and request_advance(sweep):

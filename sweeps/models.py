@@ -9,6 +9,7 @@ conditional update from ``running``, so a sweep that ended never starts again.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.db import models
@@ -108,7 +109,23 @@ class Sweep(models.Model):
         return self.status == self.State.RUNNING
 
 
+# A trial reserved but never queued (the job asking for it died, or Redis went away as it was queued) gives its
+# slot back after this long: the reaper (``sweeps.launching.release_abandoned``) or its sweep's next advance fails it.
+ABANDONED_AFTER = dt.timedelta(minutes=5)
+ABANDONED = "the job asking for this trial stopped before it was queued (its worker was lost, or Redis went away)"
+
+
 class TrialQuerySet(models.QuerySet["Trial"]):
+    def release_abandoned(self, now: dt.datetime | None = None) -> int:
+        """Fail the trials reserved ``ABANDONED_AFTER`` ago and still not queued, with the reason; returns how many.
+
+        A conditional update: the job that reserved one and queues it late finds it failed and queues nothing.
+        """
+        stale = (now or timezone.now()) - ABANDONED_AFTER
+        return self.filter(execution__isnull=True, error="", told_at__isnull=True, created_at__lt=stale).update(
+            error=ABANDONED
+        )
+
     def live(self) -> TrialQuerySet:
         """Trials that take a slot of ``parallel``: queued or running, or being asked for and queued."""
         return self.filter(Q(execution__status__in=LIVE) | Q(execution__isnull=True, error="", told_at__isnull=True))

@@ -11,7 +11,7 @@ from rq import get_current_job
 from experiments.models import Execution, Status
 
 from .launching import request_advance, trial_of
-from .models import Sweep
+from .models import Sweep, Trial
 
 log = logging.getLogger(__name__)
 
@@ -46,3 +46,13 @@ def queued_trials(ended: int) -> list[int]:
         return []
     queued = Execution.objects.filter(sweep_trial__sweep_id=trial.sweep_id, status=Status.QUEUED).order_by("pk")
     return list(queued.values_list("pk", flat=True)[:4])
+
+
+def launches_trials(job: Any) -> bool:
+    """Whether ``job``'s work horse may queue a sweep's trials (and so check their configs): the sweep's advance job,
+    or a trial's run, whose end moves its sweep on in that horse (``on_execution_ended``)."""
+    if job.func_name == "sweeps.tasks.advance_sweep":
+        return True
+    if job.func_name == "experiments.jobs.tasks.run_execution" and job.args:
+        return Trial.objects.filter(execution_id=job.args[0]).exists()
+    return False

@@ -6,7 +6,6 @@ import signal
 
 import django_rq
 import h5py
-import psutil
 import pytest
 from rq.job import Job
 
@@ -134,7 +133,7 @@ def test_cancelling_a_sweep_stops_the_trial_its_horse_took(worker):
 def test_a_horse_killed_during_a_trial_it_took_fails_that_trial_and_the_sweep_goes_on(worker):
     sweep = launch_sweep(grid([4, 8, 16], slow(epochs=8)))
     wait_for(lambda: second_training(sweep), timeout=120, message="the second trial training in the first's horse")
-    (horse,) = psutil.Process(worker.process.pid).children()
+    horse = worker.horse()
     os.kill(horse.pid, signal.SIGKILL)
     rows = ended(sweep)
     assert sweep.status == "finished"

@@ -2,6 +2,7 @@
 
 import pytest
 
+from experiments.models import Execution, Experiment
 from experiments.pipeline import ConfigError
 from sweeps import paths
 from sweeps.document import load_sweep
@@ -10,7 +11,7 @@ from tests.helpers import seed_config, tiny
 
 
 def no_runs(run_id):
-    return None
+    raise LookupError(f"there is no run {run_id}")
 
 
 def problems(data, resolve=no_runs):
@@ -114,11 +115,11 @@ def test_base_may_be_a_runs_id_and_an_unknown_run_is_an_error_at_base():
     config = tiny()
     chosen = load_sweep(
         {"base": 7, "parameters": {"training.epochs": {"choice": [1, 2]}}, "method": "grid"},
-        lambda run: config if run == 7 else None,
+        lambda run: config if run == 7 else no_runs(run),
     )
     assert chosen.base == config and chosen.base_run == 7
     assert problems({"base": 8, "parameters": {"training.epochs": {"choice": [1]}}, "method": "grid"}) == {
-        "base": "there is no run 8 with a readable config"
+        "base": "there is no run 8"
     }
     assert problems({"base": "run 7", "parameters": {"training.epochs": {"choice": [1]}}}) == {
         "base": 'must be a training config (an object) or the id of a run to start from, got "run 7"'
@@ -233,6 +234,33 @@ def test_a_web_launch_reads_dataset_paths_only_inside_the_data_roots(tmp_path, s
         plan(sweep({"training.epochs": {"choice": [1]}}, method="grid") | {"base": config})
     [problem] = caught.value.problems
     assert problem.path == "base.dataset.path" and "GYMNOS_DATA_ROOTS" in problem.message
+
+
+@pytest.mark.django_db
+def test_a_deleted_a_missing_and_an_unknown_run_are_each_refused_as_a_base_saying_why():
+    experiment = Experiment.objects.create(name="boston_housing")
+    kept = Execution.objects.create(experiment=experiment, status="succeeded", config=tiny())
+    deleted = Execution.objects.create(experiment=experiment, status="succeeded", config=tiny())
+    Execution.objects.delete_run(deleted.pk, by=None)
+    missing = Execution.objects.create(experiment=experiment, status="missing", config=tiny())
+    unread = Execution.objects.create(experiment=experiment, status="failed", config={})
+
+    def refusal(run):
+        with pytest.raises(ConfigError) as caught:
+            plan(sweep({"training.epochs": {"choice": [1]}}, method="grid") | {"base": run})
+        [problem] = caught.value.problems
+        assert problem.path == "base"
+        return problem.message
+
+    assert plan(sweep({"training.epochs": {"choice": [1]}}, method="grid") | {"base": kept.pk}).base == tiny()
+    assert refusal(deleted.pk).startswith(f"run {deleted.pk} is deleted (in the trash since ")
+    assert refusal(deleted.pk).endswith("restore it from the Trash page first, or give its config as the base")
+    assert refusal(missing.pk) == (
+        f"run {missing.pk} is missing (its folder was not found at the last sync); sync again once the folder "
+        "is back, or give its config as the base"
+    )
+    assert refusal(unread.pk).startswith(f"run {unread.pk} has no readable config")
+    assert refusal(unread.pk + 100) == f"there is no run {unread.pk + 100}"
 
 
 def test_paths_are_parsed_and_written_as_the_params_columns_name_them():

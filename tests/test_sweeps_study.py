@@ -2,7 +2,9 @@
 a network its samples already built not built again."""
 
 import datetime as dt
+import resource
 
+import django_rq
 import optuna
 import pytest
 import sqlalchemy
@@ -10,7 +12,8 @@ from django.db import connection
 from django.utils import timezone
 from optuna.trial import TrialState
 
-from experiments.pipeline import load_config, network
+from experiments.pipeline import load_config
+from experiments.pipeline.build_check import network_key
 from sweeps import advance, study
 from sweeps.launching import launch_sweep
 from sweeps.models import Sweep, Trial
@@ -57,28 +60,57 @@ def test_importances_are_recomputed_at_most_every_ten_seconds_and_only_once_two_
     assert advance.due_for_importance(sweep)
 
 
-def test_a_network_a_sample_already_built_is_not_built_again_and_every_sample_is_still_checked(monkeypatch):
-    built = []
-    real = network.build_model
-    monkeypatch.setattr(network, "build_model", lambda *args: built.append(args) or real(*args))
-    check = advance._checker(sweep_of(3))
+def sample(units, loss="mse", activation="relu"):
+    config = tiny()
+    config["model"]["network"][0].update(units=units, activation=activation)
+    config["model"]["compilation"]["loss"] = loss
+    return load_config(config)
 
-    def sample(units, loss="mse", activation="relu"):
-        config = tiny()
-        config["model"]["network"][0].update(units=units, activation=activation)
-        config["model"]["compilation"]["loss"] = loss
-        return load_config(config)
 
-    assert check(sample(8)) == [] and check(sample(8)) == [] and len(built) == 1
-    assert check(sample(16)) == [] and len(built) == 2  # another network: built
+# A first layer of 10 million units over Boston's 13 features: 130 million weights, over half a gigabyte.
+HUGE = 10_000_000
+TOO_BIG = "the model needs more than 256 MB to build (the limit for checking a config, GYMNOS_CHECK_MEMORY_MB)"
+
+
+def remembered(sweep, config):
+    key = advance.BUILT_NETWORKS.format(sweep=sweep.pk)
+    return bool(django_rq.get_connection(sweep.queue).sismember(key, network_key(config)))
+
+
+def test_a_network_a_sample_already_built_is_not_built_again_and_every_sample_is_still_checked(settings):
+    settings.GYMNOS_CHECK_MEMORY_MB = 256
+    sweep = sweep_of(3)
+    check = advance._checker(sweep)
+    assert [problem.message for problem in check(sample(HUGE))] == [TOO_BIG]  # built in the capped child
+    assert not remembered(sweep, sample(HUGE))
+    assert check(sample(8)) == [] and remembered(sweep, sample(8))
+    # A network remembered as built is not built again: say this sweep built the huge one, and it passes.
+    django_rq.get_connection(sweep.queue).sadd(advance.BUILT_NETWORKS.format(sweep=sweep.pk), network_key(sample(HUGE)))
+    assert check(sample(HUGE)) == []
     problems = check(sample(8, loss="mean_squared_errr"))  # a network it knows, a loss Keras does not
-    assert [problem.path for problem in problems] == ["model.compilation.loss"] and len(built) == 2
+    assert [problem.path for problem in problems] == ["model.compilation.loss"]
     for _ in range(2):  # a network that does not build is never remembered as one that does
         problems = check(sample(4, activation="relux"))
         assert [problem.path for problem in problems] == ["model.network[0]"]
-    assert check(sample(8)) == [] and len(built) == 2
-    other_sweep = advance._checker(sweep_of(4))
-    assert other_sweep(sample(8)) == [] and len(built) == 3  # remembered per sweep
+    assert not remembered(sweep, sample(4, activation="relux"))
+    assert not remembered(sweep_of(4), sample(8))  # remembered per sweep
+
+
+def test_a_sample_the_launch_check_refuses_is_refused_in_the_sweep_and_never_built_in_this_process(settings):
+    """A sample was built uncapped in the work horse: one the launch check refuses ran and reached 6.4 GB."""
+    settings.GYMNOS_CHECK_MEMORY_MB = 256
+    sweep = launch_sweep(
+        {"base": tiny(), "parameters": {"model.network[0].units": {"choice": [8, HUGE]}}, "method": "grid"}
+    )
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    advance.advance(sweep.pk)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    rows = {trial.params["model.network[0].units"]: trial for trial in Trial.objects.filter(sweep=sweep)}
+    assert rows[HUGE].execution is None
+    assert rows[HUGE].error == f"model.network: {TOO_BIG}"
+    assert rows[HUGE].outcome == "failed"
+    assert rows[8].execution.status == "queued"
+    assert grown_mb < 100
 
 
 def test_the_study_commits_to_sqlite_as_djangos_own_connections_do():

@@ -7,6 +7,7 @@ import sys
 import time
 import uuid
 
+import psutil
 import redis
 from django.db import connection
 
@@ -71,6 +72,12 @@ class WorkerProcess:
                 return self
             time.sleep(0.2)
         raise TimeoutError(f"worker {self.name} did not register within {timeout}s")
+
+    def horse(self):
+        """Its work horse: the child forked from it (it may also have started the build checker's fork server)."""
+        worker = psutil.Process(self.process.pid)
+        (horse,) = [child for child in worker.children() if child.cmdline() == worker.cmdline()]
+        return horse
 
     def stop(self):
         if self.process.poll() is None:

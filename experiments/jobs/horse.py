@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 import time
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -28,10 +29,10 @@ from rq import get_current_job
 from experiments import files
 from experiments.extensions import RUN_CALLBACKS
 from experiments.index.sync import index_execution
-from experiments.jobs import follow_on
+from experiments.jobs import database, follow_on, launching
 from experiments.jobs.follow_on import private_memory
 from experiments.models import Execution, Status
-from experiments.pipeline import ConfigError, ExecutionResult, load_config, run_experiment
+from experiments.pipeline import ConfigError, ExecutionResult, run_experiment
 from experiments.pipeline.errors import MemoryLimitExceeded
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,9 @@ class DatabaseProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         history = self.model.history.history
         total = (self.params or {}).get("epochs")
-        Execution.objects.record_epoch(self.execution_id, history, total)
+        # Each epoch stores the whole history so far: one the database missed (its connection killed twice in a
+        # row) is caught up by the next, and the training goes on.
+        database.step("record an epoch", lambda: Execution.objects.record_epoch(self.execution_id, history, total))
 
 
 def run_job(execution_id: int) -> str:
@@ -85,7 +88,7 @@ def train(execution_id: int) -> str:
     heartbeat.start()
     try:
         try:
-            config = load_config(execution.config)
+            config = launching.validated_config(execution)
         except ConfigError as exc:
             return Execution.objects.finish(execution_id, f"the config no longer validates: {exc}") or Status.FAILED
         added = [callback for provider in RUN_CALLBACKS for callback in provider(execution)]
@@ -104,7 +107,9 @@ def train(execution_id: int) -> str:
         watch.stop()
     pruned = result.succeeded and any(getattr(callback, "pruned", False) for callback in added)
     # Record the outcome and index the folder in one transaction: a reader sees the run running,
-    # then ended with everything indexed, and never a status that goes back.
+    # then ended with everything indexed, and never a status that goes back. On a healthy connection: the
+    # one the training used may have been killed since its last epoch.
+    database.fresh()
     with transaction.atomic():
         error = "" if result.succeeded else _error_with_traceback(result)
         status = Execution.objects.finish(execution_id, error, pruned=pruned)
@@ -215,10 +220,12 @@ class Heartbeat(threading.Thread):
         try:
             while not self.done.wait(self.interval):
                 if os.getppid() != self.parent:
-                    Execution.objects.mark_worker_lost(self.execution_id)
+                    lost = partial(Execution.objects.mark_worker_lost, self.execution_id)
+                    database.step("say the worker was lost", lost)
                     os._exit(1)
-                Execution.objects.beat(self.execution_id)
-                Execution.objects.mark_lost()
+                # A beat the database refused is logged and the next comes in a few seconds, on a new connection.
+                database.step("record a heartbeat", partial(Execution.objects.beat, self.execution_id))
+                database.step("check for lost workers", Execution.objects.mark_lost)
         finally:
             connections.close_all()
 

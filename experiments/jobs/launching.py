@@ -7,6 +7,8 @@ worker does with the job is ``experiments.jobs.horse``.
 
 from __future__ import annotations
 
+import collections
+import datetime as dt
 import functools
 import logging
 from collections.abc import Callable
@@ -16,6 +18,7 @@ import django_rq
 import redis
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from rq import Callback
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
@@ -28,6 +31,10 @@ from experiments.pipeline.isolated_check import IsolatedChecker
 from experiments.pipeline.params import flatten
 
 log = logging.getLogger(__name__)
+
+# How long a queued run may be without its job before it is an orphan: its job is enqueued when the transaction
+# that created the run commits, a moment after the row is there.
+SETTLE = dt.timedelta(seconds=10)
 
 
 def job_id_for(execution_id: int) -> str:
@@ -42,19 +49,15 @@ def launch(
 ) -> Execution:
     """Validate ``data`` (a config dict), create a queued Execution and enqueue its job on commit.
 
-    The model is built to check it in a capped child process (``isolated_check``), never here. A
+    The model is built to check it in a capped child process (``isolated_problems``), never here. A
     config from the web reads ``dataset.path`` only inside GYMNOS_DATA_ROOTS; ``trusted`` (the
-    operator's own command line) lifts that. ``check`` replaces the capped child for a caller that
-    is itself a disposable worker process (a sweep queueing its next trial inside a work horse, where
-    a fork server importing the frameworks would cost seconds a trial). Raises ``ConfigError``
-    (nothing created) or ``QueueUnavailable`` (nothing left queued).
+    operator's own command line) lifts that. ``check`` replaces the plain capped check (a sweep's
+    samples: the same capped child, except for a network the sweep already built there; ``up
+    --enqueue``: none, the operator's own config is built by the worker). Raises ``ConfigError`` (nothing
+    created) or ``QueueUnavailable`` (nothing left queued).
     """
     config = load_config(data, data_roots=None if trusted else settings.GYMNOS_DATA_ROOTS)
-    problems = (
-        check(config)
-        if check is not None
-        else checker().problems(config, settings.GYMNOS_CHECK_MEMORY_MB, settings.GYMNOS_CHECK_SECONDS)
-    )
+    problems = check(config) if check is not None else isolated_problems(config)
     if problems:
         raise ConfigError(problems)
     queue_name = queue_name_for(config)
@@ -75,13 +78,42 @@ def launch(
         execution.job_id = job_id_for(execution.pk)
         execution.save(update_fields=["job_id"])
         transaction.on_commit(lambda: _enqueue(execution))
+    _remember(execution.pk, config)
     return execution
+
+
+# The configs this process validated as it queued them, by execution id, the latest few: a work horse that queues
+# a sweep's next trial and then trains it itself (a follow-on run) does not validate it a second time.
+_validated: collections.OrderedDict[int, TrainingConfig] = collections.OrderedDict()
+VALIDATED_KEPT = 16
+
+
+def _remember(execution_id: int, config: TrainingConfig) -> None:
+    _validated[execution_id] = config
+    while len(_validated) > VALIDATED_KEPT:
+        _validated.popitem(last=False)
+
+
+def validated_config(execution: Execution) -> TrainingConfig:
+    """``execution``'s config as a ``TrainingConfig``: the one this process validated when it queued the run (if
+    the row still holds that config), else validated now (``ConfigError`` if it no longer validates)."""
+    kept = _validated.pop(execution.pk, None)
+    if kept is not None and kept.source == execution.config:
+        return kept
+    return load_config(execution.config)
 
 
 @functools.cache
 def checker() -> IsolatedChecker:
-    """This process's build checker (its fork server starts on first use, or at start-up: ``warm_up``)."""
+    """This process's build checker (its fork server starts on first use, or at start-up: ``warm_up``; a work
+    horse uses its worker's)."""
     return IsolatedChecker(log_path=settings.LOG_DIR / "checks.log")
+
+
+def isolated_problems(config: TrainingConfig) -> list[Problem]:
+    """What building ``config`` finds, in a child capped at GYMNOS_CHECK_MEMORY_MB and GYMNOS_CHECK_SECONDS: the
+    one build check of a launch, from the web or a sweep's sample alike."""
+    return checker().problems(config, settings.GYMNOS_CHECK_MEMORY_MB, settings.GYMNOS_CHECK_SECONDS)
 
 
 def warm_up(wait: bool = False) -> None:
@@ -108,11 +140,15 @@ def _enqueue(execution: Execution) -> None:
         raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
 
 
-def requeue_orphans() -> int:
-    """Enqueue again the queued runs whose job Redis no longer has (a Redis restarted without its data);
-    returns how many. Safe to run anywhere, any time: a job delivered twice still runs once (claim)."""
+def requeue_orphans(now: dt.datetime | None = None) -> int:
+    """Enqueue again the queued runs whose job Redis no longer has (a Redis restarted without its data, or
+    flushed); returns how many. Only runs queued ``SETTLE`` ago or more: a run just committed has its job
+    enqueued right after the commit. Safe to run anywhere, any time: a job delivered twice still runs once
+    (claim). Part of the reaper (``experiments.jobs.reaper``)."""
+    settled = (now or timezone.now()) - SETTLE
+    queued = Execution.objects.filter(status=Status.QUEUED, created_at__lt=settled).exclude(job_id="")
     requeued = 0
-    for execution in Execution.objects.filter(status=Status.QUEUED).exclude(job_id="").order_by("created_at", "pk"):
+    for execution in queued.order_by("created_at", "pk"):
         connection = django_rq.get_connection(execution.queue or "default")
         if Job.exists(execution.job_id, connection=connection):
             continue

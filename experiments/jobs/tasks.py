@@ -6,11 +6,10 @@ the web process enqueues these by name and never imports it.
 
 from __future__ import annotations
 
-import os
-import signal
 from typing import Any
 
 from experiments.index.sync import index_execution, sync_trainings
+from experiments.jobs.deaths import how_it_died, oom_kills
 from experiments.models import Execution, Status
 
 
@@ -46,12 +45,12 @@ def on_job_failure(job: Any, connection: Any, exc_type: Any, exc_value: Any, tra
     _fail_its_run(job, f"the job failed outside the training: {name}: {exc_value}")
 
 
-def on_horse_killed(job: Any, ret_val: int | None) -> None:
+def on_horse_killed(job: Any, ret_val: int | None, oom_kills_at_fork: int | None = None) -> None:
     """The worker saw the work horse die of a signal (the kernel's out-of-memory killer, a crash in native code,
-    a kill): the run it was training fails at once, with the signal, rather than as "worker lost" once its
-    heartbeat is stale; its partial folder is indexed."""
-    died = _how_it_died(ret_val)
-    _fail_its_run(job, f"its work horse died ({died}): out of memory on the machine, a crash in native code, or a kill")
+    a kill): the run it was training fails at once, saying which signal and what it means (``deaths``), rather
+    than as "worker lost" once its heartbeat is stale; its partial folder is indexed. ``oom_kills_at_fork``: the
+    kernel's count of out-of-memory kills when the horse was forked (``deaths.oom_kills``)."""
+    _fail_its_run(job, how_it_died(ret_val, oom_kills_at_fork, oom_kills()))
 
 
 def _fail_its_run(job: Any, error: str) -> None:
@@ -60,19 +59,6 @@ def _fail_its_run(job: Any, error: str) -> None:
     if execution_id is not None:
         Execution.objects.fail(execution_id, error, [Status.RUNNING])
         index_execution(execution_id)
-
-
-def _how_it_died(status: int | None) -> str:
-    """``signal 9 (SIGKILL)`` or ``exit status 1``, from what ``wait`` returned for the horse."""
-    if status is None:
-        return "unknown"
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        try:
-            return f"signal {number} ({signal.Signals(number).name})"
-        except ValueError:
-            return f"signal {number}"
-    return f"exit status {os.WEXITSTATUS(status)}"
 
 
 def on_job_stopped(job: Any, connection: Any) -> None:

@@ -76,9 +76,14 @@ class IsolatedChecker:
         self._warm = threading.Event()
         self._started = threading.Lock()
 
-    def _start_server(self) -> None:
-        """Start the fork server once, its output (TensorFlow's start-up lines) in ``log_path`` if given."""
+    def start_server(self) -> None:
+        """Start the fork server once, its output (TensorFlow's start-up lines) in ``log_path`` if given.
+
+        A process forked from one whose server runs (a work horse, from its worker) uses that one (``_inherit``).
+        """
         with self._started:
+            if _inherited():
+                return
             if self.log_path is None:
                 forkserver.ensure_running()
                 return
@@ -99,7 +104,7 @@ class IsolatedChecker:
         """Start the fork server and let it import the frameworks (seconds); in the background unless ``wait``."""
 
         def start() -> None:
-            self._start_server()
+            self.start_server()
             process = self.context.Process(target=time.sleep, args=(0,), daemon=True)
             process.start()  # returns once the server has preloaded and forked
             process.join()
@@ -121,12 +126,22 @@ class IsolatedChecker:
             self.slots.release()
 
     def _check(self, config: TrainingConfig, memory_mb: int, limit: float, seconds: float) -> list[Problem]:
-        self._start_server()
+        self.start_server()
         receiving, sending = self.context.Pipe(duplex=False)
         environment = {key: value for key, value in os.environ.items() if key.startswith("GYMNOS_")}
         arguments = (config.source, memory_mb * 2**20, environment, sending)
         child = self.context.Process(target=_child, args=arguments, daemon=True)
-        child.start()
+        try:
+            child.start()
+        except OSError:
+            if not _inherited():
+                raise
+            # The fork server this process inherited is gone (its worker restarted it, or died): start one here.
+            _disown()
+            self._warm.clear()
+            self.start_server()
+            child = self.context.Process(target=_child, args=arguments, daemon=True)
+            child.start()
         sending.close()
         try:
             # A cold fork server first imports the frameworks; that time is not the config's.
@@ -147,6 +162,49 @@ class IsolatedChecker:
             return [Problem(path, message) for path, message in found]
         return [Problem(NETWORK, f"the model needs more than {memory_mb} MB to build (the limit for checking "
                                  "a config, GYMNOS_CHECK_MEMORY_MB)")]  # fmt: skip
+
+
+# A process forked from one that started the fork server (a work horse, forked by its worker) uses that server:
+# it answers whoever holds its socket's address and its "alive" descriptor, both inherited. The worker starts it
+# before forking any horse (``experiments.jobs.worker``), so a sweep's samples, checked in the horse that queues
+# them, pay no second import of the frameworks. Only ``multiprocessing``'s check that its server is alive needs
+# help: it calls ``waitpid``, which only the server's parent may; here the server is alive while it answers.
+# ``multiprocessing`` has no public way to hand its server to a forked child, hence its private names (the same
+# in Python 3.11 to 3.13); a server that stopped answering is replaced by one of the child's own (``_disown``).
+
+
+def _server() -> Any:
+    return forkserver._forkserver
+
+
+def _inherited() -> bool:
+    """Whether this process uses a fork server one of its parents started (``_inherit``)."""
+    return "ensure_running" in vars(_server())
+
+
+def _inherit() -> None:
+    server = _server()
+    if server._forkserver_pid is None or _inherited():
+        return
+    parents = server.ensure_running
+
+    def ensure_running() -> None:
+        try:
+            parents()
+        except ChildProcessError:  # not this process's child: a parent's server, alive while it answers
+            pass
+
+    server.ensure_running = ensure_running
+
+
+def _disown() -> None:
+    """Forget the inherited fork server (it no longer answers): the next check starts one of this process's own."""
+    server = _server()
+    del server.ensure_running
+    server._forkserver_pid = server._forkserver_address = server._forkserver_alive_fd = None
+
+
+os.register_at_fork(after_in_child=_inherit)
 
 
 def _kill(child: multiprocessing.process.BaseProcess) -> None:

@@ -14,6 +14,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -125,26 +126,32 @@ class TensorBoardTracker(Tracker):
     folder = "tensorboard"
 
     def __init__(self, spec: TensorBoardSpec) -> None:
+        # Imported here, on the thread that builds the run's trackers, before the sampler's thread starts: the
+        # training thread and the sampler's importing them for the first time at once saw a partially
+        # initialised module (and both dropped this tracker).
+        import tensorflow as tf
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
         self.spec = spec
+        self._tf = tf
+        self._event, self._summary, self._event_writer = Event, Summary, EventFileWriter
         self._system_lock = threading.Lock()  # system samples come from the sampler's thread
         self._system_open = True
         self._system_steps = 0
         self._system_writer: Any = None
 
     def start(self, run: RunInfo) -> None:
-        import tensorflow as tf
-
         self.root = run.execution_dir / self.folder
         self.writers: dict[str, Any] = {
-            part: tf.summary.create_file_writer(str(self.root / part)) for part in ("train", "validation", "test")
+            part: self._tf.summary.create_file_writer(str(self.root / part)) for part in ("train", "validation", "test")
         }
 
     def _write(self, part: str, metrics: dict[str, float], step: int) -> None:
-        import tensorflow as tf
-
         with self.writers[part].as_default(step=step):
             for key, value in metrics.items():
-                tf.summary.scalar(key, float(value))
+                self._tf.summary.scalar(key, float(value))
 
     def log_epoch(self, step: int, logs: dict[str, float]) -> None:
         self._write("train", {k: v for k, v in logs.items() if not k.startswith("val_")}, step)
@@ -161,22 +168,18 @@ class TensorBoardTracker(Tracker):
         Written with TensorBoard's own event writer, not ``tf.summary``: a sample's scalars then cost
         about 0.04 ms of CPU in the sampler's thread, where TensorFlow ops cost about 4 ms beside the training.
         """
-        from tensorboard.compat.proto.event_pb2 import Event
-        from tensorboard.compat.proto.summary_pb2 import Summary
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
         with self._system_lock:
             if not self._system_open:
                 return
             if self._system_writer is None:
-                self._system_writer = EventFileWriter(str(self.root / "system"))
+                self._system_writer = self._event_writer(str(self.root / "system"))
             self._system_steps += 1
             values = [
-                Summary.Value(tag=f"system/{key}", simple_value=float(value))
+                self._summary.Value(tag=f"system/{key}", simple_value=float(value))
                 for key, value in sample.items()
                 if key != "time"
             ]
-            event = Event(wall_time=time.time(), step=self._system_steps, summary=Summary(value=values))
+            event = self._event(wall_time=time.time(), step=self._system_steps, summary=self._summary(value=values))
             self._system_writer.add_event(event)
 
     def end(self, status: str) -> None:
@@ -262,6 +265,14 @@ def _mlflow_name(path: str) -> str:
     return re.sub(r"\[(\d+)\]", r".\1", path)
 
 
+def _describe(exc: BaseException) -> str:
+    """``RuntimeError: the store is down``; an error whose own text fails to render is named by its type."""
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:  # noqa: BLE001 - the description of a tracker's error must not raise in its turn
+        return type(exc).__name__
+
+
 def _jsonable(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool)) or value is None else json.dumps(value)
 
@@ -282,17 +293,12 @@ def _mlflow_process(uri: str) -> MLflowProcess:
     return MLflowProcess(uri)
 
 
-def preconnect(raw_config: object, trainings_root: Path) -> None:
-    """Start opening the stores of the mlflow trackers ``raw_config`` names, in the background.
-
-    Safe on any input: what does not validate simply starts nothing (validation reports it).
-    """
-    try:
-        specs = [MLflowSpec.model_validate(spec) for spec in raw_config["tracking"]["trackers"]  # type: ignore[index]
-                 if isinstance(spec, dict) and spec.get("type") == "mlflow"]  # fmt: skip
-    except Exception:  # noqa: BLE001 - not a config this can read; validation will say why
-        return
+def preconnect(specs: Iterable[Component], trainings_root: Path) -> None:
+    """Start opening the stores of the mlflow trackers among ``specs`` (a validated config's
+    ``tracking.trackers``), in the background."""
     for spec in specs:
+        if not isinstance(spec, MLflowSpec):
+            continue
         uri = spec.resolve_uri(trainings_root)
         with _processes_lock:
             if uri not in _processes:
@@ -300,24 +306,60 @@ def preconnect(raw_config: object, trainings_root: Path) -> None:
 
 
 class TrackerSet:
-    """Calls every tracker, turning a tracker's failure into a warning and dropping it."""
+    """Calls every tracker, turning a tracker's failure into a warning and dropping it for the rest of the run.
 
-    def __init__(self, specs: list[Component]) -> None:
-        self.active: list[Tracker] = [RUNTIME[type(spec)](spec) for spec in specs]  # type: ignore[call-arg]
+    Two threads call it: the training thread (epochs, test metrics, artifacts, the end) and the system
+    sampler's (``log_system``). The list of active trackers changes under a lock, a tracker is dropped by
+    identity once however many threads saw it fail, and nothing a tracker raises (an ``Exception``) leaves
+    ``_call``: a tracker never stops the training. Ctrl-C and the memory limit's interrupt, which are not the
+    tracker's, go through. Build it on the main thread (``for_specs``), before the sampler's thread starts:
+    each tracker imports its libraries as it is made.
+
+        trackers = TrackerSet.for_specs(config.tracking.trackers)
+        trackers.start(run_info); trackers.log_epoch(1, {"loss": 0.5}); trackers.end("FINISHED")
+    """
+
+    def __init__(self, trackers: Iterable[Tracker]) -> None:
+        self.all = list(trackers)
+        self.active = list(self.all)
         self.failed: dict[str, str] = {}
-        self.all = list(self.active)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_specs(cls, specs: Iterable[Component]) -> TrackerSet:
+        """The trackers a config's ``tracking.trackers`` name, made now (their libraries imported now); one that
+        cannot be made is failed from the start, as one that fails later."""
+        made: list[Tracker] = []
+        failed: dict[str, str] = {}
+        for spec in specs:
+            runtime = RUNTIME[type(spec)]
+            try:
+                made.append(runtime(spec))  # type: ignore[call-arg]
+            except Exception as exc:  # noqa: BLE001 - a tracker must never stop the training
+                failed[runtime.name] = error = _describe(exc)
+                log.warning(f"Tracker {runtime.name} failed (import): {error}; training goes on without it")
+        trackers = cls(made)
+        trackers.failed.update(failed)
+        return trackers
 
     def _call(self, method: str, *args: Any) -> None:
-        for tracker in list(self.active):
+        with self._lock:
+            active = list(self.active)
+        for tracker in active:
             try:
                 getattr(tracker, method)(*args)
             except Exception as exc:  # noqa: BLE001 - a tracker must never stop the training
-                log.warning(
-                    f"Tracker {tracker.name} failed ({method}): {type(exc).__name__}: {exc}; "
-                    "training goes on without it"
-                )
-                self.failed[tracker.name] = f"{type(exc).__name__}: {exc}"
-                self.active.remove(tracker)
+                self._drop(tracker, method, exc)
+
+    def _drop(self, tracker: Tracker, method: str, exc: Exception) -> None:
+        """Drop ``tracker`` for the rest of the run, once: two threads may both have seen it fail."""
+        with self._lock:
+            if not any(active is tracker for active in self.active):
+                return
+            self.active = [active for active in self.active if active is not tracker]
+            error = _describe(exc)
+            self.failed[tracker.name] = error
+        log.warning(f"Tracker {tracker.name} failed ({method}): {error}; training goes on without it")
 
     def start(self, run: RunInfo) -> None:
         self._call("start", run)
@@ -339,10 +381,7 @@ class TrackerSet:
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """The contents of trackers.json: each tracker's location, and its error if it failed."""
-        summary = {}
+        summary: dict[str, dict[str, Any]] = {name: {"error": error} for name, error in self.failed.items()}
         for tracker in self.all:
-            entry = tracker.location()
-            if tracker.name in self.failed:
-                entry["error"] = self.failed[tracker.name]
-            summary[tracker.name] = entry
+            summary[tracker.name] = {**tracker.location(), **summary.get(tracker.name, {})}
         return summary

@@ -104,7 +104,7 @@ class Trainer:
 
     def run(self) -> ExecutionResult:
         with ExecutionLog(self.console_stream) as execution_log:
-            self.trackers = TrackerSet(list(self.config.tracking.trackers))
+            self.trackers = TrackerSet.for_specs(self.config.tracking.trackers)
             try:
                 self._run(execution_log)
             except BaseException as exc:

@@ -44,7 +44,7 @@ def train(
     except ConfigError as exc:
         stderr.write(f"Invalid config: {exc}\n")
         return 2, None
-    preconnect(config.source, trainings_root)  # the MLflow client starts while TensorFlow imports
+    preconnect(config.tracking.trackers, trainings_root)  # the MLflow client starts while TensorFlow imports
     import_frameworks()
     try:
         check_build(config, source=str(config_path))

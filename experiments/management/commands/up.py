@@ -31,12 +31,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
 from rq import Worker
 
 from audit.models import Entry
 from audit.recording import record
 from experiments.index.sync import index_execution
+from experiments.jobs import database, reaper
 from experiments.jobs.launching import launch, requeue_orphans
 from experiments.jobs.queues import QUEUES, EmbeddedRedis
 from experiments.models import Execution
@@ -174,13 +174,15 @@ class Stack:
             time.sleep(0.3)
 
     def supervise(self) -> int:
-        """Restart a worker that dies; return when the web server exits or a signal arrives.
+        """Restart a worker that dies, run the reaper every ``REAP_SECONDS``; return when the web server exits or a
+        signal arrives.
 
-        Nothing here may end ``up`` but a signal or the web server: a database error (a lock held too
-        long, a restarting server) is logged and the loop goes on.
+        Nothing here may end ``up`` but a signal or the web server: a database error (a lock held too long, a
+        restarting server, a connection it killed) is logged and the loop goes on, on a new connection once the
+        old one broke (``experiments.jobs.database``).
         """
         assert self.web is not None  # start() spawned it
-        last_reap = 0.0
+        reap_due = reaper.Every(reaper.REAP_SECONDS)
         while not self.stopping:
             if self.web.poll() is not None:
                 self.out(f"The web server exited ({self.web.returncode}); stopping. See {self.logs}/web.log")
@@ -190,20 +192,18 @@ class Stack:
                     self.out(f"Worker {self.names[index]} exited ({process.returncode}); starting a new one.")
                     self._forget_worker(self.names[index])
                     self._start_worker(index)
-            if time.monotonic() - last_reap > 5:
-                last_reap = time.monotonic()
-                try:
-                    Execution.objects.mark_lost()
-                except DatabaseError as exc:
-                    log.warning("Could not check for lost workers (the database said: %s); trying again", exc)
+            if reap_due():
+                reaper.reap()
             time.sleep(0.5)
         return 0
 
     def _finishing(self) -> bool:
-        try:
-            return Execution.objects.finishing(self.prefix)
-        except DatabaseError:
-            return False
+        return bool(database.step("check for runs finishing", lambda: Execution.objects.finishing(self.prefix)))
+
+    def _cancel_running(self) -> None:
+        """The runs this stack's workers left running end ``cancelled`` (their partial folders indexed)."""
+        for pk in Execution.objects.cancel_running(SHUTDOWN_REASON, self.prefix):
+            index_execution(pk)
 
     def stop(self) -> None:
         """Stop the workers (their horses with them), the web server and Redis; end what is left running.
@@ -228,11 +228,8 @@ class Stack:
         _wait_all([*workers, self.web], EXIT_DEADLINE)
         for process in [*workers, self.web]:
             _kill_group(process)
-        try:
-            for pk in Execution.objects.cancel_running(SHUTDOWN_REASON, self.prefix):
-                index_execution(pk)
-        except DatabaseError as exc:
-            log.error("Could not record the runs this shutdown stopped (the database said: %s)", exc)
+        # On a healthy connection: the supervisor's may have been killed since its last step.
+        database.step("record the runs this shutdown stopped", self._cancel_running)
         if self.redis is not None:
             self.redis.stop()
 
