@@ -14,6 +14,9 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from experiments.display import counted
+from experiments.templatetags.gymnos import metric
+
 from .models import Execution, Experiment, MetricHistory
 
 if TYPE_CHECKING:
@@ -86,7 +89,16 @@ FOLDER_FIELDS = [
 
 @admin.register(Execution)
 class ExecutionAdmin(NoDeleteAdmin):
-    list_display = ["__str__", "title", "status", "epochs", "final_val_loss", "test_loss", "started_at", "has_error"]
+    list_display = [
+        "__str__",
+        "title",
+        "status",
+        "epochs",
+        "val_loss_shown",
+        "test_loss_shown",
+        "started_at",
+        "has_error",
+    ]
     list_filter = ["status", "experiment"]
     list_select_related = ["experiment"]
     search_fields = ["folder_name", "title", "experiment__name", "tags"]
@@ -107,6 +119,15 @@ class ExecutionAdmin(NoDeleteAdmin):
     test_metrics_shown = _json_field("test_metrics", "test metrics")
     artifacts_shown = _json_field("artifacts", "artifacts")
 
+    # Four significant digits, as the pages show them (30.89472198486328 -> 30.89); sorted by the full value.
+    @admin.display(ordering="final_val_loss", description="val_loss")
+    def val_loss_shown(self, obj: Execution) -> str:
+        return metric(obj.final_val_loss)
+
+    @admin.display(ordering="test_loss", description="test_loss")
+    def test_loss_shown(self, obj: Execution) -> str:
+        return metric(obj.test_loss)
+
     @admin.display(boolean=True, description="error")
     def has_error(self, obj: Execution) -> bool:
         return bool(obj.error)
@@ -116,7 +137,9 @@ class ExecutionAdmin(NoDeleteAdmin):
         """The way out for a run stuck as queued or running; ended runs are left as they ended."""
         reason = f"marked failed in the admin by {request.user.get_username()}: it was stuck"
         moved = sum(Execution.objects.fail(pk, reason) for pk in queryset.values_list("pk", flat=True))
-        self.message_user(request, f"Marked {moved} execution(s) failed; {queryset.count() - moved} had already ended.")
+        self.message_user(
+            request, f"Marked {counted(moved, 'execution')} failed; {queryset.count() - moved} had already ended."
+        )
 
 
 @admin.register(MetricHistory)

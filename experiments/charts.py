@@ -13,27 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar, cast
-
-from csp.constants import UNSAFE_EVAL
-from csp.decorators import csp_update
+from typing import Any
 
 from experiments.files import is_checkpoint
 from experiments.models import MetricHistory
 from experiments.models.summary import MAX_POINTS, downsample, is_epoch_metric
+from experiments.pipeline.evaluation.task import task_for
 from experiments.pipeline.execution import STAGES
 
-View = TypeVar("View", bound=Callable[..., Any])
-
-
-# For the views of the pages that draw parallel coordinates (the experiment page, a sweep's page):
-# Plotly draws them with WebGL through regl, which compiles its draw calls with ``Function``, so those
-# pages, and no other, allow eval. Inline script and handlers stay blocked there too, so markup from
-# data still cannot run; every other chart is SVG (``scatter``, not ``scattergl``) and needs nothing.
-# Plotly's strict bundle would need none of it, but the plotly package ships only plotly.min.js.
-def webgl_charts(view: View) -> View:
-    """Decorate the view of a page that draws parallel coordinates: its policy allows eval (see above)."""
-    return cast(View, csp_update({"script-src": [UNSAFE_EVAL]})(view))
+TASKS = ("classification", "regression")
 
 
 # ``{"x": [epochs from 1], "y": [values], "points": how many values the whole history holds}``
@@ -184,3 +172,39 @@ def _by_epoch(seconds: dict[int, float], epochs: int) -> list[float] | dict[str,
     if epochs <= MAX_POINTS:
         return [seconds[epoch] for epoch in range(1, epochs + 1)]
     return {str(epoch - 1): value for epoch, value in seconds.items()}
+
+
+# What a classifier's evaluation indexes (a confusion matrix comes with it), and a regressor's.
+CLASSIFIER_HEADLINE = ("accuracy", "macro_f1", "roc_auc")
+REGRESSOR_HEADLINE = ("r2", "rmse")
+
+
+def plotly_bundle(configs_and_evaluations: Iterable[tuple[Any, dict[str, Any] | None]]) -> str:
+    """Which of Plotly's bundles a page of these runs needs (static/vendor/plotly/README.md): ``"cartesian"``
+    when one may show a confusion matrix (a heatmap), else ``"basic"`` (lines and bars, a fifth lighter).
+
+    Each run is ``(config, evaluation)``: its evaluation's headline says what it was; before it has one, its
+    config does (``experiment.task``, the loss, the last layer's activation). A config that says nothing
+    readable gets the cartesian bundle, which draws everything a run's page may show.
+    """
+    for config, evaluation in configs_and_evaluations:
+        if any(key in (evaluation or {}) for key in CLASSIFIER_HEADLINE):
+            return "cartesian"
+        if any(key in (evaluation or {}) for key in REGRESSOR_HEADLINE):
+            continue
+        if _may_classify(config):
+            return "cartesian"
+    return "basic"
+
+
+def _may_classify(config: Any) -> bool:
+    try:
+        task = config.get("experiment", {}).get("task")
+        model = config["model"]
+        loss = model["compilation"]["loss"]
+        activation = model["network"][-1].get("activation") or ""
+        if not isinstance(loss, str) or not isinstance(activation, str) or task not in (None, *TASKS):
+            return True
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return True
+    return task_for(task, loss, activation)[0] == "classification"

@@ -6,8 +6,11 @@ the selection this way.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.http import HttpRequest
 
+from experiments.display import run_label
 from experiments.models import Execution
 
 MAX_RUNS = 50
@@ -28,3 +31,19 @@ def load_runs(ids: list[int]) -> tuple[list[Execution], list[int]]:
     """``(executions in the order asked, ids that no longer exist)``."""
     found = Execution.objects.select_related("experiment").defer("artifacts", "trackers", "fingerprint").in_bulk(ids)
     return [found[pk] for pk in ids if pk in found], [pk for pk in ids if pk not in found]
+
+
+def run_names(executions: list[Execution]) -> dict[int, str]:
+    """What each run is called in a comparison's legends: its title where no other compared run has it,
+    else its folder (two "Boston Housing" runs are told apart by when they ran), else experiment/folder."""
+    titles = Counter(execution.title for execution in executions if execution.title)
+    folders = Counter(execution.folder_name for execution in executions if execution.folder_name)
+    names: dict[int, str] = {}
+    for execution in executions:
+        if execution.title and titles[execution.title] == 1:
+            names[execution.pk] = execution.title
+        elif execution.folder_name and folders[execution.folder_name] == 1:
+            names[execution.pk] = execution.folder_name
+        else:
+            names[execution.pk] = run_label(execution)
+    return names

@@ -81,5 +81,12 @@ def stages(elapsed: dict[str, Any] | None) -> list[list[Any]]:
     return [[key, numeric[key]] for key in sorted(numeric, key=lambda key: (order.get(key, len(order)), key))]
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """A count and its noun, agreeing: ``counted(1, "run")`` -> ``1 run``, ``counted(3, "run")`` -> ``3 runs``,
+    ``counted(2, "is", "are")`` -> ``2 are``. The one plural of the pages, messages and console (the
+    template filter ``counted``; static/js/page.js's ``Gymnos.counted`` says it the same way)."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
 def run_label(execution: Execution) -> str:
     return f"{execution.experiment.name}/{execution.folder_name or f'queued #{execution.pk}'}"

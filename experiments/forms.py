@@ -186,13 +186,15 @@ class RunForm(forms.Form):
     so editing only the JSON works too (``base`` is the JSON the fields were filled from).
     """
 
+    # The numbers' ranges are the schema's to judge (one rule, one place): -3 epochs goes into the config and
+    # comes back as training.epochs' problem, at this field, beside every other problem of the config.
     experiment_name = forms.CharField(label="Experiment name", required=False, max_length=255)
     dataset = forms.ChoiceField(required=False)
-    epochs = forms.IntegerField(required=False, min_value=1)
-    batch_size = forms.IntegerField(label="Batch size", required=False, min_value=1)
-    fit = forms.FloatField(label="Fit fraction", required=False, min_value=0, max_value=1)
-    val = forms.FloatField(label="Val fraction", required=False, min_value=0, max_value=1)
-    test = forms.FloatField(label="Test fraction", required=False, min_value=0, max_value=1)
+    epochs = forms.IntegerField(required=False)
+    batch_size = forms.IntegerField(label="Batch size", required=False)
+    fit = forms.FloatField(label="Fit fraction", required=False)
+    val = forms.FloatField(label="Val fraction", required=False)
+    test = forms.FloatField(label="Test fraction", required=False)
     optimizer = forms.ChoiceField(
         required=False, choices=[("", "As in the JSON")] + [(name, name) for name in OPTIMIZERS]
     )
@@ -242,7 +244,8 @@ class RunForm(forms.Form):
         return changed
 
     def build_config(self) -> dict[str, Any]:
-        """The JSON with every changed field applied."""
+        """The JSON with every changed field applied (those that read as a value: a field whose text is not a
+        number keeps the JSON's value)."""
         config = json.loads(json.dumps(self.cleaned_data["config"]))  # a deep copy
         for name, value in self.changed_fields().items():
             _apply(config, name, value)

@@ -228,23 +228,26 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-# WhiteNoise serves from the finders (no collectstatic needed) but warns when this is absent: prepare() makes it.
-STATIC_ROOT = VAR_DIR / "static"
+# Where collectstatic writes the static files, each under a name holding its hash, with a gzipped copy, for
+# whitenoise to serve with far-future caching (experiments/staticfiles.py). `manage.py up` collects them when
+# they changed; a server started otherwise runs `manage.py collectstatic` first.
+STATIC_ROOT = envpath("GYMNOS_STATIC_ROOT", VAR_DIR / "static")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "experiments.staticfiles.CompressedStorage"},
+}
+# Only the hashed names are kept (and served): a page can only ask for the version it was rendered with.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
+# Files served at the site's root: /favicon.ico, which browsers ask for on every page.
+WHITENOISE_ROOT = BASE_DIR / "gymnos_web" / "public"
 
 LOGIN_URL = "/accounts/login/"
 
 # After logging in or out, the experiments list / the login page.
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
-# plotly.min.js is served from the plotly package (no CDN, works offline): a finder adds it, and
-# whitenoise serves what the finders find, so it works without collectstatic too.
-STATICFILES_FINDERS = [
-    "django.contrib.staticfiles.finders.FileSystemFinder",
-    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    "experiments.staticfiles.PlotlyFinder",
-]
-WHITENOISE_USE_FINDERS = True
+# Plotly's bundles are files of this repository (static/vendor/plotly/README.md says why): no CDN, works offline.
 
 # --- safety and operations --------------------------------------------------------------------
 
@@ -269,9 +272,9 @@ CSRF_COOKIE_HTTPONLY = True
 # Scripts only from our own static files: no inline <script>, no on*= handler, no eval, so markup that
 # a folder or a teammate slips past an escape cannot run. Data a page hands its script goes through
 # json_script or data- attributes. Styles may be inline: plotly.js adds a <style> element and style
-# attributes as it draws, and a style runs no code. The two pages that draw parallel coordinates
-# (WebGL, whose draw calls regl compiles with Function) add 'unsafe-eval' for themselves alone
-# (experiments.display.webgl_charts); the admin and django-rq's pages work under this policy as it is.
+# attributes as it draws, and a style runs no code. No page allows eval: the pages that draw parallel
+# coordinates load Plotly's strict bundle, whose WebGL shaders are compiled ahead of time
+# (static/vendor/plotly/README.md); the admin and django-rq's pages work under this policy as it is.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [csp.SELF],

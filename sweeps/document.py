@@ -32,8 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
+from experiments.display import counted
 from experiments.models.summary import higher_is_better
 from experiments.pipeline.config import TrainingConfig, load_config
 from experiments.pipeline.errors import ConfigError, Problem, invalid
@@ -181,6 +182,19 @@ class HyperbandPruner(Component):
 Pruner = Annotated[NoPruner | MedianPruner | HyperbandPruner, Field(discriminator="type"), UnionKind("pruner type")]
 
 
+def _with_choice_shorthand(data: Any) -> Any:
+    """``{"choice": [...]}`` needs no ``"distribution": "choice"``."""
+    if isinstance(data, dict) and isinstance(data.get("parameters"), dict):
+        parameters = {
+            key: {"distribution": "choice", **value}
+            if isinstance(value, dict) and "choice" in value and "distribution" not in value
+            else value
+            for key, value in data["parameters"].items()
+        }
+        data = {**data, "parameters": parameters}
+    return data
+
+
 class SweepDocument(Section):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     base: Annotated[dict[str, Any] | int, Explained("a training config (an object) or the id of a run to start from")]
@@ -195,16 +209,12 @@ class SweepDocument(Section):
     @model_validator(mode="before")
     @classmethod
     def _choice_shorthand(cls, data: Any) -> Any:
-        """``{"choice": [...]}`` needs no ``"distribution": "choice"``."""
-        if isinstance(data, dict) and isinstance(data.get("parameters"), dict):
-            parameters = {
-                key: {"distribution": "choice", **value}
-                if isinstance(value, dict) and "choice" in value and "distribution" not in value
-                else value
-                for key, value in data["parameters"].items()
-            }
-            data = {**data, "parameters": parameters}
-        return data
+        return _with_choice_shorthand(data)
+
+
+_PARAMETERS: TypeAdapter[dict[str, Parameter]] = TypeAdapter(
+    Annotated[dict[str, Parameter], Field(min_length=1, max_length=MAX_PARAMETERS)]
+)
 
 
 @dataclass(frozen=True)
@@ -236,26 +246,36 @@ def load_sweep(
     problem at ``base``.
 
     ``data_roots`` are passed to the base config's validation as for a launch (None: any dataset path).
+    Every problem is told at once: the document's and its base config's together, then (once both are
+    valid) each parameter's and the plan's.
     """
-    document = _validate_document(data)
-    base_problems: list[Problem] = []
-    base_run: int | None = None
-    if isinstance(document.base, int):
-        base_run = document.base
-        try:
-            base = resolve_run(document.base)
-        except LookupError as exc:
-            raise ConfigError([Problem("base", str(exc.args[0] if exc.args else exc))]) from None
-    else:
-        base = document.base
+    problems: list[Problem] = []
+    document: SweepDocument | None = None
     try:
-        config_model = load_config(base, data_roots=data_roots)
+        document = _validate_document(data)
     except ConfigError as exc:
-        prefix = f"base (the config of run {base_run})" if base_run is not None else "base"
-        base_problems = [Problem(_join(prefix, problem.path), problem.message) for problem in exc.problems]
-        raise ConfigError(base_problems) from None
-    problems = [*_parameter_problems(document, base, data_roots), *_plan_problems(document, config_model)]
-    if problems:
+        problems += exc.problems
+    given = document.base if document is not None else data.get("base") if isinstance(data, dict) else None
+    base_run = given if isinstance(given, int) and not isinstance(given, bool) else None
+    base = given if isinstance(given, dict) else None
+    if base_run is not None:
+        try:
+            base = resolve_run(base_run)
+        except LookupError as exc:
+            problems.append(Problem("base", str(exc.args[0] if exc.args else exc)))
+    config_model: TrainingConfig | None = None
+    if base is not None:
+        try:
+            config_model = load_config(base, data_roots=data_roots)
+        except ConfigError as exc:
+            prefix = f"base (the config of run {base_run})" if base_run is not None else "base"
+            problems += [Problem(_join(prefix, problem.path), problem.message) for problem in exc.problems]
+    parameters = document.parameters if document is not None else _parameters_alone(data)
+    if parameters is not None and base is not None and config_model is not None:
+        problems += _parameter_problems(parameters, base, data_roots)
+    if document is not None and config_model is not None:
+        problems += _plan_problems(document, config_model)
+    if problems or document is None or base is None or config_model is None:
         raise ConfigError(problems)
     trials = document.trials or _grid_size(document)
     name = document.name or f"{config_model.experiment.name} sweep"
@@ -303,10 +323,22 @@ def _join(prefix: str, path: str) -> str:
     return f"{prefix}{path}" if path.startswith("[") else f"{prefix}.{path}"
 
 
-def _parameter_problems(document: SweepDocument, base: dict[str, Any], data_roots: list[Any] | None) -> list[Problem]:
+def _parameters_alone(data: object) -> dict[str, Parameter] | None:
+    """A document's parameters when they validate on their own (the rest of the document did not), else None."""
+    if not isinstance(data, dict) or not isinstance(data.get("parameters"), dict):
+        return None
+    try:
+        return _PARAMETERS.validate_python(_with_choice_shorthand(data)["parameters"])
+    except ValidationError:
+        return None
+
+
+def _parameter_problems(
+    parameters: dict[str, Parameter], base: dict[str, Any], data_roots: list[Any] | None
+) -> list[Problem]:
     """Each path can be written, and each end of its range (each choice) gives a config the schema accepts."""
     problems: list[Problem] = []
-    for key, parameter in document.parameters.items():
+    for key, parameter in parameters.items():
         where = f"parameters[{json.dumps(key)}]"
         try:
             paths.parse(key)
@@ -349,7 +381,8 @@ def _plan_problems(document: SweepDocument, config: TrainingConfig) -> list[Prob
             if document.trials is not None and document.trials > size:
                 problems.append(
                     Problem(
-                        "trials", f"the grid has {size} combination(s); ask for at most {size}, or leave trials out"
+                        "trials",
+                        f"the grid has {counted(size, 'combination')}; ask for at most {size}, or leave trials out",
                     )
                 )
             elif size > MAX_TRIALS:

@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 
 from experiments.pipeline import jsonlimits
+from experiments.pipeline.config import canonical_params
 from experiments.pipeline.params import flatten
 
 from .document import METHODS
@@ -131,14 +132,22 @@ class SweepForm(forms.Form):
 
 
 def rows_for(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """The run's config paths a sweep can search: every number, true/false and string value."""
+    """The run's config paths a sweep can search: every number, true/false and string value, by the canonical
+    paths its params columns show (an optimizer given as "adam" is ``model.compilation.optimizer.type``).
+
+    A section's defaults are listed (``training.seed``), a list item's only where the config wrote them: a
+    callback's dozen defaults would bury the layers.
+    """
+    written = set(flatten(config))
     rows = [
         {"path": path, "value": value}
-        for path, value in flatten(config).items()
-        if isinstance(value, (int, float, str)) and not path.startswith(SKIPPED)
+        for path, value in canonical_params(config).items()
+        if isinstance(value, (int, float, str))
+        and not path.startswith(SKIPPED)
+        and ("[" not in path or path in written)
     ]
     if not any(row["path"] == OPTIMIZER_RATE for row in rows):
-        optimizer = next((i for i, row in enumerate(rows) if row["path"] == "model.compilation.optimizer"), None)
+        optimizer = next((i for i, row in enumerate(rows) if row["path"] == "model.compilation.optimizer.type"), None)
         at = optimizer + 1 if optimizer is not None else len(rows)
         rows.insert(at, {"path": OPTIMIZER_RATE, "value": 0.001})  # Keras' default rate, written in by the sweep
     return rows

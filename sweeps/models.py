@@ -198,6 +198,16 @@ class Trial(models.Model):
         value = (execution.summary.get(sweep.metric) or {}).get(sweep.which)
         return float(value) if isinstance(value, (int, float)) else None
 
+    @property
+    def reason(self) -> str:
+        """Why it failed, in one line: its own error (its config did not validate), else the first line of its
+        run's ("ValueError: ..."); empty for a trial that did not fail."""
+        execution = self.execution
+        failed = execution is not None and execution.status in (Status.FAILED, Status.CANCELLED, Status.MISSING)
+        text = self.error or (execution.error if failed and execution is not None else "")
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        return first if len(first) <= 200 else first[:199] + "…"
+
     def as_dict(self) -> dict[str, Any]:
         execution = self.execution
         return {
@@ -208,6 +218,7 @@ class Trial(models.Model):
             "epochs": execution.epochs if execution is not None else 0,
             "execution": execution.pk if execution is not None else None,
             "error": self.error,
+            "reason": self.reason,
         }
 
 

@@ -18,6 +18,8 @@ import copy
 import re
 from typing import Any
 
+from experiments.display import counted
+
 MAX_LENGTH = 200
 MAX_SEGMENTS = 16
 # A key (anything but the separators), or a list index.
@@ -81,7 +83,7 @@ def write_in_place(config: dict[str, Any], segments: list[str | int], value: Any
             if not isinstance(node, list):
                 raise PathError(f"{where} is {_kind(node)}, not a list, so it has no item [{segment}]")
             if segment >= len(node):
-                raise PathError(f"{where} has {len(node)} item(s), so [{segment}] is past its end")
+                raise PathError(f"{where} has {counted(len(node), 'item')}, so [{segment}] is past its end")
             if last:
                 node[segment] = value
                 return

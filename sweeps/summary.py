@@ -2,7 +2,7 @@
 
 One reading of the rows, shared by all three (the web process never opens the Optuna study)::
 
-    {"counts": {"done": 3, "running": 2, "pruned": 4, "failed": 1, "total": 24}, "best": {...},
+    {"counts": {"done": 3, "queued": 1, "running": 2, "pruned": 4, "failed": 1, "total": 24}, "best": {...},
      "trials": [{"number": 0, "status": "succeeded", "params": {...}, "value": 23.1, "epochs": 25, ...}],
      "running_best": [23.1, 23.1, 21.7, ...], "importance": {"model.network[0].units": 0.71, ...}}
 
@@ -22,10 +22,12 @@ from experiments.models import Status, higher_is_better
 
 from .models import Sweep, Trial
 
-# The four counts a sweep shows, and which trial statuses each gathers ("starting": being queued).
+# The counts a sweep shows, and which trial statuses each gathers ("starting": being queued). A trial waiting
+# for a worker is queued, not running: a sweep of 2 at once on one worker shows 1 running, 1 queued.
 COUNTED: dict[str, set[str]] = {
     "done": {Status.SUCCEEDED},
-    "running": {Status.QUEUED, Status.RUNNING, "starting"},
+    "queued": {Status.QUEUED, "starting"},
+    "running": {Status.RUNNING},
     "pruned": {Status.PRUNED},
     "failed": {Status.FAILED, Status.CANCELLED, Status.MISSING, Status.DELETED},
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -17,12 +18,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.models import Entry
 from audit.recording import record
 from experiments.access import can_launch, get_execution_by_id_for_user, require_launch_permission
-from experiments.charts import webgl_charts
-from experiments.display import run_label
+from experiments.display import counted, run_label
 from experiments.forms import ShareForm
 from experiments.jobs.queues import QueueUnavailable
-from experiments.models import Execution
-from experiments.pipeline import ConfigError
+from experiments.models import Execution, Status
+from experiments.pipeline import ConfigError, Problem, jsonlimits
 
 from .forms import DISTRIBUTIONS, SweepForm, rows_for
 from .launching import cancel_sweep, heal, launch_sweep
@@ -30,6 +30,7 @@ from .models import Sweep, SweepShare
 from .summary import list_summaries, summarise, trials_of
 
 POLL_MS = 2000
+RECENT_RUNS = 200  # the runs the "New sweep" page offers to start from, newest first
 
 
 @login_required
@@ -37,17 +38,17 @@ POLL_MS = 2000
 def index(request: HttpRequest) -> HttpResponse:
     sweeps = list(Sweep.objects.select_related("created_by")[:200])
     rows = [{"sweep": sweep, "summary": summary} for sweep, summary in zip(sweeps, list_summaries(sweeps), strict=True)]
-    return render(request, "sweeps/list.html", {"rows": rows})
+    return render(request, "sweeps/list.html", {"rows": rows, "can_launch": can_launch(request.user)})
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def new(request: HttpRequest) -> HttpResponse:
-    """``?from=<id>``: the run whose config the sweep starts from, its paths listed to choose from."""
+    """``?from=<id>``: the run whose config the sweep starts from, its paths listed to choose from; without it,
+    a run to choose, or a sweep document to paste."""
     source = request.GET.get("from", "")
     if not source.isdigit():
-        messages.info(request, "Open a run and press Sweep from this run; or POST a sweep document to /api/sweeps.")
-        return redirect("experiments:index")
+        return _from_document(request)
     execution = get_execution_by_id_for_user(request.user, int(source))
     if not isinstance(execution.config, dict):
         messages.error(request, f"{run_label(execution)} has no readable config to start a sweep from.")
@@ -68,9 +69,7 @@ def new(request: HttpRequest) -> HttpResponse:
                 except QueueUnavailable as exc:
                     form.add_error(None, str(exc))
                 else:
-                    record(request, Entry.Action.SWEEP_LAUNCH, target=f"sweep {sweep.pk} ({sweep.name})")
-                    messages.success(request, f"Started {sweep.name}: {sweep.trials_total} trials.")
-                    return redirect("sweeps:detail", sweep.pk)
+                    return _started(request, sweep)
     else:
         form = SweepForm(rows=rows, initial={"metric": _default_metric(execution)})
     context = {
@@ -83,6 +82,57 @@ def new(request: HttpRequest) -> HttpResponse:
         "distributions": DISTRIBUTIONS,
     }
     return render(request, "sweeps/new.html", context)
+
+
+def _started(request: HttpRequest, sweep: Sweep) -> HttpResponseRedirect:
+    record(request, Entry.Action.SWEEP_LAUNCH, target=f"sweep {sweep.pk} ({sweep.name})")
+    # Tagged, so the sweep's page drops it once the sweep has ended (static/js/sweep.js).
+    messages.success(request, f"Started {sweep.name}: {counted(sweep.trials_total, 'trial')}.", extra_tags="started")
+    return redirect("sweeps:detail", sweep.pk)
+
+
+def _from_document(request: HttpRequest) -> HttpResponse:
+    """The "New sweep" page: choose a run to start from (its paths come next), or paste a sweep document."""
+    runs = list(
+        Execution.objects.filter(config__isnull=False)
+        .exclude(status=Status.DELETED)
+        .select_related("experiment")
+        .order_by("-pk")[:RECENT_RUNS]
+    )
+    text = request.POST.get("document", "") if request.method == "POST" else _example_document(runs)
+    problems: list[Any] = []
+    if request.method == "POST":
+        require_launch_permission(request.user)
+        try:
+            sweep = launch_sweep(jsonlimits.loads(text, what="The sweep document"), user=request.user)
+        except jsonlimits.JSONLimitError as exc:
+            problems = [Problem("", str(exc))]
+        except ConfigError as exc:
+            problems = exc.problems
+        except QueueUnavailable as exc:
+            problems = [Problem("", str(exc))]
+        else:
+            return _started(request, sweep)
+    choices = [{"pk": run.pk, "label": run_label(run), "title": run.title, "status": run.status} for run in runs]
+    context = {"runs": choices, "document": text, "problems": problems, "can_launch": can_launch(request.user)}
+    return render(request, "sweeps/start.html", context)
+
+
+def _example_document(runs: list[Execution]) -> str:
+    """A document to start from: the newest run's learning rate and first layer's width, searched by TPE."""
+    base: Any = runs[0].pk if runs else {"...": "a training config, or the id of a run"}
+    example = {
+        "base": base,
+        "parameters": {
+            "model.compilation.optimizer.learning_rate": {"distribution": "log_uniform", "low": 0.0001, "high": 0.01},
+            "model.network[0].units": {"choice": [16, 32, 64]},
+        },
+        "method": "tpe",
+        "trials": 8,
+        "parallel": 2,
+        "objective": {"metric": "val_loss"},
+    }
+    return json.dumps(example, indent=2)
 
 
 def _default_metric(execution: Execution) -> str:
@@ -120,7 +170,6 @@ def _page_context(request: HttpRequest, sweep: Sweep, share: SweepShare | None) 
 
 @login_required
 @require_GET
-@webgl_charts
 def detail(request: HttpRequest, sweep_id: int) -> HttpResponse:
     sweep = get_object_or_404(Sweep.objects.select_related("base_execution", "created_by"), pk=sweep_id)
     return render(request, "sweeps/detail.html", _page_context(request, sweep, None))
@@ -211,7 +260,6 @@ def _active_share(token: str) -> SweepShare:
 
 
 @require_GET
-@webgl_charts
 def shared(request: HttpRequest, token: str) -> HttpResponse:
     link = _active_share(token)
     return render(request, "sweeps/detail.html", _page_context(request, link.sweep, link))

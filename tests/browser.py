@@ -25,18 +25,29 @@ OWNER_PASSWORD = "pw-olivia-123"  # the owner fixture's (tests/conftest.py)
 
 
 class Shots:
-    """Saves a full-page screenshot per step: ``<prefix>-01-login.png``, ``<prefix>-02-experiments.png``, ..."""
+    """Saves a full-page screenshot per step: ``<prefix>-01-login.png``, ``<prefix>-02-experiments.png``, ...
 
-    def __init__(self, prefix: str = "team") -> None:
+    In test-artifacts/screenshots/, or in ``folder`` too when one is given (the docs' screenshots).
+    """
+
+    def __init__(self, prefix: str = "team", folder: Any = None) -> None:
         self.prefix = prefix
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        for old in SHOTS.glob(f"{prefix}-*.png"):
-            old.unlink()
+        self.folders = [SHOTS, *([folder] if folder is not None else [])]
+        for where in self.folders:
+            where.mkdir(parents=True, exist_ok=True)
+            for old in where.glob(f"{prefix}-*.png"):
+                old.unlink()
         self.count = 0
 
     def __call__(self, page: Any, name: str) -> None:
         self.count += 1
-        page.screenshot(path=str(SHOTS / f"{self.prefix}-{self.count:02d}-{name}.png"), full_page=True)
+        for where in self.folders:
+            path = where / f"{self.prefix}-{self.count:02d}-{name}.png"
+            page.screenshot(path=str(path), full_page=True)
+            if where is not SHOTS:  # kept in the repository: 256 colours, a third of the bytes, reads the same
+                from PIL import Image
+
+                Image.open(path).convert("RGB").quantize(256).save(path, optimize=True)
 
 
 def logged_in(browser: Any, base_url: str, user: Any, password: str = OWNER_PASSWORD) -> Any:

@@ -1,9 +1,13 @@
 """Shared fixtures: throwaway folders, a tiny config, an HTTP receiver, the test queues, the dashboard's actors."""
 
 import os
+import shutil
 import sys
+import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -24,6 +28,52 @@ from tests.workers import flush, queues_at
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_collected():
+    """The static files collected (hashed names, gzipped copies) as ``manage.py up`` collects them: every page
+    names its scripts from the manifest, and the live server serves them through whitenoise as production
+    does. Collected once into a folder named by the files' fingerprint, which later runs reuse while the
+    files do not change; servers the tests start (``manage.py up``) get it as GYMNOS_STATIC_ROOT."""
+    from django.test.utils import override_settings
+
+    from experiments import staticfiles
+
+    root = Path(tempfile.gettempdir()) / f"gymnos-test-static-{staticfiles.sources_fingerprint()}"
+    if not staticfiles.is_current(root):
+        for old in root.parent.glob("gymnos-test-static-*"):  # the files as they were days ago
+            if time.time() - old.stat().st_mtime > 2 * 24 * 3600:
+                shutil.rmtree(old, ignore_errors=True)
+        building = root.with_name(f"{root.name}.{os.getpid()}")
+        with override_settings(STATIC_ROOT=building):
+            staticfiles.collect()
+        try:
+            os.rename(building, root)
+        except OSError:  # another test process collected the same files first
+            shutil.rmtree(building, ignore_errors=True)
+    with override_settings(STATIC_ROOT=root):
+        os.environ["GYMNOS_STATIC_ROOT"] = str(root)
+        yield root
+
+
+def _as_is(application):
+    return application
+
+
+@pytest.fixture(scope="session")
+def live_server(request, _static_files_collected):
+    """pytest-django's live server, its static files served as ``manage.py up`` serves them: by whitenoise
+    from the collected folder (gzipped, hashed names, far-future caching), not by Django's development
+    handler, which would find each file afresh and send it whole."""
+    from pytest_django.live_server_helper import LiveServer
+
+    address = request.config.getvalue("liveserver") or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS") or "localhost"
+    server = LiveServer(address, start=False)
+    server.thread.static_handler = _as_is
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(autouse=True)

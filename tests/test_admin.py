@@ -36,6 +36,14 @@ def test_the_execution_list_shows_every_synced_folder(admin_client):
     assert "3 executions" in page
 
 
+def test_the_list_shows_losses_to_four_significant_digits_as_the_pages_do(admin_client):
+    Execution.objects.filter(folder_name="06-16-31__08-04-2019").update(final_val_loss=30.89472198486328)
+    page = admin_client.get(reverse("admin:experiments_execution_changelist")).content.decode()
+    assert ">30.89<" in page and "30.894721" not in page
+    ordered = admin_client.get(reverse("admin:experiments_execution_changelist"), {"o": "5"})
+    assert ordered.status_code == 200  # the column still sorts, by the full value
+
+
 def test_it_filters_by_status_and_experiment(admin_client):
     url = reverse("admin:experiments_execution_changelist")
     page = admin_client.get(url, {"status__exact": "failed"}).content.decode()
@@ -72,7 +80,7 @@ def test_a_stuck_run_is_marked_failed_by_an_action_and_an_ended_one_is_left_alon
         {"action": "mark_failed", "_selected_action": [stuck.pk, ended.pk]},
         follow=True,
     )
-    assert "Marked 1 execution(s) failed; 1 had already ended." in response.content.decode()
+    assert "Marked 1 execution failed; 1 had already ended." in response.content.decode()
     stuck.refresh_from_db()
     assert stuck.status == "failed" and stuck.error.startswith("marked failed in the admin by")
     assert Execution.objects.get(pk=ended.pk).status == ended.status

@@ -57,6 +57,17 @@ def test_an_invalid_config_is_400_with_every_problem_and_creates_nothing(client,
     assert Execution.objects.count() == 0 and queued_job_ids() == []
 
 
+def test_an_unknown_layer_type_is_listed_beside_the_schemas_problems(client, launcher, capsys):
+    config = tiny()
+    config["model"]["network"][0]["type"] = "denze"
+    config["training"]["epochs"] = -3
+    response = post(client, config, token_for(launcher, capsys))
+    assert response.status_code == 400
+    errors = {error["path"]: error["message"] for error in response.json()["errors"]}
+    assert errors["training.epochs"] == "must be a positive integer, got -3"
+    assert errors["model.network[0].type"].startswith("unknown layer type 'denze'; did you mean 'dense'?")
+
+
 def test_a_body_that_is_not_json_is_400(client, launcher, capsys):
     response = post(client, None, token_for(launcher, capsys), raw="{not json")
     assert response.status_code == 400 and response.json()["errors"][0]["message"].startswith(

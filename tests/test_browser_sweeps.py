@@ -116,15 +116,22 @@ def test_a_small_sweep_launched_from_a_run_fills_its_page_as_its_trials_train(
     )
     expect(page.locator("#sweep-status .badge")).to_have_text("finished", timeout=30_000)
     expect(page.locator("#cancel-sweep")).to_have_count(0)  # nothing left to cancel
-    assert [count(page, name) for name in ("done", "running", "pruned", "failed", "total")] == [3, 0, 0, 0, 3]
+    assert [count(page, name) for name in ("done", "running", "queued", "pruned", "failed", "total")] == [
+        3,
+        0,
+        0,
+        0,
+        0,
+        3,
+    ]
     objective = chart(page, "objective-chart")
     assert [(t["name"], t["points"]) for t in objective] == [("succeeded", 3), ("best so far", 3)]
     [parcoords] = chart(page, "parcoords-chart")
     assert parcoords["points"] == 3 and parcoords["dimensions"] == [
-        "model.network[0].units",
-        "log10 model.compilation.optimizer.learning_rate",
+        "network[0].units",
+        "log10 optimizer.learning_rate",
         "val_loss",
-    ]
+    ]  # each path's last two parts: a title that fits above its axis
     page.wait_for_function("() => document.getElementById('importance-chart').data", timeout=30_000)
     assert chart(page, "importance-chart")[0]["type"] == "bar"
     rows = page.locator("#sweep-trials tbody tr")

@@ -58,7 +58,8 @@ def test_a_synced_folder_has_its_params_metrics_and_tags_by_name(root):
     execution = Execution.objects.get()
     found = values(execution)
     assert found["params.training.batch_size"] == 32 and found["params.model.network[0].units"] == 512
-    assert found["params.model.compilation.optimizer"] == "adam" and found["params.dataset.name"] == "boston_housing"
+    assert found["params.model.compilation.optimizer.type"] == "adam"
+    assert found["params.dataset.name"] == "boston_housing"
     assert found["metrics.val_loss"] == LONG_METRICS["metrics"]["val_loss"][-1]
     assert found["metrics.best.val_loss"] == min(LONG_METRICS["metrics"]["val_loss"])
     assert found["metrics.test_loss"] == LONG_METRICS["metrics"]["test_loss"][0]

@@ -62,15 +62,17 @@ def test_every_problem_is_a_400_with_its_path_and_nothing_is_created(client, lau
         "parameters": {"training.epoch": {"choice": [1]}, "model.network[0].units": {"choice": [0, 4]}},
         "parallel": -1,
     }
+    document["base"] = {**tiny(), "training": {**tiny()["training"], "batch_size": 0}}
     token = token_for(launcher, capsys)
     response = post(client, "/api/sweeps", document, token)
     assert response.status_code == 400
     paths = [problem["path"] for problem in response.json()["errors"]]
-    assert paths == ["parallel"]  # the document's own shape first
-    document["parallel"] = 1
+    assert paths == ["parallel", "base.training.batch_size"]  # the document's and its base's at once
+    document["base"] = tiny()
     response = post(client, "/api/sweeps", document, token)
     paths = [problem["path"] for problem in response.json()["errors"]]
-    assert paths == ['parameters["training.epoch"]', 'parameters["model.network[0].units"].choice[0]']
+    # Then the parameters (checked against a valid base), still beside the document's own problem.
+    assert paths == ["parallel", 'parameters["training.epoch"]', 'parameters["model.network[0].units"].choice[0]']
     assert Sweep.objects.count() == 0 and django_rq.get_queue("default").job_ids == []
 
 
@@ -112,7 +114,7 @@ def test_reading_a_sweep_gives_its_counts_best_trial_and_trials(client, launcher
     Trial.objects.create(sweep=sweep, number=0, execution=good, params={"model.network[0].units": 8}, value=8.0)
     Trial.objects.create(sweep=sweep, number=1, execution=worse, params={"model.network[0].units": 4}, value=9.5)
     body = get(client, f"/api/sweeps/{sweep.pk}", token).json()
-    assert body["counts"] == {"done": 2, "running": 0, "pruned": 0, "failed": 0, "total": 2}
+    assert body["counts"] == {"done": 2, "queued": 0, "running": 0, "pruned": 0, "failed": 0, "total": 2}
     assert body["best"]["number"] == 0 and body["best"]["value"] == 8.0 and body["best"]["execution"] == good.pk
     assert [t["params"]["model.network[0].units"] for t in body["trials"]] == [8, 4]
     assert body["trials"][0]["epochs"] == 15 and body["running_best"] == [8.0, 8.0]

@@ -56,9 +56,11 @@ def test_an_invalid_document_lists_every_problem_and_starts_nothing(tmp_path, se
     path = write(tmp_path, {"base": tiny(), "parameters": {"training.epoch": {"choice": [1]}}, "method": "grdi"})
     stdout, stderr = io.StringIO(), io.StringIO()
     assert run_sweep(str(path), stdout, stderr) == (2, None)
-    assert stderr.getvalue().splitlines() == [
-        f"Invalid sweep: 1 problem in {path}:",
+    assert stderr.getvalue().splitlines() == [  # the document's own problem and its parameter's, at once
+        f"Invalid sweep: 2 problems in {path}:",
         "  method: must be 'grid', 'random' or 'tpe', got \"grdi\"",
+        "  parameters[\"training.epoch\"]: unknown key; did you mean 'epochs'? (expected one of: samples, batch_size, "
+        "epochs, shuffle, seed, callbacks) (at training.epoch in the base config)",
     ]
     assert run_sweep(str(tmp_path / "missing.json"), stdout, stderr)[0] == 2
     assert "cannot read" in stderr.getvalue() and stdout.getvalue() == "" and Sweep.objects.count() == 0

@@ -144,7 +144,7 @@ def test_each_path_must_be_in_the_base_config_or_a_key_its_section_accepts():
     assert found == {
         'parameters["training.epoch"]': found['parameters["training.epoch"]'],
         'parameters["model.network[5].units"]': (
-            "cannot be written into the base config: model.network has 2 item(s), so [5] is past its end"
+            "cannot be written into the base config: model.network has 2 items, so [5] is past its end"
         ),
         'parameters["model.network[0].units.size"]': (
             "cannot be written into the base config: model.network[0].units is a number (8), not an object, "
@@ -195,7 +195,7 @@ def test_how_the_search_is_asked_for_is_checked_against_the_method_and_the_base(
         "(training.samples.val is 0)",
     }
     assert problems(sweep({"training.epochs": {"choice": [1, 2]}}, method="grid", trials=3)) == {
-        "trials": "the grid has 2 combination(s); ask for at most 2, or leave trials out"
+        "trials": "the grid has 2 combinations; ask for at most 2, or leave trials out"
     }
     assert set(problems(sweep({"training.epochs": {"choice": [1, 2]}}, objective={"metric": "test_loss"}))) == {
         "trials",

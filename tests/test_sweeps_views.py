@@ -1,6 +1,7 @@
 """The sweeps' pages: "Sweep from this run", the sweep page and its data, cancel, share links."""
 
 import datetime as dt
+import json
 
 import django_rq
 import pytest
@@ -152,7 +153,63 @@ def test_the_sweep_page_shows_counts_the_best_trial_and_every_trial(owner_client
     first = with_trials.trials.get(number=0).execution
     assert f'href="/executions/{first.pk}/"' in page
     assert "dense rejected its arguments" in page
-    assert "Cancel sweep" in page and "vendor/plotly.min.js" in page
+    assert "Cancel sweep" in page and "vendor/plotly/plotly-strict." in page  # parcoords with no eval
+
+
+def test_a_trial_waiting_for_a_worker_counts_as_queued_not_running(owner_client, sweep, root):
+    waiting = make_run(root, "06-16-33__08-04-2019", status="queued", finished_at=None)
+    training = make_run(root, "06-16-34__08-04-2019", status="running", finished_at=None)
+    Trial.objects.create(sweep=sweep, number=0, execution=training, params={})
+    Trial.objects.create(sweep=sweep, number=1, execution=waiting, params={})
+    page = owner_client.get(f"/sweeps/{sweep.pk}/").content.decode()
+    assert 'data-count="running">1<' in page and 'data-count="queued">1<' in page
+    counts = owner_client.get(f"/sweeps/{sweep.pk}/data.json").json()["summary"]["counts"]
+    assert (counts["running"], counts["queued"]) == (1, 1)
+
+
+def test_a_failed_trials_row_says_why_in_the_first_line_of_its_runs_error(owner_client, sweep, root):
+    error = "ValueError: Input 0 of layer dense is incompatible\nTraceback (most recent call last):\n  File ..."
+    failed = make_run(root, "06-16-35__08-04-2019", status="failed", error=error)
+    Trial.objects.create(sweep=sweep, number=0, execution=failed, params={}, outcome="failed")
+    page = owner_client.get(f"/sweeps/{sweep.pk}/").content.decode()
+    row = page[page.index('data-trial="0"') :]
+    row = row[: row.index("</tr>")]
+    assert "ValueError: Input 0 of layer dense is incompatible" in row and "Traceback" not in row
+    trial = owner_client.get(f"/sweeps/{sweep.pk}/data.json").json()["summary"]["trials"][0]
+    assert trial["reason"] == "ValueError: Input 0 of layer dense is incompatible"
+
+
+def test_the_started_message_is_tagged_so_the_page_drops_it_once_the_sweep_ended(owner_client, trained):
+    document = {"base": trained.pk, "parameters": {"training.batch_size": {"choice": [16, 32]}}, "method": "grid"}
+    response = owner_client.post("/sweeps/new/", {"document": json.dumps(document)}, follow=True)
+    page = response.content.decode()
+    assert '<li class="started success">Started Boston Housing sweep: 2 trials.</li>' in page
+
+
+def test_the_sweeps_list_has_a_new_sweep_button_for_whoever_may_launch(owner_client, teammate_client):
+    assert 'id="new-sweep" href="/sweeps/new/"' in owner_client.get("/sweeps/").content.decode()
+    assert 'id="new-sweep"' not in teammate_client.get("/sweeps/").content.decode()
+
+
+def test_new_sweep_offers_the_runs_to_start_from_and_a_document_to_paste(owner_client, trained):
+    page = owner_client.get("/sweeps/new/").content.decode()
+    assert f'<option value="{trained.pk}">boston_housing/{trained.folder_name}' in page
+    assert f"&quot;base&quot;: {trained.pk}" in page  # the example document starts from the newest run
+    document = {"base": trained.pk, "parameters": {"training.batch_size": {"choice": [16, 32]}}, "method": "grid"}
+    response = owner_client.post("/sweeps/new/", {"document": json.dumps(document)})
+    sweep = Sweep.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/sweeps/{sweep.pk}/"
+    assert sweep.base_execution == trained and sweep.trials_total == 2
+
+
+def test_a_pasted_document_with_problems_lists_them_all_and_starts_nothing(owner_client, trained):
+    document = {"base": trained.pk, "parameters": {"training.batch_size": {"choice": [0]}}, "parallel": 0}
+    page = owner_client.post("/sweeps/new/", {"document": json.dumps(document)}).content.decode()
+    problems = page[page.index('id="sweep-problems"') :]
+    assert "<code>parallel</code>" in problems and "parameters[&quot;training.batch_size&quot;]" in problems
+    page = owner_client.post("/sweeps/new/", {"document": "{not json"}).content.decode()
+    assert "The sweep document is not valid JSON" in page
+    assert Sweep.objects.count() == 0
 
 
 def test_the_pages_data_gives_the_charts_their_series_and_the_html_to_swap_in(owner_client, with_trials):

@@ -90,7 +90,7 @@ def test_a_queued_run_without_a_folder_has_nothing_yet(owner_client, root, ended
 
 def test_the_panel_is_on_the_run_page_and_needs_a_login(ended, owner_client, outsider):
     page = owner_client.get(permalink(ended)).content.decode()
-    assert f'data-url="/executions/{ended.pk}/system.json"' in page and "js/system.js" in page
+    assert f'data-url="/executions/{ended.pk}/system.json"' in page and "js/system." in page
     response = outsider.get(f"/executions/{ended.pk}/system.json")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     assert owner_client.post(f"/executions/{ended.pk}/system.json").status_code == 405

@@ -53,7 +53,7 @@ def test_lines_that_are_not_samples_are_skipped_and_counted():
     series = read_bytes(data)
     assert series.time == [5, 10]
     assert series.problems() == [
-        "5 line(s) are not JSON objects of numbers with a time (first at line 3); skipped",
+        "5 lines are not JSON objects of numbers with a time (first at line 3); skipped",
     ]
 
 

@@ -69,7 +69,7 @@ def test_lines_that_cannot_be_read_are_named_on_the_runs_error(root):
     execution = Execution.objects.get()
     assert execution.status == "succeeded" and execution.system["samples"] == 2
     assert execution.error == (
-        "system_metrics.jsonl: 1 line(s) are not JSON objects of numbers with a time (first at line 6); skipped"
+        "system_metrics.jsonl: 1 line is not a JSON object of numbers with a time (first at line 6); skipped"
     )
 
 

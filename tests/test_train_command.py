@@ -44,10 +44,12 @@ def test_an_invalid_config_exits_2_lists_every_problem_and_writes_nothing(tmp_pa
     config = tiny()
     config["model"]["network"][1]["units"] = -5
     config["training"]["epoch"] = 3
+    config["model"]["network"][0]["activaton"] = "relu"  # only Keras can tell: told beside the schema's
     done = train(config, tmp_path, "--trainings-root", str(tmp_path / "elsewhere"))
     assert done.returncode == 2
     assert "model.network[1].units: must be a positive integer, got -5" in done.stderr
     assert "training.epoch: unknown key; did you mean 'epochs'?" in done.stderr
+    assert "model.network[0].activaton: unknown argument for dense; did you mean 'activation'?" in done.stderr
     assert not (tmp_path / "elsewhere").exists() and not (tmp_path / "trainings").exists()
     assert not (tmp_path / "cache").exists()
 

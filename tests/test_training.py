@@ -184,6 +184,9 @@ def test_the_mlflow_run_holds_every_metric_history_params_and_artifacts(seed_run
     assert run.data.params["training.batch_size"] == "32"
     assert run.data.params["tracking.params.device"] == "cpu"
     assert run.data.params["model.network.0.units"] == "512"
+    # The canonical params: "adam" spelt out as its type, the schema's defaults filled in.
+    assert run.data.params["model.compilation.optimizer.type"] == "adam"
+    assert "model.compilation.optimizer" not in run.data.params and run.data.params["training.shuffle"] == "True"
     artifacts = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
     assert {"model.h5", "training_config.json"} <= artifacts
 

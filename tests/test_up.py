@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -75,7 +76,7 @@ def test_up_trains_a_queued_run_and_ctrl_c_stops_every_child(up, tmp_path):
     assert len(children) >= 3  # redis-server, a worker, the web server
     with socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
-    wait_for(lambda: statuses(tmp_path).get(1) == "succeeded", timeout=120, message="queued example trained")
+    wait_for(lambda: statuses(tmp_path).get(1) == "succeeded", timeout=300, message="queued example trained")
 
     process.send_signal(signal.SIGINT)
     assert process.wait(60) == 0
@@ -88,7 +89,7 @@ def test_up_trains_a_queued_run_and_ctrl_c_stops_every_child(up, tmp_path):
 def test_stopping_up_mid_run_leaves_no_execution_running(up, tmp_path):
     slow = tiny(epochs=60, callbacks=[{"type": "lambda_callback", "on_epoch_end": "tests.hooks.pause"}])
     process, _ = up(slow, extra_env={"GYMNOS_TEST_EPOCH_PAUSE": "0.5"})
-    wait_for(lambda: statuses(tmp_path).get(1) == "running", timeout=120, message="run started")
+    wait_for(lambda: statuses(tmp_path).get(1) == "running", timeout=300, message="run started")
     time.sleep(2)
     process.send_signal(signal.SIGTERM)
     assert process.wait(60) == 0
@@ -102,20 +103,61 @@ def up_log(tmp_path):
     return (tmp_path / "up.log").read_text(errors="replace")
 
 
-def test_up_serves_with_gunicorn_and_the_login_line_comes_last_before_requests(up, tmp_path):
+def get(port, path, headers=b""):
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
+        connection.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n")
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+        return answer
+
+
+def after_login_line(tmp_path):
+    console = up_log(tmp_path).splitlines()
+    return console[[i for i, line in enumerate(console) if "Log in as: admin / " in line][-1] + 1 :]
+
+
+def test_up_serves_with_gunicorn_and_the_login_line_stays_last_and_requests_are_not_shown(up, tmp_path):
     process, port = up()
     commands = [" ".join(psutil.Process(pid).cmdline()) for pid in descendants(process.pid)]
     assert any("gunicorn" in command and "gymnos_web.wsgi:application" in command for command in commands)
     assert not any("runserver" in command for command in commands)
     wait_for(lambda: "Log in as: admin / " in up_log(tmp_path), timeout=60, message="login line")
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
-        connection.sendall(b"GET /accounts/login/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        assert connection.recv(20).startswith(b"HTTP/1")
-    wait_for(lambda: "GET /accounts/login/" in up_log(tmp_path), timeout=10, message="the request logged")
-    console = up_log(tmp_path).splitlines()
-    after_login = console[[i for i, line in enumerate(console) if "Log in as: admin / " in line][-1] + 1 :]
-    assert after_login and all("GET /" in line for line in after_login), after_login  # requests only
+    page = get(port, "/accounts/login/")
+    assert page.startswith(b"HTTP/1") and b"Log in to Gymnos" in page
+    css = re.search(rb'href="(/static/css/gymnos\.[0-9a-f]{12}\.css)"', page)
+    assert css is not None  # the static files were collected: hashed names, served gzipped
+    assert b"Content-Encoding: gzip" in get(port, css.group(1).decode(), b"Accept-Encoding: gzip\r\n")
+    time.sleep(2)  # what the console would print about those requests, it has printed by now
+    assert after_login_line(tmp_path) == []  # no request lines: the password stays in sight
     assert not any(word in up_log(tmp_path) for word in ("oneDNN", "cuda", "absl::InitializeLog"))
+
+    # The first log-in: the way back in is said again, without the password.
+    password = re.search(r"Log in as: admin / (\S+)", up_log(tmp_path)).group(1)
+    login_page = get(port, "/accounts/login/")
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', login_page).group(1).decode()
+    cookie = re.search(rb"csrftoken=([^;]+);", login_page).group(1).decode()
+    body = f"csrfmiddlewaretoken={token}&username=admin&password={password}".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
+        connection.sendall(
+            b"POST /accounts/login/ HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            + f"Cookie: csrftoken={cookie}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        assert b" 302 " in connection.recv(100)
+    wait_for(lambda: "admin logged in" in up_log(tmp_path), timeout=15, message="the first log-in said")
+    line = [line for line in after_login_line(tmp_path) if "admin logged in" in line][0]
+    assert "python manage.py changepassword admin" in line and password not in line
+    process.send_signal(signal.SIGINT)
+    assert process.wait(30) == 0
+
+
+def test_with_access_log_up_shows_every_request(up, tmp_path):
+    process, port = up(args=["--access-log"])
+    wait_for(lambda: "Log in as: admin / " in up_log(tmp_path), timeout=60, message="login line")
+    assert get(port, "/accounts/login/").startswith(b"HTTP/1")
+    wait_for(lambda: "GET /accounts/login/" in up_log(tmp_path), timeout=10, message="the request logged")
+    assert all("GET /" in line for line in after_login_line(tmp_path))
     process.send_signal(signal.SIGINT)
     assert process.wait(30) == 0
 
@@ -136,7 +178,7 @@ def get_status(port, path):
 def test_up_serves_from_two_web_processes_so_one_that_is_stuck_stalls_no_other_request(up, tmp_path):
     """A request that holds its process (as the quadratic JSON check did, for minutes) leaves the other serving."""
     process, port = up(args=["--workers", "0"])
-    assert "(2 web process(es) of 8 threads, 0 worker(s)" in up_log(tmp_path)
+    assert "(2 web processes of 8 threads, 0 workers;" in up_log(tmp_path)
     stuck, serving = web_processes(process.pid)
     os.kill(stuck, signal.SIGSTOP)  # as frozen as a process whose GIL one request holds
     try:
@@ -161,7 +203,7 @@ def test_ctrl_c_stops_a_training_run_within_ten_seconds_and_a_finished_run_stays
             return db.execute("select epochs, status from experiments_execution where id = ?", (pk,)).fetchone()
 
     # The first run has trained its last epoch and is ending (its hook lingers): stop up right then.
-    wait_for(lambda: epochs(1) == (2, "running"), timeout=120, interval=0.05, message="first run ending")
+    wait_for(lambda: epochs(1) == (2, "running"), timeout=300, interval=0.05, message="first run ending")
     process.send_signal(signal.SIGINT)
     started = time.monotonic()
     assert process.wait(30) == 0
@@ -170,7 +212,7 @@ def test_ctrl_c_stops_a_training_run_within_ten_seconds_and_a_finished_run_stays
 
     # Again, with the second run training: it is stopped and cancelled, within 10 s, with the reason.
     process, _ = up(extra_env={"GYMNOS_TEST_EPOCH_PAUSE": "0.5"})
-    wait_for(lambda: epochs(2)[0] >= 2, timeout=120, message="second run training")
+    wait_for(lambda: epochs(2)[0] >= 2, timeout=300, message="second run training")
     process.send_signal(signal.SIGINT)
     started = time.monotonic()
     assert process.wait(30) == 0
@@ -183,7 +225,7 @@ def test_ctrl_c_stops_a_training_run_within_ten_seconds_and_a_finished_run_stays
 def test_a_worker_killed_mid_run_fails_that_run_and_its_replacement_runs_the_next(up, tmp_path):
     slow = tiny(epochs=60, callbacks=[{"type": "lambda_callback", "on_epoch_end": "tests.hooks.pause"}])
     process, _ = up(slow, tiny(epochs=2), extra_env={"GYMNOS_TEST_EPOCH_PAUSE": "0.5"})
-    wait_for(lambda: statuses(tmp_path).get(1) == "running", timeout=120, message="first run training")
+    wait_for(lambda: statuses(tmp_path).get(1) == "running", timeout=300, message="first run training")
     workers = [
         psutil.Process(pid) for pid in descendants(process.pid) if "rqworker" in " ".join(psutil.Process(pid).cmdline())
     ]

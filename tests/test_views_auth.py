@@ -1,4 +1,4 @@
-"""Logging in and out, the static plotly.min.js, and the admin's links to the RQ views."""
+"""Logging in and out, and the admin's links to the RQ views."""
 
 import pytest
 from django.contrib.auth.models import User
@@ -40,27 +40,6 @@ def test_the_nav_links_every_page_and_admin_only_for_staff(teammate_client, team
     teammate.is_staff = True
     teammate.save()
     assert 'href="/admin/"' in teammate_client.get("/").content.decode()
-
-
-def test_plotly_is_served_from_the_plotly_package_without_a_cdn(outsider):
-    import os
-
-    import plotly
-
-    response = outsider.get("/static/vendor/plotly.min.js")
-    assert response.status_code == 200
-    served = b"".join(response.streaming_content) if response.streaming else response.content
-    with open(os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js"), "rb") as handle:
-        assert served == handle.read()
-
-
-def test_collectstatic_copies_plotly(tmp_path, settings):
-    from django.core.management import call_command
-
-    settings.STATIC_ROOT = tmp_path / "static"
-    call_command("collectstatic", "--noinput", verbosity=0)
-    assert (tmp_path / "static" / "vendor" / "plotly.min.js").stat().st_size > 1_000_000
-    assert (tmp_path / "static" / "js" / "execution.js").exists()
 
 
 def test_the_admin_links_to_the_rq_queues_workers_and_failed_jobs():

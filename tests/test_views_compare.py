@@ -18,6 +18,7 @@ def pair(root, owner):
     faster["training"]["batch_size"] = 64
     faster["model"]["compilation"]["optimizer"] = "sgd"
     faster["experiment"]["tags"] = ["fast"]
+    faster["model"]["network"][0]["kernel_initializer"] = "he_normal"
     return make_run(root, "06-16-31__08-04-2019", owner=owner), make_run(
         root, "06-39-51__10-04-2019", config=faster, owner=owner
     )
@@ -42,8 +43,22 @@ def test_the_config_diff_shows_only_the_keys_that_differ(teammate_client, pair):
     diff = page[page.index("Config differences") :]
     assert "training.batch_size" in diff and "<td>32</td><td>64</td>" in diff
     assert "model.compilation.optimizer" in diff and "&quot;adam&quot;" in diff and "&quot;sgd&quot;" in diff
-    assert "experiment.tags" in diff and "not set" in diff
+    assert "experiment.tags" in diff and "&quot;fast&quot;" in diff  # [] (the default) against ["fast"]
+    assert "model.network[0].kernel_initializer" in diff and "not set" in diff
     assert "training.epochs" not in diff and "dataset.name" not in diff
+
+
+def test_an_optimizer_given_by_name_and_the_same_given_as_an_object_do_not_differ(teammate_client, root, owner):
+    spelt_out = seed_config()
+    spelt_out["model"]["compilation"]["optimizer"] = {"type": "adam"}
+    spelt_out["training"]["callbacks"] = [{"type": "early_stopping", "patience": 0}]  # 0 is the default
+    bare = seed_config()
+    bare["training"]["callbacks"] = [{"type": "early_stopping"}]
+    a = make_run(root, "06-16-31__08-04-2019", config=bare, owner=owner)
+    b = make_run(root, "06-39-51__10-04-2019", config=spelt_out, owner=owner)
+    page = text(teammate_client.get("/compare/", {"runs": f"{a.pk},{b.pk}"}))
+    diff = page[page.index("Config differences") :]
+    assert "optimizer" not in diff and "patience" not in diff
 
 
 def test_repeated_runs_parameters_work_too_and_missing_runs_are_named(teammate_client, pair):

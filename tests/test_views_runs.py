@@ -21,7 +21,7 @@ def test_the_form_starts_from_the_boston_example(owner_client):
     page = owner_client.get("/runs/new/").content.decode()
     assert 'value="Boston Housing"' in page and '<option value="boston_housing" selected>' in page
     assert 'name="epochs" value="25"' in page and 'value="early_stopping" id="id_callbacks_0" checked' in page
-    assert "&quot;standard_scaler&quot;" in page and "js/run_form.js" in page
+    assert "&quot;standard_scaler&quot;" in page and "js/run_form." in page
 
 
 def test_launching_queues_the_run_and_opens_its_page(owner_client, owner):
@@ -60,6 +60,18 @@ def test_problems_show_at_their_field_or_json_path_and_nothing_is_queued(owner_c
     problems = page[page.index('id="json-problems"') :]
     assert "<code>model.network[1].units</code>: must be a positive integer, got -5" in problems
     assert "&quot;units&quot;: -5" in page  # the JSON comes back as typed
+
+
+def test_a_field_error_and_the_jsons_problems_show_at_once(owner_client):
+    """-3 epochs in its field, a misspelt layer argument in the JSON: both told in one answer."""
+    config = tiny()
+    config["model"]["network"][0]["activaton"] = "relu"
+    page = owner_client.post("/runs/new/", form_for(config, epochs=-3)).content.decode()
+    epochs = page[page.index('id="id_epochs"') - 400 : page.index('id="id_batch_size"')]
+    assert "training.epochs: must be a positive integer, got -3" in epochs
+    problems = page[page.index('id="json-problems"') :]
+    assert "<code>model.network[0].activaton</code>: unknown argument for dense; did you mean" in problems
+    assert Execution.objects.count() == 0
 
 
 def test_an_unknown_key_is_reported_at_its_path(owner_client):

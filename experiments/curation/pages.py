@@ -18,6 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from experiments.access import can_delete, require_delete_permission, require_edit_permission
+from experiments.display import counted
 from experiments.models import Execution, Experiment, Status
 
 from . import disk, edits, trash
@@ -165,9 +166,9 @@ def archive_experiment(request: HttpRequest, experiment: str, archived: bool) ->
     found = get_object_or_404(Experiment, name=experiment)
     changed, problems = edits.set_experiment_archived(found, archived, request=request)
     verb = "Archived" if archived else "Unarchived"
-    messages.success(request, f"{verb} {found.name} and {changed} of its run{'s' if changed != 1 else ''}.")
+    messages.success(request, f"{verb} {found.name} and {changed} of its runs.")
     if problems:
-        messages.error(request, f"{len(problems)} runs left as they were: " + "; ".join(problems[:10]))
+        messages.error(request, f"{counted(len(problems), 'run')} left as they were: " + "; ".join(problems[:10]))
     return redirect(_next(request, reverse("experiments:experiment", args=[found.name])))
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from experiments.pipeline.names import control_character_problem
 
 # Part of every fingerprint: bump it when reading changes, and the next sync reads every folder again.
-READER_VERSION = b"4"  # 4: every file through the one bounded reader (experiments.files), epochs capped
+READER_VERSION = b"5"  # 4: every file through the one bounded reader (experiments.files), epochs capped;
+# 5: canonical params (the validated config flattened: "adam" and {"type": "adam"} are the same params)
 
 
 # --- finding folders and fingerprinting them (stat only, no reads) ----------------------------

@@ -29,9 +29,8 @@ from experiments import files
 from experiments.index.listing import Folder, Listing, printable
 from experiments.models import ENDED, Status, finite_or_none
 from experiments.pipeline import ConfigError, jsonlimits, load_config
-from experiments.pipeline.config import experiment_section
+from experiments.pipeline.config import canonical_params, experiment_section
 from experiments.pipeline.names import metric_name_problem
-from experiments.pipeline.params import flatten
 
 LOG_READ_LIMIT = 1 << 20  # logs bigger than this are read at their head and tail only
 # The most bytes sync reads of each file it parses (a feature's reader states its own): a bigger file
@@ -126,19 +125,30 @@ def load_json(data: bytes, record: Record, name: str) -> Any:
 
 
 @functools.lru_cache(maxsize=1024)
-def config_problems(text: bytes) -> tuple[str, ...]:
-    """Check a config with the engine's schema; ``()`` if it is valid. Memoised: a sweep's configs repeat.
+def _checked(text: bytes) -> tuple[str, tuple[str, ...]]:
+    """A config's canonical params (as JSON text) and its problems (``()`` if valid), from one validation by the
+    engine's schema. Memoised: a sweep's configs repeat.
 
-    The schema alone (no Keras, nothing built), so a sweep whose every config differs still
-    indexes at full speed.
+    The schema alone (no Keras, nothing built), so a sweep whose every config differs still indexes at full
+    speed. A config the schema refuses has its params read as ``canonical_params`` reads them.
     """
     try:
-        load_config(text)
+        return json.dumps(load_config(text).params), ()
     except ConfigError as exc:
-        return tuple(str(problem) for problem in exc.problems)
+        problems = tuple(str(problem) for problem in exc.problems)
     except Exception as exc:  # noqa: BLE001 - a checker choking on odd input is still a bad config
-        return (f"could not be checked: {type(exc).__name__}: {exc}",)
-    return ()
+        problems = (f"could not be checked: {type(exc).__name__}: {exc}",)
+    return json.dumps(canonical_params(_clean(json.loads(text.decode("utf-8-sig"))))), problems
+
+
+def _params_json(text: bytes) -> str:
+    """The canonical params of a config's bytes, as JSON text."""
+    return _checked(text)[0]
+
+
+def config_problems(text: bytes) -> tuple[str, ...]:
+    """Check a config with the engine's schema; ``()`` if it is valid."""
+    return _checked(text)[1]
 
 
 def _read_config(data: bytes, record: Record) -> None:
@@ -149,7 +159,7 @@ def _read_config(data: bytes, record: Record) -> None:
         record.problem("training_config.json", f"expected a JSON object, got {type(config).__name__}")
         return
     record.config = config = _clean(config)
-    record.params = flatten(config)
+    record.params = json.loads(_params_json(bytes(data)))  # "adam" and {"type": "adam"}: the same params
     experiment = experiment_section(config)
     record.title = experiment.name if experiment is not None else ""
     record.tags = list(experiment.tags) if experiment is not None else []

@@ -28,7 +28,6 @@ from experiments.jobs.queues import QueueUnavailable, check_redis, queue_name_fo
 from experiments.models import Execution, Experiment, Status
 from experiments.pipeline import ConfigError, Problem, TrainingConfig, load_config
 from experiments.pipeline.isolated_check import IsolatedChecker
-from experiments.pipeline.params import flatten
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +52,11 @@ def launch(
     config from the web reads ``dataset.path`` only inside GYMNOS_DATA_ROOTS; ``trusted`` (the
     operator's own command line) lifts that. ``check`` replaces the plain capped check (a sweep's
     samples: the same capped child, except for a network the sweep already built there; ``up
-    --enqueue``: none, the operator's own config is built by the worker). Raises ``ConfigError`` (nothing
-    created) or ``QueueUnavailable`` (nothing left queued).
+    --enqueue``: none, the operator's own config is built by the worker). Raises ``ConfigError``
+    (nothing created, every problem of the config listed) or ``QueueUnavailable`` (nothing left queued).
     """
-    config = load_config(data, data_roots=None if trusted else settings.GYMNOS_DATA_ROOTS)
-    problems = check(config) if check is not None else isolated_problems(config)
-    if problems:
+    config, problems = config_problems(data, trusted, check)
+    if config is None or problems:
         raise ConfigError(problems)
     queue_name = queue_name_for(config)
     check_redis(django_rq.get_connection(queue_name))
@@ -70,7 +68,7 @@ def launch(
             title=config.experiment.name,
             tags=list(config.experiment.tags),
             config=config.source,
-            params=flatten(config.source),
+            params=config.params,
             epochs_total=config.training.epochs,
             queue=queue_name,
             launched_by=user if user is not None and user.is_authenticated else None,
@@ -103,6 +101,29 @@ def validated_config(execution: Execution) -> TrainingConfig:
     return load_config(execution.config)
 
 
+def config_problems(
+    data: Any, trusted: bool = False, check: Callable[[TrainingConfig], list[Problem]] | None = None
+) -> tuple[TrainingConfig | None, list[Problem]]:
+    """Every problem of ``data`` in one list, and the config (None when the schema refused it); nothing created.
+
+    The schema's problems and the libraries' together: a config the schema refuses still has each of its
+    components that validates on its own built (in the capped child), so a misspelt layer argument is
+    told beside ``training.epochs: must be a positive integer`` rather than after it is fixed.
+    """
+    try:
+        config = load_config(data, data_roots=None if trusted else settings.GYMNOS_DATA_ROOTS)
+    except ConfigError as exc:
+        if check is not None or not isinstance(data, dict) or any(not problem.path for problem in exc.problems):
+            # Not a config at all (not an object, nested too deep); or a caller with a check of its own (a
+            # sweep's sample, an operator's --enqueue), whose configs come from one the schema accepted.
+            return None, exc.problems
+        found = isolated_problems(data)
+        return None, [*exc.problems, *found]
+    if check is not None:
+        return config, check(config)
+    return config, isolated_problems(config)
+
+
 @functools.cache
 def checker() -> IsolatedChecker:
     """This process's build checker (its fork server starts on first use, or at start-up: ``warm_up``; a work
@@ -110,7 +131,7 @@ def checker() -> IsolatedChecker:
     return IsolatedChecker(log_path=settings.LOG_DIR / "checks.log")
 
 
-def isolated_problems(config: TrainingConfig) -> list[Problem]:
+def isolated_problems(config: TrainingConfig | dict[str, Any]) -> list[Problem]:
     """What building ``config`` finds, in a child capped at GYMNOS_CHECK_MEMORY_MB and GYMNOS_CHECK_SECONDS: the
     one build check of a launch, from the web or a sweep's sample alike."""
     return checker().problems(config, settings.GYMNOS_CHECK_MEMORY_MB, settings.GYMNOS_CHECK_SECONDS)

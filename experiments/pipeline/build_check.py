@@ -8,6 +8,10 @@ hook's function, and whether every metric a callback watches will be logged::
     config = load_config(data)
     check_build(config)     # ConfigError listing every problem with its path, or None
 
+A config the schema refuses is still checked where it can be: ``component_problems(data)`` asks the
+libraries about each component that validates on its own, so a misspelt layer argument is told
+beside a field error elsewhere in the config, not after it is fixed.
+
 It builds layers, so it can take memory and time a config chooses: the web never runs it in
 its own process (``experiments.sandbox`` runs it in a capped child).
 """
@@ -18,10 +22,15 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from . import network
-from .config import TrainingConfig
+from .callbacks import Callback
+from .config import TrainingConfig, load_config
 from .errors import ComponentError, ConfigError, Problem
+from .processing import TransformerSpec
 
 
 def _join(path: str, at: str) -> str:
@@ -99,3 +108,76 @@ def check_build(config: TrainingConfig, source: str | None = None) -> None:
     problems = build_problems(config)
     if problems:
         raise ConfigError(problems, source)
+
+
+def _alone(adapter: TypeAdapter[Any], value: Any) -> Any:
+    """``value`` validated as the one component it is (None when it does not validate: the schema said why)."""
+    try:
+        return adapter.validate_python(value)
+    except (ValidationError, ValueError, TypeError):
+        return None
+
+
+def _section(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    value = parent.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _items(section: Any, key: str) -> list[Any]:
+    value = section.get(key) if isinstance(section, dict) else None
+    return value if isinstance(value, list) else []
+
+
+_LAYER = TypeAdapter(network.LayerSpec)
+_OPTIMIZER = TypeAdapter(network.OptimizerSpec)
+_TRANSFORMER: TypeAdapter[Any] = TypeAdapter(TransformerSpec)
+_CALLBACK: TypeAdapter[Any] = TypeAdapter(Callback)
+
+
+def component_problems(data: object) -> list[Problem]:
+    """What the libraries say about each component of a config that the schema refused, where the
+    component validates on its own: each layer, the optimizer, the loss and metrics, each transformer and
+    callback. The layers are not chained and the logged metrics not named (that needs the whole config),
+    and the dataset is not read. For example, with ``"training": {"epochs": -3}`` the schema refuses the
+    config, and this still finds ``model.network[0].activaton: unknown argument for dense; did you mean
+    'activation'? ...`` in ``{"type": "dense", "units": 8, "activaton": "relu"}``.
+    """
+    if not isinstance(data, dict):
+        return []
+    problems: list[Problem] = []
+    model = _section(data, "model")
+    for index, item in enumerate(_items(model, "network")):
+        layer = _alone(_LAYER, item)
+        if layer is not None:
+            check = functools.partial(network.make_layer, layer.type, layer.kwargs)
+            _collect(problems, f"model.network[{index}]", check)
+    compilation = _section(model, "compilation")
+    optimizer = _alone(_OPTIMIZER, compilation.get("optimizer")) if "optimizer" in compilation else None
+    if optimizer is not None:
+        _collect(problems, "model.compilation.optimizer", functools.partial(network.make_optimizer, optimizer))
+    loss = compilation.get("loss")
+    if isinstance(loss, str) and loss:
+        _collect(problems, "model.compilation.loss", functools.partial(network.loss_name, loss))
+    for index, metric in enumerate(_items(compilation, "metrics")):
+        if isinstance(metric, str) and metric:
+            _collect(problems, f"model.compilation.metrics[{index}]", functools.partial(network.metric_name, metric))
+    for index, item in enumerate(_items(data.get("dataset"), "transformers")):
+        transformer = _alone(_TRANSFORMER, item)
+        if transformer is not None:
+            _collect(problems, f"dataset.transformers[{index}]", transformer.make)
+    for index, item in enumerate(_items(data.get("training"), "callbacks")):
+        callback = _alone(_CALLBACK, item)
+        if callback is not None:
+            _collect(problems, f"training.callbacks[{index}]", callback.check_build)
+    return problems
+
+
+def all_problems(data: dict[str, Any], source: str | None = None) -> tuple[TrainingConfig | None, list[Problem]]:
+    """Every problem of a config in one list, in this process: the schema's, and the libraries' (the whole
+    build check when the schema accepts it, ``component_problems`` when it does not). Returns the config
+    too (None when the schema refused it). For a process that may build: the CLI, a capped child."""
+    try:
+        config = load_config(data, source=source)
+    except ConfigError as exc:
+        return None, [*exc.problems, *component_problems(data)]
+    return config, build_problems(config)

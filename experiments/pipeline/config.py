@@ -25,6 +25,7 @@ from . import datasets, jsonlimits
 from .callbacks import Callback
 from .errors import ComponentError, ConfigError, Problem, invalid
 from .network import LayerSpec, OptimizerSpec
+from .params import flatten
 from .processing import PreprocessorSpec, TransformerSpec
 from .schema import Section, validate
 from .trackers import TrackerSpec
@@ -69,7 +70,8 @@ class DatasetSection(Section):
     def _check_source(self, info: ValidationInfo) -> DatasetSection:
         if (self.name is None) == (self.path is None):
             raise invalid("give exactly one of name (a built-in dataset) or path (a CSV, NPZ or HDF5 file)")
-        roots = (info.context or {}).get("data_roots")
+        context = info.context or {}
+        roots = context.get("data_roots")
         if self.path is not None and roots is not None and not datasets.inside_any(self.path, roots):
             # Said before the file is touched: whether it exists, or what it holds, is not told.
             shown = ", ".join(str(root) for root in roots) or "none are set"
@@ -83,7 +85,7 @@ class DatasetSection(Section):
                 datasets.get_dataset(self.name)
                 if self.target is not None:
                     raise ComponentError("only file datasets (dataset.path) take a target column", "target")
-            else:
+            elif context.get("read_files", True):
                 assert self.path is not None  # exactly one of name and path is set
                 datasets.check_file(self.path, self.target)
         except ComponentError as exc:
@@ -156,6 +158,18 @@ class TrainingConfig(Section):
         """The config exactly as given (what training_config.json keeps), defaults not filled in."""
         return self._source or self.model_dump(mode="json", exclude_unset=True)
 
+    @property
+    def params(self) -> dict[str, Any]:
+        """The run's params by path (``params.flatten``) in one canonical form: the validated config, with
+        every default the schema fills in and a component given by its name spelt out as ``{"type": name}``.
+
+        So ``"optimizer": "adam"`` and ``"optimizer": {"type": "adam"}`` are the same params
+        (``model.compilation.optimizer.type: adam``), and so are a callback given with its defaults and the
+        same callback given bare: sync, search, the table's columns, compare, MLflow and sweeps all name a
+        value by these paths.
+        """
+        return flatten(self.model_dump(mode="json", exclude_none=True))
+
     def logged_metric_names(self, metric_names: list[str]) -> set[str]:
         """What the run logs each epoch, given the names Keras logs the compiled metrics under."""
         names = ["loss", *metric_names]
@@ -185,6 +199,22 @@ def load_config(
     return config
 
 
+def canonical_params(data: object) -> dict[str, Any]:
+    """``data``'s params in the canonical form (``TrainingConfig.params``); a config the schema refuses
+    (it no longer validates), flattened as it is written.
+
+    The dataset's file is not opened: a run's params do not depend on what this machine holds.
+    """
+    if not isinstance(data, dict):
+        return {}
+    try:
+        return validate(TrainingConfig, data, context={"read_files": False}).params
+    except ConfigError:
+        return flatten(data)
+    except Exception:  # noqa: BLE001 - a checker choking on odd input: the params as written
+        return flatten(data)
+
+
 def experiment_section(data: object) -> Experiment | None:
     """A config's ``experiment`` section (its name and tags), read through the schema on its own; None
     when the section itself does not validate.
@@ -202,14 +232,30 @@ def experiment_section(data: object) -> Experiment | None:
         return None
 
 
-def load_config_file(path: str | Path) -> TrainingConfig:
-    """Read and validate a config file; a missing or unreadable file is a ConfigError too."""
+def read_config_file(path: str | Path) -> Any:
+    """A config file's JSON (bounded: ``jsonlimits``); a missing, unreadable or non-JSON file is a ConfigError."""
     path = Path(path)
     try:
         text = path.read_bytes()
     except OSError as exc:
         raise ConfigError([Problem("", f"cannot read {path}: {exc.strerror}")], str(path)) from exc
-    return load_config(text, source=str(path))
+    try:
+        return jsonlimits.loads(text, what="the config")
+    except jsonlimits.JSONLimitError as exc:
+        raise ConfigError([Problem("", str(exc))], str(path)) from exc
 
 
-__all__ = ["TrainingConfig", "experiment_section", "load_config", "load_config_file", "ConfigError", "Problem"]
+def load_config_file(path: str | Path) -> TrainingConfig:
+    """Read and validate a config file; a missing or unreadable file is a ConfigError too."""
+    return load_config(read_config_file(path), source=str(path))
+
+
+__all__ = [
+    "TrainingConfig",
+    "canonical_params",
+    "experiment_section",
+    "load_config",
+    "load_config_file",
+    "ConfigError",
+    "Problem",
+]

@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from .build_check import build_problems
+from .build_check import build_problems, component_problems
 from .config import TrainingConfig, load_config
 from .errors import ComponentError, ConfigError, Problem, is_out_of_memory
 
@@ -41,16 +41,20 @@ def mapped_bytes() -> int:
     return 0
 
 
-def _child(source: dict[str, Any], memory_bytes: int, environment: dict[str, str], answer: Connection) -> None:
+def _child(
+    source: dict[str, Any], validated: bool, memory_bytes: int, environment: dict[str, str], answer: Connection
+) -> None:
     """In the forked child: cap the address space, check, send ``("problems", [...])`` or ``("memory", None)``.
 
-    ``environment`` is the asking process's GYMNOS_* variables now (the fork server started earlier).
+    ``validated``: the asking process's schema accepted ``source`` (the whole build check), or refused it
+    (``component_problems``: the parts that validate on their own). ``environment`` is the asking process's
+    GYMNOS_* variables now (the fork server started earlier).
     """
     os.environ.update(environment)
     limit = mapped_bytes() + memory_bytes
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
-        problems = build_problems(load_config(source))
+        problems = build_problems(load_config(source)) if validated else component_problems(source)
         answer.send(("problems", [(problem.path, problem.message) for problem in problems]))
     except ConfigError as exc:
         answer.send(("problems", [(problem.path, problem.message) for problem in exc.problems]))
@@ -115,8 +119,12 @@ class IsolatedChecker:
         else:
             threading.Thread(target=start, name="gymnos-check-warm-up", daemon=True).start()
 
-    def problems(self, config: TrainingConfig, memory_mb: int, seconds: float) -> list[Problem]:
-        """Every problem the build check finds, or one saying which cap the config went past."""
+    def problems(self, config: TrainingConfig | dict[str, Any], memory_mb: int, seconds: float) -> list[Problem]:
+        """Every problem the build check finds, or one saying which cap the config went past.
+
+        A ``TrainingConfig`` gets the whole build check; a config the schema refused (its dict) gets the
+        check of each component that validates on its own (``build_check.component_problems``).
+        """
         started = time.monotonic()
         if not self.slots.acquire(timeout=seconds):
             return [Problem("", f"the server is busy checking other configs (more than {seconds:g} s); try again")]
@@ -125,11 +133,15 @@ class IsolatedChecker:
         finally:
             self.slots.release()
 
-    def _check(self, config: TrainingConfig, memory_mb: int, limit: float, seconds: float) -> list[Problem]:
+    def _check(
+        self, config: TrainingConfig | dict[str, Any], memory_mb: int, limit: float, seconds: float
+    ) -> list[Problem]:
         self.start_server()
         receiving, sending = self.context.Pipe(duplex=False)
         environment = {key: value for key, value in os.environ.items() if key.startswith("GYMNOS_")}
-        arguments = (config.source, memory_mb * 2**20, environment, sending)
+        validated = isinstance(config, TrainingConfig)
+        source = config.source if isinstance(config, TrainingConfig) else config
+        arguments = (source, validated, memory_mb * 2**20, environment, sending)
         child = self.context.Process(target=_child, args=arguments, daemon=True)
         try:
             child.start()

@@ -1,7 +1,9 @@
 """A config as flat params: ``{"training.batch_size": 32, "model.network[0].units": 8, ...}``.
 
 The one flattening every consumer shares: MLflow's params, the compare page's config diff and
-the dashboard's params columns all name a value by the same path.
+the dashboard's params columns all name a value by the same path. A run's params are the flattening
+of its *validated* config (``TrainingConfig.params``: defaults filled in, ``"adam"`` spelt out as
+``{"type": "adam"}``), so two ways of writing the same config give the same params.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from pydantic import Field, model_validator
 
 from .errors import invalid
 from .mlflow_process import MLflowProcess
-from .params import flatten
 from .schema import Component, UnionKind
 from .system_metrics import mlflow_metrics
 
@@ -69,7 +68,8 @@ TrackerSpec = Annotated[
 
 
 class RunInfo:
-    """What a tracker needs to know about the execution it records."""
+    """What a tracker needs to know about the execution it records; ``params``: the config's canonical params
+    (``TrainingConfig.params``), by the paths the dashboard names them with."""
 
     def __init__(
         self,
@@ -217,7 +217,7 @@ class MLflowTracker(Tracker):
         self._location = {"tracking_uri": self.uri}
         self.process = _mlflow_process(self.uri)
         default_store = not self.spec.tracking_uri and not os.environ.get("MLFLOW_TRACKING_URI")
-        params = flatten(run.config)
+        params = run.params  # the config's canonical params (TrainingConfig.params), tracking.params.* among them
         self.process.send(
             "start",
             experiment=self.spec.experiment_name or run.experiment_name,

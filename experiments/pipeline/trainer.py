@@ -142,7 +142,7 @@ class Trainer:
                 config.experiment.name,
                 self.trainings_root,
                 config.source,
-                config.tracking.params,
+                config.params,
                 config.experiment.tags,
             )
         )

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from experiments import files
+from experiments.display import counted
 from experiments.pipeline.system_metrics import FILE_NAME
 
 MAX_POINTS = 10_000
@@ -195,8 +196,8 @@ class Series:
             found.append(f"has more than {MAX_LINES:,} lines to read; only its last {MAX_LINES:,} were read")
         if self.bad_lines:
             found.append(
-                f"{self.bad_lines} line(s) are not JSON objects of numbers with a time (first at line "
-                f"{self.first_bad_line}); skipped"
+                counted(self.bad_lines, "line is not a JSON object", "lines are not JSON objects")
+                + f" of numbers with a time (first at line {self.first_bad_line}); skipped"
             )
         if self.dropped_fields:
             shown = ", ".join(sorted(self.dropped_fields)) + (" and others" if self.dropped_others else "")

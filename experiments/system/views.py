@@ -10,8 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from experiments.access import get_active_share, get_execution_by_id_for_user
-from experiments.comparison import load_runs, parse_runs
-from experiments.display import run_label
+from experiments.comparison import load_runs, parse_runs, run_names
 from experiments.models import Execution, ShareLink
 from experiments.system.reading import FIELD_NAME
 from experiments.system.series import compare_payload, page_payload
@@ -31,8 +30,7 @@ def _metric(request: HttpRequest) -> str | None:
 
 
 def _comparison(executions: list[Execution], request: HttpRequest) -> JsonResponse:
-    labels = {execution.pk: run_label(execution) for execution in executions}
-    return JsonResponse(compare_payload(executions, _metric(request), labels))
+    return JsonResponse(compare_payload(executions, _metric(request), run_names(executions)))
 
 
 @login_required

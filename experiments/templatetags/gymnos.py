@@ -6,6 +6,8 @@ from typing import Any
 
 from django import template
 
+from experiments import display
+
 register = template.Library()
 
 
@@ -38,6 +40,16 @@ def metric(value: Any) -> str:
     if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
         return f"{value:.3e}"
     return f"{value:.4g}"
+
+
+@register.filter
+def counted(value: Any, nouns: str) -> str:
+    """``{{ runs|counted:"run" }}`` -> ``1 run`` / ``3 runs``; ``{{ n|counted:"entry,entries" }}``.
+
+    ``experiments.display.counted``, for a number or a list (its length)."""
+    noun, _, plural = nouns.partition(",")
+    number = value if isinstance(value, int) else len(value) if hasattr(value, "__len__") else int(value or 0)
+    return display.counted(number, noun, plural or None)
 
 
 @register.filter

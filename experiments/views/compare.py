@@ -17,7 +17,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from experiments import charts
-from experiments.comparison import load_runs, parse_runs
+from experiments.comparison import load_runs, parse_runs, run_names
 from experiments.display import execution_url, run_label
 from experiments.forms import ShareForm
 from experiments.models import Execution, MetricHistory
@@ -29,7 +29,11 @@ MISSING = object()
 
 def config_diff(executions: Iterable[Execution]) -> list[tuple[str, list[dict[str, Any] | None]]]:
     """Rows ``(key, [value per run])`` for the keys whose values are not the same in every run."""
-    flat = [flatten(execution.config or {}) for execution in executions]
+    # The canonical params sync stored ("adam" and {"type": "adam"} alike); a row without any: its config.
+    flat = [
+        execution.params if isinstance(execution.params, dict) and execution.params else flatten(execution.config or {})
+        for execution in executions
+    ]
     keys = sorted({key for config in flat for key in config})
     rows: list[tuple[str, list[dict[str, Any] | None]]] = []
     for key in keys:
@@ -45,6 +49,7 @@ def compare_data(
     """The chart data: ``{"runs": [...], "metrics": {name: [{"run": id, "x", "y", "points"}]}}``, from the
     index's chart copies (downsampled, bounded however long the runs)."""
     traces = charts.stored([execution.pk for execution in executions])
+    names = run_names(executions)
     metrics: dict[str, list[dict[str, Any]]] = {}
     for execution in executions:
         for name, found in traces[execution.pk].items():
@@ -59,6 +64,7 @@ def compare_data(
             {
                 "id": e.pk,
                 "label": run_label(e),
+                "name": names[e.pk],  # in the charts' legends: the title, or the folder when titles repeat
                 "title": e.title,
                 "url": run_url(e) if run_url else None,
                 # The x of the charts' "wall time" axis (issue 12's chart controls).
@@ -92,6 +98,7 @@ def compare_context(executions: list[Execution], missing: list[int]) -> dict[str
         "metric_names": metric_names,
         "test_names": test_names,
         "diff": config_diff(executions),
+        "plotly_bundle": charts.plotly_bundle((e.config, e.evaluation) for e in executions),
         "run_ids": ",".join(str(e.pk) for e in executions),
         "share_form": ShareForm(),
     }

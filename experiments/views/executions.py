@@ -157,6 +157,7 @@ def page_context(request: HttpRequest, execution: Execution, links: Links) -> di
         else [],
         "publish_tokens": list(execution.publish_tokens.all()) if links.share is None else [],
         "page_data": {"data_url": links.data, "log_url": links.log, "live": execution.status in LIVE},
+        "plotly_bundle": charts.plotly_bundle([(config, execution.evaluation)]),
         "share_form": ShareForm(),
         **_status_context(request, execution, links),
         **_files_context(execution, links),

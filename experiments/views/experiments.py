@@ -19,7 +19,6 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from experiments.access import can_launch
-from experiments.charts import webgl_charts
 from experiments.display import duration, hardware_label, stage_times
 from experiments.models import Execution, Experiment
 from experiments.models.summary import is_epoch_metric
@@ -144,18 +143,17 @@ def _columns(names: list[str]) -> list[Column]:
 
 
 def default_columns(executions: list[Execution], varying: list[str], sorted_by: Column) -> list[Column]:
-    """Differing params, then the page's metrics (losses first), best val_loss, tests, system, evaluation, size."""
+    """What a person compares runs by: the params that differ, then the objective metrics (the page's per-epoch
+    metrics, losses first, the best val_loss, the test metrics). Status and duration are columns of their own;
+    system figures, the evaluation report and size wait in the chooser (and the column sorted by is added)."""
     names = list(varying[:DEFAULT_PARAMS])
     metrics = sorted(
         {name for e in executions for name in (e.summary or {}) if is_epoch_metric(name)}, key=_metric_order
     )
     names += [f"metrics.{name}" for name in metrics]
-    names.append("metrics.best.val_loss")
+    if "val_loss" in metrics:
+        names.append("metrics.best.val_loss")
     names += [f"metrics.{name}" for name in sorted({n for e in executions for n in (e.test_metrics or {})})]
-    for prefix, field in (("system.", "system"), ("evaluation.", "evaluation")):
-        names += [prefix + name for name in sorted({name for e in executions for name in (getattr(e, field) or {})})]
-    if any(e.size_bytes is not None for e in executions):
-        names.append("size")
     columns = _columns(names)
     if sorted_by.kind is not Kind.TAG and sorted_by not in columns and sorted_by.key is not None:
         columns.append(sorted_by)
@@ -181,7 +179,6 @@ def header(col: Column, sort: Sort, links: dict[str, str]) -> dict[str, Any]:
 
 @login_required
 @require_GET
-@webgl_charts
 def detail(request: HttpRequest, experiment: str) -> HttpResponse:
     found = get_object_or_404(Experiment, name=experiment)
     filters = filters_from(request)
@@ -262,6 +259,7 @@ def detail(request: HttpRequest, experiment: str) -> HttpResponse:
                 "url": reverse("experiments:explore", args=[found.name]),
                 "columns": [col.name for col in columns if col.name.startswith("params.")],
                 "params": [key for key in known.keys if key.startswith("params.")],
+                "varying": known.varying,
                 "metrics": [key for key in known.keys if key.startswith(("metrics.", "system.", "evaluation."))],
                 "numeric": sorted(known.numeric),
             },

@@ -52,6 +52,8 @@ def new(request: HttpRequest) -> HttpResponse:
                 record(request, Entry.Action.LAUNCH, execution=execution)
                 messages.success(request, f"Queued {execution.title or 'the run'}; it starts when a worker is free.")
                 return redirect(execution_url(execution))
+        elif "config" in form.cleaned_data:  # a field that is not a number: the config's problems still shown
+            form.add_problems(launching.config_problems(form.build_config())[1])
     else:
         config, clone = _starting_config(request)
         form = RunForm.for_config(config)

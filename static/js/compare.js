@@ -8,13 +8,13 @@
   GymnosChartControls.render(box, function (value) { controls = value; if (drawn) drawn(); });
   Gymnos.getJSON(url).then(function (data) {
     var color = {}, label = {};
-    data.runs.forEach(function (run, i) { color[run.id] = COLORS[i % COLORS.length]; label[run.id] = run.label; });
+    data.runs.forEach(function (run, i) { color[run.id] = COLORS[i % COLORS.length]; label[run.id] = run.name; });
     document.querySelectorAll(".swatch").forEach(function (el) {
       el.style.cssText = "display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px;background:" + color[el.getAttribute("data-run")];
     });
     var names = Object.keys(data.metrics);
     document.getElementById("charts-empty").textContent = names.length
-      ? "Each run keeps its colour in every chart, as in the Runs table above; hover a line to name it."
+      ? "Each run keeps its colour in every chart, as in the Runs table above; the legends name them."
       : "These runs recorded no per-epoch metrics.";
     // Every chart's box first, so each is drawn at its final width in the grid.
     var divs = names.map(function (name) {
@@ -37,8 +37,9 @@
             hovertemplate: "%{y:.4g}<extra>" + label[t.run] + "</extra>" }, controls, times[t.run]));
         });
         Plotly.react(div, traces, GymnosChartControls.axes({
-          title: { text: name, font: { size: 14 }, x: 0.01 }, margin: { l: 55, r: 15, t: 40, b: 40 },
-          hovermode: "closest", showlegend: false,
+          title: { text: name, font: { size: 14 }, x: 0.01 }, margin: { l: 55, r: 15, t: 40, b: 80 },
+          hovermode: "closest", showlegend: true,  // below the axis's title: each run by its name, in its colour
+          legend: { orientation: "h", x: 0, y: -0.3, xanchor: "left", yanchor: "top", font: { size: 11 } },
         }, controls, measured), { displaylogo: false, responsive: true });
       });
       GymnosChartControls.note(controls, measured);

@@ -40,7 +40,7 @@
       .then(function (response) { if (!response.ok) throw new Error(response.status); return response.json(); })
       .then(function (data) {
         var line = "Runs " + bytes(data.runs_bytes) + " (checkpoints " + bytes(data.checkpoint_bytes) + ")";
-        if (data.trash.runs) line += ", trash " + bytes(data.trash.bytes) + " in " + data.trash.runs + " run" + (data.trash.runs === 1 ? "" : "s");
+        if (data.trash.runs) line += ", trash " + bytes(data.trash.bytes) + " in " + Gymnos.counted(data.trash.runs, "run");
         line += "; trainings root " + bytes(data.root_bytes);
         if (data.filesystem) line += "; " + bytes(data.filesystem.free) + " free of " + bytes(data.filesystem.total);
         document.getElementById("disk-line").textContent = line;
@@ -51,7 +51,7 @@
           name.textContent = row.name;
           item.appendChild(name);
           item.appendChild(document.createTextNode(
-            " " + row.runs + " run" + (row.runs === 1 ? "" : "s") + ", " + bytes(row.bytes) +
+            " " + Gymnos.counted(row.runs, "run") + ", " + bytes(row.bytes) +
             " (checkpoints " + bytes(row.checkpoints) + ")"));
           list.appendChild(item);
         });

@@ -163,7 +163,7 @@
 
   function drawReport(panel, report) {
     var split = report.split === "val" ? "validation split" : report.split === "test" ? "test split" : "no split";
-    document.getElementById("evaluation-split").textContent = "· " + report.task + " on the " + split + " (" + (report.evaluated || 0) + " of " + (report.samples || 0) + " samples)";
+    document.getElementById("evaluation-split").textContent = "· " + report.task + " on the " + split + " (" + (report.evaluated || 0) + " of " + Gymnos.counted(report.samples || 0, "sample") + ")";
     var headline = document.getElementById("evaluation-headline");
     headline.textContent = "";
     Object.keys(report.headline || {}).forEach(function (name) {

@@ -20,7 +20,7 @@
         if (data.error) return;
         counting.textContent = data.more
           ? "More than " + data.limit.toLocaleString() + " runs match the filter"
-          : data.count + " run" + (data.count === 1 ? "" : "s") + " matching the filter";
+          : Gymnos.counted(data.count, "run") + " matching the filter";
         counting.setAttribute("data-counted", String(data.count));
       });
   }

@@ -33,11 +33,18 @@
     });
     if (chosen && names.indexOf(chosen) >= 0) select.value = chosen;
   }
-  var axes = config.columns.length ? config.columns : config.params.slice(0, 6);
+  // The params that differ between the runs come first everywhere: a param every run shares draws one dot.
+  var varying = (config.varying || []).filter(function (name) { return config.params.indexOf(name) >= 0; });
+  var axes = config.columns.length ? config.columns : (varying.length ? varying : config.params).slice(0, 6);
+  function numeric(name) { return config.numeric.indexOf(name) >= 0; }
+  // The scatter's x: a differing number (a rate, a width); the group-by: a differing choice (an optimizer).
+  var xDefault = varying.filter(numeric)[0] || varying[0] || axes[0];
+  var groupDefault = varying.filter(function (name) { return !numeric(name); })[0] || varying[0] || axes[0];
+  function known(name) { return name && config.params.indexOf(name) >= 0 ? name : null; }
   var metricDefault = ["metrics.val_loss", "metrics.loss"].filter(function (m) { return config.metrics.indexOf(m) >= 0; })[0] || config.metrics[0];
   fill(metricSelect, config.metrics, saved.metric || metricDefault);
-  fill(xSelect, config.params, saved.x || axes[0]);
-  fill(groupSelect, config.params, saved.group || axes[0]);
+  fill(xSelect, config.params, known(saved.x) || xDefault);
+  fill(groupSelect, config.params, known(saved.group) || groupDefault);
 
   // A name as the query language writes it: parts with other characters go in backticks.
   function queryName(name) {
@@ -62,17 +69,28 @@
     return config.url + "?" + query.toString();
   }
 
-  // One axis of the chart: numbers as they are; text (or a mix) as categories in sorted order.
+  // One axis of the chart: numbers as they are; text (or a mix) as categories in sorted order, each tick's
+  // text cut to MAX_TICK characters (the whole value is in the query a brush writes).
+  var MAX_TICK = 24;
+  function tick(text) { return text.length > MAX_TICK ? text.slice(0, MAX_TICK - 1) + "…" : text; }
   function dimension(name, values, keep) {
     var kept = keep.map(function (i) { return values[i]; });
-    var numeric = kept.every(function (v) { return typeof v === "number"; });
-    if (numeric) return { label: short(name), values: kept, name: name, kind: "number" };
+    var numbers = kept.every(function (v) { return typeof v === "number"; });
+    if (numbers) return { label: short(name), values: kept, name: name, kind: "number" };
     var categories = Array.from(new Set(kept.map(String))).sort();
     return {
       label: short(name), name: name, kind: "text", categories: categories,
       values: kept.map(function (v) { return categories.indexOf(String(v)); }),
-      tickvals: categories.map(function (_, i) { return i; }), ticktext: categories,
+      tickvals: categories.map(function (_, i) { return i; }), ticktext: categories.map(tick),
     };
+  }
+
+  // Plotly writes an axis's ticks to its left and centres its title above it: the first axis needs a left
+  // margin as wide as its longest tick (or half its title), or "boston_housing" shows as "oston_housing".
+  function leftMargin(first) {
+    var ticks = first.kind === "text" ? first.ticktext : first.values.map(function (v) { return String(Number(v.toPrecision(3))); });
+    var longest = Math.max.apply(null, ticks.map(function (t) { return t.length; }).concat([first.label.length / 2]));
+    return Math.min(260, Math.max(70, Math.round(7 * longest + 30)));
   }
 
   var drawn = null;  // the dimensions as drawn, to turn a brush back into conditions
@@ -108,7 +126,7 @@
         if (d.kind === "text") { out.tickvals = d.tickvals; out.ticktext = d.ticktext; out.range = [0, Math.max(1, d.categories.length - 1)]; }
         return out;
       }),
-    }], { margin: { l: 70, r: 70, t: 50, b: 30 }, height: 380 }, plotConfig);
+    }], { margin: { l: leftMargin(drawn[0]), r: 90, t: 50, b: 30 }, height: 380 }, plotConfig);
     if (!div.dataset.bound) {
       div.dataset.bound = "1";
       div.on("plotly_restyle", onBrush);
@@ -243,12 +261,11 @@
 
   function load() {
     state.textContent = "Loading the runs the filter selects…";
-    window.localStorage.setItem(storageKey, JSON.stringify({ metric: metricSelect.value, x: xSelect.value, group: groupSelect.value }));
     getJSON(dataUrl()).then(function (data) {
       var drawnRuns = drawParallel(data);
       drawScatter(data);
       drawGroups(data);
-      var line = data.shown + " run" + (data.shown === 1 ? "" : "s");
+      var line = Gymnos.counted(data.shown, "run");
       if (data.truncated) line = "the newest " + data.limit.toLocaleString() + " runs";
       if (drawnRuns < data.shown) line += " (" + drawnRuns + " with every value drawn)";
       state.textContent = "Showing " + line + ".";
@@ -267,6 +284,13 @@
     });
   }
 
-  [metricSelect, xSelect, groupSelect].forEach(function (select) { select.addEventListener("change", load); });
+  // What a person chose is remembered (and wins over the defaults next time); the defaults are not, so they
+  // follow the runs: the param that differs today may not be the one that differed last week.
+  [metricSelect, xSelect, groupSelect].forEach(function (select) {
+    select.addEventListener("change", function () {
+      window.localStorage.setItem(storageKey, JSON.stringify({ metric: metricSelect.value, x: xSelect.value, group: groupSelect.value }));
+      load();
+    });
+  });
   load();
 })();

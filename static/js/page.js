@@ -3,6 +3,12 @@
 // fragments the live pages swap in.
 //   <form data-confirm="Cancel this run?">   asks before it submits
 //   <input data-select-on-click>             selects its text when clicked (a link to copy)
+// It loads first, before every page's own script (not deferred), so Gymnos.counted is there for them.
+window.Gymnos = window.Gymnos || {};
+// "1 run", "3 runs", "1 epoch of 25": a count and its noun agreeing, as experiments.display.counted says them.
+Gymnos.counted = function (count, noun, plural) {
+  return Number(count).toLocaleString("en") + " " + (count === 1 ? noun : plural || noun + "s");
+};
 (function () {
   document.addEventListener("submit", function (event) {
     var form = event.target.closest("form[data-confirm]");

@@ -37,18 +37,28 @@
     }, CONFIG);
   }
 
+  // An axis title that fits above its axis: the path's last two parts (optimizer.learning_rate).
+  function short(name) { var parts = name.split("."); return parts.length > 2 ? parts.slice(-2).join(".") : name; }
+
   function dimension(name, scale, trials) {
     var values = trials.map(function (t) { return t.params[name]; });
     if (scale === "category") {
       var seen = [];
       values.forEach(function (v) { var k = JSON.stringify(v); if (seen.indexOf(k) < 0) seen.push(k); });
-      return { label: name, values: values.map(function (v) { return seen.indexOf(JSON.stringify(v)); }),
+      return { label: short(name), values: values.map(function (v) { return seen.indexOf(JSON.stringify(v)); }),
                tickvals: seen.map(function (_, i) { return i; }), ticktext: seen };
     }
     if (scale === "log") {
-      return { label: "log10 " + name, values: values.map(function (v) { return Math.log10(v); }) };
+      return { label: "log10 " + short(name), values: values.map(function (v) { return Math.log10(v); }) };
     }
-    return { label: name, values: values };
+    return { label: short(name), values: values };
+  }
+
+  // The first axis's ticks are written to its left and its title centred above it: room for both.
+  function leftMargin(first) {
+    var ticks = first.ticktext || first.values.map(function (v) { return String(Number(Number(v).toPrecision(3))); });
+    var longest = Math.max.apply(null, ticks.map(function (t) { return String(t).length; }).concat([first.label.length / 2]));
+    return Math.min(260, Math.max(80, Math.round(7 * longest + 30)));
   }
 
   function parcoordsChart(summary) {
@@ -63,7 +73,7 @@
       type: "parcoords", dimensions: dimensions,
       line: { color: values, colorscale: "Viridis", reversescale: summary.objective.direction === "maximize",
               showscale: true, colorbar: { title: { text: summary.objective.metric } } },
-    }], { margin: { l: 80, r: 80, t: 50, b: 20 } }, CONFIG);
+    }], { margin: { l: leftMargin(dimensions[0]), r: 90, t: 50, b: 20 } }, CONFIG);
   }
 
   function importanceChart(summary) {
@@ -75,7 +85,8 @@
     Plotly.react(div, [{
       type: "bar", orientation: "h", x: names.map(function (n) { return summary.importance[n]; }), y: names,
       marker: { color: "#3b5bdb" }, hovertemplate: "%{y}: %{x:.3f}<extra></extra>",
-    }], { margin: { l: 220, r: 15, t: 10, b: 40 }, xaxis: { title: { text: "importance" }, range: [0, 1] } }, CONFIG);
+    }], { margin: { l: 20, r: 15, t: 10, b: 40 }, xaxis: { title: { text: "importance" }, range: [0, 1] },
+          yaxis: { automargin: true } }, CONFIG);  // the margin as wide as the longest path
   }
 
   function draw(summary) {
@@ -84,17 +95,28 @@
     importanceChart(summary);
   }
 
+  // It ended: nothing left to cancel, and "Started ..." is no longer news.
+  function sweepEnded() {
+    var cancel = document.getElementById("cancel-sweep");
+    if (cancel) cancel.closest("form").remove();
+    document.querySelectorAll(".messages li.started").forEach(function (item) {
+      var list = item.parentNode;
+      item.remove();
+      if (!list.children.length) list.remove();
+    });
+  }
+
   function refresh() {
     return Gymnos.getJSON(page.data_url).then(function (data) {
       Gymnos.swapFragment(document.getElementById("sweep-summary"), data.html);
       draw(data.summary);
       var running = data.summary.status === "running";
-      var cancel = document.getElementById("cancel-sweep");
-      if (!running && cancel) cancel.closest("form").remove();  // it ended: nothing left to cancel
+      if (!running) sweepEnded();
       return running;
     });
   }
 
   draw(page.summary);
   if (page.live) Gymnos.poll(refresh, page.poll_ms);
+  else sweepEnded();
 })();

@@ -83,13 +83,30 @@
       if (summary.peak_memory_mb != null) parts.push("peak memory " + Math.round(summary.peak_memory_mb) + " MB");
       if (summary.mean_cpu_percent != null) parts.push("mean CPU " + summary.mean_cpu_percent.toFixed(0) + "% of one core");
       if (summary.mean_gpu_percent != null) parts.push("mean GPU " + summary.mean_gpu_percent.toFixed(0) + "%");
-      if (summary.samples) parts.push(summary.samples + " samples" + (summary.interval_s ? " every " + summary.interval_s + " s" : ""));
+      if (summary.samples) parts.push(Gymnos.counted(summary.samples, "sample") + (summary.interval_s ? " every " + summary.interval_s + " s" : ""));
       summaryBox.textContent = parts.join(" · ");
+      state.interval = state.interval || summary.interval_s;
+    }
+
+    // How many samples the series hold: a chart of fewer than two is a dot in an empty frame.
+    function sampleCount() {
+      return Object.keys(state.series).reduce(function (most, field) { return Math.max(most, state.series[field].x.length); }, 0);
     }
 
     function draw(live) {
       var fields = state.series;
       var drawn = 0;
+      var samples = sampleCount();
+      if (samples === 1) {
+        box.replaceChildren();  // the summary above says what the one sample measured
+        empty.hidden = false;
+        var every = state.interval ? " (interval " + state.interval + " s)" : "";
+        empty.textContent = live
+          ? "1 sample so far" + every + "; the charts start at the second."
+          : "1 sample" + every + ": too short to chart; the line above gives what it measured.";
+        panel.querySelector(".system-epochs-hint").hidden = true;
+        return;
+      }
       CHARTS.forEach(function (chart) {
         var lines = typeof chart[3] === "string" ? gpuLines(fields, chart[3]) : chart[3].filter(function (l) { return fields[l[0]]; });
         if (!lines.length) return;
@@ -163,9 +180,10 @@
                    hovertemplate: "%{y:.4g}<extra>" + run.label + "</extra>" };
         });
         Plotly.react(div, traces, {
-          title: { text: label(data.metric), font: { size: 14 }, x: 0.01 }, margin: { l: 60, r: 15, t: 40, b: 40 },
+          title: { text: label(data.metric), font: { size: 14 }, x: 0.01 }, margin: { l: 60, r: 15, t: 40, b: 80 },
           xaxis: { title: { text: "seconds since the run started" }, rangemode: "tozero" },
-          yaxis: { rangemode: "tozero" }, hovermode: "closest", showlegend: false,
+          yaxis: { rangemode: "tozero" }, hovermode: "closest", showlegend: true,
+          legend: { orientation: "h", x: 0, y: -0.3, xanchor: "left", yanchor: "top", font: { size: 11 } },
         }, plotConfig);
       }, function () {
         note.textContent = "Could not load the system metrics; reload the page to try again."; note.hidden = false;

@@ -17,7 +17,9 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError
 
 from experiments.index.sync import SyncReport, sync_folder
-from experiments.pipeline import ConfigError, check_build, load_config_file, run_experiment
+from experiments.pipeline import ConfigError, load_config, run_experiment
+from experiments.pipeline.build_check import all_problems
+from experiments.pipeline.config import read_config_file
 from experiments.pipeline.preload import import_frameworks
 from experiments.pipeline.trackers import preconnect
 
@@ -35,21 +37,25 @@ def train(
 ) -> tuple[int, ExecutionResult | None]:
     """Run one config file; returns ``(exit_code, ExecutionResult or None)``.
 
-    The schema is checked first, before TensorFlow is imported: a typo is reported at once.
-    Then the frameworks load (the MLflow client starting beside them) and the build check asks
-    Keras about the layers; only then is anything written.
+    The schema is checked first, before TensorFlow is imported. Then the frameworks load (the MLflow
+    client starting beside them) and the build check asks Keras about the layers; only then is anything
+    written. A config the schema refuses still has its components asked about, so every problem of it
+    is listed at once (``build_check.all_problems``).
     """
+    source = str(config_path)
     try:
-        config = load_config_file(config_path)
-    except ConfigError as exc:
+        data = read_config_file(config_path)
+    except ConfigError as exc:  # not a config at all: nothing to build
         stderr.write(f"Invalid config: {exc}\n")
         return 2, None
-    preconnect(config.tracking.trackers, trainings_root)  # the MLflow client starts while TensorFlow imports
-    import_frameworks()
     try:
-        check_build(config, source=str(config_path))
-    except ConfigError as exc:
-        stderr.write(f"Invalid config: {exc}\n")
+        preconnect(load_config(data, source=source).tracking.trackers, trainings_root)  # the MLflow client starts early
+    except ConfigError:
+        pass  # all_problems says what, once the frameworks are here to ask about its components too
+    import_frameworks()
+    config, problems = all_problems(data, source=source)
+    if config is None or problems:
+        stderr.write(f"Invalid config: {ConfigError(problems, str(config_path))}\n")
         return 2, None
     result = run_experiment(
         config,

@@ -1,9 +1,11 @@
 """``python manage.py up``: the whole stack on one machine, in the foreground, until Ctrl-C.
 
 Applies migrations, starts the embedded Redis (when REDIS_URL is unset), N RQ workers and the web
-server (gunicorn, static files by WhiteNoise), then prints the URL and how to log in, last. The
-workers' and the web server's own output goes to ``var/log/`` (TensorFlow's start-up lines
-included), so the console shows the requests. A worker that dies is started again under a new
+server (gunicorn, static files by WhiteNoise, collected first when they changed), then prints the URL
+and how to log in, last. The workers' and the web server's own output goes to ``var/log/``
+(TensorFlow's start-up lines included); the console shows errors, the requests only with
+``--access-log`` (or ``-v 2``), and the way back in once someone has logged in
+(``experiments.management.console``). A worker that dies is started again under a new
 name. Ctrl-C (or SIGTERM) stops everything within seconds: a run that finished stays as it ended,
 a run still training is cancelled with the reason (its partial folder kept and indexed), and no
 child process is left behind.
@@ -35,10 +37,13 @@ from rq import Worker
 
 from audit.models import Entry
 from audit.recording import record
+from experiments import staticfiles
+from experiments.display import counted
 from experiments.index.sync import index_execution
 from experiments.jobs import database, reaper
 from experiments.jobs.launching import launch, requeue_orphans
 from experiments.jobs.queues import QUEUES, EmbeddedRedis
+from experiments.management.console import ErrorEcho, FirstLogin
 from experiments.models import Execution
 from experiments.pipeline import ConfigError
 
@@ -70,8 +75,12 @@ QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR", "PYTHONUNBUFFER
 class Stack:
     """The child processes of one ``up``; ``start()``, ``supervise()`` until a signal, ``stop()``."""
 
-    def __init__(self, workers: int, bind: str, web_workers: int, out: Callable[[str], None]) -> None:
+    def __init__(
+        self, workers: int, bind: str, web_workers: int, out: Callable[[str], None], access_log: bool = False
+    ) -> None:
         self.worker_count = workers
+        self.access_log = access_log
+        self.pollers: list[ErrorEcho | FirstLogin] = []  # what the console shows while it runs
         self.bind = bind
         self.web_workers = web_workers
         self.out = out
@@ -88,6 +97,7 @@ class Stack:
 
     def start(self) -> Stack:
         call_command("migrate", interactive=False, verbosity=0)
+        staticfiles.collect()  # hashed, gzipped copies for whitenoise; at once when nothing changed
         if not settings.REDIS_URL:
             self.redis = EmbeddedRedis().start()
             self.out(f"Redis (embedded): {self.redis.url}")
@@ -97,8 +107,9 @@ class Stack:
             self._start_worker(index)
         if self.worker_count:
             self.out(f"Workers: {self.worker_count}, loading TensorFlow (their output: {self.logs}/worker-*.log)")
-        # The access log on the console; gunicorn's own lines (and TensorFlow's, from the build checker's
-        # fork server each web process starts) in var/log/web.log.
+        # The access log on the console when asked for; gunicorn's own lines (and TensorFlow's, from the build
+        # checker's fork server each web process starts) in var/log/web.log, its errors echoed to the console.
+        access = ["--access-logfile", "-"] if self.access_log else []
         with open(self.logs / "web.log", "ab") as web_log:
             self.web_log_start = web_log.tell()
             self.web = subprocess.Popen(
@@ -106,15 +117,16 @@ class Stack:
                     sys.executable, "-m", "gunicorn", "gymnos_web.wsgi:application", "--bind", self.bind,
                     "--workers", str(self.web_workers), "--worker-class", "gthread", "--threads", str(WEB_THREADS),
                     "--timeout", "120", "--graceful-timeout", "3", "--keep-alive", str(KEEP_ALIVE),
-                    "--access-logfile", "-", "--error-logfile", "-", "--no-control-socket",
+                    *access, "--error-logfile", "-", "--no-control-socket",
                 ],
                 env=self.env, stdin=subprocess.DEVNULL, stdout=None, stderr=web_log, start_new_session=True,
             )  # fmt: skip
         self._wait_for_web()
+        self.pollers.append(ErrorEcho(self.logs / "web.log", self.web_log_start, self.out))
         self._wait_for_workers()
         requeued = requeue_orphans()
         if requeued:
-            self.out(f"Queued again {requeued} run(s) whose job the queue had lost.")
+            self.out(f"Queued again {counted(requeued, 'run')} whose job the queue had lost.")
         return self
 
     def _spawn(self, command: list[str], log: IO[bytes] | None) -> subprocess.Popen[bytes]:
@@ -194,6 +206,8 @@ class Stack:
                     self._start_worker(index)
             if reap_due():
                 reaper.reap()
+            for poller in self.pollers:
+                poller.poll()
             time.sleep(0.5)
         return 0
 
@@ -288,6 +302,11 @@ class Command(BaseCommand):
             "--bind", default="127.0.0.1:8000", help="address of the web server (default 127.0.0.1:8000)"
         )
         parser.add_argument(
+            "--access-log",
+            action="store_true",
+            help="show every request on the console (so does -v 2); errors are always shown",
+        )
+        parser.add_argument(
             "--enqueue",
             metavar="CONFIG",
             action="append",
@@ -301,7 +320,8 @@ class Command(BaseCommand):
         if options["web_workers"] < 1:
             raise CommandError("--web-workers must be 1 or more")
         out = self.stdout.write
-        stack = Stack(options["workers"], options["bind"], options["web_workers"], out)
+        access_log = options["access_log"] or options["verbosity"] >= 2
+        stack = Stack(options["workers"], options["bind"], options["web_workers"], out, access_log)
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             stack.stopping = True
@@ -313,6 +333,7 @@ class Command(BaseCommand):
             for config_file in options["enqueue"]:
                 self._enqueue(config_file)
             self._say_up(options["bind"], options["workers"], options["web_workers"])
+            stack.pollers.append(FirstLogin(f"http://{options['bind']}/", out))
             code = stack.supervise()
         finally:
             out("Stopping workers, web server and Redis ...")
@@ -332,8 +353,8 @@ class Command(BaseCommand):
         """The last lines before the requests: where to go, what serves it, and how to log in."""
         url = f"http://{bind}/"
         self.stdout.write(
-            f"Gymnos is up: {url}  ({web_workers} web process(es) of {WEB_THREADS} threads, {workers} worker(s); "
-            "Ctrl-C stops everything)"
+            f"Gymnos is up: {url}  ({counted(web_workers, 'web process', 'web processes')} of {WEB_THREADS} threads, "
+            f"{counted(workers, 'worker')}; Ctrl-C stops everything)"
         )
         User = get_user_model()
         if User.objects.exists():

@@ -30,6 +30,7 @@ from ..execution import write_json
 from .classification import NotClassification, classify
 from .common import Notes, number
 from .regression import NotRegression, regress
+from .task import task_for
 
 if TYPE_CHECKING:
     import keras
@@ -45,20 +46,6 @@ FILE_NAME = "evaluation.json"
 MAX_LAYERS = 500  # listed in the model summary; the totals always count every layer
 HEADLINE = ("accuracy", "macro_f1", "roc_auc", "r2", "rmse")  # what sync indexes, in this order
 
-# Losses that say what the model is; anything else (a custom loss) leaves it to the output layer.
-_CLASSIFICATION_LOSSES = ("crossentropy", "hinge", "focal")
-_REGRESSION_LOSSES = {
-    "mse", "mae", "mape", "msle", "huber", "logcosh", "log_cosh", "poisson", "cosine_similarity",
-    "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
-    "mean_squared_logarithmic_error", "huber_loss",
-}  # fmt: skip
-_CLASSIFICATION_ACTIVATIONS = {"softmax", "sigmoid"}
-
-
-def _snake(name: str) -> str:
-    out = "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name).lstrip("_")
-    return out.replace("__", "_")
-
 
 def output_activation(model: keras.Model) -> str:
     """The last layer's activation (``softmax``, ``linear``...), or ``""`` when it has none."""
@@ -72,23 +59,8 @@ def output_activation(model: keras.Model) -> str:
 
 
 def decide_task(config: TrainingConfig, activation: str) -> tuple[str, str]:
-    """``(task, why)``: the config's ``experiment.task``, else the loss, else the output layer."""
-    if config.experiment.task is not None:
-        return config.experiment.task, "the config (experiment.task)"
-    loss = config.model.compilation.loss
-    snake = _snake(loss) if any(ch.isupper() for ch in loss) else loss.lower()
-    if any(marker in snake.replace("_", "") for marker in _CLASSIFICATION_LOSSES):
-        return "classification", f"the loss ({loss})"
-    if activation in _CLASSIFICATION_ACTIVATIONS:
-        if snake in _REGRESSION_LOSSES:
-            return "classification", (
-                f"the output layer ({activation}); the loss ({loss}) is a regression loss, so this is a guess: "
-                'set experiment.task to "regression" to say otherwise'
-            )
-        return "classification", f"the output layer ({activation})"
-    if snake in _REGRESSION_LOSSES:
-        return "regression", f"the loss ({loss})"
-    return "regression", f"the output layer ({activation or 'no activation'}) and the loss ({loss})"
+    """``(task, why)``: the config's ``experiment.task``, else the loss, else the output layer (``task.task_for``)."""
+    return task_for(config.experiment.task, config.model.compilation.loss, activation)
 
 
 def model_summary(model: keras.Model, folder: Path) -> dict[str, Any]:

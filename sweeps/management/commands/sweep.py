@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from audit.models import Entry
 from audit.recording import record
+from experiments.display import counted
 from experiments.jobs.queues import QueueUnavailable
 from experiments.models import Execution
 from experiments.pipeline import ConfigError, Problem, jsonlimits
@@ -70,7 +71,7 @@ class Follower:
                         f"{_params(trial['params'])}\n"
                     )
         if self.bar is not None:
-            shown = {name: counts[name] for name in ("done", "running", "pruned", "failed")}
+            shown = {name: counts[name] for name in ("done", "queued", "running", "pruned", "failed")}
             if best is not None:
                 shown["best"] = f"{best['value']:.4g}"
             self.bar.set_postfix(shown, refresh=True)
@@ -99,7 +100,8 @@ def run_sweep(
         stderr.write(f"{exc}\n")
         return 1, None
     record(None, Entry.Action.SWEEP_LAUNCH, target=f"sweep {sweep.pk} ({sweep.name})", via="cli")
-    stderr.write(f"Sweep {sweep.pk}: {sweep.name}, {sweep.trials_total} trials, at most {sweep.parallel} at once.\n")
+    trials = counted(sweep.trials_total, "trial")
+    stderr.write(f"Sweep {sweep.pk}: {sweep.name}, {trials}, at most {sweep.parallel} at once.\n")
     _warn_without_workers(sweep, stderr)
     follower = Follower(sweep, stderr, progress)
     try:
@@ -107,7 +109,7 @@ def run_sweep(
             sweep.refresh_from_db()
             summary = summarise(sweep, trials_of(sweep))
             follower.update(summary)
-            if not sweep.is_running and summary["counts"]["running"] == 0:
+            if not sweep.is_running and summary["counts"]["running"] + summary["counts"]["queued"] == 0:
                 break
             Execution.objects.mark_lost()
             heal([sweep])
