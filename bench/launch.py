@@ -54,7 +54,7 @@ def main() -> None:
     work, env = fresh("launch")
     env.update(PYTHONUNBUFFERED="1")
     port = free_port()
-    log = open(work / "up.log", "wb")  # noqa: SIM115 - up writes to it until the end
+    log = open(work / "up.log", "wb")  # up writes to it until the end: not a with block
     up = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "up", "--workers", "0", "--bind", f"127.0.0.1:{port}"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -104,7 +104,7 @@ def start_stack(database_url: str) -> tuple[subprocess.Popen[bytes], str, dict[s
     long.write_text(json.dumps(config))
     env.update(DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
     port = free_port()
-    log = open(work / "up.log", "wb")  # noqa: SIM115 - up writes to it until the end
+    log = open(work / "up.log", "wb")  # up writes to it until the end: not a with block
     up = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "up", "--workers", "2", "--bind", f"127.0.0.1:{port}",
          "--enqueue", str(long), "--enqueue", str(long)],

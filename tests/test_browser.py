@@ -41,7 +41,7 @@ def loss_chart(page):
 
 
 @pytest.fixture
-def worker(root, tmp_path, settings, monkeypatch):  # noqa: F811
+def worker(root, tmp_path, settings, monkeypatch):
     """A real ``rqworker`` on the test Redis and database, training into the root the live server reads."""
     monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "tests.hooks")  # the form validates lambda_callback here too
     settings.RQ_QUEUES = queues_at()
@@ -59,7 +59,7 @@ def worker(root, tmp_path, settings, monkeypatch):  # noqa: F811
 
 def test_a_team_launches_watches_compares_downloads_and_shares_a_run(
     live_server, browser, worker, owner, root, tmp_path
-):  # noqa: F811
+):
     from playwright.sync_api import expect
 
     other = make_run(root, OTHER_RUN, owner=owner)

@@ -46,7 +46,7 @@ def snapshot(path):
             if os.path.islink(entry):
                 found[key] = ("link", os.readlink(entry))
             elif os.path.isfile(entry):
-                found[key] = hashlib.sha256(open(entry, "rb").read()).hexdigest()  # noqa: SIM115 - read at once
+                found[key] = hashlib.sha256(open(entry, "rb").read()).hexdigest()
             else:
                 found[key] = "folder"
     return found

@@ -139,7 +139,7 @@ def _serve(uri: str, events: Iterable[str], answer: IO[str]) -> None:
     if run_id is not None and client is not None:  # a run was created, so the client was too
         try:
             client.set_terminated(run_id, status=status if error is None else "FAILED")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - reported in the answer (the first error wins)
             error = error or f"{type(exc).__name__}: {exc}"
     location = {"tracking_uri": uri, "experiment_id": experiment_id, "run_id": run_id}
     answer.write(json.dumps({"error": error, "location": location} if error else {"location": location}) + "\n")

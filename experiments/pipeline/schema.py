@@ -75,7 +75,7 @@ def shown(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def Explained(what: str) -> WrapValidator:  # noqa: N802 - reads as a type annotation
+def Explained(what: str) -> WrapValidator:  # capitalised: reads as a type annotation
     """Any failure of the field reads ``must be <what>, got <value>`` (one problem, not one per union member)."""
 
     def check(value: Any, handler: Callable[[Any], Any], info: ValidationInfo) -> Any:
