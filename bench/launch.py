@@ -103,7 +103,8 @@ def main() -> None:
             cwd=work, env=env, capture_output=True, text=True,
         )  # fmt: skip
         trains.append(time.perf_counter() - started)
-        assert result.returncode == 2 and "training.epoch: unknown key" in result.stderr, result.stderr[-2000:]
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert "training.epoch: unknown key" in result.stderr, result.stderr[-2000:]
         imported |= bool(re.search(r"\| +tensorflow$", result.stderr, re.MULTILINE))
 
     def ms(values: list[float], q: float) -> float:

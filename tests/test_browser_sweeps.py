@@ -95,7 +95,8 @@ def test_a_small_sweep_launched_from_a_run_fills_its_page_as_its_trials_train(
     page.wait_for_url(re.compile(r"/sweeps/\d+/$"))
     sweep = Sweep.objects.get()
     assert urlparse(page.url).path == f"/sweeps/{sweep.pk}/"
-    assert sweep.base_execution == run and set(sweep.document["parameters"]) == {
+    assert sweep.base_execution == run
+    assert set(sweep.document["parameters"]) == {
         "model.network[0].units",
         "model.compilation.optimizer.learning_rate",
     }
@@ -127,11 +128,12 @@ def test_a_small_sweep_launched_from_a_run_fills_its_page_as_its_trials_train(
     objective = chart(page, "objective-chart")
     assert [(t["name"], t["points"]) for t in objective] == [("succeeded", 3), ("best so far", 3)]
     [parcoords] = chart(page, "parcoords-chart")
-    assert parcoords["points"] == 3 and parcoords["dimensions"] == [
+    assert parcoords["points"] == 3
+    assert parcoords["dimensions"] == [
         "network[0].units",
         "log10 optimizer.learning_rate",
         "val_loss",
-    ]  # each path's last two parts: a title that fits above its axis
+    ]
     page.wait_for_function("() => document.getElementById('importance-chart').data", timeout=30_000)
     assert chart(page, "importance-chart")[0]["type"] == "bar"
     rows = page.locator("#sweep-trials tbody tr")

@@ -83,4 +83,5 @@ def test_the_audit_log_keeps_an_entry_when_the_run_is_gone_for_good(curator_clie
     )
     call_command("empty_trash")
     entry = Entry.objects.get(action="delete")
-    assert entry.execution_id is None and entry.target == f"execution {run.pk} (boston_housing/{NAME})"
+    assert entry.execution_id is None
+    assert entry.target == f"execution {run.pk} (boston_housing/{NAME})"

@@ -105,7 +105,8 @@ def test_model_checkpoint_keeps_the_last_n_and_the_n_best_and_names_what_it_remo
             log,
         ), log
     removed_best = re.findall(r"Removed checkpoint callbacks/model_checkpoint/(best\.\d\d-[\d.]+\.h5)", log)
-    assert len(removed_best) == 4 and not set(removed_best) & set(left)
+    assert len(removed_best) == 4
+    assert not set(removed_best) & set(left)
     assert "the 2 best by val_loss" in log
 
 
@@ -130,7 +131,8 @@ def test_a_dry_run_prints_what_it_would_free_and_changes_nothing(root, capsys):
         "boston_housing/06-16-31__08-04-2019: would remove callbacks/model_checkpoint/weights.05-27.07.h5 (17 bytes)"
         in out
     )
-    assert "would remove 2 checkpoints in 1 runs: would free 34 bytes" in out and "nothing was changed" in out
+    assert "would remove 2 checkpoints in 1 runs: would free 34 bytes" in out
+    assert "nothing was changed" in out
     assert checkpoint_names(root, run.folder_name) == before
     assert Entry.objects.count() == 0
     assert Execution.objects.get().checkpoint_bytes == 51

@@ -43,7 +43,8 @@ def test_it_runs_the_sweep_to_its_end_and_prints_the_best_trials_folder_last(tmp
         assert stdout.getvalue().splitlines()[-1] == best.execution.folder_path
         log = stderr.getvalue()
         assert log.startswith(f"Sweep {sweep.pk}: cli, 2 trials, at most 2 at once.")
-        assert "trial 0 succeeded: val_loss" in log and "trial 1 succeeded: val_loss" in log
+        assert "trial 0 succeeded: val_loss" in log
+        assert "trial 1 succeeded: val_loss" in log
         assert f"Sweep {sweep.pk} finished: 2 done, 0 pruned, 0 failed of 2." in log
     finally:
         worker.stop()
@@ -63,7 +64,9 @@ def test_an_invalid_document_lists_every_problem_and_starts_nothing(tmp_path, se
         "epochs, shuffle, seed, callbacks) (at training.epoch in the base config)",
     ]
     assert run_sweep(str(tmp_path / "missing.json"), stdout, stderr)[0] == 2
-    assert "cannot read" in stderr.getvalue() and stdout.getvalue() == "" and Sweep.objects.count() == 0
+    assert "cannot read" in stderr.getvalue()
+    assert stdout.getvalue() == ""
+    assert Sweep.objects.count() == 0
 
 
 def test_a_sweep_survives_up_restarting_and_the_command_follows_it_to_the_end(tmp_path):
@@ -103,7 +106,8 @@ def test_a_sweep_survives_up_restarting_and_the_command_follows_it_to_the_end(tm
         wait_for(lambda: rows() and rows()[0][1] == "running", timeout=120, message="the first trial training")
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0
-        assert rows()[0][1] == "cancelled" and "manage.py up" in rows()[0][2]
+        assert rows()[0][1] == "cancelled"
+        assert "manage.py up" in rows()[0][2]
         up = start_up()
         out, _ = follower.communicate(timeout=240)
         log = (tmp_path / "sweep.log").read_text()
@@ -115,7 +119,8 @@ def test_a_sweep_survives_up_restarting_and_the_command_follows_it_to_the_end(tm
                 "where t.number = 1"
             ).fetchone()
         assert out.decode().splitlines()[-1] == folder
-        assert "trial 0 cancelled" in log and "trial 1 succeeded" in log
+        assert "trial 0 cancelled" in log
+        assert "trial 1 succeeded" in log
     finally:
         if follower.poll() is None:
             follower.kill()

@@ -83,7 +83,8 @@ def test_a_network_a_sample_already_built_is_not_built_again_and_every_sample_is
     check = advance._checker(sweep)
     assert [problem.message for problem in check(sample(HUGE))] == [TOO_BIG]  # built in the capped child
     assert not remembered(sweep, sample(HUGE))
-    assert check(sample(8)) == [] and remembered(sweep, sample(8))
+    assert check(sample(8)) == []
+    assert remembered(sweep, sample(8))
     # A network remembered as built is not built again: say this sweep built the huge one, and it passes.
     django_rq.get_connection(sweep.queue).sadd(advance.BUILT_NETWORKS.format(sweep=sweep.pk), network_key(sample(HUGE)))
     assert check(sample(HUGE)) == []
