@@ -26,9 +26,15 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from bench.stack import free_port, fresh
+
+if TYPE_CHECKING:
+    from locust import HttpUser
+    from locust.clients import HttpSession
+    from locust.stats import RequestStats
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "gymnos_bench_load"
@@ -141,10 +147,20 @@ def wait_until_training(host: str, token: str, timeout: float = 300) -> list[int
 # --- the teammates -------------------------------------------------------------------------------
 
 
-def measure(args: argparse.Namespace, host: str, shared: dict, training: list[int]) -> bool:
+def poll_log(client: HttpSession, pk: int, offset: int | None) -> int | None:
+    """The run's log from ``offset`` on, as its page polls it: the offset to ask from next time."""
+    log_url = f"/executions/{pk}/log.json" + ("" if offset is None else f"?offset={offset}")
+    with client.get(log_url, name="run page: log poll", catch_response=True, allow_redirects=False) as answer:
+        if answer.status_code != 200:
+            answer.failure(f"{answer.status_code} {answer.error or ''}".strip())
+            return offset
+        return answer.json().get("offset", offset)
+
+
+def teammate(shared: dict, training: list[int]) -> type[HttpUser]:
+    """The locust user: a teammate who reads the pages, watches runs (``training`` half the time), uses the API."""
     import gevent
     from locust import HttpUser, between, task
-    from locust.env import Environment
 
     from bench.dashboard import QUERY, SORTED
 
@@ -189,14 +205,7 @@ def measure(args: argparse.Namespace, host: str, shared: dict, training: list[in
             offset = None
             for _ in range(5):
                 self.get(f"/executions/{pk}/data.json", "run page: data poll")
-                log_url = f"/executions/{pk}/log.json" + ("" if offset is None else f"?offset={offset}")
-                with self.client.get(
-                    log_url, name="run page: log poll", catch_response=True, allow_redirects=False
-                ) as answer:
-                    if answer.status_code != 200:
-                        answer.failure(f"{answer.status_code} {answer.error or ''}".strip())
-                    else:
-                        offset = answer.json().get("offset", offset)
+                offset = poll_log(self.client, pk, offset)
                 gevent.sleep(2)
 
         @task(2)
@@ -212,14 +221,26 @@ def measure(args: argparse.Namespace, host: str, shared: dict, training: list[in
             self.get(f"/api/executions/{pk}", "API: execution", headers=headers)
             self.get(f"/api/executions/{pk}/metrics", "API: metrics", headers=headers)
 
-    Teammate.host = host
-    environment = Environment(user_classes=[Teammate])
+    return Teammate
+
+
+def measure(args: argparse.Namespace, host: str, shared: dict, training: list[int]) -> bool:
+    """``args.users`` teammates for ``args.seconds``; prints the figures, and whether the goal is met."""
+    import gevent
+    from locust.env import Environment
+
+    user = teammate(shared, training)
+    user.host = host
+    environment = Environment(user_classes=[user])
     runner = environment.create_local_runner()
     runner.start(args.users, spawn_rate=10)
     gevent.spawn_later(args.seconds, runner.quit)
     runner.greenlet.join()
+    return report(args, environment.stats, training)
 
-    stats = environment.stats
+
+def report(args: argparse.Namespace, stats: RequestStats, training: list[int]) -> bool:
+    """Each page's requests, errors and percentiles; whether the goal (no errors, p95 < 200 ms) is met."""
     print(
         f"{args.users} teammates for {args.seconds} s on PostgreSQL with {args.runs:,} runs, "
         f"{len(training)} runs training (gunicorn, 1 web process x 8 threads, 2 workers):"
