@@ -344,7 +344,7 @@ def time_rounds(args, client, urls, ids, mlflow):
     rng = random.Random(args.seed)
     names = sorted(ids)
     cases = {key: (lambda url=url: client.get(url)) for key, url in urls.items()}
-    results = {key: [] for key in [*cases, "compare"]}
+    results: dict[str, list[float]] = {key: [] for key in [*cases, "compare"]}
     if mlflow is not None:
         results.update({"mlflow query": [], "mlflow top": [], "mlflow compare": []})
     for _ in range(args.rounds):

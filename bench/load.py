@@ -26,7 +26,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from bench.stack import free_port, fresh
@@ -157,7 +157,7 @@ def poll_log(client: HttpSession, pk: int, offset: int | None) -> int | None:
         return answer.json().get("offset", offset)
 
 
-def teammate(shared: dict, training: list[int]) -> type[HttpUser]:
+def teammate(shared: dict[str, Any], training: list[int]) -> type[HttpUser]:
     """The locust user: a teammate who reads the pages, watches runs (``training`` half the time), uses the API."""
     import gevent
     from locust import HttpUser, between, task
@@ -174,7 +174,7 @@ def teammate(shared: dict, training: list[int]) -> type[HttpUser]:
         def on_start(self) -> None:
             self.client.cookies.set("sessionid", next(sessions))
 
-        def get(self, url: str, name: str, follow: bool = False, **kwargs: object) -> None:
+        def get(self, url: str, name: str, follow: bool = False, **kwargs: Any) -> None:
             """GET ``url``; anything but a 200 is an error (a redirect to the login page included). ``follow``:
             a redirect is followed first, as a browser does (a run's id URL moves to its permalink)."""
             with self.client.get(url, name=name, catch_response=True, allow_redirects=follow, **kwargs) as answer:
@@ -224,7 +224,7 @@ def teammate(shared: dict, training: list[int]) -> type[HttpUser]:
     return Teammate
 
 
-def measure(args: argparse.Namespace, host: str, shared: dict, training: list[int]) -> bool:
+def measure(args: argparse.Namespace, host: str, shared: dict[str, Any], training: list[int]) -> bool:
     """``args.users`` teammates for ``args.seconds``; prints the figures, and whether the goal is met."""
     import gevent
     from locust.env import Environment

@@ -104,6 +104,7 @@ def test_experiments_and_histories_have_admin_pages(admin_client):
     assert "boston_housing" in page
     assert "iris" in page
     history = MetricHistory.objects.filter(name="val_loss").first()
+    assert history is not None
     page = admin_client.get(reverse("admin:experiments_metrichistory_change", args=[history.pk])).content.decode()
     assert "466.78" in page
     assert 'name="values"' not in page

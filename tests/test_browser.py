@@ -108,6 +108,7 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(
     launched = Execution.objects.exclude(pk=other.pk).get()
     assert launched.epochs_total == 3
     assert launched.launched_by == owner
+    assert launched.config is not None
     assert launched.config["training"]["epochs"] == 3
 
     # --- the execution page: the loss chart gains points while it trains -------------------------
@@ -169,7 +170,9 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(
     page.click("details.share-menu summary")
     page.click("details.share-menu button:has-text('Create link')")
     expect(page.locator(".messages")).to_contain_text("Share link created")
-    share_url = re.search(r"https?://\S+/s/[^/\s]+/", page.locator(".messages").inner_text()).group(0)
+    shared = re.search(r"https?://\S+/s/[^/\s]+/", page.locator(".messages").inner_text())
+    assert shared is not None
+    share_url = shared.group(0)
     expect(page.locator(".sharebox input").first).to_have_value(share_url)
 
     # --- the experiment page: tick both runs, Compare ---------------------------------------------

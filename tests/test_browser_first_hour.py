@@ -247,6 +247,7 @@ def test_the_first_hour(live_server, browser, worker, admin, root):
     page.wait_for_url(re.compile(r"/compare/\?runs=\d+,\d+$"))
     page.wait_for_selector("#charts .chart[data-metric='loss'] .legendtext")
     legend = page.locator("#charts .chart[data-metric='loss'] .legendtext").all_text_contents()
+    assert launched.folder_name is not None
     assert sorted(legend) == sorted([launched.folder_name, OTHER]), legend
     assert fits(page)
     shot(page, "compare")

@@ -104,7 +104,7 @@ def test_the_system_panel_fills_in_while_the_run_trains(live_server, browser, wo
     page.select_option("#system-metric", "cpu_percent")
     expect(chart.locator(".gtitle")).to_have_text("CPU of this run (% of one core)")
     names = page.evaluate("() => document.getElementById('compare-system-chart').data.map(t => t.name)")
-    folders = [run.folder_name for run in Execution.objects.filter(pk__in=[execution.pk, other.pk])]
+    folders = [str(run.folder_name) for run in Execution.objects.filter(pk__in=[execution.pk, other.pk])]
     assert sorted(names) == sorted(folders)  # both titled "Boston Housing": named by their folders, as in the legend
     shot(page, "compare")
     assert errors == []

@@ -123,6 +123,7 @@ def test_terminate_on_nan_with_raise_error_fails_the_run(trainings, cache_dir):
         load_config(exploding(5, [{"type": "terminate_on_nan", "raise_error": True}])), trainings, cache_dir
     )
     assert not result.succeeded
+    assert result.error is not None
     assert "NaN or Inf loss encountered" in result.error
 
 
@@ -243,6 +244,7 @@ def test_a_hook_module_dropped_from_the_allowlist_after_validation_fails_the_run
     monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "")
     result = run_experiment(config, trainings, cache_dir)
     assert not result.succeeded
+    assert result.error is not None
     assert "GYMNOS_CALLBACK_MODULES" in result.error
     assert not hooks_module.exists()
 

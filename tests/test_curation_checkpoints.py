@@ -89,6 +89,7 @@ def test_model_checkpoint_keeps_the_last_n_and_the_n_best_and_names_what_it_remo
     config["training"]["samples"] = {"fit": 0.6, "val": 0.2, "test": 0.2}
     result = run_experiment(load_config(config), trainings, cache_dir)
     assert result.succeeded, result.error
+    assert result.path is not None
     folder = result.path / "callbacks" / "model_checkpoint"
     val_loss = json.loads((result.path / "metrics.json").read_text())["metrics"]["val_loss"]
     best = sorted(range(1, 7), key=lambda epoch: (val_loss[epoch - 1], -epoch))[:2]

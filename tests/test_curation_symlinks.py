@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -38,7 +39,7 @@ def snapshot(path):
         return {".": ("link", os.readlink(path))}
     if path.is_file():
         return {".": hashlib.sha256(path.read_bytes()).hexdigest()}
-    found = {}
+    found: dict[str, Any] = {}
     for directory, folders, files in os.walk(path):
         for name in folders + files:
             entry = os.path.join(directory, name)

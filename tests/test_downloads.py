@@ -147,7 +147,7 @@ def renamed(execution, name):
 
 def disposition(response):
     """The header's parameters as a browser reads them (``filename*``, percent-encoded, read as ``filename``)."""
-    from django.http.multipartparser import parse_header_parameters
+    from django.utils.http import parse_header_parameters
 
     return parse_header_parameters(response["Content-Disposition"])
 

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.training]
 
 def evaluate(*folders, cache_dir, root):
     out, err = io.StringIO(), io.StringIO()
-    code = 0
+    code: str | int | None = 0
     try:
         call_command(
             "evaluate", *map(str, folders), cache_dir=str(cache_dir), trainings_root=str(root), stdout=out, stderr=err
@@ -33,6 +33,7 @@ def old_run(root, tmp_path):
     """A trained iris run whose folder is as a run made before the report existed: no evaluation.json."""
     result = run_experiment(load_config(IRIS), trainings_root=root, cache_dir=tmp_path / "cache")
     assert result.succeeded, result.error
+    assert result.path is not None
     written = json.loads((result.path / "evaluation.json").read_text())
     (result.path / "evaluation.json").unlink()
     sync_trainings(root)
@@ -74,6 +75,7 @@ def test_links_planted_where_the_report_is_written_are_replaced_never_written_th
 def test_a_regression_run_from_another_root_is_evaluated_but_not_indexed(root, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     result = run_experiment(load_config(tiny(epochs=2)), trainings_root=elsewhere, cache_dir=tmp_path / "cache")
+    assert result.path is not None
     (result.path / "evaluation.json").unlink()
     code, out, err = evaluate(result.path, cache_dir=tmp_path / "cache", root=root)
     assert code == 0

@@ -36,6 +36,7 @@ def config_for(path, outputs, loss, activation, samples, epochs=2, inputs=4, tas
 def run(tmp_path, config):
     result = run_experiment(load_config(config), trainings_root=tmp_path / "trainings", cache_dir=tmp_path / "cache")
     assert result.succeeded, result.error  # whatever the report could not do, the run that trained succeeded
+    assert result.path is not None
     report = json.loads((result.path / "evaluation.json").read_text())
     return result, report, {item["what"]: item["why"] for item in report["not_computed"]}
 
@@ -204,6 +205,7 @@ def test_a_report_that_fails_leaves_a_warning_and_the_run_succeeds(tmp_path):
     root = tmp_path / "trainings"
     result = run_experiment(config, trainings_root=root, cache_dir=tmp_path / "cache", callbacks=[_BlockReport(root)])
     assert result.succeeded
+    assert result.path is not None
     assert (result.path / "metrics.json").is_file()
     assert (
         "WARNING - Trainer - Evaluation report failed: IsADirectoryError" in (result.path / "execution.log").read_text()

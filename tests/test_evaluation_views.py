@@ -3,6 +3,7 @@ runs wrote (an iris classifier and a Boston regressor, trained once for this mod
 
 import json
 import os
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -15,7 +16,7 @@ from tests.helpers import tiny
 
 pytestmark = [pytest.mark.django_db, pytest.mark.training]
 
-IRIS = {
+IRIS: dict[str, Any] = {
     "experiment": {"name": "Iris"},
     "model": {
         "input_shape": [4],
@@ -38,6 +39,7 @@ def reports(tmp_path_factory):
     for name, config in (("iris", IRIS), ("boston", tiny(epochs=3))):
         result = run_experiment(load_config(config), trainings_root=root / "trainings", cache_dir=root / "cache")
         assert result.succeeded, result.error
+        assert result.path is not None
         found[name] = (result.path / "evaluation.json").read_bytes()
     return found
 

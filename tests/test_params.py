@@ -61,7 +61,9 @@ def test_a_sweeps_runs_and_its_base_have_one_optimizer_column_not_three(root):
     for index, rate in enumerate([0.01, 0.003, 0.0005]):
         write_execution(root, f"07-0{index}-00__08-04-2019", config=swept(rate))
     sync_trainings(root)
-    known = catalog(Execution.objects.first().experiment_id)
+    first = Execution.objects.first()
+    assert first is not None
+    known = catalog(first.experiment_id)
     optimizer = [key for key in known.keys if ".optimizer" in key]
     assert optimizer == [f"params.{RATE}", f"params.{TYPE}"]
     assert known.varying == [f"params.{RATE}"]  # the type is the same everywhere

@@ -1,6 +1,7 @@
 """/publish/epoch/end/<token>/: Keras RemoteMonitor posts become epochs on the execution's charts."""
 
 import json
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -25,7 +26,7 @@ def keras_post(url, epoch, send_as_json=False, **metrics):
     """What keras.callbacks.RemoteMonitor sends: a form field ``data`` (or a JSON body), no session, no CSRF token."""
     client = Client(enforce_csrf_checks=True)
     payload = {"epoch": epoch, **metrics}
-    headers = {"HTTP_X_GYMNOS_EXECUTION": "my_notebook/whatever"}
+    headers: dict[str, Any] = {"HTTP_X_GYMNOS_EXECUTION": "my_notebook/whatever"}
     if send_as_json:
         return client.post(url, json.dumps(payload), content_type="application/json", **headers)
     return client.post(url, {"data": json.dumps(payload)}, **headers)

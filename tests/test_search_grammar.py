@@ -42,6 +42,13 @@ def shape(node):
     return ("or", *map(shape, node.items))
 
 
+def compared(text) -> Compare:
+    """The one comparison ``text`` is."""
+    node = parse(text)
+    assert isinstance(node, Compare), shape(node)
+    return node
+
+
 def error(text):
     with pytest.raises(QueryError) as caught:
         parse(text)
@@ -114,37 +121,45 @@ def test_keywords_are_case_insensitive_and_names_may_start_with_them():
 
 
 def test_numbers_strings_and_booleans():
-    assert parse("a = -3").value.value == -3
-    assert parse("a = 1e-3").value.value == 0.001
-    assert parse("a = .5").value.value == 0.5
-    assert parse("a = 64").value.value == 64
-    assert isinstance(parse("a = 64").value.value, int)
-    assert parse("a = false").value.value is False
-    assert parse("a = '64'").value.value == "64"
+    assert compared("a = -3").value.value == -3
+    assert compared("a = 1e-3").value.value == 0.001
+    assert compared("a = .5").value.value == 0.5
+    assert compared("a = 64").value.value == 64
+    assert isinstance(compared("a = 64").value.value, int)
+    assert compared("a = false").value.value is False
+    assert compared("a = '64'").value.value == "64"
 
 
 def test_quotes_and_escapes():
-    assert parse(r'a = "say \"hi\""').value.value == 'say "hi"'
-    assert parse(r"a = 'it\'s'").value.value == "it's"
-    assert parse(r'a = "back\\slash"').value.value == "back\\slash"
-    assert parse(r'a = "tab\tnew\nline"').value.value == "tab\tnew\nline"
-    assert parse('a = "it\'s"').value.value == "it's"
-    assert parse("a = 'say \"hi\"'").value.value == 'say "hi"'
+    assert compared(r'a = "say \"hi\""').value.value == 'say "hi"'
+    assert compared(r"a = 'it\'s'").value.value == "it's"
+    assert compared(r'a = "back\\slash"').value.value == "back\\slash"
+    assert compared(r'a = "tab\tnew\nline"').value.value == "tab\tnew\nline"
+    assert compared('a = "it\'s"').value.value == "it's"
+    assert compared("a = 'say \"hi\"'").value.value == 'say "hi"'
     # SQL's own characters are only text: the value reaches the database as a parameter.
-    assert parse("""title = "x'; DROP TABLE experiments_execution; --" """).value.value.startswith("x'; DROP")
+    assert (
+        compared("""title = "x'; DROP TABLE experiments_execution; --" """).value.value
+        == "x'; DROP TABLE experiments_execution; --"
+    )
 
 
 def test_names_with_indices_and_backticks():
-    assert parse("params.model.network[12].units = 1").name.text == "params.model.network[12].units"
-    assert parse("params.tracking.params.`learning-rate x` = 1").name.text == "params.tracking.params.learning-rate x"
-    assert parse("params.`a.b` = 1").name.text == "params.a.b"
-    assert parse("metrics.val-acc > 0.9").name.text == "metrics.val-acc"
+    assert compared("params.model.network[12].units = 1").name.text == "params.model.network[12].units"
+    assert (
+        compared("params.tracking.params.`learning-rate x` = 1").name.text == "params.tracking.params.learning-rate x"
+    )
+    assert compared("params.`a.b` = 1").name.text == "params.a.b"
+    assert compared("metrics.val-acc > 0.9").name.text == "metrics.val-acc"
 
 
 def test_positions_are_columns_from_one():
     node = parse("a = 1 and  metrics.loss < 'x'")
-    assert node.items[1].name.column == 12
-    assert node.items[1].value.column == 27
+    assert isinstance(node, And)
+    second = node.items[1]
+    assert isinstance(second, Compare)
+    assert second.name.column == 12
+    assert second.value.column == 27
 
 
 def test_an_empty_query_is_no_condition():

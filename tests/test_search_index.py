@@ -34,7 +34,7 @@ def values(execution):
 def direct_counts():
     """What the journals must sum to: the runs themselves, grouped."""
     rows = Execution.objects.exclude(status=Status.DELETED).filter(archived=False)
-    found = {}
+    found: dict[int, dict[str, int]] = {}
     for experiment_id, status, total in rows.values_list("experiment_id", "status").annotate(total=Count("pk")):
         found.setdefault(experiment_id, {})[status] = total
     return found
@@ -130,6 +130,7 @@ def test_deleting_rows_and_moving_a_run_keep_the_journals_true(root):
     sync_trainings(root)
     other = Experiment.objects.create(name="other")
     moved = Execution.objects.order_by("pk").first()
+    assert moved is not None
     Execution.objects.filter(pk=moved.pk).update(experiment=other)
     assert values(moved)
     assert set(SearchValue.objects.filter(execution=moved).values_list("experiment", flat=True)) == {other.pk}

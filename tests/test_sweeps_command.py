@@ -2,6 +2,7 @@
 
 import io
 import json
+import math
 import signal
 import sqlite3
 import subprocess
@@ -38,8 +39,10 @@ def test_it_runs_the_sweep_to_its_end_and_prints_the_best_trials_folder_last(tmp
         stdout, stderr = io.StringIO(), io.StringIO()
         code, sweep = run_sweep(str(path), stdout, stderr, poll=0.2)
         assert code == 0, stderr.getvalue()
+        assert sweep is not None
         sweep.refresh_from_db()
-        best = min(sweep.trials.all(), key=lambda trial: trial.value)
+        best = min(sweep.trials.all(), key=lambda trial: math.inf if trial.value is None else trial.value)
+        assert best.execution is not None
         assert stdout.getvalue().splitlines()[-1] == best.execution.folder_path
         log = stderr.getvalue()
         assert log.startswith(f"Sweep {sweep.pk}: cli, 2 trials, at most 2 at once.")
@@ -72,7 +75,7 @@ def test_an_invalid_document_lists_every_problem_and_starts_nothing(tmp_path, se
 def test_a_sweep_survives_up_restarting_and_the_command_follows_it_to_the_end(tmp_path):
     env = stack_env(tmp_path, GYMNOS_TEST_EPOCH_PAUSE="0.5")
     manage = [sys.executable, str(ROOT / "manage.py")]
-    logs = []
+    logs: list[str] = []
 
     def start_up():
         log = tmp_path / f"up-{len(logs)}.log"

@@ -1,5 +1,7 @@
 """The sweep document is validated like a config: every problem at once, each with its path."""
 
+from typing import Any
+
 import pytest
 
 from experiments.models import Execution, Experiment
@@ -207,7 +209,7 @@ def test_how_the_search_is_asked_for_is_checked_against_the_method_and_the_base(
 
 
 def test_the_document_and_the_base_are_bounded():
-    deep = {"a": None}
+    deep: dict[str, Any] = {"a": None}
     for _ in range(80):
         deep = {"a": deep}
     assert problems({"base": tiny(), "parameters": {"tracking.params.x": {"choice": [1]}}, "deep": deep}) == {

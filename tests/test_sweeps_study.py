@@ -110,6 +110,7 @@ def test_a_sample_the_launch_check_refuses_is_refused_in_the_sweep_and_never_bui
     assert rows[HUGE].execution is None
     assert rows[HUGE].error == f"model.network: {TOO_BIG}"
     assert rows[HUGE].outcome == "failed"
+    assert rows[8].execution is not None
     assert rows[8].execution.status == "queued"
     assert grown_mb < 100
 

@@ -272,6 +272,7 @@ def test_a_share_link_shows_the_sweep_read_only_and_nothing_else(owner_client, o
     assert response.status_code == 302
     link = SweepShare.objects.get()
     assert link.created_by == owner
+    assert link.expires_at is not None
     assert link.expires_at > timezone.now() + dt.timedelta(days=6)
     visitor = Client()
     page = visitor.get(f"/sweeps/s/{link.token}/").content.decode()

@@ -79,9 +79,12 @@ def test_an_unchanged_folder_is_skipped_without_opening_its_files(root, monkeypa
     os.utime(metrics, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     opened = []
     real_open = builtins.open
-    monkeypatch.setattr(
-        builtins, "open", lambda file, *args, **kwargs: opened.append(str(file)) or real_open(file, *args, **kwargs)
-    )
+
+    def recording_open(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", recording_open)
 
     report = sync_trainings(root)
 

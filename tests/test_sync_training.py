@@ -30,7 +30,7 @@ def train(config, tmp_path):
             no_progress=True,
             stdout=out,
         )
-        code = 0
+        code: str | int | None = 0
     except SystemExit as exc:
         code = exc.code
     return code, out.getvalue().splitlines()
@@ -54,6 +54,8 @@ def test_train_indexes_the_folder_it_wrote(tmp_path):
     assert [a["path"] for a in execution.artifacts if a["path"].startswith("callbacks/")] == sorted(
         f"callbacks/model_checkpoint/{name}" for name in os.listdir(f"{folder}/callbacks/model_checkpoint")
     )
+    assert execution.finished_at is not None
+    assert execution.started_at is not None
     assert execution.started_at <= execution.finished_at
 
     # The sweep agrees with what train indexed: nothing left to do.

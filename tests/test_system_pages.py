@@ -176,6 +176,7 @@ def test_a_worker_snapshot_is_read_within_bounds_and_as_numbers_only():
         "at": 1000.0,
     }  # fmt: skip
     shown = machines.read(json.dumps(snapshot), now=1012.4)
+    assert shown is not None
     assert shown["memory_used_gb"] == 5.0
     assert shown["memory_total_gb"] == 16.0
     assert shown["age_seconds"] == 12
@@ -183,6 +184,7 @@ def test_a_worker_snapshot_is_read_within_bounds_and_as_numbers_only():
         {"index": 0, "name": "NVIDIA H200", "utilization_percent": 97, "memory_used_gb": 70.0, "memory_total_gb": 140.0}
     ]
     odd = machines.read(json.dumps({"cpu_percent": "lots", "gpus": "none", "memory_used_mb": True}))
+    assert odd is not None
     assert odd["cpu_percent"] is None
     assert odd["gpus"] == []
     assert odd["memory_used_gb"] is None

@@ -133,6 +133,7 @@ def test_without_a_gpu_there_are_no_gpu_fields_and_no_error(sampling, trainings,
     samples = samples_of(lines_of(result.path))
     assert samples
     assert not any(key.startswith("gpu_") for sample in samples for key in sample)
+    assert result.path is not None
     assert "WARNING" not in (result.path / "execution.log").read_text()
 
 
@@ -162,6 +163,7 @@ def test_sampling_off_writes_no_file(monkeypatch, trainings, cache_dir):
     monkeypatch.setenv("GYMNOS_TEST_EPOCH_PAUSE", "0.3")
     result = run_experiment(load_config(tiny(epochs=3, callbacks=[PAUSE])), trainings, cache_dir)
     assert result.succeeded
+    assert result.path is not None
     assert not (result.path / "system_metrics.jsonl").exists()
 
 
@@ -184,6 +186,7 @@ def test_a_bad_interval_fails_the_run_with_the_reason(monkeypatch, trainings, ca
     monkeypatch.setenv("GYMNOS_SYSTEM_INTERVAL", "often")
     result = run_experiment(load_config(tiny()), trainings, cache_dir)
     assert not result.succeeded
+    assert result.error is not None
     assert "GYMNOS_SYSTEM_INTERVAL is 'often'" in result.error
 
 
@@ -240,6 +243,7 @@ def test_mlflow_and_tensorboard_record_every_sample(sampling, trainings, cache_d
     assert result.succeeded, result.error
     samples = samples_of(lines_of(result.path))
     assert len(samples) >= 3
+    assert result.path is not None
     trackers = json.loads((result.path / "trackers.json").read_text())
     assert "error" not in trackers["mlflow"]
     assert "error" not in trackers["tensorboard"]

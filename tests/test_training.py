@@ -87,13 +87,14 @@ def test_the_log_follows_the_seed_format_and_steps(seed_run):
     lines = (result.path / "execution.log").read_text().splitlines()
     parsed = [LOG_LINE.match(line) for line in lines]
     assert all(parsed), [line for line, match in zip(lines, parsed, strict=False) if not match]
-    steps = [(m.group(2), m.group(3)) for m in parsed]
+    matches = [m for m in parsed if m is not None]
+    steps = [(m.group(2), m.group(3)) for m in matches]
     position = 0
     for component, start in SEED_STEPS:  # the seed's steps, in the seed's order
         while position < len(steps) and not (steps[position][0] == component and steps[position][1].startswith(start)):
             position += 1
         assert position < len(steps), f"missing or out of order: {component} - {start}"
-    assert any(m.group(1) == "DEBUG" and m.group(3).startswith("Fitting model took") for m in parsed)
+    assert any(m.group(1) == "DEBUG" and m.group(3).startswith("Fitting model took") for m in matches)
 
 
 def test_metrics_json_has_elapsed_per_epoch_test_and_hardware(seed_run):
@@ -201,6 +202,7 @@ def test_a_failing_tracker_is_a_warning_and_the_training_completes(trainings, ca
     config = tiny(trackers=[{"type": "mlflow", "tracking_uri": unreachable}, {"type": "tensorboard"}])
     result = run_experiment(load_config(config), trainings, cache_dir)
     assert result.succeeded
+    assert result.path is not None
     log = (result.path / "execution.log").read_text()
     assert re.search(r" - WARNING - Trackers - Tracker mlflow failed", log)
     summary = json.loads((result.path / "trackers.json").read_text())
@@ -215,7 +217,9 @@ def test_a_failed_run_keeps_its_log_config_and_what_was_measured(trainings, cach
     config["model"]["network"][0]["units"] = 4
     result = run_experiment(load_config(config), trainings, cache_dir)
     assert not result.succeeded
+    assert result.error is not None
     assert "model.input_shape is [12], but the samples have shape [13]" in result.error
+    assert result.path is not None
     document = json.loads((result.path / "metrics.json").read_text())
     assert document["error"] == result.error
     assert document["elapsed"]["load_data"] > 0
@@ -257,6 +261,7 @@ def test_file_datasets_train_and_are_filed_under_their_name(tmp_path, trainings,
     config["dataset"] = {"path": str(data), "target": "y", "transformers": [{"type": "min_max_scaler"}]}
     result = run_experiment(load_config(config), trainings, cache_dir)
     assert result.succeeded, result.error
+    assert result.path is not None
     assert result.path.parent.parent.name == "linear_data"
 
 
@@ -297,6 +302,7 @@ def test_running_out_of_memory_inside_code_that_wraps_errors_is_still_said_as_ou
     assert result.error == (
         "out of memory (limit 300 MB): MemoryError: the run used more than 300 MB of memory (GYMNOS_JOB_MEMORY_MB)"
     )
+    assert result.path is not None
     assert json.loads((result.path / "metrics.json").read_text())["error"] == result.error
     assert f"Execution failed: {result.error}" in (result.path / "execution.log").read_text()
 

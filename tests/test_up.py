@@ -135,10 +135,16 @@ def test_up_serves_with_gunicorn_and_the_login_line_stays_last_and_requests_are_
     assert not any(word in up_log(tmp_path) for word in ("oneDNN", "cuda", "absl::InitializeLog"))
 
     # The first log-in: the way back in is said again, without the password.
-    password = re.search(r"Log in as: admin / (\S+)", up_log(tmp_path)).group(1)
+    said = re.search(r"Log in as: admin / (\S+)", up_log(tmp_path))
+    assert said is not None
+    password = said.group(1)
     login_page = get(port, "/accounts/login/")
-    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', login_page).group(1).decode()
-    cookie = re.search(rb"csrftoken=([^;]+);", login_page).group(1).decode()
+    field = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', login_page)
+    assert field is not None
+    token = field.group(1).decode()
+    set_cookie = re.search(rb"csrftoken=([^;]+);", login_page)
+    assert set_cookie is not None
+    cookie = set_cookie.group(1).decode()
     body = f"csrfmiddlewaretoken={token}&username=admin&password={password}".encode()
     with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
         connection.sendall(

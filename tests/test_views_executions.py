@@ -1,5 +1,6 @@
 """The execution page, the JSON it polls (status, charts, checkpoints, files) and its log tail."""
 
+import datetime as dt
 import re
 
 import pytest
@@ -42,7 +43,7 @@ def test_the_owner_sees_progress_eta_and_cancel_while_it_runs(owner_client, trai
     from django.utils import timezone
 
     Execution.objects.filter(pk=trained.pk).update(
-        status="running", epochs_total=30, started_at=timezone.now() - timezone.timedelta(seconds=60), finished_at=None
+        status="running", epochs_total=30, started_at=timezone.now() - dt.timedelta(seconds=60), finished_at=None
     )
     page = owner_client.get(permalink(trained)).content.decode()
     assert "Epoch 15 of 30" in page
@@ -151,7 +152,7 @@ def test_charts_follow_epochs_written_while_it_trains(owner_client, trained):
 
 
 def test_long_histories_are_downsampled_for_the_chart_but_keep_their_extremes(owner_client, trained):
-    values = [float(i % 997) for i in range(50_000)]
+    values: list[float | None] = [float(i % 997) for i in range(50_000)]
     values[31_337] = -1.0
     MetricHistory.objects.store({trained.pk: {"loss": values}})
     trace = owner_client.get(f"/executions/{trained.pk}/data.json").json()["charts"]["loss"]["train"]

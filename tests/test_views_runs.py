@@ -52,6 +52,7 @@ def test_a_changed_field_wins_over_the_json_and_unchanged_ones_leave_it(owner_cl
         ),
     )
     saved = Execution.objects.get().config
+    assert saved is not None
     assert saved["training"]["epochs"] == 4
     assert saved["training"]["batch_size"] == 8
     assert saved["model"]["compilation"]["optimizer"] == "sgd"

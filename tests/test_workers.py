@@ -3,6 +3,7 @@
 import datetime as dt
 import os
 import signal
+from typing import Any
 
 import django_rq
 import pytest
@@ -30,7 +31,7 @@ def stack(settings, tmp_path, monkeypatch):
     flush()
 
     class Stack:
-        workers = []
+        workers: list[Any] = []
 
         def worker(self, **env):
             process = WorkerProcess(
