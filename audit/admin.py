@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin
 from django.http import HttpRequest
 
 from audit.models import Entry
 
+if TYPE_CHECKING:  # django-stubs' ModelAdmin is generic in its model; Django's own cannot be subscripted at run time
+    _EntryAdminBase = admin.ModelAdmin[Entry]
+else:
+    _EntryAdminBase = admin.ModelAdmin
+
 
 @admin.register(Entry)
-class EntryAdmin(admin.ModelAdmin):
+class EntryAdmin(_EntryAdminBase):
     list_display = ["at", "actor_name", "action", "target", "address"]
     list_filter = ["action", "actor_name"]
     search_fields = ["actor_name", "target", "address"]

@@ -239,6 +239,125 @@ def timed(function):
     return time.perf_counter() - start
 
 
+def open_database(args, count, connection, name):
+    """Create the database ``name`` (or, with ``--keep`` on PostgreSQL, reuse it): whether it was there already."""
+    from django.core.management import call_command
+
+    exists = False
+    if args.keep and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            exists = cursor.fetchone() is not None
+    if exists:
+        connection.close()
+        connection.settings_dict["NAME"] = name
+        call_command("migrate", verbosity=0)
+    else:
+        connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    return exists
+
+
+def filled_gymnos(args, count, connection, name, exists):
+    """The experiment's runs, ``{folder name: pk}``: those of a kept database of this size, or ``count`` new ones."""
+    from experiments.models import Execution
+
+    started = time.perf_counter()
+    if exists and Execution.objects.filter(experiment__name=EXPERIMENT).count() == count:
+        print(f"{count:,}: reusing {name}", file=sys.stderr, flush=True)
+        return dict(Execution.objects.filter(experiment__name=EXPERIMENT).values_list("folder_name", "pk"))
+    ids = fill_gymnos(count, args.epochs, args.seed)
+    print(
+        f"{count:,}: filled Gymnos ({connection.vendor}) with {count:,} + {50 * len(OTHERS)} runs x "
+        f"{len(METRICS)} metrics x {args.epochs} epochs in {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    return ids
+
+
+def filled_mlflow(args, count, workdir):
+    """MLflow filled with the same runs (``fill_mlflow``'s answer), or None above ``--mlflow``."""
+    if count > args.mlflow:
+        return None
+    started = time.perf_counter()
+    mlflow = fill_mlflow(count, args.epochs, args.seed, f"sqlite:///{workdir / 'mlflow.db'}")
+    print(
+        f"{count:,}: filled MLflow ({__import__('mlflow').__version__}, SQLite store) "
+        f"in {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    return mlflow
+
+
+def page_urls(count):
+    """The pages timed, by case."""
+    from django.utils.http import urlencode
+
+    page = f"/experiments/{EXPERIMENT}/"
+    last = -(-count // 50)
+    explore_query = f"params.training.seed < {100 * 10_000 // count}"  # all runs at 10,000; 10% at 100,000
+    return {
+        "index": "/",
+        "page": page,
+        "sorted": f"{page}?{urlencode({'sort': SORTED})}",
+        "last": f"{page}?{urlencode({'sort': SORTED, 'page': last})}",
+        "tag": f"{page}?tag=baseline",
+        "query": f"{page}?{urlencode({'q': QUERY})}",
+        "explore": f"{page}explore.json?"
+        + urlencode({"q": explore_query, "cols": ",".join(AXES), "metric": "metrics.val_loss"}),
+    }
+
+
+def check_pages(client, urls, count):
+    """Each page once, untimed: checks what it answers."""
+    for key, url in urls.items():
+        response = client.get(url)
+        assert response.status_code == 200, (key, response.status_code)
+        if key == "explore":
+            data = response.json()
+            assert abs(data["shown"] - 10_000) < 1_500 or count < 10_000, data["shown"]
+        else:
+            assert b"run-" in response.content or key == "index", key
+
+
+def time_mlflow(mlflow, chosen, results):
+    """One round of MLflow's cases: the same query, its top 100, the metric histories of the ``chosen`` runs."""
+    mlflow_client, experiment_id, run_ids = mlflow
+    results["mlflow query"].append(
+        timed(lambda: mlflow_client.search_runs([experiment_id], MLFLOW_QUERY, max_results=50))
+    )
+    results["mlflow top"].append(
+        timed(lambda: mlflow_client.search_runs([experiment_id], order_by=["metrics.val_loss ASC"], max_results=100))
+    )
+
+    def mlflow_compare():
+        for name in chosen:
+            for metric in METRICS:
+                mlflow_client.get_metric_history(run_ids[name], metric)
+
+    results["mlflow compare"].append(timed(mlflow_compare))
+
+
+def time_rounds(args, client, urls, ids, mlflow):
+    """``args.rounds`` rounds of every case, alternated: ``{case: [seconds, ...]}``."""
+    rng = random.Random(args.seed)
+    names = sorted(ids)
+    cases = {key: (lambda url=url: client.get(url)) for key, url in urls.items()}
+    results: dict[str, list[float]] = {key: [] for key in [*cases, "compare"]}
+    if mlflow is not None:
+        results.update({"mlflow query": [], "mlflow top": [], "mlflow compare": []})
+    for _ in range(args.rounds):
+        for key, case in cases.items():
+            results[key].append(timed(case))
+        chosen = rng.sample(names, 20)
+        compare = "/compare/data.json?runs=" + ",".join(str(ids[name]) for name in chosen)
+        results["compare"].append(timed(lambda compare=compare: client.get(compare)))
+        if mlflow is not None:
+            time_mlflow(mlflow, chosen, results)
+    return results
+
+
 def measure(args):
     """Fill one size and measure it; prints one JSON line of medians (seconds) on stdout."""
     count = args.executions[0]
@@ -246,108 +365,22 @@ def measure(args):
         workdir = Path(tmp)
         name = f"gymnos_bench_dashboard_{count}" if args.keep else f"gymnos_bench_dashboard_{count}_{os.getpid()}"
         connection = setup_django(args.database_url, workdir, name)
-        from django.core.management import call_command
-
-        exists = False
-        if args.keep and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-                exists = cursor.fetchone() is not None
-        if exists:
-            connection.close()
-            connection.settings_dict["NAME"] = name
-            call_command("migrate", verbosity=0)
-        else:
-            connection.creation.create_test_db(verbosity=0, autoclobber=True)
+        exists = open_database(args, count, connection, name)
         from django.contrib.auth.models import User
+        from django.test import Client
 
-        from experiments.models import Execution
-
-        started = time.perf_counter()
-        if exists and Execution.objects.filter(experiment__name=EXPERIMENT).count() == count:
-            ids = dict(Execution.objects.filter(experiment__name=EXPERIMENT).values_list("folder_name", "pk"))
-            print(f"{count:,}: reusing {name}", file=sys.stderr, flush=True)
-        else:
-            ids = fill_gymnos(count, args.epochs, args.seed)
-            print(
-                f"{count:,}: filled Gymnos ({connection.vendor}) with {count:,} + {50 * len(OTHERS)} runs x "
-                f"{len(METRICS)} metrics x {args.epochs} epochs in {time.perf_counter() - started:.0f} s",
-                file=sys.stderr,
-                flush=True,
-            )
+        ids = filled_gymnos(args, count, connection, name, exists)
         if connection.vendor == "postgresql":  # what autovacuum does soon after a fill
             with connection.cursor() as cursor:
                 cursor.execute("VACUUM ANALYZE")
         user = User.objects.get_or_create(username="bench")[0]
-
-        mlflow = None
-        if count <= args.mlflow:
-            started = time.perf_counter()
-            mlflow = fill_mlflow(count, args.epochs, args.seed, f"sqlite:///{workdir / 'mlflow.db'}")
-            print(
-                f"{count:,}: filled MLflow ({__import__('mlflow').__version__}, SQLite store) "
-                f"in {time.perf_counter() - started:.0f} s",
-                file=sys.stderr,
-                flush=True,
-            )
-
-        from django.test import Client
-        from django.utils.http import urlencode
+        mlflow = filled_mlflow(args, count, workdir)
 
         client = Client()
         client.force_login(user)
-        page = f"/experiments/{EXPERIMENT}/"
-        last = -(-count // 50)
-        explore_query = f"params.training.seed < {100 * 10_000 // count}"  # all runs at 10,000; 10% at 100,000
-        urls = {
-            "index": "/",
-            "page": page,
-            "sorted": f"{page}?{urlencode({'sort': SORTED})}",
-            "last": f"{page}?{urlencode({'sort': SORTED, 'page': last})}",
-            "tag": f"{page}?tag=baseline",
-            "query": f"{page}?{urlencode({'q': QUERY})}",
-            "explore": f"{page}explore.json?"
-            + urlencode({"q": explore_query, "cols": ",".join(AXES), "metric": "metrics.val_loss"}),
-        }
-        for key, url in urls.items():  # each once, untimed: checks what it answers
-            response = client.get(url)
-            assert response.status_code == 200, (key, response.status_code)
-            if key == "explore":
-                data = response.json()
-                assert abs(data["shown"] - 10_000) < 1_500 or count < 10_000, data["shown"]
-            else:
-                assert b"run-" in response.content or key == "index", key
-        rng = random.Random(args.seed)
-        names = sorted(ids)
-        cases = {key: (lambda url=url: client.get(url)) for key, url in urls.items()}
-        results = {key: [] for key in [*cases, "compare"]}
-        if mlflow is not None:
-            mlflow_client, experiment_id, run_ids = mlflow
-            results.update({"mlflow query": [], "mlflow top": [], "mlflow compare": []})
-        for _ in range(args.rounds):
-            for key, case in cases.items():
-                results[key].append(timed(case))
-            chosen = rng.sample(names, 20)
-            compare = "/compare/data.json?runs=" + ",".join(str(ids[name]) for name in chosen)
-            results["compare"].append(timed(lambda compare=compare: client.get(compare)))
-            if mlflow is not None:
-                results["mlflow query"].append(
-                    timed(lambda: mlflow_client.search_runs([experiment_id], MLFLOW_QUERY, max_results=50))
-                )
-                results["mlflow top"].append(
-                    timed(
-                        lambda: mlflow_client.search_runs(
-                            [experiment_id], order_by=["metrics.val_loss ASC"], max_results=100
-                        )
-                    )
-                )
-
-                def mlflow_compare(chosen=chosen):
-                    for name in chosen:
-                        for metric in METRICS:
-                            mlflow_client.get_metric_history(run_ids[name], metric)
-
-                results["mlflow compare"].append(timed(mlflow_compare))
+        urls = page_urls(count)
+        check_pages(client, urls, count)
+        results = time_rounds(args, client, urls, ids, mlflow)
         medians = {key: statistics.median(values) for key, values in results.items()}
         print(json.dumps({"executions": count, "vendor": connection.vendor, "medians": medians}), flush=True)
         if not args.keep:
@@ -357,38 +390,11 @@ def measure(args):
 # --- the sizes side by side -----------------------------------------------------------------------
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--executions", type=int, nargs="+", default=[10_000, 100_000], help="sizes (default 10,000 and 100,000)"
-    )
-    parser.add_argument(
-        "--database-url", default="", help="a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres"
-    )
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=15, help="measurements of each case, alternated (default 15)")
-    parser.add_argument("--mlflow", type=int, default=10_000, help="compare with MLflow at sizes up to this (0: never)")
-    parser.add_argument("--seed", type=int, default=6)
-    parser.add_argument("--keep", action="store_true", help="keep each PostgreSQL database, and reuse it next time")
-    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # one size, in this process
-    args = parser.parse_args()
-    if args.one:
-        measure(args)
-        return
-
-    found = {}
-    for count in args.executions:
-        command = [sys.executable, __file__, "--one", "--executions", str(count), "--epochs", str(args.epochs),
-                   "--rounds", str(args.rounds), "--mlflow", str(args.mlflow), "--seed", str(args.seed)]  # fmt: skip
-        if args.database_url:
-            command += ["--database-url", args.database_url]
-        if args.keep:
-            command.append("--keep")
-        output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
-        found[count] = json.loads(output.strip().splitlines()[-1])
+def print_table(found, rounds):
+    """The sizes' medians side by side (ms), MLflow next to Gymnos, and whether the goal is met."""
     vendor = next(iter(found.values()))["vendor"]
     sizes = list(found)
-    print(f"\n{vendor}, {args.rounds} rounds of each case, alternated; medians in ms:")
+    print(f"\n{vendor}, {rounds} rounds of each case, alternated; medians in ms:")
     print(f"  {'case':42}" + "".join(f"{count:>12,}" for count in sizes) + (f"{'ratio':>9}" if len(sizes) > 1 else ""))
     ok = True
     for key, label in LABELS.items():
@@ -422,6 +428,38 @@ def main():
         f"goal (every page < 50 ms at {biggest}, parallel coordinates < 300 ms, none slower than 1.5x its time "
         f"at {sizes[0]:,}): {'met' if ok else 'NOT met'}"
     )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--executions", type=int, nargs="+", default=[10_000, 100_000], help="sizes (default 10,000 and 100,000)"
+    )
+    parser.add_argument(
+        "--database-url", default="", help="a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres"
+    )
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=15, help="measurements of each case, alternated (default 15)")
+    parser.add_argument("--mlflow", type=int, default=10_000, help="compare with MLflow at sizes up to this (0: never)")
+    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--keep", action="store_true", help="keep each PostgreSQL database, and reuse it next time")
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # one size, in this process
+    args = parser.parse_args()
+    if args.one:
+        measure(args)
+        return
+
+    found = {}
+    for count in args.executions:
+        command = [sys.executable, __file__, "--one", "--executions", str(count), "--epochs", str(args.epochs),
+                   "--rounds", str(args.rounds), "--mlflow", str(args.mlflow), "--seed", str(args.seed)]  # fmt: skip
+        if args.database_url:
+            command += ["--database-url", args.database_url]
+        if args.keep:
+            command.append("--keep")
+        output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+        found[count] = json.loads(output.strip().splitlines()[-1])
+    print_table(found, args.rounds)
 
 
 if __name__ == "__main__":

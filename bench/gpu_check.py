@@ -156,8 +156,8 @@ def main(argv=None):
 
     from experiments.pipeline import load_config, run_experiment
 
-    with tempfile.TemporaryDirectory(prefix="gymnos-gpu-check-") as work:
-        work = Path(work)
+    with tempfile.TemporaryDirectory(prefix="gymnos-gpu-check-") as folder:
+        work = Path(folder)
         make_dataset(work / "regression.npz", rows)
         config = load_config(make_config(work / "regression.npz", epochs, args.batch_size))
         watcher = weight_device_callback()

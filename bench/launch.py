@@ -54,7 +54,7 @@ def main() -> None:
     work, env = fresh("launch")
     env.update(PYTHONUNBUFFERED="1")
     port = free_port()
-    log = open(work / "up.log", "wb")  # noqa: SIM115 - up writes to it until the end
+    log = open(work / "up.log", "wb")  # up writes to it until the end: not a with block
     up = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "up", "--workers", "0", "--bind", f"127.0.0.1:{port}"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -103,7 +103,8 @@ def main() -> None:
             cwd=work, env=env, capture_output=True, text=True,
         )  # fmt: skip
         trains.append(time.perf_counter() - started)
-        assert result.returncode == 2 and "training.epoch: unknown key" in result.stderr, result.stderr[-2000:]
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert "training.epoch: unknown key" in result.stderr, result.stderr[-2000:]
         imported |= bool(re.search(r"\| +tensorflow$", result.stderr, re.MULTILINE))
 
     def ms(values: list[float], q: float) -> float:

@@ -26,9 +26,15 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from bench.stack import free_port, fresh
+
+if TYPE_CHECKING:
+    from locust import HttpUser
+    from locust.clients import HttpSession
+    from locust.stats import RequestStats
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "gymnos_bench_load"
@@ -104,7 +110,7 @@ def start_stack(database_url: str) -> tuple[subprocess.Popen[bytes], str, dict[s
     long.write_text(json.dumps(config))
     env.update(DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
     port = free_port()
-    log = open(work / "up.log", "wb")  # noqa: SIM115 - up writes to it until the end
+    log = open(work / "up.log", "wb")  # up writes to it until the end: not a with block
     up = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "up", "--workers", "2", "--bind", f"127.0.0.1:{port}",
          "--enqueue", str(long), "--enqueue", str(long)],
@@ -141,10 +147,20 @@ def wait_until_training(host: str, token: str, timeout: float = 300) -> list[int
 # --- the teammates -------------------------------------------------------------------------------
 
 
-def measure(args: argparse.Namespace, host: str, shared: dict, training: list[int]) -> bool:
+def poll_log(client: HttpSession, pk: int, offset: int | None) -> int | None:
+    """The run's log from ``offset`` on, as its page polls it: the offset to ask from next time."""
+    log_url = f"/executions/{pk}/log.json" + ("" if offset is None else f"?offset={offset}")
+    with client.get(log_url, name="run page: log poll", catch_response=True, allow_redirects=False) as answer:
+        if answer.status_code != 200:
+            answer.failure(f"{answer.status_code} {answer.error or ''}".strip())
+            return offset
+        return answer.json().get("offset", offset)
+
+
+def teammate(shared: dict[str, Any], training: list[int]) -> type[HttpUser]:
+    """The locust user: a teammate who reads the pages, watches runs (``training`` half the time), uses the API."""
     import gevent
     from locust import HttpUser, between, task
-    from locust.env import Environment
 
     from bench.dashboard import QUERY, SORTED
 
@@ -158,7 +174,7 @@ def measure(args: argparse.Namespace, host: str, shared: dict, training: list[in
         def on_start(self) -> None:
             self.client.cookies.set("sessionid", next(sessions))
 
-        def get(self, url: str, name: str, follow: bool = False, **kwargs: object) -> None:
+        def get(self, url: str, name: str, follow: bool = False, **kwargs: Any) -> None:
             """GET ``url``; anything but a 200 is an error (a redirect to the login page included). ``follow``:
             a redirect is followed first, as a browser does (a run's id URL moves to its permalink)."""
             with self.client.get(url, name=name, catch_response=True, allow_redirects=follow, **kwargs) as answer:
@@ -189,14 +205,7 @@ def measure(args: argparse.Namespace, host: str, shared: dict, training: list[in
             offset = None
             for _ in range(5):
                 self.get(f"/executions/{pk}/data.json", "run page: data poll")
-                log_url = f"/executions/{pk}/log.json" + ("" if offset is None else f"?offset={offset}")
-                with self.client.get(
-                    log_url, name="run page: log poll", catch_response=True, allow_redirects=False
-                ) as answer:
-                    if answer.status_code != 200:
-                        answer.failure(f"{answer.status_code} {answer.error or ''}".strip())
-                    else:
-                        offset = answer.json().get("offset", offset)
+                offset = poll_log(self.client, pk, offset)
                 gevent.sleep(2)
 
         @task(2)
@@ -212,14 +221,26 @@ def measure(args: argparse.Namespace, host: str, shared: dict, training: list[in
             self.get(f"/api/executions/{pk}", "API: execution", headers=headers)
             self.get(f"/api/executions/{pk}/metrics", "API: metrics", headers=headers)
 
-    Teammate.host = host
-    environment = Environment(user_classes=[Teammate])
+    return Teammate
+
+
+def measure(args: argparse.Namespace, host: str, shared: dict[str, Any], training: list[int]) -> bool:
+    """``args.users`` teammates for ``args.seconds``; prints the figures, and whether the goal is met."""
+    import gevent
+    from locust.env import Environment
+
+    user = teammate(shared, training)
+    user.host = host
+    environment = Environment(user_classes=[user])
     runner = environment.create_local_runner()
     runner.start(args.users, spawn_rate=10)
     gevent.spawn_later(args.seconds, runner.quit)
     runner.greenlet.join()
+    return report(args, environment.stats, training)
 
-    stats = environment.stats
+
+def report(args: argparse.Namespace, stats: RequestStats, training: list[int]) -> bool:
+    """Each page's requests, errors and percentiles; whether the goal (no errors, p95 < 200 ms) is met."""
     print(
         f"{args.users} teammates for {args.seconds} s on PostgreSQL with {args.runs:,} runs, "
         f"{len(training)} runs training (gunicorn, 1 web process x 8 threads, 2 workers):"

@@ -35,6 +35,7 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,7 +100,7 @@ def sampler_fit(config, workdir, interval):
 
     from experiments.pipeline import load_config, run_experiment
 
-    cpu = {}
+    cpu: dict[str, float] = {}
     clock = keras.callbacks.LambdaCallback(
         on_train_begin=lambda logs=None: cpu.update(start=time.process_time()),
         on_train_end=lambda logs=None: cpu.update(end=time.process_time()),
@@ -108,6 +109,7 @@ def sampler_fit(config, workdir, interval):
     keras.backend.clear_session()
     result = run_experiment(load_config(config), workdir / "trainings", workdir / "cache", callbacks=[clock])
     assert result.succeeded, result.error
+    assert result.path is not None
     path = result.path / "system_metrics.jsonl"
     samples = sum('"cpu_percent"' in line for line in path.read_text().splitlines()) if path.exists() else 0
     return result.metrics["elapsed"]["fit_model"], cpu["end"] - cpu["start"], samples
@@ -142,7 +144,7 @@ def sampler_cost(workdir, count, config):
     costs["the sampler alone"] = (time.process_time() - cpu) / taken
     specs = list(load_config(config).tracking.trackers)
     if specs:
-        trackers = TrackerSet(specs)
+        trackers = TrackerSet.for_specs(specs)
         folder = workdir / "with-trackers"
         trackers.start(RunInfo(folder, "sampler cost", workdir, config, {}, []))
         cpu = time.process_time()
@@ -150,7 +152,7 @@ def sampler_cost(workdir, count, config):
         names = " + ".join(tracker.name for tracker in trackers.active)
         costs[f"with the {names} trackers"] = (time.process_time() - cpu) / taken
         trackers.end("FINISHED")
-    marks = []
+    marks: list[Any] = []
     tracemalloc.start()
     run(workdir / "memory", marks)
     tracemalloc.stop()
@@ -173,7 +175,10 @@ def sampler_case(args):
             for t in config["tracking"]["trackers"]
         ]
         sampler_fit(config, workdir, 0)  # warm-up: the dataset cache, the MLflow store, Keras' first trace
-        runs = {1: [], 0: []}  # interval -> [(fit wall seconds, fit CPU seconds, samples)]
+        runs: dict[int, list[tuple[float, float, int]]] = {
+            1: [],
+            0: [],
+        }  # interval -> [(fit wall seconds, fit CPU seconds, samples)]
         for rep in range(args.reps):
             for interval in (1, 0) if rep % 2 else (0, 1):
                 runs[interval].append(sampler_fit(config, workdir, interval))
@@ -236,7 +241,7 @@ def main():
         # Warm-up: fills the dataset caches and creates both MLflow stores.
         run_gymnos(config_file, workdir)
         run_plain(config_file, workdir)
-        runs = {name: [] for name in contenders}
+        runs: dict[str, list[Any]] = {name: [] for name in contenders}
         for rep in range(args.reps):
             for name, run in contenders.items():
                 runs[name].append(run(config_file, workdir))

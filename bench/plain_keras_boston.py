@@ -33,7 +33,7 @@ CONFIG_PATH, OUT_DIR = sys.argv[1], sys.argv[2]
 CONFIG = json.load(open(CONFIG_PATH))
 TRACKERS = {tracker["type"] for tracker in CONFIG.get("tracking", {}).get("trackers", [])}
 if "mlflow" in TRACKERS:
-    import mlflow  # noqa: E402
+    import mlflow
 if TUNED_GC:
     gc.freeze()
     gc.enable()

@@ -223,7 +223,7 @@ def measure(sweep, workers):
     executions = [trial.execution for trial in trials if trial.execution is not None]
     ended = max(execution.finished_at for execution in executions)
     wall = (ended - sweep.created_at).total_seconds()
-    last = {}  # each worker's last trial's end
+    last: dict[str, dt.datetime] = {}  # each worker's last trial's end
     for execution in executions:
         last[execution.worker] = max(last.get(execution.worker, execution.finished_at), execution.finished_at)
     busy = sum((end - sweep.created_at).total_seconds() for end in last.values())

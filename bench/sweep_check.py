@@ -93,7 +93,7 @@ def main() -> None:
         timings: dict[tuple[str, str], list[float]] = {}
         for networks in ("already built", "all new"):
             for name, check in checks.items():
-                advance._checker = lambda sweep, check=check: check  # type: ignore[assignment]
+                advance._checker = lambda sweep, check=check: check  # type: ignore[misc]
                 samples = []
                 for index in range(args.repeats + 1):  # the first warms this check up: not counted
                     if networks == "all new" or index == 0:

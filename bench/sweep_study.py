@@ -69,7 +69,7 @@ def main() -> None:
             queue="default",
         )  # fmt: skip
         fill(study, sweep, size)
-        timings = {}
+        timings: dict[str, list[float]] = {}
         for label in ("fresh cache", "kept cache", "fresh cache ", "kept cache "):
             samples = []
             for _ in range(REPEATS):

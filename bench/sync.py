@@ -190,7 +190,8 @@ def main():
             return time.perf_counter() - start, report
 
         full, report = timed_sync()
-        assert report.indexed == args.folders and report.errors == 0, report.line()
+        assert report.indexed == args.folders, report.line()
+        assert report.errors == 0, report.line()
         assert MetricHistory.objects.count() == args.folders * (len(METRICS) + 2)
         per_folder = 1000 * full / args.folders
         print(

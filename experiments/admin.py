@@ -25,6 +25,13 @@ if TYPE_CHECKING:
     class _Counted(TypedDict):
         execution_count: int
 
+    # django-stubs' admin classes are generic in their models; Django's own cannot be subscripted at run time.
+    _ModelAdmin = admin.ModelAdmin[Any]
+    _HistoryInline = admin.TabularInline[MetricHistory, Execution]
+else:
+    _ModelAdmin = admin.ModelAdmin
+    _HistoryInline = admin.TabularInline
+
 
 def pretty_json(value: Any) -> SafeString:
     return format_html(
@@ -32,15 +39,15 @@ def pretty_json(value: Any) -> SafeString:
     )
 
 
-def _json_field(name: str, description: str) -> Callable[[admin.ModelAdmin, Model], SafeString]:
+def _json_field(name: str, description: str) -> Callable[[admin.ModelAdmin[Any], Model], SafeString]:
     @admin.display(description=description)
-    def show(self: admin.ModelAdmin, obj: Model) -> SafeString:
+    def show(self: admin.ModelAdmin[Any], obj: Model) -> SafeString:
         return pretty_json(getattr(obj, name))
 
     return show
 
 
-class NoDeleteAdmin(admin.ModelAdmin):
+class NoDeleteAdmin(_ModelAdmin):
     """No "Delete selected", no delete button: runs are deleted through the trash only."""
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
@@ -61,7 +68,7 @@ class ExperimentAdmin(NoDeleteAdmin):
         return obj.execution_count
 
 
-class MetricHistoryInline(admin.TabularInline):
+class MetricHistoryInline(_HistoryInline):
     model = MetricHistory
     readonly_fields = fields = ("name", "length", "values_shown")
     extra = 0

@@ -158,7 +158,7 @@ def open_file(folder: str | os.PathLike[str], relative: str, limit: int | None) 
     if not stat.S_ISREG(os.fstat(descriptor).st_mode):
         os.close(descriptor)
         raise Refused("is not a regular file (a folder, a pipe or a device); not read")
-    return RunFile(open(descriptor, "rb"), os.path.basename(real), limit)  # noqa: SIM115 - RunFile closes it
+    return RunFile(open(descriptor, "rb"), os.path.basename(real), limit)  # RunFile closes it
 
 
 def read_file(folder: str | os.PathLike[str], relative: str, limit: int) -> bytes:

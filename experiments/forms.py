@@ -76,6 +76,17 @@ def parse_epoch_post(request: HttpRequest) -> tuple[int, dict[str, float | None]
     Keras sends it as the form field ``data`` (JSON text), or as a JSON body with ``send_as_json``.
     Raises ValueError with what was wrong.
     """
+    payload = _epoch_payload(request)
+    epoch = payload.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise ValueError(f"'epoch' must be a whole number counted from 0, got {json.dumps(epoch)[:40]}")
+    if epoch >= settings.GYMNOS_MAX_EPOCHS:
+        raise ValueError(f"'epoch' must be below {settings.GYMNOS_MAX_EPOCHS:,} (GYMNOS_MAX_EPOCHS), got {epoch:,}")
+    return epoch, _epoch_metrics(payload)
+
+
+def _epoch_payload(request: HttpRequest) -> dict[str, Any]:
+    """The post's JSON object, from the form field ``data`` or the body, bounded; ValueError if it is none."""
     if len(request.body) > EPOCH_POST_BYTES:
         raise ValueError(f"the post is {len(request.body):,} bytes; at most {EPOCH_POST_BYTES:,} are accepted")
     if request.content_type == "application/json":
@@ -91,11 +102,11 @@ def parse_epoch_post(request: HttpRequest) -> tuple[int, dict[str, float | None]
         raise ValueError(str(exc)) from None
     if not isinstance(payload, dict):
         raise ValueError('the epoch data must be a JSON object like {"epoch": 0, "loss": 0.5}')
-    epoch = payload.get("epoch")
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-        raise ValueError(f"'epoch' must be a whole number counted from 0, got {json.dumps(epoch)[:40]}")
-    if epoch >= settings.GYMNOS_MAX_EPOCHS:
-        raise ValueError(f"'epoch' must be below {settings.GYMNOS_MAX_EPOCHS:,} (GYMNOS_MAX_EPOCHS), got {epoch:,}")
+    return payload
+
+
+def _epoch_metrics(payload: dict[str, Any]) -> dict[str, float | None]:
+    """The post's metrics (every key but ``epoch``): at most ``EPOCH_POST_METRICS``, each a number or null."""
     names = [name for name in payload if name != "epoch"]
     if len(names) > EPOCH_POST_METRICS:
         raise ValueError(f"a post may hold at most {EPOCH_POST_METRICS} metrics, got {len(names)}")
@@ -108,7 +119,7 @@ def parse_epoch_post(request: HttpRequest) -> tuple[int, dict[str, float | None]
         if isinstance(value, bool) or not isinstance(value, (int, float)) and value is not None:
             raise ValueError(f"metric '{name}' must be a number, got {json.dumps(value)[:40]}")
         metrics[name] = value
-    return epoch, metrics
+    return metrics
 
 
 # --- the new-run form --------------------------------------------------------------------------

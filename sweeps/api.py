@@ -37,12 +37,12 @@ class SweepOut(Schema):
     method: str
     trials_total: int
     parallel: int
-    objective: dict
-    pruner: dict
+    objective: dict[str, Any]
+    pruner: dict[str, Any]
     parameters: list[str]
     counts: dict[str, int]
-    best: dict | None
-    trials: list[dict]
+    best: dict[str, Any] | None
+    trials: list[dict[str, Any]]
     running_best: list[float | None]
     importance: dict[str, float]
     error: str
@@ -67,7 +67,7 @@ def _launched(sweep: Sweep) -> dict[str, Any]:
         }
     },
 )
-def launch(request: HttpRequest) -> Status:
+def launch(request: HttpRequest) -> Status[Any]:
     """Validate the sweep document (the JSON body) and start it. 400 lists every problem with its path."""
     denied = forbidden_unless_allowed(request)
     if denied:
@@ -93,7 +93,7 @@ def detail(request: HttpRequest, sweep_id: int) -> dict[str, Any]:
 @router.post(
     "/{sweep_id}/cancel", response={200: Launched, 403: Detail, 409: Detail, 503: Detail}, summary="Cancel a sweep"
 )
-def cancel(request: HttpRequest, sweep_id: int) -> Status:
+def cancel(request: HttpRequest, sweep_id: int) -> Status[Any]:
     """No more trials are asked for; queued trials leave the queue and running ones are stopped."""
     denied = forbidden_unless_allowed(request)
     if denied:

@@ -33,7 +33,7 @@ def on_execution_ended(sender: Any, pk: int, status: str, **kwargs: Any) -> None
 
             advance.advance(trial.sweep_id)
             return
-        except Exception:  # noqa: BLE001 - the advance job below does it again, elsewhere
+        except Exception:  # logged: the advance job below does it again, elsewhere
             log.exception("Could not move %s on after its trial %s ended; queueing it", trial.sweep, trial.number)
     request_advance(trial.sweep)
 

@@ -8,6 +8,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -70,7 +71,7 @@ def live_server(request, _static_files_collected):
 
     address = request.config.getvalue("liveserver") or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS") or "localhost"
     server = LiveServer(address, start=False)
-    server.thread.static_handler = _as_is
+    server.thread.static_handler = _as_is  # type: ignore[assignment]  # a wrapper maker, where a class is typed
     server.start()
     yield server
     server.stop()
@@ -122,7 +123,15 @@ def real_queues(settings):
     flush()
 
 
+class _ReceivingServer(ThreadingHTTPServer):
+    received: list[dict[str, Any]]
+    redirect_to: str | None
+    root: str
+
+
 class _Receiver(BaseHTTPRequestHandler):
+    server: _ReceivingServer
+
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"])).decode()
         self.server.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
@@ -138,7 +147,7 @@ class _Receiver(BaseHTTPRequestHandler):
 
 
 def _serve():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    server = _ReceivingServer(("127.0.0.1", 0), _Receiver)
     server.received = []
     server.redirect_to = None
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+from typing import Any
 
 from django.test import Client
 
@@ -12,7 +13,7 @@ from tests.helpers import seed_config
 UTC = dt.UTC
 
 # metrics.json exactly as the seed documents it: 4 epochs, elapsed and metrics, no hardware.
-SEED_METRICS = {
+SEED_METRICS: dict[str, Any] = {
     "elapsed": {
         "transform_preprocessors": 0.003850698471069336,
         "fit_model": 2.338494300842285,
@@ -71,7 +72,7 @@ def write_execution(
 
 
 # 15 epochs, so the seed's checkpoints (epochs 5, 10 and 15) fall on the val_loss chart.
-LONG_METRICS = {
+LONG_METRICS: dict[str, Any] = {
     "elapsed": {"load_data": 0.78, "fit_model": 2.34, "evaluate_model": 0.004},
     "hardware": {
         "cpu": {"model": "Test CPU 9000", "logical_cores": 8},

@@ -28,13 +28,12 @@ def test_launch_creates_a_queued_execution_and_enqueues_its_job(client, launcher
     response = post(client, tiny(), token_for(launcher, capsys))
     assert response.status_code == 201
     body = response.json()
-    assert body["status"] == "queued" and body["url"] == f"/api/executions/{body['id']}"
+    assert body["status"] == "queued"
+    assert body["url"] == f"/api/executions/{body['id']}"
     execution = Execution.objects.get(pk=body["id"])
-    assert (
-        execution.launched_by == launcher
-        and execution.epochs_total == 2
-        and execution.experiment.name == "boston_housing"
-    )
+    assert execution.launched_by == launcher
+    assert execution.epochs_total == 2
+    assert execution.experiment.name == "boston_housing"
     assert queued_job_ids() == [f"execution-{execution.pk}"]
 
 
@@ -42,7 +41,8 @@ def test_a_gpu_run_goes_to_the_gpu_queue(client, launcher, capsys):
     config = tiny()
     config["tracking"]["params"]["device"] = "gpu"
     assert post(client, config, token_for(launcher, capsys)).status_code == 201
-    assert len(queued_job_ids("gpu")) == 1 and queued_job_ids("default") == []
+    assert len(queued_job_ids("gpu")) == 1
+    assert queued_job_ids("default") == []
 
 
 def test_an_invalid_config_is_400_with_every_problem_and_creates_nothing(client, launcher, capsys):
@@ -54,7 +54,8 @@ def test_an_invalid_config_is_400_with_every_problem_and_creates_nothing(client,
     errors = response.json()["errors"]
     assert {"path": "model.network[1].units", "message": "must be a positive integer, got -5"} in errors
     assert any(error["path"] == "training.epoch" for error in errors)
-    assert Execution.objects.count() == 0 and queued_job_ids() == []
+    assert Execution.objects.count() == 0
+    assert queued_job_ids() == []
 
 
 def test_an_unknown_layer_type_is_listed_beside_the_schemas_problems(client, launcher, capsys):
@@ -70,9 +71,8 @@ def test_an_unknown_layer_type_is_listed_beside_the_schemas_problems(client, lau
 
 def test_a_body_that_is_not_json_is_400(client, launcher, capsys):
     response = post(client, None, token_for(launcher, capsys), raw="{not json")
-    assert response.status_code == 400 and response.json()["errors"][0]["message"].startswith(
-        "the body is not valid JSON"
-    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"].startswith("the body is not valid JSON")
 
 
 def test_launching_needs_a_login(client):
@@ -82,7 +82,8 @@ def test_launching_needs_a_login(client):
 
 def test_launching_needs_the_add_execution_permission(client, viewer, capsys):
     response = post(client, tiny(), token_for(viewer, capsys))
-    assert response.status_code == 403 and "experiments.add_execution" in response.json()["detail"]
+    assert response.status_code == 403
+    assert "experiments.add_execution" in response.json()["detail"]
     assert Execution.objects.count() == 0
 
 
@@ -107,7 +108,8 @@ def test_when_redis_is_down_launching_is_503_and_leaves_nothing_queued(client, l
     settings.RQ_QUEUES = queues_at("redis://127.0.0.1:1/0?socket_connect_timeout=1")
     response = post(client, tiny(), token)
     assert response.status_code == 503
-    assert "the job queue is unavailable" in response.json()["detail"] and "REDIS_URL" in response.json()["detail"]
+    assert "the job queue is unavailable" in response.json()["detail"]
+    assert "REDIS_URL" in response.json()["detail"]
     assert Execution.objects.count() == 0
 
 
@@ -119,9 +121,8 @@ def test_the_api_token_is_shown_once_stored_hashed_and_rotates_on_request(client
     first = token_for(launcher, capsys)
     assert len(first) >= 32
     stored = ApiToken.objects.get(user=launcher)
-    assert (
-        first not in (stored.digest, stored.prefix) and stored.prefix == first[:8]
-    )  # whoever reads the database cannot use it
+    assert first not in (stored.digest, stored.prefix)
+    assert stored.prefix == first[:8]
     with pytest.raises(CommandError, match=rf"ada already has an API token .*starting {first[:8]}….*--rotate"):
         call_command("api_token", launcher.username)
     assert post(client, tiny(), first).status_code != 401  # asking again changed nothing
@@ -165,13 +166,15 @@ def finished(tmp_path, settings):
 def test_detail_metrics_and_log(client, viewer, finished):
     client.force_login(viewer)
     body = client.get(f"/api/executions/{finished.pk}").json()
-    assert body["status"] == "succeeded" and body["epoch"] == 2 and body["epochs"] == 2 and body["config"] == tiny()
+    assert body["status"] == "succeeded"
+    assert body["epoch"] == 2
+    assert body["epochs"] == 2
+    assert body["config"] == tiny()
     metrics = client.get(f"/api/executions/{finished.pk}/metrics").json()["metrics"]
     assert metrics == {"loss": [3.0, 2.0], "val_loss": [3.5, None]}
     log = client.get(f"/api/executions/{finished.pk}/log").json()
-    assert log["data"] == "line one\nnaïve line two\n" and log["offset"] == log["size"] == len(
-        "line one\nnaïve line two\n".encode()
-    )
+    assert log["data"] == "line one\nnaïve line two\n"
+    assert log["offset"] == log["size"] == len("line one\nnaïve line two\n".encode())
     more = client.get(f"/api/executions/{finished.pk}/log?offset=9").json()
     assert more["data"] == "naïve line two\n"
     assert client.get(f"/api/executions/{finished.pk}/log?offset={log['offset']}").json()["data"] == ""
@@ -186,10 +189,12 @@ def test_cancelling_a_queued_run_removes_its_job(client, launcher, capsys):
     token = token_for(launcher, capsys)
     execution_id = post(client, tiny(), token).json()["id"]
     response = client.post(f"/api/executions/{execution_id}/cancel", HTTP_AUTHORIZATION=f"Bearer {token}")
-    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
     assert queued_job_ids() == []
     again = client.post(f"/api/executions/{execution_id}/cancel", HTTP_AUTHORIZATION=f"Bearer {token}")
-    assert again.status_code == 409 and "is cancelled" in again.json()["detail"]
+    assert again.status_code == 409
+    assert "is cancelled" in again.json()["detail"]
 
 
 def test_cancelling_needs_the_permission(client, viewer, finished, capsys):

@@ -32,10 +32,12 @@ def test_every_reference_in_the_document_resolves(schema):
 
 def test_the_launch_body_is_the_engines_config_schema_with_callbacks_and_trackers(schema):
     body = schema["paths"]["/api/executions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert body["title"] == "TrainingConfig" and set(body["required"]) == {"experiment", "model", "dataset"}
+    assert body["title"] == "TrainingConfig"
+    assert set(body["required"]) == {"experiment", "model", "dataset"}
     components = schema["components"]["schemas"]
     early = components["EarlyStopping"]
-    assert early["properties"]["type"]["const"] == "early_stopping" and early["additionalProperties"] is False
+    assert early["properties"]["type"]["const"] == "early_stopping"
+    assert early["additionalProperties"] is False
     assert {"patience", "monitor", "restore_best_weights"} <= set(early["properties"])
     assert components["MLflowSpec"]["properties"]["tracking_uri"]
     assert components["ExponentialDecayScheduler"]["required"] == ["schedule", "decay_rate", "type"]
@@ -60,7 +62,8 @@ def test_the_docs_page_loads_everything_from_this_server(client):
     page = client.get("/api/docs")
     assert page.status_code == 200
     assets = re.findall(r'(?:src|href)="([^"]+)"', page.content.decode())
-    assert assets and all(asset.startswith("/static/") for asset in assets), assets
+    assert assets, assets
+    assert all(asset.startswith("/static/") for asset in assets), assets
     for asset in assets:
         response = client.get(asset)
         assert response.status_code == 200, asset

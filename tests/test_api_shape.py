@@ -85,7 +85,9 @@ def test_a_deleted_run_says_who_deleted_it_in_the_detail(api, run):
     api.delete(f"/api/executions/{run.pk}")
     shown = detail(api, run)
     assert (shown["status"], shown["deleted_by"]) == ("deleted", "olivia")
-    assert shown["deleted_at"] == Execution.objects.get(pk=run.pk).deleted_at.isoformat()
+    deleted_at = Execution.objects.get(pk=run.pk).deleted_at
+    assert deleted_at is not None
+    assert shown["deleted_at"] == deleted_at.isoformat()
 
 
 def test_the_openapi_document_names_one_shape(client):

@@ -31,9 +31,9 @@ def measured(call):
 @pytest.fixture
 def endless(trained):
     """The trained run (checkpoints at epochs 5, 10 and 15), given a million epochs of loss and val_loss."""
-    loss = [1.0 + (epoch % 1000) / 1000 for epoch in range(EPOCHS)]
+    loss: list[float | None] = [1.0 + (epoch % 1000) / 1000 for epoch in range(EPOCHS)]
     loss[654_321] = 99.0  # a spike the chart must keep
-    val_loss = [2.0 + epoch / EPOCHS for epoch in range(EPOCHS)]
+    val_loss: list[float | None] = [2.0 + epoch / EPOCHS for epoch in range(EPOCHS)]
     MetricHistory.objects.store({trained.pk: {"loss": loss, "val_loss": val_loss}})
     Execution.objects.filter(pk=trained.pk).update(epochs=EPOCHS)
     return trained

@@ -41,7 +41,7 @@ def loss_chart(page):
 
 
 @pytest.fixture
-def worker(root, tmp_path, settings, monkeypatch):  # noqa: F811
+def worker(root, tmp_path, settings, monkeypatch):
     """A real ``rqworker`` on the test Redis and database, training into the root the live server reads."""
     monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "tests.hooks")  # the form validates lambda_callback here too
     settings.RQ_QUEUES = queues_at()
@@ -59,7 +59,7 @@ def worker(root, tmp_path, settings, monkeypatch):  # noqa: F811
 
 def test_a_team_launches_watches_compares_downloads_and_shares_a_run(
     live_server, browser, worker, owner, root, tmp_path
-):  # noqa: F811
+):
     from playwright.sync_api import expect
 
     other = make_run(root, OTHER_RUN, owner=owner)
@@ -88,9 +88,8 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(
     page.click("nav >> text=New run")
     page.wait_for_url(base + "/runs/new/")
     config = json.loads(page.input_value("#id_config"))
-    assert (
-        config["dataset"]["name"] == "boston_housing" and config["training"]["epochs"] == 25
-    )  # the example, as shipped
+    assert config["dataset"]["name"] == "boston_housing"
+    assert config["training"]["epochs"] == 25
     page.fill("#id_epochs", "3")
     page.dispatch_event("#id_epochs", "change")  # the form's script writes the field into the JSON
     config = json.loads(page.input_value("#id_config"))
@@ -107,7 +106,9 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(
     from experiments.models import Execution
 
     launched = Execution.objects.exclude(pk=other.pk).get()
-    assert launched.epochs_total == 3 and launched.launched_by == owner
+    assert launched.epochs_total == 3
+    assert launched.launched_by == owner
+    assert launched.config is not None
     assert launched.config["training"]["epochs"] == 3
 
     # --- the execution page: the loss chart gains points while it trains -------------------------
@@ -128,7 +129,8 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(
         timeout=60_000,
     )
     second = loss_chart(page)
-    assert second["points"] > first["points"] and second["status"] == "running", (first, second)
+    assert second["points"] > first["points"], (first, second)
+    assert second["status"] == "running", (first, second)
     assert re.search(r"/experiments/boston_housing/executions/[^/]+/$", page.url), (
         page.url
     )  # the permalink, once it has a folder
@@ -161,13 +163,16 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(
     import keras
 
     model = keras.models.load_model(model_path, compile=False)
-    assert model.input_shape == (None, 13) and model.output_shape == (None, 1)
+    assert model.input_shape == (None, 13)
+    assert model.output_shape == (None, 1)
 
     # --- share it through the UI ------------------------------------------------------------------
     page.click("details.share-menu summary")
     page.click("details.share-menu button:has-text('Create link')")
     expect(page.locator(".messages")).to_contain_text("Share link created")
-    share_url = re.search(r"https?://\S+/s/[^/\s]+/", page.locator(".messages").inner_text()).group(0)
+    shared = re.search(r"https?://\S+/s/[^/\s]+/", page.locator(".messages").inner_text())
+    assert shared is not None
+    share_url = shared.group(0)
     expect(page.locator(".sharebox input").first).to_have_value(share_url)
 
     # --- the experiment page: tick both runs, Compare ---------------------------------------------
@@ -188,7 +193,8 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(
         }))"""
     )
     by_metric = {chart["metric"]: chart["points"] for chart in traces}
-    assert sorted(by_metric["loss"]) == [3, 15] and sorted(by_metric["val_loss"]) == [3, 15], traces
+    assert sorted(by_metric["loss"]) == [3, 15], traces
+    assert sorted(by_metric["val_loss"]) == [3, 15], traces
     expect(page.locator("h1")).to_have_text("Comparing 2 runs")
     shot(page, "compare")
 
@@ -206,9 +212,11 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(
     expect(guest.locator("#files")).to_contain_text("Downloads are not part of this share link.")
     expect(guest.locator("#files")).to_contain_text("loss")  # the metrics table
     expect(guest.locator("pre.config")).to_contain_text('"epochs": 3')
-    assert guest.locator("nav.nav").count() == 0 and guest.locator("details.share-menu").count() == 0
+    assert guest.locator("nav.nav").count() == 0
+    assert guest.locator("details.share-menu").count() == 0
     body = guest.content()
-    assert OTHER_RUN not in body and owner.username not in body
+    assert OTHER_RUN not in body
+    assert owner.username not in body
     shot(guest, "share-view")
 
     login = f"{base}/accounts/login/"

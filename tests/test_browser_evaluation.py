@@ -55,10 +55,14 @@ def test_the_evaluation_panels_draw_heatmaps_on_a_run_a_comparison_and_a_share_l
     page.goto(permalink(first))
     page.wait_for_function("() => document.querySelector('#evaluation-matrix .main-svg')")
     heatmap = page.evaluate(HEATMAP, "evaluation-matrix")
-    assert heatmap["type"] == "heatmap" and (heatmap["rows"], heatmap["cols"]) == (3, 3)
-    assert heatmap["total"] == 30 and heatmap["x"] == ["setosa", "versicolor", "virginica"]
+    assert heatmap["type"] == "heatmap"
+    assert (heatmap["rows"], heatmap["cols"]) == (3, 3)
+    assert heatmap["total"] == 30
+    assert heatmap["x"] == ["setosa", "versicolor", "virginica"]
     roc = page.evaluate("() => document.getElementById('evaluation-roc').data.map(t => t.name)")
-    assert len(roc) == 4 and roc[0].startswith("setosa (AUC ") and roc[-1] == "chance"
+    assert len(roc) == 4
+    assert roc[0].startswith("setosa (AUC ")
+    assert roc[-1] == "chance"
     expect(page.locator("#evaluation-headline")).to_contain_text("macro F1")
     expect(page.locator("#evaluation-split")).to_contain_text("classification on the test split (30 of 30 samples)")
     expect(page.locator("#evaluation-tables table").first.locator("tbody tr")).to_have_count(3)

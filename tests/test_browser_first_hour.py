@@ -220,7 +220,8 @@ def test_the_first_hour(live_server, browser, worker, admin, root):
     for view in views:
         print(f"  {view['response']:.0f} {view['dom']:.0f} {view['load']:.0f} {view['bytes']:,}")
     plotly = [(name, size) for name, size in views[0]["scripts"] if "plotly" in name]
-    assert len(plotly) == 1 and "plotly-basic.min." in plotly[0][0], views[0]["scripts"]  # a regressor's page
+    assert len(plotly) == 1, views[0]["scripts"]
+    assert "plotly-basic.min." in plotly[0][0], views[0]["scripts"]  # a regressor's page
     assert plotly[0][1] < 450_000  # gzipped: 0.4 MB of 1.2 (the full plotly.min.js was 4.8 MB, sent whole)
     assert views[0]["bytes"] < 700_000
     best = min(view["load"] for view in views)
@@ -246,6 +247,7 @@ def test_the_first_hour(live_server, browser, worker, admin, root):
     page.wait_for_url(re.compile(r"/compare/\?runs=\d+,\d+$"))
     page.wait_for_selector("#charts .chart[data-metric='loss'] .legendtext")
     legend = page.locator("#charts .chart[data-metric='loss'] .legendtext").all_text_contents()
+    assert launched.folder_name is not None
     assert sorted(legend) == sorted([launched.folder_name, OTHER]), legend
     assert fits(page)
     shot(page, "compare")
@@ -304,9 +306,11 @@ def test_the_first_hour(live_server, browser, worker, admin, root):
         "(links) => links.map((a) => a.dataset.column)"
     )
     assert "params.model.compilation.optimizer.learning_rate" in columns, columns
-    assert "params.model.compilation.optimizer" not in columns and "system.interval_s" not in columns, columns
+    assert "params.model.compilation.optimizer" not in columns, columns
+    assert "system.interval_s" not in columns, columns
     drawn = re.search(r"\((\d+) with every value drawn\)", page.locator("#explore-state").inner_text())
-    assert drawn is not None and int(drawn.group(1)) == 3, page.locator("#explore-state").inner_text()
+    assert drawn is not None, page.locator("#explore-state").inner_text()
+    assert int(drawn.group(1)) == 3, page.locator("#explore-state").inner_text()
     assert page.input_value("#explore-x") == "params.model.compilation.optimizer.learning_rate"
     clipped = page.evaluate(
         """() => {

@@ -179,7 +179,7 @@ def test_hostile_strings_from_folders_and_people_run_nothing_on_any_page(live_se
     from playwright.sync_api import expect
 
     run, other = hostile["run"], hostile["other"]
-    found = []
+    found: list[str] = []
     page = logged_in(browser, live_server.url, owner)
     page.context.set_default_timeout(90_000)  # the machine is shared: Plotly pages load slowly under load
     watched(page, found)
@@ -246,7 +246,7 @@ def test_the_admin_django_rq_and_the_api_docs_work_under_the_policy(live_server,
 
     User.objects.create_superuser("root", password="pw-root-123")
     django_rq.get_queue("default").enqueue("builtins.print", HOSTILE)  # a row on django-rq's queue page
-    found = []
+    found: list[str] = []
     page = logged_in(browser, live_server.url, User.objects.get(username="root"), password="pw-root-123")
     watched(page, found)
     shot = Shots("hostile-admin")

@@ -74,7 +74,9 @@ def test_a_query_then_a_brushed_axis_narrow_the_table_and_chart_controls_are_rem
     # --- the table shows the params that differ, not the dataset every run shares ----------------
     page.goto("/experiments/grid/")
     header = page.text_content("#executions thead")
-    assert "training.batch_size" in header and "optimizer.type" in header and "dataset.name" not in header
+    assert "training.batch_size" in header
+    assert "optimizer.type" in header
+    assert "dataset.name" not in header
     assert len(table_runs(page)) == 12
     wait_for_chart(page)
     shot(page, "experiment")
@@ -146,15 +148,19 @@ def test_a_query_then_a_brushed_axis_narrow_the_table_and_chart_controls_are_rem
             return {axis: c.layout.yaxis.type, title: c.layout.xaxis.title.text, traces: traces};
         }"""
     )
-    assert chart["axis"] == "log" and chart["title"] == "seconds from start (estimated)"
+    assert chart["axis"] == "log"
+    assert chart["title"] == "seconds from start (estimated)"
     raw, smoothed = chart["traces"][0], chart["traces"][1]
-    assert raw["opacity"] == 0.25 and smoothed["name"] == "loss" and raw["y"][0] == smoothed["y"][0]
+    assert raw["opacity"] == 0.25
+    assert smoothed["name"] == "loss"
+    assert raw["y"][0] == smoothed["y"][0]
     assert raw["y"][1] != smoothed["y"][1]  # the second point is pulled toward the first
     assert raw["x"][0] > 0.78  # seconds after the data loaded (the first stage took 0.78 s), not epoch 1
     shot(page, "execution-controls")
     page.reload()
     page.wait_for_function("() => { const c = document.getElementById('chart-loss'); return c && c.data; }")
-    assert page.is_checked("#chart-log") and page.input_value("#chart-smoothing") == "0.6"
+    assert page.is_checked("#chart-log")
+    assert page.input_value("#chart-smoothing") == "0.6"
     assert page.input_value("#chart-x") == "time"
     assert page.evaluate("() => document.getElementById('chart-loss').layout.yaxis.type") == "log"
 

@@ -4,6 +4,7 @@ Playwright drives Debian's Chromium against the live server; a real ``rqworker``
 on the test Redis and database. Every page visited is saved under test-artifacts/screenshots/sweeps-*.
 """
 
+import math
 import re
 from urllib.parse import urlparse
 
@@ -95,7 +96,8 @@ def test_a_small_sweep_launched_from_a_run_fills_its_page_as_its_trials_train(
     page.wait_for_url(re.compile(r"/sweeps/\d+/$"))
     sweep = Sweep.objects.get()
     assert urlparse(page.url).path == f"/sweeps/{sweep.pk}/"
-    assert sweep.base_execution == run and set(sweep.document["parameters"]) == {
+    assert sweep.base_execution == run
+    assert set(sweep.document["parameters"]) == {
         "model.network[0].units",
         "model.compilation.optimizer.learning_rate",
     }
@@ -127,11 +129,12 @@ def test_a_small_sweep_launched_from_a_run_fills_its_page_as_its_trials_train(
     objective = chart(page, "objective-chart")
     assert [(t["name"], t["points"]) for t in objective] == [("succeeded", 3), ("best so far", 3)]
     [parcoords] = chart(page, "parcoords-chart")
-    assert parcoords["points"] == 3 and parcoords["dimensions"] == [
+    assert parcoords["points"] == 3
+    assert parcoords["dimensions"] == [
         "network[0].units",
         "log10 optimizer.learning_rate",
         "val_loss",
-    ]  # each path's last two parts: a title that fits above its axis
+    ]
     page.wait_for_function("() => document.getElementById('importance-chart').data", timeout=30_000)
     assert chart(page, "importance-chart")[0]["type"] == "bar"
     rows = page.locator("#sweep-trials tbody tr")
@@ -140,10 +143,11 @@ def test_a_small_sweep_launched_from_a_run_fills_its_page_as_its_trials_train(
     shot(page, "finished")
 
     # --- the best trial's link opens its run --------------------------------------------------------
-    best = min(sweep.trials.all(), key=lambda trial: trial.value)
+    best = min(sweep.trials.all(), key=lambda trial: math.inf if trial.value is None else trial.value)
     expect(page.locator(".best-value")).to_have_text(f"{best.value:.4g}")
     page.click(".best-link")
     page.wait_for_url(re.compile(r"/experiments/boston_housing/executions/"))
+    assert best.execution is not None
     best.execution.refresh_from_db()
     assert urlparse(page.url).path == permalink(best.execution)
     page.go_back()
@@ -152,7 +156,9 @@ def test_a_small_sweep_launched_from_a_run_fills_its_page_as_its_trials_train(
     page.click("summary:has-text('Share…')")
     page.click("button:has-text('Create link')")
     message = page.locator(".messages .share").inner_text()
-    link = re.search(r"https?://\S+/sweeps/s/\S+/", message).group(0)
+    shared = re.search(r"https?://\S+/sweeps/s/\S+/", message)
+    assert shared is not None
+    link = shared.group(0)
     visitor = browser.new_context().new_page()
     visitor.set_default_timeout(120_000)
     visitor.goto(link)

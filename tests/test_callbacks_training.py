@@ -78,7 +78,8 @@ def test_the_all_callbacks_example_trains_and_each_callback_and_tracker_leaves_i
     # Both trackers recorded the run, and say where.
     trackers = json.loads((result.path / "trackers.json").read_text())
     assert trackers["tensorboard"] == {"log_dir": "tensorboard"}
-    assert trackers["mlflow"]["run_id"] and "error" not in trackers["mlflow"]
+    assert trackers["mlflow"]["run_id"]
+    assert "error" not in trackers["mlflow"]
     assert scalar_steps(result.path / "tensorboard" / "train", "learning_rate") == list(range(1, epochs + 1))
 
 
@@ -111,7 +112,8 @@ def test_terminate_on_nan_stops_the_run_in_the_epoch_the_loss_blows_up(trainings
 
     result = train(exploding(5, [{"type": "terminate_on_nan"}]), trainings, cache_dir)
     losses = epoch_metrics(result)["loss"]
-    assert len(losses) == 1 and not math.isfinite(losses[0])
+    assert len(losses) == 1
+    assert not math.isfinite(losses[0])
     assert "at epoch 1, batch 2: stopping the training (terminate_on_nan)" in execution_log(result)
 
 
@@ -121,6 +123,7 @@ def test_terminate_on_nan_with_raise_error_fails_the_run(trainings, cache_dir):
         load_config(exploding(5, [{"type": "terminate_on_nan", "raise_error": True}])), trainings, cache_dir
     )
     assert not result.succeeded
+    assert result.error is not None
     assert "NaN or Inf loss encountered" in result.error
 
 
@@ -204,7 +207,8 @@ def test_remote_monitor_with_no_server_warns_once_and_the_run_goes_on(trainings,
     warnings = [
         line for line in execution_log(result).splitlines() if " - WARNING - " in line and "remote_monitor" in line
     ]
-    assert len(warnings) == 1 and "could not post epoch 1" in warnings[0]
+    assert len(warnings) == 1
+    assert "could not post epoch 1" in warnings[0]
 
 
 @pytest.mark.training
@@ -239,7 +243,9 @@ def test_a_hook_module_dropped_from_the_allowlist_after_validation_fails_the_run
     )
     monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "")
     result = run_experiment(config, trainings, cache_dir)
-    assert not result.succeeded and "GYMNOS_CALLBACK_MODULES" in result.error
+    assert not result.succeeded
+    assert result.error is not None
+    assert "GYMNOS_CALLBACK_MODULES" in result.error
     assert not hooks_module.exists()
 
 
@@ -247,7 +253,8 @@ def test_a_hook_module_dropped_from_the_allowlist_after_validation_fails_the_run
 def test_progbar_logger_prints_a_progress_bar_to_stdout(trainings, cache_dir, capsys):
     train(tiny(epochs=2, callbacks=[{"type": "progbar_logger"}]), trainings, cache_dir)
     out = capsys.readouterr().out
-    assert "Epoch 1/2" in out and "Epoch 2/2" in out
+    assert "Epoch 1/2" in out
+    assert "Epoch 2/2" in out
     assert "loss:" in out
 
 

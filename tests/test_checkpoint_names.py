@@ -18,7 +18,9 @@ NAME_MAX = 255  # bytes in a file name: the longest one a folder can hold
 
 
 def epoch_of(template, name):
-    found = template_pattern(template).match(name)
+    pattern = template_pattern(template)
+    assert pattern is not None
+    found = pattern.match(name)
     return None if found is None else int(found["epoch"])
 
 
@@ -39,6 +41,7 @@ NAMES = ["1" * 250 + ".h6", "." * NAME_MAX, "-1" * 127, "1-" * 127, ".1" * 127, 
 def test_no_name_of_the_longest_size_takes_long_against_any_template():
     def read_all(template):
         pattern = template_pattern(template)
+        assert pattern is not None
         for name in NAMES:
             pattern.match(name)
 

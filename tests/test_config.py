@@ -134,7 +134,8 @@ def test_a_bad_layer_argument_value_points_at_that_layer():
     config = tiny()
     config["model"]["network"][0]["activation"] = "relux"
     [problem] = problems(config)
-    assert problem.startswith("model.network[0]") and "relux" in problem
+    assert problem.startswith("model.network[0]")
+    assert "relux" in problem
 
 
 def test_a_layer_that_cannot_take_its_input_shape_is_named():
@@ -256,7 +257,8 @@ def test_the_mlflow_tracker_without_mlflow_installed_says_how_to_install_it(monk
         trackers_module.importlib.util, "find_spec", lambda name: None if name == "mlflow" else real_find_spec(name)
     )
     [problem] = problems(tiny(trackers=[{"type": "mlflow"}]))
-    assert problem.startswith("tracking.trackers[0].type: the mlflow tracker needs MLflow") and "pip install" in problem
+    assert problem.startswith("tracking.trackers[0].type: the mlflow tracker needs MLflow")
+    assert "pip install" in problem
 
 
 def test_problems_serialise_for_the_api():

@@ -66,7 +66,7 @@ def up(tmp_path):
     def start(*arguments, **extra_env):
         env = stack_env(tmp_path, DATABASE_URL=database_url(), **extra_env)
         port = free_port()
-        log = open(tmp_path / "up.log", "wb")  # noqa: SIM115 - the process keeps it open
+        log = open(tmp_path / "up.log", "wb")  # the process keeps it open: not a with block
         process = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "up", "--bind", f"127.0.0.1:{port}", *arguments],
             cwd=ROOT,

@@ -18,7 +18,7 @@ ZeroDivisionError: division by zero
 def test_only_error_records_and_their_tracebacks_reach_the_console(tmp_path):
     path = tmp_path / "web.log"
     path.write_text("an old line from the last run\n")
-    shown = []
+    shown: list[str] = []
     echo = ErrorEcho(path, path.stat().st_size, shown.append)
     with open(path, "a") as log:
         log.write(LOG[:200])  # a record written in two parts: nothing is shown before its line ends

@@ -44,7 +44,8 @@ def test_patch_edits_title_notes_and_tags_and_answers_the_run(api, run, root):
         ["baseline", "wide"],
         False,
     )
-    assert body["size_bytes"] == run.size_bytes and body["url"] == f"/api/executions/{run.pk}"
+    assert body["size_bytes"] == run.size_bytes
+    assert body["url"] == f"/api/executions/{run.pk}"
     kept = sidecar.read(root / "boston_housing" / "executions" / NAME)
     assert (kept.title, kept.notes, kept.tags) == ("wide", "Better *val_loss*", ["baseline", "wide"])
     assert list(Entry.objects.values_list("action", "details__changed__title")) == [("edit", "wide")]
@@ -71,24 +72,30 @@ def test_patch_answers_400_naming_what_is_wrong_and_where(api, run, body, path, 
     response = patch(api, run, body)
     assert response.status_code == 400, response.content
     errors = response.json()["errors"]
-    assert errors[0]["path"] == path and message in errors[0]["message"], errors
-    assert Entry.objects.count() == 0 and Execution.objects.get(pk=run.pk).notes == ""
+    assert errors[0]["path"] == path, errors
+    assert message in errors[0]["message"], errors
+    assert Entry.objects.count() == 0
+    assert Execution.objects.get(pk=run.pk).notes == ""
 
 
 def test_patch_bounds_the_body(api, run):
     nested = b'{"notes": ' + b"[" * 1000 + b"]" * 1000 + b"}"
     response = api.patch(f"/api/executions/{run.pk}", nested, content_type="application/json")
-    assert response.status_code == 400 and "nested 1001 deep" in response.json()["errors"][0]["message"]
+    assert response.status_code == 400
+    assert "nested 1001 deep" in response.json()["errors"][0]["message"]
     response = api.patch(f"/api/executions/{run.pk}", b"{not json", content_type="application/json")
-    assert response.status_code == 400 and "not valid JSON" in response.json()["errors"][0]["message"]
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["errors"][0]["message"]
 
 
 def test_archive_and_unarchive(api, run):
     response = api.post(f"/api/executions/{run.pk}/archive")
-    assert response.status_code == 200 and response.json()["archived"] is True
+    assert response.status_code == 200
+    assert response.json()["archived"] is True
     assert not Execution.objects.visible().exists()
     response = api.post(f"/api/executions/{run.pk}/unarchive")
-    assert response.status_code == 200 and response.json()["archived"] is False
+    assert response.status_code == 200
+    assert response.json()["archived"] is False
     assert Execution.objects.visible().get() == run
 
 
@@ -99,7 +106,8 @@ def test_delete_and_restore(api, run, root):
     assert (root / ".trash" / "boston_housing" / "executions" / NAME / "model.h5").is_file()
     assert api.delete(f"/api/executions/{run.pk}").status_code == 409
     response = api.post(f"/api/executions/{run.pk}/restore")
-    assert response.status_code == 200 and response.json()["status"] == "succeeded"
+    assert response.status_code == 200
+    assert response.json()["status"] == "succeeded"
     assert (root / "boston_housing" / "executions" / NAME / "model.h5").is_file()
     assert list(Entry.objects.order_by("pk").values_list("action", flat=True)) == ["delete", "restore"]
 
@@ -107,21 +115,24 @@ def test_delete_and_restore(api, run, root):
 def test_a_running_run_cannot_be_deleted(api, run, root):
     Execution.objects.filter(pk=run.pk).update(status="running")
     response = api.delete(f"/api/executions/{run.pk}")
-    assert response.status_code == 409 and "cancel it before deleting it" in response.json()["detail"]
+    assert response.status_code == 409
+    assert "cancel it before deleting it" in response.json()["detail"]
     assert (root / "boston_housing" / "executions" / NAME).is_dir()
 
 
 def test_a_queued_run_without_a_folder_cannot_be_edited(api, run):
     queued = Execution.objects.create(experiment=run.experiment, status="queued")
     response = patch(api, queued, {"notes": "x"})
-    assert response.status_code == 409 and "has no folder yet" in response.json()["detail"]
+    assert response.status_code == 409
+    assert "has no folder yet" in response.json()["detail"]
 
 
 def test_restore_refuses_when_the_path_is_taken(api, run, root):
     api.delete(f"/api/executions/{run.pk}")
     (root / "boston_housing" / "executions" / NAME).mkdir()
     response = api.post(f"/api/executions/{run.pk}/restore")
-    assert response.status_code == 409 and "something already sits at" in response.json()["detail"]
+    assert response.status_code == 409
+    assert "something already sits at" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -139,10 +150,12 @@ def test_each_operation_needs_its_permission(client, teammate, run, root, method
     response = getattr(client, method)(
         f"/api/executions/{run.pk}{suffix}", {"notes": "x"}, content_type="application/json"
     )
-    assert response.status_code == 403 and permission in response.json()["detail"]
+    assert response.status_code == 403
+    assert permission in response.json()["detail"]
     run.refresh_from_db()
     assert (run.status, run.notes, run.archived) == ("succeeded", "", False)
-    assert (root / "boston_housing" / "executions" / NAME).is_dir() and Entry.objects.count() == 0
+    assert (root / "boston_housing" / "executions" / NAME).is_dir()
+    assert Entry.objects.count() == 0
 
 
 def test_a_bearer_token_works_and_no_credentials_is_401(client, curator, run):

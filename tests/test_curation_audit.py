@@ -78,9 +78,10 @@ def test_actions_that_change_nothing_or_are_refused_write_nothing(curator_client
 def test_the_audit_log_keeps_an_entry_when_the_run_is_gone_for_good(curator_client, root):
     run = make_run(root, NAME)
     curator_client.post(reverse("experiments:delete", args=[run.pk]))
-    Execution.objects.filter(pk=run.pk).update(
-        deleted_at=Execution.objects.get(pk=run.pk).deleted_at - dt.timedelta(days=40)
-    )
+    deleted_at = Execution.objects.get(pk=run.pk).deleted_at
+    assert deleted_at is not None
+    Execution.objects.filter(pk=run.pk).update(deleted_at=deleted_at - dt.timedelta(days=40))
     call_command("empty_trash")
     entry = Entry.objects.get(action="delete")
-    assert entry.execution_id is None and entry.target == f"execution {run.pk} (boston_housing/{NAME})"
+    assert entry.execution_id is None
+    assert entry.target == f"execution {run.pk} (boston_housing/{NAME})"

@@ -89,6 +89,7 @@ def test_model_checkpoint_keeps_the_last_n_and_the_n_best_and_names_what_it_remo
     config["training"]["samples"] = {"fit": 0.6, "val": 0.2, "test": 0.2}
     result = run_experiment(load_config(config), trainings, cache_dir)
     assert result.succeeded, result.error
+    assert result.path is not None
     folder = result.path / "callbacks" / "model_checkpoint"
     val_loss = json.loads((result.path / "metrics.json").read_text())["metrics"]["val_loss"]
     best = sorted(range(1, 7), key=lambda epoch: (val_loss[epoch - 1], -epoch))[:2]
@@ -105,7 +106,8 @@ def test_model_checkpoint_keeps_the_last_n_and_the_n_best_and_names_what_it_remo
             log,
         ), log
     removed_best = re.findall(r"Removed checkpoint callbacks/model_checkpoint/(best\.\d\d-[\d.]+\.h5)", log)
-    assert len(removed_best) == 4 and not set(removed_best) & set(left)
+    assert len(removed_best) == 4
+    assert not set(removed_best) & set(left)
     assert "the 2 best by val_loss" in log
 
 
@@ -130,7 +132,8 @@ def test_a_dry_run_prints_what_it_would_free_and_changes_nothing(root, capsys):
         "boston_housing/06-16-31__08-04-2019: would remove callbacks/model_checkpoint/weights.05-27.07.h5 (17 bytes)"
         in out
     )
-    assert "would remove 2 checkpoints in 1 runs: would free 34 bytes" in out and "nothing was changed" in out
+    assert "would remove 2 checkpoints in 1 runs: would free 34 bytes" in out
+    assert "nothing was changed" in out
     assert checkpoint_names(root, run.folder_name) == before
     assert Entry.objects.count() == 0
     assert Execution.objects.get().checkpoint_bytes == 51

@@ -94,5 +94,7 @@ def test_a_tag_added_while_another_teammate_archives_the_run_keeps_both(team, ru
     assert set(row.tags) == {f"tag-{index}" for index in range(0, TEAM, 2)}
     assert row.archived is True
     kept = sidecar.read(root / "boston_housing" / "executions" / NAME)
+    assert kept.tags is not None
+    assert row.tags is not None
     assert set(kept.tags) == set(row.tags)
     assert kept.archived is True

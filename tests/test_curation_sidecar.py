@@ -81,8 +81,11 @@ def test_the_sidecar_is_a_small_json_file_beside_the_seed_files(root, owner):
     run = make_run(root, "06-16-31__08-04-2019")
     edits.edit(run, notes="hello", actor=owner)
     document = json.loads((root / "boston_housing/executions/06-16-31__08-04-2019/curation.json").read_text())
-    assert document["notes"] == "hello" and document["archived"] is False and document["updated_by"] == "olivia"
-    assert "tags" not in document and "title" not in document  # nothing edited there: the config's stand
+    assert document["notes"] == "hello"
+    assert document["archived"] is False
+    assert document["updated_by"] == "olivia"
+    assert "tags" not in document
+    assert "title" not in document
     leftovers = [name for name in os.listdir(run.folder_path) if name.startswith(".curation")]
     assert leftovers == []  # the temporary file was renamed into place
 
@@ -130,7 +133,8 @@ def test_a_bad_sidecar_is_reported_on_the_run_and_not_indexed(root, content, pro
     (folder / "curation.json").write_bytes(content)
     report = sync_trainings(root)
     run = Execution.objects.get()
-    assert problem in run.error and "curation.json" in run.error
+    assert problem in run.error
+    assert "curation.json" in run.error
     assert report.errors == 1
     assert (run.notes, run.archived, run.title) == ("", False, "Boston Housing")
 
@@ -149,7 +153,8 @@ def test_sync_indexes_each_runs_size_and_its_checkpoints_apart(root):
     run = Execution.objects.get()
     on_disk = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
     checkpoints = sum(path.stat().st_size for path in (folder / "callbacks").rglob("*") if path.is_file())
-    assert run.size_bytes == on_disk and run.checkpoint_bytes == checkpoints == 3 * 17 + 1000
+    assert run.size_bytes == on_disk
+    assert run.checkpoint_bytes == checkpoints == 3 * 17 + 1000
 
 
 def test_editing_a_queued_run_without_a_folder_is_refused(root, owner):
@@ -158,14 +163,16 @@ def test_editing_a_queued_run_without_a_folder_is_refused(root, owner):
     with pytest.raises(edits.CurationError, match="has no folder yet"):
         edits.edit(queued, notes="too early")
     queued.refresh_from_db()
-    assert queued.notes == "" and Entry.objects.count() == 0
+    assert queued.notes == ""
+    assert Entry.objects.count() == 0
 
 
 def test_two_edits_one_after_the_other_both_stay(root):
     run = make_run(root, "06-16-31__08-04-2019")
     edits.edit(Execution.objects.get(pk=run.pk), notes="first")
     edits.edit(Execution.objects.get(pk=run.pk), tags=["second"])
-    assert sidecar.read(run.folder_path).notes == "first" and sidecar.read(run.folder_path).tags == ["second"]
+    assert sidecar.read(run.folder_path).notes == "first"
+    assert sidecar.read(run.folder_path).tags == ["second"]
 
 
 @pytest.mark.parametrize(
@@ -188,5 +195,6 @@ def test_the_database_engine_under_test(root):
     run = make_run(root, "06-16-31__08-04-2019")
     edits.edit(run, notes="naïve ✓ — üñí", tags=["ünï", "b"])
     run = Execution.objects.get(pk=run.pk)
-    assert run.notes == "naïve ✓ — üñí" and run.tags == ["ünï", "b"]
+    assert run.notes == "naïve ✓ — üñí"
+    assert run.tags == ["ünï", "b"]
     assert connection.vendor in {"sqlite", "postgresql"}

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -38,7 +39,7 @@ def snapshot(path):
         return {".": ("link", os.readlink(path))}
     if path.is_file():
         return {".": hashlib.sha256(path.read_bytes()).hexdigest()}
-    found = {}
+    found: dict[str, Any] = {}
     for directory, folders, files in os.walk(path):
         for name in folders + files:
             entry = os.path.join(directory, name)
@@ -46,7 +47,7 @@ def snapshot(path):
             if os.path.islink(entry):
                 found[key] = ("link", os.readlink(entry))
             elif os.path.isfile(entry):
-                found[key] = hashlib.sha256(open(entry, "rb").read()).hexdigest()  # noqa: SIM115 - read at once
+                found[key] = hashlib.sha256(open(entry, "rb").read()).hexdigest()
             else:
                 found[key] = "folder"
     return found
@@ -110,8 +111,10 @@ def test_delete_refuses_a_run_folder_that_is_a_link_and_leaves_the_link_and_its_
     with pytest.raises(CurationError, match=re.escape(f"{folder} {REFUSED}")):
         trash.delete(run)
 
-    assert folder.is_symlink() and snapshot(target) == before
-    assert not trashed(root).exists() and Execution.objects.get(pk=run.pk).status == "succeeded"
+    assert folder.is_symlink()
+    assert snapshot(target) == before
+    assert not trashed(root).exists()
+    assert Execution.objects.get(pk=run.pk).status == "succeeded"
 
 
 def test_deleting_a_run_of_an_experiment_folder_that_links_to_another_refuses_and_emptying_loses_nothing(root, run):
@@ -141,7 +144,8 @@ def test_delete_refuses_when_the_trash_or_a_folder_of_it_is_a_link(root, run, ot
     with pytest.raises(CurationError, match=re.escape(f"{link} {REFUSED}")):
         trash.delete(run)
 
-    assert run_folder(root).is_dir() and snapshot(target) == before
+    assert run_folder(root).is_dir()
+    assert snapshot(target) == before
     assert Execution.objects.get(pk=run.pk).status == "succeeded"
 
 
@@ -163,7 +167,8 @@ def test_links_inside_a_run_go_to_the_trash_and_back_as_links_and_emptying_remov
     trash.delete(run)
     report = trash.empty_trash(dt.timedelta(0))
 
-    assert report.removed == [f"boston_housing/{A}"] and report.problems == []
+    assert report.removed == [f"boston_housing/{A}"]
+    assert report.problems == []
     assert not trashed(root).exists()
     assert {"other": snapshot(run_folder(root, B, "iris")), "outside": snapshot(outside)} == linked
 
@@ -181,7 +186,8 @@ def test_restore_refuses_a_trashed_folder_that_became_a_link(root, run, other, o
     with pytest.raises(CurationError, match=re.escape(f"{trashed(root)} {REFUSED}")):
         trash.restore(run)
 
-    assert not os.path.lexists(run_folder(root)) and snapshot(target) == before
+    assert not os.path.lexists(run_folder(root))
+    assert snapshot(target) == before
     assert Execution.objects.get(pk=run.pk).status == "deleted"
 
 
@@ -197,7 +203,8 @@ def test_restore_refuses_to_move_a_run_back_through_an_experiment_folder_that_be
     with pytest.raises(CurationError, match=re.escape(f"{root / 'boston_housing'} {REFUSED}")):
         trash.restore(run)
 
-    assert snapshot(target) == before and trashed(root).is_dir()
+    assert snapshot(target) == before
+    assert trashed(root).is_dir()
     assert Execution.objects.get(pk=run.pk).status == "deleted"
 
 
@@ -213,7 +220,8 @@ def test_emptying_removes_a_trashed_folder_that_is_a_link_as_a_link(root, run, o
 
     report = trash.empty_trash(dt.timedelta(0))
 
-    assert report.removed == [f"boston_housing/{A}"] and not os.path.lexists(trashed(root))
+    assert report.removed == [f"boston_housing/{A}"]
+    assert not os.path.lexists(trashed(root))
     assert snapshot(target) == before
 
 
@@ -249,7 +257,9 @@ def test_links_planted_in_the_trash_are_reported_one_by_one_and_the_rest_is_empt
 
     assert report.removed == [f"boston_housing/{B}"]
     assert report.problems == [f"{link} {REFUSED}; it is left as it is"]
-    assert snapshot(planted) == before and link.is_symlink() and run_folder(root).is_dir()
+    assert snapshot(planted) == before
+    assert link.is_symlink()
+    assert run_folder(root).is_dir()
 
 
 def test_a_trash_that_is_a_link_is_reported_and_nothing_it_points_to_is_removed(root, run, tmp_path):
@@ -266,7 +276,8 @@ def test_a_trash_that_is_a_link_is_reported_and_nothing_it_points_to_is_removed(
         f"boston_housing/{B}: could not remove it: {root / '.trash'} {REFUSED}",
         f"{root / '.trash'} {REFUSED}; it is left as it is",
     ]
-    assert snapshot(planted) == before and Execution.objects.get(pk=old.pk).status == "deleted"
+    assert snapshot(planted) == before
+    assert Execution.objects.get(pk=old.pk).status == "deleted"
 
 
 def test_the_trash_page_reports_a_planted_link_instead_of_answering_500(root, run, outside):
@@ -308,7 +319,8 @@ def test_a_manifest_that_is_a_link_is_replaced_when_dated_not_written_through(ro
     trash.empty_trash(dt.timedelta(days=30))
 
     assert model.read_bytes() == before
-    assert not manifest.is_symlink() and json.loads(manifest.read_text())["found_without_manifest"] is True
+    assert not manifest.is_symlink()
+    assert json.loads(manifest.read_text())["found_without_manifest"] is True
 
 
 # --- prune checkpoints -----------------------------------------------------------------------------
@@ -327,7 +339,8 @@ def test_prune_removes_a_checkpoint_that_links_to_the_runs_model_not_the_model(r
     call_command("prune_checkpoints", "--keep-best", "1")
 
     assert (folder / "model.h5").read_bytes() == model
-    assert not os.path.lexists(checkpoint) and (folder / CHECKPOINTS / "weights.15-16.03.h5").is_file()
+    assert not os.path.lexists(checkpoint)
+    assert (folder / CHECKPOINTS / "weights.15-16.03.h5").is_file()
     assert f"removed {CHECKPOINTS}/weights.05-27.07.h5 (0 bytes)" in capsys.readouterr().out  # a link frees nothing
 
 
@@ -344,7 +357,8 @@ def test_prune_leaves_a_checkpoint_that_links_out_of_the_run_and_what_it_points_
 
     call_command("prune_checkpoints", "--experiment", "boston_housing", "--keep-best", "1")
 
-    assert checkpoint.is_symlink() and snapshot(target.parent) == before  # not the run's file: not listed
+    assert checkpoint.is_symlink()
+    assert snapshot(target.parent) == before
     assert sorted(path.name for path in checkpoint.parent.iterdir()) == ["weights.05-27.07.h5", "weights.15-16.03.h5"]
 
 

@@ -45,18 +45,21 @@ def test_delete_moves_the_folder_into_the_trash_keeping_its_path_and_restore_bri
     size = trash.delete(run, actor=owner)
 
     trashed = root / ".trash" / "boston_housing" / "executions" / NAME
-    assert not folder.exists() and trashed.is_dir()
+    assert not folder.exists()
+    assert trashed.is_dir()
     assert tree(trashed) == before
     assert size == sum(size for _, size in before.values())
     run.refresh_from_db()
     assert (run.status, run.status_before_delete, run.deleted_by) == ("deleted", "succeeded", owner)
     assert run.deleted_at is not None
     manifest = json.loads((trashed.parent / (NAME + ".gymnos-trash.json")).read_text())
-    assert manifest["deleted_by"] == "olivia" and manifest["status_before_delete"] == "succeeded"
+    assert manifest["deleted_by"] == "olivia"
+    assert manifest["status_before_delete"] == "succeeded"
 
     trash.restore(run, actor=owner)
 
-    assert folder.is_dir() and tree(folder) == before
+    assert folder.is_dir()
+    assert tree(folder) == before
     assert not (root / ".trash" / "boston_housing").exists()  # emptied folders of the trash are removed
     run.refresh_from_db()
     assert (run.status, run.deleted_at, run.deleted_by, run.status_before_delete) == ("succeeded", None, None, "")
@@ -66,7 +69,8 @@ def test_sync_ignores_the_trash_and_leaves_a_deleted_run_deleted(root, run):
     trash.delete(run)
     report = sync_trainings(root)
     run.refresh_from_db()
-    assert run.status == "deleted" and report.missing == 0
+    assert run.status == "deleted"
+    assert report.missing == 0
     assert Execution.objects.count() == 1
     assert list(Execution.objects.visible()) == []
 
@@ -151,7 +155,8 @@ def test_empty_trash_defaults_to_gymnos_trash_days(root, settings, capsys):
 def test_empty_trash_with_zero_days_empties_everything_and_rejects_a_negative_count(root, capsys):
     _deleted(root, "06-16-31__08-04-2019", days_ago=0)
     call_command("empty_trash", "--older-than", "0")
-    assert Execution.objects.count() == 0 and list((root / ".trash").iterdir()) == []
+    assert Execution.objects.count() == 0
+    assert list((root / ".trash").iterdir()) == []
     with pytest.raises(CommandError, match="expected 0 or more days, got -1"):
         call_command("empty_trash", "--older-than", "-1")
 
@@ -165,7 +170,8 @@ def test_empty_trash_also_removes_old_trashed_folders_whose_rows_are_gone(root):
     undated = write_execution(root / ".trash", name="02-00-00__01-01-2020")
     report = trash.empty_trash(dt.timedelta(days=30))
     assert report.removed == ["boston_housing/01-00-00__01-01-2020"]
-    assert not old.exists() and undated.is_dir()  # no manifest: it cannot say how old it is, so it stays
+    assert not old.exists()
+    assert undated.is_dir()
 
 
 def test_a_trashed_folder_without_a_manifest_is_dated_when_first_found_and_goes_at_a_later_emptying(root):
@@ -173,11 +179,13 @@ def test_a_trashed_folder_without_a_manifest_is_dated_when_first_found_and_goes_
     manifest = undated.parent / (undated.name + ".gymnos-trash.json")
 
     assert trash.empty_trash(dt.timedelta(0)).removed == []  # never in the call that found it
-    assert undated.is_dir() and json.loads(manifest.read_text())["found_without_manifest"] is True
+    assert undated.is_dir()
+    assert json.loads(manifest.read_text())["found_without_manifest"] is True
 
     later = timezone.now() + dt.timedelta(days=31)
     assert trash.empty_trash(dt.timedelta(days=30), now=later).removed == ["boston_housing/02-00-00__01-01-2020"]
-    assert not undated.exists() and not manifest.exists()
+    assert not undated.exists()
+    assert not manifest.exists()
 
 
 def test_a_folder_moved_to_the_trash_whose_row_is_not_yet_marked_is_never_emptied(root, run):
@@ -187,7 +195,8 @@ def test_a_folder_moved_to_the_trash_whose_row_is_not_yet_marked_is_never_emptie
     os.rename(root / "boston_housing" / "executions" / NAME, trashed)
     trash.empty_trash(dt.timedelta(0))
     trash.empty_trash(dt.timedelta(0), now=timezone.now() + dt.timedelta(days=1))
-    assert trashed.is_dir() and list(trash.orphans()) == []
+    assert trashed.is_dir()
+    assert list(trash.orphans()) == []
 
 
 def test_every_deletion_restore_and_removal_writes_one_audit_entry(root, owner):
@@ -211,4 +220,5 @@ def test_a_run_that_never_had_a_folder_is_deleted_and_restored_by_its_row_alone(
     assert Execution.objects.get(pk=never.pk).status == "deleted"
     trash.restore(never)
     assert Execution.objects.get(pk=never.pk).status == "failed"
-    assert not (root / ".trash").exists() and (root / "boston_housing" / "executions" / NAME).is_dir()
+    assert not (root / ".trash").exists()
+    assert (root / "boston_housing" / "executions" / NAME).is_dir()

@@ -67,10 +67,14 @@ def test_notes_saved_on_the_run_page_are_shown_as_markdown_and_kept_in_the_folde
         {"title": "wider layers", "tags": "baseline, wide", "notes": "Lower **val_loss**\n\n- one"},
         REMOTE_ADDR="10.0.0.7",
     )
-    assert response.status_code == 302 and response.url == permalink(run)
+    assert response.status_code == 302
+    assert response.url == permalink(run)
     page = curator_client.get(permalink(run)).content.decode()
-    assert "<strong>val_loss</strong>" in page and "<li>one</li>" in page
-    assert "wider layers" in page and ">baseline</span>" in page and ">wide</span>" in page
+    assert "<strong>val_loss</strong>" in page
+    assert "<li>one</li>" in page
+    assert "wider layers" in page
+    assert ">baseline</span>" in page
+    assert ">wide</span>" in page
     run.refresh_from_db()
     assert (run.title, run.tags, run.notes) == ("wider layers", ["baseline", "wide"], "Lower **val_loss**\n\n- one")
     kept = sidecar.read(folder(root))
@@ -84,13 +88,12 @@ def test_notes_cannot_put_html_or_scripts_on_the_page(curator_client, run):
     curator_client.post(reverse("experiments:edit-notes", args=[run.pk]), {"title": "", "tags": "", "notes": notes})
     page = curator_client.get(permalink(run)).content.decode()
     body = page[page.index('id="notes-body"') : page.index("</div>", page.index('id="notes-body"'))]
-    assert (
-        "<script" not in body
-        and "<img" not in body
-        and "<b>" not in body
-        and "javascript:" not in body.replace("[click](javascript:", "")
-    )
-    assert "&lt;script&gt;" in body and "&lt;b&gt;bold&lt;/b&gt;" in body
+    assert "<script" not in body
+    assert "<img" not in body
+    assert "<b>" not in body
+    assert "javascript:" not in body.replace("[click](javascript:", "")
+    assert "&lt;script&gt;" in body
+    assert "&lt;b&gt;bold&lt;/b&gt;" in body
     assert 'href="javascript' not in page
 
 
@@ -105,9 +108,11 @@ def test_tags_are_added_and_removed_one_at_a_time(curator_client, run):
 
 def test_a_bad_tag_is_refused_with_the_reason_and_changes_nothing(curator_client, run):
     response = curator_client.post(reverse("experiments:add-tag", args=[run.pk]), {"tag": "x" * 65}, follow=True)
-    assert "No tag added: tag: the tag" in response.content.decode() and "at most 64" in response.content.decode()
+    assert "No tag added: tag: the tag" in response.content.decode()
+    assert "at most 64" in response.content.decode()
     run.refresh_from_db()
-    assert run.tags == [] and Entry.objects.count() == 0
+    assert run.tags == []
+    assert Entry.objects.count() == 0
 
 
 def test_a_tag_past_the_fiftieth_is_refused_with_the_reason(curator_client, run):
@@ -150,7 +155,8 @@ def test_editing_without_the_change_permission_is_403_and_changes_nothing(teamma
     assert response.status_code == 403
     run.refresh_from_db()
     assert (run.notes, run.tags, run.archived, run.title) == ("", [], False, "Boston Housing")
-    assert sidecar.read(folder(root)) == before and not (folder(root) / "curation.json").exists()
+    assert sidecar.read(folder(root)) == before
+    assert not (folder(root) / "curation.json").exists()
     assert Entry.objects.count() == 0
 
 
@@ -158,7 +164,8 @@ def test_editing_without_the_change_permission_is_403_and_changes_nothing(teamma
 def test_deleting_or_restoring_without_the_delete_permission_is_403_and_changes_nothing(editor_client, run, root, name):
     response = editor_client.post(reverse(f"experiments:{name}", args=[run.pk]))
     assert response.status_code == 403
-    assert folder(root).is_dir() and Execution.objects.get(pk=run.pk).status == "succeeded"
+    assert folder(root).is_dir()
+    assert Execution.objects.get(pk=run.pk).status == "succeeded"
     assert Entry.objects.count() == 0
 
 
@@ -167,7 +174,8 @@ def test_the_actions_take_only_post_and_only_from_a_logged_in_user(curator_clien
     url = reverse(f"experiments:{name}", args=[run.pk])
     assert curator_client.get(url).status_code == 405
     response = outsider.post(url)
-    assert response.status_code == 302 and response.url.startswith("/accounts/login/")
+    assert response.status_code == 302
+    assert response.url.startswith("/accounts/login/")
     assert Execution.objects.get(pk=run.pk).status == "succeeded"
 
 
@@ -181,7 +189,8 @@ def test_archive_hides_the_run_and_unarchive_shows_it(editor_client, run, other,
     assert list(Execution.objects.visible(archived=True).order_by("pk")) == [run, other]
     assert sidecar.read(folder(root)).archived is True
     page = editor_client.get(permalink(run)).content.decode()
-    assert 'id="archived-badge"' in page and 'id="unarchive-run"' in page
+    assert 'id="archived-badge"' in page
+    assert 'id="unarchive-run"' in page
 
     editor_client.post(reverse("experiments:unarchive", args=[run.pk]))
     assert list(Execution.objects.visible().order_by("pk")) == [run, other]
@@ -192,7 +201,8 @@ def test_archive_hides_the_run_and_unarchive_shows_it(editor_client, run, other,
 def test_archiving_an_experiment_hides_its_runs_and_unarchiving_brings_back_only_those(editor_client, run, other):
     editor_client.post(reverse("experiments:archive", args=[other.pk]))  # archived on its own first
     editor_client.post(reverse("experiments:archive-experiment", args=["boston_housing"]))
-    assert Experiment.objects.get().archived and list(Execution.objects.visible()) == []
+    assert Experiment.objects.get().archived
+    assert list(Execution.objects.visible()) == []
     editor_client.post(reverse("experiments:unarchive-experiment", args=["boston_housing"]))
     assert not Experiment.objects.get().archived
     assert list(Execution.objects.visible()) == [run]  # the one archived by itself stays archived
@@ -205,7 +215,8 @@ def test_archiving_an_experiment_hides_its_runs_and_unarchiving_brings_back_only
 
 def test_archiving_an_experiment_needs_the_change_permission(teammate_client, run):
     assert teammate_client.post(reverse("experiments:archive-experiment", args=["boston_housing"])).status_code == 403
-    assert not Experiment.objects.get().archived and not Execution.objects.get().archived
+    assert not Experiment.objects.get().archived
+    assert not Execution.objects.get().archived
 
 
 # --- delete and restore from the pages -------------------------------------------------------------
@@ -218,13 +229,17 @@ def test_deleting_from_the_run_page_moves_it_to_the_trash_page_and_restoring_bri
     assert not folder(root).exists()
 
     page = curator_client.get(reverse("experiments:trash")).content.decode()
-    assert "boston_housing/06-16-31__08-04-2019" in page and "carla" in page and "Restore" in page
+    assert "boston_housing/06-16-31__08-04-2019" in page
+    assert "carla" in page
+    assert "Restore" in page
     run_page = curator_client.get(permalink(run)).content.decode()
-    assert 'id="in-trash"' in run_page and 'id="restore-run"' in run_page
+    assert 'id="in-trash"' in run_page
+    assert 'id="restore-run"' in run_page
 
     response = curator_client.post(reverse("experiments:restore", args=[run.pk]), follow=True)
     assert response.redirect_chain[-1][0] == permalink(run)
-    assert folder(root).is_dir() and Execution.objects.get(pk=run.pk).status == "succeeded"
+    assert folder(root).is_dir()
+    assert Execution.objects.get(pk=run.pk).status == "succeeded"
     assert "The trash is empty" in curator_client.get(reverse("experiments:trash")).content.decode()
 
 
@@ -235,7 +250,8 @@ def test_a_running_run_cannot_be_deleted_from_its_page(curator_client, run, root
     assert "Not deleted: boston_housing/06-16-31__08-04-2019 is running; cancel it before deleting it" in (
         response.content.decode()
     )
-    assert folder(root).is_dir() and Execution.objects.get(pk=run.pk).status == "running"
+    assert folder(root).is_dir()
+    assert Execution.objects.get(pk=run.pk).status == "running"
 
 
 def test_the_trash_page_lists_trashed_folders_the_index_no_longer_knows(curator_client, run, root):
@@ -243,7 +259,8 @@ def test_the_trash_page_lists_trashed_folders_the_index_no_longer_knows(curator_
     Execution.objects.all().delete()  # the index was rebuilt since
     page = curator_client.get(reverse("experiments:trash")).content.decode()
     assert "The trash is empty" in page  # no run to restore
-    assert 'id="trash-unindexed"' in page and f".trash/boston_housing/executions/{NAME}" in page
+    assert 'id="trash-unindexed"' in page
+    assert f".trash/boston_housing/executions/{NAME}" in page
     assert "ago" in page.split('id="trash-unindexed"')[1]  # its manifest says when it was deleted
 
     curator_client.post(reverse("experiments:empty-trash"), {"older_than": 0})
@@ -255,7 +272,8 @@ def test_the_trash_link_and_page_buttons_are_for_those_with_the_delete_permissio
     assert "Trash</a>" not in teammate_client.get("/").content.decode()
     curator_client.post(reverse("experiments:delete", args=[run.pk]))
     page = teammate_client.get(reverse("experiments:trash")).content.decode()
-    assert "boston_housing/06-16-31__08-04-2019" in page and "Restore</button>" not in page
+    assert "boston_housing/06-16-31__08-04-2019" in page
+    assert "Restore</button>" not in page
     assert 'id="empty-trash"' not in page
 
 
@@ -293,7 +311,8 @@ def test_a_bulk_action_first_asks_saying_how_many_runs_and_bytes(curator_client,
     size = run.size_bytes + other.size_bytes
     page = curator_client.get(bulk_url("delete", run, other)).content.decode()
     assert f"Delete 2 runs ({filesizeformat(size)})?" in page
-    assert NAME in page and OTHER in page
+    assert NAME in page
+    assert OTHER in page
     assert Execution.objects.filter(status="deleted").count() == 0  # asking changed nothing
 
 
@@ -318,8 +337,11 @@ def test_bulk_archive_and_delete_go_back_to_the_table_with_what_was_done(curator
         reverse("experiments:bulk"), {"action": "delete", "runs": f"{run.pk},{other.pk}"}, follow=True
     )
     text = response.content.decode()
-    assert "Moved 1 run (" in text and "1 left as they were:" in text and "is running; cancel it" in text
-    assert not folder(root).exists() and folder(root, OTHER).is_dir()
+    assert "Moved 1 run (" in text
+    assert "1 left as they were:" in text
+    assert "is running; cancel it" in text
+    assert not folder(root).exists()
+    assert folder(root, OTHER).is_dir()
 
 
 def test_bulk_actions_check_the_permission_of_each_action(editor_client, teammate_client, run):
@@ -331,7 +353,8 @@ def test_bulk_actions_check_the_permission_of_each_action(editor_client, teammat
         ).status_code
         == 403
     )
-    assert Execution.objects.get(pk=run.pk).status == "succeeded" and Execution.objects.get(pk=run.pk).tags == []
+    assert Execution.objects.get(pk=run.pk).status == "succeeded"
+    assert Execution.objects.get(pk=run.pk).tags == []
 
 
 @pytest.mark.parametrize(
@@ -344,7 +367,8 @@ def test_bulk_actions_check_the_permission_of_each_action(editor_client, teammat
 )
 def test_bad_bulk_input_is_refused_with_the_reason(curator_client, run, data, message):
     response = curator_client.post(reverse("experiments:bulk"), data, follow=True)
-    assert "Nothing done" in response.content.decode() and message in response.content.decode()
+    assert "Nothing done" in response.content.decode()
+    assert message in response.content.decode()
 
 
 # --- history and disk ------------------------------------------------------------------------------
@@ -357,7 +381,9 @@ def test_the_run_page_shows_its_own_history(curator_client, run, other):
     page = curator_client.get(permalink(run)).content.decode()
     history = page[page.index('id="history"') :]
     assert history.count("<tr>") == 3  # the header and two entries
-    assert "tags: none → baseline" in history and "10.9.8.7" in history and "carla" in history
+    assert "tags: none → baseline" in history
+    assert "10.9.8.7" in history
+    assert "carla" in history
     assert history.index("Archive") < history.index("Edit")  # newest first
 
 

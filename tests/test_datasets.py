@@ -22,7 +22,8 @@ def messages(caplog):
 
 def test_boston_housing_is_506_samples_of_13_features_with_medv_as_target(cache_dir):
     X, y = get_dataset("boston_housing").load(cache_dir)
-    assert X.shape == (506, 13) and y.shape == (506,)
+    assert X.shape == (506, 13)
+    assert y.shape == (506,)
     assert y[0] == pytest.approx(24.0)  # MASS::Boston's first medv
 
 
@@ -38,7 +39,8 @@ def test_boston_housing_is_506_samples_of_13_features_with_medv_as_target(cache_
 )
 def test_scikit_learn_datasets_load_offline(name, shape, cache_dir):
     X, y = get_dataset(name).load(cache_dir)
-    assert X.shape == shape and len(y) == shape[0]
+    assert X.shape == shape
+    assert len(y) == shape[0]
 
 
 def test_first_load_writes_the_cache_and_later_loads_read_it(cache_dir, gymnos_log):
@@ -56,7 +58,8 @@ def test_first_load_writes_the_cache_and_later_loads_read_it(cache_dir, gymnos_l
     gymnos_log.clear()
 
     X2, y2 = get_dataset("boston_housing").load(cache_dir)
-    assert np.array_equal(X, X2) and np.array_equal(y, y2)
+    assert np.array_equal(X, X2)
+    assert np.array_equal(y, y2)
     again = messages(gymnos_log)
     assert not any("Downloading" in line for line in again)
     assert f"HDFManager - Loading Numpy dataset from HDF5 X key ({cache_file})" in again
@@ -91,7 +94,8 @@ def test_keras_datasets_load_from_a_seeded_cache_without_downloading(name, cache
     gymnos_log.clear()
 
     X2, y2 = get_dataset(name).load(cache_dir)
-    assert np.array_equal(X2, X) and np.array_equal(y2, y)
+    assert np.array_equal(X2, X)
+    assert np.array_equal(y2, y)
     assert not any("Downloading" in line for line in messages(gymnos_log))
 
 
@@ -99,7 +103,8 @@ def test_csv_files_take_their_target_column(tmp_path):
     data = tmp_path / "houses.csv"
     data.write_text("rooms,area,price\n1,20,100\n2,40,210\n3,65,290\n")
     X, y = load_file(data, target="price")
-    assert X.tolist() == [[1, 20], [2, 40], [3, 65]] and y.tolist() == [100, 210, 290]
+    assert X.tolist() == [[1, 20], [2, 40], [3, 65]]
+    assert y.tolist() == [100, 210, 290]
 
 
 def test_npz_and_hdf5_files_hold_X_and_y(tmp_path):
@@ -109,7 +114,8 @@ def test_npz_and_hdf5_files_hold_X_and_y(tmp_path):
         f["X"], f["y"] = X, y
     for name in ("data.npz", "data.h5"):
         X2, y2 = load_file(tmp_path / name)
-        assert np.array_equal(X2, X) and np.array_equal(y2, y)
+        assert np.array_equal(X2, X)
+        assert np.array_equal(y2, y)
 
 
 def test_an_npz_without_X_says_what_it_holds(tmp_path):

@@ -41,7 +41,8 @@ def trained_folder(execution):
 
 def test_the_whole_folder_streams_as_a_zip(teammate_client, trained):
     response = teammate_client.get(permalink(trained) + "download.zip")
-    assert response.status_code == 200 and isinstance(response, StreamingHttpResponse)
+    assert response.status_code == 200
+    assert isinstance(response, StreamingHttpResponse)
     assert response["Content-Type"] == "application/zip"
     assert response["Content-Disposition"] == 'attachment; filename="boston_housing-06-16-31__08-04-2019.zip"'
     archive = zipfile.ZipFile(io.BytesIO(body(response)))
@@ -67,13 +68,15 @@ def test_the_zip_leaves_out_links_that_lead_outside(teammate_client, trained, tm
     os.symlink(secret, trained_folder(trained) / "leak.txt")
     os.symlink(tmp_path, trained_folder(trained) / "leakdir")
     names = zipfile.ZipFile(io.BytesIO(body(teammate_client.get(permalink(trained) + "download.zip")))).namelist()
-    assert not any("leak" in name for name in names) and len(names) == 7
+    assert not any("leak" in name for name in names)
+    assert len(names) == 7
 
 
 def test_an_outsider_downloads_nothing(outsider, trained):
     for url in (permalink(trained) + "files/model.h5", permalink(trained) + "download.zip"):
         response = outsider.get(url)
-        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
 
 
 def test_posting_to_a_download_is_405(owner_client, trained):
@@ -144,7 +147,7 @@ def renamed(execution, name):
 
 def disposition(response):
     """The header's parameters as a browser reads them (``filename*``, percent-encoded, read as ``filename``)."""
-    from django.http.multipartparser import parse_header_parameters
+    from django.utils.http import parse_header_parameters
 
     return parse_header_parameters(response["Content-Disposition"])
 

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.training]
 
 def evaluate(*folders, cache_dir, root):
     out, err = io.StringIO(), io.StringIO()
-    code = 0
+    code: str | int | None = 0
     try:
         call_command(
             "evaluate", *map(str, folders), cache_dir=str(cache_dir), trainings_root=str(root), stdout=out, stderr=err
@@ -33,6 +33,7 @@ def old_run(root, tmp_path):
     """A trained iris run whose folder is as a run made before the report existed: no evaluation.json."""
     result = run_experiment(load_config(IRIS), trainings_root=root, cache_dir=tmp_path / "cache")
     assert result.succeeded, result.error
+    assert result.path is not None
     written = json.loads((result.path / "evaluation.json").read_text())
     (result.path / "evaluation.json").unlink()
     sync_trainings(root)
@@ -65,7 +66,8 @@ def test_links_planted_where_the_report_is_written_are_replaced_never_written_th
     code, _, err = evaluate(folder, cache_dir=tmp_path / "cache", root=root)
 
     assert code == 0, err
-    assert (folder / "model.h5").read_bytes() == model and precious.read_bytes() == b"keep me"
+    assert (folder / "model.h5").read_bytes() == model
+    assert precious.read_bytes() == b"keep me"
     assert not (folder / "evaluation.json").is_symlink()
     assert json.loads((folder / "evaluation.json").read_text())["task"] == "classification"
 
@@ -73,10 +75,13 @@ def test_links_planted_where_the_report_is_written_are_replaced_never_written_th
 def test_a_regression_run_from_another_root_is_evaluated_but_not_indexed(root, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     result = run_experiment(load_config(tiny(epochs=2)), trainings_root=elsewhere, cache_dir=tmp_path / "cache")
+    assert result.path is not None
     (result.path / "evaluation.json").unlink()
     code, out, err = evaluate(result.path, cache_dir=tmp_path / "cache", root=root)
-    assert code == 0 and "regression on the test split (101 samples): r2 " in out
-    assert "is not under the trainings root" in err and not Execution.objects.exists()
+    assert code == 0
+    assert "regression on the test split (101 samples): r2 " in out
+    assert "is not under the trainings root" in err
+    assert not Execution.objects.exists()
     assert json.loads((result.path / "evaluation.json").read_text())["regression"]["points"]["total"] == 101
 
 
@@ -84,13 +89,15 @@ def test_a_folder_without_model_h5_is_exit_1_saying_why(old_run, root, tmp_path)
     folder, _ = old_run
     (folder / "model.h5").unlink()
     code, _, err = evaluate(folder, cache_dir=tmp_path / "cache", root=root)
-    assert code == 1 and "has no model.h5 (the run did not finish training, so there is no model)" in err
+    assert code == 1
+    assert "has no model.h5 (the run did not finish training, so there is no model)" in err
     assert not (folder / "evaluation.json").exists()
 
 
 def test_a_path_that_is_not_a_run_is_exit_1(root, tmp_path):
     code, _, err = evaluate(tmp_path / "nowhere", cache_dir=tmp_path / "cache", root=root)
-    assert code == 1 and "is not a folder; expected an execution folder" in err
+    assert code == 1
+    assert "is not a folder; expected an execution folder" in err
 
 
 def test_a_config_that_no_longer_validates_is_exit_2_and_the_other_folders_still_run(old_run, root, tmp_path):
@@ -101,5 +108,7 @@ def test_a_config_that_no_longer_validates_is_exit_2_and_the_other_folders_still
     config["training"]["epoch"] = 3
     (broken / "training_config.json").write_text(json.dumps(config))
     code, out, err = evaluate(broken, folder, cache_dir=tmp_path / "cache", root=root)
-    assert code == 2 and "training.epoch: unknown key; did you mean 'epochs'?" in err
-    assert (folder / "evaluation.json").is_file() and not (broken / "evaluation.json").exists()
+    assert code == 2
+    assert "training.epoch: unknown key; did you mean 'epochs'?" in err
+    assert (folder / "evaluation.json").is_file()
+    assert not (broken / "evaluation.json").exists()

@@ -52,6 +52,7 @@ def classifier(dataset, inputs, outputs, loss, activation, epochs=15):
 def train(root, config):
     result = run_experiment(load_config(config), trainings_root=root / "trainings", cache_dir=root / "cache")
     assert result.succeeded, result.error
+    assert result.path is not None
     return result.path, json.loads((result.path / "evaluation.json").read_text())
 
 
@@ -107,7 +108,8 @@ def test_iris_confusion_matrix_is_3x3_and_sums_to_the_test_split(iris):
     assert counts.shape == (3, 3)
     assert counts.sum() == len(y) == report["samples"] == report["evaluated"] == 30
     assert matrix["labels"] == ["setosa", "versicolor", "virginica"]  # the dataset's own class names
-    assert report["task"] == "classification" and "sparse_categorical_crossentropy" in report["task_from"]
+    assert report["task"] == "classification"
+    assert "sparse_categorical_crossentropy" in report["task_from"]
     for row, normalised in zip(counts, matrix["normalized"], strict=True):
         assert normalised == pytest.approx((row / row.sum()).tolist())
 
@@ -136,7 +138,9 @@ def test_iris_has_one_roc_and_pr_curve_per_class_and_the_most_confused_pairs(iri
     assert [c["class"] for c in curves["roc"]] == ["setosa", "versicolor", "virginica"]
     for k, curve in enumerate(curves["roc"]):
         assert curve["auc"] == pytest.approx(roc_auc_score(y == k, outputs[:, k]))
-        assert curve["fpr"][0] == 0 and curve["tpr"][-1] == 1 and len(curve["fpr"]) == len(curve["tpr"])
+        assert curve["fpr"][0] == 0
+        assert curve["tpr"][-1] == 1
+        assert len(curve["fpr"]) == len(curve["tpr"])
     assert len(curves["pr"]) == 3
     predicted = outputs.argmax(axis=1)
     mistakes = {(int(a), int(p)) for a, p in zip(y, predicted, strict=True) if a != p}
@@ -164,7 +168,8 @@ def test_the_report_is_a_stage_of_its_own_in_the_log_and_metrics_json_is_unchang
     assert "INFO - Evaluation - Headline numbers: accuracy " in log
     assert log.index("Trainer - Saving model") < log.index("Evaluation - Writing")
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert set(metrics) == {"elapsed", "metrics", "hardware"} and set(metrics["elapsed"]) == set(STAGES)
+    assert set(metrics) == {"elapsed", "metrics", "hardware"}
+    assert set(metrics["elapsed"]) == set(STAGES)
     assert 0 < report["seconds"] < 30
 
 
@@ -174,7 +179,8 @@ def test_the_report_is_a_stage_of_its_own_in_the_log_and_metrics_json_is_unchang
 def test_breast_cancer_binary_roc_auc_matches_roc_auc_score(breast_cancer):
     _, report, y, scores = breast_cancer
     curves = report["classification"]["curves"]
-    assert curves["kind"] == "binary" and curves["positive"] == "benign"  # class 1 of load_breast_cancer
+    assert curves["kind"] == "binary"
+    assert curves["positive"] == "benign"
     assert curves["roc"][0]["auc"] == pytest.approx(roc_auc_score(y, scores))
     assert report["headline"]["roc_auc"] == pytest.approx(roc_auc_score(y, scores))
     assert report["classification"]["classes"] == ["malignant", "benign"]
@@ -199,13 +205,15 @@ def test_boston_plots_every_point_and_names_the_worst_predictions_by_dataset_row
     _, report, y, predicted, y_all = boston
     section = report["regression"]
     points = section["points"]
-    assert points["sampled"] is False and points["total"] == len(points["actual"]) == 101
+    assert points["sampled"] is False
+    assert points["total"] == len(points["actual"]) == 101
     assert sorted(points["actual"]) == pytest.approx(sorted(y.tolist()))
     assert sum(section["residual_histogram"]["counts"]) == 101
     worst = section["worst"]
     assert len(worst) == 10
     errors = [abs(w["residual"]) for w in worst]
-    assert errors == sorted(errors, reverse=True) and errors[0] == pytest.approx(float(np.max(np.abs(y - predicted))))
+    assert errors == sorted(errors, reverse=True)
+    assert errors[0] == pytest.approx(float(np.max(np.abs(y - predicted))))
     for item in worst:  # the row number finds the sample in the dataset itself
         assert item["actual"] == pytest.approx(float(y_all[item["row"]]))
         assert item["residual"] == pytest.approx(item["actual"] - item["predicted"])
@@ -218,7 +226,9 @@ def test_curves_are_kept_at_most_1000_points_with_both_ends():
     fpr = np.linspace(0, 1, 25_000)
     kept_fpr, kept_tpr = downsample(fpr, fpr**0.5)
     assert len(kept_fpr) == MAX_CURVE_POINTS == len(kept_tpr)
-    assert kept_fpr[0] == 0 and kept_fpr[-1] == 1 and kept_fpr == sorted(kept_fpr)
+    assert kept_fpr[0] == 0
+    assert kept_fpr[-1] == 1
+    assert kept_fpr == sorted(x for x in kept_fpr if x is not None)
 
 
 @pytest.mark.parametrize(
@@ -238,7 +248,8 @@ def test_the_task_comes_from_the_config_else_the_loss_else_the_output_layer(loss
     parsed.model.compilation.loss = loss  # the schema checks loss names against Keras; the decision reads the name
     parsed.experiment.task = task
     decided, why = decide_task(parsed, activation)
-    assert decided == expected and because in why
+    assert decided == expected
+    assert because in why
 
 
 def test_a_big_regression_split_is_plotted_from_a_5000_point_sample_and_says_so(tmp_path):
@@ -252,7 +263,8 @@ def test_a_big_regression_split_is_plotted_from_a_5000_point_sample_and_says_so(
     config["training"]["shuffle"] = False  # the test split is the dataset's second half
     _, report = train(tmp_path, config)
     points = report["regression"]["points"]
-    assert points["sampled"] is True and points["total"] == 6_000
+    assert points["sampled"] is True
+    assert points["total"] == 6_000
     assert len(points["actual"]) == len(points["predicted"]) == len(points["rows"]) == 5_000
     assert all(6_000 <= row < 12_000 for row in points["rows"])  # rows of the dataset
     assert sum(report["regression"]["residual_histogram"]["counts"]) == 6_000  # the histogram uses every point

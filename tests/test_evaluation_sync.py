@@ -40,7 +40,8 @@ def test_the_headline_numbers_are_indexed(root):
     folder_with(root, REPORT)
     execution = synced(root)
     assert execution.evaluation == {"accuracy": 0.9, "macro_f1": 0.88, "roc_auc": 0.97}
-    assert execution.error == "" and execution.status == "succeeded"
+    assert execution.error == ""
+    assert execution.status == "succeeded"
 
 
 def test_regression_numbers_and_a_number_that_could_not_be_computed(root):
@@ -77,7 +78,8 @@ def test_dropping_the_index_and_syncing_gives_the_numbers_back(root):
 def test_a_report_that_cannot_be_read_is_a_problem_line_and_indexes_nothing(root, content, problem):
     folder_with(root, content)
     execution = synced(root)
-    assert execution.evaluation == {} and problem in execution.error
+    assert execution.evaluation == {}
+    assert problem in execution.error
     assert execution.status == "succeeded"  # the run itself is what metrics.json says
 
 
@@ -88,7 +90,8 @@ def test_an_oversized_report_is_not_read(root):
         handle.write(b"x" * MAX_BYTES)
         handle.write(b'"}')
     execution = synced(root)
-    assert execution.evaluation == {} and f"at most {MAX_BYTES:,} are read" in execution.error
+    assert execution.evaluation == {}
+    assert f"at most {MAX_BYTES:,} are read" in execution.error
 
 
 def test_a_report_linking_out_of_the_root_is_not_read(root, tmp_path):

@@ -3,6 +3,7 @@ runs wrote (an iris classifier and a Boston regressor, trained once for this mod
 
 import json
 import os
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -15,7 +16,7 @@ from tests.helpers import tiny
 
 pytestmark = [pytest.mark.django_db, pytest.mark.training]
 
-IRIS = {
+IRIS: dict[str, Any] = {
     "experiment": {"name": "Iris"},
     "model": {
         "input_shape": [4],
@@ -38,6 +39,7 @@ def reports(tmp_path_factory):
     for name, config in (("iris", IRIS), ("boston", tiny(epochs=3))):
         result = run_experiment(load_config(config), trainings_root=root / "trainings", cache_dir=root / "cache")
         assert result.succeeded, result.error
+        assert result.path is not None
         found[name] = (result.path / "evaluation.json").read_bytes()
     return found
 
@@ -75,25 +77,29 @@ def panel(client, execution):
 
 def test_the_panel_serves_the_report_and_the_page_carries_the_panel(owner_client, iris_run):
     data = panel(owner_client, iris_run)
-    assert data["available"] is True and data["live"] is False
+    assert data["available"] is True
+    assert data["live"] is False
     section = data["report"]["classification"]
     assert sum(map(sum, section["confusion_matrix"]["counts"])) == 30
     assert section["classes"] == ["setosa", "versicolor", "virginica"]
     assert iris_run.evaluation.keys() == {"accuracy", "macro_f1", "roc_auc"}  # sync indexed the headline
     page = owner_client.get(permalink(iris_run)).content.decode()
-    assert 'id="evaluation"' in page and f'data-url="/executions/{iris_run.pk}/evaluation.json"' in page
+    assert 'id="evaluation"' in page
+    assert f'data-url="/executions/{iris_run.pk}/evaluation.json"' in page
     assert "js/evaluation." in page
 
 
 def test_the_panel_needs_a_login(outsider, iris_run):
     response = outsider.get(f"/executions/{iris_run.pk}/evaluation.json")
-    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
 
 
 def test_a_run_without_a_report_says_how_to_make_one(root, owner_client, owner):
     execution = run_with(root, "06-16-31__08-04-2019", None, owner=owner)
     data = panel(owner_client, execution)
-    assert data["available"] is False and "python manage.py evaluate" in data["reason"]
+    assert data["available"] is False
+    assert "python manage.py evaluate" in data["reason"]
 
 
 def test_a_queued_run_says_the_report_comes_when_it_ends(owner_client, iris_run):
@@ -107,7 +113,8 @@ def test_nan_in_a_report_is_served_as_null_so_the_browser_can_parse_it(root, own
     report = b'{"task": "regression", "headline": {"r2": NaN, "rmse": Infinity}, "not_computed": []}'
     execution = run_with(root, "06-16-31__08-04-2019", report, owner=owner)
     response = owner_client.get(f"/executions/{execution.pk}/evaluation.json")
-    assert b"NaN" not in response.content and b"Infinity" not in response.content
+    assert b"NaN" not in response.content
+    assert b"Infinity" not in response.content
     assert json.loads(response.content)["report"]["headline"] == {"r2": None, "rmse": None}
 
 
@@ -116,13 +123,15 @@ def test_an_oversized_or_outside_report_is_not_read(root, owner_client, owner, t
     report = root / "iris" / "executions" / "06-16-31__08-04-2019" / "evaluation.json"
     report.write_bytes(b'{"pad": "' + b"x" * MAX_BYTES + b'"}')
     data = panel(owner_client, execution)
-    assert data["available"] is False and f"at most {MAX_BYTES:,} are read" in data["reason"]
+    assert data["available"] is False
+    assert f"at most {MAX_BYTES:,} are read" in data["reason"]
     secret = tmp_path / "secret.json"
     secret.write_text('{"task": "the secret"}')
     report.unlink()
     os.symlink(secret, report)
     data = panel(owner_client, execution)
-    assert data["available"] is False and "the secret" not in json.dumps(data)
+    assert data["available"] is False
+    assert "the secret" not in json.dumps(data)
 
 
 # --- share links ----------------------------------------------------------------------------------
@@ -138,7 +147,8 @@ def test_a_share_link_shows_its_run_report_and_nothing_else(iris_run, boston_run
     page = visitor.get(f"/s/{link.token}/").content.decode()
     assert f'data-url="/s/{link.token}/evaluation.json"' in page
     data = visitor.get(f"/s/{link.token}/evaluation.json").json()
-    assert data["available"] and data["report"]["task"] == "classification"
+    assert data["available"]
+    assert data["report"]["task"] == "classification"
     assert visitor.get(f"/executions/{boston_run.pk}/evaluation.json").status_code == 302  # still asks for a login
     assert visitor.get(f"/api/executions/{iris_run.pk}/evaluation").status_code == 401
 
@@ -155,7 +165,8 @@ def test_a_comparison_link_shows_its_runs_matrices_and_plots(iris_run, boston_ru
     link = ShareLink.objects.create(kind=ShareLink.Kind.COMPARISON, runs=[iris_run.pk, boston_run.pk], created_by=owner)
     visitor = Client()
     page = visitor.get(f"/s/{link.token}/").content.decode()
-    assert f'data-url="/s/{link.token}/evaluation.json"' in page and 'id="compare-evaluation"' in page
+    assert f'data-url="/s/{link.token}/evaluation.json"' in page
+    assert 'id="compare-evaluation"' in page
     runs = visitor.get(f"/s/{link.token}/evaluation.json").json()["runs"]
     assert [run["id"] for run in runs] == [iris_run.pk, boston_run.pk]
 
@@ -169,11 +180,16 @@ def test_compare_gives_each_run_its_matrix_or_points_and_its_headline(root, owne
     assert f'data-url="/compare/evaluation.json?runs={iris_run.pk},{boston_run.pk},{bare.pk}"' in page
     response = owner_client.get(f"/compare/evaluation.json?runs={iris_run.pk},{boston_run.pk},{bare.pk}")
     iris, boston, missing = response.json()["runs"]
-    assert iris["task"] == "classification" and len(iris["confusion"]["counts"]) == 3
-    assert iris["headline"] == iris_run.evaluation and set(iris["headline"]) == {"accuracy", "macro_f1", "roc_auc"}
-    assert boston["task"] == "regression" and boston["points"]["shown"] == boston["points"]["total"] == 101
+    assert iris["task"] == "classification"
+    assert len(iris["confusion"]["counts"]) == 3
+    assert iris["headline"] == iris_run.evaluation
+    assert set(iris["headline"]) == {"accuracy", "macro_f1", "roc_auc"}
+    assert boston["task"] == "regression"
+    assert boston["points"]["shown"] == boston["points"]["total"] == 101
     assert set(boston["headline"]) == {"r2", "rmse"}
-    assert "confusion" not in missing and "points" not in missing and "manage.py evaluate" in missing["reason"]
+    assert "confusion" not in missing
+    assert "points" not in missing
+    assert "manage.py evaluate" in missing["reason"]
     assert Client().get(f"/compare/evaluation.json?runs={iris_run.pk}").status_code == 302
 
 
@@ -184,22 +200,26 @@ def test_the_api_gives_the_whole_report(owner_client, iris_run):
     response = owner_client.get(f"/api/executions/{iris_run.pk}/evaluation")
     assert response.status_code == 200
     body = response.json()
-    assert body["id"] == iris_run.pk and body["task"] == "classification" and body["split"] == "test"
-    assert len(body["classification"]["per_class"]) == 3 and body["model"]["params"]["total"] == 131
+    assert body["id"] == iris_run.pk
+    assert body["task"] == "classification"
+    assert body["split"] == "test"
+    assert len(body["classification"]["per_class"]) == 3
+    assert body["model"]["params"]["total"] == 131
     assert body["headline"] == pytest.approx(iris_run.evaluation)
 
 
 def test_the_api_is_404_with_the_reason_when_there_is_no_report(root, owner_client, owner):
     execution = run_with(root, "06-16-31__08-04-2019", None, owner=owner)
     response = owner_client.get(f"/api/executions/{execution.pk}/evaluation")
-    assert response.status_code == 404 and "manage.py evaluate" in response.json()["detail"]
+    assert response.status_code == 404
+    assert "manage.py evaluate" in response.json()["detail"]
     response = owner_client.get("/api/executions/999999/evaluation")
-    assert response.status_code == 404 and response.json() == {"detail": "there is no execution 999999"}
+    assert response.status_code == 404
+    assert response.json() == {"detail": "there is no execution 999999"}
     (root / "iris" / "executions" / "06-16-31__08-04-2019" / "evaluation.json").write_text('{"task": ["x"]}')
     response = owner_client.get(f"/api/executions/{execution.pk}/evaluation")
-    assert response.status_code == 404 and response.json()["detail"].startswith(
-        "evaluation.json is not a report Gymnos can read: task:"
-    )
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("evaluation.json is not a report Gymnos can read: task:")
 
 
 def test_the_openapi_schema_documents_the_operation_and_its_errors(owner_client):

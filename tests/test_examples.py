@@ -18,5 +18,6 @@ def test_the_readmes_first_example_trains_long_enough_to_watch_and_needs_no_down
     """README's first command queues it: a minute or two of epochs on a dataset that ships with a package."""
     config = load_config_file(ROOT / "examples" / "digits_cnn.json")
     assert config.dataset.name in {"boston_housing", "iris", "wine", "diabetes", "breast_cancer", "digits"}
-    assert config.training.epochs >= 60 and config.training.samples.val > 0  # train and val curves
+    assert config.training.epochs >= 60
+    assert config.training.samples.val > 0
     assert "up --enqueue examples/digits_cnn.json" in (ROOT / "README.md").read_text()

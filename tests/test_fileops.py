@@ -75,7 +75,8 @@ def test_every_operation_refuses_a_folder_on_the_way_that_is_a_link_naming_it(ro
     with pytest.raises(fileops.Refused, match=re.escape(f"{link} {REFUSED}")):
         operation(root)
 
-    assert precious.read_bytes() == b"keep me" and sorted(os.listdir(precious.parent)) == ["model.h5"]
+    assert precious.read_bytes() == b"keep me"
+    assert sorted(os.listdir(precious.parent)) == ["model.h5"]
     assert link.is_symlink()
 
 
@@ -97,7 +98,8 @@ def test_remove_takes_a_link_away_and_leaves_its_target(root, where):
 
     assert fileops.remove(root, link) == 0  # a link frees nothing
 
-    assert not os.path.lexists(link) and digest(target) == before
+    assert not os.path.lexists(link)
+    assert digest(target) == before
 
 
 def test_removing_a_folder_removes_links_inside_it_as_links(root):
@@ -109,7 +111,8 @@ def test_removing_a_folder_removes_links_inside_it_as_links(root):
 
     assert fileops.remove(root, run) == 1024  # model.h5's bytes; the links count for nothing
 
-    assert not run.exists() and {path: digest(path) for path in before} == before
+    assert not run.exists()
+    assert {path: digest(path) for path in before} == before
 
 
 @pytest.mark.parametrize("where", ["inside the run", "another run", "outside the root"])
@@ -121,7 +124,9 @@ def test_write_replaces_a_link_with_a_file_and_never_writes_through_it(root, whe
 
     fileops.write(root, path, b'{"notes": "mine"}\n')
 
-    assert not path.is_symlink() and path.read_bytes() == b'{"notes": "mine"}\n' and digest(target) == before
+    assert not path.is_symlink()
+    assert path.read_bytes() == b'{"notes": "mine"}\n'
+    assert digest(target) == before
     assert sorted(os.listdir(path.parent)) == ["curation.json", "model.h5"]  # no temporary file left
 
 
@@ -136,7 +141,8 @@ def test_move_refuses_a_link_as_its_source_and_moves_a_folder_with_links_inside_
     fileops.move(root, run, ".trash/exp/executions/run")
 
     assert os.readlink(root / ".trash/exp/executions/run/to-outside") == str(outside(root))
-    assert alias.is_symlink() and (root / "exp/executions/other/model.h5").is_file()
+    assert alias.is_symlink()
+    assert (root / "exp/executions/other/model.h5").is_file()
     with pytest.raises(FileExistsError):
         fileops.move(root, root / "exp/executions/other", root / ".trash/exp/executions/run")
 
@@ -151,7 +157,8 @@ def test_a_path_that_is_not_plainly_inside_the_root_is_refused(root, path):
 def test_remove_empty_stops_at_a_folder_with_something_in_it_and_never_at_a_link(root):
     (root / ".trash/exp/executions").mkdir(parents=True)
     fileops.remove_empty(root, root / ".trash/exp/executions", root / ".trash")
-    assert (root / ".trash").is_dir() and not (root / ".trash/exp").exists()
+    assert (root / ".trash").is_dir()
+    assert not (root / ".trash/exp").exists()
 
     (root / ".trash/exp").symlink_to(root / "exp", target_is_directory=True)
     fileops.remove_empty(root, root / ".trash/exp/executions/run", root / ".trash")
@@ -172,7 +179,8 @@ def test_write_json_never_writes_through_a_link_planted_at_its_temporary_name_or
     write_json(run / "metrics.json", {"metrics": {"loss": [1.0]}})
 
     assert {path: digest(path) for path in before} == before
-    assert not (run / "metrics.json").is_symlink() and '"loss"' in (run / "metrics.json").read_text()
+    assert not (run / "metrics.json").is_symlink()
+    assert '"loss"' in (run / "metrics.json").read_text()
 
 
 def test_the_dataset_cache_replaces_a_link_with_the_file_and_leaves_its_target(tmp_path):
@@ -184,9 +192,11 @@ def test_the_dataset_cache_replaces_a_link_with_the_file_and_leaves_its_target(t
 
     cache.save(np.zeros((3, 2)), np.ones(3))
 
-    assert precious.read_bytes() == b"keep me" and not cache.path.is_symlink()
+    assert precious.read_bytes() == b"keep me"
+    assert not cache.path.is_symlink()
     X, y = cache.load()
-    assert X.shape == (3, 2) and list(os.listdir(cache.path.parent)) == ["Iris.h5"]
+    assert X.shape == (3, 2)
+    assert list(os.listdir(cache.path.parent)) == ["Iris.h5"]
 
 
 # --- across filesystems ----------------------------------------------------------------------------
@@ -219,7 +229,9 @@ def test_a_move_across_filesystems_copies_links_as_links_then_removes_the_source
     fileops.move(root, run, ".trash/exp/executions/run")
 
     moved = root / ".trash/exp/executions/run"
-    assert not run.exists() and digest(moved / "model.h5") == before
+    assert not run.exists()
+    assert digest(moved / "model.h5") == before
     assert (moved / "callbacks" / "w.h5").read_bytes() == b"weights"
-    assert os.readlink(moved / "to-outside") == str(outside(root)) and (outside(root) / "precious.h5").is_file()
+    assert os.readlink(moved / "to-outside") == str(outside(root))
+    assert (outside(root) / "precious.h5").is_file()
     assert [name for name in os.listdir(moved.parent) if name.endswith(".partial")] == []

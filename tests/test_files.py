@@ -11,6 +11,7 @@ import threading
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -176,7 +177,7 @@ def _read(folder, root):
 def test_a_pipe_named_metrics_json_does_not_block_sync(root):
     folder = write_execution(root, metrics=None)
     os.mkfifo(folder / "metrics.json")
-    found = {}
+    found: dict[str, Any] = {}
     reader = threading.Thread(target=lambda: found.setdefault("record", _read(folder, root)), daemon=True)
     reader.start()
     reader.join(timeout=10)

@@ -63,10 +63,12 @@ def test_a_run_first_in_line_is_claimed_under_this_job_and_its_own_job_leaves_th
     following = queue_run()
     assert chain.take(following.pk)
     following.refresh_from_db()
-    assert following.status == "running" and following.worker == WORKER
+    assert following.status == "running"
+    assert following.worker == WORKER
     # A cancel now stops the job this horse runs, which trains it.
     assert following.job_id == chain.job.id
-    assert queued_job_ids() == [] and not Job.exists(launching.job_id_for(following.pk), connection=redis_queues)
+    assert queued_job_ids() == []
+    assert not Job.exists(launching.job_id_for(following.pk), connection=redis_queues)
 
 
 def test_a_run_behind_another_users_run_is_left_in_line(chain):
@@ -110,7 +112,8 @@ def offered(chain, monkeypatch):
 
 
 def test_the_run_a_feature_offers_is_taken_next(chain, offered):
-    assert chain.next_run(ended=0) == offered.pk and chain.taken == 1
+    assert chain.next_run(ended=0) == offered.pk
+    assert chain.taken == 1
 
 
 @pytest.mark.parametrize(
@@ -138,7 +141,8 @@ def test_no_run_is_taken_when(stop, chain, offered, redis_queues, settings):
         settings.GYMNOS_JOB_MEMORY_MB = 400  # a horse may keep a quarter: 100 MB
         held = b"x" * (300 * 2**20)
     assert chain.next_run(ended=0) is None
-    assert Execution.objects.get(pk=offered.pk).status == "queued" and queued_job_ids() == [offered.job_id]
+    assert Execution.objects.get(pk=offered.pk).status == "queued"
+    assert queued_job_ids() == [offered.job_id]
     del held
 
 

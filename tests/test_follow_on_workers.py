@@ -80,7 +80,8 @@ def layer_names(folder):
 def test_a_sweeps_next_trials_train_in_the_horse_of_the_first_with_every_artifact_as_before(worker):
     sweep = launch_sweep(grid([4, 8, 16], tiny(epochs=2)))
     rows = ended(sweep)
-    assert sweep.status == "finished" and [t.execution.status for t in rows] == ["succeeded"] * 3
+    assert sweep.status == "finished"
+    assert [t.execution.status for t in rows] == ["succeeded"] * 3
     first = rows[0].execution
     # One job trained the three: the trials after the first were claimed under its id.
     assert [t.execution.job_id for t in rows] == [first.job_id] * 3
@@ -107,7 +108,8 @@ def test_another_users_run_queued_first_trains_before_the_sweeps_next_trial(work
     rows = ended(sweep)
     other.refresh_from_db()
     second = rows[1].execution
-    assert other.status == "succeeded" and second.status == "succeeded"
+    assert other.status == "succeeded"
+    assert second.status == "succeeded"
     # One worker trains one run at a time, so they ended in the order they trained.
     assert rows[0].execution.finished_at < other.finished_at < second.finished_at
     # The trial waited its turn in the queue, and got a job of its own.

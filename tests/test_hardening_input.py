@@ -36,7 +36,8 @@ def api(owner_client):
 
 def test_a_launch_body_nested_ten_thousand_deep_is_a_400_in_json(api):
     response = launch(api, nested(10_000))
-    assert response.status_code == 400 and response["Content-Type"].startswith("application/json")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/json")
     assert response.json()["errors"] == [
         {"path": "", "message": "the body is nested 10000 deep; at most 64 levels are accepted"}
     ]
@@ -48,14 +49,16 @@ def test_params_nested_nine_hundred_deep_inside_a_config_are_refused(api):
     config["tracking"]["params"] = {"deep": "@"}
     body = json.dumps(config).replace('"@"', nested(900))
     response = launch(api, body)
-    assert response.status_code == 400 and "at most 64 levels" in response.json()["errors"][0]["message"]
+    assert response.status_code == 400
+    assert "at most 64 levels" in response.json()["errors"][0]["message"]
 
 
 def test_a_launch_body_over_the_size_limit_is_refused(api):
     config = tiny()
     config["experiment"]["description"] = "x" * (1 << 20)
     response = launch(api, json.dumps(config))
-    assert response.status_code == 400 and "at most 1,048,576 are accepted" in response.json()["errors"][0]["message"]
+    assert response.status_code == 400
+    assert "at most 1,048,576 are accepted" in response.json()["errors"][0]["message"]
 
 
 def test_the_forms_json_nested_deep_is_shown_beside_the_json(owner_client):
@@ -75,7 +78,8 @@ def test_a_config_file_nested_deep_is_reported_by_train_without_a_traceback(tmp_
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
         env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"},
     )  # fmt: skip
-    assert result.returncode == 2 and "the config is nested 10000 deep" in result.stderr
+    assert result.returncode == 2
+    assert "the config is nested 10000 deep" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -116,14 +120,17 @@ def post(url, payload):
 def test_a_post_past_a_bound_is_a_400_that_stores_nothing(receiver_url, payload, said):
     execution, url = receiver_url
     response = post(url, payload)
-    assert response.status_code == 400 and said in response.json()["detail"]
-    assert execution.histories.count() == 0 and Execution.objects.get(pk=execution.pk).status == "queued"
+    assert response.status_code == 400
+    assert said in response.json()["detail"]
+    assert execution.histories.count() == 0
+    assert Execution.objects.get(pk=execution.pk).status == "queued"
 
 
 def test_a_huge_post_is_refused_before_it_is_parsed(receiver_url):
     _, url = receiver_url
     response = post(url, {"epoch": 0, "loss": 1.0, "note": "x" * 70_000})
-    assert response.status_code == 400 and "at most 65,536 are accepted" in response.json()["detail"]
+    assert response.status_code == 400
+    assert "at most 65,536 are accepted" in response.json()["detail"]
 
 
 def test_posts_within_the_bounds_still_land(receiver_url):
@@ -154,8 +161,10 @@ def test_a_dataset_path_outside_the_data_roots_says_nothing_of_the_file(api, set
         problem["message"].replace(str(tmp_path / "nope.csv"), "P").replace(str(secret), "P") for [problem] in answers
     ]
     assert messages[0] == messages[1]  # the same words whether the file is there or not
-    assert answers[0][0]["path"] == "dataset.path" and "GYMNOS_DATA_ROOTS" in messages[0]
-    assert "columns" not in messages[0] and "no such file" not in messages[0]
+    assert answers[0][0]["path"] == "dataset.path"
+    assert "GYMNOS_DATA_ROOTS" in messages[0]
+    assert "columns" not in messages[0]
+    assert "no such file" not in messages[0]
 
 
 def test_a_dataset_path_inside_the_data_roots_is_checked_as_before(api, settings, tmp_path):
@@ -171,7 +180,8 @@ def test_a_dataset_path_inside_the_data_roots_is_checked_as_before(api, settings
     link = roots / "escape.csv"
     link.symlink_to(tmp_path / "elsewhere.csv")
     [problem] = launch(api, json.dumps(file_config(link))).json()["errors"]
-    assert problem["path"] == "dataset.path" and "GYMNOS_DATA_ROOTS" in problem["message"]
+    assert problem["path"] == "dataset.path"
+    assert "GYMNOS_DATA_ROOTS" in problem["message"]
 
 
 # --- a model that needs more than the check may build ------------------------------------------------
@@ -195,7 +205,8 @@ def test_a_model_too_big_to_build_is_a_400_and_the_web_process_stays_small(api):
             "message": "the model needs more than 2048 MB to build (the limit for checking a config, GYMNOS_CHECK_MEMORY_MB)",  # noqa: E501
         }
     ]
-    assert grown_mb < 100 and ("tensorflow" in sys.modules) == tensorflow_before
+    assert grown_mb < 100
+    assert ("tensorflow" in sys.modules) == tensorflow_before
     assert Execution.objects.count() == 0
 
 
@@ -207,4 +218,5 @@ def test_a_model_that_takes_too_long_to_build_is_a_400(api, settings):
     response = launch(api, json.dumps(config))
     assert response.status_code == 400
     [problem] = response.json()["errors"]
-    assert problem["path"] == "model.network" and "took longer than 1 s to build" in problem["message"]
+    assert problem["path"] == "model.network"
+    assert "took longer than 1 s to build" in problem["message"]

@@ -34,7 +34,8 @@ def default_hosts(monkeypatch):
 )
 def test_urls_a_client_could_read_otherwise_are_refused(root, said):
     found = problem(root)
-    assert found.path == "training.callbacks[0].root" and said in found.message
+    assert found.path == "training.callbacks[0].root"
+    assert said in found.message
 
 
 @pytest.mark.parametrize("root", ["http://10.0.0.5", "http://169.254.169.254", "http://[fd00::1]:8000"])
@@ -81,4 +82,5 @@ def test_the_post_reaches_the_checked_address_with_the_hosts_name(trainings, cac
     result = run_experiment(config, trainings, cache_dir)
     assert result.succeeded, result.error
     [post] = receiver.received
-    assert post["path"] == "/publish/epoch/end/" and post["headers"]["Host"] == f"localhost:{port}"
+    assert post["path"] == "/publish/epoch/end/"
+    assert post["headers"]["Host"] == f"localhost:{port}"

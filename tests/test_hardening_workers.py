@@ -78,6 +78,8 @@ def test_the_limit_stops_the_run_even_where_the_training_catches_every_error(tra
         "out of memory (limit 300 MB): MemoryLimitExceeded: the run used more than 300 MB of memory "
         "(GYMNOS_JOB_MEMORY_MB)"
     )
+    assert result.path is not None
     metrics = json.loads((result.path / "metrics.json").read_text())
-    assert metrics["error"] == result.error and len(metrics["metrics"]["loss"]) < 6
+    assert metrics["error"] == result.error
+    assert len(metrics["metrics"]["loss"]) < 6
     assert f"Execution failed: {result.error}" in (result.path / "execution.log").read_text()

@@ -24,7 +24,8 @@ def status(execution):
 
 
 def test_the_status_groups_are_live_and_ended():
-    assert LIVE == {"queued", "running"} and ENDED == {"succeeded", "failed", "cancelled", "pruned"}
+    assert LIVE == {"queued", "running"}
+    assert ENDED == {"succeeded", "failed", "cancelled", "pruned"}
 
 
 @pytest.mark.parametrize("start", ALL)
@@ -33,9 +34,12 @@ def test_claim_moves_only_a_queued_run_to_running(start):
     assert Execution.objects.claim(execution.pk, "worker-1") is (start == "queued")
     execution.refresh_from_db()
     if start == "queued":
-        assert execution.status == "running" and execution.worker == "worker-1" and execution.heartbeat_at
+        assert execution.status == "running"
+        assert execution.worker == "worker-1"
+        assert execution.heartbeat_at
     else:
-        assert execution.status == start and execution.worker == ""
+        assert execution.status == start
+        assert execution.worker == ""
 
 
 @pytest.mark.parametrize("start", ALL)
@@ -49,7 +53,9 @@ def test_finish_ends_only_a_running_run(start):
     assert Execution.objects.finish(failed.pk, "ValueError: boom") == ("failed" if start == "running" else start)
     if start == "running":
         failed.refresh_from_db()
-        assert failed.error == "ValueError: boom" and failed.finished_at and failed.heartbeat_at is None
+        assert failed.error == "ValueError: boom"
+        assert failed.finished_at
+        assert failed.heartbeat_at is None
 
 
 def test_a_cancel_while_the_run_finishes_stands():
@@ -81,9 +87,12 @@ def test_a_lost_worker_fails_only_runs_whose_heartbeat_stopped():
     ended = row("succeeded", heartbeat_at=now - dt.timedelta(minutes=5))
     assert Execution.objects.mark_lost(now) == 1
     stale.refresh_from_db()
-    assert stale.status == "failed" and stale.error == WORKER_LOST
-    assert status(fresh) == "running" and status(ended) == "succeeded"
-    assert Execution.objects.mark_worker_lost(fresh.pk) and status(fresh) == "failed"
+    assert stale.status == "failed"
+    assert stale.error == WORKER_LOST
+    assert status(fresh) == "running"
+    assert status(ended) == "succeeded"
+    assert Execution.objects.mark_worker_lost(fresh.pk)
+    assert status(fresh) == "failed"
     assert not Execution.objects.mark_worker_lost(ended.pk)
 
 
@@ -93,7 +102,9 @@ def test_a_run_that_finished_before_a_shutdown_stays_succeeded():
     elsewhere = row("running", worker="rq-other")
     Execution.objects.finish(finished.pk)
     assert Execution.objects.cancel_running("cancelled: up was stopped", "up-host-1-") == [training.pk]
-    assert status(finished) == "succeeded" and status(training) == "cancelled" and status(elsewhere) == "running"
+    assert status(finished) == "succeeded"
+    assert status(training) == "cancelled"
+    assert status(elsewhere) == "running"
 
 
 def test_missing_is_any_run_whose_folder_went_and_the_folder_decides_again_when_it_returns():
@@ -101,7 +112,8 @@ def test_missing_is_any_run_whose_folder_went_and_the_folder_decides_again_when_
     assert Execution.objects.mark_missing([gone.pk]) == 1
     assert Execution.objects.mark_missing([gone.pk]) == 0
     gone.refresh_from_db()
-    assert gone.status == "missing" and gone.fingerprint == ""
+    assert gone.status == "missing"
+    assert gone.fingerprint == ""
     Execution.objects.adopt_folder_outcomes([FolderOutcome(gone.pk, "succeeded", "", timezone.now())])
     assert status(gone) == "succeeded"
 
@@ -117,7 +129,9 @@ def test_a_folder_decides_only_for_runs_no_worker_owns_and_never_moves_an_ended_
             FolderOutcome(ended_cli_run.pk, "running", "", None),
         ]
     )
-    assert status(cli_run) == "succeeded" and status(worker_run) == "running" and status(ended_cli_run) == "failed"
+    assert status(cli_run) == "succeeded"
+    assert status(worker_run) == "running"
+    assert status(ended_cli_run) == "failed"
 
 
 def test_record_epoch_stores_every_history_through_one_method_and_keeps_the_run_alive():
@@ -125,15 +139,19 @@ def test_record_epoch_stores_every_history_through_one_method_and_keeps_the_run_
     before = execution.heartbeat_at
     Execution.objects.record_epoch(execution.pk, {"loss": [2.0, 1.0], "val_loss": [3.0, float("nan")]}, 5)
     execution.refresh_from_db()
-    assert execution.history("val_loss") == [3.0, None] and execution.epochs == 2 and execution.epochs_total == 5
-    assert execution.final_loss == 1.0 and execution.heartbeat_at > before
+    assert execution.history("val_loss") == [3.0, None]
+    assert execution.epochs == 2
+    assert execution.epochs_total == 5
+    assert execution.final_loss == 1.0
+    assert execution.heartbeat_at > before
 
 
 def test_a_posted_epoch_starts_a_remote_run_and_its_last_one_ends_it():
     remote = row("queued", epochs_total=2)
     assert Execution.objects.record_posted_epoch(remote.pk, 0, {"loss": 2.0}).status == "running"
     ended = Execution.objects.record_posted_epoch(remote.pk, 1, {"loss": 1.0})
-    assert ended.status == "succeeded" and ended.history("loss") == [2.0, 1.0]
+    assert ended.status == "succeeded"
+    assert ended.history("loss") == [2.0, 1.0]
     # A run a worker trains is the worker's to end, whatever is posted for it.
     worker_run = row("running", job_id="execution-9", epochs_total=1)
     assert Execution.objects.record_posted_epoch(worker_run.pk, 0, {"loss": 1.0}).status == "running"
@@ -155,7 +173,8 @@ def test_a_worker_claims_its_folder_name_before_the_folder_exists(tmp_path):
     assert not Execution.objects.claim_folder(execution.pk, path)  # a row holds that name: try the next
     assert Execution.objects.claim_folder(execution.pk, path.with_name("10-00-00__29-11-2026_2"))
     execution.refresh_from_db()
-    assert execution.folder_name == "10-00-00__29-11-2026_2" and Execution.objects.filter(pk=taken.pk).exists()
+    assert execution.folder_name == "10-00-00__29-11-2026_2"
+    assert Execution.objects.filter(pk=taken.pk).exists()
 
 
 @pytest.mark.parametrize("start", ALL)
@@ -166,13 +185,18 @@ def test_only_an_ended_or_missing_run_is_deleted_and_restore_gives_its_status_ba
     assert Execution.objects.delete_run(execution.pk, alice) is deletable
     execution.refresh_from_db()
     if not deletable:
-        assert execution.status == start and execution.deleted_at is None
+        assert execution.status == start
+        assert execution.deleted_at is None
         return
-    assert execution.status == "deleted" and execution.deleted_by == alice and execution.status_before_delete == start
+    assert execution.status == "deleted"
+    assert execution.deleted_by == alice
+    assert execution.status_before_delete == start
     assert not Execution.objects.delete_run(execution.pk, alice)  # already in the trash
     assert Execution.objects.restore(execution.pk)
     execution.refresh_from_db()
-    assert execution.status == start and execution.deleted_at is None and execution.deleted_by is None
+    assert execution.status == start
+    assert execution.deleted_at is None
+    assert execution.deleted_by is None
     assert not Execution.objects.restore(execution.pk)
 
 
@@ -187,7 +211,8 @@ def test_visible_runs_leave_out_the_deleted_and_by_default_the_archived():
 
 def test_a_deleted_runs_folder_is_in_the_trash_not_missing():
     deleted = row("deleted", status_before_delete="succeeded")
-    assert Execution.objects.mark_missing([deleted.pk]) == 0 and status(deleted) == "deleted"
+    assert Execution.objects.mark_missing([deleted.pk]) == 0
+    assert status(deleted) == "deleted"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -62,7 +62,8 @@ def test_a_metric_has_one_history_per_execution():
     MetricHistory.objects.create(execution=execution, name="loss", values=[1.0, 0.5])
     with pytest.raises(IntegrityError), transaction.atomic():
         MetricHistory.objects.create(execution=execution, name="loss", values=[1.0])
-    assert execution.history("loss") == [1.0, 0.5] and execution.history("val_loss") == []
+    assert execution.history("loss") == [1.0, 0.5]
+    assert execution.history("val_loss") == []
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """The layer builder: Keras layers by snake_case name, chained into a model that trains and saves."""
 
+from typing import Any
+
 import keras
 import numpy as np
 import pytest
@@ -28,14 +30,15 @@ def build_model(input_shape, pairs):
     ],
 )
 def test_layer_types_resolve_to_keras_classes(type_name, cls):
-    kwargs = {
+    known: dict[str, dict[str, Any]] = {
         "dense": {"units": 2},
         "conv_2d": {"filters": 2, "kernel_size": 3},
         "conv2d": {"filters": 2, "kernel_size": 3},
         "dropout": {"rate": 0.5},
         "lstm": {"units": 2},
         "gru": {"units": 2},
-    }.get(type_name, {})
+    }
+    kwargs = known.get(type_name, {})
     assert isinstance(make_layer(type_name, kwargs), cls)
 
 
@@ -80,7 +83,7 @@ def test_a_missing_required_argument_is_named():
 
 
 def test_optimizers_take_their_arguments():
-    optimizer = make_optimizer(OptimizerSpec(type="sgd", learning_rate=0.05, momentum=0.5))
+    optimizer = make_optimizer(OptimizerSpec.model_validate({"type": "sgd", "learning_rate": 0.05, "momentum": 0.5}))
     assert float(optimizer.learning_rate) == pytest.approx(0.05)
 
 

@@ -36,8 +36,10 @@ def test_a_component_given_by_name_and_as_an_object_with_its_defaults_are_the_sa
     spelt_out["training"]["shuffle"] = True
     assert load_config(bare).params == load_config(spelt_out).params
     params = load_config(bare).params
-    assert params[TYPE] == "adam" and "model.compilation.optimizer" not in params
-    assert params["training.callbacks[0].patience"] == 0 and params["training.batch_size"] == 32
+    assert params[TYPE] == "adam"
+    assert "model.compilation.optimizer" not in params
+    assert params["training.callbacks[0].patience"] == 0
+    assert params["training.batch_size"] == 32
 
 
 def test_a_config_that_no_longer_validates_keeps_its_params_as_written():
@@ -59,7 +61,9 @@ def test_a_sweeps_runs_and_its_base_have_one_optimizer_column_not_three(root):
     for index, rate in enumerate([0.01, 0.003, 0.0005]):
         write_execution(root, f"07-0{index}-00__08-04-2019", config=swept(rate))
     sync_trainings(root)
-    known = catalog(Execution.objects.first().experiment_id)
+    first = Execution.objects.first()
+    assert first is not None
+    known = catalog(first.experiment_id)
     optimizer = [key for key in known.keys if ".optimizer" in key]
     assert optimizer == [f"params.{RATE}", f"params.{TYPE}"]
     assert known.varying == [f"params.{RATE}"]  # the type is the same everywhere
@@ -75,18 +79,21 @@ def test_a_resync_brings_runs_indexed_before_to_the_canonical_form(root, monkeyp
     assert Execution.objects.get().params["model.compilation.optimizer"] == "adam"
     assert sync_trainings(root).indexed == 1  # the reader's version is in the fingerprint: the folder is read again
     params = Execution.objects.get().params
-    assert params[TYPE] == "adam" and "model.compilation.optimizer" not in params
+    assert params[TYPE] == "adam"
+    assert "model.compilation.optimizer" not in params
 
 
 @pytest.mark.django_db
 def test_a_launched_run_has_the_params_its_folder_will_sync_to(real_queues, owner):
     execution = launching.launch(seed_config(), user=owner, check=lambda config: [])
-    assert execution.params == load_config(seed_config()).params and execution.params[TYPE] == "adam"
+    assert execution.params == load_config(seed_config()).params
+    assert execution.params[TYPE] == "adam"
 
 
 def test_the_sweep_form_offers_the_paths_the_params_columns_show():
     paths = [row["path"] for row in rows_for(seed_config())]
-    assert TYPE in paths and paths.index(RATE) == paths.index(TYPE) + 1  # Keras' default rate, to search
+    assert TYPE in paths
+    assert paths.index(RATE) == paths.index(TYPE) + 1
     assert "model.compilation.optimizer" not in paths
     assert "training.seed" in paths  # a section's default: worth searching
     assert "training.callbacks[1].period" in paths  # written in the config

@@ -34,7 +34,8 @@ def test_splits_are_disjoint():
 
 def test_without_shuffle_the_split_keeps_the_order():
     split = split_indices(10, 0.6, 0.2, 0.2, shuffle=False)
-    assert split.fit.tolist() == [0, 1, 2, 3, 4, 5] and split.test.tolist() == [8, 9]
+    assert split.fit.tolist() == [0, 1, 2, 3, 4, 5]
+    assert split.test.tolist() == [8, 9]
 
 
 def test_divide_replace_and_reshape():
@@ -82,4 +83,6 @@ def test_transformers_see_only_the_fit_split():
 def test_images_are_flattened_for_the_transformer_and_shaped_back():
     images = np.random.default_rng(3).random((10, 4, 4, 1)).astype("float32")
     out = TransformerChain([make_transformer("min_max_scaler", {})]).fit(images).transform(images)
-    assert out.shape == images.shape and out.min() == pytest.approx(0) and out.max() == pytest.approx(1)
+    assert out.shape == images.shape
+    assert out.min() == pytest.approx(0)
+    assert out.max() == pytest.approx(1)

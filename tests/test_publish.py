@@ -1,6 +1,7 @@
 """/publish/epoch/end/<token>/: Keras RemoteMonitor posts become epochs on the execution's charts."""
 
 import json
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -16,7 +17,8 @@ def remote(owner_client):
     """A run added for a script that trains elsewhere, and its receiver URL."""
     response = owner_client.post("/runs/remote/", {"experiment": "my_notebook", "title": "Notebook run", "epochs": 3})
     execution = Execution.objects.get(experiment__name="my_notebook")
-    assert response.status_code == 302 and response["Location"] == f"/executions/{execution.pk}/"
+    assert response.status_code == 302
+    assert response["Location"] == f"/executions/{execution.pk}/"
     return execution, f"/publish/epoch/end/{execution.publish_tokens.get().token}/"
 
 
@@ -24,7 +26,7 @@ def keras_post(url, epoch, send_as_json=False, **metrics):
     """What keras.callbacks.RemoteMonitor sends: a form field ``data`` (or a JSON body), no session, no CSRF token."""
     client = Client(enforce_csrf_checks=True)
     payload = {"epoch": epoch, **metrics}
-    headers = {"HTTP_X_GYMNOS_EXECUTION": "my_notebook/whatever"}
+    headers: dict[str, Any] = {"HTTP_X_GYMNOS_EXECUTION": "my_notebook/whatever"}
     if send_as_json:
         return client.post(url, json.dumps(payload), content_type="application/json", **headers)
     return client.post(url, {"data": json.dumps(payload)}, **headers)
@@ -37,11 +39,11 @@ def test_posted_epochs_show_on_the_charts_like_any_other(remote, owner_client):
     assert response.json() == {"execution": execution.pk, "epoch": 1, "epochs": 2, "status": "running"}
     data = owner_client.get(f"/executions/{execution.pk}/data.json").json()
     assert data["charts"]["loss"]["train"] == {"x": [1, 2], "y": [4.0, 3.0], "points": 2}
-    assert data["charts"]["loss"]["val"]["y"] == [5.0, 4.5] and "Epoch 2 of 3" in data["status_html"]
+    assert data["charts"]["loss"]["val"]["y"] == [5.0, 4.5]
+    assert "Epoch 2 of 3" in data["status_html"]
     execution.refresh_from_db()
-    assert (
-        execution.summary["val_loss"] == {"last": 4.5, "best": 4.5, "best_epoch": 2} and execution.final_val_loss == 4.5
-    )
+    assert execution.summary["val_loss"] == {"last": 4.5, "best": 4.5, "best_epoch": 2}
+    assert execution.final_val_loss == 4.5
 
 
 def test_the_last_epoch_finishes_a_remote_run(remote):
@@ -49,7 +51,9 @@ def test_the_last_epoch_finishes_a_remote_run(remote):
     for epoch in range(3):
         keras_post(url, epoch, loss=1.0 / (epoch + 1))
     execution.refresh_from_db()
-    assert execution.status == "succeeded" and execution.finished_at is not None and execution.epochs == 3
+    assert execution.status == "succeeded"
+    assert execution.finished_at is not None
+    assert execution.epochs == 3
 
 
 def test_a_repeated_or_skipped_epoch_lands_at_its_number(remote):
@@ -64,10 +68,13 @@ def test_epochs_can_be_posted_to_a_run_gymnos_trained(trained, owner_client):
     owner_client.post(f"/executions/{trained.pk}/publish-token/")
     token = PublishToken.objects.get(execution=trained)
     page = owner_client.get(permalink(trained)).content.decode()
-    assert f"/publish/epoch/end/{token.token}/" in page and "RemoteMonitor(" in page
+    assert f"/publish/epoch/end/{token.token}/" in page
+    assert "RemoteMonitor(" in page
     keras_post(f"/publish/epoch/end/{token.token}/", 15, loss=0.5)
     trained.refresh_from_db()
-    assert trained.history("loss")[-1] == 0.5 and trained.epochs == 16 and trained.status == "succeeded"
+    assert trained.history("loss")[-1] == 0.5
+    assert trained.epochs == 16
+    assert trained.status == "succeeded"
 
 
 def test_bad_posts_say_what_was_expected(remote):
@@ -90,8 +97,10 @@ def test_receiver_urls_are_made_by_people_who_may_launch(trained, teammate_clien
     assert teammate_client.post(f"/executions/{trained.pk}/publish-token/").status_code == 403
     assert teammate_client.post("/runs/remote/", {"experiment": "x"}).status_code == 403
     response = outsider.post(f"/executions/{trained.pk}/publish-token/")
-    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
-    assert PublishToken.objects.count() == 0 and not Execution.objects.filter(experiment__name="x").exists()
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    assert PublishToken.objects.count() == 0
+    assert not Execution.objects.filter(experiment__name="x").exists()
 
 
 def test_making_receivers_is_post_only(trained, owner_client):
@@ -101,4 +110,5 @@ def test_making_receivers_is_post_only(trained, owner_client):
 
 def test_a_remote_run_needs_a_plain_experiment_name(owner_client):
     response = owner_client.post("/runs/remote/", {"experiment": "../etc"}, follow=True)
-    assert "Use a plain folder name" in response.content.decode() and PublishToken.objects.count() == 0
+    assert "Use a plain folder name" in response.content.decode()
+    assert PublishToken.objects.count() == 0

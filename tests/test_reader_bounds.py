@@ -10,7 +10,9 @@ The fuzz writes random bytes and random JSON shapes to each file and asserts the
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given
@@ -57,7 +59,7 @@ def long_integer(head=b'{"a": ', tail=b"}"):
 
 
 # (file, what, its bytes, deadline in seconds, most memory growth, marks)
-CASES = [
+CASES: list[tuple[str, str, Callable[[], bytes], int, int, list[Any]]] = [
     ("training_config.json", "nesting at the limit", lambda: nested(CONFIG), 90, 320 * MiB, []),
     ("training_config.json", "a million numbers", lambda: filled(b'{"a": [', b"0,", b"0]}", CONFIG), 30, 128 * MiB, []),
     ("training_config.json", "empty objects", lambda: filled(b'{"a": [', b"{},", b"{}]}", CONFIG), 60, 320 * MiB, []),

@@ -121,6 +121,7 @@ def test_a_loop_reaps_at_most_every_so_often_and_the_first_time_at_once():
     due = Every(3600)
     assert due()
     assert not due()
+    assert due.last is not None
     due.last -= 3600
     assert due()
 

@@ -42,7 +42,8 @@ def test_the_variable_replaces_the_default_and_may_pin_a_port(monkeypatch):
     assert accepted({"type": "remote_monitor", "root": "http://gymnos-host:8000"})
     assert accepted({"type": "remote_monitor", "root": "https://METRICS.internal"})
     (problem,) = problems({"type": "remote_monitor", "root": "http://gymnos-host:8001"})
-    assert "cannot post to gymnos-host" in problem and "'gymnos-host:8001'" in problem
+    assert "cannot post to gymnos-host" in problem
+    assert "'gymnos-host:8001'" in problem
     (problem,) = problems({"type": "remote_monitor", "root": "http://localhost:8000"})
     assert "it lists: gymnos-host:8000, metrics.internal" in problem
 
@@ -61,6 +62,7 @@ def test_the_worker_side_checks_again_when_it_builds_the_callback(monkeypatch, t
     monkeypatch.setenv("GYMNOS_REMOTE_MONITOR_HOSTS", "gymnos-host")  # the worker's machine allows less
     result = run_experiment(config, trainings, cache_dir)
     assert not result.succeeded
+    assert result.error is not None
     assert "cannot post to 127.0.0.1" in result.error
     assert receiver.received == []
 
@@ -75,5 +77,6 @@ def test_a_redirect_is_not_followed_and_is_logged(monkeypatch, trainings, cache_
     assert result.succeeded, result.error
     assert len(receiver.received) == 2
     assert second_receiver.received == []
+    assert result.path is not None
     log = (result.path / "execution.log").read_text()
     assert f"redirect to {second_receiver.root}/elsewhere/, which is not followed" in log

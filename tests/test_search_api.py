@@ -35,7 +35,8 @@ def test_a_query_sorted_by_a_metric_comes_back_a_page_at_a_time(owner_client, ru
     seen, pages = every_page(
         owner_client, experiment="boston", q="metrics.val_loss < 40", order_by="metrics.val_loss", limit=2
     )
-    assert seen == ["r04", "r01", "r09", "r02", "r06"] and pages == 3
+    assert seen == ["r04", "r01", "r09", "r02", "r06"]
+    assert pages == 3
 
 
 @pytest.mark.parametrize(
@@ -58,19 +59,25 @@ def test_each_item_has_its_params_summary_status_and_both_urls(owner_client, run
     response = owner_client.get("/api/executions", {"experiment": "boston", "q": 'name = "r01"'})
     (item,) = response.json()["items"]
     run = runs["r01"]
-    assert item["url"] == f"/api/executions/{run.pk}" and item["html_url"] == "/experiments/boston/executions/r01/"
-    assert item["params"]["training.batch_size"] == 32 and item["status"] == "succeeded"
-    assert item["summary"]["val_loss"]["last"] == 10 and item["tags"] == ["baseline"] and item["size_bytes"] == 1000
+    assert item["url"] == f"/api/executions/{run.pk}"
+    assert item["html_url"] == "/experiments/boston/executions/r01/"
+    assert item["params"]["training.batch_size"] == 32
+    assert item["status"] == "succeeded"
+    assert item["summary"]["val_loss"]["last"] == 10
+    assert item["tags"] == ["baseline"]
+    assert item["size_bytes"] == 1000
     assert owner_client.get(item["url"]).json()["html_url"] == item["html_url"]
     assert owner_client.get(item["html_url"]).status_code == 200
 
 
 def test_the_next_link_continues_where_the_page_ended(owner_client, runs):  # noqa: F811
     first = owner_client.get("/api/executions", {"experiment": "boston", "limit": 4}).json()
-    assert first["next"].startswith("/api/executions?") and "cursor=" in first["next"]
+    assert first["next"].startswith("/api/executions?")
+    assert "cursor=" in first["next"]
     second = owner_client.get(first["next"]).json()
     assert [i["name"] for i in first["items"] + second["items"]] == ["r05", "r09", "r04", "r03", "r02", "r01", "r06"]
-    assert second["next"] is None and second["next_cursor"] is None
+    assert second["next"] is None
+    assert second["next_cursor"] is None
 
 
 def test_archived_runs_only_when_asked_and_deleted_runs_never(owner_client, runs):  # noqa: F811
@@ -91,9 +98,8 @@ def test_a_bad_query_is_a_400_with_the_pages_message_and_column(owner_client, ru
     response = owner_client.get("/api/executions", {"experiment": "boston", "q": query})
     assert response.status_code == 400
     body = response.json()
-    assert body == {"detail": body["detail"], "column": 20} and body["detail"].startswith(
-        "col 20: metrics.val_loss is a number"
-    )
+    assert body == {"detail": body["detail"], "column": 20}
+    assert body["detail"].startswith("col 20: metrics.val_loss is a number")
     page = html.unescape(owner_client.get("/experiments/boston/", {"q": query}).content.decode())
     assert body["detail"] in page
     response = owner_client.get("/api/executions", {"q": "metrics.val_loss < "})
@@ -118,7 +124,8 @@ def test_a_bad_query_is_a_400_with_the_pages_message_and_column(owner_client, ru
 )
 def test_what_it_refuses_and_how(owner_client, runs, params, status, words):  # noqa: F811
     response = owner_client.get("/api/executions", params)
-    assert response.status_code == status and response["Content-Type"].startswith("application/json")
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("application/json")
     if words:
         assert words in response.json()["detail"]
     else:
@@ -129,7 +136,8 @@ def test_a_cursor_belongs_to_its_order(owner_client, runs):  # noqa: F811
     first = owner_client.get("/api/executions", {"experiment": "boston", "order_by": "metrics.val_loss", "limit": 2})
     cursor = first.json()["next_cursor"]
     response = owner_client.get("/api/executions", {"experiment": "boston", "order_by": "started", "cursor": cursor})
-    assert response.status_code == 400 and "another order_by" in response.json()["detail"]
+    assert response.status_code == 400
+    assert "another order_by" in response.json()["detail"]
     tampered = cursor[:-3] + ("AAA" if not cursor.endswith("AAA") else "BBB")
     assert owner_client.get("/api/executions", {"order_by": "metrics.val_loss", "cursor": tampered}).status_code == 400
 
@@ -138,7 +146,8 @@ def test_an_outsider_gets_401_and_a_token_gets_in(runs, owner, capsys):  # noqa:
     outsider = Client()
     for url in ("/api/executions", "/api/experiments"):
         response = outsider.get(url)
-        assert response.status_code == 401 and response.json() == {"detail": "Unauthorized"}
+        assert response.status_code == 401
+        assert response.json() == {"detail": "Unauthorized"}
     call_command("api_token", owner.username)
     token = capsys.readouterr().out.strip()
     response = outsider.get("/api/executions", {"experiment": "iris"}, HTTP_AUTHORIZATION=f"Bearer {token}")
@@ -157,7 +166,8 @@ def test_the_experiments_with_their_runs_counted(owner_client, runs):  # noqa: F
         "url": "/api/executions?experiment=boston",
         "html_url": "/experiments/boston/",
     }
-    assert iris["runs"] == 1 and names(owner_client.get(boston["url"]))[0] == "r05"
+    assert iris["runs"] == 1
+    assert names(owner_client.get(boston["url"]))[0] == "r05"
     archived = {e["name"]: e for e in owner_client.get("/api/experiments", {"archived": "true"}).json()}
     assert archived["boston"]["runs"] == 8
 
@@ -185,4 +195,5 @@ def test_launch_detail_and_cancel_answer_the_runs_page(client, owner, capsys):
         "/experiments/boston_housing/executions/06-16-31__08-04-2019/"
     )
     cancelled = client.post(f"{launched['url']}/cancel", **headers).json()
-    assert cancelled["status"] == "cancelled" and cancelled["html_url"].endswith("/06-16-31__08-04-2019/")
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["html_url"].endswith("/06-16-31__08-04-2019/")

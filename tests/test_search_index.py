@@ -34,7 +34,7 @@ def values(execution):
 def direct_counts():
     """What the journals must sum to: the runs themselves, grouped."""
     rows = Execution.objects.exclude(status=Status.DELETED).filter(archived=False)
-    found = {}
+    found: dict[int, dict[str, int]] = {}
     for experiment_id, status, total in rows.values_list("experiment_id", "status").annotate(total=Count("pk")):
         found.setdefault(experiment_id, {})[status] = total
     return found
@@ -57,17 +57,18 @@ def test_a_synced_folder_has_its_params_metrics_and_tags_by_name(root):
     sync_trainings(root)
     execution = Execution.objects.get()
     found = values(execution)
-    assert found["params.training.batch_size"] == 32 and found["params.model.network[0].units"] == 512
+    assert found["params.training.batch_size"] == 32
+    assert found["params.model.network[0].units"] == 512
     assert found["params.model.compilation.optimizer.type"] == "adam"
     assert found["params.dataset.name"] == "boston_housing"
     assert found["metrics.val_loss"] == LONG_METRICS["metrics"]["val_loss"][-1]
     assert found["metrics.best.val_loss"] == min(LONG_METRICS["metrics"]["val_loss"])
     assert found["metrics.test_loss"] == LONG_METRICS["metrics"]["test_loss"][0]
-    assert found["tags.baseline"] == "true" and found["tags.seed"] == "true"
+    assert found["tags.baseline"] == "true"
+    assert found["tags.seed"] == "true"
     assert "params.model.input_shape" not in found  # a list: not a column value
-    assert direct_counts() == counts.by_status() and direct_keys(execution.experiment) == counts.keys(
-        execution.experiment_id
-    )
+    assert direct_counts() == counts.by_status()
+    assert direct_keys(execution.experiment) == counts.keys(execution.experiment_id)
 
 
 def test_a_changed_folder_updates_its_values_in_place(root):
@@ -81,7 +82,8 @@ def test_a_changed_folder_updates_its_values_in_place(root):
     (folder / "metrics.json").write_text(json.dumps(metrics))
     sync_trainings(root)
     after = dict(SearchValue.objects.filter(execution=execution).values_list("key", "pk"))
-    assert values(execution)["metrics.val_loss"] == 1.5 and "metrics.test_loss" not in after
+    assert values(execution)["metrics.val_loss"] == 1.5
+    assert "metrics.test_loss" not in after
     # The names it kept are the same rows (updated, not rewritten): an epoch costs what changed.
     assert {key: pk for key, pk in before.items() if key in after} == after
     assert direct_keys(execution.experiment) == counts.keys(execution.experiment_id)
@@ -96,14 +98,17 @@ def test_archive_restore_and_delete_move_the_counts_and_hide_the_values(root, ow
     assert counts.total(experiment.pk) == 3
     Execution.objects.filter(pk=first.pk).update(archived=True)
     assert Execution.objects.delete_run(second.pk, by=owner)
-    assert counts.total(experiment.pk) == 1 and counts.total(experiment.pk, archived=True) == 2
+    assert counts.total(experiment.pk) == 1
+    assert counts.total(experiment.pk, archived=True) == 2
     assert set(SearchValue.objects.filter(execution=first).values_list("state", flat=True)) == {1}
     assert set(SearchValue.objects.filter(execution=second).values_list("state", flat=True)) == {2}
     assert counts.keys(experiment.pk)["params.training.batch_size"] == {True: 1}
     assert Execution.objects.restore(second.pk)
-    assert counts.by_status() == direct_counts() and direct_keys(experiment) == counts.keys(experiment.pk)
+    assert counts.by_status() == direct_counts()
+    assert direct_keys(experiment) == counts.keys(experiment.pk)
     chosen = select(experiment, Filters())
-    assert sorted(chosen.runs.values_list("pk", flat=True)) == sorted([second.pk, third.pk]) and chosen.total() == 2
+    assert sorted(chosen.runs.values_list("pk", flat=True)) == sorted([second.pk, third.pk])
+    assert chosen.total() == 2
 
 
 def test_a_remote_monitor_post_updates_the_metric_values(owner_client):
@@ -112,7 +117,8 @@ def test_a_remote_monitor_post_updates_the_metric_values(owner_client):
     url = f"/publish/epoch/end/{execution.publish_tokens.get().token}/"
     owner_client.post(url, {"data": json.dumps({"epoch": 0, "loss": 4.0, "val_loss": 5.0})})
     owner_client.post(url, {"data": json.dumps({"epoch": 1, "loss": 3.0, "val_loss": 2.0})})
-    assert values(execution)["metrics.val_loss"] == 2.0 and values(execution)["metrics.best.loss"] == 3.0
+    assert values(execution)["metrics.val_loss"] == 2.0
+    assert values(execution)["metrics.best.loss"] == 3.0
     chosen = select(execution.experiment, Filters(q="metrics.val_loss < 2.5"))
     assert list(chosen.runs.values_list("pk", flat=True)) == [execution.pk]
     assert counts.total(execution.experiment_id, "running") == 1
@@ -124,14 +130,15 @@ def test_deleting_rows_and_moving_a_run_keep_the_journals_true(root):
     sync_trainings(root)
     other = Experiment.objects.create(name="other")
     moved = Execution.objects.order_by("pk").first()
+    assert moved is not None
     Execution.objects.filter(pk=moved.pk).update(experiment=other)
-    assert values(moved) and set(SearchValue.objects.filter(execution=moved).values_list("experiment", flat=True)) == {
-        other.pk
-    }
+    assert values(moved)
+    assert set(SearchValue.objects.filter(execution=moved).values_list("experiment", flat=True)) == {other.pk}
     assert counts.by_status() == direct_counts()
     Execution.objects.filter(experiment__name="boston_housing").delete()
     assert counts.by_status() == direct_counts() == {other.pk: {"succeeded": 1}}
-    assert counts.keys(other.pk) == direct_keys(other) and counts.keys(moved.pk + 1000) == {}
+    assert counts.keys(other.pk) == direct_keys(other)
+    assert counts.keys(moved.pk + 1000) == {}
 
 
 def test_compacting_the_journals_keeps_every_sum(root, monkeypatch):
@@ -157,9 +164,11 @@ def test_triggers_dropped_by_a_schema_change_come_back_with_the_values_after_mig
     SearchValue.objects.all().delete()
     Execution.objects.filter(pk=execution.pk).update(tags=["lost"])
     call_command("migrate", verbosity=0)
-    assert values(execution)["tags.lost"] == "true" and values(execution)["params.training.batch_size"] == 32
+    assert values(execution)["tags.lost"] == "true"
+    assert values(execution)["params.training.batch_size"] == 32
     Execution.objects.filter(pk=execution.pk).update(tags=["back"])  # and they run again
-    assert "tags.back" in values(execution) and "tags.lost" not in values(execution)
+    assert "tags.back" in values(execution)
+    assert "tags.lost" not in values(execution)
     assert counts.by_status() == direct_counts()
 
 

@@ -6,6 +6,7 @@ by code point, dates as dates; a condition on a value a run lacks is false, ``no
 """
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ def at(text):
 
 
 # name: (status, params, tags, val_loss history, started, extra fields)
-RUNS = {
+RUNS: dict[str, tuple[Any, ...]] = {
     "r01": ("succeeded", {"training.batch_size": 32, f"{OPT}.type": "adam", f"{OPT}.learning_rate": 0.001,
             "model.network[0].units": 64, "training.shuffle": True}, ["baseline"], [30, 12, 10], "2026-10-30 10:00",
             {"title": "Boston adam", "system": {"peak_memory_mb": 500}, "evaluation": {"r2": 0.8}, "size_bytes": 1000}),
@@ -93,7 +94,7 @@ def found(query, experiment="boston", archived=False):
     for probe in (True, False):
         chosen = select(Experiment.objects.get(name=experiment), Filters(q=query, archived=archived), probe=probe)
         assert not chosen.error, chosen.error
-        answers.append(sorted(chosen.runs.values_list("folder_name", flat=True)))
+        answers.append(sorted(str(name) for name in chosen.runs.values_list("folder_name", flat=True)))
     assert answers[0] == answers[1], answers
     return answers[0]
 
@@ -187,7 +188,8 @@ CASES = [
 def test_a_query_selects_these_runs(runs, query, expected):
     if expected is None:
         chosen = select(Experiment.objects.get(name="boston"), Filters(q=query))
-        assert chosen.error and list(chosen.runs) == []
+        assert chosen.error
+        assert list(chosen.runs) == []
         return
     assert found(query) == sorted(expected)
 
@@ -200,7 +202,7 @@ def test_without_a_query_the_table_has_every_run_neither_archived_nor_deleted(ru
 
 def test_every_experiment_when_none_is_named(runs):
     chosen = select(None, Filters(q="params.training.batch_size = 64"))
-    assert sorted(chosen.runs.values_list("folder_name", flat=True)) == ["r02", "r03", "r10"]
+    assert sorted(str(name) for name in chosen.runs.values_list("folder_name", flat=True)) == ["r02", "r03", "r10"]
 
 
 @pytest.mark.parametrize(
@@ -224,8 +226,10 @@ def test_every_experiment_when_none_is_named(runs):
 )
 def test_a_query_that_cannot_run_says_where_and_why(runs, query, column, words):
     chosen = select(Experiment.objects.get(name="boston"), Filters(q=query))
-    assert chosen.error.startswith(f"col {column}: ") and words in chosen.error, chosen.error
-    assert list(chosen.runs) == [] and chosen.total() == 0
+    assert chosen.error.startswith(f"col {column}: "), chosen.error
+    assert words in chosen.error, chosen.error
+    assert list(chosen.runs) == []
+    assert chosen.total() == 0
 
 
 ORDERS = [

@@ -2,6 +2,7 @@
 
 import io
 import json
+import math
 import signal
 import sqlite3
 import subprocess
@@ -38,12 +39,15 @@ def test_it_runs_the_sweep_to_its_end_and_prints_the_best_trials_folder_last(tmp
         stdout, stderr = io.StringIO(), io.StringIO()
         code, sweep = run_sweep(str(path), stdout, stderr, poll=0.2)
         assert code == 0, stderr.getvalue()
+        assert sweep is not None
         sweep.refresh_from_db()
-        best = min(sweep.trials.all(), key=lambda trial: trial.value)
+        best = min(sweep.trials.all(), key=lambda trial: math.inf if trial.value is None else trial.value)
+        assert best.execution is not None
         assert stdout.getvalue().splitlines()[-1] == best.execution.folder_path
         log = stderr.getvalue()
         assert log.startswith(f"Sweep {sweep.pk}: cli, 2 trials, at most 2 at once.")
-        assert "trial 0 succeeded: val_loss" in log and "trial 1 succeeded: val_loss" in log
+        assert "trial 0 succeeded: val_loss" in log
+        assert "trial 1 succeeded: val_loss" in log
         assert f"Sweep {sweep.pk} finished: 2 done, 0 pruned, 0 failed of 2." in log
     finally:
         worker.stop()
@@ -63,13 +67,15 @@ def test_an_invalid_document_lists_every_problem_and_starts_nothing(tmp_path, se
         "epochs, shuffle, seed, callbacks) (at training.epoch in the base config)",
     ]
     assert run_sweep(str(tmp_path / "missing.json"), stdout, stderr)[0] == 2
-    assert "cannot read" in stderr.getvalue() and stdout.getvalue() == "" and Sweep.objects.count() == 0
+    assert "cannot read" in stderr.getvalue()
+    assert stdout.getvalue() == ""
+    assert Sweep.objects.count() == 0
 
 
 def test_a_sweep_survives_up_restarting_and_the_command_follows_it_to_the_end(tmp_path):
     env = stack_env(tmp_path, GYMNOS_TEST_EPOCH_PAUSE="0.5")
     manage = [sys.executable, str(ROOT / "manage.py")]
-    logs = []
+    logs: list[str] = []
 
     def start_up():
         log = tmp_path / f"up-{len(logs)}.log"
@@ -103,7 +109,8 @@ def test_a_sweep_survives_up_restarting_and_the_command_follows_it_to_the_end(tm
         wait_for(lambda: rows() and rows()[0][1] == "running", timeout=120, message="the first trial training")
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0
-        assert rows()[0][1] == "cancelled" and "manage.py up" in rows()[0][2]
+        assert rows()[0][1] == "cancelled"
+        assert "manage.py up" in rows()[0][2]
         up = start_up()
         out, _ = follower.communicate(timeout=240)
         log = (tmp_path / "sweep.log").read_text()
@@ -115,7 +122,8 @@ def test_a_sweep_survives_up_restarting_and_the_command_follows_it_to_the_end(tm
                 "where t.number = 1"
             ).fetchone()
         assert out.decode().splitlines()[-1] == folder
-        assert "trial 0 cancelled" in log and "trial 1 succeeded" in log
+        assert "trial 0 cancelled" in log
+        assert "trial 1 succeeded" in log
     finally:
         if follower.poll() is None:
             follower.kill()

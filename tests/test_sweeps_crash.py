@@ -60,10 +60,13 @@ def test_a_worker_killed_during_a_trial_fails_that_trial_and_the_sweep_goes_on(t
 
         wait_for(ended, timeout=240, interval=0.5, message="the sweep ended")
         rows = trials(sweep)
-        assert sweep.status == "finished" and len(rows) == 2
-        assert rows[0].pk == first.pk and rows[0].execution.status == "failed"
+        assert sweep.status == "finished"
+        assert len(rows) == 2
+        assert rows[0].pk == first.pk
+        assert rows[0].execution.status == "failed"
         assert rows[0].execution.error.startswith("worker lost")
-        assert rows[1].execution.status == "succeeded" and rows[1].execution.worker == survivor.name
+        assert rows[1].execution.status == "succeeded"
+        assert rows[1].execution.worker == survivor.name
         assert [t.outcome for t in rows] == ["failed", "succeeded"]
     finally:
         doomed.stop()

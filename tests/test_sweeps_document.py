@@ -1,5 +1,7 @@
 """The sweep document is validated like a config: every problem at once, each with its path."""
 
+from typing import Any
+
 import pytest
 
 from experiments.models import Execution, Experiment
@@ -43,7 +45,8 @@ def test_the_issues_example_is_valid_and_its_defaults_follow_from_it():
         no_runs,
     )
     assert (plan.name, plan.trials, plan.parallel, plan.direction) == ("boston lr and width", 30, 4, "minimize")
-    assert plan.document.pruner.type == "median" and plan.document.pruner.startup_trials == 5
+    assert plan.document.pruner.type == "median"
+    assert plan.document.pruner.startup_trials == 5
 
 
 def test_a_grid_runs_every_combination_unless_told_fewer_and_parallel_never_exceeds_the_trials():
@@ -52,7 +55,8 @@ def test_a_grid_runs_every_combination_unless_told_fewer_and_parallel_never_exce
               method="grid", parallel=10),
         no_runs,
     )  # fmt: skip
-    assert plan.trials == 6 and plan.parallel == 6
+    assert plan.trials == 6
+    assert plan.parallel == 6
     assert load_sweep(sweep({"training.epochs": {"choice": [1, 2]}}, method="grid", trials=1), no_runs).trials == 1
 
 
@@ -117,7 +121,8 @@ def test_base_may_be_a_runs_id_and_an_unknown_run_is_an_error_at_base():
         {"base": 7, "parameters": {"training.epochs": {"choice": [1, 2]}}, "method": "grid"},
         lambda run: config if run == 7 else no_runs(run),
     )
-    assert chosen.base == config and chosen.base_run == 7
+    assert chosen.base == config
+    assert chosen.base_run == 7
     assert problems({"base": 8, "parameters": {"training.epochs": {"choice": [1]}}, "method": "grid"}) == {
         "base": "there is no run 8"
     }
@@ -204,7 +209,7 @@ def test_how_the_search_is_asked_for_is_checked_against_the_method_and_the_base(
 
 
 def test_the_document_and_the_base_are_bounded():
-    deep = {"a": None}
+    deep: dict[str, Any] = {"a": None}
     for _ in range(80):
         deep = {"a": deep}
     assert problems({"base": tiny(), "parameters": {"tracking.params.x": {"choice": [1]}}, "deep": deep}) == {
@@ -233,7 +238,8 @@ def test_a_web_launch_reads_dataset_paths_only_inside_the_data_roots(tmp_path, s
     with pytest.raises(ConfigError) as caught:
         plan(sweep({"training.epochs": {"choice": [1]}}, method="grid") | {"base": config})
     [problem] = caught.value.problems
-    assert problem.path == "base.dataset.path" and "GYMNOS_DATA_ROOTS" in problem.message
+    assert problem.path == "base.dataset.path"
+    assert "GYMNOS_DATA_ROOTS" in problem.message
 
 
 @pytest.mark.django_db

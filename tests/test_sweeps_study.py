@@ -83,7 +83,8 @@ def test_a_network_a_sample_already_built_is_not_built_again_and_every_sample_is
     check = advance._checker(sweep)
     assert [problem.message for problem in check(sample(HUGE))] == [TOO_BIG]  # built in the capped child
     assert not remembered(sweep, sample(HUGE))
-    assert check(sample(8)) == [] and remembered(sweep, sample(8))
+    assert check(sample(8)) == []
+    assert remembered(sweep, sample(8))
     # A network remembered as built is not built again: say this sweep built the huge one, and it passes.
     django_rq.get_connection(sweep.queue).sadd(advance.BUILT_NETWORKS.format(sweep=sweep.pk), network_key(sample(HUGE)))
     assert check(sample(HUGE)) == []
@@ -109,6 +110,7 @@ def test_a_sample_the_launch_check_refuses_is_refused_in_the_sweep_and_never_bui
     assert rows[HUGE].execution is None
     assert rows[HUGE].error == f"model.network: {TOO_BIG}"
     assert rows[HUGE].outcome == "failed"
+    assert rows[8].execution is not None
     assert rows[8].execution.status == "queued"
     assert grown_mb < 100
 

@@ -93,7 +93,8 @@ def test_a_grid_sweep_tries_every_combination_once_on_two_workers_sharing_one_st
         )
     )
     sweep_ended(sweep)
-    assert sweep.status == "finished" and sweep.trials_total == 4
+    assert sweep.status == "finished"
+    assert sweep.trials_total == 4
     rows = trials(sweep)
     combos = {(t.params["model.network[0].units"], t.params["training.batch_size"]) for t in rows}
     assert combos == set(itertools.product([4, 8], [16, 64]))
@@ -131,7 +132,8 @@ def test_at_most_parallel_trials_are_queued_or_running_at_once(workers):
     for before, after in itertools.pairwise(executions):
         assert after.created_at >= before.finished_at
     rates = [t.params["model.compilation.optimizer.learning_rate"] for t in rows]
-    assert all(1e-4 <= rate <= 1e-1 for rate in rates) and len(set(rates)) == 4
+    assert all(1e-4 <= rate <= 1e-1 for rate in rates)
+    assert len(set(rates)) == 4
     # The optimizer's short form ("adam") became an object that carries the sampled rate.
     assert executions[0].config["model"]["compilation"]["optimizer"] == {"type": "adam", "learning_rate": rates[0]}
 
@@ -181,7 +183,8 @@ def test_a_pruned_trial_stops_early_keeps_its_folder_and_counts_in_the_study(wor
     rows = {t.params["model.compilation.optimizer.learning_rate"]: t for t in trials(sweep)}
     good, hopeless = rows[0.02].execution, rows[1e-7].execution
     assert rows[0.02].number == 0
-    assert good.status == "succeeded" and good.epochs == 12
+    assert good.status == "succeeded"
+    assert good.epochs == 12
     assert hopeless.status == "pruned", hopeless.error
     assert 2 <= hopeless.epochs < 12
     log = open(os.path.join(hopeless.folder_path, "execution.log")).read()
@@ -207,8 +210,10 @@ def test_a_bad_sample_fails_its_trial_with_its_error_and_the_sweep_goes_on(worke
     assert sweep.status == "finished"
     rows = {t.params["model.network[0].activation"]: t for t in trials(sweep)}
     bad = rows["no_such_activation"]
-    assert bad.execution is None and bad.status == "failed"
-    assert "model.network[0]" in bad.error and "no_such_activation" in bad.error
+    assert bad.execution is None
+    assert bad.status == "failed"
+    assert "model.network[0]" in bad.error
+    assert "no_such_activation" in bad.error
     assert rows["relu"].status == rows["tanh"].status == "succeeded"
     states = {t.number: t.state for t in study_of(sweep).get_trials(deepcopy=False)}
     assert states[bad.optuna_number] == optuna.trial.TrialState.FAIL
@@ -253,6 +258,7 @@ def test_cancelling_a_sweep_cancels_its_queued_trial_and_stops_its_running_ones(
     )
     # The running ones were stopped: their work horses are gone, so they never saved a model.
     folders = [t.execution.folder_path for t in trials(sweep) if t.execution.folder_path]
-    assert len(folders) == 2 and not any(os.path.exists(os.path.join(f, "model.h5")) for f in folders)
+    assert len(folders) == 2
+    assert not any(os.path.exists(os.path.join(f, "model.h5")) for f in folders)
     assert len(trials(sweep)) == 3
     assert not cancel_sweep(sweep)  # it had ended

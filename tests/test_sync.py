@@ -40,8 +40,10 @@ def test_it_indexes_the_seeds_own_example_folder(root):
     assert execution.epochs == 4
     assert execution.summary["val_loss"] == {"last": 15.748360737715617, "best": 15.611931527015006, "best_epoch": 3}
     assert execution.test_metrics == {"test_loss": 22.415260909807564, "test_mean_absolute_error": 2.991008189645144}
-    assert execution.final_val_loss == 15.748360737715617 and execution.test_loss == 22.415260909807564
-    assert execution.elapsed == SEED_METRICS["elapsed"] and execution.hardware == {}
+    assert execution.final_val_loss == 15.748360737715617
+    assert execution.test_loss == 22.415260909807564
+    assert execution.elapsed == SEED_METRICS["elapsed"]
+    assert execution.hardware == {}
     assert execution.started_at == dt.datetime(2019, 4, 8, 6, 16, 29, tzinfo=UTC)
     assert execution.finished_at == dt.datetime(2019, 4, 8, 6, 16, 47, tzinfo=UTC)
     assert [artifact["path"] for artifact in execution.artifacts] == [
@@ -77,13 +79,17 @@ def test_an_unchanged_folder_is_skipped_without_opening_its_files(root, monkeypa
     os.utime(metrics, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     opened = []
     real_open = builtins.open
-    monkeypatch.setattr(
-        builtins, "open", lambda file, *args, **kwargs: opened.append(str(file)) or real_open(file, *args, **kwargs)
-    )
+
+    def recording_open(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", recording_open)
 
     report = sync_trainings(root)
 
-    assert report.unchanged == 1 and report.indexed == 0
+    assert report.unchanged == 1
+    assert report.indexed == 0
     assert [path for path in opened if str(folder) in path] == []
     assert the_execution().status == Execution.Status.SUCCEEDED
 
@@ -123,7 +129,8 @@ def test_a_vanished_folder_becomes_missing_and_keeps_its_row(root):
 
     report = sync_trainings(root)
 
-    assert report.missing == 1 and report.unchanged == 1
+    assert report.missing == 1
+    assert report.unchanged == 1
     gone = Execution.objects.get(folder_name="06-16-31__08-04-2019")
     assert gone.status == Execution.Status.MISSING
     assert gone.history("val_loss") == SEED_METRICS["metrics"]["val_loss"]  # nothing deleted
@@ -131,7 +138,8 @@ def test_a_vanished_folder_becomes_missing_and_keeps_its_row(root):
 
     shutil.move(moved, folder)  # it comes back exactly as it was
     report = sync_trainings(root)
-    assert report.indexed == 1 and Execution.objects.get(pk=gone.pk).status == Execution.Status.SUCCEEDED
+    assert report.indexed == 1
+    assert Execution.objects.get(pk=gone.pk).status == Execution.Status.SUCCEEDED
 
 
 def test_a_root_that_is_not_there_is_an_error_not_a_mass_of_missing_rows(root):
@@ -167,7 +175,8 @@ def test_sync_folder_indexes_one_folder_and_agrees_with_the_sweep(root):
     folder = write_execution(root)
     write_execution(root, name="06-39-51__10-04-2019")
     report = sync_folder(folder)
-    assert report.indexed == 1 and Execution.objects.count() == 1
+    assert report.indexed == 1
+    assert Execution.objects.count() == 1
     report = sync_trainings(root)
     assert report.line() == "indexed 1, unchanged 1, errors 0"  # the sweep sees the same folder_path
 
@@ -186,7 +195,8 @@ def test_a_failed_run_is_failed_with_its_error_and_an_interrupted_one_cancelled(
     report = sync_trainings(root)
     assert report.errors == 0  # a run that failed is not a folder sync could not read
     failed, cancelled = Execution.objects.get(folder_name="a"), Execution.objects.get(folder_name="b")
-    assert failed.status == Execution.Status.FAILED and failed.error == "ValueError: model.input_shape is [12]"
+    assert failed.status == Execution.Status.FAILED
+    assert failed.error == "ValueError: model.input_shape is [12]"
     assert cancelled.status == Execution.Status.CANCELLED
     assert failed.summary["val_loss"]["best"] == 15.611931527015006  # its metrics are still indexed
 

@@ -31,7 +31,9 @@ def sync_with_a_good_neighbour(root):
     write_execution(root, name="good")
     report = sync_trainings(root)
     good = Execution.objects.get(folder_name="good")
-    assert good.status == Status.SUCCEEDED and good.error == "" and good.epochs == 4
+    assert good.status == Status.SUCCEEDED
+    assert good.error == ""
+    assert good.epochs == 4
     return report, Execution.objects.get(folder_name="bad")
 
 
@@ -43,7 +45,8 @@ def test_a_truncated_metrics_json_fails_the_execution_and_names_the_file(root):
     assert bad.status == Status.FAILED
     assert bad.error.startswith("metrics.json: is not valid JSON (")
     assert "truncated" in bad.error
-    assert bad.summary == {} and not MetricHistory.objects.filter(execution=bad).exists()
+    assert bad.summary == {}
+    assert not MetricHistory.objects.filter(execution=bad).exists()
     assert bad.config == seed_config()  # what could be read still is
 
 
@@ -59,14 +62,17 @@ def test_a_metrics_json_that_is_not_json_fails_the_execution(root, content, expe
     write_execution(root, name="bad", metrics=content)
     report, bad = sync_with_a_good_neighbour(root)
     assert report.errors == 1
-    assert bad.status == Status.FAILED and bad.error.startswith(expected)
+    assert bad.status == Status.FAILED
+    assert bad.error.startswith(expected)
 
 
 def test_a_missing_metrics_json_is_a_run_still_going_while_its_files_change(root):
     write_execution(root, name="bad", metrics=None)
     report, bad = sync_with_a_good_neighbour(root)
     assert report.errors == 0
-    assert bad.status == Status.RUNNING and bad.error == "" and bad.finished_at is None
+    assert bad.status == Status.RUNNING
+    assert bad.error == ""
+    assert bad.finished_at is None
 
 
 def test_a_missing_metrics_json_in_a_folder_untouched_for_long_is_a_crashed_run(root):
@@ -117,7 +123,9 @@ def test_a_run_called_crashed_succeeds_once_its_metrics_json_appears(root):
     (folder / "metrics.json").write_text(json.dumps(SEED_METRICS))
     sync_trainings(root)
     row = Execution.objects.get()
-    assert row.status == Status.SUCCEEDED and row.error == "" and row.epochs == 4
+    assert row.status == Status.SUCCEEDED
+    assert row.error == ""
+    assert row.epochs == 4
 
 
 def test_a_missing_metrics_json_leaves_what_a_worker_recorded_alone(root):
@@ -133,7 +141,8 @@ def test_a_missing_metrics_json_leaves_what_a_worker_recorded_alone(root):
     )
     assert sync_trainings(root).indexed == 1
     execution.refresh_from_db()
-    assert execution.status == Status.RUNNING and execution.epochs == 2
+    assert execution.status == Status.RUNNING
+    assert execution.epochs == 2
     assert execution.history("loss") == [5.0, 4.0]
 
 
@@ -143,7 +152,8 @@ def test_nan_and_infinity_are_stored_as_null_and_reported(root):
     metrics["metrics"]["loss"][2:] = [float("inf"), float("-inf")]
     metrics["elapsed"]["fit_model"] = float("nan")
     text = json.dumps(metrics)  # Python writes the NaN, Infinity and -Infinity tokens
-    assert "NaN" in text and "-Infinity" in text
+    assert "NaN" in text
+    assert "-Infinity" in text
     write_execution(root, name="bad", metrics=text)
     report, bad = sync_with_a_good_neighbour(root)
     assert report.errors == 1
@@ -164,7 +174,8 @@ def test_a_metric_that_is_not_a_list_of_numbers_is_skipped_and_reported(root):
     report, bad = sync_with_a_good_neighbour(root)
     assert "metrics.json: metrics.lr is not a list of numbers; not indexed" in bad.error
     assert "metrics.json: metrics.flags is not a list of numbers; not indexed" in bad.error
-    assert bad.status == Status.SUCCEEDED and bad.epochs == 4
+    assert bad.status == Status.SUCCEEDED
+    assert bad.epochs == 4
 
 
 def test_a_config_that_no_longer_validates_is_kept_and_reported(root):
@@ -184,8 +195,10 @@ def test_a_config_that_no_longer_validates_is_kept_and_reported(root):
 def test_a_config_that_is_not_json_is_reported(root):
     write_execution(root, name="bad", config=b'{"experiment": ')
     report, bad = sync_with_a_good_neighbour(root)
-    assert bad.config is None and bad.error.startswith("training_config.json: is not valid JSON")
-    assert bad.status == Status.SUCCEEDED and bad.epochs == 4
+    assert bad.config is None
+    assert bad.error.startswith("training_config.json: is not valid JSON")
+    assert bad.status == Status.SUCCEEDED
+    assert bad.epochs == 4
 
 
 def test_a_log_with_bytes_that_are_not_utf8_is_read_and_reported(root):
@@ -209,7 +222,8 @@ def test_a_folder_that_is_a_symlink_out_of_the_root_is_recorded_but_not_read(roo
     assert report.errors == 1
     assert bad.status == Status.FAILED
     assert bad.error == f"folder: is a symlink to {outside}, outside the trainings root; not read"
-    assert bad.config is None and bad.summary == {}
+    assert bad.config is None
+    assert bad.summary == {}
 
 
 def test_a_file_that_is_a_symlink_out_of_the_root_is_not_read(root, tmp_path):
@@ -259,7 +273,8 @@ def test_a_value_the_database_cannot_store_fails_only_that_folder(root):
         assert bad.error.startswith("folder: the database refused what it holds: ")
         assert report.errors == 1
     else:
-        assert bad.status == Status.SUCCEEDED and bad.title == "nul \x00 inside"
+        assert bad.status == Status.SUCCEEDED
+        assert bad.title == "nul \x00 inside"
         assert bad.tags == ["lone ? surrogate"]
 
 
@@ -281,7 +296,8 @@ def test_a_run_a_live_worker_vouches_for_stays_running_however_still_its_files(r
     (folder / "execution.log").write_text(SEED_LOG_TAIL)  # read again, still no metrics.json
     assert sync_trainings(root, stale_after=dt.timedelta(0)).line() == "indexed 1, unchanged 0, errors 0"
     execution = Execution.objects.get()
-    assert execution.status == Status.RUNNING and execution.error == ""
+    assert execution.status == Status.RUNNING
+    assert execution.error == ""
 
 
 def test_without_metrics_json_an_ended_run_keeps_the_outcome_recorded_for_it(root):

@@ -71,6 +71,8 @@ def test_the_job_runs_through_a_real_redis_queue(root):
     queue = Queue("gymnos-test-sync", connection=Redis.from_url("redis://127.0.0.1:6379/0"), is_async=False)
     job = queue.enqueue(sync_trainings_job, str(root))
     assert job.is_finished
-    assert job.return_value()["indexed"] == 2
+    report = job.return_value()
+    assert report is not None
+    assert report["indexed"] == 2
     assert Execution.objects.count() == 2
     job.delete()

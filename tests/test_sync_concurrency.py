@@ -1,6 +1,7 @@
 """Two syncs of one tree at the same time (real threads, real transactions) index each folder once."""
 
 import threading
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def run_at_once(count, target):
     """Start ``count`` threads together; return what each returned or raised."""
     barrier = threading.Barrier(count)
-    results = [None] * count
+    results: list[Any] = [None] * count
 
     def run(index):
         try:

@@ -30,7 +30,7 @@ def train(config, tmp_path):
             no_progress=True,
             stdout=out,
         )
-        code = 0
+        code: str | int | None = 0
     except SystemExit as exc:
         code = exc.code
     return code, out.getvalue().splitlines()
@@ -42,16 +42,20 @@ def test_train_indexes_the_folder_it_wrote(tmp_path):
     folder = out[-1]  # still the last line
     execution = Execution.objects.select_related("experiment").get()
     assert execution.folder_path == folder
-    assert execution.experiment.name == "boston_housing" and execution.status == Execution.Status.SUCCEEDED
+    assert execution.experiment.name == "boston_housing"
+    assert execution.status == Execution.Status.SUCCEEDED
     assert execution.error == ""
     written = json.loads(open(f"{folder}/metrics.json").read())
     assert execution.epochs == 2
     assert execution.history("val_loss") == written["metrics"]["val_loss"]
     assert execution.test_loss == written["metrics"]["test_loss"][0]
-    assert execution.hardware["python"] and set(execution.elapsed) == set(written["elapsed"])
+    assert execution.hardware["python"]
+    assert set(execution.elapsed) == set(written["elapsed"])
     assert [a["path"] for a in execution.artifacts if a["path"].startswith("callbacks/")] == sorted(
         f"callbacks/model_checkpoint/{name}" for name in os.listdir(f"{folder}/callbacks/model_checkpoint")
     )
+    assert execution.finished_at is not None
+    assert execution.started_at is not None
     assert execution.started_at <= execution.finished_at
 
     # The sweep agrees with what train indexed: nothing left to do.
@@ -73,6 +77,8 @@ def test_a_config_error_touches_nothing(tmp_path):
     config = tiny()
     config["model"]["network"][0]["units"] = -5
     code, out = train(config, tmp_path)
-    assert code == 2 and out == []
-    assert not Experiment.objects.exists() and not Execution.objects.exists()
+    assert code == 2
+    assert out == []
+    assert not Experiment.objects.exists()
+    assert not Execution.objects.exists()
     assert not (tmp_path / "trainings").exists()

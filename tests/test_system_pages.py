@@ -49,10 +49,13 @@ def training(root):
 
 def test_a_finished_runs_series_come_from_the_index(ended, owner_client):
     data = owner_client.get(f"/executions/{ended.pk}/system.json").json()
-    assert data["source"] == "index" and data["live"] is False and data["append"] is False
+    assert data["source"] == "index"
+    assert data["live"] is False
+    assert data["append"] is False
     assert data["series"]["memory_mb"] == {"x": [5.0, 10.0, 15.0], "y": [700.0, 812.0, 750.0]}
     assert data["epoch_ends"] == [6.0]
-    assert data["summary"]["peak_memory_mb"] == 812.0 and data["summary"]["samples"] == 3
+    assert data["summary"]["peak_memory_mb"] == 812.0
+    assert data["summary"]["samples"] == 3
 
 
 def test_a_finished_run_whose_folder_is_gone_still_has_its_series(ended, owner_client, root):
@@ -64,19 +67,26 @@ def test_a_finished_run_whose_folder_is_gone_still_has_its_series(ended, owner_c
 def test_a_training_run_is_read_from_its_folder_and_polls_get_only_what_was_appended(training, owner_client):
     execution, folder = training
     first = owner_client.get(f"/executions/{execution.pk}/system.json").json()
-    assert first["source"] == "file" and first["live"] is True and first["append"] is False
-    assert first["series"]["memory_mb"] == {"x": [5.0], "y": [500.0]} and first["interval"] == 5.0
+    assert first["source"] == "file"
+    assert first["live"] is True
+    assert first["append"] is False
+    assert first["series"]["memory_mb"] == {"x": [5.0], "y": [500.0]}
+    assert first["interval"] == 5.0
     write_system(folder, sample(10, 520.0), {"time": 11.0, "epoch_end": 1}, mode="ab")
     with open(folder / "system_metrics.jsonl", "ab") as handle:
         handle.write(b'{"time": 15.0, "cpu_')  # being written right now
     more = owner_client.get(f"/executions/{execution.pk}/system.json?offset={first['offset']}").json()
-    assert more["append"] is True and more["series"]["memory_mb"] == {"x": [10.0], "y": [520.0]}
-    assert more["epoch_ends"] == [11.0] and more["offset"] > first["offset"]
+    assert more["append"] is True
+    assert more["series"]["memory_mb"] == {"x": [10.0], "y": [520.0]}
+    assert more["epoch_ends"] == [11.0]
+    assert more["offset"] > first["offset"]
     nothing_new = owner_client.get(f"/executions/{execution.pk}/system.json?offset={more['offset']}").json()
-    assert nothing_new["series"] == {} and nothing_new["offset"] == more["offset"]
+    assert nothing_new["series"] == {}
+    assert nothing_new["offset"] == more["offset"]
     # A junk offset reads the file whole, as a first poll does.
     again = owner_client.get(f"/executions/{execution.pk}/system.json?offset=-3x").json()
-    assert again["append"] is False and again["series"]["memory_mb"]["y"] == [500.0, 520.0]
+    assert again["append"] is False
+    assert again["series"]["memory_mb"]["y"] == [500.0, 520.0]
 
 
 def test_a_queued_run_without_a_folder_has_nothing_yet(owner_client, root, ended):
@@ -90,9 +100,11 @@ def test_a_queued_run_without_a_folder_has_nothing_yet(owner_client, root, ended
 
 def test_the_panel_is_on_the_run_page_and_needs_a_login(ended, owner_client, outsider):
     page = owner_client.get(permalink(ended)).content.decode()
-    assert f'data-url="/executions/{ended.pk}/system.json"' in page and "js/system." in page
+    assert f'data-url="/executions/{ended.pk}/system.json"' in page
+    assert "js/system." in page
     response = outsider.get(f"/executions/{ended.pk}/system.json")
-    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
     assert owner_client.post(f"/executions/{ended.pk}/system.json").status_code == 405
     assert owner_client.get("/executions/999999/system.json").status_code == 404
 
@@ -123,7 +135,8 @@ def test_the_compare_overlay_gives_one_metric_of_every_run(root, ended, training
         (running.pk, 1, [500.0]),
     ]  # the run without system metrics has no line
     chosen = owner_client.get(f"/compare/system.json?runs={runs}&metric=cpu_percent").json()
-    assert chosen["metric"] == "cpu_percent" and chosen["runs"][0]["y"] == [95.0, 95.0, 95.0]
+    assert chosen["metric"] == "cpu_percent"
+    assert chosen["runs"][0]["y"] == [95.0, 95.0, 95.0]
     for junk in ("nope", "../../etc", "x" * 500):
         assert owner_client.get(f"/compare/system.json?runs={runs}&metric={junk}").json()["metric"] == "memory_mb"
     link = ShareLink.objects.create(kind=ShareLink.Kind.COMPARISON, runs=[ended.pk, plain.pk], created_by=owner)
@@ -138,12 +151,17 @@ def test_the_api_returns_the_series_aligned_on_time(ended, owner, capsys, client
     response = client.get(f"/api/executions/{ended.pk}/system", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 200
     data = response.json()
-    assert data["id"] == ended.pk and data["source"] == "index" and data["samples"] == 3
-    assert data["time"] == [5.0, 10.0, 15.0] and data["series"]["memory_mb"] == [700.0, 812.0, 750.0]
-    assert data["epoch_ends"] == [6.0] and data["summary"]["peak_memory_mb"] == 812.0
+    assert data["id"] == ended.pk
+    assert data["source"] == "index"
+    assert data["samples"] == 3
+    assert data["time"] == [5.0, 10.0, 15.0]
+    assert data["series"]["memory_mb"] == [700.0, 812.0, 750.0]
+    assert data["epoch_ends"] == [6.0]
+    assert data["summary"]["peak_memory_mb"] == 812.0
     assert client.get(f"/api/executions/{ended.pk}/system").status_code == 401
     missing = client.get("/api/executions/999999/system", HTTP_AUTHORIZATION=f"Bearer {token}")
-    assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "Not Found"}
     schema = client.get("/api/openapi.json").json()
     assert set(schema["paths"]["/api/executions/{execution_id}/system"]["get"]["responses"]) >= {"200", "404"}
 
@@ -158,11 +176,17 @@ def test_a_worker_snapshot_is_read_within_bounds_and_as_numbers_only():
         "at": 1000.0,
     }  # fmt: skip
     shown = machines.read(json.dumps(snapshot), now=1012.4)
-    assert shown["memory_used_gb"] == 5.0 and shown["memory_total_gb"] == 16.0 and shown["age_seconds"] == 12
+    assert shown is not None
+    assert shown["memory_used_gb"] == 5.0
+    assert shown["memory_total_gb"] == 16.0
+    assert shown["age_seconds"] == 12
     assert shown["gpus"] == [
         {"index": 0, "name": "NVIDIA H200", "utilization_percent": 97, "memory_used_gb": 70.0, "memory_total_gb": 140.0}
     ]
     odd = machines.read(json.dumps({"cpu_percent": "lots", "gpus": "none", "memory_used_mb": True}))
-    assert odd["cpu_percent"] is None and odd["gpus"] == [] and odd["memory_used_gb"] is None
+    assert odd is not None
+    assert odd["cpu_percent"] is None
+    assert odd["gpus"] == []
+    assert odd["memory_used_gb"] is None
     for junk in (None, b"", b"not json", b"[1]", b"[" * 50_000, b"{}" + b" " * machines.MAX_BYTES):
         assert machines.read(junk) is None  # the last is a valid object, but over the bound: not parsed at all

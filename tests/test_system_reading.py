@@ -24,7 +24,9 @@ def read_bytes(data, offset=0):
 
 def test_samples_epoch_ends_and_the_header_are_told_apart():
     series = read_bytes(jsonl(HEADER, sample(5), {"time": 6.5, "epoch_end": 1}, sample(10, system_cpu_percent=40)))
-    assert series.time == [5, 10] and series.interval == 5.0 and series.started_at == 1764412345.0
+    assert series.time == [5, 10]
+    assert series.interval == 5.0
+    assert series.started_at == 1764412345.0
     assert series.fields == {"cpu_percent": [90.0, 90.0], "memory_mb": [605.0, 610.0], "system_cpu_percent": [None, 40]}
     assert series.epoch_ends == [6.5]
     assert series.summary() == {
@@ -41,10 +43,13 @@ def test_samples_epoch_ends_and_the_header_are_told_apart():
 def test_a_truncated_last_line_is_not_read_and_the_offset_stops_before_it():
     whole = jsonl(HEADER, sample(5))
     series = read_bytes(whole + b'{"time": 10.0, "cpu_per')
-    assert series.time == [5] and series.problems() == [] and series.offset == len(whole)
+    assert series.time == [5]
+    assert series.problems() == []
+    assert series.offset == len(whole)
     # Once the line is complete, reading on from the offset finds just it.
     more = read_bytes(whole + jsonl(sample(10)), offset=series.offset)
-    assert more.time == [10] and more.start == len(whole)
+    assert more.time == [10]
+    assert more.start == len(whole)
 
 
 def test_lines_that_are_not_samples_are_skipped_and_counted():
@@ -71,13 +76,16 @@ def test_gpu_figures_sum_up_across_gpus():
         )
     )
     summary = series.summary()
-    assert summary["mean_gpu_percent"] == 50.0 and summary["peak_gpu_memory_mb"] == 3000
+    assert summary["mean_gpu_percent"] == 50.0
+    assert summary["peak_gpu_memory_mb"] == 3000
 
 
 def test_a_long_run_is_thinned_evenly_and_the_summary_counts_every_sample(monkeypatch):
     monkeypatch.setattr(reading, "MAX_POINTS", 100)
     series = read_bytes(jsonl(*(sample(t, memory_mb=float(t)) for t in range(1, 1001))))
-    assert series.samples == 1000 and len(series.time) <= 100 and series.stride == 16
+    assert series.samples == 1000
+    assert len(series.time) <= 100
+    assert series.stride == 16
     steps = {b - a for a, b in zip(series.time, series.time[1:], strict=False)}
     assert steps == {16}  # evenly spaced over the whole run
     assert series.summary()["peak_memory_mb"] == 1000.0  # the last sample, though not kept
@@ -94,14 +102,17 @@ def test_an_overlong_line_is_skipped_in_bounded_chunks(monkeypatch):
     monkeypatch.setattr(reading, "MAX_LINE_BYTES", 200)
     data = jsonl(sample(5)) + b'{"time": 6, "x": "' + b"y" * 5000 + b'"}\n' + jsonl(sample(10))
     series = read_bytes(data)
-    assert series.time == [5, 10] and series.bad_lines == 1 and series.offset == len(data)
+    assert series.time == [5, 10]
+    assert series.bad_lines == 1
+    assert series.offset == len(data)
 
 
 def test_a_huge_file_is_read_from_its_tail(monkeypatch):
     monkeypatch.setattr(reading, "MAX_READ_BYTES", 2000)
     data = jsonl(*(sample(t) for t in range(1, 200)))
     series = read_bytes(data)
-    assert 0 < len(series.time) < 40 and series.time[-1] == 199
+    assert 0 < len(series.time) < 40
+    assert series.time[-1] == 199
     assert series.problems()[0].endswith("only its last 2,000 were read")
 
 
@@ -109,4 +120,5 @@ def test_an_offset_past_the_end_reads_the_whole_file_again(tmp_path):
     path = tmp_path / "system_metrics.jsonl"
     path.write_bytes(jsonl(HEADER, sample(5)))
     series = read_file(tmp_path, offset=10_000)
-    assert series.start == 0 and series.time == [5]
+    assert series.start == 0
+    assert series.time == [5]

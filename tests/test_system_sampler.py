@@ -83,7 +83,9 @@ def test_a_run_records_a_sample_every_interval_and_marks_each_epoch(sampling, tr
     assert result.succeeded, result.error
     lines = lines_of(result.path)
     header, samples = lines[0], samples_of(lines)
-    assert header["time"] == 0 and header["interval"] == 0.5 and abs(header["started_at"] - time.time()) < 300
+    assert header["time"] == 0
+    assert header["interval"] == 0.5
+    assert abs(header["started_at"] - time.time()) < 300
     duration = log_seconds(result.path, "Creating directory to save training results", "Execution finished: ")
     times = [sample["time"] for sample in samples]
     assert times == sorted(set(times))
@@ -95,7 +97,8 @@ def test_a_run_records_a_sample_every_interval_and_marks_each_epoch(sampling, tr
     assert [line["epoch_end"] for line in epochs] == list(range(1, 9))
     assert all(0 < line["time"] <= duration for line in epochs)
     assert [line["time"] for line in epochs] == sorted(line["time"] for line in epochs)
-    assert seen_while_training and 1 <= len(samples_of(seen_while_training[0])) < len(samples)
+    assert seen_while_training
+    assert 1 <= len(samples_of(seen_while_training[0])) < len(samples)
 
 
 def path_of(trainings):
@@ -116,7 +119,8 @@ def test_the_values_are_those_of_a_process_that_trains(sampling, trainings, cach
         assert 0 <= sample["system_cpu_percent"] <= 100
         assert 0 < sample["system_memory_mb"] < total_mb
         assert 0 < sample["system_memory_percent"] < 100
-        assert sample["disk_read_bytes_per_s"] >= 0 and sample["disk_write_bytes_per_s"] >= 0
+        assert sample["disk_read_bytes_per_s"] >= 0
+        assert sample["disk_write_bytes_per_s"] >= 0
     assert sum(sample["cpu_percent"] for sample in samples) > 0  # training keeps a core busy
 
 
@@ -127,7 +131,9 @@ def test_without_a_gpu_there_are_no_gpu_fields_and_no_error(sampling, trainings,
     result = run_experiment(load_config(tiny(epochs=4, callbacks=[PAUSE])), trainings, cache_dir)
     assert result.succeeded
     samples = samples_of(lines_of(result.path))
-    assert samples and not any(key.startswith("gpu_") for sample in samples for key in sample)
+    assert samples
+    assert not any(key.startswith("gpu_") for sample in samples for key in sample)
+    assert result.path is not None
     assert "WARNING" not in (result.path / "execution.log").read_text()
 
 
@@ -156,7 +162,9 @@ def test_sampling_off_writes_no_file(monkeypatch, trainings, cache_dir):
     monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "tests.hooks")
     monkeypatch.setenv("GYMNOS_TEST_EPOCH_PAUSE", "0.3")
     result = run_experiment(load_config(tiny(epochs=3, callbacks=[PAUSE])), trainings, cache_dir)
-    assert result.succeeded and not (result.path / "system_metrics.jsonl").exists()
+    assert result.succeeded
+    assert result.path is not None
+    assert not (result.path / "system_metrics.jsonl").exists()
 
 
 @pytest.mark.parametrize("value", ["often", "-1", "0.01", "nan", "1e9"])
@@ -177,7 +185,9 @@ def test_the_interval_defaults_to_five_seconds(monkeypatch):
 def test_a_bad_interval_fails_the_run_with_the_reason(monkeypatch, trainings, cache_dir):
     monkeypatch.setenv("GYMNOS_SYSTEM_INTERVAL", "often")
     result = run_experiment(load_config(tiny()), trainings, cache_dir)
-    assert not result.succeeded and "GYMNOS_SYSTEM_INTERVAL is 'often'" in result.error
+    assert not result.succeeded
+    assert result.error is not None
+    assert "GYMNOS_SYSTEM_INTERVAL is 'often'" in result.error
 
 
 @pytest.mark.training
@@ -215,7 +225,8 @@ def test_a_killed_run_leaves_only_whole_lines(tmp_path):
     data = path.read_bytes()
     assert data.endswith(b"\n")
     lines = [json.loads(line) for line in data.decode().splitlines()]
-    assert len(samples_of(lines)) >= 10 and any("epoch_end" in line for line in lines)
+    assert len(samples_of(lines)) >= 10
+    assert any("epoch_end" in line for line in lines)
     assert not (path.parent / "metrics.json").exists()  # it did die mid-run
 
 
@@ -232,8 +243,10 @@ def test_mlflow_and_tensorboard_record_every_sample(sampling, trainings, cache_d
     assert result.succeeded, result.error
     samples = samples_of(lines_of(result.path))
     assert len(samples) >= 3
+    assert result.path is not None
     trackers = json.loads((result.path / "trackers.json").read_text())
-    assert "error" not in trackers["mlflow"] and "error" not in trackers["tensorboard"]
+    assert "error" not in trackers["mlflow"]
+    assert "error" not in trackers["tensorboard"]
 
     # Every sample taken while the model trained; the last ones, taken while the trackers close, are the file's alone.
     last_epoch = max(line["time"] for line in lines_of(result.path) if "epoch_end" in line)

@@ -47,11 +47,13 @@ def test_the_summary_and_the_series_are_indexed_beside_the_epoch_metrics(root):
         "peak_system_memory_mb": 4100.0,
     }
     found = histories(execution)
-    assert found["system/time"] == [5.0, 10.0] and found["system/memory_mb"] == [700.0, 812.5]
+    assert found["system/time"] == [5.0, 10.0]
+    assert found["system/memory_mb"] == [700.0, 812.5]
     assert found["system/epoch_end"] == [7.5, 12.0]
     assert found["val_loss"]  # the epoch metrics are still there
     # ... and are all the run's summary holds: a system series is sampled in time, not by epoch.
-    assert not any(name.startswith("system/") for name in execution.summary) and execution.epochs == 4
+    assert not any(name.startswith("system/") for name in execution.summary)
+    assert execution.epochs == 4
     assert execution.error == ""
 
 
@@ -59,7 +61,8 @@ def test_a_crash_mid_line_leaves_a_truncated_last_line_that_is_skipped(root):
     write_system(write_execution(root), tail=b'{"time": 15.0, "cpu_perc')
     sync_trainings(root)
     execution = Execution.objects.get()
-    assert execution.system["samples"] == 2 and execution.error == ""
+    assert execution.system["samples"] == 2
+    assert execution.error == ""
     assert histories(execution)["system/time"] == [5.0, 10.0]
 
 
@@ -67,7 +70,8 @@ def test_lines_that_cannot_be_read_are_named_on_the_runs_error(root):
     write_system(write_execution(root), tail=b"garbage\n")
     sync_trainings(root)
     execution = Execution.objects.get()
-    assert execution.status == "succeeded" and execution.system["samples"] == 2
+    assert execution.status == "succeeded"
+    assert execution.system["samples"] == 2
     assert execution.error == (
         "system_metrics.jsonl: 1 line is not a JSON object of numbers with a time (first at line 6); skipped"
     )
@@ -80,11 +84,13 @@ def test_a_file_that_appears_later_is_indexed_and_one_taken_away_clears_it(root)
     write_system(folder)
     sync_trainings(root)
     execution = Execution.objects.get()
-    assert execution.system["samples"] == 2 and "system/time" in histories(execution)
+    assert execution.system["samples"] == 2
+    assert "system/time" in histories(execution)
     (folder / "system_metrics.jsonl").unlink()
     sync_trainings(root)
     execution.refresh_from_db()
-    assert execution.system == {} and not any(name.startswith("system/") for name in histories(execution))
+    assert execution.system == {}
+    assert not any(name.startswith("system/") for name in histories(execution))
 
 
 def test_a_symlink_out_of_the_trainings_root_is_not_read(root, tmp_path):
@@ -94,7 +100,8 @@ def test_a_symlink_out_of_the_trainings_root_is_not_read(root, tmp_path):
     (folder / "system_metrics.jsonl").symlink_to(outside)
     sync_trainings(root)
     execution = Execution.objects.get()
-    assert execution.system == {} and "system_metrics.jsonl: is a symlink to" in execution.error
+    assert execution.system == {}
+    assert "system_metrics.jsonl: is a symlink to" in execution.error
 
 
 def test_a_run_still_training_gets_its_samples_indexed_and_keeps_its_epochs(root):
@@ -102,5 +109,6 @@ def test_a_run_still_training_gets_its_samples_indexed_and_keeps_its_epochs(root
     write_system(folder)
     sync_trainings(root)
     execution = Execution.objects.get()
-    assert execution.status == "running" and execution.system["samples"] == 2
+    assert execution.status == "running"
+    assert execution.system["samples"] == 2
     assert histories(execution)["system/memory_mb"] == [700.0, 812.5]

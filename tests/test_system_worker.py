@@ -62,9 +62,11 @@ def test_a_worker_run_is_sampled_served_while_it_trains_and_indexed_when_it_ends
         return data if data["live"] and len(data["series"].get("memory_mb", {}).get("x", [])) >= 2 else None
 
     first = wait_for(live_points, timeout=120, message="two samples served while the run trains")
-    assert first["source"] == "file" and first["interval"] == 0.5
+    assert first["source"] == "file"
+    assert first["interval"] == 0.5
     more = wait_for(lambda: (data := poll(first["offset"]))["series"] and data, timeout=60, message="more samples")
-    assert more["append"] and more["offset"] > first["offset"]
+    assert more["append"]
+    assert more["offset"] > first["offset"]
 
     wait_for(lambda: Execution.objects.get(pk=execution.pk).status != "running", timeout=120, message="run ended")
     execution.refresh_from_db()
@@ -72,12 +74,14 @@ def test_a_worker_run_is_sampled_served_while_it_trains_and_indexed_when_it_ends
     samples = [line for line in lines_of(f"{execution.folder_path}/system_metrics.jsonl") if "memory_mb" in line]
     assert execution.system["samples"] == len(samples) >= 5
     assert execution.system["peak_memory_mb"] == max(sample["memory_mb"] for sample in samples)
-    assert 0 < execution.system["mean_cpu_percent"] and "mean_gpu_percent" not in execution.system  # no GPU here
+    assert 0 < execution.system["mean_cpu_percent"]
+    assert "mean_gpu_percent" not in execution.system
     indexed = dict(MetricHistory.objects.filter(execution=execution).values_list("name", "values"))
     assert indexed["system/time"] == [sample["time"] for sample in samples]
     assert len(indexed["system/epoch_end"]) == 10
     api = watcher.get(f"/api/executions/{execution.pk}/system").json()
-    assert api["source"] == "index" and api["series"]["memory_mb"] == [sample["memory_mb"] for sample in samples]
+    assert api["source"] == "index"
+    assert api["series"]["memory_mb"] == [sample["memory_mb"] for sample in samples]
 
 
 def test_a_run_cancelled_mid_way_keeps_a_file_of_whole_lines_and_it_is_indexed(worker, watcher):
@@ -98,9 +102,11 @@ def test_a_run_cancelled_mid_way_keeps_a_file_of_whole_lines_and_it_is_indexed(w
     assert execution.status == "cancelled"
     lines = lines_of(f"{execution.folder_path}/system_metrics.jsonl")  # ends with a newline: every line whole
     samples = [line for line in lines if "memory_mb" in line]
-    assert execution.system["samples"] == len(samples) >= 4 and execution.error.count("system_metrics") == 0
+    assert execution.system["samples"] == len(samples) >= 4
+    assert execution.error.count("system_metrics") == 0
     data = watcher.get(f"/executions/{execution.pk}/system.json").json()
-    assert data["source"] == "index" and data["series"]["memory_mb"]["y"] == [s["memory_mb"] for s in samples]
+    assert data["source"] == "index"
+    assert data["series"]["memory_mb"]["y"] == [s["memory_mb"] for s in samples]
 
 
 def test_the_queue_page_shows_each_worker_machines_figures(worker, watcher):
@@ -115,6 +121,8 @@ def test_the_queue_page_shows_each_worker_machines_figures(worker, watcher):
     total_gb = psutil.virtual_memory().total / 2**30
     assert f"of {psutil.cpu_count()} cores" in cell
     assert re.search(rf"memory <strong>[\d.]+</strong> of {total_gb:.1f} GB \(\d+%\)", cell), cell
-    assert "s ago" in cell and "GPU" not in cell  # this machine has none
+    assert "s ago" in cell
+    assert "GPU" not in cell
     full = watcher.get("/queue/").content.decode()
-    assert "<th>Machine</th>" in full and f'data-worker="{worker.name}"' in full
+    assert "<th>Machine</th>" in full
+    assert f'data-worker="{worker.name}"' in full

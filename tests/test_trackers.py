@@ -53,7 +53,7 @@ def test_a_tracker_failing_in_two_threads_at_once_is_dropped_once_and_raises_in_
     for _ in range(50):
         failing, recording = FailingInBothThreads(), Recording()
         trackers = TrackerSet([failing, recording])
-        raised = []
+        raised: list[BaseException] = []
 
         def call(method, *args, trackers=trackers, raised=raised):
             try:
@@ -122,6 +122,7 @@ def test_a_run_whose_tracker_fails_in_the_sampler_and_the_training_at_once_keeps
     assert result.error is None
     assert result.succeeded
     assert len(result.metrics["metrics"]["loss"]) == 3
+    assert result.path is not None
     summary = json.loads((result.path / "trackers.json").read_text())
     assert summary["tensorboard"]["error"] == f"RuntimeError: {HALF_IMPORTED}"
 

@@ -50,7 +50,8 @@ def test_an_invalid_config_exits_2_lists_every_problem_and_writes_nothing(tmp_pa
     assert "model.network[1].units: must be a positive integer, got -5" in done.stderr
     assert "training.epoch: unknown key; did you mean 'epochs'?" in done.stderr
     assert "model.network[0].activaton: unknown argument for dense; did you mean 'activation'?" in done.stderr
-    assert not (tmp_path / "elsewhere").exists() and not (tmp_path / "trainings").exists()
+    assert not (tmp_path / "elsewhere").exists()
+    assert not (tmp_path / "trainings").exists()
     assert not (tmp_path / "cache").exists()
 
 
@@ -63,7 +64,8 @@ def test_a_missing_config_file_exits_2(tmp_path):
         timeout=120,
         env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'i.sqlite3'}"},
     )
-    assert done.returncode == 2 and "cannot read" in done.stderr
+    assert done.returncode == 2
+    assert "cannot read" in done.stderr
 
 
 def test_a_training_failure_exits_1_and_keeps_the_folder(tmp_path):
@@ -80,5 +82,6 @@ def test_an_invalid_config_naming_mlflow_leaves_no_mlflow_store_either(tmp_path)
     config = tiny(trackers=[{"type": "mlflow"}])
     config["training"]["batch_size"] = 0
     done = train(config, tmp_path)
-    assert done.returncode == 2 and "training.batch_size: must be a positive integer, got 0" in done.stderr
+    assert done.returncode == 2
+    assert "training.batch_size: must be a positive integer, got 0" in done.stderr
     assert not (tmp_path / "trainings").exists()

@@ -65,7 +65,8 @@ def seed_run(tmp_path_factory):
 def test_the_folder_has_exactly_the_seed_layout(seed_run):
     _, result = seed_run
     path = result.path
-    assert path.parent.name == "executions" and path.parent.parent.name == "boston_housing"
+    assert path.parent.name == "executions"
+    assert path.parent.parent.name == "boston_housing"
     assert dt.datetime.strptime(path.name, "%H-%M-%S__%d-%m-%Y")
     names = sorted(p.name for p in path.iterdir())
     assert names == [
@@ -86,19 +87,21 @@ def test_the_log_follows_the_seed_format_and_steps(seed_run):
     lines = (result.path / "execution.log").read_text().splitlines()
     parsed = [LOG_LINE.match(line) for line in lines]
     assert all(parsed), [line for line, match in zip(lines, parsed, strict=False) if not match]
-    steps = [(m.group(2), m.group(3)) for m in parsed]
+    matches = [m for m in parsed if m is not None]
+    steps = [(m.group(2), m.group(3)) for m in matches]
     position = 0
     for component, start in SEED_STEPS:  # the seed's steps, in the seed's order
         while position < len(steps) and not (steps[position][0] == component and steps[position][1].startswith(start)):
             position += 1
         assert position < len(steps), f"missing or out of order: {component} - {start}"
-    assert any(m.group(1) == "DEBUG" and m.group(3).startswith("Fitting model took") for m in parsed)
+    assert any(m.group(1) == "DEBUG" and m.group(3).startswith("Fitting model took") for m in matches)
 
 
 def test_metrics_json_has_elapsed_per_epoch_test_and_hardware(seed_run):
     _, result = seed_run
     document = json.loads((result.path / "metrics.json").read_text())
-    assert set(document["elapsed"]) == set(STAGES) and all(v >= 0 for v in document["elapsed"].values())
+    assert set(document["elapsed"]) == set(STAGES)
+    assert all(v >= 0 for v in document["elapsed"].values())
     assert document["elapsed"]["fit_model"] > 0
     metrics = document["metrics"]
     assert set(metrics) == {
@@ -175,7 +178,8 @@ def test_the_mlflow_run_holds_every_metric_history_params_and_artifacts(seed_run
     location = json.loads((result.path / "trackers.json").read_text())["mlflow"]
     client = MlflowClient(location["tracking_uri"])
     run = client.get_run(location["run_id"])
-    assert run.info.run_name == result.path.name and run.info.status == "FINISHED"
+    assert run.info.run_name == result.path.name
+    assert run.info.status == "FINISHED"
     assert client.get_experiment(run.info.experiment_id).name == "Boston Housing"
     for key, values in metrics.items():
         history = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
@@ -186,7 +190,8 @@ def test_the_mlflow_run_holds_every_metric_history_params_and_artifacts(seed_run
     assert run.data.params["model.network.0.units"] == "512"
     # The canonical params: "adam" spelt out as its type, the schema's defaults filled in.
     assert run.data.params["model.compilation.optimizer.type"] == "adam"
-    assert "model.compilation.optimizer" not in run.data.params and run.data.params["training.shuffle"] == "True"
+    assert "model.compilation.optimizer" not in run.data.params
+    assert run.data.params["training.shuffle"] == "True"
     artifacts = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
     assert {"model.h5", "training_config.json"} <= artifacts
 
@@ -197,10 +202,12 @@ def test_a_failing_tracker_is_a_warning_and_the_training_completes(trainings, ca
     config = tiny(trackers=[{"type": "mlflow", "tracking_uri": unreachable}, {"type": "tensorboard"}])
     result = run_experiment(load_config(config), trainings, cache_dir)
     assert result.succeeded
+    assert result.path is not None
     log = (result.path / "execution.log").read_text()
     assert re.search(r" - WARNING - Trackers - Tracker mlflow failed", log)
     summary = json.loads((result.path / "trackers.json").read_text())
-    assert "error" in summary["mlflow"] and "error" not in summary["tensorboard"]
+    assert "error" in summary["mlflow"]
+    assert "error" not in summary["tensorboard"]
     assert (result.path / "model.h5").is_file()
 
 
@@ -209,11 +216,16 @@ def test_a_failed_run_keeps_its_log_config_and_what_was_measured(trainings, cach
     config["model"]["input_shape"] = [12]  # Boston has 13 features: fails after loading the data
     config["model"]["network"][0]["units"] = 4
     result = run_experiment(load_config(config), trainings, cache_dir)
-    assert not result.succeeded and "model.input_shape is [12], but the samples have shape [13]" in result.error
+    assert not result.succeeded
+    assert result.error is not None
+    assert "model.input_shape is [12], but the samples have shape [13]" in result.error
+    assert result.path is not None
     document = json.loads((result.path / "metrics.json").read_text())
-    assert document["error"] == result.error and document["elapsed"]["load_data"] > 0
+    assert document["error"] == result.error
+    assert document["elapsed"]["load_data"] > 0
     log = (result.path / "execution.log").read_text()
-    assert " - ERROR - Trainer - Execution failed" in log and "Traceback (most recent call last)" in log
+    assert " - ERROR - Trainer - Execution failed" in log
+    assert "Traceback (most recent call last)" in log
     assert json.loads((result.path / "training_config.json").read_text()) == config
     assert not (result.path / "model.h5").exists()
 
@@ -222,7 +234,8 @@ def test_early_stopping_stops_and_the_partial_history_is_kept(trainings, cache_d
     config = tiny(epochs=30, callbacks=[{"type": "early_stopping", "monitor": "loss", "patience": 0, "min_delta": 1e9}])
     result = run_experiment(load_config(config), trainings, cache_dir)
     # The first epoch sets the baseline; the second cannot improve by 1e9, so training stops there.
-    assert result.succeeded and len(result.metrics["metrics"]["loss"]) == 2
+    assert result.succeeded
+    assert len(result.metrics["metrics"]["loss"]) == 2
 
 
 def test_no_statistic_leaks_from_val_or_test_into_the_transformers(trainings, cache_dir):
@@ -248,6 +261,7 @@ def test_file_datasets_train_and_are_filed_under_their_name(tmp_path, trainings,
     config["dataset"] = {"path": str(data), "target": "y", "transformers": [{"type": "min_max_scaler"}]}
     result = run_experiment(load_config(config), trainings, cache_dir)
     assert result.succeeded, result.error
+    assert result.path is not None
     assert result.path.parent.parent.name == "linear_data"
 
 
@@ -255,7 +269,8 @@ def test_two_runs_in_the_same_second_get_separate_folders(trainings):
     moment = dt.datetime(2026, 11, 27, 6, 16, 31)
     first = create_execution_dir(trainings, "iris", now=moment)
     second = create_execution_dir(trainings, "iris", now=moment)
-    assert first.name == "06-16-31__27-11-2026" and second.name == "06-16-31__27-11-2026_2"
+    assert first.name == "06-16-31__27-11-2026"
+    assert second.name == "06-16-31__27-11-2026_2"
 
 
 def test_progress_reaches_the_callers_keras_callbacks(trainings, cache_dir):
@@ -287,6 +302,7 @@ def test_running_out_of_memory_inside_code_that_wraps_errors_is_still_said_as_ou
     assert result.error == (
         "out of memory (limit 300 MB): MemoryError: the run used more than 300 MB of memory (GYMNOS_JOB_MEMORY_MB)"
     )
+    assert result.path is not None
     assert json.loads((result.path / "metrics.json").read_text())["error"] == result.error
     assert f"Execution failed: {result.error}" in (result.path / "execution.log").read_text()
 

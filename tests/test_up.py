@@ -96,7 +96,8 @@ def test_stopping_up_mid_run_leaves_no_execution_running(up, tmp_path):
     assert statuses(tmp_path)[1] == "cancelled"
     with sqlite3.connect(tmp_path / "var" / "gymnos.sqlite3") as db:
         error, folder = db.execute("select error, folder_path from experiments_execution where id = 1").fetchone()
-    assert "manage.py up" in error and os.path.isfile(os.path.join(folder, "execution.log"))
+    assert "manage.py up" in error
+    assert os.path.isfile(os.path.join(folder, "execution.log"))
 
 
 def up_log(tmp_path):
@@ -124,7 +125,8 @@ def test_up_serves_with_gunicorn_and_the_login_line_stays_last_and_requests_are_
     assert not any("runserver" in command for command in commands)
     wait_for(lambda: "Log in as: admin / " in up_log(tmp_path), timeout=60, message="login line")
     page = get(port, "/accounts/login/")
-    assert page.startswith(b"HTTP/1") and b"Log in to Gymnos" in page
+    assert page.startswith(b"HTTP/1")
+    assert b"Log in to Gymnos" in page
     css = re.search(rb'href="(/static/css/gymnos\.[0-9a-f]{12}\.css)"', page)
     assert css is not None  # the static files were collected: hashed names, served gzipped
     assert b"Content-Encoding: gzip" in get(port, css.group(1).decode(), b"Accept-Encoding: gzip\r\n")
@@ -133,10 +135,16 @@ def test_up_serves_with_gunicorn_and_the_login_line_stays_last_and_requests_are_
     assert not any(word in up_log(tmp_path) for word in ("oneDNN", "cuda", "absl::InitializeLog"))
 
     # The first log-in: the way back in is said again, without the password.
-    password = re.search(r"Log in as: admin / (\S+)", up_log(tmp_path)).group(1)
+    said = re.search(r"Log in as: admin / (\S+)", up_log(tmp_path))
+    assert said is not None
+    password = said.group(1)
     login_page = get(port, "/accounts/login/")
-    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', login_page).group(1).decode()
-    cookie = re.search(rb"csrftoken=([^;]+);", login_page).group(1).decode()
+    field = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', login_page)
+    assert field is not None
+    token = field.group(1).decode()
+    set_cookie = re.search(rb"csrftoken=([^;]+);", login_page)
+    assert set_cookie is not None
+    cookie = set_cookie.group(1).decode()
     body = f"csrfmiddlewaretoken={token}&username=admin&password={password}".encode()
     with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
         connection.sendall(
@@ -147,7 +155,8 @@ def test_up_serves_with_gunicorn_and_the_login_line_stays_last_and_requests_are_
         assert b" 302 " in connection.recv(100)
     wait_for(lambda: "admin logged in" in up_log(tmp_path), timeout=15, message="the first log-in said")
     line = [line for line in after_login_line(tmp_path) if "admin logged in" in line][0]
-    assert "python manage.py changepassword admin" in line and password not in line
+    assert "python manage.py changepassword admin" in line
+    assert password not in line
     process.send_signal(signal.SIGINT)
     assert process.wait(30) == 0
 
@@ -219,7 +228,8 @@ def test_ctrl_c_stops_a_training_run_within_ten_seconds_and_a_finished_run_stays
     assert time.monotonic() - started < 10
     with sqlite3.connect(tmp_path / "var" / "gymnos.sqlite3") as db:
         status, error = db.execute("select status, error from experiments_execution where id = 2").fetchone()
-    assert status == "cancelled" and error.startswith("cancelled: `manage.py up` was stopped while this ran")
+    assert status == "cancelled"
+    assert error.startswith("cancelled: `manage.py up` was stopped while this ran")
 
 
 def test_a_worker_killed_mid_run_fails_that_run_and_its_replacement_runs_the_next(up, tmp_path):

@@ -9,9 +9,12 @@ pytestmark = pytest.mark.django_db
 
 def test_the_login_page_is_open_and_logs_in_to_where_you_were_going(outsider, owner):
     page = outsider.get("/accounts/login/?next=/queue/").content.decode()
-    assert "Log in to Gymnos" in page and 'value="/queue/"' in page and "csrfmiddlewaretoken" in page
+    assert "Log in to Gymnos" in page
+    assert 'value="/queue/"' in page
+    assert "csrfmiddlewaretoken" in page
     response = outsider.post("/accounts/login/", {"username": "olivia", "password": "pw-olivia-123", "next": "/queue/"})
-    assert response.status_code == 302 and response["Location"] == "/queue/"
+    assert response.status_code == 302
+    assert response["Location"] == "/queue/"
     assert outsider.get("/queue/").status_code == 200
 
 
@@ -28,7 +31,8 @@ def test_logging_in_needs_the_csrf_token(owner):
 def test_logging_out_is_a_post_and_ends_the_session(owner_client):
     assert owner_client.get("/accounts/logout/").status_code == 405
     response = owner_client.post("/accounts/logout/")
-    assert response.status_code == 302 and response["Location"] == "/accounts/login/"
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/"
     assert owner_client.get("/").status_code == 302
 
 

@@ -1,5 +1,6 @@
 """The execution page, the JSON it polls (status, charts, checkpoints, files) and its log tail."""
 
+import datetime as dt
 import re
 
 import pytest
@@ -14,9 +15,11 @@ def test_the_permalink_shows_status_hardware_config_and_downloads(owner_client, 
     page = owner_client.get(permalink(trained)).content.decode()
     assert '<span class="badge succeeded">succeeded</span>' in page
     assert "15 epochs" in page
-    assert "Test CPU 9000 · 8 threads" in page and "16.0\xa0GB" in page
+    assert "Test CPU 9000 · 8 threads" in page
+    assert "16.0\xa0GB" in page
     assert "&quot;batch_size&quot;: 32" in page  # the config, readable
-    assert f'href="/runs/new/?from={trained.pk}"' in page and "Run again with changes" in page
+    assert f'href="/runs/new/?from={trained.pk}"' in page
+    assert "Run again with changes" in page
     for name in (
         "model.h5",
         "training_config.json",
@@ -32,18 +35,21 @@ def test_the_permalink_shows_status_hardware_config_and_downloads(owner_client, 
 def test_a_teammate_sees_the_page_but_no_cancel_or_rerun_button_for_a_live_run(teammate_client, trained):
     Execution.objects.filter(pk=trained.pk).update(status="running", epochs_total=20)
     page = teammate_client.get(permalink(trained)).content.decode()
-    assert "Epoch 15 of 20" in page and "Cancel run" not in page
+    assert "Epoch 15 of 20" in page
+    assert "Cancel run" not in page
 
 
 def test_the_owner_sees_progress_eta_and_cancel_while_it_runs(owner_client, trained):
     from django.utils import timezone
 
     Execution.objects.filter(pk=trained.pk).update(
-        status="running", epochs_total=30, started_at=timezone.now() - timezone.timedelta(seconds=60), finished_at=None
+        status="running", epochs_total=30, started_at=timezone.now() - dt.timedelta(seconds=60), finished_at=None
     )
     page = owner_client.get(permalink(trained)).content.decode()
-    assert "Epoch 15 of 30" in page and re.search(r"about 1m 0[0-2]s left", page)  # 60 s for 15 epochs, 15 to go
-    assert 'style="width: 50%"' in page and "Cancel run" in page
+    assert "Epoch 15 of 30" in page
+    assert re.search(r"about 1m 0[0-2]s left", page)
+    assert 'style="width: 50%"' in page
+    assert "Cancel run" in page
 
 
 def test_an_outsider_is_sent_to_log_in(outsider, trained):
@@ -54,7 +60,8 @@ def test_an_outsider_is_sent_to_log_in(outsider, trained):
         f"/executions/{trained.pk}/log.json",
     ):
         response = outsider.get(url)
-        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next=")
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/?next=")
 
 
 def test_wrong_methods_are_405(owner_client, trained):
@@ -70,7 +77,8 @@ def test_an_unknown_run_is_404(owner_client, trained):
 
 def test_the_id_url_redirects_to_the_permalink_once_there_is_a_folder(owner_client, trained):
     response = owner_client.get(f"/executions/{trained.pk}/")
-    assert response.status_code == 302 and response["Location"] == permalink(trained)
+    assert response.status_code == 302
+    assert response["Location"] == permalink(trained)
 
 
 def test_a_queued_run_without_a_folder_has_a_page_that_says_it_waits(owner_client, owner):
@@ -85,10 +93,14 @@ def test_a_queued_run_without_a_folder_has_a_page_that_says_it_waits(owner_clien
         launched_by=owner,
     )
     page = owner_client.get(f"/executions/{queued.pk}/").content.decode()
-    assert "Queued run" in page and "Waiting for a free worker on the <code>default</code> queue" in page
-    assert "Charts appear here after the first epoch" in page and "launched by olivia" in page
+    assert "Queued run" in page
+    assert "Waiting for a free worker on the <code>default</code> queue" in page
+    assert "Charts appear here after the first epoch" in page
+    assert "launched by olivia" in page
     data = owner_client.get(f"/executions/{queued.pk}/data.json").json()
-    assert data["live"] and data["charts"] == {} and data["permalink"] is None
+    assert data["live"]
+    assert data["charts"] == {}
+    assert data["permalink"] is None
 
 
 def test_the_hardware_panel_follows_the_run_opened_while_it_was_queued(owner_client, owner, trained):
@@ -102,18 +114,23 @@ def test_the_hardware_panel_follows_the_run_opened_while_it_was_queued(owner_cli
     )
     Execution.objects.filter(pk=queued.pk).update(status="succeeded", hardware=trained.hardware)
     panel = owner_client.get(f"/executions/{queued.pk}/data.json").json()["hardware_html"]
-    assert "Test CPU 9000 · 8 threads" in panel and "Recorded in metrics.json" not in panel
+    assert "Test CPU 9000 · 8 threads" in panel
+    assert "Recorded in metrics.json" not in panel
 
 
 def test_the_data_has_train_and_val_per_chart_and_checkpoints_on_val_loss(owner_client, trained):
     data = owner_client.get(f"/executions/{trained.pk}/data.json").json()
     assert list(data["charts"]) == ["loss", "mean_absolute_error"]
-    assert data["charts"]["loss"]["train"]["x"] == list(range(1, 16)) and data["charts"]["loss"]["val"]["y"][0] == 120.0
+    assert data["charts"]["loss"]["train"]["x"] == list(range(1, 16))
+    assert data["charts"]["loss"]["val"]["y"][0] == 120.0
     assert [(m["x"], m["y"]) for m in data["checkpoints"]] == [(5, 24.0), (10, 12.0), (15, 8.0)]
     assert data["checkpoints"][0]["url"] == permalink(trained) + "files/callbacks/model_checkpoint/weights.05-27.07.h5"
     assert owner_client.get(data["checkpoints"][0]["url"]).status_code == 200  # the marker's click downloads it
-    assert data["elapsed"][0] == ["load_data", 0.78] and data["elapsed"][-1][0] == "evaluate_model"
-    assert not data["live"] and "succeeded" in data["status_html"] and "weights.15-16.03.h5" in data["files_html"]
+    assert data["elapsed"][0] == ["load_data", 0.78]
+    assert data["elapsed"][-1][0] == "evaluate_model"
+    assert not data["live"]
+    assert "succeeded" in data["status_html"]
+    assert "weights.15-16.03.h5" in data["files_html"]
 
 
 def test_charts_follow_epochs_written_while_it_trains(owner_client, trained):
@@ -127,17 +144,23 @@ def test_charts_follow_epochs_written_while_it_trains(owner_client, trained):
         40,
     )
     data = owner_client.get(f"/executions/{trained.pk}/data.json").json()
-    assert data["live"] and data["epochs"] == 16 and data["epochs_total"] == 40
-    assert data["charts"]["loss"]["train"]["y"][-1] == 0.01 and "Epoch 16 of 40" in data["status_html"]
+    assert data["live"]
+    assert data["epochs"] == 16
+    assert data["epochs_total"] == 40
+    assert data["charts"]["loss"]["train"]["y"][-1] == 0.01
+    assert "Epoch 16 of 40" in data["status_html"]
 
 
 def test_long_histories_are_downsampled_for_the_chart_but_keep_their_extremes(owner_client, trained):
-    values = [float(i % 997) for i in range(50_000)]
+    values: list[float | None] = [float(i % 997) for i in range(50_000)]
     values[31_337] = -1.0
     MetricHistory.objects.store({trained.pk: {"loss": values}})
     trace = owner_client.get(f"/executions/{trained.pk}/data.json").json()["charts"]["loss"]["train"]
-    assert len(trace["y"]) <= 2000 and trace["points"] == 50_000
-    assert min(trace["y"]) == -1.0 and max(trace["y"]) == 996.0 and 31_338 in trace["x"]
+    assert len(trace["y"]) <= 2000
+    assert trace["points"] == 50_000
+    assert min(trace["y"]) == -1.0
+    assert max(trace["y"]) == 996.0
+    assert 31_338 in trace["x"]
 
 
 def test_the_log_tail_is_the_last_200_lines_then_what_was_appended(owner_client, trained):
@@ -146,13 +169,16 @@ def test_the_log_tail_is_the_last_200_lines_then_what_was_appended(owner_client,
         handle.writelines(f"line {i}\n" for i in range(500))
     first = owner_client.get(f"/executions/{trained.pk}/log.json").json()
     lines = first["data"].splitlines()
-    assert len(lines) == 200 and lines[0] == "line 300" and lines[-1] == "line 499"
+    assert len(lines) == 200
+    assert lines[0] == "line 300"
+    assert lines[-1] == "line 499"
     with open(log_path, "a", encoding="utf-8") as handle:
         handle.write("epoch 16 done — naïve\n")
     more = owner_client.get(f"/executions/{trained.pk}/log.json", {"offset": first["offset"]}).json()
     assert more["data"] == "epoch 16 done — naïve\n"
     again = owner_client.get(f"/executions/{trained.pk}/log.json", {"offset": more["offset"]}).json()
-    assert again["data"] == "" and again["offset"] == more["offset"]
+    assert again["data"] == ""
+    assert again["offset"] == more["offset"]
 
 
 def test_a_run_without_a_log_has_an_empty_tail(owner_client, owner):
@@ -169,6 +195,7 @@ def test_a_run_without_a_log_has_an_empty_tail(owner_client, owner):
 
 def test_the_seed_example_folder_renders(owner_client, seed_run):
     page = owner_client.get(permalink(seed_run)).content.decode()
-    assert "15.75" in page and "22.42" in page  # last val_loss, test_loss
+    assert "15.75" in page
+    assert "22.42" in page
     data = owner_client.get(f"/executions/{seed_run.pk}/data.json").json()
     assert data["checkpoints"] == []  # the seed's checkpoints are at epochs 5-15, past its 4 epochs

@@ -50,14 +50,18 @@ def test_the_list_shows_each_experiment_with_counts_last_run_and_best_val_loss(o
     add_runs(3)
     Execution.objects.filter(folder_name="run-000").update(status="failed")
     page = owner_client.get("/").content.decode()
-    assert "boston_housing" in page and "mnist" in page
-    assert "2 succeeded" in page and "1 failed" in page
-    assert "1" in page and "val_loss" in page  # mnist's best val_loss is 1.0
+    assert "boston_housing" in page
+    assert "mnist" in page
+    assert "2 succeeded" in page
+    assert "1 failed" in page
+    assert "1" in page
+    assert "val_loss" in page
 
 
 def test_a_new_team_sees_how_to_launch_a_first_run(owner_client):
     page = owner_client.get("/").content.decode()
-    assert "No runs yet" in page and "python manage.py train examples/boston_housing.json" in page
+    assert "No runs yet" in page
+    assert "python manage.py train examples/boston_housing.json" in page
     assert 'href="/runs/new/"' in page
 
 
@@ -65,7 +69,8 @@ def test_a_new_team_sees_how_to_launch_a_first_run(owner_client):
 def test_an_outsider_is_sent_to_log_in(outsider, url):
     add_runs(1)
     response = outsider.get(url)
-    assert response.status_code == 302 and response["Location"] == f"/accounts/login/?next={url}"
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={url}"
 
 
 @pytest.mark.parametrize("url", ["/", "/experiments/mnist/"])
@@ -150,8 +155,10 @@ def test_it_filters_by_status_and_by_tag(owner_client):
 def test_it_pages_on_the_server_keeping_the_sort(owner_client):
     add_runs(30)
     first = owner_client.get("/experiments/mnist/", {"sort": "val_loss", "per_page": 25}).content.decode()
-    assert len(rows_in(first)) == 25 and rows_in(first)[0] == "run-000"
-    assert "Page 1 of 2" in first and "per_page=25&amp;sort=metrics.val_loss&amp;order=asc&amp;page=2" in first
+    assert len(rows_in(first)) == 25
+    assert rows_in(first)[0] == "run-000"
+    assert "Page 1 of 2" in first
+    assert "per_page=25&amp;sort=metrics.val_loss&amp;order=asc&amp;page=2" in first
     second = owner_client.get("/experiments/mnist/", {"sort": "val_loss", "per_page": 25, "page": 2}).content.decode()
     assert rows_in(second) == ["run-025", "run-026", "run-027", "run-028", "run-029"]
 
@@ -160,8 +167,10 @@ def test_rows_show_stage_times_hardware_tags_and_test_metrics(owner_client, trai
     page = owner_client.get("/experiments/boston_housing/").content.decode()
     assert "Test CPU 9000 (8 cores)" in page
     assert "2.3 s" in page  # fit
-    assert "test_loss" in page and "9.5" in page
-    assert f'name="runs" value="{trained.pk}"' in page and "Compare selected" in page
+    assert "test_loss" in page
+    assert "9.5" in page
+    assert f'name="runs" value="{trained.pk}"' in page
+    assert "Compare selected" in page
 
 
 def test_a_gpu_name_that_is_not_text_still_shows(owner_client):
@@ -174,7 +183,8 @@ def test_a_gpu_name_that_is_not_text_still_shows(owner_client):
 def test_an_empty_experiment_says_how_to_launch(owner_client):
     Experiment.objects.create(name="iris")
     page = owner_client.get("/experiments/iris/").content.decode()
-    assert "No runs in iris yet" in page and "Launch one" in page
+    assert "No runs in iris yet" in page
+    assert "Launch one" in page
 
 
 # --- params columns, the query box, the column chooser, the "What works" data (issue 12) ---------
@@ -213,10 +223,12 @@ def test_the_table_shows_the_params_that_differ_and_not_those_that_do_not(owner_
     add_grid()
     page = owner_client.get("/experiments/grid/").content.decode()
     columns = headers(page)
-    assert "params.training.batch_size" in columns and "params.model.compilation.optimizer.type" in columns
+    assert "params.training.batch_size" in columns
+    assert "params.model.compilation.optimizer.type" in columns
     assert "params.dataset.name" not in columns
     assert columns.index("params.model.compilation.optimizer.type") < columns.index("metrics.val_loss")
-    assert ">sgd</td>" in page and ">128</td>" in page
+    assert ">sgd</td>" in page
+    assert ">128</td>" in page
 
 
 def test_the_default_columns_leave_system_figures_evaluation_and_size_to_the_chooser(owner_client):
@@ -260,7 +272,8 @@ def test_the_query_box_narrows_the_table_and_its_address_is_a_link(owner_client)
     add_grid()
     query = 'params.training.batch_size >= 64 and params.model.compilation.optimizer.type = "sgd"'
     page = owner_client.get("/experiments/grid/", {"q": query}).content.decode()
-    assert rows_in(page) == ["run-003", "run-002"] and "2 runs matching the filter" in page
+    assert rows_in(page) == ["run-003", "run-002"]
+    assert "2 runs matching the filter" in page
     assert (
         'value="params.training.batch_size &gt;= 64 and params.model.compilation.optimizer.type = &quot;sgd&quot;"'
         in page
@@ -273,12 +286,15 @@ def test_a_bad_query_is_a_message_with_its_column_and_an_empty_table_never_a_500
     add_grid()
     response = owner_client.get("/experiments/grid/", {"q": "params.training.batch_size = 64 and metrics.val_loss < "})
     page = response.content.decode()
-    assert response.status_code == 200 and rows_in(page) == []
-    assert "col 55: expected a value after &#x27;&lt;&#x27;" in page and "No runs: the query has a problem" in page
+    assert response.status_code == 200
+    assert rows_in(page) == []
+    assert "col 55: expected a value after &#x27;&lt;&#x27;" in page
+    assert "No runs: the query has a problem" in page
     assert "\n" + " " * 54 + "^</pre>" in page  # a caret under the column
     for query in ["'unterminated", "x" * 2000, "not " * 300 + "a", "((((", "\x00", "status = 'nope'", "a = 1)"]:
         response = owner_client.get("/experiments/grid/", {"q": query})
-        assert response.status_code == 200 and "This query cannot run" in response.content.decode()
+        assert response.status_code == 200
+        assert "This query cannot run" in response.content.decode()
 
 
 def test_archived_runs_show_only_when_asked(owner_client):
@@ -286,7 +302,8 @@ def test_archived_runs_show_only_when_asked(owner_client):
     Execution.objects.filter(folder_name="run-003").update(archived=True)
     assert "run-003" not in rows_in(owner_client.get("/experiments/grid/").content.decode())
     page = owner_client.get("/experiments/grid/", {"archived": "1"}).content.decode()
-    assert rows_in(page)[0] == "run-003" and "archived ones included" in page
+    assert rows_in(page)[0] == "run-003"
+    assert "archived ones included" in page
     assert rows_in(owner_client.get("/experiments/grid/", {"q": "archived"}).content.decode()) == ["run-003"]
 
 
@@ -295,7 +312,9 @@ def test_a_filtered_table_is_counted_after_it_loads_up_to_a_limit(owner_client, 
 
     add_runs(30)
     page = owner_client.get("/experiments/mnist/", {"q": "metrics.val_loss > 0", "per_page": 25}).content.decode()
-    assert len(rows_in(page)) == 25 and "25 or more runs match the filter" in page and "Page 1<" in page
+    assert len(rows_in(page)) == 25
+    assert "25 or more runs match the filter" in page
+    assert "Page 1<" in page
     assert 'data-count-url="/experiments/mnist/count.json?q=metrics.val_loss+%3E+0' in page
     assert owner_client.get("/experiments/mnist/count.json", {"q": "metrics.val_loss > 0"}).json() == {
         "count": 30,
@@ -311,14 +330,16 @@ def test_a_filtered_table_is_counted_after_it_loads_up_to_a_limit(owner_client, 
     }
     # A page that is not full counts itself: no request needed.
     page = owner_client.get("/experiments/mnist/", {"q": "metrics.val_loss > 26", "per_page": 25}).content.decode()
-    assert "4 runs matching the filter" in page and "data-count-url" not in page
+    assert "4 runs matching the filter" in page
+    assert "data-count-url" not in page
     second = owner_client.get("/experiments/mnist/", {"q": "metrics.val_loss > 0", "per_page": 25, "page": 2})
     assert rows_in(second.content.decode()) == [f"run-{i:03d}" for i in (4, 3, 2, 1, 0)]
     assert "30 runs matching the filter" in second.content.decode()
     beyond = owner_client.get("/experiments/mnist/", {"q": "metrics.val_loss > 0", "page": 9}).content.decode()
     assert "No more runs" in beyond
     bad = owner_client.get("/experiments/mnist/count.json", {"q": "metrics.val_loss >"})
-    assert bad.status_code == 400 and bad.json()["column"] == 19
+    assert bad.status_code == 400
+    assert bad.json()["column"] == 19
 
 
 def test_the_last_page_of_a_sorted_table_is_its_end(owner_client):
@@ -327,7 +348,8 @@ def test_the_last_page_of_a_sorted_table_is_its_end(owner_client):
     page = owner_client.get("/experiments/mnist/", {"sort": "metrics.val_loss", "per_page": 25, "page": 3})
     assert rows_in(page.content.decode()) == [f"run-{i:03d}" for i in range(51, 60)] + ["run-007"]
     first = owner_client.get("/experiments/mnist/", {"sort": "metrics.val_loss", "per_page": 25}).content.decode()
-    assert "Page 1 of 3" in first and 'id="last-page"' in first
+    assert "Page 1 of 3" in first
+    assert 'id="last-page"' in first
 
 
 def test_the_list_counts_only_the_runs_tables_show(owner_client, owner):
@@ -335,7 +357,8 @@ def test_the_list_counts_only_the_runs_tables_show(owner_client, owner):
     Execution.objects.filter(folder_name="run-000").update(archived=True)
     Execution.objects.delete_run(Execution.objects.get(folder_name="run-001").pk, by=owner)
     page = owner_client.get("/").content.decode()
-    assert "2 succeeded" in page and "deleted" not in page
+    assert "2 succeeded" in page
+    assert "deleted" not in page
     Experiment.objects.filter(name="mnist").update(archived=True)
     assert "mnist" not in owner_client.get("/").content.decode()
     assert "mnist" in owner_client.get("/", {"archived": "1"}).content.decode()
@@ -358,9 +381,11 @@ def test_the_what_works_data_has_each_run_s_params_the_metric_and_groups(owner_c
         {"value": "sgd", "runs": 2, "mean": 7.5, "min": 7.0, "max": 8.0},
     ]
     narrowed = owner_client.get(url, {**params, "q": "params.training.batch_size = 64"}).json()
-    assert [run[1] for run in narrowed["runs"]] == ["run-002", "run-001"] and narrowed["truncated"] is False
+    assert [run[1] for run in narrowed["runs"]] == ["run-002", "run-001"]
+    assert narrowed["truncated"] is False
     bad = owner_client.get(url, {"q": "metrics.val_loss <"})
-    assert bad.status_code == 400 and bad.json() == {"error": "col 19: expected a value after '<'", "column": 19}
+    assert bad.status_code == 400
+    assert bad.json() == {"error": "col 19: expected a value after '<'", "column": 19}
     assert owner_client.get("/experiments/nope/explore.json").status_code == 404
 
 
@@ -372,8 +397,10 @@ def test_odd_names_in_a_run_do_not_break_the_table(owner_client):
     execution.set_metrics({"y" * 300: [1.0], "loss": [2.0]})
     execution.save()
     response = owner_client.get("/experiments/odd/")
-    assert response.status_code == 200 and rows_in(response.content.decode()) == ["run-000"]
+    assert response.status_code == 200
+    assert rows_in(response.content.decode()) == ["run-000"]
     chosen = owner_client.get("/experiments/odd/", {"cols": f"system.cpu,system.{'x' * 300}"}).content.decode()
     assert headers(chosen)[3:] == ["system.cpu"]  # a name no column can have is left out
     query = owner_client.get("/experiments/odd/", {"q": "system.cpu = 'n/a'"})  # text where a number is expected
-    assert query.status_code == 200 and "system.cpu is a number" in html.unescape(query.content.decode())
+    assert query.status_code == 200
+    assert "system.cpu is a number" in html.unescape(query.content.decode())

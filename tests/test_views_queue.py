@@ -32,15 +32,19 @@ def launch(client, config):
 def test_waiting_runs_are_listed_in_order_with_who_launched_them(owner_client, teammate_client):
     first, second = launch(owner_client, tiny()), launch(owner_client, tiny())
     page = teammate_client.get("/queue/").content.decode()
-    assert "Waiting (2)" in page and page.index(f"/executions/{first.pk}/") < page.index(f"/executions/{second.pk}/")
+    assert "Waiting (2)" in page
+    assert page.index(f"/executions/{first.pk}/") < page.index(f"/executions/{second.pk}/")
     assert page.count("<td>olivia</td>") == 2
-    assert "No worker is running" in page and "python manage.py up" in page
+    assert "No worker is running" in page
+    assert "python manage.py up" in page
     assert teammate_client.get("/queue/fragment/").content.decode().count("<td>olivia</td>") == 2
 
 
 def test_an_empty_queue_says_how_to_start(owner_client):
     page = owner_client.get("/queue/").content.decode()
-    assert "Nothing is waiting" in page and "No run is training right now" in page and "queue/fragment/" in page
+    assert "Nothing is waiting" in page
+    assert "No run is training right now" in page
+    assert "queue/fragment/" in page
 
 
 def test_the_page_renders_with_a_clear_notice_when_redis_is_down(owner_client, settings, owner):
@@ -51,14 +55,17 @@ def test_the_page_renders_with_a_clear_notice_when_redis_is_down(owner_client, s
     for url in ("/queue/", "/queue/fragment/"):
         response = owner_client.get(url)
         page = response.content.decode()
-        assert response.status_code == 200 and "The job queue is down." in page and "REDIS_URL" in page
+        assert response.status_code == 200
+        assert "The job queue is down." in page
+        assert "REDIS_URL" in page
         assert "Waiting (1)" in page
 
 
 def test_an_outsider_is_sent_to_log_in_and_posts_are_405(outsider, owner_client):
     for url in ("/queue/", "/queue/fragment/"):
         response = outsider.get(url)
-        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
         assert owner_client.post(url).status_code == 405
 
 
@@ -66,12 +73,15 @@ def test_cancelling_a_queued_run_takes_it_off_the_queue(owner_client):
     execution = launch(owner_client, tiny())
     assert django_rq.get_queue("default").job_ids == [execution.job_id]
     response = owner_client.post(f"/executions/{execution.pk}/cancel/")
-    assert response.status_code == 302 and response["Location"] == f"/executions/{execution.pk}/"
+    assert response.status_code == 302
+    assert response["Location"] == f"/executions/{execution.pk}/"
     execution.refresh_from_db()
-    assert execution.status == "cancelled" and execution.error == "cancelled by a user"
+    assert execution.status == "cancelled"
+    assert execution.error == "cancelled by a user"
     assert django_rq.get_queue("default").job_ids == []
     page = owner_client.get(response["Location"]).content.decode()
-    assert "Cancelled boston_housing/queued #" in page and "Cancel run" not in page
+    assert "Cancelled boston_housing/queued #" in page
+    assert "Cancel run" not in page
 
 
 def test_cancelling_a_finished_run_says_why_not(owner_client):
@@ -87,10 +97,12 @@ def test_cancel_needs_the_permission_a_login_and_a_post(owner_client, teammate_c
     execution = launch(owner_client, tiny())
     assert teammate_client.post(f"/executions/{execution.pk}/cancel/").status_code == 403
     response = outsider.post(f"/executions/{execution.pk}/cancel/")
-    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
     assert owner_client.get(f"/executions/{execution.pk}/cancel/").status_code == 405
     execution.refresh_from_db()
-    assert execution.status == "queued" and django_rq.get_queue("default").job_ids == [execution.job_id]
+    assert execution.status == "queued"
+    assert django_rq.get_queue("default").job_ids == [execution.job_id]
 
 
 @pytest.mark.training
@@ -101,19 +113,21 @@ def test_a_worker_shows_idle_then_busy_with_its_run_and_cancel_stops_it(owner_cl
     try:
         worker.wait_ready()
         page = owner_client.get("/queue/fragment/").content.decode()
-        assert worker.name in page and '<span class="badge succeeded">idle</span>' in page and "ago" in page
+        assert worker.name in page
+        assert '<span class="badge succeeded">idle</span>' in page
+        assert "ago" in page
         config = tiny(epochs=40, callbacks=[{"type": "lambda_callback", "on_epoch_end": "tests.hooks.pause"}])
         execution = launch(owner_client, config)
         wait_for(lambda: Execution.objects.get(pk=execution.pk).epochs >= 2, timeout=120, message="two epochs")
         page = owner_client.get("/queue/").content.decode()
-        assert (
-            "In progress (1)" in page
-            and f"<code>{worker.name}</code>" in page
-            and '<span class="badge running">busy</span>' in page
-        )
+        assert "In progress (1)" in page
+        assert f"<code>{worker.name}</code>" in page
+        assert '<span class="badge running">busy</span>' in page
         execution.refresh_from_db()
         detail = owner_client.get(f"/executions/{execution.pk}/", follow=True).content.decode()
-        assert f"Epoch {execution.epochs}" in detail and "of 40" in detail and "Cancel run" in detail
+        assert f"Epoch {execution.epochs}" in detail
+        assert "of 40" in detail
+        assert "Cancel run" in detail
         assert owner_client.post(f"/executions/{execution.pk}/cancel/").status_code == 302
         execution.refresh_from_db()
         assert execution.status == "cancelled"

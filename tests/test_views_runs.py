@@ -19,19 +19,26 @@ pytestmark = [
 
 def test_the_form_starts_from_the_boston_example(owner_client):
     page = owner_client.get("/runs/new/").content.decode()
-    assert 'value="Boston Housing"' in page and '<option value="boston_housing" selected>' in page
-    assert 'name="epochs" value="25"' in page and 'value="early_stopping" id="id_callbacks_0" checked' in page
-    assert "&quot;standard_scaler&quot;" in page and "js/run_form." in page
+    assert 'value="Boston Housing"' in page
+    assert '<option value="boston_housing" selected>' in page
+    assert 'name="epochs" value="25"' in page
+    assert 'value="early_stopping" id="id_callbacks_0" checked' in page
+    assert "&quot;standard_scaler&quot;" in page
+    assert "js/run_form." in page
 
 
 def test_launching_queues_the_run_and_opens_its_page(owner_client, owner):
     response = owner_client.post("/runs/new/", form_for(tiny(epochs=3)))
     execution = Execution.objects.get()
-    assert response.status_code == 302 and response["Location"] == f"/executions/{execution.pk}/"
-    assert execution.status == "queued" and execution.launched_by == owner and execution.epochs_total == 3
+    assert response.status_code == 302
+    assert response["Location"] == f"/executions/{execution.pk}/"
+    assert execution.status == "queued"
+    assert execution.launched_by == owner
+    assert execution.epochs_total == 3
     assert django_rq.get_queue("default").job_ids == [f"execution-{execution.pk}"]
     page = owner_client.get(response["Location"]).content.decode()
-    assert "Queued Boston Housing" in page and "Waiting for a free worker" in page
+    assert "Queued Boston Housing" in page
+    assert "Waiting for a free worker" in page
 
 
 def test_a_changed_field_wins_over_the_json_and_unchanged_ones_leave_it(owner_client):
@@ -45,8 +52,11 @@ def test_a_changed_field_wins_over_the_json_and_unchanged_ones_leave_it(owner_cl
         ),
     )
     saved = Execution.objects.get().config
-    assert saved["training"]["epochs"] == 4 and saved["training"]["batch_size"] == 8
-    assert saved["model"]["compilation"]["optimizer"] == "sgd" and saved["experiment"]["name"] == "Tuned"
+    assert saved is not None
+    assert saved["training"]["epochs"] == 4
+    assert saved["training"]["batch_size"] == 8
+    assert saved["model"]["compilation"]["optimizer"] == "sgd"
+    assert saved["experiment"]["name"] == "Tuned"
     assert saved["training"]["callbacks"] == [{"type": "terminate_on_nan"}]
 
 
@@ -54,7 +64,8 @@ def test_problems_show_at_their_field_or_json_path_and_nothing_is_queued(owner_c
     config = tiny()
     config["model"]["network"][1]["units"] = -5
     page = owner_client.post("/runs/new/", form_for(config, epochs=3, val=0.7, test=0.5)).content.decode()
-    assert Execution.objects.count() == 0 and django_rq.get_queue("default").job_ids == []
+    assert Execution.objects.count() == 0
+    assert django_rq.get_queue("default").job_ids == []
     fractions = page[page.index('id="id_fit"') : page.index('id="id_test"')]
     assert "training.samples: fractions add up to" in fractions
     problems = page[page.index('id="json-problems"') :]
@@ -85,7 +96,9 @@ def test_json_that_does_not_parse_is_an_error_beside_it(owner_client):
     data = form_for(tiny())
     data["config"] = '{"experiment": '
     page = owner_client.post("/runs/new/", data).content.decode()
-    assert "The config is not valid JSON" in page and "line 1" in page and Execution.objects.count() == 0
+    assert "The config is not valid JSON" in page
+    assert "line 1" in page
+    assert Execution.objects.count() == 0
 
 
 def test_clone_fills_the_form_from_a_run(owner_client, root, owner):
@@ -93,7 +106,9 @@ def test_clone_fills_the_form_from_a_run(owner_client, root, owner):
     config["training"]["epochs"] = 7
     source = make_run(root, "06-16-31__08-04-2019", config=config, owner=owner)
     page = owner_client.get("/runs/new/", {"from": source.pk}).content.decode()
-    assert 'name="epochs" value="7"' in page and "06-16-31__08-04-2019" in page and "A copy of" in page
+    assert 'name="epochs" value="7"' in page
+    assert "06-16-31__08-04-2019" in page
+    assert "A copy of" in page
     assert owner_client.get("/runs/new/", {"from": 999999}).status_code == 404
 
 
@@ -118,7 +133,8 @@ def test_a_teammate_without_the_permission_sees_the_form_but_cannot_launch(teamm
 
 def test_an_outsider_is_sent_to_log_in(outsider):
     for response in (outsider.get("/runs/new/"), outsider.post("/runs/new/", form_for(tiny()))):
-        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
     assert Execution.objects.count() == 0
 
 
@@ -137,5 +153,6 @@ def test_when_redis_is_down_the_form_says_so_and_nothing_is_queued(owner_client,
         name: {"URL": "redis://127.0.0.1:1/0?socket_connect_timeout=1"} for name in ("default", "gpu")
     }
     page = owner_client.post("/runs/new/", form_for(tiny())).content.decode()
-    assert "the job queue is unavailable" in page and "python manage.py up" in page
+    assert "the job queue is unavailable" in page
+    assert "python manage.py up" in page
     assert Execution.objects.count() == 0

@@ -3,6 +3,7 @@
 import datetime as dt
 import os
 import signal
+from typing import Any
 
 import django_rq
 import pytest
@@ -30,7 +31,7 @@ def stack(settings, tmp_path, monkeypatch):
     flush()
 
     class Stack:
-        workers = []
+        workers: list[Any] = []
 
         def worker(self, **env):
             process = WorkerProcess(
@@ -57,9 +58,12 @@ def test_a_launched_run_trains_and_its_folder_is_indexed(stack):
     wait_for(lambda: status_of(execution.pk) in {"succeeded", "failed"}, timeout=90, message="run finished")
     execution.refresh_from_db()
     assert execution.status == "succeeded", execution.error
-    assert execution.epochs == 3 and execution.epochs_total == 3 and execution.worker.startswith("test-")
+    assert execution.epochs == 3
+    assert execution.epochs_total == 3
+    assert execution.worker.startswith("test-")
     assert os.path.isfile(os.path.join(execution.folder_path, "model.h5"))
-    assert len(execution.history("loss")) == 3 and execution.test_loss is not None
+    assert len(execution.history("loss")) == 3
+    assert execution.test_loss is not None
     assert execution.elapsed["fit_model"] > 0  # synced from metrics.json
 
 
@@ -76,9 +80,11 @@ def test_epoch_metrics_are_visible_while_the_run_trains(stack):
         return body if body["status"] == "running" and body["epochs"] >= 2 else None
 
     body = wait_for(mid_run, timeout=90, message="two epochs visible while running")
-    assert body["epochs_total"] == 8 and "loss" in body["summary"]
+    assert body["epochs_total"] == 8
+    assert "loss" in body["summary"]
     metrics = client.get(f"/api/executions/{execution.pk}/metrics").json()["metrics"]
-    assert len(metrics["loss"]) >= 2 and len(metrics["val_loss"]) >= 2
+    assert len(metrics["loss"]) >= 2
+    assert len(metrics["val_loss"]) >= 2
     wait_for(lambda: status_of(execution.pk) == "succeeded", timeout=90, message="run finished")
 
 
@@ -92,7 +98,8 @@ def test_cancelling_a_running_run_stops_it_and_keeps_its_partial_folder(stack):
     folder = execution.folder_path
     # The work horse is gone: no more epochs, and no model saved.
     epochs = wait_for(lambda: _steady_epochs(execution.pk), timeout=30, message="training stopped")
-    assert epochs < 40 and not os.path.exists(os.path.join(folder, "model.h5"))
+    assert epochs < 40
+    assert not os.path.exists(os.path.join(folder, "model.h5"))
     assert os.path.isfile(os.path.join(folder, "execution.log"))
     wait_for(
         lambda: Execution.objects.get(pk=execution.pk).synced_at is not None,

@@ -120,7 +120,7 @@ class ValidationErrors(Schema):
     errors: list[Problem]
 
 
-def forbidden_unless_allowed(request: HttpRequest, permission: str = LAUNCH_PERMISSION) -> Status | None:
+def forbidden_unless_allowed(request: HttpRequest, permission: str = LAUNCH_PERMISSION) -> Status[Any] | None:
     """403 with what is missing, unless the user holds ``permission`` (``access.has_permission``)."""
     if not has_permission(request.user, permission):
         return Status(403, {"detail": f"you need the {permission} permission to do this; ask an admin for it"})
@@ -136,6 +136,6 @@ def json_body(request: HttpRequest, max_bytes: int | None = None) -> Any:
         raise ConfigError([PipelineProblem("", str(exc))]) from exc
 
 
-def invalid(exc: ConfigError) -> Status:
+def invalid(exc: ConfigError) -> Status[Any]:
     """400 listing every problem with its path."""
     return Status(400, {"errors": [problem.as_dict() for problem in exc.problems]})

@@ -53,7 +53,7 @@ class LogChunk(Schema):
         }
     },
 )
-def launch(request: HttpRequest) -> Status:
+def launch(request: HttpRequest) -> Status[Any]:
     """Validate the config (the JSON body) and queue it. 400 lists every problem with its JSON path."""
     denied = forbidden_unless_allowed(request)
     if denied:
@@ -90,7 +90,7 @@ def metrics(request: HttpRequest, execution_id: int) -> dict[str, Any]:
 
 
 @router.get("/{execution_id}/log", response={200: LogChunk, 404: Detail}, summary="The log from a byte offset")
-def log_tail(request: HttpRequest, execution_id: int, offset: int = 0) -> Status:
+def log_tail(request: HttpRequest, execution_id: int, offset: int = 0) -> Status[Any]:
     """The bytes of execution.log after ``offset`` (at most 256 KiB) and the offset to ask from next."""
     execution = get_object_or_404(Execution, pk=execution_id)
     try:
@@ -104,7 +104,7 @@ def log_tail(request: HttpRequest, execution_id: int, offset: int = 0) -> Status
     response={200: ExecutionDetail, 403: Detail, 409: Detail, 503: Detail},
     summary="Cancel a run",
 )
-def cancel(request: HttpRequest, execution_id: int) -> Status:
+def cancel(request: HttpRequest, execution_id: int) -> Status[Any]:
     """A queued run leaves the queue; a running one is stopped and keeps its partial folder."""
     denied = forbidden_unless_allowed(request)
     if denied:

@@ -44,11 +44,11 @@ class CurationEdit(Section):
     )
 
 
-def _problem(path: str, message: str) -> Status:
+def _problem(path: str, message: str) -> Status[Any]:
     return Status(400, {"errors": [{"path": path, "message": message}]})
 
 
-def _cleaned(request: HttpRequest) -> dict[str, Any] | Status:
+def _cleaned(request: HttpRequest) -> dict[str, Any] | Status[Any]:
     """The body as the edit's cleaned values, or a 400 listing every problem with its path."""
     try:
         edit = validate(CurationEdit, json_body(request, max_bytes=sidecar.MAX_BYTES))
@@ -70,8 +70,8 @@ RESPONSES = {200: ExecutionDetail, 400: ValidationErrors, 403: Detail, 404: Deta
 
 
 def _curate(
-    request: HttpRequest, execution_id: int, permission: str, action: Callable[[Execution], Status | object]
-) -> Status:
+    request: HttpRequest, execution_id: int, permission: str, action: Callable[[Execution], Status[Any] | object]
+) -> Status[Any]:
     """The permission (403), the run (404), ``action(run)`` (a ``Status`` it returns is the answer; a
     ``CurationError``, 409 saying why), then the run as it is now."""
     denied = forbidden_unless_allowed(request, permission)
@@ -98,11 +98,11 @@ def _curate(
         }
     },
 )
-def curation_edit(request: HttpRequest, execution_id: int) -> Status:
+def curation_edit(request: HttpRequest, execution_id: int) -> Status[Any]:
     """Any of ``title``, ``notes`` (Markdown) and ``tags`` (the whole list); written to the run's folder
     (``curation.json``) and the index. 409 when the run has no folder to keep them (queued, missing, deleted)."""
 
-    def save(execution: Execution) -> Status | bool:
+    def save(execution: Execution) -> Status[Any] | bool:
         values = _cleaned(request)
         if isinstance(values, Status):
             return values
@@ -113,27 +113,27 @@ def curation_edit(request: HttpRequest, execution_id: int) -> Status:
 
 
 @router.post("/{execution_id}/archive", response=RESPONSES, summary="Archive a run")
-def curation_archive(request: HttpRequest, execution_id: int) -> Status:
+def curation_archive(request: HttpRequest, execution_id: int) -> Status[Any]:
     """Hide the run from the default tables and charts (a filter still shows it). Archiving an archived run
     changes nothing."""
     return _curate(request, execution_id, EDIT_PERMISSION, lambda run: edits.set_archived(run, True, request))
 
 
 @router.post("/{execution_id}/unarchive", response=RESPONSES, summary="Unarchive a run")
-def curation_unarchive(request: HttpRequest, execution_id: int) -> Status:
+def curation_unarchive(request: HttpRequest, execution_id: int) -> Status[Any]:
     """Show the run in the default tables and charts again."""
     return _curate(request, execution_id, EDIT_PERMISSION, lambda run: edits.set_archived(run, False, request))
 
 
 @router.delete("/{execution_id}", response=RESPONSES, summary="Move a run to the trash")
-def curation_delete(request: HttpRequest, execution_id: int) -> Status:
+def curation_delete(request: HttpRequest, execution_id: int) -> Status[Any]:
     """Move the run's folder to ``<trainings root>/.trash/`` (same path inside) and mark it ``deleted``.
     409 for a queued or running run (cancel it first) or one already deleted."""
     return _curate(request, execution_id, DELETE_PERMISSION, lambda run: trash.delete(run, request=request))
 
 
 @router.post("/{execution_id}/restore", response=RESPONSES, summary="Restore a run from the trash")
-def curation_restore(request: HttpRequest, execution_id: int) -> Status:
+def curation_restore(request: HttpRequest, execution_id: int) -> Status[Any]:
     """Move the run's folder back where it was and give it back the status it had. 409 when it is not in the
     trash, or something already sits at its original path (the answer names it)."""
     return _curate(request, execution_id, DELETE_PERMISSION, lambda run: trash.restore(run, request=request))

@@ -46,7 +46,7 @@ class EvaluationOut(Schema):
     response={200: EvaluationOut, 404: Detail},
     summary="The evaluation report: per-class figures and curves, or regression errors; and the model",
 )
-def evaluation(request: HttpRequest, execution_id: int) -> Status:
+def evaluation(request: HttpRequest, execution_id: int) -> Status[Any]:
     """What the run's model gets right and wrong on its test split (else its validation split).
 
     404 when the execution does not exist, or has no readable ``evaluation.json`` yet (a queued or running

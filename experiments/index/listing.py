@@ -116,9 +116,17 @@ def list_folder(folder: Folder, root: str) -> Listing:
     """Stat every file under the folder (symlinks are not followed out of the root) and hash it."""
     if folder.outside:  # not walked at all; the fingerprint notices if the link is pointed elsewhere
         return Listing({}, {}, hashlib.blake2b(folder.outside.encode(), digest_size=16).hexdigest(), 0)
+    files, links = _walk(str(folder.path), root)
+    newest = max((mtime for _, mtime in files.values()), default=0)
+    return Listing(files, links, _fingerprint(files, links), newest)
+
+
+def _walk(top: str, root: str) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
+    """Every file under ``top``, ``{relative path: (size, mtime_ns)}``, and every link out of the root,
+    ``{relative path: target}``. Links inside the root to a file are files; links to a folder are not walked."""
     files: dict[str, tuple[int, int]] = {}
     links: dict[str, str] = {}
-    pending = [("", str(folder.path))]
+    pending = [("", top)]
     while pending:
         prefix, directory = pending.pop()
         try:
@@ -142,10 +150,14 @@ def list_folder(folder: Folder, root: str) -> Listing:
                         files[relative] = (stat.st_size, stat.st_mtime_ns)
                 except OSError:  # vanished between listing and stat: the next sync sees the rest
                     continue
+    return files, links
+
+
+def _fingerprint(files: dict[str, tuple[int, int]], links: dict[str, str]) -> str:
+    """A hash of every file's path, size and mtime and every outside link's target (and of the reader's version)."""
     digest = hashlib.blake2b(READER_VERSION, digest_size=16)
     for relative, (size, mtime) in sorted(files.items()):
         digest.update(f"{relative}\0{size}\0{mtime}\n".encode("utf-8", "surrogateescape"))
     for relative, target in sorted(links.items()):
         digest.update(f"{relative}\0->{target}\n".encode("utf-8", "surrogateescape"))
-    newest = max((mtime for _, mtime in files.values()), default=0)
-    return Listing(files, links, digest.hexdigest(), newest)
+    return digest.hexdigest()

@@ -407,6 +407,21 @@ def read_folder(
             record.finished_at = dt.datetime.fromtimestamp(listing.files["metrics.json"][1] / 1e9, dt.UTC)
         return record
     record.finished_at = None
+    _status_without_metrics(record, listing, known_status, worker_alive, now, stale_after)
+    return record
+
+
+def _status_without_metrics(
+    record: Record,
+    listing: Listing,
+    known_status: str | None,
+    worker_alive: bool,
+    now: dt.datetime,
+    stale_after: dt.timedelta,
+) -> None:
+    """How a run without a readable metrics.json stands: failed (unreadable, or stale), what the row says it
+    ended as, or running."""
+    folder = record.folder
     if "metrics.json" in listing.links_outside or "metrics.json" in listing.files:
         record.status = Status.FAILED  # there, but not read (the problem is already recorded)
     elif known_status is not None and known_status in ENDED:
@@ -421,7 +436,6 @@ def read_folder(
         )
     else:
         record.status = Status.RUNNING
-    return record
 
 
 def _newest_ns(folder: Folder, listing: Listing) -> int:

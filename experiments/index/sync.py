@@ -373,7 +373,7 @@ def index_execution(execution_id: int) -> None:
         return
     try:
         sync_folder(path, settings.GYMNOS_TRAININGS_ROOT)
-    except Exception:  # noqa: BLE001 - the run's own outcome matters more than its index
+    except Exception:  # logged with its traceback: the run's own outcome matters more than its index
         log.exception("Could not index %s", path)
 
 

@@ -51,7 +51,7 @@ def reap() -> dict[str, int]:
         except (redis.RedisError, OSError) as exc:  # Redis away: said in a line, every turn until it is back
             log.warning("Could not %s (Redis said: %s); trying again later", what, exc)
             count = 0
-        except Exception:  # noqa: BLE001 - one step's failure must stop neither the others nor the loop
+        except Exception:  # logged: one step's failure must stop neither the others nor the loop
             log.exception("Could not %s; trying again later", what)
             count = 0
         if count:

@@ -38,7 +38,7 @@ def warm_up() -> None:
     for ready in WORKER_READY:
         try:
             ready()
-        except Exception:  # noqa: BLE001 - a feature's warm-up only saves time; the jobs still run without it
+        except Exception:  # logged: a feature's warm-up only saves time; the jobs still run without it
             log.warning("Warm-up step %s failed; the jobs will do it themselves", ready.__qualname__, exc_info=True)
 
 
@@ -70,7 +70,7 @@ class GymnosWorker(Worker):
         for beat in WORKER_HEARTBEAT:
             try:
                 beat(pipeline if pipeline is not None else self.connection, self.key)
-            except Exception:  # noqa: BLE001 - what features add is a courtesy; the heartbeat is what matters
+            except Exception:  # logged: what features add is a courtesy; the heartbeat is what matters
                 log.exception("Heartbeat step %s failed", beat.__qualname__)
         # The reaper, every REAP_SECONDS, the first time as the worker is first idle: RQ heartbeats every
         # MACHINE_SECONDS, idle or while a horse trains, where its maintenance runs only between jobs, every 10
@@ -97,7 +97,7 @@ class GymnosWorker(Worker):
             if not any(launches(job) for launches in LAUNCHING_JOBS):
                 return
             launching.checker().start_server()
-        except Exception:  # noqa: BLE001 - without it a horse starts a checker of its own, slower but the same
+        except Exception:  # logged: without it a horse starts a checker of its own, slower but the same
             log.warning("Could not start the build checker; a horse that checks a config starts one", exc_info=True)
         self.checker_started = True
 
@@ -110,7 +110,7 @@ class GymnosWorker(Worker):
                 f"fail the run of job {job.id}, whose work horse died",
                 lambda: on_horse_killed(job, ret_val, self.oom_kills_at_fork),
             )
-        except Exception:  # noqa: BLE001 - the reaper fails the run later ("worker lost")
+        except Exception:  # logged: the reaper fails the run later ("worker lost")
             log.exception("Could not fail the run of job %s, whose work horse died", job.id)
         finally:
             connections.close_all()

@@ -344,7 +344,7 @@ SUMMARY_FIELDS = ("summary", "test_metrics", "epochs", "final_loss", "final_val_
 VALUES_PER_QUERY = 200
 
 
-class MetricHistoryQuerySet(models.QuerySet):
+class MetricHistoryQuerySet(models.QuerySet[Any]):  # MetricHistory's (executions.py, which imports this module)
     def store(self, histories: dict[int, dict[str, list[float | None]]], replace: bool = False) -> None:
         """Write each execution's histories, one row per metric (values already finite or None).
 

@@ -12,10 +12,10 @@ import os
 # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) drowns the run's own log.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from .build_check import check_build  # noqa: E402
-from .config import TrainingConfig, load_config, load_config_file  # noqa: E402
-from .errors import ConfigError, Problem  # noqa: E402
-from .trainer import ExecutionResult, run_experiment  # noqa: E402
+from .build_check import check_build
+from .config import TrainingConfig, load_config, load_config_file
+from .errors import ConfigError, Problem
+from .trainer import ExecutionResult, run_experiment
 
 __all__ = [
     "TrainingConfig",

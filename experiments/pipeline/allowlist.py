@@ -64,7 +64,7 @@ def import_allowed(path: str, key: str) -> Callable[..., Any]:
     module_name, function_name = path.rsplit(".", 1)
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - any import failure is the config's problem to report
+    except Exception as exc:  # re-raised: any import failure is the config's problem to report
         raise ComponentError(
             f"cannot import module '{module_name}' (listed in {VARIABLE}): {type(exc).__name__}: {exc}", key
         ) from exc

@@ -151,16 +151,7 @@ def component_problems(data: object) -> list[Problem]:
         if layer is not None:
             check = functools.partial(network.make_layer, layer.type, layer.kwargs)
             _collect(problems, f"model.network[{index}]", check)
-    compilation = _section(model, "compilation")
-    optimizer = _alone(_OPTIMIZER, compilation.get("optimizer")) if "optimizer" in compilation else None
-    if optimizer is not None:
-        _collect(problems, "model.compilation.optimizer", functools.partial(network.make_optimizer, optimizer))
-    loss = compilation.get("loss")
-    if isinstance(loss, str) and loss:
-        _collect(problems, "model.compilation.loss", functools.partial(network.loss_name, loss))
-    for index, metric in enumerate(_items(compilation, "metrics")):
-        if isinstance(metric, str) and metric:
-            _collect(problems, f"model.compilation.metrics[{index}]", functools.partial(network.metric_name, metric))
+    _compilation_problems(problems, _section(model, "compilation"))
     for index, item in enumerate(_items(data.get("dataset"), "transformers")):
         transformer = _alone(_TRANSFORMER, item)
         if transformer is not None:
@@ -170,6 +161,19 @@ def component_problems(data: object) -> list[Problem]:
         if callback is not None:
             _collect(problems, f"training.callbacks[{index}]", callback.check_build)
     return problems
+
+
+def _compilation_problems(problems: list[Problem], compilation: dict[str, Any]) -> None:
+    """What Keras says about the optimizer, the loss and each metric of ``model.compilation``, into ``problems``."""
+    optimizer = _alone(_OPTIMIZER, compilation.get("optimizer")) if "optimizer" in compilation else None
+    if optimizer is not None:
+        _collect(problems, "model.compilation.optimizer", functools.partial(network.make_optimizer, optimizer))
+    loss = compilation.get("loss")
+    if isinstance(loss, str) and loss:
+        _collect(problems, "model.compilation.loss", functools.partial(network.loss_name, loss))
+    for index, metric in enumerate(_items(compilation, "metrics")):
+        if isinstance(metric, str) and metric:
+            _collect(problems, f"model.compilation.metrics[{index}]", functools.partial(network.metric_name, metric))
 
 
 def all_problems(data: dict[str, Any], source: str | None = None) -> tuple[TrainingConfig | None, list[Problem]]:

@@ -51,7 +51,8 @@ def removable(
         ranked = [item for item in saved if _known(item.value)]
 
         def compare(a: Saved, b: Saved) -> int:
-            assert a.value is not None and b.value is not None  # only known values are ranked
+            assert a.value is not None
+            assert b.value is not None  # only known values are ranked
             if better(a.value, b.value):
                 return -1
             if better(b.value, a.value):

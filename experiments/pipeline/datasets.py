@@ -82,7 +82,7 @@ class Dataset:
             self.log.info(f"Loading dataset from cache ({cache.path}) ...")
             try:
                 return cache.load()
-            except Exception as exc:  # a truncated or foreign file: read the source again
+            except Exception as exc:  # noqa: BLE001 - a truncated or foreign file, whatever its reader raised: read the source again
                 self.log.warning(f"Ignoring unreadable cache file {cache.path}: {exc}")
         self.log.info("Downloading dataset ...")
         self.log.info(f"Retrieving dataset from {self.source} ...")

@@ -54,7 +54,7 @@ class ComponentError(Exception):
         super().__init__(message)
 
 
-class MemoryLimitExceeded(BaseException):  # noqa: N818 - named as the user reads it in the run's error
+class MemoryLimitExceeded(BaseException):  # no Error suffix: named as the user reads it in the run's error
     """The run went over the memory its process is held to: raised in the training's thread wherever it is.
 
     A ``BaseException``, as ``KeyboardInterrupt`` is: an interruption from outside, which no

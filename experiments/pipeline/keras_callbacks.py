@@ -51,11 +51,11 @@ class PeriodicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         self.shown_from = shown_from
         self.saved: list[checkpoints.Saved] = []
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if (epoch + 1) % self.period == 0:
             super().on_epoch_end(epoch, logs)
 
-    def _save_model(self, epoch: int, batch: int | None, logs: dict | None) -> None:
+    def _save_model(self, epoch: int, batch: int | None, logs: dict[str, Any] | None) -> None:
         # Keras' own hook for one save (private, but the one place that knows the path it wrote):
         # what it saved is noted so that retention can remove the files beyond keep / keep_best.
         if self.keep is None and self.keep_best is None:
@@ -121,16 +121,16 @@ class EpochProgressBar(keras.callbacks.Callback):
         self.stream = stream
         self.bar = None
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.bar = tqdm(total=self.epochs, unit="epoch", file=self.stream, dynamic_ncols=True, leave=True)
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         shown = {key: f"{value:.4g}" for key, value in (logs or {}).items() if isinstance(value, (int, float))}
         assert self.bar is not None  # on_train_begin made it
         self.bar.set_postfix(shown, refresh=False)
         self.bar.update(1)
 
-    def on_train_end(self, logs: dict | None = None) -> None:
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.bar is not None:
             self.bar.close()
 
@@ -142,17 +142,17 @@ class TrackerBridge(keras.callbacks.Callback):
         super().__init__()
         self.trackers = trackers
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.trackers.log_epoch(epoch + 1, logs or {})
 
 
 class LoggedTerminateOnNaN(keras.callbacks.TerminateOnNaN):
     """Keras's TerminateOnNaN, saying in the execution log where the loss went bad."""
 
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch = epoch + 1
 
-    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+    def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
             action = "failing the run" if self.raise_error else "stopping the training"
@@ -174,7 +174,7 @@ class EpochProgbarLogger(keras.callbacks.ProgbarLogger):
         super().__init__()
         self.wanted_verbose = verbose
 
-    def set_params(self, params: dict) -> None:
+    def set_params(self, params: dict[str, Any]) -> None:
         super().set_params(params)
         self.verbose = self.wanted_verbose
 
@@ -201,7 +201,7 @@ class TimeoutRemoteMonitor(keras.callbacks.RemoteMonitor):
         self.timeout = timeout
         self.failures = 0
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         send: dict[str, Any] = {"epoch": epoch}
         for key, value in (logs or {}).items():
             send[key] = value.item() if isinstance(value, (np.ndarray, np.generic)) else value
@@ -265,11 +265,11 @@ class LoggedLearningRateScheduler(keras.callbacks.LearningRateScheduler):
             self.initial = float(lr)
         return float(self.spec.rate(epoch, self.initial, self.epochs))
 
-    def set_params(self, params: dict) -> None:
+    def set_params(self, params: dict[str, Any]) -> None:
         super().set_params(params)
         self.epochs = params.get("epochs")
 
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         before = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         super().on_epoch_begin(epoch, logs)
         after = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))

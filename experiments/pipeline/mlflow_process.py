@@ -83,6 +83,39 @@ class MLflowProcess:
         )
 
 
+def _start(client: Any, event: dict[str, Any]) -> tuple[str, str]:
+    """The "start" event: the experiment (made if new), the run, its params and tags. ``(experiment id, run id)``."""
+    from mlflow.entities import Param, RunTag
+
+    experiment = client.get_experiment_by_name(event["experiment"])
+    experiment_id = (
+        experiment.experiment_id
+        if experiment is not None
+        else client.create_experiment(event["experiment"], artifact_location=event.get("artifact_location"))
+    )
+    run_id = client.create_run(experiment_id, run_name=event["run_name"], tags=event["tags"]).info.run_id
+    params = [Param(key[:250], str(value)[:6000]) for key, value in event["params"].items()]
+    for start in range(0, len(params), 100):  # MLflow takes at most 100 params a batch
+        client.log_batch(run_id, params=params[start : start + 100])
+    client.log_batch(run_id, tags=[RunTag(key, value) for key, value in event.get("run_tags", {}).items()])
+    return experiment_id, run_id
+
+
+def _record(client: Any, event: dict[str, Any], run_id: str | None) -> None:
+    """A "metrics" or "artifacts" event, into the run started before it."""
+    from mlflow.entities import Metric
+
+    if event["op"] == "metrics":
+        now = int(event.get("timestamp") or time.time() * 1000)
+        metrics = [Metric(key, float(value), now, event["step"]) for key, value in event["metrics"].items()]
+        assert run_id is not None, "metrics before start"
+        client.log_batch(run_id, metrics=metrics)
+    elif event["op"] == "artifacts":
+        for path in event["paths"]:
+            if Path(path).exists():
+                client.log_artifact(run_id, path)
+
+
 def _serve(uri: str, events: Iterable[str], answer: IO[str]) -> None:
     """The MLflow side: connect, then apply each event; always answer once."""
     run_id: str | None = None
@@ -92,14 +125,13 @@ def _serve(uri: str, events: Iterable[str], answer: IO[str]) -> None:
     # Import now (the slow part, while the trainer starts up), but touch the store only once the
     # run starts: a config that fails validation must leave nothing behind, not even mlflow.db.
     with paused_collector():
-        from mlflow.entities import Metric, Param, RunTag
+        import mlflow.entities  # noqa: F401 - what _start and _record use, imported while the trainer starts
         from mlflow.tracking import MlflowClient
 
     client = None
     for line in events:
         event = json.loads(line)
-        op = event["op"]
-        if op == "end":
+        if event["op"] == "end":
             status = event["status"]
             break
         if error is not None:
@@ -112,34 +144,17 @@ def _serve(uri: str, events: Iterable[str], answer: IO[str]) -> None:
                 error = f"cannot open the MLflow store {uri}: {type(exc).__name__}: {exc}"
                 continue
         try:
-            if op == "start":
-                experiment = client.get_experiment_by_name(event["experiment"])
-                experiment_id = (
-                    experiment.experiment_id
-                    if experiment is not None
-                    else client.create_experiment(event["experiment"], artifact_location=event.get("artifact_location"))
-                )
-                run_id = client.create_run(experiment_id, run_name=event["run_name"], tags=event["tags"]).info.run_id
-                params = [Param(key[:250], str(value)[:6000]) for key, value in event["params"].items()]
-                for start in range(0, len(params), 100):  # MLflow takes at most 100 params a batch
-                    client.log_batch(run_id, params=params[start : start + 100])
-                client.log_batch(run_id, tags=[RunTag(key, value) for key, value in event.get("run_tags", {}).items()])
-            elif op == "metrics":
-                now = int(event.get("timestamp") or time.time() * 1000)
-                metrics = [Metric(key, float(value), now, event["step"]) for key, value in event["metrics"].items()]
-                assert run_id is not None, "metrics before start"
-                client.log_batch(run_id, metrics=metrics)
-            elif op == "artifacts":
-                for path in event["paths"]:
-                    if Path(path).exists():
-                        client.log_artifact(run_id, path)
+            if event["op"] == "start":
+                experiment_id, run_id = _start(client, event)
+            else:
+                _record(client, event, run_id)
         except Exception as exc:  # noqa: BLE001 - reported in the answer
             error = f"{type(exc).__name__}: {exc}"
             traceback.print_exc()
     if run_id is not None and client is not None:  # a run was created, so the client was too
         try:
             client.set_terminated(run_id, status=status if error is None else "FAILED")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - reported in the answer (the first error wins)
             error = error or f"{type(exc).__name__}: {exc}"
     location = {"tracking_uri": uri, "experiment_id": experiment_id, "run_id": run_id}
     answer.write(json.dumps({"error": error, "location": location} if error else {"location": location}) + "\n")

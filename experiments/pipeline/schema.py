@@ -75,7 +75,7 @@ def shown(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def Explained(what: str) -> WrapValidator:  # noqa: N802 - reads as a type annotation
+def Explained(what: str) -> WrapValidator:  # capitalised: reads as a type annotation
     """Any failure of the field reads ``must be <what>, got <value>`` (one problem, not one per union member)."""
 
     def check(value: Any, handler: Callable[[Any], Any], info: ValidationInfo) -> Any:
@@ -216,23 +216,37 @@ def _message(error: Any, at: Any) -> str:
         return f"must be {ctx.get('expected')}, got {shown(given)}"
     if kind in _TYPE_NAMES:
         return f"must be {_TYPE_NAMES[kind]}, got {shown(given)}"
+    if kind in _BOUNDS:
+        return _bound_message(kind, ctx, given, at)
+    if kind in _LENGTHS:
+        return _length_message(kind, ctx, given)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{message[0].lower()}{message[1:]}, got {shown(given)}"
+
+
+def _bound_message(kind: str, ctx: dict[str, Any], given: Any, at: Any) -> str:
+    """A number out of its bounds: ``must be at least 1, got 0`` (above 0 reads as positive)."""
     if kind == "greater_than" and ctx.get("gt") == 0:
         core, _ = _unwrap(at)
         what = "a number above 0" if core is float else "a positive integer"
         return f"must be {what}, got {shown(given)}"
-    if kind in _BOUNDS:
-        key, words = _BOUNDS[kind]
-        return f"must be {words} {_number(ctx.get(key))}, got {shown(given)}"
+    key, words = _BOUNDS[kind]
+    return f"must be {words} {_number(ctx.get(key))}, got {shown(given)}"
+
+
+# pydantic's length errors, of a list or of a text.
+_LENGTHS = {"too_short", "too_long", "string_too_short", "string_too_long"}
+
+
+def _length_message(kind: str, ctx: dict[str, Any], given: Any) -> str:
+    """A list or a text too short or too long."""
     if kind == "too_short":
         return f"must have at least {ctx.get('min_length')} item(s), got {shown(given)}"
     if kind == "too_long":
         return f"must have at most {ctx.get('max_length')} item(s), got {len(given) if given is not None else '?'}"
     if kind == "string_too_short":
         return "must not be empty" if ctx.get("min_length") == 1 else f"must be at least {ctx['min_length']} characters"
-    if kind == "string_too_long":
-        return f"must be at most {ctx.get('max_length')} characters long, got {shown(given)}"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{message[0].lower()}{message[1:]}, got {shown(given)}"
+    return f"must be at most {ctx.get('max_length')} characters long, got {shown(given)}"
 
 
 def _union_problem(error: Any, root: type[BaseModel]) -> Problem:

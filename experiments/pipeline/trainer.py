@@ -107,7 +107,7 @@ class Trainer:
             self.trackers = TrackerSet.for_specs(self.config.tracking.trackers)
             try:
                 self._run(execution_log)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - every end is written down; _failed re-raises interruptions
                 return self._failed(exc, execution_log)
             finally:
                 if self.sampler is not None:

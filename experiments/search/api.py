@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from django.http import HttpRequest
 from django.utils.http import urlencode
-from ninja import Query, Router, Schema, Status
+from ninja import Router, Schema, Status
+from ninja.params.functions import Query  # the call: to mypy, ninja.Query is the alias Query[T] (an annotation)
 from pydantic import Field
 
 from experiments.api.base import Detail
@@ -102,7 +103,7 @@ def search(
     ),
     status: str | None = Query(None, description=f"Only runs with this status ({', '.join(STATUSES)})."),
     archived: bool = Query(False, description="Archived runs too (deleted runs are never listed)."),
-) -> Status:
+) -> Status[Any]:
     """Runs of every experiment (or of ``experiment``) that the query ``q`` selects, ordered by ``order_by``.
 
     Deleted runs are never listed; archived ones only with ``archived=true`` or a query naming ``archived``.

@@ -184,7 +184,7 @@ def _number(token: Token) -> float | int:
 
 
 @v_args(inline=True)
-class _Build(Transformer):
+class _Build(Transformer[Token, Node]):
     def number(self, token: Token) -> Value:
         return Value(_number(token), token.column or 1, str(token))
 
@@ -298,16 +298,16 @@ def _error(text: str, exc: UnexpectedInput) -> QueryError:
     return QueryError(1, str(exc))
 
 
-def _column(node: Tree | Token) -> int:
+def _column(node: Tree[Token] | Token) -> int:
     if isinstance(node, Token):
         return node.column or 1
     return getattr(node.meta, "column", 1) if not node.meta.empty else 1
 
 
-def _check_size(tree: Tree) -> None:
+def _check_size(tree: Tree[Token]) -> None:
     """Depth, conditions and values in an ``in``, walked without recursion (a deep tree must not blow the stack)."""
     conditions = 0
-    stack: list[tuple[Tree | Token, int]] = [(tree, 0)]
+    stack: list[tuple[Tree[Token] | Token, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         if not isinstance(node, Tree):

@@ -170,35 +170,50 @@ def _date(value: Value, col: Column, op: str) -> tuple[dt.datetime, bool]:
 def _typed(col: Column, value: Value, op: str) -> Any:
     """The literal as the column compares it, or QueryError saying what the column holds."""
     if isinstance(value.value, bool):
-        if col.kind not in {Kind.ANY, Kind.BOOL}:
-            raise QueryError(value.column, f"{col.name} is {_article(col)}; expected {_wanted(col)} after '{op}'")
-        if op not in {"=", "!="}:
-            raise QueryError(value.column, f"true and false compare with = or != only, not '{op}'")
-        return value.value
+        return _typed_bool(col, value, op)
     if col.kind in {Kind.NUMBER, Kind.DURATION}:
-        if not _is_number(value):
-            raise QueryError(
-                value.column,
-                f"{col.name} is {_article(col)}; expected {_wanted(col)} after '{op}', got {_describe(value)}",
-            )
-        if col.kind is Kind.DURATION and abs(float(value.value)) > MAX_SECONDS:
-            raise QueryError(
-                value.column, f"duration is at most {MAX_SECONDS:,.0f} seconds (31,000 years), got {_describe(value)}"
-            )
-        return float(value.value) if col.kind is Kind.DURATION else value.value
+        return _typed_number(col, value, op)
     if col.kind is Kind.TEXT:
-        if not isinstance(value.value, str):
-            raise QueryError(
-                value.column, f"{col.name} is text; expected a quoted value after '{op}', e.g. \"{value.text}\""
-            )
-        if col.name == "status" and op in {"=", "!="} and value.value not in STATUSES:
-            close = difflib.get_close_matches(value.value, STATUSES, n=1, cutoff=0.4)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            raise QueryError(value.column, f"no status '{value.value}'; {hint}statuses are {', '.join(STATUSES)}")
-        return value.value
+        return _typed_text(col, value, op)
     if col.kind is Kind.BOOL:
         raise QueryError(value.column, f"{col.name} is true or false; expected true or false after '{op}'")
     return value.value  # ANY: a number or a text, as written
+
+
+def _typed_bool(col: Column, value: Value, op: str) -> bool:
+    """``true`` or ``false``: for a true-or-false column (or a param), compared with = or != only."""
+    if col.kind not in {Kind.ANY, Kind.BOOL}:
+        raise QueryError(value.column, f"{col.name} is {_article(col)}; expected {_wanted(col)} after '{op}'")
+    if op not in {"=", "!="}:
+        raise QueryError(value.column, f"true and false compare with = or != only, not '{op}'")
+    return bool(value.value)
+
+
+def _typed_number(col: Column, value: Value, op: str) -> Any:
+    """A number for a number column; for a duration, a float of at most ``MAX_SECONDS``."""
+    if not _is_number(value):
+        raise QueryError(
+            value.column,
+            f"{col.name} is {_article(col)}; expected {_wanted(col)} after '{op}', got {_describe(value)}",
+        )
+    if col.kind is Kind.DURATION and abs(float(value.value)) > MAX_SECONDS:
+        raise QueryError(
+            value.column, f"duration is at most {MAX_SECONDS:,.0f} seconds (31,000 years), got {_describe(value)}"
+        )
+    return float(value.value) if col.kind is Kind.DURATION else value.value
+
+
+def _typed_text(col: Column, value: Value, op: str) -> str:
+    """A quoted text for a text column; for ``status`` with = or !=, one of the statuses."""
+    if not isinstance(value.value, str):
+        raise QueryError(
+            value.column, f"{col.name} is text; expected a quoted value after '{op}', e.g. \"{value.text}\""
+        )
+    if col.name == "status" and op in {"=", "!="} and value.value not in STATUSES:
+        close = difflib.get_close_matches(value.value, STATUSES, n=1, cutoff=0.4)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise QueryError(value.column, f"no status '{value.value}'; {hint}statuses are {', '.join(STATUSES)}")
+    return value.value
 
 
 _ARTICLES = {

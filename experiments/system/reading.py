@@ -119,6 +119,15 @@ class Series:
             self._add_sample(moment, line, line_number)
 
     def _add_sample(self, moment: float, line: dict[str, Any], line_number: int) -> None:
+        values = self._sample_values(line, line_number)
+        index = self.samples
+        self.samples += 1
+        if index % self.stride == 0:
+            self._keep(moment, values)
+
+    def _sample_values(self, line: dict[str, Any], line_number: int) -> dict[str, float | None]:
+        """A sample's fields, each counted in its stats: a bad name counts a bad line; a field past
+        ``MAX_FIELDS`` is dropped."""
         values: dict[str, float | None] = {}
         for name, raw in line.items():
             if name == "time":
@@ -133,10 +142,10 @@ class Series:
             values[name] = value
             if value is not None:
                 self.stats.setdefault(name, _Stats()).add(value)
-        index = self.samples
-        self.samples += 1
-        if index % self.stride:
-            return
+        return values
+
+    def _keep(self, moment: float, values: dict[str, float | None]) -> None:
+        """One point of the series; past ``MAX_POINTS``, every other point goes and the stride doubles."""
         for name in values:
             if name not in self.fields:
                 self.fields[name] = [None] * len(self.time)

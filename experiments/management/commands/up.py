@@ -138,7 +138,7 @@ class Stack:
             stdout=log,
             stderr=log,
             start_new_session=True,
-            preexec_fn=_lower_priority,  # noqa: PLW1509 - runs before exec, in the child; up starts no threads first
+            preexec_fn=_lower_priority,  # safe: runs before exec, in the child; up starts no threads first
         )
 
     def _start_worker(self, index: int) -> None:
@@ -146,7 +146,7 @@ class Stack:
         self.generation += 1
         name = f"{self.prefix}-{index}.{self.generation}"
         self.names[index] = name
-        log_file = open(self.logs / f"worker-{index}.log", "ab")  # noqa: SIM115 - the child keeps it open
+        log_file = open(self.logs / f"worker-{index}.log", "ab")  # the child keeps it open: not a with block
         self.workers[index] = self._spawn([sys.executable, MANAGE, "rqworker", *QUEUES, "--name", name], log_file)
         log_file.close()
 

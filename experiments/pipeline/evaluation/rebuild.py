@@ -71,7 +71,7 @@ def evaluate_folder(folder: str | Path, cache_dir: str | Path) -> dict[str, Any]
     config = load_config_file(folder / "training_config.json")
     try:
         model = keras.models.load_model(folder / "model.h5", compile=False)
-    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: say which, whatever h5py raised
+    except Exception as exc:  # re-raised: a truncated or foreign file: say which, whatever h5py raised
         raise EvaluationError(f"{folder / 'model.h5'} cannot be loaded by Keras: {type(exc).__name__}: {exc}") from exc
     parts, split, dataset = rebuild_splits(config, cache_dir)
     expected = tuple(model.input_shape[1:])
