@@ -17,6 +17,7 @@ class AlertsConfig(AppConfig):
         steps = [
             ("alert the rules watching runs that stalled", firing.fire_stalled),
             ("queue the alert deliveries whose wait before a retry is over", firing.release_due_retries),
+            ("settle the alert deliveries whose job Redis lost", firing.settle_lost),
         ]
         for step in steps:
             if step not in REAPERS:

@@ -28,6 +28,10 @@ from .rules import Event, Match, kinds_for, match
 log = logging.getLogger(__name__)
 
 MAX_ERROR_SHOWN = 500
+# A delivery pending or being sent this long without its job in Redis lost that job (Redis flushed or restarted
+# without its data, a worker killed while it sent): longer than a delivery job may run (120 s) and its retries wait.
+LOST_AFTER = dt.timedelta(minutes=10)
+WORKER_LOST = "its worker stopped while sending it; it may have been sent"
 
 
 def scope_of(execution: Any) -> Q:
@@ -188,3 +192,26 @@ def release_due_retries() -> int:
             queue._enqueue_job(job, at_front=True)  # as RQ's own scheduler does (rq.scheduler)
             released += 1
     return released
+
+
+def settle_lost() -> int:
+    """The reaper's step: deliveries whose job Redis no longer has, ``LOST_AFTER`` old. A pending one is queued
+    again; one that was being sent is failed with that reason (it may have gone out: sending it again could send it
+    twice). Returns how many."""
+    queue = django_rq.get_queue("default")
+    old = timezone.now() - LOST_AFTER
+    settled = 0
+    waiting = Delivery.objects.filter(
+        status__in=[Delivery.State.PENDING, Delivery.State.SENDING], created_at__lt=old
+    ).values_list("pk", "status", "rule__failing")
+    for pk, status, failing in waiting[:500]:
+        if Job.exists(f"alert-{pk}", queue.connection):
+            continue
+        if status == Delivery.State.PENDING:
+            _enqueue(pk, failing)
+            settled += 1
+        else:
+            settled += Delivery.objects.filter(pk=pk, status=Delivery.State.SENDING).update(
+                status=Delivery.State.FAILED, reason=WORKER_LOST
+            )
+    return settled

@@ -17,6 +17,7 @@ from alerts.rules import Event
 from experiments.jobs.reaper import reap
 from experiments.models import Execution, Experiment, MetricHistory, Status
 from tests.alert_receivers import SMTPServer, Webhook
+from tests.workers import flush
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -255,3 +256,22 @@ def test_another_users_runs_do_not_fire_my_rule(real_queues, ada, running):
     theirs = Execution.objects.create(experiment=running.experiment, status=Status.RUNNING, launched_by=tom)
     Execution.objects.fail(theirs.pk, "boom")
     assert not Delivery.objects.exists()
+
+
+def test_deliveries_whose_job_redis_lost_are_settled_by_the_reaper(real_queues, hook, ada, running):
+    rule(ada, kind=Rule.Kind.FAILED, webhook_url=hook.url)
+    Execution.objects.fail(running.pk, "boom")
+    other = Execution.objects.create(experiment=running.experiment, status=Status.RUNNING, launched_by=ada)
+    Execution.objects.fail(other.pk, "boom")
+    flush()  # Redis lost both jobs
+    pending, sending = Delivery.objects.order_by("pk")
+    Delivery.objects.filter(pk=sending.pk).update(status="sending")  # its worker died as it sent
+    assert reap()["settle the alert deliveries whose job Redis lost"] == 0  # too recent to call lost
+    Delivery.objects.update(created_at=timezone.now() - dt.timedelta(minutes=11))
+
+    assert reap()["settle the alert deliveries whose job Redis lost"] == 2
+    work()
+    assert [post["json"]["run"]["id"] for post in hook.received] == [running.pk]
+    assert Delivery.objects.get(pk=pending.pk).status == "sent"
+    lost = Delivery.objects.get(pk=sending.pk)
+    assert (lost.status, lost.reason) == ("failed", "its worker stopped while sending it; it may have been sent")
