@@ -20,7 +20,7 @@ from experiments.pipeline.errors import Problem
 from sweeps.models import Sweep
 
 from .forms import RuleForm
-from .models import Rule
+from .models import Delivery, Rule, last_deliveries
 from .views import LAST_DELIVERIES, get_rule_for_user, made, remove, rules_of
 
 router = Router(tags=["alerts"])
@@ -73,7 +73,7 @@ class RuleOut(Schema):
     deliveries: list[DeliveryOut]
 
 
-def rule_out(rule: Rule) -> dict[str, Any]:
+def rule_out(rule: Rule, last: list[Delivery]) -> dict[str, Any]:
     return {
         "id": rule.pk,
         "scope": rule.scope,
@@ -99,7 +99,7 @@ def rule_out(rule: Rule) -> dict[str, Any]:
                 "attempts": delivery.attempts,
                 "created_at": delivery.created_at.isoformat(),
             }
-            for delivery in rule.deliveries.order_by("-created_at", "-pk")[:LAST_DELIVERIES]
+            for delivery in last
         ],
     }
 
@@ -112,7 +112,9 @@ def _problems(error: pydantic.ValidationError) -> ConfigError:
 
 @router.get("", response=list[RuleOut], summary="Your alert rules, newest first, with their last deliveries")
 def list_rules(request: HttpRequest) -> list[dict[str, Any]]:
-    return [rule_out(rule) for rule in rules_of(request.user)[:LISTED_AT_MOST]]
+    rules = list(rules_of(request.user)[:LISTED_AT_MOST])
+    last = last_deliveries(rules, LAST_DELIVERIES)
+    return [rule_out(rule, last[rule.pk]) for rule in rules]
 
 
 @router.post(
@@ -155,7 +157,7 @@ def create(request: HttpRequest) -> Status:
         )
     rule = form.build(given.scope, **watched)
     made(request, rule, via="api")
-    return Status(201, rule_out(rule))
+    return Status(201, rule_out(rule, []))
 
 
 @router.delete("/{rule_id}", response={204: None, 404: Detail}, summary="Delete one of your alert rules")

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import RowNumber
 
 from experiments.models import Execution, Experiment
 from sweeps.models import Sweep
@@ -174,6 +175,25 @@ class Progress(models.Model):
 
     class Meta:
         verbose_name_plural = "progress"
+
+
+def last_deliveries(rules: list[Rule], each: int) -> dict[int, list[Delivery]]:
+    """The last ``each`` deliveries of every rule in ``rules``, newest first, in one query (however many each has)."""
+    ranked = (
+        Delivery.objects.filter(rule__in=rules)
+        .select_related("execution__experiment")
+        .annotate(
+            rank=models.Window(
+                RowNumber(), partition_by=models.F("rule_id"), order_by=[models.F("created_at").desc(), "-pk"]
+            )
+        )
+        .filter(rank__lte=each)
+        .order_by("rule_id", "rank")
+    )
+    found: dict[int, list[Delivery]] = {rule.pk: [] for rule in rules}
+    for delivery in ranked:
+        found[delivery.rule_id].append(delivery)
+    return found
 
 
 def unread_for(user: Any) -> models.QuerySet[Delivery]:

@@ -8,7 +8,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -21,7 +20,7 @@ from experiments.models import Experiment
 from sweeps.models import Sweep
 
 from .forms import RuleForm
-from .models import Delivery, Rule, unread_for
+from .models import Delivery, Rule, last_deliveries, unread_for
 
 LAST_DELIVERIES = 5
 RULES_SHOWN = 200
@@ -64,10 +63,10 @@ def _save(request: HttpRequest, scope: str, **watched: Any) -> bool:
 @login_required
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    recent = Delivery.objects.select_related("execution__experiment").order_by("-created_at", "-pk")
-    rules = list(rules_of(request.user).prefetch_related(Prefetch("deliveries", queryset=recent))[:RULES_SHOWN])
+    rules = list(rules_of(request.user)[:RULES_SHOWN])
+    last = last_deliveries(rules, LAST_DELIVERIES)
     for rule in rules:
-        rule.last = list(rule.deliveries.all())[:LAST_DELIVERIES]
+        rule.last = last[rule.pk]
     alerts = (
         Delivery.objects.filter(rule__owner_id=request.user.pk, rule__channel=Rule.Channel.IN_APP, status="sent")
         .select_related("execution__experiment")

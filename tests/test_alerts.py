@@ -282,3 +282,16 @@ def test_the_bell_counts_unread_in_app_alerts(ada, run):
     Delivery.objects.create(rule=rule, execution=run, event="failed", key="k1", message="mnist failed", status="sent")
     page = login(ada).get("/").content.decode()
     assert 'id="alerts-unread">1</span>' in page
+
+
+def test_a_rule_shows_its_last_five_deliveries_newest_first(ada, run):
+    rule = Rule.objects.create(owner=ada, scope="mine", kind="nan", channel="in_app")
+    other = Rule.objects.create(owner=ada, scope="mine", kind="failed", channel="in_app")
+    for number in range(8):
+        Delivery.objects.create(rule=rule, execution=run, event=f"e{number}", key=f"k{number}", message="m")
+    Delivery.objects.create(rule=other, execution=run, event="failed", key="other", message="m")
+    listed = {item["id"]: item for item in login(ada).get("/api/alerts").json()}
+    assert [d["event"] for d in listed[rule.pk]["deliveries"]] == ["e7", "e6", "e5", "e4", "e3"]
+    assert [d["event"] for d in listed[other.pk]["deliveries"]] == ["failed"]
+    page = login(ada).get("/alerts/").content.decode()
+    assert "e7 of" in page and "e3 of" in page and "e2 of" not in page
