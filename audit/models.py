@@ -26,6 +26,8 @@ class Entry(models.Model):
         API_TOKEN_ROTATE = "api_token_rotate"
         SWEEP_LAUNCH = "sweep_launch"
         SWEEP_CANCEL = "sweep_cancel"
+        ALERT_CREATE = "alert_create"
+        ALERT_DELETE = "alert_delete"
 
     at = models.DateTimeField(auto_now_add=True, help_text="When it happened.")
     actor = person("audit_entries", "Who did it (empty: the command line, or a user since removed).")

@@ -18,9 +18,10 @@ Nothing here imports Keras, so the web process may load every feature's registra
   share before forking the first such horse (``experiments.jobs.worker``).
 - ``REAPERS``: ``(what it does, function)`` pairs the reaper runs after its own steps
   (``experiments.jobs.reaper``); each function ends some stuck state of a feature and returns how many (a
-  sweep: its trials reserved but never queued, its advance lost).
+  sweep: its trials reserved but never queued, its advance lost; alerts: the runs that stalled, the retries due).
 - Folder readers for sync: ``experiments.index.reader.register``.
-- A run ending: ``experiments.models.lifecycle.execution_ended`` (a Django signal).
+- A run ending: ``experiments.models.lifecycle.execution_ended`` (a Django signal, sent on commit); an epoch
+  stored: ``epoch_recorded`` (the same, with each metric's value as logged, NaN included; alerts listen to both).
 """
 
 from __future__ import annotations

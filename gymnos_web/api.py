@@ -4,6 +4,7 @@ A feature's ``api`` module attaches its operations to a core router (``experimen
 or defines its own; importing it here, from the top of the import graph, is what puts it in the API.
 """
 
+from alerts import api as alerts_api
 from experiments.api import executions
 from experiments.api.base import api
 from experiments.curation import api as curation_api
@@ -17,6 +18,7 @@ FEATURES = (curation_api, evaluation_api, search_api, system_api)
 
 api.add_router("/executions", executions.router)
 api.add_router("/sweeps", sweeps_api.router)
+api.add_router("/alerts", alerts_api.router)
 api.add_router("/experiments", search_api.experiments_router)
 
 __all__ = ["FEATURES", "api"]

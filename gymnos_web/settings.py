@@ -146,6 +146,7 @@ INSTALLED_APPS = [
     "ninja",
     "experiments",
     "sweeps",
+    "alerts",
     "audit",
     "axes",
     "csp",  # django-csp's system checks of CONTENT_SECURITY_POLICY
@@ -180,6 +181,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "alerts.context_processors.bell",
             ],
         },
     },
@@ -306,6 +308,23 @@ ADMINS = _addresses("ADMINS")
 SERVER_EMAIL = os.environ.get("SERVER_EMAIL", "gymnos@localhost")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+# Seconds an SMTP server may take to answer: an alert's job must not hang on a server that never does.
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10)
+
+# Alerts (the alerts app): at most this many alerts a rule sends an hour (the rest are listed as suppressed), and
+# the waits in seconds between the attempts of a delivery that fails (one attempt more than waits).
+GYMNOS_ALERTS_PER_HOUR = envint("GYMNOS_ALERTS_PER_HOUR", 30)
+try:
+    GYMNOS_ALERT_RETRY_INTERVALS = [int(item) for item in envlist("GYMNOS_ALERT_RETRY_INTERVALS", ["10", "60", "300"])]
+except ValueError:
+    raise ImproperlyConfigured(
+        f"GYMNOS_ALERT_RETRY_INTERVALS={os.environ.get('GYMNOS_ALERT_RETRY_INTERVALS')!r}: expected whole seconds "
+        "separated by commas, e.g. 10,60,300"
+    ) from None
 
 # Errors are logged with their traceback to stderr and var/log/gymnos.log (and e-mailed to ADMINS).
 LOG_DIR = VAR_DIR / "log"

@@ -16,5 +16,6 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("sweeps/", include("sweeps.urls")),
+    path("alerts/", include("alerts.urls")),
     path("", include("experiments.urls")),
 ]

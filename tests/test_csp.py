@@ -43,7 +43,15 @@ def staff_client(django_user_model):
 
 
 def test_the_pages_a_person_reads_get_the_strict_policy(owner_client, trained):
-    for url in ("/", permalink(trained), f"/compare/?runs={trained.pk}", "/queue/", "/trash/", "/runs/new/"):
+    for url in (
+        "/",
+        permalink(trained),
+        f"/compare/?runs={trained.pk}",
+        "/queue/",
+        "/trash/",
+        "/runs/new/",
+        "/alerts/",
+    ):
         response = owner_client.get(url)
         assert response.status_code == 200, url
         assert directives(response) == STRICT, url

@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import ROOT
 
-PACKAGES = ("experiments", "gymnos_web", "sweeps", "audit")
+PACKAGES = ("experiments", "gymnos_web", "sweeps", "audit", "alerts")
 # Each takes a noticeable part of a second (TensorFlow several) to import.
 HEAVY = (
     "tensorflow",
@@ -205,7 +205,14 @@ LAYERS = (
     ),
     (
         "the features",
-        ("experiments.search", "experiments.system", "experiments.curation", "experiments.evaluation", "sweeps"),
+        (
+            "experiments.search",
+            "experiments.system",
+            "experiments.curation",
+            "experiments.evaluation",
+            "sweeps",
+            "alerts",
+        ),
     ),
     (
         "the pages and entry points",

@@ -13,7 +13,15 @@ or an idempotent enqueue, so any number of processes may reap at once. What it r
    a. a **trial reserved but never queued** for ``ABANDONED_AFTER`` (5 min: the job asking for it died, or Redis
       went away as it was queued): failed with that reason, so the study is told and its slot is free;
    b. a **running sweep waiting for an advance nobody does** (its advance job lost with Redis, a trial's end
-      told nowhere): its advance job is queued again (``heal``).
+      told nowhere): its advance job is queued again (``heal``);
+
+   and alerts (``alerts.firing``):
+
+   c. a **running run with no epoch for as long as a stalled rule waits**: that rule fires (once per stall);
+   d. an **alert delivery whose wait before its next attempt is over** (RQ keeps it in the scheduled registry,
+      which workers without RQ's scheduler never empty): queued again;
+   e. an **alert delivery whose job Redis lost**, 10 min old: queued again if it was pending, failed ("its worker
+      stopped while sending it") if it was being sent.
 
 A step that fails (the database or Redis away) is logged and the others still run; the next reap tries again.
 Database steps follow the connection rule of ``experiments.jobs.database``.

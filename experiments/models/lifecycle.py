@@ -60,6 +60,10 @@ DELETABLE = ENDED | {Status.MISSING}
 # Sent once a transition has ended a run (``pk``, ``status``): a sweep asks for its next trial on it.
 # Not sent for rows sync indexes from folders, which ended before Gymnos saw them.
 execution_ended = Signal()
+# Sent once a run's epoch is stored and committed (``pk``, ``epoch``: its number from 1, ``metrics``: each metric's
+# value at that epoch as it was logged, NaN and infinity included, which the index keeps as null): alerts on a
+# metric's threshold or a NaN listen to it.
+epoch_recorded = Signal()
 
 LOST_AFTER = dt.timedelta(seconds=30)
 WORKER_LOST = (
@@ -178,6 +182,10 @@ class ExecutionTransitions(models.QuerySet[_Row]):
         }
         with transaction.atomic():
             self._store(pk, clean, epochs_total, heartbeat=True)
+            epoch = max((len(values) for values in histories.values()), default=0)
+            _announce_epoch(
+                self.model, pk, epoch, {n: v[-1] for n, v in histories.items() if epoch and len(v) == epoch}
+            )
 
     def record_posted_epoch(self, pk: int, epoch: int, metrics: dict[str, float | None]) -> _Row:
         """A RemoteMonitor post: one epoch (from 0) of a run training elsewhere, padding skipped epochs.
@@ -202,6 +210,7 @@ class ExecutionTransitions(models.QuerySet[_Row]):
                 values.extend([None] * (epoch + 1 - len(values)))
                 values[epoch] = finite_or_none(value)
             self._store(pk, histories, None, heartbeat=False)
+            _announce_epoch(self.model, pk, epoch + 1, metrics)
             execution.refresh_from_db()
             if not execution.job_id:
                 now = timezone.now()
@@ -334,6 +343,18 @@ class ExecutionTransitions(models.QuerySet[_Row]):
                 self.model(pk=outcome.pk, status=target, error=error, finished_at=finished_at, status_before_missing="")
             )
         self.model._default_manager.bulk_update(moved, ["status", "error", "finished_at", "status_before_missing"])
+
+
+def _announce_epoch(sender: type[models.Model], pk: int, epoch: int, logged: dict[str, Any]) -> None:
+    """Send ``epoch_recorded`` on commit: ``logged`` is each metric's value at ``epoch`` (from 1) as it was logged."""
+    metrics: dict[str, float | None] = {}
+    for name, value in logged.items():
+        try:
+            metrics[name] = None if value is None else float(value)
+        except (TypeError, ValueError):
+            metrics[name] = None
+    if metrics:
+        transaction.on_commit(lambda: epoch_recorded.send(sender=sender, pk=pk, epoch=epoch, metrics=metrics))
 
 
 # The fields ``Execution.set_metrics`` fills.

@@ -8,6 +8,9 @@ only ``experiments.pipeline.hooks``, Gymnos' own logging hooks; empty if set emp
 Nor does it post (``remote_monitor``) to a host that is not in ``GYMNOS_REMOTE_MONITOR_HOSTS``
 (comma-separated ``host`` or ``host:port``; default ``localhost,127.0.0.1,::1``; ``*`` allows
 any host): a config must not turn a worker into a client of the services on its network.
+
+Alert webhooks (the ``alerts`` app) are checked the same way against their own list, ``GYMNOS_WEBHOOK_HOSTS``
+(empty by default: no webhook until an administrator lists its host), given here as ``WEBHOOKS``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import certifi
+import urllib3
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
@@ -30,6 +35,19 @@ VARIABLE = "GYMNOS_CALLBACK_MODULES"
 DEFAULT_MODULES = "experiments.pipeline.hooks"  # Gymnos' own hooks: they only write to the run's log
 HOSTS_VARIABLE = "GYMNOS_REMOTE_MONITOR_HOSTS"
 DEFAULT_HOSTS = "localhost,127.0.0.1,::1"
+
+
+@dataclass(frozen=True)
+class Hosts:
+    """One allowlist of hosts: the environment variable that holds it, its default, and who posts (for messages)."""
+
+    variable: str
+    default: str
+    who: str
+
+
+REMOTE_MONITOR = Hosts(HOSTS_VARIABLE, DEFAULT_HOSTS, "remote_monitor")
+WEBHOOKS = Hosts("GYMNOS_WEBHOOK_HOSTS", "", "an alert's webhook")
 
 
 def allowed_modules() -> list[str]:
@@ -77,17 +95,18 @@ def import_allowed(path: str, key: str) -> Callable[..., Any]:
     return function
 
 
-def allowed_hosts() -> list[str]:
-    """``GYMNOS_REMOTE_MONITOR_HOSTS`` as written: ``host``, ``host:port``, ``[ipv6]:port`` or ``*`` entries."""
-    raw = os.environ.get(HOSTS_VARIABLE)
-    entries = (DEFAULT_HOSTS if raw is None else raw).split(",")
+def allowed_hosts(hosts: Hosts = REMOTE_MONITOR) -> list[str]:
+    """``GYMNOS_REMOTE_MONITOR_HOSTS`` (or ``hosts``' variable) as written: ``host``, ``host:port``,
+    ``[ipv6]:port`` or ``*`` entries."""
+    raw = os.environ.get(hosts.variable)
+    entries = (hosts.default if raw is None else raw).split(",")
     return [entry.strip().lower() for entry in entries if entry.strip()]
 
 
-def _entries() -> list[tuple[str, int | None]]:
+def _entries(hosts: Hosts) -> list[tuple[str, int | None]]:
     """Each entry as ``(host, port or None)``: ``gymnos:8000``, ``[::1]:8000``, ``::1``, ``10.0.0.1``."""
     parsed = []
-    for entry in allowed_hosts():
+    for entry in allowed_hosts(hosts):
         if entry.startswith("["):
             host, _, rest = entry[1:].partition("]")
             port = rest.removeprefix(":")
@@ -155,25 +174,25 @@ def _resolve(host: str, port: int, seconds: float | None = None) -> list[str]:
     return [str(_address(address)) for address in found if _address(address) is not None]
 
 
-def _names(port: int) -> set[str]:
+def _names(port: int, hosts: Hosts) -> set[str]:
     """The hosts the list allows for ``port``, as written (addresses in their standard spelling)."""
-    return {_address(host) or host for host, pinned in _entries() if pinned is None or pinned == port}
+    return {_address(host) or host for host, pinned in _entries(hosts) if pinned is None or pinned == port}
 
 
-def _is_listed(target: Target) -> bool:
-    return (_address(target.host) or target.host) in _names(target.port)
+def _is_listed(target: Target, hosts: Hosts) -> bool:
+    return (_address(target.host) or target.host) in _names(target.port, hosts)
 
 
-def _problem(target: Target, reason: str = "") -> str:
-    listed = f"it lists: {', '.join(allowed_hosts())}" if allowed_hosts() else "it is empty"
+def _problem(target: Target, hosts: Hosts, reason: str = "") -> str:
+    listed = f"it lists: {', '.join(allowed_hosts(hosts))}" if allowed_hosts(hosts) else "it is empty"
     with_port = f"[{target.host}]:{target.port}" if ":" in target.host else f"{target.host}:{target.port}"
     return (
-        f"cannot post to {target.host}{reason}: remote_monitor may only post to hosts listed in the {HOSTS_VARIABLE} "
+        f"cannot post to {target.host}{reason}: {hosts.who} may only post to hosts listed in the {hosts.variable} "
         f"environment variable ({listed}); an administrator may add '{target.host}' or '{with_port}' there"
     )
 
 
-def connect_address(url: str, seconds: float | None = None) -> tuple[Target, str]:
+def connect_address(url: str, seconds: float | None = None, hosts: Hosts = REMOTE_MONITOR) -> tuple[Target, str]:
     """``(target, address)``: the address to connect to for ``url``, resolved now and checked against the list.
 
     A URL may post when its host (as the HTTP client reads it) resolves to an address that a listed entry
@@ -185,25 +204,25 @@ def connect_address(url: str, seconds: float | None = None) -> tuple[Target, str
     except ValueError as exc:
         raise PermissionError(f"cannot post to this URL: it {exc}") from None
     resolved = _resolve(target.host, target.port, seconds)
-    if "*" in allowed_hosts():
+    if "*" in allowed_hosts(hosts):
         if not resolved:
             raise PermissionError(f"cannot post to {target.host}: the name does not resolve")
         return target, resolved[0]
-    if _is_listed(target):
+    if _is_listed(target, hosts):
         if not resolved:  # a listed name this machine cannot resolve: the worker's machine may
             raise PermissionError(f"cannot post to {target.host}: the name does not resolve here")
         return target, resolved[0]
-    addresses = {found for name in _names(target.port) for found in _resolve(name, target.port, seconds)}
+    addresses = {found for name in _names(target.port, hosts) for found in _resolve(name, target.port, seconds)}
     for found in resolved:
         if found in addresses:
             return target, found
     if not resolved:
-        raise PermissionError(_problem(target, " (the name does not resolve here)"))
+        raise PermissionError(_problem(target, hosts, " (the name does not resolve here)"))
     shown = "" if resolved == [target.host] else f" (it resolves to {', '.join(sorted(set(resolved)))})"
-    raise PermissionError(_problem(target, shown))
+    raise PermissionError(_problem(target, hosts, shown))
 
 
-def url_problem(url: str) -> str | None:
+def url_problem(url: str, hosts: Hosts = REMOTE_MONITOR) -> str | None:
     """What stops ``remote_monitor`` posting to ``url``, or None; the worker checks again at each post.
 
     A listed name need not resolve where the config is checked (the web server's machine), only on the
@@ -213,10 +232,53 @@ def url_problem(url: str) -> str | None:
         target = parse_target(url)
     except ValueError as exc:
         return f"cannot post to this URL: it {exc}"
-    if "*" in allowed_hosts() or _is_listed(target):
+    if "*" in allowed_hosts(hosts) or _is_listed(target, hosts):
         return None
     try:
-        connect_address(url, seconds=2.0)
+        connect_address(url, seconds=2.0, hosts=hosts)
     except PermissionError as exc:
         return str(exc)
     return None
+
+
+def post(
+    url: str,
+    body: bytes,
+    content_type: str,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10,
+    hosts: Hosts = REMOTE_MONITOR,
+) -> None:
+    """POST ``body`` to ``url`` at the address the allowlist checked, resolved now and pinned: the name cannot lead
+    elsewhere between the check and the connection (DNS rebinding). Redirects are not followed (they could lead past
+    the list). Raises ``PermissionError`` (not allowed), ``ValueError`` (a redirect, or an answer of 400 or more),
+    or urllib3's and the socket's errors."""
+    target, address = connect_address(url, hosts=hosts)
+    default_port = 443 if target.scheme == "https" else 80
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    sent = {
+        **(headers or {}),
+        "Host": host if target.port == default_port else f"{host}:{target.port}",
+        "Content-Type": content_type,
+    }
+    limit = urllib3.Timeout(total=timeout)
+    if target.scheme == "https":
+        pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
+            address,
+            target.port,
+            timeout=limit,
+            retries=False,
+            server_hostname=target.host,
+            assert_hostname=target.host,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(address, target.port, timeout=limit, retries=False)
+    with pool:
+        response = pool.urlopen("POST", target.path, body=body, headers=sent, redirect=False)
+    if response.get_redirect_location():
+        location = response.headers.get("Location")
+        raise ValueError(f"it answered with a redirect to {location}, which is not followed")
+    if response.status >= 400:
+        raise ValueError(f"it answered {response.status} {response.reason}")

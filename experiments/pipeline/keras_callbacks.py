@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import certifi
 import keras
 import numpy as np
 import urllib3
@@ -216,39 +215,11 @@ class TimeoutRemoteMonitor(keras.callbacks.RemoteMonitor):
 
     def _post(self, url: str, send: dict[str, Any]) -> None:
         """POST to the address the allowlist checked, resolved now: the name cannot lead elsewhere meanwhile."""
-        target, address = allowlist.connect_address(url)
         if self.send_as_json:
             body, content_type = json.dumps(send).encode(), "application/json"
         else:
             body, content_type = urlencode({self.field: json.dumps(send)}).encode(), "application/x-www-form-urlencoded"
-        default_port = 443 if target.scheme == "https" else 80
-        host = f"[{target.host}]" if ":" in target.host else target.host
-        headers = {
-            **(self.headers or {}),
-            "Host": host if target.port == default_port else f"{host}:{target.port}",
-            "Content-Type": content_type,
-        }
-        timeout = urllib3.Timeout(total=self.timeout)
-        if target.scheme == "https":
-            pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
-                address,
-                target.port,
-                timeout=timeout,
-                retries=False,
-                server_hostname=target.host,
-                assert_hostname=target.host,
-                cert_reqs="CERT_REQUIRED",
-                ca_certs=certifi.where(),
-            )
-        else:
-            pool = urllib3.HTTPConnectionPool(address, target.port, timeout=timeout, retries=False)
-        with pool:
-            response = pool.urlopen("POST", target.path, body=body, headers=headers, redirect=False)
-        if response.get_redirect_location():
-            location = response.headers.get("Location")
-            raise ValueError(f"it answered with a redirect to {location}, which is not followed")
-        if response.status >= 400:
-            raise ValueError(f"it answered {response.status} {response.reason}")
+        allowlist.post(url, body, content_type, headers=self.headers, timeout=self.timeout)
 
 
 class LoggedLearningRateScheduler(keras.callbacks.LearningRateScheduler):
