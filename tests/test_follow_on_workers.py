@@ -85,7 +85,9 @@ def test_a_sweeps_next_trials_train_in_the_horse_of_the_first_with_every_artifac
     first = rows[0].execution
     # One job trained the three: the trials after the first were claimed under its id.
     assert [t.execution.job_id for t in rows] == [first.job_id] * 3
-    result = Job.fetch(first.job_id, connection=django_rq.get_connection("default")).return_value()
+    # RQ stores the job's result just after the job returns, which may be after the sweep is seen finished.
+    job = Job.fetch(first.job_id, connection=django_rq.get_connection("default"))
+    result = wait_for(job.return_value, timeout=30, message="the job's result stored")
     assert result == f"succeeded; then {rows[1].execution.pk}: succeeded; then {rows[2].execution.pk}: succeeded"
     for trial in rows:
         folder = trial.execution.folder_path

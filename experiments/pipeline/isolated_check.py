@@ -145,7 +145,7 @@ class IsolatedChecker:
         child = self.context.Process(target=_child, args=arguments, daemon=True)
         try:
             child.start()
-        except OSError:
+        except (OSError, EOFError):  # refused, or the connection closed before the server answered the new pid
             if not _inherited():
                 raise
             # The fork server this process inherited is gone (its worker restarted it, or died): start one here.
