@@ -31,7 +31,14 @@ from django.db.models import Max
 from django.utils import timezone
 
 from experiments.index.listing import Folder, find_folders, inside, list_folder, printable
-from experiments.index.reader import NEW_EXPERIMENT_HOOKS, Record, extra_fields, is_stale, read_folder
+from experiments.index.reader import (
+    NEW_EXPERIMENT_HOOKS,
+    Record,
+    extra_fields,
+    is_stale,
+    read_folder,
+    tracked_process_gone,
+)
 from experiments.models import Execution, Experiment, MetricHistory, Status
 from experiments.models.lifecycle import FolderOutcome
 
@@ -287,7 +294,10 @@ def _sync(
             and row.folder_path == str(folder.path)
             and row.status != Status.MISSING
             and not (
-                row.status == Status.RUNNING and not row.worker_alive and is_stale(folder, listing, now, stale_after)
+                row.status == Status.RUNNING
+                and not row.worker_alive
+                # a script's run (gymnos_track) whose process is gone is read again at once
+                and (is_stale(folder, listing, now, stale_after) or tracked_process_gone(folder, listing))
             )
         ):
             report.unchanged += 1
