@@ -17,9 +17,20 @@ from __future__ import annotations
 from typing import Any
 
 from .layout import create_execution_dir, metric_name_problem
+from .push import PushError, PushReport, push
 from .run import Run, TrackError, start
 
-__all__ = ["start", "Run", "TrackError", "KerasCallback", "create_execution_dir", "metric_name_problem"]
+__all__ = [
+    "start",
+    "Run",
+    "TrackError",
+    "push",
+    "PushError",
+    "PushReport",
+    "KerasCallback",
+    "create_execution_dir",
+    "metric_name_problem",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -4,7 +4,7 @@ A feature's ``api`` module attaches its operations to a core router (``experimen
 or defines its own; importing it here, from the top of the import graph, is what puts it in the API.
 """
 
-from experiments.api import executions
+from experiments.api import executions, push
 from experiments.api.base import api
 from experiments.curation import api as curation_api
 from experiments.evaluation import api as evaluation_api
@@ -16,6 +16,7 @@ from sweeps import api as sweeps_api
 FEATURES = (curation_api, evaluation_api, search_api, system_api)
 
 api.add_router("/executions", executions.router)
+api.add_router("/push", push.router)
 api.add_router("/sweeps", sweeps_api.router)
 api.add_router("/experiments", search_api.experiments_router)
 

@@ -1,0 +1,114 @@
+"""``/api/push``: run folders pushed from another machine, in pieces (``manage.py push``, ``gymnos_track.push``).
+
+    POST /api/push/begin   {"experiment", "folder", "files": [{"path", "size", "sha256"}]}
+         -> {"state": "new" | "partial" | "exists", "have": {path: bytes the server holds}}
+    PUT  /api/push/chunk?experiment=&folder=&path=&offset=   (the bytes as the body)
+         -> {"have": bytes}; 409 {"detail", "have"} when the server holds another number of bytes
+    POST /api/push/finish  {"experiment", "folder"}  -> {"execution", "status", "created"}
+
+Only a token may push (no session: a machine pushes), a push-only one too
+(``manage.py api_token USER --push-only``); the user needs the launch permission. Every name and size
+is checked as sync checks a folder (experiments.index.push).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+
+from experiments.api.base import Detail, PushToken, forbidden_unless_allowed
+from experiments.index import push
+from experiments.pipeline import fileops
+
+router = Router(tags=["push"], auth=[PushToken()])  # a machine pushes: a token, no session
+
+
+class PushedFile(Schema):
+    path: str = Field(max_length=4096)
+    size: int = Field(ge=0)
+    sha256: str = Field(max_length=64)
+
+
+class Begin(Schema):
+    experiment: str = Field(max_length=1024)
+    folder: str = Field(max_length=1024)
+    files: list[PushedFile] = Field(max_length=push.MAX_FILES + 1)
+
+
+class Run(Schema):
+    experiment: str = Field(max_length=1024)
+    folder: str = Field(max_length=1024)
+
+
+class Held(Schema):
+    state: str
+    have: dict[str, int]
+
+
+class Received(Schema):
+    have: int
+
+
+class Mismatch(Schema):
+    detail: str
+    have: int
+
+
+class Finished(Schema):
+    execution: int | None
+    status: str
+    created: bool
+
+
+def _root() -> Path:
+    return Path(settings.GYMNOS_TRAININGS_ROOT).resolve()
+
+
+@router.post("/begin", response={200: Held, 400: Detail, 403: Detail}, summary="Begin or resume pushing a run folder")
+def begin(request: HttpRequest, body: Begin) -> Status:
+    """What the server already holds of each file (``exists``: the run is there already, with these files)."""
+    denied = forbidden_unless_allowed(request)
+    if denied:
+        return denied
+    try:
+        return Status(200, push.begin(_root(), body.experiment, body.folder, [f.model_dump() for f in body.files]))
+    except push.PushRefused as exc:
+        return Status(400, {"detail": str(exc)})
+    except fileops.Refused as exc:
+        return Status(400, {"detail": f"refused: {exc}"})
+
+
+@router.put(
+    "/chunk",
+    response={200: Received, 400: Detail, 403: Detail, 409: Mismatch},
+    summary="One piece of one file, at the offset the server holds",
+)
+def chunk(request: HttpRequest, experiment: str, folder: str, path: str, offset: int) -> Status:
+    denied = forbidden_unless_allowed(request)
+    if denied:
+        return denied
+    try:
+        return Status(200, {"have": push.receive(_root(), experiment, folder, path, offset, request.body)})
+    except fileops.OffsetMismatch as exc:
+        return Status(409, {"detail": f"{folder}/{path}: {exc}; send from there", "have": exc.size})
+    except push.PushRefused as exc:
+        return Status(400, {"detail": str(exc)})
+    except fileops.Refused as exc:
+        return Status(400, {"detail": f"refused: {exc}"})
+
+
+@router.post("/finish", response={200: Finished, 400: Detail, 403: Detail}, summary="Check, move into place, sync")
+def finish(request: HttpRequest, body: Run) -> Status:
+    """Every file whole and its SHA-256 right: the folder is moved to the trainings root and indexed."""
+    denied = forbidden_unless_allowed(request)
+    if denied:
+        return denied
+    try:
+        return Status(200, push.finish(_root(), body.experiment, body.folder))
+    except push.PushRefused as exc:
+        return Status(400, {"detail": str(exc)})
+    except fileops.Refused as exc:
+        return Status(400, {"detail": f"refused: {exc}"})

@@ -1,0 +1,237 @@
+"""Run folders pushed from another machine (``manage.py push``, ``gymnos_track.push``), received in pieces.
+
+    state = begin(root, manifest)            # {"state": "new" | "partial" | "exists", "have": {path: bytes}}
+    size = receive(root, experiment, folder, path, offset, data)
+    outcome = finish(root, experiment, folder)   # moved into place and synced: {"execution": id, ...}
+
+A push is staged in ``<root>/<experiment>/executions/.push-<folder>/`` (sync skips hidden names), its
+manifest (each file's path, size and SHA-256) beside it; each piece is appended at the offset the
+file already holds (``fileops.append``), so a piece sent twice is refused and an interrupted push
+resumes where the server says it stopped. Once every file is whole and its hash matches, the staged
+folder is renamed to ``<root>/<experiment>/executions/<folder>`` and synced. Pushing a folder that is
+already there, with the same files, creates nothing (``"exists"``); one with other files under the
+same name is refused.
+
+Every name is checked as sync checks a folder's (printable UTF-8, no separator, no ``.``/``..``, not
+hidden), every size against its bound (metrics.json: ``GYMNOS_MAX_METRICS_MB``; the config: what a
+launch accepts), and everything is written through ``fileops``, which never follows a link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from experiments import files
+from experiments.index.listing import printable
+from experiments.index.reader import CONFIG_MAX_BYTES, TRACK_MAX_BYTES, metrics_max_bytes
+from experiments.index.sync import sync_folder
+from experiments.models import Execution
+from experiments.pipeline import fileops
+from experiments.pipeline.names import control_character_problem
+
+MAX_FILES = 10_000  # files in one run folder
+MAX_DEPTH = 8  # folders below the run's (callbacks/model_checkpoint/ is 2)
+MAX_FILE_BYTES = 4 << 30  # a model or a checkpoint
+MAX_CHUNK = 1 << 20  # one piece; under Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+STAGING = ".push-"
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class PushRefused(ValueError):
+    """A push the server will not store; the message names the file and says why."""
+
+
+@dataclass(frozen=True)
+class Item:
+    path: str
+    size: int
+    sha256: str
+
+
+def _name_problem(name: str, what: str) -> str | None:
+    if not isinstance(name, str) or not name:
+        return f"the {what} is empty"
+    if printable(name) != name:
+        return f"the {what} {printable(name)!r} is not UTF-8 text"
+    if len(name.encode()) > 240:  # 255 with the staging folder's prefix
+        return f"the {what} {name[:40]!r}... is longer than 240 bytes"
+    problem = control_character_problem(what, name)
+    if problem:
+        return f"{problem}: {name[:60]!r}"
+    if "/" in name or "\\" in name:
+        return f"the {what} {name!r} has a path separator"
+    if name in {".", ".."} or name.startswith("."):
+        return f"the {what} {name!r} is '.', '..' or hidden (starts with '.'); sync would not read it"
+    return None
+
+
+def _bound(path: str) -> int:
+    return {
+        "metrics.json": metrics_max_bytes(),
+        "training_config.json": CONFIG_MAX_BYTES,
+        "track.json": TRACK_MAX_BYTES,
+    }.get(path, MAX_FILE_BYTES)
+
+
+def check_manifest(experiment: str, folder: str, items: list[dict[str, Any]]) -> list[Item]:
+    """The manifest's files, each checked; ``PushRefused`` naming the first file (or name) that is not allowed."""
+    for name, what in ((experiment, "experiment name"), (folder, "run folder name")):
+        problem = _name_problem(name, what)
+        if problem:
+            raise PushRefused(problem)
+    if len(items) > MAX_FILES:
+        raise PushRefused(f"{folder}: {len(items):,} files; a pushed run holds at most {MAX_FILES:,}")
+    checked: list[Item] = []
+    seen: set[str] = set()
+    for item in items:
+        path, size, digest = item.get("path"), item.get("size"), item.get("sha256")
+        if not isinstance(path, str):
+            raise PushRefused(f"{folder}: a file without a path")
+        parts = path.split("/")
+        if len(parts) > MAX_DEPTH + 1:
+            raise PushRefused(f"{folder}/{path[:200]}: more than {MAX_DEPTH} folders deep")
+        for part in parts:
+            problem = _name_problem(part, "file name")
+            if problem:
+                raise PushRefused(f"{folder}/{printable(path)[:200]}: {problem}")
+        if path in seen:
+            raise PushRefused(f"{folder}/{path}: listed twice")
+        seen.add(path)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise PushRefused(f"{folder}/{path}: size {size!r} is not a number of bytes")
+        if size > _bound(path):
+            raise PushRefused(f"{folder}/{path}: {size:,} bytes; at most {_bound(path):,} are accepted")
+        if not isinstance(digest, str) or not SHA256.fullmatch(digest):
+            raise PushRefused(f"{folder}/{path}: sha256 is not 64 lowercase hex digits")
+        checked.append(Item(path, size, digest))
+    if "execution.log" not in seen and "metrics.json" not in seen:
+        raise PushRefused(f"{folder}: neither execution.log nor metrics.json; not a run folder")
+    return checked
+
+
+def _places(root: Path, experiment: str, folder: str) -> tuple[str, str, str]:
+    """(the run folder, its staging folder, its manifest), relative to the root."""
+    executions = f"{experiment}/executions"
+    return f"{executions}/{folder}", f"{executions}/{STAGING}{folder}", f"{executions}/{STAGING}{folder}.json"
+
+
+def _digest(folder: Path, relative: str) -> str:
+    digest = hashlib.sha256()
+    for block in files.blocks(folder, relative):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def _holds(folder: Path, items: list[Item]) -> dict[str, int]:
+    """Each file's bytes in ``folder`` (0 when missing; a link or a folder counts as missing)."""
+    have = {}
+    for item in items:
+        path = folder / item.path
+        have[item.path] = path.stat().st_size if path.is_file() and not path.is_symlink() else 0
+    return have
+
+
+def _same(folder: Path, items: list[Item]) -> bool:
+    """``folder`` holds exactly these files (names, sizes and hashes), nothing read past a size that differs."""
+    have = {relative for relative, _ in files.walk(str(folder))}
+    if have != {item.path for item in items}:
+        return False
+    return all(
+        (folder / item.path).stat().st_size == item.size and _digest(folder, item.path) == item.sha256 for item in items
+    )
+
+
+def begin(root: Path, experiment: str, folder: str, manifest: list[dict[str, Any]]) -> dict[str, Any]:
+    """Start (or resume) a push: what the server already holds of each file."""
+    items = check_manifest(experiment, folder, manifest)
+    target, staging, manifest_file = _places(root, experiment, folder)
+    if os.path.lexists(root / target):
+        if not _same(root / target, items):
+            raise PushRefused(
+                f"{experiment}/executions/{folder} is already on this server with other files; "
+                "a different run has that name (rename the folder to push it)"
+            )
+        return {"state": "exists", "have": {item.path: item.size for item in items}}
+    text = json.dumps([item.__dict__ for item in items], sort_keys=True).encode()
+    previous = root / manifest_file
+    if not (previous.is_file() and files.read_file(root, manifest_file, len(text) + 1) == text):
+        _discard(root, staging)  # a push of this folder as it was before it changed: start over
+        fileops.write(root, manifest_file, text, create=True)
+    have = _holds(root / staging, items) if (root / staging).is_dir() else {item.path: 0 for item in items}
+    return {"state": "partial" if any(have.values()) else "new", "have": have}
+
+
+def _manifest(root: Path, experiment: str, folder: str) -> list[Item]:
+    for name, what in ((experiment, "experiment name"), (folder, "run folder name")):
+        problem = _name_problem(name, what)
+        if problem:
+            raise PushRefused(problem)
+    _, _, manifest_file = _places(root, experiment, folder)
+    try:
+        data = files.read_file(root, manifest_file, 64 << 20)
+    except (OSError, files.Refused):
+        raise PushRefused(f"{experiment}/{folder}: no push begun (POST /api/push/begin first)") from None
+    return [Item(**item) for item in json.loads(data)]
+
+
+def receive(root: Path, experiment: str, folder: str, path: str, offset: int, data: bytes) -> int:
+    """Append one piece of ``path`` at ``offset``; returns the bytes now held (``fileops.OffsetMismatch``
+    when the file holds another number of bytes: the answer tells the client where to go on from)."""
+    item = next((item for item in _manifest(root, experiment, folder) if item.path == path), None)
+    if item is None:
+        raise PushRefused(f"{folder}/{printable(path)[:200]}: not in the pushed run's list of files")
+    if len(data) > MAX_CHUNK:
+        raise PushRefused(f"{folder}/{path}: a piece of {len(data):,} bytes; at most {MAX_CHUNK:,} at a time")
+    if offset + len(data) > item.size:
+        raise PushRefused(f"{folder}/{path}: {offset + len(data):,} bytes would pass its size, {item.size:,}")
+    _, staging, _ = _places(root, experiment, folder)
+    return fileops.append(root, f"{staging}/{path}", data, offset)
+
+
+def finish(root: Path, experiment: str, folder: str) -> dict[str, Any]:
+    """Check every staged file (size, SHA-256), move the folder into place and sync it."""
+    items = _manifest(root, experiment, folder)
+    target, staging, manifest_file = _places(root, experiment, folder)
+    created = False
+    if not os.path.lexists(root / target):
+        for item in items:
+            if item.size == 0:  # an empty file gets no piece: made here
+                fileops.append(root, f"{staging}/{item.path}", b"", 0)
+        have = _holds(root / staging, items)
+        short = [item.path for item in items if have[item.path] != item.size]
+        if short:
+            raise PushRefused(f"{folder}: {len(short)} file(s) not complete yet, first {short[0]}; push again")
+        wrong = next((item.path for item in items if _digest(root / staging, item.path) != item.sha256), None)
+        if wrong is not None:
+            fileops.remove(root, f"{staging}/{wrong}")
+            raise PushRefused(f"{folder}/{wrong}: its SHA-256 differs from the list's; removed, push again")
+        try:
+            fileops.move(root, staging, target)
+            created = True
+        except FileExistsError:  # another push of the same folder finished first
+            pass
+    if not created and not _same(root / target, items):
+        raise PushRefused(f"{experiment}/executions/{folder} is already on this server with other files")
+    _discard(root, manifest_file)
+    _discard(root, staging)
+    sync_folder(root / target, root)
+    execution = Execution.objects.filter(experiment__name=experiment, folder_name=folder).first()
+    return {
+        "execution": execution.pk if execution else None,
+        "status": execution.status if execution else "",
+        "created": created,
+    }
+
+
+def _discard(root: Path, relative: str) -> None:
+    if os.path.lexists(root / relative):
+        fileops.remove(root, relative, missing_ok=True)
+
+
+__all__ = ["begin", "receive", "finish", "check_manifest", "PushRefused", "MAX_CHUNK"]

@@ -1,0 +1,173 @@
+"""Pushing run folders to a real server (the live server): twice, cut off and resumed, hostile, and who may."""
+
+import io
+import json
+import os
+import urllib.request
+
+import pytest
+from django.core.management import call_command
+
+import gymnos_track
+from experiments.models import ApiToken, Execution
+from gymnos_track.push import PushError, push
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _token(user, scope=ApiToken.Scope.ALL):
+    return ApiToken.issue(user, rotate=True, scope=scope)[1]
+
+
+def _script_runs(local, count=2, artifact_bytes=10_000):
+    """``count`` finished script runs under ``local``, each with an artifact of ``artifact_bytes``."""
+    payload = local.parent / "weights.bin"
+    payload.write_bytes(os.urandom(artifact_bytes))
+    paths = []
+    for index in range(count):
+        with gymnos_track.start(experiment="pushed", config={"run": index}, root=local) as run:
+            for epoch in range(3):
+                run.log({"loss": 1.0 / (epoch + 1 + index)})
+            run.log_artifact(payload)
+        paths.append(run.path)
+    return paths
+
+
+def _held(root):
+    """Every file under ``root``'s run folders (relative path -> bytes), staging included."""
+    return {
+        os.path.relpath(os.path.join(folder, name), root): open(os.path.join(folder, name), "rb").read()
+        for folder, _, names in os.walk(root)
+        for name in names
+    }
+
+
+def test_pushing_twice_makes_each_run_once(live_server, root, owner, tmp_path):
+    local = tmp_path / "local"
+    runs = _script_runs(local)
+    token = _token(owner, ApiToken.Scope.PUSH)
+    first = push(local, live_server.url, token, progress=None)
+    assert first.line() == "pushed 2, already there 0, still running 0, refused 0"
+    assert Execution.objects.filter(experiment__name="pushed").count() == 2
+    for path in runs:
+        execution = Execution.objects.get(folder_name=path.name)
+        assert execution.status == Execution.Status.SUCCEEDED
+        assert len(execution.history("loss")) == 3
+        here = root / "pushed" / "executions" / path.name
+        assert (here / "artifacts" / "weights.bin").read_bytes() == (path / "artifacts" / "weights.bin").read_bytes()
+    held = _held(root)
+
+    out = io.StringIO()
+    call_command("push", str(local), server=live_server.url, token=token, stdout=out)
+    assert out.getvalue().splitlines()[-1] == "pushed 0, already there 2, still running 0, refused 0"
+    assert Execution.objects.count() == 2 and _held(root) == held  # nothing new, nothing rewritten
+
+
+def test_a_push_cut_off_half_way_completes_when_run_again(live_server, root, owner, tmp_path):
+    local = tmp_path / "local"
+    (run,) = _script_runs(local, count=1, artifact_bytes=20_000)
+    token = _token(owner)
+    cut = push(run, live_server.url, token, chunk_bytes=1_000, stop_after_chunks=8, progress=None)
+    assert cut.stopped == [f"pushed/{run.name}"] and 5_000 < cut.sent_bytes < 8_000  # 4 small files, 4 pieces of 1,000
+    assert not (root / "pushed" / "executions" / run.name).exists() and not Execution.objects.exists()
+
+    resumed = push(run, live_server.url, token, chunk_bytes=1_000, progress=None)
+    assert resumed.line() == "pushed 1, already there 0, still running 0, refused 0"
+    total = sum(os.path.getsize(os.path.join(d, n)) for d, _, names in os.walk(run) for n in names)
+    assert resumed.sent_bytes == total - cut.sent_bytes  # only what was missing
+    here = root / "pushed" / "executions" / run.name
+    assert _held(here) == _held(run)
+    assert [name for name in os.listdir(root / "pushed" / "executions")] == [run.name]  # no staging left
+    assert Execution.objects.get().status == Execution.Status.SUCCEEDED
+
+
+def _raw_begin(server, token, experiment, folder, files):
+    request = urllib.request.Request(
+        f"{server}/api/push/begin",
+        data=json.dumps({"experiment": experiment, "folder": folder, "files": files}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+ZERO = "0" * 64
+
+
+@pytest.mark.parametrize(
+    ("folder", "path", "size", "message"),
+    [
+        ("run", "../../../outside.txt", 1, "'..'"),
+        ("run", "callbacks/../../x", 1, "'..'"),
+        ("run", "bad\x1bname.log", 1, "control character (U+001B)"),
+        ("..", "execution.log", 1, "the run folder name '..'"),
+        ("run/../..", "execution.log", 1, "path separator"),
+        ("run", "metrics.json", 2 << 20, "metrics.json: 2,097,152 bytes; at most 1,048,576"),
+        ("run", "model.h5", 5 << 30, "run/model.h5: 5,368,709,120 bytes; at most"),
+    ],
+)
+def test_a_hostile_manifest_is_refused_naming_the_file(live_server, root, owner, settings, folder, path, size, message):
+    settings.GYMNOS_MAX_METRICS_MB = 1
+    files = [{"path": "execution.log", "size": 1, "sha256": ZERO}, {"path": path, "size": size, "sha256": ZERO}]
+    status, answer = _raw_begin(live_server.url, _token(owner), "exp", folder, files)
+    assert status == 400 and message in answer["detail"]
+    assert list(root.iterdir()) == []  # nothing written anywhere
+
+
+def test_a_folder_holding_a_symlink_is_refused_naming_it(live_server, root, owner, tmp_path):
+    local = tmp_path / "local"
+    (run,) = _script_runs(local, count=1)
+    os.symlink("/etc/passwd", run / "artifacts" / "passwd")
+    report = push(local, live_server.url, _token(owner), progress=None)
+    assert report.line().endswith("refused 1")
+    (reason,) = report.refused.values()
+    assert reason == f"{run.name}/artifacts/passwd: is a symbolic link; a pushed run holds only its own files"
+    assert list(root.iterdir()) == []
+
+
+def test_a_script_pushes_at_its_end_and_a_changed_folder_of_that_name_is_refused(live_server, root, owner, tmp_path):
+    local = tmp_path / "local"
+    (run,) = _script_runs(local, count=1)
+    token = _token(owner)
+    assert gymnos_track.push(run, server=live_server.url, token=token, progress=None).pushed
+    with open(run / "execution.log", "a") as log:
+        log.write("edited\n")
+    report = push(run, live_server.url, token, progress=None)
+    (reason,) = report.refused.values()
+    assert "is already on this server with other files" in reason
+
+
+def test_a_token_without_the_launch_permission_or_a_wrong_one_pushes_nothing(live_server, root, teammate, tmp_path):
+    local = tmp_path / "local"
+    _script_runs(local, count=1)
+    report = push(local, live_server.url, _token(teammate), progress=None)
+    (reason,) = report.refused.values()
+    assert "permission" in reason  # 403: answered per folder
+    with pytest.raises(PermissionError, match="401"):
+        push(local, live_server.url, "not-a-token", progress=None)
+    assert list(root.iterdir()) == []
+
+
+def test_a_push_only_token_reads_nothing_else(live_server, owner):
+    request = urllib.request.Request(
+        f"{live_server.url}/api/executions/1", headers={"Authorization": f"Bearer {_token(owner, 'push')}"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 401
+
+
+def test_a_run_still_running_is_left_for_later(live_server, root, owner, tmp_path):
+    run = gymnos_track.start(experiment="pushed", root=tmp_path / "local")
+    run.log({"loss": 1.0})
+    report = push(tmp_path / "local", live_server.url, _token(owner), progress=None)
+    assert report.line() == "pushed 0, already there 0, still running 1, refused 0"
+    run.finish()
+
+
+def test_a_path_that_is_not_a_folder_is_said(tmp_path):
+    with pytest.raises(PushError, match="not a folder"):
+        push(tmp_path / "nothing", "http://localhost:1", "t", progress=None)
