@@ -78,10 +78,15 @@ def find_runs(path: str | os.PathLike[str]) -> list[Path]:
 
 
 def manifest(folder: Path) -> list[dict[str, Any]]:
-    """Every file in ``folder``: ``{"path", "size", "sha256"}``; ``PushError`` naming a link or an odd file."""
+    """Every file in ``folder``: ``{"path", "size", "sha256"}``; ``PushError`` naming a link or an odd file.
+
+    Hidden names (a temporary file a killed script left, ``.metrics.json.123.tmp``) are not part of the run,
+    as sync does not read them: they are left out.
+    """
     items = []
     for directory, dirnames, filenames in os.walk(folder):
-        for name in sorted(dirnames + filenames):
+        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
+        for name in sorted(name for name in dirnames + filenames if not name.startswith(".")):
             full = os.path.join(directory, name)
             relative = os.path.relpath(full, folder).replace(os.sep, "/")
             status = os.lstat(full)

@@ -69,7 +69,7 @@ def start(
     ``root`` defaults to ``GYMNOS_TRAININGS_ROOT``, else ``./trainings`` (what the server indexes).
     ``experiment`` names the folder level above ``executions`` (letters, digits, ``_ . -``).
     ``flush_seconds`` is how often ``log`` rewrites metrics.json (what a killed script keeps; 0: every call);
-    it grows so that rewriting a long history takes at most a tenth of the run's time.
+    it grows so that rewriting a long history takes at most 1% of the run's time.
     ``config`` is kept as ``training_config.json`` (any JSON object: a script's own settings),
     with ``{"experiment": {"name": experiment, "tags": tags}}`` added, as the engine's configs have it.
     """
@@ -263,10 +263,10 @@ class Run:
             document["running"] = True
         if error is not None:
             document["error"] = error
-        _write_json(self.path / "metrics.json", document)
+        _write_json(self.path / "metrics.json", document, indent=None if running else 4)
         self._flushed = time.monotonic()
-        if self.flush_seconds > 0:  # a long history costs more to rewrite: at most a tenth of the time goes on it
-            self.flush_seconds = max(self.flush_seconds, 10 * (self._flushed - started))
+        if self.flush_seconds > 0:  # a long history costs more to rewrite: at most 1% of the time goes on it
+            self.flush_seconds = max(self.flush_seconds, 100 * (self._flushed - started))
 
 
 def process_identity() -> dict[str, Any]:
@@ -302,12 +302,15 @@ def process_gone(identity: Mapping[str, Any]) -> bool:
     return started is not None and now is not None and now != started
 
 
-def _write_json(path: Path, data: Any) -> None:
-    """Write JSON to a temporary name and rename it over ``path``: a reader sees the old file or the new, whole."""
+def _write_json(path: Path, data: Any, indent: int | None = 4) -> None:
+    """Write JSON to a temporary name and rename it over ``path``: a reader sees the old file or the new, whole.
+
+    ``indent=None`` while a run goes on: only then does ``json`` use its C encoder (5-10x faster on a long history).
+    """
+    text = json.dumps(data, indent=indent) + "\n"
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(temporary, "w", encoding="utf-8") as file:
-        json.dump(data, file, indent=4)
-        file.write("\n")
+        file.write(text)
     os.replace(temporary, path)
 
 

@@ -45,6 +45,7 @@ def _held(root):
 def test_pushing_twice_makes_each_run_once(live_server, root, owner, tmp_path):
     local = tmp_path / "local"
     runs = _script_runs(local)
+    (runs[0] / ".metrics.json.123.tmp").write_text("{")  # what a script killed while writing leaves: not the run's
     token = _token(owner, ApiToken.Scope.PUSH)
     first = push(local, live_server.url, token, progress=None)
     assert first.line() == "pushed 2, already there 0, still running 0, refused 0"
@@ -55,6 +56,7 @@ def test_pushing_twice_makes_each_run_once(live_server, root, owner, tmp_path):
         assert len(execution.history("loss")) == 3
         here = root / "pushed" / "executions" / path.name
         assert (here / "artifacts" / "weights.bin").read_bytes() == (path / "artifacts" / "weights.bin").read_bytes()
+        assert not (here / ".metrics.json.123.tmp").exists()
     held = _held(root)
 
     out = io.StringIO()
