@@ -3,6 +3,8 @@
 import io
 import json
 import os
+import subprocess
+import sys
 import urllib.request
 
 import pytest
@@ -11,6 +13,7 @@ from django.core.management import call_command
 import gymnos_track
 from experiments.models import ApiToken, Execution
 from gymnos_track.push import PushError, push
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,23 +102,33 @@ def _raw_begin(server, token, experiment, folder, files):
 ZERO = "0" * 64
 
 
-@pytest.mark.parametrize(
-    ("folder", "path", "size", "message"),
-    [
-        ("run", "../../../outside.txt", 1, "'..'"),
-        ("run", "callbacks/../../x", 1, "'..'"),
-        ("run", "bad\x1bname.log", 1, "control character (U+001B)"),
-        ("..", "execution.log", 1, "the run folder name '..'"),
-        ("run/../..", "execution.log", 1, "path separator"),
-        ("run", "metrics.json", 2 << 20, "metrics.json: 2,097,152 bytes; at most 1,048,576"),
-        ("run", "model.h5", 5 << 30, "run/model.h5: 5,368,709,120 bytes; at most"),
-    ],
-)
-def test_a_hostile_manifest_is_refused_naming_the_file(live_server, root, owner, settings, folder, path, size, message):
+HOSTILE = [
+    ("run", "../../../outside.txt", 1, "'..'"),
+    ("run", "callbacks/../../x", 1, "'..'"),
+    ("run", "bad\x1bname.log", 1, "control character (U+001B)"),
+    ("..", "execution.log", 1, "the run folder name '..'"),
+    ("run/../..", "execution.log", 1, "path separator"),
+    ("run", ".hidden", 1, "hidden"),
+    ("run", "metrics.json", 2 << 20, "metrics.json: 2,097,152 bytes; at most 1,048,576"),
+    ("run", "model.h5", 5 << 30, "run/model.h5: 5,368,709,120 bytes; at most"),
+]
+
+
+def test_a_hostile_manifest_is_refused_naming_the_file(live_server, root, owner, settings):
     settings.GYMNOS_MAX_METRICS_MB = 1
-    files = [{"path": "execution.log", "size": 1, "sha256": ZERO}, {"path": path, "size": size, "sha256": ZERO}]
-    status, answer = _raw_begin(live_server.url, _token(owner), "exp", folder, files)
-    assert status == 400 and message in answer["detail"]
+    token = _token(owner)
+    log = {"path": "execution.log", "size": 1, "sha256": ZERO}
+    for folder, path, size, message in HOSTILE:
+        status, answer = _raw_begin(
+            live_server.url, token, "exp", folder, [log, {"path": path, "size": size, "sha256": ZERO}]
+        )
+        assert (status, message in answer["detail"]) == (400, True), (path, answer)
+    models = [{"path": f"callbacks/w{index}.h5", "size": 4 << 30, "sha256": ZERO} for index in range(4)]
+    status, answer = _raw_begin(live_server.url, token, "exp", "run", [log, *models])
+    assert (status, answer["detail"]) == (
+        400,
+        "run: 17,179,869,185 bytes in all; a pushed run holds at most 17,179,869,184",
+    )
     assert list(root.iterdir()) == []  # nothing written anywhere
 
 
@@ -173,3 +186,20 @@ def test_a_run_still_running_is_left_for_later(live_server, root, owner, tmp_pat
 def test_a_path_that_is_not_a_folder_is_said(tmp_path):
     with pytest.raises(PushError, match="not a folder"):
         push(tmp_path / "nothing", "http://localhost:1", "t", progress=None)
+
+
+def test_the_client_pushes_where_django_is_not_installed(live_server, root, owner, tmp_path):
+    local = tmp_path / "local"
+    _script_runs(local, count=1)
+    code = "import sys; sys.modules['django'] = None; from gymnos_track.push import main; sys.exit(main())"
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(local), "--server", live_server.url],
+        cwd=ROOT,
+        env={**os.environ, "GYMNOS_TOKEN": _token(owner, ApiToken.Scope.PUSH)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == "pushed 1, already there 0, still running 0, refused 0"
+    assert Execution.objects.get().status == Execution.Status.SUCCEEDED

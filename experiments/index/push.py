@@ -38,6 +38,7 @@ from experiments.pipeline.names import control_character_problem
 MAX_FILES = 10_000  # files in one run folder
 MAX_DEPTH = 8  # folders below the run's (callbacks/model_checkpoint/ is 2)
 MAX_FILE_BYTES = 4 << 30  # a model or a checkpoint
+MAX_RUN_BYTES = 16 << 30  # all of one run's files together
 MAX_CHUNK = 1 << 20  # one piece; under Django's DATA_UPLOAD_MAX_MEMORY_SIZE
 STAGING = ".push-"
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -110,6 +111,9 @@ def check_manifest(experiment: str, folder: str, items: list[dict[str, Any]]) ->
         if not isinstance(digest, str) or not SHA256.fullmatch(digest):
             raise PushRefused(f"{folder}/{path}: sha256 is not 64 lowercase hex digits")
         checked.append(Item(path, size, digest))
+    total = sum(item.size for item in checked)
+    if total > MAX_RUN_BYTES:
+        raise PushRefused(f"{folder}: {total:,} bytes in all; a pushed run holds at most {MAX_RUN_BYTES:,}")
     if "execution.log" not in seen and "metrics.json" not in seen:
         raise PushRefused(f"{folder}: neither execution.log nor metrics.json; not a run folder")
     return checked
