@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from .layout import ARTIFACTS, LOG_TIME_FORMAT, create_execution_dir, metric_name_problem, shown
+from .live import LiveStream
 
 # Beside the seed's files: who wrote the folder (sync reads the config as a script's own, not as an engine
 # config) and which process, so a run whose process is gone reads as failed at once.
@@ -63,6 +64,7 @@ def start(
     tags: Iterable[str] = (),
     root: str | os.PathLike[str] | None = None,
     flush_seconds: float = FLUSH_SECONDS,
+    live: str | None = None,
 ) -> Run:
     """Start a run: create ``<root>/<experiment>/executions/<time>/`` and write its config.
 
@@ -72,8 +74,10 @@ def start(
     it grows so that rewriting a long history takes at most 1% of the run's time.
     ``config`` is kept as ``training_config.json`` (any JSON object: a script's own settings),
     with ``{"experiment": {"name": experiment, "tags": tags}}`` added, as the engine's configs have it.
+    ``live``, a run's RemoteMonitor URL on a Gymnos server, also streams each epoch there from a thread
+    (``gymnos_track.live``): only then is a thread started, and a server that is down never blocks ``log``.
     """
-    return Run(experiment, config, tags, root, flush_seconds)
+    return Run(experiment, config, tags, root, flush_seconds, live)
 
 
 class Run:
@@ -86,6 +90,7 @@ class Run:
         tags: Iterable[str] = (),
         root: str | os.PathLike[str] | None = None,
         flush_seconds: float = FLUSH_SECONDS,
+        live: str | None = None,
     ) -> None:
         _check_experiment(experiment)
         tags = _checked_tags(tags)
@@ -108,6 +113,7 @@ class Run:
         self._line("INFO", f"Running experiment: {self.path.name} ...")
         self._line("INFO", f"Creating directory to save training results ({self.path})")
         self._write_metrics(running=True)
+        self.live = LiveStream(live) if live else None
 
     # --- what a script calls -------------------------------------------------------------------
 
@@ -128,12 +134,14 @@ class Run:
             raise TrackError(f"epoch {epoch} is before epoch {self.epoch}, already logged; epochs only go forward")
         if epoch >= MAX_EPOCHS:
             raise TrackError(f"epoch {epoch}: a run holds at most {MAX_EPOCHS:,} epochs")
-        self.log_values(values, epoch, f"Epoch {epoch + 1}")
+        checked = self.log_values(values, epoch, f"Epoch {epoch + 1}")
         self.epoch = epoch
+        if self.live is not None:
+            self.live.put(epoch, checked)
         if time.monotonic() - self._flushed >= self.flush_seconds:
             self._write_metrics(running=True)
 
-    def log_values(self, values: Mapping[str, Any], epoch: int, said: str) -> None:
+    def log_values(self, values: Mapping[str, Any], epoch: int, said: str) -> list[tuple[str, float]]:
         """Put ``values`` at ``epoch`` of their histories and say them in the log as ``said: ...``; all of
         them are checked before any is kept, so a refused call leaves the run as it was."""
         if self.status is not None:
@@ -165,6 +173,7 @@ class Run:
             history[epoch] = number
             parts.append(f"{name} {number:.6g}")
         self._line("INFO", f"{said}: {' | '.join(parts)}")
+        return checked
 
     def log_test(self, values: Mapping[str, Any]) -> None:
         """Record the final evaluation on the test split (``{"loss": 0.5}``), kept as ``test_loss: [0.5]``
@@ -208,6 +217,14 @@ class Run:
         if status not in ("finished", "failed", "interrupted"):
             raise TrackError(f"status={status!r}: expected 'finished', 'failed' or 'interrupted'")
         self.status = status
+        if self.live is not None:
+            unsent = self.live.close()
+            if unsent or self.live.dropped or self.live.refused:
+                why = self.live.error or self.live.refused or "too many waited"
+                self._line(
+                    "WARNING",
+                    f"Live stream: {unsent + self.live.dropped} epoch(s) not sent ({why}); the folder has them all",
+                )
         if status == "finished":
             self._line("INFO", f"Execution finished: {self.path}")
             self._write_metrics()

@@ -4,13 +4,17 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import pytest
 
 import gymnos_track
+import gymnos_track.live
 from experiments.files import list_downloads
 from experiments.index.sync import sync_trainings
 from experiments.models import Execution
@@ -212,3 +216,26 @@ def test_the_keras_callback_logs_each_epoch_of_fit(tmp_path):
     assert execution.status == Execution.Status.SUCCEEDED and execution.epochs == 2
     assert execution.history("loss") == pytest.approx(history.history["loss"])
     assert execution.history("val_loss") == pytest.approx(history.history["val_loss"])
+
+
+def test_no_thread_is_started_unless_live_is_asked_for(tmp_path):
+    before = threading.active_count()
+    with gymnos_track.start(experiment="quiet", root=tmp_path) as run:
+        run.log({"loss": 1.0})
+        assert threading.active_count() == before and run.live is None
+
+
+def test_a_live_server_that_never_answers_delays_nothing_and_the_log_says_what_was_not_sent(tmp_path, monkeypatch):
+    monkeypatch.setattr(gymnos_track.live, "RETRY", (0.05, 0.1))
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = gymnos_track.start(experiment="offline", root=tmp_path, live=f"http://127.0.0.1:{port}/publish/epoch/end/x/")
+    started = time.perf_counter()
+    run.log({"loss": 1.0})
+    run.log({"loss": 0.5})
+    assert time.perf_counter() - started < 0.05
+    run.finish()
+    assert time.perf_counter() - started < 3 and not run.live.thread.is_alive()
+    assert "Live stream: 2 epoch(s) not sent (ConnectionRefusedError" in (run.path / "execution.log").read_text()
+    assert json.loads((run.path / "metrics.json").read_text())["metrics"]["loss"] == [1.0, 0.5]  # the folder has them

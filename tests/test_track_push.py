@@ -1,17 +1,21 @@
-"""Pushing run folders to a real server (the live server): twice, cut off and resumed, hostile, and who may."""
+"""Pushing run folders to a real server (the live server): twice, cut off and resumed, hostile, and who may;
+and epochs streamed live while the server is down, then up."""
 
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
 from django.core.management import call_command
 
 import gymnos_track
-from experiments.models import ApiToken, Execution
+import gymnos_track.live
+from experiments.models import ApiToken, Execution, Experiment, PublishToken
 from gymnos_track.push import PushError, push
 from tests.helpers import ROOT
 
@@ -203,3 +207,44 @@ def test_the_client_pushes_where_django_is_not_installed(live_server, root, owne
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines()[-1] == "pushed 1, already there 0, still running 0, refused 0"
     assert Execution.objects.get().status == Execution.Status.SUCCEEDED
+
+
+def _wait(condition, seconds=15.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_live_epochs_wait_while_the_server_is_down_and_arrive_once_it_is_up(owner, tmp_path, monkeypatch):
+    from pytest_django.live_server_helper import LiveServer
+
+    monkeypatch.setattr(gymnos_track.live, "RETRY", (0.05, 0.2))
+    experiment = Experiment.objects.create(name="live")
+    followed = Execution.objects.create(experiment=experiment, status="queued", epochs_total=3, launched_by=owner)
+    token = PublishToken.objects.create(execution=followed, created_by=owner)
+    with socket.socket() as probe:  # a port nothing listens on yet
+        probe.bind(("localhost", 0))
+        port = probe.getsockname()[1]
+    run = gymnos_track.start(
+        experiment="live", root=tmp_path / "local", live=f"http://localhost:{port}/publish/epoch/end/{token.token}/"
+    )
+    started = time.perf_counter()
+    run.log({"loss": 0.5})
+    run.log({"loss": 0.25})
+    assert time.perf_counter() - started < 0.05  # the server being down costs log nothing
+    _wait(lambda: "Connection" in run.live.error)
+    assert followed.history("loss") == []
+
+    server = LiveServer(f"localhost:{port}", start=False)
+    server.start()
+    try:
+        run.log({"loss": 0.125})
+        _wait(lambda: followed.history("loss") == [0.5, 0.25, 0.125])
+        run.finish()
+    finally:
+        server.stop()
+    followed.refresh_from_db()
+    assert followed.status == Execution.Status.SUCCEEDED and run.live.sent == 3
+    assert not run.live.thread.is_alive()
+    assert "Live stream" not in (run.path / "execution.log").read_text()  # nothing left unsent
