@@ -195,6 +195,7 @@ def test_a_path_that_is_not_a_folder_is_said(tmp_path):
 def test_the_client_pushes_where_django_is_not_installed(live_server, root, owner, tmp_path):
     local = tmp_path / "local"
     _script_runs(local, count=1)
+    root.rmdir()  # a fresh server: no run trained yet
     code = "import sys; sys.modules['django'] = None; from gymnos_track.push import main; sys.exit(main())"
     result = subprocess.run(
         [sys.executable, "-c", code, str(local), "--server", live_server.url],
@@ -207,6 +208,7 @@ def test_the_client_pushes_where_django_is_not_installed(live_server, root, owne
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines()[-1] == "pushed 1, already there 0, still running 0, refused 0"
     assert Execution.objects.get().status == Execution.Status.SUCCEEDED
+    assert len(os.listdir(root / "pushed" / "executions")) == 1
 
 
 def _wait(condition, seconds=15.0):

@@ -64,7 +64,10 @@ class Finished(Schema):
 
 
 def _root() -> Path:
-    return Path(settings.GYMNOS_TRAININGS_ROOT).resolve()
+    """The trainings root, made if it is not there yet (as the engine makes it for its first run)."""
+    root = Path(settings.GYMNOS_TRAININGS_ROOT).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
 
 
 @router.post("/begin", response={200: Held, 400: Detail, 403: Detail}, summary="Begin or resume pushing a run folder")
