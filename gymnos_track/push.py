@@ -17,6 +17,7 @@ Plain Python (``http.client``): a cluster node needs nothing but this package.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import http.client
 import json
@@ -31,6 +32,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 CHUNK_BYTES = 1 << 20  # the server takes at most this much at a time
+INLINE_FILE = 64 << 10  # a file this small goes with the folder's list of files...
+INLINE_BYTES = 512 << 10  # ...up to this much in all (the server's bound)
 WORKERS = 4
 TIMEOUT = 60.0
 
@@ -215,11 +218,22 @@ def push(
 def _push_folder(server: _Server, run: Path, chunk_bytes: int, stop_after: int | None) -> tuple[str, int]:
     experiment, folder = run.parent.parent.name, run.name
     items = manifest(run)
-    body = json.dumps({"experiment": experiment, "folder": folder, "files": items}).encode()
-    status, answer = server.call("POST", "begin", body)
+    inline, inline_bytes = {}, 0  # small files go with the list: a run of small files is one request
+    for item in items:
+        if item["size"] <= INLINE_FILE and inline_bytes + item["size"] <= INLINE_BYTES:
+            inline[item["path"]] = (run / item["path"]).read_bytes()
+            inline_bytes += item["size"]
+    if stop_after is not None:
+        inline = {}  # a push cut off in pieces: nothing goes with the list
+    body: dict[str, Any] = {"experiment": experiment, "folder": folder, "files": items}
+    if inline:
+        body["inline"] = {path: base64.b64encode(data).decode() for path, data in inline.items()}
+    status, answer = server.call("POST", "begin", json.dumps(body).encode())
     _check(status, answer)
     if answer["state"] == "exists":
         return "exists", 0
+    if answer["state"] == "pushed":
+        return ("pushed" if answer.get("created") else "exists"), inline_bytes
     sent = chunks = 0
     for item in items:
         offset = int(answer["have"].get(item["path"], 0))

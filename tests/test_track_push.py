@@ -1,6 +1,8 @@
 """Pushing run folders to a real server (the live server): twice, cut off and resumed, hostile, and who may;
 and epochs streamed live while the server is down, then up."""
 
+import base64
+import hashlib
 import io
 import json
 import os
@@ -90,10 +92,10 @@ def test_a_push_cut_off_half_way_completes_when_run_again(live_server, root, own
     assert Execution.objects.get().status == Execution.Status.SUCCEEDED
 
 
-def _raw_begin(server, token, experiment, folder, files):
+def _raw_begin(server, token, experiment, folder, files, inline=None):
     request = urllib.request.Request(
         f"{server}/api/push/begin",
-        data=json.dumps({"experiment": experiment, "folder": folder, "files": files}).encode(),
+        data=json.dumps({"experiment": experiment, "folder": folder, "files": files, "inline": inline or {}}).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     try:
@@ -133,7 +135,23 @@ def test_a_hostile_manifest_is_refused_naming_the_file(live_server, root, owner,
         400,
         "run: 17,179,869,185 bytes in all; a pushed run holds at most 17,179,869,184",
     )
+    big = base64.b64encode(b"x" * (600 << 10)).decode()
+    status, answer = _raw_begin(live_server.url, token, "exp", "run", [log], {"execution.log": big})
+    assert (status, answer["detail"]) == (
+        400,
+        "run: more than 524,288 bytes of files sent with the list; send them in pieces",
+    )
     assert list(root.iterdir()) == []  # nothing written anywhere
+
+
+def test_a_small_file_sent_with_the_list_is_kept_only_if_its_hash_matches(live_server, root, owner):
+    token = _token(owner)
+    log = {"path": "execution.log", "size": 5, "sha256": hashlib.sha256(b"hello").hexdigest()}
+    status, answer = _raw_begin(live_server.url, token, "exp", "run", [log], {"execution.log": "aGVsbG8h"})  # hello!
+    assert (status, answer["state"], answer["have"]) == (200, "new", {"execution.log": 0})
+    status, answer = _raw_begin(live_server.url, token, "exp", "run", [log], {"execution.log": "aGVsbG8="})  # hello
+    assert (status, answer["state"], answer["created"]) == (200, "pushed", True)
+    assert (root / "exp" / "executions" / "run" / "execution.log").read_bytes() == b"hello"
 
 
 def test_a_folder_holding_a_symlink_is_refused_naming_it(live_server, root, owner, tmp_path):

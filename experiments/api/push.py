@@ -13,6 +13,8 @@ is checked as sync checks a folder (experiments.index.push).
 
 from __future__ import annotations
 
+import base64
+import binascii
 from pathlib import Path
 
 from django.conf import settings
@@ -36,6 +38,9 @@ class Begin(Schema):
     experiment: str = Field(max_length=1024)
     folder: str = Field(max_length=1024)
     files: list[PushedFile] = Field(max_length=push.MAX_FILES + 1)
+    inline: dict[str, str] = Field(
+        default_factory=dict, description="Whole small files, path -> base64 of their bytes (at most 512 KiB in all)."
+    )
 
 
 class Run(Schema):
@@ -44,8 +49,11 @@ class Run(Schema):
 
 
 class Held(Schema):
-    state: str
+    state: str = Field(description="new, partial, exists (already there), or pushed (finished with this request)")
     have: dict[str, int]
+    execution: int | None = Field(None, description="When pushed: the run's id, as finish answers it.")
+    status: str = ""
+    created: bool = False
 
 
 class Received(Schema):
@@ -77,7 +85,12 @@ def begin(request: HttpRequest, body: Begin) -> Status:
     if denied:
         return denied
     try:
-        return Status(200, push.begin(_root(), body.experiment, body.folder, [f.model_dump() for f in body.files]))
+        inline = {path: base64.b64decode(text, validate=True) for path, text in body.inline.items()}
+    except binascii.Error:
+        return Status(400, {"detail": "inline: a value is not base64"})
+    try:
+        files = [f.model_dump() for f in body.files]
+        return Status(200, push.begin(_root(), body.experiment, body.folder, files, inline))
     except push.PushRefused as exc:
         return Status(400, {"detail": str(exc)})
     except fileops.Refused as exc:

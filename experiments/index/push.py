@@ -40,6 +40,7 @@ MAX_DEPTH = 8  # folders below the run's (callbacks/model_checkpoint/ is 2)
 MAX_FILE_BYTES = 4 << 30  # a model or a checkpoint
 MAX_RUN_BYTES = 16 << 30  # all of one run's files together
 MAX_CHUNK = 1 << 20  # one piece; under Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+MAX_INLINE = 512 << 10  # small files' bytes sent with the list (a run of a few small files: one request)
 STAGING = ".push-"
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -151,9 +152,23 @@ def _same(folder: Path, items: list[Item]) -> bool:
     )
 
 
-def begin(root: Path, experiment: str, folder: str, manifest: list[dict[str, Any]]) -> dict[str, Any]:
-    """Start (or resume) a push: what the server already holds of each file."""
+def begin(
+    root: Path, experiment: str, folder: str, manifest: list[dict[str, Any]], inline: dict[str, bytes] | None = None
+) -> dict[str, Any]:
+    """Start (or resume) a push: what the server already holds of each file.
+
+    ``inline`` holds whole small files (path -> bytes, at most ``MAX_INLINE`` in all): each is staged if its
+    size and hash match the list; when that makes every file whole, the push is finished at once
+    (``"state": "pushed"``, with ``finish``'s answer).
+    """
     items = check_manifest(experiment, folder, manifest)
+    inline = inline or {}
+    if sum(len(data) for data in inline.values()) > MAX_INLINE:
+        raise PushRefused(f"{folder}: more than {MAX_INLINE:,} bytes of files sent with the list; send them in pieces")
+    by_path = {item.path: item for item in items}
+    unlisted = next((path for path in inline if path not in by_path), None)
+    if unlisted is not None:
+        raise PushRefused(f"{folder}/{printable(unlisted)[:200]}: sent with the list but not in it")
     target, staging, manifest_file = _places(root, experiment, folder)
     if os.path.lexists(root / target):
         if not _same(root / target, items):
@@ -168,6 +183,12 @@ def begin(root: Path, experiment: str, folder: str, manifest: list[dict[str, Any
         _discard(root, staging)  # a push of this folder as it was before it changed: start over
         fileops.write(root, manifest_file, text, create=True)
     have = _holds(root / staging, items) if (root / staging).is_dir() else {item.path: 0 for item in items}
+    for path, data in inline.items():
+        item = by_path[path]
+        if have[path] == 0 and len(data) == item.size and hashlib.sha256(data).hexdigest() == item.sha256:
+            have[path] = fileops.append(root, f"{staging}/{path}", data, 0)
+    if inline and all(have[item.path] == item.size for item in items):
+        return {"state": "pushed", "have": have, **finish(root, experiment, folder)}
     return {"state": "partial" if any(have.values()) else "new", "have": have}
 
 
