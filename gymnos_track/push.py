@@ -55,12 +55,15 @@ class PushReport:
     refused: dict[str, str] = field(default_factory=dict)
     stopped: list[str] = field(default_factory=list)  # cut off by stop_after_chunks
     sent_bytes: int = 0
+    indexed: int = 0  # folders the server indexed (new or changed) at the end
+    index_error: str = ""  # why the server did not index them (they are indexed by its next sync)
 
     def line(self) -> str:
-        return (
+        line = (
             f"pushed {len(self.pushed)}, already there {len(self.existed)}, "
             f"still running {len(self.running)}, refused {len(self.refused)}"
         )
+        return line + (f"; not indexed yet: {self.index_error}" if self.index_error else "")
 
 
 def find_runs(path: str | os.PathLike[str]) -> list[Path]:
@@ -210,9 +213,27 @@ def push(
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         list(pool.map(one, runs))  # list(): an error in one (a refused token) is raised here
+    _index(connection, report.pushed + report.existed, report)
     if progress is not None:
         progress.write(report.line() + "\n")
     return report
+
+
+SYNC_BATCH = 1_000  # the server indexes at most this many folders a request
+
+
+def _index(server: _Server, names: list[str], report: PushReport) -> None:
+    """Have the server index the folders pushed (each was finished without): in batches, together."""
+    for start in range(0, len(names), SYNC_BATCH):
+        runs = [
+            dict(zip(("experiment", "folder"), name.split("/", 1), strict=True))
+            for name in names[start : start + SYNC_BATCH]
+        ]
+        status, answer = server.call("POST", "sync", json.dumps({"runs": runs}).encode())
+        if status != 200:
+            report.index_error = str(answer.get("detail") if isinstance(answer, dict) else answer)
+            return
+        report.indexed += int(answer["indexed"])
 
 
 def _push_folder(server: _Server, run: Path, chunk_bytes: int, stop_after: int | None) -> tuple[str, int]:
@@ -225,7 +246,7 @@ def _push_folder(server: _Server, run: Path, chunk_bytes: int, stop_after: int |
             inline_bytes += item["size"]
     if stop_after is not None:
         inline = {}  # a push cut off in pieces: nothing goes with the list
-    body: dict[str, Any] = {"experiment": experiment, "folder": folder, "files": items}
+    body: dict[str, Any] = {"experiment": experiment, "folder": folder, "files": items, "sync": False}
     if inline:
         body["inline"] = {path: base64.b64encode(data).decode() for path, data in inline.items()}
     status, answer = server.call("POST", "begin", json.dumps(body).encode())
@@ -252,7 +273,9 @@ def _push_folder(server: _Server, run: Path, chunk_bytes: int, stop_after: int |
                 offset = int(reply["have"])
                 sent += len(data)
                 chunks += 1
-    status, answer = server.call("POST", "finish", json.dumps({"experiment": experiment, "folder": folder}).encode())
+    status, answer = server.call(
+        "POST", "finish", json.dumps({"experiment": experiment, "folder": folder, "sync": False}).encode()
+    )
     _check(status, answer)
     return ("pushed" if answer["created"] else "exists"), sent
 

@@ -135,6 +135,14 @@ def test_a_hostile_manifest_is_refused_naming_the_file(live_server, root, owner,
         400,
         "run: 17,179,869,185 bytes in all; a pushed run holds at most 17,179,869,184",
     )
+    request = urllib.request.Request(
+        f"{live_server.url}/api/push/sync",
+        data=json.dumps({"runs": [{"experiment": "..", "folder": "x"}]}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 400 and "the experiment name '..'" in json.load(refused.value)["detail"]
     big = base64.b64encode(b"x" * (600 << 10)).decode()
     status, answer = _raw_begin(live_server.url, token, "exp", "run", [log], {"execution.log": big})
     assert (status, answer["detail"]) == (

@@ -4,7 +4,11 @@
          -> {"state": "new" | "partial" | "exists", "have": {path: bytes the server holds}}
     PUT  /api/push/chunk?experiment=&folder=&path=&offset=   (the bytes as the body)
          -> {"have": bytes}; 409 {"detail", "have"} when the server holds another number of bytes
-    POST /api/push/finish  {"experiment", "folder"}  -> {"execution", "status", "created"}
+    POST /api/push/finish  {"experiment", "folder", "sync"}  -> {"execution", "status", "created"}
+    POST /api/push/sync    {"runs": [{"experiment", "folder"}]}  -> {"indexed", "unchanged", "errors"}
+
+A client pushing many folders finishes each with ``"sync": false`` and indexes them together at its
+end: sync's batches cost a fraction of one sync per folder.
 
 Only a token may push (no session: a machine pushes), a push-only one too
 (``manage.py api_token USER --push-only``); the user needs the launch permission. Every name and size
@@ -41,11 +45,23 @@ class Begin(Schema):
     inline: dict[str, str] = Field(
         default_factory=dict, description="Whole small files, path -> base64 of their bytes (at most 512 KiB in all)."
     )
+    sync: bool = Field(True, description="False: when finished, index it later with POST /api/push/sync.")
 
 
 class Run(Schema):
     experiment: str = Field(max_length=1024)
     folder: str = Field(max_length=1024)
+    sync: bool = Field(True, description="False: index it later, with others, through POST /api/push/sync.")
+
+
+class Runs(Schema):
+    runs: list[Run] = Field(max_length=push.MAX_SYNC + 1)
+
+
+class Indexed(Schema):
+    indexed: int
+    unchanged: int
+    errors: int
 
 
 class Held(Schema):
@@ -90,7 +106,7 @@ def begin(request: HttpRequest, body: Begin) -> Status:
         return Status(400, {"detail": "inline: a value is not base64"})
     try:
         files = [f.model_dump() for f in body.files]
-        return Status(200, push.begin(_root(), body.experiment, body.folder, files, inline))
+        return Status(200, push.begin(_root(), body.experiment, body.folder, files, inline, body.sync))
     except push.PushRefused as exc:
         return Status(400, {"detail": str(exc)})
     except fileops.Refused as exc:
@@ -123,8 +139,20 @@ def finish(request: HttpRequest, body: Run) -> Status:
     if denied:
         return denied
     try:
-        return Status(200, push.finish(_root(), body.experiment, body.folder))
+        return Status(200, push.finish(_root(), body.experiment, body.folder, body.sync))
     except push.PushRefused as exc:
         return Status(400, {"detail": str(exc)})
     except fileops.Refused as exc:
         return Status(400, {"detail": f"refused: {exc}"})
+
+
+@router.post("/sync", response={200: Indexed, 400: Detail, 403: Detail}, summary="Index pushed folders together")
+def sync(request: HttpRequest, body: Runs) -> Status:
+    """The folders finished with ``sync: false``, indexed in batches (many runs pushed at once)."""
+    denied = forbidden_unless_allowed(request)
+    if denied:
+        return denied
+    try:
+        return Status(200, push.sync_pushed(_root(), [(run.experiment, run.folder) for run in body.runs]))
+    except push.PushRefused as exc:
+        return Status(400, {"detail": str(exc)})

@@ -30,7 +30,7 @@ from typing import Any
 from experiments import files
 from experiments.index.listing import printable
 from experiments.index.reader import CONFIG_MAX_BYTES, TRACK_MAX_BYTES, metrics_max_bytes
-from experiments.index.sync import sync_folder
+from experiments.index.sync import sync_folder, sync_folders
 from experiments.models import Execution
 from experiments.pipeline import fileops
 from experiments.pipeline.names import control_character_problem
@@ -153,7 +153,12 @@ def _same(folder: Path, items: list[Item]) -> bool:
 
 
 def begin(
-    root: Path, experiment: str, folder: str, manifest: list[dict[str, Any]], inline: dict[str, bytes] | None = None
+    root: Path,
+    experiment: str,
+    folder: str,
+    manifest: list[dict[str, Any]],
+    inline: dict[str, bytes] | None = None,
+    sync: bool = True,
 ) -> dict[str, Any]:
     """Start (or resume) a push: what the server already holds of each file.
 
@@ -188,7 +193,7 @@ def begin(
         if have[path] == 0 and len(data) == item.size and hashlib.sha256(data).hexdigest() == item.sha256:
             have[path] = fileops.append(root, f"{staging}/{path}", data, 0)
     if inline and all(have[item.path] == item.size for item in items):
-        return {"state": "pushed", "have": have, **finish(root, experiment, folder)}
+        return {"state": "pushed", "have": have, **finish(root, experiment, folder, sync)}
     return {"state": "partial" if any(have.values()) else "new", "have": have}
 
 
@@ -219,8 +224,9 @@ def receive(root: Path, experiment: str, folder: str, path: str, offset: int, da
     return fileops.append(root, f"{staging}/{path}", data, offset)
 
 
-def finish(root: Path, experiment: str, folder: str) -> dict[str, Any]:
-    """Check every staged file (size, SHA-256), move the folder into place and sync it."""
+def finish(root: Path, experiment: str, folder: str, sync: bool = True) -> dict[str, Any]:
+    """Check every staged file (size, SHA-256), move the folder into place and sync it (unless ``sync`` is
+    False: a client pushing many folders has them indexed together at its end, ``sync_pushed``)."""
     items = _manifest(root, experiment, folder)
     target, staging, manifest_file = _places(root, experiment, folder)
     created = False
@@ -245,6 +251,8 @@ def finish(root: Path, experiment: str, folder: str) -> dict[str, Any]:
         raise PushRefused(f"{experiment}/executions/{folder} is already on this server with other files")
     _discard(root, manifest_file)
     _discard(root, staging)
+    if not sync:
+        return {"execution": None, "status": "", "created": created}
     sync_folder(root / target, root)
     execution = Execution.objects.filter(experiment__name=experiment, folder_name=folder).first()
     return {
@@ -254,9 +262,25 @@ def finish(root: Path, experiment: str, folder: str) -> dict[str, Any]:
     }
 
 
+MAX_SYNC = 1_000  # folders indexed by one request
+
+
+def sync_pushed(root: Path, folders: list[tuple[str, str]]) -> dict[str, int]:
+    """Index pushed folders together (``finish(sync=False)``); the names checked first. ``{"indexed", "errors"}``."""
+    if len(folders) > MAX_SYNC:
+        raise PushRefused(f"{len(folders):,} folders to index; at most {MAX_SYNC:,} a request")
+    for experiment, folder in folders:
+        for name, what in ((experiment, "experiment name"), (folder, "run folder name")):
+            problem = _name_problem(name, what)
+            if problem:
+                raise PushRefused(problem)
+    report = sync_folders(root, folders)
+    return {"indexed": report.indexed, "unchanged": report.unchanged, "errors": report.errors}
+
+
 def _discard(root: Path, relative: str) -> None:
     if os.path.lexists(root / relative):
         fileops.remove(root, relative, missing_ok=True)
 
 
-__all__ = ["begin", "receive", "finish", "check_manifest", "PushRefused", "MAX_CHUNK"]
+__all__ = ["begin", "receive", "finish", "sync_pushed", "check_manifest", "PushRefused", "MAX_CHUNK"]

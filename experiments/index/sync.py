@@ -387,6 +387,25 @@ def index_execution(execution_id: int) -> None:
         log.exception("Could not index %s", path)
 
 
+def sync_folders(
+    root: str | Path, folders: list[tuple[str, str]], stale_after: dt.timedelta | None = None
+) -> SyncReport:
+    """Index the run folders ``(experiment, folder name)`` under ``root`` together, in batches (pushed folders):
+    one snapshot and one transaction per ``BATCH_SIZE`` folders, where ``sync_folder`` pays them per folder."""
+    root = _resolve_root(root)
+    report = SyncReport(root)
+    present = [
+        Folder(experiment, name, root / experiment / "executions" / name)
+        for experiment, name in folders
+        if (root / experiment / "executions" / name).is_dir()
+    ]
+    existing = _snapshot(
+        {"experiment__name__in": {f.experiment for f in present}, "folder_name__in": {f.name for f in present}}
+    )
+    _sync(str(root), present, existing, report, None, _stale_after(stale_after), BATCH_SIZE)
+    return report
+
+
 def sync_folder(
     path: str | Path, root: str | Path | None = None, stale_after: dt.timedelta | None = None
 ) -> SyncReport:
