@@ -76,13 +76,13 @@ def test_pushing_twice_makes_each_run_once(live_server, root, owner, tmp_path):
 
 def test_a_push_cut_off_half_way_completes_when_run_again(live_server, root, owner, tmp_path):
     local = tmp_path / "local"
-    (run,) = _script_runs(local, count=1, artifact_bytes=20_000)
+    (run,) = _script_runs(local, count=1, artifact_bytes=100_000)  # too big to go with the list
     token = _token(owner)
-    cut = push(run, live_server.url, token, chunk_bytes=1_000, stop_after_chunks=8, progress=None)
-    assert cut.stopped == [f"pushed/{run.name}"] and 5_000 < cut.sent_bytes < 8_000  # 4 small files, 4 pieces of 1,000
+    cut = push(run, live_server.url, token, chunk_bytes=10_000, stop_after_chunks=8, progress=None)
+    assert cut.stopped == [f"pushed/{run.name}"] and 40_000 < cut.sent_bytes < 50_000  # 4 small files, 4 pieces
     assert not (root / "pushed" / "executions" / run.name).exists() and not Execution.objects.exists()
 
-    resumed = push(run, live_server.url, token, chunk_bytes=1_000, progress=None)
+    resumed = push(run, live_server.url, token, chunk_bytes=10_000, progress=None)
     assert resumed.line() == "pushed 1, already there 0, still running 0, refused 0"
     total = sum(os.path.getsize(os.path.join(d, n)) for d, _, names in os.walk(run) for n in names)
     assert resumed.sent_bytes == total - cut.sent_bytes  # only what was missing

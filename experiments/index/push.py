@@ -126,6 +126,10 @@ def _places(root: Path, experiment: str, folder: str) -> tuple[str, str, str]:
     return f"{executions}/{folder}", f"{executions}/{STAGING}{folder}", f"{executions}/{STAGING}{folder}.json"
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def _digest(folder: Path, relative: str) -> str:
     digest = hashlib.sha256()
     for block in files.blocks(folder, relative):
@@ -182,6 +186,19 @@ def begin(
                 "a different run has that name (rename the folder to push it)"
             )
         return {"state": "exists", "have": {item.path: item.size for item in items}}
+    if inline and all(
+        item.path in inline and len(inline[item.path]) == item.size and _sha256(inline[item.path]) == item.sha256
+        for item in items
+    ):  # the whole run came with its list: staged and finished at once, no list kept
+        _discard(root, manifest_file)
+        _discard(root, staging)
+        for item in items:
+            try:
+                fileops.append(root, f"{staging}/{item.path}", inline[item.path], 0)
+            except fileops.OffsetMismatch:
+                raise PushRefused(f"{folder}: another push of this run is under way; push again") from None
+        sizes = {item.path: item.size for item in items}
+        return {"state": "pushed", "have": sizes, **_complete(root, experiment, folder, items, sync, hashed=True)}
     text = json.dumps([item.__dict__ for item in items], sort_keys=True).encode()
     previous = root / manifest_file
     if not (previous.is_file() and files.read_file(root, manifest_file, len(text) + 1) == text):
@@ -190,8 +207,11 @@ def begin(
     have = _holds(root / staging, items) if (root / staging).is_dir() else {item.path: 0 for item in items}
     for path, data in inline.items():
         item = by_path[path]
-        if have[path] == 0 and len(data) == item.size and hashlib.sha256(data).hexdigest() == item.sha256:
-            have[path] = fileops.append(root, f"{staging}/{path}", data, 0)
+        if have[path] == 0 and len(data) == item.size and _sha256(data) == item.sha256:
+            try:
+                have[path] = fileops.append(root, f"{staging}/{path}", data, 0)
+            except fileops.OffsetMismatch as exc:  # another push of it wrote there meanwhile
+                have[path] = exc.size
     if inline and all(have[item.path] == item.size for item in items):
         return {"state": "pushed", "have": have, **finish(root, experiment, folder, sync)}
     return {"state": "partial" if any(have.values()) else "new", "have": have}
@@ -227,7 +247,13 @@ def receive(root: Path, experiment: str, folder: str, path: str, offset: int, da
 def finish(root: Path, experiment: str, folder: str, sync: bool = True) -> dict[str, Any]:
     """Check every staged file (size, SHA-256), move the folder into place and sync it (unless ``sync`` is
     False: a client pushing many folders has them indexed together at its end, ``sync_pushed``)."""
-    items = _manifest(root, experiment, folder)
+    return _complete(root, experiment, folder, _manifest(root, experiment, folder), sync)
+
+
+def _complete(
+    root: Path, experiment: str, folder: str, items: list[Item], sync: bool, hashed: bool = False
+) -> dict[str, Any]:
+    """``finish`` for these files (``hashed``: their bytes were checked as they arrived)."""
     target, staging, manifest_file = _places(root, experiment, folder)
     created = False
     if not os.path.lexists(root / target):
@@ -238,7 +264,7 @@ def finish(root: Path, experiment: str, folder: str, sync: bool = True) -> dict[
         short = [item.path for item in items if have[item.path] != item.size]
         if short:
             raise PushRefused(f"{folder}: {len(short)} file(s) not complete yet, first {short[0]}; push again")
-        wrong = next((item.path for item in items if _digest(root / staging, item.path) != item.sha256), None)
+        wrong = None if hashed else next((i.path for i in items if _digest(root / staging, i.path) != i.sha256), None)
         if wrong is not None:
             fileops.remove(root, f"{staging}/{wrong}")
             raise PushRefused(f"{folder}/{wrong}: its SHA-256 differs from the list's; removed, push again")
