@@ -143,6 +143,8 @@ def test_a_hostile_manifest_is_refused_naming_the_file(live_server, root, owner,
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request)
     assert refused.value.code == 400 and "the experiment name '..'" in json.load(refused.value)["detail"]
+    status, answer = _raw_begin(live_server.url, token, "exp", "run", [log], {"execution.log": "\u00fb=="})
+    assert (status, answer["detail"]) == (400, "inline: a value is not base64")  # found by tests/test_api_fuzz.py
     big = base64.b64encode(b"x" * (600 << 10)).decode()
     status, answer = _raw_begin(live_server.url, token, "exp", "run", [log], {"execution.log": big})
     assert (status, answer["detail"]) == (

@@ -102,7 +102,7 @@ def begin(request: HttpRequest, body: Begin) -> Status:
         return denied
     try:
         inline = {path: base64.b64decode(text, validate=True) for path, text in body.inline.items()}
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: characters past ASCII
         return Status(400, {"detail": "inline: a value is not base64"})
     try:
         files = [f.model_dump() for f in body.files]
