@@ -34,6 +34,7 @@ from django.http import Http404
 
 from experiments.models import Execution
 from experiments.pipeline.callbacks import CHECKPOINT_SUFFIXES
+from gymnos_track.layout import ARTIFACTS
 
 # The files a run page offers first, in this order; then every checkpoint.
 FIXED = ["model.h5", "training_config.json", "metrics.json", "execution.log"]
@@ -227,12 +228,18 @@ def walk(folder: str) -> Iterator[tuple[str, str]]:
                 yield os.path.relpath(path, folder).replace(os.sep, "/"), real
 
 
+def is_artifact(relative: str) -> bool:
+    """A file a tracked script saved with ``run.log_artifact`` (``artifacts/model.pt``)."""
+    return relative.startswith(ARTIFACTS + "/")
+
+
 def is_checkpoint(relative: str) -> bool:
     return relative.startswith("callbacks/") and relative.endswith(CHECKPOINT_SUFFIXES)
 
 
 def list_downloads(execution: Execution) -> list[dict[str, Any]]:
-    """What the page offers: the fixed files that exist, then every checkpoint, each ``{path, bytes}``.
+    """What the page offers: the fixed files that exist, then every checkpoint and a script's artifacts,
+    each ``{path, bytes}``.
 
     Read from the folder (not the index), so checkpoints show up while the run trains.
     """
@@ -240,7 +247,8 @@ def list_downloads(execution: Execution) -> list[dict[str, Any]]:
     if folder is None:
         return []
     found = dict(walk(folder))
-    chosen = [name for name in FIXED if name in found] + [name for name in sorted(found) if is_checkpoint(name)]
+    chosen = [name for name in FIXED if name in found]
+    chosen += [name for name in sorted(found) if is_checkpoint(name) or is_artifact(name)]
     return [{"path": name, "bytes": _size(found[name])} for name in chosen]
 
 

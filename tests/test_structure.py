@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import ROOT
 
-PACKAGES = ("experiments", "gymnos_web", "sweeps", "audit", "alerts")
+PACKAGES = ("experiments", "gymnos_web", "sweeps", "audit", "alerts", "gymnos_track")
 # Each takes a noticeable part of a second (TensorFlow several) to import.
 HEAVY = (
     "tensorflow",
@@ -185,6 +185,8 @@ def test_the_graph_counts_the_packages_an_import_runs():
 # A feature is a vertical slice (its models, pages, API and jobs together) over the core's services; the pages
 # and entry points that put the features together sit on top.
 LAYERS = (
+    # The tracking client and the folder layout it shares with the engine: plain Python, importable anywhere.
+    ("the client", ("gymnos_track",)),
     ("the engine", ("experiments.pipeline",)),
     ("the data", ("experiments.models", "experiments.extensions", "audit.models", "audit.recording", "audit.history")),
     (

@@ -20,11 +20,19 @@ from experiments.pipeline import Problem as PipelineProblem
 class BearerToken(HttpBearer):
     """``Authorization: Bearer <key>``, a key ``manage.py api_token`` printed."""
 
+    scopes: tuple[str, ...] = (ApiToken.Scope.ALL,)
+
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        user = ApiToken.user_for(token)
+        user = ApiToken.user_for(token, self.scopes)
         if user is not None:
             request.user = user
         return user
+
+
+class PushToken(BearerToken):
+    """A token of any scope, a push-only one too: for the push operations alone (``/api/push/...``)."""
+
+    scopes = (ApiToken.Scope.ALL, ApiToken.Scope.PUSH)
 
 
 class GymnosAPI(NinjaAPI):

@@ -31,12 +31,16 @@ from experiments.models import ENDED, Status, finite_or_none
 from experiments.pipeline import ConfigError, jsonlimits, load_config
 from experiments.pipeline.config import canonical_params, experiment_section
 from experiments.pipeline.names import metric_name_problem
+from experiments.pipeline.params import flatten
+from gymnos_track.layout import ARTIFACTS
+from gymnos_track.run import TRACK_FILE, process_gone
 
 LOG_READ_LIMIT = 1 << 20  # logs bigger than this are read at their head and tail only
 # The most bytes sync reads of each file it parses (a feature's reader states its own): a bigger file
 # is that folder's error, naming the file and the bound, and nothing of it is read.
 CONFIG_MAX_BYTES = jsonlimits.MAX_BYTES  # what a launch accepts
 TRACKERS_MAX_BYTES = 64 * 1024  # a tracker's run id and URL
+TRACK_MAX_BYTES = 4096  # track.json: the client, its version, the host and pid that write a script's run
 FOLDER_TIME = re.compile(r"^(\d{2}-\d{2}-\d{2}__\d{2}-\d{2}-\d{4})(?:_\d+)?$")
 LOG_TIME = re.compile(rb"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),\d{3} - ", re.MULTILINE)
 
@@ -65,6 +69,10 @@ class Record:
     run_error: str = ""
     problems: list[str] = field(default_factory=list)
     keep_outcome: bool = False  # leave the row's status, error and finished_at as they are
+    # A script's run (gymnos_track): track.json's host and pid, read before the config (a script's own config is
+    # not an engine config). ``running``: metrics.json says the script had not finished when it was written.
+    tracked: dict[str, Any] | None = None
+    running: bool = False
     # What the registered FolderReaders found: Execution field -> value, and extra histories
     # ("system/cpu_percent": [...]) that are not epoch metrics.
     extra: dict[str, Any] = field(default_factory=dict)
@@ -159,10 +167,13 @@ def _read_config(data: bytes, record: Record) -> None:
         record.problem("training_config.json", f"expected a JSON object, got {type(config).__name__}")
         return
     record.config = config = _clean(config)
-    record.params = json.loads(_params_json(bytes(data)))  # "adam" and {"type": "adam"}: the same params
     experiment = experiment_section(config)
     record.title = experiment.name if experiment is not None else ""
     record.tags = list(experiment.tags) if experiment is not None else []
+    if record.tracked is not None:  # a script's own settings, kept and shown as they are: no engine schema
+        record.params = flatten(config)
+        return
+    record.params = json.loads(_params_json(bytes(data)))  # "adam" and {"type": "adam"}: the same params
     problems = config_problems(bytes(data))
     if problems:
         record.problem("training_config.json", "no longer validates: " + "; ".join(problems))
@@ -222,6 +233,7 @@ def _read_metrics(data: bytes, record: Record) -> None:
     record.metrics = metrics
     record.elapsed = _clean(document["elapsed"]) if isinstance(document.get("elapsed"), dict) else {}
     record.hardware = _clean(document["hardware"]) if isinstance(document.get("hardware"), dict) else {}
+    record.running = document.get("running") is True
     error = document.get("error")
     if error:
         record.run_error = str(error)
@@ -244,6 +256,23 @@ def _read_log(data: tuple[bytes, bytes], record: Record) -> None:
     stamps = LOG_TIME.findall(tail[-8192:]) or LOG_TIME.findall(tail)
     record.started_at = _local_time(first.group(1).decode(), "%Y-%m-%d %H:%M:%S") if first else None
     record.finished_at = _local_time(stamps[-1].decode(), "%Y-%m-%d %H:%M:%S") if stamps else None
+
+
+def _read_track(data: bytes, record: Record) -> None:
+    """track.json (written by ``gymnos_track``): the folder is a script's run, written by this host and pid."""
+    track = load_json(data, record, TRACK_FILE)
+    record.tracked = _clean(track) if isinstance(track, dict) else {}
+
+
+def tracked_process_gone(folder: Folder, listing: Listing) -> bool:
+    """A script's run (track.json) whose process was on this machine and is gone: it will write nothing more."""
+    if TRACK_FILE not in listing.files:
+        return False
+    record = Record(folder, listing.fingerprint)
+    data = read_bounded(record, TRACK_FILE, TRACK_MAX_BYTES, listing)
+    if data is not None:
+        _read_track(data, record)
+    return record.tracked is not None and process_gone(record.tracked)
 
 
 def _read_trackers(data: bytes, record: Record) -> None:
@@ -311,6 +340,7 @@ def _read_log_file(record: Record, listing: Listing) -> tuple[bytes, bytes] | No
 
 # The seed's files sync parses, with the most bytes it reads of each (metrics.json: ``metrics_max_bytes``).
 READERS: dict[str, tuple[int, Callable[[bytes, Record], None]]] = {
+    TRACK_FILE: (TRACK_MAX_BYTES, _read_track),  # first: it says how the config is read
     "training_config.json": (CONFIG_MAX_BYTES, _read_config),
     "trackers.json": (TRACKERS_MAX_BYTES, _read_trackers),
 }
@@ -385,7 +415,7 @@ def read_folder(
     record.artifacts = [
         {"path": name, "bytes": size}
         for name, (size, _) in sorted(listing.files.items())
-        if name == "model.h5" or name.startswith("callbacks/")
+        if name == "model.h5" or name.startswith(("callbacks/", ARTIFACTS + "/"))
     ]
     for name, (limit, reader) in READERS.items():
         data = read_bounded(record, name, limit, listing)
@@ -403,7 +433,9 @@ def read_folder(
     data = read_bounded(record, "metrics.json", metrics_max_bytes(), listing, "GYMNOS_MAX_METRICS_MB")
     if data is not None:
         _read_metrics(data, record)
-        if record.finished_at is None:
+        if record.running:
+            _running_script(record, listing, now, stale_after, worker_alive)
+        elif record.finished_at is None:
             record.finished_at = dt.datetime.fromtimestamp(listing.files["metrics.json"][1] / 1e9, dt.UTC)
         return record
     record.finished_at = None
@@ -433,6 +465,27 @@ def _status_without_metrics(
             "metrics.json",
             f"missing, and nothing in the folder changed since {changed:%Y-%m-%d %H:%M} UTC; "
             "the run crashed or was stopped before it finished",
+        )
+    else:
+        record.status = Status.RUNNING
+
+
+def _running_script(
+    record: Record, listing: Listing, now: dt.datetime, stale_after: dt.timedelta, worker_alive: bool
+) -> None:
+    """A metrics.json written while its script still ran: running, or failed once its process is gone (this
+    machine) or the folder has stayed still for ``stale_after`` (another machine, or the machine went down)."""
+    record.finished_at = None
+    if record.status != Status.SUCCEEDED:  # it said an error as well
+        return
+    gone = record.tracked is not None and process_gone(record.tracked)
+    if gone or (not worker_alive and is_stale(record.folder, listing, now, stale_after)):
+        record.status = Status.FAILED
+        changed = dt.datetime.fromtimestamp(_newest_ns(record.folder, listing) / 1e9, dt.UTC)
+        why = "its process is gone" if gone else f"nothing in the folder changed since {changed:%Y-%m-%d %H:%M} UTC"
+        record.run_error = (
+            f"the script stopped before it finished the run ({why}): killed, crashed or its machine went down; "
+            "the folder keeps what it logged until then"
         )
     else:
         record.status = Status.RUNNING

@@ -31,7 +31,14 @@ from django.db.models import Max
 from django.utils import timezone
 
 from experiments.index.listing import Folder, find_folders, inside, list_folder, printable
-from experiments.index.reader import NEW_EXPERIMENT_HOOKS, Record, extra_fields, is_stale, read_folder
+from experiments.index.reader import (
+    NEW_EXPERIMENT_HOOKS,
+    Record,
+    extra_fields,
+    is_stale,
+    read_folder,
+    tracked_process_gone,
+)
 from experiments.models import Execution, Experiment, MetricHistory, Status
 from experiments.models.lifecycle import FolderOutcome
 
@@ -287,7 +294,10 @@ def _sync(
             and row.folder_path == str(folder.path)
             and row.status != Status.MISSING
             and not (
-                row.status == Status.RUNNING and not row.worker_alive and is_stale(folder, listing, now, stale_after)
+                row.status == Status.RUNNING
+                and not row.worker_alive
+                # a script's run (gymnos_track) whose process is gone is read again at once
+                and (is_stale(folder, listing, now, stale_after) or tracked_process_gone(folder, listing))
             )
         ):
             report.unchanged += 1
@@ -375,6 +385,25 @@ def index_execution(execution_id: int) -> None:
         sync_folder(path, settings.GYMNOS_TRAININGS_ROOT)
     except Exception:  # logged with its traceback: the run's own outcome matters more than its index
         log.exception("Could not index %s", path)
+
+
+def sync_folders(
+    root: str | Path, folders: list[tuple[str, str]], stale_after: dt.timedelta | None = None
+) -> SyncReport:
+    """Index the run folders ``(experiment, folder name)`` under ``root`` together, in batches (pushed folders):
+    one snapshot and one transaction per ``BATCH_SIZE`` folders, where ``sync_folder`` pays them per folder."""
+    root = _resolve_root(root)
+    report = SyncReport(root)
+    present = [
+        Folder(experiment, name, root / experiment / "executions" / name)
+        for experiment, name in folders
+        if (root / experiment / "executions" / name).is_dir()
+    ]
+    existing = _snapshot(
+        {"experiment__name__in": {f.experiment for f in present}, "folder_name__in": {f.name for f in present}}
+    )
+    _sync(str(root), present, existing, report, None, _stale_after(stale_after), BATCH_SIZE)
+    return report
 
 
 def sync_folder(

@@ -24,6 +24,10 @@ class ApiToken(models.Model):
     make requests with it. The key is shown once, when it is made; ``--rotate`` makes a new one.
     """
 
+    class Scope(models.TextChoices):
+        ALL = "all", "everything its user may do"
+        PUSH = "push", "only push run folders (manage.py push, gymnos_track.push)"
+
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
@@ -35,6 +39,12 @@ class ApiToken(models.Model):
     )
     prefix = models.CharField(max_length=8, help_text="The key's first characters, to tell tokens apart.")
     created_at = models.DateTimeField(auto_now_add=True, help_text="When it was made (or last rotated).")
+    scope = models.CharField(
+        max_length=8,
+        choices=Scope.choices,
+        default=Scope.ALL,
+        help_text="What it may do: everything its user may, or only push run folders (POST /api/push/...).",
+    )
 
     def __str__(self) -> str:
         return f"API token of {self.user} ({self.prefix}…)"
@@ -44,8 +54,8 @@ class ApiToken(models.Model):
         return hashlib.sha256(key.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user: User, rotate: bool = False) -> tuple[ApiToken, str | None]:
-        """``(token, key)``: a new key if the user has none or ``rotate``.
+    def issue(cls, user: User, rotate: bool = False, scope: str = "all") -> tuple[ApiToken, str | None]:
+        """``(token, key)``: a new key if the user has none or ``rotate`` (with ``scope``).
 
         Otherwise ``(token, None)``: the key is unknowable, only its hash is kept.
         """
@@ -54,16 +64,16 @@ class ApiToken(models.Model):
             return token, None
         key = _new_token()
         if token is None:
-            token = cls.objects.create(user=user, digest=cls.hash(key), prefix=key[:8])
+            token = cls.objects.create(user=user, digest=cls.hash(key), prefix=key[:8], scope=scope)
         else:
-            token.digest, token.prefix, token.created_at = cls.hash(key), key[:8], timezone.now()
-            token.save(update_fields=["digest", "prefix", "created_at"])
+            token.digest, token.prefix, token.created_at, token.scope = cls.hash(key), key[:8], timezone.now(), scope
+            token.save(update_fields=["digest", "prefix", "created_at", "scope"])
         return token, key
 
     @classmethod
-    def user_for(cls, key: str) -> User | None:
-        """The active user a key belongs to, or None."""
-        token = cls.objects.select_related("user").filter(digest=cls.hash(key)).first()
+    def user_for(cls, key: str, scopes: tuple[str, ...] = ("all",)) -> User | None:
+        """The active user a key belongs to, if its scope is one of ``scopes``; else None."""
+        token = cls.objects.select_related("user").filter(digest=cls.hash(key), scope__in=scopes).first()
         return token.user if token is not None and token.user.is_active else None
 
 

@@ -2,49 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-import os
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal
 
+from gymnos_track.layout import LOG_FORMAT
+from gymnos_track.layout import create_execution_dir as create_execution_dir  # the folder's name: one rule
+
 from . import fileops
 
-FOLDER_FORMAT = "%H-%M-%S__%d-%m-%Y"
 # metrics.json's ``elapsed``: the seconds of each stage of a run, in the order they run.
 STAGES = ("load_data", "transform_preprocessors", "fit_transformers", "transform_transformers", "fit_model",
           "evaluate_model")  # fmt: skip
-LOG_FORMAT = "%(asctime)s - gymnosd - %(levelname)s - %(component)s - %(message)s"
-
-
-def create_execution_dir(
-    trainings_root: str | Path,
-    dataset_folder: str,
-    now: dt.datetime | None = None,
-    claim: Callable[[Path], bool] | None = None,
-) -> Path:
-    """Create and return a new, empty execution folder; never reuse an existing one.
-
-    A second run in the same second gets ``_2``, ``_3``... appended (``mkdir`` is atomic, so two
-    processes racing for one name cannot both win). ``claim(path)``, when given, is asked before
-    a name is taken, and a False answer moves on to the next one.
-    """
-    executions = Path(trainings_root) / dataset_folder / "executions"
-    executions.mkdir(parents=True, exist_ok=True)
-    base = (now or dt.datetime.now()).strftime(FOLDER_FORMAT)
-    for attempt in range(1, 10_000):
-        candidate = executions / (base if attempt == 1 else f"{base}_{attempt}")
-        if os.path.lexists(candidate) or (claim is not None and not claim(candidate)):
-            continue
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"could not find a free execution folder name under {executions}")
 
 
 class _Formatter(logging.Formatter):

@@ -81,14 +81,15 @@ def move(root: StrPath, source: StrPath, target: StrPath, *, replace: bool = Fal
                 _copy_then_remove(source_folder, source_parts[-1], target_folder, target_parts[-1], replace)
 
 
-def write(root: StrPath, path: StrPath, data: bytes) -> None:
+def write(root: StrPath, path: StrPath, data: bytes, *, create: bool = False) -> None:
     """Replace ``path`` with ``data`` atomically: a reader sees the old file or the new one, never half.
+    ``create`` makes its missing folders (none of them a link).
 
     The new bytes go to a fresh file (``O_EXCL``, a random name) beside it, flushed to disk, then
     renamed over the name: a link there is replaced by the file, never written through.
     """
     parts = _parts(root, path)
-    with _parent(root, parts) as folder:
+    with _parent(root, parts, create=create) as folder:
         temporary = f".{parts[-1]}.{secrets.token_hex(6)}.tmp"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         descriptor = os.open(temporary, flags, 0o666, dir_fd=folder)
@@ -104,6 +105,40 @@ def write(root: StrPath, path: StrPath, data: bytes) -> None:
             except FileNotFoundError:
                 pass
             raise
+
+
+def append(root: StrPath, path: StrPath, data: bytes, offset: int) -> int:
+    """Add ``data`` to the file ``path`` (made, with its folders, if missing) when it holds exactly ``offset``
+    bytes; returns its new size. A file of another size is left as it is: ``OffsetMismatch`` says its size.
+
+    For uploads in pieces: a piece sent twice, or after a lost answer, is refused, never written twice.
+    A link at ``path`` is refused, never written through.
+    """
+    parts = _parts(root, path)
+    with _parent(root, parts, create=True) as folder:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            descriptor = os.open(parts[-1], flags, 0o666, dir_fd=folder)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise Refused.link(path) from None
+            raise
+        with os.fdopen(descriptor, "ab") as handle:
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise Refused(f"{path} is not a regular file")
+            if status.st_size != offset:
+                raise OffsetMismatch(status.st_size)
+            handle.write(data)
+            return offset + len(data)
+
+
+class OffsetMismatch(ValueError):
+    """``append`` at an offset other than the file's size; ``size`` is what the file holds."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the file holds {size:,} bytes")
+        self.size = size
 
 
 def remove_empty(root: StrPath, path: StrPath, stop: StrPath) -> None:

@@ -17,30 +17,12 @@ ask here, so the two cannot drift apart::
 
 from __future__ import annotations
 
-import re
+from gymnos_track.layout import MAX_METRIC_NAME, METRIC_NAME, SHOWN, metric_name_problem, shown
 
-MAX_METRIC_NAME = 200
-# Keras' metric names (loss, val_loss, top_k_categorical_accuracy, dense_1_mae, ...) and a custom
-# metric's name in the same style. Not a '/' (the index keeps "system/..." for its own series), no
-# space, quote or angle bracket: a name never needs quoting anywhere it is shown or queried.
-METRIC_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
-SHOWN = 60  # how much of a refused name a message quotes
-
-
-def shown(name: str) -> str:
-    """``name`` quoted for a message: its first characters, control characters escaped (``'a\\nb'``)."""
-    return repr(name[:SHOWN]) + ("..." if len(name) > SHOWN else "")
-
-
-def metric_name_problem(name: str) -> str | None:
-    """Why ``name`` cannot name a metric, or None."""
-    if not name:
-        return "a metric name cannot be empty"
-    if len(name) > MAX_METRIC_NAME:
-        return f"the metric name {shown(name)} is {len(name):,} characters; at most {MAX_METRIC_NAME}"
-    if not METRIC_NAME.fullmatch(name):
-        return f"the metric name {shown(name)} has a character other than letters, digits, '_', '.' and '-'"
-    return None
+__all__ = [
+    "MAX_METRIC_NAME", "METRIC_NAME", "SHOWN", "metric_name_problem", "shown", "control_character",
+    "control_character_problem",
+]  # fmt: skip
 
 
 def control_character(text: str) -> str | None:

@@ -1,4 +1,7 @@
-"""``python manage.py api_token USERNAME [--rotate]``: make the user's API token and print it, once.
+"""``python manage.py api_token USERNAME [--rotate] [--push-only]``: make the user's API token and print it, once.
+
+``--push-only`` makes a token that can only push run folders (``manage.py push``, ``gymnos_track.push``):
+what a training machine or a cluster job holds, which cannot read or launch anything.
 
 Only the token's SHA-256 is stored, so it cannot be printed again: asked again, the command
 says when the token was made and how it starts, and ``--rotate`` replaces it.
@@ -25,6 +28,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--rotate", action="store_true", help="replace the token with a new one (the old one stops working)"
         )
+        parser.add_argument(
+            "--push-only",
+            action="store_true",
+            help="a token that can only push run folders (manage.py push); with --rotate it replaces the token",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         User = get_user_model()
@@ -35,7 +43,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"no user named {username!r}; create one with: python manage.py createsuperuser"
             ) from None
-        token, key = ApiToken.issue(user, rotate=options["rotate"])
+        scope = ApiToken.Scope.PUSH if options["push_only"] else ApiToken.Scope.ALL
+        token, key = ApiToken.issue(user, rotate=options["rotate"], scope=scope)
         if key is None:
             raise CommandError(
                 f"{username} already has an API token "

@@ -1,0 +1,159 @@
+"""``/api/push``: run folders pushed from another machine, in pieces (``manage.py push``, ``gymnos_track.push``).
+
+    POST /api/push/begin   {"experiment", "folder", "files": [{"path", "size", "sha256"}]}
+         -> {"state": "new" | "partial" | "exists", "have": {path: bytes the server holds}}
+    PUT  /api/push/chunk?experiment=&folder=&path=&offset=   (the bytes as the body)
+         -> {"have": bytes}; 409 {"detail", "have"} when the server holds another number of bytes
+    POST /api/push/finish  {"experiment", "folder", "sync"}  -> {"execution", "status", "created"}
+    POST /api/push/sync    {"runs": [{"experiment", "folder"}]}  -> {"indexed", "unchanged", "errors"}
+
+A client pushing many folders finishes each with ``"sync": false`` and indexes them together at its
+end: sync's batches cost a fraction of one sync per folder.
+
+Only a token may push (no session: a machine pushes), a push-only one too
+(``manage.py api_token USER --push-only``); the user needs the launch permission. Every name and size
+is checked as sync checks a folder (experiments.index.push).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+
+from experiments.api.base import Detail, PushToken, forbidden_unless_allowed
+from experiments.index import push
+from experiments.pipeline import fileops
+
+router = Router(tags=["push"], auth=[PushToken()])  # a machine pushes: a token, no session
+
+
+class PushedFile(Schema):
+    path: str = Field(max_length=4096)
+    size: int = Field(ge=0)
+    sha256: str = Field(max_length=64)
+
+
+class Begin(Schema):
+    experiment: str = Field(max_length=1024)
+    folder: str = Field(max_length=1024)
+    files: list[PushedFile] = Field(max_length=push.MAX_FILES + 1)
+    inline: dict[str, str] = Field(
+        default_factory=dict, description="Whole small files, path -> base64 of their bytes (at most 512 KiB in all)."
+    )
+    sync: bool = Field(True, description="False: when finished, index it later with POST /api/push/sync.")
+
+
+class Run(Schema):
+    experiment: str = Field(max_length=1024)
+    folder: str = Field(max_length=1024)
+    sync: bool = Field(True, description="False: index it later, with others, through POST /api/push/sync.")
+
+
+class Runs(Schema):
+    runs: list[Run] = Field(max_length=push.MAX_SYNC + 1)
+
+
+class Indexed(Schema):
+    indexed: int
+    unchanged: int
+    errors: int
+
+
+class Held(Schema):
+    state: str = Field(description="new, partial, exists (already there), or pushed (finished with this request)")
+    have: dict[str, int]
+    execution: int | None = Field(None, description="When pushed: the run's id, as finish answers it.")
+    status: str = ""
+    created: bool = False
+
+
+class Received(Schema):
+    have: int
+
+
+class Mismatch(Schema):
+    detail: str
+    have: int
+
+
+class Finished(Schema):
+    execution: int | None
+    status: str
+    created: bool
+
+
+def _root() -> Path:
+    """The trainings root, made if it is not there yet (as the engine makes it for its first run)."""
+    root = Path(settings.GYMNOS_TRAININGS_ROOT).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@router.post("/begin", response={200: Held, 400: Detail, 403: Detail}, summary="Begin or resume pushing a run folder")
+def begin(request: HttpRequest, body: Begin) -> Status[Any]:
+    """What the server already holds of each file (``exists``: the run is there already, with these files)."""
+    denied = forbidden_unless_allowed(request)
+    if denied:
+        return denied
+    try:
+        inline = {path: base64.b64decode(text, validate=True) for path, text in body.inline.items()}
+    except (binascii.Error, ValueError):  # ValueError: characters past ASCII
+        return Status(400, {"detail": "inline: a value is not base64"})
+    try:
+        files = [f.model_dump() for f in body.files]
+        return Status(200, push.begin(_root(), body.experiment, body.folder, files, inline, body.sync))
+    except push.PushRefused as exc:
+        return Status(400, {"detail": str(exc)})
+    except fileops.Refused as exc:
+        return Status(400, {"detail": f"refused: {exc}"})
+
+
+@router.put(
+    "/chunk",
+    response={200: Received, 400: Detail, 403: Detail, 409: Mismatch},
+    summary="One piece of one file, at the offset the server holds",
+)
+def chunk(request: HttpRequest, experiment: str, folder: str, path: str, offset: int) -> Status[Any]:
+    denied = forbidden_unless_allowed(request)
+    if denied:
+        return denied
+    try:
+        return Status(200, {"have": push.receive(_root(), experiment, folder, path, offset, request.body)})
+    except fileops.OffsetMismatch as exc:
+        return Status(409, {"detail": f"{folder}/{path}: {exc}; send from there", "have": exc.size})
+    except push.PushRefused as exc:
+        return Status(400, {"detail": str(exc)})
+    except fileops.Refused as exc:
+        return Status(400, {"detail": f"refused: {exc}"})
+
+
+@router.post("/finish", response={200: Finished, 400: Detail, 403: Detail}, summary="Check, move into place, sync")
+def finish(request: HttpRequest, body: Run) -> Status[Any]:
+    """Every file whole and its SHA-256 right: the folder is moved to the trainings root and indexed."""
+    denied = forbidden_unless_allowed(request)
+    if denied:
+        return denied
+    try:
+        return Status(200, push.finish(_root(), body.experiment, body.folder, body.sync))
+    except push.PushRefused as exc:
+        return Status(400, {"detail": str(exc)})
+    except fileops.Refused as exc:
+        return Status(400, {"detail": f"refused: {exc}"})
+
+
+@router.post("/sync", response={200: Indexed, 400: Detail, 403: Detail}, summary="Index pushed folders together")
+def sync(request: HttpRequest, body: Runs) -> Status[Any]:
+    """The folders finished with ``sync: false``, indexed in batches (many runs pushed at once)."""
+    denied = forbidden_unless_allowed(request)
+    if denied:
+        return denied
+    try:
+        return Status(200, push.sync_pushed(_root(), [(run.experiment, run.folder) for run in body.runs]))
+    except push.PushRefused as exc:
+        return Status(400, {"detail": str(exc)})
