@@ -140,6 +140,21 @@ def test_a_run_whose_worker_is_killed_is_resumed_by_the_next_worker_with_each_ep
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_run_whose_work_horse_is_killed_is_resumed_by_its_worker(workers):
+    worker = workers(GYMNOS_TEST_EPOCH_PAUSE="0.5").wait_ready()
+    execution = launching.launch(_slow(epochs=12))
+    wait_for(lambda: _row(execution.pk).epochs >= 3, timeout=90, message="three epochs trained")
+    worker.horse().kill()  # as the kernel's out-of-memory killer would
+    wait_for(lambda: _row(execution.pk).status in {"succeeded", "failed"}, timeout=90, message="run ended")
+    run = _row(execution.pk)
+    assert run.status == "succeeded", run.error
+    assert run.attempts == 1
+    assert len(run.history("loss")) == 12
+    assert len(_metrics(Path(run.folder_path))["metrics"]["loss"]) == 12
+    assert "resumed at epoch " in (Path(run.folder_path) / "execution.log").read_text()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_run_that_fails_by_its_own_fault_is_not_retried(workers):
     workers().wait_ready()
     execution = launching.launch(_slow(epochs=4, hook="tests.hooks.breaks"))
