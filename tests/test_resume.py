@@ -10,6 +10,8 @@ from typing import Any
 import django_rq
 import keras
 import pytest
+from django.contrib.auth.models import User
+from django.test import Client
 from django.utils import timezone
 from rq.job import Job
 
@@ -211,6 +213,11 @@ def test_a_lost_run_is_queued_again_until_its_attempts_are_spent(settings, tmp_p
     assert run.error.startswith("attempt 1 ended: worker lost")
     assert "(attempt 2)" in run.error
     assert Job.exists(run.job_id, connection=django_rq.get_connection("default"))
+    client = Client()
+    client.force_login(User.objects.create_user("watcher"))
+    shown = client.get(f"/api/executions/{run.pk}").json()  # what a person sees between attempts
+    assert (shown["status"], shown["attempts"]) == ("queued", 1)
+    assert shown["error"].startswith("attempt 1 ended: worker lost")
     # Its second attempt's machine dies too: no attempt is left, so it fails, saying how.
     Execution.objects.filter(pk=run.pk).update(status="running", heartbeat_at=timezone.now() - FIVE_MINUTES)
     assert resuming.reap_lost() == 1
