@@ -111,6 +111,11 @@ if min(GYMNOS_CHECK_MEMORY_MB, GYMNOS_CHECK_SECONDS) < 1:
     raise ImproperlyConfigured("GYMNOS_CHECK_MEMORY_MB and GYMNOS_CHECK_SECONDS: expected at least 1")
 if GYMNOS_JOB_MEMORY_MB < 0:
     raise ImproperlyConfigured(f"GYMNOS_JOB_MEMORY_MB={GYMNOS_JOB_MEMORY_MB}: expected 0 (no limit) or more")
+# A run whose work horse or worker died (killed, the out-of-memory killer, the machine gone) is queued again and
+# goes on from the state its folder keeps, up to this many times (experiments.jobs.resuming); 0: it fails at once.
+GYMNOS_RESUME_ATTEMPTS = envint("GYMNOS_RESUME_ATTEMPTS", 3)
+if GYMNOS_RESUME_ATTEMPTS < 0:
+    raise ImproperlyConfigured(f"GYMNOS_RESUME_ATTEMPTS={GYMNOS_RESUME_ATTEMPTS}: expected 0 (never) or more")
 # After its run, a work horse may train up to this many more runs itself: a sweep's next trial waiting first in
 # line (experiments.jobs.follow_on), which then skips a fresh process's start; 0: a fresh process for every run.
 GYMNOS_FOLLOW_ON_RUNS = envint("GYMNOS_FOLLOW_ON_RUNS", 100)

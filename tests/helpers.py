@@ -45,6 +45,7 @@ def stack_env(folder, **extra):
         GYMNOS_CACHE_DIR=str(folder / "cache"),
         GYMNOS_CALLBACK_MODULES="tests.hooks",
         PYTHONUNBUFFERED="1",
+        GYMNOS_RESUME_ATTEMPTS="0",  # a killed worker's run fails, as these tests expect (tests/test_resume.py)
         **extra,
     )
     return env

@@ -12,3 +12,9 @@ def pause(epoch, logs):
 def linger(logs):
     """Make the end of training last a while (after its last epoch), so a test can stop ``up`` right then."""
     time.sleep(float(os.environ.get("GYMNOS_TEST_END_PAUSE", "1.5")))
+
+
+def breaks(epoch, logs):
+    """A run's own failure: its training code raises at its second epoch's end."""
+    if epoch == 1:
+        raise RuntimeError("a bug in the run's own code")

@@ -47,6 +47,9 @@ class ExecutionOut(Schema):
     epochs: int = Field(description="Epochs run so far.")
     epochs_total: int | None = Field(description="Epochs the config asks for (null for a run indexed from a folder).")
     epoch: int = _deprecated("The same as epochs (the detail's first name for it).")
+    attempts: int = Field(
+        description="Times it was queued again to go on from its kept state after its worker died (0: never)."
+    )
     queue: str
     launched_by: str | None
     started_at: str | None = Field(description="ISO 8601, e.g. 2026-11-29T10:31:02.123456+00:00.")
@@ -94,6 +97,7 @@ def execution_out(execution: Execution) -> dict[str, Any]:
         "epochs": execution.epochs,
         "epochs_total": execution.epochs_total,
         "epoch": execution.epochs,
+        "attempts": execution.attempts,
         "queue": execution.queue,
         "launched_by": _username(execution.launched_by),
         "started_at": _iso(execution.started_at),

@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 from functools import partial
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -29,11 +30,13 @@ from rq import get_current_job
 from experiments import files
 from experiments.extensions import RUN_CALLBACKS
 from experiments.index.sync import index_execution
-from experiments.jobs import database, follow_on, launching
+from experiments.jobs import database, follow_on, launching, resuming
 from experiments.jobs.follow_on import private_memory
 from experiments.models import Execution, Status
+from experiments.models.lifecycle import WORKER_LOST
 from experiments.pipeline import ConfigError, ExecutionResult, run_experiment
 from experiments.pipeline.errors import MemoryLimitExceeded
+from experiments.pipeline.resume import Resume
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,7 @@ def train(execution_id: int) -> str:
             callbacks=[DatabaseProgress(execution_id), *added],
             claim_folder=lambda path: Execution.objects.claim_folder(execution_id, path),
             memory_limit_mb=settings.GYMNOS_JOB_MEMORY_MB or None,
+            resume=_resume_of(execution),
         )
     finally:
         heartbeat.stop()
@@ -115,6 +119,13 @@ def train(execution_id: int) -> str:
         status = Execution.objects.finish(execution_id, error, pruned=pruned)
         index_execution(execution_id)
     return status or Status.FAILED
+
+
+def _resume_of(execution: Execution) -> Resume | None:
+    """A run queued again after its worker died (``resuming``) goes on in its own folder, from the state it keeps."""
+    if not execution.attempts or not execution.folder_path:
+        return None
+    return Resume(Path(execution.folder_path), execution.attempts + 1)
 
 
 class MemoryWatch(threading.Thread):
@@ -220,12 +231,12 @@ class Heartbeat(threading.Thread):
         try:
             while not self.done.wait(self.interval):
                 if os.getppid() != self.parent:
-                    lost = partial(Execution.objects.mark_worker_lost, self.execution_id)
-                    database.step("say the worker was lost", lost)
+                    lost = partial(resuming.resume_or_fail, self.execution_id, WORKER_LOST)
+                    database.step("say the worker was lost (and queue the run again to resume)", lost)
                     os._exit(1)
                 # A beat the database refused is logged and the next comes in a few seconds, on a new connection.
                 database.step("record a heartbeat", partial(Execution.objects.beat, self.execution_id))
-                database.step("check for lost workers", Execution.objects.mark_lost)
+                database.step("check for lost workers", resuming.reap_lost)
         finally:
             connections.close_all()
 

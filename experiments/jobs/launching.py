@@ -161,6 +161,11 @@ def _enqueue(execution: Execution) -> None:
         raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
 
 
+def requeue(execution_id: int) -> None:
+    """Enqueue the job of a run queued again (``experiments.jobs.resuming``), under the job id its row now holds."""
+    _enqueue(Execution.objects.get(pk=execution_id))
+
+
 def requeue_orphans(now: dt.datetime | None = None) -> int:
     """Enqueue again the queued runs whose job Redis no longer has (a Redis restarted without its data, or
     flushed); returns how many. Only runs queued ``SETTLE`` ago or more: a run just committed has its job

@@ -4,8 +4,9 @@ Each worker runs it every ``REAP_SECONDS`` from its heartbeat (``experiments.job
 trains, the first time as it is first idle), and so does ``up``'s supervisor. Every step is a conditional update
 or an idempotent enqueue, so any number of processes may reap at once. What it reaps, and into what:
 
-1. a **running run whose heartbeat stopped** ``LOST_AFTER`` (30 s) ago, its worker or machine gone: failed,
-   "worker lost" (``Execution.objects.mark_lost``; a horse whose worker died says so itself, at once);
+1. a **running run whose heartbeat stopped** ``LOST_AFTER`` (30 s) ago, its worker or machine gone: queued again
+   to resume from its kept state, or failed "worker lost" (``resuming.reap_lost``; a horse whose worker died
+   says so itself, at once);
 2. a **queued run whose job Redis no longer has** (Redis restarted without its data, or was flushed), queued
    ``launching.SETTLE`` (10 s) ago or more: its job is queued again (``launching.requeue_orphans``);
 3. what the features register in ``experiments.extensions.REAPERS``; sweeps (``sweeps.launching``):
@@ -36,8 +37,7 @@ from collections.abc import Callable
 import redis
 
 from experiments.extensions import REAPERS
-from experiments.jobs import database, launching
-from experiments.models import Execution
+from experiments.jobs import database, launching, resuming
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ REAP_SECONDS = 10
 
 # (what it does, the step: returns how many it reaped), the core's own first.
 CORE: list[tuple[str, Callable[[], int]]] = [
-    ("check for lost workers", Execution.objects.mark_lost),
+    ("check for lost workers", resuming.reap_lost),
     ("queue again the runs whose job Redis lost", launching.requeue_orphans),
 ]
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from experiments.index.sync import index_execution, sync_trainings
 from experiments.jobs.deaths import how_it_died, oom_kills
+from experiments.jobs.resuming import resume_or_fail
 from experiments.models import Execution, Status
 
 
@@ -31,11 +32,15 @@ def run_execution(execution_id: int) -> str:
 
 
 def _execution_id(job: Any) -> int | None:
-    """The run the job is training now: its own, or a follow-on run claimed under its id (``follow_on``)."""
+    """The run the job is training now: its own, or a follow-on run claimed under its id (``follow_on``). None for
+    a run queued again under another job since (``resuming``): this job's end is no longer its end."""
     running = Execution.objects.filter(job_id=job.id, status=Status.RUNNING).values_list("pk", flat=True).first()
     if running is not None:
         return running
-    return job.args[0] if job.args else None
+    first = job.args[0] if job.args else None
+    if first is None:
+        return None
+    return first if Execution.objects.filter(pk=first, job_id=job.id).exists() else None
 
 
 def on_job_failure(job: Any, connection: Any, exc_type: Any, exc_value: Any, traceback: Any) -> None:
@@ -49,8 +54,12 @@ def on_horse_killed(job: Any, ret_val: int | None, oom_kills_at_fork: int | None
     """The worker saw the work horse die of a signal (the kernel's out-of-memory killer, a crash in native code,
     a kill): the run it was training fails at once, saying which signal and what it means (``deaths``), rather
     than as "worker lost" once its heartbeat is stale; its partial folder is indexed. ``oom_kills_at_fork``: the
-    kernel's count of out-of-memory kills when the horse was forked (``deaths.oom_kills``)."""
-    _fail_its_run(job, how_it_died(ret_val, oom_kills_at_fork, oom_kills()))
+    kernel's count of out-of-memory kills when the horse was forked (``deaths.oom_kills``). A run whose folder keeps
+    a state to go on from is queued again instead, up to GYMNOS_RESUME_ATTEMPTS times (``resuming``)."""
+    died = how_it_died(ret_val, oom_kills_at_fork, oom_kills())
+    execution_id = _execution_id(job)
+    if execution_id is not None and not resume_or_fail(execution_id, died):
+        index_execution(execution_id)
 
 
 def _fail_its_run(job: Any, error: str) -> None:

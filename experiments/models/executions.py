@@ -138,6 +138,10 @@ class Execution(models.Model):
     job_id = models.CharField(max_length=64, blank=True, help_text="The RQ job that runs it, e.g. execution-42.")
     launched_by = person("launched_executions", "Who queued it (empty for CLI runs and synced folders).")
     worker = models.CharField(max_length=255, blank=True, help_text="The RQ worker that claimed it.")
+    attempts = models.PositiveIntegerField(
+        default=0,
+        help_text="How many times it was queued again to go on from its kept state after its worker died.",
+    )
     heartbeat_at = models.DateTimeField(
         null=True,
         blank=True,

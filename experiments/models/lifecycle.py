@@ -5,7 +5,8 @@ update (``filter(pk=..., status__in=<from>).update(status=<to>, ...)``), so two 
 racing cannot both move a run, and a run that ended never moves back::
 
     queued ──claim──> running ──finish──> succeeded | failed | pruned
-       │                 │ ──fail / mark_lost──> failed
+       │     ^           │ ──fail / mark_lost──> failed
+       │     └───────────┘ requeue_to_resume: its worker died, its folder keeps a state to go on from
        └──cancel──> cancelled <──cancel──┘
     ended ──delete_run──> deleted ──restore──> the status it had
     any but a worker's live run ──mark_missing──> missing ──adopt_folder_outcomes──> the status it had
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.db.models.fields.json import KeyTransform
@@ -32,6 +34,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from experiments.pipeline.names import metric_name_problem
+from experiments.pipeline.resume import has_kept_state
 
 from .summary import MAX_POINTS, finite_or_none
 
@@ -86,6 +89,12 @@ class FolderOutcome:
     status: str
     error: str
     finished_at: dt.datetime | None
+
+
+def resumable(attempts: int, folder: str) -> bool:
+    """Whether a run whose process died can be queued again to go on: its folder keeps a state
+    (``pipeline.resume``), and it was resumed fewer than GYMNOS_RESUME_ATTEMPTS times."""
+    return attempts < settings.GYMNOS_RESUME_ATTEMPTS and bool(folder) and has_kept_state(folder)
 
 
 def returning_status(before: str, folder_says: str) -> str:
@@ -156,17 +165,38 @@ class ExecutionTransitions(models.QuerySet[_Row]):
         """A running run's sign of life (not a transition)."""
         self.filter(pk=pk, status=Status.RUNNING).update(heartbeat_at=timezone.now())
 
+    def requeue_to_resume(self, pk: int, attempts: int, reason: str, job_id: str) -> bool:
+        """running -> queued, again: its work horse or worker died (``reason``) and its folder keeps a state to go on
+        from (``experiments.jobs.resuming``). Only from ``attempts`` resumes so far (two processes that saw the death
+        move it once); the job ``job_id`` trains it next, in the same folder and row."""
+        done = attempts + 1  # attempts are counted from 1: the first run is attempt 1
+        error = f"attempt {done} ended: {reason}; queued again to go on from its last kept state (attempt {done + 1})"
+        return self.filter(attempts=attempts)._move(
+            pk,
+            [Status.RUNNING],
+            Status.QUEUED,
+            attempts=F("attempts") + 1,
+            error=error,
+            job_id=job_id,
+            worker="",
+            heartbeat_at=None,
+        )
+
     def mark_worker_lost(self, pk: int) -> bool:
         """running -> failed, said by the work horse that saw its worker die."""
         return self.fail(pk, WORKER_LOST, [Status.RUNNING])
 
     def mark_lost(self, now: dt.datetime | None = None) -> int:
-        """running -> failed for every run whose heartbeat stopped ``LOST_AFTER`` ago; returns how many."""
+        """running -> failed for every run whose heartbeat stopped ``LOST_AFTER`` ago; returns how many.
+
+        Not a run that can be resumed (``resumable``): the reaper queues it again (``experiments.jobs.resuming``).
+        """
         now = now or timezone.now()
-        stale = self.filter(status=Status.RUNNING, heartbeat_at__lt=now - LOST_AFTER).values_list("pk", flat=True)
+        stale = self.filter(status=Status.RUNNING, heartbeat_at__lt=now - LOST_AFTER)
         return sum(
             self._move(pk, [Status.RUNNING], Status.FAILED, error=WORKER_LOST, finished_at=now, heartbeat_at=None)
-            for pk in list(stale)
+            for pk, attempts, folder in list(stale.values_list("pk", "attempts", "folder_path"))
+            if not resumable(attempts, folder)
         )
 
     def record_epoch(self, pk: int, histories: dict[str, Sequence[float]], epochs_total: int | None = None) -> None:

@@ -22,6 +22,7 @@ from .config import TrainingConfig
 from .errors import MemoryLimitExceeded, out_of_memory_in
 from .evaluation import report as evaluation
 from .execution import STAGES, ExecutionLog, create_execution_dir, write_json
+from .resume import STATE_FOLDER, Kept, Resume, read_kept, resumed_line
 from .system_metrics import SystemSampler
 from .system_metrics import interval_from_environment as system_interval
 from .trackers import RunInfo, TrackerSet
@@ -84,8 +85,10 @@ class Trainer:
         progress_stream: IO[str] | None = None,
         claim_folder: Callable[[Path], bool] | None = None,
         memory_limit_mb: int | None = None,
+        resume: Resume | None = None,
     ) -> None:
         self.config = config
+        self.resume = resume  # train again in the run's own folder, from the state it keeps
         self.memory_limit_mb = memory_limit_mb  # the cap this process runs under, said when it is hit
         self.claim_folder = claim_folder
         self.trainings_root = Path(trainings_root)
@@ -218,6 +221,11 @@ class Trainer:
             log.warning(f"Evaluation report failed: {type(exc).__name__}: {exc}; the run is kept as it trained")
 
     def _create_folder(self) -> Path:
+        if self.resume is not None:
+            if not self.resume.folder.is_dir():
+                raise FileNotFoundError(f"the run's folder {self.resume.folder} is gone: it cannot be resumed")
+            self.path = self.resume.folder
+            return self.path
         self.path = create_execution_dir(self.trainings_root, self.config.dataset.folder_name, claim=self.claim_folder)
         return self.path
 
@@ -248,7 +256,7 @@ class Trainer:
     def _fit(self, model: keras.Model, parts: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, list[float]]:
         import keras
 
-        from .keras_callbacks import EpochProgressBar, TrackerBridge
+        from .keras_callbacks import EpochProgressBar, KeptState, TrackerBridge
 
         training = self.config.training
         X_fit, y_fit = parts["fit"]
@@ -260,7 +268,10 @@ class Trainer:
         # Keras' own History, after the config's callbacks so what they add to an epoch's logs (learning_rate)
         # is recorded too; fit() adds none of its own when given one. It keeps the epochs of a run that fails.
         self.history = keras.callbacks.History()
-        callbacks += [self.history, TrackerBridge(self.trackers), *self.extra_callbacks]
+        kept = self._kept_state()
+        # After the History: the state kept at an epoch's end holds that epoch's logs.
+        callbacks += [self.history, KeptState(self.path, self.history, kept), TrackerBridge(self.trackers)]
+        callbacks += self.extra_callbacks
         if self.sampler is not None:  # each epoch's end, marked on the system metrics' time axis
             callbacks.append(self.sampler.epoch_callback())
         if self.progress_stream is not None:
@@ -279,6 +290,21 @@ class Trainer:
             )
         log.debug(f"Fitting model took {self.elapsed['fit_model']:.2f}s")
         return self._history()
+
+    def _kept_state(self) -> Kept | None:
+        """A resumed run's kept state (``resume``), its History filled with the epochs it had trained; None for a
+        first run. A state that cannot be read fails the run (``StateError``, naming why): never half-loaded."""
+        if self.resume is None:
+            return None
+        assert self.path is not None  # the run's own folder
+        kept = read_kept(self.path)
+        if kept is None:
+            attempt = self.resume.attempt
+            log.warning(f"No kept state in {STATE_FOLDER}/: training again from epoch 0 (attempt {attempt})")
+            return None
+        log.info(resumed_line(kept.epoch, self.resume.attempt))
+        self.history.history = {name: list(values) for name, values in kept.history.items()}
+        return kept
 
     def _history(self) -> dict[str, list[float]]:
         """Every epoch's logs so far, as lists of floats (what metrics.json keeps)."""
@@ -337,16 +363,26 @@ def run_experiment(
     progress_stream: IO[str] | None = None,
     claim_folder: Callable[[Path], bool] | None = None,
     memory_limit_mb: int | None = None,
+    resume: Resume | None = None,
 ) -> ExecutionResult:
     """Train ``config`` (a validated ``TrainingConfig``) and write its execution folder.
 
     ``callbacks`` are extra Keras callbacks (progress reporting). ``claim_folder(path)`` is asked
     before each candidate execution folder is created, and a False answer skips that name: a
-    worker records the name first, so nobody else can index the folder as a run of its own.
+    worker records the name first, so nobody else can index the folder as a run of its own. ``resume``: train
+    again in that run's folder from the state it keeps (``resume``), as attempt ``resume.attempt``.
     """
     return Trainer(
-        config, trainings_root, cache_dir, callbacks, console_stream, progress_stream, claim_folder, memory_limit_mb
+        config,
+        trainings_root,
+        cache_dir,
+        callbacks,
+        console_stream,
+        progress_stream,
+        claim_folder,
+        memory_limit_mb,
+        resume,
     ).run()
 
 
-__all__ = ["run_experiment", "Trainer", "ExecutionResult", "STAGES"]
+__all__ = ["run_experiment", "Trainer", "ExecutionResult", "Resume", "STAGES"]
