@@ -26,9 +26,11 @@ import io
 import os
 import stat
 from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
+import h5py
 from django.conf import settings
 from django.http import Http404
 
@@ -97,6 +99,13 @@ class RunFile:
         if wanted > left:
             self.cut = True
         return left if size < 0 else min(size, left)
+
+    def readinto(self, buffer: Any) -> int:
+        """``read`` into ``buffer`` (what h5py's file-object driver calls): bounded the same way."""
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
 
     def read(self, size: int = -1) -> bytes:
         allowed = self._allowed(size)
@@ -174,6 +183,23 @@ def read_file(folder: str | os.PathLike[str], relative: str, limit: int) -> byte
     if len(data) > limit:
         raise TooLarge(len(data), limit)
     return data
+
+
+@contextmanager
+def open_hdf5(folder: str | os.PathLike[str], relative: str) -> Iterator[h5py.File]:
+    """``folder/relative`` as an HDF5 file for reading (per-step metrics' ``steps.h5``), under ``open_file``'s rules.
+
+    h5py reads through the ``RunFile`` (its file-object driver), never by a path of its own: the same check
+    that the file resolves inside the folder and is a regular file, and never more than its size when opened
+    (a file still being appended is read as it was). A file another process writes in SWMR mode opens too,
+    also one a killed writer left. ``FileNotFoundError``, ``Refused``, or ``OSError`` for a file HDF5 cannot
+    read::
+
+        with files.open_hdf5(folder, "steps.h5") as steps:
+            steps["metrics/loss/value"][-10:]
+    """
+    with open_file(folder, relative, limit=None) as handle, h5py.File(handle, "r") as document:
+        yield document
 
 
 def blocks(folder: str | os.PathLike[str], relative: str) -> Iterator[bytes]:
