@@ -100,13 +100,6 @@ class RunFile:
             self.cut = True
         return left if size < 0 else min(size, left)
 
-    def readinto(self, buffer: Any) -> int:
-        """``read`` into ``buffer`` (what h5py's file-object driver calls): bounded the same way."""
-        view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
     def read(self, size: int = -1) -> bytes:
         allowed = self._allowed(size)
         data = self._handle.read(allowed) if allowed else b""
@@ -189,16 +182,18 @@ def read_file(folder: str | os.PathLike[str], relative: str, limit: int) -> byte
 def open_hdf5(folder: str | os.PathLike[str], relative: str) -> Iterator[h5py.File]:
     """``folder/relative`` as an HDF5 file for reading (per-step metrics' ``steps.h5``), under ``open_file``'s rules.
 
-    h5py reads through the ``RunFile`` (its file-object driver), never by a path of its own: the same check
-    that the file resolves inside the folder and is a regular file, and never more than its size when opened
-    (a file still being appended is read as it was). A file another process writes in SWMR mode opens too,
-    also one a killed writer left. ``FileNotFoundError``, ``Refused``, or ``OSError`` for a file HDF5 cannot
+    h5py reads through the handle ``open_file`` opened (its file-object driver), never by a path of its own:
+    the same checks that the file resolves inside the folder and is a regular file, opened without following
+    a link. The byte bound is not ``RunFile``'s total: HDF5 reads its metadata again and again at random
+    places, so the bound is what the caller asks of the datasets (``pipeline.steps.read_series`` reads in
+    blocks). A file another process writes in SWMR mode opens too, also one a killed writer left (h5py's own
+    open by path refuses that one). ``FileNotFoundError``, ``Refused``, or ``OSError`` for a file HDF5 cannot
     read::
 
         with files.open_hdf5(folder, "steps.h5") as steps:
             steps["metrics/loss/value"][-10:]
     """
-    with open_file(folder, relative, limit=None) as handle, h5py.File(handle, "r") as document:
+    with open_file(folder, relative, limit=None) as handle, h5py.File(handle._handle, "r") as document:
         yield document
 
 

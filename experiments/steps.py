@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from experiments import files
+from experiments.index.reader import FolderReader, Listing, Record, register
 from experiments.pipeline.steps import STEPS_FILE, read_series, summaries
 
 MIN_POINTS, MAX_POINTS = 10, 10_000
@@ -40,3 +41,24 @@ def step_summaries(folder: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
             return summaries(document)
     except (OSError, files.Refused, KeyError):
         return {}
+
+
+def _index_steps(content: bytes | None, listing: Listing, record: Record) -> None:
+    """Sync's reader: ``Execution.steps``, the summaries only (the writer keeps them; no series is read)."""
+    record.extra["steps"] = {}
+    if STEPS_FILE in listing.links_outside:
+        record.problem(STEPS_FILE, f"is a symlink to {listing.links_outside[STEPS_FILE]}, outside the trainings root")
+        return
+    if STEPS_FILE not in listing.files:
+        return
+    try:
+        with files.open_hdf5(record.folder.path, STEPS_FILE) as document:
+            record.extra["steps"] = summaries(document)
+    except files.Refused as exc:
+        record.problem(STEPS_FILE, str(exc))
+    except (OSError, KeyError, ValueError) as exc:
+        record.problem(STEPS_FILE, f"cannot be read as HDF5: {exc}")
+
+
+READER = FolderReader(file=None, fields=("steps",), read=_index_steps)
+register(READER)

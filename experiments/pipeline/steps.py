@@ -212,7 +212,7 @@ def read_series(
 
     A range of at most ``points`` points comes whole; a longer one as M4 keeps it (``points // 4`` buckets).
     Raises KeyError for a metric the file does not hold. Returns ``{"step", "value", "epochs",
-    "downsampled", "count"}`` (``count``: the points in the range; NaN values as None).
+    "downsampled", "count"}`` (``count``: the points in the range; NaN and infinities as None).
     """
     group = file["metrics"][metric]
     steps, values = group["step"], group["value"]
@@ -227,7 +227,7 @@ def read_series(
         chosen_steps, chosen_values = _downsampled(steps, values, first, last, max(1, points // 4))
     return {
         "step": [int(step) for step in chosen_steps],
-        "value": [None if math.isnan(value) else float(value) for value in chosen_values],
+        "value": [float(value) if math.isfinite(value) else None for value in chosen_values],
         "epochs": _epochs(file, start, end),
         "downsampled": count > points,
         "count": count,
@@ -270,8 +270,8 @@ def summaries(file: h5py.File) -> dict[str, dict[str, float | int | None]]:
         count, low, high, last = (float(value) for value in group["summary"][:4])
         found[name] = {
             "count": int(count),
-            "min": None if math.isnan(low) else low,
-            "max": None if math.isnan(high) else high,
-            "last": None if math.isnan(last) else last,
+            "min": low if math.isfinite(low) else None,
+            "max": high if math.isfinite(high) else None,
+            "last": last if math.isfinite(last) else None,
         }
     return found
