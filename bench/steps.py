@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import django
 
@@ -52,7 +53,7 @@ def _write(path: Path, steps: int, spike: int) -> float:
     return time.perf_counter() - started
 
 
-def _answer(folder: Path, start: int | None, end: int | None) -> tuple[float, dict]:
+def _answer(folder: Path, start: int | None, end: int | None) -> tuple[float, dict[str, Any]]:
     from experiments.steps import read_steps
 
     started = time.perf_counter()
