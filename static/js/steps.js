@@ -1,0 +1,58 @@
+// Per-step metrics on the run page: a chart per metric on a step axis, drawn from the API (at most 2,000 points,
+// M4), with the epoch boundaries; zooming (Plotly's relayout) asks the API for that range again, whole when it is
+// small enough; a double click (autorange) goes back to the whole run.
+(function () {
+  var panel = document.getElementById("steps");
+  if (!panel) return;
+  var box = document.getElementById("step-charts");
+  var names = Object.keys(JSON.parse(document.getElementById("step-metrics").textContent)).sort();
+  var plotConfig = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+  var POINTS = 2000, MAX_EPOCH_LINES = 200, LINE = "#3b5bdb";
+
+  function url(name, range) {
+    var query = "?points=" + POINTS;
+    if (range) query += "&from=" + Math.max(0, Math.floor(range[0])) + "&to=" + Math.max(0, Math.ceil(range[1]));
+    return panel.getAttribute("data-url").replace("METRIC", encodeURIComponent(name)) + query;
+  }
+
+  function draw(div, name, series, range) {
+    var shapes = series.epochs.slice(0, MAX_EPOCH_LINES).map(function (step) {
+      return { type: "line", x0: step, x1: step, yref: "paper", y0: 0, y1: 1, line: { color: "#adb5bd", width: 1, dash: "dot" } };
+    });
+    var layout = {
+      title: { text: name + " per step", font: { size: 14 }, x: 0.01 }, margin: { l: 55, r: 15, t: 40, b: 40 },
+      xaxis: { title: { text: "step" } }, hovermode: "x unified", shapes: shapes, showlegend: false,
+      paper_bgcolor: "#fff", plot_bgcolor: "#fff",
+    };
+    if (range) { layout.xaxis.range = range; layout.xaxis.autorange = false; }
+    Plotly.react(div, [{ x: series.step, y: series.value, name: name, mode: series.step.length <= 30 ? "lines+markers" : "lines", line: { color: LINE, width: 1 } }], layout, plotConfig);
+    // What the chart holds now, for whoever reads the page (and its browser test).
+    div.setAttribute("data-points", String(series.step.length));
+    div.setAttribute("data-downsampled", String(series.downsampled));
+  }
+
+  function load(div, name, range) {
+    div.setAttribute("data-loading", "true");
+    return Gymnos.getJSON(url(name, range)).then(function (series) {
+      draw(div, name, series, range);
+      div.removeAttribute("data-loading");
+    });
+  }
+
+  function zoomed(div, name, event) {
+    if (event["xaxis.autorange"]) return load(div, name, null);
+    var start = event["xaxis.range[0]"], end = event["xaxis.range[1]"];
+    if (start === undefined && event["xaxis.range"]) { start = event["xaxis.range"][0]; end = event["xaxis.range"][1]; }
+    if (start !== undefined) return load(div, name, [start, end]);
+  }
+
+  names.forEach(function (name) {
+    var div = document.createElement("div");
+    div.className = "chart";
+    div.setAttribute("data-step-metric", name);
+    box.appendChild(div);
+    load(div, name, null).then(function () {
+      div.on("plotly_relayout", function (event) { zoomed(div, name, event); });
+    });
+  });
+})();

@@ -1,0 +1,48 @@
+"""The run page's per-step charts (#27): drawn from the API at most 2,000 points a line with the spike kept,
+and a zoom (Plotly's relayout) fetches that range again at full resolution."""
+
+import pytest
+
+from experiments.index.sync import sync_trainings
+from experiments.models import Execution
+from experiments.pipeline.steps import STEPS_FILE, StepWriter
+from tests.browser import Shots, logged_in
+from tests.folders import permalink, write_execution
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SPIKE = 61_234
+CHART = "[data-step-metric='loss']"
+
+
+def test_zooming_a_step_chart_fetches_that_range_at_full_resolution(live_server, browser, root, owner):
+    folder = write_execution(root)
+    writer = StepWriter(folder / STEPS_FILE, flush_points=50_000)
+    for step in range(1, 100_001):
+        writer.append(step, {"loss": 50.0 if step == SPIKE else 1.0 + (step % 7) / 10})
+        if step % 10_000 == 0:
+            writer.epoch_end(step)
+    writer.close()
+    sync_trainings(root)
+    execution = Execution.objects.select_related("experiment").get()
+    page = logged_in(browser, live_server.url, owner)
+    shot = Shots("steps")
+    page.goto(permalink(execution))
+    page.wait_for_selector(f"{CHART}[data-points]")
+    chart = page.locator(CHART)
+    assert chart.get_attribute("data-downsampled") == "true"
+    assert int(chart.get_attribute("data-points") or 0) <= 2000
+    drawn = page.evaluate("() => document.querySelector(\"[data-step-metric='loss']\").data[0].y")
+    assert 50.0 in drawn  # the one-step spike survives the first draw
+    shot(page, "first-draw")
+    page.evaluate(
+        """([from, to]) => Plotly.relayout(document.querySelector("[data-step-metric='loss']"),
+                                           {"xaxis.range[0]": from, "xaxis.range[1]": to})""",
+        [SPIKE - 500, SPIKE + 500],
+    )
+    page.wait_for_selector(f"{CHART}[data-downsampled='false']")
+    assert chart.get_attribute("data-points") == "1001"  # every step from 60,734 to 61,734
+    zoomed = page.evaluate("() => document.querySelector(\"[data-step-metric='loss']\").data[0].x")
+    assert zoomed[0] == SPIKE - 500
+    assert zoomed[-1] == SPIKE + 500
+    shot(page, "zoomed")
