@@ -9,6 +9,7 @@ contains its step, and the growth of the process's peak memory while reading.
 
     python bench/steps.py                      # 10,000,000 points: 2,500,000 steps x 4 metrics
     python bench/steps.py --points 1000000     # fewer
+    python bench/steps.py --overhead 7         # the engine's cost of log_every_steps: 1 on the Boston example
 
 Goals (issue 27): first draw under 200 ms, a zoom under 100 ms, the spike always there, memory growth under 50 MB.
 """
@@ -19,6 +20,7 @@ import math
 import os
 import random
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -62,6 +64,28 @@ def _answer(folder: Path, start: int | None, end: int | None) -> tuple[float, di
     return time.perf_counter() - started, series
 
 
+def overhead(reps: int) -> None:
+    """The Boston example (its callbacks, no trackers, no early stopping: 25 epochs of 10 steps) in this process,
+    alternately with ``log_every_steps: 1`` and without; the median fit stage (metrics.json's ``fit_model``) of
+    each and their ratio. What a plain Keras script logging per batch would pay on top is its own writer's cost."""
+    from experiments.pipeline import load_config, run_experiment
+
+    config = json.loads((Path(__file__).resolve().parent.parent / "examples" / "boston_housing.json").read_text())
+    config["tracking"]["trackers"] = []
+    config["training"]["callbacks"] = [c for c in config["training"]["callbacks"] if c["type"] != "early_stopping"]
+    fits: dict[int, list[float]] = {0: [], 1: []}
+    with tempfile.TemporaryDirectory() as temporary:
+        for rep in range(reps + 1):
+            for every in (0, 1) if rep % 2 else (1, 0):
+                config["training"]["log_every_steps"] = every
+                result = run_experiment(load_config(config), Path(temporary) / "trainings", Path(temporary) / "cache")
+                if rep:  # the first pair warms TensorFlow up
+                    fits[every].append(result.metrics["elapsed"]["fit_model"])
+    off, on = statistics.median(fits[0]), statistics.median(fits[1])
+    print(f"fit stage, median of {reps}: without steps {off:.3f} s, with log_every_steps 1 {on:.3f} s")
+    print(f"ratio {on / off:.3f} (goal <= 1.10: {'met' if on / off <= 1.10 else 'NOT met'})")
+
+
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -70,9 +94,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=10_000_000, help="points in all (4 metrics)")
     parser.add_argument("--seed", type=int, default=27)
+    parser.add_argument("--overhead", type=int, default=0, help="instead: REPS runs of the Boston example, on/off")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gymnos_web.settings")
     django.setup()
+    if args.overhead:
+        overhead(args.overhead)
+        return 0
     from experiments.steps import step_summaries
 
     steps = max(1, args.points // len(METRICS))
