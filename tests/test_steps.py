@@ -186,6 +186,7 @@ def test_the_api_bounds_points_and_says_404_for_a_metric_not_logged(client, view
     assert client.get(url, {"points": 10_001}).status_code == 422
     assert client.get(f"/api/executions/{spiky.pk}/metrics/accuracy/steps").status_code == 404
     assert client.get(f"/api/executions/{spiky.pk}/metrics/..%2F..%2Fetc/steps").status_code == 404
+    assert client.get(f"/api/executions/{spiky.pk}/metrics/loss%2Fstep/steps").status_code == 404
 
 
 @pytest.mark.django_db

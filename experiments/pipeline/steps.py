@@ -214,7 +214,9 @@ def read_series(
     Raises KeyError for a metric the file does not hold. Returns ``{"step", "value", "epochs",
     "downsampled", "count"}`` (``count``: the points in the range; NaN and infinities as None).
     """
-    group = file["metrics"][metric]
+    group = file["metrics"][metric] if "/" not in metric and metric not in {"", ".", ".."} else None
+    if not isinstance(group, h5py.Group) or not isinstance(group.get("step"), h5py.Dataset):
+        raise KeyError(metric)
     steps, values = group["step"], group["value"]
     length = min(steps.shape[0], values.shape[0])  # a reader may see one resized before the other
     first = 0 if start is None else _first_at_least(steps, start)
