@@ -8,6 +8,7 @@ from experiments.models import Execution
 from experiments.pipeline.steps import STEPS_FILE, StepWriter
 from tests.browser import Shots, logged_in
 from tests.folders import permalink, write_execution
+from tests.helpers import tiny
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -46,3 +47,26 @@ def test_zooming_a_step_chart_fetches_that_range_at_full_resolution(live_server,
     assert zoomed[0] == SPIKE - 500
     assert zoomed[-1] == SPIKE + 500
     shot(page, "zoomed")
+
+
+def test_a_running_runs_step_chart_grows_while_it_trains(live_server, browser, root, owner):
+    folder = write_execution(root)
+    writer = StepWriter(folder / STEPS_FILE, flush_seconds=3600)
+    for step in range(1, 1001):
+        writer.append(step, {"loss": 1.0})
+    writer.flush()
+    sync_trainings(root)
+    execution = Execution.objects.select_related("experiment").get()
+    config = tiny()
+    config["training"]["log_every_steps"] = 1
+    Execution.objects.filter(pk=execution.pk).update(status=Execution.Status.RUNNING, config=config, steps={})
+    page = logged_in(browser, live_server.url, owner)
+    page.goto(permalink(execution))
+    page.wait_for_selector(f"{CHART}[data-points='1000']")
+    for step in range(1001, 5001):
+        writer.append(step, {"loss": 2.0})
+    writer.flush()  # what the engine does every second while the run trains
+    page.wait_for_selector(f"{CHART}[data-downsampled='true']")
+    last = page.evaluate("() => document.querySelector(\"[data-step-metric='loss']\").data[0].x.slice(-1)[0]")
+    assert last == 5000
+    writer.close()

@@ -202,3 +202,23 @@ def test_sync_indexes_each_metrics_summary_and_no_series(spiky, settings):
     assert spiky.steps["loss"]["max"] == 100.0
     assert spiky.steps["loss"]["last"] == pytest.approx(math.sin(200_000 / 50))
     assert not spiky.histories.filter(name__contains="loss").exists()
+
+
+@pytest.mark.django_db
+def test_the_api_lists_a_runs_step_metrics_from_its_file(client, viewer, spiky):
+    client.force_login(viewer)
+    listed = client.get(f"/api/executions/{spiky.pk}/steps").json()["metrics"]
+    assert list(listed) == ["loss"]
+    assert listed["loss"]["count"] == 200_000
+    assert listed["loss"]["max"] == 100.0
+
+
+@pytest.mark.django_db
+def test_the_run_page_has_step_charts_for_a_live_run_that_logs_steps_and_none_without(client, owner, spiky):
+    from tests.folders import permalink
+
+    client.force_login(owner)
+    Execution.objects.filter(pk=spiky.pk).update(status=Execution.Status.RUNNING, config=_stepped())
+    assert 'id="steps"' in client.get(permalink(spiky)).content.decode()
+    Execution.objects.filter(pk=spiky.pk).update(status=Execution.Status.SUCCEEDED, config=tiny(), steps={})
+    assert 'id="steps"' not in client.get(permalink(spiky)).content.decode()

@@ -47,6 +47,20 @@ class StepSeries(Schema):
     count: int = Field(description="How many points the range holds in the file.")
 
 
+class StepSummary(Schema):
+    count: int
+    min: float | None
+    max: float | None
+    last: float | None
+
+
+class StepMetrics(Schema):
+    metrics: dict[str, StepSummary] = Field(
+        description="Each per-step metric in the run's steps.h5 (read now, so also while it trains): its points, "
+        "lowest, highest and last value; {} for a run without step metrics."
+    )
+
+
 class LogChunk(Schema):
     offset: int
     size: int
@@ -99,6 +113,14 @@ def metrics(request: HttpRequest, execution_id: int) -> dict[str, Any]:
         "epochs": {name: trace["x"] for name, trace in traces.items() if len(trace["x"]) < trace["points"]},
         "points": {name: trace["points"] for name, trace in traces.items()},
     }
+
+
+@router.get("/{execution_id}/steps", response=StepMetrics, summary="The run's per-step metrics, each summarised")
+def step_list(request: HttpRequest, execution_id: int) -> dict[str, Any]:
+    """What ``/metrics/{name}/steps`` can answer for this run, from its steps.h5 as it is now."""
+    execution = get_object_or_404(Execution, pk=execution_id)
+    folder = files.execution_folder(execution)
+    return {"metrics": steps.step_summaries(folder) if folder is not None else {}}
 
 
 @router.get(

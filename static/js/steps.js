@@ -5,7 +5,6 @@
   var panel = document.getElementById("steps");
   if (!panel) return;
   var box = document.getElementById("step-charts");
-  var names = Object.keys(JSON.parse(document.getElementById("step-metrics").textContent)).sort();
   var plotConfig = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
   var POINTS = 2000, MAX_EPOCH_LINES = 200, LINE = "#3b5bdb";
 
@@ -46,13 +45,37 @@
     if (start !== undefined) return load(div, name, [start, end]);
   }
 
-  names.forEach(function (name) {
-    var div = document.createElement("div");
-    div.className = "chart";
-    div.setAttribute("data-step-metric", name);
-    box.appendChild(div);
-    load(div, name, null).then(function () {
-      div.on("plotly_relayout", function (event) { zoomed(div, name, event); });
+  // Every 3 s while the run is live (execution.js keeps #charts' data-live), new metrics get a chart and every
+  // chart not zoomed in is drawn again; a zoomed one keeps its range until a double click.
+  var charts = {};
+  function follow() {
+    return Gymnos.getJSON(panel.getAttribute("data-list-url")).then(function (answer) {
+      var names = Object.keys(answer.metrics).sort();
+      document.getElementById("steps-empty").hidden = names.length > 0;
+      var loads = names.map(function (name) {
+        var chart = charts[name];
+        if (!chart) {
+          var div = document.createElement("div");
+          div.className = "chart";
+          div.setAttribute("data-step-metric", name);
+          box.appendChild(div);
+          chart = charts[name] = { div: div, zoomed: false, count: -1 };
+          return load(div, name, null).then(function () {
+            div.on("plotly_relayout", function (event) {
+              chart.zoomed = !event["xaxis.autorange"];
+              zoomed(div, name, event);
+            });
+            chart.count = answer.metrics[name].count;
+          });
+        }
+        if (chart.zoomed || chart.count === answer.metrics[name].count) return null;
+        chart.count = answer.metrics[name].count;
+        return load(chart.div, name, null);
+      });
+      return Promise.all(loads).then(function () {
+        return document.getElementById("charts").getAttribute("data-live") !== "false";
+      });
     });
-  });
+  }
+  Gymnos.poll(follow, 3000);
 })();
