@@ -47,6 +47,10 @@ def test_zooming_a_step_chart_fetches_that_range_at_full_resolution(live_server,
     assert zoomed[0] == SPIKE - 500
     assert zoomed[-1] == SPIKE + 500
     shot(page, "zoomed")
+    page.check("#chart-log")  # the page's chart controls apply to the step charts too
+    page.wait_for_function("() => document.querySelector(\"[data-step-metric='loss']\").layout.yaxis.type === 'log'")
+    start = page.evaluate("() => document.querySelector(\"[data-step-metric='loss']\").layout.xaxis.range[0]")
+    assert start == SPIKE - 500  # the zoom is kept
 
 
 def test_a_running_runs_step_chart_grows_while_it_trains(live_server, browser, root, owner):

@@ -14,21 +14,43 @@
     return panel.getAttribute("data-url").replace("METRIC", encodeURIComponent(name)) + query;
   }
 
+  // The epoch charts' controls (chart_controls.js: log-scale y, smoothing) apply here too; the x axis stays steps.
+  // Smoothing runs over the points drawn (M4's, when the range is downsampled), as TensorBoard's does.
+  function controls() {
+    var current = GymnosChartControls.state();
+    return { log: current.log, smoothing: current.smoothing, x: "epoch" };
+  }
+
   function draw(div, name, series, range) {
+    div.lastDrawn = { name: name, series: series, range: range };
+    var current = controls();
     var shapes = series.epochs.slice(0, MAX_EPOCH_LINES).map(function (step) {
       return { type: "line", x0: step, x1: step, yref: "paper", y0: 0, y1: 1, line: { color: "#adb5bd", width: 1, dash: "dot" } };
     });
     var layout = {
       title: { text: name + " per step", font: { size: 14 }, x: 0.01 }, margin: { l: 55, r: 15, t: 40, b: 40 },
-      xaxis: { title: { text: "step" } }, hovermode: "x unified", shapes: shapes, showlegend: false,
-      paper_bgcolor: "#fff", plot_bgcolor: "#fff",
+      xaxis: { title: { text: "step" } }, yaxis: { type: current.log ? "log" : "linear" }, hovermode: "x unified",
+      shapes: shapes, showlegend: false, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
     };
     if (range) { layout.xaxis.range = range; layout.xaxis.autorange = false; }
-    Plotly.react(div, [{ x: series.step, y: series.value, name: name, mode: series.step.length <= 30 ? "lines+markers" : "lines", line: { color: LINE, width: 1 } }], layout, plotConfig);
+    var mode = series.step.length <= 30 ? "lines+markers" : "lines";
+    var traces = GymnosChartControls.traces({ x: series.step, y: series.value, name: name, mode: mode, color: LINE, width: 1 }, current, null);
+    Plotly.react(div, traces, layout, plotConfig);
     // What the chart holds now, for whoever reads the page (and its browser test).
     div.setAttribute("data-points", String(series.step.length));
     div.setAttribute("data-downsampled", String(series.downsampled));
   }
+
+  function redrawAll() {
+    box.querySelectorAll("[data-step-metric]").forEach(function (div) {
+      if (div.lastDrawn) draw(div, div.lastDrawn.name, div.lastDrawn.series, div.lastDrawn.range);
+    });
+  }
+  // The controls are execution.js's (rendered before this script runs); their changes are saved before the event ends.
+  ["chart-log", "chart-smoothing"].forEach(function (id) {
+    var input = document.getElementById(id);
+    if (input) input.addEventListener(id === "chart-smoothing" ? "input" : "change", function () { setTimeout(redrawAll, 0); });
+  });
 
   function load(div, name, range) {
     div.setAttribute("data-loading", "true");
