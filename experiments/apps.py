@@ -9,4 +9,4 @@ class ExperimentsConfig(AppConfig):
 
     def ready(self) -> None:
         # The features beside the core register their folder readers and hooks when imported.
-        from experiments import curation, evaluation, search, system  # noqa: F401
+        from experiments import curation, evaluation, search, steps, system  # noqa: F401

@@ -26,9 +26,11 @@ import io
 import os
 import stat
 from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
+import h5py
 from django.conf import settings
 from django.http import Http404
 
@@ -174,6 +176,25 @@ def read_file(folder: str | os.PathLike[str], relative: str, limit: int) -> byte
     if len(data) > limit:
         raise TooLarge(len(data), limit)
     return data
+
+
+@contextmanager
+def open_hdf5(folder: str | os.PathLike[str], relative: str) -> Iterator[h5py.File]:
+    """``folder/relative`` as an HDF5 file for reading (per-step metrics' ``steps.h5``), under ``open_file``'s rules.
+
+    h5py reads through the handle ``open_file`` opened (its file-object driver), never by a path of its own:
+    the same checks that the file resolves inside the folder and is a regular file, opened without following
+    a link. The byte bound is not ``RunFile``'s total: HDF5 reads its metadata again and again at random
+    places, so the bound is what the caller asks of the datasets (``pipeline.steps.read_series`` reads in
+    blocks). A file another process writes in SWMR mode opens too, also one a killed writer left (h5py's own
+    open by path refuses that one). ``FileNotFoundError``, ``Refused``, or ``OSError`` for a file HDF5 cannot
+    read::
+
+        with files.open_hdf5(folder, "steps.h5") as steps:
+            steps["metrics/loss/value"][-10:]
+    """
+    with open_file(folder, relative, limit=None) as handle, h5py.File(handle._handle, "r") as document:
+        yield document
 
 
 def blocks(folder: str | os.PathLike[str], relative: str) -> Iterator[bytes]:

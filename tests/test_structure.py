@@ -198,6 +198,7 @@ LAYERS = (
             "experiments.access",
             "experiments.charts",
             "experiments.logtail",
+            "experiments.steps",
             "experiments.forms",
             "experiments.display",
             "experiments.comparison",

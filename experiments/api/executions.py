@@ -7,10 +7,11 @@ from typing import Any
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
+from ninja.params.functions import Query  # the call (to mypy, ninja.Query is the annotation Query[T])
 
 from audit.models import Entry
 from audit.recording import record
-from experiments import charts, logtail
+from experiments import charts, files, logtail, steps
 from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
 from experiments.api.schemas import ExecutionDetail, detail_of, execution_detail
 from experiments.jobs import launching
@@ -33,6 +34,31 @@ class Metrics(Schema):
         default_factory=dict, description="For each history that was shortened, the epoch (from 1) of each value."
     )
     points: dict[str, int] = Field(default_factory=dict, description="How many values each whole history holds.")
+
+
+class StepSeries(Schema):
+    step: list[int] = Field(description="The steps (training batches, from 1 over the whole run) of the points.")
+    value: list[float | None] = Field(description="The metric at each step (null for NaN or an infinity).")
+    epochs: list[int] = Field(description="The step at which each epoch in the range ended.")
+    downsampled: bool = Field(
+        description="True when the range held more points than asked for: then each of `points / 4` buckets "
+        "gives its first, last, lowest and highest point (M4), so no spike is lost."
+    )
+    count: int = Field(description="How many points the range holds in the file.")
+
+
+class StepSummary(Schema):
+    count: int
+    min: float | None
+    max: float | None
+    last: float | None
+
+
+class StepMetrics(Schema):
+    metrics: dict[str, StepSummary] = Field(
+        description="Each per-step metric in the run's steps.h5 (read now, so also while it trains): its points, "
+        "lowest, highest and last value; {} for a run without step metrics."
+    )
 
 
 class LogChunk(Schema):
@@ -87,6 +113,39 @@ def metrics(request: HttpRequest, execution_id: int) -> dict[str, Any]:
         "epochs": {name: trace["x"] for name, trace in traces.items() if len(trace["x"]) < trace["points"]},
         "points": {name: trace["points"] for name, trace in traces.items()},
     }
+
+
+@router.get("/{execution_id}/steps", response=StepMetrics, summary="The run's per-step metrics, each summarised")
+def step_list(request: HttpRequest, execution_id: int) -> dict[str, Any]:
+    """What ``/metrics/{name}/steps`` can answer for this run, from its steps.h5 as it is now."""
+    execution = get_object_or_404(Execution, pk=execution_id)
+    folder = files.execution_folder(execution)
+    return {"metrics": steps.step_summaries(folder) if folder is not None else {}}
+
+
+@router.get(
+    "/{execution_id}/metrics/{name}/steps",
+    response={200: StepSeries, 404: Detail},
+    summary="A per-step metric by range, downsampled keeping every extreme",
+)
+def step_metric(
+    request: HttpRequest,
+    execution_id: int,
+    name: str,
+    start: int | None = Query(None, alias="from", description="The first step (inclusive); none: the start."),
+    end: int | None = Query(None, alias="to", description="The last step (inclusive); none: the end."),
+    points: int = Query(2000, ge=steps.MIN_POINTS, le=steps.MAX_POINTS, description="At most about this many."),
+) -> Status[Any]:
+    """The points of ``name`` from the run's steps.h5 between ``from`` and ``to``: whole when the range holds at
+    most ``points``, else M4's (each bucket's first, last, min and max). 404 when the run logs no such metric."""
+    execution = get_object_or_404(Execution, pk=execution_id)
+    folder = files.execution_folder(execution)
+    try:
+        if folder is None:
+            raise FileNotFoundError(name)
+        return Status(200, steps.read_steps(folder, name, start, end, points))
+    except (KeyError, OSError, ValueError, files.Refused):
+        return Status(404, {"detail": f"execution {execution.pk} has no per-step metric {name!r}"})
 
 
 @router.get("/{execution_id}/log", response={200: LogChunk, 404: Detail}, summary="The log from a byte offset")

@@ -170,6 +170,10 @@ class Execution(models.Model):
         null=True, blank=True, help_text="Of which checkpoints (callbacks/**/*.h5, .keras), in bytes."
     )
     system = json_object('What the run cost the machine (system_metrics.jsonl): {"peak_memory_mb": ..., ...}.')
+    steps = json_object(
+        'Per-step metrics (steps.h5), a summary per metric: {"loss": {"count", "min", "max", "last"}}; '
+        "the series stay in the file."
+    )
     evaluation = json_object('Headline numbers of evaluation.json: {"accuracy": ...} or {"r2": ..., "rmse": ...}.')
     created_at = models.DateTimeField(auto_now_add=True, help_text="When the row was created.")
     updated_at = models.DateTimeField(auto_now=True, help_text="When the row last changed.")

@@ -131,6 +131,15 @@ def _bounded_epochs(value: int) -> int:
     return value
 
 
+def _steps_interval(value: int) -> int:
+    if value < 0:
+        raise invalid(
+            f"must be 0 (no per-step metrics) or a number of steps N (a point every N steps), got {value}; "
+            "use 1 to log every step"
+        )
+    return value
+
+
 class Training(Section):
     samples: Samples = Samples()
     batch_size: PositiveInt = 32
@@ -138,6 +147,8 @@ class Training(Section):
     shuffle: bool = True
     seed: NonNegativeInt = 0
     callbacks: list[Callback] = []
+    # Per-step metrics (steps.h5): a point per metric every N training steps; 0 logs none.
+    log_every_steps: Annotated[int, AfterValidator(_steps_interval)] = 0
 
 
 class Tracking(Section):

@@ -20,6 +20,7 @@ from . import allowlist, checkpoints, fileops
 from .execution import write_json
 from .resume import STATE_FILE, STATE_FOLDER, Kept, StateError
 from .schedules import Schedule
+from .steps import StepWriter
 
 if TYPE_CHECKING:
     from .trackers import TrackerSet
@@ -146,6 +147,41 @@ class TrackerBridge(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.trackers.log_epoch(epoch + 1, logs or {})
+
+
+class StepLogger(keras.callbacks.Callback):
+    """Every ``every`` training steps, each metric of the batch's logs as a point of ``steps.h5`` (``steps.py``).
+
+    Steps count batches from 1 over the whole run; each epoch's last step is written as its boundary.
+    """
+
+    def __init__(self, writer: StepWriter, every: int) -> None:
+        super().__init__()
+        self.writer, self.every = writer, every
+        self.step = 0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.step = self.writer.last_step()  # a resumed run goes on counting where it stopped
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.step += 1
+        if self.step % self.every == 0:
+            values = {name: float(value) for name, value in (logs or {}).items() if _is_number(value)}
+            self.writer.append(self.step, values)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.writer.epoch_end(self.step)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.writer.close()
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.ndim(value) == 0)
 
 
 class LoggedTerminateOnNaN(keras.callbacks.TerminateOnNaN):

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     import keras
     import numpy as np
 
+    from .steps import StepWriter
+
 
 main_log = logging.getLogger("gymnosd.Main")
 model_log = logging.getLogger("gymnosd.Model")
@@ -100,6 +102,7 @@ class Trainer:
         self.metrics: dict[str, list[float]] = {}
         self.path: Path | None = None
         self.sampler: SystemSampler | None = None
+        self.step_writer: StepWriter | None = None
         self.dataset: datasets.Dataset | None = None  # the built-in dataset, once loaded (None for a file)
         self.split: processing.Split | None = None  # each split's dataset row numbers (the report names rows)
 
@@ -115,6 +118,7 @@ class Trainer:
             finally:
                 if self.sampler is not None:
                     self.sampler.stop()
+                self._close_steps()
             return ExecutionResult(self.path, True, self._metrics_document())
 
     def _run(self, execution_log: ExecutionLog) -> None:
@@ -256,7 +260,8 @@ class Trainer:
     def _fit(self, model: keras.Model, parts: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, list[float]]:
         import keras
 
-        from .keras_callbacks import EpochProgressBar, KeptState, TrackerBridge
+        from .keras_callbacks import EpochProgressBar, KeptState, StepLogger, TrackerBridge
+        from .steps import STEPS_FILE, StepWriter
 
         training = self.config.training
         X_fit, y_fit = parts["fit"]
@@ -272,6 +277,9 @@ class Trainer:
         # After the History: the state kept at an epoch's end holds that epoch's logs.
         callbacks += [self.history, KeptState(self.path, self.history, kept), TrackerBridge(self.trackers)]
         callbacks += self.extra_callbacks
+        if training.log_every_steps:
+            self.step_writer = StepWriter(self.path / STEPS_FILE)
+            callbacks.append(StepLogger(self.step_writer, training.log_every_steps))
         if self.sampler is not None:  # each epoch's end, marked on the system metrics' time axis
             callbacks.append(self.sampler.epoch_callback())
         if self.progress_stream is not None:
@@ -323,6 +331,15 @@ class Trainer:
             except Exception as exc:  # noqa: BLE001 - a missing detail must not fail the run
                 self._hardware_info = {"error": str(exc)}
         return self._hardware_info
+
+    def _close_steps(self) -> None:
+        """Write the step points still buffered, also when training raised (a kill loses the last flush only)."""
+        if self.step_writer is None:
+            return
+        try:
+            self.step_writer.close()
+        except Exception as exc:  # noqa: BLE001 - the run's outcome is already decided; say what was lost
+            log.warning(f"Step metrics could not be written at the end: {type(exc).__name__}: {exc}")
 
     def _report_failed_trackers(self) -> None:
         for name, error in self.trackers.failed.items():

@@ -137,6 +137,13 @@ def payload(request: HttpRequest, execution: Execution, links: Links) -> dict[st
     }
 
 
+def _logs_steps_live(execution: Execution) -> bool:
+    """A live run whose config asks for per-step metrics: its step charts fill in while it trains."""
+    training = execution.config.get("training") if isinstance(execution.config, dict) else None
+    every = training.get("log_every_steps") if isinstance(training, dict) else None
+    return execution.status in LIVE and isinstance(every, int) and every > 0
+
+
 def page_context(request: HttpRequest, execution: Execution, links: Links) -> dict[str, Any]:
     config = execution.config
     return {
@@ -157,6 +164,7 @@ def page_context(request: HttpRequest, execution: Execution, links: Links) -> di
         else [],
         "publish_tokens": list(execution.publish_tokens.all()) if links.share is None else [],
         "page_data": {"data_url": links.data, "log_url": links.log, "live": execution.status in LIVE},
+        "steps_panel": links.share is None and (bool(execution.steps) or _logs_steps_live(execution)),
         "plotly_bundle": charts.plotly_bundle([(config, execution.evaluation)]),
         "share_form": ShareForm(),
         **_status_context(request, execution, links),

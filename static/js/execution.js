@@ -98,6 +98,7 @@
         document.querySelector("h1").textContent = decodeURIComponent(parts[parts.length - 1]);
       }
       page.live = data.live;
+      chartsBox.setAttribute("data-live", String(data.live));  // steps.js follows the run while this is true
       return data.live;
     });
   }

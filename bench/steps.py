@@ -1,0 +1,146 @@
+"""Per-step metrics at scale (#27): a synthetic run logging 4 metrics every step, through the engine's writer.
+
+Writes ``steps.h5`` with the engine's ``StepWriter`` (no training), a one-step spike injected in ``loss`` at a
+random step, then times what the run page asks for: the first draw (the whole run, 2,000 points per line) and
+zooms (ranges around the spike, and one far from it), each as the API answers it (``experiments.steps.
+read_steps`` to the JSON text; the HTTP and login around it are not timed). Prints the writer's cost per point,
+the file's size, sync's summary read, each answer's time and points, whether the spike is in each answer that
+contains its step, and the growth of the process's peak memory while reading.
+
+    python bench/steps.py                      # 10,000,000 points: 2,500,000 steps x 4 metrics
+    python bench/steps.py --points 1000000     # fewer
+    python bench/steps.py --overhead 7         # the engine's cost of log_every_steps: 1 on the Boston example
+
+Goals (issue 27): first draw under 200 ms, a zoom under 100 ms, the spike always there, memory growth under 50 MB.
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import django
+
+METRICS = ("loss", "mean_absolute_error", "learning_rate", "grad_norm")
+
+
+def _write(path: Path, steps: int, spike: int) -> float:
+    from experiments.pipeline.steps import StepWriter
+
+    writer = StepWriter(path)
+    started = time.perf_counter()
+    per_epoch = 10_000
+    for step in range(1, steps + 1):
+        base = 1.0 / math.sqrt(step)
+        writer.append(
+            step,
+            {
+                "loss": 1000.0 if step == spike else base,
+                "mean_absolute_error": base * 2,
+                "learning_rate": 1e-3,
+                "grad_norm": base * 3,
+            },
+        )
+        if step % per_epoch == 0:
+            writer.epoch_end(step)
+    writer.close()
+    return time.perf_counter() - started
+
+
+def _answer(folder: Path, start: int | None, end: int | None) -> tuple[float, dict[str, Any]]:
+    from experiments.steps import read_steps
+
+    started = time.perf_counter()
+    series = read_steps(folder, "loss", start, end, 2000)
+    json.dumps(series)
+    return time.perf_counter() - started, series
+
+
+def overhead(reps: int) -> None:
+    """The Boston example (its callbacks, no trackers, no early stopping: 25 epochs of 10 steps) in this process,
+    alternately with ``log_every_steps: 1`` and without; the median fit stage (metrics.json's ``fit_model``) of
+    each and their ratio. What a plain Keras script logging per batch would pay on top is its own writer's cost."""
+    from experiments.pipeline import load_config, run_experiment
+
+    config = json.loads((Path(__file__).resolve().parent.parent / "examples" / "boston_housing.json").read_text())
+    config["tracking"]["trackers"] = []
+    config["training"]["callbacks"] = [c for c in config["training"]["callbacks"] if c["type"] != "early_stopping"]
+    fits: dict[int, list[float]] = {0: [], 1: []}
+    with tempfile.TemporaryDirectory() as temporary:
+        for rep in range(reps + 1):
+            for every in (0, 1) if rep % 2 else (1, 0):
+                config["training"]["log_every_steps"] = every
+                result = run_experiment(load_config(config), Path(temporary) / "trainings", Path(temporary) / "cache")
+                if rep:  # the first pair warms TensorFlow up
+                    fits[every].append(result.metrics["elapsed"]["fit_model"])
+    off, on = statistics.median(fits[0]), statistics.median(fits[1])
+    print(f"fit stage, median of {reps}: without steps {off:.3f} s, with log_every_steps 1 {on:.3f} s")
+    print(f"ratio {on / off:.3f} (goal <= 1.10: {'met' if on / off <= 1.10 else 'NOT met'})")
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=10_000_000, help="points in all (4 metrics)")
+    parser.add_argument("--seed", type=int, default=27)
+    parser.add_argument("--overhead", type=int, default=0, help="instead: REPS runs of the Boston example, on/off")
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gymnos_web.settings")
+    django.setup()
+    if args.overhead:
+        overhead(args.overhead)
+        return 0
+    from experiments.steps import step_summaries
+
+    steps = max(1, args.points // len(METRICS))
+    spike = random.Random(args.seed).randint(1, steps)
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        seconds = _write(folder / "steps.h5", steps, spike)
+        size = (folder / "steps.h5").stat().st_size
+        print(
+            f"writer: {steps * len(METRICS):,} points in {seconds:.1f} s, {seconds / (steps * 4) * 1e9:.0f} ns a point"
+        )
+        print(f"file: {size / 1e6:.1f} MB ({size / (steps * 4):.1f} bytes a point)")
+        started = time.perf_counter()
+        summary = step_summaries(folder)["loss"]
+        print(f"sync's summary read: {(time.perf_counter() - started) * 1e3:.1f} ms {summary}")
+        peak_before = _peak_mb()
+        views: list[tuple[str, int | None, int | None]] = [("first draw", None, None)]
+        for width in (steps // 10, steps // 1000, 1000):
+            views.append((f"zoom {width:,} steps", max(1, spike - width // 2), spike + width // 2))
+        views.append(("zoom far from the spike", 1, max(1, min(steps // 1000, spike - 2))))
+        ok = True
+        for name, start, end in views:
+            times = []
+            for _ in range(3):
+                elapsed, series = _answer(folder, start, end)
+                times.append(elapsed)
+            contains = (start or 1) <= spike <= (end or steps)
+            kept = spike in series["step"] and series["value"][series["step"].index(spike)] == 1000.0
+            ok = ok and (kept or not contains)
+            print(
+                f"{name}: {min(times) * 1e3:.1f} ms best of 3 (first {times[0] * 1e3:.1f} ms), "
+                f"{len(series['step'])} points of {series['count']:,}, downsampled={series['downsampled']}, "
+                f"spike {'kept' if kept else 'absent'}{'' if contains else ' (not in range)'}"
+            )
+        growth = _peak_mb() - peak_before
+        print(f"peak memory growth while reading: {growth:.1f} MB")
+        memory = "under" if growth < 50 else "OVER"
+        print(f"verdict: spike {'in every answer containing it' if ok else 'LOST'}; memory {memory} 50 MB")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""Per-step metrics: ``steps.h5`` beside the seed's files, written while the run trains, read by range.
+
+``training.log_every_steps: N`` (N > 0) has the engine append ``(step, value)`` every N training steps
+(batches, counted from 1 over the whole run) for each metric Keras logs per batch. The file (HDF5, through
+h5py)::
+
+    metrics/<name>/step      int64,   appendable, chunked
+    metrics/<name>/value     float64, appendable, chunked
+    metrics/<name>/summary   float64 [count, min, max, last] (NaN ignored), rewritten at each flush
+    epochs                   int64: the step at which each epoch ended
+
+Points are kept in memory and written every ``flush_points`` points or every ``flush_seconds``, and at
+each epoch's end: a reader sees the run while it trains, and a crash loses at most what was not yet
+flushed. The file is written in HDF5's single-writer/multiple-reader mode (SWMR), which orders its writes
+so that a reader opening it at any moment sees a consistent file; and since nothing is written between
+flushes, a process killed there leaves the file as of its last flush.
+
+What Keras 3 logs at a batch's end is the epoch's running mean so far (as TensorBoard's ``update_freq``
+records it): the last step of an epoch holds the epoch's value in metrics.json.
+
+``m4_indices`` is the downsampling the charts use (M4: first, last, min and max of each bucket), so that
+every extreme a pixel column can show is kept; ``read_series`` reads a range of a series through it,
+in blocks, never the whole series at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+STEPS_FILE = "steps.h5"
+CHUNK = 16_384  # points per HDF5 chunk: ~128 KiB per dataset; appends and range reads touch few chunks
+BLOCK = 1 << 20  # points read at a time when downsampling: bounds the reader's memory (~16 MiB)
+MAX_EPOCH_MARKS = 10_000  # epoch boundaries returned with a series at most
+
+log = logging.getLogger("gymnosd.Trainer")
+
+
+def _appendable(group: h5py.Group, name: str, dtype: str) -> h5py.Dataset:
+    return group.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(CHUNK,), dtype=dtype)
+
+
+def _append(dataset: h5py.Dataset, values: list[Any]) -> None:
+    start = dataset.shape[0]
+    dataset.resize((start + len(values),))
+    dataset[start:] = values
+
+
+class StepWriter:
+    """Appends step points to ``path`` (``steps.h5``), buffered; the file is created at the first flush.
+
+    A metric name Keras logs that HDF5 cannot name (a ``/`` in it) is skipped, and so is a metric first
+    seen after the first flush (SWMR adds no objects once it started); each is said once in the log.
+    """
+
+    def __init__(self, path: str | Path, flush_points: int = 10_000, flush_seconds: float = 1.0) -> None:
+        self.path = Path(path)
+        self.flush_points, self.flush_seconds = flush_points, flush_seconds
+        self.pending: dict[str, tuple[list[int], list[float]]] = {}
+        self.pending_epochs: list[int] = []
+        self.buffered = 0
+        self.last_flush = time.monotonic()
+        self.file: h5py.File | None = None
+        self.summaries: dict[str, list[float]] = {}
+        self.skipped: set[str] = set()
+        self.broken = ""  # why the file cannot be written (then nothing is)
+
+    def last_step(self) -> int:
+        """The step at which the file's last epoch ended (0 for no file): where a resumed run goes on counting."""
+        if not self.path.exists():
+            return 0
+        try:
+            with h5py.File(self.path, "r") as file:
+                marks = file["epochs"]
+                return int(marks[-1]) if marks.shape[0] else 0
+        except (OSError, KeyError) as exc:
+            self.broken = f"{type(exc).__name__}: {exc}"
+            log.warning(f"{STEPS_FILE} cannot be continued ({self.broken}); this run logs no more step metrics")
+            return 0
+
+    def append(self, step: int, values: dict[str, float]) -> None:
+        if self.broken:
+            return
+        for name, value in values.items():
+            steps, points = self.pending.setdefault(name, ([], []))
+            steps.append(step)
+            points.append(value)
+            self.buffered += 1
+        if self.buffered >= self.flush_points or time.monotonic() - self.last_flush >= self.flush_seconds:
+            self.flush()
+
+    def epoch_end(self, step: int) -> None:
+        if self.broken:
+            return
+        self.pending_epochs.append(step)
+        self.flush()
+
+    def _open(self) -> h5py.File:
+        # A resumed run continues the file it started; a new one creates it.
+        file = h5py.File(self.path, "a" if self.path.exists() else "w", libver="latest")
+        metrics = file.require_group("metrics")
+        if "epochs" not in file:
+            _appendable(file, "epochs", "i8")
+        for name in self.pending:
+            if name in metrics or "/" in name or name in {"", ".", ".."}:
+                continue
+            group = metrics.create_group(name)
+            _appendable(group, "step", "i8")
+            _appendable(group, "value", "f8")
+            group.create_dataset("summary", data=np.array([0.0, math.nan, math.nan, math.nan]))
+        file.swmr_mode = True
+        return file
+
+    def flush(self) -> None:
+        self.last_flush = time.monotonic()
+        if not self.buffered and not self.pending_epochs:
+            return
+        if self.file is None:
+            self.file = self._open()
+        metrics = self.file["metrics"]
+        for name, (steps, values) in self.pending.items():
+            if name not in metrics:
+                self._skip(name)
+                continue
+            if steps:
+                self._write(metrics[name], steps, values)
+        if self.pending_epochs:
+            _append(self.file["epochs"], self.pending_epochs)
+        self.file.flush()
+        self.pending = {name: ([], []) for name in self.pending}
+        self.pending_epochs = []
+        self.buffered = 0
+
+    def _write(self, group: h5py.Group, steps: list[int], values: list[float]) -> None:
+        _append(group["step"], steps)
+        _append(group["value"], values)
+        array = np.asarray(values, dtype=np.float64)
+        finite = array[~np.isnan(array)]
+        count, low, high, _ = group["summary"][:] if group.name not in self.summaries else self.summaries[group.name]
+        if finite.size:
+            low = float(np.nanmin([low, finite.min()]))
+            high = float(np.nanmax([high, finite.max()]))
+        summary = [count + len(values), low, high, float(array[-1])]
+        self.summaries[group.name] = summary
+        group["summary"][:] = summary
+
+    def _skip(self, name: str) -> None:
+        if name not in self.skipped:
+            self.skipped.add(name)
+            log.warning(f"Step metric {name!r} is not written to {STEPS_FILE} (a name with '/' or first seen late)")
+
+    def close(self) -> None:
+        self.flush()
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def bucket_edges(count: int, buckets: int) -> np.ndarray:
+    """The ``buckets + 1`` edges splitting ``count`` points into near-equal buckets (by index)."""
+    return (np.arange(buckets + 1, dtype=np.int64) * count) // buckets
+
+
+def m4_indices(values: np.ndarray, buckets: int) -> np.ndarray:
+    """The sorted indices M4 keeps of ``values``: each bucket's first, last, lowest and highest point.
+
+    NaN is skipped for min and max (a bucket all NaN keeps its first and last). With ``buckets`` at least
+    a quarter of the points, every point is kept::
+
+        m4_indices(np.array([0.0, 5.0, 1.0, 2.0, -3.0, 0.0]), 1)   # array([0, 1, 4, 5])
+    """
+    count = len(values)
+    if count == 0:
+        return np.zeros(0, dtype=np.int64)
+    edges = bucket_edges(count, max(1, min(buckets, count)))
+    chosen: list[int] = []
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        if high <= low:
+            continue
+        part = values[low:high]
+        chosen += [int(low), int(high) - 1]
+        if not np.isnan(part).all():
+            chosen += [int(low + np.nanargmin(part)), int(low + np.nanargmax(part))]
+    return np.unique(np.asarray(chosen, dtype=np.int64))
+
+
+def _first_at_least(steps: h5py.Dataset, step: int) -> int:
+    """The index of the first point whose step is >= ``step`` (steps only grow): a binary search on the file."""
+    low, high = 0, steps.shape[0]
+    while low < high:
+        middle = (low + high) // 2
+        if int(steps[middle]) < step:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def read_series(
+    file: h5py.File, metric: str, start: int | None = None, end: int | None = None, points: int = 2000
+) -> dict[str, Any]:
+    """The points of ``metric`` with ``start <= step <= end`` (None: open), at most about ``points`` of them.
+
+    A range of at most ``points`` points comes whole; a longer one as M4 keeps it (``points // 4`` buckets).
+    Raises KeyError for a metric the file does not hold. Returns ``{"step", "value", "epochs",
+    "downsampled", "count"}`` (``count``: the points in the range; NaN and infinities as None).
+    """
+    group = file["metrics"][metric] if "/" not in metric and metric not in {"", ".", ".."} else None
+    if not isinstance(group, h5py.Group) or not isinstance(group.get("step"), h5py.Dataset):
+        raise KeyError(metric)
+    steps, values = group["step"], group["value"]
+    length = min(steps.shape[0], values.shape[0])  # a reader may see one resized before the other
+    first = 0 if start is None else _first_at_least(steps, start)
+    last = length if end is None else _first_at_least(steps, end + 1)
+    first, last = min(first, length), min(max(last, first), length)
+    count = last - first
+    if count <= points:
+        chosen_steps, chosen_values = steps[first:last], values[first:last]
+    else:
+        chosen_steps, chosen_values = _downsampled(steps, values, first, last, max(1, points // 4))
+    return {
+        "step": [int(step) for step in chosen_steps],
+        "value": [float(value) if math.isfinite(value) else None for value in chosen_values],
+        "epochs": _epochs(file, start, end),
+        "downsampled": count > points,
+        "count": count,
+    }
+
+
+def _downsampled(
+    steps: h5py.Dataset, values: h5py.Dataset, first: int, last: int, buckets: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """M4 over ``[first, last)``, read a group of whole buckets at a time (about ``BLOCK`` points)."""
+    edges = bucket_edges(last - first, buckets) + first
+    per_read = max(1, buckets * BLOCK // (last - first))
+    kept_steps, kept_values = [], []
+    for group_start in range(0, buckets, per_read):
+        group_edges = edges[group_start : group_start + per_read + 1]
+        low, high = int(group_edges[0]), int(group_edges[-1])
+        block = values[low:high]
+        bounds = zip(group_edges[:-1] - low, group_edges[1:] - low, strict=True)
+        indices = np.concatenate([m4_indices(block[a:b], 1) + a for a, b in bounds])
+        kept_values.append(block[indices])
+        kept_steps.append(steps[low:high][indices])
+    return np.concatenate(kept_steps), np.concatenate(kept_values)
+
+
+def _epochs(file: h5py.File, start: int | None, end: int | None) -> list[int]:
+    marks = file["epochs"][:] if "epochs" in file else np.zeros(0, dtype=np.int64)
+    if start is not None:
+        marks = marks[marks >= start]
+    if end is not None:
+        marks = marks[marks <= end]
+    return [int(mark) for mark in marks[:MAX_EPOCH_MARKS]]
+
+
+def summaries(file: h5py.File) -> dict[str, dict[str, float | int | None]]:
+    """Per metric ``{"count", "min", "max", "last"}`` from the summaries the writer keeps (nothing else read)."""
+    found: dict[str, dict[str, float | int | None]] = {}
+    for name, group in file.get("metrics", {}).items():
+        if not isinstance(group, h5py.Group) or "summary" not in group:
+            continue
+        count, low, high, last = (float(value) for value in group["summary"][:4])
+        found[name] = {
+            "count": int(count),
+            "min": low if math.isfinite(low) else None,
+            "max": high if math.isfinite(high) else None,
+            "last": last if math.isfinite(last) else None,
+        }
+    return found
