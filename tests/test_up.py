@@ -1,5 +1,6 @@
 """``manage.py up``: the embedded stack starts, trains a queued run, and stops with no leftovers."""
 
+import contextlib
 import json
 import os
 import re
@@ -56,9 +57,19 @@ def up(tmp_path):
         return process, port
 
     yield start
-    for process in started:
-        if process.poll() is None:
+    for process in started:  # a test that failed midway leaves no stack behind: up's children go with it
+        if process.poll() is not None:
+            continue
+        children = psutil.Process(process.pid).children(recursive=True)
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
 
 
 def statuses(tmp_path):
