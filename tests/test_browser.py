@@ -167,8 +167,9 @@ def test_a_team_launches_watches_compares_downloads_and_shares_a_run(
     assert model.output_shape == (None, 1)
 
     # --- share it through the UI ------------------------------------------------------------------
-    page.click("details.share-menu summary")
-    page.click("details.share-menu button:has-text('Create link')")
+    share = "details.share-menu:has(summary:has-text('Share'))"  # the page has other menus (Alert me…, Delete…)
+    page.click(f"{share} summary")
+    page.click(f"{share} button:has-text('Create link')")
     expect(page.locator(".messages")).to_contain_text("Share link created")
     shared = re.search(r"https?://\S+/s/[^/\s]+/", page.locator(".messages").inner_text())
     assert shared is not None
