@@ -369,6 +369,9 @@ def measure(args):
         from django.contrib.auth.models import User
         from django.test import Client
 
+        from experiments import staticfiles
+
+        staticfiles.collect()  # the pages name hashed static files: a fresh checkout has none collected yet
         ids = filled_gymnos(args, count, connection, name, exists)
         if connection.vendor == "postgresql":  # what autovacuum does soon after a fill
             with connection.cursor() as cursor:
