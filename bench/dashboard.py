@@ -53,7 +53,8 @@ AXES = (
     "params.training.batch_size",
     "params.model.network[0].units",
 )
-GOALS = {"explore": 0.300}  # seconds; every other page: 0.050
+GOALS = {"explore": 0.300, "explore all": 1.0}  # seconds; every other page: 0.050 (0.100 above 100,000 runs)
+GROUP = "params.model.compilation.optimizer.type"
 LABELS = {
     "index": "experiments index",
     "page": "experiment page (default)",
@@ -62,6 +63,7 @@ LABELS = {
     "tag": "tag filter",
     "query": "query: 2 params + 1 metric",
     "explore": "parallel coordinates, 10,000 runs",
+    "explore all": "What works, every run + group-by",
     "compare": "compare data, 20 runs",
     "mlflow query": "MLflow search_runs, same query",
     "mlflow top": "MLflow search_runs top 100 by val_loss",
@@ -120,8 +122,12 @@ def setup_django(database_url, workdir, name):
     return connection
 
 
-def fill_gymnos(count, epochs, seed):
-    """``count`` runs in one experiment and 50 in each of the others, by bulk inserts; returns their ids."""
+def fill_gymnos(count, epochs, seed, distinct=None):
+    """``count`` runs in one experiment and 50 in each of the others, by bulk inserts; returns their ids.
+
+    With ``distinct`` (PostgreSQL), only the first ``distinct`` runs are made here; the rest are copies of them
+    made by the database itself (``replicate``): a million runs in minutes instead of hours.
+    """
     from django.db import transaction
     from django.utils import timezone
 
@@ -132,7 +138,8 @@ def fill_gymnos(count, epochs, seed):
     base = json.loads((ROOT / "examples" / "boston_housing.json").read_text())
     start = timezone.now() - dt.timedelta(days=400)
     ids = {}
-    for name, size in ((EXPERIMENT, count), *((other, 50) for other in OTHERS)):
+    made = min(count, distinct) if distinct else count
+    for name, size in ((EXPERIMENT, made), *((other, 50) for other in OTHERS)):
         experiment = Experiment.objects.create(name=name)
         for offset in range(0, size, 1000):
             rows, histories = [], []
@@ -176,7 +183,59 @@ def fill_gymnos(count, epochs, seed):
                 ids.update({row.folder_name: saved[row.folder_name] for row in rows})
                 if (offset // 1000) % 10 == 9:
                     print(f"  {offset + 1000:,} runs", file=sys.stderr, flush=True)
+    if made < count:
+        ids = replicate(Experiment.objects.get(name=EXPERIMENT).pk, min(ids.values()), max(ids.values()), count)
     return ids
+
+
+def replicate(experiment_id, first_id, last_id, count):
+    """Copies of the experiment's runs ``first_id``..``last_id``, by INSERT ... SELECT, until it has ``count``.
+
+    Each copy is a run of its own (its folder name ends in ``-<copy>``, its dates ``made`` x 5 minutes earlier),
+    with the same params, metrics and histories; the value index and the counts journals are filled by the same
+    triggers as any insert. PostgreSQL only (its interval arithmetic); one transaction per copy of ``made`` runs.
+    """
+    from django.db import connection, transaction
+
+    from experiments.models import Execution, MetricHistory
+
+    runs, histories = Execution._meta.db_table, MetricHistory._meta.db_table
+    columns = [field.column for field in Execution._meta.concrete_fields if field.column != "id"]
+    history_columns = [
+        field.column for field in MetricHistory._meta.concrete_fields if field.column not in ("id", "execution_id")
+    ]
+    made = Execution.objects.filter(experiment_id=experiment_id, id__range=(first_id, last_id)).count()
+    for copy in range(1, -(-count // made)):
+        size = min(made, count - copy * made)
+        shifted = {
+            "folder_name": f"folder_name || '-{copy}'",
+            "folder_path": f"folder_path || '-{copy}'",
+            "started_at": f"started_at - interval '{copy * made * 300} seconds'",
+            "finished_at": f"finished_at - interval '{copy * made * 300} seconds'",
+        }
+        select = ", ".join(shifted.get(column, f'"{column}"') for column in columns)
+        quoted = ", ".join(f'"{column}"' for column in columns)
+        history_select = ", ".join(f'h."{column}"' for column in history_columns)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")  # a bench's fill: a crash loses only the bench
+            cursor.execute(
+                f"INSERT INTO {runs} ({quoted}) SELECT {select} FROM {runs} "
+                f"WHERE experiment_id = %s AND id BETWEEN %s AND %s ORDER BY id LIMIT %s",
+                [experiment_id, first_id, last_id, size],
+            )
+            cursor.execute(
+                f"INSERT INTO {histories} (execution_id, {', '.join(history_columns)}) "
+                f"SELECT copy.id, {history_select} FROM {histories} h "
+                f"JOIN {runs} original ON original.id = h.execution_id "
+                f"JOIN {runs} copy ON copy.experiment_id = original.experiment_id "
+                f"AND copy.folder_name = original.folder_name || '-{copy}' "
+                f"WHERE original.experiment_id = %s AND original.id BETWEEN %s AND %s",
+                [experiment_id, first_id, last_id],
+            )
+        done = copy * made + size
+        if done % 100_000 < made or done == count:
+            print(f"  {done:,} runs", file=sys.stderr, flush=True)
+    return dict(Execution.objects.filter(experiment_id=experiment_id).values_list("folder_name", "pk"))
 
 
 def fill_mlflow(count, epochs, seed, tracking_uri):
@@ -265,10 +324,14 @@ def filled_gymnos(args, count, connection, name, exists):
     if exists and Execution.objects.filter(experiment__name=EXPERIMENT).count() == count:
         print(f"{count:,}: reusing {name}", file=sys.stderr, flush=True)
         return dict(Execution.objects.filter(experiment__name=EXPERIMENT).values_list("folder_name", "pk"))
-    ids = fill_gymnos(count, args.epochs, args.seed)
+    distinct = args.distinct if connection.vendor == "postgresql" else None
+    ids = fill_gymnos(count, args.epochs, args.seed, distinct)
     print(
         f"{count:,}: filled Gymnos ({connection.vendor}) with {count:,} + {50 * len(OTHERS)} runs x "
-        f"{len(METRICS)} metrics x {args.epochs} epochs in {time.perf_counter() - started:.0f} s",
+        f"{len(METRICS)} metrics x {args.epochs} epochs in {time.perf_counter() - started:.0f} s"
+        + (
+            f" ({distinct:,} made one by one, the rest copied by the database)" if distinct and distinct < count else ""
+        ),
         file=sys.stderr,
         flush=True,
     )
@@ -306,6 +369,9 @@ def page_urls(count):
         "query": f"{page}?{urlencode({'q': QUERY})}",
         "explore": f"{page}explore.json?"
         + urlencode({"q": explore_query, "cols": ",".join(AXES), "metric": "metrics.val_loss"}),
+        # Every run selected: the newest 10,000 drawn (a sample that says so), the group-by over all of them.
+        "explore all": f"{page}explore.json?"
+        + urlencode({"cols": ",".join(AXES), "metric": "metrics.val_loss", "group": GROUP}),
     }
 
 
@@ -317,6 +383,10 @@ def check_pages(client, urls, count):
         if key == "explore":
             data = response.json()
             assert abs(data["shown"] - 10_000) < 1_500 or count < 10_000, data["shown"]
+        elif key == "explore all":
+            data = response.json()
+            assert data["truncated"] == (count > data["limit"]), data["truncated"]
+            assert sum(row["runs"] for row in data["groups"]["rows"]) == count, data["groups"]  # exact counts
         else:
             assert b"run-" in response.content or key == "index", key
 
@@ -400,6 +470,7 @@ def print_table(found, rounds):
     print(f"\n{vendor}, {rounds} rounds of each case, alternated; medians in ms:")
     print(f"  {'case':42}" + "".join(f"{count:>12,}" for count in sizes) + (f"{'ratio':>9}" if len(sizes) > 1 else ""))
     ok = True
+    page_goal = 0.050 if sizes[-1] <= 100_000 else 0.100
     for key, label in LABELS.items():
         values = [found[count]["medians"].get(key) for count in sizes]
         if all(value is None for value in values):
@@ -412,7 +483,7 @@ def print_table(found, rounds):
             line += f"{ratio:8.2f}x"
             ok = ok and ratio <= 1.5
         if not key.startswith("mlflow"):
-            ok = ok and values[-1] is not None and values[-1] < GOALS.get(key, 0.050)
+            ok = ok and values[-1] is not None and values[-1] < GOALS.get(key, page_goal)
         print(line)
     first = found[sizes[0]]["medians"]
     if "mlflow query" in first:
@@ -428,7 +499,8 @@ def print_table(found, rounds):
             )
     biggest = f"{sizes[-1]:,}"
     print(
-        f"goal (every page < 50 ms at {biggest}, parallel coordinates < 300 ms, none slower than 1.5x its time "
+        f"goal (every page < {page_goal * 1000:.0f} ms at {biggest}, parallel coordinates < 300 ms, What works over "
+        f"every run < 1 s, none slower than 1.5x its time "
         f"at {sizes[0]:,}): {'met' if ok else 'NOT met'}"
     )
 
@@ -445,6 +517,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=15, help="measurements of each case, alternated (default 15)")
     parser.add_argument("--mlflow", type=int, default=10_000, help="compare with MLflow at sizes up to this (0: never)")
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument(
+        "--distinct", type=int, default=20_000,
+        help="PostgreSQL: runs made one by one; the rest are the database's copies of them (default 20,000)",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep each PostgreSQL database, and reuse it next time")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # one size, in this process
     args = parser.parse_args()
@@ -455,7 +531,8 @@ def main():
     found = {}
     for count in args.executions:
         command = [sys.executable, __file__, "--one", "--executions", str(count), "--epochs", str(args.epochs),
-                   "--rounds", str(args.rounds), "--mlflow", str(args.mlflow), "--seed", str(args.seed)]  # fmt: skip
+                   "--rounds", str(args.rounds), "--mlflow", str(args.mlflow), "--seed", str(args.seed),
+                   "--distinct", str(args.distinct)]  # fmt: skip
         if args.database_url:
             command += ["--database-url", args.database_url]
         if args.keep:
