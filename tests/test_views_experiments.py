@@ -389,6 +389,33 @@ def test_the_what_works_data_has_each_run_s_params_the_metric_and_groups(owner_c
     assert owner_client.get("/experiments/nope/explore.json").status_code == 404
 
 
+def test_what_works_over_more_runs_than_it_draws_counts_every_run_and_says_its_figures_are_a_sample(
+    owner_client, monkeypatch
+):
+    from experiments.search import views
+
+    add_grid()  # run-000 32 adam 10, run-001 64 adam 9, run-002 64 sgd 8, run-003 128 sgd 7 (newest last)
+    Execution.objects.create(experiment=Experiment.objects.get(name="grid"), folder_name="run-old", status="failed")
+    monkeypatch.setattr(views, "LIMIT", 2)  # draw the newest two of the five runs
+    url = "/experiments/grid/explore.json"
+    params = {"metric": "metrics.val_loss", "group": "params.model.compilation.optimizer.type"}
+    data = owner_client.get(url, params).json()
+    assert data["truncated"] is True
+    assert data["shown"] == 2
+    assert data["groups"]["sampled"] is True
+    rows = {row["value"]: row for row in data["groups"]["rows"]}
+    # Every run counted, the one without an optimizer too; the figures of the two drawn runs only (both sgd).
+    assert {value: row["runs"] for value, row in rows.items()} == {"adam": 2, "sgd": 2, None: 1}
+    assert rows["sgd"]["mean"] == 7.5
+    assert rows["adam"]["mean"] is None
+    by_batch = owner_client.get(url, {**params, "group": "params.training.batch_size"}).json()["groups"]["rows"]
+    assert [(row["value"], row["runs"]) for row in by_batch] == [(32, 1), (64, 2), (128, 1), (None, 1)]
+    narrowed = owner_client.get(url, {**params, "q": "params.training.batch_size >= 64"}).json()["groups"]
+    assert [(row["value"], row["runs"]) for row in narrowed["rows"]] == [("adam", 1), ("sgd", 2)]
+    failed = owner_client.get(url, {**params, "status": "failed"}).json()["groups"]
+    assert [(row["value"], row["runs"]) for row in failed["rows"]] == [(None, 1)]
+
+
 def test_odd_names_in_a_run_do_not_break_the_table(owner_client):
     exp = Experiment.objects.create(name="odd")
     execution = Execution(

@@ -2,8 +2,9 @@
 
 ``/experiments/<name>/explore.json?q=...&cols=params.a,params.b&metric=metrics.val_loss&group=params.a``
 answers, for the runs the table's filters select (the newest 10,000 of them when there are more),
-each run's value of every chosen param and of the metric, read from the value index; and for all
-the selected runs, the metric's count, mean, min and max per value of the ``group`` param.
+each run's value of every chosen param and of the metric, read from the runs' own JSON; and per value of the
+``group`` param, the runs and the metric's mean, min and max (``experiments.search.groups``: the runs counted
+over every selected run, the metric's figures those of the drawn runs when they are a sample).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from urllib.parse import quote
 
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.db.models import Avg, Count, F, FilteredRelation, Max, Min, Q
+from django.db.models import F
 from django.db.models.fields.json import KeyTransform
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -26,13 +27,13 @@ from experiments.models import Experiment, SearchValue
 from experiments.models.summary import is_epoch_metric
 from experiments.search.columns import Column, Kind, column, parse_columns
 from experiments.search.grammar import QueryError
-from experiments.search.selection import COUNT_LIMIT, Selection, filters_from, select
+from experiments.search.groups import groups
+from experiments.search.selection import COUNT_LIMIT, filters_from, select
 
 LIMIT = 10_000  # runs on the chart
 # Folder names that need no quoting in a URL (the engine's own: 12-56-39__29-11-2026_2).
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_.~-]+")
 MAX_AXES = 12
-MAX_GROUPS = 50
 
 
 def _value_column(name: str | None, fallback: str | None = None) -> Column | None:
@@ -53,10 +54,6 @@ def _default_metric(experiment_id: int) -> str | None:
         if keys.filter(key=name).exists():
             return name
     return None
-
-
-def _plain(number: float | None, text: str | None) -> float | str | None:
-    return number if number is not None else text
 
 
 def json_value(col: Column) -> Any:
@@ -108,40 +105,6 @@ def plain(value: Any) -> float | str | None:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def groups(chosen: Selection, by: Column, metric: Column) -> dict[str, Any]:
-    """Per value of ``by`` (numbers first, then text, then runs without it): runs, and the metric's mean/min/max."""
-    joined = chosen.runs.annotate(
-        g=FilteredRelation("search_values", condition=Q(search_values__key=by.key)),
-        m=FilteredRelation("search_values", condition=Q(search_values__key=metric.key)),
-    )
-    rows = list(
-        joined.values("g__number", "g__text")
-        .annotate(runs=Count("pk"), mean=Avg("m__number"), low=Min("m__number"), high=Max("m__number"))
-        .order_by(F("runs").desc(), F("g__number").asc(nulls_last=True), F("g__text").asc(nulls_last=True))[
-            : MAX_GROUPS + 1
-        ]
-    )
-    shown = sorted(
-        rows[:MAX_GROUPS],
-        key=lambda row: (row["g__number"] is None, row["g__number"] or 0, row["g__text"] is None, row["g__text"] or ""),
-    )
-    return {
-        "name": by.name,
-        "metric": metric.name,
-        "more": len(rows) > MAX_GROUPS,
-        "rows": [
-            {
-                "value": _plain(row["g__number"], row["g__text"]),
-                "runs": row["runs"],
-                "mean": row["mean"],
-                "min": row["low"],
-                "max": row["high"],
-            }
-            for row in shown
-        ],
-    }
-
-
 def _quoted(name: str) -> str:
     return name if PLAIN_NAME.fullmatch(name) else quote(name)
 
@@ -156,8 +119,10 @@ def explore(request: HttpRequest, experiment: str) -> JsonResponse:
     axes = [col for col in parse_columns(request.GET.get("cols")) if col.key is not None][:MAX_AXES]
     metric = _value_column(request.GET.get("metric"), _default_metric(found.pk))
 
+    by = _value_column(request.GET.get("group"))
     newest = chosen.runs.order_by(F("started_at").desc(nulls_last=True), "-pk")
     columns = [*axes, *([metric] if metric is not None else [])]
+    columns += [by] if by is not None and by.name not in {col.name for col in columns} else []
     query = newest.values_list("pk", "folder_name", *(json_value(col) for col in columns))[: LIMIT + 1]
     sql, params = query.query.sql_with_params()  # the ORM's query, read raw: the values decoded below at once
     with connection.cursor() as cursor:
@@ -168,7 +133,9 @@ def explore(request: HttpRequest, experiment: str) -> JsonResponse:
     values = {col.name: [plain(decoded(row[2 + index])) for row in rows] for index, col in enumerate(columns)}
 
     base = reverse("experiments:experiment", args=[found.name])
-    by = _value_column(request.GET.get("group"))
+    grouped = None
+    if by is not None and metric is not None:
+        grouped = groups(chosen, by, metric, values[by.name], values[metric.name], sampled=truncated)
     return JsonResponse(
         {
             "runs": [
@@ -177,7 +144,7 @@ def explore(request: HttpRequest, experiment: str) -> JsonResponse:
             ],
             "axes": [{"name": col.name, "label": col.label, "values": values[col.name]} for col in axes],
             "metric": {"name": metric.name, "label": metric.label, "values": values[metric.name]} if metric else None,
-            "groups": groups(chosen, by, metric) if by is not None and metric is not None else None,
+            "groups": grouped,
             "shown": len(rows),
             "truncated": truncated,
             "limit": LIMIT,

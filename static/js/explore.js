@@ -250,13 +250,19 @@
       });
       body.appendChild(tr);
     });
-    if (groups.more) {
+    var notes = [];
+    if (groups.more) notes.push("The 50 largest groups are shown.");
+    if (groups.sampled) {
+      notes.push("Runs are counted over every selected run; mean, min and max are those of the newest " +
+        data.limit.toLocaleString() + " drawn above (a sample).");
+    }
+    notes.forEach(function (note) {
       var cell = document.createElement("td");
       cell.colSpan = 5;
       cell.className = "muted small";
-      cell.textContent = "The 50 largest groups are shown.";
+      cell.textContent = note;
       body.appendChild(document.createElement("tr")).appendChild(cell);
-    }
+    });
   }
 
   function load() {
@@ -266,7 +272,7 @@
       drawScatter(data);
       drawGroups(data);
       var line = Gymnos.counted(data.shown, "run");
-      if (data.truncated) line = "the newest " + data.limit.toLocaleString() + " runs";
+      if (data.truncated) line = "a sample: the newest " + data.limit.toLocaleString() + " runs of the selection";
       if (drawnRuns < data.shown) line += " (" + drawnRuns + " with every value drawn)";
       state.textContent = "Showing " + line + ".";
       box.setAttribute("data-loaded", "1");
