@@ -200,9 +200,9 @@ def replicate(experiment_id, first_id, last_id, count):
     from experiments.models import Execution, MetricHistory
 
     runs, histories = Execution._meta.db_table, MetricHistory._meta.db_table
-    columns = [field.column for field in Execution._meta.concrete_fields if field.column != "id"]
+    columns = [str(field.column) for field in Execution._meta.concrete_fields if field.column != "id"]
     history_columns = [
-        field.column for field in MetricHistory._meta.concrete_fields if field.column not in ("id", "execution_id")
+        str(field.column) for field in MetricHistory._meta.concrete_fields if field.column not in ("id", "execution_id")
     ]
     made = Execution.objects.filter(experiment_id=experiment_id, id__range=(first_id, last_id)).count()
     for copy in range(1, -(-count // made)):
