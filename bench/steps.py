@@ -10,6 +10,7 @@ contains its step, and the growth of the process's peak memory while reading.
     python bench/steps.py                      # 10,000,000 points: 2,500,000 steps x 4 metrics
     python bench/steps.py --points 1000000     # fewer
     python bench/steps.py --overhead 7         # the engine's cost of log_every_steps: 1 on the Boston example
+    python bench/steps.py --trackers --points 200000   # what TensorBoard and MLflow cost per step point
 
 Goals (issue 27): first draw under 200 ms, a zoom under 100 ms, the spike always there, memory growth under 50 MB.
 """
@@ -32,10 +33,10 @@ import django
 METRICS = ("loss", "mean_absolute_error", "learning_rate", "grad_norm")
 
 
-def _write(path: Path, steps: int, spike: int) -> float:
+def _write(path: Path, steps: int, spike: int, on_flush: Any = None) -> float:
     from experiments.pipeline.steps import StepWriter
 
-    writer = StepWriter(path)
+    writer = StepWriter(path, on_flush=on_flush)
     started = time.perf_counter()
     per_epoch = 10_000
     for step in range(1, steps + 1):
@@ -86,6 +87,43 @@ def overhead(reps: int) -> None:
     print(f"ratio {on / off:.3f} (goal <= 1.10: {'met' if on / off <= 1.10 else 'NOT met'})")
 
 
+def trackers_cost(points: int) -> None:
+    """The trackers' cost of step points: ``points`` (4 metrics a step, flushed as the engine flushes) through
+    the engine's writer alone, then with TensorBoard, then with MLflow (a SQLite store), each in the writing
+    thread (what the training pays), and how long MLflow takes to store them all (its process, beside it)."""
+    from experiments.pipeline.trackers import (
+        MLflowSpec,
+        MLflowTracker,
+        RunInfo,
+        TensorBoardSpec,
+        TensorBoardTracker,
+        TrackerSet,
+    )
+
+    steps = max(1, points // len(METRICS))
+    with tempfile.TemporaryDirectory() as temporary:
+        root = Path(temporary)
+        for name in ("writer alone", "TensorBoard", "MLflow"):
+            folder = root / name.replace(" ", "-")
+            folder.mkdir()
+            tracker: Any = None
+            if name == "TensorBoard":
+                tracker = TensorBoardTracker(TensorBoardSpec(type="tensorboard"))
+            elif name == "MLflow":
+                tracker = MLflowTracker(MLflowSpec(type="mlflow", tracking_uri=f"sqlite:///{root / 'mlflow.db'}"))
+            trackers = TrackerSet([tracker] if tracker is not None else [])
+            trackers.start(RunInfo(folder, "bench", root, {}, {}, []))
+            seconds = _write(folder / "steps.h5", steps, spike=0, on_flush=trackers.log_steps)
+            started = time.perf_counter()
+            trackers.end("FINISHED")
+            stored = time.perf_counter() - started
+            line = f"{name:12}: {seconds / (steps * 4) * 1e6:6.2f} µs a point in the writing thread"
+            if name == "MLflow":
+                dropped = tracker._steps.dropped if tracker._steps is not None else 0
+                line += f"; then {stored:.1f} s until MLflow had stored them, {dropped:,} points not sent (backlog)"
+            print(line + (f"; failed: {trackers.failed}" if trackers.failed else ""), flush=True)
+
+
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -95,11 +133,15 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=10_000_000, help="points in all (4 metrics)")
     parser.add_argument("--seed", type=int, default=27)
     parser.add_argument("--overhead", type=int, default=0, help="instead: REPS runs of the Boston example, on/off")
+    parser.add_argument("--trackers", action="store_true", help="instead: the trackers' cost of --points points")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gymnos_web.settings")
     django.setup()
     if args.overhead:
         overhead(args.overhead)
+        return 0
+    if args.trackers:
+        trackers_cost(args.points)
         return 0
     from experiments.steps import step_summaries
 

@@ -59,6 +59,53 @@ def test_a_tiny_training_writes_one_point_per_step_and_each_epoch_ends_on_its_me
     assert series["downsampled"] is False
 
 
+def test_tensorboard_and_mlflow_get_every_step_point_as_steps_metrics(trainings, cache_dir, tmp_path):
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    trackers = [{"type": "tensorboard"}, {"type": "mlflow", "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}]
+    config = _stepped(epochs=2)
+    config["tracking"]["trackers"] = trackers
+    result = run_experiment(load_config(config), trainings, cache_dir)
+    assert result.succeeded, result.error
+    assert result.path is not None
+    series = read_steps(result.path, "loss", points=10_000)
+    expected = list(zip(series["step"], series["value"], strict=True))
+    assert len(expected) == series["epochs"][-1]  # one point per step of both epochs
+
+    events = EventAccumulator(str(result.path / "tensorboard" / "steps"), size_guidance={"scalars": 0}).Reload()
+    assert [(event.step, event.value) for event in events.Scalars("steps/loss")] == [
+        (step, pytest.approx(value, rel=1e-6)) for step, value in expected
+    ]
+    location = json.loads((result.path / "trackers.json").read_text())["mlflow"]
+    history = MlflowClient(location["tracking_uri"]).get_metric_history(location["run_id"], "steps/loss")
+    assert sorted((metric.step, metric.value) for metric in history) == [
+        (step, pytest.approx(value, rel=1e-9)) for step, value in expected
+    ]
+    epochs = MlflowClient(location["tracking_uri"]).get_metric_history(location["run_id"], "loss")
+    assert [metric.step for metric in epochs] == [1, 2]  # the per-epoch history stays as it was
+
+
+def test_a_trackers_share_of_a_big_flush_is_thinned_and_keeps_its_spike(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from experiments.pipeline.trackers import STEP_POINTS, RunInfo, TensorBoardSpec, TensorBoardTracker, TrackerSet
+
+    trackers = TrackerSet([TensorBoardTracker(TensorBoardSpec(type="tensorboard"))])
+    trackers.start(RunInfo(tmp_path, "thin", tmp_path, {}, {}, []))
+    writer = StepWriter(tmp_path / STEPS_FILE, flush_points=10**9, flush_seconds=10**9, on_flush=trackers.log_steps)
+    for step in range(1, 5001):
+        writer.append(step, {"loss": 1000.0 if step == 3217 else 1.0 / step})
+    writer.close()
+    trackers.end("FINISHED")
+    events = EventAccumulator(str(tmp_path / "tensorboard" / "steps"), size_guidance={"scalars": 0}).Reload()
+    drawn = {event.step: event.value for event in events.Scalars("steps/loss")}
+    assert len(drawn) <= STEP_POINTS
+    assert drawn[3217] == 1000.0  # the spike
+    assert {1, 5000} <= set(drawn)  # the flush's first and last
+    assert read_steps(tmp_path, "loss", points=10_000)["count"] == 5000  # the file keeps every point
+
+
 def test_points_are_readable_while_the_run_trains(trainings, cache_dir):
     seen = []
 

@@ -8,6 +8,7 @@ JSON line per event to this process's stdin and reads one answer when the run en
 Protocol (stdin, one JSON object per line):
     {"op": "start", "experiment": ..., "run_name": ..., "tags": {...}, "params": {...}, "artifact_location": ...}
     {"op": "metrics", "metrics": {...}, "step": N, "timestamp": ms}   (timestamp optional: now)
+    {"op": "steps", "points": [[key, value, step], ...]}              (per-step metrics, batched)
     {"op": "artifacts", "paths": [...]}
     {"op": "end", "status": "FINISHED" | "FAILED" | "KILLED"}
 Answer (stdout, one line, after "end" or EOF): {"location": {...}} or {"error": "..."}.
@@ -102,7 +103,7 @@ def _start(client: Any, event: dict[str, Any]) -> tuple[str, str]:
 
 
 def _record(client: Any, event: dict[str, Any], run_id: str | None) -> None:
-    """A "metrics" or "artifacts" event, into the run started before it."""
+    """A "metrics", "steps" or "artifacts" event, into the run started before it."""
     from mlflow.entities import Metric
 
     if event["op"] == "metrics":
@@ -110,6 +111,12 @@ def _record(client: Any, event: dict[str, Any], run_id: str | None) -> None:
         metrics = [Metric(key, float(value), now, event["step"]) for key, value in event["metrics"].items()]
         assert run_id is not None, "metrics before start"
         client.log_batch(run_id, metrics=metrics)
+    elif event["op"] == "steps":  # [[key, value, step], ...]: per-step points, any number
+        now = int(time.time() * 1000)
+        points = [Metric(key, float(value), now, int(step)) for key, value, step in event["points"]]
+        assert run_id is not None, "steps before start"
+        for start in range(0, len(points), 1000):  # MLflow takes at most 1,000 metrics a batch
+            client.log_batch(run_id, metrics=points[start : start + 1000])
     elif event["op"] == "artifacts":
         for path in event["paths"]:
             if Path(path).exists():

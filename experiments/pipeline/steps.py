@@ -29,10 +29,13 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 STEPS_FILE = "steps.h5"
 CHUNK = 16_384  # points per HDF5 chunk: ~128 KiB per dataset; appends and range reads touch few chunks
@@ -40,6 +43,8 @@ BLOCK = 1 << 20  # points read at a time when downsampling: bounds the reader's 
 MAX_EPOCH_MARKS = 10_000  # epoch boundaries returned with a series at most
 
 log = logging.getLogger("gymnosd.Trainer")
+
+Points = dict[str, tuple[list[int], list[float]]]  # per metric: its steps and values, in order
 
 
 def _appendable(group: h5py.Group, name: str, dtype: str) -> h5py.Dataset:
@@ -59,8 +64,15 @@ class StepWriter:
     seen after the first flush (SWMR adds no objects once it started); each is said once in the log.
     """
 
-    def __init__(self, path: str | Path, flush_points: int = 10_000, flush_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        flush_points: int = 10_000,
+        flush_seconds: float = 1.0,
+        on_flush: Callable[[Points], None] | None = None,
+    ) -> None:
         self.path = Path(path)
+        self.on_flush = on_flush  # given each flush's points once written (the trackers: TensorBoard, MLflow)
         self.flush_points, self.flush_seconds = flush_points, flush_seconds
         self.pending: dict[str, tuple[list[int], list[float]]] = {}
         self.pending_epochs: list[int] = []
@@ -133,6 +145,8 @@ class StepWriter:
         if self.pending_epochs:
             _append(self.file["epochs"], self.pending_epochs)
         self.file.flush()
+        if self.on_flush is not None and self.buffered:
+            self.on_flush({name: points for name, points in self.pending.items() if points[0] and name in metrics})
         self.pending = {name: ([], []) for name in self.pending}
         self.pending_epochs = []
         self.buffered = 0
@@ -191,6 +205,19 @@ def m4_indices(values: np.ndarray, buckets: int) -> np.ndarray:
         if not np.isnan(part).all():
             chosen += [int(low + np.nanargmin(part)), int(low + np.nanargmax(part))]
     return np.unique(np.asarray(chosen, dtype=np.int64))
+
+
+def thinned(points: Points, per_metric: int) -> Points:
+    """At most about ``per_metric`` of each metric's points, chosen by M4 (each stretch's first, last, lowest and
+    highest), so a spike survives: what the trackers get of a flush (``TrackerSet.log_steps``)."""
+    found: Points = {}
+    for name, (steps, values) in points.items():
+        if len(steps) <= per_metric:
+            found[name] = (steps, values)
+            continue
+        kept = m4_indices(np.asarray(values, dtype=np.float64), max(1, per_metric // 4))
+        found[name] = ([steps[i] for i in kept], [values[i] for i in kept])
+    return found
 
 
 def _first_at_least(steps: h5py.Dataset, step: int) -> int:

@@ -11,12 +11,13 @@ import importlib.util
 import json
 import logging
 import os
+import queue
 import re
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Field, model_validator
 
@@ -24,6 +25,9 @@ from .errors import invalid
 from .mlflow_process import MLflowProcess
 from .schema import Component, UnionKind
 from .system_metrics import mlflow_metrics
+
+if TYPE_CHECKING:
+    from .steps import Points
 
 log = logging.getLogger("gymnosd.Trackers")
 
@@ -107,6 +111,10 @@ class Tracker:
     def log_system(self, sample: dict[str, Any]) -> None:
         """Record one system sample (``system_metrics.SystemSampler``): ``{"time": seconds, "cpu_percent": ...}``."""
 
+    def log_steps(self, points: Points) -> None:
+        """Record per-step points (``training.log_every_steps``) as ``steps/<metric>`` at their step: one call per
+        flush of ``steps.h5`` (about a second's or 10,000 points), on the training thread."""
+
     def end(self, status: str) -> None:
         """Close the run: ``status`` is ``"FINISHED"``, ``"FAILED"`` or ``"KILLED"``."""
 
@@ -141,6 +149,7 @@ class TensorBoardTracker(Tracker):
         self._system_open = True
         self._system_steps = 0
         self._system_writer: Any = None
+        self._steps_writer: Any = None
 
     def start(self, run: RunInfo) -> None:
         self.root = run.execution_dir / self.folder
@@ -182,11 +191,26 @@ class TensorBoardTracker(Tracker):
             event = self._event(wall_time=time.time(), step=self._system_steps, summary=self._summary(value=values))
             self._system_writer.add_event(event)
 
+    def log_steps(self, points: Points) -> None:
+        """``steps/<metric>`` scalars under ``tensorboard/steps``, one event per step, with TensorBoard's own event
+        writer (as ``log_system``): every point, TensorBoard's reader then keeps what it samples."""
+        if self._steps_writer is None:
+            self._steps_writer = self._event_writer(str(self.root / "steps"))
+        by_step: dict[int, list[Any]] = {}
+        for name, (steps, values) in points.items():
+            for step, value in zip(steps, values, strict=True):
+                by_step.setdefault(step, []).append(self._summary.Value(tag=f"steps/{name}", simple_value=value))
+        now = time.time()
+        for step, values in by_step.items():
+            self._steps_writer.add_event(self._event(wall_time=now, step=step, summary=self._summary(value=values)))
+
     def end(self, status: str) -> None:
         with self._system_lock:
             self._system_open = False
             if self._system_writer is not None:
                 self._system_writer.close()
+        if self._steps_writer is not None:
+            self._steps_writer.close()
         for writer in self.writers.values():
             writer.close()
 
@@ -211,6 +235,7 @@ class MLflowTracker(Tracker):
         self._system_lock = threading.Lock()  # system samples come from the sampler's thread
         self._system_open = False
         self._system_steps = 0
+        self._steps: StepSender | None = None
 
     def start(self, run: RunInfo) -> None:
         self.uri = self.spec.resolve_uri(run.trainings_root)
@@ -248,9 +273,16 @@ class MLflowTracker(Tracker):
                 "metrics", metrics=mlflow_metrics(sample), step=self._system_steps, timestamp=int(time.time() * 1000)
             )
 
+    def log_steps(self, points: Points) -> None:
+        if self._steps is None:
+            self._steps = StepSender(self.process)
+        self._steps.put(points)
+
     def end(self, status: str) -> None:
         with self._system_lock:
             self._system_open = False
+        if self._steps is not None:
+            self._steps.close()
         answer = self.process.finish(status)
         self._location = answer.get("location") or self._location
         if answer.get("error"):
@@ -258,6 +290,54 @@ class MLflowTracker(Tracker):
 
     def location(self) -> dict[str, Any]:
         return self._location
+
+
+class StepSender:
+    """Step points to the MLflow process from a thread of its own: a store slower than the training never blocks
+    it. At most ``BACKLOG`` flushes wait; a flush beyond that is not sent to MLflow (its points are counted and
+    said once in the log; steps.h5 has every one). The MLflow store on this machine takes about 6,000 points a
+    second (docs/performance.md): a run logging more than that per second is thinned so in MLflow."""
+
+    BACKLOG = 64  # flushes of at most STEP_POINTS points per metric each: about a minute of training
+
+    def __init__(self, process: MLflowProcess) -> None:
+        self.process = process
+        self.waiting: queue.Queue[Points | None] = queue.Queue(self.BACKLOG)
+        self.dropped = 0
+        self.error = ""
+        self.thread = threading.Thread(target=self._send, name="mlflow-steps", daemon=True)
+        self.thread.start()
+
+    def put(self, points: Points) -> None:
+        if self.error:
+            raise RuntimeError(self.error)
+        try:
+            self.waiting.put_nowait(points)
+        except queue.Full:
+            if not self.dropped:
+                log.warning("MLflow cannot keep up with the step metrics: some are not sent to it (steps.h5 has all)")
+            self.dropped += sum(len(steps) for steps, _ in points.values())
+
+    def _send(self) -> None:
+        while (points := self.waiting.get()) is not None:
+            rows = [
+                [f"steps/{name}", value, step]
+                for name, (steps, values) in points.items()
+                for step, value in zip(steps, values, strict=True)
+            ]
+            try:
+                self.process.send("steps", points=rows)
+            except RuntimeError as exc:
+                self.error = str(exc)
+                return
+
+    def close(self) -> None:
+        """Send what waits, then stop; say how many points MLflow did not get."""
+        if not self.error:
+            self.waiting.put(None)
+            self.thread.join()
+        if self.dropped:
+            log.warning(f"{self.dropped:,} step points not sent to MLflow (it could not keep up): steps.h5 has all")
 
 
 def _mlflow_name(path: str) -> str:
@@ -303,6 +383,12 @@ def preconnect(specs: Iterable[Component], trainings_root: Path) -> None:
         with _processes_lock:
             if uri not in _processes:
                 _processes[uri] = MLflowProcess(uri)
+
+
+# The most step points per metric a tracker gets from one flush of steps.h5 (about a second of training): TensorBoard's
+# writer costs about 75 µs a point in the training thread and MLflow's store takes about 1,000-6,000 points a
+# second here (bench/steps.py --trackers), against the file's 5 µs; steps.h5 keeps every point.
+STEP_POINTS = 48
 
 
 class TrackerSet:
@@ -375,6 +461,12 @@ class TrackerSet:
 
     def log_system(self, sample: dict[str, Any]) -> None:
         self._call("log_system", sample)
+
+    def log_steps(self, points: Points) -> None:
+        """A flush of step points, thinned to ``STEP_POINTS`` per metric (M4: spikes kept) for every tracker."""
+        from .steps import thinned
+
+        self._call("log_steps", thinned(points, STEP_POINTS))
 
     def end(self, status: str) -> None:
         self._call("end", status)

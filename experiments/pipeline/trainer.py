@@ -278,7 +278,7 @@ class Trainer:
         callbacks += [self.history, KeptState(self.path, self.history, kept), TrackerBridge(self.trackers)]
         callbacks += self.extra_callbacks
         if training.log_every_steps:
-            self.step_writer = StepWriter(self.path / STEPS_FILE)
+            self.step_writer = StepWriter(self.path / STEPS_FILE, on_flush=self.trackers.log_steps)
             callbacks.append(StepLogger(self.step_writer, training.log_every_steps))
         if self.sampler is not None:  # each epoch's end, marked on the system metrics' time axis
             callbacks.append(self.sampler.epoch_callback())

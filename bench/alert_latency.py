@@ -5,8 +5,8 @@ an SMTP server on 127.0.0.1 (the tests' own, ``tests/alert_receivers.py``), and 
 run they launch: failed -> webhook, failed -> e-mail. Then fails N runs one at a time (the worker idle before
 each) and times each alert from the transition's commit to its arrival:
 
-    python -m bench.alerts             # 20 runs
-    python -m bench.alerts --runs 5
+    python -m bench.alert_latency             # 20 runs
+    python -m bench.alert_latency --runs 5
 
 Goal (issue 24): under 5 s to both.
 """
