@@ -8,18 +8,25 @@ is not asserted: two shared cores make any bound either loose or flaky (tests/te
 loose one). What is asserted is what a user of a slow link or a slow machine would notice: the bytes, one Plotly
 bundle (Gymnos's, built for these charts), the training curves drawn, and the time by stage and the log filled in
 after them.
+
+    GYMNOS_FIRST_VIEW_TRACE=1 python -m pytest tests/test_browser_first_view.py -s   # and the main thread's CPU, traced
 """
 
+import os
 import statistics
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from tests.browser import logged_in
 from tests.folders import permalink
+from tests.traces import CATEGORIES, first_view_cpu
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 VIEWS = 7
+TRACE = os.environ.get("GYMNOS_FIRST_VIEW_TRACE") == "1"  # and print where the main thread's time went (slower)
 # Navigation timing of the page just opened, in ms from the request, the page's own mark, and what it downloaded.
 TIMING = """() => {
   const nav = performance.getEntriesByType("navigation")[0];
@@ -42,9 +49,15 @@ def first_view(browser, base, cookies, path):
     context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900})
     context.add_cookies(cookies)
     page = context.new_page()
+    trace = Path(tempfile.mkdtemp()) / "trace.json"
+    if TRACE:
+        browser.start_tracing(page=page, path=str(trace), categories=CATEGORIES)
     page.goto(path, wait_until="load")
     page.wait_for_function(DRAWN, timeout=30_000)
     timing = page.evaluate(TIMING)
+    if TRACE:
+        browser.stop_tracing()
+        timing["cpu"] = first_view_cpu(trace)
     page.wait_for_selector("#elapsed .main-svg", timeout=30_000)  # the time by stage: drawn after the curves
     page.wait_for_function("() => document.getElementById('log').textContent.includes('Fitting model')")
     timing["curves"] = page.locator("#charts .chart.js-plotly-plot").count()
@@ -63,6 +76,9 @@ def test_a_runs_first_view_draws_its_training_curves_first_then_the_rest(live_se
         figures = [view[key] for view in views]
         print(f"{key}: median {statistics.median(figures):.0f} ms, best {min(figures):.0f} ms of {VIEWS}")
     print(f"bytes: {views[0]['bytes']:,}; scripts: {views[0]['scripts']}")
+    for key in views[0].get("cpu", {}):
+        figures = [view["cpu"][key] for view in views]
+        print(f"{key}: median {statistics.median(figures):.0f} ms, best {min(figures):.0f} ms (traced)")
 
     assert all(view["curves"] == 2 for view in views), views  # loss and mean_absolute_error, each train and val
     plotly = [(name, size) for name, size in views[0]["scripts"] if "plotly" in name]
