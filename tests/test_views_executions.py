@@ -29,7 +29,7 @@ def test_the_permalink_shows_status_hardware_config_and_downloads(owner_client, 
     ):
         assert f'{permalink(trained)}files/{name}"' in page
     assert f'{permalink(trained)}download.zip"' in page
-    assert "vendor/plotly/plotly-basic." in page  # a regressor's charts: Plotly's basic bundle (lines and bars)
+    assert "vendor/plotly/plotly-gymnos-basic." in page  # a regressor's charts: lines and bars (static/vendor/plotly)
 
 
 def test_a_teammate_sees_the_page_but_no_cancel_or_rerun_button_for_a_live_run(teammate_client, trained):

@@ -194,13 +194,15 @@
 
   function runPage(panel) {
     var url = panel.getAttribute("data-url");
-    Gymnos.poll(function () {
-      return Gymnos.getJSON(url).then(function (data) {
-        if (data.available) { drawReport(panel, data.report); return false; }
-        document.getElementById("evaluation-empty").textContent = data.reason;
-        return data.live;  // keep asking while the run trains; it writes the report as it ends
-      });
-    }, 3000);
+    Gymnos.firstDraw.then(function () {  // after the training curves above (poll.js)
+      Gymnos.poll(function () {
+        return Gymnos.getJSON(url).then(function (data) {
+          if (data.available) { drawReport(panel, data.report); return false; }
+          document.getElementById("evaluation-empty").textContent = data.reason;
+          return data.live;  // keep asking while the run trains; it writes the report as it ends
+        });
+      }, 3000);
+    });
   }
 
   // --- the compare page ----------------------------------------------------------------------------

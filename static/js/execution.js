@@ -31,6 +31,8 @@
 
   // Chart controls (log y, smoothing, x by epoch or wall time): chart_controls.js, remembered in the browser.
   var controls = null, lastData = null;
+  // The browser tests time a first view to the first chart drawn (performance.getEntriesByName), not only to load.
+  var firstChart = false;
 
   function drawCharts(data) {
     lastData = data;
@@ -60,7 +62,8 @@
       }
       var div = chartDiv(name);
       var fresh = !div.classList.contains("js-plotly-plot");
-      Plotly.react(div, traces, GymnosChartControls.axes(layout(chart.val && chart.train ? name + " (train and val)" : name), current, times.measured), plotConfig);
+      var drawn = Plotly.react(div, traces, GymnosChartControls.axes(layout(chart.val && chart.train ? name + " (train and val)" : name), current, times.measured), plotConfig);
+      if (!firstChart) { firstChart = true; drawn.then(function () { performance.mark("gymnos:first-chart"); }); }
       if (fresh) {
         div.on("plotly_click", function (event) {
           var point = event.points && event.points.find(function (p) { return p.customdata; });
@@ -90,7 +93,7 @@
       if (data.files_html !== lastFiles) { Gymnos.swapFragment(document.getElementById("files"), data.files_html); lastFiles = data.files_html; }
       if (data.hardware_html !== lastHardware) { Gymnos.swapFragment(document.getElementById("hardware"), data.hardware_html); lastHardware = data.hardware_html; }
       drawCharts(data);
-      drawElapsed(data.elapsed);
+      Gymnos.firstDraw.then(function () { drawElapsed(data.elapsed); });  // below the training curves: after them
       if (data.permalink && window.location.pathname !== data.permalink) {
         window.history.replaceState(null, "", data.permalink);
         // A queued run's page is titled "Queued run" until a worker names its folder.
@@ -120,6 +123,12 @@
     });
   }
 
-  Gymnos.poll(refresh, 2000);
-  Gymnos.poll(followLog, 2000);
+  // The training curves first; the log, the time by stage and the panels below once they are drawn.
+  var asked = false;
+  Gymnos.poll(function () {
+    var answer = refresh();
+    if (!asked) { asked = true; answer.then(Gymnos.drawn, Gymnos.drawn); }
+    return answer;
+  }, 2000);
+  Gymnos.firstDraw.then(function () { Gymnos.poll(followLog, 2000); });
 })();

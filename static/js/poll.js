@@ -16,12 +16,37 @@ Gymnos.poll = function (fn, interval) {
   }
   tick();
 };
-Gymnos.getJSON = function (url) {
+function fetchJSON(url) {
   return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (response) {
     if (!response.ok) throw new Error(url + ": " + response.status);
     return response.json();
   });
+}
+// The data a page draws first, asked for as soon as this script runs (it comes before Plotly, the page's largest
+// script, which takes a few hundred ms to parse and run): each element's data-early-json URL. The first getJSON of
+// that URL takes the answer already on its way; later ones ask again.
+var early = {};
+document.querySelectorAll("[data-early-json]").forEach(function (element) {
+  var url = element.getAttribute("data-early-json");
+  early[url] = fetchJSON(url);
+  early[url].catch(function () { /* told to whoever asks for it */ });
+});
+Gymnos.getJSON = function (url) {
+  var answer = early[url];
+  if (answer) { delete early[url]; return answer; }
+  return fetchJSON(url);
 };
+// What a page draws first (its training curves) goes before the rest: the panels below start once Gymnos.drawn()
+// has been called and the browser has had a frame to paint it. Pages that never call it start them at once.
+(function () {
+  var drawn = null;
+  Gymnos.firstDraw = new Promise(function (resolve) { drawn = resolve; });
+  Gymnos.drawn = function () {
+    requestAnimationFrame(function () { setTimeout(drawn, 0); });
+    setTimeout(drawn, 100);  // a tab opened in the background draws no frame: not waited for
+  };
+  if (!document.querySelector("[data-draws-first]")) drawn();
+})();
 // Put a fragment the server rendered (one of our templates, every value escaped by Django) in place
 // of `box`'s content. The one place a script turns HTML into nodes (tests/test_static_js.py keeps it
 // so): DOMParser builds an inert document, where nothing runs, and its nodes are moved in; anything

@@ -99,5 +99,5 @@
       });
     });
   }
-  Gymnos.poll(follow, 3000);
+  Gymnos.firstDraw.then(function () { Gymnos.poll(follow, 3000); });  // after the training curves (poll.js)
 })();

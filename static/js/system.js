@@ -152,8 +152,9 @@
         return data.live;
       });
     }
-    // Every 2 s, like the rest of the page; a poll that finds nothing new costs the server one empty read.
-    Gymnos.poll(refresh, 2000);
+    // Every 2 s, like the rest of the page, from when its training curves are drawn (poll.js: Gymnos.firstDraw); a
+    // poll that finds nothing new costs the server one empty read.
+    Gymnos.firstDraw.then(function () { Gymnos.poll(refresh, 2000); });
   }
 
   function comparePanel(panel) {
