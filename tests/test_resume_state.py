@@ -149,3 +149,36 @@ def test_resume_every_keeps_a_state_every_n_epochs_and_is_validated(tmp_path):
     config["training"]["resume_every"] = 0
     with pytest.raises(Exception, match=r"training\.resume_every: must be a number of epochs N >= 1"):
         load_config(config)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("real_queues")
+def test_a_resumed_sweep_trial_reports_each_epoch_to_its_pruner_once():
+    from sweeps import study
+    from sweeps.launching import launch_sweep
+    from sweeps.models import Trial
+    from sweeps.pruning import SweepPruning
+
+    sweep = launch_sweep(
+        {
+            "base": tiny(),
+            "parameters": {"model.network[0].units": {"choice": [4, 8]}},
+            "method": "random",
+            "trials": 2,
+            "objective": {"metric": "val_loss", "direction": "minimize", "which": "best"},
+            "pruner": {"type": "median", "startup_trials": 5},
+        }
+    )
+    number, _ = study.ask(sweep, 0)
+    trial = Trial.objects.create(sweep=sweep, number=0, optuna_number=number)
+    first = SweepPruning(trial)
+    first.on_train_begin()
+    for epoch, value in enumerate([1.0, 0.5, 0.8]):  # its third epoch ends, and then its worker dies
+        first.on_epoch_end(epoch, {"val_loss": value})
+    again = SweepPruning(trial)  # the next attempt, from the state kept after epoch 2
+    again.on_train_begin()
+    for epoch, value in [(2, 0.9), (3, 0.7)]:  # epoch 3 trained again, with another value
+        again.on_epoch_end(epoch, {"val_loss": value})
+    reported = study.storage().get_trial(study.running_trial(sweep, number)._trial_id).intermediate_values
+    # Each epoch once, the third as first reported; the fourth's best counts the epochs before the resume.
+    assert reported == {1: 1.0, 2: 0.5, 3: 0.5, 4: 0.5}
