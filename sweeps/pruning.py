@@ -57,7 +57,7 @@ class SweepPruning(keras.callbacks.Callback):
         if not math.isfinite(value):
             return
         self._note(value)
-        reported = self.best if self.which == "best" else value
+        reported = self.best if self.which == "best" and self.best is not None else value
         try:
             self.trial.report(reported, epoch + 1)
             prune = self.trial.should_prune()
