@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import django_rq
+import h5py
 import keras
 import pytest
 from django.contrib.auth.models import User
@@ -172,7 +173,8 @@ def _running_with_kept_state(tmp_path: Path) -> Execution:
     """A running row whose folder keeps a state (as a killed run leaves it), its heartbeat 5 minutes old."""
     folder = tmp_path / "boston_housing" / "executions" / "run"
     (folder / STATE_FOLDER).mkdir(parents=True)
-    (folder / STATE_FOLDER / "epoch-3.weights.h5").write_bytes(b"")
+    with h5py.File(folder / STATE_FOLDER / "epoch-3.weights.h5", "w"):
+        pass  # a whole HDF5 file (read_kept opens it); these tests never load it
     (folder / STATE_FOLDER / STATE_FILE).write_text('{"epoch": 3, "weights": "epoch-3.weights.h5", "history": {}}')
     experiment = Experiment.objects.create(name="boston_housing")
     old = timezone.now() - FIVE_MINUTES

@@ -4,12 +4,13 @@ epoch it reached.
 While a run trains, at the end of every ``training.resume_every`` epochs (default 1), its folder keeps
 ``.resume/`` (``STATE_FOLDER``)::
 
-    .resume/epoch-4.weights.h5   the model's weights and its optimizer's state (its learning rate too) after 4 epochs
+    .resume/epoch-4.weights.h5   every variable of the model and its optimizer (its learning rate too) after 4 epochs
     .resume/state.json           {"epoch": 4, "weights": "epoch-4.weights.h5", "history": {"loss": [...], ...},
                                   "callbacks": {...}, "random": {...}}
     .resume/previous.json        the state kept before it (epoch 3), naming epoch-3.weights.h5, kept beside it
 
-Each save writes the new weights file whole first, then moves ``state.json`` to ``previous.json`` (a rename), then
+The weights file is the engine's own HDF5 layout (``kept_state.save_variables``: one dataset per variable, by
+place), not Keras' ``save_weights``, which took about twice as long each epoch. Each save writes it whole first, then moves ``state.json`` to ``previous.json`` (a rename), then
 writes the new ``state.json`` atomically (``fileops.write``: a temporary file renamed over it), and only then
 removes the weights files neither names. A process killed at any moment leaves at least one whole state, and
 reading falls back from ``state.json`` to ``previous.json`` when the first is missing, is not JSON, names a weights
