@@ -182,3 +182,14 @@ def test_a_resumed_sweep_trial_reports_each_epoch_to_its_pruner_once():
     reported = study.storage().get_trial(study.running_trial(sweep, number)._trial_id).intermediate_values
     # Each epoch once, the third as first reported; the fourth's best counts the epochs before the resume.
     assert reported == {1: 1.0, 2: 0.5, 3: 0.5, 4: 0.5}
+
+
+def test_the_checkpoint_callbacks_best_carries_over_a_resume(tmp_path):
+    # Saves only an epoch whose loss is higher than any before it: the first, then (the loss falling) none.
+    best_only = {"type": "model_checkpoint", "save_best_only": True, "monitor": "loss", "mode": "max"}
+    config = tiny(epochs=5, callbacks=[best_only])
+    first = _run(tmp_path, config, (DiesAt(2),))
+    again = _run(tmp_path, config, resume=first.path)
+    assert again.succeeded, again.error
+    saved = sorted(path.name for path in (first.path / "callbacks" / "model_checkpoint").iterdir())
+    assert saved == ["weights.01.h5"]  # its best restarted at the resume, the 4th epoch would be saved too

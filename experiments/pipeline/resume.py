@@ -10,16 +10,17 @@ While a run trains, at the end of every ``training.resume_every`` epochs (defaul
     .resume/previous.json        the state kept before it (epoch 3), naming epoch-3.weights.h5, kept beside it
 
 The weights file is the engine's own HDF5 layout (``kept_state.save_variables``: one dataset per variable, by
-place), not Keras' ``save_weights``, which took about twice as long each epoch. Each save writes it whole first, then moves ``state.json`` to ``previous.json`` (a rename), then
-writes the new ``state.json`` atomically (``fileops.write``: a temporary file renamed over it), and only then
-removes the weights files neither names. A process killed at any moment leaves at least one whole state, and
-reading falls back from ``state.json`` to ``previous.json`` when the first is missing, is not JSON, names a weights
-file that is missing or not a whole HDF5 file, or fails to load (``kept_states``; ``KeptState`` loads the first that
-loads, every variable, so a model is never left half-loaded from a bad file). When none can be used the run fails,
-naming each file and what was wrong with it. Keras' own ``BackupAndRestore`` writes ``latest.weights.h5`` in place
-and its epoch in a second file after it, so a kill while it writes leaves a half-written file or weights one epoch
-ahead of the epoch said: ``KeptState`` extends it with the layout above. A run that trains to its end removes the
-folder; one that fails, is cancelled or is killed keeps it.
+place), not Keras' ``save_weights``, which took about twice as long each epoch. Each save writes it whole first,
+then moves ``state.json`` to ``previous.json`` (a rename), then writes the new ``state.json`` atomically
+(``fileops.write``: a temporary file renamed over it), and only then removes the weights files neither names. A
+process killed at any moment leaves at least one whole state, and reading falls back from ``state.json`` to
+``previous.json`` when the first is missing, is not JSON, names a weights file that is missing or not a whole HDF5
+file, or fails to load (``kept_states``; ``KeptState`` loads the first that loads, every variable, so a model is
+never left half-loaded from a bad file). When none can be used the run fails, naming each file and what was wrong
+with it. Keras' own ``BackupAndRestore`` writes ``latest.weights.h5`` in place and its epoch in a second file after
+it, so a kill while it writes leaves a half-written file or weights one epoch ahead of the epoch said: ``KeptState``
+extends it with the layout above. A run that trains to its end removes the folder; one that fails, is cancelled or
+is killed keeps it.
 
 Kept with the weights: the state of the callbacks that changes the result (``kept_state.callback_states``): early
 stopping's ``best``, ``wait`` and ``best_epoch``; ReduceLROnPlateau's ``best``, ``wait`` and ``cooldown_counter``
