@@ -13,6 +13,7 @@ class Entry(models.Model):
     class Action(models.TextChoices):
         LAUNCH = "launch"
         CANCEL = "cancel"
+        RESUME = "resume"
         EDIT = "edit"
         ARCHIVE = "archive"
         UNARCHIVE = "unarchive"

@@ -20,6 +20,7 @@ urlpatterns = [
     path("executions/<int:execution_id>/data.json", executions.data, name="execution-data"),
     path("executions/<int:execution_id>/log.json", executions.log, name="execution-log"),
     path("executions/<int:execution_id>/cancel/", executions.cancel, name="cancel"),
+    path("executions/<int:execution_id>/resume/", executions.resume, name="resume"),
     path("executions/<int:execution_id>/share/", share.create_for_execution, name="share-execution"),
     path("executions/<int:execution_id>/publish-token/", publish.create_token, name="publish-token"),
     # comparisons

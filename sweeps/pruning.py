@@ -31,17 +31,33 @@ class SweepPruning(keras.callbacks.Callback):
         self.best: float | None = None
         self.pruned = False
         self.failed = False
+        self.reported: set[int] = set()  # the epochs (from 1) reported by an earlier attempt of this trial
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """A resumed trial (#23): the epochs it already reported are not reported again (those trained again after
+        its last kept state), and its best so far counts them."""
+        try:
+            earlier = self.trial.storage.get_trial(self.trial._trial_id).intermediate_values
+        except Exception as exc:  # noqa: BLE001 - the study being unreachable must not fail the training
+            log.warning("Could not read what this trial reported before (%s); it reports every epoch", exc)
+            return
+        self.reported = set(earlier)
+        for value in earlier.values():
+            self._note(float(value))
+
+    def _note(self, value: float) -> None:
+        if math.isfinite(value) and (self.best is None or (value > self.best if self.maximize else value < self.best)):
+            self.best = value
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         value = (logs or {}).get(self.metric)
-        if value is None or self.failed:
+        if value is None or self.failed or epoch + 1 in self.reported:
             return
         value = float(value)
         if not math.isfinite(value):
             return
-        if self.best is None or (value > self.best if self.maximize else value < self.best):
-            self.best = value
-        reported = self.best if self.which == "best" else value
+        self._note(value)
+        reported = self.best if self.which == "best" and self.best is not None else value
         try:
             self.trial.report(reported, epoch + 1)
             prune = self.trial.should_prune()

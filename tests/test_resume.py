@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import django_rq
+import h5py
 import keras
 import pytest
 from django.contrib.auth.models import User
@@ -18,7 +19,7 @@ from rq.job import Job
 from experiments.jobs import launching, resuming
 from experiments.models import Execution, Experiment
 from experiments.pipeline import load_config, run_experiment
-from experiments.pipeline.resume import STATE_FILE, STATE_FOLDER, Resume, has_kept_state
+from experiments.pipeline.resume import PREVIOUS_FILE, STATE_FILE, STATE_FOLDER, Resume, has_kept_state
 from tests.helpers import tiny
 from tests.workers import WorkerProcess, flush, queues_at, wait_for, worker_env
 
@@ -72,6 +73,7 @@ def test_a_state_that_cannot_be_read_fails_the_run_saying_why(tmp_path):
     first = run_experiment(config, tmp_path / "trainings", tmp_path / "cache", callbacks=[DiesAt(1)])
     assert first.path is not None
     (first.path / STATE_FOLDER / STATE_FILE).write_text('{"epoch": 2, "weights": "../../x.weights.h5"}')
+    (first.path / STATE_FOLDER / PREVIOUS_FILE).unlink(missing_ok=True)  # nothing to fall back to
     assert not has_kept_state(first.path)
     again = run_experiment(config, tmp_path / "trainings", tmp_path / "cache", resume=Resume(first.path))
     assert not again.succeeded
@@ -171,7 +173,8 @@ def _running_with_kept_state(tmp_path: Path) -> Execution:
     """A running row whose folder keeps a state (as a killed run leaves it), its heartbeat 5 minutes old."""
     folder = tmp_path / "boston_housing" / "executions" / "run"
     (folder / STATE_FOLDER).mkdir(parents=True)
-    (folder / STATE_FOLDER / "epoch-3.weights.h5").write_bytes(b"")
+    with h5py.File(folder / STATE_FOLDER / "epoch-3.weights.h5", "w"):
+        pass  # a whole HDF5 file (read_kept opens it); these tests never load it
     (folder / STATE_FOLDER / STATE_FILE).write_text('{"epoch": 3, "weights": "epoch-3.weights.h5", "history": {}}')
     experiment = Experiment.objects.create(name="boston_housing")
     old = timezone.now() - FIVE_MINUTES

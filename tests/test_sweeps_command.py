@@ -64,7 +64,7 @@ def test_an_invalid_document_lists_every_problem_and_starts_nothing(tmp_path, se
         f"Invalid sweep: 2 problems in {path}:",
         "  method: must be 'grid', 'random' or 'tpe', got \"grdi\"",
         "  parameters[\"training.epoch\"]: unknown key; did you mean 'epochs'? (expected one of: samples, batch_size, "
-        "epochs, shuffle, seed, callbacks, log_every_steps) (at training.epoch in the base config)",
+        "epochs, shuffle, seed, callbacks, log_every_steps, resume_every) (at training.epoch in the base config)",
     ]
     assert run_sweep(str(tmp_path / "missing.json"), stdout, stderr)[0] == 2
     assert "cannot read" in stderr.getvalue()

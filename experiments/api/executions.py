@@ -1,4 +1,4 @@
-"""``/api/executions``: launch a run, follow it epoch by epoch, read its log, cancel it."""
+"""``/api/executions``: launch a run, follow it epoch by epoch, read its log, cancel it, resume it."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from audit.recording import record
 from experiments import charts, files, logtail, steps
 from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
 from experiments.api.schemas import ExecutionDetail, detail_of, execution_detail
-from experiments.jobs import launching
+from experiments.jobs import launching, resuming
 from experiments.jobs.queues import QueueUnavailable
 from experiments.models import Execution
 from experiments.pipeline import ConfigError
+from experiments.pipeline import Problem as PipelineProblem
 from experiments.pipeline.config import TrainingConfig
 from experiments.pipeline.schema import openapi_schema
 
@@ -181,3 +182,52 @@ def cancel(request: HttpRequest, execution_id: int) -> Status[Any]:
         )
     record(request, Entry.Action.CANCEL, execution=execution, via="api")
     return Status(200, execution_detail(detail_of(execution.pk)))
+
+
+class ResumeRequest(Schema):
+    epochs: int | None = Field(
+        None, description="Train to this many epochs in all (more than it reached); none: the epochs it was given."
+    )
+
+
+@router.post(
+    "/{execution_id}/resume",
+    response={200: ExecutionDetail, 400: ValidationErrors, 403: Detail, 409: Detail, 503: Detail},
+    summary="Resume a cancelled or failed run from its last kept state",
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": api.body_schema(ResumeRequest.model_json_schema())}},
+        }
+    },
+)
+def resume(request: HttpRequest, execution_id: int) -> Status[Any]:
+    """Queue it again, in its own folder and row, to go on from the epoch its kept state reached (the log says
+    ``resumed at epoch N (attempt K)``). Optional body ``{"epochs": N}``. 409 with the reason for a run that keeps
+    no state, is live (queued or running), or succeeded."""
+    denied = forbidden_unless_allowed(request)
+    if denied:
+        return denied
+    execution = get_object_or_404(Execution, pk=execution_id)
+    try:
+        epochs = _epochs_asked(json_body(request) if request.body else None)
+        execution = resuming.resume_by_hand(execution, epochs)
+    except ConfigError as exc:
+        return invalid(exc)
+    except resuming.NotResumable as exc:
+        return Status(409, {"detail": str(exc)})
+    except QueueUnavailable as exc:
+        return Status(503, {"detail": str(exc)})
+    record(request, Entry.Action.RESUME, execution=execution, via="api", attempt=execution.attempts + 1, epochs=epochs)
+    return Status(200, execution_detail(detail_of(execution.pk)))
+
+
+def _epochs_asked(body: Any) -> int | None:
+    if body is None:
+        return None
+    if not isinstance(body, dict) or set(body) - {"epochs"}:
+        raise ConfigError([PipelineProblem("", 'the body must be {"epochs": N} or empty')])
+    epochs = body.get("epochs")
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)):
+        raise ConfigError([PipelineProblem("epochs", f"must be a whole number of epochs, got {epochs!r}")])
+    return epochs

@@ -7,6 +7,7 @@ racing cannot both move a run, and a run that ended never moves back::
     queued ──claim──> running ──finish──> succeeded | failed | pruned
        │     ^           │ ──fail / mark_lost──> failed
        │     └───────────┘ requeue_to_resume: its worker died, its folder keeps a state to go on from
+       │<──resume_by_hand── failed | cancelled (a person asked; its folder keeps a state to go on from)
        └──cancel──> cancelled <──cancel──┘
     ended ──delete_run──> deleted ──restore──> the status it had
     any but a worker's live run ──mark_missing──> missing ──adopt_folder_outcomes──> the status it had
@@ -180,6 +181,23 @@ class ExecutionTransitions(models.QuerySet[_Row]):
             job_id=job_id,
             worker="",
             heartbeat_at=None,
+        )
+
+    def resume_by_hand(self, pk: int, attempts: int, job_id: str, **changed: Any) -> bool:
+        """failed or cancelled -> queued: a person resumes it (``experiments.jobs.resuming.resume_by_hand``), in the
+        same folder and row, from its kept state, under the job ``job_id``. Only from ``attempts`` resumes so far
+        (two people asking at once queue it once). ``changed``: fields set too (the config of more epochs)."""
+        return self.filter(attempts=attempts)._move(
+            pk,
+            [Status.FAILED, Status.CANCELLED],
+            Status.QUEUED,
+            attempts=F("attempts") + 1,
+            error="",
+            job_id=job_id,
+            worker="",
+            heartbeat_at=None,
+            finished_at=None,
+            **changed,
         )
 
     def mark_worker_lost(self, pk: int) -> bool:

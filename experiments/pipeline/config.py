@@ -140,6 +140,15 @@ def _steps_interval(value: int) -> int:
     return value
 
 
+def _resume_interval(value: int) -> int:
+    if value < 1:
+        raise invalid(
+            f"must be a number of epochs N >= 1 (the state a run resumes from is kept every N epochs), got {value}; "
+            "1 keeps it every epoch, so a resumed run trains at most one epoch again"
+        )
+    return value
+
+
 class Training(Section):
     samples: Samples = Samples()
     batch_size: PositiveInt = 32
@@ -149,6 +158,8 @@ class Training(Section):
     callbacks: list[Callback] = []
     # Per-step metrics (steps.h5): a point per metric every N training steps; 0 logs none.
     log_every_steps: Annotated[int, AfterValidator(_steps_interval)] = 0
+    # Keep the state a run resumes from (``pipeline.resume``) every N epochs: at most N - 1 epochs trained again.
+    resume_every: Annotated[int, AfterValidator(_resume_interval)] = 1
 
 
 class Tracking(Section):

@@ -7,7 +7,6 @@ import logging
 import math
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -17,8 +16,6 @@ import urllib3
 from tqdm import tqdm
 
 from . import allowlist, checkpoints, fileops
-from .execution import write_json
-from .resume import STATE_FILE, STATE_FOLDER, Kept, StateError
 from .schedules import Schedule
 from .steps import StepWriter
 
@@ -306,47 +303,3 @@ def lambda_callback(hooks: dict[str, Callable[..., Any]]) -> keras.callbacks.Lam
         "on_train_batch_end": epoch_hook,
     }
     return keras.callbacks.LambdaCallback(**{name: wrap[name](function) for name, function in hooks.items()})
-
-
-class KeptState(keras.callbacks.BackupAndRestore):
-    """``BackupAndRestore`` with a state written so a kill never leaves half of one (the module's layout).
-
-    It must come after the run's ``History`` in the callback list: the state it keeps at an epoch's end has that
-    epoch's logs. ``kept``: the state read before fitting, loaded on the fit's start.
-    """
-
-    def __init__(self, run_folder: Path, history: keras.callbacks.History, kept: Kept | None = None) -> None:
-        super().__init__(backup_dir=str(run_folder / STATE_FOLDER), save_freq="epoch", delete_checkpoint=True)
-        self.run_folder = run_folder
-        self.folder = run_folder / STATE_FOLDER
-        self.run_history = history
-        self.kept = kept
-
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._load_model()
-
-    def _load_model(self) -> None:
-        if self.kept is None:
-            return
-        if self.model.optimizer is not None and not self.model.optimizer.built:
-            self.model.optimizer.build(self.model.trainable_variables)  # its variables exist before they are loaded
-        try:
-            self.model.load_weights(str(self.kept.weights))
-        except (OSError, ValueError) as exc:
-            raise StateError(f"the kept weights {self.kept.weights} cannot be loaded: {exc}") from exc
-        self.model._initial_epoch = self.kept.epoch
-        self._current_epoch = self.kept.epoch
-
-    def _save_model(self) -> None:
-        self.folder.mkdir(exist_ok=True)
-        name = f"epoch-{self._current_epoch}.weights.h5"
-        self.model.save_weights(str(self.folder / name), overwrite=True)
-        history = {key: [float(value) for value in values] for key, values in self.run_history.history.items()}
-        write_json(self.folder / STATE_FILE, {"epoch": self._current_epoch, "weights": name, "history": history})
-        for old in self.folder.glob("epoch-*.weights.h5"):
-            if old.name != name:
-                fileops.remove(self.folder, old.name, missing_ok=True)
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        """Trained to the end: the state is no longer needed (a failure or a kill never gets here)."""
-        fileops.remove(self.run_folder, STATE_FOLDER, missing_ok=True)

@@ -1,34 +1,55 @@
-"""A run's kept state: what a run whose process died needs to go on from the epoch it reached.
+"""A run's kept state: what a run whose process died (or that was cancelled or failed) needs to go on from the
+epoch it reached.
 
-While a run trains, at the end of each epoch, its folder keeps ``.resume/`` (``STATE_FOLDER``)::
+While a run trains, at the end of every ``training.resume_every`` epochs (default 1), its folder keeps
+``.resume/`` (``STATE_FOLDER``)::
 
-    .resume/epoch-3.weights.h5   the model's weights and its optimizer's state after 3 epochs
-    .resume/state.json           {"epoch": 3, "weights": "epoch-3.weights.h5", "history": {"loss": [...], ...}}
+    .resume/epoch-4.weights.h5   every variable of the model and its optimizer (its learning rate too) after 4 epochs
+    .resume/state.json           {"epoch": 4, "weights": "epoch-4.weights.h5", "history": {"loss": [...], ...},
+                                  "callbacks": {...}, "random": {...}}
+    .resume/previous.json        the state kept before it (epoch 3), naming epoch-3.weights.h5, kept beside it
 
-``state.json`` is written last and atomically (``fileops.write``: a temporary file renamed over it), and it
-names a weights file written whole before it: a process killed at any moment leaves the previous state whole
-(the weights it names, the epochs they were trained for, and each metric's history up to there). Keras' own
-``BackupAndRestore`` writes ``latest.weights.h5`` in place and its epoch in a second file after it, so a kill
-while it writes leaves a half-written file or weights one epoch ahead of the epoch said: ``KeptState`` extends it
-with the layout above (``keras_callbacks.KeptState``). A run that trains to its end removes the folder; one
-that fails or is killed keeps it.
+The weights file is the engine's own HDF5 layout (``kept_state.save_variables``: one dataset per variable, by
+place), not Keras' ``save_weights``, which took about twice as long each epoch. Each save writes it whole first,
+then moves ``state.json`` to ``previous.json`` (a rename), then writes the new ``state.json`` atomically
+(``fileops.write``: a temporary file renamed over it), and only then removes the weights files neither names. A
+process killed at any moment leaves at least one whole state, and reading falls back from ``state.json`` to
+``previous.json`` when the first is missing, is not JSON, names a weights file that is missing or not a whole HDF5
+file, or fails to load (``kept_states``; ``KeptState`` loads the first that loads, every variable, so a model is
+never left half-loaded from a bad file). When none can be used the run fails, naming each file and what was wrong
+with it. Keras' own ``BackupAndRestore`` writes ``latest.weights.h5`` in place and its epoch in a second file after
+it, so a kill while it writes leaves a half-written file or weights one epoch ahead of the epoch said: ``KeptState``
+extends it with the layout above. A run that trains to its end removes the folder; one that fails, is cancelled or
+is killed keeps it.
+
+Kept with the weights: the state of the callbacks that changes the result (``kept_state.callback_states``): early
+stopping's ``best``, ``wait`` and ``best_epoch``; ReduceLROnPlateau's ``best``, ``wait`` and ``cooldown_counter``
+(the rate it lowered is the optimizer's, in the weights); the LR schedulers' initial rate (their position is the
+epoch, which the resumed fit starts from); the checkpoint callback's ``best`` and the files its retention counts;
+and the random state: Python's ``random``, NumPy's global generator, Keras' global seed generator (the layers'
+own seed generators, dropout's, are variables kept in the weights). Not kept: TensorFlow's op-level random state
+(``fit``'s shuffling of the samples each epoch draws from it), which has no public way to be read back, so the
+epochs after a resume see the samples in another order than an uninterrupted run would; and early stopping's
+``best_weights`` (with ``restore_best_weights``, a best epoch from before the resume is not restored at the end).
 
 A run started again on the same folder (``Resume``) loads that state before its first epoch and trains the epochs
 left; its History starts with the kept histories, so metrics.json and every history have each epoch once.
-What is not kept (yet): callbacks' own state (early stopping's wait, a plateau's counter, a checkpoint's best) and
-the random generators' state; a resumed run restarts those from the epoch it resumes at.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .jsonlimits import loads
 
+log = logging.getLogger("gymnosd.Trainer")
+
 STATE_FOLDER = ".resume"
 STATE_FILE = "state.json"
+PREVIOUS_FILE = "previous.json"  # the state kept before state.json's: the one to fall back to
 # The most of state.json read back: the histories of a long run (a float is ~20 bytes: 100 metrics x 10,000 epochs).
 STATE_BYTES = 64 * 2**20
 
@@ -46,6 +67,9 @@ class Kept:
     epoch: int  # epochs trained (the next one to train, counted from 0)
     weights: Path
     history: dict[str, list[float]]
+    callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)  # kept_state.callback_states
+    random: dict[str, Any] = field(default_factory=dict)  # kept_state.random_state
+    source: Path | None = None  # the file that said it (state.json or previous.json)
 
 
 class StateError(ValueError):
@@ -53,7 +77,7 @@ class StateError(ValueError):
 
 
 def has_kept_state(run_folder: str | Path) -> bool:
-    """Whether ``run_folder`` keeps a state to resume from (its ``state.json`` and the weights it names)."""
+    """Whether ``run_folder`` keeps a state to resume from (``state.json`` or ``previous.json``, and its weights)."""
     try:
         return read_kept(run_folder) is not None
     except StateError:
@@ -61,11 +85,35 @@ def has_kept_state(run_folder: str | Path) -> bool:
 
 
 def read_kept(run_folder: str | Path) -> Kept | None:
-    """The state ``run_folder`` keeps; None if it keeps none; ``StateError`` if it is unreadable."""
+    """The state ``run_folder`` keeps, the newest that reads (``kept_states``); None if it keeps none;
+    ``StateError`` naming each file and why when none reads."""
+    states = kept_states(run_folder)
+    return states[0] if states else None
+
+
+def kept_states(run_folder: str | Path) -> list[Kept]:
+    """The states ``run_folder`` keeps that read whole, newest first (``state.json``, then ``previous.json``); []
+    when it keeps none. ``StateError`` (naming each file and what is wrong with it) when it keeps some and none
+    reads. Each problem of a state passed over is logged as a warning."""
     folder = Path(run_folder) / STATE_FOLDER
-    path = folder / STATE_FILE
-    if not path.is_file() or path.is_symlink():
-        return None
+    found: list[Kept] = []
+    problems: list[str] = []
+    for name in (STATE_FILE, PREVIOUS_FILE):
+        path = folder / name
+        if not path.is_file() or path.is_symlink():
+            continue
+        try:
+            found.append(_read_one(path, folder))
+        except StateError as exc:
+            problems.append(str(exc))
+    if not found and problems:
+        raise StateError("; ".join(problems))
+    for problem in problems:
+        log.warning(f"{problem}: going on from the state kept before it")
+    return found
+
+
+def _read_one(path: Path, folder: Path) -> Kept:
     try:
         with open(path, "rb") as handle:
             data = handle.read(STATE_BYTES + 1)
@@ -85,12 +133,27 @@ def _checked(state: Any, folder: Path, path: Path) -> Kept:
         raise StateError(f"{path}: weights must name a .weights.h5 file in {folder}, not {weights!r}")
     weights_path = folder / weights
     if not weights_path.is_file() or weights_path.is_symlink():
-        raise StateError(f"{path}: the weights it names ({weights}) are missing")
+        raise StateError(f"{path}: the weights it names ({weights_path}) are missing")
+    _check_whole(weights_path, path)
     if not isinstance(history, dict) or not all(isinstance(values, list) for values in history.values()):
         raise StateError(f"{path}: history must map each metric to its list of values")
+    callbacks, random = state.get("callbacks", {}), state.get("random", {})
+    if not isinstance(callbacks, dict) or not isinstance(random, dict):
+        raise StateError(f"{path}: callbacks and random must be objects")
     # Each history cut to the epochs the weights were trained for: no epoch twice, none after them.
     kept = {str(name): [float(value) for value in values[:epoch]] for name, values in history.items()}
-    return Kept(epoch, weights_path, kept)
+    return Kept(epoch, weights_path, kept, callbacks, random, path)
+
+
+def _check_whole(weights: Path, state: Path) -> None:
+    """A weights file cut short (a full disk, a copy stopped halfway) is not an HDF5 file HDF5 opens."""
+    import h5py  # Keras' own dependency; here, so the web side does not load it until a state is read
+
+    try:
+        with h5py.File(weights, "r") as handle:
+            handle.keys()
+    except (OSError, ValueError) as exc:
+        raise StateError(f"{state}: the weights it names ({weights}) are not a whole HDF5 file: {exc}") from exc
 
 
 def resumed_line(epoch: int, attempt: int) -> str:

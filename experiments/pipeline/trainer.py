@@ -22,7 +22,7 @@ from .config import TrainingConfig
 from .errors import MemoryLimitExceeded, out_of_memory_in
 from .evaluation import report as evaluation
 from .execution import STAGES, ExecutionLog, create_execution_dir, write_json
-from .resume import STATE_FOLDER, Kept, Resume, read_kept, resumed_line
+from .resume import STATE_FOLDER, Kept, Resume, kept_states
 from .system_metrics import SystemSampler
 from .system_metrics import interval_from_environment as system_interval
 from .trackers import RunInfo, TrackerSet
@@ -260,7 +260,8 @@ class Trainer:
     def _fit(self, model: keras.Model, parts: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, list[float]]:
         import keras
 
-        from .keras_callbacks import EpochProgressBar, KeptState, StepLogger, TrackerBridge
+        from .kept_state import KeptState
+        from .keras_callbacks import EpochProgressBar, StepLogger, TrackerBridge
         from .steps import STEPS_FILE, StepWriter
 
         training = self.config.training
@@ -273,9 +274,11 @@ class Trainer:
         # Keras' own History, after the config's callbacks so what they add to an epoch's logs (learning_rate)
         # is recorded too; fit() adds none of its own when given one. It keeps the epochs of a run that fails.
         self.history = keras.callbacks.History()
-        kept = self._kept_state()
-        # After the History: the state kept at an epoch's end holds that epoch's logs.
-        callbacks += [self.history, KeptState(self.path, self.history, kept), TrackerBridge(self.trackers)]
+        attempt = self.resume.attempt if self.resume is not None else 1
+        # After the History: the state kept at an epoch's end holds that epoch's logs; after the config's callbacks:
+        # their state is put back after their own on_train_begin reset it.
+        kept = KeptState(self.path, self.history, self._kept_states(), callbacks, training.resume_every, attempt)
+        callbacks += [self.history, kept, TrackerBridge(self.trackers)]
         callbacks += self.extra_callbacks
         if training.log_every_steps:
             self.step_writer = StepWriter(self.path / STEPS_FILE, on_flush=self.trackers.log_steps)
@@ -299,19 +302,17 @@ class Trainer:
         log.debug(f"Fitting model took {self.elapsed['fit_model']:.2f}s")
         return self._history()
 
-    def _kept_state(self) -> Kept | None:
-        """A resumed run's kept state (``resume``), its History filled with the epochs it had trained; None for a
-        first run. A state that cannot be read fails the run (``StateError``, naming why): never half-loaded."""
+    def _kept_states(self) -> list[Kept]:
+        """A resumed run's kept states (``resume``), newest first (``KeptState`` loads the first that loads, and
+        fills the History with the epochs it had trained); [] for a first run. When none can be read, the run fails
+        (``StateError``, naming each file and why): never half-loaded."""
         if self.resume is None:
-            return None
+            return []
         assert self.path is not None  # the run's own folder
-        kept = read_kept(self.path)
-        if kept is None:
+        kept = kept_states(self.path)
+        if not kept:
             attempt = self.resume.attempt
             log.warning(f"No kept state in {STATE_FOLDER}/: training again from epoch 0 (attempt {attempt})")
-            return None
-        log.info(resumed_line(kept.epoch, self.resume.attempt))
-        self.history.history = {name: list(values) for name, values in kept.history.items()}
         return kept
 
     def _history(self) -> dict[str, list[float]]:

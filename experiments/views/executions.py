@@ -1,4 +1,4 @@
-"""One execution: its page, the JSON its page polls (status, charts, files), its log, Cancel."""
+"""One execution: its page, the JSON its page polls (status, charts, files), its log, Cancel, Resume."""
 
 from __future__ import annotations
 
@@ -33,9 +33,11 @@ from experiments.display import (
     stages,
 )
 from experiments.forms import ShareForm
-from experiments.jobs import launching
+from experiments.jobs import launching, resuming
 from experiments.jobs.queues import QueueUnavailable
-from experiments.models import LIVE, Execution, ShareLink
+from experiments.models import LIVE, Execution, ShareLink, Status
+from experiments.pipeline import ConfigError
+from experiments.pipeline.resume import has_kept_state
 from experiments.views.downloads import zip_name
 
 
@@ -81,8 +83,16 @@ def _status_context(request: HttpRequest, execution: Execution, links: Links) ->
         "eta": eta_seconds(execution),
         "duration": duration(execution),
         "can_cancel": links.share is None and can_launch(request.user) and execution.status in LIVE,
+        "can_resume": links.share is None and can_launch(request.user) and _resumable(execution),
+        "next_attempt": execution.attempts + 2,
         "shared": links.share is not None,
     }
+
+
+def _resumable(execution: Execution) -> bool:
+    """A cancelled or failed run whose folder keeps a state to go on from (``resuming.resume_by_hand``)."""
+    ended = execution.status in (Status.FAILED, Status.CANCELLED)
+    return ended and bool(execution.folder_path) and has_kept_state(execution.folder_path)
 
 
 def _files_context(execution: Execution, links: Links, found: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -237,4 +247,28 @@ def cancel(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
             request, f"{run_label(execution)} is {execution.status}; only queued or running runs can be cancelled."
         )
     execution.refresh_from_db()
+    return redirect(execution_url(execution))
+
+
+@login_required
+@require_POST
+def resume(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
+    """The Resume button: queue a cancelled or failed run again from its kept state (optionally to more epochs)."""
+    require_launch_permission(request.user)
+    execution = get_execution_by_id_for_user(request.user, execution_id)
+    asked = request.POST.get("epochs", "").strip()
+    try:
+        epochs = int(asked) if asked else None
+    except ValueError:
+        messages.error(
+            request, f"Could not resume {run_label(execution)}: epochs must be a whole number, not {asked!r}."
+        )
+        return redirect(execution_url(execution))
+    try:
+        execution = resuming.resume_by_hand(execution, epochs)
+    except (resuming.NotResumable, ConfigError, QueueUnavailable) as exc:
+        messages.error(request, f"Could not resume {run_label(execution)}: {exc}")
+        return redirect(execution_url(execution))
+    record(request, Entry.Action.RESUME, execution=execution, attempt=execution.attempts + 1, epochs=epochs)
+    messages.success(request, f"Resumed {run_label(execution)} (attempt {execution.attempts + 1}).")
     return redirect(execution_url(execution))

@@ -1,0 +1,244 @@
+"""What a run killed mid-training costs when it resumes (#23), and what keeping its state costs each epoch.
+
+Starts `manage.py up --workers 2` on a fresh var/ (SQLite, the embedded Redis, gunicorn), launches the Boston Housing
+example with 60 epochs (its early stopping left out, so it trains them all) through the API, and at about epoch 30
+kills with SIGKILL the process training it: its work horse (the default, as the out-of-memory killer would), or with
+``--kill worker`` the worker that forked it (its horse notices within its heartbeat, 5 s, and goes on training
+meanwhile; ``--pause`` slows each epoch so that is visible). The other worker is idle and resumes it. Then the same
+config and seed is launched again, uninterrupted, for the final metrics to compare. Last, in this process: the cost
+of keeping the state (``KeptState``'s save: weights, optimizer, callbacks' and random state) against one epoch's fit
+for the Boston example's model, and the save alone for a model of about 100 MB of weights.
+
+    python -m bench.resume [--epochs 60] [--kill-at 30] [--kill horse|worker] [--pause 0]
+
+Goals: at most one epoch trained again with the default resume_every (1); training goes on within 30 s of the kill
+when another worker is idle; keeping the state under 3% of the fit step for the Boston example.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.stack import free_port, fresh
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def call(url: str, token: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Authorization": f"Bearer {token}"})
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def config(epochs: int, pause: float) -> dict[str, Any]:
+    source = json.loads((ROOT / "examples" / "boston_housing.json").read_text())
+    source["training"]["epochs"] = epochs
+    callbacks = [item for item in source["training"]["callbacks"] if item["type"] != "early_stopping"]
+    if pause:
+        callbacks.append({"type": "lambda_callback", "on_epoch_end": "tests.hooks.pause"})
+    source["training"]["callbacks"] = callbacks
+    return dict(source)
+
+
+def training_process(kill: str) -> psutil.Process:
+    """The worker with a work horse (the one training), or that horse."""
+    for process in psutil.process_iter(["cmdline"]):
+        if "rqworker" in " ".join(process.info["cmdline"] or []) and process.children():
+            if kill == "worker":
+                return process
+            return process.children()[0]
+    raise SystemExit("no worker is training")
+
+
+class Stack:
+    def __init__(self, pause: float) -> None:
+        self.work, env = fresh("resume")
+        env.update(PYTHONUNBUFFERED="1", GYMNOS_RESUME_ATTEMPTS="3", GYMNOS_CALLBACK_MODULES="tests.hooks")
+        env["GYMNOS_TEST_EPOCH_PAUSE"] = str(pause)
+        self.env, self.port = env, free_port()
+        self.log = open(self.work / "up.log", "wb")  # up writes to it until the end
+        self.up = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "up", "--workers", "2", "--bind", f"127.0.0.1:{self.port}"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 300
+        while b"Log in as:" not in (self.work / "up.log").read_bytes():
+            if self.up.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("up did not start:\n" + (self.work / "up.log").read_text()[-3000:])
+            time.sleep(0.1)
+        self.token = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "api_token", "admin"],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        ).stdout.strip().splitlines()[-1]  # fmt: skip
+        self.base = f"http://127.0.0.1:{self.port}/api/executions"
+
+    def launch(self, source: dict[str, Any]) -> int:
+        return int(call(self.base, self.token, source)["id"])
+
+    def detail(self, pk: int) -> dict[str, Any]:
+        answer: dict[str, Any] = call(f"{self.base}/{pk}", self.token)
+        return answer
+
+    def ended(self, pk: int, timeout: float = 900) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while (run := self.detail(pk))["status"] not in {"succeeded", "failed", "cancelled"}:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"run {pk} did not end: {run['status']}")
+            time.sleep(0.5)
+        return run
+
+    def stop(self) -> None:
+        self.up.send_signal(signal.SIGINT)
+        self.up.wait(120)
+        self.log.close()
+
+
+def killed_run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+    """Launch, kill the training process at about ``kill_at``, and time how long until an epoch is trained again."""
+    pk = stack.launch(config(args.epochs, args.pause))
+    while stack.detail(pk)["epochs"] < args.kill_at:
+        time.sleep(0.02)
+    victim = training_process(args.kill)
+    victim.send_signal(signal.SIGKILL)
+    killed = time.perf_counter()
+    reached = stack.detail(pk)["epochs"]
+    requeued = False
+    while True:
+        run = stack.detail(pk)
+        requeued = requeued or run["attempts"] >= 1
+        if not requeued:
+            reached = max(reached, run["epochs"])
+        name = run.get("folder_name")
+        folder = stack.work / "trainings" / run["experiment"] / "executions" / name if name else None
+        log = (folder / "execution.log").read_text() if folder is not None and folder.is_dir() else ""
+        found = re.search(r"resumed at epoch (\d+) \(attempt 2\)", log)
+        if requeued and found and run["status"] == "running" and run["epochs"] > int(found.group(1)):
+            continued = time.perf_counter() - killed
+            break
+        if run["status"] in {"succeeded", "failed"} or time.perf_counter() - killed > 600:
+            raise SystemExit(f"run {pk} never went on: {run['status']} {run.get('error')}")
+        time.sleep(0.02)
+    run = stack.ended(pk)
+    return {"run": run, "reached": reached, "resumed_at": int(found.group(1)), "continued": continued}
+
+
+def keeping_cost(saves: int = 20) -> tuple[float, float, float, float]:
+    """The median seconds of one epoch's fit and of one state save for the Boston example's model, and of one save
+    for a model of about 100 MB of weights (with Adam, the file holds three times that), and that file's MB."""
+    import keras
+    import numpy as np
+
+    from experiments.pipeline import datasets, load_config, network
+    from experiments.pipeline.kept_state import KeptState
+
+    source = config(2, 0)
+    loaded = load_config(source)
+    X, y = datasets.get_dataset("boston_housing").load(Path(tempfile.mkdtemp()))
+    fit = X[: int(0.6 * len(X))], y[: int(0.6 * len(y))]
+
+    def built(layers: list[dict[str, Any]] | None) -> keras.Model:
+        specs = loaded.model
+        if layers is not None:
+            changed = json.loads(json.dumps(source))
+            changed["model"]["network"] = layers
+            specs = load_config(changed).model
+        model = network.build_model(specs.input_shape, specs.network)
+        model.compile(optimizer=network.make_optimizer(specs.compilation.optimizer), loss="mse")
+        return model
+
+    def save_seconds(model: keras.Model, count: int) -> tuple[float, float]:
+        folder = Path(tempfile.mkdtemp(prefix="gymnos-bench-keep-"))
+        history = keras.callbacks.History()
+        history.history = {"loss": [1.0] * 30, "val_loss": [1.0] * 30}
+        keep = KeptState(folder, history)
+        keep.set_model(model)
+        keep.set_params({"epochs": 1000})
+        seconds = []
+        for epoch in range(count):
+            keep._current_epoch = epoch + 1
+            started = time.perf_counter()
+            keep._save_model()
+            seconds.append(time.perf_counter() - started)
+        size = max(path.stat().st_size for path in (folder / ".resume").glob("*.weights.h5")) / 2**20
+        return statistics.median(seconds), size
+
+    boston = built(None)
+    boston.fit(*fit, batch_size=32, epochs=1, verbose=0)  # traced once
+    epochs = []
+    for _ in range(saves):
+        started = time.perf_counter()
+        boston.fit(*fit, batch_size=32, epochs=1, verbose=0)
+        epochs.append(time.perf_counter() - started)
+    boston_save, _ = save_seconds(boston, saves)
+    # 13*5000 + 5000*5000 + 5000 weights: about 25 million floats, 100 MB.
+    big = built([{"type": "dense", "units": 5000, "activation": "relu"}] * 2 + [{"type": "dense", "units": 1}])
+    big.fit(np.zeros((32, 13)), np.zeros(32), epochs=1, verbose=0)
+    big_save, size = save_seconds(big, 3)
+    return statistics.median(epochs), boston_save, big_save, size
+
+
+def metric(run: dict[str, Any], name: str) -> float | None:
+    if name.startswith("test_"):
+        tests = run["test_metrics"]
+        value = tests.get(name, tests.get(name.removeprefix("test_")))
+    else:
+        value = run["summary"].get(name, {}).get("last")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--kill-at", type=int, default=30)
+    parser.add_argument("--kill", choices=["horse", "worker"], default="horse")
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds added to each epoch (tests.hooks.pause)")
+    args = parser.parse_args()
+
+    stack = Stack(args.pause)
+    try:
+        killed = killed_run(stack, args)
+        whole = stack.ended(stack.launch(config(args.epochs, args.pause)))
+    finally:
+        stack.stop()
+    run = killed["run"]
+    fit_epoch, boston_save, big_save, big_mb = keeping_cost()
+    lost = killed["reached"] - killed["resumed_at"]
+    lines = [
+        f"a {args.epochs}-epoch Boston run on two workers (manage.py up), its {args.kill} killed (SIGKILL) at epoch "
+        f"{killed['reached']}:",
+        f"  status {run['status']}, attempts {run['attempts']}, {run['epochs']} epochs recorded",
+        f"  resumed at epoch {killed['resumed_at']}: epochs trained again {lost}   goal <= 1",
+        f"  from the kill until an epoch was trained again  {killed['continued']:6.1f} s   goal < 30 s",
+        "  final metrics, resumed vs uninterrupted (same config and seed):",
+    ]
+    for name in ("loss", "val_loss", "test_loss"):
+        a, b = (metric(answer, name) for answer in (run, whole))
+        ratio = f"{a / b:.3f}x" if a is not None and b else "n/a"
+        lines.append(f"    {name:<15} {a!s:>12}  vs {b!s:>12}  ({ratio})")
+    lines += [
+        "keeping the state, in this process (median):",
+        f"  Boston model: one epoch's fit {1000 * fit_epoch:7.2f} ms, one save {1000 * boston_save:7.2f} ms "
+        f"= {100 * boston_save / fit_epoch:.1f}% of the fit step   goal < 3%",
+        f"  a model of ~100 MB of weights: one save {big_save:.2f} s (a {big_mb:.0f} MB file with Adam's state)",
+    ]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

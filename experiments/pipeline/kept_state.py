@@ -1,0 +1,250 @@
+"""``KeptState``: the Keras callback that keeps a run's state and loads it back (the layout: ``resume``).
+
+Besides the weights, it keeps what else changes the result of the epochs still to train: the callbacks' own
+counters (``callback_states``) and the random generators' state (``random_state``). Imports Keras: load lazily.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from . import checkpoints, fileops
+from .resume import PREVIOUS_FILE, STATE_FILE, STATE_FOLDER, Kept, StateError, resumed_line
+
+log = logging.getLogger("gymnosd.Trainer")
+
+# The attributes of a callback that carry its decisions from one epoch to the next: early stopping's and
+# ReduceLROnPlateau's best value, the epochs waited since it and the cooldown left; the checkpoint's best; a
+# Gymnos LR scheduler's initial rate. Those a callback has are kept, numbers only.
+KEPT_ATTRIBUTES = ("best", "wait", "best_epoch", "cooldown_counter", "initial")
+
+
+def _number(value: Any) -> float | int | str | None:
+    """A number as JSON keeps it: an infinity or NaN (a best not yet seen) as its name."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else str(float(value))
+    return None
+
+
+def _unnumber(value: Any) -> float | int:
+    return float(value) if isinstance(value, str) else value
+
+
+def callback_states(callbacks: Sequence[keras.callbacks.Callback]) -> dict[str, dict[str, Any]]:
+    """Each of the config's callbacks' state, by its place and class (``"0:EarlyStopping"``)."""
+    states: dict[str, dict[str, Any]] = {}
+    for index, callback in enumerate(callbacks):
+        state: dict[str, Any] = {
+            name: _number(getattr(callback, name))
+            for name in KEPT_ATTRIBUTES
+            if _number(getattr(callback, name, None)) is not None
+        }
+        saved = getattr(callback, "saved", None)
+        if isinstance(saved, list):  # PeriodicModelCheckpoint: the files its retention counts
+            state["saved"] = [[item.path, item.epoch, _number(item.value)] for item in saved]
+        if state:
+            states[f"{index}:{type(callback).__name__}"] = state
+    return states
+
+
+def restore_callback_states(callbacks: Sequence[keras.callbacks.Callback], states: dict[str, Any]) -> None:
+    """Put back what ``callback_states`` kept, after the callbacks' own ``on_train_begin`` reset it."""
+    for index, callback in enumerate(callbacks):
+        state = states.get(f"{index}:{type(callback).__name__}")
+        if not isinstance(state, dict):
+            continue
+        for name in KEPT_ATTRIBUTES:
+            if name in state:
+                setattr(callback, name, _unnumber(state[name]))
+        if isinstance(state.get("saved"), list):
+            callback.saved = [
+                checkpoints.Saved(str(path), int(epoch), None if value is None else float(_unnumber(value)))
+                for path, epoch, value in state["saved"]
+            ]
+
+
+def random_state() -> dict[str, Any]:
+    """Python's and NumPy's global generators, and Keras' global seed generator (if one was made)."""
+    from keras.src.backend.common import global_state  # no public way to reach the global seed generator
+
+    numpy = np.random.get_state(legacy=False)
+    version, python_state, python_gaussian = random.getstate()
+    state: dict[str, Any] = {
+        "python": [version, list(python_state), python_gaussian],
+        "numpy": {
+            "bit_generator": numpy["bit_generator"],
+            "key": [int(value) for value in numpy["state"]["key"]],
+            "pos": int(numpy["state"]["pos"]),
+            "has_gauss": int(numpy["has_gauss"]),
+            "gauss": float(numpy["gauss"]),
+        },
+    }
+    generator = global_state.get_global_attribute("global_seed_generator")
+    if generator is not None:
+        state["keras"] = [int(value) for value in keras.ops.convert_to_numpy(generator.state)]
+    return state
+
+
+def restore_random_state(state: dict[str, Any]) -> None:
+    """Put back what ``random_state`` kept."""
+    from keras.src.random import seed_generator
+
+    if isinstance(state.get("python"), list):
+        version, python_state, gaussian = state["python"]
+        random.setstate((version, tuple(python_state), gaussian))
+    numpy = state.get("numpy")
+    if isinstance(numpy, dict):
+        key = np.asarray(numpy["key"], dtype=np.uint32)
+        np.random.set_state((numpy["bit_generator"], key, numpy["pos"], numpy["has_gauss"], numpy["gauss"]))
+    if isinstance(state.get("keras"), list):
+        seed_generator.global_seed_generator().state.assign(np.asarray(state["keras"], dtype="int64"))
+
+
+def _variables(model: keras.Model) -> list[Any]:
+    """Every variable a resumed run needs, in an order that depends only on the config: the model's (weights, and
+    its layers' seed generators: dropout's) and its optimizer's (its step, learning rate and slots)."""
+    optimizer = model.optimizer.variables if model.optimizer is not None else []
+    return [*model.variables, *optimizer]
+
+
+def save_variables(model: keras.Model, path: Path) -> None:
+    """The model's and its optimizer's variables in one HDF5 file, one dataset each by place (Keras' save_weights
+    takes several times as long walking its objects: the cost each epoch pays)."""
+    import h5py
+
+    values = [(variable.path, keras.ops.convert_to_numpy(variable)) for variable in _variables(model)]
+    with h5py.File(path, "w") as handle:
+        handle.attrs["count"] = len(values)
+        for index, (name, value) in enumerate(values):
+            handle.create_dataset(str(index), data=value).attrs["path"] = name
+
+
+def load_variables(model: keras.Model, path: Path) -> None:
+    """What ``save_variables`` wrote, every variable checked before any is set: a file that does not fit the model
+    (cut short, another model's) raises ``ValueError`` naming the first that does not fit, and changes nothing."""
+    import h5py
+
+    variables = _variables(model)
+    with h5py.File(path, "r") as handle:
+        count = handle.attrs.get("count")
+        if count != len(variables):
+            raise ValueError(f"it holds {count} variables, the model and its optimizer {len(variables)}")
+        values = []
+        for index, variable in enumerate(variables):
+            value = handle[str(index)][()]
+            if tuple(value.shape) != tuple(variable.shape):
+                raise ValueError(f"{variable.path} has shape {tuple(variable.shape)}, the file {tuple(value.shape)}")
+            values.append(value)
+    for variable, value in zip(variables, values, strict=True):
+        variable.assign(value)
+
+
+class KeptState(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` with a state written so a kill never leaves half of one (``resume``'s layout).
+
+    It must come after the run's ``History`` and the config's callbacks (``watched``) in the callback list: the
+    state it keeps at an epoch's end has that epoch's logs, and it puts the callbacks' state back after their own
+    ``on_train_begin`` reset it. ``kept``: the states read before fitting, newest first; the first that loads is
+    loaded on the fit's start (``attempt``: said in the log). ``every``: keep a state every N epochs.
+    """
+
+    def __init__(
+        self,
+        run_folder: Path,
+        history: keras.callbacks.History,
+        kept: Sequence[Kept] = (),
+        watched: Sequence[keras.callbacks.Callback] = (),
+        every: int = 1,
+        attempt: int = 1,
+    ) -> None:
+        super().__init__(backup_dir=str(run_folder / STATE_FOLDER), save_freq="epoch", delete_checkpoint=True)
+        self.run_folder = run_folder
+        self.folder = run_folder / STATE_FOLDER
+        self.run_history = history
+        self.kept = list(kept)
+        self.watched = list(watched)
+        self.every = every
+        self.attempt = attempt
+        self.loaded: Kept | None = None
+        self.previous: str | None = None  # the weights file previous.json names, once there is one
+        self.wrote = False  # whether this fit wrote state.json yet
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._load_model()
+
+    def _load_model(self) -> None:
+        if not self.kept:
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)  # its variables exist before they are loaded
+        problems = []
+        for kept in self.kept:
+            try:
+                load_variables(self.model, kept.weights)  # all of them, or none
+            except (OSError, ValueError, KeyError) as exc:
+                problems.append(f"the kept weights {kept.weights} (named by {kept.source}) cannot be loaded: {exc}")
+                continue
+            for problem in problems:
+                log.warning(f"{problem}: going on from the state kept before it")
+            self._go_on_from(kept)
+            return
+        raise StateError("; ".join(problems))
+
+    def _go_on_from(self, kept: Kept) -> None:
+        log.info(resumed_line(kept.epoch, self.attempt))
+        self.run_history.history = {name: list(values) for name, values in kept.history.items()}
+        restore_callback_states(self.watched, kept.callbacks)
+        restore_random_state(kept.random)
+        self.model._initial_epoch = kept.epoch
+        self._current_epoch = kept.epoch
+        self.loaded = kept
+        self.previous = kept.weights.name
+
+    def _save_model(self) -> None:
+        if self._current_epoch % self.every:
+            return
+        self.folder.mkdir(exist_ok=True)
+        name = f"epoch-{self._current_epoch}.weights.h5"
+        save_variables(self.model, self.folder / name)
+        history = {key: [float(value) for value in values] for key, values in self.run_history.history.items()}
+        state = {
+            "epoch": self._current_epoch,
+            "weights": name,
+            "history": history,
+            "callbacks": callback_states(self.watched),
+            "random": random_state(),
+        }
+        if self._state_file_is_good():
+            fileops.move(self.folder, STATE_FILE, PREVIOUS_FILE, replace=True)  # the state to fall back to
+        # Compact (a random state is over a thousand numbers): written each epoch, read back once.
+        fileops.write(self.folder, STATE_FILE, json.dumps(state, separators=(",", ":")).encode())
+        named = {name, self.previous}
+        for old in self.folder.glob("epoch-*.weights.h5"):
+            if old.name not in named:
+                fileops.remove(self.folder, old.name, missing_ok=True)
+        self.previous = name  # what previous.json names from the next save on
+        self.wrote = True
+
+    def _state_file_is_good(self) -> bool:
+        """Whether state.json is a state to fall back to: one this run wrote, or the one it resumed from (a run
+        that fell back from a bad state.json to previous.json keeps previous.json and writes state.json over)."""
+        if not (self.folder / STATE_FILE).is_file():
+            return False
+        return self.wrote or self.loaded is None or self.loaded.source is None or self.loaded.source.name == STATE_FILE
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """Trained to the end: the state is no longer needed (a failure or a kill never gets here)."""
+        fileops.remove(self.run_folder, STATE_FOLDER, missing_ok=True)
