@@ -69,8 +69,19 @@ def read_kept(run_folder: str | Path) -> Kept | None:
     try:
         with open(path, "rb") as handle:
             data = handle.read(STATE_BYTES + 1)
+    except OSError as exc:
+        raise StateError(f"{path} cannot be read: {exc}") from exc
+    return kept_from(data, run_folder)
+
+
+def kept_from(data: bytes, run_folder: str | Path) -> Kept:
+    """The state ``data`` (``state.json``'s bytes, read by whoever may read the folder: the web side through its
+    bounded reader) says ``run_folder`` keeps; ``StateError`` if it is not one."""
+    folder = Path(run_folder) / STATE_FOLDER
+    path = folder / STATE_FILE
+    try:
         state = loads(data, max_bytes=STATE_BYTES, what=str(path))
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
         raise StateError(f"{path} cannot be read: {exc}") from exc
     return _checked(state, folder, path)
 
