@@ -127,7 +127,7 @@ def _set(config: dict[str, Any], path: str, value: Any) -> str | None:
 
 def _source(parent: Execution, source: Any, problems: list[Problem]) -> Source | None:
     if source == "last":
-        found = _last(parent)
+        found = last_source(parent)
         if found is None:
             problems.append(Problem("from", f"run {parent.pk} keeps no state and has no {MODEL_FILE} to start from"))
         return found
@@ -143,7 +143,7 @@ def _source(parent: Execution, source: Any, problems: list[Problem]) -> Source |
     return None
 
 
-def _last(parent: Execution) -> Source | None:
+def last_source(parent: Execution) -> Source | None:
     """The state the parent keeps to resume from, else the model it ended with; None if it has neither."""
     folder = files.execution_folder(parent)
     if folder is None:
