@@ -106,6 +106,8 @@ def load(model: keras.Model, path: Path, optimizer: bool) -> None:
             model.load_weights(str(path))  # a whole model in Keras' legacy HDF5 format: its layers' weights
             if optimizer:
                 _load_legacy_optimizer(model, path)
+        elif path.name.endswith(".weights.h5") and not optimizer:
+            model.load_weights(str(path), objects_to_skip=[model_optimizer])  # the model's variables alone
         else:
             model.load_weights(str(path))  # .weights.h5 or .keras: the model's and its optimizer's variables
     except (OSError, ValueError, KeyError, TypeError) as exc:
