@@ -2,17 +2,22 @@
 the query language. Real training (tiny configs), a real Redis queue, the real work horse's code in this process."""
 
 import copy
+import json
 from pathlib import Path
 
 import h5py
 import pytest
+from django.conf import settings
 
 from audit.models import Entry
+from experiments.index.sync import sync_trainings
 from experiments.jobs import horse, launching
 from experiments.models import Execution, Experiment
+from experiments.pipeline import load_config, run_experiment
 from experiments.pipeline.fork import optimizer_dropped
 from experiments.search.selection import Filters, select
 from tests.helpers import tiny, token_for
+from tests.test_fork_engine import DiesAt
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("real_queues")]
 
@@ -159,3 +164,38 @@ def test_which_changes_drop_the_optimizers_state():
     sgd = copy.deepcopy(base)
     sgd["model"]["compilation"]["optimizer"] = "SGD"
     assert "optimizer type changed (adam -> sgd)" in str(optimizer_dropped(base, sgd))
+
+
+@pytest.mark.training
+def test_a_fork_from_the_last_state_of_a_failed_run_starts_from_the_state_it_kept(client, launcher, capsys, folders):
+    root = Path(settings.GYMNOS_TRAININGS_ROOT)
+    died = run_experiment(load_config(parent_config()), root, root.parent / "cache", callbacks=[DiesAt(3)])
+    assert not died.succeeded
+    sync_trainings(root)
+    parent = Execution.objects.get(folder_path=str(died.path))
+    response = fork(client, token_for(launcher, capsys), parent.pk, {"from": "last", "changes": {"training.epochs": 1}})
+    assert response.status_code == 201, response.content
+    assert response.json()["forked_at_epoch"] == 4  # the epochs its kept state was trained for
+    assert horse.run(response.json()["id"]) == "succeeded"
+    child = Execution.objects.get(pk=response.json()["id"])
+    assert ".resume/epoch-4.weights.h5 at its epoch 4" in (Path(child.folder_path) / "execution.log").read_text()
+
+
+@pytest.mark.training
+def test_the_run_form_forks_when_it_was_opened_from_a_checkpoint(owner_client, owner, teammate_client, parent):
+    url = f"/runs/new/?from={parent.pk}&fork=2"
+    page = owner_client.get(url)
+    assert "its checkpoint at epoch 2" in page.content.decode()
+    form = {"config": json.dumps(parent.config), "from": parent.pk, "fork": "2", "epochs": "1"}
+    assert teammate_client.post("/runs/new/", form).status_code == 403  # may read, may not launch
+    assert Execution.objects.count() == 1
+    answer = owner_client.post("/runs/new/", form)
+    assert answer.status_code == 302
+    child = Execution.objects.get(parent=parent)
+    assert (child.forked_at_epoch, child.epochs_total, child.launched_by) == (2, 1, owner)
+    assert Entry.objects.get(execution=child).details["fork_of"] == parent.pk
+
+    wrong = owner_client.post("/runs/new/", {**form, "fork": "99"})
+    assert wrong.status_code == 200
+    assert "no checkpoint at epoch 99; its checkpoints&#x27; epochs: 1, 2, 3, 4, 5, 6, 7, 8" in wrong.content.decode()
+    assert Execution.objects.filter(parent=parent).count() == 1
