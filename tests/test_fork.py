@@ -199,3 +199,17 @@ def test_the_run_form_forks_when_it_was_opened_from_a_checkpoint(owner_client, o
     assert wrong.status_code == 200
     assert "no checkpoint at epoch 99; its checkpoints&#x27; epochs: 1, 2, 3, 4, 5, 6, 7, 8" in wrong.content.decode()
     assert Execution.objects.filter(parent=parent).count() == 1
+
+
+def test_the_compare_data_says_where_a_fork_continues_its_parent(client, launcher):
+    experiment = Experiment.objects.create(name="boston_housing")
+    parent = Execution.objects.create(experiment=experiment, folder_name="p", status="succeeded")
+    child = Execution.objects.create(experiment=experiment, folder_name="c", parent=parent, forked_at_epoch=4)
+    client.force_login(launcher)
+    runs = client.get("/compare/data.json", {"runs": f"{parent.pk},{child.pk}"}).json()["runs"]
+    lineage = {run["id"]: (run["parent"], run["forked_at_epoch"]) for run in runs}
+    assert lineage == {parent.pk: (None, None), child.pk: (parent.pk, 4)}
+    page = client.get(f"/executions/{child.pk}/", follow=True).content.decode()
+    assert "at its epoch 4" in page
+    assert 'href="/experiments/boston_housing/executions/p/"' in page
+    assert "c</a>" in client.get("/experiments/boston_housing/executions/p/").content.decode()
