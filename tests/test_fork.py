@@ -213,3 +213,30 @@ def test_the_compare_data_says_where_a_fork_continues_its_parent(client, launche
     assert "at its epoch 4" in page
     assert 'href="/experiments/boston_housing/executions/p/"' in page
     assert "c</a>" in client.get("/experiments/boston_housing/executions/p/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ([], "from"),
+        ({"from": None}, "from"),
+        ({"from": 2.5}, "from"),
+        ({"from": True}, "from"),
+        ({"from": [1]}, "from"),
+        ({"from": 1, "changes": [1, 2]}, "changes"),
+        ({"from": 1, "changes": {f"training.k{n}": n for n in range(101)}}, "changes"),
+        ({"from": 1, "changes": {"x" * 201: 1}}, "x" * 200),
+        ({"from": 1, "changes": {"[0]": 1}}, "[0]"),
+        ({"from": 1, "changes": {"training.epochs.deeper": 1}}, "training.epochs.deeper"),
+        ({"from": 1, "changes": {"model.network.units": 1}}, "model.network.units"),
+        ({"from": 1, "changes": {"a" + ".a" * 99: 1}}, "a" + ".a" * 99),
+    ],
+)
+def test_hostile_fork_requests_are_400_naming_the_field(client, launcher, body, path, db):
+    experiment = Experiment.objects.create(name="boston_housing")
+    parent = Execution.objects.create(experiment=experiment, folder_name="p", status="succeeded", config=tiny())
+    client.force_login(launcher)
+    response = client.post(f"/api/executions/{parent.pk}/fork", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert path in [error["path"] for error in response.json()["errors"]]
+    assert Execution.objects.count() == 1

@@ -30,6 +30,7 @@ from experiments.pipeline.resume import STATE_BYTES, STATE_FILE, STATE_FOLDER, S
 # A change's path: `training.epochs`, `model.network[0].units`. Bounded: at most this many, this long.
 MAX_CHANGES = 100
 MAX_PATH = 200
+MAX_DEPTH = 12  # keys and indices in one path: deeper than any config's (model.network[0].kernel_regularizer.l2)
 _PART = re.compile(r"([^.\[\]]+)|\[(\d{1,6})\]")  # a key, or a list index; no nested quantifiers
 MODEL_FILE = "model.h5"
 
@@ -102,6 +103,12 @@ def _set(config: dict[str, Any], path: str, value: Any) -> str | None:
     parts = _parts(path)
     if parts is None:
         return "is not a config path; write it as the config's keys with dots, e.g. model.network[0].units"
+    if len(parts) > MAX_DEPTH:
+        return f"is deeper than any config path (at most {MAX_DEPTH} keys and indices)"
+    return _walk(config, parts, value)
+
+
+def _walk(config: dict[str, Any], parts: list[str | int], value: Any) -> str | None:
     here: Any = config
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
