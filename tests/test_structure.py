@@ -202,6 +202,7 @@ LAYERS = (
             "experiments.forms",
             "experiments.display",
             "experiments.comparison",
+            "experiments.lineage",
             "experiments.staticfiles",
             "experiments.api",
         ),

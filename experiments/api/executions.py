@@ -14,7 +14,7 @@ from audit.recording import record
 from experiments import charts, files, logtail, steps
 from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
 from experiments.api.schemas import ExecutionDetail, detail_of, execution_detail
-from experiments.jobs import launching, resuming
+from experiments.jobs import forking, launching, resuming
 from experiments.jobs.queues import QueueUnavailable
 from experiments.models import Execution
 from experiments.pipeline import ConfigError
@@ -231,3 +231,43 @@ def _epochs_asked(body: Any) -> int | None:
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)):
         raise ConfigError([PipelineProblem("epochs", f"must be a whole number of epochs, got {epochs!r}")])
     return epochs
+
+
+class ForkIn(Schema):
+    source: int | str = Field(
+        alias="from",
+        description='"last" (the state the run keeps, else the model it ended with) or a checkpoint\'s epoch.',
+    )
+    changes: dict[str, Any] = Field(
+        default_factory=dict,
+        description='Config paths and their new values, e.g. {"model.compilation.optimizer.learning_rate": 0.0005}.',
+    )
+
+
+@router.post(
+    "/{execution_id}/fork",
+    response={201: ExecutionDetail, 400: ValidationErrors, 403: Detail, 503: Detail},
+    summary="Fork a run: train on from one of its checkpoints or its last state, with changes",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": ForkIn.model_json_schema()}}}
+    },
+)
+def fork(request: HttpRequest, execution_id: int) -> Status[Any]:
+    """A new queued run in the same experiment, started from the parent's weights (and its optimizer's state
+    unless the changes alter the network or the optimizer type). 400 lists every problem: ``from`` (with the
+    checkpoint epochs there are), each change's path, each problem of the config the changes make."""
+    denied = forbidden_unless_allowed(request)
+    if denied:
+        return denied
+    parent = get_object_or_404(Execution, pk=execution_id)
+    try:
+        body = json_body(request)
+        if not isinstance(body, dict) or "from" not in body:
+            raise ConfigError([PipelineProblem("from", 'is required: "last" or a checkpoint\'s epoch')])
+        child = forking.fork(parent, body["from"], user=request.user, changes=body.get("changes"))
+    except ConfigError as exc:
+        return invalid(exc)
+    except QueueUnavailable as exc:
+        return Status(503, {"detail": str(exc)})
+    record(request, Entry.Action.LAUNCH, execution=child, via="api", fork_of=parent.pk, at_epoch=child.forked_at_epoch)
+    return Status(201, execution_detail(detail_of(child.pk)))

@@ -50,6 +50,10 @@ class ExecutionOut(Schema):
     attempts: int = Field(
         description="Times it was queued again to go on from its kept state after its worker died (0: never)."
     )
+    parent: int | None = Field(description="The id of the run it was forked from (its weights); null for none.")
+    forked_at_epoch: int | None = Field(
+        description="The parent's epoch it started from: its epoch N is the parent's forked_at_epoch + N."
+    )
     queue: str
     launched_by: str | None
     started_at: str | None = Field(description="ISO 8601, e.g. 2026-11-29T10:31:02.123456+00:00.")
@@ -98,6 +102,8 @@ def execution_out(execution: Execution) -> dict[str, Any]:
         "epochs_total": execution.epochs_total,
         "epoch": execution.epochs,
         "attempts": execution.attempts,
+        "parent": execution.parent_id,
+        "forked_at_epoch": execution.forked_at_epoch,
         "queue": execution.queue,
         "launched_by": _username(execution.launched_by),
         "started_at": _iso(execution.started_at),

@@ -36,6 +36,7 @@ from experiments.models import Execution, Status
 from experiments.models.lifecycle import WORKER_LOST
 from experiments.pipeline import ConfigError, ExecutionResult, run_experiment
 from experiments.pipeline.errors import MemoryLimitExceeded
+from experiments.pipeline.fork import Start
 from experiments.pipeline.resume import Resume
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ def train(execution_id: int) -> str:
             claim_folder=lambda path: Execution.objects.claim_folder(execution_id, path),
             memory_limit_mb=settings.GYMNOS_JOB_MEMORY_MB or None,
             resume=_resume_of(execution),
+            start=_start_of(execution),
         )
     finally:
         heartbeat.stop()
@@ -126,6 +128,21 @@ def _resume_of(execution: Execution) -> Resume | None:
     if not execution.attempts or not execution.folder_path:
         return None
     return Resume(Path(execution.folder_path), execution.attempts + 1)
+
+
+def _start_of(execution: Execution) -> Start | None:
+    """A fork trains from its parent's weights (``experiments.jobs.forking`` said which file, and whether the
+    optimizer's state comes too)."""
+    start = execution.fork_start or {}
+    if not start.get("file") or not start.get("folder") or execution.forked_at_epoch is None:
+        return None
+    return Start(
+        Path(start["folder"]),
+        str(start["file"]),
+        execution.forked_at_epoch,
+        bool(start.get("optimizer")),
+        str(start.get("why") or ""),
+    )
 
 
 class MemoryWatch(threading.Thread):

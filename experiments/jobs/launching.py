@@ -45,6 +45,7 @@ def launch(
     user: Any = None,
     trusted: bool = False,
     check: Callable[[TrainingConfig], list[Problem]] | None = None,
+    lineage: dict[str, Any] | None = None,
 ) -> Execution:
     """Validate ``data`` (a config dict), create a queued Execution and enqueue its job on commit.
 
@@ -54,6 +55,7 @@ def launch(
     samples: the same capped child, except for a network the sweep already built there; ``up
     --enqueue``: none, the operator's own config is built by the worker). Raises ``ConfigError``
     (nothing created, every problem of the config listed) or ``QueueUnavailable`` (nothing left queued).
+    ``lineage``: a fork's ``parent``, ``forked_at_epoch`` and ``fork_start`` (``experiments.jobs.forking``).
     """
     config, problems = config_problems(data, trusted, check)
     if config is None or problems:
@@ -72,6 +74,7 @@ def launch(
             epochs_total=config.training.epochs,
             queue=queue_name,
             launched_by=user if user is not None and user.is_authenticated else None,
+            **(lineage or {}),
         )
         execution.job_id = job_id_for(execution.pk)
         execution.save(update_fields=["job_id"])

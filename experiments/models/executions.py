@@ -142,6 +142,25 @@ class Execution(models.Model):
         default=0,
         help_text="How many times it was queued again to go on from its kept state after its worker died.",
     )
+    # Lineage (#23): a fork starts from weights its parent saved; SET_NULL, so deleting a parent leaves its forks.
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+        help_text="The run it was forked from (it started from that run's weights); empty for a run of its own.",
+    )
+    forked_at_epoch = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="The parent's epoch its weights were taken at: its own epoch N is the parent's epoch "
+        "forked_at_epoch + N on a shared axis.",
+    )
+    fork_start = json_object(
+        'Where a fork starts, for its worker: {"folder": parent folder, "file": path in it, "optimizer": kept?, '
+        '"why": why it is not}; {} for a run of its own.'
+    )
     heartbeat_at = models.DateTimeField(
         null=True,
         blank=True,

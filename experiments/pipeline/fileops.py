@@ -81,6 +81,34 @@ def move(root: StrPath, source: StrPath, target: StrPath, *, replace: bool = Fal
                 _copy_then_remove(source_folder, source_parts[-1], target_folder, target_parts[-1], replace)
 
 
+def copy_file(source_root: StrPath, source: StrPath, target_root: StrPath, target: StrPath) -> None:
+    """Copy the plain file ``source`` (inside ``source_root``) to ``target`` (inside ``target_root``), creating
+    ``target``'s missing folders: a fork's start, copied from its parent's folder into its own.
+
+    No link is followed on either side: a link at ``source`` (or a folder on the way that is one) is ``Refused``;
+    so is anything there that is not a plain file. The copy is written under a temporary name and renamed into
+    place, so ``target`` is whole or absent; an existing ``target`` is ``FileExistsError``.
+    """
+    source_parts, target_parts = _parts(source_root, source), _parts(target_root, target)
+    with _parent(source_root, source_parts) as source_folder:
+        status = os.lstat(source_parts[-1], dir_fd=source_folder)
+        if stat.S_ISLNK(status.st_mode):
+            raise Refused.link(source)
+        if not stat.S_ISREG(status.st_mode):
+            raise Refused(f"{os.fspath(source)} is not a plain file; only a file is copied")
+        with _parent(target_root, target_parts, create=True) as target_folder:
+            partial = f".{target_parts[-1]}.{secrets.token_hex(6)}.partial"
+            try:
+                _copy(source_folder, source_parts[-1], target_folder, partial)
+                if _lexists(target_folder, target_parts[-1]):
+                    raise FileExistsError(errno.EEXIST, "something already sits there", os.fspath(target))
+                os.rename(partial, target_parts[-1], src_dir_fd=target_folder, dst_dir_fd=target_folder)
+            except BaseException:
+                if _lexists(target_folder, partial):
+                    os.unlink(partial, dir_fd=target_folder)
+                raise
+
+
 def write(root: StrPath, path: StrPath, data: bytes, *, create: bool = False) -> None:
     """Replace ``path`` with ``data`` atomically: a reader sees the old file or the new one, never half.
     ``create`` makes its missing folders (none of them a link).

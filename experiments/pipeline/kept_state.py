@@ -132,15 +132,28 @@ def save_variables(model: keras.Model, path: Path) -> None:
             handle.create_dataset(str(index), data=value).attrs["path"] = name
 
 
-def load_variables(model: keras.Model, path: Path) -> None:
-    """What ``save_variables`` wrote, every variable checked before any is set: a file that does not fit the model
-    (cut short, another model's) raises ``ValueError`` naming the first that does not fit, and changes nothing."""
+def is_kept_variables(path: Path) -> bool:
+    """Whether ``path`` is a file ``save_variables`` wrote (a run's kept state), not one of Keras' own."""
     import h5py
 
-    variables = _variables(model)
+    try:
+        with h5py.File(path, "r") as handle:
+            return "count" in handle.attrs
+    except OSError:
+        return False
+
+
+def load_variables(model: keras.Model, path: Path, optimizer: bool = True) -> None:
+    """What ``save_variables`` wrote, every variable checked before any is set: a file that does not fit the model
+    (cut short, another model's) raises ``ValueError`` naming the first that does not fit, and changes nothing.
+    ``optimizer`` False: the model's variables alone (they come first), for a model with another optimizer."""
+    import h5py
+
+    variables = _variables(model) if optimizer else list(model.variables)
     with h5py.File(path, "r") as handle:
         count = handle.attrs.get("count")
-        if count != len(variables):
+        enough = isinstance(count, (int, np.integer)) and count >= len(variables)
+        if count != len(variables) and (optimizer or not enough):
             raise ValueError(f"it holds {count} variables, the model and its optimizer {len(variables)}")
         values = []
         for index, variable in enumerate(variables):

@@ -117,8 +117,19 @@ def _read_one(path: Path, folder: Path) -> Kept:
     try:
         with open(path, "rb") as handle:
             data = handle.read(STATE_BYTES + 1)
+    except OSError as exc:
+        raise StateError(f"{path} cannot be read: {exc}") from exc
+    return kept_from(data, folder.parent, path.name)
+
+
+def kept_from(data: bytes, run_folder: str | Path, name: str = STATE_FILE) -> Kept:
+    """The state ``data`` (the bytes of ``name``, ``state.json`` by default, read by whoever may read the folder:
+    the web side through its bounded reader) says ``run_folder`` keeps; ``StateError`` if it is not one."""
+    folder = Path(run_folder) / STATE_FOLDER
+    path = folder / name
+    try:
         state = loads(data, max_bytes=STATE_BYTES, what=str(path))
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
         raise StateError(f"{path} cannot be read: {exc}") from exc
     return _checked(state, folder, path)
 

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from . import datasets, hardware, network, processing
+from . import datasets, fork, hardware, network, processing
 from .config import TrainingConfig
 from .errors import MemoryLimitExceeded, out_of_memory_in
 from .evaluation import report as evaluation
 from .execution import STAGES, ExecutionLog, create_execution_dir, write_json
-from .resume import STATE_FOLDER, Kept, Resume, kept_states
+from .fork import Start
+from .resume import STATE_FOLDER, Kept, Resume, has_kept_state, kept_states
 from .system_metrics import SystemSampler
 from .system_metrics import interval_from_environment as system_interval
 from .trackers import RunInfo, TrackerSet
@@ -88,9 +89,11 @@ class Trainer:
         claim_folder: Callable[[Path], bool] | None = None,
         memory_limit_mb: int | None = None,
         resume: Resume | None = None,
+        start: Start | None = None,
     ) -> None:
         self.config = config
         self.resume = resume  # train again in the run's own folder, from the state it keeps
+        self.start = start  # a fork: train from weights its parent saved
         self.memory_limit_mb = memory_limit_mb  # the cap this process runs under, said when it is hit
         self.claim_folder = claim_folder
         self.trainings_root = Path(trainings_root)
@@ -130,12 +133,7 @@ class Trainer:
         model_log.info("Building Keras model from network specification")
         model = network.build_model(config.model.input_shape, config.model.network)
         model_log.info("Compiling Keras model")
-        compilation = config.model.compilation
-        model.compile(
-            optimizer=network.make_optimizer(compilation.optimizer),
-            loss=network.loss_name(compilation.loss),
-            metrics=[network.metric_name(metric) for metric in compilation.metrics],
-        )
+        self._compile(model)
 
         path = self._create_folder()
         log.info(f"Running experiment: {path.name} ...")
@@ -190,6 +188,7 @@ class Trainer:
                 parts = {name: (transformers.transform(features), labels) for name, (features, labels) in parts.items()}
         log.debug(f"Transforming datasets took {self.elapsed['transform_transformers']:.2f}s")
         self._check_shape(parts["fit"][0], model)
+        self._start_from_parent(model)
 
         history = self._fit(model, parts)
         log.info("Logging train metrics")
@@ -216,6 +215,27 @@ class Trainer:
         write_json(path / "trackers.json", self.trackers.summary())
         self._report_failed_trackers()
         log.info(f"Execution finished: {_shown_path(path)}")
+
+    def _compile(self, model: keras.Model) -> None:
+        compilation = self.config.model.compilation
+        model.compile(
+            optimizer=network.make_optimizer(compilation.optimizer),
+            loss=network.loss_name(compilation.loss),
+            metrics=[network.metric_name(metric) for metric in compilation.metrics],
+        )
+
+    def _start_from_parent(self, model: keras.Model) -> None:
+        """A fork loads its parent's weights (copied into its folder first), unless it resumes from a state of its
+        own (a fork whose worker died goes on from there, like any run)."""
+        start = self.start
+        assert self.path is not None  # _run made the folder first
+        if start is None or (self.resume is not None and has_kept_state(self.path)):
+            return
+        copy = fork.copy_into(start, self.path)
+        log.info(fork.started_line(start))
+        fork.load(model, copy, start.optimizer)
+        if not start.optimizer:
+            self._compile(model)  # a fresh optimizer; the weights just loaded stay
 
     def _evaluation_report(self, model: keras.Model, parts: dict[str, Any], path: Path) -> None:
         """``evaluation.json``: its own stage in the log, and a failure there never fails a run that trained."""
@@ -382,13 +402,15 @@ def run_experiment(
     claim_folder: Callable[[Path], bool] | None = None,
     memory_limit_mb: int | None = None,
     resume: Resume | None = None,
+    start: Start | None = None,
 ) -> ExecutionResult:
     """Train ``config`` (a validated ``TrainingConfig``) and write its execution folder.
 
     ``callbacks`` are extra Keras callbacks (progress reporting). ``claim_folder(path)`` is asked
     before each candidate execution folder is created, and a False answer skips that name: a
     worker records the name first, so nobody else can index the folder as a run of its own. ``resume``: train
-    again in that run's folder from the state it keeps (``resume``), as attempt ``resume.attempt``.
+    again in that run's folder from the state it keeps (``resume``), as attempt ``resume.attempt``. ``start``: a
+    fork, trained from weights its parent saved (``fork``); its epochs still count from 0.
     """
     return Trainer(
         config,
@@ -400,7 +422,8 @@ def run_experiment(
         claim_folder,
         memory_limit_mb,
         resume,
+        start,
     ).run()
 
 
-__all__ = ["run_experiment", "Trainer", "ExecutionResult", "Resume", "STAGES"]
+__all__ = ["run_experiment", "Trainer", "ExecutionResult", "Resume", "Start", "STAGES"]

@@ -63,6 +63,7 @@ ATTRIBUTES = {
     "finished": Column("finished", Kind.DATE, field="finished_at"),
     "duration": Column("duration", Kind.DURATION),
     "epochs": Column("epochs", Kind.NUMBER, field="epochs"),
+    "parent": Column("parent", Kind.NUMBER, field="parent_id"),  # a run's forks: parent = 42
     "archived": Column("archived", Kind.BOOL, field="archived"),
     "queue": Column("queue", Kind.TEXT, field="queue"),
     "experiment": Column("experiment", Kind.TEXT, field="experiment__name"),

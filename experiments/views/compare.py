@@ -69,6 +69,9 @@ def compare_data(
                 "url": run_url(e) if run_url else None,
                 # The x of the charts' "wall time" axis (issue 12's chart controls).
                 "epoch_seconds": charts.epoch_seconds(e.pk, traces[e.pk], e.elapsed, e.started_at, e.finished_at),
+                # A fork's epochs continue its parent's when both are compared (#23): x = forked_at_epoch + epoch.
+                "parent": e.parent_id,
+                "forked_at_epoch": e.forked_at_epoch,
             }
             for e in executions
         ],

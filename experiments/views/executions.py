@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import Entry
 from audit.recording import record
-from experiments import charts, files, logtail
+from experiments import charts, files, lineage, logtail
 from experiments.access import (
     can_launch,
     can_revoke,
@@ -113,6 +113,9 @@ def payload(request: HttpRequest, execution: Execution, links: Links) -> dict[st
     traces = charts.stored([execution.pk])[execution.pk]  # the chart copies: bounded, however long the run
     found = files.list_downloads(execution)
     markers = charts.checkpoint_markers(found, execution.pk, links.file) if links.downloads_allowed else []
+    may_fork = links.share is None and can_launch(request.user) and bool(execution.config)
+    for marker in markers:
+        marker["fork_url"] = lineage.fork_url(execution, marker["x"]) if may_fork else None
     return {
         "id": execution.pk,
         "status": execution.status,
@@ -143,6 +146,8 @@ def payload(request: HttpRequest, execution: Execution, links: Links) -> dict[st
             also=[marker["x"] for marker in markers],
         ),
         "checkpoints": markers,
+        # A fork's parent's curves, which its own continue (the parent's epochs, then forked_at_epoch + its own).
+        "parent_curves": lineage.parent_curves(execution) if links.share is None else None,
         "elapsed": stages(execution.elapsed),
     }
 
@@ -156,6 +161,8 @@ def _logs_steps_live(execution: Execution) -> bool:
 
 def page_context(request: HttpRequest, execution: Execution, links: Links) -> dict[str, Any]:
     config = execution.config
+    found = files.list_downloads(execution)
+    may_fork = links.share is None and can_launch(request.user)
     return {
         "execution": execution,
         "label": run_label(execution),
@@ -178,7 +185,8 @@ def page_context(request: HttpRequest, execution: Execution, links: Links) -> di
         "plotly_bundle": charts.plotly_bundle([(config, execution.evaluation)]),
         "share_form": ShareForm(),
         **_status_context(request, execution, links),
-        **_files_context(execution, links),
+        **_files_context(execution, links, found),
+        **(lineage.lineage_context(execution, found, may_fork) if links.share is None else {}),
     }
 
 

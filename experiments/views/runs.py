@@ -15,12 +15,40 @@ from audit.recording import record
 from experiments.access import can_launch, get_execution_by_id_for_user, require_launch_permission
 from experiments.display import execution_url, run_label
 from experiments.forms import CALLBACKS, RunForm
-from experiments.jobs import launching
+from experiments.jobs import forking, launching
 from experiments.jobs.queues import QueueUnavailable
 from experiments.models import Execution
 from experiments.pipeline import ConfigError
 
 EXAMPLE = settings.BASE_DIR / "examples" / "boston_housing.json"
+
+
+def _fork_of(request: HttpRequest, data: Any) -> dict[str, Any] | None:
+    """``fork=<epoch|last>`` beside ``from=<id>`` (the query, or the form's hidden fields): train on from that run's
+    weights there; None for a run of its own."""
+    source, parent_id = str(data.get("fork", "")), str(data.get("from", ""))
+    if not source or not parent_id.isdigit():
+        return None
+    parent = get_execution_by_id_for_user(request.user, int(parent_id))
+    shown = "its last state" if source == "last" else f"its checkpoint at epoch {source}"
+    return {"parent": parent, "source": source, "shown": shown}
+
+
+def _source(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+def _launch(request: HttpRequest, form: RunForm, fork: dict[str, Any] | None) -> Execution:
+    """Queue the form's config: a run of its own, or a fork from ``fork``'s parent (``ConfigError`` either way)."""
+    config = form.build_config()
+    if fork is None:
+        execution = launching.launch(config, user=request.user)
+        record(request, Entry.Action.LAUNCH, execution=execution)
+        return execution
+    parent = fork["parent"]
+    execution = forking.fork(parent, _source(fork["source"]), user=request.user, config=config)
+    record(request, Entry.Action.LAUNCH, execution=execution, fork_of=parent.pk, at_epoch=execution.forked_at_epoch)
+    return execution
 
 
 def _starting_config(request: HttpRequest) -> tuple[dict[str, Any], Execution | None]:
@@ -38,18 +66,18 @@ def _starting_config(request: HttpRequest) -> tuple[dict[str, Any], Execution | 
 @require_http_methods(["GET", "POST"])
 def new(request: HttpRequest) -> HttpResponse:
     clone = None
+    fork = _fork_of(request, request.POST if request.method == "POST" else request.GET)
     if request.method == "POST":
         require_launch_permission(request.user)
         form = RunForm(request.POST)
         if form.is_valid():
             try:
-                execution = launching.launch(form.build_config(), user=request.user)
+                execution = _launch(request, form, fork)
             except ConfigError as exc:
                 form.add_problems(exc.problems)
             except QueueUnavailable as exc:
                 form.add_error(None, str(exc))
             else:
-                record(request, Entry.Action.LAUNCH, execution=execution)
                 messages.success(request, f"Queued {execution.title or 'the run'}; it starts when a worker is free.")
                 return redirect(execution_url(execution))
         elif "config" in form.cleaned_data:  # a field that is not a number: the config's problems still shown
@@ -57,5 +85,6 @@ def new(request: HttpRequest) -> HttpResponse:
     else:
         config, clone = _starting_config(request)
         form = RunForm.for_config(config)
-    context = {"form": form, "clone": clone, "can_launch": can_launch(request.user), "callback_defaults": CALLBACKS}
+    context = {"form": form, "clone": clone, "fork": fork, "can_launch": can_launch(request.user)}
+    context["callback_defaults"] = CALLBACKS
     return render(request, "experiments/run_new.html", context)

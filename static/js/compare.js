@@ -9,6 +9,14 @@
   Gymnos.getJSON(url).then(function (data) {
     var color = {}, label = {};
     data.runs.forEach(function (run, i) { color[run.id] = COLORS[i % COLORS.length]; label[run.id] = run.name; });
+    // A fork compared beside its parent: its x is the parent's epoch it started from plus its own (by epoch only).
+    var forkedAt = {}, continueBox = document.getElementById("continue-parents");
+    data.runs.forEach(function (run) {
+      if (run.parent !== null && run.forked_at_epoch !== null && label[run.parent] !== undefined) forkedAt[run.id] = run.forked_at_epoch;
+    });
+    document.getElementById("continue-parents-box").hidden = Object.keys(forkedAt).length === 0;
+    continueBox.addEventListener("change", function () { if (drawn) drawn(); });
+    function offsetOf(run) { return continueBox.checked && controls.x === "epoch" ? forkedAt[run] || 0 : 0; }
     document.querySelectorAll(".swatch").forEach(function (el) {
       el.style.cssText = "display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px;background:" + color[el.getAttribute("data-run")];
     });
@@ -33,7 +41,8 @@
       names.forEach(function (name, i) {
         var div = divs[i], traces = [];
         data.metrics[name].forEach(function (t) {
-          traces = traces.concat(GymnosChartControls.traces({ x: t.x, y: t.y, name: label[t.run], color: color[t.run],
+          var offset = offsetOf(t.run);
+          traces = traces.concat(GymnosChartControls.traces({ x: t.x.map(function (x) { return x + offset; }), y: t.y, name: label[t.run], color: color[t.run],
             hovertemplate: "%{y:.4g}<extra>" + label[t.run] + "</extra>" }, controls, times[t.run]));
         });
         Plotly.react(div, traces, GymnosChartControls.axes({

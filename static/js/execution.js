@@ -3,7 +3,9 @@
   var page = JSON.parse(document.getElementById("page-data").textContent);
   var chartsBox = document.getElementById("charts");
   var plotConfig = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
-  var TRAIN = "#3b5bdb", VAL = "#e8590c", MARK = "#2b8a3e";
+  var TRAIN = "#3b5bdb", VAL = "#e8590c", MARK = "#2b8a3e", PARENT = "#adb5bd";
+  // A fork's curves continue its parent's (x = the parent's epoch it started from + its own), by epoch only.
+  var continueBox = document.getElementById("continue-parent");
   var lastStatus = null, lastFiles = null, lastHardware = null;
 
   function layout(title) {
@@ -39,6 +41,11 @@
     var current = controls || GymnosChartControls.state();
     var times = data.epoch_seconds || { seconds: [], measured: false };
     var names = Object.keys(data.charts);
+    var parent = data.parent_curves;
+    document.getElementById("continue-parent-box").hidden = !parent;
+    var continuing = !!parent && continueBox.checked && current.x === "epoch";
+    var offset = continuing ? parent.forked_at_epoch : 0;
+    var shifted = function (xs) { return xs.map(function (x) { return x + offset; }); };
     document.getElementById("charts-empty").hidden = names.length > 0;
     var added = names.filter(function (name) { return !document.getElementById(chartId(name)); });
     names.forEach(chartDiv);  // every box first, so each chart is drawn at its final width
@@ -49,14 +56,18 @@
       var chart = data.charts[name], traces = [];
       // Markers while there are few points: one epoch drawn as a bare line is invisible.
       var mode = function (series) { return series.x.length <= 30 ? "lines+markers" : "lines"; };
-      if (chart.train) traces = traces.concat(GymnosChartControls.traces({ x: chart.train.x, y: chart.train.y, name: name, mode: mode(chart.train), color: TRAIN }, current, times.seconds));
-      if (chart.val) traces = traces.concat(GymnosChartControls.traces({ x: chart.val.x, y: chart.val.y, name: "val_" + name, mode: mode(chart.val), color: VAL, dash: "dot" }, current, times.seconds));
+      var before = continuing ? parent.charts[name] : null;
+      if (before && before.train) traces.push({ x: before.train.x, y: before.train.y, name: "parent " + name, mode: mode(before.train), line: { color: PARENT } });
+      if (before && before.val) traces.push({ x: before.val.x, y: before.val.y, name: "parent val_" + name, mode: mode(before.val), line: { color: PARENT, dash: "dot" } });
+      if (chart.train) traces = traces.concat(GymnosChartControls.traces({ x: shifted(chart.train.x), y: chart.train.y, name: name, mode: mode(chart.train), color: TRAIN }, current, times.seconds));
+      if (chart.val) traces = traces.concat(GymnosChartControls.traces({ x: shifted(chart.val.x), y: chart.val.y, name: "val_" + name, mode: mode(chart.val), color: VAL, dash: "dot" }, current, times.seconds));
       var markers = name === "loss" ? data.checkpoints : [];
       if (markers.length) {
         traces.push({
-          x: GymnosChartControls.xs(markers.map(function (m) { return m.x; }), times.seconds, current), y: markers.map(function (m) { return m.y; }),
-          customdata: markers.map(function (m) { return m.url; }), text: markers.map(function (m) { return m.name; }),
-          name: "checkpoints", mode: "markers", hovertemplate: "%{text}<br>click to download<extra></extra>",
+          x: shifted(GymnosChartControls.xs(markers.map(function (m) { return m.x; }), times.seconds, current)), y: markers.map(function (m) { return m.y; }),
+          customdata: markers.map(function (m) { return m.fork_url || m.url; }),
+          text: markers.map(function (m) { return m.name + (m.fork_url ? "<br>click to train on from here" : "<br>click to download"); }),
+          name: "checkpoints", mode: "markers", hovertemplate: "%{text}<extra></extra>",
           marker: { symbol: "diamond", size: 11, color: MARK, line: { color: "#fff", width: 1 } },
         });
       }
@@ -75,6 +86,7 @@
     GymnosChartControls.note(current, times.measured);
   }
   controls = GymnosChartControls.render(chartsBox, function (value) { controls = value; if (lastData) drawCharts(lastData); });
+  continueBox.addEventListener("change", function () { if (lastData) drawCharts(lastData); });
 
   function drawElapsed(stages) {
     var box = document.getElementById("elapsed");
