@@ -1,0 +1,70 @@
+"""Pushes that go wrong on the server's side: a server killed half-way (SIGKILL) and started again, and a push
+begun and never finished, whose staging the reaper removes after GYMNOS_PUSH_STAGING_HOURS."""
+
+import os
+import time
+
+import pytest
+
+import gymnos_track
+from experiments.jobs.reaper import reap
+from experiments.models import ApiToken, Execution
+from gymnos_track.push import push
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _token(user):
+    key = ApiToken.issue(user, rotate=True)[1]
+    assert key is not None
+    return key
+
+
+def _run(local, artifact_bytes, experiment="pushed"):
+    payload = local.parent / "weights.bin"
+    payload.write_bytes(os.urandom(artifact_bytes))
+    with gymnos_track.start(experiment=experiment, config={"lr": 0.1}, root=local) as run:
+        for epoch in range(3):
+            run.log({"loss": 1.0 / (epoch + 1)})
+        run.log_artifact(payload)
+    return run.path
+
+
+def _age(path, hours):
+    """Make every entry at ``path`` (a tree or a file) look last written ``hours`` ago."""
+    then = time.time() - hours * 3600
+    entries = [path] if path.is_file() else [path, *path.rglob("*")]
+    for entry in entries:
+        os.utime(entry, (then, then), follow_symlinks=False)
+
+
+@pytest.mark.usefixtures("real_queues")
+def test_a_push_abandoned_half_way_is_removed_by_the_reaper_once_old_and_not_before(
+    live_server, root, owner, tmp_path, settings
+):
+    settings.GYMNOS_PUSH_STAGING_HOURS = 24
+    token = _token(owner)
+    old = _run(tmp_path / "a", 100_000)
+    recent = _run(tmp_path / "b", 100_000, experiment="other")
+    for run in (old, recent):
+        cut = push(run, live_server.url, token, chunk_bytes=10_000, stop_after_chunks=3, progress=None)
+        assert cut.stopped
+    executions, others = root / "pushed" / "executions", root / "other" / "executions"
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not the server's to delete")
+    os.symlink(secret, executions / f".push-{old.name}" / "link")  # a link in staging: removed as a link
+    _age(executions / f".push-{old.name}", 25)
+    _age(executions / f".push-{old.name}.json", 25)
+    _age(others / f".push-{recent.name}.json", 25)  # its staged pieces are recent: still under way
+
+    assert reap()["remove abandoned pushes' staging"] == 1
+    assert os.listdir(executions) == []
+    assert sorted(os.listdir(others)) == [f".push-{recent.name}", f".push-{recent.name}.json"]
+    assert secret.read_text() == "not the server's to delete"
+    assert reap()["remove abandoned pushes' staging"] == 0
+
+    again = push(old, live_server.url, token, progress=None)  # the client still has it: pushed from the start
+    assert again.line() == "pushed 1, already there 0, still running 0, refused 0"
+    assert push(recent, live_server.url, token, progress=None).pushed
+    assert (os.listdir(executions), os.listdir(others)) == ([old.name], [recent.name])
+    assert Execution.objects.filter(status=Execution.Status.SUCCEEDED).count() == 2
