@@ -2,6 +2,7 @@
 begun and never finished, whose staging the reaper removes after GYMNOS_PUSH_STAGING_HOURS."""
 
 import os
+import threading
 import time
 
 import pytest
@@ -10,6 +11,7 @@ import gymnos_track
 from experiments.jobs.reaper import reap
 from experiments.models import ApiToken, Execution
 from gymnos_track.push import push
+from tests.web_process import WebProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,3 +70,60 @@ def test_a_push_abandoned_half_way_is_removed_by_the_reaper_once_old_and_not_bef
     assert push(recent, live_server.url, token, progress=None).pushed
     assert (os.listdir(executions), os.listdir(others)) == ([old.name], [recent.name])
     assert Execution.objects.filter(status=Execution.Status.SUCCEEDED).count() == 2
+
+
+@pytest.fixture
+def web(root, tmp_path):
+    """gunicorn serving the test database and ``root``; stopped (or killed) at the end."""
+    server = WebProcess(root, tmp_path / "cache", tmp_path / "web.log")
+    yield server
+    server.stop()
+
+
+def _files(folder):
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def test_a_push_cut_off_by_the_server_being_killed_resumes_once_it_is_back_and_loses_and_duplicates_nothing(
+    web, root, owner, tmp_path
+):
+    local = tmp_path / "local"
+    run = _run(local, 3_000_000)  # 300 pieces of 10 kB: the kill lands half-way
+    token = _token(owner)
+    web.start()
+    outcome = {}
+
+    def pushing():
+        try:
+            outcome["report"] = push(run, web.url, token, chunk_bytes=10_000, progress=None)
+        except OSError as exc:  # the server gone mid-request: the connection refused or reset
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=pushing)
+    thread.start()
+    staged = root / "pushed" / "executions" / f".push-{run.name}" / "artifacts" / "weights.bin"
+    deadline = time.monotonic() + 120
+    while not (staged.exists() and staged.stat().st_size >= 500_000):
+        assert time.monotonic() < deadline, "the push did not get half-way"
+        assert thread.is_alive(), outcome
+        time.sleep(0.01)
+    web.kill()
+    thread.join(60)
+    assert "error" in outcome, outcome  # cut off half-way, not finished
+    held = staged.stat().st_size
+    assert 500_000 <= held < 3_000_000
+    assert not Execution.objects.exists()
+
+    web.start()
+    resumed = push(run, web.url, token, chunk_bytes=10_000, progress=None)
+    assert resumed.line() == "pushed 1, already there 0, still running 0, refused 0"
+    assert resumed.sent_bytes <= 3_000_000 - held + 10_000  # only what the server did not hold (a piece in flight)
+    here = root / "pushed" / "executions" / run.name
+    assert _files(here) == _files(run)  # nothing lost, nothing written twice: every byte as the client has it
+    assert os.listdir(here.parent) == [run.name]  # no staging left
+    execution = Execution.objects.get()
+    assert (execution.status, execution.history("loss")) == (Execution.Status.SUCCEEDED, [1.0, 0.5, 1 / 3])
+
+    again = push(run, web.url, token, progress=None)
+    assert again.line() == "pushed 0, already there 1, still running 0, refused 0"
+    assert Execution.objects.count() == 1
