@@ -91,7 +91,7 @@ def test_a_push_cut_off_by_the_server_being_killed_resumes_once_it_is_back_and_l
     run = _run(local, 3_000_000)  # 300 pieces of 10 kB: the kill lands half-way
     token = _token(owner)
     web.start()
-    outcome = {}
+    outcome: dict[str, object] = {}
 
     def pushing():
         try:
