@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from .layout import ARTIFACTS, LOG_TIME_FORMAT, create_execution_dir, metric_name_problem, shown
-from .live import LiveStream
+from .live import ApiStream, LiveStream
 
 if TYPE_CHECKING:
     from .steps import StepWriter
@@ -69,6 +69,8 @@ def start(
     root: str | os.PathLike[str] | None = None,
     flush_seconds: float = FLUSH_SECONDS,
     live: str | None = None,
+    server: str | None = None,
+    token: str | None = None,
 ) -> Run:
     """Start a run: create ``<root>/<experiment>/executions/<time>/`` and write its config.
 
@@ -80,8 +82,10 @@ def start(
     with ``{"experiment": {"name": experiment, "tags": tags}}`` added, as the engine's configs have it.
     ``live``, a run's RemoteMonitor URL on a Gymnos server, also streams each epoch there from a thread
     (``gymnos_track.live``): only then is a thread started, and a server that is down never blocks ``log``.
+    ``server`` and ``token`` (an API token; push-only will do) stream them through the API instead, batched, to the
+    run its folder becomes on that server when pushed (``gymnos_track.live.ApiStream``).
     """
-    return Run(experiment, config, tags, root, flush_seconds, live)
+    return Run(experiment, config, tags, root, flush_seconds, live, server, token)
 
 
 class Run:
@@ -95,8 +99,12 @@ class Run:
         root: str | os.PathLike[str] | None = None,
         flush_seconds: float = FLUSH_SECONDS,
         live: str | None = None,
+        server: str | None = None,
+        token: str | None = None,
     ) -> None:
         _check_experiment(experiment)
+        if (server is None) != (token is None) or (server is not None and live is not None):
+            raise TrackError("to stream live, give live=URL (a RemoteMonitor URL), or server= and token= together")
         tags = _checked_tags(tags)
         document = _checked_config(experiment, config, tags)
         self.root = Path(root if root is not None else os.environ.get("GYMNOS_TRAININGS_ROOT") or "trainings")
@@ -120,7 +128,9 @@ class Run:
         self._line("INFO", f"Running experiment: {self.path.name} ...")
         self._line("INFO", f"Creating directory to save training results ({self.path})")
         self._write_metrics(running=True)
-        self.live = LiveStream(live) if live else None
+        self.live: LiveStream | None = LiveStream(live) if live else None
+        if server is not None and token is not None:
+            self.live = ApiStream(server, token, experiment, self.path.name)
 
     # --- what a script calls -------------------------------------------------------------------
 

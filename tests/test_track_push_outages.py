@@ -8,6 +8,7 @@ import time
 import pytest
 
 import gymnos_track
+import gymnos_track.live
 from experiments.jobs.reaper import reap
 from experiments.models import ApiToken, Execution
 from gymnos_track.push import push
@@ -127,3 +128,47 @@ def test_a_push_cut_off_by_the_server_being_killed_resumes_once_it_is_back_and_l
     again = push(run, web.url, token, progress=None)
     assert again.line() == "pushed 0, already there 1, still running 0, refused 0"
     assert Execution.objects.count() == 1
+
+
+def _wait(condition, seconds=60.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _losses(folder):
+    execution = Execution.objects.filter(folder_name=folder).first()
+    return execution.history("loss") if execution is not None else None
+
+
+def test_epochs_streamed_with_a_token_wait_while_the_server_is_down_and_the_push_completes_that_same_run(
+    web, root, owner, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(gymnos_track.live, "RETRY", (0.05, 0.2))
+    token = ApiToken.issue(owner, rotate=True, scope=ApiToken.Scope.PUSH)[1]
+    assert token is not None
+    run = gymnos_track.start(experiment="streamed", root=tmp_path / "local", server=web.url, token=token)
+    assert isinstance(run.live, gymnos_track.live.ApiStream)
+    started = time.perf_counter()
+    run.log({"loss": 0.5, "val_loss": float("nan")})
+    run.log({"loss": 0.25})
+    assert time.perf_counter() - started < 1  # the server being down costs log nothing
+    _wait(lambda: "Connection" in run.live.error)
+    assert _losses(run.path.name) is None
+
+    web.start()
+    run.log({"loss": 0.125})
+    _wait(lambda: _losses(run.path.name) == [0.5, 0.25, 0.125])  # caught up: what waited, then the new one
+    streamed = Execution.objects.get(folder_name=run.path.name)
+    assert (streamed.status, streamed.launched_by, streamed.history("val_loss")) == ("running", owner, [None])
+    _wait(lambda: run.live.sent == 3)
+    assert run.live.requests < 3  # batched: the two that waited went in one request
+    run.finish()
+    assert not run.live.thread.is_alive()
+
+    report = push(tmp_path / "local", web.url, token, progress=None)
+    assert report.line() == "pushed 1, already there 0, still running 0, refused 0"
+    pushed = Execution.objects.get()  # the same row, now from the folder
+    assert (pushed.pk, pushed.status) == (streamed.pk, Execution.Status.SUCCEEDED)
+    assert (pushed.history("loss"), pushed.history("val_loss")) == ([0.5, 0.25, 0.125], [None])
