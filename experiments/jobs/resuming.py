@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from experiments.jobs import launching
 from experiments.models import Execution, Status
-from experiments.models.lifecycle import LOST_AFTER, WORKER_LOST, resumable
+from experiments.models.lifecycle import LOST_AFTER, WORKER_LOST, announce_lost, resumable
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,10 @@ def resume_or_fail(pk: int, reason: str) -> bool:
         if Execution.objects.requeue_to_resume(pk, attempts, reason, job_id_for(pk, attempts + 2)):
             log.warning("Execution %s: %s; queued again to resume (attempt %s)", pk, reason, attempts + 2)
             transaction.on_commit(lambda: launching.requeue(pk))
+            announce_lost(Execution, pk, reason, attempts + 1, resumed=True)
             return True
-    Execution.objects.fail(pk, reason, [Status.RUNNING])
+    if Execution.objects.fail(pk, reason, [Status.RUNNING]):
+        announce_lost(Execution, pk, reason, attempts + 1, resumed=False)
     return False
 
 
