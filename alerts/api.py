@@ -34,7 +34,9 @@ class RuleIn(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
     scope: Literal["run", "experiment", "sweep", "mine", "everyone"]
-    kind: Literal["finished", "failed", "cancelled", "threshold", "nan", "stalled"]
+    kind: Literal[
+        "finished", "failed", "cancelled", "threshold", "nan", "stalled", "worker_lost", "sweep_finished", "new_best"
+    ]
     channel: Literal["email", "webhook", "in_app"]
     execution: int | None = None
     experiment: str | None = pydantic.Field(default=None, max_length=255)

@@ -21,6 +21,7 @@ from rq import Retry
 from rq.job import Job
 
 from experiments.models import Execution, Status
+from sweeps.models import Sweep
 
 from .models import Delivery, Progress, Rule
 from .rules import Event, Match, kinds_for, match
@@ -145,6 +146,47 @@ def on_epoch_recorded(sender: Any, pk: int, epoch: int, metrics: dict[str, float
     except Exception:
         log.exception("Could not note run %s's epoch %s for stalled alerts", pk, epoch)
     _safely(Event(pk, "epoch", epoch=epoch, metrics=metrics))
+
+
+def on_run_lost(sender: Any, pk: int, reason: str, attempt: int, resumed: bool, **kwargs: Any) -> None:
+    """``run_lost``: a running run's worker, work horse or machine died (the reaper or a heartbeat saw it)."""
+    _safely(Event(pk, "lost", facts={"reason": reason, "attempt": attempt, "resumed": resumed}))
+
+
+def on_new_best_trial(
+    sender: Any, sweep: int, execution: int, number: int, metric: str, value: float, **kwargs: Any
+) -> None:
+    """``new_best_trial``: a sweep's trial beat every other told one."""
+    facts = {"sweep": sweep, "number": number, "metric": metric, "value": value}
+    _safely(Event(execution, "best", facts=facts))
+
+
+def on_sweep_finished(sender: Any, sweep: int, **kwargs: Any) -> None:
+    """``sweep_finished``: told about the sweep's best trial's run (else its last trial's: a delivery is of a run)."""
+    try:
+        _sweep_finished(sweep)
+    except Exception:
+        log.exception("Could not fire the alerts of sweep %s finishing", sweep)
+
+
+def _sweep_finished(sweep_id: int) -> None:
+    sweep = Sweep.objects.filter(pk=sweep_id).first()
+    if sweep is None:
+        return
+    trials = sweep.trials.filter(execution__isnull=False)
+    order = "-value" if sweep.direction == "maximize" else "value"
+    best = trials.filter(value__isnull=False).order_by(order).first()
+    run = best or trials.order_by("-number").first()
+    if run is None or run.execution_id is None:
+        log.warning("Sweep %s finished without a trial that ran: no run to tell its alerts about", sweep_id)
+        return
+    facts = {
+        "sweep": sweep_id,
+        "trials": sweep.trials.count(),
+        "metric": sweep.metric,
+        "best": best.value if best is not None else None,
+    }
+    fire(Event(run.execution_id, "sweep_finished", facts=facts))
 
 
 def fire_stalled(now: dt.datetime | None = None) -> int:

@@ -29,6 +29,9 @@ class Rule(models.Model):
         THRESHOLD = "threshold", "a metric crosses a threshold"
         NAN = "nan", "a metric is NaN or infinite"
         STALLED = "stalled", "no epoch for some minutes while running"
+        WORKER_LOST = "worker_lost", "its worker or machine gone (resumed or failed)"
+        SWEEP_FINISHED = "sweep_finished", "a sweep finished"
+        NEW_BEST = "new_best", "a new best trial of a sweep"
 
     class Channel(models.TextChoices):
         EMAIL = "email", "e-mail"

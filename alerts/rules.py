@@ -12,7 +12,7 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from experiments.models import Status
 from experiments.pipeline.names import metric_name_problem
@@ -63,8 +63,11 @@ def parse_condition(text: str) -> tuple[str, str, float]:
 
 @dataclass(frozen=True)
 class Event:
-    """What a run did: ``ended`` (with its ``status``), an ``epoch`` ended (with its ``metrics`` as logged), or
-    ``stalled`` (no epoch for ``idle_minutes``; ``epoch`` is the last one ended)."""
+    """What a run did: ``ended`` (with its ``status``), an ``epoch`` ended (with its ``metrics`` as logged),
+    ``stalled`` (no epoch for ``idle_minutes``; ``epoch`` is the last one ended), ``lost`` (its worker, work horse or
+    machine died: ``facts`` has reason, attempt, resumed), ``best`` (it is its sweep's new best trial: ``facts`` has
+    sweep, number, metric, value) or ``sweep_finished`` (its sweep, whose best or last trial it is, finished:
+    ``facts`` has sweep, trials, metric, best)."""
 
     execution: int
     what: str
@@ -72,6 +75,7 @@ class Event:
     epoch: int = 0
     metrics: dict[str, float | None] = field(default_factory=dict)
     idle_minutes: float = 0.0
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,11 +93,18 @@ def kinds_for(event: Event) -> list[str]:
         return [ENDINGS[event.status]] if event.status in ENDINGS else []
     if event.what == "epoch":
         return ["threshold", "nan"]
-    return ["stalled"] if event.what == "stalled" else []
+    return {
+        "stalled": ["stalled"],
+        "lost": ["worker_lost"],
+        "best": ["new_best"],
+        "sweep_finished": ["sweep_finished"],
+    }.get(event.what, [])
 
 
 def match(rule: Rule, event: Event) -> Match | None:
     """Whether ``rule`` fires on ``event`` (its scope already matched), and how it says so."""
+    if event.what in ("lost", "best", "sweep_finished"):
+        return _of_machines_and_sweeps(rule, event)
     if event.what == "ended" and ENDINGS.get(event.status) == rule.kind:
         return Match(rule.kind, f"{rule.kind}", {"status": event.status})
     if event.what == "epoch" and rule.kind == "threshold" and rule.operator in OPERATORS:
@@ -113,4 +124,24 @@ def match(rule: Rule, event: Event) -> Match | None:
             said = f"no epoch for {event.idle_minutes:.0f} min (the last: {event.epoch})"
             # Once per stall: a run that moves on and stalls again is told again.
             return Match(f"stalled@{event.epoch}", said, {"idle_minutes": round(event.idle_minutes, 1)})
+    return None
+
+
+def _of_machines_and_sweeps(rule: Rule, event: Event) -> Match | None:
+    """The kinds whose event is one fact, said as it is: a run's worker gone, a sweep's new best, a sweep's end."""
+    facts = event.facts
+    if event.what == "lost" and rule.kind == "worker_lost":
+        then = "queued again to resume from its kept state" if facts.get("resumed") else "failed"
+        said = f"its worker or machine went away ({facts.get('reason', '')}); {then}"
+        # Once per attempt: a run resumed and lost again is told again.
+        return Match(f"worker_lost@{facts.get('attempt', 1)}", said, dict(facts))
+    if event.what == "best" and rule.kind == "new_best":
+        said = f"new best trial #{facts.get('number')} of sweep {facts.get('sweep')}: {facts.get('metric')} = "
+        return Match("new_best", said + f"{float(facts.get('value', math.nan)):.6g}", dict(facts))
+    if event.what == "sweep_finished" and rule.kind == "sweep_finished":
+        best = facts.get("best")
+        said = f"sweep {facts.get('sweep')} finished ({facts.get('trials')} trials); " + (
+            f"best {facts.get('metric')} = {best:.6g} (this run)" if best is not None else "no trial scored"
+        )
+        return Match("sweep_finished", said, dict(facts))
     return None

@@ -11,27 +11,37 @@ through MLflow's client as a script would sync them (a run, its params, its metr
 
     python -m bench.push [--runs 1000] [--epochs 100] [--no-mlflow]
 
-Goal (issue 28): at least 10x MLflow's time (the ratio printed is MLflow's time / the push's).
+Then the same runs pushed to a fresh ``up`` whose web server (gunicorn) is killed with SIGKILL once half
+of them are there, ``up`` started again and the push run again: the executions counted (one per folder)
+and every stored folder compared with the client's.
+
+Goal (issue 28): at least 10x MLflow's time (the ratio printed is MLflow's time / the push's); an
+interrupted push resumed loses nothing and duplicates nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
+import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
+
 import gymnos_track
 from bench.stack import free_port, fresh
-from gymnos_track.push import push
+from gymnos_track.push import find_runs, push
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ("loss", "val_loss", "accuracy", "val_accuracy")
@@ -58,24 +68,47 @@ def _wait_for(condition, what, seconds=300):
         time.sleep(0.1)
 
 
-def _gymnos(local, runs):
-    work, env = fresh("push")
-    env.update(PYTHONUNBUFFERED="1")
+def _up(work, env):
+    """``manage.py up --workers 0`` on ``work``'s var/; returns (the process, the server's URL, a push-only token)."""
     port = free_port()
-    log = open(work / "up.log", "wb")
+    log = open(work / "up.log", "ab")
+    start = log.tell()
     up = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "up", "--workers", "0", "--bind", f"127.0.0.1:{port}"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    log.close()
     try:
-        _wait_for(lambda: b"Log in as:" in (work / "up.log").read_bytes() or up.poll() is not None, "up")
-        if up.poll() is not None:
-            raise SystemExit("up did not start:\n" + (work / "up.log").read_text()[-3000:])
-        token = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), "api_token", "admin", "--rotate", "--push-only"],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-        ).stdout.strip().splitlines()[-1]  # fmt: skip
-        server = f"http://127.0.0.1:{port}"
+        _wait_for(lambda: b"Log in " in (work / "up.log").read_bytes()[start:] or up.poll() is not None, "up")
+    except BaseException:  # Ctrl-C while it starts: no stack left behind
+        _stop(up)
+        raise
+    if up.poll() is not None:
+        raise SystemExit("up did not start:\n" + (work / "up.log").read_text()[-3000:])
+    token = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "api_token", "admin", "--rotate", "--push-only"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    ).stdout.strip().splitlines()[-1]  # fmt: skip
+    return up, f"http://127.0.0.1:{port}", token
+
+
+def _stop(up):
+    up.send_signal(signal.SIGINT)
+    up.wait(60)
+
+
+def _rows(work):
+    database = sqlite3.connect(work / "var" / "gymnos.sqlite3")
+    return database.execute(
+        "select count(*), count(distinct folder_name), sum(status = 'succeeded') from experiments_execution"
+    ).fetchone()
+
+
+def _gymnos(local, runs):
+    work, env = fresh("push")
+    env.update(PYTHONUNBUFFERED="1")
+    up, server, token = _up(work, env)
+    try:
         started = time.perf_counter()
         first = push(local, server, token, progress=None)
         pushed = time.perf_counter() - started
@@ -83,15 +116,54 @@ def _gymnos(local, runs):
         again = push(local, server, token, progress=None)
         repeated = time.perf_counter() - started
     finally:
-        up.send_signal(signal.SIGINT)
-        up.wait(60)
-        log.close()
-    database = sqlite3.connect(work / "var" / "gymnos.sqlite3")
-    rows = database.execute("select count(*), sum(status = 'succeeded') from experiments_execution").fetchone()
+        _stop(up)
+    rows, _, succeeded = _rows(work)
     assert len(first.pushed) == runs, (first.line(), list(first.refused.values())[:3])
     assert len(again.existed) == runs, again.line()
     assert not again.pushed, again.line()
-    return pushed, repeated, rows
+    return pushed, repeated, (rows, succeeded)
+
+
+def _stored(executions):
+    """The run folders in place under ``executions`` (staging not counted)."""
+    return sum(1 for name in os.listdir(executions) if not name.startswith(".")) if executions.is_dir() else 0
+
+
+def _files(folder):
+    return {path.relative_to(folder): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def _interrupted(local, runs):
+    """Push to ``up``, kill its web server (gunicorn, master and workers: SIGKILL) once half the runs are there,
+    start ``up`` again and push again: (runs there at the kill, the second push's report, rows, folders equal)."""
+    work, env = fresh("push-killed")
+    env.update(PYTHONUNBUFFERED="1")
+    up, server, token = _up(work, env)
+    stored = work / "trainings" / "bench" / "executions"
+    outcome: dict[str, object] = {}
+
+    def pushing():
+        try:
+            outcome["report"] = push(local, server, token, progress=None)
+        except OSError as exc:  # the server gone mid-request
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=pushing)
+    try:
+        thread.start()
+        there = functools.partial(_stored, stored)
+        _wait_for(lambda: there() >= runs // 2 or not thread.is_alive(), "half the runs pushed")
+        web = next(child for child in psutil.Process(up.pid).children() if "gunicorn" in " ".join(child.cmdline()))
+        os.killpg(web.pid, signal.SIGKILL)
+        at_kill = there()
+        thread.join(120)
+        up.wait(60)  # up stops when its web server is gone
+        up, server, token = _up(work, env)
+        second = push(local, server, token, progress=None)
+    finally:
+        _stop(up)
+    same = all(_files(folder) == _files(stored / folder.name) for folder in find_runs(local))
+    return at_kill, "error" in outcome, second, _rows(work), same
 
 
 def _mlflow(runs, epochs, workers=4):
@@ -164,6 +236,13 @@ def main():
     print(f"push to manage.py up:        {pushed:7.2f} s  {args.runs / pushed:7.1f} runs/s  "
           f"({rows:,} executions indexed, {succeeded:,} succeeded)")  # fmt: skip
     print(f"push again (nothing new):    {repeated:7.2f} s  {rows:,} executions still")
+    at_kill, cut, second, (killed_rows, folders, killed_ok), same = _interrupted(local, args.runs)
+    ended = "failed" if cut else "had ended"
+    print(
+        f"push cut off by the server's SIGKILL at {at_kill:,} of {args.runs:,} runs (the push {ended}), "
+        f"up started again, pushed again: {second.line()}; {killed_rows:,} executions for {folders:,} folders, "
+        f"{killed_ok:,} succeeded; every folder byte-equal to the client's: {'yes' if same else 'NO'}"
+    )
     if args.no_mlflow:
         return
     mlflow_seconds = _mlflow(args.runs, args.epochs)

@@ -21,7 +21,9 @@ Nothing here imports Keras, so the web process may load every feature's registra
   sweep: its trials reserved but never queued, its advance lost; alerts: the runs that stalled, the retries due).
 - Folder readers for sync: ``experiments.index.reader.register``.
 - A run ending: ``experiments.models.lifecycle.execution_ended`` (a Django signal, sent on commit); an epoch
-  stored: ``epoch_recorded`` (the same, with each metric's value as logged, NaN included; alerts listen to both).
+  stored: ``epoch_recorded`` (the same, with each metric's value as logged, NaN included); a run's process lost
+  (its worker, work horse or machine): ``run_lost`` (the same; resumed or failed). Alerts listen to the three, and
+  to a sweep's ``sweeps.events`` (a new best trial, the sweep finished).
 """
 
 from __future__ import annotations

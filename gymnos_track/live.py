@@ -2,6 +2,14 @@
 
     run = start(experiment="mnist", live="http://gymnos:8000/publish/epoch/end/<token>/")
 
+Or, given a server and an API token (a push-only one will do), through the API, batched::
+
+    run = start(experiment="mnist", server="http://gymnos:8000", token="...")
+
+Each wake-up posts every pending epoch (up to 1,000) in one request to ``/api/push/live``, under the run's
+experiment and folder name: the server's row for the run is the one its folder is synced into when it is pushed,
+so the push completes that run and makes no second one (``ApiStream``).
+
 The URL is a run's RemoteMonitor URL (the dashboard's **New run -> Follow a run that trains somewhere
 else**, or a run page's). ``run.log`` hands its values to this stream (a dict update under a lock) and
 returns; the thread posts each pending epoch as Keras' RemoteMonitor does (a JSON body
@@ -30,17 +38,24 @@ class LiveStream:
     """The background poster of one run's epochs; ``put`` never blocks on the network."""
 
     def __init__(
-        self, url: str, max_pending: int = MAX_PENDING, timeout: float = 5.0, retry: tuple[float, float] | None = None
+        self,
+        url: str,
+        max_pending: int = MAX_PENDING,
+        timeout: float = 5.0,
+        retry: tuple[float, float] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PushError(f"live={url!r}: expected the run's RemoteMonitor URL, http(s)://host/publish/epoch/end/...")
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
         self.parts, self.timeout, self.retry, self.max_pending = parts, timeout, retry or RETRY, max_pending
         self.pending: dict[int, dict[str, float | None]] = {}  # guarded by lock: the training thread adds
         self.lock = threading.Lock()
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.sent = self.dropped = 0
+        self.requests = 0  # posts the server answered
         self.error = ""  # the last try's failure, while it lasts
         self.refused = ""  # the last epoch the server refused for good
         self.connection: http.client.HTTPConnection | None = None
@@ -103,7 +118,7 @@ class LiveStream:
                 self.connection = kind(self.parts.hostname or "", self.parts.port, timeout=self.timeout)
             path = self.parts.path + (f"?{self.parts.query}" if self.parts.query else "")
             body = json.dumps(payload).encode()
-            self.connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+            self.connection.request("POST", path, body=body, headers=self.headers)
             response = self.connection.getresponse()
             answer = response.read(4096)
         except (OSError, http.client.HTTPException) as exc:
@@ -112,10 +127,38 @@ class LiveStream:
                 self.connection.close()
             self.connection = None
             return False
+        self.requests += 1
         if response.status >= 500:
             self.error = f"the server answered {response.status}"
             return False
         if response.status >= 400:  # refused for good (a revoked URL, a bad value): dropped, and said at the end
-            self.refused = f"the server refused epoch {payload['epoch']} ({response.status}): {answer[:200]!r}"
+            self.refused = f"the server refused epoch {payload.get('epoch')} ({response.status}): {answer[:200]!r}"
         self.error = ""  # the server answers again
         return True
+
+
+BATCH = 1_000  # epochs a request (the server's bound)
+
+
+class ApiStream(LiveStream):
+    """The epochs of run ``experiment/folder`` to ``server``'s ``/api/push/live`` with an API token, batched: each
+    wake-up sends what is pending (up to ``BATCH`` epochs a request) in one request."""
+
+    def __init__(self, server: str, token: str, experiment: str, folder: str, **kwargs: Any) -> None:
+        super().__init__(server.rstrip("/") + "/api/push/live", headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        self.run = {"experiment": experiment, "folder": folder}
+
+    def _drain(self) -> bool:
+        while True:
+            with self.lock:
+                if not self.pending:
+                    return True
+                batch = list(self.pending.items())[:BATCH]
+            epochs = [{"epoch": epoch, "metrics": values} for epoch, values in batch]
+            if not self._post({**self.run, "epochs": epochs}):
+                return False
+            with self.lock:
+                for epoch, values in batch:
+                    if self.pending.get(epoch) is values:  # not logged again meanwhile
+                        del self.pending[epoch]
+            self.sent += len(batch)

@@ -31,10 +31,13 @@ import traceback
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .layout import ARTIFACTS, LOG_TIME_FORMAT, create_execution_dir, metric_name_problem, shown
-from .live import LiveStream
+from .live import ApiStream, LiveStream
+
+if TYPE_CHECKING:
+    from .steps import StepWriter
 
 # Beside the seed's files: who wrote the folder (sync reads the config as a script's own, not as an engine
 # config) and which process, so a run whose process is gone reads as failed at once.
@@ -44,6 +47,7 @@ VERSION = 1
 # The bounds of what a script may log (sync's own bounds are the same or wider: GYMNOS_MAX_EPOCHS).
 MAX_METRICS = 1_000  # metric names in one run
 MAX_EPOCHS = 1_000_000
+MAX_STEP = 2**62  # steps.h5 keeps them as int64
 MAX_CONFIG_BYTES = 1 << 20  # what a launch accepts (experiments.pipeline.jsonlimits.MAX_BYTES)
 MAX_CONFIG_DEPTH = 64  # experiments.pipeline.jsonlimits.MAX_DEPTH
 MAX_TAGS = 50
@@ -65,6 +69,8 @@ def start(
     root: str | os.PathLike[str] | None = None,
     flush_seconds: float = FLUSH_SECONDS,
     live: str | None = None,
+    server: str | None = None,
+    token: str | None = None,
 ) -> Run:
     """Start a run: create ``<root>/<experiment>/executions/<time>/`` and write its config.
 
@@ -76,8 +82,10 @@ def start(
     with ``{"experiment": {"name": experiment, "tags": tags}}`` added, as the engine's configs have it.
     ``live``, a run's RemoteMonitor URL on a Gymnos server, also streams each epoch there from a thread
     (``gymnos_track.live``): only then is a thread started, and a server that is down never blocks ``log``.
+    ``server`` and ``token`` (an API token; push-only will do) stream them through the API instead, batched, to the
+    run its folder becomes on that server when pushed (``gymnos_track.live.ApiStream``).
     """
-    return Run(experiment, config, tags, root, flush_seconds, live)
+    return Run(experiment, config, tags, root, flush_seconds, live, server, token)
 
 
 class Run:
@@ -91,8 +99,12 @@ class Run:
         root: str | os.PathLike[str] | None = None,
         flush_seconds: float = FLUSH_SECONDS,
         live: str | None = None,
+        server: str | None = None,
+        token: str | None = None,
     ) -> None:
         _check_experiment(experiment)
+        if (server is None) != (token is None) or (server is not None and live is not None):
+            raise TrackError("to stream live, give live=URL (a RemoteMonitor URL), or server= and token= together")
         tags = _checked_tags(tags)
         document = _checked_config(experiment, config, tags)
         self.root = Path(root if root is not None else os.environ.get("GYMNOS_TRAININGS_ROOT") or "trainings")
@@ -100,6 +112,9 @@ class Run:
         self.metrics: dict[str, list[float]] = {}
         self.epoch = -1  # the last epoch logged
         self.status: str | None = None
+        self.step = 0  # the last step logged (steps count from 1, as the engine's do)
+        self.steps: StepWriter | None = None  # steps.h5, opened at the first step logged (h5py imported then)
+        self._step_names: set[str] = set()  # checked once
         self.started = time.monotonic()
         self._flushed = 0.0
         self._stamp_second = -1
@@ -113,12 +128,20 @@ class Run:
         self._line("INFO", f"Running experiment: {self.path.name} ...")
         self._line("INFO", f"Creating directory to save training results ({self.path})")
         self._write_metrics(running=True)
-        self.live = LiveStream(live) if live else None
+        self.live: LiveStream | None = LiveStream(live) if live else None
+        if server is not None and token is not None:
+            self.live = ApiStream(server, token, experiment, self.path.name)
 
     # --- what a script calls -------------------------------------------------------------------
 
-    def log(self, values: Mapping[str, Any], epoch: int | None = None) -> None:
-        """Record one epoch's values (``{"loss": 0.31, "val_loss": 0.42}``).
+    def log(self, values: Mapping[str, Any], epoch: int | None = None, step: int | None = None) -> None:
+        """Record one epoch's values (``{"loss": 0.31, "val_loss": 0.42}``), or with ``step=N`` one training step's.
+
+        With ``step`` (counting from 1 over the whole run, as the engine counts batches), the values go to
+        ``steps.h5`` in the engine's per-step format (the run page's step charts), not to the epochs; steps only go
+        forward. The names a run logs per step are those of its first step (the file's layout is fixed when it is
+        first written, as the engine's is); h5py is imported at the first step. An epoch logged after steps marks
+        where that epoch ended, at the last step logged.
 
         ``epoch`` counts from 0 (as Keras' ``on_epoch_end`` does); left out, it is the epoch after the
         last one. Logging the same epoch again adds or replaces names in it; an earlier one is refused.
@@ -126,6 +149,10 @@ class Run:
         Values are anything ``float()`` takes (Python, NumPy and torch scalars); NaN and infinity
         are kept, written as Python writes them (``NaN``, ``Infinity``), as the engine does.
         """
+        if step is not None:
+            if epoch is not None:
+                raise TrackError(f"run.log(epoch={epoch!r}, step={step!r}): give one of them, a step or an epoch")
+            return self._log_step(values, step)
         if epoch is None:
             epoch = self.epoch + 1
         elif not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
@@ -136,10 +163,35 @@ class Run:
             raise TrackError(f"epoch {epoch}: a run holds at most {MAX_EPOCHS:,} epochs")
         checked = self.log_values(values, epoch, f"Epoch {epoch + 1}")
         self.epoch = epoch
+        if self.steps is not None:
+            self.steps.epoch_end(self.step)
         if self.live is not None:
             self.live.put(epoch, checked)
         if time.monotonic() - self._flushed >= self.flush_seconds:
             self._write_metrics(running=True)
+
+    def _log_step(self, values: Mapping[str, Any], step: int) -> None:
+        if self.status is not None:
+            raise TrackError(f"the run {self.path.name} has ended ({self.status}); start() a new one to log more")
+        if not isinstance(step, int) or isinstance(step, bool) or not 0 < step < MAX_STEP:
+            raise TrackError(f"step={step!r}: expected an integer from 1")
+        if step < self.step:
+            raise TrackError(f"step {step} is before step {self.step}, already logged; steps only go forward")
+        if not isinstance(values, Mapping):
+            raise TrackError(f"run.log takes {{name: number}}, not {type(values).__name__}")
+        for name in values:
+            if name not in self._step_names:
+                problem = metric_name_problem(name) if isinstance(name, str) else "a metric name must be text"
+                if problem:
+                    raise TrackError(f"{problem} (in run.log, step {step})")
+        checked = _numbers(values)
+        self._step_names.update(values)
+        if self.steps is None:
+            from .steps import STEPS_FILE, StepWriter
+
+            self.steps = StepWriter(self.path / STEPS_FILE)
+        self.steps.append(step, dict(checked))
+        self.step = step
 
     def log_values(self, values: Mapping[str, Any], epoch: int, said: str) -> list[tuple[str, float]]:
         """Put ``values`` at ``epoch`` of their histories and say them in the log as ``said: ...``; all of
@@ -210,6 +262,8 @@ class Run:
         if status not in ("finished", "failed", "interrupted"):
             raise TrackError(f"status={status!r}: expected 'finished', 'failed' or 'interrupted'")
         self.status = status
+        if self.steps is not None:
+            self.steps.close()
         if self.live is not None:
             unsent = self.live.close()
             if unsent or self.live.dropped or self.live.refused:

@@ -90,6 +90,10 @@ EMBEDDED_REDIS_SOCKET = _embedded_redis_socket()
 GYMNOS_SYNC_STALE_MINUTES = envint("GYMNOS_SYNC_STALE_MINUTES", 30)
 if GYMNOS_SYNC_STALE_MINUTES < 1:
     raise ImproperlyConfigured(f"GYMNOS_SYNC_STALE_MINUTES={GYMNOS_SYNC_STALE_MINUTES}: expected at least 1 (minutes)")
+# A push begun and never finished (its client gone for good) is removed by the reaper after this long unchanged.
+GYMNOS_PUSH_STAGING_HOURS = envint("GYMNOS_PUSH_STAGING_HOURS", 24)
+if GYMNOS_PUSH_STAGING_HOURS < 1:
+    raise ImproperlyConfigured(f"GYMNOS_PUSH_STAGING_HOURS={GYMNOS_PUSH_STAGING_HOURS}: expected at least 1 (hours)")
 # Runs deleted at least this many days ago are removed for good by `manage.py empty_trash`.
 GYMNOS_TRASH_DAYS = envint("GYMNOS_TRASH_DAYS", 30)
 if GYMNOS_TRASH_DAYS < 0:

@@ -43,7 +43,7 @@ from experiments.pipeline.build_check import build_problems, network_key
 from experiments.pipeline.config import TrainingConfig
 from experiments.pipeline.errors import Problem
 
-from . import paths, study
+from . import events, paths, study
 from .models import ABANDONED_AFTER, Sweep, Trial
 
 log = logging.getLogger(__name__)
@@ -94,8 +94,21 @@ def tell_ended(sweep: Sweep, opened: optuna.Study | None = None) -> int:
             study.tell(sweep, trial.optuna_number, outcome, value, opened)
         # The outcome is written once the study knows it: a sweep finishes only when every trial has one.
         Trial.objects.filter(pk=trial.pk).update(outcome=outcome, value=value, error=error or F("error"))
+        if value is not None and trial.execution_id is not None and _beats_the_others(sweep, trial, value):
+            _announce_best(sweep, trial, value)
         count += 1
     return count
+
+
+def _beats_the_others(sweep: Sweep, trial: Trial, value: float) -> bool:
+    """Whether ``value`` is better than every other told trial's objective (a tie is no new best)."""
+    at_least_as_good = {"value__gte" if sweep.direction == "maximize" else "value__lte": value}
+    return not sweep.trials.exclude(pk=trial.pk).filter(value__isnull=False, **at_least_as_good).exists()
+
+
+def _announce_best(sweep: Sweep, trial: Trial, value: float) -> None:
+    facts = {"sweep": sweep.pk, "execution": trial.execution_id, "number": trial.number, "metric": sweep.metric}
+    transaction.on_commit(lambda: events.new_best_trial.send(sender=Sweep, value=value, **facts))
 
 
 def _outcome(sweep: Sweep, trial: Trial) -> tuple[str, float | None, str]:
@@ -214,7 +227,10 @@ def finish_if_done(sweep: Sweep) -> bool:
     telling = trials.filter(outcome="", told_at__gt=timezone.now() - ABANDONED_AFTER)
     if trials.count() < sweep.trials_total or trials.filter(told_at__isnull=True).exists() or telling.exists():
         return False
-    return Sweep.objects.finish(sweep.pk)
+    if not Sweep.objects.finish(sweep.pk):
+        return False
+    transaction.on_commit(lambda: events.sweep_finished.send(sender=Sweep, sweep=sweep.pk))
+    return True
 
 
 def due_for_importance(sweep: Sweep) -> bool:

@@ -140,6 +140,13 @@ def test_subscribing_to_an_experiment_and_a_sweep(ada, run):
     )  # fmt: skip
     client.post(f"/alerts/sweeps/{sweep.pk}/", {"kind": "stalled", "stall_minutes": "30", "channel": "in_app"})
     assert Rule.objects.get(scope="sweep").stall_minutes == 30
+    client.post(f"/alerts/sweeps/{sweep.pk}/", {"kind": "new_best", "channel": "in_app"})
+    made = api_post(client, {"scope": "sweep", "sweep": sweep.pk, "kind": "sweep_finished", "channel": "in_app"})
+    assert made.status_code == 201, made.content
+    api_post(client, {"scope": "mine", "kind": "worker_lost", "channel": "in_app"})
+    kinds = set(Rule.objects.values_list("kind", flat=True))
+    assert kinds == {"threshold", "stalled", "new_best", "sweep_finished", "worker_lost"}
+    assert "a new best trial of a sweep" in client.get("/alerts/").content.decode()
 
 
 def test_a_bad_condition_is_said_and_no_rule_made(ada, run):

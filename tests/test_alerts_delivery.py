@@ -280,3 +280,20 @@ def test_deliveries_whose_job_redis_lost_are_settled_by_the_reaper(real_queues, 
     assert Delivery.objects.get(pk=pending.pk).status == "sent"
     lost = Delivery.objects.get(pk=sending.pk)
     assert (lost.status, lost.reason) == ("failed", "its worker stopped while sending it; it may have been sent")
+
+
+def test_a_run_whose_machine_went_away_fires_worker_lost_once_when_the_reaper_sees_it(real_queues, hook, ada, running):
+    rule(ada, kind=Rule.Kind.WORKER_LOST, webhook_url=hook.url)
+    rule(ada, kind=Rule.Kind.SWEEP_FINISHED, webhook_url=hook.url)  # not this event
+    Execution.objects.filter(pk=running.pk).update(heartbeat_at=timezone.now() - dt.timedelta(minutes=5))
+
+    assert reap()["check for lost workers"] == 1
+    assert reap()["check for lost workers"] == 0  # seen once: the run has failed
+    work()
+
+    (post,) = hook.received
+    assert post["json"]["alert"]["event"] == "worker_lost@1"
+    assert post["json"]["run"]["status"] == "failed"
+    assert "its worker or machine went away (worker lost" in post["json"]["message"]
+    assert post["json"]["message"].endswith("; failed")
+    assert Delivery.objects.get().status == "sent"

@@ -1,5 +1,9 @@
 """Alerts on real runs: two tiny Keras trainings, one that diverges, trained by a real ``rqworker`` process, fire
-their owner's threshold, NaN and end rules once each to a webhook receiver on 127.0.0.1 (sent by that worker)."""
+their owner's threshold, NaN and end rules once each to a webhook receiver on 127.0.0.1 (sent by that worker); a
+worker killed mid-run fires worker_lost once; a sweep's trials fire new_best, and its end sweep_finished, once."""
+
+import os
+import signal
 
 import pytest
 from django.contrib.auth.models import User
@@ -7,6 +11,9 @@ from django.contrib.auth.models import User
 from alerts.models import Delivery, Rule
 from experiments.jobs import launching
 from experiments.models import Execution
+from sweeps import study
+from sweeps.launching import launch_sweep
+from sweeps.models import Trial
 from tests.alert_receivers import Webhook
 from tests.helpers import tiny
 from tests.workers import WorkerProcess, flush, queues_at, wait_for, worker_env
@@ -52,3 +59,90 @@ def test_real_runs_fire_each_of_their_rules_once(settings, tmp_path, monkeypatch
         worker.stop()
         hook.close()
         flush()
+
+
+def test_a_worker_killed_mid_run_fires_worker_lost_once(settings, tmp_path, monkeypatch):
+    hook = Webhook()
+    monkeypatch.setenv("GYMNOS_WEBHOOK_HOSTS", f"127.0.0.1:{hook.port}")
+    monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "tests.hooks")
+    settings.RQ_QUEUES = queues_at()
+    settings.GYMNOS_TRAININGS_ROOT = tmp_path / "trainings"
+    flush()
+    ada = User.objects.create_user("ada", password="pw-ada-123")
+    watching = {"scope": Rule.Scope.MINE, "channel": Rule.Channel.WEBHOOK, "webhook_url": hook.url, "owner": ada}
+    Rule.objects.create(kind=Rule.Kind.WORKER_LOST, **watching)
+    env = worker_env(tmp_path / "trainings", tmp_path / "cache", GYMNOS_WEBHOOK_HOSTS=f"127.0.0.1:{hook.port}")
+    doomed = WorkerProcess({**env, "GYMNOS_TEST_EPOCH_PAUSE": "0.5"}, tmp_path / "doomed.log")
+    sender = None
+    try:
+        doomed.wait_ready()
+        paused = tiny(epochs=40, callbacks=[{"type": "lambda_callback", "on_epoch_end": "tests.hooks.pause"}])
+        run = launching.launch(paused, user=ada)
+        wait_for(lambda: Execution.objects.get(pk=run.pk).epochs >= 1, timeout=120, message="the run training")
+        os.kill(doomed.process.pid, signal.SIGKILL)  # the worker gone, as with its machine
+        sender = WorkerProcess(env, tmp_path / "sender.log")  # sends the alert its horse queued as it saw that
+        wait_for(lambda: len(hook.received) >= 1, timeout=120, message="the worker_lost alert")
+        (post,) = hook.received
+        assert (post["json"]["run"]["id"], post["json"]["alert"]["event"]) == (run.pk, "worker_lost@1")
+        assert "worker lost" in post["json"]["message"]
+        assert Execution.objects.get(pk=run.pk).status == "failed"
+        wait_for(lambda: Delivery.objects.get().status == "sent", timeout=30, message="marked sent")
+    finally:
+        doomed.stop()
+        if sender is not None:
+            sender.stop()
+        hook.close()
+        flush()
+
+
+def test_a_sweep_on_a_real_worker_fires_new_best_per_better_trial_and_finished_once(settings, tmp_path, monkeypatch):
+    hook = Webhook()
+    monkeypatch.setenv("GYMNOS_WEBHOOK_HOSTS", f"127.0.0.1:{hook.port}")
+    settings.RQ_QUEUES = queues_at()
+    settings.GYMNOS_TRAININGS_ROOT = tmp_path / "trainings"
+    flush()
+    ada = User.objects.create_user("ada", password="pw-ada-123")
+    sweep = launch_sweep(
+        {
+            "name": "alerted",
+            "base": tiny(epochs=2),
+            "parameters": {"model.compilation.optimizer.learning_rate": {"choice": [0.001, 0.01, 0.1]}},
+            "method": "grid",
+        },
+        user=ada,
+    )
+    watching = {"scope": Rule.Scope.SWEEP, "sweep": sweep, "channel": Rule.Channel.WEBHOOK, "webhook_url": hook.url}
+    Rule.objects.create(owner=ada, kind=Rule.Kind.NEW_BEST, **watching)
+    Rule.objects.create(owner=ada, kind=Rule.Kind.SWEEP_FINISHED, **watching)
+    worker = WorkerProcess(
+        worker_env(tmp_path / "trainings", tmp_path / "cache", GYMNOS_WEBHOOK_HOSTS=f"127.0.0.1:{hook.port}"),
+        tmp_path / "worker.log",
+    )
+    try:
+        wait_for(
+            lambda: any(post["json"]["alert"]["event"] == "sweep_finished" for post in hook.received),
+            timeout=300,
+            message="the sweep_finished alert",
+        )
+        sweep.refresh_from_db()
+        assert sweep.status == "finished"
+        trials = list(Trial.objects.filter(sweep=sweep).order_by("number"))
+        scores = {trial.execution_id: trial.value for trial in trials if trial.value is not None}
+        assert len(scores) == 3
+        values = list(scores.values())
+        # A trial is told as it ends, in order here (one worker): each that beat every earlier one was a new best.
+        better = [pk for index, (pk, value) in enumerate(scores.items()) if all(value < v for v in values[:index])]
+        best = min(scores, key=lambda pk: scores[pk])
+        events = [(post["json"]["run"]["id"], post["json"]["alert"]["event"]) for post in hook.received]
+        assert sorted(events) == sorted([(pk, "new_best") for pk in better] + [(best, "sweep_finished")])
+        (finished,) = [post for post in hook.received if post["json"]["alert"]["event"] == "sweep_finished"]
+        said = f"sweep {sweep.pk} finished (3 trials); best val_loss = {scores[best]:.6g} (this run)"
+        assert said in finished["json"]["message"]
+        wait_for(
+            lambda: set(Delivery.objects.values_list("status", flat=True)) == {"sent"}, timeout=30, message="all sent"
+        )
+    finally:
+        worker.stop()
+        hook.close()
+        flush()
+        study.close()

@@ -20,6 +20,7 @@ from experiments.files import list_downloads
 from experiments.index.sync import sync_trainings
 from experiments.models import Execution
 from experiments.pipeline import jsonlimits, load_config, run_experiment
+from experiments.steps import read_steps
 from gymnos_track.run import MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, TrackError
 from tests.helpers import ROOT, tiny
 
@@ -253,3 +254,51 @@ def test_a_live_server_that_never_answers_delays_nothing_and_the_log_says_what_w
     assert not run.live.thread.is_alive()
     assert "Live stream: 2 epoch(s) not sent (ConnectionRefusedError" in (run.path / "execution.log").read_text()
     assert json.loads((run.path / "metrics.json").read_text())["metrics"]["loss"] == [1.0, 0.5]  # the folder has them
+
+
+@pytest.mark.django_db
+@pytest.mark.training
+def test_per_step_values_sync_as_the_engines_step_metrics(tmp_path):
+    root = tmp_path / "trainings"
+    config = tiny(epochs=2)
+    config["training"]["log_every_steps"] = 1
+    engine = run_experiment(load_config(json.dumps(config)), root, tmp_path / "cache")
+    assert engine.succeeded
+    assert engine.path is not None
+    names = ("loss", "mean_absolute_error")
+    theirs = {name: read_steps(engine.path, name, points=10_000) for name in names}
+    history = json.loads((engine.path / "metrics.json").read_text())["metrics"]
+    ends = theirs["loss"]["epochs"]
+
+    with gymnos_track.start(experiment="script", root=root) as run:
+        for step in theirs["loss"]["step"]:
+            run.log({name: theirs[name]["value"][step - 1] for name in names}, step=step)
+            if step in ends:
+                epoch = ends.index(step)
+                run.log({name: history[name][epoch] for name in names}, epoch=epoch)
+        with pytest.raises(TrackError, match="step 1 is before step"):
+            run.log({"loss": 1.0}, step=1)
+        with pytest.raises(TrackError, match="give one of them"):
+            run.log({"loss": 1.0}, epoch=2, step=99)
+
+    assert sync_trainings(root).line() == "indexed 2, unchanged 0, errors 0"
+    ours, engines = _only("script"), _only("boston_housing")
+    assert ours.steps == engines.steps
+    assert set(ours.steps) == set(names)
+    for name in names:
+        assert read_steps(run.path, name, points=10_000) == theirs[name]
+    assert ours.history("loss") == history["loss"]
+
+
+def test_per_step_logging_imports_h5py_only_when_a_step_is_logged(tmp_path):
+    code = (
+        "import sys, gymnos_track\n"
+        f"run = gymnos_track.start(experiment='s', root={str(tmp_path)!r})\n"
+        "run.log({'loss': 1.0})\n"
+        "print('h5py' in sys.modules)\n"
+        "run.log({'loss': 0.5}, step=1)\n"
+        "run.finish()\n"
+        f"print('h5py' in sys.modules, sorted(m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS!r}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.split("\n")[:2] == ["False", "True []"]

@@ -6,6 +6,11 @@
          -> {"have": bytes}; 409 {"detail", "have"} when the server holds another number of bytes
     POST /api/push/finish  {"experiment", "folder", "sync"}  -> {"execution", "status", "created"}
     POST /api/push/sync    {"runs": [{"experiment", "folder"}]}  -> {"indexed", "unchanged", "errors"}
+    POST /api/push/live    {"experiment", "folder", "epochs": [{"epoch", "metrics"}]}
+         -> {"execution", "epochs", "ignored"}
+
+``live`` is the stream of a script training now (``gymnos_track.start(..., server=, token=)``): its epochs, in
+batches, go to the row the folder is synced into when it is pushed (``experiments.index.live``).
 
 A client pushing many folders finishes each with ``"sync": false`` and indexes them together at its
 end: sync's batches cost a fraction of one sync per folder.
@@ -27,7 +32,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from experiments.api.base import Detail, PushToken, forbidden_unless_allowed
-from experiments.index import push
+from experiments.index import live, push
 from experiments.pipeline import fileops
 
 router = Router(tags=["push"], auth=[PushToken()])  # a machine pushes: a token, no session
@@ -57,6 +62,23 @@ class Run(Schema):
 
 class Runs(Schema):
     runs: list[Run] = Field(max_length=push.MAX_SYNC + 1)
+
+
+class StreamedEpoch(Schema):
+    epoch: int = Field(ge=0, description="From 0, as Keras counts.")
+    metrics: dict[str, float | None] = Field(description="Its values; null for NaN or infinity.")
+
+
+class Streamed(Schema):
+    experiment: str = Field(max_length=1024)
+    folder: str = Field(max_length=1024)
+    epochs: list[StreamedEpoch] = Field(max_length=live.MAX_EPOCHS_A_BATCH + 1)
+
+
+class StreamedAnswer(Schema):
+    execution: int
+    epochs: int
+    ignored: bool = Field(description="True once the folder itself was pushed: the folder is the truth.")
 
 
 class Indexed(Schema):
@@ -156,4 +178,17 @@ def sync(request: HttpRequest, body: Runs) -> Status[Any]:
     try:
         return Status(200, push.sync_pushed(_root(), [(run.experiment, run.folder) for run in body.runs]))
     except push.PushRefused as exc:
+        return Status(400, {"detail": str(exc)})
+
+
+@router.post("/live", response={200: StreamedAnswer, 400: Detail, 403: Detail}, summary="Epochs of a run training now")
+def stream(request: HttpRequest, body: Streamed) -> Status[Any]:
+    """A batch of a tracked script's epochs as it trains; its folder, pushed at its end, completes the same run."""
+    denied = forbidden_unless_allowed(request)
+    if denied:
+        return denied
+    epochs = [(item.epoch, item.metrics) for item in body.epochs]
+    try:
+        return Status(200, live.record_streamed(request.user, body.experiment, body.folder, epochs))
+    except (push.PushRefused, ValueError) as exc:
         return Status(400, {"detail": str(exc)})

@@ -81,12 +81,17 @@ def _bound(path: str) -> int:
     }.get(path, MAX_FILE_BYTES)
 
 
-def check_manifest(experiment: str, folder: str, items: list[dict[str, Any]]) -> list[Item]:
-    """The manifest's files, each checked; ``PushRefused`` naming the first file (or name) that is not allowed."""
+def check_names(experiment: str, folder: str) -> None:
+    """``PushRefused`` unless both name a folder as sync reads it."""
     for name, what in ((experiment, "experiment name"), (folder, "run folder name")):
         problem = _name_problem(name, what)
         if problem:
             raise PushRefused(problem)
+
+
+def check_manifest(experiment: str, folder: str, items: list[dict[str, Any]]) -> list[Item]:
+    """The manifest's files, each checked; ``PushRefused`` naming the first file (or name) that is not allowed."""
+    check_names(experiment, folder)
     if len(items) > MAX_FILES:
         raise PushRefused(f"{folder}: {len(items):,} files; a pushed run holds at most {MAX_FILES:,}")
     seen: set[str] = set()
@@ -235,10 +240,7 @@ def begin(
 
 
 def _manifest(root: Path, experiment: str, folder: str) -> list[Item]:
-    for name, what in ((experiment, "experiment name"), (folder, "run folder name")):
-        problem = _name_problem(name, what)
-        if problem:
-            raise PushRefused(problem)
+    check_names(experiment, folder)
     _, _, manifest_file = _places(root, experiment, folder)
     try:
         data = files.read_file(root, manifest_file, 64 << 20)
@@ -313,10 +315,7 @@ def sync_pushed(root: Path, folders: list[tuple[str, str]]) -> dict[str, int]:
     if len(folders) > MAX_SYNC:
         raise PushRefused(f"{len(folders):,} folders to index; at most {MAX_SYNC:,} a request")
     for experiment, folder in folders:
-        for name, what in ((experiment, "experiment name"), (folder, "run folder name")):
-            problem = _name_problem(name, what)
-            if problem:
-                raise PushRefused(problem)
+        check_names(experiment, folder)
     report = sync_folders(root, folders)
     return {"indexed": report.indexed, "unchanged": report.unchanged, "errors": report.errors}
 

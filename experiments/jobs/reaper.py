@@ -22,7 +22,10 @@ or an idempotent enqueue, so any number of processes may reap at once. What it r
    d. an **alert delivery whose wait before its next attempt is over** (RQ keeps it in the scheduled registry,
       which workers without RQ's scheduler never empty): queued again;
    e. an **alert delivery whose job Redis lost**, 10 min old: queued again if it was pending, failed ("its worker
-      stopped while sending it") if it was being sent.
+      stopped while sending it") if it was being sent;
+
+4. a **push begun and never finished** (``/api/push``), nothing written to it for ``GYMNOS_PUSH_STAGING_HOURS``:
+   its staging folder and list removed (``experiments.index.staging``, through ``fileops``).
 
 A step that fails (the database or Redis away) is logged and the others still run; the next reap tries again.
 Database steps follow the connection rule of ``experiments.jobs.database``.
@@ -37,6 +40,7 @@ from collections.abc import Callable
 import redis
 
 from experiments.extensions import REAPERS
+from experiments.index import staging
 from experiments.jobs import database, launching, resuming
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,7 @@ REAP_SECONDS = 10
 CORE: list[tuple[str, Callable[[], int]]] = [
     ("check for lost workers", resuming.reap_lost),
     ("queue again the runs whose job Redis lost", launching.requeue_orphans),
+    ("remove abandoned pushes' staging", staging.reap_abandoned),
 ]
 
 

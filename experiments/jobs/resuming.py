@@ -33,7 +33,7 @@ from django.utils import timezone
 from experiments.jobs import launching
 from experiments.jobs.queues import check_redis
 from experiments.models import LIVE, Execution, Status
-from experiments.models.lifecycle import LOST_AFTER, WORKER_LOST, resumable
+from experiments.models.lifecycle import LOST_AFTER, WORKER_LOST, announce_lost, resumable
 from experiments.pipeline import ConfigError, Problem, load_config
 from experiments.pipeline.resume import STATE_FOLDER, StateError, read_kept
 
@@ -59,8 +59,10 @@ def resume_or_fail(pk: int, reason: str) -> bool:
         if Execution.objects.requeue_to_resume(pk, attempts, reason, job_id_for(pk, attempts + 2)):
             log.warning("Execution %s: %s; queued again to resume (attempt %s)", pk, reason, attempts + 2)
             transaction.on_commit(lambda: launching.requeue(pk))
+            announce_lost(Execution, pk, reason, attempts + 1, resumed=True)
             return True
-    Execution.objects.fail(pk, reason, [Status.RUNNING])
+    if Execution.objects.fail(pk, reason, [Status.RUNNING]):
+        announce_lost(Execution, pk, reason, attempts + 1, resumed=False)
     return False
 
 

@@ -68,6 +68,9 @@ execution_ended = Signal()
 # value at that epoch as it was logged, NaN and infinity included, which the index keeps as null): alerts on a
 # metric's threshold or a NaN listen to it.
 epoch_recorded = Signal()
+# A running run's process died without ending it (its work horse, its worker or its machine): sent on commit with
+# pk, reason (how it died), attempt (the attempt that was lost, from 1) and resumed (queued again, or failed).
+run_lost = Signal()
 
 LOST_AFTER = dt.timedelta(seconds=30)
 WORKER_LOST = (
@@ -213,6 +216,7 @@ class ExecutionTransitions(models.QuerySet[_Row]):
         stale = self.filter(status=Status.RUNNING, heartbeat_at__lt=now - LOST_AFTER)
         return sum(
             self._move(pk, [Status.RUNNING], Status.FAILED, error=WORKER_LOST, finished_at=now, heartbeat_at=None)
+            and announce_lost(self.model, pk, WORKER_LOST, attempts + 1, resumed=False)
             for pk, attempts, folder in list(stale.values_list("pk", "attempts", "folder_path"))
             if not resumable(attempts, folder)
         )
@@ -391,6 +395,12 @@ class ExecutionTransitions(models.QuerySet[_Row]):
                 self.model(pk=outcome.pk, status=target, error=error, finished_at=finished_at, status_before_missing="")
             )
         self.model._default_manager.bulk_update(moved, ["status", "error", "finished_at", "status_before_missing"])
+
+
+def announce_lost(sender: type[models.Model], pk: int, reason: str, attempt: int, resumed: bool) -> bool:
+    """Send ``run_lost`` on commit (alerts listen: a worker or its machine gone); returns True, for counting."""
+    transaction.on_commit(lambda: run_lost.send(sender=sender, pk=pk, reason=reason, attempt=attempt, resumed=resumed))
+    return True
 
 
 def _announce_epoch(sender: type[models.Model], pk: int, epoch: int, logged: dict[str, Any]) -> None:
