@@ -32,6 +32,7 @@ from experiments.extensions import RUN_CALLBACKS
 from experiments.index.sync import index_execution
 from experiments.jobs import database, follow_on, launching, resuming
 from experiments.jobs.follow_on import private_memory
+from experiments.live.logs import LogBatcher
 from experiments.models import Execution, Status
 from experiments.models.lifecycle import WORKER_LOST
 from experiments.pipeline import ConfigError, ExecutionResult, run_experiment
@@ -50,11 +51,14 @@ class DatabaseProgress(keras.callbacks.Callback):
     after the run's ``History`` in the callback list, which the engine sees to.
     """
 
-    def __init__(self, execution_id: int) -> None:
+    def __init__(self, execution_id: int, lines: LogBatcher | None = None) -> None:
         super().__init__()
         self.execution_id = execution_id
+        self.lines = lines
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.lines is not None:
+            self.lines.flush()  # the epoch's log lines reach the page with (before) its point on the chart
         history = self.model.history.history
         total = (self.params or {}).get("epochs")
         # Each epoch stores the whole history so far: one the database missed (its connection killed twice in a
@@ -89,6 +93,7 @@ def train(execution_id: int) -> str:
     execution = Execution.objects.get(pk=execution_id)
     heartbeat = Heartbeat(execution_id)
     heartbeat.start()
+    lines = LogBatcher(execution_id).start()
     try:
         try:
             config = launching.validated_config(execution)
@@ -101,12 +106,13 @@ def train(execution_id: int) -> str:
             config,
             trainings_root=settings.GYMNOS_TRAININGS_ROOT,
             cache_dir=settings.GYMNOS_CACHE_DIR,
-            callbacks=[DatabaseProgress(execution_id), *added],
+            callbacks=[DatabaseProgress(execution_id, lines), *added],
             claim_folder=lambda path: Execution.objects.claim_folder(execution_id, path),
             memory_limit_mb=settings.GYMNOS_JOB_MEMORY_MB or None,
             resume=_resume_of(execution),
         )
     finally:
+        lines.stop()
         heartbeat.stop()
         watch.stop()
     pruned = result.succeeded and any(getattr(callback, "pruned", False) for callback in added)
