@@ -131,7 +131,7 @@ if GYMNOS_MAX_METRICS_MB < 1:
 GYMNOS_DATA_ROOTS = [Path(item).expanduser().resolve() for item in envlist("GYMNOS_DATA_ROOTS", [])] or [
     GYMNOS_TRAININGS_ROOT.parent / "data"
 ]
-# Live events (experiments.live.stream): a stream ends after this many seconds (the browser reconnects and catches
+# Live events (experiments.views.events): a stream ends after this many seconds (the browser reconnects and catches
 # up), and sends a heartbeat comment (and checks that a share link is still active) this often.
 GYMNOS_STREAM_SECONDS = envint("GYMNOS_STREAM_SECONDS", 300)
 GYMNOS_STREAM_HEARTBEAT_SECONDS = envint("GYMNOS_STREAM_HEARTBEAT_SECONDS", 15)

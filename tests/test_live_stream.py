@@ -1,4 +1,4 @@
-"""The live event streams (``experiments.live.stream``) over a real ASGI server and a real Redis.
+"""The live event streams (``experiments.views.events``) over a real ASGI server and a real Redis.
 
 Events are published by the code paths that publish them in production (an epoch stored, a transition), and
 read by a client of the stream as a browser's EventSource would read them.

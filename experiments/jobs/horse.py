@@ -27,7 +27,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 from rq import get_current_job
 
-from experiments import files
+from experiments import files, live
 from experiments.extensions import RUN_CALLBACKS
 from experiments.index.sync import index_execution
 from experiments.jobs import database, follow_on, launching, resuming
@@ -42,6 +42,8 @@ from experiments.pipeline.resume import Resume
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5
+# Where model_checkpoint saves, in the run's folder (the seed's layout).
+CHECKPOINTS = Path("callbacks") / "model_checkpoint"
 
 
 class DatabaseProgress(keras.callbacks.Callback):
@@ -55,6 +57,25 @@ class DatabaseProgress(keras.callbacks.Callback):
         super().__init__()
         self.execution_id = execution_id
         self.lines = lines
+        self.checkpoints: frozenset[str] = frozenset()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._say_new_checkpoints()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._say_new_checkpoints()
+
+    def _say_new_checkpoints(self) -> None:
+        """A ``files`` event when the checkpoints changed: looked at once the epoch's callbacks all ran (the
+        checkpoint callback may come after this one), so as the next epoch begins and as training ends."""
+        folder = Execution.objects.filter(pk=self.execution_id).values_list("folder_path", flat=True).first()
+        try:
+            found = frozenset(os.listdir(Path(folder or "") / CHECKPOINTS)) if folder else frozenset()
+        except OSError:
+            return
+        if found != self.checkpoints:
+            self.checkpoints = found
+            live.publish(self.execution_id, live.FILES, what="checkpoint")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.lines is not None:

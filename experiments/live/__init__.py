@@ -2,7 +2,7 @@
 
 One module owns the channel names and the event shapes; the publishers (the work horse's epoch reporting and
 log, the lifecycle's transitions, the RemoteMonitor receiver, sync) call :func:`publish`, and the stream views
-(``experiments.live.stream``) subscribe.
+(``experiments.views.events``) subscribe.
 
 Every event is one JSON object on the channel ``gymnos:run:<execution id>`` (and a copy of the status changes
 on ``gymnos:runs``, for the experiment table and the queue page)::

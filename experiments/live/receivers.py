@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from experiments import live
+from experiments.models.lifecycle import epoch_recorded
 
 
 def on_epoch_recorded(sender: Any, pk: int, epoch: int, metrics: dict[str, float | None], **kwargs: Any) -> None:
@@ -13,6 +14,4 @@ def on_epoch_recorded(sender: Any, pk: int, epoch: int, metrics: dict[str, float
 
 
 def connect() -> None:
-    from experiments.models.lifecycle import epoch_recorded
-
     epoch_recorded.connect(on_epoch_recorded, dispatch_uid="experiments.live.on_epoch_recorded")
