@@ -32,6 +32,8 @@ from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from experiments import live
 from experiments.access import get_active_share, get_execution_by_id_for_user
@@ -123,7 +125,11 @@ class Source:
 
 
 async def _subscribe(pk: int) -> tuple[redis.asyncio.Redis, Any] | None:
-    client = redis.asyncio.Redis.from_url(live.events_url())
+    # No retries: a dropped connection must end the stream (the page then polls, which catches it up), not be
+    # reconnected quietly past the events published meanwhile. Named, so CLIENT LIST shows whose it is.
+    client = redis.asyncio.Redis.from_url(
+        live.events_url(), retry=Retry(NoBackoff(), 0), client_name=f"gymnos-stream-{pk}"
+    )
     pubsub = client.pubsub()
     try:
         await pubsub.subscribe(live.run_channel(pk))
