@@ -139,39 +139,42 @@ async def _subscribe(pk: int) -> tuple[redis.asyncio.Redis, Any] | None:
     return client, pubsub
 
 
-async def _translate(source: Source, message: dict[str, Any]) -> tuple[list[bytes], bool]:
-    """A Redis message as the events a page reads, and whether the run has ended."""
+async def _translate(source: Source, message: dict[str, Any], ended: list[bool]) -> AsyncIterator[bytes]:
+    """A Redis message as the events a page reads; ``ended[0]`` set when the run has ended.
+
+    An epoch goes out before the status box that follows it is rendered (a query and a template): its point
+    reaches the chart first."""
     try:
         event = json.loads(message["data"])
     except (TypeError, ValueError):
-        return [], False
+        return
     kind = event.pop("kind", None)
     if kind == live.LOG or kind == live.FILES:
-        return [_event(kind, event)], False
-    if kind == live.EPOCH:
+        yield _event(kind, event)
+    elif kind == live.EPOCH:
         epoch = event.get("epoch")
-        state = await _closing_connection(source.status)()
-        return [_event("epoch", event, epoch if isinstance(epoch, int) else None), _event("status", state)], False
-    if kind == live.STATUS:
+        yield _event("epoch", event, epoch if isinstance(epoch, int) else None)
+        yield _event("status", await _closing_connection(source.status)())
+    elif kind == live.STATUS:
         state = await _closing_connection(source.status)(event.get("reason"))
-        return [_event("status", state)], not state["live"]
-    return [], False
+        ended[0] = not state["live"]
+        yield _event("status", state)
 
 
 async def _events(source: Source, client: redis.asyncio.Redis, pubsub: Any, after: int | None) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     try:
         yield b"retry: 2000\n\n"
-        chunks, ended = await _closing_connection(source.catch_up)(after)
+        chunks, over = await _closing_connection(source.catch_up)(after)
         for chunk in chunks:
             yield chunk
+        ended = [over]
         deadline = loop.time() + settings.GYMNOS_STREAM_SECONDS
         beat = loop.time() + settings.GYMNOS_STREAM_HEARTBEAT_SECONDS
-        while not ended and loop.time() < deadline:
+        while not ended[0] and loop.time() < deadline:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=max(0.05, beat - loop.time()))
             if message is not None:
-                chunks, ended = await _translate(source, message)
-                for chunk in chunks:
+                async for chunk in _translate(source, message, ended):
                     yield chunk
             if loop.time() >= beat:
                 if not await _closing_connection(source.still_allowed)():
@@ -179,7 +182,7 @@ async def _events(source: Source, client: redis.asyncio.Redis, pubsub: Any, afte
                     return
                 yield b": heartbeat\n\n"
                 beat = loop.time() + settings.GYMNOS_STREAM_HEARTBEAT_SECONDS
-        if ended:
+        if ended[0]:
             yield _event("end", {})
     except (redis.exceptions.RedisError, OSError) as exc:
         yield _event("fallback", {"reason": f"live events stopped (Redis: {exc}); the page polls"})
