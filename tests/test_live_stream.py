@@ -203,3 +203,13 @@ def test_without_redis_the_stream_answers_503_and_publishing_goes_on(
     live.publish(execution.pk, live.STATUS, status="running", reason="")
     said = [record.getMessage() for record in caplog.records if "not published" in record.getMessage()]
     assert len(said) == 1  # once per outage, not once per event
+
+
+def test_a_wsgi_server_answers_503_at_once_so_the_page_polls(live_server, trained, owner):
+    """Under WSGI (pytest-django's live server, or a deployment on a WSGI server) a stream would be gathered
+    whole before anything is sent, holding a thread for minutes."""
+    cookie = logged_in_cookies(live_server.url, owner, "pw-olivia-123")
+    response = requests.get(f"{live_server.url}/executions/{running(trained).pk}/events", headers={"Cookie": cookie},
+                            timeout=10)  # fmt: skip
+    assert response.status_code == 503
+    assert "ASGI" in response.text

@@ -28,6 +28,7 @@ import redis.asyncio
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.handlers.wsgi import WSGIRequest
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.template.loader import render_to_string
@@ -192,7 +193,14 @@ async def _events(source: Source, client: redis.asyncio.Redis, pubsub: Any, afte
 
 
 async def stream(request: HttpRequest, execution: Execution, share: ShareLink | None = None) -> HttpResponseBase:
-    """The event stream of ``execution`` (access already checked), or 503 when Redis does not answer."""
+    """The event stream of ``execution`` (access already checked), or 503 when Redis does not answer or the server
+    is a WSGI one (which would gather the whole stream before sending any of it, holding a thread meanwhile)."""
+    if isinstance(request, WSGIRequest):
+        return HttpResponse(
+            "Live events need the ASGI application (manage.py up serves it); poll the run's data instead.\n",
+            status=503,
+            content_type="text/plain",
+        )
     subscribed = await _subscribe(execution.pk)
     if subscribed is None:
         return HttpResponse(

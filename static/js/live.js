@@ -5,7 +5,7 @@
 // says which it uses. "end" (the run ended) and "revoked" (a share link) close the stream for good.
 window.Gymnos = window.Gymnos || {};
 Gymnos.live = function (options) {
-  var POLL_MS = 2000, RETRY_MS = 30000;
+  var POLL_MS = 2000, RETRY_MS = 30000, OPEN_MS = 10000;
   var source = null, mode = null, finished = false;
   function say(text) { if (options.modeBox) options.modeBox.textContent = text; }
   function close() { if (source) { source.close(); source = null; } }
@@ -32,7 +32,9 @@ Gymnos.live = function (options) {
     if (!window.EventSource) { poll(); return; }
     close();
     var url = options.url + (options.url.indexOf("?") < 0 ? "?" : "&") + "after=" + encodeURIComponent(options.after());
-    source = new EventSource(url, { withCredentials: true });
+    var opening = source = new EventSource(url, { withCredentials: true });
+    // A stream that neither opens nor fails (a proxy that buffers it): poll meanwhile.
+    setTimeout(function () { if (source === opening && mode !== "live") { close(); poll(); } }, OPEN_MS);
     source.onopen = function () {
       mode = "live";
       say("· live");
