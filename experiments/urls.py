@@ -33,6 +33,7 @@ urlpatterns = [
     path("runs/remote/", publish.external_run, name="external-run"),
     path("queue/", queue.page, name="queue"),
     path("queue/fragment/", queue.fragment, name="queue-fragment"),
+    path("events/runs", events.runs_events, name="runs-events"),
     # share links: managing them, and what their visitors see
     path("shares/", share.mine, name="shares"),
     path("shares/<int:share_id>/revoke/", share.revoke, name="revoke-share"),

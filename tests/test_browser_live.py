@@ -66,6 +66,10 @@ def test_the_run_pages_chart_gains_points_pushed_without_a_poll(asgi_server, bro
     data_reads = [url for url in asked if url.endswith("/data.json")]
     assert len(data_reads) == 1, data_reads  # once when the page opened; every point since came pushed
     assert any(url.endswith("/events?after=0") for url in asked)
+    # The queue page, meanwhile, listens to every run's changes.
+    queue = page.context.new_page()
+    queue.goto("/queue/")
+    queue.wait_for_function("() => document.getElementById('live-mode').textContent.includes('live')")
     # To the end: the last point, the status, the log's last lines; the page then stops listening.
     page.wait_for_function("() => document.querySelector('#status .badge').textContent.trim() === 'succeeded'")
     wait_for_points(page, EPOCHS, timeout=30_000)
@@ -73,6 +77,8 @@ def test_the_run_pages_chart_gains_points_pushed_without_a_poll(asgi_server, bro
     log = root / execution.experiment.name / "executions" / Execution.objects.get(pk=execution.pk).folder_name
     last_line = (log / "execution.log").read_text().strip().splitlines()[-1]
     page.wait_for_function("(line) => document.getElementById('log').textContent.includes(line)", arg=last_line)
+    # The queue page read its fragment again when the run ended: nothing is training any more.
+    queue.wait_for_function("() => document.getElementById('queue').textContent.includes('No run is training')")
 
 
 def test_a_dropped_redis_connection_makes_the_page_poll_and_catch_up(asgi_server, browser, worker, owner):

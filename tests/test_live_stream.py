@@ -212,4 +212,17 @@ def test_a_wsgi_server_answers_503_at_once_so_the_page_polls(live_server, traine
     response = requests.get(f"{live_server.url}/executions/{running(trained).pk}/events", headers={"Cookie": cookie},
                             timeout=10)  # fmt: skip
     assert response.status_code == 503
-    assert "ASGI" in response.text
+    assert "ASGI application" in response.text
+
+
+def test_the_runs_stream_tells_the_queue_page_of_every_runs_changes(asgi_server, trained, owner):
+    execution = running(trained)
+    cookie = logged_in_cookies(asgi_server.url, owner, "pw-olivia-123")
+    assert requests.get(f"{asgi_server.url}/events/runs", allow_redirects=False, timeout=10).status_code == 302
+    stream = Events(f"{asgi_server.url}/events/runs", Cookie=cookie)
+    try:
+        later(lambda: Execution.objects.cancel(execution.pk))
+        event, data, _, _ = stream.until("run")
+        assert (event, data) == ("run", {"run": execution.pk, "kind": "status", "status": "cancelled", "epoch": None})
+    finally:
+        stream.close()

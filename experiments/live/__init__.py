@@ -5,7 +5,7 @@ log, the lifecycle's transitions, the RemoteMonitor receiver, sync) call :func:`
 (``experiments.views.events``) subscribe.
 
 Every event is one JSON object on the channel ``gymnos:run:<execution id>`` (and a copy of the status changes
-on ``gymnos:runs``, for the experiment table and the queue page)::
+and epochs on ``gymnos:runs``, for the pages that list runs: the queue page)::
 
     {"kind": "status", "run": 7, "status": "failed", "reason": "…"}          a transition (reason: the run's error)
     {"kind": "epoch", "run": 7, "epoch": 3, "metrics": {"loss": 0.4, …}}    an epoch stored (epoch from 1)
@@ -102,5 +102,5 @@ def publish(pk: int, kind: str, **fields: Any) -> None:
     if kind == EPOCH:  # NaN and infinity are not JSON: the index keeps them as null, so does the event
         fields["metrics"] = {name: _finite(value) for name, value in fields.get("metrics", {}).items()}
     message = json.dumps({"kind": kind, "run": int(pk), **fields})
-    channels = [run_channel(pk), *([RUNS_CHANNEL] if kind == STATUS else [])]
+    channels = [run_channel(pk), *([RUNS_CHANNEL] if kind in (STATUS, EPOCH) else [])]
     _publisher.send(channels, message)

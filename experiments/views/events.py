@@ -125,15 +125,15 @@ class Source:
         return True
 
 
-async def _subscribe(pk: int) -> tuple[redis.asyncio.Redis, Any] | None:
+async def _subscribe(pk: int | None) -> tuple[redis.asyncio.Redis, Any] | None:
     # No retries: a dropped connection must end the stream (the page then polls, which catches it up), not be
     # reconnected quietly past the events published meanwhile. Named, so CLIENT LIST shows whose it is.
     client = redis.asyncio.Redis.from_url(
-        live.events_url(), retry=Retry(NoBackoff(), 0), client_name=f"gymnos-stream-{pk}"
+        live.events_url(), retry=Retry(NoBackoff(), 0), client_name=f"gymnos-stream-{pk or 'runs'}"
     )
     pubsub = client.pubsub()
     try:
-        await pubsub.subscribe(live.run_channel(pk))
+        await pubsub.subscribe(live.RUNS_CHANNEL if pk is None else live.run_channel(pk))
     except (redis.exceptions.RedisError, OSError):
         await client.aclose()
         return None
@@ -192,28 +192,62 @@ async def _events(source: Source, client: redis.asyncio.Redis, pubsub: Any, afte
         await client.aclose()
 
 
-async def stream(request: HttpRequest, execution: Execution, share: ShareLink | None = None) -> HttpResponseBase:
-    """The event stream of ``execution`` (access already checked), or 503 when Redis does not answer or the server
-    is a WSGI one (which would gather the whole stream before sending any of it, holding a thread meanwhile)."""
-    if isinstance(request, WSGIRequest):
-        return HttpResponse(
-            "Live events need the ASGI application (manage.py up serves it); poll the run's data instead.\n",
-            status=503,
-            content_type="text/plain",
-        )
-    subscribed = await _subscribe(execution.pk)
-    if subscribed is None:
-        return HttpResponse(
-            "Live events are unavailable (Redis does not answer); poll the run's data instead.\n",
-            status=503,
-            content_type="text/plain",
-        )
-    response = StreamingHttpResponse(
-        _events(Source(request, execution, share), *subscribed, _after(request)), content_type="text/event-stream"
-    )
+async def _runs_events(client: redis.asyncio.Redis, pubsub: Any) -> AsyncIterator[bytes]:
+    """Every run's status changes and epochs, as ``run`` events (``{"run", "kind", ...}``): the pages that list
+    runs read their fragment again on them. Nothing to catch up: a page reads its fragment when the stream opens."""
+    loop = asyncio.get_running_loop()
+    try:
+        yield b"retry: 2000\n\n"
+        deadline = loop.time() + settings.GYMNOS_STREAM_SECONDS
+        beat = loop.time() + settings.GYMNOS_STREAM_HEARTBEAT_SECONDS
+        while loop.time() < deadline:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=max(0.05, beat - loop.time()))
+            if message is not None:
+                try:
+                    event = json.loads(message["data"])
+                except (TypeError, ValueError):
+                    continue
+                yield _event("run", {key: event.get(key) for key in ("run", "kind", "status", "epoch")})
+            if loop.time() >= beat:
+                yield b": heartbeat\n\n"
+                beat = loop.time() + settings.GYMNOS_STREAM_HEARTBEAT_SECONDS
+    except (redis.exceptions.RedisError, OSError) as exc:
+        yield _event("fallback", {"reason": f"live events stopped (Redis: {exc}); the page polls"})
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
+
+
+def _unavailable(why: str) -> HttpResponse:
+    return HttpResponse(f"Live events are unavailable: {why}; poll instead.\n", status=503, content_type="text/plain")
+
+
+def _event_stream(events: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # a proxy (nginx) passes each event on at once
     return response
+
+
+async def stream(request: HttpRequest, execution: Execution | None, share: ShareLink | None = None) -> HttpResponseBase:
+    """The event stream of ``execution`` (access already checked; None: every run's), or 503 when Redis does not
+    answer or the server is a WSGI one (which would gather the whole stream before sending any of it, holding a
+    thread meanwhile)."""
+    if isinstance(request, WSGIRequest):
+        return _unavailable("they need the ASGI application (manage.py up serves it)")
+    subscribed = await _subscribe(None if execution is None else execution.pk)
+    if subscribed is None:
+        return _unavailable("Redis does not answer")
+    if execution is None:
+        return _event_stream(_runs_events(*subscribed))
+    return _event_stream(_events(Source(request, execution, share), *subscribed, _after(request)))
+
+
+@login_required
+@require_GET
+async def runs_events(request: HttpRequest) -> HttpResponseBase:
+    """``GET /events/runs``: every run's status changes and epochs (the queue page listens)."""
+    return await stream(request, None)
 
 
 @login_required

@@ -1,6 +1,6 @@
 // Live pages: one server-sent event stream per page (experiments/views/events.py), polling only as the fallback.
-// Gymnos.live({url, on: {status: fn(data), epoch: fn(data), ...}, opened: fn(), poll: fn() -> promise of
-// "more?", modeBox: element}) opens the stream; while it cannot (no EventSource, the server answers 503, Redis
+// Gymnos.live({url, after: fn() -> the last epoch shown (optional), on: {status: fn(data), epoch: fn(data), ...},
+// opened: fn(), poll: fn() -> promise of "more?", modeBox: element}) opens the stream; while it cannot (no EventSource, the server answers 503, Redis
 // went away: the "fallback" event) it polls `poll` every 2 s, and tries the stream again every 30 s. The mode box
 // says which it uses. "end" (the run ended) and "revoked" (a share link) close the stream for good.
 window.Gymnos = window.Gymnos || {};
@@ -13,14 +13,14 @@ Gymnos.live = function (options) {
   function poll() {
     if (mode === "polling" || finished) return;
     mode = "polling";
-    say("· polling every 2 s");
+    say("· polling every " + (options.pollMs || POLL_MS) / 1000 + " s");
     Gymnos.poll(function () {
       if (mode !== "polling" || finished) return false;
       return Promise.resolve(options.poll()).then(function (more) {
         if (more === false) finish("");
         return more !== false && mode === "polling";
       });
-    }, POLL_MS);
+    }, options.pollMs || POLL_MS);
     setTimeout(retry, RETRY_MS);
   }
   function retry() {
@@ -31,7 +31,7 @@ Gymnos.live = function (options) {
   function open() {
     if (!window.EventSource) { poll(); return; }
     close();
-    var url = options.url + (options.url.indexOf("?") < 0 ? "?" : "&") + "after=" + encodeURIComponent(options.after());
+    var url = options.after ? options.url + "?after=" + encodeURIComponent(options.after()) : options.url;
     var opening = source = new EventSource(url, { withCredentials: true });
     // A stream that neither opens nor fails (a proxy that buffers it): poll meanwhile.
     setTimeout(function () { if (source === opening && mode !== "live") { close(); poll(); } }, OPEN_MS);
