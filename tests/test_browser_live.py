@@ -4,6 +4,8 @@ The page is served by uvicorn (``tests/asgi_server.py``, as ``manage.py up`` ser
 ``rqworker``, each epoch slowed by ``tests.hooks.pause`` so the page can be watched.
 """
 
+from urllib.parse import quote
+
 import pytest
 
 from experiments.jobs.launching import launch
@@ -14,7 +16,7 @@ from tests.workers import REDIS_URL, WorkerProcess, flush, queues_at, worker_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.training, pytest.mark.django_db(transaction=True)]
 
-EPOCHS = 6
+EPOCHS = 8
 
 
 @pytest.fixture
@@ -22,9 +24,7 @@ def worker(root, tmp_path, settings, monkeypatch):
     monkeypatch.setenv("GYMNOS_CALLBACK_MODULES", "tests.hooks")  # the launch validates the pause hook here too
     settings.RQ_QUEUES = queues_at()
     flush()
-    process = WorkerProcess(
-        worker_env(root, tmp_path / "cache", GYMNOS_TEST_EPOCH_PAUSE="1.5"), tmp_path / "worker.log"
-    )
+    process = WorkerProcess(worker_env(root, tmp_path / "cache", GYMNOS_TEST_EPOCH_PAUSE="2"), tmp_path / "worker.log")
     yield process
     process.stop()
     flush()
@@ -55,6 +55,15 @@ def wait_for_points(page, count, timeout=120_000):
 def test_the_run_pages_chart_gains_points_pushed_without_a_poll(asgi_server, browser, worker, owner, root):
     execution = slow_run(owner)
     page = logged_in(browser, asgi_server.url, owner)
+    # The experiment's table and the queue page listen to every run's changes (opened while the run waits).
+    table = page.context.new_page()
+    table.goto(f"/experiments/{quote(execution.experiment.name)}/")
+    row = f"#executions tr:has(input[value='{execution.pk}'])"
+    assert table.text_content(f"{row} .badge") == "queued"
+    table.wait_for_selector("body[data-live=live]")
+    queue = page.context.new_page()
+    queue.goto("/queue/")
+    queue.wait_for_function("() => document.getElementById('live-mode').textContent.includes('live')")
     asked = []
     page.on("request", lambda request: asked.append(request.url))
     page.goto(f"/executions/{execution.pk}/")
@@ -66,10 +75,6 @@ def test_the_run_pages_chart_gains_points_pushed_without_a_poll(asgi_server, bro
     data_reads = [url for url in asked if url.endswith("/data.json")]
     assert len(data_reads) == 1, data_reads  # once when the page opened; every point since came pushed
     assert any(url.endswith("/events?after=0") for url in asked)
-    # The queue page, meanwhile, listens to every run's changes.
-    queue = page.context.new_page()
-    queue.goto("/queue/")
-    queue.wait_for_function("() => document.getElementById('live-mode').textContent.includes('live')")
     # To the end: the last point, the status, the log's last lines; the page then stops listening.
     page.wait_for_function("() => document.querySelector('#status .badge').textContent.trim() === 'succeeded'")
     wait_for_points(page, EPOCHS, timeout=30_000)
@@ -79,6 +84,8 @@ def test_the_run_pages_chart_gains_points_pushed_without_a_poll(asgi_server, bro
     page.wait_for_function("(line) => document.getElementById('log').textContent.includes(line)", arg=last_line)
     # The queue page read its fragment again when the run ended: nothing is training any more.
     queue.wait_for_function("() => document.getElementById('queue').textContent.includes('No run is training')")
+    table.wait_for_selector(f"{row} .badge.succeeded")  # pushed: the table does not poll, nor was it reloaded
+    assert table.text_content(f"{row} td:nth-child(6)") == f"{EPOCHS}/{EPOCHS}"
 
 
 def test_a_dropped_redis_connection_makes_the_page_poll_and_catch_up(asgi_server, browser, worker, owner):

@@ -7,7 +7,10 @@ window.Gymnos = window.Gymnos || {};
 Gymnos.live = function (options) {
   var POLL_MS = 2000, RETRY_MS = 30000, OPEN_MS = 10000;
   var source = null, mode = null, finished = false;
-  function say(text) { if (options.modeBox) options.modeBox.textContent = text; }
+  function say(text) {
+    if (options.modeBox) options.modeBox.textContent = text;
+    document.body.setAttribute("data-live", finished ? "" : mode || "");  // for tests, and a page without a mode box
+  }
   function close() { if (source) { source.close(); source = null; } }
   function finish(text) { finished = true; close(); say(text); }
   function poll() {
