@@ -167,6 +167,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Under ASGI, a streamed download is sent as it is read, not gathered whole first (gymnos_web/streaming.py).
+    "gymnos_web.streaming.AsyncStreaming",
     "django.middleware.security.SecurityMiddleware",
     # The Content-Security-Policy header on every response (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",

@@ -226,3 +226,13 @@ def test_the_runs_stream_tells_the_queue_page_of_every_runs_changes(asgi_server,
         assert (event, data) == ("run", {"run": execution.pk, "kind": "status", "status": "cancelled", "epoch": None})
     finally:
         stream.close()
+
+
+def test_under_asgi_a_download_is_streamed_not_gathered_whole(asgi_server, trained, owner, recwarn):
+    cookie = logged_in_cookies(asgi_server.url, owner, "pw-olivia-123")
+    url = f"{asgi_server.url}/experiments/{trained.experiment.name}/executions/{trained.folder_name}/download.zip"
+    response = requests.get(url, headers={"Cookie": cookie}, timeout=30)
+    assert response.status_code == 200
+    assert response.content.startswith(b"PK")  # the whole folder as a zip
+    gathered = [str(warning.message) for warning in recwarn if "must consume synchronous" in str(warning.message)]
+    assert gathered == []  # Django gathers a sync stream whole under ASGI, and says so with this warning
