@@ -10,3 +10,6 @@ class ExperimentsConfig(AppConfig):
     def ready(self) -> None:
         # The features beside the core register their folder readers and hooks when imported.
         from experiments import curation, evaluation, search, steps, system  # noqa: F401
+        from experiments.live import receivers
+
+        receivers.connect()  # epochs stored become live events (status changes publish from the lifecycle itself)

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from experiments.views import compare, downloads, executions, experiments, publish, queue, runs, share
+from experiments.views import compare, downloads, events, executions, experiments, publish, queue, runs, share
 
 app_name = "experiments"
 
@@ -19,6 +19,7 @@ urlpatterns = [
     path("executions/<int:execution_id>/", executions.by_id, name="execution-by-id"),
     path("executions/<int:execution_id>/data.json", executions.data, name="execution-data"),
     path("executions/<int:execution_id>/log.json", executions.log, name="execution-log"),
+    path("executions/<int:execution_id>/events", events.execution_events, name="execution-events"),
     path("executions/<int:execution_id>/cancel/", executions.cancel, name="cancel"),
     path("executions/<int:execution_id>/resume/", executions.resume, name="resume"),
     path("executions/<int:execution_id>/share/", share.create_for_execution, name="share-execution"),
@@ -33,12 +34,14 @@ urlpatterns = [
     path("runs/remote/", publish.external_run, name="external-run"),
     path("queue/", queue.page, name="queue"),
     path("queue/fragment/", queue.fragment, name="queue-fragment"),
+    path("events/runs", events.runs_events, name="runs-events"),
     # share links: managing them, and what their visitors see
     path("shares/", share.mine, name="shares"),
     path("shares/<int:share_id>/revoke/", share.revoke, name="revoke-share"),
     path("s/<str:token>/", share.view, name="shared"),
     path("s/<str:token>/data.json", share.data, name="shared-data"),
     path("s/<str:token>/log.json", share.log, name="shared-log"),
+    path("s/<str:token>/events", events.shared_events, name="shared-events"),
     path("s/<str:token>/files/<path:path>", share.file, name="shared-file"),
     path("s/<str:token>/download.zip", share.folder_zip, name="shared-zip"),
     path("s/<str:token>/export.csv", share.export, name="shared-csv"),

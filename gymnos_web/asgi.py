@@ -1,4 +1,12 @@
+"""The ASGI application that ``manage.py up`` serves (uvicorn workers under gunicorn), or any ASGI server.
+
+ASGI so that the live event streams (``experiments.views.events``, async views) wait on Redis without a thread
+each; every other view is a plain sync view, which Django runs in a thread of its own per request. Each web
+process starts its build checker here, as ``wsgi.py`` does.
+"""
+
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -7,3 +15,11 @@ from gymnos_web import localstate
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gymnos_web.settings")
 localstate.prepare()  # var/ and its secret key, before the settings read them: every worker then shares one key
 application = get_asgi_application()
+
+# The fork server that checks launched configs imports TensorFlow (seconds). A web process finishes
+# booting (and so takes its first request) only once it is ready: no launch ever waits for it.
+from experiments.jobs.launching import warm_up  # noqa: E402 - needs the application (settings, apps) loaded
+
+warm_up(wait=True)
+# `manage.py up` announces the site once every web process has said this (on stderr: var/log/web.log).
+print(f"Gymnos web process {os.getpid()} ready", file=sys.stderr, flush=True)

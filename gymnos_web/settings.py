@@ -135,6 +135,15 @@ if GYMNOS_MAX_METRICS_MB < 1:
 GYMNOS_DATA_ROOTS = [Path(item).expanduser().resolve() for item in envlist("GYMNOS_DATA_ROOTS", [])] or [
     GYMNOS_TRAININGS_ROOT.parent / "data"
 ]
+# Live events (experiments.views.events): a stream ends after this many seconds (the browser reconnects and catches
+# up), and sends a heartbeat comment (and checks that a share link is still active) this often.
+GYMNOS_STREAM_SECONDS = envint("GYMNOS_STREAM_SECONDS", 300)
+GYMNOS_STREAM_HEARTBEAT_SECONDS = envint("GYMNOS_STREAM_HEARTBEAT_SECONDS", 15)
+if GYMNOS_STREAM_SECONDS < 1 or GYMNOS_STREAM_HEARTBEAT_SECONDS < 1:
+    raise ImproperlyConfigured(
+        f"GYMNOS_STREAM_SECONDS={GYMNOS_STREAM_SECONDS}, GYMNOS_STREAM_HEARTBEAT_SECONDS="
+        f"{GYMNOS_STREAM_HEARTBEAT_SECONDS}: expected at least 1 (seconds) each"
+    )
 _queue_url = REDIS_URL or f"unix://{EMBEDDED_REDIS_SOCKET}"
 if "socket_connect_timeout" not in _queue_url:
     # A Redis that is down must fail a request in a moment (a clear 503), not hang it.
@@ -162,6 +171,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Under ASGI, a streamed download is sent as it is read, not gathered whole first (gymnos_web/streaming.py).
+    "gymnos_web.streaming.AsyncStreaming",
     "django.middleware.security.SecurityMiddleware",
     # The Content-Security-Policy header on every response (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",

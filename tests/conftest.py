@@ -18,6 +18,7 @@ from django.test import Client
 from hypothesis import settings as hypothesis_settings
 
 from experiments.models import KeyCount, RunCount
+from tests.asgi_server import asgi_server  # noqa: F401 - the fixture, for every test module
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.folders import SEED_METRICS, login, make_run
 from tests.helpers import tiny

@@ -188,7 +188,17 @@ LAYERS = (
     # The tracking client and the folder layout it shares with the engine: plain Python, importable anywhere.
     ("the client", ("gymnos_track",)),
     ("the engine", ("experiments.pipeline",)),
-    ("the data", ("experiments.models", "experiments.extensions", "audit.models", "audit.recording", "audit.history")),
+    (
+        "the data",
+        (
+            "experiments.models",
+            "experiments.extensions",
+            "experiments.live",  # what the lifecycle's transitions publish
+            "audit.models",
+            "audit.recording",
+            "audit.history",
+        ),
+    ),
     (
         "the core's services",
         (

@@ -132,7 +132,7 @@ def after_login_line(tmp_path):
 def test_up_serves_with_gunicorn_and_the_login_line_stays_last_and_requests_are_not_shown(up, tmp_path):
     process, port = up()
     commands = [" ".join(psutil.Process(pid).cmdline()) for pid in descendants(process.pid)]
-    assert any("gunicorn" in command and "gymnos_web.wsgi:application" in command for command in commands)
+    assert any("gunicorn" in command and "gymnos_web.asgi:application" in command for command in commands)
     assert not any("runserver" in command for command in commands)
     wait_for(lambda: "Log in as: admin / " in up_log(tmp_path), timeout=60, message="login line")
     page = get(port, "/accounts/login/")
@@ -198,7 +198,7 @@ def get_status(port, path):
 def test_up_serves_from_two_web_processes_so_one_that_is_stuck_stalls_no_other_request(up, tmp_path):
     """A request that holds its process (as the quadratic JSON check did, for minutes) leaves the other serving."""
     process, port = up(args=["--workers", "0"])
-    assert "(2 web processes of 8 threads, 0 workers;" in up_log(tmp_path)
+    assert "(2 web processes (ASGI), 0 workers;" in up_log(tmp_path)
     stuck, serving = web_processes(process.pid)
     os.kill(stuck, signal.SIGSTOP)  # as frozen as a process whose GIL one request holds
     try:

@@ -27,11 +27,12 @@ from django.db import connections, transaction
 from django.utils import timezone
 from rq import get_current_job
 
-from experiments import files
+from experiments import files, live
 from experiments.extensions import RUN_CALLBACKS
 from experiments.index.sync import index_execution
 from experiments.jobs import database, follow_on, launching, resuming
 from experiments.jobs.follow_on import private_memory
+from experiments.live.logs import LogBatcher
 from experiments.models import Execution, Status
 from experiments.models.lifecycle import WORKER_LOST
 from experiments.pipeline import ConfigError, ExecutionResult, run_experiment
@@ -42,6 +43,8 @@ from experiments.pipeline.resume import Resume
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5
+# Where model_checkpoint saves, in the run's folder (the seed's layout).
+CHECKPOINTS = Path("callbacks") / "model_checkpoint"
 
 
 class DatabaseProgress(keras.callbacks.Callback):
@@ -51,11 +54,33 @@ class DatabaseProgress(keras.callbacks.Callback):
     after the run's ``History`` in the callback list, which the engine sees to.
     """
 
-    def __init__(self, execution_id: int) -> None:
+    def __init__(self, execution_id: int, lines: LogBatcher | None = None) -> None:
         super().__init__()
         self.execution_id = execution_id
+        self.lines = lines
+        self.checkpoints: frozenset[str] = frozenset()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._say_new_checkpoints()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._say_new_checkpoints()
+
+    def _say_new_checkpoints(self) -> None:
+        """A ``files`` event when the checkpoints changed: looked at once the epoch's callbacks all ran (the
+        checkpoint callback may come after this one), so as the next epoch begins and as training ends."""
+        folder = Execution.objects.filter(pk=self.execution_id).values_list("folder_path", flat=True).first()
+        try:
+            found = frozenset(os.listdir(Path(folder or "") / CHECKPOINTS)) if folder else frozenset()
+        except OSError:
+            return
+        if found != self.checkpoints:
+            self.checkpoints = found
+            live.publish(self.execution_id, live.FILES, what="checkpoint")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.lines is not None:
+            self.lines.flush()  # the epoch's log lines reach the page with (before) its point on the chart
         history = self.model.history.history
         total = (self.params or {}).get("epochs")
         # Each epoch stores the whole history so far: one the database missed (its connection killed twice in a
@@ -90,6 +115,7 @@ def train(execution_id: int) -> str:
     execution = Execution.objects.get(pk=execution_id)
     heartbeat = Heartbeat(execution_id)
     heartbeat.start()
+    lines = LogBatcher(execution_id).start()
     try:
         try:
             config = launching.validated_config(execution)
@@ -102,13 +128,14 @@ def train(execution_id: int) -> str:
             config,
             trainings_root=settings.GYMNOS_TRAININGS_ROOT,
             cache_dir=settings.GYMNOS_CACHE_DIR,
-            callbacks=[DatabaseProgress(execution_id), *added],
+            callbacks=[DatabaseProgress(execution_id, lines), *added],
             claim_folder=lambda path: Execution.objects.claim_folder(execution_id, path),
             memory_limit_mb=settings.GYMNOS_JOB_MEMORY_MB or None,
             resume=_resume_of(execution),
             start=_start_of(execution),
         )
     finally:
+        lines.stop()
         heartbeat.stop()
         watch.stop()
     pruned = result.succeeded and any(getattr(callback, "pruned", False) for callback in added)

@@ -34,6 +34,7 @@ from django.db.models.fields.json import KeyTransform
 from django.dispatch import Signal
 from django.utils import timezone
 
+from experiments import live
 from experiments.pipeline.names import metric_name_problem
 from experiments.pipeline.resume import has_kept_state
 
@@ -130,6 +131,8 @@ class ExecutionTransitions(models.QuerySet[_Row]):
         moved = self.filter(pk=pk, status__in=sources).update(status=target, **fields) == 1
         if moved and target in ENDED and LIVE.issuperset(sources):
             transaction.on_commit(lambda: execution_ended.send(sender=self.model, pk=pk, status=target))
+        if moved:
+            _announce_status(pk, target, str(fields.get("error", "")))
         return moved
 
     # --- the worker's transitions ---------------------------------------------------------------
@@ -354,9 +357,12 @@ class ExecutionTransitions(models.QuerySet[_Row]):
         for start in range(0, len(pks), 500):
             chunk = self.filter(pk__in=pks[start : start + 500]).exclude(OWNED_BY_WORKER & Q(status__in=LIVE))
             for source in sources:
+                gone = list(chunk.filter(status=source).values_list("pk", flat=True))
                 count += chunk.filter(status=source).update(
                     status=Status.MISSING, status_before_missing=source, fingerprint="", updated_at=now
                 )
+                for pk in gone:
+                    _announce_status(pk, Status.MISSING, "its folder is gone")
         return count
 
     def adopt_folder_outcomes(self, outcomes: Sequence[FolderOutcome]) -> None:
@@ -395,6 +401,14 @@ class ExecutionTransitions(models.QuerySet[_Row]):
                 self.model(pk=outcome.pk, status=target, error=error, finished_at=finished_at, status_before_missing="")
             )
         self.model._default_manager.bulk_update(moved, ["status", "error", "finished_at", "status_before_missing"])
+        for row in moved:
+            changed: Any = row
+            _announce_status(changed.pk, changed.status, changed.error)
+
+
+def _announce_status(pk: int, status: str, reason: str) -> None:
+    """Publish a status change as a live event once it is committed (``experiments.live``)."""
+    transaction.on_commit(lambda: live.publish(pk, live.STATUS, status=str(status), reason=reason))
 
 
 def announce_lost(sender: type[models.Model], pk: int, reason: str, attempt: int, resumed: bool) -> bool:

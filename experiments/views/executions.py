@@ -49,9 +49,11 @@ class Links:
         if share is None:
             self.data = reverse("experiments:execution-data", args=[execution.pk])
             self.log = reverse("experiments:execution-log", args=[execution.pk])
+            self.events = reverse("experiments:execution-events", args=[execution.pk])
         else:
             self.data = reverse("experiments:shared-data", args=[share.token])
             self.log = reverse("experiments:shared-log", args=[share.token])
+            self.events = reverse("experiments:shared-events", args=[share.token])
 
     @property
     def downloads_allowed(self) -> bool:
@@ -75,7 +77,7 @@ class Links:
         return reverse("experiments:execution-zip", args=[self.execution.experiment.name, self.execution.folder_name])
 
 
-def _status_context(request: HttpRequest, execution: Execution, links: Links) -> dict[str, Any]:
+def status_context(request: HttpRequest, execution: Execution, links: Links) -> dict[str, Any]:
     return {
         "execution": execution,
         "live": execution.status in LIVE,
@@ -125,7 +127,7 @@ def payload(request: HttpRequest, execution: Execution, links: Links) -> dict[st
         "eta_seconds": eta_seconds(execution),
         "permalink": execution_url(execution) if links.share is None and execution.folder_name else None,
         "status_html": render_to_string(
-            "experiments/_partials/execution_status.html", _status_context(request, execution, links), request
+            "experiments/_partials/execution_status.html", status_context(request, execution, links), request
         ),
         "files_html": render_to_string(
             "experiments/_partials/execution_files.html", _files_context(execution, links, found), request
@@ -180,11 +182,16 @@ def page_context(request: HttpRequest, execution: Execution, links: Links) -> di
         if links.share is None
         else [],
         "publish_tokens": list(execution.publish_tokens.all()) if links.share is None else [],
-        "page_data": {"data_url": links.data, "log_url": links.log, "live": execution.status in LIVE},
+        "page_data": {
+            "data_url": links.data,
+            "log_url": links.log,
+            "events_url": links.events,
+            "live": execution.status in LIVE,
+        },
         "steps_panel": links.share is None and (bool(execution.steps) or _logs_steps_live(execution)),
         "plotly_bundle": charts.plotly_bundle([(config, execution.evaluation)]),
         "share_form": ShareForm(),
-        **_status_context(request, execution, links),
+        **status_context(request, execution, links),
         **_files_context(execution, links, found),
         **(lineage.lineage_context(execution, found, may_fork) if links.share is None else {}),
     }

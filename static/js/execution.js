@@ -1,4 +1,5 @@
-// Execution page: charts, status, files and the log tail update while the run trains (no reload).
+// Execution page: charts, status, files and the log tail update while the run trains (no reload): pushed by the
+// run's event stream (live.js), polled every 2 s only while the stream cannot open.
 (function () {
   var page = JSON.parse(document.getElementById("page-data").textContent);
   var chartsBox = document.getElementById("charts");
@@ -6,7 +7,7 @@
   var TRAIN = "#3b5bdb", VAL = "#e8590c", MARK = "#2b8a3e", PARENT = "#adb5bd";
   // A fork's curves continue its parent's (x = the parent's epoch it started from + its own), by epoch only.
   var continueBox = document.getElementById("continue-parent");
-  var lastStatus = null, lastFiles = null, lastHardware = null;
+  var lastStatus = null, lastFiles = null, lastHardware = null, lastEpoch = 0;
 
   function layout(title) {
     return {
@@ -113,6 +114,7 @@
         document.querySelector("h1").textContent = decodeURIComponent(parts[parts.length - 1]);
       }
       page.live = data.live;
+      lastEpoch = data.epochs || 0;
       chartsBox.setAttribute("data-live", String(data.live));  // steps.js follows the run while this is true
       return data.live;
     });
@@ -135,12 +137,80 @@
     });
   }
 
-  // The training curves first; the log, the time by stage and the panels below once they are drawn.
-  var asked = false;
-  Gymnos.poll(function () {
-    var answer = refresh();
-    if (!asked) { asked = true; answer.then(Gymnos.drawn, Gymnos.drawn); }
-    return answer;
-  }, 2000);
-  Gymnos.firstDraw.then(function () { Gymnos.poll(followLog, 2000); });
+  // One read of the log at a time; a read asked for meanwhile runs after it (from the offset it ends at).
+  var logBusy = null, logAgain = false;
+  function catchUpLog() {
+    if (logBusy) { logAgain = true; return logBusy; }
+    logBusy = followLog().then(function (more) {
+      logBusy = null;
+      if (logAgain) { logAgain = false; return catchUpLog(); }
+      return more;
+    }, function (error) { logBusy = null; throw error; });
+    return logBusy;
+  }
+
+  function swapStatus(html) {
+    if (html !== lastStatus) { Gymnos.swapFragment(document.getElementById("status"), html); lastStatus = html; }
+  }
+
+  // An epoch pushed by the stream: its values become the charts' next points (no request).
+  function addEpoch(event) {
+    if (!lastData || event.epoch <= lastEpoch) return;
+    lastEpoch = event.epoch;
+    Object.keys(event.metrics).forEach(function (name) {
+      if (name.indexOf("test_") === 0 || name.indexOf("/") >= 0) return;  // no chart (experiments/charts.py)
+      var key = name.indexOf("val_") === 0 ? "val" : "train", base = key === "val" ? name.slice(4) : name;
+      var chart = lastData.charts[base] = lastData.charts[base] || {};
+      var series = chart[key] = chart[key] || { x: [], y: [], points: 0 };
+      series.x.push(event.epoch);
+      series.y.push(event.metrics[name]);
+      series.points += 1;
+    });
+    drawCharts(lastData);
+  }
+
+  // Log lines pushed by the stream: appended when they start where the page's copy ends, else read from the log.
+  function addLog(event) {
+    if (offset === null || event.end <= offset) return;
+    var start = event.text === null ? -1 : event.end - new TextEncoder().encode(event.text).length;
+    if (start !== offset) { catchUpLog(); return; }
+    var atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 20;
+    buffer += event.text;
+    var lines = buffer.split("\n");
+    if (lines.length > MAX_LINES + 1) buffer = lines.slice(lines.length - MAX_LINES - 1).join("\n");
+    log.textContent = buffer;
+    if (atBottom) log.scrollTop = log.scrollHeight;
+    offset = event.end;
+  }
+
+  function both() {
+    return Promise.all([refresh(), catchUpLog()]).then(function (more) { return more[0] || more[1]; });
+  }
+
+  // The training curves first; the log, the time by stage and the panels below once they are drawn. Then the
+  // run's stream pushes what happens (epochs, log lines, status); polling every 2 s only when it cannot open.
+  var first = refresh();
+  first.then(Gymnos.drawn, Gymnos.drawn);
+  first.then(function (live) {
+    Gymnos.firstDraw.then(function () {
+      if (!live || !page.events_url) { catchUpLog(); return; }
+      Gymnos.live({
+        url: page.events_url,
+        after: function () { return lastEpoch; },
+        modeBox: document.getElementById("live-mode"),
+        opened: catchUpLog,  // what was written while the stream was not open
+        poll: both,
+        on: {
+          status: function (data) {
+            swapStatus(data.status_html);
+            if (!data.live && page.live) { page.live = false; both(); }  // its last files, evaluation and log lines
+          },
+          epoch: addEpoch,
+          log: addLog,
+          files: refresh,
+          reload: refresh,
+        },
+      });
+    });
+  }, function () { Gymnos.firstDraw.then(function () { Gymnos.poll(both, 2000); }); });
 })();

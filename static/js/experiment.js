@@ -1,5 +1,6 @@
 // Experiment page: tick runs, then Compare opens /compare/?runs=1,2,3 (a URL to paste to a teammate);
-// "Columns…" opens the column chooser; a filtered table's count arrives after the page.
+// "Columns…" opens the column chooser; a filtered table's count arrives after the page; the status and epochs of
+// the runs on the page follow the runs' event stream (live.js; nothing is polled when it cannot open).
 (function () {
   var chooser = document.getElementById("column-chooser");
   var toggle = document.getElementById("choose-columns");
@@ -44,4 +45,32 @@
     window.location = form.action + "?runs=" + selected().join(",");
   });
   update();
+
+  // Status and epochs cells: set as text from the runs' events (no request, no HTML built).
+  var table = document.getElementById("executions");
+  if (table && table.getAttribute("data-events")) {
+    var rows = {};
+    table.querySelectorAll("tbody tr").forEach(function (row) {
+      var box = row.querySelector("input[name=runs]");
+      if (box) rows[box.value] = row;
+    });
+    Gymnos.live({
+      url: table.getAttribute("data-events"),
+      poll: function () { return false; },  // the table did not poll before the stream: it does not now
+      on: {
+        run: function (event) {
+          var row = rows[String(event.run)];
+          if (!row) return;
+          if (event.kind === "status") {
+            var badge = row.querySelector(".badge");
+            badge.className = "badge " + event.status;
+            badge.textContent = event.status;
+          } else if (event.kind === "epoch") {
+            var cell = row.children[5], total = cell.textContent.split("/")[1];
+            cell.textContent = total ? event.epoch + "/" + total : String(event.epoch);
+          }
+        },
+      },
+    });
+  }
 })();

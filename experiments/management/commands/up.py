@@ -1,7 +1,8 @@
 """``python manage.py up``: the whole stack on one machine, in the foreground, until Ctrl-C.
 
 Applies migrations, starts the embedded Redis (when REDIS_URL is unset), N RQ workers and the web
-server (gunicorn, static files by WhiteNoise, collected first when they changed), then prints the URL
+server (gunicorn with uvicorn workers serving the ASGI application, so that the pages' live event streams hold no
+thread each; static files by WhiteNoise, collected first when they changed), then prints the URL
 and how to log in, last. The workers' and the web server's own output goes to ``var/log/``
 (TensorFlow's start-up lines included); the console shows errors, the requests only with
 ``--access-log`` (or ``-v 2``), and the way back in once someone has logged in
@@ -58,10 +59,13 @@ FINISHING_GRACE = 6.0
 EXIT_DEADLINE = 2.5
 # How long a worker with nothing to finish has to exit on its own (an idle one exits at once).
 SETTLE = 0.5
-# Requests one web process serves at once. Threads within a process, as a page or a download mostly waits on
-# I/O; processes (GYMNOS_WEB_WORKERS, 2 by default) so that a request holding one process's GIL leaves the
-# others serving. Each process keeps a build checker with TensorFlow loaded (hundreds of MB, seconds to start).
-WEB_THREADS = 8
+# The web server: gunicorn's processes (GYMNOS_WEB_WORKERS, 2 by default, so that a request holding one process's
+# GIL leaves the others serving), each a uvicorn worker running the ASGI application: an open event stream is a
+# coroutine waiting on Redis, not a thread; each ordinary (sync) view runs in a thread of its own, as under
+# gthread. Each process keeps a build checker with TensorFlow loaded (hundreds of MB, seconds to start).
+# uvicorn.workers is deprecated for the uvicorn-worker package, which is not packaged where we install from; it
+# is still in uvicorn (pinned below 1 in pyproject.toml).
+WEB_WORKER_CLASS = "uvicorn.workers.UvicornWorker"
 # Seconds an idle keep-alive connection stays open. Pages poll every 2-3 s: with gunicorn's default of 2 s a
 # poll could be sent on a connection the server was closing (a reset, in bench/load.py).
 KEEP_ALIVE = 10
@@ -114,8 +118,8 @@ class Stack:
             self.web_log_start = web_log.tell()
             self.web = subprocess.Popen(
                 [
-                    sys.executable, "-m", "gunicorn", "gymnos_web.wsgi:application", "--bind", self.bind,
-                    "--workers", str(self.web_workers), "--worker-class", "gthread", "--threads", str(WEB_THREADS),
+                    sys.executable, "-m", "gunicorn", "gymnos_web.asgi:application", "--bind", self.bind,
+                    "--workers", str(self.web_workers), "--worker-class", WEB_WORKER_CLASS,
                     "--timeout", "120", "--graceful-timeout", "3", "--keep-alive", str(KEEP_ALIVE),
                     *access, "--error-logfile", "-", "--no-control-socket",
                 ],
@@ -295,7 +299,7 @@ class Command(BaseCommand):
             "--web-workers",
             type=int,
             default=settings.GYMNOS_WEB_WORKERS,
-            help=f"web server processes, each with {WEB_THREADS} threads and its own build checker "
+            help="web server processes (ASGI, uvicorn workers), each with its own build checker "
             f"(default GYMNOS_WEB_WORKERS: {settings.GYMNOS_WEB_WORKERS})",
         )
         parser.add_argument(
@@ -353,7 +357,7 @@ class Command(BaseCommand):
         """The last lines before the requests: where to go, what serves it, and how to log in."""
         url = f"http://{bind}/"
         self.stdout.write(
-            f"Gymnos is up: {url}  ({counted(web_workers, 'web process', 'web processes')} of {WEB_THREADS} threads, "
+            f"Gymnos is up: {url}  ({counted(web_workers, 'web process', 'web processes')} (ASGI), "
             f"{counted(workers, 'worker')}; Ctrl-C stops everything)"
         )
         User = get_user_model()

@@ -1,0 +1,279 @@
+"""Server-sent events of one run (``text/event-stream``): async views, so an open stream holds no thread.
+
+``GET /executions/<id>/events`` (the team), ``GET /s/<token>/events`` (a share link's visitor: the run it shows,
+until the link is revoked or expires) and ``GET /api/executions/<id>/events`` (an API token) send:
+
+- ``status``: ``{"status", "live", "reason", "epochs", "epochs_total", "status_html"}``, first as the run is
+  now, then on every transition and after every epoch (the status box's progress and ETA);
+- ``epoch`` (its SSE id: the epoch, from 1): ``{"epoch", "metrics"}``. On reconnect the browser sends the last
+  id it saw as ``Last-Event-ID`` (a first connection may say ``?after=<epochs it has>``), and the epochs after
+  it are sent from the index before anything new; more than ``CATCH_UP_EPOCHS`` missed: ``reload`` instead;
+- ``log``: ``{"text", "end"}`` (``experiments.live.logs``); ``files``: a checkpoint or an evaluation was written;
+- ``end`` once the run has ended, ``revoked`` when a share link is no longer active, ``fallback`` when Redis
+  went away (the page polls): the stream closes after each. A heartbeat comment every
+  ``GYMNOS_STREAM_HEARTBEAT_SECONDS``; after ``GYMNOS_STREAM_SECONDS`` the stream ends and the browser reconnects.
+
+A Redis that does not answer when the stream opens: 503, and the page polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import redis
+import redis.asyncio
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.handlers.wsgi import WSGIRequest
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from experiments import live
+from experiments.access import get_active_share, get_execution_by_id_for_user
+from experiments.models import LIVE, ApiToken, Execution, MetricHistory, ShareLink
+from experiments.views.executions import Links, status_context
+
+# A client that missed more epochs than this reloads the page's data once rather than get them one by one.
+CATCH_UP_EPOCHS = 100
+MAX_EVENT_ID = 10**9
+
+
+def _event(kind: str, data: Any, event_id: int | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _after(request: HttpRequest) -> int | None:
+    """The last epoch the client has: ``Last-Event-ID`` (a reconnect), else ``?after=``; None when neither."""
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("after")
+    if raw is None or not raw.isdigit() or len(raw) > 10:
+        return None
+    return min(int(raw), MAX_EVENT_ID)
+
+
+def _closing_connection(step: Callable[..., Any]) -> Callable[..., Any]:
+    """A database step of a stream, in a worker thread: its connection closed after, as a request's would be
+    (a stream lasts minutes; a thread per stream must not keep a database connection each)."""
+
+    def run(*args: Any) -> Any:
+        try:
+            return step(*args)
+        finally:
+            connection.close()
+
+    return sync_to_async(run, thread_sensitive=False)
+
+
+class Source:
+    """What one stream shows: one run, seen by the team or through a share link."""
+
+    def __init__(self, request: HttpRequest, execution: Execution, share: ShareLink | None) -> None:
+        self.request, self.pk, self.share = request, execution.pk, share
+
+    def status(self, reason: str | None = None) -> dict[str, Any]:
+        execution = Execution.objects.select_related("experiment").get(pk=self.pk)
+        links = Links(execution, self.share)
+        return {
+            "status": execution.status,
+            "live": execution.status in LIVE,
+            "reason": execution.error if reason is None else reason,
+            "epochs": execution.epochs,
+            "epochs_total": execution.epochs_total,
+            "status_html": render_to_string(
+                "experiments/_partials/execution_status.html",
+                status_context(self.request, execution, links),
+                self.request,
+            ),
+        }
+
+    def catch_up(self, after: int | None) -> tuple[list[bytes], bool]:
+        """The run as it is now (and the epochs after ``after``), and whether it has ended."""
+        state = self.status()
+        chunks = [_event("status", state)]
+        epochs = state["epochs"]
+        if after is not None and after < epochs:
+            if epochs - after > CATCH_UP_EPOCHS:
+                chunks.append(_event("reload", {"epochs": epochs}, epochs))
+            else:
+                chunks.extend(self._epochs(after, epochs))
+        return chunks, not state["live"]
+
+    def _epochs(self, after: int, epochs: int) -> list[bytes]:
+        wanted = range(after + 1, epochs + 1)
+        names = MetricHistory.objects.filter(execution_id=self.pk).values_list("name", flat=True)
+        by_epoch: dict[int, dict[str, float | None]] = {epoch: {} for epoch in wanted}
+        for name in names:
+            for epoch, value in MetricHistory.objects.values_at(self.pk, name, wanted).items():
+                by_epoch[epoch][name] = value
+        return [_event("epoch", {"epoch": epoch, "metrics": by_epoch[epoch]}, epoch) for epoch in wanted]
+
+    def still_allowed(self) -> bool:
+        if self.share is None:
+            return True
+        try:
+            get_active_share(self.share.token, ShareLink.Kind.EXECUTION)
+        except Http404:
+            return False
+        return True
+
+
+async def _subscribe(pk: int | None) -> tuple[redis.asyncio.Redis, Any] | None:
+    # No retries: a dropped connection must end the stream (the page then polls, which catches it up), not be
+    # reconnected quietly past the events published meanwhile. Named, so CLIENT LIST shows whose it is.
+    client = redis.asyncio.Redis.from_url(
+        live.events_url(), retry=Retry(NoBackoff(), 0), client_name=f"gymnos-stream-{pk or 'runs'}"
+    )
+    pubsub = client.pubsub()
+    try:
+        await pubsub.subscribe(live.RUNS_CHANNEL if pk is None else live.run_channel(pk))
+    except (redis.exceptions.RedisError, OSError):
+        await client.aclose()
+        return None
+    return client, pubsub
+
+
+async def _translate(source: Source, message: dict[str, Any], ended: list[bool]) -> AsyncIterator[bytes]:
+    """A Redis message as the events a page reads; ``ended[0]`` set when the run has ended.
+
+    An epoch goes out before the status box that follows it is rendered (a query and a template): its point
+    reaches the chart first."""
+    try:
+        event = json.loads(message["data"])
+    except (TypeError, ValueError):
+        return
+    kind = event.pop("kind", None)
+    if kind == live.LOG or kind == live.FILES:
+        yield _event(kind, event)
+    elif kind == live.EPOCH:
+        epoch = event.get("epoch")
+        yield _event("epoch", event, epoch if isinstance(epoch, int) else None)
+        yield _event("status", await _closing_connection(source.status)())
+    elif kind == live.STATUS:
+        state = await _closing_connection(source.status)(event.get("reason"))
+        ended[0] = not state["live"]
+        yield _event("status", state)
+
+
+async def _events(source: Source, client: redis.asyncio.Redis, pubsub: Any, after: int | None) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    try:
+        yield b"retry: 2000\n\n"
+        chunks, over = await _closing_connection(source.catch_up)(after)
+        for chunk in chunks:
+            yield chunk
+        ended = [over]
+        deadline = loop.time() + settings.GYMNOS_STREAM_SECONDS
+        beat = loop.time() + settings.GYMNOS_STREAM_HEARTBEAT_SECONDS
+        while not ended[0] and loop.time() < deadline:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=max(0.05, beat - loop.time()))
+            if message is not None:
+                async for chunk in _translate(source, message, ended):
+                    yield chunk
+            if loop.time() >= beat:
+                if not await _closing_connection(source.still_allowed)():
+                    yield _event("revoked", {"reason": "this share link was revoked or has expired"})
+                    return
+                yield b": heartbeat\n\n"
+                beat = loop.time() + settings.GYMNOS_STREAM_HEARTBEAT_SECONDS
+        if ended[0]:
+            yield _event("end", {})
+    except (redis.exceptions.RedisError, OSError) as exc:
+        yield _event("fallback", {"reason": f"live events stopped (Redis: {exc}); the page polls"})
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
+
+
+async def _runs_events(client: redis.asyncio.Redis, pubsub: Any) -> AsyncIterator[bytes]:
+    """Every run's status changes and epochs, as ``run`` events (``{"run", "kind", ...}``): the pages that list
+    runs read their fragment again on them. Nothing to catch up: a page reads its fragment when the stream opens."""
+    loop = asyncio.get_running_loop()
+    try:
+        yield b"retry: 2000\n\n"
+        deadline = loop.time() + settings.GYMNOS_STREAM_SECONDS
+        beat = loop.time() + settings.GYMNOS_STREAM_HEARTBEAT_SECONDS
+        while loop.time() < deadline:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=max(0.05, beat - loop.time()))
+            if message is not None:
+                try:
+                    event = json.loads(message["data"])
+                except (TypeError, ValueError):
+                    continue
+                yield _event("run", {key: event.get(key) for key in ("run", "kind", "status", "epoch")})
+            if loop.time() >= beat:
+                yield b": heartbeat\n\n"
+                beat = loop.time() + settings.GYMNOS_STREAM_HEARTBEAT_SECONDS
+    except (redis.exceptions.RedisError, OSError) as exc:
+        yield _event("fallback", {"reason": f"live events stopped (Redis: {exc}); the page polls"})
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
+
+
+def _unavailable(why: str) -> HttpResponse:
+    return HttpResponse(f"Live events are unavailable: {why}; poll instead.\n", status=503, content_type="text/plain")
+
+
+def _event_stream(events: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # a proxy (nginx) passes each event on at once
+    return response
+
+
+async def stream(request: HttpRequest, execution: Execution | None, share: ShareLink | None = None) -> HttpResponseBase:
+    """The event stream of ``execution`` (access already checked; None: every run's), or 503 when Redis does not
+    answer or the server is a WSGI one (which would gather the whole stream before sending any of it, holding a
+    thread meanwhile)."""
+    if isinstance(request, WSGIRequest):
+        return _unavailable("they need the ASGI application (manage.py up serves it)")
+    subscribed = await _subscribe(None if execution is None else execution.pk)
+    if subscribed is None:
+        return _unavailable("Redis does not answer")
+    if execution is None:
+        return _event_stream(_runs_events(*subscribed))
+    return _event_stream(_events(Source(request, execution, share), *subscribed, _after(request)))
+
+
+@login_required
+@require_GET
+async def runs_events(request: HttpRequest) -> HttpResponseBase:
+    """``GET /events/runs``: every run's status changes and epochs (the queue page listens)."""
+    return await stream(request, None)
+
+
+@login_required
+@require_GET
+async def execution_events(request: HttpRequest, execution_id: int) -> HttpResponseBase:
+    user = await request.auser()
+    execution = await _closing_connection(get_execution_by_id_for_user)(user, execution_id)
+    return await stream(request, execution)
+
+
+@require_GET
+async def shared_events(request: HttpRequest, token: str) -> HttpResponseBase:
+    link = await _closing_connection(get_active_share)(token, ShareLink.Kind.EXECUTION)
+    return await stream(request, link.execution, link)
+
+
+@require_GET
+async def api_execution_events(request: HttpRequest, execution_id: int) -> HttpResponseBase:
+    """``GET /api/executions/{id}/events`` with ``Authorization: Bearer <key>``: the same stream."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    user = await _closing_connection(ApiToken.user_for)(key.strip()) if scheme.lower() == "bearer" else None
+    if user is None:
+        return HttpResponse(
+            '{"detail": "Unauthorized: send Authorization: Bearer <key> (manage.py api_token prints one)"}',
+            status=401,
+            content_type="application/json",
+        )
+    execution = await _closing_connection(get_execution_by_id_for_user)(user, execution_id)
+    return await stream(request, execution)

@@ -1,0 +1,55 @@
+"""Streamed responses stay streamed under ASGI.
+
+Django's ASGI handler reads a streaming response whose content is a plain (sync) iterator into one list before
+sending any of it: a checkpoint download, a run's folder as a zip (``experiments/views/downloads.py``) or a static
+file would sit whole in the web process's memory. :class:`AsyncStreaming` (first in ``MIDDLEWARE``, so it sees
+every response last) hands such content over one chunk at a time, each read in a worker thread. Under WSGI it
+does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase, StreamingHttpResponse
+
+_DONE = object()
+
+
+async def _pulled(content: Iterable[Any]) -> AsyncIterator[Any]:
+    iterator = iter(content)
+    pull = sync_to_async(lambda: next(iterator, _DONE), thread_sensitive=False)
+    while (chunk := await pull()) is not _DONE:
+        yield chunk
+
+
+def _streamed(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+    if isinstance(request, ASGIRequest) and isinstance(response, StreamingHttpResponse) and not response.is_async:
+        content: Any = response.streaming_content  # a sync iterator here (not is_async)
+        response.streaming_content = _pulled(content)
+    return response
+
+
+class AsyncStreaming:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        if self.is_async:
+            return self._async_call(request)
+        # Sync too under ASGI, where a sync-only middleware further in makes the chain sync: the ASGI handler
+        # then reads the content this sets, asynchronously.
+        return _streamed(request, self.get_response(request))
+
+    async def _async_call(self, request: HttpRequest) -> HttpResponseBase:
+        return _streamed(request, await self.get_response(request))

@@ -1,0 +1,238 @@
+"""The live event streams (``experiments.views.events``) over a real ASGI server and a real Redis.
+
+Events are published by the code paths that publish them in production (an epoch stored, a transition), and
+read by a client of the stream as a browser's EventSource would read them.
+"""
+
+import json
+import threading
+from collections.abc import Sequence
+
+import pytest
+import requests
+from django.utils import timezone
+
+from experiments import live
+from experiments.models import Execution, ShareLink
+from tests.helpers import token_for
+from tests.workers import flush, queues_at
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def events_redis(settings):
+    """The events go through the test Redis (the queues' own, as in production)."""
+    settings.RQ_QUEUES = queues_at()
+    settings.GYMNOS_STREAM_HEARTBEAT_SECONDS = 1
+    flush()
+    yield
+    flush()
+
+
+class Events:
+    """An event stream read as EventSource reads it: ``next()`` is ``(event, data, id)``."""
+
+    def __init__(self, url, timeout=20, **headers):
+        self.response = requests.get(url, stream=True, timeout=timeout, headers=headers)
+        self.lines = (line.decode() for line in self.response.iter_lines())
+
+    def next(self):
+        event, data, event_id = "message", list[str](), None
+        for line in self.lines:
+            if line == "" and data:
+                return event, json.loads("\n".join(data)), event_id
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+            elif line.startswith("id: "):
+                event_id = line[4:]
+        return None, None, None  # the stream ended
+
+    def until(self, wanted):
+        seen = []
+        while True:
+            event, data, event_id = self.next()
+            seen.append(event)
+            if event is None or event == wanted:
+                return event, data, event_id, seen
+
+    def close(self):
+        self.response.close()
+
+
+def logged_in_cookies(server_url, user, password):
+    session = requests.Session()
+    page = session.get(server_url + "/accounts/login/")
+    assert page.status_code == 200
+    session.post(
+        server_url + "/accounts/login/",
+        data={"username": user.username, "password": password, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        headers={"Referer": server_url + "/accounts/login/"},
+    )
+    return "; ".join(f"{name}={value}" for name, value in session.cookies.items())
+
+
+def running(execution):
+    Execution.objects.filter(pk=execution.pk).update(status="running", finished_at=None, job_id="job-1")
+    return Execution.objects.get(pk=execution.pk)
+
+
+def later(action, delay=0.5):
+    """Do ``action`` once the stream has opened (in a thread, as a worker would, on its own connection)."""
+
+    def run():
+        from django.db import connection
+
+        try:
+            action()
+        finally:
+            connection.close()
+
+    timer = threading.Timer(delay, run)
+    timer.start()
+    return timer
+
+
+def test_the_team_stream_sends_the_status_then_each_epoch_stored_then_the_end(asgi_server, trained, owner):
+    execution = running(trained)
+    cookie = logged_in_cookies(asgi_server.url, owner, "pw-olivia-123")
+    history = {name: values for name, values in execution.histories.values_list("name", "values")}
+    stream = Events(f"{asgi_server.url}/executions/{execution.pk}/events?after=15", Cookie=cookie)
+    try:
+        assert stream.response.headers["Content-Type"] == "text/event-stream"
+        event, data, _ = stream.next()
+        assert (event, data["status"], data["live"], data["epochs"]) == ("status", "running", True, 15)
+        assert "running" in data["status_html"]
+        grown: dict[str, Sequence[float]] = {name: [*values, 1.5] for name, values in history.items()}
+        later(lambda: Execution.objects.record_epoch(execution.pk, grown, 20))
+        event, data, event_id, _ = stream.until("epoch")
+        assert (event, data["epoch"], event_id) == ("epoch", 16, "16")
+        assert data["metrics"]["loss"] == 1.5
+        event, data, _, _ = stream.until("status")
+        assert (data["epochs"], data["epochs_total"]) == (16, 20)
+        later(lambda: Execution.objects.finish(execution.pk, "the loss went to NaN"))
+        event, data, _, _ = stream.until("status")
+        assert (data["status"], data["live"], data["reason"]) == ("failed", False, "the loss went to NaN")
+        assert stream.next()[0] == "end"
+        assert stream.next()[0] is None  # and the stream closes: the page stops listening
+    finally:
+        stream.close()
+
+
+def test_a_reconnecting_client_gets_the_epochs_it_missed_from_the_index(asgi_server, trained, owner):
+    execution = running(trained)
+    cookie = logged_in_cookies(asgi_server.url, owner, "pw-olivia-123")
+    loss = dict(execution.histories.values_list("name", "values"))["loss"]
+    stream = Events(f"{asgi_server.url}/executions/{execution.pk}/events", Cookie=cookie, **{"Last-Event-ID": "12"})
+    try:
+        assert stream.next()[0] == "status"
+        caught_up = [stream.next() for _ in range(3)]
+        assert [(event, data["epoch"], event_id) for event, data, event_id in caught_up] == [
+            ("epoch", 13, "13"),
+            ("epoch", 14, "14"),
+            ("epoch", 15, "15"),
+        ]
+        assert [data["metrics"]["loss"] for _, data, _ in caught_up] == loss[12:15]
+    finally:
+        stream.close()
+
+
+def test_the_stream_is_refused_to_strangers_and_unknown_runs(asgi_server, trained, owner):
+    cookie = logged_in_cookies(asgi_server.url, owner, "pw-olivia-123")
+    anonymous = requests.get(f"{asgi_server.url}/executions/{trained.pk}/events", allow_redirects=False, timeout=10)
+    assert anonymous.status_code == 302
+    assert "/accounts/login/" in anonymous.headers["Location"]
+    unknown = requests.get(f"{asgi_server.url}/executions/999999/events", headers={"Cookie": cookie}, timeout=10)
+    assert unknown.status_code == 404
+
+
+def test_a_share_links_stream_ends_when_the_link_is_revoked(asgi_server, trained, owner):
+    execution = running(trained)
+    link = ShareLink.objects.create(kind=ShareLink.Kind.EXECUTION, execution=execution, created_by=owner)
+    stream = Events(f"{asgi_server.url}/s/{link.token}/events")
+    try:
+        event, data, _ = stream.next()
+        assert (event, data["status"]) == ("status", "running")
+        assert "Cancel" not in data["status_html"]  # a visitor sees no team actions
+        later(lambda: ShareLink.objects.filter(pk=link.pk).update(revoked_at=timezone.now()))
+        event, data, _, seen = stream.until("revoked")
+        assert event == "revoked", seen
+        assert stream.next()[0] is None
+    finally:
+        stream.close()
+    assert requests.get(f"{asgi_server.url}/s/{link.token}/events", timeout=10).status_code == 404
+
+
+def test_the_api_stream_takes_a_token(asgi_server, trained, owner, capsys):
+    execution = running(trained)
+    url = f"{asgi_server.url}/api/executions/{execution.pk}/events"
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(url, headers={"Authorization": "Bearer nope"}, timeout=10).status_code == 401
+    key = token_for(owner, capsys)
+    stream = Events(url, Authorization=f"Bearer {key}")
+    try:
+        event, data, _ = stream.next()
+        assert (event, data["status"]) == ("status", "running")
+        later(lambda: Execution.objects.cancel(execution.pk))
+        event, data, _, _ = stream.until("status")
+        assert (data["status"], data["reason"]) == ("cancelled", "cancelled by a user")
+        assert stream.next()[0] == "end"
+    finally:
+        stream.close()
+    assert (
+        requests.get(
+            f"{asgi_server.url}/api/executions/999999/events", timeout=10, headers={"Authorization": f"Bearer {key}"}
+        ).status_code
+        == 404
+    )
+
+
+def test_without_redis_the_stream_answers_503_and_publishing_goes_on(
+    asgi_server, trained, owner, settings, caplog, monkeypatch
+):
+    monkeypatch.setattr(live, "_publisher", live._Publisher())  # a process that has not yet seen Redis down
+    settings.RQ_QUEUES = queues_at("redis://127.0.0.1:1/0?socket_connect_timeout=1")
+    cookie = logged_in_cookies(asgi_server.url, owner, "pw-olivia-123")
+    response = requests.get(f"{asgi_server.url}/executions/{trained.pk}/events", headers={"Cookie": cookie}, timeout=10)
+    assert response.status_code == 503
+    assert "poll" in response.text
+    execution = running(trained)
+    live.publish(execution.pk, live.STATUS, status="running", reason="")  # logged, not raised
+    live.publish(execution.pk, live.STATUS, status="running", reason="")
+    said = [record.getMessage() for record in caplog.records if "not published" in record.getMessage()]
+    assert len(said) == 1  # once per outage, not once per event
+
+
+def test_a_wsgi_server_answers_503_at_once_so_the_page_polls(live_server, trained, owner):
+    """Under WSGI (pytest-django's live server, or a deployment on a WSGI server) a stream would be gathered
+    whole before anything is sent, holding a thread for minutes."""
+    cookie = logged_in_cookies(live_server.url, owner, "pw-olivia-123")
+    response = requests.get(f"{live_server.url}/executions/{running(trained).pk}/events", headers={"Cookie": cookie},
+                            timeout=10)  # fmt: skip
+    assert response.status_code == 503
+    assert "ASGI application" in response.text
+
+
+def test_the_runs_stream_tells_the_queue_page_of_every_runs_changes(asgi_server, trained, owner):
+    execution = running(trained)
+    cookie = logged_in_cookies(asgi_server.url, owner, "pw-olivia-123")
+    assert requests.get(f"{asgi_server.url}/events/runs", allow_redirects=False, timeout=10).status_code == 302
+    stream = Events(f"{asgi_server.url}/events/runs", Cookie=cookie)
+    try:
+        later(lambda: Execution.objects.cancel(execution.pk))
+        event, data, _, _ = stream.until("run")
+        assert (event, data) == ("run", {"run": execution.pk, "kind": "status", "status": "cancelled", "epoch": None})
+    finally:
+        stream.close()
+
+
+def test_under_asgi_a_download_is_streamed_not_gathered_whole(asgi_server, trained, owner, recwarn):
+    cookie = logged_in_cookies(asgi_server.url, owner, "pw-olivia-123")
+    url = f"{asgi_server.url}/experiments/{trained.experiment.name}/executions/{trained.folder_name}/download.zip"
+    response = requests.get(url, headers={"Cookie": cookie}, timeout=30)
+    assert response.status_code == 200
+    assert response.content.startswith(b"PK")  # the whole folder as a zip
+    gathered = [str(warning.message) for warning in recwarn if "must consume synchronous" in str(warning.message)]
+    assert gathered == []  # Django gathers a sync stream whole under ASGI, and says so with this warning
