@@ -24,7 +24,7 @@ def test_an_api_token_from_before_hashing_still_authenticates_and_is_no_longer_s
         user_id=user.pk, key="an-old-plaintext-key-of-43-characters-xxxxx"
     )
     try:
-        migrate("0012_api_token_scope")  # the latest that changes tokens (the model as it is now reads it)
+        migrate("0016_projects")  # the latest that changes tokens (the model as it is now reads it)
         user = ApiToken.user_for("an-old-plaintext-key-of-43-characters-xxxxx")
         assert user is not None
         assert user.username == "grace"

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest
-from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 from ninja.params.functions import Query  # the call (to mypy, ninja.Query is the annotation Query[T])
 
 from audit.models import Entry
 from audit.recording import record
 from experiments import charts, files, logtail, steps
+from experiments.access import get_execution_by_id_for_user
 from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
 from experiments.api.schemas import ExecutionDetail, detail_of, execution_detail
 from experiments.jobs import launching
@@ -91,13 +91,13 @@ def launch(request: HttpRequest) -> Status[Any]:
     except QueueUnavailable as exc:
         return Status(503, {"detail": str(exc)})
     record(request, Entry.Action.LAUNCH, execution=execution, via="api")
-    return Status(201, execution_detail(detail_of(execution.pk)))
+    return Status(201, execution_detail(detail_of(request.user, execution.pk)))
 
 
 @router.get("/{execution_id}", response=ExecutionDetail, summary="One execution: status, progress, notes, tags, config")
 def detail(request: HttpRequest, execution_id: int) -> dict[str, Any]:
     Execution.objects.mark_lost()
-    return execution_detail(detail_of(execution_id))
+    return execution_detail(detail_of(request.user, execution_id))
 
 
 @router.get("/{execution_id}/metrics", response=Metrics, summary="Every metric's history, at most 2,000 points each")
@@ -105,7 +105,7 @@ def metrics(request: HttpRequest, execution_id: int) -> dict[str, Any]:
     """A history of up to 2,000 epochs whole; a longer one as its chart draws it (each stretch's lowest and
     highest value, with their epochs), so the answer stays small however long the run. The full
     resolution is the run's metrics.json (its download) or the compare page's CSV."""
-    execution = get_object_or_404(Execution, pk=execution_id)
+    execution = get_execution_by_id_for_user(request.user, execution_id)
     traces = charts.stored([execution.pk])[execution.pk]
     return {
         "id": execution.pk,
@@ -118,7 +118,7 @@ def metrics(request: HttpRequest, execution_id: int) -> dict[str, Any]:
 @router.get("/{execution_id}/steps", response=StepMetrics, summary="The run's per-step metrics, each summarised")
 def step_list(request: HttpRequest, execution_id: int) -> dict[str, Any]:
     """What ``/metrics/{name}/steps`` can answer for this run, from its steps.h5 as it is now."""
-    execution = get_object_or_404(Execution, pk=execution_id)
+    execution = get_execution_by_id_for_user(request.user, execution_id)
     folder = files.execution_folder(execution)
     return {"metrics": steps.step_summaries(folder) if folder is not None else {}}
 
@@ -138,7 +138,7 @@ def step_metric(
 ) -> Status[Any]:
     """The points of ``name`` from the run's steps.h5 between ``from`` and ``to``: whole when the range holds at
     most ``points``, else M4's (each bucket's first, last, min and max). 404 when the run logs no such metric."""
-    execution = get_object_or_404(Execution, pk=execution_id)
+    execution = get_execution_by_id_for_user(request.user, execution_id)
     folder = files.execution_folder(execution)
     try:
         if folder is None:
@@ -151,7 +151,7 @@ def step_metric(
 @router.get("/{execution_id}/log", response={200: LogChunk, 404: Detail}, summary="The log from a byte offset")
 def log_tail(request: HttpRequest, execution_id: int, offset: int = 0) -> Status[Any]:
     """The bytes of execution.log after ``offset`` (at most 256 KiB) and the offset to ask from next."""
-    execution = get_object_or_404(Execution, pk=execution_id)
+    execution = get_execution_by_id_for_user(request.user, execution_id)
     try:
         return Status(200, logtail.read_from(execution, offset))
     except Http404:  # no folder yet, or no log that is a file inside it
@@ -165,10 +165,10 @@ def log_tail(request: HttpRequest, execution_id: int, offset: int = 0) -> Status
 )
 def cancel(request: HttpRequest, execution_id: int) -> Status[Any]:
     """A queued run leaves the queue; a running one is stopped and keeps its partial folder."""
-    denied = forbidden_unless_allowed(request)
+    execution = get_execution_by_id_for_user(request.user, execution_id)
+    denied = forbidden_unless_allowed(request, obj=execution)
     if denied:
         return denied
-    execution = get_object_or_404(Execution, pk=execution_id)
     try:
         cancelled = launching.cancel(execution)
     except QueueUnavailable as exc:
@@ -180,4 +180,4 @@ def cancel(request: HttpRequest, execution_id: int) -> Status[Any]:
             {"detail": f"execution {execution.pk} is {execution.status}; only queued or running runs can be cancelled"},
         )
     record(request, Entry.Action.CANCEL, execution=execution, via="api")
-    return Status(200, execution_detail(detail_of(execution.pk)))
+    return Status(200, execution_detail(detail_of(request.user, execution.pk)))

@@ -22,6 +22,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Schema
 from pydantic import Field
 
+from experiments.access import visible_executions
 from experiments.display import execution_url
 from experiments.models import Execution
 
@@ -128,6 +129,6 @@ def execution_detail(execution: Execution) -> dict[str, Any]:
     }
 
 
-def detail_of(execution_id: int) -> Execution:
-    """The run with what ``execution_detail`` reads joined, or 404."""
-    return get_object_or_404(Execution.objects.select_related(*RELATED), pk=execution_id)
+def detail_of(user: Any, execution_id: int) -> Execution:
+    """The run with what ``execution_detail`` reads joined, or 404 (also if ``user`` may not see its project)."""
+    return get_object_or_404(visible_executions(user).select_related(*RELATED), pk=execution_id)
