@@ -43,11 +43,12 @@ EDIT_PERMISSION = "experiments.change_execution"
 DELETE_PERMISSION = "experiments.delete_execution"
 
 # What each action needs: a role in the project, or (default project, no explicit role) a global permission.
-READ, LAUNCH, EDIT, DELETE, MANAGE = "read", "launch", "edit", "delete", "manage"
+READ, LAUNCH, EDIT, SHARE, DELETE, MANAGE = "read", "launch", "edit", "share", "delete", "manage"
 ACTIONS: dict[str, tuple[str, str | None, str]] = {
     READ: (Role.VIEWER, None, "see it"),
     LAUNCH: (Role.EDITOR, LAUNCH_PERMISSION, "launch or cancel runs"),
     EDIT: (Role.EDITOR, EDIT_PERMISSION, "edit or archive runs"),
+    SHARE: (Role.EDITOR, "", "share runs"),  # "": in default, as before projects, anyone logged in
     DELETE: (Role.MAINTAINER, DELETE_PERMISSION, "delete or restore runs"),
     MANAGE: (Role.MAINTAINER, None, "manage the project's members"),
 }
@@ -113,7 +114,7 @@ def may(user: User | AnonymousUser, project: Project, action: str) -> bool:
     needed, permission, _ = ACTIONS[action]
     explicit = user.is_superuser or project.pk in explicit_roles(user)
     if project.name == DEFAULT_PROJECT and not explicit and permission is not None:
-        return user.has_perm(permission)  # today's rule, exactly, for a team that never made a project
+        return permission == "" or user.has_perm(permission)  # today's rule, for a team that never made a project
     return at_least(role, needed)
 
 
@@ -160,7 +161,7 @@ def require_role(user: User | AnonymousUser, obj: Any, action: str) -> None:
     limits = _limits(user)
     if limits is not None and limits.read_only:
         raise PermissionDenied(f"This API token is read-only: it cannot {verb}.")
-    if project.name == DEFAULT_PROJECT and permission is not None:
+    if project.name == DEFAULT_PROJECT and permission:
         raise PermissionDenied(
             f"You need the {permission} permission (or the {needed} role in project {project.name}) to {verb}. "
             "Ask an admin for it."
