@@ -192,4 +192,4 @@ def archive_experiment(request: HttpRequest, experiment: str, archived: bool) ->
 @require_GET
 def disk_usage(request: HttpRequest) -> JsonResponse:
     """The experiments page's disk panel, loaded after the page (a grouped query over every run)."""
-    return JsonResponse(disk.summary())
+    return JsonResponse(disk.summary(visible_executions(request.user)))
