@@ -253,7 +253,9 @@ def can_revoke(user: User | AnonymousUser, link: ShareLink) -> bool:
 
 
 def get_share_for_revoke(user: User | AnonymousUser, share_id: int) -> ShareLink:
-    link = get_object_or_404(ShareLink, pk=share_id)
+    link = get_object_or_404(ShareLink.objects.select_related("execution__experiment__project"), pk=share_id)
+    if link.execution is not None and link.created_by_id != user.pk:
+        require_role(user, link.execution, READ)  # staff revoke others' links only in projects they may see
     if not can_revoke(user, link):
         raise PermissionDenied("Only whoever made a share link (or staff) can revoke it.")
     return link
@@ -262,7 +264,10 @@ def get_share_for_revoke(user: User | AnonymousUser, share_id: int) -> ShareLink
 def share_links_for(user: User) -> QuerySet[ShareLink]:
     """The active links a user may manage: their own, or everyone's for staff."""
     links = ShareLink.objects.select_related("execution", "execution__experiment").filter(revoked_at__isnull=True)
-    return links if user.is_staff else links.filter(created_by=user)
+    if not user.is_staff:
+        return links.filter(created_by=user)
+    # Staff manage others' links too, of runs in projects they may see (a comparison link: only their own).
+    return links.filter(Q(created_by=user) | Q(execution__experiment__project__in=visible_projects(user)))
 
 
 def get_active_share(token: str, kind: str | None = None) -> ShareLink:

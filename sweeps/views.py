@@ -17,7 +17,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.models import Entry
 from audit.recording import record
-from experiments.access import LAUNCH, SHARE, can_launch, get_execution_by_id_for_user, require_launch_permission
+from experiments.access import (
+    LAUNCH,
+    READ,
+    SHARE,
+    can_launch,
+    get_execution_by_id_for_user,
+    require_launch_permission,
+    require_role,
+)
 from experiments.display import counted, run_label
 from experiments.forms import ShareForm
 from experiments.jobs.queues import QueueUnavailable
@@ -27,7 +35,7 @@ from experiments.pipeline import ConfigError, Problem, jsonlimits
 from .forms import DISTRIBUTIONS, SweepForm, rows_for
 from .launching import cancel_sweep, heal, launch_sweep
 from .models import Sweep, SweepShare
-from .scope import get_sweep_for_user, visible_sweeps
+from .scope import get_sweep_for_user, project_of_sweep, visible_sweeps
 from .summary import list_summaries, summarise, trials_of
 
 POLL_MS = 2000
@@ -241,7 +249,9 @@ def share(request: HttpRequest, sweep_id: int) -> HttpResponseRedirect:
 @login_required
 @require_POST
 def revoke(request: HttpRequest, share_id: int) -> HttpResponseRedirect:
-    link = get_object_or_404(SweepShare, pk=share_id)
+    link = get_object_or_404(SweepShare.objects.select_related("sweep"), pk=share_id)
+    if link.created_by_id != request.user.pk:
+        require_role(request.user, project_of_sweep(link.sweep), READ)  # staff: only in projects they may see
     if not _can_revoke(request.user, link):
         raise PermissionDenied("Only whoever made a share link (or staff) can revoke it.")
     if link.revoked_at is None:
