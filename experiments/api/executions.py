@@ -11,12 +11,12 @@ from ninja.params.functions import Query  # the call (to mypy, ninja.Query is th
 from audit.models import Entry
 from audit.recording import record
 from experiments import charts, files, logtail, steps
-from experiments.access import get_execution_by_id_for_user
+from experiments.access import get_execution_by_id_for_user, visible_projects
 from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
 from experiments.api.schemas import ExecutionDetail, detail_of, execution_detail
 from experiments.jobs import launching
 from experiments.jobs.queues import QueueUnavailable
-from experiments.models import Execution
+from experiments.models import DEFAULT_PROJECT, Execution
 from experiments.pipeline import ConfigError
 from experiments.pipeline.config import TrainingConfig
 from experiments.pipeline.schema import openapi_schema
@@ -70,7 +70,7 @@ class LogChunk(Schema):
 
 @router.post(
     "",
-    response={201: ExecutionDetail, 400: ValidationErrors, 403: Detail, 503: Detail},
+    response={201: ExecutionDetail, 400: ValidationErrors, 403: Detail, 404: Detail, 503: Detail},
     summary="Launch a training run",
     openapi_extra={
         "requestBody": {
@@ -79,13 +79,20 @@ class LogChunk(Schema):
         }
     },
 )
-def launch(request: HttpRequest) -> Status[Any]:
-    """Validate the config (the JSON body) and queue it. 400 lists every problem with its JSON path."""
-    denied = forbidden_unless_allowed(request)
+def launch(
+    request: HttpRequest,
+    project: str = Query(DEFAULT_PROJECT, max_length=63, description="The project to launch in (GET /api/projects)."),
+) -> Status[Any]:
+    """Validate the config (the JSON body) and queue it in ``project``. 400 lists every problem with its JSON
+    path; 404 for a project the caller may not see; 403 without the editor role there."""
+    target = visible_projects(request.user).filter(name=project).first()
+    if target is None:
+        return Status(404, {"detail": f"no project named {project!r} that you may see; GET /api/projects lists yours"})
+    denied = forbidden_unless_allowed(request, obj=target)
     if denied:
         return denied
     try:
-        execution = launching.launch(json_body(request), user=request.user)
+        execution = launching.launch(json_body(request), user=request.user, project=target)
     except ConfigError as exc:
         return invalid(exc)
     except QueueUnavailable as exc:

@@ -9,11 +9,18 @@ Django group named in one.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from experiments.pipeline.config import RESERVED_FOLDER
+
 DEFAULT_PROJECT = "default"
+# ``<trainings root>/projects/<project>/`` holds a project's experiments (default's stay at the root), so no
+# experiment may be called this.
+PROJECTS_FOLDER = RESERVED_FOLDER
 
 # Lower case letters, digits, "-" and "_", starting with a letter or digit: a project's name is a folder's
 # name under ``<trainings root>/projects/`` and a query-string value, so it needs no quoting anywhere.
@@ -72,6 +79,11 @@ class Project(models.Model):
         """The ``default`` project (made by migration 0016; made again here if someone removed it)."""
         project, _ = cls.objects.get_or_create(name=DEFAULT_PROJECT)
         return project
+
+
+def project_root(trainings_root: Path, project: str) -> Path:
+    """Where ``project``'s experiments live: the trainings root for default, ``<root>/projects/<project>`` else."""
+    return trainings_root if project == DEFAULT_PROJECT else trainings_root / PROJECTS_FOLDER / project
 
 
 def default_project_id() -> int:
