@@ -27,6 +27,8 @@ from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from audit.models import Entry
+from audit.recording import record
 from experiments.models import DEFAULT_PROJECT, Execution, Experiment, Project, ProjectRole, Role, ShareLink
 from experiments.models.projects import at_least, best
 
@@ -126,9 +128,10 @@ def visible_projects(user: User | AnonymousUser) -> QuerySet[Project]:
     limits = _limits(user)
     if limits is not None and limits.project_id is not None:
         found = found.filter(pk=limits.project_id)
+    default_id = default_project_id()  # made again if it was removed (a flushed test database, say)
     if user.is_superuser:
         return found
-    return found.filter(Q(name=DEFAULT_PROJECT) | Q(pk__in=list(explicit_roles(user))))
+    return found.filter(Q(pk=default_id) | Q(pk__in=list(explicit_roles(user))))
 
 
 def visible_executions(user: User | AnonymousUser) -> ExecutionQuerySet:
@@ -154,9 +157,11 @@ def require_role(user: User | AnonymousUser, obj: Any, action: str) -> None:
     """404 unless the user may see ``obj``'s project; 403 naming the role needed unless they may ``action``."""
     project = project_of(obj)
     if role_for(user, project) is None:
+        _audit_denied(user, obj, action, project, hidden=True)
         raise Http404("No such object.")
     if may(user, project, action):
         return
+    _audit_denied(user, obj, action, project, hidden=False)
     needed, permission, verb = ACTIONS[action]
     limits = _limits(user)
     if limits is not None and limits.read_only:
@@ -167,6 +172,15 @@ def require_role(user: User | AnonymousUser, obj: Any, action: str) -> None:
             "Ask an admin for it."
         )
     raise PermissionDenied(f"You need the {needed} role in project {project.name} to {verb}. Ask its maintainer.")
+
+
+def _audit_denied(user: User | AnonymousUser, obj: Any, action: str, project: Project, hidden: bool) -> None:
+    """A refused attempt on a run or an experiment that exists (not on a launch or a page without one)."""
+    if not isinstance(obj, (Execution, Experiment)) or not user.is_authenticated:
+        return
+    execution = obj if isinstance(obj, Execution) else None
+    target = f"experiment {obj.pk} ({project.name}/{obj.name})" if isinstance(obj, Experiment) else ""
+    record(None, Entry.Action.DENIED, execution=execution, target=target, actor=user, tried=action, hidden=hidden)
 
 
 def get_experiment_for_user(user: User | AnonymousUser, name: str, project: str | None = None) -> Experiment:
@@ -189,8 +203,14 @@ def get_execution_for_user(user: User | AnonymousUser, experiment: str, folder_n
 
 
 def get_execution_by_id_for_user(user: User | AnonymousUser, execution_id: int) -> Execution:
-    """Any execution the user may see by id (queued runs have no folder yet), or 404."""
-    return get_object_or_404(visible_executions(user), pk=execution_id)
+    """Any execution the user may see by id (queued runs have no folder yet), or 404 (audited if it exists)."""
+    found = visible_executions(user).filter(pk=execution_id).first()
+    if found is None:
+        hidden = Execution.objects.select_related("experiment__project").filter(pk=execution_id).first()
+        if hidden is not None:
+            _audit_denied(user, hidden, READ, hidden.experiment.project, hidden=True)
+        raise Http404("No such execution.")
+    return found
 
 
 def has_permission(user: User | AnonymousUser, permission: str) -> bool:

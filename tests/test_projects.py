@@ -235,3 +235,14 @@ def test_the_command_says_what_was_wrong(arguments, message):
     person("alice")
     with pytest.raises(CommandError, match=message):
         call_command("project", *arguments)
+
+
+def test_denied_attempts_on_a_run_that_exists_are_audited(team, vision_run):
+    assert login(team["otto"]).get(f"/api/executions/{vision_run.pk}").status_code == 404
+    assert login(team["vera"]).post(f"/api/executions/{vision_run.pk}/cancel").status_code == 403
+    assert login(team["otto"]).get("/api/executions/999999").status_code == 404  # nothing there: nothing to audit
+    denied = Entry.objects.filter(action="denied").order_by("pk")
+    assert [(entry.actor_name, entry.execution_id, entry.details) for entry in denied] == [
+        ("otto", vision_run.pk, {"tried": "read", "hidden": True}),
+        ("vera", vision_run.pk, {"tried": "launch", "hidden": False}),
+    ]

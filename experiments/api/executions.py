@@ -85,7 +85,7 @@ def launch(
 ) -> Status[Any]:
     """Validate the config (the JSON body) and queue it in ``project``. 400 lists every problem with its JSON
     path; 404 for a project the caller may not see; 403 without the editor role there."""
-    target = visible_projects(request.user).filter(name=project).first()
+    target = visible_projects(request.user).filter(name=project).first()  # default: always there (access)
     if target is None:
         return Status(404, {"detail": f"no project named {project!r} that you may see; GET /api/projects lists yours"})
     denied = forbidden_unless_allowed(request, obj=target)
