@@ -128,7 +128,10 @@ def visible_projects(user: User | AnonymousUser) -> QuerySet[Project]:
     limits = _limits(user)
     if limits is not None and limits.project_id is not None:
         found = found.filter(pk=limits.project_id)
-    default_id = default_project_id()  # made again if it was removed (a flushed test database, say)
+    # Made again if it was removed (a flushed test database, say); read once per request.
+    default_id: int | None = user.__dict__.get("_gymnos_default")
+    if default_id is None:
+        default_id = user.__dict__["_gymnos_default"] = default_project_id()
     if user.is_superuser:
         return found
     return found.filter(Q(pk=default_id) | Q(pk__in=list(explicit_roles(user))))
