@@ -9,15 +9,13 @@ from typing import Any, Literal
 
 import pydantic
 from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
-from experiments.access import get_execution_by_id_for_user
+from experiments.access import get_execution_by_id_for_user, get_experiment_for_user
 from experiments.api.base import Detail, ValidationErrors, api, invalid, json_body
-from experiments.models import Experiment
 from experiments.pipeline import ConfigError
 from experiments.pipeline.errors import Problem
-from sweeps.models import Sweep
+from sweeps.scope import get_sweep_for_user
 
 from .forms import RuleForm
 from .models import Delivery, Rule, last_deliveries
@@ -149,9 +147,9 @@ def create(request: HttpRequest) -> Status[Any]:
     if given.scope == "run":
         watched["execution"] = get_execution_by_id_for_user(request.user, given.execution or 0)
     elif given.scope == "experiment":
-        watched["experiment"] = get_object_or_404(Experiment, name=given.experiment)
+        watched["experiment"] = get_experiment_for_user(request.user, given.experiment or "")
     elif given.scope == "sweep":
-        watched["sweep"] = get_object_or_404(Sweep, pk=given.sweep)
+        watched["sweep"] = get_sweep_for_user(request.user, given.sweep or 0)
     form = RuleForm(given.model_dump(exclude={"scope", "execution", "experiment", "sweep"}), user=request.user)
     if not form.is_valid():
         return invalid(

@@ -15,9 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import Entry
 from audit.recording import record
-from experiments.access import get_execution_by_id_for_user
-from experiments.models import Experiment
-from sweeps.models import Sweep
+from experiments.access import get_execution_by_id_for_user, visible_experiments
+from sweeps.scope import get_sweep_for_user
 
 from .forms import RuleForm
 from .models import Delivery, Rule, last_deliveries, unread_for
@@ -107,7 +106,7 @@ def subscribe_run(request: HttpRequest, execution_id: int) -> HttpResponseRedire
 @login_required
 @require_POST
 def subscribe_experiment(request: HttpRequest, experiment_id: int) -> HttpResponseRedirect:
-    experiment = get_object_or_404(Experiment, pk=experiment_id)
+    experiment = get_object_or_404(visible_experiments(request.user), pk=experiment_id)
     _save(request, Rule.Scope.EXPERIMENT, experiment=experiment)
     return redirect("experiments:experiment", experiment.name)
 
@@ -115,7 +114,7 @@ def subscribe_experiment(request: HttpRequest, experiment_id: int) -> HttpRespon
 @login_required
 @require_POST
 def subscribe_sweep(request: HttpRequest, sweep_id: int) -> HttpResponseRedirect:
-    sweep = get_object_or_404(Sweep, pk=sweep_id)
+    sweep = get_sweep_for_user(request.user, sweep_id)
     _save(request, Rule.Scope.SWEEP, sweep=sweep)
     return redirect("sweeps:detail", sweep.pk)
 

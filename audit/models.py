@@ -29,6 +29,10 @@ class Entry(models.Model):
         SWEEP_CANCEL = "sweep_cancel"
         ALERT_CREATE = "alert_create"
         ALERT_DELETE = "alert_delete"
+        PROJECT_CREATE = "project_create"
+        ROLE_GRANT = "role_grant"
+        ROLE_REVOKE = "role_revoke"
+        DENIED = "denied"
 
     at = models.DateTimeField(auto_now_add=True, help_text="When it happened.")
     actor = person("audit_entries", "Who did it (empty: the command line, or a user since removed).")

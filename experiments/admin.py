@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString
 from experiments.display import counted
 from experiments.templatetags.gymnos import metric
 
-from .models import Execution, Experiment, MetricHistory
+from .models import Execution, Experiment, MetricHistory, Project, ProjectRole
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -164,3 +164,18 @@ class MetricHistoryAdmin(NoDeleteAdmin):
         return False
 
     values_shown = _json_field("values", "values")
+
+
+class ProjectRoleInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = ProjectRole
+    extra = 1
+    autocomplete_fields = ["user", "group"]
+
+
+@admin.register(Project)
+class ProjectAdmin(_ModelAdmin):
+    """Projects and their members (roles are also given with ``manage.py project grant``)."""
+
+    list_display = ["name", "created_at"]
+    search_fields = ["name"]
+    inlines = [ProjectRoleInline]

@@ -7,9 +7,11 @@ the selection this way.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from django.http import HttpRequest
 
+from experiments.access import visible_executions
 from experiments.display import run_label
 from experiments.models import Execution
 
@@ -27,9 +29,12 @@ def parse_runs(request: HttpRequest) -> list[int]:
     return ids[:MAX_RUNS]
 
 
-def load_runs(ids: list[int]) -> tuple[list[Execution], list[int]]:
-    """``(executions in the order asked, ids that no longer exist)``."""
-    found = Execution.objects.select_related("experiment").defer("artifacts", "trackers", "fingerprint").in_bulk(ids)
+def load_runs(ids: list[int], user: Any = None) -> tuple[list[Execution], list[int]]:
+    """``(executions in the order asked, ids that no longer exist)``; given a ``user``, of their projects only
+    (a run of another project is missing to them: a comparison across two projects needs both). Without
+    one, every run: a comparison share link grants its runs."""
+    runs = Execution.objects.all() if user is None else visible_executions(user)
+    found = runs.select_related("experiment").defer("artifacts", "trackers", "fingerprint").in_bulk(ids)
     return [found[pk] for pk in ids if pk in found], [pk for pk in ids if pk not in found]
 
 

@@ -5,7 +5,7 @@ or defines its own; importing it here, from the top of the import graph, is what
 """
 
 from alerts import api as alerts_api
-from experiments.api import executions, push
+from experiments.api import executions, projects, push
 from experiments.api.base import api
 from experiments.curation import api as curation_api
 from experiments.evaluation import api as evaluation_api
@@ -21,5 +21,6 @@ api.add_router("/push", push.router)
 api.add_router("/sweeps", sweeps_api.router)
 api.add_router("/alerts", alerts_api.router)
 api.add_router("/experiments", search_api.experiments_router)
+api.add_router("/projects", projects.router)
 
 __all__ = ["FEATURES", "api"]

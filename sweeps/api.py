@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
 from audit.models import Entry
@@ -19,6 +18,7 @@ from experiments.pipeline.schema import openapi_schema
 from .document import SweepDocument
 from .launching import cancel_sweep, heal, launch_sweep
 from .models import Sweep
+from .scope import get_sweep_for_user, project_of_sweep
 from .summary import summarise
 
 router = Router(tags=["sweeps"])
@@ -84,7 +84,7 @@ def launch(request: HttpRequest) -> Status[Any]:
 
 @router.get("/{sweep_id}", response=SweepOut, summary="One sweep: counts, the best trial, every trial")
 def detail(request: HttpRequest, sweep_id: int) -> dict[str, Any]:
-    sweep = get_object_or_404(Sweep, pk=sweep_id)
+    sweep = get_sweep_for_user(request.user, sweep_id)
     Execution.objects.mark_lost()
     heal([sweep])
     return {**summarise(sweep), "url": f"/api/sweeps/{sweep.pk}", "page": f"/sweeps/{sweep.pk}/"}
@@ -95,10 +95,10 @@ def detail(request: HttpRequest, sweep_id: int) -> dict[str, Any]:
 )
 def cancel(request: HttpRequest, sweep_id: int) -> Status[Any]:
     """No more trials are asked for; queued trials leave the queue and running ones are stopped."""
-    denied = forbidden_unless_allowed(request)
+    sweep = get_sweep_for_user(request.user, sweep_id)
+    denied = forbidden_unless_allowed(request, obj=project_of_sweep(sweep))
     if denied:
         return denied
-    sweep = get_object_or_404(Sweep, pk=sweep_id)
     try:
         cancelled = cancel_sweep(sweep)
     except QueueUnavailable as exc:

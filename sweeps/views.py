@@ -17,7 +17,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.models import Entry
 from audit.recording import record
-from experiments.access import can_launch, get_execution_by_id_for_user, require_launch_permission
+from experiments.access import (
+    LAUNCH,
+    READ,
+    SHARE,
+    can_launch,
+    get_execution_by_id_for_user,
+    require_launch_permission,
+    require_role,
+)
 from experiments.display import counted, run_label
 from experiments.forms import ShareForm
 from experiments.jobs.queues import QueueUnavailable
@@ -27,6 +35,7 @@ from experiments.pipeline import ConfigError, Problem, jsonlimits
 from .forms import DISTRIBUTIONS, SweepForm, rows_for
 from .launching import cancel_sweep, heal, launch_sweep
 from .models import Sweep, SweepShare
+from .scope import get_sweep_for_user, project_of_sweep, visible_sweeps
 from .summary import list_summaries, summarise, trials_of
 
 POLL_MS = 2000
@@ -36,7 +45,7 @@ RECENT_RUNS = 200  # the runs the "New sweep" page offers to start from, newest 
 @login_required
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    sweeps = list(Sweep.objects.select_related("created_by")[:200])
+    sweeps = list(visible_sweeps(request.user).select_related("created_by")[:200])
     rows = [{"sweep": sweep, "summary": summary} for sweep, summary in zip(sweeps, list_summaries(sweeps), strict=True)]
     return render(request, "sweeps/list.html", {"rows": rows, "can_launch": can_launch(request.user)})
 
@@ -171,7 +180,7 @@ def _page_context(request: HttpRequest, sweep: Sweep, share: SweepShare | None) 
 @login_required
 @require_GET
 def detail(request: HttpRequest, sweep_id: int) -> HttpResponse:
-    sweep = get_object_or_404(Sweep.objects.select_related("base_execution", "created_by"), pk=sweep_id)
+    sweep = get_sweep_for_user(request.user, sweep_id)
     return render(request, "sweeps/detail.html", _page_context(request, sweep, None))
 
 
@@ -192,14 +201,13 @@ def _data(request: HttpRequest, sweep: Sweep, shared: bool) -> JsonResponse:
 @login_required
 @require_GET
 def data(request: HttpRequest, sweep_id: int) -> JsonResponse:
-    return _data(request, get_object_or_404(Sweep, pk=sweep_id), shared=False)
+    return _data(request, get_sweep_for_user(request.user, sweep_id), shared=False)
 
 
 @login_required
 @require_POST
 def cancel(request: HttpRequest, sweep_id: int) -> HttpResponseRedirect:
-    require_launch_permission(request.user)
-    sweep = get_object_or_404(Sweep, pk=sweep_id)
+    sweep = get_sweep_for_user(request.user, sweep_id, LAUNCH)
     try:
         cancelled = cancel_sweep(sweep)
     except QueueUnavailable as exc:
@@ -226,7 +234,7 @@ def _can_revoke(user: Any, link: SweepShare) -> bool:
 @require_POST
 def share(request: HttpRequest, sweep_id: int) -> HttpResponseRedirect:
     assert request.user.is_authenticated  # login_required let only users in
-    sweep = get_object_or_404(Sweep, pk=sweep_id)
+    sweep = get_sweep_for_user(request.user, sweep_id, SHARE)
     form = ShareForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Could not share: " + "; ".join(str(e) for e in form.errors.values()))
@@ -241,7 +249,9 @@ def share(request: HttpRequest, sweep_id: int) -> HttpResponseRedirect:
 @login_required
 @require_POST
 def revoke(request: HttpRequest, share_id: int) -> HttpResponseRedirect:
-    link = get_object_or_404(SweepShare, pk=share_id)
+    link = get_object_or_404(SweepShare.objects.select_related("sweep"), pk=share_id)
+    if link.created_by_id != request.user.pk:
+        require_role(request.user, project_of_sweep(link.sweep), READ)  # staff: only in projects they may see
     if not _can_revoke(request.user, link):
         raise PermissionDenied("Only whoever made a share link (or staff) can revoke it.")
     if link.revoked_at is None:

@@ -37,11 +37,11 @@ def test_the_api_writes_its_launches_and_cancels_too(client, owner):
     ]
 
 
-def test_a_refused_action_writes_nothing(teammate_client, owner_client, trained):
+def test_a_refused_action_writes_only_the_refusal_of_an_attempt_on_a_run(teammate_client, owner_client, trained):
     assert teammate_client.post(f"/executions/{trained.pk}/cancel/").status_code == 403  # no permission
-    assert teammate_client.post("/runs/new/", form_for(tiny())).status_code == 403
+    assert teammate_client.post("/runs/new/", form_for(tiny())).status_code == 403  # no run: nothing to audit
     owner_client.post(f"/executions/{trained.pk}/cancel/")  # allowed, but the run had ended: nothing cancelled
-    assert entries() == []
+    assert entries() == [("denied", "tom", None, f"execution {trained.pk} (boston_housing/{trained.folder_name})")]
 
 
 def test_share_links_made_and_revoked_are_recorded(owner_client, trained):

@@ -155,7 +155,8 @@ def test_each_operation_needs_its_permission(client, teammate, run, root, method
     run.refresh_from_db()
     assert (run.status, run.notes, run.archived) == ("succeeded", "", False)
     assert (root / "boston_housing" / "executions" / NAME).is_dir()
-    assert Entry.objects.count() == 0
+    # Nothing was done; the refused attempt on a run that exists is audited (issue #26).
+    assert list(Entry.objects.values_list("action", "execution")) == [("denied", run.pk)]
 
 
 def test_a_bearer_token_works_and_no_credentials_is_401(client, curator, run):

@@ -157,7 +157,8 @@ def test_editing_without_the_change_permission_is_403_and_changes_nothing(teamma
     assert (run.notes, run.tags, run.archived, run.title) == ("", [], False, "Boston Housing")
     assert sidecar.read(folder(root)) == before
     assert not (folder(root) / "curation.json").exists()
-    assert Entry.objects.count() == 0
+    # Nothing was done; the refused attempt on a run that exists is audited (issue #26).
+    assert list(Entry.objects.values_list("action", "execution")) == [("denied", run.pk)]
 
 
 @pytest.mark.parametrize("name", ["delete", "restore"])
@@ -166,7 +167,8 @@ def test_deleting_or_restoring_without_the_delete_permission_is_403_and_changes_
     assert response.status_code == 403
     assert folder(root).is_dir()
     assert Execution.objects.get(pk=run.pk).status == "succeeded"
-    assert Entry.objects.count() == 0
+    # Nothing was done; the refused attempt on a run that exists is audited (issue #26).
+    assert list(Entry.objects.values_list("action", "execution")) == [("denied", run.pk)]
 
 
 @pytest.mark.parametrize("name", ["edit-notes", "add-tag", "remove-tag", "archive", "unarchive", "delete", "restore"])

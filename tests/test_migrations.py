@@ -24,7 +24,7 @@ def test_an_api_token_from_before_hashing_still_authenticates_and_is_no_longer_s
         user_id=user.pk, key="an-old-plaintext-key-of-43-characters-xxxxx"
     )
     try:
-        migrate("0012_api_token_scope")  # the latest that changes tokens (the model as it is now reads it)
+        migrate("0016_projects")  # the latest that changes tokens (the model as it is now reads it)
         user = ApiToken.user_for("an-old-plaintext-key-of-43-characters-xxxxx")
         assert user is not None
         assert user.username == "grace"
@@ -39,3 +39,18 @@ def test_an_api_token_from_before_hashing_still_authenticates_and_is_no_longer_s
         assert "key" not in columns
     finally:
         call_command("migrate", verbosity=0)  # every app's latest schema, for the tests after this one
+
+
+def test_every_experiment_there_was_goes_into_the_default_project():
+    old = migrate("0014_execution_steps")
+    experiment = old.get_model("experiments", "Experiment").objects.create(name="boston_housing")
+    old.get_model("experiments", "Execution").objects.create(experiment_id=experiment.pk, folder_name="06-16-31")
+    try:
+        new = migrate("0016_projects")
+        Project = new.get_model("experiments", "Project")
+        assert list(Project.objects.values_list("name", flat=True)) == ["default"]
+        moved = new.get_model("experiments", "Experiment").objects.get(name="boston_housing")
+        assert moved.project_id == Project.objects.get(name="default").pk
+        assert new.get_model("experiments", "Execution").objects.get().experiment_id == moved.pk
+    finally:
+        call_command("migrate", verbosity=0)

@@ -160,6 +160,7 @@ def test_the_experiments_with_their_runs_counted(owner_client, runs):  # noqa: F
     boston, iris = response.json()
     assert boston == {
         "name": "boston",
+        "project": "default",
         "archived": False,
         "runs": 7,
         "statuses": {"succeeded": 4, "failed": 1, "running": 1, "cancelled": 1},

@@ -206,6 +206,7 @@ LAYERS = (
             "experiments.jobs",
             "experiments.files",
             "experiments.access",
+            "experiments.membership",
             "experiments.charts",
             "experiments.logtail",
             "experiments.steps",

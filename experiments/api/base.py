@@ -6,13 +6,14 @@ import logging
 from typing import Any
 
 import redis
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
+from ninja.errors import HttpError
 from ninja.security import HttpBearer, django_auth
 
-from experiments.access import LAUNCH_PERMISSION, has_permission
-from experiments.models import ApiToken
+from experiments.access import LAUNCH_PERMISSION, action_of, require_role
+from experiments.models import ApiToken, Project
 from experiments.pipeline import ConfigError, jsonlimits
 from experiments.pipeline import Problem as PipelineProblem
 
@@ -25,6 +26,9 @@ class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         user = ApiToken.user_for(token, self.scopes)
         if user is not None:
+            limits = getattr(user, "token_limits", None)
+            if limits is not None and limits.read_only and request.method not in ("GET", "HEAD", "OPTIONS"):
+                raise HttpError(403, "this API token is read-only: it may only read (GET)")
             request.user = user
         return user
 
@@ -128,10 +132,15 @@ class ValidationErrors(Schema):
     errors: list[Problem]
 
 
-def forbidden_unless_allowed(request: HttpRequest, permission: str = LAUNCH_PERMISSION) -> Status[Any] | None:
-    """403 with what is missing, unless the user holds ``permission`` (``access.has_permission``)."""
-    if not has_permission(request.user, permission):
-        return Status(403, {"detail": f"you need the {permission} permission to do this; ask an admin for it"})
+def forbidden_unless_allowed(
+    request: HttpRequest, permission: str = LAUNCH_PERMISSION, obj: Any = None
+) -> Status[Any] | None:
+    """403 with what is missing, unless the user may do what ``permission`` stands for in ``obj``'s project
+    (``default`` when there is no object yet); 404 (raised) if they may not see that project."""
+    try:
+        require_role(request.user, obj if obj is not None else Project.default(), action_of(permission))
+    except PermissionDenied as exc:
+        return Status(403, {"detail": str(exc)})
     return None
 
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest
-from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 from ninja.params.functions import Query  # the call (to mypy, ninja.Query is the annotation Query[T])
 
 from audit.models import Entry
 from audit.recording import record
 from experiments import charts, files, logtail, steps
+from experiments.access import get_execution_by_id_for_user, visible_projects
 from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
 from experiments.api.schemas import ExecutionDetail, detail_of, execution_detail
 from experiments.jobs import forking, launching, resuming
 from experiments.jobs.queues import QueueUnavailable
-from experiments.models import Execution
+from experiments.models import DEFAULT_PROJECT, Execution
 from experiments.pipeline import ConfigError
 from experiments.pipeline import Problem as PipelineProblem
 from experiments.pipeline.config import TrainingConfig
@@ -71,7 +71,7 @@ class LogChunk(Schema):
 
 @router.post(
     "",
-    response={201: ExecutionDetail, 400: ValidationErrors, 403: Detail, 503: Detail},
+    response={201: ExecutionDetail, 400: ValidationErrors, 403: Detail, 404: Detail, 503: Detail},
     summary="Launch a training run",
     openapi_extra={
         "requestBody": {
@@ -80,25 +80,32 @@ class LogChunk(Schema):
         }
     },
 )
-def launch(request: HttpRequest) -> Status[Any]:
-    """Validate the config (the JSON body) and queue it. 400 lists every problem with its JSON path."""
-    denied = forbidden_unless_allowed(request)
+def launch(
+    request: HttpRequest,
+    project: str = Query(DEFAULT_PROJECT, max_length=63, description="The project to launch in (GET /api/projects)."),
+) -> Status[Any]:
+    """Validate the config (the JSON body) and queue it in ``project``. 400 lists every problem with its JSON
+    path; 404 for a project the caller may not see; 403 without the editor role there."""
+    target = visible_projects(request.user).filter(name=project).first()  # default: always there (access)
+    if target is None:
+        return Status(404, {"detail": f"no project named {project!r} that you may see; GET /api/projects lists yours"})
+    denied = forbidden_unless_allowed(request, obj=target)
     if denied:
         return denied
     try:
-        execution = launching.launch(json_body(request), user=request.user)
+        execution = launching.launch(json_body(request), user=request.user, project=target)
     except ConfigError as exc:
         return invalid(exc)
     except QueueUnavailable as exc:
         return Status(503, {"detail": str(exc)})
     record(request, Entry.Action.LAUNCH, execution=execution, via="api")
-    return Status(201, execution_detail(detail_of(execution.pk)))
+    return Status(201, execution_detail(detail_of(request.user, execution.pk)))
 
 
 @router.get("/{execution_id}", response=ExecutionDetail, summary="One execution: status, progress, notes, tags, config")
 def detail(request: HttpRequest, execution_id: int) -> dict[str, Any]:
     Execution.objects.mark_lost()
-    return execution_detail(detail_of(execution_id))
+    return execution_detail(detail_of(request.user, execution_id))
 
 
 @router.get("/{execution_id}/metrics", response=Metrics, summary="Every metric's history, at most 2,000 points each")
@@ -106,7 +113,7 @@ def metrics(request: HttpRequest, execution_id: int) -> dict[str, Any]:
     """A history of up to 2,000 epochs whole; a longer one as its chart draws it (each stretch's lowest and
     highest value, with their epochs), so the answer stays small however long the run. The full
     resolution is the run's metrics.json (its download) or the compare page's CSV."""
-    execution = get_object_or_404(Execution, pk=execution_id)
+    execution = get_execution_by_id_for_user(request.user, execution_id)
     traces = charts.stored([execution.pk])[execution.pk]
     return {
         "id": execution.pk,
@@ -119,7 +126,7 @@ def metrics(request: HttpRequest, execution_id: int) -> dict[str, Any]:
 @router.get("/{execution_id}/steps", response=StepMetrics, summary="The run's per-step metrics, each summarised")
 def step_list(request: HttpRequest, execution_id: int) -> dict[str, Any]:
     """What ``/metrics/{name}/steps`` can answer for this run, from its steps.h5 as it is now."""
-    execution = get_object_or_404(Execution, pk=execution_id)
+    execution = get_execution_by_id_for_user(request.user, execution_id)
     folder = files.execution_folder(execution)
     return {"metrics": steps.step_summaries(folder) if folder is not None else {}}
 
@@ -139,7 +146,7 @@ def step_metric(
 ) -> Status[Any]:
     """The points of ``name`` from the run's steps.h5 between ``from`` and ``to``: whole when the range holds at
     most ``points``, else M4's (each bucket's first, last, min and max). 404 when the run logs no such metric."""
-    execution = get_object_or_404(Execution, pk=execution_id)
+    execution = get_execution_by_id_for_user(request.user, execution_id)
     folder = files.execution_folder(execution)
     try:
         if folder is None:
@@ -152,7 +159,7 @@ def step_metric(
 @router.get("/{execution_id}/log", response={200: LogChunk, 404: Detail}, summary="The log from a byte offset")
 def log_tail(request: HttpRequest, execution_id: int, offset: int = 0) -> Status[Any]:
     """The bytes of execution.log after ``offset`` (at most 256 KiB) and the offset to ask from next."""
-    execution = get_object_or_404(Execution, pk=execution_id)
+    execution = get_execution_by_id_for_user(request.user, execution_id)
     try:
         return Status(200, logtail.read_from(execution, offset))
     except Http404:  # no folder yet, or no log that is a file inside it
@@ -166,10 +173,10 @@ def log_tail(request: HttpRequest, execution_id: int, offset: int = 0) -> Status
 )
 def cancel(request: HttpRequest, execution_id: int) -> Status[Any]:
     """A queued run leaves the queue; a running one is stopped and keeps its partial folder."""
-    denied = forbidden_unless_allowed(request)
+    execution = get_execution_by_id_for_user(request.user, execution_id)
+    denied = forbidden_unless_allowed(request, obj=execution)
     if denied:
         return denied
-    execution = get_object_or_404(Execution, pk=execution_id)
     try:
         cancelled = launching.cancel(execution)
     except QueueUnavailable as exc:
@@ -181,7 +188,7 @@ def cancel(request: HttpRequest, execution_id: int) -> Status[Any]:
             {"detail": f"execution {execution.pk} is {execution.status}; only queued or running runs can be cancelled"},
         )
     record(request, Entry.Action.CANCEL, execution=execution, via="api")
-    return Status(200, execution_detail(detail_of(execution.pk)))
+    return Status(200, execution_detail(detail_of(request.user, execution.pk)))
 
 
 class ResumeRequest(Schema):
@@ -205,10 +212,10 @@ def resume(request: HttpRequest, execution_id: int) -> Status[Any]:
     """Queue it again, in its own folder and row, to go on from the epoch its kept state reached (the log says
     ``resumed at epoch N (attempt K)``). Optional body ``{"epochs": N}``. 409 with the reason for a run that keeps
     no state, is live (queued or running), or succeeded."""
-    denied = forbidden_unless_allowed(request)
+    execution = get_execution_by_id_for_user(request.user, execution_id)
+    denied = forbidden_unless_allowed(request, obj=execution)
     if denied:
         return denied
-    execution = get_object_or_404(Execution, pk=execution_id)
     try:
         epochs = _epochs_asked(json_body(request) if request.body else None)
         execution = resuming.resume_by_hand(execution, epochs)
@@ -219,7 +226,7 @@ def resume(request: HttpRequest, execution_id: int) -> Status[Any]:
     except QueueUnavailable as exc:
         return Status(503, {"detail": str(exc)})
     record(request, Entry.Action.RESUME, execution=execution, via="api", attempt=execution.attempts + 1, epochs=epochs)
-    return Status(200, execution_detail(detail_of(execution.pk)))
+    return Status(200, execution_detail(detail_of(request.user, execution.pk)))
 
 
 def _epochs_asked(body: Any) -> int | None:
@@ -256,10 +263,10 @@ def fork(request: HttpRequest, execution_id: int) -> Status[Any]:
     """A new queued run in the same experiment, started from the parent's weights (and its optimizer's state
     unless the changes alter the network or the optimizer type). 400 lists every problem: ``from`` (with the
     checkpoint epochs there are), each change's path, each problem of the config the changes make."""
-    denied = forbidden_unless_allowed(request)
+    parent = get_execution_by_id_for_user(request.user, execution_id)
+    denied = forbidden_unless_allowed(request, obj=parent)
     if denied:
         return denied
-    parent = get_object_or_404(Execution, pk=execution_id)
     try:
         body = json_body(request)
         if not isinstance(body, dict) or "from" not in body:
@@ -270,4 +277,4 @@ def fork(request: HttpRequest, execution_id: int) -> Status[Any]:
     except QueueUnavailable as exc:
         return Status(503, {"detail": str(exc)})
     record(request, Entry.Action.LAUNCH, execution=child, via="api", fork_of=parent.pk, at_epoch=child.forked_at_epoch)
-    return Status(201, execution_detail(detail_of(child.pk)))
+    return Status(201, execution_detail(detail_of(request.user, child.pk)))

@@ -18,10 +18,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from ninja import Schema
 from pydantic import Field
 
+from experiments.access import get_execution_by_id_for_user, visible_executions
 from experiments.display import execution_url
 from experiments.models import Execution
 
@@ -134,6 +135,10 @@ def execution_detail(execution: Execution) -> dict[str, Any]:
     }
 
 
-def detail_of(execution_id: int) -> Execution:
-    """The run with what ``execution_detail`` reads joined, or 404."""
-    return get_object_or_404(Execution.objects.select_related(*RELATED), pk=execution_id)
+def detail_of(user: Any, execution_id: int) -> Execution:
+    """The run with what ``execution_detail`` reads joined, or 404 (also if ``user`` may not see its project)."""
+    found = visible_executions(user).select_related(*RELATED).filter(pk=execution_id).first()
+    if found is None:
+        get_execution_by_id_for_user(user, execution_id)  # its 404, auditing an attempt at another project's run
+        raise Http404("No such execution.")
+    return found

@@ -74,17 +74,17 @@ def _curate(
 ) -> Status[Any]:
     """The permission (403), the run (404), ``action(run)`` (a ``Status`` it returns is the answer; a
     ``CurationError``, 409 saying why), then the run as it is now."""
-    denied = forbidden_unless_allowed(request, permission)
+    execution = detail_of(request.user, execution_id)
+    denied = forbidden_unless_allowed(request, permission, obj=execution)
     if denied:
         return denied
-    execution = detail_of(execution_id)
     try:
         refused = action(execution)
     except CurationError as exc:
         return Status(exc.status, {"detail": str(exc)})
     if isinstance(refused, Status):
         return refused
-    return Status(200, execution_detail(detail_of(execution_id)))
+    return Status(200, execution_detail(detail_of(request.user, execution_id)))
 
 
 @router.patch(

@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db.models import Count, QuerySet, Sum
 
 from experiments.models import Execution, Status
 
@@ -27,10 +27,12 @@ def filesystem(path: str | os.PathLike[str]) -> dict[str, int] | None:
     return {"total": usage.total, "used": usage.used, "free": usage.free}
 
 
-def summary() -> dict[str, Any]:
-    """Bytes per experiment (runs not deleted, archived ones included), in the trash, in all, and free."""
+def summary(runs: QuerySet[Execution] | None = None) -> dict[str, Any]:
+    """Bytes per experiment of ``runs`` (default: every run; not deleted, archived ones included), in the trash,
+    in all, and free (the filesystem's figures are the whole disk's)."""
+    runs = Execution.objects.all() if runs is None else runs
     per_experiment = (
-        Execution.objects.exclude(status=Status.DELETED)
+        runs.exclude(status=Status.DELETED)
         .values("experiment__name")
         .annotate(runs=Count("pk"), bytes=Sum("size_bytes"), checkpoints=Sum("checkpoint_bytes"))
         .order_by("experiment__name")
@@ -44,7 +46,7 @@ def summary() -> dict[str, Any]:
         }
         for row in per_experiment
     ]
-    trashed = Execution.objects.filter(status=Status.DELETED).aggregate(runs=Count("pk"), bytes=Sum("size_bytes"))
+    trashed = runs.filter(status=Status.DELETED).aggregate(runs=Count("pk"), bytes=Sum("size_bytes"))
     runs_bytes = sum(row["bytes"] for row in experiments)
     return {
         "experiments": sorted(experiments, key=lambda row: (-row["bytes"], row["name"])),

@@ -9,17 +9,23 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from experiments.access import can_delete, require_delete_permission, require_edit_permission
+from experiments.access import (
+    can_delete,
+    can_edit,
+    get_experiment_for_user,
+    require_delete_permission,
+    require_edit_permission,
+    visible_executions,
+)
 from experiments.display import counted
-from experiments.models import Execution, Experiment, Status
+from experiments.models import Execution, Project, Status
 
 from . import disk, edits, trash
 from .edits import CurationError
@@ -37,14 +43,21 @@ def _next(request: HttpRequest, fallback: str) -> str:
 
 
 def _require(request: HttpRequest, action: str) -> None:
-    if action == "delete":
+    """403 unless the user may do ``action`` in some project (each run is checked in its own, ``_selected``)."""
+    if action == "delete" and not can_delete(request.user):
         require_delete_permission(request.user)
-    else:
+    elif action != "delete" and not can_edit(request.user):
         require_edit_permission(request.user)
 
 
-def _selected(ids: list[int]) -> QuerySet[Execution]:
-    return Execution.objects.select_related("experiment").filter(pk__in=ids).order_by("experiment__name", "pk")
+def _selected(request: HttpRequest, ids: list[int], action: str) -> list[Execution]:
+    """The runs asked for that the user may see (others are not there for them), each one the user may
+    ``action`` (403 naming the role otherwise)."""
+    runs = list(visible_executions(request.user).filter(pk__in=ids).order_by("experiment__name", "pk"))
+    if action in BULK_ACTIONS:
+        for execution in runs:
+            (require_delete_permission if action == "delete" else require_edit_permission)(request.user, execution)
+    return runs
 
 
 def _bulk_done(request: HttpRequest, action: str, runs: list[Execution], tags: list[str]) -> None:
@@ -87,7 +100,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
         if request.method == "POST" or set(form.errors) - {"tags"}:
             messages.error(request, f"Nothing done: {form_errors(form)}")
             return redirect(_next(request, reverse("experiments:index")))
-    runs = list(_selected(form.cleaned_data["runs"]))
+    runs = _selected(request, form.cleaned_data["runs"], str(action))
     experiments = sorted({execution.experiment.name for execution in runs})
     fallback = reverse("experiments:experiment", args=[experiments[0]]) if len(experiments) == 1 else "/"
     if request.method == "POST":
@@ -112,15 +125,18 @@ def bulk(request: HttpRequest) -> HttpResponse:
 @require_GET
 def trash_page(request: HttpRequest) -> HttpResponse:
     deleted = (
-        Execution.objects.filter(status=Status.DELETED)
+        visible_executions(request.user)
+        .filter(status=Status.DELETED)
         .select_related("experiment", "deleted_by")
         .order_by("-deleted_at", "-pk")
     )
     rows = [{"execution": execution, "bytes": trash.trashed_bytes(execution)} for execution in deleted[:500]]
     base = trash.trash_root()
+    # Folders without a row could be any project's: shown to whoever may delete in default (today's trash keepers).
+    orphans = trash.orphans() if can_delete(request.user, Project.default()) else iter(())
     unindexed = [
         {"path": folder.relative_to(base), "deleted_at": when, "bytes": trash.folder_bytes(folder)}
-        for folder, when in itertools.islice(trash.orphans(), UNINDEXED_SHOWN)
+        for folder, when in itertools.islice(orphans, UNINDEXED_SHOWN)
     ]
     return render(
         request,
@@ -162,8 +178,8 @@ def empty(request: HttpRequest) -> HttpResponseRedirect:
 @require_POST
 def archive_experiment(request: HttpRequest, experiment: str, archived: bool) -> HttpResponseRedirect:
     """Archive a whole experiment, or (``archived`` False, from the URL) unarchive it."""
-    require_edit_permission(request.user)
-    found = get_object_or_404(Experiment, name=experiment)
+    found = get_experiment_for_user(request.user, experiment, request.POST.get("project"))
+    require_edit_permission(request.user, found)
     changed, problems = edits.set_experiment_archived(found, archived, request=request)
     verb = "Archived" if archived else "Unarchived"
     messages.success(request, f"{verb} {found.name} and {changed} of its runs.")
@@ -176,4 +192,4 @@ def archive_experiment(request: HttpRequest, experiment: str, archived: bool) ->
 @require_GET
 def disk_usage(request: HttpRequest) -> JsonResponse:
     """The experiments page's disk panel, loaded after the page (a grouped query over every run)."""
-    return JsonResponse(disk.summary())
+    return JsonResponse(disk.summary(visible_executions(request.user)))

@@ -50,8 +50,9 @@ def _act(request: HttpRequest, execution: Execution, action: Callable[[], str]) 
 
 def _editable(request: HttpRequest, execution_id: int) -> Execution:
     """The run, for a user who may edit runs (403 otherwise; 404 for no such run)."""
-    require_edit_permission(request.user)
-    return get_execution_by_id_for_user(request.user, execution_id)
+    execution = get_execution_by_id_for_user(request.user, execution_id)
+    require_edit_permission(request.user, execution)
+    return execution
 
 
 @login_required
@@ -111,8 +112,8 @@ def archive(request: HttpRequest, execution_id: int, archived: bool) -> HttpResp
 @login_required
 @require_POST
 def delete(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
-    require_delete_permission(request.user)
     execution = get_execution_by_id_for_user(request.user, execution_id)
+    require_delete_permission(request.user, execution)
     try:
         size = trash.delete(execution, request=request)
     except CurationError as exc:
@@ -127,8 +128,8 @@ def delete(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
 @login_required
 @require_POST
 def restore(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
-    require_delete_permission(request.user)
     execution = get_execution_by_id_for_user(request.user, execution_id)
+    require_delete_permission(request.user, execution)
     try:
         trash.restore(execution, request=request)
     except CurationError as exc:

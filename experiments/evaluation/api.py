@@ -11,9 +11,9 @@ from django.http import HttpRequest
 from ninja import Schema, Status
 from pydantic import ValidationError
 
+from experiments.access import visible_executions
 from experiments.api.base import Detail
 from experiments.api.executions import router
-from experiments.models import Execution
 
 from . import report
 
@@ -52,7 +52,7 @@ def evaluation(request: HttpRequest, execution_id: int) -> Status[Any]:
     404 when the execution does not exist, or has no readable ``evaluation.json`` yet (a queued or running
     run, a run made before the report existed, a file that is not a report); ``detail`` says which.
     """
-    execution = Execution.objects.filter(pk=execution_id).first()
+    execution = visible_executions(request.user).filter(pk=execution_id).first()
     if execution is None:
         return Status(404, {"detail": f"there is no execution {execution_id}"})
     try:

@@ -31,6 +31,7 @@ class Folder:
     name: str
     path: Path
     outside: str = ""
+    project_id: int | None = None  # None: default's (the root's own experiments)
 
 
 @dataclass

@@ -16,9 +16,11 @@ what its worker recorded. Rows are never deleted: a folder that vanished becomes
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,8 +41,9 @@ from experiments.index.reader import (
     read_folder,
     tracked_process_gone,
 )
-from experiments.models import Execution, Experiment, MetricHistory, Status
+from experiments.models import DEFAULT_PROJECT, Execution, Experiment, MetricHistory, Project, Status
 from experiments.models.lifecycle import FolderOutcome
+from experiments.models.projects import PROJECT_NAME_PATTERN, PROJECTS_FOLDER, default_project_id
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +151,11 @@ def _write(
     names = sorted({record.folder.experiment for record in records} - experiment_ids.keys())
     found: dict[str, int] = {}
     if names:
-        Experiment.objects.bulk_create([Experiment(name=name) for name in names], ignore_conflicts=True)
-        found = dict(Experiment.objects.filter(name__in=names).values_list("name", "id"))
+        # One pass syncs one project's folders (``sync_trainings``), so a batch is one project's.
+        project_id = records[0].folder.project_id or default_project_id()
+        experiments = [Experiment(name=name, project_id=project_id) for name in names]
+        Experiment.objects.bulk_create(experiments, ignore_conflicts=True)
+        found = dict(Experiment.objects.filter(name__in=names, project_id=project_id).values_list("name", "id"))
     ids = {**experiment_ids, **found}
     claimed = _rows_added_since(records, existing, ids)
     existing = {**existing, **claimed}
@@ -352,10 +358,46 @@ def sync_trainings(
     root = _resolve_root(root)
     stale_after = _stale_after(stale_after)
     report = SyncReport(root)
-    # Rows are read before the folders are listed: a row whose folder appears meanwhile is not "missing".
-    existing = _snapshot({})
     last_experiment = Experiment.objects.aggregate(last=Max("pk"))["last"] or 0
-    folders, problems = find_folders(str(root))
+    for project_root, project_id in _project_roots(root, report):
+        _sync_project(project_root, project_id, report, progress, stale_after, batch_size)
+    created = list(Experiment.objects.filter(pk__gt=last_experiment).values_list("pk", flat=True))
+    for hook in NEW_EXPERIMENT_HOOKS if created else ():
+        hook(created)
+    return report
+
+
+def _project_roots(root: Path, report: SyncReport) -> list[tuple[Path, int]]:
+    """``root`` for default's experiments, then ``root/projects/<project>`` for each other project's (a folder
+    there makes its project, if its name is one a project may have; otherwise the report says why not)."""
+    roots = [(root, default_project_id())]
+    holder = root / PROJECTS_FOLDER
+    if not holder.is_dir() or holder.is_symlink():
+        return roots
+    for entry in sorted(os.scandir(holder), key=lambda entry: entry.name):
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        if not re.fullmatch(PROJECT_NAME_PATTERN, entry.name) or entry.name == DEFAULT_PROJECT:
+            report.problems.append(f"{PROJECTS_FOLDER}/{printable(entry.name)}: not a project's name; left out")
+            report.errors += 1
+            continue
+        project, _ = Project.objects.get_or_create(name=entry.name)
+        roots.append((Path(entry.path), project.pk))
+    return roots
+
+
+def _sync_project(
+    root: Path,
+    project_id: int,
+    report: SyncReport,
+    progress: Callable[[int, int], object] | None,
+    stale_after: dt.timedelta,
+    batch_size: int,
+) -> None:
+    # Rows are read before the folders are listed: a row whose folder appears meanwhile is not "missing".
+    existing = _snapshot({"experiment__project_id": project_id})
+    found, problems = find_folders(str(root))
+    folders = [dataclasses.replace(folder, project_id=project_id) for folder in found]
     report.problems += problems
     report.errors += len(problems)
     _sync(str(root), folders, existing, report, progress, stale_after, batch_size)
@@ -370,10 +412,6 @@ def sync_trainings(
         and not os.path.lexists(row.folder_path)
     ]
     _mark_missing(gone, report)
-    created = list(Experiment.objects.filter(pk__gt=last_experiment).values_list("pk", flat=True))
-    for hook in NEW_EXPERIMENT_HOOKS if created else ():
-        hook(created)
-    return report
 
 
 def index_execution(execution_id: int) -> None:
@@ -400,10 +438,18 @@ def sync_folders(
         if (root / experiment / "executions" / name).is_dir()
     ]
     existing = _snapshot(
-        {"experiment__name__in": {f.experiment for f in present}, "folder_name__in": {f.name for f in present}}
+        {
+            "experiment__project__name": DEFAULT_PROJECT,  # pushed folders are default's
+            "experiment__name__in": {f.experiment for f in present},
+            "folder_name__in": {f.name for f in present},
+        }
     )
     _sync(str(root), present, existing, report, None, _stale_after(stale_after), BATCH_SIZE)
     return report
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
 
 
 def sync_folder(
@@ -413,11 +459,18 @@ def sync_folder(
     stale_after = _stale_after(stale_after)
     given = Path(path).absolute()
     root = _resolve_root(root if root is not None else given.parent.parent.parent)
+    project_id = default_project_id()
+    if len(given.parents) > 4 and given.parents[3].name == PROJECTS_FOLDER and _real(given.parents[4]) == root:
+        # <root>/projects/<project>/<experiment>/executions/<folder>: that project's root, as the sweep names it.
+        project_id = Project.objects.get_or_create(name=given.parent.parent.parent.name)[0].pk
+        root = root / PROJECTS_FOLDER / given.parent.parent.parent.name
     # Named as the sweep names it (from the resolved root), so the two agree on folder_path.
     path = root / given.parent.parent.name / "executions" / given.name
-    folder = Folder(given.parent.parent.name, given.name, path)
+    folder = Folder(given.parent.parent.name, given.name, path, project_id=project_id)
     report = SyncReport(root)
-    existing = _snapshot({"experiment__name": folder.experiment, "folder_name": folder.name})
+    existing = _snapshot(
+        {"experiment__project_id": project_id, "experiment__name": folder.experiment, "folder_name": folder.name}
+    )
     if not path.is_dir():
         _mark_missing([row.pk for row in existing.values() if row.status != Status.MISSING], report)
         return report

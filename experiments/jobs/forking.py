@@ -63,7 +63,7 @@ def fork(
     folder = files.execution_folder(parent)
     start = {"folder": folder, "file": found.file, "optimizer": why is None, "why": why or ""}
     lineage = {"parent": parent, "forked_at_epoch": found.epoch, "fork_start": start}
-    return launching.launch(config, user=user, lineage=lineage)
+    return launching.launch(config, user=user, lineage=lineage, project=parent.experiment.project)
 
 
 def apply_changes(config: dict[str, Any], changes: Any) -> list[Problem]:

@@ -35,6 +35,7 @@ from experiments.jobs.follow_on import private_memory
 from experiments.live.logs import LogBatcher
 from experiments.models import Execution, Status
 from experiments.models.lifecycle import WORKER_LOST
+from experiments.models.projects import project_root
 from experiments.pipeline import ConfigError, ExecutionResult, run_experiment
 from experiments.pipeline.errors import MemoryLimitExceeded
 from experiments.pipeline.fork import Start
@@ -112,7 +113,7 @@ def run(execution_id: int) -> str:
 
 def train(execution_id: int) -> str:
     """Train an execution this process claimed; returns its final status."""
-    execution = Execution.objects.get(pk=execution_id)
+    execution = Execution.objects.select_related("experiment__project").get(pk=execution_id)
     heartbeat = Heartbeat(execution_id)
     heartbeat.start()
     lines = LogBatcher(execution_id).start()
@@ -126,7 +127,8 @@ def train(execution_id: int) -> str:
         watch.start()
         result = run_experiment(
             config,
-            trainings_root=settings.GYMNOS_TRAININGS_ROOT,
+            # A project other than default trains under <root>/projects/<project> (its folder says its project).
+            trainings_root=project_root(Path(settings.GYMNOS_TRAININGS_ROOT), execution.experiment.project.name),
             cache_dir=settings.GYMNOS_CACHE_DIR,
             callbacks=[DatabaseProgress(execution_id, lines), *added],
             claim_folder=lambda path: Execution.objects.claim_folder(execution_id, path),

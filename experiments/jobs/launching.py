@@ -25,7 +25,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
 from experiments.jobs.queues import QueueUnavailable, check_redis, queue_name_for
-from experiments.models import Execution, Experiment, Status
+from experiments.models import Execution, Experiment, Project, Status
 from experiments.pipeline import ConfigError, Problem, TrainingConfig, load_config
 from experiments.pipeline.isolated_check import IsolatedChecker
 
@@ -46,6 +46,7 @@ def launch(
     trusted: bool = False,
     check: Callable[[TrainingConfig], list[Problem]] | None = None,
     lineage: dict[str, Any] | None = None,
+    project: Project | None = None,
 ) -> Execution:
     """Validate ``data`` (a config dict), create a queued Execution and enqueue its job on commit.
 
@@ -56,6 +57,7 @@ def launch(
     --enqueue``: none, the operator's own config is built by the worker). Raises ``ConfigError``
     (nothing created, every problem of the config listed) or ``QueueUnavailable`` (nothing left queued).
     ``lineage``: a fork's ``parent``, ``forked_at_epoch`` and ``fork_start`` (``experiments.jobs.forking``).
+    The run goes into ``project`` (default: ``default``); whether the user may launch there is the caller's.
     """
     config, problems = config_problems(data, trusted, check)
     if config is None or problems:
@@ -63,7 +65,9 @@ def launch(
     queue_name = queue_name_for(config)
     check_redis(django_rq.get_connection(queue_name))
     with transaction.atomic():
-        experiment, _ = Experiment.objects.get_or_create(name=config.dataset.folder_name)
+        experiment, _ = Experiment.objects.get_or_create(
+            project=project or Project.default(), name=config.dataset.folder_name
+        )
         execution = Execution.objects.create(
             experiment=experiment,
             status=Status.QUEUED,

@@ -16,20 +16,31 @@ from django.db.models.functions import Cast
 
 from .fields import json_object, person
 from .lifecycle import ExecutionTransitions, MetricHistoryQuerySet, Status
+from .projects import Project, default_project_id
 from .summary import downsample, higher_is_better, is_epoch_metric, summarise
 
 
 class Experiment(models.Model):
-    """One ``<dataset>`` folder under the trainings root, with all of its executions."""
+    """One ``<dataset>`` folder of a project, with all of its executions: ``<trainings root>/<dataset>`` in the
+    ``default`` project, ``<trainings root>/projects/<project>/<dataset>`` in any other."""
 
-    name = models.CharField(
-        max_length=255, unique=True, help_text="The folder's name under the trainings root, e.g. boston_housing."
+    project = models.ForeignKey(
+        Project,
+        on_delete=models.PROTECT,
+        default=default_project_id,
+        related_name="experiments",
+        help_text="The project it belongs to (its folder's place says so); default unless another is named.",
     )
+    name = models.CharField(max_length=255, help_text="The folder's name, e.g. boston_housing; unique in its project.")
     created_at = models.DateTimeField(auto_now_add=True, help_text="When the index first saw this experiment.")
     archived = models.BooleanField(default=False, help_text="Hidden, with all its runs, from the default lists.")
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # Two teams training on iris each have their own iris; sync upserts on it.
+            models.UniqueConstraint(fields=["project", "name"], name="experiment_unique_name_in_project"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -299,7 +299,9 @@ class ExecutionTransitions(models.QuerySet[_Row]):
         the name; the engine then tries the next one.
         """
         experiment_model: Any = self.model._meta.get_field("experiment").related_model
-        experiment, _ = experiment_model.objects.get_or_create(name=path.parent.parent.name)
+        # The run stays in the project it was launched in (its folder is under that project's root).
+        project_id = self.filter(pk=pk).values_list("experiment__project_id", flat=True).first()
+        experiment, _ = experiment_model.objects.get_or_create(project_id=project_id, name=path.parent.parent.name)
         try:
             with transaction.atomic():
                 self.filter(pk=pk).update(experiment=experiment, folder_name=path.name, folder_path=str(path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import secrets
@@ -12,6 +13,7 @@ from django.db import models
 from django.utils import timezone
 
 from .executions import Execution
+from .projects import Project
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -45,6 +47,18 @@ class ApiToken(models.Model):
         default=Scope.ALL,
         help_text="What it may do: everything its user may, or only push run folders (POST /api/push/...).",
     )
+    project = models.ForeignKey(
+        Project,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        help_text="The one project it may act in (empty: every project its user may); its user's role there still "
+        "applies.",
+    )
+    read_only = models.BooleanField(
+        default=False, help_text="It may only read (GET), whatever its user's role: for a dashboard or a reviewer."
+    )
 
     def __str__(self) -> str:
         return f"API token of {self.user} ({self.prefix}…)"
@@ -74,7 +88,20 @@ class ApiToken(models.Model):
     def user_for(cls, key: str, scopes: tuple[str, ...] = ("all",)) -> User | None:
         """The active user a key belongs to, if its scope is one of ``scopes``; else None."""
         token = cls.objects.select_related("user").filter(digest=cls.hash(key), scope__in=scopes).first()
-        return token.user if token is not None and token.user.is_active else None
+        if token is None or not token.user.is_active:
+            return None
+        user = token.user
+        # What ``experiments.access`` narrows this request's roles by: one project, read-only.
+        user.token_limits = TokenLimits(project_id=token.project_id, read_only=token.read_only)  # type: ignore[attr-defined]
+        return user
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenLimits:
+    """A token's limits, on the user a request made with it acts as (``access.role_for`` applies them)."""
+
+    project_id: int | None
+    read_only: bool
 
 
 def _new_token() -> str:

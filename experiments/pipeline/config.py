@@ -59,6 +59,10 @@ class ModelSection(Section):
     compilation: Compilation
 
 
+# ``<trainings root>/projects/`` holds the folders of projects other than default: no dataset's folder may be it.
+RESERVED_FOLDER = "projects"
+
+
 class DatasetSection(Section):
     name: Name | None = None
     path: Name | None = None
@@ -90,6 +94,12 @@ class DatasetSection(Section):
                 datasets.check_file(self.path, self.target)
         except ComponentError as exc:
             raise invalid(exc.message, exc.at) from exc
+        if self.folder_name == RESERVED_FOLDER:
+            raise invalid(
+                f"names the run's folder {RESERVED_FOLDER!r}, which is reserved (other projects' runs live under "
+                f"<trainings root>/{RESERVED_FOLDER}/); rename the file",
+                "path" if self.path is not None else "name",
+            )
         return self
 
     @property

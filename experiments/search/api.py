@@ -19,10 +19,10 @@ from ninja import Router, Schema, Status
 from ninja.params.functions import Query  # the call: to mypy, ninja.Query is the alias Query[T] (an annotation)
 from pydantic import Field
 
+from experiments.access import visible_executions, visible_experiments
 from experiments.api.base import Detail
 from experiments.api.executions import router
 from experiments.api.schemas import DETAIL_ONLY, RELATED, ExecutionOut, execution_out
-from experiments.models import Execution, Experiment
 from experiments.search import counts
 from experiments.search.columns import Kind, column
 from experiments.search.grammar import MAX_LENGTH, QueryError
@@ -47,6 +47,7 @@ class ValidationDetail(Schema):
 
 class ExperimentOut(Schema):
     name: str
+    project: str = Field(description="The project it belongs to (two projects may each have an experiment of a name).")
     archived: bool
     runs: int
     statuses: dict[str, int]
@@ -71,18 +72,20 @@ ORDER_HELP = "Default: the column's natural order (newest first, best first)."
 )
 def list_experiments(request: HttpRequest, archived: bool = False) -> list[dict[str, Any]]:
     """Experiments by name, with their runs counted by status (archived ones too with ``archived=true``)."""
-    found = Experiment.objects.all() if archived else Experiment.objects.filter(archived=False)
-    by_status = counts.by_status(archived=archived)
+    visible = visible_experiments(request.user)
+    found = list((visible if archived else visible.filter(archived=False)).order_by("name", "project__name"))
+    by_status = counts.by_status([experiment.pk for experiment in found], archived=archived)
     return [
         {
             "name": experiment.name,
+            "project": experiment.project.name,
             "archived": experiment.archived,
             "runs": sum(by_status.get(experiment.pk, {}).values()),
             "statuses": by_status.get(experiment.pk, {}),
             "url": "/api/executions?" + urlencode({"experiment": experiment.name}),
             "html_url": f"/experiments/{experiment.name}/",
         }
-        for experiment in found.order_by("name")
+        for experiment in found
     ]
 
 
@@ -94,6 +97,7 @@ def list_experiments(request: HttpRequest, archived: bool = False) -> list[dict[
 def search(
     request: HttpRequest,
     experiment: str | None = Query(None, description="Only this experiment's runs (default: every experiment's)."),
+    project: str | None = Query(None, max_length=63, description="Of this project's experiment (with experiment)."),
     q: str = Query("", max_length=MAX_LENGTH, description=Q_HELP),
     order_by: str = Query("started", max_length=300, description=ORDER_BY_HELP),
     order: Literal["asc", "desc"] | None = Query(None, description=ORDER_HELP),
@@ -110,7 +114,8 @@ def search(
     """
     found = None
     if experiment is not None:
-        found = Experiment.objects.filter(name=experiment).first()
+        candidates = visible_experiments(request.user).filter(name=experiment)
+        found = (candidates.filter(project__name=project) if project else candidates).order_by("project_id").first()
         if found is None:
             return Status(404, {"detail": f"no experiment named {experiment!r}; GET /api/experiments lists them"})
     if status is not None and status not in STATUSES:
@@ -124,7 +129,7 @@ def search(
     chosen = select(
         found,
         Filters(q=q, status=status or "", archived=archived),
-        base=Execution.objects.select_related(*RELATED).defer(*DETAIL_ONLY, "artifacts", "trackers"),
+        base=visible_executions(request.user).select_related(*RELATED).defer(*DETAIL_ONLY, "artifacts", "trackers"),
     )
     if chosen.error:
         return Status(400, {"detail": chosen.error, "column": chosen.error_column})

@@ -67,6 +67,7 @@ ATTRIBUTES = {
     "archived": Column("archived", Kind.BOOL, field="archived"),
     "queue": Column("queue", Kind.TEXT, field="queue"),
     "experiment": Column("experiment", Kind.TEXT, field="experiment__name"),
+    "project": Column("project", Kind.TEXT, field="experiment__project__name"),
     "launched_by": Column("launched_by", Kind.TEXT, field="launched_by__username"),
     "size": Column("size", Kind.NUMBER, key="size"),
 }

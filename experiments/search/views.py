@@ -19,11 +19,11 @@ from django.db import connection
 from django.db.models import F
 from django.db.models.fields.json import KeyTransform
 from django.http import HttpRequest, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from experiments.models import Experiment, SearchValue
+from experiments.access import get_experiment_for_user
+from experiments.models import SearchValue
 from experiments.models.summary import is_epoch_metric
 from experiments.search.columns import Column, Kind, column, parse_columns
 from experiments.search.grammar import QueryError
@@ -112,7 +112,7 @@ def _quoted(name: str) -> str:
 @login_required
 @require_GET
 def explore(request: HttpRequest, experiment: str) -> JsonResponse:
-    found = get_object_or_404(Experiment, name=experiment)
+    found = get_experiment_for_user(request.user, experiment, request.GET.get("project"))
     chosen = select(found, filters_from(request), probe=False)
     if chosen.error:
         return JsonResponse({"error": chosen.error, "column": chosen.error_column}, status=400)
@@ -156,7 +156,9 @@ def explore(request: HttpRequest, experiment: str) -> JsonResponse:
 @require_GET
 def count(request: HttpRequest, experiment: str) -> JsonResponse:
     """How many runs the table's filters select, counted up to ``COUNT_LIMIT`` (the table asks after it loads)."""
-    chosen = select(get_object_or_404(Experiment, name=experiment), filters_from(request))
+    chosen = select(
+        get_experiment_for_user(request.user, experiment, request.GET.get("project")), filters_from(request)
+    )
     if chosen.error:
         return JsonResponse({"error": chosen.error, "column": chosen.error_column}, status=400)
     total = chosen.total()

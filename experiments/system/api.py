@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
 from ninja import Schema
 
+from experiments.access import get_execution_by_id_for_user
 from experiments.api.base import Detail
 from experiments.api.executions import router
-from experiments.models import Execution
 from experiments.system.series import api_payload
 
 
@@ -37,4 +36,4 @@ def system(request: HttpRequest, execution_id: int) -> dict[str, Any]:
     ended (epoch 1 first), ``summary`` the peak memory and mean CPU and GPU use. ``source`` says where they
     were read: ``file`` while the run trains, ``index`` once it was synced, ``none`` when nothing was recorded
     (``GYMNOS_SYSTEM_INTERVAL=0``, or a run shorter than one interval)."""
-    return api_payload(get_object_or_404(Execution, pk=execution_id))
+    return api_payload(get_execution_by_id_for_user(request.user, execution_id))

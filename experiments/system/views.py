@@ -43,7 +43,7 @@ def execution_data(request: HttpRequest, execution_id: int) -> JsonResponse:
 @login_required
 @require_GET
 def compare_data(request: HttpRequest) -> JsonResponse:
-    executions, _ = load_runs(parse_runs(request))
+    executions, _ = load_runs(parse_runs(request), request.user)
     return _comparison(executions, request)
 
 

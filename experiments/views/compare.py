@@ -146,7 +146,7 @@ def csv_response(executions: list[Execution], filename: str = "comparison.csv") 
 @login_required
 @require_GET
 def page(request: HttpRequest) -> HttpResponse:
-    executions, missing = load_runs(parse_runs(request))
+    executions, missing = load_runs(parse_runs(request), request.user)
     context = compare_context(executions, missing)
     context["data_url"] = reverse("experiments:compare-data") + f"?runs={context['run_ids']}"
     context["csv_url"] = reverse("experiments:compare-csv") + f"?runs={context['run_ids']}"
@@ -156,12 +156,12 @@ def page(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def data(request: HttpRequest) -> JsonResponse:
-    executions, _ = load_runs(parse_runs(request))
+    executions, _ = load_runs(parse_runs(request), request.user)
     return JsonResponse(compare_data(executions))
 
 
 @login_required
 @require_GET
 def export(request: HttpRequest) -> StreamingHttpResponse:
-    executions, _ = load_runs(parse_runs(request))
+    executions, _ = load_runs(parse_runs(request), request.user)
     return csv_response(executions)

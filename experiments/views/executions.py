@@ -84,8 +84,8 @@ def status_context(request: HttpRequest, execution: Execution, links: Links) -> 
         "progress": progress_percent(execution),
         "eta": eta_seconds(execution),
         "duration": duration(execution),
-        "can_cancel": links.share is None and can_launch(request.user) and execution.status in LIVE,
-        "can_resume": links.share is None and can_launch(request.user) and _resumable(execution),
+        "can_cancel": links.share is None and can_launch(request.user, execution) and execution.status in LIVE,
+        "can_resume": links.share is None and can_launch(request.user, execution) and _resumable(execution),
         "next_attempt": execution.attempts + 2,
         "shared": links.share is not None,
     }
@@ -246,8 +246,8 @@ def log_payload(execution: Execution, offset: str | None) -> dict[str, Any]:
 @login_required
 @require_POST
 def cancel(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
-    require_launch_permission(request.user)
     execution = get_execution_by_id_for_user(request.user, execution_id)
+    require_launch_permission(request.user, execution)
     try:
         cancelled = launching.cancel(execution)
     except QueueUnavailable as exc:

@@ -13,12 +13,12 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
-from experiments.access import can_launch
+from experiments.access import can_launch, get_experiment_for_user, visible_experiments
 from experiments.display import duration, hardware_label, stage_times
 from experiments.models import Execution, Experiment
 from experiments.models.summary import is_epoch_metric
@@ -60,8 +60,9 @@ def _last_run(experiment: Experiment, archived: bool) -> Any:
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     archived = request.GET.get("archived") == "1"
-    experiments = Experiment.objects.all() if archived else Experiment.objects.filter(archived=False)
-    by_status = counts.by_status(archived=archived)
+    visible = visible_experiments(request.user)
+    experiments = list(visible if archived else visible.filter(archived=False))
+    by_status = counts.by_status([experiment.pk for experiment in experiments], archived=archived)
     rows: list[dict[str, Any]] = []
     for experiment in experiments:
         found = by_status.get(experiment.pk, {})
@@ -180,7 +181,7 @@ def header(col: Column, sort: Sort, links: dict[str, str]) -> dict[str, Any]:
 @login_required
 @require_GET
 def detail(request: HttpRequest, experiment: str) -> HttpResponse:
-    found = get_object_or_404(Experiment, name=experiment)
+    found = get_experiment_for_user(request.user, experiment, request.GET.get("project"))
     filters = filters_from(request)
     per_page = _int(request.GET.get("per_page"), PER_PAGE, PER_PAGE_CHOICES)
     sorted_by, sort_problem = parse_sort(request.GET.get("sort"))

@@ -43,9 +43,9 @@ def epoch_end(request: HttpRequest, token: str) -> JsonResponse:
 @login_required
 @require_POST
 def create_token(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
-    require_launch_permission(request.user)
     assert request.user.is_authenticated  # login_required let only users in
     execution = get_execution_by_id_for_user(request.user, execution_id)
+    require_launch_permission(request.user, execution)
     token = PublishToken.objects.create(execution=execution, created_by=request.user)
     record(request, Entry.Action.PUBLISH_TOKEN_CREATE, execution=execution, target=f"publish token {token.pk}")
     messages.success(request, "Epochs posted by Keras RemoteMonitor to the URL below now appear on this page.")

@@ -2,7 +2,9 @@
 worker, and each RQ worker's state and machine (CPU, memory, GPUs, from its heartbeat). The page
 re-renders its fragment every few seconds."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import django_rq
 import redis
@@ -13,10 +15,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from rq import Worker
 
+from experiments.access import visible_executions
 from experiments.display import eta_seconds, execution_url, progress_percent, run_label
 from experiments.jobs.queues import QUEUES, QueueUnavailable, check_redis
 from experiments.models import Execution
 from experiments.system import machines
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 REFRESH_SECONDS = 3
 
@@ -54,10 +60,12 @@ def _workers() -> tuple[list[dict[str, Any]], str | None]:
     return sorted(workers, key=lambda worker: worker["name"]), None
 
 
-def queue_context() -> dict[str, Any]:
+def queue_context(user: User | AnonymousUser) -> dict[str, Any]:
+    """The user's projects' waiting and training runs, and every worker: one busy with a run of a project the
+    user may not see says so, and nothing of which run."""
     Execution.objects.mark_lost()
     active = (
-        Execution.objects.select_related("experiment", "launched_by")
+        visible_executions(user)
         .filter(status__in=[Execution.Status.QUEUED, Execution.Status.RUNNING])
         .defer("config", "artifacts", "summary", "hardware", "trackers", "error")
         .order_by("created_at", "pk")
@@ -75,6 +83,8 @@ def queue_context() -> dict[str, Any]:
     by_job = {row["execution"].job_id: row for row in in_progress if row["execution"].job_id}
     for worker in workers:
         worker["execution"] = by_job.get(worker["job_id"])
+        if worker["execution"] is None and worker["job_id"]:
+            worker["job_id"], worker["elsewhere"] = "", True
     return {
         "waiting": waiting,
         "in_progress": in_progress,
@@ -89,10 +99,10 @@ def queue_context() -> dict[str, Any]:
 @login_required
 @require_GET
 def page(request: HttpRequest) -> HttpResponse:
-    return render(request, "experiments/queue.html", queue_context())
+    return render(request, "experiments/queue.html", queue_context(request.user))
 
 
 @login_required
 @require_GET
 def fragment(request: HttpRequest) -> HttpResponse:
-    return render(request, "experiments/_partials/queue.html", queue_context())
+    return render(request, "experiments/_partials/queue.html", queue_context(request.user))

@@ -24,9 +24,11 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.models import Entry
 from audit.recording import record
 from experiments.access import (
+    SHARE,
     get_active_share,
     get_execution_by_id_for_user,
     get_share_for_revoke,
+    require_role,
     require_share_downloads,
     share_links_for,
 )
@@ -47,6 +49,7 @@ def share_url(request: HttpRequest, link: ShareLink) -> str:
 def create_for_execution(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
     assert request.user.is_authenticated  # login_required let only users in
     execution = get_execution_by_id_for_user(request.user, execution_id)
+    require_role(request.user, execution, SHARE)
     form = ShareForm(request.POST)
     if not form.is_valid():
         messages.error(
@@ -75,7 +78,7 @@ def create_for_comparison(request: HttpRequest) -> HttpResponseRedirect:
             request, "Could not share: " + "; ".join(str(e) for errors in form.errors.values() for e in errors)
         )
         return redirect(reverse("experiments:compare") + f"?runs={request.POST.get('runs', '')}")
-    executions, missing = load_runs(form.cleaned_data["runs"])
+    executions, missing = load_runs(form.cleaned_data["runs"], request.user)
     back = (
         reverse("experiments:compare")
         + f"?runs={form.cleaned_data['runs'] and ','.join(map(str, form.cleaned_data['runs']))}"
@@ -83,6 +86,8 @@ def create_for_comparison(request: HttpRequest) -> HttpResponseRedirect:
     if missing or not executions:
         messages.error(request, f"Could not share: runs {', '.join(map(str, missing))} do not exist.")
         return redirect(back)
+    for execution in executions:
+        require_role(request.user, execution, SHARE)
     link = ShareLink.objects.create(
         kind=ShareLink.Kind.COMPARISON,
         runs=[e.pk for e in executions],

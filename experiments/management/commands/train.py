@@ -8,15 +8,22 @@ When a run ends, failed or not, its folder is indexed in the database (``experim
 from __future__ import annotations
 
 import gc
+import re
 import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
 from experiments.index.sync import SyncReport, sync_folder
+from experiments.models.projects import (
+    DEFAULT_PROJECT,
+    PROJECT_NAME_PATTERN,
+    project_name_validator,
+    project_root,
+)
 from experiments.pipeline import ConfigError, load_config, run_experiment
 from experiments.pipeline.build_check import all_problems
 from experiments.pipeline.config import read_config_file
@@ -102,6 +109,12 @@ class Command(BaseCommand):
             "--cache-dir", default=None, help=f"where datasets are cached (default: {settings.GYMNOS_CACHE_DIR})"
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+        parser.add_argument(
+            "--project",
+            default=DEFAULT_PROJECT,
+            help="the project the run belongs to: its folder goes under <trainings root>/projects/PROJECT/ "
+            "(default: default, at the root itself)",
+        )
 
     def run_from_argv(self, argv: list[str]) -> None:
         """From the command line only (not ``call_command``): the process exits right after."""
@@ -116,7 +129,11 @@ class Command(BaseCommand):
         trainings_root = Path(options["trainings_root"] or settings.GYMNOS_TRAININGS_ROOT)
         cache_dir = Path(options["cache_dir"] or settings.GYMNOS_CACHE_DIR)
         progress = sys.stderr.isatty() and not options["no_progress"]
-        code, result = train(options["config"], trainings_root, cache_dir, sys.stdout, sys.stderr, progress=progress)
+        project = options["project"]
+        if not re.fullmatch(PROJECT_NAME_PATTERN, project):
+            raise CommandError(f"--project {project!r}: {project_name_validator.message}")
+        folders_root = project_root(trainings_root, project)
+        code, result = train(options["config"], folders_root, cache_dir, sys.stdout, sys.stderr, progress=progress)
         if result is not None and result.path is not None:
             index(result.path, trainings_root, sys.stderr)
             self.stdout.write(str(result.path))
