@@ -13,7 +13,8 @@ import requests
 from django.utils import timezone
 
 from experiments import live
-from experiments.models import Execution, ShareLink
+from experiments.models import Execution, Experiment, ShareLink
+from tests.folders import make_run
 from tests.helpers import token_for
 from tests.workers import flush, queues_at
 
@@ -224,6 +225,22 @@ def test_the_runs_stream_tells_the_queue_page_of_every_runs_changes(asgi_server,
         later(lambda: Execution.objects.cancel(execution.pk))
         event, data, _, _ = stream.until("run")
         assert (event, data) == ("run", {"run": execution.pk, "kind": "status", "status": "cancelled", "epoch": None})
+    finally:
+        stream.close()
+
+
+def test_the_runs_stream_leaves_out_the_runs_of_projects_the_user_may_not_see(asgi_server, root, trained, owner):
+    from experiments.models import Project
+
+    secret_run = make_run(root, "07-00-00__09-04-2019", dataset="iris")
+    Experiment.objects.filter(pk=secret_run.experiment_id).update(project=Project.objects.create(name="secret"))
+    hidden, shown = running(secret_run), running(trained)
+    cookie = logged_in_cookies(asgi_server.url, owner, "pw-olivia-123")  # of default only
+    stream = Events(f"{asgi_server.url}/events/runs", Cookie=cookie)
+    try:
+        later(lambda: (Execution.objects.cancel(hidden.pk), Execution.objects.cancel(shown.pk)))
+        event, data, _, _ = stream.until("run")
+        assert (event, data["run"], data["status"]) == ("run", shown.pk, "cancelled")  # the secret run's came first
     finally:
         stream.close()
 

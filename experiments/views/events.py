@@ -37,7 +37,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from experiments import live
-from experiments.access import get_active_share, get_execution_by_id_for_user
+from experiments.access import get_active_share, get_execution_by_id_for_user, visible_executions
 from experiments.models import LIVE, ApiToken, Execution, MetricHistory, ShareLink
 from experiments.views.executions import Links, status_context
 
@@ -192,10 +192,16 @@ async def _events(source: Source, client: redis.asyncio.Redis, pubsub: Any, afte
         await client.aclose()
 
 
-async def _runs_events(client: redis.asyncio.Redis, pubsub: Any) -> AsyncIterator[bytes]:
-    """Every run's status changes and epochs, as ``run`` events (``{"run", "kind", ...}``): the pages that list
-    runs read their fragment again on them. Nothing to catch up: a page reads its fragment when the stream opens."""
+def _may_see(user: Any, pk: Any) -> bool:
+    return isinstance(pk, int) and visible_executions(user).filter(pk=pk).exists()
+
+
+async def _runs_events(client: redis.asyncio.Redis, pubsub: Any, user: Any) -> AsyncIterator[bytes]:
+    """The status changes and epochs of every run ``user`` may see (of their projects), as ``run`` events
+    (``{"run", "kind", ...}``): the pages that list runs read their fragment again on them. Whether a run is
+    visible is asked once per run per stream. Nothing to catch up: a page reads its fragment when the stream opens."""
     loop = asyncio.get_running_loop()
+    seen: dict[Any, bool] = {}
     try:
         yield b"retry: 2000\n\n"
         deadline = loop.time() + settings.GYMNOS_STREAM_SECONDS
@@ -207,7 +213,11 @@ async def _runs_events(client: redis.asyncio.Redis, pubsub: Any) -> AsyncIterato
                     event = json.loads(message["data"])
                 except (TypeError, ValueError):
                     continue
-                yield _event("run", {key: event.get(key) for key in ("run", "kind", "status", "epoch")})
+                run = event.get("run") if isinstance(event, dict) else None
+                if run not in seen:
+                    seen[run] = await _closing_connection(_may_see)(user, run)
+                if seen[run]:
+                    yield _event("run", {key: event.get(key) for key in ("run", "kind", "status", "epoch")})
             if loop.time() >= beat:
                 yield b": heartbeat\n\n"
                 beat = loop.time() + settings.GYMNOS_STREAM_HEARTBEAT_SECONDS
@@ -229,7 +239,9 @@ def _event_stream(events: AsyncIterator[bytes]) -> StreamingHttpResponse:
     return response
 
 
-async def stream(request: HttpRequest, execution: Execution | None, share: ShareLink | None = None) -> HttpResponseBase:
+async def stream(
+    request: HttpRequest, execution: Execution | None, share: ShareLink | None = None, user: Any = None
+) -> HttpResponseBase:
     """The event stream of ``execution`` (access already checked; None: every run's), or 503 when Redis does not
     answer or the server is a WSGI one (which would gather the whole stream before sending any of it, holding a
     thread meanwhile)."""
@@ -239,15 +251,16 @@ async def stream(request: HttpRequest, execution: Execution | None, share: Share
     if subscribed is None:
         return _unavailable("Redis does not answer")
     if execution is None:
-        return _event_stream(_runs_events(*subscribed))
+        return _event_stream(_runs_events(*subscribed, user))
     return _event_stream(_events(Source(request, execution, share), *subscribed, _after(request)))
 
 
 @login_required
 @require_GET
 async def runs_events(request: HttpRequest) -> HttpResponseBase:
-    """``GET /events/runs``: every run's status changes and epochs (the queue page listens)."""
-    return await stream(request, None)
+    """``GET /events/runs``: the status changes and epochs of every run the user may see (the queue page and the
+    experiment table listen)."""
+    return await stream(request, None, user=await request.auser())
 
 
 @login_required

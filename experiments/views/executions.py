@@ -115,7 +115,7 @@ def payload(request: HttpRequest, execution: Execution, links: Links) -> dict[st
     traces = charts.stored([execution.pk])[execution.pk]  # the chart copies: bounded, however long the run
     found = files.list_downloads(execution)
     markers = charts.checkpoint_markers(found, execution.pk, links.file) if links.downloads_allowed else []
-    may_fork = links.share is None and can_launch(request.user) and bool(execution.config)
+    may_fork = links.share is None and can_launch(request.user, execution) and bool(execution.config)
     for marker in markers:
         marker["fork_url"] = lineage.fork_url(execution, marker["x"]) if may_fork else None
     return {
@@ -164,7 +164,7 @@ def _logs_steps_live(execution: Execution) -> bool:
 def page_context(request: HttpRequest, execution: Execution, links: Links) -> dict[str, Any]:
     config = execution.config
     found = files.list_downloads(execution)
-    may_fork = links.share is None and can_launch(request.user)
+    may_fork = links.share is None and can_launch(request.user, execution)
     return {
         "execution": execution,
         "label": run_label(execution),
@@ -269,8 +269,8 @@ def cancel(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
 @require_POST
 def resume(request: HttpRequest, execution_id: int) -> HttpResponseRedirect:
     """The Resume button: queue a cancelled or failed run again from its kept state (optionally to more epochs)."""
-    require_launch_permission(request.user)
     execution = get_execution_by_id_for_user(request.user, execution_id)
+    require_launch_permission(request.user, execution)
     asked = request.POST.get("epochs", "").strip()
     try:
         epochs = int(asked) if asked else None

@@ -68,7 +68,7 @@ def new(request: HttpRequest) -> HttpResponse:
     clone = None
     fork = _fork_of(request, request.POST if request.method == "POST" else request.GET)
     if request.method == "POST":
-        require_launch_permission(request.user)
+        require_launch_permission(request.user, fork["parent"] if fork is not None else None)  # a fork: its project
         form = RunForm(request.POST)
         if form.is_valid():
             try:
@@ -85,6 +85,7 @@ def new(request: HttpRequest) -> HttpResponse:
     else:
         config, clone = _starting_config(request)
         form = RunForm.for_config(config)
-    context = {"form": form, "clone": clone, "fork": fork, "can_launch": can_launch(request.user)}
+    may = can_launch(request.user, fork["parent"]) if fork is not None else can_launch(request.user)
+    context = {"form": form, "clone": clone, "fork": fork, "can_launch": may}
     context["callback_defaults"] = CALLBACKS
     return render(request, "experiments/run_new.html", context)
