@@ -470,7 +470,11 @@ def print_table(found, rounds):
     print(f"\n{vendor}, {rounds} rounds of each case, alternated; medians in ms:")
     print(f"  {'case':42}" + "".join(f"{count:>12,}" for count in sizes) + (f"{'ratio':>9}" if len(sizes) > 1 else ""))
     ok = True
-    page_goal = 0.050 if sizes[-1] <= 100_000 else 0.100
+    # Issue 12 at 100,000: pages under 50 ms, the parallel coordinates under 300 ms, each at most 1.5x. Issue 27 at a
+    # million: the table's pages under 100 ms and at most 1.5x; What works (both explore cases) under 1 s.
+    million = sizes[-1] > 100_000
+    page_goal = 0.100 if million else 0.050
+    goals = {"explore": 1.0, "explore all": 1.0} if million else GOALS
     for key, label in LABELS.items():
         values = [found[count]["medians"].get(key) for count in sizes]
         if all(value is None for value in values):
@@ -481,9 +485,9 @@ def print_table(found, rounds):
         if len(sizes) > 1 and None not in values and not key.startswith("mlflow"):
             ratio = values[-1] / values[0]
             line += f"{ratio:8.2f}x"
-            ok = ok and ratio <= 1.5
+            ok = ok and (ratio <= 1.5 or (million and key.startswith("explore")))
         if not key.startswith("mlflow"):
-            ok = ok and values[-1] is not None and values[-1] < GOALS.get(key, page_goal)
+            ok = ok and values[-1] is not None and values[-1] < goals.get(key, page_goal)
         print(line)
     first = found[sizes[0]]["medians"]
     if "mlflow query" in first:
@@ -498,9 +502,9 @@ def print_table(found, rounds):
                 f"  ({LABELS[gymnos_key].strip()})"
             )
     biggest = f"{sizes[-1]:,}"
+    explore = "What works (both cases) < 1 s" if million else "parallel coordinates < 300 ms"
     print(
-        f"goal (every page < {page_goal * 1000:.0f} ms at {biggest}, parallel coordinates < 300 ms, What works over "
-        f"every run < 1 s, none slower than 1.5x its time "
+        f"goal (every page < {page_goal * 1000:.0f} ms at {biggest}, {explore}, no page slower than 1.5x its time "
         f"at {sizes[0]:,}): {'met' if ok else 'NOT met'}"
     )
 
