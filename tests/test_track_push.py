@@ -75,6 +75,29 @@ def test_pushing_twice_makes_each_run_once(live_server, root, owner, tmp_path):
     assert _held(root) == held
 
 
+def test_streamed_and_pushed_runs_land_in_the_default_project_not_a_same_named_experiment_of_another(
+    live_server, root, owner, tmp_path, client
+):
+    from experiments.models import Project
+
+    vision = Experiment.objects.create(project=Project.objects.create(name="vision"), name="pushed")
+    token = _token(owner, ApiToken.Scope.PUSH)
+    body = {"experiment": "pushed", "folder": "streamed-1", "epochs": [{"epoch": 0, "metrics": {"loss": 0.5}}]}
+    answer = client.post(
+        "/api/push/live", data=body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+    assert answer.status_code == 200, answer.content
+    streamed = Execution.objects.get(pk=answer.json()["execution"])
+    assert streamed.experiment.project.name == "default"  # not vision's experiment of that name
+    assert not vision.executions.exists()
+    local = tmp_path / "local"
+    runs = _script_runs(local, count=1)
+    report = push(local, live_server.url, token, progress=None)
+    assert report.line() == "pushed 1, already there 0, still running 0, refused 0"
+    execution = Execution.objects.get(folder_name=runs[0].name)
+    assert (execution.experiment.project.name, execution.status) == ("default", Execution.Status.SUCCEEDED)
+
+
 def test_a_push_cut_off_half_way_completes_when_run_again(live_server, root, owner, tmp_path):
     local = tmp_path / "local"
     (run,) = _script_runs(local, count=1, artifact_bytes=100_000)  # too big to go with the list

@@ -13,6 +13,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from experiments.models import Execution, Experiment, Status
+from experiments.models.projects import default_project_id
 from experiments.pipeline.names import metric_name_problem
 
 from .push import PushRefused, check_names
@@ -42,7 +43,8 @@ def record_streamed(
 
 
 def _row(user: Any, experiment: str, folder: str) -> Any:
-    found, _ = Experiment.objects.get_or_create(name=experiment)
+    # Pushed runs land in the default project (README, Track your own script), where names are unique.
+    found, _ = Experiment.objects.get_or_create(project_id=default_project_id(), name=experiment)
     execution = Execution.objects.filter(experiment=found, folder_name=folder).first()
     if execution is not None:
         return execution

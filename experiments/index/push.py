@@ -32,6 +32,7 @@ from experiments.index.listing import printable
 from experiments.index.reader import CONFIG_MAX_BYTES, TRACK_MAX_BYTES, metrics_max_bytes
 from experiments.index.sync import sync_folder, sync_folders
 from experiments.models import Execution
+from experiments.models.projects import default_project_id
 from experiments.pipeline import fileops
 from experiments.pipeline.names import control_character_problem
 
@@ -299,7 +300,9 @@ def _complete(
     if not sync:
         return {"execution": None, "status": "", "created": created}
     sync_folder(root / target, root)
-    execution = Execution.objects.filter(experiment__name=experiment, folder_name=folder).first()
+    execution = Execution.objects.filter(
+        experiment__project_id=default_project_id(), experiment__name=experiment, folder_name=folder
+    ).first()  # pushed into the default project's folders (the root), so indexed there
     return {
         "execution": execution.pk if execution else None,
         "status": execution.status if execution else "",
