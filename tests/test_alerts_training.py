@@ -129,6 +129,11 @@ def test_a_sweep_on_a_real_worker_fires_new_best_per_better_trial_and_finished_o
         trials = list(Trial.objects.filter(sweep=sweep).order_by("number"))
         scores = {trial.execution_id: trial.value for trial in trials if trial.value is not None}
         assert len(scores) == 3
+        # Every alert sent before they are read: the worker runs alert jobs front first, so the sweep_finished one
+        # (queued last) can arrive before the new_best queued just before it.
+        wait_for(
+            lambda: set(Delivery.objects.values_list("status", flat=True)) == {"sent"}, timeout=30, message="all sent"
+        )
         values = list(scores.values())
         # A trial is told as it ends, in order here (one worker): each that beat every earlier one was a new best.
         better = [pk for index, (pk, value) in enumerate(scores.items()) if all(value < v for v in values[:index])]
@@ -138,9 +143,6 @@ def test_a_sweep_on_a_real_worker_fires_new_best_per_better_trial_and_finished_o
         (finished,) = [post for post in hook.received if post["json"]["alert"]["event"] == "sweep_finished"]
         said = f"sweep {sweep.pk} finished (3 trials); best val_loss = {scores[best]:.6g} (this run)"
         assert said in finished["json"]["message"]
-        wait_for(
-            lambda: set(Delivery.objects.values_list("status", flat=True)) == {"sent"}, timeout=30, message="all sent"
-        )
     finally:
         worker.stop()
         hook.close()
