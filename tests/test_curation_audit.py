@@ -63,7 +63,9 @@ def test_every_curation_action_writes_one_entry(curator_client, root, capsys):
     assert Entry.objects.filter(execution=run).count() == 6
 
 
-def test_actions_that_change_nothing_or_are_refused_write_nothing(curator_client, teammate_client, root):
+def test_actions_that_change_nothing_write_nothing_and_a_refused_one_only_its_denial(
+    curator_client, teammate_client, root
+):
     run = make_run(root, NAME)
     curator_client.post(reverse("experiments:unarchive", args=[run.pk]))  # it was not archived
     curator_client.post(reverse("experiments:restore", args=[run.pk]))  # it is not in the trash
@@ -72,7 +74,8 @@ def test_actions_that_change_nothing_or_are_refused_write_nothing(curator_client
     curator_client.post(reverse("experiments:delete", args=[run.pk]))  # running
     call_command("prune_checkpoints", "--dry-run")
     call_command("empty_trash", "--older-than", "0")  # nothing in the trash
-    assert entries() == []
+    # The refused archive of a run that exists is audited as denied (issue 26); nothing else wrote an entry.
+    assert entries() == [("denied", "tom", None, f"execution {run.pk} (boston_housing/{NAME})")]
 
 
 def test_the_audit_log_keeps_an_entry_when_the_run_is_gone_for_good(curator_client, root):

@@ -104,3 +104,11 @@ def publish(pk: int, kind: str, **fields: Any) -> None:
     message = json.dumps({"kind": kind, "run": int(pk), **fields})
     channels = [run_channel(pk), *([RUNS_CHANNEL] if kind in (STATUS, EPOCH) else [])]
     _publisher.send(channels, message)
+
+
+def streams_served(request: Any) -> bool:
+    """Whether ``request`` came through the ASGI application, which serves the streams (under a WSGI server they
+    answer 503 at once): a page served by WSGI polls without trying them."""
+    from django.core.handlers.wsgi import WSGIRequest
+
+    return not isinstance(request, WSGIRequest)

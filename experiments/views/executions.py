@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import Entry
 from audit.recording import record
-from experiments import charts, files, lineage, logtail
+from experiments import charts, files, lineage, live, logtail
 from experiments.access import (
     can_launch,
     can_revoke,
@@ -185,7 +185,7 @@ def page_context(request: HttpRequest, execution: Execution, links: Links) -> di
         "page_data": {
             "data_url": links.data,
             "log_url": links.log,
-            "events_url": links.events,
+            "events_url": links.events if live.streams_served(request) else "",
             "live": execution.status in LIVE,
         },
         "steps_panel": links.share is None and (bool(execution.steps) or _logs_steps_live(execution)),

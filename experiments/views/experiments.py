@@ -18,9 +18,10 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
+from experiments import live
 from experiments.access import can_launch, get_experiment_for_user, visible_experiments
 from experiments.display import duration, hardware_label, stage_times
-from experiments.models import Execution, Experiment
+from experiments.models import LIVE, Execution, Experiment
 from experiments.models.summary import is_epoch_metric
 from experiments.search import counts
 from experiments.search.catalog import catalog
@@ -256,6 +257,8 @@ def detail(request: HttpRequest, experiment: str) -> HttpResponse:
             "filtered": filters.any,
             "archived_shown": chosen.archived,
             "can_launch": can_launch(request.user),
+            # The status cells follow the runs' events only while a run shown is queued or running.
+            "listen": live.streams_served(request) and any(execution.status in LIVE for execution in executions),
             "explore": {
                 "url": reverse("experiments:explore", args=[found.name]),
                 "columns": [col.name for col in columns if col.name.startswith("params.")],

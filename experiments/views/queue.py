@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from rq import Worker
 
+from experiments import live
 from experiments.access import visible_executions
 from experiments.display import eta_seconds, execution_url, progress_percent, run_label
 from experiments.jobs.queues import QUEUES, QueueUnavailable, check_redis
@@ -99,7 +100,8 @@ def queue_context(user: User | AnonymousUser) -> dict[str, Any]:
 @login_required
 @require_GET
 def page(request: HttpRequest) -> HttpResponse:
-    return render(request, "experiments/queue.html", queue_context(request.user))
+    listen = live.streams_served(request)
+    return render(request, "experiments/queue.html", {**queue_context(request.user), "listen": listen})
 
 
 @login_required

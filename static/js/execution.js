@@ -193,7 +193,7 @@
   first.then(Gymnos.drawn, Gymnos.drawn);
   first.then(function (live) {
     Gymnos.firstDraw.then(function () {
-      if (!live || !page.events_url) { catchUpLog(); return; }
+      if (!live) { catchUpLog(); return; }  // no events_url (a WSGI server): Gymnos.live polls
       Gymnos.live({
         url: page.events_url,
         after: function () { return lastEpoch; },

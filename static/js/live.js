@@ -32,7 +32,7 @@ Gymnos.live = function (options) {
     setTimeout(retry, RETRY_MS);
   }
   function open() {
-    if (!window.EventSource) { poll(); return; }
+    if (!window.EventSource || !options.url) { poll(); return; }  // no url: a server that serves no streams
     close();
     var url = options.after ? options.url + "?after=" + encodeURIComponent(options.after()) : options.url;
     var opening = source = new EventSource(url, { withCredentials: true });
