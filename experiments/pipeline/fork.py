@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import fileops, kept_state
+from . import fileops
 
 if TYPE_CHECKING:
     import keras
@@ -101,6 +101,8 @@ def load(model: keras.Model, path: Path, optimizer: bool) -> None:
     if model_optimizer is not None and not model_optimizer.built:
         model_optimizer.build(model.trainable_variables)  # its variables exist before they are loaded
     rate = _rate(model_optimizer)
+    from . import kept_state  # here: it imports Keras, which validating a config must not (tests/test_config.py)
+
     try:
         if kept_state.is_kept_variables(path):  # a run's kept state (.resume/epoch-N.weights.h5): the engine's layout
             kept_state.load_variables(model, path, optimizer)
