@@ -6,6 +6,7 @@ killed at its deadline instead of holding up the suite.
 """
 
 import datetime as dt
+import gc
 import json
 import os
 import resource
@@ -31,6 +32,7 @@ class Cost:
 def cost(call, deadline, summary=lambda result: None):
     """Run ``call()`` in a forked child within ``deadline`` seconds; its ``Cost``, or AssertionError past it."""
     read_end, write_end = os.pipe()
+    gc.freeze()  # the parent's objects are never collected in the child (tests/bounds.py says why)
     pid = os.fork()
     if pid == 0:  # the child: measure, report, and leave without running the parent's clean-ups
         try:
@@ -48,6 +50,7 @@ def cost(call, deadline, summary=lambda result: None):
                 json.dump({"seconds": seconds, "grown": grown, "raised": raised, "result": result}, report)
         finally:
             os._exit(0)
+    gc.unfreeze()
     os.close(write_end)
     ready, _, _ = select.select([read_end], [], [], deadline)
     if not ready:

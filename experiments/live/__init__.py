@@ -33,6 +33,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from django.core.handlers.wsgi import WSGIRequest
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,4 @@ def publish(pk: int, kind: str, **fields: Any) -> None:
 def streams_served(request: Any) -> bool:
     """Whether ``request`` came through the ASGI application, which serves the streams (under a WSGI server they
     answer 503 at once): a page served by WSGI polls without trying them."""
-    from django.core.handlers.wsgi import WSGIRequest
-
     return not isinstance(request, WSGIRequest)
