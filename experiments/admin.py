@@ -14,6 +14,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from experiments.access import visible_projects
+from experiments.admin_scope import ProjectScopedAdmin, sees_everything
 from experiments.display import counted
 from experiments.templatetags.gymnos import metric
 
@@ -47,8 +49,9 @@ def _json_field(name: str, description: str) -> Callable[[admin.ModelAdmin[Any],
     return show
 
 
-class NoDeleteAdmin(_ModelAdmin):
-    """No "Delete selected", no delete button: runs are deleted through the trash only."""
+class NoDeleteAdmin(ProjectScopedAdmin):
+    """No "Delete selected", no delete button: runs are deleted through the trash only. Staff who are not
+    superusers see the objects of their projects only (``experiments.admin_scope``)."""
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -56,7 +59,9 @@ class NoDeleteAdmin(_ModelAdmin):
 
 @admin.register(Experiment)
 class ExperimentAdmin(NoDeleteAdmin):
-    list_display = ["name", "execution_count", "created_at"]
+    project_path = "project"
+    list_display = ["name", "project", "execution_count", "created_at"]
+    list_filter = [("project", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name"]
     readonly_fields = ["created_at"]
 
@@ -106,7 +111,7 @@ class ExecutionAdmin(NoDeleteAdmin):
         "started_at",
         "has_error",
     ]
-    list_filter = ["status", "experiment"]
+    list_filter = ["status", ("experiment", admin.RelatedOnlyFieldListFilter)]  # only experiments listed
     list_select_related = ["experiment"]
     search_fields = ["folder_name", "title", "experiment__name", "tags"]
     date_hierarchy = "started_at"
@@ -151,8 +156,9 @@ class ExecutionAdmin(NoDeleteAdmin):
 
 @admin.register(MetricHistory)
 class MetricHistoryAdmin(NoDeleteAdmin):
+    project_path = "execution__experiment__project"
     list_display = ["name", "execution", "length"]
-    list_filter = ["execution__experiment", "name"]
+    list_filter = [("execution__experiment", admin.RelatedOnlyFieldListFilter), "name"]
     list_select_related = ["execution__experiment"]
     search_fields = ["name", "execution__folder_name", "execution__experiment__name"]
     readonly_fields = fields = ("execution", "name", "length", "values_shown")
@@ -179,3 +185,7 @@ class ProjectAdmin(_ModelAdmin):
     list_display = ["name", "created_at"]
     search_fields = ["name"]
     inlines = [ProjectRoleInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Project]:
+        found = super().get_queryset(request)
+        return found if sees_everything(request) else found.filter(pk__in=visible_projects(request.user))

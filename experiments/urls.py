@@ -2,7 +2,18 @@
 
 from django.urls import include, path
 
-from experiments.views import compare, downloads, events, executions, experiments, publish, queue, runs, share
+from experiments.views import (
+    compare,
+    downloads,
+    events,
+    executions,
+    experiments,
+    projects,
+    publish,
+    queue,
+    runs,
+    share,
+)
 
 app_name = "experiments"
 
@@ -45,6 +56,11 @@ urlpatterns = [
     path("s/<str:token>/files/<path:path>", share.file, name="shared-file"),
     path("s/<str:token>/download.zip", share.folder_zip, name="shared-zip"),
     path("s/<str:token>/export.csv", share.export, name="shared-csv"),
+    # projects and their members (granting and revoking: maintainers)
+    path("projects/", projects.mine, name="projects"),
+    path("projects/<str:project>/", projects.detail, name="project"),
+    path("projects/<str:project>/grant/", projects.grant, name="project-grant"),
+    path("projects/<str:project>/revoke/", projects.revoke, name="project-revoke"),
     # Keras RemoteMonitor
     path("publish/epoch/end/<str:token>/", publish.epoch_end, name="publish"),
     # the features beside the core

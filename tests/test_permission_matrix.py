@@ -141,6 +141,12 @@ PAGES: dict[str, Expect] = {
     "s/<str:token>/system.json": SHARED,
     "s/<str:token>/evaluation.json": SHARED,
     "publish/epoch/end/<str:token>/": Expect("post", special=dict.fromkeys(ACTORS, OK), order=1),
+    # Projects: the list (a non-member sees default only), vision's members (read: its members), and granting
+    # and revoking there (the maintainer; the empty form is refused, naming the missing holder, on the page).
+    "projects/": LIST,
+    "projects/<str:project>/": READ,
+    "projects/<str:project>/grant/": Expect("post", needs="maintainer", order=1),
+    "projects/<str:project>/revoke/": Expect("post", needs="maintainer", order=1),
     "experiments/<str:experiment>/explore.json": READ,
     "experiments/<str:experiment>/count.json": READ,
     "executions/<int:execution_id>/system.json": READ,
@@ -280,6 +286,7 @@ def world(root, real_queues):
         "name": "loss",
         "sweep_id": sweep.pk,
         "experiment_id": iris.pk,
+        "project": "vision",
         "share_id": ShareLink.objects.create(kind=ShareLink.Kind.EXECUTION, execution=run, created_by=owner).pk,
         "rule_id": Rule.objects.create(owner=owner, scope="run", execution=run, kind="failed", channel="in_app").pk,
     }
