@@ -22,6 +22,10 @@ query with ``search_runs`` (its param values are text), its top 100 by ``metrics
     python bench/dashboard.py                                     # SQLite, 10,000 and 100,000
     python bench/dashboard.py --database-url postgres://postgres@127.0.0.1:5432/postgres
     python bench/dashboard.py --executions 2000 20000 --mlflow 0  # smaller, without MLflow
+    python bench/dashboard.py --projects 20 --database-url postgres://...  # as a member beside a superuser
+
+With ``--projects K`` the runs are spread over K projects (``bench/dashboard_projects.py``) and each page is
+timed as a viewer of one of them beside the same page as a superuser, printed side by side with the ratio.
 
 Each size runs in a process of its own (a fresh Django on a fresh database), and the figures are
 printed side by side. Goal (issue 12), on PostgreSQL: every page under 50 ms median at 100,000
@@ -41,6 +45,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as python bench/dashboard.py: the project's packages, this one's neighbour
+
+from bench import dashboard_projects  # noqa: E402
+
 METRICS = ("loss", "val_loss", "mean_absolute_error", "val_mean_absolute_error")
 EXPERIMENT = "boston_housing"
 OTHERS = ("iris", "wine", "mnist", "digits")  # 50 runs each, so the index lists more than one
@@ -122,8 +130,11 @@ def setup_django(database_url, workdir, name):
     return connection
 
 
-def fill_gymnos(count, epochs, seed, distinct=None):
+def fill_gymnos(count, epochs, seed, distinct=None, projects=()):
     """``count`` runs in one experiment and 50 in each of the others, by bulk inserts; returns their ids.
+
+    Given ``projects``, the big experiment is one of each project's, run ``i`` in project ``i % K``, and each
+    small one is in one project (``bench/dashboard_projects.py``).
 
     With ``distinct`` (PostgreSQL), only the first ``distinct`` runs are made here; the rest are copies of them
     made by the database itself (``replicate``): a million runs in minutes instead of hours.
@@ -139,8 +150,13 @@ def fill_gymnos(count, epochs, seed, distinct=None):
     start = timezone.now() - dt.timedelta(days=400)
     ids = {}
     made = min(count, distinct) if distinct else count
-    for name, size in ((EXPERIMENT, made), *((other, 50) for other in OTHERS)):
-        experiment = Experiment.objects.create(name=name)
+    for number, (name, size) in enumerate(((EXPERIMENT, made), *((other, 50) for other in OTHERS))):
+        if not projects:
+            experiments = [Experiment.objects.create(name=name)]
+        elif name == EXPERIMENT:
+            experiments = [Experiment.objects.create(name=name, project=project) for project in projects]
+        else:
+            experiments = [Experiment.objects.create(name=name, project=projects[(number - 1) % len(projects)])]
         for offset in range(0, size, 1000):
             rows, histories = [], []
             for index in range(offset, min(size, offset + 1000)):
@@ -149,7 +165,7 @@ def fill_gymnos(count, epochs, seed, distinct=None):
                 quality = 0.6 if optimizer["type"] == "adam" else 1.0
                 history = curves(rng, epochs, quality)
                 execution = Execution(
-                    experiment=experiment,
+                    experiment=experiments[index % len(experiments)],
                     folder_name=f"run-{index:06d}",
                     folder_path=f"/bench/{name}/run-{index:06d}",
                     status=Execution.Status.SUCCEEDED if index % 50 else Execution.Status.FAILED,
@@ -170,9 +186,10 @@ def fill_gymnos(count, epochs, seed, distinct=None):
             with transaction.atomic():
                 Execution.objects.bulk_create(rows)
                 saved = dict(
-                    Execution.objects.filter(experiment=experiment, folder_name__in=[r.folder_name for r in rows])
-                    .values_list("folder_name", "pk")
-                )  # fmt: skip
+                    Execution.objects.filter(
+                        experiment__in=experiments, folder_name__in=[r.folder_name for r in rows]
+                    ).values_list("folder_name", "pk")
+                )  # folder names (run-<index>) are unique across the big experiments too
                 MetricHistory.objects.store(
                     {
                         saved[row.folder_name]: {metric: history[metric] for metric in METRICS}
@@ -184,7 +201,10 @@ def fill_gymnos(count, epochs, seed, distinct=None):
                 if (offset // 1000) % 10 == 9:
                     print(f"  {offset + 1000:,} runs", file=sys.stderr, flush=True)
     if made < count:
-        ids = replicate(Experiment.objects.get(name=EXPERIMENT).pk, min(ids.values()), max(ids.values()), count)
+        ids = {}
+        for experiment in Experiment.objects.filter(name=EXPERIMENT):
+            own = Execution.objects.filter(experiment=experiment).values_list("pk", flat=True)
+            ids.update(replicate(experiment.pk, min(own), max(own), count // max(len(projects), 1)))
     return ids
 
 
@@ -321,11 +341,11 @@ def filled_gymnos(args, count, connection, name, exists):
     from experiments.models import Execution
 
     started = time.perf_counter()
-    if exists and Execution.objects.filter(experiment__name=EXPERIMENT).count() == count:
+    if exists and Execution.objects.filter(experiment__name=EXPERIMENT).count() == count and not args.projects:
         print(f"{count:,}: reusing {name}", file=sys.stderr, flush=True)
         return dict(Execution.objects.filter(experiment__name=EXPERIMENT).values_list("folder_name", "pk"))
     distinct = args.distinct if connection.vendor == "postgresql" else None
-    ids = fill_gymnos(count, args.epochs, args.seed, distinct)
+    ids = fill_gymnos(count, args.epochs, args.seed, distinct, dashboard_projects.make(args.projects))
     print(
         f"{count:,}: filled Gymnos ({connection.vendor}) with {count:,} + {50 * len(OTHERS)} runs x "
         f"{len(METRICS)} metrics x {args.epochs} epochs in {time.perf_counter() - started:.0f} s"
@@ -353,11 +373,13 @@ def filled_mlflow(args, count, workdir):
     return mlflow
 
 
-def page_urls(count):
-    """The pages timed, by case."""
+def page_urls(count, project=""):
+    """The pages timed, by case (of ``project``'s experiment, named in each URL, if given)."""
     from django.utils.http import urlencode
 
     page = f"/experiments/{EXPERIMENT}/"
+    if project:
+        return dashboard_projects.in_project(page_urls(count), project)
     last = -(-count // 50)
     explore_query = f"params.training.seed < {100 * 10_000 // count}"  # all runs at 10,000; 10% at 100,000
     return {
@@ -447,6 +469,11 @@ def measure(args):
             with connection.cursor() as cursor:
                 cursor.execute("VACUUM ANALYZE")
         user = User.objects.get_or_create(username="bench")[0]
+        if args.projects:
+            dashboard_projects.measure(args, count, ids, connection, sys.modules[__name__])
+            if not args.keep:
+                connection.creation.destroy_test_db(name, verbosity=0)
+            return
         mlflow = filled_mlflow(args, count, workdir)
 
         client = Client()
@@ -526,6 +553,10 @@ def main():
         help="PostgreSQL: runs made one by one; the rest are the database's copies of them (default 20,000)",
     )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep each PostgreSQL database, and reuse it next time")
+    parser.add_argument(
+        "--projects", type=int, default=0,
+        help="spread the runs over K projects; time each page as a member of one beside a superuser",
+    )  # fmt: skip
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # one size, in this process
     args = parser.parse_args()
     if args.one:
@@ -541,8 +572,13 @@ def main():
             command += ["--database-url", args.database_url]
         if args.keep:
             command.append("--keep")
+        if args.projects:
+            command += ["--projects", str(args.projects)]
         output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
         found[count] = json.loads(output.strip().splitlines()[-1])
+    if args.projects:
+        dashboard_projects.print_table(found, args.rounds, args.projects, LABELS)
+        return
     print_table(found, args.rounds)
 
 

@@ -206,6 +206,7 @@ LAYERS = (
             "experiments.jobs",
             "experiments.files",
             "experiments.access",
+            "experiments.admin_scope",
             "experiments.membership",
             "experiments.charts",
             "experiments.logtail",
