@@ -14,6 +14,9 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from audit.models import Entry
+from audit.recording import record
+from experiments import membership
 from experiments.access import visible_projects
 from experiments.admin_scope import ProjectScopedAdmin, sees_everything
 from experiments.display import counted
@@ -189,3 +192,25 @@ class ProjectAdmin(_ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Project]:
         found = super().get_queryset(request)
         return found if sees_everything(request) else found.filter(pk__in=visible_projects(request.user))
+
+    def save_model(self, request: HttpRequest, obj: Project, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:  # audited as ``manage.py project create`` is
+            record(request, Entry.Action.PROJECT_CREATE, target=f"project {obj.name}", project=obj.name)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """Roles changed in the inline go through ``membership``, so each grant and revoke is audited exactly as the
+        command's and the project page's are (a row whose user or group was changed revokes the old holder)."""
+        if formset.model is not ProjectRole:
+            super().save_formset(request, form, formset, change)
+            return
+        project = form.instance
+        changed = formset.save(commit=False)
+        for role in formset.deleted_objects:
+            membership.revoke(project, membership.Holder(user=role.user, group=role.group), request=request)
+        for role in changed:
+            if role.pk is not None:
+                stored = ProjectRole.objects.get(pk=role.pk)
+                if (stored.user_id, stored.group_id) != (role.user_id, role.group_id):
+                    membership.revoke(project, membership.Holder(user=stored.user, group=stored.group), request=request)
+            membership.grant(project, membership.Holder(user=role.user, group=role.group), role.role, request=request)

@@ -92,3 +92,34 @@ def test_a_superuser_sees_every_project_s_runs(world):
     page = listed(login(admin), "experiments_execution")
     assert VISION_RUN in page
     assert NLP_RUN in page
+
+
+def test_roles_changed_in_the_admin_s_inline_are_audited_as_the_command_s_are(world):
+    """A superuser adds a role, changes one and deletes one in the project's inline: three audit entries, the same
+    actions and targets as ``manage.py project grant/revoke`` writes."""
+    admin = User.objects.create_superuser("ada", password="pw-ada-123")
+    vision = Project.objects.get(name="vision")
+    sam_role = vision.roles.get(user=world["staff"])
+    User.objects.create_user("bob")
+    call_command("project", "grant", "vision", "olga", "viewer")
+    olga_role = vision.roles.get(user__username="olga")
+    before = Entry.objects.count()
+    form = {
+        "name": "vision",
+        "roles-TOTAL_FORMS": "3", "roles-INITIAL_FORMS": "2", "roles-MIN_NUM_FORMS": "0", "roles-MAX_NUM_FORMS": "1000",
+        "roles-0-id": str(sam_role.pk), "roles-0-project": str(vision.pk), "roles-0-user": str(sam_role.user_id),
+        "roles-0-role": "editor",
+        "roles-1-id": str(olga_role.pk), "roles-1-project": str(vision.pk), "roles-1-user": str(olga_role.user_id),
+        "roles-1-role": "viewer", "roles-1-DELETE": "on",
+        "roles-2-project": str(vision.pk), "roles-2-user": str(User.objects.get(username="bob").pk),
+        "roles-2-role": "maintainer",
+    }  # fmt: skip
+    response = login(admin).post(reverse("admin:experiments_project_change", args=[vision.pk]), form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert dict(vision.roles.values_list("user__username", "role")) == {"sam": "editor", "bob": "maintainer"}
+    written = {(e.action, e.target) for e in Entry.objects.order_by("pk")[before:]}
+    assert written == {
+        ("role_grant", "sam in project vision"),
+        ("role_revoke", "olga in project vision"),
+        ("role_grant", "bob in project vision"),
+    }
