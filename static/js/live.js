@@ -55,5 +55,6 @@ Gymnos.live = function (options) {
     source.addEventListener("fallback", function () { close(); poll(); });
   }
   open();
-  return { mode: function () { return mode; } };
+  // stop(): the page has nothing more to follow (every run it shows ended): the stream closes, polling stops.
+  return { mode: function () { return mode; }, stop: function () { finish(""); } };
 };

@@ -1,5 +1,5 @@
 // Sweep page: while the sweep runs, re-render its counts, best trial and trials table (HTML the server
-// renders) every couple of seconds, and redraw the three charts from the same answer.
+// renders) as its stream tells of a change, and redraw the three charts from the same answer.
 (function () {
   var page = JSON.parse(document.getElementById("sweep-data").textContent);
   var STATUS_COLORS = { succeeded: "#3b5bdb", pruned: "#e8590c" };
@@ -116,7 +116,22 @@
     });
   }
 
+  // While it runs: the sweep's stream (a trial queued or ended, a new best, its trials' status and epochs) says
+  // when to read the summary again, at most once a second; polled every couple of seconds only while the stream
+  // cannot open (a shared page, a WSGI server, Redis away). Gymnos.live's mode box says which.
+  var due = null;
+  function soon() {
+    if (due === null) due = setTimeout(function () { due = null; refresh(); }, 1000);
+  }
   draw(page.summary);
-  if (page.live) Gymnos.poll(refresh, page.poll_ms);
-  else sweepEnded();
+  if (page.live) {
+    Gymnos.live({
+      url: page.events_url,
+      modeBox: document.getElementById("live-mode"),
+      pollMs: page.poll_ms,
+      opened: refresh,  // what happened before the stream opened
+      poll: refresh,
+      on: { run: soon, trial: soon, sweep: refresh },
+    });
+  } else sweepEnded();
 })();
