@@ -2,7 +2,18 @@
 
 from django.urls import include, path
 
-from experiments.views import compare, downloads, events, executions, experiments, publish, queue, runs, share
+from experiments.views import (
+    compare,
+    downloads,
+    events,
+    executions,
+    experiments,
+    publish,
+    queue,
+    runs,
+    share,
+    sweep_events,
+)
 
 app_name = "experiments"
 
@@ -35,6 +46,7 @@ urlpatterns = [
     path("queue/", queue.page, name="queue"),
     path("queue/fragment/", queue.fragment, name="queue-fragment"),
     path("events/runs", events.runs_events, name="runs-events"),
+    path("sweeps/<int:sweep_id>/events", sweep_events.sweep_events, name="sweep-events"),
     # share links: managing them, and what their visitors see
     path("shares/", share.mine, name="shares"),
     path("shares/<int:share_id>/revoke/", share.revoke, name="revoke-share"),

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, path
 
-from sweeps import stream, views
+from sweeps import views
 
 app_name = "sweeps"
 
@@ -11,7 +11,6 @@ urlpatterns: list[URLPattern] = [
     path("new/", views.new, name="new"),
     path("<int:sweep_id>/", views.detail, name="detail"),
     path("<int:sweep_id>/data.json", views.data, name="data"),
-    path("<int:sweep_id>/events", stream.sweep_events, name="events"),
     path("<int:sweep_id>/cancel/", views.cancel, name="cancel"),
     path("<int:sweep_id>/share/", views.share, name="share"),
     path("shares/<int:share_id>/revoke/", views.revoke, name="revoke-share"),

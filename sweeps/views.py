@@ -166,7 +166,7 @@ def _page_context(request: HttpRequest, sweep: Sweep, share: SweepShare | None) 
             "run_url": None if share else reverse("experiments:execution-by-id", args=[0]),
             "live": sweep.is_running,
             # The sweep's stream (sweeps.stream) where the server serves streams; a shared page polls.
-            "events_url": reverse("sweeps:events", args=[sweep.pk])
+            "events_url": reverse("experiments:sweep-events", args=[sweep.pk])
             if share is None and live.streams_served(request)
             else "",
             "summary": summary,

@@ -9,9 +9,13 @@ until the link is revoked or expires) and ``GET /api/executions/<id>/events`` (a
   id it saw as ``Last-Event-ID`` (a first connection may say ``?after=<epochs it has>``), and the epochs after
   it are sent from the index before anything new; more than ``CATCH_UP_EPOCHS`` missed: ``reload`` instead;
 - ``log``: ``{"text", "end"}`` (``experiments.live.logs``); ``files``: a checkpoint or an evaluation was written;
+  ``system``: a system sample (``{"time", "cpu_percent", ...}``) was written: the System panel reads it;
 - ``end`` once the run has ended, ``revoked`` when a share link is no longer active, ``fallback`` when Redis
   went away (the page polls): the stream closes after each. A heartbeat comment every
   ``GYMNOS_STREAM_HEARTBEAT_SECONDS``; after ``GYMNOS_STREAM_SECONDS`` the stream ends and the browser reconnects.
+
+``GET /events/runs`` sends ``run`` events of every run the user may see (the queue page, the experiment table);
+``?runs=3,5,8``: of those runs only (the compare page); ``/sweeps/<id>/events`` (``sweep_events``): a sweep's.
 
 A Redis that does not answer when the stream opens: 503, and the page polls.
 """

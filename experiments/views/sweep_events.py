@@ -1,4 +1,5 @@
-"""``GET /sweeps/<id>/events``: the sweep page's one stream (server-sent events, an async view under ASGI).
+"""``GET /sweeps/<id>/events``: the sweep page's one stream (server-sent events, an async view under ASGI; routed in
+``experiments.urls``, beside the other streams).
 
 It sends ``run`` events (``{"run", "kind", "status", "epoch"}``) for the status changes and epochs of the sweep's
 trials, ``trial`` events (``{"run", "number", "status", "value", "best"}``: a trial queued, or ended and told to
@@ -20,9 +21,8 @@ from django.views.decorators.http import require_GET
 
 from experiments import live
 from experiments.views.events import Runs, _closing_connection, _event, _event_stream, _refused, runs_stream
-
-from .models import Trial
-from .scope import get_sweep_for_user
+from sweeps.models import Trial
+from sweeps.scope import get_sweep_for_user
 
 
 class Trials(Runs):
