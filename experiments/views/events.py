@@ -4,7 +4,8 @@
 until the link is revoked or expires) and ``GET /api/executions/<id>/events`` (an API token) send:
 
 - ``status``: ``{"status", "live", "reason", "epochs", "epochs_total", "status_html"}``, first as the run is
-  now, then on every transition and after every epoch (the status box's progress and ETA);
+  now, then on every transition and after epochs (the status box's progress and ETA), at most every
+  ``STATUS_AFTER_EPOCHS_SECONDS`` for those;
 - ``epoch`` (its SSE id: the epoch, from 1): ``{"epoch", "metrics"}``. On reconnect the browser sends the last
   id it saw as ``Last-Event-ID`` (a first connection may say ``?after=<epochs it has>``), and the epochs after
   it are sent from the index before anything new; more than ``CATCH_UP_EPOCHS`` missed: ``reload`` instead;
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -48,6 +50,10 @@ from experiments.views.executions import Links, status_context
 
 # A client that missed more epochs than this reloads the page's data once rather than get them one by one.
 CATCH_UP_EPOCHS = 100
+# The status box after an epoch (its progress and ETA: a query and a template, per stream) at most this often per
+# stream; an epoch's point goes out at once. 200 streams of a run whose epochs last 1 s rendered it 200 times a
+# second, and the epochs queued behind the renders (bench/load.py --streams).
+STATUS_AFTER_EPOCHS_SECONDS = 5.0
 MAX_EVENT_ID = 10**9
 
 
@@ -82,6 +88,8 @@ class Source:
 
     def __init__(self, request: HttpRequest, execution: Execution, share: ShareLink | None) -> None:
         self.request, self.pk, self.share = request, execution.pk, share
+        self.status_at = 0.0  # when the stream last sent the status box (the loop's clock)
+        self.status_due = math.inf  # when a status box held back after an epoch goes out
 
     def status(self, reason: str | None = None) -> dict[str, Any]:
         execution = Execution.objects.select_related("experiment").get(pk=self.pk)
@@ -160,11 +168,17 @@ async def _translate(source: Source, message: dict[str, Any], ended: list[bool])
     elif kind == live.EPOCH:
         epoch = event.get("epoch")
         yield _event("epoch", event, epoch if isinstance(epoch, int) else None)
-        yield _event("status", await _closing_connection(source.status)())
+        now = asyncio.get_running_loop().time()
+        if now - source.status_at >= STATUS_AFTER_EPOCHS_SECONDS:
+            source.status_at = now
+            yield _event("status", await _closing_connection(source.status)())
+        else:
+            source.status_due = min(source.status_due, source.status_at + STATUS_AFTER_EPOCHS_SECONDS)
     elif kind == live.SYSTEM:
         yield _event("system", event.get("sample") or {})
     elif kind == live.STATUS:
         state = await _closing_connection(source.status)(event.get("reason"))
+        source.status_at, source.status_due = asyncio.get_running_loop().time(), math.inf
         ended[0] = not state["live"]
         yield _event("status", state)
 
@@ -179,11 +193,16 @@ async def _events(source: Source, client: redis.asyncio.Redis, pubsub: Any, afte
         ended = [over]
         deadline = loop.time() + settings.GYMNOS_STREAM_SECONDS
         beat = loop.time() + settings.GYMNOS_STREAM_HEARTBEAT_SECONDS
+        source.status_at = loop.time()
         while not ended[0] and loop.time() < deadline:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=max(0.05, beat - loop.time()))
+            wait = min(beat, source.status_due) - loop.time()
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=max(0.05, wait))
             if message is not None:
                 async for chunk in _translate(source, message, ended):
                     yield chunk
+            if not ended[0] and loop.time() >= source.status_due:  # the status box held back after an epoch
+                source.status_at, source.status_due = loop.time(), math.inf
+                yield _event("status", await _closing_connection(source.status)())
             if loop.time() >= beat:
                 if not await _closing_connection(source.still_allowed)():
                     yield _event("revoked", {"reason": "this share link was revoked or has expired"})
