@@ -13,6 +13,7 @@ from experiments.views import (
     queue,
     runs,
     share,
+    sweep_events,
 )
 
 app_name = "experiments"
@@ -46,6 +47,7 @@ urlpatterns = [
     path("queue/", queue.page, name="queue"),
     path("queue/fragment/", queue.fragment, name="queue-fragment"),
     path("events/runs", events.runs_events, name="runs-events"),
+    path("sweeps/<int:sweep_id>/events", sweep_events.sweep_events, name="sweep-events"),
     # share links: managing them, and what their visitors see
     path("shares/", share.mine, name="shares"),
     path("shares/<int:share_id>/revoke/", share.revoke, name="revoke-share"),

@@ -27,6 +27,7 @@ import datetime as dt
 import logging
 import math
 from collections.abc import Callable
+from typing import Any
 
 import django_rq
 import optuna
@@ -35,6 +36,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from experiments import live
 from experiments.jobs import launching
 from experiments.jobs.queues import QueueUnavailable
 from experiments.models import Status
@@ -94,10 +96,18 @@ def tell_ended(sweep: Sweep, opened: optuna.Study | None = None) -> int:
             study.tell(sweep, trial.optuna_number, outcome, value, opened)
         # The outcome is written once the study knows it: a sweep finishes only when every trial has one.
         Trial.objects.filter(pk=trial.pk).update(outcome=outcome, value=value, error=error or F("error"))
-        if value is not None and trial.execution_id is not None and _beats_the_others(sweep, trial, value):
+        best = value is not None and trial.execution_id is not None and _beats_the_others(sweep, trial, value)
+        if best and value is not None:
             _announce_best(sweep, trial, value)
+        _publish_trial(sweep, trial, status=outcome, value=value, best=best)
         count += 1
     return count
+
+
+def _publish_trial(sweep: Sweep, trial: Trial, **fields: Any) -> None:
+    """A ``trial`` live event (``experiments.live``), once what it says is committed: the sweep page listens."""
+    facts = {"run": trial.execution_id, "number": trial.number, **fields}
+    transaction.on_commit(lambda: live.publish_sweep(sweep.pk, live.TRIAL, **facts))
 
 
 def _beats_the_others(sweep: Sweep, trial: Trial, value: float) -> bool:
@@ -171,6 +181,8 @@ def start(sweep: Sweep, trial: Trial, opened: optuna.Study | None = None) -> str
         return "stop"
     if not Sweep.objects.filter(pk=sweep.pk, status=Sweep.State.RUNNING).exists():
         launching.cancel(execution)  # cancelled while this trial was being queued
+    trial.execution_id = execution.pk
+    _publish_trial(sweep, trial, status="queued")
     return "queued"
 
 

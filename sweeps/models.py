@@ -12,10 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from experiments import live
 from experiments.models import LIVE, Execution, Status, higher_is_better
 from experiments.models.fields import json_object, person
 from experiments.models.tokens import SecretURL
@@ -26,10 +27,13 @@ class SweepQuerySet(models.QuerySet["Sweep"]):
         return self.filter(status=Sweep.State.RUNNING)
 
     def _end(self, pk: int, state: str, error: str = "") -> bool:
-        return (
+        ended = (
             self.filter(pk=pk, status=Sweep.State.RUNNING).update(status=state, error=error, finished_at=timezone.now())
             == 1
         )
+        if ended:  # the sweep page's stream ends with it
+            transaction.on_commit(lambda: live.publish_sweep(pk, live.SWEEP, status=state))
+        return ended
 
     def finish(self, pk: int) -> bool:
         """running -> finished: every trial asked for has ended."""

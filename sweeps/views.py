@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.models import Entry
 from audit.recording import record
+from experiments import live
 from experiments.access import (
     LAUNCH,
     READ,
@@ -164,6 +165,10 @@ def _page_context(request: HttpRequest, sweep: Sweep, share: SweepShare | None) 
             "poll_ms": POLL_MS,
             "run_url": None if share else reverse("experiments:execution-by-id", args=[0]),
             "live": sweep.is_running,
+            # The sweep's stream (sweeps.stream) where the server serves streams; a shared page polls.
+            "events_url": reverse("experiments:sweep-events", args=[sweep.pk])
+            if share is None and live.streams_served(request)
+            else "",
             "summary": summary,
         },
     }

@@ -94,6 +94,7 @@ PAGES: dict[str, Expect] = {
     "sweeps/new/": Expect(everyone=OK),
     "sweeps/<int:sweep_id>/": READ,
     "sweeps/<int:sweep_id>/data.json": READ,
+    "sweeps/<int:sweep_id>/events": Expect(special={"viewer": STREAMED, "editor": STREAMED, "maintainer": STREAMED}),
     "sweeps/<int:sweep_id>/cancel/": EDIT,
     "sweeps/<int:sweep_id>/share/": EDIT,
     "sweeps/shares/<int:share_id>/revoke/": Expect(

@@ -135,6 +135,7 @@ def train(execution_id: int) -> str:
             memory_limit_mb=settings.GYMNOS_JOB_MEMORY_MB or None,
             resume=_resume_of(execution),
             start=_start_of(execution),
+            on_system_sample=lambda sample: live.publish(execution_id, live.SYSTEM, sample=sample),
         )
     finally:
         lines.stop()

@@ -11,6 +11,15 @@ and epochs on ``gymnos:runs``, for the pages that list runs: the queue page)::
     {"kind": "epoch", "run": 7, "epoch": 3, "metrics": {"loss": 0.4, …}}    an epoch stored (epoch from 1)
     {"kind": "log", "run": 7, "text": "…\\n", "end": 4096}                 log lines, batched (end: the log's size)
     {"kind": "files", "run": 7, "what": "checkpoint" | "evaluation"}      a file the page lists was written
+    {"kind": "system", "run": 7, "sample": {"time": 5.0, "cpu_percent": …}}  a system sample written (the run
+                                                                              page's System panel reads it)
+
+A sweep's events go on ``gymnos:sweep:<sweep id>`` (:func:`publish_sweep`; the sweep page listens)::
+
+    {"kind": "trial", "sweep": 3, "run": 7, "number": 2, "status": "queued"}   a trial's run was queued
+    {"kind": "trial", "sweep": 3, "run": 7, "number": 2, "status": "succeeded", "value": 0.41, "best": true}
+                                                  a trial ended and was told to the study (best: a new best)
+    {"kind": "sweep", "sweep": 3, "status": "finished"}                      the sweep ended
 
 **Pub/sub, not streams.** The folder and the index are the truth and a client that (re)connects catches up from
 the index (its epochs after the ``Last-Event-ID`` it sends, the status as it is now; its log from the offset it
@@ -38,13 +47,20 @@ from django.core.handlers.wsgi import WSGIRequest
 log = logging.getLogger(__name__)
 
 RUNS_CHANNEL = "gymnos:runs"
-STATUS, EPOCH, LOG, FILES = "status", "epoch", "log", "files"
-KINDS = frozenset({STATUS, EPOCH, LOG, FILES})
+STATUS, EPOCH, LOG, FILES, SYSTEM = "status", "epoch", "log", "files", "system"
+KINDS = frozenset({STATUS, EPOCH, LOG, FILES, SYSTEM})
+TRIAL, SWEEP = "trial", "sweep"
+SWEEP_KINDS = frozenset({TRIAL, SWEEP})
 
 
 def run_channel(pk: int) -> str:
     """The channel of one run's events: ``gymnos:run:7``."""
     return f"gymnos:run:{int(pk)}"
+
+
+def sweep_channel(pk: int) -> str:
+    """The channel of one sweep's trials: ``gymnos:sweep:3``."""
+    return f"gymnos:sweep:{int(pk)}"
 
 
 def events_url() -> str:
@@ -102,9 +118,20 @@ def publish(pk: int, kind: str, **fields: Any) -> None:
         raise ValueError(f"unknown live event kind {kind!r}: expected one of {sorted(KINDS)}")
     if kind == EPOCH:  # NaN and infinity are not JSON: the index keeps them as null, so does the event
         fields["metrics"] = {name: _finite(value) for name, value in fields.get("metrics", {}).items()}
+    elif kind == SYSTEM:
+        fields["sample"] = {name: _finite(value) for name, value in fields.get("sample", {}).items()}
     message = json.dumps({"kind": kind, "run": int(pk), **fields})
     channels = [run_channel(pk), *([RUNS_CHANNEL] if kind in (STATUS, EPOCH) else [])]
     _publisher.send(channels, message)
+
+
+def publish_sweep(pk: int, kind: str, **fields: Any) -> None:
+    """Publish one event of sweep ``pk`` (``trial`` or ``sweep``, shapes in the module's docstring); never raises."""
+    if kind not in SWEEP_KINDS:
+        raise ValueError(f"unknown sweep event kind {kind!r}: expected one of {sorted(SWEEP_KINDS)}")
+    if "value" in fields:
+        fields["value"] = _finite(fields["value"])
+    _publisher.send([sweep_channel(pk)], json.dumps({"kind": kind, "sweep": int(pk), **fields}))
 
 
 def streams_served(request: Any) -> bool:

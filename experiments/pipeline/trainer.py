@@ -90,8 +90,10 @@ class Trainer:
         memory_limit_mb: int | None = None,
         resume: Resume | None = None,
         start: Start | None = None,
+        on_system_sample: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.config = config
+        self.on_system_sample = on_system_sample  # the worker publishes each sample as a live event
         self.resume = resume  # train again in the run's own folder, from the state it keeps
         self.start = start  # a fork: train from weights its parent saved
         self.memory_limit_mb = memory_limit_mb  # the cap this process runs under, said when it is hit
@@ -124,6 +126,11 @@ class Trainer:
                 self._close_steps()
             return ExecutionResult(self.path, True, self._metrics_document())
 
+    def _system_sample(self, sample: dict[str, Any]) -> None:
+        self.trackers.log_system(sample)
+        if self.on_system_sample is not None:
+            self.on_system_sample(sample)
+
     def _run(self, execution_log: ExecutionLog) -> None:
         import keras
 
@@ -154,7 +161,7 @@ class Trainer:
 
         interval = system_interval()
         if interval > 0:
-            self.sampler = SystemSampler(path, interval, on_sample=self.trackers.log_system)
+            self.sampler = SystemSampler(path, interval, on_sample=self._system_sample)
             self.sampler.start()
 
         X, y = self._load_data()
@@ -403,6 +410,7 @@ def run_experiment(
     memory_limit_mb: int | None = None,
     resume: Resume | None = None,
     start: Start | None = None,
+    on_system_sample: Callable[[dict[str, Any]], None] | None = None,
 ) -> ExecutionResult:
     """Train ``config`` (a validated ``TrainingConfig``) and write its execution folder.
 
@@ -410,7 +418,8 @@ def run_experiment(
     before each candidate execution folder is created, and a False answer skips that name: a
     worker records the name first, so nobody else can index the folder as a run of its own. ``resume``: train
     again in that run's folder from the state it keeps (``resume``), as attempt ``resume.attempt``. ``start``: a
-    fork, trained from weights its parent saved (``fork``); its epochs still count from 0.
+    fork, trained from weights its parent saved (``fork``); its epochs still count from 0. ``on_system_sample``:
+    called with each system sample once it is written (the worker publishes it as a live event).
     """
     return Trainer(
         config,
@@ -423,6 +432,7 @@ def run_experiment(
         memory_limit_mb,
         resume,
         start,
+        on_system_sample,
     ).run()
 
 

@@ -16,11 +16,11 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
-from experiments import charts
+from experiments import charts, live
 from experiments.comparison import load_runs, parse_runs, run_names
 from experiments.display import execution_url, run_label
 from experiments.forms import ShareForm
-from experiments.models import Execution, MetricHistory
+from experiments.models import LIVE, Execution, MetricHistory
 from experiments.models.summary import is_epoch_metric
 from experiments.pipeline.params import flatten
 
@@ -76,6 +76,8 @@ def compare_data(
             for e in executions
         ],
         "metrics": {name: metrics[name] for name in order},
+        # A run still queued or training: the page follows the runs' stream (or polls) while this is true.
+        "live": any(e.status in LIVE for e in executions),
     }
 
 
@@ -150,6 +152,10 @@ def page(request: HttpRequest) -> HttpResponse:
     context = compare_context(executions, missing)
     context["data_url"] = reverse("experiments:compare-data") + f"?runs={context['run_ids']}"
     context["csv_url"] = reverse("experiments:compare-csv") + f"?runs={context['run_ids']}"
+    # The compared runs' events (the runs' stream, only these, each checked against what the user may see).
+    context["events_url"] = (
+        reverse("experiments:runs-events") + f"?runs={context['run_ids']}" if live.streams_served(request) else ""
+    )
     return render(request, "experiments/compare.html", context)
 
 

@@ -4,14 +4,19 @@
 until the link is revoked or expires) and ``GET /api/executions/<id>/events`` (an API token) send:
 
 - ``status``: ``{"status", "live", "reason", "epochs", "epochs_total", "status_html"}``, first as the run is
-  now, then on every transition and after every epoch (the status box's progress and ETA);
+  now, then on every transition and after epochs (the status box's progress and ETA), at most every
+  ``STATUS_AFTER_EPOCHS_SECONDS`` for those;
 - ``epoch`` (its SSE id: the epoch, from 1): ``{"epoch", "metrics"}``. On reconnect the browser sends the last
   id it saw as ``Last-Event-ID`` (a first connection may say ``?after=<epochs it has>``), and the epochs after
   it are sent from the index before anything new; more than ``CATCH_UP_EPOCHS`` missed: ``reload`` instead;
 - ``log``: ``{"text", "end"}`` (``experiments.live.logs``); ``files``: a checkpoint or an evaluation was written;
+  ``system``: a system sample (``{"time", "cpu_percent", ...}``) was written: the System panel reads it;
 - ``end`` once the run has ended, ``revoked`` when a share link is no longer active, ``fallback`` when Redis
   went away (the page polls): the stream closes after each. A heartbeat comment every
   ``GYMNOS_STREAM_HEARTBEAT_SECONDS``; after ``GYMNOS_STREAM_SECONDS`` the stream ends and the browser reconnects.
+
+``GET /events/runs`` sends ``run`` events of every run the user may see (the queue page, the experiment table);
+``?runs=3,5,8``: of those runs only (the compare page); ``/sweeps/<id>/events`` (``sweep_events``): a sweep's.
 
 A Redis that does not answer when the stream opens: 503, and the page polls.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -38,11 +44,16 @@ from redis.backoff import NoBackoff
 
 from experiments import live
 from experiments.access import get_active_share, get_execution_by_id_for_user, visible_executions
+from experiments.comparison import parse_runs
 from experiments.models import LIVE, ApiToken, Execution, MetricHistory, ShareLink
 from experiments.views.executions import Links, status_context
 
 # A client that missed more epochs than this reloads the page's data once rather than get them one by one.
 CATCH_UP_EPOCHS = 100
+# The status box after an epoch (its progress and ETA: a query and a template, per stream) at most this often per
+# stream; an epoch's point goes out at once. 200 streams of a run whose epochs last 1 s rendered it 200 times a
+# second, and the epochs queued behind the renders (bench/load.py --streams).
+STATUS_AFTER_EPOCHS_SECONDS = 5.0
 MAX_EVENT_ID = 10**9
 
 
@@ -77,6 +88,8 @@ class Source:
 
     def __init__(self, request: HttpRequest, execution: Execution, share: ShareLink | None) -> None:
         self.request, self.pk, self.share = request, execution.pk, share
+        self.status_at = 0.0  # when the stream last sent the status box (the loop's clock)
+        self.status_due = math.inf  # when a status box held back after an epoch goes out
 
     def status(self, reason: str | None = None) -> dict[str, Any]:
         execution = Execution.objects.select_related("experiment").get(pk=self.pk)
@@ -125,15 +138,15 @@ class Source:
         return True
 
 
-async def _subscribe(pk: int | None) -> tuple[redis.asyncio.Redis, Any] | None:
+async def _subscribe(channels: list[str], name: str) -> tuple[redis.asyncio.Redis, Any] | None:
     # No retries: a dropped connection must end the stream (the page then polls, which catches it up), not be
     # reconnected quietly past the events published meanwhile. Named, so CLIENT LIST shows whose it is.
     client = redis.asyncio.Redis.from_url(
-        live.events_url(), retry=Retry(NoBackoff(), 0), client_name=f"gymnos-stream-{pk or 'runs'}"
+        live.events_url(), retry=Retry(NoBackoff(), 0), client_name=f"gymnos-stream-{name}"
     )
     pubsub = client.pubsub()
     try:
-        await pubsub.subscribe(live.RUNS_CHANNEL if pk is None else live.run_channel(pk))
+        await pubsub.subscribe(*channels)
     except (redis.exceptions.RedisError, OSError):
         await client.aclose()
         return None
@@ -155,9 +168,17 @@ async def _translate(source: Source, message: dict[str, Any], ended: list[bool])
     elif kind == live.EPOCH:
         epoch = event.get("epoch")
         yield _event("epoch", event, epoch if isinstance(epoch, int) else None)
-        yield _event("status", await _closing_connection(source.status)())
+        now = asyncio.get_running_loop().time()
+        if now - source.status_at >= STATUS_AFTER_EPOCHS_SECONDS:
+            source.status_at = now
+            yield _event("status", await _closing_connection(source.status)())
+        else:
+            source.status_due = min(source.status_due, source.status_at + STATUS_AFTER_EPOCHS_SECONDS)
+    elif kind == live.SYSTEM:
+        yield _event("system", event.get("sample") or {})
     elif kind == live.STATUS:
         state = await _closing_connection(source.status)(event.get("reason"))
+        source.status_at, source.status_due = asyncio.get_running_loop().time(), math.inf
         ended[0] = not state["live"]
         yield _event("status", state)
 
@@ -172,11 +193,16 @@ async def _events(source: Source, client: redis.asyncio.Redis, pubsub: Any, afte
         ended = [over]
         deadline = loop.time() + settings.GYMNOS_STREAM_SECONDS
         beat = loop.time() + settings.GYMNOS_STREAM_HEARTBEAT_SECONDS
+        source.status_at = loop.time()
         while not ended[0] and loop.time() < deadline:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=max(0.05, beat - loop.time()))
+            wait = min(beat, source.status_due) - loop.time()
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=max(0.05, wait))
             if message is not None:
                 async for chunk in _translate(source, message, ended):
                     yield chunk
+            if not ended[0] and loop.time() >= source.status_due:  # the status box held back after an epoch
+                source.status_at, source.status_due = loop.time(), math.inf
+                yield _event("status", await _closing_connection(source.status)())
             if loop.time() >= beat:
                 if not await _closing_connection(source.still_allowed)():
                     yield _event("revoked", {"reason": "this share link was revoked or has expired"})
@@ -192,16 +218,60 @@ async def _events(source: Source, client: redis.asyncio.Redis, pubsub: Any, afte
         await client.aclose()
 
 
-def _may_see(user: Any, pk: Any) -> bool:
-    return isinstance(pk, int) and visible_executions(user).filter(pk=pk).exists()
+class Runs:
+    """Which runs a many-runs stream sends: those ``user`` may see (of their projects), only ``ids`` when given
+    (the compare page's runs). A subclass may listen to more ``channels`` and pass their events on (``other``)."""
+
+    name = "runs"
+
+    def __init__(self, user: Any, ids: list[int] | None = None) -> None:
+        self.user, self.ids = user, None if ids is None else frozenset(ids)
+        self.channels = [live.RUNS_CHANNEL]
+
+    def admits(self, run: Any) -> bool:
+        """Whether a run's events go out (a database read: in a worker thread, once per run per stream)."""
+        if not isinstance(run, int) or (self.ids is not None and run not in self.ids):
+            return False
+        return visible_executions(self.user).filter(pk=run).exists()
+
+    def other(self, event: dict[str, Any], seen: dict[Any, bool]) -> tuple[list[bytes], bool]:
+        """An event of another channel: the chunks to send, and whether the stream ends after them."""
+        return [], False
 
 
-async def _runs_events(client: redis.asyncio.Redis, pubsub: Any, user: Any) -> AsyncIterator[bytes]:
-    """The status changes and epochs of every run ``user`` may see (of their projects), as ``run`` events
-    (``{"run", "kind", ...}``): the pages that list runs read their fragment again on them. Whether a run is
-    visible is asked once per run per stream. Nothing to catch up: a page reads its fragment when the stream opens."""
+def _run_event(event: dict[str, Any]) -> bytes:
+    return _event("run", {key: event.get(key) for key in ("run", "kind", "status", "epoch")})
+
+
+async def _runs_message(
+    runs: Runs, message: dict[str, Any], seen: dict[Any, bool], ended: list[bool]
+) -> AsyncIterator[bytes]:
+    """One Redis message of a many-runs stream as the events it sends; ``ended[0]`` set when the stream ends."""
+    try:
+        event = json.loads(message["data"])
+    except (TypeError, ValueError):
+        return
+    if not isinstance(event, dict):
+        return
+    if message.get("channel") not in (live.RUNS_CHANNEL, live.RUNS_CHANNEL.encode()):
+        chunks, ended[0] = runs.other(event, seen)
+        for chunk in chunks:
+            yield chunk
+        return
+    run = event.get("run")
+    if run not in seen:
+        seen[run] = await _closing_connection(runs.admits)(run)
+    if seen[run]:
+        yield _run_event(event)
+
+
+async def _runs_events(client: redis.asyncio.Redis, pubsub: Any, runs: Runs) -> AsyncIterator[bytes]:
+    """The status changes and epochs of the runs ``runs`` admits, as ``run`` events (``{"run", "kind", "status",
+    "epoch"}``): the pages that list runs read their data again on them. Whether a run is admitted is asked once
+    per run per stream. Nothing to catch up: a page reads its data when the stream opens."""
     loop = asyncio.get_running_loop()
     seen: dict[Any, bool] = {}
+    ended = [False]
     try:
         yield b"retry: 2000\n\n"
         deadline = loop.time() + settings.GYMNOS_STREAM_SECONDS
@@ -209,15 +279,11 @@ async def _runs_events(client: redis.asyncio.Redis, pubsub: Any, user: Any) -> A
         while loop.time() < deadline:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=max(0.05, beat - loop.time()))
             if message is not None:
-                try:
-                    event = json.loads(message["data"])
-                except (TypeError, ValueError):
-                    continue
-                run = event.get("run") if isinstance(event, dict) else None
-                if run not in seen:
-                    seen[run] = await _closing_connection(_may_see)(user, run)
-                if seen[run]:
-                    yield _event("run", {key: event.get(key) for key in ("run", "kind", "status", "epoch")})
+                async for chunk in _runs_message(runs, message, seen, ended):
+                    yield chunk
+                if ended[0]:
+                    yield _event("end", {})
+                    return
             if loop.time() >= beat:
                 yield b": heartbeat\n\n"
                 beat = loop.time() + settings.GYMNOS_STREAM_HEARTBEAT_SECONDS
@@ -239,28 +305,43 @@ def _event_stream(events: AsyncIterator[bytes]) -> StreamingHttpResponse:
     return response
 
 
-async def stream(
-    request: HttpRequest, execution: Execution | None, share: ShareLink | None = None, user: Any = None
-) -> HttpResponseBase:
-    """The event stream of ``execution`` (access already checked; None: every run's), or 503 when Redis does not
-    answer or the server is a WSGI one (which would gather the whole stream before sending any of it, holding a
-    thread meanwhile)."""
+def _refused(request: HttpRequest) -> HttpResponse | None:
+    """503 under a WSGI server, which would gather the whole stream before sending any of it (holding a thread)."""
     if isinstance(request, WSGIRequest):
         return _unavailable("they need the ASGI application (manage.py up serves it)")
-    subscribed = await _subscribe(None if execution is None else execution.pk)
+    return None
+
+
+async def stream(request: HttpRequest, execution: Execution, share: ShareLink | None = None) -> HttpResponseBase:
+    """The event stream of ``execution`` (access already checked), or 503 when Redis does not answer or the server
+    is a WSGI one."""
+    refused = _refused(request)
+    if refused is not None:
+        return refused
+    subscribed = await _subscribe([live.run_channel(execution.pk)], str(execution.pk))
     if subscribed is None:
         return _unavailable("Redis does not answer")
-    if execution is None:
-        return _event_stream(_runs_events(*subscribed, user))
     return _event_stream(_events(Source(request, execution, share), *subscribed, _after(request)))
+
+
+async def runs_stream(request: HttpRequest, runs: Runs) -> HttpResponseBase:
+    """The stream of the runs ``runs`` admits (access checked run by run), or 503 as :func:`stream`."""
+    refused = _refused(request)
+    if refused is not None:
+        return refused
+    subscribed = await _subscribe(runs.channels, runs.name)
+    if subscribed is None:
+        return _unavailable("Redis does not answer")
+    return _event_stream(_runs_events(*subscribed, runs))
 
 
 @login_required
 @require_GET
 async def runs_events(request: HttpRequest) -> HttpResponseBase:
     """``GET /events/runs``: the status changes and epochs of every run the user may see (the queue page and the
-    experiment table listen)."""
-    return await stream(request, None, user=await request.auser())
+    experiment table listen); ``?runs=3,5,8``: of those runs only (the compare page)."""
+    ids = parse_runs(request) if "runs" in request.GET else None
+    return await runs_stream(request, Runs(await request.auser(), ids))
 
 
 @login_required

@@ -222,9 +222,11 @@ def detail(request: HttpRequest, experiment: str) -> HttpResponse:
         return f"?{urlencode({**here, 'page': str(number)})}"
 
     plain = {name: header(ATTRIBUTES[name], sort, links) for name in ("started", "duration", "epochs")}
+    # ?fragment=table: the table alone, which the page reads again when a run it does not show changes (a new run).
+    fragment = request.GET.get("fragment") == "table"
     return render(
         request,
-        "experiments/experiment_detail.html",
+        "experiments/_partials/run_table.html" if fragment else "experiments/experiment_detail.html",
         {
             "experiment": found,
             "rows": rows,
@@ -257,8 +259,11 @@ def detail(request: HttpRequest, experiment: str) -> HttpResponse:
             "filtered": filters.any,
             "archived_shown": chosen.archived,
             "can_launch": can_launch(request.user),
-            # The status cells follow the runs' events only while a run shown is queued or running.
-            "listen": live.streams_served(request) and any(execution.status in LIVE for execution in executions),
+            # The table follows the runs' events while a run shown is queued or running (its status cells), and on
+            # its first page, where a run launched meanwhile shows up (the table is read again).
+            "listen": live.streams_served(request)
+            and (number == 1 or any(execution.status in LIVE for execution in executions)),
+            "rows_url": f"?{urlencode({**here, 'page': str(number), 'fragment': 'table'})}",
             "explore": {
                 "url": reverse("experiments:explore", args=[found.name]),
                 "columns": [col.name for col in columns if col.name.startswith("params.")],

@@ -209,6 +209,8 @@
           log: addLog,
           files: refresh,
           reload: refresh,
+          // A system sample written: the System panel (system.js) reads what is new from its offset.
+          system: function (sample) { document.dispatchEvent(new CustomEvent("gymnos:system", { detail: sample })); },
         },
       });
     });

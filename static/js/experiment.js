@@ -1,6 +1,7 @@
 // Experiment page: tick runs, then Compare opens /compare/?runs=1,2,3 (a URL to paste to a teammate);
 // "Columns…" opens the column chooser; a filtered table's count arrives after the page; the status and epochs of
-// the runs on the page follow the runs' event stream (live.js; nothing is polled when it cannot open).
+// the runs on the page follow the runs' event stream (live.js; nothing is polled when it cannot open), and a run
+// launched meanwhile shows up.
 (function () {
   var chooser = document.getElementById("column-chooser");
   var toggle = document.getElementById("choose-columns");
@@ -46,21 +47,49 @@
   });
   update();
 
-  // Status and epochs cells: set as text from the runs' events (no request, no HTML built).
+  // Status and epochs cells: set as text from the runs' events (no request, no HTML built). A status change of a
+  // run the table does not show (a run launched meanwhile) reads the table again, once per such run, at most once a
+  // second; the runs ticked stay ticked.
   var table = document.getElementById("executions");
   if (table && table.getAttribute("data-events")) {
-    var rows = {};
-    table.querySelectorAll("tbody tr").forEach(function (row) {
-      var box = row.querySelector("input[name=runs]");
-      if (box) rows[box.value] = row;
-    });
+    var rows = {}, asked = {}, due = null;
+    var rowsUrl = table.getAttribute("data-rows");
+    var index = function () {
+      rows = {};
+      document.querySelectorAll("#executions tbody tr").forEach(function (row) {
+        var box = row.querySelector("input[name=runs]");
+        if (box) rows[box.value] = row;
+      });
+    };
+    var reread = function () {
+      due = null;
+      var ticked = selected();
+      fetch(rowsUrl, { credentials: "same-origin" }).then(function (response) {
+        if (!response.ok) throw new Error(response.status);
+        return response.text();
+      }).then(function (html) {
+        Gymnos.swapFragment(document.getElementById("executions-box"), html);
+        boxes().forEach(function (b) { b.checked = ticked.indexOf(b.value) >= 0; });
+        all = document.getElementById("select-all");
+        all.addEventListener("change", function () { boxes().forEach(function (b) { b.checked = all.checked; }); update(); });
+        index();
+        update();
+      }, function () { /* the next new run asks again */ });
+    };
+    index();
     Gymnos.live({
       url: table.getAttribute("data-events"),
       poll: function () { return false; },  // the table did not poll before the stream: it does not now
       on: {
         run: function (event) {
           var row = rows[String(event.run)];
-          if (!row) return;
+          if (!row) {
+            if (event.kind === "status" && rowsUrl && !asked[event.run]) {
+              asked[event.run] = true;
+              if (due === null) due = setTimeout(reread, 1000);
+            }
+            return;
+          }
           if (event.kind === "status") {
             var badge = row.querySelector(".badge");
             badge.className = "badge " + event.status;

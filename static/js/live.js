@@ -6,7 +6,7 @@
 window.Gymnos = window.Gymnos || {};
 Gymnos.live = function (options) {
   var POLL_MS = 2000, RETRY_MS = 30000, OPEN_MS = 10000;
-  var source = null, mode = null, finished = false;
+  var source = null, mode = null, finished = false, received = 0;
   function say(text) {
     if (options.modeBox) options.modeBox.textContent = text;
     document.body.setAttribute("data-live", finished ? "" : mode || "");  // for tests, and a page without a mode box
@@ -48,12 +48,17 @@ Gymnos.live = function (options) {
       if (source && source.readyState === EventSource.CLOSED) { close(); poll(); }
     };
     Object.keys(options.on).forEach(function (kind) {
-      source.addEventListener(kind, function (event) { options.on[kind](JSON.parse(event.data)); });
+      source.addEventListener(kind, function (event) {
+        received += 1;
+        document.body.setAttribute("data-live-events", String(received));  // for tests: what the page was told
+        options.on[kind](JSON.parse(event.data));
+      });
     });
     source.addEventListener("end", function () { finish(""); });
     source.addEventListener("revoked", function () { finish("· this share link was revoked"); });
     source.addEventListener("fallback", function () { close(); poll(); });
   }
   open();
-  return { mode: function () { return mode; } };
+  // stop(): the page has nothing more to follow (every run it shows ended): the stream closes, polling stops.
+  return { mode: function () { return mode; }, stop: function () { finish(""); } };
 };

@@ -1,5 +1,5 @@
 // Sweep page: while the sweep runs, re-render its counts, best trial and trials table (HTML the server
-// renders) every couple of seconds, and redraw the three charts from the same answer.
+// renders) as its stream tells of a change, and redraw the three charts from the same answer.
 (function () {
   var page = JSON.parse(document.getElementById("sweep-data").textContent);
   var STATUS_COLORS = { succeeded: "#3b5bdb", pruned: "#e8590c" };
@@ -111,12 +111,30 @@
       Gymnos.swapFragment(document.getElementById("sweep-summary"), data.html);
       draw(data.summary);
       var running = data.summary.status === "running";
-      if (!running) sweepEnded();
+      if (!running) { over = true; sweepEnded(); }
       return running;
     });
   }
 
+  // While it runs: the sweep's stream (a trial queued or ended, a new best, its trials' status and epochs) says
+  // when to read the summary again, at most once a second; polled every couple of seconds only while the stream
+  // cannot open (a shared page, a WSGI server, Redis away). Gymnos.live's mode box says which.
+  var due = null, over = false;
+  function soon() {
+    if (due === null) due = setTimeout(function () { due = null; refresh(); }, 1000);
+  }
   draw(page.summary);
-  if (page.live) Gymnos.poll(refresh, page.poll_ms);
-  else sweepEnded();
+  if (page.live) {
+    // Every 30 s as well while it listens: each read runs the sweep's safety check (a lost worker's trial told,
+    // the advance job queued again), which a sweep whose worker died quietly sends no event to trigger.
+    setInterval(function () { if (listening.mode() === "live" && !document.hidden && !over) refresh(); }, 30000);
+    var listening = Gymnos.live({
+      url: page.events_url,
+      modeBox: document.getElementById("live-mode"),
+      pollMs: page.poll_ms,
+      opened: refresh,  // what happened before the stream opened
+      poll: refresh,
+      on: { run: soon, trial: soon, sweep: refresh },
+    });
+  } else sweepEnded();
 })();

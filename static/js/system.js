@@ -152,9 +152,20 @@
         return data.live;
       });
     }
-    // Every 2 s, like the rest of the page, from when its training curves are drawn (poll.js: Gymnos.firstDraw); a
-    // poll that finds nothing new costs the server one empty read.
-    Gymnos.firstDraw.then(function () { Gymnos.poll(refresh, 2000); });
+    // While the run page follows its stream (live.js sets body[data-live=live]) the panel reads what is new when a
+    // "system" event says a sample was written (execution.js passes it on), from its offset, so what it shows
+    // equals a reload; every 2 s instead while the page polls, from when its training curves are drawn
+    // (poll.js: Gymnos.firstDraw); a poll that finds nothing new costs the server one empty read.
+    var read = false;
+    function following() { return document.body.getAttribute("data-live") === "live"; }
+    document.addEventListener("gymnos:system", function () { if (following()) refresh(); });
+    Gymnos.firstDraw.then(function () {
+      Gymnos.poll(function () {
+        if (read && following()) return true;  // the stream says when (a poll tick costs nothing meanwhile)
+        read = true;
+        return refresh();
+      }, 2000);
+    });
   }
 
   function comparePanel(panel) {
