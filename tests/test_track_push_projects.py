@@ -139,3 +139,17 @@ def test_a_push_into_a_project_cut_off_and_abandoned_is_reaped_from_its_folder(l
     assert sorted(os.listdir(executions)) == [f".push-{run.name}", f".push-{run.name}.json"]
     assert reap_abandoned(root, max_age_seconds=0) == 1
     assert os.listdir(executions) == []
+
+
+def test_a_script_streaming_into_a_project_then_pushed_there_is_one_run_of_it(live_server, root, team, tmp_path):
+    key = token(team["bea"])
+    local = tmp_path / "local"
+    with gymnos_track.start(
+        experiment="pushed", root=local, server=live_server.url, token=key, project="vision"
+    ) as run:
+        for epoch in range(3):
+            run.log({"loss": 1.0 / (epoch + 1)})
+    streamed = Execution.objects.select_related("experiment__project").get()
+    assert (streamed.experiment.project.name, streamed.epochs) == ("vision", 3)
+    assert push(local, live_server.url, key, progress=None, project="vision").line().startswith("pushed 1,")
+    assert list(Execution.objects.values_list("pk", "status")) == [(streamed.pk, Execution.Status.SUCCEEDED)]
