@@ -10,7 +10,8 @@ file already holds (``fileops.append``), so a piece sent twice is refused and an
 resumes where the server says it stopped. Once every file is whole and its hash matches, the staged
 folder is renamed to ``<root>/<experiment>/executions/<folder>`` and synced. Pushing a folder that is
 already there, with the same files, creates nothing (``"exists"``); one with other files under the
-same name is refused.
+same name is refused. ``root`` is the trainings root; a push into another project than default (``project=``)
+goes to that project's place, ``<root>/projects/<project>/`` (``project_root``), where sync gives it to the project.
 
 Every name is checked as sync checks a folder's (printable UTF-8, no separator, no ``.``/``..``, not
 hidden), every size against its bound (metrics.json: ``GYMNOS_MAX_METRICS_MB``; the config: what a
