@@ -307,3 +307,32 @@ def get_active_share(token: str, kind: str | None = None) -> ShareLink:
 def require_share_downloads(link: ShareLink) -> None:
     if not link.allow_downloads:
         raise Http404("Downloads are not part of this share link.")
+
+
+def projects_where(user: User | AnonymousUser, action: str) -> list[Project]:
+    """The projects where ``user`` may ``action``, default first, then by name."""
+    found = [project for project in visible_projects(user).order_by("name") if may(user, project, action)]
+    return sorted(found, key=lambda project: project.name != DEFAULT_PROJECT)
+
+
+def launch_projects(user: User | AnonymousUser) -> list[Project]:
+    """The projects where ``user`` may launch: the new-run form's choices."""
+    return projects_where(user, LAUNCH)
+
+
+def project_to_write(user: User | AnonymousUser, name: str | None, action: str = LAUNCH) -> Project:
+    """The project named ``name`` where ``user`` launches or pushes (``None``: the token's project if it is limited
+    to one, else ``default``). ``Http404`` (saying so, nothing else revealed) unless the user may see a project of
+    that name; ``PermissionDenied`` naming the role unless they may ``action`` there. The API's ``?project=``, the
+    sweeps' and the pushes' one check."""
+    if name is None:
+        limits = _limits(user)
+        limited = limits.project_id if limits is not None else None
+        found = visible_projects(user).filter(pk=limited).first() if limited is not None else None
+        name = found.name if found is not None else DEFAULT_PROJECT
+    target = visible_projects(user).filter(name=name).first()  # default: always there for a user (visible_projects)
+    if target is None:
+        shown = "".join(c if c.isprintable() else "?" for c in name[:64])
+        raise Http404(f"no project named {shown!r} that you may see; GET /api/projects lists yours")
+    require_role(user, target, action)
+    return target

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 
+from experiments.models.projects import DEFAULT_PROJECT
 from experiments.pipeline import jsonlimits
 from experiments.pipeline.datasets import DATASETS
 from experiments.pipeline.names import control_character, metric_name_problem
@@ -190,6 +191,34 @@ def field_for_path(path: str) -> str | None:
     return FIELD_PATHS[max(matches, key=len)] if matches else None
 
 
+def project_field(help_text: str) -> forms.ChoiceField:
+    """A form's project to launch in: its choices are the user's (``offer_projects``)."""
+    return forms.ChoiceField(
+        required=False,
+        help_text=help_text,
+        error_messages={"invalid_choice": "project: %(value)s is not a project where you may launch runs."},
+    )
+
+
+def offer_projects(form: forms.Form, projects: list[str] | None, initial: str | None = None) -> None:
+    """Offer ``projects`` (names, ``access.launch_projects``'; None: default alone) in ``form``'s project field,
+    ``initial`` chosen if it is one of them, else default, else the first; hidden with one choice, so a
+    one-team install sees nothing new. Any other posted is refused at the field, in the same words whether
+    a project of that name exists or not."""
+    names = projects if projects is not None else [DEFAULT_PROJECT]
+    field = cast(forms.ChoiceField, form.fields["project"])
+    field.choices = [(name, name) for name in names]
+    fallback = DEFAULT_PROJECT if DEFAULT_PROJECT in names or not names else names[0]
+    field.initial = initial if initial in names else fallback
+    if len(names) <= 1:
+        field.widget = forms.HiddenInput()
+
+
+def chosen_project(form: forms.Form) -> str:
+    """The project chosen; none posted: the form's own (default, or the one project the user may launch in)."""
+    return form.cleaned_data.get("project") or str(form.fields["project"].initial or DEFAULT_PROJECT)
+
+
 class RunForm(forms.Form):
     """The common choices as fields, the full config as JSON beside them.
 
@@ -214,16 +243,21 @@ class RunForm(forms.Form):
     )
     config = forms.CharField(label="Config (JSON)", widget=forms.Textarea(attrs={"rows": 30, "spellcheck": "false"}))
     base = forms.CharField(required=False, widget=forms.HiddenInput)
+    project = project_field("The run's folder and who sees it: its members.")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, projects: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["dataset"]).choices = _dataset_choices()
+        offer_projects(self, projects)
         self.json_problems: list[Problem] = []
 
     @classmethod
-    def for_config(cls, config: dict[str, Any]) -> RunForm:
+    def for_config(cls, config: dict[str, Any], projects: list[str] | None = None) -> RunForm:
         text = json.dumps(config, indent=2)
-        return cls(initial={**fields_from_config(config), "config": text, "base": text})
+        return cls(initial={**fields_from_config(config), "config": text, "base": text}, projects=projects)
+
+    def clean_project(self) -> str:
+        return chosen_project(self)
 
     def clean_config(self) -> dict[str, Any]:
         try:

@@ -144,8 +144,13 @@ class ApiStream(LiveStream):
     """The epochs of run ``experiment/folder`` to ``server``'s ``/api/push/live`` with an API token, batched: each
     wake-up sends what is pending (up to ``BATCH`` epochs a request) in one request."""
 
-    def __init__(self, server: str, token: str, experiment: str, folder: str, **kwargs: Any) -> None:
-        super().__init__(server.rstrip("/") + "/api/push/live", headers={"Authorization": f"Bearer {token}"}, **kwargs)
+    def __init__(
+        self, server: str, token: str, experiment: str, folder: str, project: str | None = None, **kwargs: Any
+    ) -> None:
+        # ``project``: the server's project the run goes to (None: the token's when it is limited to one, else default)
+        query = "?" + urllib.parse.urlencode({"project": project}) if project else ""
+        url = server.rstrip("/") + "/api/push/live" + query
+        super().__init__(url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
         self.run = {"experiment": experiment, "folder": folder}
 
     def _drain(self) -> bool:

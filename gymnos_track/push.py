@@ -126,11 +126,12 @@ def _still_running(folder: Path) -> bool:
 class _Server:
     """One keep-alive connection per thread to ``server``'s ``/api/push``."""
 
-    def __init__(self, server: str, token: str, timeout: float) -> None:
+    def __init__(self, server: str, token: str, timeout: float, project: str | None = None) -> None:
         url = urllib.parse.urlsplit(server.rstrip("/"))
         if url.scheme not in ("http", "https") or not url.hostname:
             raise PushError(f"--server {server!r}: expected http(s)://host[:port]")
         self.url, self.token, self.timeout = url, token, timeout
+        self.project = project  # ?project= on every request (None: the server's choice, see push())
         self.local = threading.local()
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -141,6 +142,7 @@ class _Server:
         return connection
 
     def call(self, method: str, path: str, body: bytes, query: dict[str, Any] | None = None) -> tuple[int, Any]:
+        query = {**(query or {}), **({"project": self.project} if self.project else {})}
         target = f"{self.url.path}/api/push/{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
         for attempt in (1, 2):  # a keep-alive connection the server closed meanwhile: once more on a new one
@@ -174,8 +176,12 @@ def push(
     progress: Stream | None = sys.stderr,
     timeout: float = TIMEOUT,
     stop_after_chunks: int | None = None,
+    project: str | None = None,
 ) -> PushReport:
     """Push every run folder at ``path`` (a trainings root or one run folder) to ``server``; see the module.
+
+    The folders go into ``project`` on the server (the token's user needs the editor role there); None: the
+    token's project when it is limited to one, else ``default``.
 
     ``stop_after_chunks`` stops each folder after sending that many pieces, as a cut-off push would
     (for tests of resuming). A wrong token stops everything (``PermissionError``); a folder the server
@@ -183,7 +189,7 @@ def push(
     """
     if not 0 < chunk_bytes <= CHUNK_BYTES:
         raise PushError(f"chunk_bytes={chunk_bytes}: expected 1 to {CHUNK_BYTES:,}")
-    connection = _Server(server, token, timeout)
+    connection = _Server(server, token, timeout, project)
     runs = find_runs(path)
     report = PushReport()
     lock = threading.Lock()
@@ -315,11 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", required=True)
     parser.add_argument("--token", default=os.environ.get("GYMNOS_TOKEN"), help="default: $GYMNOS_TOKEN")
     parser.add_argument("--workers", type=int, default=WORKERS)
+    parser.add_argument("--project", default=None, help="the server's project to push into")
     args = parser.parse_args(argv)
     if not args.token:
         parser.error("--token (or GYMNOS_TOKEN) is required")
     try:
-        report = push(args.path, args.server, args.token, workers=args.workers)
+        report = push(args.path, args.server, args.token, workers=args.workers, project=args.project)
     except (PushError, PermissionError, OSError) as exc:
         print(f"push failed: {exc}", file=sys.stderr)
         return 1

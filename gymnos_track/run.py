@@ -71,6 +71,7 @@ def start(
     live: str | None = None,
     server: str | None = None,
     token: str | None = None,
+    project: str | None = None,
 ) -> Run:
     """Start a run: create ``<root>/<experiment>/executions/<time>/`` and write its config.
 
@@ -83,9 +84,10 @@ def start(
     ``live``, a run's RemoteMonitor URL on a Gymnos server, also streams each epoch there from a thread
     (``gymnos_track.live``): only then is a thread started, and a server that is down never blocks ``log``.
     ``server`` and ``token`` (an API token; push-only will do) stream them through the API instead, batched, to the
-    run its folder becomes on that server when pushed (``gymnos_track.live.ApiStream``).
+    run its folder becomes on that server when pushed (``gymnos_track.live.ApiStream``), in the server's ``project``
+    (push the folder with the same one; None: the token's project when it is limited to one, else default).
     """
-    return Run(experiment, config, tags, root, flush_seconds, live, server, token)
+    return Run(experiment, config, tags, root, flush_seconds, live, server, token, project)
 
 
 class Run:
@@ -101,6 +103,7 @@ class Run:
         live: str | None = None,
         server: str | None = None,
         token: str | None = None,
+        project: str | None = None,
     ) -> None:
         _check_experiment(experiment)
         if (server is None) != (token is None) or (server is not None and live is not None):
@@ -130,7 +133,7 @@ class Run:
         self._write_metrics(running=True)
         self.live: LiveStream | None = LiveStream(live) if live else None
         if server is not None and token is not None:
-            self.live = ApiStream(server, token, experiment, self.path.name)
+            self.live = ApiStream(server, token, experiment, self.path.name, project)
 
     # --- what a script calls -------------------------------------------------------------------
 

@@ -159,7 +159,9 @@ def start(sweep: Sweep, trial: Trial, opened: optuna.Study | None = None) -> str
         config = paths.write(config, path, value)
     try:
         with transaction.atomic():
-            execution = launching.launch(config, user=sweep.created_by, trusted=sweep.trusted, check=_checker(sweep))
+            execution = launching.launch(
+                config, user=sweep.created_by, trusted=sweep.trusted, check=_checker(sweep), project=sweep.project
+            )  # its project's folder (none named: default, as before sweeps named one)
             if not Trial.objects.filter(pk=trial.pk, error="").update(execution=execution):
                 raise _Released()  # the run is not made: the transaction rolls back, its job is never queued
     except _Released:

@@ -6,10 +6,19 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
+from ninja.params.functions import Query  # the call (to mypy, ninja.Query is the annotation Query[T])
 
 from audit.models import Entry
 from audit.recording import record
-from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
+from experiments.api.base import (
+    Detail,
+    ValidationErrors,
+    api,
+    forbidden_unless_allowed,
+    invalid,
+    json_body,
+    target_project,
+)
 from experiments.jobs.queues import QueueUnavailable
 from experiments.models import Execution
 from experiments.pipeline import ConfigError
@@ -58,7 +67,7 @@ def _launched(sweep: Sweep) -> dict[str, Any]:
 
 @router.post(
     "",
-    response={201: Launched, 400: ValidationErrors, 403: Detail, 503: Detail},
+    response={201: Launched, 400: ValidationErrors, 403: Detail, 404: Detail, 503: Detail},
     summary="Launch a sweep",
     openapi_extra={
         "requestBody": {
@@ -67,13 +76,27 @@ def _launched(sweep: Sweep) -> dict[str, Any]:
         }
     },
 )
-def launch(request: HttpRequest) -> Status[Any]:
-    """Validate the sweep document (the JSON body) and start it. 400 lists every problem with its path."""
-    denied = forbidden_unless_allowed(request)
-    if denied:
-        return denied
+def launch(
+    request: HttpRequest,
+    project: str | None = Query(
+        None, max_length=63, description="The project to launch in (GET /api/projects); its trials train there."
+    ),
+) -> Status[Any]:
+    """Validate the sweep document (the JSON body) and start it in ``project``. 400 lists every problem with its
+    path; 404 for a project the caller may not see; 403 without the editor role there. Without ``project``: as
+    before sweeps named one (the launch permission in default; the sweep is its base run's project's)."""
+    target = None
+    if project is None:
+        denied = forbidden_unless_allowed(request)
+        if denied:
+            return denied
+    else:
+        found = target_project(request, project)
+        if isinstance(found, Status):
+            return found
+        target = found
     try:
-        sweep = launch_sweep(json_body(request), user=request.user)
+        sweep = launch_sweep(json_body(request), user=request.user, project=target)
     except ConfigError as exc:
         return invalid(exc)
     except QueueUnavailable as exc:

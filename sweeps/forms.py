@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 
+from experiments.forms import chosen_project, offer_projects, project_field
 from experiments.pipeline import jsonlimits
 from experiments.pipeline.config import canonical_params
 from experiments.pipeline.params import flatten
@@ -45,11 +46,23 @@ class SweepForm(forms.Form):
         choices=[("none", "none"), ("median", "median"), ("hyperband", "hyperband")], initial="none"
     )
     warmup_epochs = forms.IntegerField(min_value=0, initial=5, help_text="No trial is stopped before this many epochs.")
+    project = project_field("Where the trials train, and who sees the sweep: its members.")
 
-    def __init__(self, *args: Any, rows: list[dict[str, Any]], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        rows: list[dict[str, Any]],
+        projects: list[str] | None = None,
+        project: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        offer_projects(self, projects, project)
         self.rows = rows
         self.row_errors: dict[str, list[str]] = {}
+
+    def clean_project(self) -> str:
+        return chosen_project(self)
 
     def parameters(self) -> dict[str, Any]:
         """The ticked rows as the document's ``parameters``."""

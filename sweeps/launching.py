@@ -12,6 +12,7 @@ in ``SweepsConfig.ready``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import secrets
 from typing import Any
@@ -25,9 +26,10 @@ from django.utils import timezone
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
+from experiments.access import visible_executions
 from experiments.jobs import launching
 from experiments.jobs.queues import QueueUnavailable, check_redis, queue_name_for
-from experiments.models import Execution, Status
+from experiments.models import Execution, Project, Status
 
 from .document import SweepPlan, load_sweep
 from .models import Sweep, Trial
@@ -62,17 +64,29 @@ def run_config(execution_id: int) -> dict[str, Any]:
     return found["config"]
 
 
-def plan(data: Any, trusted: bool = False) -> SweepPlan:
-    """Validate a sweep document (``ConfigError`` lists every problem with its path)."""
-    return load_sweep(data, run_config, data_roots=None if trusted else settings.GYMNOS_DATA_ROOTS)
+def plan(data: Any, trusted: bool = False, user: Any = None) -> SweepPlan:
+    """Validate a sweep document (``ConfigError`` lists every problem with its path); a base run must be one
+    ``user`` may see (none: the operator's command line, any run)."""
+    lookup = run_config if user is None else functools.partial(_visible_run_config, user)
+    return load_sweep(data, lookup, data_roots=None if trusted else settings.GYMNOS_DATA_ROOTS)
 
 
-def launch_sweep(data: Any, user: Any = None, trusted: bool = False) -> Sweep:
+def _visible_run_config(user: Any, execution_id: int) -> dict[str, Any]:
+    """``run_config`` of a run ``user`` may see; one of a project they may not see is not there for them."""
+    if not visible_executions(user).filter(pk=execution_id).exists():
+        raise LookupError(f"there is no run {execution_id}")
+    return run_config(execution_id)
+
+
+def launch_sweep(data: Any, user: Any = None, trusted: bool = False, project: Project | None = None) -> Sweep:
     """Validate ``data`` (a sweep document), create the sweep, and queue its first job on commit.
+
+    The sweep belongs to ``project``, where its trials train (whether the user may launch there is the caller's);
+    None: as before sweeps named a project (its base run's project, its trials in default).
 
     Raises ``ConfigError`` (nothing created) or ``QueueUnavailable`` (nothing created).
     """
-    sweep_plan = plan(data, trusted)
+    sweep_plan = plan(data, trusted, user)
     queue = queue_name_for(sweep_plan.config)
     check_redis(django_rq.get_connection(queue))
     document = sweep_plan.document
@@ -92,6 +106,7 @@ def launch_sweep(data: Any, user: Any = None, trusted: bool = False) -> Sweep:
             seed=document.seed if document.seed is not None else secrets.randbelow(2**31),
             queue=queue,
             trusted=trusted,
+            project=project,
             created_by=user if user is not None and user.is_authenticated else None,
         )
         transaction.on_commit(lambda: request_advance(sweep))

@@ -71,6 +71,15 @@ class Sweep(models.Model):
         related_name="sweeps_from",
         help_text="The run whose config is the base, when the sweep started from a run.",
     )
+    project = models.ForeignKey(
+        "experiments.Project",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sweeps",
+        help_text="The project the sweep was launched into, where its trials train; blank for a sweep launched "
+        "before sweeps named one (its base run's project, its trials in default).",
+    )
     method = models.CharField(max_length=8, help_text="How values are chosen: grid, random or tpe.")
     trials_total = models.PositiveIntegerField(help_text="How many trials the sweep runs (N).")
     parallel = models.PositiveIntegerField(help_text="At most this many trials queued or running at once.")

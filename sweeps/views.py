@@ -24,13 +24,16 @@ from experiments.access import (
     SHARE,
     can_launch,
     get_execution_by_id_for_user,
+    launch_projects,
+    project_to_write,
     require_launch_permission,
     require_role,
+    visible_executions,
 )
 from experiments.display import counted, run_label
 from experiments.forms import ShareForm
 from experiments.jobs.queues import QueueUnavailable
-from experiments.models import Execution, Status
+from experiments.models import DEFAULT_PROJECT, Execution, Status
 from experiments.pipeline import ConfigError, Problem, jsonlimits
 
 from .forms import DISTRIBUTIONS, SweepForm, rows_for
@@ -64,16 +67,21 @@ def new(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"{run_label(execution)} has no readable config to start a sweep from.")
         return redirect("experiments:execution-by-id", execution.pk)
     rows = rows_for(execution.config)
+    projects = _launch_choices(request)
+    # the sweep's project: its run's first, if the user may launch there
+    offered: dict[str, Any] = {"rows": rows, "projects": projects, "project": execution.experiment.project.name}
     if request.method == "POST":
-        require_launch_permission(request.user)
-        form = SweepForm(request.POST, rows=rows)
+        if not projects:
+            require_launch_permission(request.user)  # nowhere to launch: default's 403, saying what is missing
+        form = SweepForm(request.POST, **offered)
         if form.is_valid():
             document = form.document(execution.pk)
             if not document["parameters"]:
                 form.add_error(None, "Tick at least one config path to search, and give it a range or choices.")
             else:
                 try:
-                    sweep = launch_sweep(document, user=request.user)
+                    project = project_to_write(request.user, form.cleaned_data["project"])
+                    sweep = launch_sweep(document, user=request.user, project=project)
                 except ConfigError as exc:
                     form.add_problems(exc.problems)
                 except QueueUnavailable as exc:
@@ -81,7 +89,7 @@ def new(request: HttpRequest) -> HttpResponse:
                 else:
                     return _started(request, sweep)
     else:
-        form = SweepForm(rows=rows, initial={"metric": _default_metric(execution)})
+        form = SweepForm(initial={"metric": _default_metric(execution)}, **offered)
     context = {
         "form": form,
         "rows": form.bound_rows(),
@@ -104,17 +112,25 @@ def _started(request: HttpRequest, sweep: Sweep) -> HttpResponseRedirect:
 def _from_document(request: HttpRequest) -> HttpResponse:
     """The "New sweep" page: choose a run to start from (its paths come next), or paste a sweep document."""
     runs = list(
-        Execution.objects.filter(config__isnull=False)
+        visible_executions(request.user)
+        .filter(config__isnull=False)
         .exclude(status=Status.DELETED)
         .select_related("experiment")
         .order_by("-pk")[:RECENT_RUNS]
     )
     text = request.POST.get("document", "") if request.method == "POST" else _example_document(runs)
     problems: list[Any] = []
+    projects = _launch_choices(request)
+    chosen = request.POST.get("project", "")[:64] if request.method == "POST" else ""
+    chosen = chosen or (DEFAULT_PROJECT if DEFAULT_PROJECT in projects or not projects else projects[0])
     if request.method == "POST":
-        require_launch_permission(request.user)
+        if not projects:
+            require_launch_permission(request.user)  # nowhere to launch: default's 403, saying what is missing
         try:
-            sweep = launch_sweep(jsonlimits.loads(text, what="The sweep document"), user=request.user)
+            if chosen not in projects:  # the same words whether a project of that name exists or not
+                raise ConfigError([Problem("project", f"{chosen} is not a project where you may launch runs")])
+            project = project_to_write(request.user, chosen)
+            sweep = launch_sweep(jsonlimits.loads(text, what="The sweep document"), user=request.user, project=project)
         except jsonlimits.JSONLimitError as exc:
             problems = [Problem("", str(exc))]
         except ConfigError as exc:
@@ -125,7 +141,12 @@ def _from_document(request: HttpRequest) -> HttpResponse:
             return _started(request, sweep)
     choices = [{"pk": run.pk, "label": run_label(run), "title": run.title, "status": run.status} for run in runs]
     context = {"runs": choices, "document": text, "problems": problems, "can_launch": can_launch(request.user)}
+    context |= {"projects": projects, "chosen_project": chosen}
     return render(request, "sweeps/start.html", context)
+
+
+def _launch_choices(request: HttpRequest) -> list[str]:
+    return [project.name for project in launch_projects(request.user)]
 
 
 def _example_document(runs: list[Execution]) -> str:

@@ -166,7 +166,8 @@ PAGES: dict[str, Expect] = {
     "experiments/<str:experiment>/archive/": EDIT,
     "experiments/<str:experiment>/unarchive/": EDIT,
     "trash/": LIST,
-    "trash/empty/": LAUNCH_DEFAULT,
+    # Each maintainer empties the trash of the projects they maintain (other: nlp's); staff maintain none.
+    "trash/empty/": Expect("post", needs="maintainer", special={"other": OK, "staff": DENIED}, order=1),
     "disk.json": LIST,
     "executions/<int:execution_id>/resume/": EDIT,
     # Live streams (the run's events filter every run's by visibility: tests/test_live_stream.py).

@@ -7,12 +7,12 @@ from typing import Any
 
 import redis
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBearer, django_auth
 
-from experiments.access import LAUNCH_PERMISSION, action_of, require_role
+from experiments.access import LAUNCH_PERMISSION, action_of, project_to_write, require_role
 from experiments.models import ApiToken, Project
 from experiments.pipeline import ConfigError, jsonlimits
 from experiments.pipeline import Problem as PipelineProblem
@@ -142,6 +142,17 @@ def forbidden_unless_allowed(
     except PermissionDenied as exc:
         return Status(403, {"detail": str(exc)})
     return None
+
+
+def target_project(request: HttpRequest, name: str | None) -> Project | Status[Any]:
+    """The project ``?project=NAME`` names where the caller launches or pushes (``access.project_to_write``), or
+    the answer refusing it: 404 for one they may not see, 403 naming the role they lack there."""
+    try:
+        return project_to_write(request.user, name)
+    except Http404 as exc:
+        return Status(404, {"detail": str(exc)})
+    except PermissionDenied as exc:
+        return Status(403, {"detail": str(exc)})
 
 
 def json_body(request: HttpRequest, max_bytes: int | None = None) -> Any:

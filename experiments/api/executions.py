@@ -11,8 +11,16 @@ from ninja.params.functions import Query  # the call (to mypy, ninja.Query is th
 from audit.models import Entry
 from audit.recording import record
 from experiments import charts, files, logtail, steps
-from experiments.access import get_execution_by_id_for_user, visible_projects
-from experiments.api.base import Detail, ValidationErrors, api, forbidden_unless_allowed, invalid, json_body
+from experiments.access import get_execution_by_id_for_user
+from experiments.api.base import (
+    Detail,
+    ValidationErrors,
+    api,
+    forbidden_unless_allowed,
+    invalid,
+    json_body,
+    target_project,
+)
 from experiments.api.schemas import ExecutionDetail, detail_of, execution_detail
 from experiments.jobs import forking, launching, resuming
 from experiments.jobs.queues import QueueUnavailable
@@ -86,12 +94,9 @@ def launch(
 ) -> Status[Any]:
     """Validate the config (the JSON body) and queue it in ``project``. 400 lists every problem with its JSON
     path; 404 for a project the caller may not see; 403 without the editor role there."""
-    target = visible_projects(request.user).filter(name=project).first()  # default: always there (access)
-    if target is None:
-        return Status(404, {"detail": f"no project named {project!r} that you may see; GET /api/projects lists yours"})
-    denied = forbidden_unless_allowed(request, obj=target)
-    if denied:
-        return denied
+    target = target_project(request, project)
+    if isinstance(target, Status):
+        return target
     try:
         execution = launching.launch(json_body(request), user=request.user, project=target)
     except ConfigError as exc:

@@ -16,7 +16,10 @@ A client pushing many folders finishes each with ``"sync": false`` and indexes t
 end: sync's batches cost a fraction of one sync per folder.
 
 Only a token may push (no session: a machine pushes), a push-only one too
-(``manage.py api_token USER --push-only``); the user needs the launch permission. Every name and size
+(``manage.py api_token USER --push-only``). Each endpoint takes ``?project=NAME``: the folder goes to that
+project's place (``<root>/projects/<project>/...``, ``default`` at the root itself), so sync gives it to the
+project; without it, the token's project when it is limited to one, else ``default``. The user needs the editor
+role there (in default: the launch permission); 404 for a project they may not see. Every name and size
 is checked as sync checks a folder (experiments.index.push).
 """
 
@@ -30,8 +33,9 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
+from ninja.params.functions import Query  # the call (to mypy, ninja.Query is the annotation Query[T])
 
-from experiments.api.base import Detail, PushToken, forbidden_unless_allowed
+from experiments.api.base import Detail, PushToken, target_project
 from experiments.index import live, push
 from experiments.pipeline import fileops
 
@@ -117,19 +121,31 @@ def _root() -> Path:
     return root
 
 
-@router.post("/begin", response={200: Held, 400: Detail, 403: Detail}, summary="Begin or resume pushing a run folder")
-def begin(request: HttpRequest, body: Begin) -> Status[Any]:
+PROJECT = Query(
+    None,
+    max_length=63,
+    description="The project to push into (GET /api/projects); default: the token's project when it is limited "
+    "to one, else default. The editor role there.",
+)
+
+
+@router.post(
+    "/begin",
+    response={200: Held, 400: Detail, 403: Detail, 404: Detail},
+    summary="Begin or resume pushing a run folder",
+)
+def begin(request: HttpRequest, body: Begin, project: str | None = PROJECT) -> Status[Any]:
     """What the server already holds of each file (``exists``: the run is there already, with these files)."""
-    denied = forbidden_unless_allowed(request)
-    if denied:
-        return denied
+    target = target_project(request, project)
+    if isinstance(target, Status):
+        return target
     try:
         inline = {path: base64.b64decode(text, validate=True) for path, text in body.inline.items()}
     except (binascii.Error, ValueError):  # ValueError: characters past ASCII
         return Status(400, {"detail": "inline: a value is not base64"})
     try:
         files = [f.model_dump() for f in body.files]
-        return Status(200, push.begin(_root(), body.experiment, body.folder, files, inline, body.sync))
+        return Status(200, push.begin(_root(), body.experiment, body.folder, files, inline, body.sync, target.name))
     except push.PushRefused as exc:
         return Status(400, {"detail": str(exc)})
     except fileops.Refused as exc:
@@ -138,15 +154,18 @@ def begin(request: HttpRequest, body: Begin) -> Status[Any]:
 
 @router.put(
     "/chunk",
-    response={200: Received, 400: Detail, 403: Detail, 409: Mismatch},
+    response={200: Received, 400: Detail, 403: Detail, 404: Detail, 409: Mismatch},
     summary="One piece of one file, at the offset the server holds",
 )
-def chunk(request: HttpRequest, experiment: str, folder: str, path: str, offset: int) -> Status[Any]:
-    denied = forbidden_unless_allowed(request)
-    if denied:
-        return denied
+def chunk(
+    request: HttpRequest, experiment: str, folder: str, path: str, offset: int, project: str | None = PROJECT
+) -> Status[Any]:
+    target = target_project(request, project)
+    if isinstance(target, Status):
+        return target
     try:
-        return Status(200, {"have": push.receive(_root(), experiment, folder, path, offset, request.body)})
+        have = push.receive(_root(), experiment, folder, path, offset, request.body, target.name)
+        return Status(200, {"have": have})
     except fileops.OffsetMismatch as exc:
         return Status(409, {"detail": f"{folder}/{path}: {exc}; send from there", "have": exc.size})
     except push.PushRefused as exc:
@@ -155,40 +174,49 @@ def chunk(request: HttpRequest, experiment: str, folder: str, path: str, offset:
         return Status(400, {"detail": f"refused: {exc}"})
 
 
-@router.post("/finish", response={200: Finished, 400: Detail, 403: Detail}, summary="Check, move into place, sync")
-def finish(request: HttpRequest, body: Run) -> Status[Any]:
-    """Every file whole and its SHA-256 right: the folder is moved to the trainings root and indexed."""
-    denied = forbidden_unless_allowed(request)
-    if denied:
-        return denied
+@router.post(
+    "/finish", response={200: Finished, 400: Detail, 403: Detail, 404: Detail}, summary="Check, move into place, sync"
+)
+def finish(request: HttpRequest, body: Run, project: str | None = PROJECT) -> Status[Any]:
+    """Every file whole and its SHA-256 right: the folder is moved to its project's folder and indexed."""
+    target = target_project(request, project)
+    if isinstance(target, Status):
+        return target
     try:
-        return Status(200, push.finish(_root(), body.experiment, body.folder, body.sync))
+        return Status(200, push.finish(_root(), body.experiment, body.folder, body.sync, target.name))
     except push.PushRefused as exc:
         return Status(400, {"detail": str(exc)})
     except fileops.Refused as exc:
         return Status(400, {"detail": f"refused: {exc}"})
 
 
-@router.post("/sync", response={200: Indexed, 400: Detail, 403: Detail}, summary="Index pushed folders together")
-def sync(request: HttpRequest, body: Runs) -> Status[Any]:
+@router.post(
+    "/sync", response={200: Indexed, 400: Detail, 403: Detail, 404: Detail}, summary="Index pushed folders together"
+)
+def sync(request: HttpRequest, body: Runs, project: str | None = PROJECT) -> Status[Any]:
     """The folders finished with ``sync: false``, indexed in batches (many runs pushed at once)."""
-    denied = forbidden_unless_allowed(request)
-    if denied:
-        return denied
+    target = target_project(request, project)
+    if isinstance(target, Status):
+        return target
     try:
-        return Status(200, push.sync_pushed(_root(), [(run.experiment, run.folder) for run in body.runs]))
+        folders = [(run.experiment, run.folder) for run in body.runs]
+        return Status(200, push.sync_pushed(_root(), folders, target.name))
     except push.PushRefused as exc:
         return Status(400, {"detail": str(exc)})
 
 
-@router.post("/live", response={200: StreamedAnswer, 400: Detail, 403: Detail}, summary="Epochs of a run training now")
-def stream(request: HttpRequest, body: Streamed) -> Status[Any]:
+@router.post(
+    "/live",
+    response={200: StreamedAnswer, 400: Detail, 403: Detail, 404: Detail},
+    summary="Epochs of a run training now",
+)
+def stream(request: HttpRequest, body: Streamed, project: str | None = PROJECT) -> Status[Any]:
     """A batch of a tracked script's epochs as it trains; its folder, pushed at its end, completes the same run."""
-    denied = forbidden_unless_allowed(request)
-    if denied:
-        return denied
+    target = target_project(request, project)
+    if isinstance(target, Status):
+        return target
     epochs = [(item.epoch, item.metrics) for item in body.epochs]
     try:
-        return Status(200, live.record_streamed(request.user, body.experiment, body.folder, epochs))
+        return Status(200, live.record_streamed(request.user, body.experiment, body.folder, epochs, target))
     except (push.PushRefused, ValueError) as exc:
         return Status(400, {"detail": str(exc)})

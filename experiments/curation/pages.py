@@ -17,15 +17,17 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from experiments.access import (
+    DELETE,
     can_delete,
     can_edit,
     get_experiment_for_user,
+    projects_where,
     require_delete_permission,
     require_edit_permission,
     visible_executions,
 )
 from experiments.display import counted
-from experiments.models import Execution, Project, Status
+from experiments.models import DEFAULT_PROJECT, Execution, Project, Status
 
 from . import disk, edits, trash
 from .edits import CurationError
@@ -148,6 +150,8 @@ def trash_page(request: HttpRequest) -> HttpResponse:
             "count": deleted.count(),
             "bytes": sum(row["bytes"] or 0 for row in rows),
             "can_delete": can_delete(request.user),
+            "empty_projects": (names := [project.name for project in projects_where(request.user, DELETE)]),
+            "empty_scoped": names != [DEFAULT_PROJECT],  # a one-team install: nothing to say
             "empty_form": EmptyTrashForm(),
         },
     )
@@ -156,18 +160,23 @@ def trash_page(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def empty(request: HttpRequest) -> HttpResponseRedirect:
-    require_delete_permission(request.user)
+    """Empty the trash of the projects where the user is a maintainer (in default: the delete permission)."""
+    maintained = projects_where(request.user, DELETE)
+    if not maintained:
+        require_delete_permission(request.user)  # none: default's 403, saying what is missing
     form = EmptyTrashForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"The trash was not emptied: {form_errors(form)}")
         return redirect(reverse("experiments:trash"))
     days = form.cleaned_data["older_than"]
-    report = trash.empty_trash(dt.timedelta(days=days), request=request)
+    report = trash.empty_trash(dt.timedelta(days=days), request=request, projects=maintained)
     n = len(report.removed)
+    names = [project.name for project in maintained]
+    where = "" if names == [DEFAULT_PROJECT] else f", in the projects where you are a maintainer: {', '.join(names)}"
     messages.success(
         request,
         f"Removed for good {n} run{'s' if n != 1 else ''} deleted {days} or more days ago "
-        f"({filesizeformat(report.bytes)} freed).",
+        f"({filesizeformat(report.bytes)} freed){where}.",
     )
     if report.problems:
         messages.error(request, "; ".join(report.problems[:10]))

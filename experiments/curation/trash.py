@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from audit.models import Entry
 from audit.recording import record
-from experiments.models import LIVE, Execution, Status
+from experiments.models import DEFAULT_PROJECT, LIVE, Execution, Project, Status
 from experiments.models.lifecycle import DELETABLE
 from experiments.pipeline import fileops
 
@@ -248,8 +248,12 @@ def empty_trash(
     request: HttpRequest | None = None,
     actor: Any = None,
     now: dt.datetime | None = None,
+    projects: list[Project] | None = None,
 ) -> Emptied:
     """Remove for good the runs deleted ``older_than`` ago or more: their folders, then their rows.
+
+    ``projects``: only those projects' runs (the Trash page: where its user is a maintainer), and the folders
+    without a row only if default is one of them (None: every project's, the command line's).
 
     Trashed folders whose row is gone go too when their manifest is that old. One without a manifest
     is given one dated now, so it goes ``older_than`` from now (never in the call that found it).
@@ -258,6 +262,8 @@ def empty_trash(
     cutoff = (now or timezone.now()) - older_than
     report = Emptied()
     runs = Execution.objects.select_related("experiment").filter(status=Status.DELETED, deleted_at__lte=cutoff)
+    if projects is not None:
+        runs = runs.filter(experiment__project__in=projects)
     for execution in runs.order_by("deleted_at", "pk"):
         where = label(execution)
         try:
@@ -270,7 +276,8 @@ def empty_trash(
         Execution.objects.filter(pk=execution.pk, status=Status.DELETED).delete()
         report.removed.append(where)
         report.bytes += size
-    for folder, deleted_at in list(orphans(report.problems)):
+    with_orphans = projects is None or any(project.name == DEFAULT_PROJECT for project in projects)
+    for folder, deleted_at in list(orphans(report.problems)) if with_orphans else []:
         if deleted_at is None:
             _stamp(folder)  # it goes at the first emptying that long after today
             continue

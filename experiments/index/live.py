@@ -12,8 +12,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from experiments.models import Execution, Experiment, Status
-from experiments.models.projects import default_project_id
+from experiments.models import Execution, Experiment, Project, Status
 from experiments.pipeline.names import metric_name_problem
 
 from .push import PushRefused, check_names
@@ -22,10 +21,15 @@ MAX_EPOCHS_A_BATCH = 1_000
 
 
 def record_streamed(
-    user: Any, experiment: str, folder: str, epochs: list[tuple[int, dict[str, float | None]]]
+    user: Any,
+    experiment: str,
+    folder: str,
+    epochs: list[tuple[int, dict[str, float | None]]],
+    project: Project | None = None,
 ) -> dict[str, Any]:
     """Record ``epochs`` (epoch from 0, its metrics) for the run ``experiment/folder``; ``{"execution", "epochs",
-    "ignored"}``. ``PushRefused`` for a bad name, ``ValueError`` for an epoch the run cannot take (its message)."""
+    "ignored"}``, in ``project`` (default: ``default``; where its folder is pushed). ``PushRefused`` for a bad name,
+    ``ValueError`` for an epoch the run cannot take (its message)."""
     check_names(experiment, folder)
     if len(epochs) > MAX_EPOCHS_A_BATCH:
         raise PushRefused(f"{len(epochs):,} epochs in one request; at most {MAX_EPOCHS_A_BATCH:,}")
@@ -33,7 +37,7 @@ def record_streamed(
         problem = next(filter(None, map(metric_name_problem, metrics)), None)
         if problem:
             raise PushRefused(f"{experiment}/{folder}, epoch {epoch}: {problem}")
-    execution = _row(user, experiment, folder)
+    execution = _row(user, experiment, folder, project or Project.default())
     if execution.synced_at is not None or execution.status not in (Status.QUEUED, Status.RUNNING):
         return {"execution": execution.pk, "epochs": execution.epochs, "ignored": True}  # the folder is the truth
     for epoch, metrics in epochs:
@@ -42,9 +46,9 @@ def record_streamed(
     return {"execution": execution.pk, "epochs": execution.epochs, "ignored": False}
 
 
-def _row(user: Any, experiment: str, folder: str) -> Any:
-    # Pushed runs land in the default project (README, Track your own script), where names are unique.
-    found, _ = Experiment.objects.get_or_create(project_id=default_project_id(), name=experiment)
+def _row(user: Any, experiment: str, folder: str, project: Project) -> Any:
+    # The project the folder is pushed into (README, Track your own script), where names are unique.
+    found, _ = Experiment.objects.get_or_create(project=project, name=experiment)
     execution = Execution.objects.filter(experiment=found, folder_name=folder).first()
     if execution is not None:
         return execution

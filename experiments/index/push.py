@@ -10,7 +10,8 @@ file already holds (``fileops.append``), so a piece sent twice is refused and an
 resumes where the server says it stopped. Once every file is whole and its hash matches, the staged
 folder is renamed to ``<root>/<experiment>/executions/<folder>`` and synced. Pushing a folder that is
 already there, with the same files, creates nothing (``"exists"``); one with other files under the
-same name is refused.
+same name is refused. ``root`` is the trainings root; a push into another project than default (``project=``)
+goes to that project's place, ``<root>/projects/<project>/`` (``project_root``), where sync gives it to the project.
 
 Every name is checked as sync checks a folder's (printable UTF-8, no separator, no ``.``/``..``, not
 hidden), every size against its bound (metrics.json: ``GYMNOS_MAX_METRICS_MB``; the config: what a
@@ -32,7 +33,12 @@ from experiments.index.listing import printable
 from experiments.index.reader import CONFIG_MAX_BYTES, TRACK_MAX_BYTES, metrics_max_bytes
 from experiments.index.sync import sync_folder, sync_folders
 from experiments.models import Execution
-from experiments.models.projects import default_project_id
+from experiments.models.projects import (
+    DEFAULT_PROJECT,
+    PROJECT_NAME_PATTERN,
+    project_name_validator,
+    project_root,
+)
 from experiments.pipeline import fileops
 from experiments.pipeline.names import control_character_problem
 
@@ -197,14 +203,17 @@ def begin(
     manifest: list[dict[str, Any]],
     inline: dict[str, bytes] | None = None,
     sync: bool = True,
+    project: str = DEFAULT_PROJECT,
 ) -> dict[str, Any]:
-    """Start (or resume) a push: what the server already holds of each file.
+    """Start (or resume) a push into ``project`` (``root``: the trainings root): what the server already holds of
+    each file.
 
     ``inline`` holds whole small files (path -> bytes, at most ``MAX_INLINE`` in all): each is staged if its
     size and hash match the list; when that makes every file whole, the push is finished at once
     (``"state": "pushed"``, with ``finish``'s answer).
     """
     items = check_manifest(experiment, folder, manifest)
+    trainings, root = root, _project_root(root, project)
     inline = inline or {}
     by_path = {item.path: item for item in items}
     _check_inline(folder, inline, by_path)
@@ -221,7 +230,8 @@ def begin(
         _discard(root, staging)
         _stage_whole(root, staging, items, inline, folder)
         sizes = {item.path: item.size for item in items}
-        return {"state": "pushed", "have": sizes, **_complete(root, experiment, folder, items, sync, hashed=True)}
+        done = _complete(trainings, project, experiment, folder, items, sync, hashed=True)
+        return {"state": "pushed", "have": sizes, **done}
     text = json.dumps([item.__dict__ for item in items], sort_keys=True).encode()
     previous = root / manifest_file
     if not (previous.is_file() and files.read_file(root, manifest_file, len(text) + 1) == text):
@@ -236,7 +246,7 @@ def begin(
             except fileops.OffsetMismatch as exc:  # another push of it wrote there meanwhile
                 have[path] = exc.size
     if inline and all(have[item.path] == item.size for item in items):
-        return {"state": "pushed", "have": have, **finish(root, experiment, folder, sync)}
+        return {"state": "pushed", "have": have, **finish(trainings, experiment, folder, sync, project)}
     return {"state": "partial" if any(have.values()) else "new", "have": have}
 
 
@@ -250,9 +260,12 @@ def _manifest(root: Path, experiment: str, folder: str) -> list[Item]:
     return [Item(**item) for item in json.loads(data)]
 
 
-def receive(root: Path, experiment: str, folder: str, path: str, offset: int, data: bytes) -> int:
+def receive(
+    root: Path, experiment: str, folder: str, path: str, offset: int, data: bytes, project: str = DEFAULT_PROJECT
+) -> int:
     """Append one piece of ``path`` at ``offset``; returns the bytes now held (``fileops.OffsetMismatch``
     when the file holds another number of bytes: the answer tells the client where to go on from)."""
+    root = _project_root(root, project)
     item = next((item for item in _manifest(root, experiment, folder) if item.path == path), None)
     if item is None:
         raise PushRefused(f"{folder}/{printable(path)[:200]}: not in the pushed run's list of files")
@@ -264,16 +277,20 @@ def receive(root: Path, experiment: str, folder: str, path: str, offset: int, da
     return fileops.append(root, f"{staging}/{path}", data, offset)
 
 
-def finish(root: Path, experiment: str, folder: str, sync: bool = True) -> dict[str, Any]:
+def finish(
+    root: Path, experiment: str, folder: str, sync: bool = True, project: str = DEFAULT_PROJECT
+) -> dict[str, Any]:
     """Check every staged file (size, SHA-256), move the folder into place and sync it (unless ``sync`` is
     False: a client pushing many folders has them indexed together at its end, ``sync_pushed``)."""
-    return _complete(root, experiment, folder, _manifest(root, experiment, folder), sync)
+    items = _manifest(_project_root(root, project), experiment, folder)
+    return _complete(root, project, experiment, folder, items, sync)
 
 
 def _complete(
-    root: Path, experiment: str, folder: str, items: list[Item], sync: bool, hashed: bool = False
+    trainings: Path, project: str, experiment: str, folder: str, items: list[Item], sync: bool, hashed: bool = False
 ) -> dict[str, Any]:
     """``finish`` for these files (``hashed``: their bytes were checked as they arrived)."""
+    root = _project_root(trainings, project)
     target, staging, manifest_file = _places(root, experiment, folder)
     created = False
     if not os.path.lexists(root / target):
@@ -299,10 +316,10 @@ def _complete(
     _discard(root, staging)
     if not sync:
         return {"execution": None, "status": "", "created": created}
-    sync_folder(root / target, root)
+    sync_folder(root / target, trainings)  # the trainings root: sync reads the project from the folder's place
     execution = Execution.objects.filter(
-        experiment__project_id=default_project_id(), experiment__name=experiment, folder_name=folder
-    ).first()  # pushed into the default project's folders (the root), so indexed there
+        experiment__project__name=project, experiment__name=experiment, folder_name=folder
+    ).first()
     return {
         "execution": execution.pk if execution else None,
         "status": execution.status if execution else "",
@@ -313,14 +330,27 @@ def _complete(
 MAX_SYNC = 1_000  # folders indexed by one request
 
 
-def sync_pushed(root: Path, folders: list[tuple[str, str]]) -> dict[str, int]:
-    """Index pushed folders together (``finish(sync=False)``); the names checked first. ``{"indexed", "errors"}``."""
+def sync_pushed(root: Path, folders: list[tuple[str, str]], project: str = DEFAULT_PROJECT) -> dict[str, int]:
+    """Index pushed folders of ``project`` together (``finish(sync=False)``); the names checked first.
+    ``{"indexed", "errors"}``."""
     if len(folders) > MAX_SYNC:
         raise PushRefused(f"{len(folders):,} folders to index; at most {MAX_SYNC:,} a request")
     for experiment, folder in folders:
         check_names(experiment, folder)
-    report = sync_folders(root, folders)
+    report = sync_folders(root, folders, project=project)
     return {"indexed": report.indexed, "unchanged": report.unchanged, "errors": report.errors}
+
+
+def _project_root(trainings: Path, project: str) -> Path:
+    """Where ``project``'s pushes go (``project_root``), made if it is not there yet; the name checked again."""
+    if not re.fullmatch(PROJECT_NAME_PATTERN, project):
+        raise PushRefused(f"{printable(project)[:64]!r}: {project_name_validator.message}")
+    root = project_root(trainings, project)
+    for folder in (root.parent, root) if root != trainings else ():
+        if folder.is_symlink():  # the pushes' files go through fileops below it; its own place is checked here
+            raise PushRefused(f"{folder.relative_to(trainings)}: a link on the server, not followed; push refused")
+        folder.mkdir(exist_ok=True)
+    return root
 
 
 def _discard(root: Path, relative: str) -> None:

@@ -1,6 +1,7 @@
 """Pushes begun and never finished: their staging folders removed once nobody has written to them for a while.
 
-A push stages a run in ``<root>/<experiment>/executions/.push-<folder>/`` beside its list of files
+A push stages a run in ``<root>/<experiment>/executions/.push-<folder>/`` (another project's, under
+``<root>/projects/<project>/``) beside its list of files
 (``.push-<folder>.json``) until ``finish`` moves it into place (``experiments.index.push``). A client that
 stops for good half-way (its machine gone, the user gave up) leaves both behind. The reaper
 (``experiments.jobs.reaper``) removes them once nothing in them changed for ``GYMNOS_PUSH_STAGING_HOURS``:
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from experiments.models.projects import PROJECTS_FOLDER
 from experiments.pipeline import fileops
 
 from .push import STAGING
@@ -67,13 +69,22 @@ def reap_abandoned(root: Path | None = None, max_age_seconds: float | None = Non
         max_age_seconds = settings.GYMNOS_PUSH_STAGING_HOURS * 3600
     oldest_kept = time.time() - max_age_seconds
     removed = 0
-    for entries in _staged(root).values():
-        try:
-            if max(_newest_change(str(root / entry)) for entry in entries) > oldest_kept:
+    for place in [root, *_project_roots(root)]:
+        for entries in _staged(place).values():
+            try:
+                if max(_newest_change(str(place / entry)) for entry in entries) > oldest_kept:
+                    continue
+            except FileNotFoundError:  # finished or removed meanwhile
                 continue
-        except FileNotFoundError:  # finished or removed meanwhile
-            continue
-        for entry in entries:
-            fileops.remove(root, entry, missing_ok=True)
-        removed += 1
+            for entry in entries:
+                fileops.remove(place, entry, missing_ok=True)
+            removed += 1
     return removed
+
+
+def _project_roots(root: Path) -> list[Path]:
+    """``<root>/projects/<project>``: where pushes into a project other than default are staged (links not followed)."""
+    projects = root / PROJECTS_FOLDER
+    if projects.is_symlink() or not projects.is_dir():
+        return []
+    return [Path(entry.path) for entry in os.scandir(projects) if entry.is_dir(follow_symlinks=False)]

@@ -426,20 +426,28 @@ def index_execution(execution_id: int) -> None:
 
 
 def sync_folders(
-    root: str | Path, folders: list[tuple[str, str]], stale_after: dt.timedelta | None = None
+    root: str | Path,
+    folders: list[tuple[str, str]],
+    stale_after: dt.timedelta | None = None,
+    project: str = DEFAULT_PROJECT,
 ) -> SyncReport:
-    """Index the run folders ``(experiment, folder name)`` under ``root`` together, in batches (pushed folders):
-    one snapshot and one transaction per ``BATCH_SIZE`` folders, where ``sync_folder`` pays them per folder."""
+    """Index the run folders ``(experiment, folder name)`` of ``project`` under the trainings root ``root``
+    together, in batches (pushed folders): one snapshot and one transaction per ``BATCH_SIZE`` folders, where
+    ``sync_folder`` pays them per folder. Another project's folders are under ``<root>/projects/<project>``."""
     root = _resolve_root(root)
+    project_id = None
+    if project != DEFAULT_PROJECT:
+        project_id = Project.objects.get_or_create(name=project)[0].pk
+        root = root / PROJECTS_FOLDER / project
     report = SyncReport(root)
     present = [
-        Folder(experiment, name, root / experiment / "executions" / name)
+        Folder(experiment, name, root / experiment / "executions" / name, project_id=project_id)
         for experiment, name in folders
         if (root / experiment / "executions" / name).is_dir()
     ]
     existing = _snapshot(
         {
-            "experiment__project__name": DEFAULT_PROJECT,  # pushed folders are default's
+            "experiment__project__name": project,  # pushed folders are their project's
             "experiment__name__in": {f.experiment for f in present},
             "folder_name__in": {f.name for f in present},
         }

@@ -12,7 +12,13 @@ from django.views.decorators.http import require_http_methods
 
 from audit.models import Entry
 from audit.recording import record
-from experiments.access import can_launch, get_execution_by_id_for_user, require_launch_permission
+from experiments.access import (
+    can_launch,
+    get_execution_by_id_for_user,
+    launch_projects,
+    project_to_write,
+    require_launch_permission,
+)
 from experiments.display import execution_url, run_label
 from experiments.forms import CALLBACKS, RunForm
 from experiments.jobs import forking, launching
@@ -39,10 +45,13 @@ def _source(value: str) -> int | str:
 
 
 def _launch(request: HttpRequest, form: RunForm, fork: dict[str, Any] | None) -> Execution:
-    """Queue the form's config: a run of its own, or a fork from ``fork``'s parent (``ConfigError`` either way)."""
+    """Queue the form's config: a run of its own in the project chosen, or a fork from ``fork``'s parent, in its
+    project (``ConfigError`` either way)."""
     config = form.build_config()
     if fork is None:
-        execution = launching.launch(config, user=request.user)
+        # The choices were the projects where the user may launch; checked again as the API checks ?project=.
+        project = project_to_write(request.user, form.cleaned_data["project"])
+        execution = launching.launch(config, user=request.user, project=project)
         record(request, Entry.Action.LAUNCH, execution=execution)
         return execution
     parent = fork["parent"]
@@ -62,14 +71,21 @@ def _starting_config(request: HttpRequest) -> tuple[dict[str, Any], Execution | 
     return json.loads(EXAMPLE.read_text()), None
 
 
+def _launch_choices(request: HttpRequest) -> list[str]:
+    return [project.name for project in launch_projects(request.user)]
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def new(request: HttpRequest) -> HttpResponse:
     clone = None
     fork = _fork_of(request, request.POST if request.method == "POST" else request.GET)
+    # A fork trains in its parent's project; a run of its own in one the user chooses among those they may launch in.
+    projects = [fork["parent"].experiment.project.name] if fork is not None else _launch_choices(request)
     if request.method == "POST":
-        require_launch_permission(request.user, fork["parent"] if fork is not None else None)  # a fork: its project
-        form = RunForm(request.POST)
+        if fork is not None or not projects:  # no project to launch in: default's 403, saying what is missing
+            require_launch_permission(request.user, fork["parent"] if fork is not None else None)
+        form = RunForm(request.POST, projects=projects)
         if form.is_valid():
             try:
                 execution = _launch(request, form, fork)
@@ -84,7 +100,7 @@ def new(request: HttpRequest) -> HttpResponse:
             form.add_problems(launching.config_problems(form.build_config())[1])
     else:
         config, clone = _starting_config(request)
-        form = RunForm.for_config(config)
+        form = RunForm.for_config(config, projects=projects)
     may = can_launch(request.user, fork["parent"]) if fork is not None else can_launch(request.user)
     context = {"form": form, "clone": clone, "fork": fork, "can_launch": may}
     context["callback_defaults"] = CALLBACKS

@@ -28,6 +28,12 @@ class Command(BaseCommand):
             help="an API token of the server's (manage.py api_token USER --push-only); default: $GYMNOS_TOKEN",
         )
         parser.add_argument("--workers", type=int, default=WORKERS, help=f"folders pushed at once (default {WORKERS})")
+        parser.add_argument(
+            "--project",
+            default=None,
+            help="the server's project to push into (the editor role there); default: the token's project when it "
+            "is limited to one, else default",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["token"]:
@@ -36,7 +42,12 @@ class Command(BaseCommand):
             )
         try:
             report = push(
-                options["path"], options["server"], options["token"], workers=options["workers"], progress=self.stdout
+                options["path"],
+                options["server"],
+                options["token"],
+                workers=options["workers"],
+                progress=self.stdout,
+                project=options["project"],
             )
         except (PushError, PermissionError, OSError) as exc:
             raise CommandError(f"push failed: {exc}") from exc

@@ -6,11 +6,13 @@ objective so far; otherwise each trial's end is one line. Every line goes to std
 line of stdout is the best trial's execution folder. Ctrl-C cancels the sweep.
 
 Exit codes: 0 the sweep finished with a best trial; 1 it failed, was cancelled, no trial
-completed, or the queue is down; 2 the document is invalid (every problem listed, nothing started).
+completed, or the queue is down; 2 the document is invalid (every problem listed, nothing started) or
+``--project`` names no project.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -25,7 +27,8 @@ from audit.models import Entry
 from audit.recording import record
 from experiments.display import counted
 from experiments.jobs.queues import QueueUnavailable
-from experiments.models import Execution
+from experiments.models import Execution, Project
+from experiments.models.projects import PROJECT_NAME_PATTERN
 from experiments.pipeline import ConfigError, Problem, jsonlimits
 from sweeps.launching import cancel_sweep, heal, launch_sweep
 from sweeps.models import Sweep
@@ -85,12 +88,33 @@ def _params(params: dict[str, Any]) -> str:
     return ", ".join(f"{name}={value}" for name, value in params.items())
 
 
+def _project(name: str | None, stderr: IO[str]) -> Project | None | bool:
+    """``--project``'s project (None: not given); False (said on stderr) for a name that is none."""
+    if name is None:
+        return None
+    found = Project.objects.filter(name=name).first() if re.fullmatch(PROJECT_NAME_PATTERN, name) else None
+    if found is None:
+        shown = "".join(c if c.isprintable() else "?" for c in name[:64])
+        stderr.write(f"--project {shown!r}: no such project (python manage.py project list shows them)\n")
+        return False
+    return found
+
+
 def run_sweep(
-    path: str, stdout: IO[str], stderr: IO[str], progress: bool = False, poll: float = 1.0
+    path: str,
+    stdout: IO[str],
+    stderr: IO[str],
+    progress: bool = False,
+    poll: float = 1.0,
+    project: str | None = None,
 ) -> tuple[int, Sweep | None]:
-    """Launch the sweep in ``path`` and follow it; returns ``(exit code, sweep or None)``."""
+    """Launch the sweep in ``path`` (into ``project``, where its trials train) and follow it; returns
+    ``(exit code, sweep or None)``."""
+    target = _project(project, stderr)
+    if target is False:
+        return 2, None
     try:
-        sweep = launch_sweep(read_document(path), trusted=True)
+        sweep = launch_sweep(read_document(path), trusted=True, project=target if isinstance(target, Project) else None)
     except ConfigError as exc:
         count = len(exc.problems)
         head = f"Invalid sweep: {count} problem{'s' if count != 1 else ''} in {path}:"
@@ -163,9 +187,15 @@ class Command(BaseCommand):
         parser.add_argument("document", help="the sweep document (JSON)")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
         parser.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the sweep (default 1)")
+        parser.add_argument(
+            "--project",
+            default=None,
+            help="the project to launch into: its trials' folders go under <trainings root>/projects/PROJECT/ "
+            "(default: default, or the base run's project)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         progress = sys.stderr.isatty() and not options["no_progress"]
-        code, _ = run_sweep(options["document"], sys.stdout, sys.stderr, progress=progress, poll=options["poll"])
+        code, _ = run_sweep(options["document"], sys.stdout, sys.stderr, progress, options["poll"], options["project"])
         if code:
             sys.exit(code)
