@@ -25,7 +25,6 @@ import hashlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from django.db import OperationalError
 
@@ -87,16 +86,17 @@ CHUNK = 1000
 
 
 def _held(candidates: list[tuple[Folder, str]]) -> list[bool]:
-    parents: dict[Path, int] = {}
+    parents: dict[str, int] = {}
     found = []
     try:
         for folder, stamp in candidates:
             digest, *dirs = stamp.split(SEPARATOR)
+            where, _, name = str(folder.path).rpartition("/")  # a str's split, not two more Paths a folder
             try:
-                parent = parents.get(folder.path.parent)
+                parent = parents.get(where)
                 if parent is None:
-                    parent = parents[folder.path.parent] = os.open(folder.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-                found.append(_digest(folder.path.name, dirs, parent)[0] == digest)
+                    parent = parents[where] = os.open(where, os.O_RDONLY | os.O_DIRECTORY)
+                found.append(_digest(name, dirs, parent)[0] == digest)
             except OSError:
                 found.append(False)  # gone, or its parent: listed, which says what happened
     finally:
