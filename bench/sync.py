@@ -4,7 +4,8 @@ Writes a synthetic trainings tree in the seed's layout (config, metrics.json, lo
 three checkpoints, trackers.json, TensorBoard files), then, in one process:
 
 1. full sync into a fresh database (a SQLite file in WAL mode; ``--database-url`` for PostgreSQL);
-2. re-sync of the unchanged tree;
+2. re-sync of the unchanged tree, twice: ``full=True`` (every folder listed: the path before stamps) and the
+   default (a finished run's folder stamped: its directories stat'ed, not listed), with their ratio;
 3. MLflow's own ingest of the same metrics: per folder ``create_run``, one ``log_batch`` with
    every point, ``set_terminated``, through ``MlflowClient`` into a SQLite store.
 
@@ -15,8 +16,9 @@ three checkpoints, trackers.json, TensorBoard files), then, in one process:
 TensorFlow is imported before timing (a worker has it loaded; sync validates each distinct
 config with the engine's schema, which builds the Keras layers). Goal (issue 4): at least
 10x MLflow's points per second; re-sync of 10,000 unchanged folders under 3 s (issue 27: a million under 60 s,
-projected from a measured 100,000: ``--folders 100000 --mlflow-folders 200``); it prints the files opened and
-the directories listed per unchanged folder.
+projected from a measured 100,000: ``--folders 100000 --mlflow-folders 200``); it prints the files opened and the
+directories listed per unchanged folder. The tree's times are set an hour back: a million runs
+are mostly old ones, and sync stamps only a folder still for the stale window (``experiments.index.stamps``).
 """
 
 import argparse
@@ -104,7 +106,16 @@ def write_tree(root, folders, epochs, distinct_configs):
                 folder / "callbacks" / "model_checkpoint" / f"weights.{epoch:02d}-{metrics['val_loss'][epoch]:.2f}.h5"
             ).write_bytes(os.urandom(1024))
         written[f"{dataset}/{name}"] = metrics
+        backdate(folder, time.time() - 3600)
     return written
+
+
+def backdate(folder, when):
+    """Every file's and directory's mtime set to ``when``, deepest first (a finished run's, still since)."""
+    for directory, _, names in sorted(os.walk(folder), key=lambda item: -len(item[0])):
+        for name in names:
+            os.utime(os.path.join(directory, name), (when, when))
+        os.utime(directory, (when, when))
 
 
 def setup_django(database_url, workdir):
@@ -153,8 +164,7 @@ class FileCalls:
 
     def __init__(self):
         self.counting = False
-        self.opened = 0
-        self.listed = 0
+        self.opened = self.listed = 0
         sys.addaudithook(self.hook)
 
     def hook(self, event, args):
@@ -163,6 +173,9 @@ class FileCalls:
                 self.opened += 1
             elif event in ("os.scandir", "os.listdir"):
                 self.listed += 1
+
+    def reset(self):
+        self.opened = self.listed = 0
 
 
 def main():
@@ -196,7 +209,7 @@ def main():
         connection, original_name = setup_django(args.database_url, workdir)
         from experiments.index.reader import config_problems
         from experiments.index.sync import sync_trainings
-        from experiments.models import MetricHistory
+        from experiments.models import Execution, MetricHistory
 
         config_problems((ROOT / "examples" / "boston_housing.json").read_bytes())  # the schema's first use, untimed
         python = sys.version.split()[0]
@@ -204,9 +217,9 @@ def main():
             f"database: {connection.vendor} {connection.settings_dict['NAME']}; python {python}; {os.cpu_count()} CPUs"
         )
 
-        def timed_sync():
+        def timed_sync(full=False):
             start = time.perf_counter()
-            report = sync_trainings(root)
+            report = sync_trainings(root, full=full)
             return time.perf_counter() - start, report
 
         full, report = timed_sync()
@@ -219,16 +232,28 @@ def main():
             f"{per_folder:6.2f} ms/folder  ({report.line()})"
         )
 
+        stamps = list(Execution.objects.exclude(folder_stamp="").values_list("folder_stamp", flat=True))
+        assert len(stamps) == args.folders, f"{len(stamps)} of {args.folders} folders stamped"
+        stat_per_folder = sum(stamp.count("|") + 1 for stamp in stamps) / args.folders  # the folder and subfolders
         calls = FileCalls()
-        calls.counting = True
-        again, report = timed_sync()
-        calls.counting = False
-        assert report.unchanged == args.folders, report.line()
+        results = {}
+        for label, every in (("re-sync --full", True), ("re-sync", False)):
+            calls.reset()
+            calls.counting = True
+            results[label], report = timed_sync(every)
+            calls.counting = False
+            assert report.unchanged == args.folders, report.line()
+            print(
+                f"{label:14}{results[label]:8.2f} s  {'':>10}           "
+                f"{1000 * results[label] / args.folders:6.2f} ms/folder  ({report.line()}; per unchanged folder "
+                f"{calls.opened / args.folders:.2f} files opened, {calls.listed / args.folders:.2f} directories "
+                "listed)",
+                flush=True,
+            )
+        again = results["re-sync"]
         print(
-            f"re-sync       {again:8.2f} s  {'':>10}           "
-            f"{1000 * again / args.folders:6.2f} ms/folder  ({report.line()}; per unchanged folder "
-            f"{calls.opened / args.folders:.2f} files opened, {calls.listed / args.folders:.2f} directories listed)",
-            flush=True,
+            f"re-sync --full / re-sync: {results['re-sync --full'] / again:.1f}x  (re-sync: {stat_per_folder:.2f} "
+            "directories stat'ed per folder)"
         )
 
         subset = dict(list(written.items())[:mlflow_folders])

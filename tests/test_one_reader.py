@@ -31,6 +31,9 @@ ALLOWED = {
     ("experiments/management/commands/up.py", "Path(config_file).read_text"): "a config named on the command line",
     ("experiments/views/runs.py", "EXAMPLE.read_text"): "the example config that ships with the code",
     ("sweeps/management/commands/sweep.py", "Path(path).read_bytes"): "a sweep document named on the command line",
+    ("experiments/index/stamps.py", "os.open"): (
+        "an experiment's executions directory (O_DIRECTORY), opened only to stat its run folders relative to it"
+    ),
     ("experiments/curation/trash.py", "_manifest(folder).read_text"): (
         "the trash's own manifest, which Gymnos writes when it moves a run there (the fileops helper's no-follow "
         "module owns the trash)"

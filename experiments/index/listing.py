@@ -42,6 +42,7 @@ class Listing:
     links_outside: dict[str, str]  # relative path -> where the symlink points
     fingerprint: str
     newest_ns: int
+    dirs: tuple[str, ...] = ()  # every subdirectory walked, relative (what a stamp stats: ``stamps``)
 
 
 def inside(path: str | os.PathLike[str], root: str) -> bool:
@@ -58,8 +59,9 @@ def _entries(path: str) -> list[os.DirEntry[str]]:
         return []
 
 
-def find_folders(root: str) -> tuple[list[Folder], list[str]]:
-    """``(folders, problems)``: every execution folder under ``root`` (a resolved path), sorted.
+def find_folders(root: str, project_id: int | None = None) -> tuple[list[Folder], list[str]]:
+    """``(folders, problems)``: every execution folder under ``root`` (a resolved path), sorted, of the project
+    ``project_id`` (None: default's).
 
     Entries without an ``executions/`` folder (MLflow's mlflow.db and mlartifacts/) are not experiments.
     """
@@ -86,11 +88,10 @@ def find_folders(root: str) -> tuple[list[Folder], list[str]]:
             if refused:
                 problems.append(f"{refused}; not read")
             elif entry.is_symlink() and not inside(entry.path, root):
-                folders.append(
-                    Folder(dataset.name, entry.name, Path(entry.path), outside=printable(os.path.realpath(entry.path)))
-                )
+                outside = printable(os.path.realpath(entry.path))
+                folders.append(Folder(dataset.name, entry.name, Path(entry.path), outside, project_id))
             elif entry.is_dir():
-                folders.append(Folder(dataset.name, entry.name, Path(entry.path)))
+                folders.append(Folder(dataset.name, entry.name, Path(entry.path), project_id=project_id))
     return folders, problems
 
 
@@ -117,16 +118,18 @@ def list_folder(folder: Folder, root: str) -> Listing:
     """Stat every file under the folder (symlinks are not followed out of the root) and hash it."""
     if folder.outside:  # not walked at all; the fingerprint notices if the link is pointed elsewhere
         return Listing({}, {}, hashlib.blake2b(folder.outside.encode(), digest_size=16).hexdigest(), 0)
-    files, links = _walk(str(folder.path), root)
+    files, links, dirs = _walk(str(folder.path), root)
     newest = max((mtime for _, mtime in files.values()), default=0)
-    return Listing(files, links, _fingerprint(files, links), newest)
+    return Listing(files, links, _fingerprint(files, links), newest, tuple(sorted(dirs)))
 
 
-def _walk(top: str, root: str) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
-    """Every file under ``top``, ``{relative path: (size, mtime_ns)}``, and every link out of the root,
-    ``{relative path: target}``. Links inside the root to a file are files; links to a folder are not walked."""
+def _walk(top: str, root: str) -> tuple[dict[str, tuple[int, int]], dict[str, str], list[str]]:
+    """Every file under ``top``, ``{relative path: (size, mtime_ns)}``, every link out of the root,
+    ``{relative path: target}``, and every subdirectory walked (relative). Links inside the root to a file are
+    files; links to a folder are not walked."""
     files: dict[str, tuple[int, int]] = {}
     links: dict[str, str] = {}
+    dirs: list[str] = []
     pending = [("", top)]
     while pending:
         prefix, directory = pending.pop()
@@ -146,12 +149,13 @@ def _walk(top: str, root: str) -> tuple[dict[str, tuple[int, int]], dict[str, st
                             files[relative] = (stat.st_size, stat.st_mtime_ns)
                     elif entry.is_dir(follow_symlinks=False):
                         pending.append((relative + "/", entry.path))
+                        dirs.append(relative)
                     else:
                         stat = entry.stat(follow_symlinks=False)
                         files[relative] = (stat.st_size, stat.st_mtime_ns)
                 except OSError:  # vanished between listing and stat: the next sync sees the rest
                     continue
-    return files, links
+    return files, links, dirs
 
 
 def _fingerprint(files: dict[str, tuple[int, int]], links: dict[str, str]) -> str:

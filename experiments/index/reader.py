@@ -55,6 +55,7 @@ class Record:
     folder: Folder
     fingerprint: str
     status: str = Status.SUCCEEDED
+    stamp: str = ""  # set by sync where the run ended and its folder is still (experiments.index.stamps)
     title: str = ""
     tags: list[str] = field(default_factory=list)
     config: object = None

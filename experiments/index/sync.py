@@ -6,7 +6,9 @@
 
 Incremental: each folder's file names, sizes and mtimes are hashed (one ``os.scandir`` per
 directory, no file read); a folder whose hash matches its row's ``fingerprint`` is skipped
-without opening any file. Idempotent: a skipped folder's row is not written at all.
+without opening any file. A run that ended and has been still since has a stamp
+(``experiments.index.stamps``): its directories are stat'ed, not listed, unless ``full``.
+Idempotent: a skipped folder's row is not written at all (but for a stamp it lacked).
 
 Bad input never stops the sweep. What sync could not read is written on that execution's
 ``error``, one line per problem, each naming its file. Metric fields (summary, histories,
@@ -16,314 +18,128 @@ what its worker recorded. Rows are never deleted: a folder that vanished becomes
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import os
 import re
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, OperationalError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from experiments.index.listing import Folder, find_folders, inside, list_folder, printable
-from experiments.index.reader import (
-    NEW_EXPERIMENT_HOOKS,
-    Record,
-    extra_fields,
-    is_stale,
-    read_folder,
-    tracked_process_gone,
-)
-from experiments.models import DEFAULT_PROJECT, Execution, Experiment, MetricHistory, Project, Status
-from experiments.models.lifecycle import FolderOutcome
+from experiments.index import stamps
+from experiments.index.listing import Folder, Listing, find_folders, inside, list_folder, printable
+from experiments.index.reader import NEW_EXPERIMENT_HOOKS, Record, is_stale, read_folder, tracked_process_gone
+from experiments.index.writing import ROW_FIELDS, Row, Snapshot, SyncReport, rows_by_key, write_batch
+from experiments.models import DEFAULT_PROJECT, Execution, Experiment, Project, Status
+from experiments.models.lifecycle import ENDED
 from experiments.models.projects import PROJECT_NAME_PATTERN, PROJECTS_FOLDER, default_project_id
+
+__all__ = ["BATCH_SIZE", "SyncReport", "index_execution", "sync_folder", "sync_folders", "sync_trainings"]
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
-# What a folder says of its run, written on every row it has. Its status, error and finish time go
-# through Execution.objects.adopt_folder_outcomes: a run a worker owns is the worker's to end.
-FOLDER_FIELDS = [
-    "folder_path", "title", "tags", "config", "params", "trackers", "artifacts", "started_at", "fingerprint",
-    "synced_at", "updated_at",
-]  # fmt: skip
-# Written only from a metrics.json that was read, so a run still going keeps what its worker recorded.
-METRIC_FIELDS = [
-    "elapsed", "hardware", "summary", "test_metrics", "epochs",
-    "final_loss", "final_val_loss", "best_val_loss", "test_loss",
-]  # fmt: skip
-
-
-@dataclass
-class SyncReport:
-    """What one sync did. ``problems`` lists ``"<experiment>/<folder>: <file>: <problem>"``."""
-
-    root: Path
-    indexed: int = 0
-    unchanged: int = 0
-    errors: int = 0
-    missing: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    def line(self) -> str:
-        return f"indexed {self.indexed}, unchanged {self.unchanged}, errors {self.errors}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "root": str(self.root),
-            "indexed": self.indexed,
-            "unchanged": self.unchanged,
-            "errors": self.errors,
-            "missing": self.missing,
-            "problems": list(self.problems),
-        }
-
-
-# --- writing --------------------------------------------------------------------------------
-
-
-def _as_execution(record: Record, experiment_id: int, now: dt.datetime, pk: int | None = None) -> Execution:
-    execution = Execution(
-        pk=pk,
-        experiment_id=experiment_id,
-        folder_name=record.folder.name,
-        folder_path=str(record.folder.path),
-        status=record.status,
-        title=record.title[:255],
-        tags=record.tags,
-        config=record.config,
-        trackers=record.trackers,
-        artifacts=record.artifacts,
-        started_at=record.started_at,
-        finished_at=record.finished_at,
-        error=printable(record.error),
-        fingerprint=record.fingerprint,
-        synced_at=now,
-        created_at=now,
-        updated_at=now,
-        elapsed=record.elapsed,
-        hardware=record.hardware,
-        params=record.params,
-        **record.extra,
-    )
-    execution.set_metrics(record.metrics or {})
-    return execution
-
-
-def _folder_fields() -> list[str]:
-    """What every indexed folder writes: the core fields and those of the registered readers."""
-    return FOLDER_FIELDS + extra_fields()
-
-
-def _key(record: Record) -> tuple[str, str]:
-    return (record.folder.experiment, record.folder.name)
-
-
-def _rows_added_since(records: list[Record], existing: _Snapshot, ids: dict[str, int]) -> _Snapshot:
-    """Rows made since the snapshot for folders it did not know: a worker claims a name before creating it."""
-    unknown = [record for record in records if _key(record) not in existing]
-    if not unknown:
-        return {}
-    rows = Execution.objects.filter(
-        experiment_id__in={ids[r.folder.experiment] for r in unknown}, folder_name__in=[r.folder.name for r in unknown]
-    ).values_list("pk", "experiment__name", "folder_name", "fingerprint", "status", "folder_path", "heartbeat_at")
-    return {
-        (experiment, name): _Row(pk, fingerprint, status, path, status == Status.RUNNING and heartbeat is not None)
-        for pk, experiment, name, fingerprint, status, path, heartbeat in rows
-    }
-
-
-def _write(
-    records: list[Record], experiment_ids: dict[str, int], existing: _Snapshot, now: dt.datetime
-) -> dict[str, int]:
-    """Write a batch in the caller's transaction; returns experiment ids it created or found.
-
-    A new folder is inserted whole; a folder with a row updates it (by primary key: no upsert, so
-    ids stay consecutive), and its outcome is adopted where it is the folder's to say.
-    """
-    names = sorted({record.folder.experiment for record in records} - experiment_ids.keys())
-    found: dict[str, int] = {}
-    if names:
-        # One pass syncs one project's folders (``sync_trainings``), so a batch is one project's.
-        project_id = records[0].folder.project_id or default_project_id()
-        experiments = [Experiment(name=name, project_id=project_id) for name in names]
-        Experiment.objects.bulk_create(experiments, ignore_conflicts=True)
-        found = dict(Experiment.objects.filter(name__in=names, project_id=project_id).values_list("name", "id"))
-    ids = {**experiment_ids, **found}
-    claimed = _rows_added_since(records, existing, ids)
-    existing = {**existing, **claimed}
-    new = [record for record in records if _key(record) not in existing]
-    known = [record for record in records if _key(record) in existing]
-    if new:
-        # A worker that claimed the same name meanwhile keeps its row; the next sync updates it.
-        Execution.objects.bulk_create(
-            [_as_execution(r, ids[r.folder.experiment], now) for r in new], ignore_conflicts=True
-        )
-    for with_metrics in (True, False):
-        group = [record for record in known if (record.metrics is not None) is with_metrics]
-        if group:
-            objects = [_as_execution(r, ids[r.folder.experiment], now, existing[_key(r)].pk) for r in group]
-            Execution.objects.bulk_update(objects, _folder_fields() + (METRIC_FIELDS if with_metrics else []))
-    Execution.objects.adopt_folder_outcomes(
-        [
-            FolderOutcome(existing[_key(r)].pk, r.status, printable(r.error), r.finished_at)
-            for r in known
-            if not r.keep_outcome
-        ]
-    )
-    _write_histories(records, existing, ids)
-    return found
-
-
-def _write_histories(records: list[Record], existing: dict[tuple[str, str | None], _Row], ids: dict[str, int]) -> None:
-    """Every metric history a folder holds (replacing what its metrics.json no longer has), and the extra
-    histories its readers found (system samples); a run without metrics.json keeps what its worker wrote."""
-    measured = [record for record in records if record.metrics is not None or record.extra_histories]
-    if measured:
-        pks: dict[tuple[str, str | None], int] = {key: row.pk for key, row in existing.items()}
-        unknown = [record for record in measured if _key(record) not in pks]
-        if unknown:
-            rows = Execution.objects.filter(
-                experiment_id__in={ids[r.folder.experiment] for r in unknown},
-                folder_name__in=[r.folder.name for r in unknown],
-            ).values_list("pk", "experiment__name", "folder_name")
-            pks.update({(experiment, name): pk for pk, experiment, name in rows})
-        complete = [r for r in measured if _key(r) in pks and r.metrics is not None]
-        MetricHistory.objects.store({pks[_key(r)]: {**r.metrics, **r.extra_histories} for r in complete}, replace=True)  # type: ignore[dict-item]
-        partial = [r for r in measured if _key(r) in pks and r.metrics is None]
-        MetricHistory.objects.store({pks[_key(r)]: r.extra_histories for r in partial})
-
-
-def _write_batch(
-    records: list[Record],
-    experiment_ids: dict[str, int],
-    existing_ids: _Snapshot,
-    now: dt.datetime,
-    report: SyncReport,
-) -> None:
-    """One transaction per batch, retried while the database is busy (SQLite's lock, a PostgreSQL deadlock).
-
-    Anything else the database refuses (PostgreSQL cannot store a NUL character) is narrowed
-    down to the folder that holds it, which is recorded as failed with the database's message.
-    """
-    for attempt in range(6):
-        try:
-            with transaction.atomic():
-                found = _write(records, experiment_ids, existing_ids, now)
-            experiment_ids.update(found)  # only once committed: a rolled-back id must not be reused
-            return
-        except OperationalError:
-            if attempt == 5:
-                raise
-            time.sleep(0.05 * 2**attempt)
-        except (DatabaseError, ValueError) as exc:
-            if len(records) > 1:
-                for record in records:
-                    _write_batch([record], experiment_ids, existing_ids, now, report)
-            else:
-                _write_unstorable(records[0], exc, experiment_ids, existing_ids, now, report)
-            return
-
-
-def _write_unstorable(
-    record: Record,
-    exc: Exception,
-    experiment_ids: dict[str, int],
-    existing_ids: _Snapshot,
-    now: dt.datetime,
-    report: SyncReport,
-) -> None:
-    """Record the folder as failed with the database's complaint, keeping nothing it held."""
-    plain = Record(record.folder, record.fingerprint, status=Status.FAILED)
-    plain.problem("folder", f"the database refused what it holds: {str(exc).strip().splitlines()[0]}")
-    if not record.problems:
-        report.errors += 1
-    report.problems.append(f"{record.folder.experiment}/{record.folder.name}: {plain.error}")
-    try:
-        with transaction.atomic():
-            found = _write([plain], experiment_ids, existing_ids, now)
-        experiment_ids.update(found)
-    except (DatabaseError, ValueError) as again:  # not even its name can be stored: the report says so
-        report.problems.append(f"{record.folder.experiment}/{record.folder.name}: not indexed: {again}")
 
 
 # --- the sweep ------------------------------------------------------------------------------
+def _snapshot(filters: dict[str, Any]) -> Snapshot:
+    # Streamed in chunks (a server-side cursor on PostgreSQL): a million rows are not fetched at once.
+    rows = Execution.objects.filter(folder_name__isnull=False, **filters).values_list(*ROW_FIELDS)
+    return rows_by_key(rows.iterator(chunk_size=10_000))
 
 
-@dataclass(frozen=True)
-class _Row:
-    pk: int
-    fingerprint: str
-    status: str
-    folder_path: str
-    worker_alive: bool  # a worker's heartbeat vouches for it while it runs
+def _held(folders: list[Folder], rows: list[Row | None]) -> set[int]:
+    """The indexes of the runs that ended whose stamps hold: one stat per directory, no listing (``stamps``)."""
+    stamped = [
+        (index, folder, row.stamp)
+        for index, (folder, row) in enumerate(zip(folders, rows, strict=True))
+        if row and row.stamp and row.status in ENDED and row.folder_path == str(folder.path)
+    ]
+    held = stamps.held([(folder, stamp) for _, folder, stamp in stamped])
+    return {index for (index, _, _), found in zip(stamped, held, strict=True) if found}
 
 
-# The rows sync knows, by (experiment name, folder name); the column is nullable, though these rows all have one.
-_Snapshot = dict[tuple[str, str | None], _Row]
+def _unchanged(row: Row, folder: Folder, listing: Listing, now: dt.datetime, stale_after: dt.timedelta) -> bool:
+    """Whether a listed folder is as its row says: the same files, the same place, a run not gone quiet."""
+    return (
+        row.fingerprint == listing.fingerprint
+        and row.folder_path == str(folder.path)
+        and row.status != Status.MISSING
+        and not (
+            row.status == Status.RUNNING
+            and not row.worker_alive
+            # a script's run (gymnos_track) whose process is gone is read again at once
+            and (is_stale(folder, listing, now, stale_after) or tracked_process_gone(folder, listing))
+        )
+    )
 
 
-def _snapshot(filters: dict[str, Any]) -> _Snapshot:
-    rows = Execution.objects.filter(folder_name__isnull=False, **filters)
-    fields = ("pk", "experiment__name", "folder_name", "fingerprint", "status", "folder_path", "heartbeat_at")
-    return {
-        (experiment, name): _Row(pk, fingerprint, status, path, status == Status.RUNNING and heartbeat is not None)
-        for pk, experiment, name, fingerprint, status, path, heartbeat in rows.values_list(*fields)
-    }
+def _read(
+    folder: Folder,
+    listing: Listing,
+    row: Row | None,
+    now: dt.datetime,
+    stale_after: dt.timedelta,
+    quiet_before_ns: int,
+    report: SyncReport,
+) -> Record:
+    """Read a folder that changed (or is new); stamped where its run ended and no live worker vouches for it."""
+    known = (row.status, row.worker_alive) if row is not None and row.status != Status.MISSING else (None, False)
+    record = read_folder(folder, listing, now, stale_after, *known)
+    status = known[0] if record.keep_outcome and known[0] else record.status
+    if status in ENDED and not known[1]:
+        record.stamp = stamps.seal(folder, listing, quiet_before_ns)
+    report.indexed += 1
+    if record.problems:
+        report.errors += 1
+        report.problems += [f"{folder.experiment}/{folder.name}: {problem}" for problem in record.problems]
+    return record
 
 
 def _sync(
     root: str,
     folders: list[Folder],
-    existing: _Snapshot,
+    existing: Snapshot,
     report: SyncReport,
     progress: Callable[[int, int], object] | None,
     stale_after: dt.timedelta,
     batch_size: int,
+    full: bool = False,
 ) -> None:
     now = timezone.now()
+    quiet_before_ns = int((now - stale_after).timestamp() * 1e9)  # a stamp is made only of what was still since
     experiment_ids: dict[str, int] = {}
     pending: list[Record] = []
-    for done, folder in enumerate(folders, 1):
-        listing = list_folder(folder, root)
-        row = existing.get((folder.experiment, folder.name))
-        if (
-            row is not None
-            and row.fingerprint == listing.fingerprint
-            and row.folder_path == str(folder.path)
-            and row.status != Status.MISSING
-            and not (
-                row.status == Status.RUNNING
-                and not row.worker_alive
-                # a script's run (gymnos_track) whose process is gone is read again at once
-                and (is_stale(folder, listing, now, stale_after) or tracked_process_gone(folder, listing))
-            )
-        ):
+    restamp: list[tuple[int, str]] = []
+    rows = [existing.get((folder.experiment, folder.name)) for folder in folders]
+    held = set() if full else _held(folders, rows)
+    for done, (folder, row) in enumerate(zip(folders, rows, strict=True), 1):
+        if done - 1 in held:
             report.unchanged += 1
+            if progress:
+                progress(done, len(folders))
+            continue
+        listing = list_folder(folder, root)
+        if row is not None and _unchanged(row, folder, listing, now, stale_after):
+            report.unchanged += 1
+            if row.status in ENDED and (not full or not row.stamp):
+                stamp = stamps.seal(folder, listing, quiet_before_ns)
+                if stamp != row.stamp:
+                    restamp.append((row.pk, stamp))
         else:
-            known = (
-                (row.status, row.worker_alive) if row is not None and row.status != Status.MISSING else (None, False)
-            )
-            record = read_folder(folder, listing, now, stale_after, *known)
-            pending.append(record)
-            report.indexed += 1
-            if record.problems:
-                report.errors += 1
-                report.problems += [f"{folder.experiment}/{folder.name}: {problem}" for problem in record.problems]
+            pending.append(_read(folder, listing, row, now, stale_after, quiet_before_ns, report))
             if len(pending) >= batch_size:
-                _write_batch(pending, experiment_ids, existing, now, report)
+                write_batch(pending, experiment_ids, existing, now, report)
                 pending = []
         if progress:
             progress(done, len(folders))
     if pending:
-        _write_batch(pending, experiment_ids, existing, now, report)
+        write_batch(pending, experiment_ids, existing, now, report)
+    stamps.store(restamp)
 
 
 def _mark_missing(pks: list[int], report: SyncReport) -> None:
@@ -348,19 +164,21 @@ def sync_trainings(
     progress: Callable[[int, int], object] | None = None,
     stale_after: dt.timedelta | None = None,
     batch_size: int = BATCH_SIZE,
+    full: bool = False,
 ) -> SyncReport:
     """Index every ``<experiment>/executions/<folder>/`` under ``root`` (default: GYMNOS_TRAININGS_ROOT).
 
     ``progress(done, total)`` is called after each folder. ``stale_after`` (a timedelta; default
     the ``GYMNOS_SYNC_STALE_MINUTES`` setting) is how long a folder without metrics.json may stay
-    unchanged before it counts as a crashed run. Returns a ``SyncReport``.
+    unchanged before it counts as a crashed run. ``full`` lists every folder, stamped or not (a folder
+    changed in place after its run ended: ``experiments.index.stamps``). Returns a ``SyncReport``.
     """
     root = _resolve_root(root)
     stale_after = _stale_after(stale_after)
     report = SyncReport(root)
     last_experiment = Experiment.objects.aggregate(last=Max("pk"))["last"] or 0
     for project_root, project_id in _project_roots(root, report):
-        _sync_project(project_root, project_id, report, progress, stale_after, batch_size)
+        _sync_project(project_root, project_id, report, progress, stale_after, batch_size, full)
     created = list(Experiment.objects.filter(pk__gt=last_experiment).values_list("pk", flat=True))
     for hook in NEW_EXPERIMENT_HOOKS if created else ():
         hook(created)
@@ -393,14 +211,14 @@ def _sync_project(
     progress: Callable[[int, int], object] | None,
     stale_after: dt.timedelta,
     batch_size: int,
+    full: bool,
 ) -> None:
     # Rows are read before the folders are listed: a row whose folder appears meanwhile is not "missing".
     existing = _snapshot({"experiment__project_id": project_id})
-    found, problems = find_folders(str(root))
-    folders = [dataclasses.replace(folder, project_id=project_id) for folder in found]
+    folders, problems = find_folders(str(root), project_id)
     report.problems += problems
     report.errors += len(problems)
-    _sync(str(root), folders, existing, report, progress, stale_after, batch_size)
+    _sync(str(root), folders, existing, report, progress, stale_after, batch_size, full)
     seen = {(folder.experiment, folder.name) for folder in folders}
     prefix = str(root).rstrip("/") + "/"
     gone = [
@@ -452,7 +270,7 @@ def sync_folders(
             "folder_name__in": {f.name for f in present},
         }
     )
-    _sync(str(root), present, existing, report, None, _stale_after(stale_after), BATCH_SIZE)
+    _sync(str(root), present, existing, report, None, _stale_after(stale_after), BATCH_SIZE, full=True)
     return report
 
 
@@ -484,5 +302,6 @@ def sync_folder(
         return report
     if path.is_symlink() and not inside(path, str(root)):
         folder = Folder(folder.experiment, folder.name, path, outside=os.path.realpath(path))
-    _sync(str(root), [folder], existing, report, None, stale_after, 1)
+    # Listed even where stamped: a worker calls this when its run ends, which may have written in place.
+    _sync(str(root), [folder], existing, report, None, stale_after, 1, full=True)
     return report

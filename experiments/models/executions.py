@@ -140,6 +140,12 @@ class Execution(models.Model):
     fingerprint = models.CharField(
         max_length=64, blank=True, help_text="Hash of the folder's file names, sizes and mtimes when last synced."
     )
+    folder_stamp = models.TextField(
+        blank=True,
+        default="",
+        help_text="A run that ended: its directories' inodes and times when last synced (sync stats them instead of "
+        "listing its files; experiments.index.stamps). Empty: listed every time.",
+    )
     synced_at = models.DateTimeField(null=True, blank=True, help_text="When sync last read the folder.")
     # Set for runs launched through the queue (the web form, the API, `up --enqueue`).
     epochs_total = models.PositiveIntegerField(

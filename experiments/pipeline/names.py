@@ -27,6 +27,8 @@ __all__ = [
 
 def control_character(text: str) -> str | None:
     """The first character of ``text`` that is not printable (a line break, a tab, NUL, ...), or None."""
+    if text.isprintable():  # the common case, in C (sync asks it of every folder name)
+        return None
     return next((character for character in text if not character.isprintable()), None)
 
 

@@ -1,4 +1,7 @@
-"""``python manage.py sync_trainings [--root DIR]``: index every execution folder under the root.
+"""``python manage.py sync_trainings [--root DIR] [--full]``: index every execution folder under the root.
+
+``--full`` lists every folder, even a finished run's whose directories are as sync last saw them (its stamp):
+the way to pick up a file changed in place, without a rename, after its run ended.
 
 Prints each problem found (on stderr), then a last line ``indexed N, unchanged M, errors K``.
 Exit code 0 even when folders have problems (they are recorded on their executions); 1 if
@@ -40,11 +43,16 @@ class Command(BaseCommand):
             "--root", default=None, help=f"the trainings root (default: {settings.GYMNOS_TRAININGS_ROOT})"
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="list every folder, even a finished run's that is stamped as unchanged (for files changed in place)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         progress = TqdmProgress(sys.stderr) if sys.stderr.isatty() and not options["no_progress"] else None
         try:
-            report = sync_trainings(options["root"], progress=progress)
+            report = sync_trainings(options["root"], progress=progress, full=options["full"])
         except FileNotFoundError as exc:
             raise CommandError(str(exc)) from exc
         finally:
