@@ -186,3 +186,17 @@ def test_a_run_resumed_and_ended_again_is_read_when_its_worker_indexes_it(root):
     assert sync_folder(folder).indexed == 1
     assert the_execution().folder_stamp == ""  # its log was just written: not stamped until it has been still
     assert sync_folder(folder).indexed == 0
+
+
+def test_a_run_resumed_by_hand_loses_its_stamp_so_sync_lists_it_while_it_trains_again(root, monkeypatch):
+    folder = finished_run(root)
+    sync_trainings(root)
+    execution = the_execution()
+    assert execution.folder_stamp != ""
+    Execution.objects.filter(pk=execution.pk).update(status=Status.FAILED)
+    assert Execution.objects.resume_by_hand(execution.pk, execution.attempts, "job-attempt-2")
+
+    assert the_execution().folder_stamp == ""
+    paths = listed(monkeypatch)
+    sync_trainings(root)
+    assert str(folder) in paths  # listed again, not stat'ed: a log only appended to is seen

@@ -203,6 +203,7 @@ class ExecutionTransitions(models.QuerySet[_Row]):
             worker="",
             heartbeat_at=None,
             finished_at=None,
+            folder_stamp="",  # it trains again: sync lists its files until it has ended and settled once more
             **changed,
         )
 
