@@ -5,6 +5,10 @@ sending any of it: a checkpoint download, a run's folder as a zip (``experiments
 file would sit whole in the web process's memory. :class:`AsyncStreaming` (first in ``MIDDLEWARE``, so it sees
 every response last) hands such content over one chunk at a time, each read in a worker thread. Under WSGI it
 does nothing.
+
+It also gives back, once a streamed response starts, the thread Django's ASGI handler keeps for the request's
+thread-sensitive calls (the sync middleware's, the session's user lookup). Idle while an event stream stays open
+for minutes, it would make one thread per open stream; :func:`release_request_thread` says how.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import SyncToAsync, iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase, StreamingHttpResponse
@@ -27,10 +31,34 @@ async def _pulled(content: Iterable[Any]) -> AsyncIterator[Any]:
         yield chunk
 
 
+def release_request_thread() -> None:
+    """Shut down the request's own thread for thread-sensitive calls, if it has one (an idle one, since the view
+    has returned and its response streams).
+
+    Django's ASGI handler runs each request in an ``asgiref`` ``ThreadSensitiveContext``, whose single-thread
+    executor is made at the request's first thread-sensitive call and shut down only when the request ends. A
+    later thread-sensitive call of the same request (``request_finished``, when the stream closes) makes a new
+    one, shut down at the request's end as before. The streams' own database steps use the shared pool
+    (``thread_sensitive=False``), not this thread.
+    """
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    if context is None:
+        return
+    executor = SyncToAsync.context_to_thread_executor.pop(context, None)
+    if executor is not None:
+        executor.shutdown(wait=False)
+
+
+async def _released(content: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    release_request_thread()
+    async for chunk in content:
+        yield chunk
+
+
 def _streamed(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
-    if isinstance(request, ASGIRequest) and isinstance(response, StreamingHttpResponse) and not response.is_async:
-        content: Any = response.streaming_content  # a sync iterator here (not is_async)
-        response.streaming_content = _pulled(content)
+    if isinstance(request, ASGIRequest) and isinstance(response, StreamingHttpResponse):
+        content: Any = response.streaming_content
+        response.streaming_content = _released(content if response.is_async else _pulled(content))
     return response
 
 

@@ -253,3 +253,25 @@ def test_under_asgi_a_download_is_streamed_not_gathered_whole(asgi_server, train
     assert response.content.startswith(b"PK")  # the whole folder as a zip
     gathered = [str(warning.message) for warning in recwarn if "must consume synchronous" in str(warning.message)]
     assert gathered == []  # Django gathers a sync stream whole under ASGI, and says so with this warning
+
+
+def test_open_streams_do_not_hold_a_thread_each(asgi_server, trained, owner):
+    """Each request's thread for Django's thread-sensitive calls is given back once its stream starts
+    (gymnos_web/streaming.py): a server holding many streams runs a few threads, not one per stream."""
+    execution = running(trained)
+    cookie = logged_in_cookies(asgi_server.url, owner, "pw-olivia-123")
+    url = f"{asgi_server.url}/executions/{execution.pk}/events?after=15"
+    first = Events(url, Cookie=cookie)
+    streams = [first]
+    try:
+        assert first.next()[0] == "status"  # the server's shared pool has its threads now
+        before = threading.active_count()
+        for _ in range(16):
+            stream = Events(url, Cookie=cookie)
+            streams.append(stream)
+            assert stream.next()[0] == "status"
+        grown = threading.active_count() - before
+        assert grown < 8, f"{grown} more threads with 16 more streams open"
+    finally:
+        for stream in streams:
+            stream.close()
