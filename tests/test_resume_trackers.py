@@ -1,6 +1,7 @@
 """A resumed run's trackers go on with the same run (#23): one MLflow run, one TensorBoard log, each epoch once."""
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -15,6 +16,8 @@ from experiments.pipeline.resume import STATE_FILE, STATE_FOLDER, Resume
 from tests.helpers import tiny
 
 pytestmark = [pytest.mark.training]
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Trains in a process of its own and SIGKILLs it at the end of its third epoch (after the state was kept at the
 # second: resume_every 2), as the out-of-memory killer would: nothing of the run gets to end anything.
@@ -60,8 +63,12 @@ def _mlflow_status(uri: str, experiment: str) -> list[Any]:
     return [] if found is None else client.search_runs([found.experiment_id])
 
 
-def test_a_run_killed_and_resumed_goes_on_with_the_same_mlflow_run_and_tensorboard_log_each_epoch_once(tmp_path):
+def test_a_run_killed_and_resumed_goes_on_with_the_same_mlflow_run_and_tensorboard_log_each_epoch_once(
+    tmp_path, monkeypatch
+):
     from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # MLflow's artifacts go to ./mlruns with a tracking URI given
 
     source = _config(tmp_path)
     uri = source["tracking"]["trackers"][1]["tracking_uri"]
@@ -71,6 +78,8 @@ def test_a_run_killed_and_resumed_goes_on_with_the_same_mlflow_run_and_tensorboa
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
     )
     assert killed.returncode == -9, killed.stderr[-2000:]
     (folder,) = [path for path in trainings.glob("*/executions/*") if path.is_dir()]
