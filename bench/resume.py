@@ -9,10 +9,14 @@ config and seed is launched again, uninterrupted, for the final metrics to compa
 of keeping the state (``KeptState``'s save: weights, optimizer, callbacks' and random state) against one epoch's fit
 for the Boston example's model, and the save alone for a model of about 100 MB of weights.
 
-    python -m bench.resume [--epochs 60] [--kill-at 30] [--kill horse|worker] [--pause 0]
+Then the share of the training time keeping the state takes: a 60-epoch Boston fit with resume_every "auto" (the
+default) and 1 against the same fit keeping none, in turns (``--cost-only``: that alone, no stack).
 
-Goals: at most one epoch trained again with the default resume_every (1); training goes on within 30 s of the kill
-when another worker is idle; keeping the state under 3% of the fit step for the Boston example.
+    python -m bench.resume [--epochs 60] [--kill-at 30] [--kill horse|worker] [--pause 0] [--cost-only]
+
+Goals: at most one epoch trained again with resume_every 1 (with "auto", at most about 33 saves' time of training
+when epochs are shorter than that); training goes on within 30 s of the kill when another worker is idle; keeping
+the state under 3% of the training time for the Boston example.
 """
 
 from __future__ import annotations
@@ -193,6 +197,74 @@ def keeping_cost(saves: int = 20) -> tuple[float, float, float, float]:
     return statistics.median(epochs), boston_save, big_save, size
 
 
+def training_share(epochs: int = 60, rounds: int = 6) -> dict[str, tuple[float, float, int, int]]:
+    """What keeping the state costs as a share of the training time: a Boston fit of ``epochs`` epochs with the
+    state kept as ``resume_every`` "auto" (the default) and 1, against the same fit keeping none, in turns
+    (``rounds`` each, medians). By setting: (median fit seconds, median share of its fit the saves themselves took,
+    states kept, the most epochs between two kept states: what a crash may train again). The second is the
+    steadier on a loaded machine: the difference of two fits' times moves by more than a few saves take."""
+    import keras
+    import numpy as np
+
+    from experiments.pipeline import datasets, load_config, network
+    from experiments.pipeline.kept_state import KeptState
+
+    specs = load_config(config(epochs, 0)).model
+    X, y = datasets.get_dataset("boston_housing").load(Path(tempfile.mkdtemp()))
+    fit = X[: int(0.6 * len(X))], y[: int(0.6 * len(y))]
+
+    class Counted(KeptState):
+        def _save(self) -> None:
+            started = time.perf_counter()
+            super()._save()
+            self.kept_at.append(self._current_epoch)
+            self.took += time.perf_counter() - started
+
+    def one(every: int | str) -> tuple[float, float, list[int]]:
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(0)
+        model = network.build_model(specs.input_shape, specs.network)
+        model.compile(optimizer=network.make_optimizer(specs.compilation.optimizer), loss="mse")
+        history = keras.callbacks.History()
+        keep = Counted(Path(tempfile.mkdtemp(prefix="gymnos-bench-share-")), history, every=every)
+        keep.kept_at, keep.took = [], 0.0
+        model.fit(np.zeros((32, 13)), np.zeros(32), epochs=1, verbose=0)  # traced before the clock starts
+        started = time.perf_counter()
+        model.fit(*fit, batch_size=32, epochs=epochs, verbose=0, callbacks=[history, keep])
+        took = time.perf_counter() - started
+        return took, keep.took / took, keep.kept_at
+
+    settings: dict[str, int | str] = {"none": epochs + 1, "auto": "auto", "1": 1}
+    kept: dict[str, list[int]] = {}
+    seconds: dict[str, list[float]] = {name: [] for name in settings}
+    shares: dict[str, list[float]] = {name: [] for name in settings}
+    names = list(settings)
+    for turn in range(rounds):  # each round in another order: what slows the later fits of a round falls on each
+        for name in names[turn % len(names) :] + names[: turn % len(names)]:
+            every = settings[name]
+            took, share, kept[name] = one(every)
+            seconds[name].append(took)
+            shares[name].append(share)
+    result = {}
+    for name in settings:
+        gaps = [b - a for a, b in zip([0, *kept[name]], [*kept[name], epochs], strict=True)]
+        result[name] = (statistics.median(seconds[name]), statistics.median(shares[name]), len(kept[name]), max(gaps))
+    return result
+
+
+def share_lines(epochs: int, share: dict[str, tuple[float, float, int, int]]) -> list[str]:
+    base = share["none"][0]
+    lines = [f"keeping the state, as a share of a {epochs}-epoch Boston fit (in this process, median of turns):"]
+    lines.append(f"  {'no state kept':<30} {base:7.2f} s")
+    for name, label in (("auto", 'resume_every "auto" (default)'), ("1", "resume_every 1")):
+        took, saves, count, gap = share[name]
+        lines.append(
+            f"  {label:<30} {took:7.2f} s  {100 * (took - base) / base:+6.1f}% of the time; the saves themselves "
+            f"{100 * saves:5.1f}% of it   goal <= 3%;  {count} states kept, at most {gap} epochs between two"
+        )
+    return lines
+
+
 def metric(run: dict[str, Any], name: str) -> float | None:
     if name.startswith("test_"):
         tests = run["test_metrics"]
@@ -208,7 +280,11 @@ def main() -> None:
     parser.add_argument("--kill-at", type=int, default=30)
     parser.add_argument("--kill", choices=["horse", "worker"], default="horse")
     parser.add_argument("--pause", type=float, default=0.0, help="seconds added to each epoch (tests.hooks.pause)")
+    parser.add_argument("--cost-only", action="store_true", help="only what keeping the state costs (no stack)")
     args = parser.parse_args()
+    if args.cost_only:
+        print("\n".join(share_lines(args.epochs, training_share(args.epochs))))
+        return
 
     stack = Stack(args.pause)
     try:
@@ -237,6 +313,7 @@ def main() -> None:
         f"= {100 * boston_save / fit_epoch:.1f}% of the fit step   goal < 3%",
         f"  a model of ~100 MB of weights: one save {big_save:.2f} s (a {big_mb:.0f} MB file with Adam's state)",
     ]
+    lines += share_lines(args.epochs, training_share(args.epochs))
     print("\n".join(lines))
 
 

@@ -24,6 +24,9 @@ def tiny(config=None, epochs=2, trackers=(), callbacks=()):
         {"type": "dense", "units": 1, "activation": "linear"},
     ]
     config["training"]["epochs"] = epochs
+    # A state kept every epoch, as the tests of resuming count on: the default, "auto", keeps one every few epochs
+    # when epochs are as short as these (tests/test_resume_trackers.py tests it).
+    config["training"]["resume_every"] = 1
     config["training"]["callbacks"] = list(callbacks)
     config["tracking"]["trackers"] = list(trackers)
     return config

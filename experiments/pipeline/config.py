@@ -150,8 +150,8 @@ def _steps_interval(value: int) -> int:
     return value
 
 
-def _resume_interval(value: int) -> int:
-    if value < 1:
+def _resume_interval(value: int | str) -> int | str:
+    if isinstance(value, int) and value < 1:
         raise invalid(
             f"must be a number of epochs N >= 1 (the state a run resumes from is kept every N epochs), got {value}; "
             "1 keeps it every epoch, so a resumed run trains at most one epoch again"
@@ -168,8 +168,9 @@ class Training(Section):
     callbacks: list[Callback] = []
     # Per-step metrics (steps.h5): a point per metric every N training steps; 0 logs none.
     log_every_steps: Annotated[int, AfterValidator(_steps_interval)] = 0
-    # Keep the state a run resumes from (``pipeline.resume``) every N epochs: at most N - 1 epochs trained again.
-    resume_every: Annotated[int, AfterValidator(_resume_interval)] = 1
+    # Keep the state a run resumes from (``pipeline.resume``) every N epochs (at most N epochs trained again), or
+    # "auto": every epoch unless that would cost more than 3% of the training time (kept_state.BUDGET).
+    resume_every: Annotated[int | Literal["auto"], AfterValidator(_resume_interval)] = "auto"
 
 
 class Tracking(Section):

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import random
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,12 @@ log = logging.getLogger("gymnosd.Trainer")
 # ReduceLROnPlateau's best value, the epochs waited since it and the cooldown left; the checkpoint's best; a
 # Gymnos LR scheduler's initial rate. Those a callback has are kept, numbers only.
 KEPT_ATTRIBUTES = ("best", "wait", "best_epoch", "cooldown_counter", "initial")
+
+# ``resume_every: "auto"``: the most of the training time keeping the state may take. A state is kept at an epoch's
+# end once the training since the last one took at least the last save's time divided by this: every epoch when an
+# epoch is long beside a save, every few when epochs are short (a crash then loses at most about 1/BUDGET saves'
+# time of training, or the one epoch it was in when that is more).
+BUDGET = 0.03
 
 
 def _number(value: Any) -> float | int | str | None:
@@ -171,7 +178,9 @@ class KeptState(keras.callbacks.BackupAndRestore):
     It must come after the run's ``History`` and the config's callbacks (``watched``) in the callback list: the
     state it keeps at an epoch's end has that epoch's logs, and it puts the callbacks' state back after their own
     ``on_train_begin`` reset it. ``kept``: the states read before fitting, newest first; the first that loads is
-    loaded on the fit's start (``attempt``: said in the log). ``every``: keep a state every N epochs.
+    loaded on the fit's start (``attempt``: said in the log). ``every``: keep a state every N epochs, or
+    ``"auto"``: at the end of the first epoch, then of each epoch that ends at least the last save's time / ``BUDGET``
+    after the last save ended. ``kept_epoch``: the epochs the newest state holds (the trackers get those only).
     """
 
     def __init__(
@@ -180,7 +189,7 @@ class KeptState(keras.callbacks.BackupAndRestore):
         history: keras.callbacks.History,
         kept: Sequence[Kept] = (),
         watched: Sequence[keras.callbacks.Callback] = (),
-        every: int = 1,
+        every: int | str = 1,
         attempt: int = 1,
     ) -> None:
         super().__init__(backup_dir=str(run_folder / STATE_FOLDER), save_freq="epoch", delete_checkpoint=True)
@@ -194,6 +203,9 @@ class KeptState(keras.callbacks.BackupAndRestore):
         self.loaded: Kept | None = None
         self.previous: str | None = None  # the weights file previous.json names, once there is one
         self.wrote = False  # whether this fit wrote state.json yet
+        self.kept_epoch = 0  # the epochs the newest state holds
+        self.save_seconds: float | None = None  # the last save's time ("auto")
+        self.saved_at = 0.0  # when it ended (time.perf_counter)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._load_model()
@@ -223,12 +235,27 @@ class KeptState(keras.callbacks.BackupAndRestore):
         restore_random_state(kept.random)
         self.model._initial_epoch = kept.epoch
         self._current_epoch = kept.epoch
+        self.kept_epoch = kept.epoch
         self.loaded = kept
         self.previous = kept.weights.name
 
+    def _due(self) -> bool:
+        if isinstance(self.every, int):
+            return self._current_epoch % self.every == 0
+        if self.save_seconds is None:
+            return True  # the first: its cost is measured
+        return time.perf_counter() - self.saved_at >= self.save_seconds / BUDGET
+
     def _save_model(self) -> None:
-        if self._current_epoch % self.every:
+        if not self._due():
             return
+        started = time.perf_counter()
+        self._save()
+        self.saved_at = time.perf_counter()
+        self.save_seconds = self.saved_at - started
+        self.kept_epoch = self._current_epoch
+
+    def _save(self) -> None:
         self.folder.mkdir(exist_ok=True)
         name = f"epoch-{self._current_epoch}.weights.h5"
         save_variables(self.model, self.folder / name)

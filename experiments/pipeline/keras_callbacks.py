@@ -20,6 +20,7 @@ from .schedules import Schedule
 from .steps import StepWriter
 
 if TYPE_CHECKING:
+    from .kept_state import KeptState
     from .trackers import TrackerSet
 
 log = logging.getLogger("gymnosd.Trainer")
@@ -136,14 +137,37 @@ class EpochProgressBar(keras.callbacks.Callback):
 
 
 class TrackerBridge(keras.callbacks.Callback):
-    """Feeds each epoch's logs to the trackers; a tracker that fails is dropped with a warning."""
+    """Feeds each epoch's logs to the trackers; a tracker that fails is dropped with a warning.
 
-    def __init__(self, trackers: TrackerSet) -> None:
+    With ``kept`` (the run's ``KeptState``, before this in the callbacks), an epoch is held back until a state
+    holding it is kept, and the rest at the fit's end: an epoch a crash makes the run train again was never given
+    to a tracker (MLflow cannot take a point back), so each epoch reaches the trackers once. ``resumed``: the run
+    goes on from its kept state; the trackers are told from which epoch at the fit's start.
+    """
+
+    def __init__(self, trackers: TrackerSet, kept: KeptState | None = None, resumed: bool = False) -> None:
         super().__init__()
         self.trackers = trackers
+        self.kept = kept
+        self.resumed = resumed
+        self.waiting: list[tuple[int, dict[str, float]]] = []
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.resumed:
+            self.trackers.resumed(self.kept.kept_epoch if self.kept is not None else 0)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.trackers.log_epoch(epoch + 1, logs or {})
+        values = {key: float(value) for key, value in (logs or {}).items() if _is_number(value)}
+        self.waiting.append((epoch + 1, values))
+        self._give(self.kept.kept_epoch if self.kept is not None else epoch + 1)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._give(None)
+
+    def _give(self, until: int | None) -> None:
+        while self.waiting and (until is None or self.waiting[0][0] <= until):
+            step, values = self.waiting.pop(0)
+            self.trackers.log_epoch(step, values)
 
 
 class StepLogger(keras.callbacks.Callback):

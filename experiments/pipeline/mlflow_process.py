@@ -6,8 +6,11 @@ the interpreter. Here they run beside it, on another core: the training process 
 JSON line per event to this process's stdin and reads one answer when the run ends.
 
 Protocol (stdin, one JSON object per line):
-    {"op": "start", "experiment": ..., "run_name": ..., "tags": {...}, "params": {...}, "artifact_location": ...}
-    {"op": "metrics", "metrics": {...}, "step": N, "timestamp": ms}   (timestamp optional: now)
+    {"op": "start", "experiment": ..., "run_name": ..., "tags": {...}, "params": {...}, "artifact_location": ...,
+     "record": path, "reopen": run id}  (optional: the run's id is written to ``record``; ``reopen``: that run
+                                       goes on, back to RUNNING, if it is still there; else a new run is made)
+    {"op": "metrics", "metrics": {...}, "step": N, "timestamp": ms, "system": bool}   (timestamp optional: now;
+                                       system: a system sample, its step counted on after a reopened run's last)
     {"op": "steps", "points": [[key, value, step], ...]}              (per-step metrics, batched)
     {"op": "artifacts", "paths": [...]}
     {"op": "end", "status": "FINISHED" | "FAILED" | "KILLED"}
@@ -84,6 +87,49 @@ class MLflowProcess:
         )
 
 
+def _reopened(client: Any, event: dict[str, Any]) -> tuple[str, str, int] | None:
+    """The run ``event["reopen"]`` names (its id), back to RUNNING, for a resumed run (``(experiment id, run id,
+    the last system sample's step)``); None when there is none to go on with (deleted, another store's)."""
+    if not event.get("reopen"):
+        return None
+    try:
+        run = client.get_run(str(event["reopen"]))
+    except Exception:  # noqa: BLE001 - no run to go on with: a new one is made
+        traceback.print_exc()
+        return None
+    if run.info.lifecycle_stage != "active":
+        return None
+    client.update_run(run.info.run_id, status="RUNNING")
+    system = [key for key in run.data.metrics if key.startswith("system/")]
+    last = max((metric.step for key in system for metric in client.get_metric_history(run.info.run_id, key)), default=0)
+    return run.info.experiment_id, run.info.run_id, last
+
+
+def _write_record(event: dict[str, Any], experiment_id: str, run_id: str) -> None:
+    """The run's id in ``event["record"]``, if its folder is still there (the training made it before it started
+    this run; a run that trained to its end removed it, and no longer needs the record)."""
+    from . import fileops
+
+    if not event.get("record"):
+        return
+    path = Path(event["record"])
+    data = json.dumps({"run_id": run_id, "experiment_id": experiment_id}).encode()
+    try:
+        fileops.write(path.parent, path.name, data)
+    except OSError:  # the run is recorded all the same; only a resume of it makes a new MLflow run
+        traceback.print_exc()
+
+
+def _opened(client: Any, event: dict[str, Any]) -> tuple[str, str, int]:
+    """The "start" event: the run reopened (``reopen``) or a new one, recorded. ``(experiment id, run id, the
+    system samples' step to count on from)``."""
+    opened = _reopened(client, event)
+    if opened is None:
+        opened = (*_start(client, event), 0)
+    _write_record(event, opened[0], opened[1])
+    return opened
+
+
 def _start(client: Any, event: dict[str, Any]) -> tuple[str, str]:
     """The "start" event: the experiment (made if new), the run, its params and tags. ``(experiment id, run id)``."""
     from mlflow.entities import Param, RunTag
@@ -102,13 +148,14 @@ def _start(client: Any, event: dict[str, Any]) -> tuple[str, str]:
     return experiment_id, run_id
 
 
-def _record(client: Any, event: dict[str, Any], run_id: str | None) -> None:
+def _record(client: Any, event: dict[str, Any], run_id: str | None, system_offset: int = 0) -> None:
     """A "metrics", "steps" or "artifacts" event, into the run started before it."""
     from mlflow.entities import Metric
 
     if event["op"] == "metrics":
         now = int(event.get("timestamp") or time.time() * 1000)
-        metrics = [Metric(key, float(value), now, event["step"]) for key, value in event["metrics"].items()]
+        step = event["step"] + (system_offset if event.get("system") else 0)
+        metrics = [Metric(key, float(value), now, step) for key, value in event["metrics"].items()]
         assert run_id is not None, "metrics before start"
         client.log_batch(run_id, metrics=metrics)
     elif event["op"] == "steps":  # [[key, value, step], ...]: per-step points, any number
@@ -127,6 +174,7 @@ def _serve(uri: str, events: Iterable[str], answer: IO[str]) -> None:
     """The MLflow side: connect, then apply each event; always answer once."""
     run_id: str | None = None
     experiment_id: str | None = None
+    system_offset = 0  # a reopened run's last system sample step
     error: str | None = None
     status = "KILLED"  # if the training process vanishes without saying "end"
     # Import now (the slow part, while the trainer starts up), but touch the store only once the
@@ -152,9 +200,9 @@ def _serve(uri: str, events: Iterable[str], answer: IO[str]) -> None:
                 continue
         try:
             if event["op"] == "start":
-                experiment_id, run_id = _start(client, event)
+                experiment_id, run_id, system_offset = _opened(client, event)
             else:
-                _record(client, event, run_id)
+                _record(client, event, run_id, system_offset)
         except Exception as exc:  # noqa: BLE001 - reported in the answer
             error = f"{type(exc).__name__}: {exc}"
             traceback.print_exc()

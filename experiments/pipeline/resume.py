@@ -1,13 +1,14 @@
 """A run's kept state: what a run whose process died (or that was cancelled or failed) needs to go on from the
 epoch it reached.
 
-While a run trains, at the end of every ``training.resume_every`` epochs (default 1), its folder keeps
-``.resume/`` (``STATE_FOLDER``)::
+While a run trains, at the end of every ``training.resume_every`` epochs (default ``"auto"``: every epoch unless
+that costs over 3% of the training time, ``kept_state.BUDGET``), its folder keeps ``.resume/`` (``STATE_FOLDER``)::
 
     .resume/epoch-4.weights.h5   every variable of the model and its optimizer (its learning rate too) after 4 epochs
     .resume/state.json           {"epoch": 4, "weights": "epoch-4.weights.h5", "history": {"loss": [...], ...},
                                   "callbacks": {...}, "random": {...}}
     .resume/previous.json        the state kept before it (epoch 3), naming epoch-3.weights.h5, kept beside it
+    .resume/mlflow.json          the run's MLflow run, which a resumed run goes on with (``trackers``)
 
 The weights file is the engine's own HDF5 layout (``kept_state.save_variables``: one dataset per variable, by
 place), not Keras' ``save_weights``, which took about twice as long each epoch. Each save writes it whole first,

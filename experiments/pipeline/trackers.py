@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Field, model_validator
 
+from . import tracker_resume
 from .errors import invalid
 from .mlflow_process import MLflowProcess
+from .resume import STATE_FOLDER
 from .schema import Component, UnionKind
 from .system_metrics import mlflow_metrics
 
@@ -83,8 +85,10 @@ class RunInfo:
         config: dict[str, Any],
         params: dict[str, Any],
         tags: list[str],
+        resumed: bool = False,
     ) -> None:
         self.execution_dir = Path(execution_dir)
+        self.resumed = resumed  # a run going on in its own folder (``resume``): its trackers go on with their run
         self.name = self.execution_dir.name
         self.experiment_name = experiment_name
         self.trainings_root = Path(trainings_root)
@@ -98,6 +102,10 @@ class Tracker:
 
     def start(self, run: RunInfo) -> None:
         """Open the run; called before the first epoch."""
+
+    def resumed(self, epoch: int) -> None:
+        """A resumed run goes on after ``epoch`` epochs (those its kept state holds): forget what was recorded after
+        them, before the first epoch trained again is recorded. Called at the fit's start, after ``start``."""
 
     def log_epoch(self, step: int, logs: dict[str, float]) -> None:
         """Record one epoch's train and ``val_`` metrics at ``step`` (1-based)."""
@@ -153,14 +161,23 @@ class TensorBoardTracker(Tracker):
 
     def start(self, run: RunInfo) -> None:
         self.root = run.execution_dir / self.folder
-        self.writers: dict[str, Any] = {
-            part: self._tf.summary.create_file_writer(str(self.root / part)) for part in ("train", "validation", "test")
-        }
+        self.writers: dict[str, Any] = {}  # made at their first point: a resumed run's files are rewritten first
+        if run.resumed:  # its system samples go on counting from the last one written
+            self._system_steps = tracker_resume.last_step(self.root / "system")
+
+    def resumed(self, epoch: int) -> None:
+        for part in ("train", "validation", "test"):
+            dropped = tracker_resume.keep_until(self.root / part, epoch)
+            if dropped:
+                log.info(f"TensorBoard: {dropped} {part} points after epoch {epoch} dropped (they are trained again)")
 
     def _write(self, part: str, metrics: dict[str, float], step: int) -> None:
+        if part not in self.writers:
+            self.writers[part] = self._tf.summary.create_file_writer(str(self.root / part))
         with self.writers[part].as_default(step=step):
             for key, value in metrics.items():
                 self._tf.summary.scalar(key, float(value))
+        self.writers[part].flush()  # on disk before the next epoch: a kill loses no epoch it was given
 
     def log_epoch(self, step: int, logs: dict[str, float]) -> None:
         self._write("train", {k: v for k, v in logs.items() if not k.startswith("val_")}, step)
@@ -241,6 +258,11 @@ class MLflowTracker(Tracker):
         self.uri = self.spec.resolve_uri(run.trainings_root)
         self._location = {"tracking_uri": self.uri}
         self.process = _mlflow_process(self.uri)
+        # Where the MLflow process writes the run's id (in the kept state's folder, made now: the process may get
+        # there after the training ended and removed it), and the run a resumed run reopens.
+        record = run.execution_dir / STATE_FOLDER / RUN_RECORD
+        reopen = _recorded_run(record) if run.resumed else None
+        record.parent.mkdir(exist_ok=True)
         default_store = not self.spec.tracking_uri and not os.environ.get("MLFLOW_TRACKING_URI")
         params = run.params  # the config's canonical params (TrainingConfig.params), tracking.params.* among them
         self.process.send(
@@ -251,6 +273,8 @@ class MLflowTracker(Tracker):
             run_tags={"gymnos.tags": ",".join(run.tags)},
             params={_mlflow_name(key): _jsonable(value) for key, value in params.items()},
             artifact_location=(run.trainings_root.resolve() / "mlartifacts").as_uri() if default_store else None,
+            record=str(record),
+            reopen=reopen,
         )
         self._system_open = True
 
@@ -270,7 +294,11 @@ class MLflowTracker(Tracker):
                 return
             self._system_steps += 1
             self.process.send(
-                "metrics", metrics=mlflow_metrics(sample), step=self._system_steps, timestamp=int(time.time() * 1000)
+                "metrics",
+                metrics=mlflow_metrics(sample),
+                step=self._system_steps,
+                timestamp=int(time.time() * 1000),
+                system=True,  # a reopened run's steps go on after its last sample's (the MLflow process adds it)
             )
 
     def log_steps(self, points: Points) -> None:
@@ -290,6 +318,21 @@ class MLflowTracker(Tracker):
 
     def location(self) -> dict[str, Any]:
         return self._location
+
+
+RUN_RECORD = "mlflow.json"  # in the run's .resume/: {"run_id": ..., "experiment_id": ...}
+
+
+def _recorded_run(record: Path) -> str | None:
+    """The MLflow run id ``record`` names; None if it names none."""
+    from .jsonlimits import loads
+
+    try:
+        with open(record, "rb") as handle:
+            run_id = loads(handle.read(4097), max_bytes=4096, what=str(record)).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return run_id if isinstance(run_id, str) and run_id.isalnum() else None
 
 
 class StepSender:
@@ -449,6 +492,9 @@ class TrackerSet:
 
     def start(self, run: RunInfo) -> None:
         self._call("start", run)
+
+    def resumed(self, epoch: int) -> None:
+        self._call("resumed", epoch)
 
     def log_epoch(self, step: int, logs: dict[str, float]) -> None:
         self._call("log_epoch", step, logs)

@@ -156,6 +156,7 @@ class Trainer:
                 config.source,
                 config.params,
                 config.experiment.tags,
+                resumed=self.resume is not None,
             )
         )
 
@@ -305,7 +306,7 @@ class Trainer:
         # After the History: the state kept at an epoch's end holds that epoch's logs; after the config's callbacks:
         # their state is put back after their own on_train_begin reset it.
         kept = KeptState(self.path, self.history, self._kept_states(), callbacks, training.resume_every, attempt)
-        callbacks += [self.history, kept, TrackerBridge(self.trackers)]
+        callbacks += [self.history, kept, TrackerBridge(self.trackers, kept, resumed=self.resume is not None)]
         callbacks += self.extra_callbacks
         if training.log_every_steps:
             self.step_writer = StepWriter(self.path / STEPS_FILE, on_flush=self.trackers.log_steps)

@@ -1,0 +1,170 @@
+"""A resumed run's trackers go on with the same run (#23): one MLflow run, one TensorBoard log, each epoch once."""
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from experiments.pipeline import load_config, run_experiment
+from experiments.pipeline.resume import STATE_FILE, STATE_FOLDER, Resume
+from tests.helpers import tiny
+
+pytestmark = [pytest.mark.training]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Trains in a process of its own and SIGKILLs it at the end of its third epoch (after the state was kept at the
+# second: resume_every 2), as the out-of-memory killer would: nothing of the run gets to end anything.
+KILLED_AT_THIRD_EPOCH = """
+import json, os, signal, sys
+import keras
+from experiments.pipeline import load_config, run_experiment
+
+class KillAt(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+config = load_config(json.loads(sys.argv[1]))
+run_experiment(config, sys.argv[2], sys.argv[3], callbacks=[KillAt()])
+"""
+
+
+def _config(tmp_path: Path) -> dict[str, Any]:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    config = tiny(epochs=6, trackers=[{"type": "tensorboard"}, {"type": "mlflow", "tracking_uri": uri}])
+    config["training"]["resume_every"] = 2
+    return config
+
+
+def _tensorboard_points(folder: Path) -> Counter[tuple[str, int]]:
+    """Every scalar point in ``folder``'s event files, read raw (no reader's purging): (tag, step) -> times."""
+    from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+
+    points: Counter[tuple[str, int]] = Counter()
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        for event in LegacyEventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                points[(value.tag, event.step)] += 1
+    return points
+
+
+def _mlflow_status(uri: str, experiment: str) -> list[Any]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    return [] if found is None else client.search_runs([found.experiment_id])
+
+
+def test_a_run_killed_and_resumed_goes_on_with_the_same_mlflow_run_and_tensorboard_log_each_epoch_once(
+    tmp_path, monkeypatch
+):
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # MLflow's artifacts go to ./mlruns with a tracking URI given
+
+    source = _config(tmp_path)
+    uri = source["tracking"]["trackers"][1]["tracking_uri"]
+    trainings, cache = tmp_path / "trainings", tmp_path / "cache"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AT_THIRD_EPOCH, json.dumps(source), str(trainings), str(cache)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    (folder,) = [path for path in trainings.glob("*/executions/*") if path.is_dir()]
+    assert json.loads((folder / STATE_FOLDER / STATE_FILE).read_text())["epoch"] == 2
+    experiment = source["experiment"]["name"]
+    # The killed run's MLflow client, orphaned, writes what it was sent and marks its run killed once its pipe
+    # closes: waited for (it is the only one with this test's store in its command line).
+    for process in psutil.process_iter(["cmdline"]):
+        if uri in (process.info["cmdline"] or []):
+            process.wait(timeout=120)
+    (first,) = _mlflow_status(uri, experiment)
+    assert first.info.status == "KILLED"
+    client = MlflowClient(uri)
+    # The third epoch was trained but not kept: it was held back from the trackers, as it is trained again.
+    assert [metric.step for metric in client.get_metric_history(first.info.run_id, "loss")] == [1, 2]
+
+    again = run_experiment(load_config(source), trainings, cache, resume=Resume(folder, attempt=2))
+    assert again.succeeded, again.error
+    assert "resumed at epoch 2 (attempt 2)" in (folder / "execution.log").read_text()
+
+    (run,) = _mlflow_status(uri, experiment)  # the same run, not a second one
+    assert run.info.run_id == first.info.run_id
+    assert run.info.status == "FINISHED"
+    metrics = json.loads((folder / "metrics.json").read_text())["metrics"]
+    for name in ("loss", "val_loss"):
+        history = client.get_metric_history(run.info.run_id, name)
+        assert sorted(metric.step for metric in history) == [1, 2, 3, 4, 5, 6]
+        by_step = {metric.step: metric.value for metric in history}
+        assert [by_step[step] for step in range(1, 7)] == pytest.approx(metrics[name])
+    assert json.loads((folder / "trackers.json").read_text())["mlflow"]["run_id"] == run.info.run_id
+
+    for part, tag in (("train", "loss"), ("validation", "loss")):
+        points = _tensorboard_points(folder / "tensorboard" / part)
+        assert {step: count for (name, step), count in points.items() if name == tag} == {s: 1 for s in range(1, 7)}
+
+
+def test_a_run_resumed_from_an_older_state_drops_the_tensorboard_points_trained_again(tmp_path):
+    """A damaged newest state: the run goes on from the one before it, and the epoch after that one, logged before
+    the crash, is in TensorBoard once: as trained again."""
+    from tests.test_resume import DiesAt
+
+    source = tiny(epochs=5, trackers=[{"type": "tensorboard"}])
+    source["training"]["resume_every"] = 1
+    config = load_config(source)
+    first = run_experiment(config, tmp_path / "trainings", tmp_path / "cache", callbacks=[DiesAt(2)])
+    assert first.path is not None
+    folder = first.path
+    before = _tensorboard_points(folder / "tensorboard" / "train")
+    assert sorted(step for name, step in before if name == "loss") == [1, 2, 3]
+    (folder / STATE_FOLDER / STATE_FILE).write_text("not json")  # back to previous.json: epoch 2
+
+    again = run_experiment(config, tmp_path / "trainings", tmp_path / "cache", resume=Resume(folder, attempt=2))
+    assert again.succeeded, again.error
+    assert "resumed at epoch 2 (attempt 2)" in (folder / "execution.log").read_text()
+    points = _tensorboard_points(folder / "tensorboard" / "train")
+    assert {step: count for (name, step), count in points.items() if name == "loss"} == {s: 1 for s in range(1, 6)}
+
+
+def test_resume_every_auto_keeps_the_first_epoch_then_once_the_training_since_outweighs_a_save(tmp_path):
+    """The default: a state kept at the first epoch's end (what a save costs is measured there), then at the end of
+    the first epoch that ends 1/BUDGET saves' time after the last save, so keeping costs at most BUDGET of it."""
+    import time as clock
+
+    import keras
+
+    from experiments.pipeline.kept_state import BUDGET, KeptState
+
+    assert load_config(tiny() | {"training": {}}).training.resume_every == "auto"
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    history = keras.callbacks.History()
+    history.history = {"loss": []}
+    keep = KeptState(tmp_path, history, every="auto")
+    keep.set_model(model)
+    keep.set_params({"epochs": 100})
+
+    def epoch_end(epoch: int) -> int:
+        history.history["loss"].append(1.0)
+        keep.on_epoch_end(epoch - 1)
+        return keep.kept_epoch
+
+    assert epoch_end(1) == 1  # the first
+    keep.save_seconds = 1.0  # a save as slow as a second: the next one is due 1/BUDGET seconds after it ended
+    keep.saved_at = clock.perf_counter()
+    assert epoch_end(2) == 1
+    keep.saved_at = clock.perf_counter() - 1.0 / BUDGET
+    assert epoch_end(3) == 3
+    assert json.loads((tmp_path / STATE_FOLDER / STATE_FILE).read_text())["epoch"] == 3
