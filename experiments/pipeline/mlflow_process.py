@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from . import fileops
 from .gcpause import paused_collector
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -108,8 +109,6 @@ def _reopened(client: Any, event: dict[str, Any]) -> tuple[str, str, int] | None
 def _write_record(event: dict[str, Any], experiment_id: str, run_id: str) -> None:
     """The run's id in ``event["record"]``, if its folder is still there (the training made it before it started
     this run; a run that trained to its end removed it, and no longer needs the record)."""
-    from . import fileops
-
     if not event.get("record"):
         return
     path = Path(event["record"])

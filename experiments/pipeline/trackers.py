@@ -23,6 +23,7 @@ from pydantic import Field, model_validator
 
 from . import tracker_resume
 from .errors import invalid
+from .jsonlimits import loads
 from .mlflow_process import MLflowProcess
 from .resume import STATE_FOLDER
 from .schema import Component, UnionKind
@@ -325,8 +326,6 @@ RUN_RECORD = "mlflow.json"  # in the run's .resume/: {"run_id": ..., "experiment
 
 def _recorded_run(record: Path) -> str | None:
     """The MLflow run id ``record`` names; None if it names none."""
-    from .jsonlimits import loads
-
     try:
         with open(record, "rb") as handle:
             run_id = loads(handle.read(4097), max_bytes=4096, what=str(record)).get("run_id")
