@@ -18,6 +18,13 @@ not open or were cut, the web processes' memory and threads before and with the 
 the delay from each epoch's end (its log line) to its event at each client, p50/p95 (``bench.live``'s measure).
 
     python -m bench.load --streams 200 [--seconds 60] [--pause 1.0]
+
+``--beside N`` adds N such stream clients to the teammates' case (in a child process: asyncio there, locust's
+gevent here), on one of the two training runs, open before the teammates start and held until they stop: the
+pages' figures and goal as above, the web processes' memory and threads before and with the streams open, and
+the clients that could not open or were cut (goal: none).
+
+    python -m bench.load --beside 200
 """
 
 from __future__ import annotations
@@ -415,10 +422,18 @@ def main() -> None:
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--streams", type=int, default=0, help="the streams' case: this many stream clients")
     parser.add_argument("--pause", type=float, default=1.0, help="the streams' case: seconds an epoch lasts")
+    parser.add_argument(
+        "--beside", type=int, default=0, help="the teammates' case: this many clients also hold a training run's stream"
+    )
     parser.add_argument("--fill", action="store_true", help=argparse.SUPPRESS)  # the child's part
+    parser.add_argument("--hold", default="", help=argparse.SUPPRESS)  # --beside's child: the stream's URL
+    parser.add_argument("--token", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fill:
         fill(args)
+        return
+    if args.hold:
+        hold(args)
         return
     if args.streams:
         streams_case(args)
@@ -437,14 +452,73 @@ def main() -> None:
     database_url = args.database_url.rsplit("/", 1)[0] + "/" + shared["database"]
 
     up, host, _ = start_stack(database_url)
+    holder = None
     try:
         training = wait_until_training(host, shared["token"])
+        if args.beside:
+            holder = hold_beside(args, up, host, shared["token"], training[0])
         print(f"runs {training} training; {args.users} teammates start", file=sys.stderr, flush=True)
         met = measure(args, host, shared, training)
+        if holder is not None:
+            met = report_beside(args, holder) and met
     finally:
+        if holder is not None and holder.poll() is None:
+            holder.kill()
         up.send_signal(signal.SIGINT)
         up.wait(120)
     sys.exit(0 if met else 1)
+
+
+# --- streams beside the teammates (``--beside N``) ---------------------------------------------------
+
+
+def hold_beside(args: argparse.Namespace, up: subprocess.Popen[bytes], host: str, token: str, pk: int) -> Any:
+    """A child holding ``args.beside`` streams of run ``pk`` (asyncio there, gevent here) for the teammates'
+    minute; returns it once every stream has opened, having printed the web processes' memory and threads."""
+    before = _web_processes(up)
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "bench.load", "--hold", f"{host}/api/executions/{pk}/events", "--token", token,
+         "--streams", str(args.beside), "--seconds", str(args.seconds + 15)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None
+    line = holder.stdout.readline()  # "opened": every stream connected or failed
+    if not line.startswith("opened"):
+        raise SystemExit(f"the stream clients did not start: {line!r}")
+    time.sleep(2)
+    during = _web_processes(up)
+    per_stream = (during[0] - before[0]) / args.beside / 1024
+    print(
+        f"{args.beside} streams of run {pk} open beside the teammates: web processes' memory "
+        f"{before[0] / 2**20:.0f} MB before, {during[0] / 2**20:.0f} MB with them ({per_stream:.0f} KB a stream); "
+        f"threads {before[1]} before, {during[1]} with them"
+    )
+    return holder
+
+
+def report_beside(args: argparse.Namespace, holder: Any) -> bool:
+    """The stream clients' end of it: how many could not open or were cut, and the events they received."""
+    out, _ = holder.communicate(timeout=120)
+    summary = json.loads(out.strip().splitlines()[-1])
+    print(
+        f"streams beside: {summary['clients']} clients, {summary['failures']} could not open or were cut"
+        + (f" (first: {summary['first_failure']})" if summary["failures"] else "")
+        + f", {summary['epochs']} epoch events received"
+    )
+    return summary["failures"] == 0
+
+
+def hold(args: argparse.Namespace) -> None:
+    """The child of ``--beside``: prints "opened" once the streams are open, then a JSON summary at the end."""
+    import asyncio
+
+    def opened() -> None:
+        print("opened", flush=True)
+
+    arrivals, failures = asyncio.run(_hold_streams(args.hold, args.token, args.streams, args.seconds, opened))
+    epochs = sum(1 for client in arrivals for key in client if key != "connected")
+    first = failures[0] if failures else ""
+    print(json.dumps({"clients": args.streams, "failures": len(failures), "first_failure": first, "epochs": epochs}))
 
 
 if __name__ == "__main__":

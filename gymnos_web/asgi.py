@@ -11,10 +11,12 @@ import sys
 from django.core.asgi import get_asgi_application
 
 from gymnos_web import localstate
+from gymnos_web.streaming import per_request_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gymnos_web.settings")
 localstate.prepare()  # var/ and its secret key, before the settings read them: every worker then shares one key
 application = get_asgi_application()
+per_request_connections()
 
 # The fork server that checks launched configs imports TensorFlow (seconds). A web process finishes
 # booting (and so takes its first request) only once it is ready: no launch ever waits for it.

@@ -17,7 +17,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from asgiref.sync import SyncToAsync, iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase, StreamingHttpResponse
 
@@ -39,14 +41,19 @@ def release_request_thread() -> None:
     executor is made at the request's first thread-sensitive call and shut down only when the request ends. A
     later thread-sensitive call of the same request (``request_finished``, when the stream closes) makes a new
     one, shut down at the request's end as before. The streams' own database steps use the shared pool
-    (``thread_sensitive=False``), not this thread.
+    (``thread_sensitive=False``), not this thread, and close their connections after each step.
+
+    The thread's database connection (opened by the session's user lookup) is closed first, in that thread: an
+    idle thread per stream held one connection per stream, and ``bench/load.py --beside 200`` on PostgreSQL
+    answered "too many clients" to every page.
     """
     context = SyncToAsync.thread_sensitive_context.get(None)
     if context is None:
         return
     executor = SyncToAsync.context_to_thread_executor.pop(context, None)
     if executor is not None:
-        executor.shutdown(wait=False)
+        executor.submit(connections.close_all)  # its database connection goes with it: one a stream would exhaust
+        executor.shutdown(wait=False)  # PostgreSQL's max_connections (100) at a hundred open pages
 
 
 async def _released(content: AsyncIterator[Any]) -> AsyncIterator[Any]:
@@ -81,3 +88,13 @@ class AsyncStreaming:
 
     async def _async_call(self, request: HttpRequest) -> HttpResponseBase:
         return _streamed(request, await self.get_response(request))
+
+
+def per_request_connections() -> None:
+    """Under ASGI, a request's database connection is closed when the request ends (``CONN_MAX_AGE`` 0), as
+    Django's documentation asks of ASGI servers: each request runs in a thread of its own there (its
+    ``ThreadSensitiveContext``), so a connection kept "for a minute" stayed with a thread that had ended, until
+    the garbage collector found it. ``bench/load.py --beside 200`` on PostgreSQL had every page answer "too many
+    clients" within seconds. The workers and loops, which reuse their threads, keep their connections."""
+    for alias in settings.DATABASES.values():
+        alias["CONN_MAX_AGE"] = 0

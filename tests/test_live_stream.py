@@ -6,6 +6,7 @@ read by a client of the stream as a browser's EventSource would read them.
 
 import json
 import threading
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -275,3 +276,63 @@ def test_open_streams_do_not_hold_a_thread_each(asgi_server, trained, owner):
     finally:
         for stream in streams:
             stream.close()
+
+
+def test_open_streams_do_not_hold_a_database_connection_each(asgi_server, trained, owner):
+    """The request's thread given back when its stream starts closes its connection first: on PostgreSQL a hundred
+    open pages held a hundred connections, and every other page then answered "too many clients"."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("counts PostgreSQL's connections (the PostgreSQL pass runs it)")
+
+    def connections_open():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            return cursor.fetchone()[0]
+
+    execution = running(trained)
+    cookie = logged_in_cookies(asgi_server.url, owner, "pw-olivia-123")
+    url = f"{asgi_server.url}/executions/{execution.pk}/events?after=15"
+    streams = [Events(url, Cookie=cookie)]
+    try:
+        assert streams[0].next()[0] == "status"
+        before = connections_open()
+        for _ in range(16):
+            streams.append(Events(url, Cookie=cookie))
+            assert streams[-1].next()[0] == "status"
+        time.sleep(1)  # the given-back threads close their connections as they exit
+        grown = connections_open() - before
+        assert grown < 8, f"{grown} more database connections with 16 more streams open"
+    finally:
+        for stream in streams:
+            stream.close()
+
+
+def test_pages_served_under_asgi_do_not_keep_a_connection_per_request(asgi_server, trained, owner, settings):
+    """Under ASGI each request runs in a thread of its own, so ``manage.py up``'s application closes a request's
+    connection when it ends (``gymnos_web.streaming.per_request_connections``, called by ``gymnos_web.asgi``): kept
+    for a minute, each one stayed with its ended thread, and a busy minute exhausted PostgreSQL's connections."""
+    from django.db import connection
+
+    from gymnos_web.streaming import per_request_connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("counts PostgreSQL's connections (the PostgreSQL pass runs it)")
+    kept = {alias: values["CONN_MAX_AGE"] for alias, values in settings.DATABASES.items()}
+    per_request_connections()
+    try:
+        with connection.cursor() as cursor:
+            count = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            cursor.execute(count)
+            before = cursor.fetchone()[0]
+            session = requests.Session()
+            session.headers["Cookie"] = logged_in_cookies(asgi_server.url, owner, "pw-olivia-123")
+            for _ in range(20):
+                assert session.get(f"{asgi_server.url}/executions/{trained.pk}/data.json", timeout=30).ok
+            cursor.execute(count)
+            grown = cursor.fetchone()[0] - before
+        assert grown < 5, f"{grown} more database connections after 20 requests"
+    finally:
+        for alias, age in kept.items():
+            settings.DATABASES[alias]["CONN_MAX_AGE"] = age
