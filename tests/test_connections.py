@@ -105,8 +105,10 @@ def get(url, token):
 def test_requests_after_the_connections_were_killed_answer_and_the_supervisor_reaps_again(up, capsys):
     token = token_for(User.objects.create_user("ada", password="pw-ada-123"), capsys)
     process, base = up("--workers", "0")
-    assert [get(f"{base}/api/executions", token) for _ in range(8)] == [200] * 8  # connections opened and kept
-    assert kill_connections() >= 2  # the web server's and the supervisor's, at least
+    assert [get(f"{base}/api/executions", token) for _ in range(8)] == [200] * 8
+    # The supervisor's kept connection at least (under ASGI the web processes close theirs as each request ends:
+    # gymnos_web.streaming.per_request_connections; a request's may still be open as it is killed).
+    assert kill_connections() >= 1
     assert [get(f"{base}/api/executions", token) for _ in range(40)] == [200] * 40  # 8 of 40 were 500s
     # The supervisor's loop, on a new connection: it fails a run whose worker went silent (its only reaper here).
     stale = Execution.objects.create(
