@@ -10,7 +10,13 @@ def pause(epoch, logs):
 
 
 def linger(logs):
-    """Make the end of training last a while (after its last epoch), so a test can stop ``up`` right then."""
+    """Make the end of training last a while (after its last epoch), so a test can stop ``up`` right then.
+
+    With GYMNOS_TEST_LINGER_MARK set, the file it names is made first: the sign a test waits for, instead of the
+    database's row (whose last epoch can be written late on a loaded machine)."""
+    mark = os.environ.get("GYMNOS_TEST_LINGER_MARK")
+    if mark:
+        open(mark, "w").close()
     time.sleep(float(os.environ.get("GYMNOS_TEST_END_PAUSE", "1.5")))
 
 

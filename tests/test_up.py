@@ -216,14 +216,17 @@ def test_up_serves_from_two_web_processes_so_one_that_is_stuck_stalls_no_other_r
 def test_ctrl_c_stops_a_training_run_within_ten_seconds_and_a_finished_run_stays_succeeded(up, tmp_path):
     ending = tiny(epochs=2, callbacks=[{"type": "lambda_callback", "on_train_end": "tests.hooks.linger"}])
     slow = tiny(epochs=60, callbacks=[{"type": "lambda_callback", "on_epoch_end": "tests.hooks.pause"}])
-    process, _ = up(ending, slow, extra_env={"GYMNOS_TEST_EPOCH_PAUSE": "0.5", "GYMNOS_TEST_END_PAUSE": "1.5"})
+    mark = tmp_path / "lingering"
+    pauses = {"GYMNOS_TEST_EPOCH_PAUSE": "0.5", "GYMNOS_TEST_END_PAUSE": "1.5", "GYMNOS_TEST_LINGER_MARK": f"{mark}"}
+    process, _ = up(ending, slow, extra_env=pauses)
 
     def epochs(pk):
         with sqlite3.connect(tmp_path / "var" / "gymnos.sqlite3") as db:
             return db.execute("select epochs, status from experiments_execution where id = ?", (pk,)).fetchone()
 
     # The first run has trained its last epoch and is ending (its hook lingers): stop up right then.
-    wait_for(lambda: epochs(1) == (2, "running"), timeout=300, interval=0.05, message="first run ending")
+    wait_for(mark.exists, timeout=300, interval=0.05, message="first run ending")
+    assert epochs(1)[1] == "running"
     process.send_signal(signal.SIGINT)
     started = time.monotonic()
     assert process.wait(30) == 0
