@@ -49,7 +49,7 @@ TIMING = """() => {
     response: nav.responseEnd, dom: nav.domContentLoadedEventEnd, load: nav.loadEventEnd,
     chart: chart ? chart.startTime : null,
     bytes: nav.transferSize + resources.reduce((sum, r) => sum + r.transferSize, 0),
-    scripts: resources.filter((r) => r.initiatorType === "script").map((r) => [r.name, r.transferSize]),
+    scripts: resources.filter((r) => r.name.endsWith(".js")).map((r) => [r.name, r.transferSize]),  // preloaded too
   };
 }"""
 

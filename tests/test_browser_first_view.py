@@ -6,8 +6,8 @@ The page marks when its first chart is drawn (``gymnos:first-chart``, static/js/
 views, with the chart drawing the page does before and after them. Their goal, 500 ms for both on a quiet machine,
 is not asserted: two shared cores make any bound either loose or flaky (tests/test_browser_first_hour.py keeps a
 loose one). What is asserted is what a user of a slow link or a slow machine would notice: the bytes, one Plotly
-bundle (Gymnos's, built for these charts), the training curves drawn, and the time by stage and the log filled in
-after them.
+bundle (Gymnos's, built for these charts), the training curves drawn from the data in the page (no data.json asked
+for before them), and the time by stage and the log filled in after them.
 
     GYMNOS_FIRST_VIEW_TRACE=1 python -m pytest tests/test_browser_first_view.py -s   # and the main thread's CPU, traced
 """
@@ -37,7 +37,8 @@ TIMING = """() => {
     response: nav.responseEnd, paint: paint ? paint.startTime : null, dom: nav.domContentLoadedEventEnd,
     load: nav.loadEventEnd, chart: chart ? chart.startTime : null,
     bytes: nav.transferSize + resources.reduce((sum, r) => sum + r.transferSize, 0),
-    scripts: resources.filter((r) => r.initiatorType === "script").map((r) => [r.name, r.transferSize]),
+    scripts: resources.filter((r) => r.name.endsWith(".js")).map((r) => [r.name, r.transferSize]),  // preloaded too
+    asked: resources.filter((r) => r.name.includes("/data.json")).map((r) => r.startTime),
   };
 }"""
 DRAWN = "() => performance.getEntriesByName('gymnos:first-chart').length > 0 && document.readyState === 'complete'"
@@ -81,6 +82,8 @@ def test_a_runs_first_view_draws_its_training_curves_first_then_the_rest(live_se
         print(f"{key}: median {statistics.median(figures):.0f} ms, best {min(figures):.0f} ms (traced)")
 
     assert all(view["curves"] == 2 for view in views), views  # loss and mean_absolute_error, each train and val
+    # Drawn from the data in the page itself (first-data): no round trip for data.json before the first chart.
+    assert all(at > view["chart"] for view in views for at in view["asked"]), views
     plotly = [(name, size) for name, size in views[0]["scripts"] if "plotly" in name]
     assert len(plotly) == 1, views[0]["scripts"]
     assert "plotly-gymnos-basic.min." in plotly[0][0], plotly  # a regressor's page: lines and bars

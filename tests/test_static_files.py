@@ -23,7 +23,7 @@ def body(response):
 
 
 def scripts(page):
-    return re.findall(r'<script src="([^"]+)"', page)
+    return re.findall(r'<script (?:defer )?src="([^"]+)"', page)
 
 
 def plotly_of(page):
@@ -36,6 +36,8 @@ def test_a_runs_page_loads_plotlys_basic_bundle_gzipped_and_cached_for_good(owne
     hashed = r"/static/vendor/plotly/plotly-gymnos-basic\.min\.[0-9a-f]{12}\.js"
     assert len(plotly) == 1
     assert re.fullmatch(hashed, plotly[0])
+    # Asked for from the head, with the stylesheet, by the very URL the script runs (one download, not two).
+    assert re.findall(r'<link rel="preload" as="script" href="([^"]+)"', page) == plotly
     response = Client().get(plotly[0], HTTP_ACCEPT_ENCODING="gzip")
     assert response.status_code == 200
     assert response["Content-Encoding"] == "gzip"

@@ -1,6 +1,7 @@
 """The execution page, the JSON it polls (status, charts, checkpoints, files) and its log tail."""
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -131,6 +132,19 @@ def test_the_data_has_train_and_val_per_chart_and_checkpoints_on_val_loss(owner_
     assert not data["live"]
     assert "succeeded" in data["status_html"]
     assert "weights.15-16.03.h5" in data["files_html"]
+
+
+def test_the_page_carries_the_charts_data_json_would_answer(owner_client, trained):
+    """A first view draws its curves from the page itself (issue 25): the same charts, checkpoints and stage times as
+    data.json, in an inert JSON element (no inline script: the CSP runs none)."""
+    page = owner_client.get(permalink(trained)).content.decode()
+    found = re.search(r'<script id="first-data" type="application/json">(.*?)</script>', page, re.S)
+    assert found, page
+    first = json.loads(found.group(1))
+    data = owner_client.get(f"/executions/{trained.pk}/data.json").json()
+    for key in ("charts", "checkpoints", "elapsed", "epoch_seconds", "live", "epochs", "permalink"):
+        assert first[key] == data[key], key
+    assert "status_html" not in first  # the page's own status, files and hardware are the first answer's
 
 
 def test_charts_follow_epochs_written_while_it_trains(owner_client, trained):

@@ -5,6 +5,7 @@ import math
 from typing import Any
 
 from django import template
+from django.templatetags.static import static
 
 from experiments import display
 
@@ -55,3 +56,17 @@ def counted(value: Any, nouns: str) -> str:
 @register.filter
 def as_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+# Plotly's bundles (static/vendor/plotly/README.md), by the name charts.plotly_bundle gives a page's.
+PLOTLY_SCRIPTS = {
+    "strict": "vendor/plotly/plotly-strict.min.js",
+    "basic": "vendor/plotly/plotly-gymnos-basic.min.js",
+    "cartesian": "vendor/plotly/plotly-gymnos-cartesian.min.js",
+}
+
+
+@register.filter
+def plotly_script(bundle: str) -> str:
+    """The URL of one of Plotly's bundles ("basic", "cartesian" or "strict"; the cartesian one for any other)."""
+    return static(PLOTLY_SCRIPTS.get(bundle, PLOTLY_SCRIPTS["cartesian"]))

@@ -112,8 +112,29 @@ def _files_context(execution: Execution, links: Links, found: list[dict[str, Any
 
 def payload(request: HttpRequest, execution: Execution, links: Links) -> dict[str, Any]:
     """What the page polls: status, files and hardware (as the partials render them) and the chart data."""
-    traces = charts.stored([execution.pk])[execution.pk]  # the chart copies: bounded, however long the run
     found = files.list_downloads(execution)
+    return {
+        **chart_payload(request, execution, links, found),
+        "status_html": render_to_string(
+            "experiments/_partials/execution_status.html", status_context(request, execution, links), request
+        ),
+        "files_html": render_to_string(
+            "experiments/_partials/execution_files.html", _files_context(execution, links, found), request
+        ),
+        "hardware_html": render_to_string(
+            "experiments/_partials/execution_hardware.html",
+            {"hardware": execution.hardware or {}, "shared": links.share is not None},
+            request,
+        ),
+    }
+
+
+def chart_payload(
+    request: HttpRequest, execution: Execution, links: Links, found: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The charts' part of ``payload``, with no HTML: also written into the page itself (``first-data``), so that a
+    first view draws its curves as soon as Plotly has run, without a second round trip (issue 25)."""
+    traces = charts.stored([execution.pk])[execution.pk]  # the chart copies: bounded, however long the run
     markers = charts.checkpoint_markers(found, execution.pk, links.file) if links.downloads_allowed else []
     may_fork = links.share is None and can_launch(request.user, execution) and bool(execution.config)
     for marker in markers:
@@ -126,17 +147,6 @@ def payload(request: HttpRequest, execution: Execution, links: Links) -> dict[st
         "epochs_total": execution.epochs_total,
         "eta_seconds": eta_seconds(execution),
         "permalink": execution_url(execution) if links.share is None and execution.folder_name else None,
-        "status_html": render_to_string(
-            "experiments/_partials/execution_status.html", status_context(request, execution, links), request
-        ),
-        "files_html": render_to_string(
-            "experiments/_partials/execution_files.html", _files_context(execution, links, found), request
-        ),
-        "hardware_html": render_to_string(
-            "experiments/_partials/execution_hardware.html",
-            {"hardware": execution.hardware or {}, "shared": links.share is not None},
-            request,
-        ),
         "charts": charts.execution_charts(traces),
         # The x of the charts' "wall time" axis (issue 12's chart controls).
         "epoch_seconds": charts.epoch_seconds(
@@ -189,6 +199,8 @@ def page_context(request: HttpRequest, execution: Execution, links: Links) -> di
             "live": execution.status in LIVE,
         },
         "steps_panel": links.share is None and (bool(execution.steps) or _logs_steps_live(execution)),
+        # The charts' data as the page's first poll would answer it: drawn as soon as Plotly has run.
+        "first_data": chart_payload(request, execution, links, found),
         "plotly_bundle": charts.plotly_bundle([(config, execution.evaluation)]),
         "share_form": ShareForm(),
         **status_context(request, execution, links),

@@ -37,7 +37,10 @@
   // The browser tests time a first view to the first chart drawn (performance.getEntriesByName), not only to load.
   var firstChart = false;
 
+  // The first view draws its first chart (loss) alone, then yields a frame, so that it is painted before the
+  // others are drawn (Plotly's first draw of a chart is the page's longest task); later draws draw them all at once.
   function drawCharts(data) {
+    var staged = !firstChart;
     lastData = data;
     var current = controls || GymnosChartControls.state();
     var times = data.epoch_seconds || { seconds: [], measured: false };
@@ -53,7 +56,16 @@
     if (added.length) {  // boxes already drawn narrowed to make room: redraw them at their new width
       chartsBox.querySelectorAll(".js-plotly-plot").forEach(function (div) { Plotly.Plots.resize(div); });
     }
-    names.forEach(function (name) {
+    if (staged && names.length > 1) {
+      var rest = names.slice(1);
+      names = names.slice(0, 1);
+      afterPaint(function () { if (lastData === data) rest.forEach(drawChart); });
+    }
+    names.forEach(drawChart);
+    document.getElementById("checkpoint-hint").hidden = !(data.checkpoints && data.checkpoints.length);
+    GymnosChartControls.note(current, times.measured);
+
+    function drawChart(name) {
       var chart = data.charts[name], traces = [];
       // Markers while there are few points: one epoch drawn as a bare line is invisible.
       var mode = function (series) { return series.x.length <= 30 ? "lines+markers" : "lines"; };
@@ -82,9 +94,15 @@
           if (point && point.customdata) window.location = point.customdata;
         });
       }
-    });
-    document.getElementById("checkpoint-hint").hidden = !(data.checkpoints && data.checkpoints.length);
-    GymnosChartControls.note(current, times.measured);
+    }
+  }
+
+  // After the browser has had a frame to paint what was drawn (or 100 ms, in a tab drawing no frames).
+  function afterPaint(fn) {
+    var done = false;
+    var once = function () { if (!done) { done = true; fn(); } };
+    requestAnimationFrame(function () { setTimeout(once, 0); });
+    setTimeout(once, 100);
   }
   controls = GymnosChartControls.render(chartsBox, function (value) { controls = value; if (lastData) drawCharts(lastData); });
   continueBox.addEventListener("change", function () { if (lastData) drawCharts(lastData); });
@@ -100,11 +118,16 @@
     }], { margin: { l: 150, r: 15, t: 10, b: 35 }, xaxis: { title: { text: "seconds" } }, yaxis: { autorange: "reversed" } }, plotConfig);
   }
 
+  // The first answer is in the page (first-data: the charts' part, the status, files and hardware being the page's
+  // own); every later one is asked for (data.json).
+  var firstData = document.getElementById("first-data");
   function refresh() {
-    return Gymnos.getJSON(page.data_url).then(function (data) {
-      if (data.status_html !== lastStatus) { Gymnos.swapFragment(document.getElementById("status"), data.status_html); lastStatus = data.status_html; }
-      if (data.files_html !== lastFiles) { Gymnos.swapFragment(document.getElementById("files"), data.files_html); lastFiles = data.files_html; }
-      if (data.hardware_html !== lastHardware) { Gymnos.swapFragment(document.getElementById("hardware"), data.hardware_html); lastHardware = data.hardware_html; }
+    var answer = firstData ? Promise.resolve(JSON.parse(firstData.textContent)) : Gymnos.getJSON(page.data_url);
+    firstData = null;
+    return answer.then(function (data) {
+      if ("status_html" in data && data.status_html !== lastStatus) { Gymnos.swapFragment(document.getElementById("status"), data.status_html); lastStatus = data.status_html; }
+      if ("files_html" in data && data.files_html !== lastFiles) { Gymnos.swapFragment(document.getElementById("files"), data.files_html); lastFiles = data.files_html; }
+      if ("hardware_html" in data && data.hardware_html !== lastHardware) { Gymnos.swapFragment(document.getElementById("hardware"), data.hardware_html); lastHardware = data.hardware_html; }
       drawCharts(data);
       Gymnos.firstDraw.then(function () { drawElapsed(data.elapsed); });  // below the training curves: after them
       if (data.permalink && window.location.pathname !== data.permalink) {
