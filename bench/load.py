@@ -257,9 +257,10 @@ def measure(args: argparse.Namespace, host: str, shared: dict[str, Any], trainin
 
 def report(args: argparse.Namespace, stats: RequestStats, training: list[int]) -> bool:
     """Each page's requests, errors and percentiles; whether the goal (no errors, p95 < 200 ms) is met."""
+    web, pool = os.environ.get("GYMNOS_WEB_WORKERS", "2"), os.environ.get("GYMNOS_DB_POOL_MAX", "8")
     print(
-        f"{args.users} teammates for {args.seconds} s on PostgreSQL with {args.runs:,} runs, "
-        f"{len(training)} runs training (gunicorn, 1 web process x 8 threads, 2 workers):"
+        f"{args.users} teammates for {args.seconds} s on PostgreSQL with {args.runs:,} runs, {len(training)} runs "
+        f"training (manage.py up: gunicorn, {web} uvicorn web processes, connection pool {pool}, 2 workers):"
     )
     print(f"{'page':44}{'requests':>9}{'errors':>8}{'p50':>8}{'p95':>8}{'p99':>8}  (ms)")
     for entry in sorted(stats.entries.values(), key=lambda entry: entry.name):

@@ -8,14 +8,16 @@ process starts its build checker here, as ``wsgi.py`` does.
 import os
 import sys
 
-from django.core.asgi import get_asgi_application
+import django
 
 from gymnos_web import localstate
+from gymnos_web.asgi_pages import PagesInOneThread
 from gymnos_web.streaming import per_request_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gymnos_web.settings")
 localstate.prepare()  # var/ and its secret key, before the settings read them: every worker then shares one key
-application = get_asgi_application()
+django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application does, with our handler
+application = PagesInOneThread()  # a page's middleware and view in one thread (gymnos_web/asgi_pages.py)
 per_request_connections()
 
 # The fork server that checks launched configs imports TensorFlow (seconds). A web process finishes

@@ -232,6 +232,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # One test database per test process, so two test runs on one server do not drop each other's.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+# Under ASGI (``manage.py up``'s web processes) on PostgreSQL, each request's connection is taken from a pool of
+# the process's own and given back when the request ends (gymnos_web.streaming.per_request_connections); elsewhere
+# (workers, commands, tests) nothing changes. GYMNOS_DB_POOL_MAX 0: a new connection for each request instead.
+DB_POOL_MIN = envint("GYMNOS_DB_POOL_MIN", 2)
+DB_POOL_MAX = envint("GYMNOS_DB_POOL_MAX", 8)
+DB_POOL_TIMEOUT = envint("GYMNOS_DB_POOL_TIMEOUT", 30)
 if "postgresql" in DATABASES["default"]["ENGINE"]:
     # The dashboard's queries take milliseconds. PostgreSQL's JIT compiles every query whose estimated
     # cost passes jit_above_cost, as an experiment of ~100,000 runs makes them, at 10-20 ms a query.

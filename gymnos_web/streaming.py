@@ -95,6 +95,18 @@ def per_request_connections() -> None:
     Django's documentation asks of ASGI servers: each request runs in a thread of its own there (its
     ``ThreadSensitiveContext``), so a connection kept "for a minute" stayed with a thread that had ended, until
     the garbage collector found it. ``bench/load.py --beside 200`` on PostgreSQL had every page answer "too many
-    clients" within seconds. The workers and loops, which reuse their threads, keep their connections."""
+    clients" within seconds. The workers and loops, which reuse their threads, keep their connections.
+
+    On PostgreSQL, "closed" gives it back to a pool of this process's own (psycopg's, through Django's ``"pool"``
+    option): a new connection for each request (TCP, authentication, its settings) made every page slower under
+    load. The pool opens at the process's first query, so each forked web process has its own, and holds at most
+    ``GYMNOS_DB_POOL_MAX`` connections (requests beyond wait for one): web processes x that stays well under
+    PostgreSQL's ``max_connections``. Connections are checked as they are taken, so a killed one is replaced."""
     for alias in settings.DATABASES.values():
         alias["CONN_MAX_AGE"] = 0
+        if "postgresql" in alias["ENGINE"] and settings.DB_POOL_MAX > 0:
+            alias.setdefault("OPTIONS", {})["pool"] = {
+                "min_size": max(0, min(settings.DB_POOL_MIN, settings.DB_POOL_MAX)),
+                "max_size": settings.DB_POOL_MAX,
+                "timeout": settings.DB_POOL_TIMEOUT,
+            }

@@ -14,15 +14,14 @@ import pytest
 class AsgiServer:
     def __init__(self) -> None:
         import uvicorn
-        from django.core.asgi import get_asgi_application
+
+        from gymnos_web.asgi_pages import PagesInOneThread
 
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(
-            get_asgi_application(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-        )
+        config = uvicorn.Config(PagesInOneThread(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Sequence
+from typing import cast
 
 import pytest
 import requests
@@ -139,6 +140,48 @@ def test_a_reconnecting_client_gets_the_epochs_it_missed_from_the_index(asgi_ser
         assert [data["metrics"]["loss"] for _, data, _ in caught_up] == loss[12:15]
     finally:
         stream.close()
+
+
+def test_streams_of_one_run_render_its_status_box_once_per_epoch_and_viewer(asgi_server, trained, owner, monkeypatch):
+    """The status box after an epoch is rendered once for all the streams that show the run to the same viewer, not
+    once per stream (200 streams of a run rendered it 40 times a second); a share link's visitor gets their own
+    (no team actions in it)."""
+    from experiments.views import events
+
+    monkeypatch.setattr(events, "STATUS_AFTER_EPOCHS_SECONDS", 0)  # the box after every epoch, at once
+    renders = []
+    status = events.Source.status
+
+    def counted(source, *args):
+        renders.append(source.viewer)
+        return status(source, *args)
+
+    monkeypatch.setattr(events.Source, "status", counted)
+    execution = running(trained)
+    link = ShareLink.objects.create(kind=ShareLink.Kind.EXECUTION, execution=execution, created_by=owner)
+    cookie = logged_in_cookies(asgi_server.url, owner, "pw-olivia-123")
+    team = [Events(f"{asgi_server.url}/executions/{execution.pk}/events?after=15", Cookie=cookie) for _ in range(4)]
+    visitor = Events(f"{asgi_server.url}/s/{link.token}/events?after=15")
+    streams = [*team, visitor]
+    try:
+        assert [stream.next()[0] for stream in streams] == ["status"] * 5
+        assert len(renders) == 5  # each stream's first box is its own
+        grown: dict[str, Sequence[float]] = {
+            name: [*values, 1.5] for name, values in execution.histories.values_list("name", "values")
+        }
+        later(lambda: Execution.objects.record_epoch(execution.pk, grown, 20))
+        boxes = []
+        for stream in streams:
+            event, data, _, seen = stream.until("status")
+            assert "epoch" in seen, seen
+            assert data["epochs"] == 16
+            boxes.append(data["status_html"])
+        assert all("Cancel run" in box for box in boxes[:4])
+        assert "Cancel run" not in boxes[4]
+        assert len(renders) == 5 + 2  # one render for the team's four streams, one for the visitor
+    finally:
+        for stream in streams:
+            stream.close()
 
 
 def test_the_stream_is_refused_to_strangers_and_unknown_runs(asgi_server, trained, owner):
@@ -313,13 +356,19 @@ def test_pages_served_under_asgi_do_not_keep_a_connection_per_request(asgi_serve
     """Under ASGI each request runs in a thread of its own, so ``manage.py up``'s application closes a request's
     connection when it ends (``gymnos_web.streaming.per_request_connections``, called by ``gymnos_web.asgi``): kept
     for a minute, each one stayed with its ended thread, and a busy minute exhausted PostgreSQL's connections."""
-    from django.db import connection
+    from django.db import connection as default
+    from django.db.backends.postgresql.base import DatabaseWrapper
 
     from gymnos_web.streaming import per_request_connections
 
+    connection = cast(DatabaseWrapper, default)
+
     if connection.vendor != "postgresql":
         pytest.skip("counts PostgreSQL's connections (the PostgreSQL pass runs it)")
-    kept = {alias: values["CONN_MAX_AGE"] for alias, values in settings.DATABASES.items()}
+    kept = {
+        alias: (values["CONN_MAX_AGE"], values.get("OPTIONS", {}).get("pool"))
+        for alias, values in settings.DATABASES.items()
+    }
     per_request_connections()
     try:
         with connection.cursor() as cursor:
@@ -333,6 +382,13 @@ def test_pages_served_under_asgi_do_not_keep_a_connection_per_request(asgi_serve
             cursor.execute(count)
             grown = cursor.fetchone()[0] - before
         assert grown < 5, f"{grown} more database connections after 20 requests"
+        # ... given back to this process's pool (gunicorn's web processes each have theirs), not closed: the next
+        # request takes one from there instead of connecting again.
+        assert connection.pool.get_stats()["requests_num"] >= 20
     finally:
-        for alias, age in kept.items():
+        connection.close_pool()  # its connections closed, so the test database can be dropped
+        for alias, (age, pool) in kept.items():
             settings.DATABASES[alias]["CONN_MAX_AGE"] = age
+            settings.DATABASES[alias]["OPTIONS"].pop("pool", None)
+            if pool is not None:
+                settings.DATABASES[alias]["OPTIONS"]["pool"] = pool

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -55,6 +56,13 @@ CATCH_UP_EPOCHS = 100
 # second, and the epochs queued behind the renders (bench/load.py --streams).
 STATUS_AFTER_EPOCHS_SECONDS = 5.0
 MAX_EVENT_ID = 10**9
+# The status boxes after epochs, shared by the streams of one web process that show the same run to the same
+# viewer: (run, epoch, viewer) -> its render, in flight or done; the newest this many kept. 200 streams of one run
+# rendered it (queries and a template each) 40 times a second between them, and the pages waited behind them
+# (bench/load.py --beside 200).
+SHARED_STATUS_KEPT = 256
+_shared_status: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], asyncio.Future[Any]]]
+_shared_status = weakref.WeakKeyDictionary()
 
 
 def _event(kind: str, data: Any, event_id: int | None = None) -> bytes:
@@ -90,9 +98,19 @@ class Source:
         self.request, self.pk, self.share = request, execution.pk, share
         self.status_at = 0.0  # when the stream last sent the status box (the loop's clock)
         self.status_due = math.inf  # when a status box held back after an epoch goes out
+        self.epoch: int | None = None  # the last epoch the stream sent
+        # Who sees the box: what it shows depends on the user (may they cancel?), the share link, and the CSRF
+        # token its forms carry. Read from the request as sent (its user is read in a worker thread).
+        cookies = request.COOKIES
+        self.viewer = (
+            share.pk if share is not None else None,
+            cookies.get(settings.SESSION_COOKIE_NAME),
+            cookies.get(settings.CSRF_COOKIE_NAME),
+            request.headers.get("Authorization"),
+        )
 
     def status(self, reason: str | None = None) -> dict[str, Any]:
-        execution = Execution.objects.select_related("experiment").get(pk=self.pk)
+        execution = Execution.objects.select_related("experiment", "launched_by").get(pk=self.pk)
         links = Links(execution, self.share)
         return {
             "status": execution.status,
@@ -106,6 +124,25 @@ class Source:
                 self.request,
             ),
         }
+
+    async def status_after_epoch(self) -> dict[str, Any]:
+        """The status box after the stream's last epoch: rendered once for all the streams of this process that
+        show the run to the same viewer (the first to ask renders it; the others wait for that render)."""
+        if self.epoch is None:
+            return await _closing_connection(self.status)()
+        renders = _shared_status.setdefault(asyncio.get_running_loop(), {})
+        key = (self.pk, self.epoch, self.viewer)
+        render = renders.get(key)
+        if render is None:
+            render = renders[key] = asyncio.ensure_future(_closing_connection(self.status)())
+            while len(renders) > SHARED_STATUS_KEPT:
+                del renders[next(iter(renders))]
+        try:
+            return await asyncio.shield(render)  # a stream that closes does not cancel the others' render
+        except Exception:
+            if renders.get(key) is render:
+                del renders[key]  # the next stream tries again
+            raise
 
     def catch_up(self, after: int | None) -> tuple[list[bytes], bool]:
         """The run as it is now (and the epochs after ``after``), and whether it has ended."""
@@ -167,11 +204,12 @@ async def _translate(source: Source, message: dict[str, Any], ended: list[bool])
         yield _event(kind, event)
     elif kind == live.EPOCH:
         epoch = event.get("epoch")
-        yield _event("epoch", event, epoch if isinstance(epoch, int) else None)
+        source.epoch = epoch if isinstance(epoch, int) else None
+        yield _event("epoch", event, source.epoch)
         now = asyncio.get_running_loop().time()
         if now - source.status_at >= STATUS_AFTER_EPOCHS_SECONDS:
             source.status_at = now
-            yield _event("status", await _closing_connection(source.status)())
+            yield _event("status", await source.status_after_epoch())
         else:
             source.status_due = min(source.status_due, source.status_at + STATUS_AFTER_EPOCHS_SECONDS)
     elif kind == live.SYSTEM:
@@ -202,7 +240,7 @@ async def _events(source: Source, client: redis.asyncio.Redis, pubsub: Any, afte
                     yield chunk
             if not ended[0] and loop.time() >= source.status_due:  # the status box held back after an epoch
                 source.status_at, source.status_due = loop.time(), math.inf
-                yield _event("status", await _closing_connection(source.status)())
+                yield _event("status", await source.status_after_epoch())
             if loop.time() >= beat:
                 if not await _closing_connection(source.still_allowed)():
                     yield _event("revoked", {"reason": "this share link was revoked or has expired"})
