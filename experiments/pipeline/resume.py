@@ -51,6 +51,7 @@ log = logging.getLogger("gymnosd.Trainer")
 STATE_FOLDER = ".resume"
 STATE_FILE = "state.json"
 PREVIOUS_FILE = "previous.json"  # the state kept before state.json's: the one to fall back to
+GIVEN_FILE = "given.json"  # {"epoch": N}: the epochs the trackers were given (keras_callbacks.TrackerBridge)
 # The most of state.json read back: the histories of a long run (a float is ~20 bytes: 100 metrics x 10,000 epochs).
 STATE_BYTES = 64 * 2**20
 
