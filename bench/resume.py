@@ -6,17 +6,19 @@ kills with SIGKILL the process training it: its work horse (the default, as the 
 ``--kill worker`` the worker that forked it (its horse notices within its heartbeat, 5 s, and goes on training
 meanwhile; ``--pause`` slows each epoch so that is visible). The other worker is idle and resumes it. Then the same
 config and seed is launched again, uninterrupted, for the final metrics to compare. Last, in this process: the cost
-of keeping the state (``KeptState``'s save: weights, optimizer, callbacks' and random state) against one epoch's fit
-for the Boston example's model, and the save alone for a model of about 100 MB of weights.
+of keeping the state for the Boston example's model against one epoch's fit: the snapshot the training thread takes
+(``KeptState.snapshot``: weights, optimizer, callbacks' and random state, in memory) and the write the background
+thread does (``KeptState._write``), timed apart; the same two for a model of about 100 MB of weights.
 
 Then the share of the training time keeping the state takes: a 60-epoch Boston fit with resume_every "auto" (the
-default) and 1 against the same fit keeping none, in turns (``--cost-only``: that alone, no stack).
+default) and 1 against the same fit keeping none, in turns (``--cost-only``: that alone, no stack; with
+``--with-cost`` the snapshot and write alone too).
 
-    python -m bench.resume [--epochs 60] [--kill-at 30] [--kill horse|worker] [--pause 0] [--cost-only]
+    python -m bench.resume [--epochs 60] [--kill-at 30] [--kill horse|worker] [--pause 0] [--cost-only [--with-cost]]
 
-Goals: at most one epoch trained again with resume_every 1 (with "auto", at most about 33 saves' time of training
-when epochs are shorter than that); training goes on within 30 s of the kill when another worker is idle; keeping
-the state under 3% of the training time for the Boston example.
+Goals: at most one epoch trained again with the default setting; training goes on within 30 s of the kill when
+another worker is idle; keeping the state under 3% of the fit step for the Boston example (the training thread's
+part: the write runs beside the next epoch).
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import math
 import random
+import statistics
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ KEPT_ATTRIBUTES = ("best", "wait", "best_epoch", "cooldown_counter", "initial")
 # since the last one took at least the last snapshot's time divided by this: every epoch unless an epoch is shorter
 # than about 33 snapshots' time.
 BUDGET = 0.03
+SNAPSHOTS_MEASURED = 5  # the snapshots whose median time "auto" counts
 
 
 def _number(value: Any) -> float | int | str | None:
@@ -239,8 +242,10 @@ class KeptState(keras.callbacks.BackupAndRestore):
         self.wrote = False  # whether this fit wrote state.json yet
         self.writer = StateWriter(self._write)
         self.reader: VariableReader | None = None  # made (and traced) at the fit's start
-        self.snapshot_seconds: float | None = None  # the last snapshot's time on the training thread ("auto")
-        self.snapshot_at = 0.0  # when it ended (time.perf_counter)
+        # The last snapshots' times on the training thread ("auto": their median, so one the system paused for
+        # does not thin the states kept), and when the last ended (time.perf_counter).
+        self.snapshot_seconds: deque[float] = deque(maxlen=SNAPSHOTS_MEASURED)
+        self.snapshot_at = 0.0
 
     @property
     def kept_epoch(self) -> int:
@@ -291,9 +296,9 @@ class KeptState(keras.callbacks.BackupAndRestore):
     def _due(self) -> bool:
         if isinstance(self.every, int):
             return self._current_epoch % self.every == 0
-        if self.snapshot_seconds is None:
+        if not self.snapshot_seconds:
             return True  # the first: its cost is measured
-        return time.perf_counter() - self.snapshot_at >= self.snapshot_seconds / BUDGET
+        return time.perf_counter() - self.snapshot_at >= statistics.median(self.snapshot_seconds) / BUDGET
 
     def _save_model(self) -> None:
         if not self._due():
@@ -301,7 +306,7 @@ class KeptState(keras.callbacks.BackupAndRestore):
         started = time.perf_counter()
         self.writer.give(self.snapshot())
         self.snapshot_at = time.perf_counter()
-        self.snapshot_seconds = self.snapshot_at - started
+        self.snapshot_seconds.append(self.snapshot_at - started)
 
     def snapshot(self) -> Snapshot:
         """The state at the end of the epoch just trained, in memory (the training thread's part of a save)."""
