@@ -77,8 +77,8 @@ def _in_a_process(script: str, config: dict[str, Any], tmp_path: Path, *extra: s
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
     )
-    assert killed.returncode == -9, killed.stderr[-2000:]
     (folder,) = [path for path in trainings.glob("*/executions/*") if path.is_dir()]
+    assert killed.returncode == -9, (folder / "execution.log").read_text()[-3000:]
     return folder
 
 
