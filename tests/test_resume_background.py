@@ -67,6 +67,28 @@ run_experiment(config, sys.argv[2], sys.argv[3])
 """
 
 
+# Trains in a process of its own with a state every epoch, and is SIGKILLed at its fourth epoch's end once that
+# epoch's state is on disk: the trackers were given the epochs of the state written before it only (an epoch is
+# given once a written state holds it), so the fourth is in the kept state but was never given.
+KILLED_ONCE_THE_FOURTH_STATE_IS_WRITTEN = """
+import json, os, signal, sys, time
+from pathlib import Path
+import keras
+from experiments.pipeline import load_config, run_experiment
+
+class KillOnceWritten(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 3:
+            (state,) = Path(sys.argv[2]).glob("*/executions/*/.resume/state.json")
+            while json.loads(state.read_text())["epoch"] != 4:
+                time.sleep(0.01)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+config = load_config(json.loads(sys.argv[1]))
+run_experiment(config, sys.argv[2], sys.argv[3], callbacks=[KillOnceWritten()])
+"""
+
+
 def _in_a_process(script: str, config: dict[str, Any], tmp_path: Path, *extra: str) -> Path:
     trainings, cache = tmp_path / "trainings", tmp_path / "cache"
     killed = subprocess.run(
@@ -214,3 +236,15 @@ def test_a_write_that_fails_is_raised_on_the_training_thread():
     with pytest.raises(OSError, match="No space left"):
         writer.flush()
     assert writer.written == 2
+
+
+def test_an_epoch_whose_state_was_written_but_not_yet_given_to_the_trackers_is_given_once_on_resume(tmp_path):
+    config = tiny(epochs=6, trackers=[{"type": "tensorboard"}])
+    folder = _in_a_process(KILLED_ONCE_THE_FOURTH_STATE_IS_WRITTEN, config, tmp_path)
+    given = json.loads((folder / STATE_FOLDER / "given.json").read_text())["epoch"]
+    assert given <= 4
+    _resume(tmp_path, config, folder)
+    assert "resumed at epoch 4 (attempt 2)" in (folder / "execution.log").read_text()
+    for part in ("train", "validation"):
+        points = _tensorboard_points(folder / "tensorboard" / part)
+        assert {step: count for (name, step), count in points.items() if name == "loss"} == {s: 1 for s in range(1, 7)}
