@@ -225,6 +225,10 @@ def test_the_writer_writes_one_at_a_time_the_newest_pending_snapshot_and_flush_w
     assert written == [1, 5]  # 2, 3 and 4 were replaced while they waited
     assert writer.written == 5
     assert most[0] == 1
+    writer.give(Snapshot(6, []))
+    writer.close()  # the fit's end: waits for the write, then the thread ends
+    assert written == [1, 5, 6]
+    assert "gymnos-kept-state" not in [thread.name for thread in threading.enumerate()]
 
 
 def test_a_write_that_fails_is_raised_on_the_training_thread():

@@ -321,8 +321,8 @@ class KeptState(keras.callbacks.BackupAndRestore):
         self.wrote = True
 
     def flush(self) -> None:
-        """Wait until the last snapshot is on disk (raises a write that failed)."""
-        self.writer.flush()
+        """Wait until the last snapshot is on disk (raises a write that failed), and end the writer's thread."""
+        self.writer.close()
 
     def _state_file_is_good(self) -> bool:
         """Whether state.json is a state to fall back to: one this run wrote, or the one it resumed from (a run

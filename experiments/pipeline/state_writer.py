@@ -11,8 +11,8 @@ file (``.name.<hex>.tmp``), which no reader opens and the next writer removes.
 At most one write is in flight. A snapshot given while one is written waits; a newer one given before it starts
 replaces it (only the newest pending one is written: the writes never fall further behind than one). ``written``:
 the epoch of the newest state whole on disk, what the trackers may be given (``keras_callbacks.TrackerBridge``).
-``flush`` waits until every snapshot given is written (the fit's end, a failure); a write that failed is raised
-there, or when the next snapshot is given.
+``flush`` waits until every snapshot given is written; ``close`` (the fit's end, a failure) also ends the thread. A
+write that failed is raised there, or when the next snapshot is given.
 """
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ class StateWriter:
         self._busy = False  # a write in flight
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._stop = False
 
     def give(self, snapshot: Snapshot) -> None:
         """Write ``snapshot`` after the write in flight (replacing a snapshot still waiting); raises a write that
@@ -102,6 +103,7 @@ class StateWriter:
             self._raise()
             self._pending = snapshot
             if self._thread is None:
+                self._stop = False
                 self._thread = threading.Thread(target=self._loop, name="gymnos-kept-state", daemon=True)
                 self._thread.start()
             self._lock.notify_all()
@@ -113,6 +115,17 @@ class StateWriter:
                 self._lock.wait()
             self._raise()
 
+    def close(self) -> None:
+        """``flush``, then end the thread (a later ``give`` starts another); raises a write that failed."""
+        try:
+            self.flush()
+        finally:
+            with self._lock:
+                thread, self._thread, self._stop = self._thread, None, True
+                self._lock.notify_all()
+            if thread is not None:
+                thread.join()
+
     def _raise(self) -> None:
         if self._error is not None:
             error, self._error = self._error, None
@@ -123,8 +136,10 @@ class StateWriter:
 
         while True:
             with self._lock:
-                while self._pending is None:
+                while self._pending is None and not self._stop:
                     self._lock.wait()
+                if self._pending is None:
+                    return  # closed, nothing left to write
                 snapshot, self._pending, self._busy = self._pending, None, True
             started = time.perf_counter()
             try:
