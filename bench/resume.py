@@ -6,17 +6,19 @@ kills with SIGKILL the process training it: its work horse (the default, as the 
 ``--kill worker`` the worker that forked it (its horse notices within its heartbeat, 5 s, and goes on training
 meanwhile; ``--pause`` slows each epoch so that is visible). The other worker is idle and resumes it. Then the same
 config and seed is launched again, uninterrupted, for the final metrics to compare. Last, in this process: the cost
-of keeping the state (``KeptState``'s save: weights, optimizer, callbacks' and random state) against one epoch's fit
-for the Boston example's model, and the save alone for a model of about 100 MB of weights.
+of keeping the state for the Boston example's model against one epoch's fit: the snapshot the training thread takes
+(``KeptState.snapshot``: weights, optimizer, callbacks' and random state, in memory) and the write the background
+thread does (``KeptState._write``), timed apart; the same two for a model of about 100 MB of weights.
 
 Then the share of the training time keeping the state takes: a 60-epoch Boston fit with resume_every "auto" (the
-default) and 1 against the same fit keeping none, in turns (``--cost-only``: that alone, no stack).
+default) and 1 against the same fit keeping none, in turns (``--cost-only``: that alone, no stack; with
+``--with-cost`` the snapshot and write alone too).
 
-    python -m bench.resume [--epochs 60] [--kill-at 30] [--kill horse|worker] [--pause 0] [--cost-only]
+    python -m bench.resume [--epochs 60] [--kill-at 30] [--kill horse|worker] [--pause 0] [--cost-only [--with-cost]]
 
-Goals: at most one epoch trained again with resume_every 1 (with "auto", at most about 33 saves' time of training
-when epochs are shorter than that); training goes on within 30 s of the kill when another worker is idle; keeping
-the state under 3% of the training time for the Boston example.
+Goals: at most one epoch trained again with the default setting; training goes on within 30 s of the kill when
+another worker is idle; keeping the state under 3% of the fit step for the Boston example (the training thread's
+part: the write runs beside the next epoch).
 """
 
 from __future__ import annotations
@@ -142,9 +144,11 @@ def killed_run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     return {"run": run, "reached": reached, "resumed_at": int(found.group(1)), "continued": continued}
 
 
-def keeping_cost(saves: int = 20) -> tuple[float, float, float, float]:
-    """The median seconds of one epoch's fit and of one state save for the Boston example's model, and of one save
-    for a model of about 100 MB of weights (with Adam, the file holds three times that), and that file's MB."""
+def keeping_cost(saves: int = 20) -> dict[str, float]:
+    """The median seconds of one epoch's fit for the Boston example's model, and, for it and for a model of about 100
+    MB of weights (with Adam, the file holds three times that), of one state's snapshot (on the training thread) and
+    one write (the writer thread's); and the big model's file's MB. Keys: fit, boston_snapshot, boston_write,
+    big_snapshot, big_write, big_mb."""
     import keras
     import numpy as np
 
@@ -166,21 +170,24 @@ def keeping_cost(saves: int = 20) -> tuple[float, float, float, float]:
         model.compile(optimizer=network.make_optimizer(specs.compilation.optimizer), loss="mse")
         return model
 
-    def save_seconds(model: keras.Model, count: int) -> tuple[float, float]:
+    def save_seconds(model: keras.Model, count: int) -> tuple[float, float, float]:
         folder = Path(tempfile.mkdtemp(prefix="gymnos-bench-keep-"))
         history = keras.callbacks.History()
         history.history = {"loss": [1.0] * 30, "val_loss": [1.0] * 30}
         keep = KeptState(folder, history)
         keep.set_model(model)
         keep.set_params({"epochs": 1000})
-        seconds = []
+        snapshots, writes = [], []
         for epoch in range(count):
             keep._current_epoch = epoch + 1
             started = time.perf_counter()
-            keep._save_model()
-            seconds.append(time.perf_counter() - started)
+            snapshot = keep.snapshot()
+            snapshots.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            keep._write(snapshot)  # here, on this thread, to time it alone
+            writes.append(time.perf_counter() - started)
         size = max(path.stat().st_size for path in (folder / ".resume").glob("*.weights.h5")) / 2**20
-        return statistics.median(seconds), size
+        return statistics.median(snapshots), statistics.median(writes), size
 
     boston = built(None)
     boston.fit(*fit, batch_size=32, epochs=1, verbose=0)  # traced once
@@ -189,78 +196,115 @@ def keeping_cost(saves: int = 20) -> tuple[float, float, float, float]:
         started = time.perf_counter()
         boston.fit(*fit, batch_size=32, epochs=1, verbose=0)
         epochs.append(time.perf_counter() - started)
-    boston_save, _ = save_seconds(boston, saves)
+    boston_snapshot, boston_write, _ = save_seconds(boston, saves)
     # 13*5000 + 5000*5000 + 5000 weights: about 25 million floats, 100 MB.
     big = built([{"type": "dense", "units": 5000, "activation": "relu"}] * 2 + [{"type": "dense", "units": 1}])
     big.fit(np.zeros((32, 13)), np.zeros(32), epochs=1, verbose=0)
-    big_save, size = save_seconds(big, 3)
-    return statistics.median(epochs), boston_save, big_save, size
+    big_snapshot, big_write, size = save_seconds(big, 3)
+    return {
+        "fit": statistics.median(epochs),
+        "boston_snapshot": boston_snapshot,
+        "boston_write": boston_write,
+        "big_snapshot": big_snapshot,
+        "big_write": big_write,
+        "big_mb": size,
+    }
 
 
-def training_share(epochs: int = 60, rounds: int = 6) -> dict[str, tuple[float, float, int, int]]:
+def cost_lines(cost: dict[str, float]) -> list[str]:
+    fit = cost["fit"]
+    return [
+        "keeping the state, in this process (median):",
+        f"  Boston model: one epoch's fit {1000 * fit:7.2f} ms; on the training thread, one snapshot "
+        f"{1000 * cost['boston_snapshot']:6.2f} ms = {100 * cost['boston_snapshot'] / fit:.1f}% of the fit step"
+        f"   goal < 3%; in the background, one write {1000 * cost['boston_write']:6.2f} ms",
+        f"  a model of ~100 MB of weights: one snapshot {1000 * cost['big_snapshot']:.0f} ms on the training thread,"
+        f" one write {cost['big_write']:.2f} s in the background (a {cost['big_mb']:.0f} MB file with Adam's state)",
+    ]
+
+
+def training_share(epochs: int = 60, rounds: int = 6) -> dict[str, tuple[float, float, int, int, float]]:
     """What keeping the state costs as a share of the training time: a Boston fit of ``epochs`` epochs with the
     state kept as ``resume_every`` "auto" (the default) and 1, against the same fit keeping none, in turns
-    (``rounds`` each, medians). By setting: (median fit seconds, median share of its fit the saves themselves took,
-    states kept, the most epochs between two kept states: what a crash may train again). The second is the
-    steadier on a loaded machine: the difference of two fits' times moves by more than a few saves take."""
+    (``rounds`` each, medians). By setting: (median fit seconds, median share of its fit the snapshots on the
+    training thread took, states written, the most epochs between two states written: what a crash may train again
+    besides the epoch it was in, median share of its fit the background writes took). The fit's time includes the
+    wait for the last write at its end. The snapshots' share is the steadier on a loaded machine: the difference of
+    two fits' times moves by more than a few saves take."""
     import keras
     import numpy as np
 
     from experiments.pipeline import datasets, load_config, network
     from experiments.pipeline.kept_state import KeptState
+    from experiments.pipeline.state_writer import Snapshot
 
     specs = load_config(config(epochs, 0)).model
     X, y = datasets.get_dataset("boston_housing").load(Path(tempfile.mkdtemp()))
     fit = X[: int(0.6 * len(X))], y[: int(0.6 * len(y))]
 
     class Counted(KeptState):
-        def _save(self) -> None:
+        def snapshot(self) -> Snapshot:
             started = time.perf_counter()
-            super()._save()
-            self.kept_at.append(self._current_epoch)
+            taken = super().snapshot()
             self.took += time.perf_counter() - started
+            return taken
 
-    def one(every: int | str) -> tuple[float, float, list[int]]:
+        def _write(self, snapshot: Snapshot) -> None:
+            started = time.perf_counter()
+            super()._write(snapshot)
+            self.kept_at.append(snapshot.epoch)
+            self.wrote_for += time.perf_counter() - started
+
+    def one(every: int | str) -> tuple[float, float, list[int], float]:
         keras.backend.clear_session()
         keras.utils.set_random_seed(0)
         model = network.build_model(specs.input_shape, specs.network)
         model.compile(optimizer=network.make_optimizer(specs.compilation.optimizer), loss="mse")
         history = keras.callbacks.History()
         keep = Counted(Path(tempfile.mkdtemp(prefix="gymnos-bench-share-")), history, every=every)
-        keep.kept_at, keep.took = [], 0.0
+        keep.kept_at, keep.took, keep.wrote_for = [], 0.0, 0.0
         model.fit(np.zeros((32, 13)), np.zeros(32), epochs=1, verbose=0)  # traced before the clock starts
         started = time.perf_counter()
         model.fit(*fit, batch_size=32, epochs=epochs, verbose=0, callbacks=[history, keep])
         took = time.perf_counter() - started
-        return took, keep.took / took, keep.kept_at
+        return took, keep.took / took, keep.kept_at, keep.wrote_for / took
 
     settings: dict[str, int | str] = {"none": epochs + 1, "auto": "auto", "1": 1}
     kept: dict[str, list[int]] = {}
     seconds: dict[str, list[float]] = {name: [] for name in settings}
     shares: dict[str, list[float]] = {name: [] for name in settings}
+    writes: dict[str, list[float]] = {name: [] for name in settings}
     names = list(settings)
     for turn in range(rounds):  # each round in another order: what slows the later fits of a round falls on each
         for name in names[turn % len(names) :] + names[: turn % len(names)]:
             every = settings[name]
-            took, share, kept[name] = one(every)
+            took, share, kept[name], written = one(every)
             seconds[name].append(took)
             shares[name].append(share)
+            writes[name].append(written)
     result = {}
     for name in settings:
         gaps = [b - a for a, b in zip([0, *kept[name]], [*kept[name], epochs], strict=True)]
-        result[name] = (statistics.median(seconds[name]), statistics.median(shares[name]), len(kept[name]), max(gaps))
+        result[name] = (
+            statistics.median(seconds[name]),
+            statistics.median(shares[name]),
+            len(kept[name]),
+            max(gaps),
+            statistics.median(writes[name]),
+        )
     return result
 
 
-def share_lines(epochs: int, share: dict[str, tuple[float, float, int, int]]) -> list[str]:
+def share_lines(epochs: int, share: dict[str, tuple[float, float, int, int, float]]) -> list[str]:
     base = share["none"][0]
     lines = [f"keeping the state, as a share of a {epochs}-epoch Boston fit (in this process, median of turns):"]
     lines.append(f"  {'no state kept':<30} {base:7.2f} s")
     for name, label in (("auto", 'resume_every "auto" (default)'), ("1", "resume_every 1")):
-        took, saves, count, gap = share[name]
+        took, snapshots, count, gap, written = share[name]
         lines.append(
-            f"  {label:<30} {took:7.2f} s  {100 * (took - base) / base:+6.1f}% of the time; the saves themselves "
-            f"{100 * saves:5.1f}% of it   goal <= 3%;  {count} states kept, at most {gap} epochs between two"
+            f"  {label:<30} {took:7.2f} s  {100 * (took - base) / base:+6.1f}% of the time; the snapshots (training "
+            f"thread) {100 * snapshots:4.1f}% of it   goal <= 3%; the writes (background) {100 * written:4.1f}%;  "
+            f"{count} states written, at most {gap} epochs between two"
         )
     return lines
 
@@ -281,9 +325,13 @@ def main() -> None:
     parser.add_argument("--kill", choices=["horse", "worker"], default="horse")
     parser.add_argument("--pause", type=float, default=0.0, help="seconds added to each epoch (tests.hooks.pause)")
     parser.add_argument("--cost-only", action="store_true", help="only what keeping the state costs (no stack)")
+    parser.add_argument("--with-cost", action="store_true", help="with --cost-only: the snapshot and write alone too")
     args = parser.parse_args()
     if args.cost_only:
-        print("\n".join(share_lines(args.epochs, training_share(args.epochs))))
+        lines = share_lines(args.epochs, training_share(args.epochs))
+        if args.with_cost:
+            lines += cost_lines(keeping_cost())
+        print("\n".join(lines))
         return
 
     stack = Stack(args.pause)
@@ -293,7 +341,7 @@ def main() -> None:
     finally:
         stack.stop()
     run = killed["run"]
-    fit_epoch, boston_save, big_save, big_mb = keeping_cost()
+    cost = keeping_cost()
     lost = killed["reached"] - killed["resumed_at"]
     lines = [
         f"a {args.epochs}-epoch Boston run on two workers (manage.py up), its {args.kill} killed (SIGKILL) at epoch "
@@ -307,12 +355,7 @@ def main() -> None:
         a, b = (metric(answer, name) for answer in (run, whole))
         ratio = f"{a / b:.3f}x" if a is not None and b else "n/a"
         lines.append(f"    {name:<15} {a!s:>12}  vs {b!s:>12}  ({ratio})")
-    lines += [
-        "keeping the state, in this process (median):",
-        f"  Boston model: one epoch's fit {1000 * fit_epoch:7.2f} ms, one save {1000 * boston_save:7.2f} ms "
-        f"= {100 * boston_save / fit_epoch:.1f}% of the fit step   goal < 3%",
-        f"  a model of ~100 MB of weights: one save {big_save:.2f} s (a {big_mb:.0f} MB file with Adam's state)",
-    ]
+    lines += cost_lines(cost)
     lines += share_lines(args.epochs, training_share(args.epochs))
     print("\n".join(lines))
 

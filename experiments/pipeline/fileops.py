@@ -109,9 +109,10 @@ def copy_file(source_root: StrPath, source: StrPath, target_root: StrPath, targe
                 raise
 
 
-def write(root: StrPath, path: StrPath, data: bytes, *, create: bool = False) -> None:
+def write(root: StrPath, path: StrPath, data: bytes, *, create: bool = False, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically: a reader sees the old file or the new one, never half.
-    ``create`` makes its missing folders (none of them a link).
+    ``create`` makes its missing folders (none of them a link). ``durable`` False: not fsynced (still whole after
+    the process is killed, as the system keeps what it was given; maybe the old file after the machine crashes).
 
     The new bytes go to a fresh file (``O_EXCL``, a random name) beside it, flushed to disk, then
     renamed over the name: a link there is replaced by the file, never written through.
@@ -125,7 +126,8 @@ def write(root: StrPath, path: StrPath, data: bytes, *, create: bool = False) ->
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(data)
                 handle.flush()
-                os.fsync(handle.fileno())
+                if durable:
+                    os.fsync(handle.fileno())
             os.replace(temporary, parts[-1], src_dir_fd=folder, dst_dir_fd=folder)
         except BaseException:
             try:

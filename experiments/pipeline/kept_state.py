@@ -6,11 +6,12 @@ counters (``callback_states``) and the random generators' state (``random_state`
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
+import statistics
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ import keras
 import numpy as np
 
 from . import checkpoints, fileops
-from .resume import PREVIOUS_FILE, STATE_FILE, STATE_FOLDER, Kept, StateError, resumed_line
+from .resume import STATE_FILE, STATE_FOLDER, Kept, StateError, resumed_line
+from .state_writer import Snapshot, StateWriter, variables_bytes, write_state
 
 log = logging.getLogger("gymnosd.Trainer")
 
@@ -28,11 +30,12 @@ log = logging.getLogger("gymnosd.Trainer")
 # Gymnos LR scheduler's initial rate. Those a callback has are kept, numbers only.
 KEPT_ATTRIBUTES = ("best", "wait", "best_epoch", "cooldown_counter", "initial")
 
-# ``resume_every: "auto"``: the most of the training time keeping the state may take. A state is kept at an epoch's
-# end once the training since the last one took at least the last save's time divided by this: every epoch when an
-# epoch is long beside a save, every few when epochs are short (a crash then loses at most about 1/BUDGET saves'
-# time of training, or the one epoch it was in when that is more).
+# ``resume_every: "auto"``: the most of the training time keeping the state may take on the training thread (the
+# snapshot in memory; the write to disk is the writer thread's). A state is kept at an epoch's end once the training
+# since the last one took at least the last snapshot's time divided by this: every epoch unless an epoch is shorter
+# than about 33 snapshots' time.
 BUDGET = 0.03
+SNAPSHOTS_MEASURED = 5  # the snapshots whose median time "auto" counts
 
 
 def _number(value: Any) -> float | int | str | None:
@@ -127,16 +130,47 @@ def _variables(model: keras.Model) -> list[Any]:
     return [*model.variables, *optimizer]
 
 
+def _own(value: Any) -> np.ndarray:
+    """``value`` as a NumPy array no training that goes on can change: a read of a variable that is already an
+    array of its own (``owndata``, TensorFlow's) is kept, one that is a view of a buffer is copied."""
+    array = np.asarray(value)
+    return array if array.flags.owndata else array.copy()
+
+
+class VariableReader:
+    """Reads every variable of the model and its optimizer (``_variables``) at once, as arrays of their own.
+
+    With TensorFlow, one traced function reads them all (one call instead of one eager read each: about a quarter
+    of the time for the Boston model's 20 variables); traced at the first read, so ``KeptState`` reads once before
+    the first epoch. Another backend reads them one by one."""
+
+    def __init__(self, model: keras.Model) -> None:
+        self.variables = _variables(model)
+        self.paths = [variable.path for variable in self.variables]
+        self._read: Any = None
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            values = [variable.value for variable in self.variables]
+            self._read = tf.function(lambda: [tf.identity(value) for value in values], autograph=False)
+
+    def __call__(self) -> list[tuple[str, np.ndarray]]:
+        if self._read is None:
+            values = [keras.ops.convert_to_numpy(variable) for variable in self.variables]
+        else:
+            values = [tensor.numpy() for tensor in self._read()]
+        return [(path, _own(value)) for path, value in zip(self.paths, values, strict=True)]
+
+
+def snapshot_variables(model: keras.Model) -> list[tuple[str, np.ndarray]]:
+    """Every variable of the model and its optimizer (``_variables``), as arrays of their own, read once."""
+    return VariableReader(model)()
+
+
 def save_variables(model: keras.Model, path: Path) -> None:
     """The model's and its optimizer's variables in one HDF5 file, one dataset each by place (Keras' save_weights
-    takes several times as long walking its objects: the cost each epoch pays)."""
-    import h5py
-
-    values = [(variable.path, keras.ops.convert_to_numpy(variable)) for variable in _variables(model)]
-    with h5py.File(path, "w") as handle:
-        handle.attrs["count"] = len(values)
-        for index, (name, value) in enumerate(values):
-            handle.create_dataset(str(index), data=value).attrs["path"] = name
+    takes several times as long walking its objects), written atomically (``fileops.write``)."""
+    fileops.write(path.parent, path.name, variables_bytes(snapshot_variables(model)))
 
 
 def is_kept_variables(path: Path) -> bool:
@@ -173,14 +207,17 @@ def load_variables(model: keras.Model, path: Path, optimizer: bool = True) -> No
 
 
 class KeptState(keras.callbacks.BackupAndRestore):
-    """``BackupAndRestore`` with a state written so a kill never leaves half of one (``resume``'s layout).
+    """``BackupAndRestore`` with a state written so a kill never leaves half of one (``resume``'s layout), off the
+    training thread (``state_writer``).
 
     It must come after the run's ``History`` and the config's callbacks (``watched``) in the callback list: the
     state it keeps at an epoch's end has that epoch's logs, and it puts the callbacks' state back after their own
     ``on_train_begin`` reset it. ``kept``: the states read before fitting, newest first; the first that loads is
     loaded on the fit's start (``attempt``: said in the log). ``every``: keep a state every N epochs, or
-    ``"auto"``: at the end of the first epoch, then of each epoch that ends at least the last save's time / ``BUDGET``
-    after the last save ended. ``kept_epoch``: the epochs the newest state holds (the trackers get those only).
+    ``"auto"``: at the end of the first epoch, then of each epoch that ends at least the last snapshot's time /
+    ``BUDGET`` after the last snapshot ended (the snapshot is what the training thread pays; the write is the
+    writer thread's). ``kept_epoch``: the epochs the newest state WRITTEN holds (the trackers get those only).
+    ``flush()`` waits for the write in flight: the fit's end calls it, and the trainer on a failure.
     """
 
     def __init__(
@@ -201,14 +238,31 @@ class KeptState(keras.callbacks.BackupAndRestore):
         self.every = every
         self.attempt = attempt
         self.loaded: Kept | None = None
-        self.previous: str | None = None  # the weights file previous.json names, once there is one
+        self.previous: str | None = None  # the weights file state.json names (previous.json's from the next write)
         self.wrote = False  # whether this fit wrote state.json yet
-        self.kept_epoch = 0  # the epochs the newest state holds
-        self.save_seconds: float | None = None  # the last save's time ("auto")
-        self.saved_at = 0.0  # when it ended (time.perf_counter)
+        self.writer = StateWriter(self._write)
+        self.reader: VariableReader | None = None  # made (and traced) at the fit's start
+        # The last snapshots' times on the training thread ("auto": their median, so one the system paused for
+        # does not thin the states kept), and when the last ended (time.perf_counter).
+        self.snapshot_seconds: deque[float] = deque(maxlen=SNAPSHOTS_MEASURED)
+        self.snapshot_at = 0.0
+
+    @property
+    def kept_epoch(self) -> int:
+        """The epochs the newest state on disk holds (a snapshot still being written is not counted)."""
+        return self.writer.written
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._load_model()
+        self._reader()
+
+    def _reader(self) -> VariableReader:
+        if self.reader is None:
+            if self.model.optimizer is not None and not self.model.optimizer.built:
+                self.model.optimizer.build(self.model.trainable_variables)  # its variables are read from the first
+            self.reader = VariableReader(self.model)
+            self.reader()  # traced now, not in the first epoch's snapshot ("auto" measures that)
+        return self.reader
 
     def _load_model(self) -> None:
         if not self.kept:
@@ -235,48 +289,40 @@ class KeptState(keras.callbacks.BackupAndRestore):
         restore_random_state(kept.random)
         self.model._initial_epoch = kept.epoch
         self._current_epoch = kept.epoch
-        self.kept_epoch = kept.epoch
+        self.writer.written = kept.epoch
         self.loaded = kept
         self.previous = kept.weights.name
 
     def _due(self) -> bool:
         if isinstance(self.every, int):
             return self._current_epoch % self.every == 0
-        if self.save_seconds is None:
+        if not self.snapshot_seconds:
             return True  # the first: its cost is measured
-        return time.perf_counter() - self.saved_at >= self.save_seconds / BUDGET
+        return time.perf_counter() - self.snapshot_at >= statistics.median(self.snapshot_seconds) / BUDGET
 
     def _save_model(self) -> None:
         if not self._due():
             return
         started = time.perf_counter()
-        self._save()
-        self.saved_at = time.perf_counter()
-        self.save_seconds = self.saved_at - started
-        self.kept_epoch = self._current_epoch
+        self.writer.give(self.snapshot())
+        self.snapshot_at = time.perf_counter()
+        self.snapshot_seconds.append(self.snapshot_at - started)
 
-    def _save(self) -> None:
-        self.folder.mkdir(exist_ok=True)
-        name = f"epoch-{self._current_epoch}.weights.h5"
-        save_variables(self.model, self.folder / name)
+    def snapshot(self) -> Snapshot:
+        """The state at the end of the epoch just trained, in memory (the training thread's part of a save)."""
         history = {key: [float(value) for value in values] for key, values in self.run_history.history.items()}
-        state = {
-            "epoch": self._current_epoch,
-            "weights": name,
-            "history": history,
-            "callbacks": callback_states(self.watched),
-            "random": random_state(),
-        }
-        if self._state_file_is_good():
-            fileops.move(self.folder, STATE_FILE, PREVIOUS_FILE, replace=True)  # the state to fall back to
-        # Compact (a random state is over a thousand numbers): written each epoch, read back once.
-        fileops.write(self.folder, STATE_FILE, json.dumps(state, separators=(",", ":")).encode())
-        named = {name, self.previous}
-        for old in self.folder.glob("epoch-*.weights.h5"):
-            if old.name not in named:
-                fileops.remove(self.folder, old.name, missing_ok=True)
-        self.previous = name  # what previous.json names from the next save on
+        state = {"history": history, "callbacks": callback_states(self.watched), "random": random_state()}
+        return Snapshot(self._current_epoch, self._reader()(), state)
+
+    def _write(self, snapshot: Snapshot) -> None:
+        """On the writer's thread: ``snapshot`` on disk (``state_writer.write_state``)."""
+        write_state(self.folder, snapshot, self.previous, self._state_file_is_good())
+        self.previous = snapshot.weights  # what previous.json names from the next write on
         self.wrote = True
+
+    def flush(self) -> None:
+        """Wait until the last snapshot is on disk (raises a write that failed), and end the writer's thread."""
+        self.writer.close()
 
     def _state_file_is_good(self) -> bool:
         """Whether state.json is a state to fall back to: one this run wrote, or the one it resumed from (a run
@@ -286,5 +332,7 @@ class KeptState(keras.callbacks.BackupAndRestore):
         return self.wrote or self.loaded is None or self.loaded.source is None or self.loaded.source.name == STATE_FILE
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        """Trained to the end: the state is no longer needed (a failure or a kill never gets here)."""
+        """Trained to the end: the state is no longer needed (a failure or a kill never gets here). The write in
+        flight is waited for first, so it cannot put the folder back."""
+        self.flush()
         fileops.remove(self.run_folder, STATE_FOLDER, missing_ok=True)

@@ -2,19 +2,30 @@
 epoch it reached.
 
 While a run trains, at the end of every ``training.resume_every`` epochs (default ``"auto"``: every epoch unless
-that costs over 3% of the training time, ``kept_state.BUDGET``), its folder keeps ``.resume/`` (``STATE_FOLDER``)::
+the snapshot it takes on the training thread costs over 3% of the training time, ``kept_state.BUDGET``), its folder
+keeps ``.resume/`` (``STATE_FOLDER``)::
 
     .resume/epoch-4.weights.h5   every variable of the model and its optimizer (its learning rate too) after 4 epochs
     .resume/state.json           {"epoch": 4, "weights": "epoch-4.weights.h5", "history": {"loss": [...], ...},
                                   "callbacks": {...}, "random": {...}}
     .resume/previous.json        the state kept before it (epoch 3), naming epoch-3.weights.h5, kept beside it
     .resume/mlflow.json          the run's MLflow run, which a resumed run goes on with (``trackers``)
+    .resume/given.json           {"epoch": 3}: the epochs the trackers were given (``keras_callbacks.TrackerBridge``)
 
-The weights file is the engine's own HDF5 layout (``kept_state.save_variables``: one dataset per variable, by
-place), not Keras' ``save_weights``, which took about twice as long each epoch. Each save writes it whole first,
-then moves ``state.json`` to ``previous.json`` (a rename), then writes the new ``state.json`` atomically
-(``fileops.write``: a temporary file renamed over it), and only then removes the weights files neither names. A
-process killed at any moment leaves at least one whole state, and reading falls back from ``state.json`` to
+The state is taken in memory at the epoch's end (``state_writer.Snapshot``) and written by a thread of its own while
+the next epoch trains (``state_writer.StateWriter``: one write at a time; a newer snapshot replaces one still
+waiting; the fit's end and a failure wait for the write in flight). A kill while epoch N's state is being written
+(early in epoch N+1) finds state N-1 whole: epoch N is trained again, with the part of N+1 that was done; a kill after
+that write ended trains again only the part of the epoch it was in. So at most one whole epoch is trained again, as
+long as a write takes less than an epoch (the Boston example's: a few ms against an epoch of 50-100 ms; when writes
+are slower than epochs they coalesce, and the epochs since the last written state are trained again).
+
+The weights file is the engine's own HDF5 layout (``state_writer.variables_bytes``: one dataset per variable, by
+place), not Keras' ``save_weights``, which took about twice as long each epoch. Each write puts the weights file
+whole first (``fileops.write``: a temporary file, fsynced, renamed over it), then moves ``state.json`` to
+``previous.json`` (a rename), then writes the new ``state.json`` atomically the same way, and only then removes the
+weights files neither names (and any temporary file a kill left). A process killed at any moment leaves at least
+one whole state, and reading falls back from ``state.json`` to
 ``previous.json`` when the first is missing, is not JSON, names a weights file that is missing or not a whole HDF5
 file, or fails to load (``kept_states``; ``KeptState`` loads the first that loads, every variable, so a model is
 never left half-loaded from a bad file). When none can be used the run fails, naming each file and what was wrong
@@ -51,6 +62,7 @@ log = logging.getLogger("gymnosd.Trainer")
 STATE_FOLDER = ".resume"
 STATE_FILE = "state.json"
 PREVIOUS_FILE = "previous.json"  # the state kept before state.json's: the one to fall back to
+GIVEN_FILE = "given.json"  # {"epoch": N}: the epochs the trackers were given (keras_callbacks.TrackerBridge)
 # The most of state.json read back: the histories of a long run (a float is ~20 bytes: 100 metrics x 10,000 epochs).
 STATE_BYTES = 64 * 2**20
 

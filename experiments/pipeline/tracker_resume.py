@@ -9,7 +9,8 @@ rewritten: their steps only grow (a resumed run counts its system samples on fro
 training steps from steps.h5's last).
 
 MLflow's store has no way to take a point back either: the trainer holds an epoch back from the trackers until the
-state it is in is kept (``keras_callbacks.TrackerBridge``), so an epoch reaches MLflow once.
+state it is in is kept (``keras_callbacks.TrackerBridge``), so an epoch reaches MLflow once. The MLflow run a resumed
+run goes on with is recorded in ``.resume/mlflow.json`` (``RUN_RECORD``, read by ``recorded_run``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,22 @@ from pathlib import Path
 from typing import Any
 
 from . import fileops
+from .jsonlimits import loads
 
 log = logging.getLogger("gymnosd.Trackers")
+
+RUN_RECORD = "mlflow.json"  # in the run's .resume/: {"run_id": ..., "experiment_id": ...}
+
+
+def recorded_run(record: Path) -> str | None:
+    """The MLflow run id ``record`` names; None if it names none."""
+    try:
+        with open(record, "rb") as handle:
+            run_id = loads(handle.read(4097), max_bytes=4096, what=str(record)).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return run_id if isinstance(run_id, str) and run_id.isalnum() else None
+
 
 EVENTS = "events.out.tfevents."
 MERGED = ".kept"  # the suffix of the file a rewrite leaves

@@ -23,7 +23,6 @@ from pydantic import Field, model_validator
 
 from . import tracker_resume
 from .errors import invalid
-from .jsonlimits import loads
 from .mlflow_process import MLflowProcess
 from .resume import STATE_FOLDER
 from .schema import Component, UnionKind
@@ -261,8 +260,8 @@ class MLflowTracker(Tracker):
         self.process = _mlflow_process(self.uri)
         # Where the MLflow process writes the run's id (in the kept state's folder, made now: the process may get
         # there after the training ended and removed it), and the run a resumed run reopens.
-        record = run.execution_dir / STATE_FOLDER / RUN_RECORD
-        reopen = _recorded_run(record) if run.resumed else None
+        record = run.execution_dir / STATE_FOLDER / tracker_resume.RUN_RECORD
+        reopen = tracker_resume.recorded_run(record) if run.resumed else None
         record.parent.mkdir(exist_ok=True)
         default_store = not self.spec.tracking_uri and not os.environ.get("MLFLOW_TRACKING_URI")
         params = run.params  # the config's canonical params (TrainingConfig.params), tracking.params.* among them
@@ -319,19 +318,6 @@ class MLflowTracker(Tracker):
 
     def location(self) -> dict[str, Any]:
         return self._location
-
-
-RUN_RECORD = "mlflow.json"  # in the run's .resume/: {"run_id": ..., "experiment_id": ...}
-
-
-def _recorded_run(record: Path) -> str | None:
-    """The MLflow run id ``record`` names; None if it names none."""
-    try:
-        with open(record, "rb") as handle:
-            run_id = loads(handle.read(4097), max_bytes=4096, what=str(record)).get("run_id")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return run_id if isinstance(run_id, str) and run_id.isalnum() else None
 
 
 class StepSender:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import keras
     import numpy as np
 
+    from .kept_state import KeptState
     from .steps import StepWriter
 
 
@@ -306,7 +307,8 @@ class Trainer:
         # After the History: the state kept at an epoch's end holds that epoch's logs; after the config's callbacks:
         # their state is put back after their own on_train_begin reset it.
         kept = KeptState(self.path, self.history, self._kept_states(), callbacks, training.resume_every, attempt)
-        callbacks += [self.history, kept, TrackerBridge(self.trackers, kept, resumed=self.resume is not None)]
+        bridge = TrackerBridge(self.trackers, kept, resumed=self.resume is not None)
+        callbacks += [self.history, kept, bridge]
         callbacks += self.extra_callbacks
         if training.log_every_steps:
             self.step_writer = StepWriter(self.path / STEPS_FILE, on_flush=self.trackers.log_steps)
@@ -317,16 +319,22 @@ class Trainer:
             callbacks.append(EpochProgressBar(training.epochs, self.progress_stream))
         log.info(f"Fitting model with {len(X_fit)} samples ...")
         with _Timer(self.elapsed, "fit_model"):
-            model.fit(
-                X_fit,
-                y_fit,
-                batch_size=training.batch_size,
-                epochs=training.epochs,
-                validation_data=(X_val, y_val) if len(X_val) else None,
-                shuffle=training.shuffle,
-                callbacks=callbacks,
-                verbose=0,
-            )
+            try:
+                model.fit(
+                    X_fit,
+                    y_fit,
+                    batch_size=training.batch_size,
+                    epochs=training.epochs,
+                    validation_data=(X_val, y_val) if len(X_val) else None,
+                    shuffle=training.shuffle,
+                    callbacks=callbacks,
+                    verbose=0,
+                )
+            except BaseException:
+                # The state of the last epoch kept is written before the run fails, and its epochs given.
+                if _flush_kept(kept):
+                    bridge.on_failure()
+                raise
         log.debug(f"Fitting model took {self.elapsed['fit_model']:.2f}s")
         return self._history()
 
@@ -398,6 +406,17 @@ class Trainer:
         if interrupted:
             raise exc
         return ExecutionResult(path, False, document, error)
+
+
+def _flush_kept(kept: KeptState) -> bool:
+    """Wait for the kept state's write in flight on a failure (whether it was written); one that fails too is said,
+    not raised over the run's own error."""
+    try:
+        kept.flush()
+    except Exception as exc:  # noqa: BLE001 - the run's own error is the one to report
+        log.warning(f"The state kept to resume from could not be written: {type(exc).__name__}: {exc}")
+        return False
+    return True
 
 
 def run_experiment(
