@@ -17,12 +17,16 @@ Protocol (stdin, one JSON object per line):
 Answer (stdout, one line, after "end" or EOF): {"location": {...}} or {"error": "..."}.
 
     python -m experiments.pipeline.mlflow_process TRACKING_URI
+
+``StepSender`` feeds it the per-step points from a thread of its own, so a slow store never blocks the training.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -30,10 +34,15 @@ import time
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from . import fileops
 from .gcpause import paused_collector
+
+if TYPE_CHECKING:
+    from .steps import Points
+
+log = logging.getLogger("gymnosd.Trackers")  # StepSender's warnings are the trackers'
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -213,6 +222,54 @@ def _serve(uri: str, events: Iterable[str], answer: IO[str]) -> None:
     location = {"tracking_uri": uri, "experiment_id": experiment_id, "run_id": run_id}
     answer.write(json.dumps({"error": error, "location": location} if error else {"location": location}) + "\n")
     answer.flush()
+
+
+class StepSender:
+    """Step points to the MLflow process from a thread of its own: a store slower than the training never blocks
+    it. At most ``BACKLOG`` flushes wait; a flush beyond that is not sent to MLflow (its points are counted and
+    said once in the log; steps.h5 has every one). The MLflow store on this machine takes about 6,000 points a
+    second (docs/performance.md): a run logging more than that per second is thinned so in MLflow."""
+
+    BACKLOG = 64  # flushes of at most STEP_POINTS points per metric each: about a minute of training
+
+    def __init__(self, process: MLflowProcess) -> None:
+        self.process = process
+        self.waiting: queue.Queue[Points | None] = queue.Queue(self.BACKLOG)
+        self.dropped = 0
+        self.error = ""
+        self.thread = threading.Thread(target=self._send, name="mlflow-steps", daemon=True)
+        self.thread.start()
+
+    def put(self, points: Points) -> None:
+        if self.error:
+            raise RuntimeError(self.error)
+        try:
+            self.waiting.put_nowait(points)
+        except queue.Full:
+            if not self.dropped:
+                log.warning("MLflow cannot keep up with the step metrics: some are not sent to it (steps.h5 has all)")
+            self.dropped += sum(len(steps) for steps, _ in points.values())
+
+    def _send(self) -> None:
+        while (points := self.waiting.get()) is not None:
+            rows = [
+                [f"steps/{name}", value, step]
+                for name, (steps, values) in points.items()
+                for step, value in zip(steps, values, strict=True)
+            ]
+            try:
+                self.process.send("steps", points=rows)
+            except RuntimeError as exc:
+                self.error = str(exc)
+                return
+
+    def close(self) -> None:
+        """Send what waits, then stop; say how many points MLflow did not get."""
+        if not self.error:
+            self.waiting.put(None)
+            self.thread.join()
+        if self.dropped:
+            log.warning(f"{self.dropped:,} step points not sent to MLflow (it could not keep up): steps.h5 has all")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,8 +133,6 @@ class StateWriter:
             raise error
 
     def _loop(self) -> None:
-        import time
-
         while True:
             with self._lock:
                 while self._pending is None and not self._stop:

@@ -11,7 +11,6 @@ import importlib.util
 import json
 import logging
 import os
-import queue
 import re
 import threading
 import time
@@ -23,7 +22,7 @@ from pydantic import Field, model_validator
 
 from . import tracker_resume
 from .errors import invalid
-from .mlflow_process import MLflowProcess
+from .mlflow_process import MLflowProcess, StepSender
 from .resume import STATE_FOLDER
 from .schema import Component, UnionKind
 from .system_metrics import mlflow_metrics
@@ -318,54 +317,6 @@ class MLflowTracker(Tracker):
 
     def location(self) -> dict[str, Any]:
         return self._location
-
-
-class StepSender:
-    """Step points to the MLflow process from a thread of its own: a store slower than the training never blocks
-    it. At most ``BACKLOG`` flushes wait; a flush beyond that is not sent to MLflow (its points are counted and
-    said once in the log; steps.h5 has every one). The MLflow store on this machine takes about 6,000 points a
-    second (docs/performance.md): a run logging more than that per second is thinned so in MLflow."""
-
-    BACKLOG = 64  # flushes of at most STEP_POINTS points per metric each: about a minute of training
-
-    def __init__(self, process: MLflowProcess) -> None:
-        self.process = process
-        self.waiting: queue.Queue[Points | None] = queue.Queue(self.BACKLOG)
-        self.dropped = 0
-        self.error = ""
-        self.thread = threading.Thread(target=self._send, name="mlflow-steps", daemon=True)
-        self.thread.start()
-
-    def put(self, points: Points) -> None:
-        if self.error:
-            raise RuntimeError(self.error)
-        try:
-            self.waiting.put_nowait(points)
-        except queue.Full:
-            if not self.dropped:
-                log.warning("MLflow cannot keep up with the step metrics: some are not sent to it (steps.h5 has all)")
-            self.dropped += sum(len(steps) for steps, _ in points.values())
-
-    def _send(self) -> None:
-        while (points := self.waiting.get()) is not None:
-            rows = [
-                [f"steps/{name}", value, step]
-                for name, (steps, values) in points.items()
-                for step, value in zip(steps, values, strict=True)
-            ]
-            try:
-                self.process.send("steps", points=rows)
-            except RuntimeError as exc:
-                self.error = str(exc)
-                return
-
-    def close(self) -> None:
-        """Send what waits, then stop; say how many points MLflow did not get."""
-        if not self.error:
-            self.waiting.put(None)
-            self.thread.join()
-        if self.dropped:
-            log.warning(f"{self.dropped:,} step points not sent to MLflow (it could not keep up): steps.h5 has all")
 
 
 def _mlflow_name(path: str) -> str:
