@@ -114,7 +114,8 @@ def test_a_viewer_sees_the_members_read_only(team):
     refused = client.post("/projects/vision/grant/", {"holder": "vic", "role": "maintainer"})
     assert refused.status_code == 403
     # A page in the site's frame that says which role it takes, not a bare "403 Forbidden".
-    assert b"You are not allowed to do this" in refused.content and b"maintainer" in refused.content
+    assert b"You are not allowed to do this" in refused.content
+    assert b"maintainer" in refused.content
     assert b"Log out" in refused.content
     assert client.post("/projects/vision/revoke/", {"holder": "mia"}).status_code == 403
     assert roles_of("vision") == [("mia", "maintainer"), ("vic", "viewer")]
