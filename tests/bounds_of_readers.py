@@ -67,7 +67,7 @@ def cost(call, deadline, summary=lambda result: None):
 
 def read(folder, root):
     """Sync's reading of one folder (no database): the Record."""
-    folder = Folder(folder.parent.parent.name, folder.name, folder)
+    folder = Folder(folder.parent.parent.name, folder.name, str(folder))
     return read_folder(folder, list_folder(folder, str(root)), dt.datetime.now(dt.UTC), dt.timedelta(minutes=30))
 
 

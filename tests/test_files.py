@@ -170,7 +170,7 @@ def test_a_log_that_links_out_of_the_run_folder_is_not_read(owner_client, traine
 
 
 def _read(folder, root):
-    folder = Folder(folder.parent.parent.name, folder.name, folder)
+    folder = Folder(folder.parent.parent.name, folder.name, str(folder))
     return read_folder(folder, list_folder(folder, str(root)), dt.datetime.now(dt.UTC), dt.timedelta(minutes=30))
 
 

@@ -12,6 +12,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from experiments.pipeline.names import control_character_problem
 
@@ -23,15 +24,21 @@ READER_VERSION = b"5"  # 4: every file through the one bounded reader (experimen
 # --- finding folders and fingerprinting them (stat only, no reads) ----------------------------
 
 
-@dataclass(frozen=True)
-class Folder:
-    """``<root>/<experiment>/executions/<name>``; ``outside`` is set when it links out of the root."""
+class Folder(NamedTuple):
+    """``<root>/<experiment>/executions/<name>``; ``outside`` is set when it links out of the root.
+
+    A tuple holding its path as a str (``location``): a sweep makes one per folder, a million of them, and a
+    ``Path`` costs more to make than the stamp check that may be all a folder needs (``stamps``)."""
 
     experiment: str
     name: str
-    path: Path
+    location: str  # its path
     outside: str = ""
     project_id: int | None = None  # None: default's (the root's own experiments)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
 
 
 @dataclass
@@ -89,9 +96,9 @@ def find_folders(root: str, project_id: int | None = None) -> tuple[list[Folder]
                 problems.append(f"{refused}; not read")
             elif entry.is_symlink() and not inside(entry.path, root):
                 outside = printable(os.path.realpath(entry.path))
-                folders.append(Folder(dataset.name, entry.name, Path(entry.path), outside, project_id))
+                folders.append(Folder(dataset.name, entry.name, entry.path, outside, project_id))
             elif entry.is_dir():
-                folders.append(Folder(dataset.name, entry.name, Path(entry.path), project_id=project_id))
+                folders.append(Folder(dataset.name, entry.name, entry.path, "", project_id))
     return folders, problems
 
 
@@ -118,7 +125,7 @@ def list_folder(folder: Folder, root: str) -> Listing:
     """Stat every file under the folder (symlinks are not followed out of the root) and hash it."""
     if folder.outside:  # not walked at all; the fingerprint notices if the link is pointed elsewhere
         return Listing({}, {}, hashlib.blake2b(folder.outside.encode(), digest_size=16).hexdigest(), 0)
-    files, links, dirs = _walk(str(folder.path), root)
+    files, links, dirs = _walk(folder.location, root)
     newest = max((mtime for _, mtime in files.values()), default=0)
     return Listing(files, links, _fingerprint(files, links), newest, tuple(sorted(dirs)))
 

@@ -40,14 +40,24 @@ def _digest(path: str, dirs: list[str] | tuple[str, ...], parent: int | None = N
     """``(hash, newest directory mtime_ns)``; raises ``OSError`` when one of them is gone. ``parent``: an open
     descriptor of the folder's parent, ``path`` then its name (a stat then walks no long path)."""
     stat = os.stat(path, dir_fd=parent)  # the folder itself may be a link inside the root: followed, as walked
-    parts = [b"%d %d %d %d" % (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns)]
+    values = [stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns]
     newest = stat.st_mtime_ns
     for relative in dirs:
         stat = os.stat(f"{path}/{relative}", dir_fd=parent, follow_symlinks=False)
-        parts.append(b"%d %d %d %d" % (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns))
-        newest = max(newest, stat.st_mtime_ns)
-    digest = hashlib.blake2b(b"\n".join(parts), digest_size=16, key=VERSION + READER_VERSION)
+        values += (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns)
+        if stat.st_mtime_ns > newest:
+            newest = stat.st_mtime_ns
+    # One "dev ino mtime ctime" line per directory, formatted at once (a re-sync does this for every folder).
+    text = _FORMATS[len(dirs)] if len(dirs) < len(_FORMATS) else _format(len(dirs))
+    digest = hashlib.blake2b(text % tuple(values), digest_size=16, key=VERSION + READER_VERSION)
     return digest.hexdigest(), newest
+
+
+def _format(dirs: int) -> bytes:
+    return b"\n".join([b"%d %d %d %d"] * (dirs + 1))
+
+
+_FORMATS = [_format(count) for count in range(16)]
 
 
 def seal(folder: Folder, listing: Listing, quiet_before_ns: int) -> str:
@@ -60,7 +70,7 @@ def seal(folder: Folder, listing: Listing, quiet_before_ns: int) -> str:
     if any(SEPARATOR in relative or printable(relative) != relative for relative in dirs):
         return ""
     try:
-        digest, newest = _digest(str(folder.path), dirs)
+        digest, newest = _digest(folder.location, dirs)
     except OSError:
         return ""
     if newest > quiet_before_ns:
@@ -71,11 +81,13 @@ def seal(folder: Folder, listing: Listing, quiet_before_ns: int) -> str:
 def held(candidates: list[tuple[Folder, str]], workers: int = 0) -> list[bool]:
     """For each ``(folder, stamp)``: whether the folder still has the directories its stamp was made of, unchanged.
 
-    Threads (``workers``; default: twice the CPUs, at most 8) share the stats, which release the GIL; each
-    stats relative to an open descriptor of the folder's parent (``<experiment>/executions``).
+    Each folder's directories are stat'ed relative to an open descriptor of its parent
+    (``<experiment>/executions``). Threads (``workers``; default: one per CPU but one, at most 8) share the
+    stats only where there are CPUs to spare: with 2, 8 threads cost a third more CPU for the same time,
+    the stats being page-cache hits of about 2 µs each (``bench/sync.py``, docs/performance.md).
     """
     chunks = [candidates[start : start + CHUNK] for start in range(0, len(candidates), CHUNK)]
-    workers = workers or min(8, 2 * (os.cpu_count() or 1))
+    workers = workers or min(8, max(1, (os.cpu_count() or 1) - 1))
     if len(chunks) <= 1 or workers == 1:
         return [found for chunk in chunks for found in _held(chunk)]
     with ThreadPoolExecutor(workers, thread_name_prefix="sync-stamps") as pool:
@@ -90,13 +102,13 @@ def _held(candidates: list[tuple[Folder, str]]) -> list[bool]:
     found = []
     try:
         for folder, stamp in candidates:
-            digest, *dirs = stamp.split(SEPARATOR)
-            where, _, name = str(folder.path).rpartition("/")  # a str's split, not two more Paths a folder
+            digest, _, names = stamp.partition(SEPARATOR)
+            where, _, name = folder.location.rpartition("/")
             try:
                 parent = parents.get(where)
                 if parent is None:
                     parent = parents[where] = os.open(where, os.O_RDONLY | os.O_DIRECTORY)
-                found.append(_digest(name, dirs, parent)[0] == digest)
+                found.append(_digest(name, names.split(SEPARATOR) if names else (), parent)[0] == digest)
             except OSError:
                 found.append(False)  # gone, or its parent: listed, which says what happened
     finally:

@@ -57,7 +57,7 @@ def _held(folders: list[Folder], rows: list[Row | None]) -> set[int]:
     stamped = [
         (index, folder, row.stamp)
         for index, (folder, row) in enumerate(zip(folders, rows, strict=True))
-        if row and row.stamp and row.status in ENDED and row.folder_path == str(folder.path)
+        if row and row.stamp and row.status in ENDED and row.folder_path == folder.location
     ]
     held = stamps.held([(folder, stamp) for _, folder, stamp in stamped])
     return {index for (index, _, _), found in zip(stamped, held, strict=True) if found}
@@ -67,7 +67,7 @@ def _unchanged(row: Row, folder: Folder, listing: Listing, now: dt.datetime, sta
     """Whether a listed folder is as its row says: the same files, the same place, a run not gone quiet."""
     return (
         row.fingerprint == listing.fingerprint
-        and row.folder_path == str(folder.path)
+        and row.folder_path == folder.location
         and row.status != Status.MISSING
         and not (
             row.status == Status.RUNNING
@@ -115,14 +115,14 @@ def _sync(
     experiment_ids: dict[str, int] = {}
     pending: list[Record] = []
     restamp: list[tuple[int, str]] = []
-    rows = [existing.get((folder.experiment, folder.name)) for folder in folders]
+    rows = [existing.get(folder[:2]) for folder in folders]  # (experiment, name): the snapshot's key
     held = set() if full else _held(folders, rows)
-    for done, (folder, row) in enumerate(zip(folders, rows, strict=True), 1):
-        if done - 1 in held:
-            report.unchanged += 1
-            if progress:
-                progress(done, len(folders))
-            continue
+    report.unchanged += len(held)
+    if progress:  # the folders whose stamps held are done: one call for them, then one per folder listed
+        progress(len(held), len(folders))
+    rest = [index for index in range(len(folders)) if index not in held] if held else range(len(folders))
+    for done, index in enumerate(rest, len(held) + 1):
+        folder, row = folders[index], rows[index]
         listing = list_folder(folder, root)
         if row is not None and _unchanged(row, folder, listing, now, stale_after):
             report.unchanged += 1
@@ -259,7 +259,7 @@ def sync_folders(
         root = root / PROJECTS_FOLDER / project
     report = SyncReport(root)
     present = [
-        Folder(experiment, name, root / experiment / "executions" / name, project_id=project_id)
+        Folder(experiment, name, str(root / experiment / "executions" / name), project_id=project_id)
         for experiment, name in folders
         if (root / experiment / "executions" / name).is_dir()
     ]
@@ -292,7 +292,7 @@ def sync_folder(
         root = root / PROJECTS_FOLDER / given.parent.parent.parent.name
     # Named as the sweep names it (from the resolved root), so the two agree on folder_path.
     path = root / given.parent.parent.name / "executions" / given.name
-    folder = Folder(given.parent.parent.name, given.name, path, project_id=project_id)
+    folder = Folder(given.parent.parent.name, given.name, str(path), project_id=project_id)
     report = SyncReport(root)
     existing = _snapshot(
         {"experiment__project_id": project_id, "experiment__name": folder.experiment, "folder_name": folder.name}
@@ -301,7 +301,7 @@ def sync_folder(
         _mark_missing([row.pk for row in existing.values() if row.status != Status.MISSING], report)
         return report
     if path.is_symlink() and not inside(path, str(root)):
-        folder = Folder(folder.experiment, folder.name, path, outside=os.path.realpath(path))
+        folder = Folder(folder.experiment, folder.name, str(path), outside=os.path.realpath(path))
     # Listed even where stamped: a worker calls this when its run ends, which may have written in place.
     _sync(str(root), [folder], existing, report, None, stale_after, 1, full=True)
     return report

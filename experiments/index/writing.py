@@ -11,7 +11,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import DatabaseError, OperationalError, transaction
 
@@ -59,8 +59,9 @@ class SyncReport:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
+    """One row of the snapshot (a tuple: a sweep makes one per row, a million of them)."""
+
     pk: int
     fingerprint: str
     status: str
@@ -95,7 +96,7 @@ def _as_execution(record: Record, experiment_id: int, now: dt.datetime, pk: int 
         pk=pk,
         experiment_id=experiment_id,
         folder_name=record.folder.name,
-        folder_path=str(record.folder.path),
+        folder_path=record.folder.location,
         status=record.status,
         title=record.title[:255],
         tags=record.tags,

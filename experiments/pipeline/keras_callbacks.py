@@ -218,13 +218,19 @@ class StepLogger(keras.callbacks.Callback):
     Steps count batches from 1 over the whole run; each epoch's last step is written as its boundary.
     """
 
-    def __init__(self, writer: StepWriter, every: int) -> None:
+    def __init__(self, writer: StepWriter, every: int, kept: KeptState | None = None) -> None:
         super().__init__()
-        self.writer, self.every = writer, every
+        self.writer, self.every, self.kept = writer, every, kept
         self.step = 0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.step = self.writer.last_step()  # a resumed run goes on counting where it stopped
+        # After the kept state's own on_train_begin (it is before this in the callbacks): a resumed run's file is
+        # cut back to the epochs that state holds (0 where none loaded), since the ones after are trained again;
+        # the run goes on counting from there.
+        if self.kept is not None:
+            self.step = self.writer.resume_at(self.kept.kept_epoch)
+        else:
+            self.step = self.writer.last_step()
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self.step += 1

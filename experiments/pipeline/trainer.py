@@ -312,7 +312,8 @@ class Trainer:
         callbacks += self.extra_callbacks
         if training.log_every_steps:
             self.step_writer = StepWriter(self.path / STEPS_FILE, on_flush=self.trackers.log_steps)
-            callbacks.append(StepLogger(self.step_writer, training.log_every_steps))
+            resumed = kept if self.resume is not None else None
+            callbacks.append(StepLogger(self.step_writer, training.log_every_steps, resumed))
         if self.sampler is not None:  # each epoch's end, marked on the system metrics' time axis
             callbacks.append(self.sampler.epoch_callback())
         if self.progress_stream is not None:
