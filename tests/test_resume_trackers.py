@@ -35,6 +35,23 @@ config = load_config(json.loads(sys.argv[1]))
 run_experiment(config, sys.argv[2], sys.argv[3], callbacks=[KillAt()])
 """
 
+# The same, SIGKILLed just after the trackers were given the second epoch (its state written): before anything of
+# the run could note that they had it.
+KILLED_ONCE_THE_TRACKERS_HAVE_THE_SECOND_EPOCH = """
+import json, os, signal, sys
+from experiments.pipeline import load_config, run_experiment, trackers
+
+give = trackers.TrackerSet.log_epoch
+def killed_after(self, step, logs):
+    give(self, step, logs)
+    if step == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+trackers.TrackerSet.log_epoch = killed_after
+
+config = load_config(json.loads(sys.argv[1]))
+run_experiment(config, sys.argv[2], sys.argv[3])
+"""
+
 
 def _config(tmp_path: Path) -> dict[str, Any]:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -55,6 +72,28 @@ def _tensorboard_points(folder: Path) -> Counter[tuple[str, int]]:
     return points
 
 
+def _killed(script: str, config: dict[str, Any], trainings: Path, cache: Path) -> Path:
+    """The run's folder, once ``script`` trained ``config`` in a process of its own and was SIGKILLed, and the
+    killed run's MLflow client, orphaned, has written what it was sent and marked its run killed (its pipe closed).
+    Its state was kept at the second epoch."""
+    killed = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(config), str(trainings), str(cache)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=trainings.parent,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    (folder,) = [path for path in trainings.glob("*/executions/*") if path.is_dir()]
+    assert json.loads((folder / STATE_FOLDER / STATE_FILE).read_text())["epoch"] == 2
+    uri = config["tracking"]["trackers"][1]["tracking_uri"]
+    for process in psutil.process_iter(["cmdline"]):  # the only one with this test's store in its command line
+        if uri in (process.info["cmdline"] or []):
+            process.wait(timeout=120)
+    return folder
+
+
 def _mlflow_status(uri: str, experiment: str) -> list[Any]:
     from mlflow.tracking import MlflowClient
 
@@ -73,23 +112,8 @@ def test_a_run_killed_and_resumed_goes_on_with_the_same_mlflow_run_and_tensorboa
     source = _config(tmp_path)
     uri = source["tracking"]["trackers"][1]["tracking_uri"]
     trainings, cache = tmp_path / "trainings", tmp_path / "cache"
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED_AT_THIRD_EPOCH, json.dumps(source), str(trainings), str(cache)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
-    )
-    assert killed.returncode == -9, killed.stderr[-2000:]
-    (folder,) = [path for path in trainings.glob("*/executions/*") if path.is_dir()]
-    assert json.loads((folder / STATE_FOLDER / STATE_FILE).read_text())["epoch"] == 2
+    folder = _killed(KILLED_AT_THIRD_EPOCH, source, trainings, cache)
     experiment = source["experiment"]["name"]
-    # The killed run's MLflow client, orphaned, writes what it was sent and marks its run killed once its pipe
-    # closes: waited for (it is the only one with this test's store in its command line).
-    for process in psutil.process_iter(["cmdline"]):
-        if uri in (process.info["cmdline"] or []):
-            process.wait(timeout=120)
     (first,) = _mlflow_status(uri, experiment)
     assert first.info.status == "KILLED"
     client = MlflowClient(uri)
@@ -171,3 +195,31 @@ def test_resume_every_auto_keeps_the_first_epoch_then_once_the_training_since_ou
     keep.snapshot_at = clock.perf_counter() - 1.0 / BUDGET
     assert epoch_end(3) == 3
     assert json.loads((tmp_path / STATE_FOLDER / STATE_FILE).read_text())["epoch"] == 3
+
+
+def test_an_epoch_the_trackers_got_just_before_the_kill_is_not_given_to_them_again(tmp_path, monkeypatch):
+    """The resumed run gives every epoch of its kept state again: each tracker records only those it lacks."""
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    source = _config(tmp_path)
+    uri = source["tracking"]["trackers"][1]["tracking_uri"]
+    trainings, cache = tmp_path / "trainings", tmp_path / "cache"
+    folder = _killed(KILLED_ONCE_THE_TRACKERS_HAVE_THE_SECOND_EPOCH, source, trainings, cache)
+    client = MlflowClient(uri)
+    (first,) = _mlflow_status(uri, source["experiment"]["name"])
+    assert [metric.step for metric in client.get_metric_history(first.info.run_id, "loss")] == [1, 2]
+    assert sorted(step for name, step in _tensorboard_points(folder / "tensorboard" / "train") if name == "loss") == [
+        1,
+        2,
+    ]
+
+    again = run_experiment(load_config(source), trainings, cache, resume=Resume(folder, attempt=2))
+    assert again.succeeded, again.error
+    assert "resumed at epoch 2 (attempt 2)" in (folder / "execution.log").read_text()
+    for name in ("loss", "val_loss"):
+        history = client.get_metric_history(first.info.run_id, name)
+        assert sorted(metric.step for metric in history) == [1, 2, 3, 4, 5, 6]
+    for part in ("train", "validation"):
+        points = _tensorboard_points(folder / "tensorboard" / part)
+        assert {step: count for (name, step), count in points.items() if name == "loss"} == {s: 1 for s in range(1, 7)}

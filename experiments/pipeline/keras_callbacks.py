@@ -7,7 +7,6 @@ import logging
 import math
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -17,8 +16,6 @@ import urllib3
 from tqdm import tqdm
 
 from . import allowlist, checkpoints, fileops
-from .jsonlimits import loads
-from .resume import GIVEN_FILE, STATE_FOLDER
 from .schedules import Schedule
 from .steps import StepWriter
 
@@ -145,10 +142,10 @@ class TrackerBridge(keras.callbacks.Callback):
     With ``kept`` (the run's ``KeptState``, before this in the callbacks), an epoch is held back until a state
     holding it is WRITTEN (``kept.kept_epoch``: a snapshot still being written in the background does not count),
     and the rest at the fit's end: an epoch a crash makes the run train again was never given to a tracker (MLflow
-    cannot take a point back), so each epoch reaches the trackers once. The epochs given so far are noted in
-    ``.resume/given.json`` at each epoch's end: a run killed after a state was written but before its epochs were
-    given (they wait for the next epoch's end) gives them from the kept History when it is resumed. ``resumed``:
-    the run goes on from its kept state; the trackers are told from which epoch at the fit's start.
+    cannot take a point back). ``resumed``: the run goes on from its kept state. At the fit's start the trackers are
+    told from which epoch, and every epoch the kept state holds is given again from its History: each tracker
+    records only the epochs it lacks (``Tracker.resumed``). So an epoch a kill kept from the trackers after its state
+    was written reaches them then, and one a tracker got just before the kill is not recorded twice.
     """
 
     def __init__(self, trackers: TrackerSet, kept: KeptState | None = None, resumed: bool = False) -> None:
@@ -157,7 +154,6 @@ class TrackerBridge(keras.callbacks.Callback):
         self.kept = kept
         self.resumed = resumed
         self.waiting: list[tuple[int, dict[str, float]]] = []
-        self.given = 0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if not self.resumed:
@@ -168,13 +164,11 @@ class TrackerBridge(keras.callbacks.Callback):
             self._give_kept(self.kept, epoch)
 
     def _give_kept(self, kept: KeptState, epoch: int) -> None:
-        """The epochs the kept state holds that the killed attempt had not given yet, from the kept History."""
-        given = _given(kept.folder)
+        """Every epoch the kept state holds, from its History; the trackers skip those they have."""
         history = kept.run_history.history
-        for step in range(epoch + 1 if given is None else given + 1, epoch + 1):
+        for step in range(1, epoch + 1):
             values = {name: float(values[step - 1]) for name, values in history.items() if len(values) >= step}
             self.trackers.log_epoch(step, {name: value for name, value in values.items() if _is_number(value)})
-        self.given = epoch
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         values = {key: float(value) for key, value in (logs or {}).items() if _is_number(value)}
@@ -190,26 +184,9 @@ class TrackerBridge(keras.callbacks.Callback):
             self._give(self.kept.kept_epoch)
 
     def _give(self, until: int | None) -> None:
-        given = self.given
         while self.waiting and (until is None or self.waiting[0][0] <= until):
             step, values = self.waiting.pop(0)
             self.trackers.log_epoch(step, values)
-            self.given = step
-        if self.kept is not None and until is not None and self.given > given and self.trackers.active:
-            # Not fsynced (a few ms each epoch otherwise): whole after a kill; after a machine crash maybe older,
-            # and then an epoch given twice.
-            data = json.dumps({"epoch": self.given}).encode()
-            fileops.write(self.kept.run_folder, f"{STATE_FOLDER}/{GIVEN_FILE}", data, create=True, durable=False)
-
-
-def _given(folder: Path) -> int | None:
-    """The epochs ``given.json`` in ``folder`` says the trackers were given; None when it says nothing."""
-    try:
-        with open(folder / GIVEN_FILE, "rb") as handle:
-            epoch = loads(handle.read(4097), max_bytes=4096, what=GIVEN_FILE).get("epoch")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return epoch if isinstance(epoch, int) and epoch >= 0 else None
 
 
 class StepLogger(keras.callbacks.Callback):

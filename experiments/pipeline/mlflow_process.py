@@ -10,7 +10,8 @@ Protocol (stdin, one JSON object per line):
      "record": path, "reopen": run id}  (optional: the run's id is written to ``record``; ``reopen``: that run
                                        goes on, back to RUNNING, if it is still there; else a new run is made)
     {"op": "metrics", "metrics": {...}, "step": N, "timestamp": ms, "system": bool}   (timestamp optional: now;
-                                       system: a system sample, its step counted on after a reopened run's last)
+                                       system: a system sample, its step counted on after a reopened run's last;
+                                       else a reopened run's metric at a step it has already is not logged again)
     {"op": "steps", "points": [[key, value, step], ...]}              (per-step metrics, batched)
     {"op": "artifacts", "paths": [...]}
     {"op": "end", "status": "FINISHED" | "FAILED" | "KILLED"}
@@ -34,7 +35,7 @@ import time
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from . import fileops
 from .gcpause import paused_collector
@@ -97,9 +98,19 @@ class MLflowProcess:
         )
 
 
-def _reopened(client: Any, event: dict[str, Any]) -> tuple[str, str, int] | None:
-    """The run ``event["reopen"]`` names (its id), back to RUNNING, for a resumed run (``(experiment id, run id,
-    the last system sample's step)``); None when there is none to go on with (deleted, another store's)."""
+class Opened(NamedTuple):
+    """The run the "start" event opened: ``system_offset`` is a reopened run's last system sample's step, ``held``
+    its last step of each other metric (an epoch the resumed run gives again is not logged twice)."""
+
+    experiment_id: str
+    run_id: str
+    system_offset: int = 0
+    held: dict[str, int] = {}
+
+
+def _reopened(client: Any, event: dict[str, Any]) -> Opened | None:
+    """The run ``event["reopen"]`` names (its id), back to RUNNING, for a resumed run; None when there is none to go
+    on with (deleted, another store's)."""
     if not event.get("reopen"):
         return None
     try:
@@ -110,9 +121,13 @@ def _reopened(client: Any, event: dict[str, Any]) -> tuple[str, str, int] | None
     if run.info.lifecycle_stage != "active":
         return None
     client.update_run(run.info.run_id, status="RUNNING")
-    system = [key for key in run.data.metrics if key.startswith("system/")]
-    last = max((metric.step for key in system for metric in client.get_metric_history(run.info.run_id, key)), default=0)
-    return run.info.experiment_id, run.info.run_id, last
+    last: dict[str, int] = {}
+    for key in run.data.metrics:
+        if not key.startswith("steps/"):  # per-step points: too many to read back (steps.h5 has them all)
+            last[key] = max((metric.step for metric in client.get_metric_history(run.info.run_id, key)), default=0)
+    system = max((step for key, step in last.items() if key.startswith("system/")), default=0)
+    held = {key: step for key, step in last.items() if not key.startswith("system/")}
+    return Opened(run.info.experiment_id, run.info.run_id, system, held)
 
 
 def _write_record(event: dict[str, Any], experiment_id: str, run_id: str) -> None:
@@ -128,13 +143,10 @@ def _write_record(event: dict[str, Any], experiment_id: str, run_id: str) -> Non
         traceback.print_exc()
 
 
-def _opened(client: Any, event: dict[str, Any]) -> tuple[str, str, int]:
-    """The "start" event: the run reopened (``reopen``) or a new one, recorded. ``(experiment id, run id, the
-    system samples' step to count on from)``."""
-    opened = _reopened(client, event)
-    if opened is None:
-        opened = (*_start(client, event), 0)
-    _write_record(event, opened[0], opened[1])
+def _opened(client: Any, event: dict[str, Any]) -> Opened:
+    """The "start" event: the run reopened (``reopen``) or a new one, recorded."""
+    opened = _reopened(client, event) or Opened(*_start(client, event))
+    _write_record(event, opened.experiment_id, opened.run_id)
     return opened
 
 
@@ -156,20 +168,26 @@ def _start(client: Any, event: dict[str, Any]) -> tuple[str, str]:
     return experiment_id, run_id
 
 
-def _record(client: Any, event: dict[str, Any], run_id: str | None, system_offset: int = 0) -> None:
+def _record(client: Any, event: dict[str, Any], opened: Opened | None) -> None:
     """A "metrics", "steps" or "artifacts" event, into the run started before it."""
     from mlflow.entities import Metric
 
+    assert opened is not None, f"{event['op']} before start"
+    run_id = opened.run_id
     if event["op"] == "metrics":
         now = int(event.get("timestamp") or time.time() * 1000)
-        step = event["step"] + (system_offset if event.get("system") else 0)
-        metrics = [Metric(key, float(value), now, step) for key, value in event["metrics"].items()]
-        assert run_id is not None, "metrics before start"
-        client.log_batch(run_id, metrics=metrics)
+        system = bool(event.get("system"))
+        step = event["step"] + (opened.system_offset if system else 0)
+        metrics = [
+            Metric(key, float(value), now, step)
+            for key, value in event["metrics"].items()
+            if system or step > opened.held.get(key, 0)
+        ]
+        if metrics:
+            client.log_batch(run_id, metrics=metrics)
     elif event["op"] == "steps":  # [[key, value, step], ...]: per-step points, any number
         now = int(time.time() * 1000)
         points = [Metric(key, float(value), now, int(step)) for key, value, step in event["points"]]
-        assert run_id is not None, "steps before start"
         for start in range(0, len(points), 1000):  # MLflow takes at most 1,000 metrics a batch
             client.log_batch(run_id, metrics=points[start : start + 1000])
     elif event["op"] == "artifacts":
@@ -180,9 +198,7 @@ def _record(client: Any, event: dict[str, Any], run_id: str | None, system_offse
 
 def _serve(uri: str, events: Iterable[str], answer: IO[str]) -> None:
     """The MLflow side: connect, then apply each event; always answer once."""
-    run_id: str | None = None
-    experiment_id: str | None = None
-    system_offset = 0  # a reopened run's last system sample step
+    opened: Opened | None = None
     error: str | None = None
     status = "KILLED"  # if the training process vanishes without saying "end"
     # Import now (the slow part, while the trainer starts up), but touch the store only once the
@@ -208,18 +224,22 @@ def _serve(uri: str, events: Iterable[str], answer: IO[str]) -> None:
                 continue
         try:
             if event["op"] == "start":
-                experiment_id, run_id, system_offset = _opened(client, event)
+                opened = _opened(client, event)
             else:
-                _record(client, event, run_id, system_offset)
+                _record(client, event, opened)
         except Exception as exc:  # noqa: BLE001 - reported in the answer
             error = f"{type(exc).__name__}: {exc}"
             traceback.print_exc()
-    if run_id is not None and client is not None:  # a run was created, so the client was too
+    if opened is not None and client is not None:  # a run was created, so the client was too
         try:
-            client.set_terminated(run_id, status=status if error is None else "FAILED")
+            client.set_terminated(opened.run_id, status=status if error is None else "FAILED")
         except Exception as exc:  # noqa: BLE001 - reported in the answer (the first error wins)
             error = error or f"{type(exc).__name__}: {exc}"
-    location = {"tracking_uri": uri, "experiment_id": experiment_id, "run_id": run_id}
+    location = {
+        "tracking_uri": uri,
+        "experiment_id": opened.experiment_id if opened else None,
+        "run_id": opened.run_id if opened else None,
+    }
     answer.write(json.dumps({"error": error, "location": location} if error else {"location": location}) + "\n")
     answer.flush()
 

@@ -10,7 +10,6 @@ keeps ``.resume/`` (``STATE_FOLDER``)::
                                   "callbacks": {...}, "random": {...}}
     .resume/previous.json        the state kept before it (epoch 3), naming epoch-3.weights.h5, kept beside it
     .resume/mlflow.json          the run's MLflow run, which a resumed run goes on with (``trackers``)
-    .resume/given.json           {"epoch": 3}: the epochs the trackers were given (``keras_callbacks.TrackerBridge``)
 
 The state is taken in memory at the epoch's end (``state_writer.Snapshot``) and written by a thread of its own while
 the next epoch trains (``state_writer.StateWriter``: one write at a time; a newer snapshot replaces one still
@@ -62,7 +61,6 @@ log = logging.getLogger("gymnosd.Trainer")
 STATE_FOLDER = ".resume"
 STATE_FILE = "state.json"
 PREVIOUS_FILE = "previous.json"  # the state kept before state.json's: the one to fall back to
-GIVEN_FILE = "given.json"  # {"epoch": N}: the epochs the trackers were given (keras_callbacks.TrackerBridge)
 # The most of state.json read back: the histories of a long run (a float is ~20 bytes: 100 metrics x 10,000 epochs).
 STATE_BYTES = 64 * 2**20
 

@@ -76,8 +76,8 @@ def write_state(folder: Path, snapshot: Snapshot, previous: str | None, fall_bac
     for old in folder.glob("epoch-*.weights.h5"):
         if old.name not in named:
             fileops.remove(folder, old.name, missing_ok=True)
-    # A write of this writer's that a kill cut short (fileops.write's temporary files); not the other files' (the
-    # trackers' given.json is written beside, on the training thread).
+    # A write of this writer's that a kill cut short (fileops.write's temporary files); not another writer's (the
+    # MLflow process writes mlflow.json beside).
     for pattern in (".epoch-*.weights.h5.*.tmp", f".{STATE_FILE}.*.tmp"):
         for left in folder.glob(pattern):
             fileops.remove(folder, left.name, missing_ok=True)

@@ -2,7 +2,8 @@
 
 A run killed after epoch E whose state was kept at epoch K < E trains epochs K+1.. again. TensorBoard has no way to
 take back a point, so before the resumed run writes, each of its folders (``train``, ``validation``, ``test``) is
-rewritten to the points at steps up to K: one file with every event kept, each (tags, step) once (the last written
+rewritten to the points at steps up to K (the highest of them is where the tracker takes the epochs up to K, given
+again from the kept History, on from): one file with every event kept, each (tags, step) once (the last written
 wins), written whole and atomically (``fileops.write``) before the files it replaces are removed. A kill in between
 leaves the points twice in two files, which the next rewrite merges again. The system and step points are not
 rewritten: their steps only grow (a resumed run counts its system samples on from the last one written, and its
@@ -66,13 +67,15 @@ def last_step(folder: Path) -> int:
     return max((event.step for path in _event_files(folder) for event in _events(path)), default=0)
 
 
-def keep_until(folder: Path, step: int) -> int:
-    """Rewrite ``folder``'s event files to the points at steps up to ``step``, each once; the points dropped."""
+def keep_until(folder: Path, step: int) -> tuple[int, int]:
+    """Rewrite ``folder``'s event files to the points at steps up to ``step``, each once. ``(the points dropped,
+    the highest step kept)``: the resumed run gives its epochs up to ``step`` again, and the tracker records only
+    those after that one."""
     from tensorboard.summary.writer.record_writer import RecordWriter
 
     files = _event_files(folder)
     if not files:
-        return 0
+        return 0, 0
     kept: dict[tuple[Any, ...], Any] = {}
     header = None
     dropped = 0
@@ -97,4 +100,4 @@ def keep_until(folder: Path, step: int) -> int:
     for path in files:
         if path.name != name:
             fileops.remove(folder, path.name, missing_ok=True)
-    return dropped
+    return dropped, max((event.step for event in kept.values()), default=0)

@@ -104,7 +104,10 @@ class Tracker:
 
     def resumed(self, epoch: int) -> None:
         """A resumed run goes on after ``epoch`` epochs (those its kept state holds): forget what was recorded after
-        them, before the first epoch trained again is recorded. Called at the fit's start, after ``start``."""
+        them, before the first epoch trained again is recorded. Called at the fit's start, after ``start``; then
+        ``log_epoch`` is called for each of the epochs 1..``epoch`` again (from the kept History), and the tracker
+        records only those it does not have (a kill may have come after it got an epoch and before the state
+        said so, or after the state was written and before the epoch was given)."""
 
     def log_epoch(self, step: int, logs: dict[str, float]) -> None:
         """Record one epoch's train and ``val_`` metrics at ``step`` (1-based)."""
@@ -161,12 +164,13 @@ class TensorBoardTracker(Tracker):
     def start(self, run: RunInfo) -> None:
         self.root = run.execution_dir / self.folder
         self.writers: dict[str, Any] = {}  # made at their first point: a resumed run's files are rewritten first
+        self.held: dict[str, int] = {}  # a resumed run's: the last epoch each part's files have
         if run.resumed:  # its system samples go on counting from the last one written
             self._system_steps = tracker_resume.last_step(self.root / "system")
 
     def resumed(self, epoch: int) -> None:
         for part in ("train", "validation", "test"):
-            dropped = tracker_resume.keep_until(self.root / part, epoch)
+            dropped, self.held[part] = tracker_resume.keep_until(self.root / part, epoch)
             if dropped:
                 log.info(f"TensorBoard: {dropped} {part} points after epoch {epoch} dropped (they are trained again)")
 
@@ -179,9 +183,10 @@ class TensorBoardTracker(Tracker):
         self.writers[part].flush()  # on disk before the next epoch: a kill loses no epoch it was given
 
     def log_epoch(self, step: int, logs: dict[str, float]) -> None:
-        self._write("train", {k: v for k, v in logs.items() if not k.startswith("val_")}, step)
+        if step > self.held.get("train", 0):
+            self._write("train", {k: v for k, v in logs.items() if not k.startswith("val_")}, step)
         val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
-        if val:
+        if val and step > self.held.get("validation", 0):
             self._write("validation", val, step)
 
     def log_test(self, metrics: dict[str, float], step: int) -> None:
