@@ -45,9 +45,10 @@ TIMING = """() => {
   const nav = performance.getEntriesByType("navigation")[0];
   const resources = performance.getEntriesByType("resource");
   const chart = performance.getEntriesByName("gymnos:first-chart")[0];
+  const curve = performance.getEntriesByName("gymnos:first-curve")[0];
   return {
     response: nav.responseEnd, dom: nav.domContentLoadedEventEnd, load: nav.loadEventEnd,
-    chart: chart ? chart.startTime : null,
+    chart: chart ? chart.startTime : null, curve: curve ? curve.startTime : null,
     bytes: nav.transferSize + resources.reduce((sum, r) => sum + r.transferSize, 0),
     scripts: resources.filter((r) => r.name.endsWith(".js")).map((r) => [r.name, r.transferSize]),  // preloaded too
   };
@@ -221,9 +222,12 @@ def test_the_first_hour(live_server, browser, worker, admin, root):
     # --- a run's first view in a fresh browser: what it downloads, and how long it takes --------------
     cookies = context.cookies()
     views = [first_view(browser, base, cookies, run_path) for _ in range(7)]
-    print("first views of a run's page (ms: response, DOM ready, load, first chart drawn; bytes):")
+    print("first views of a run's page (ms: response, curves drawn, DOM ready, load, first Plotly chart; bytes):")
     for view in views:
-        print(f"  {view['response']:.0f} {view['dom']:.0f} {view['load']:.0f} {view['chart']:.0f} {view['bytes']:,}")
+        print(
+            f"  {view['response']:.0f} {view['curve']:.0f} {view['dom']:.0f} {view['load']:.0f} {view['chart']:.0f}"
+            f" {view['bytes']:,}"
+        )
     plotly = [(name, size) for name, size in views[0]["scripts"] if "plotly" in name]
     assert len(plotly) == 1, views[0]["scripts"]
     assert "plotly-gymnos-basic.min." in plotly[0][0], views[0]["scripts"]  # a regressor's page
@@ -231,13 +235,18 @@ def test_the_first_hour(live_server, browser, worker, admin, root):
     assert views[0]["bytes"] < 700_000
     best = min(view["load"] for view in views)
     first_chart = min(view["chart"] for view in views)
-    medians = [statistics.median(v[key] for v in views) for key in ("load", "chart")]
-    print(f"best of 7: load {best:.0f} ms, first chart {first_chart:.0f} ms; median {medians[0]:.0f}, {medians[1]:.0f}")
+    first_curve = min(view["curve"] for view in views)
+    medians = [statistics.median(v[key] for v in views) for key in ("curve", "load", "chart")]
+    print(
+        f"best of 7: curves {first_curve:.0f} ms, load {best:.0f} ms, first chart {first_chart:.0f} ms;"
+        f" median {medians[0]:.0f}, {medians[1]:.0f}, {medians[2]:.0f}"
+    )
     # The goal is 500 ms for both on a quiet machine (docs/performance.md has the figures). On two cores shared
     # with other test runs the same page took 0.6-1.7 s, and 5.3-8.5 s with the full bundle: a loose bound, the
     # bytes above are the strict one.
     assert best < 1500, views
     assert first_chart < 1500, views
+    assert first_curve < first_chart, views  # the curves drawn from the page before Plotly's chart
 
     # --- a run shorter than the sampler's interval: its System panel says so, no empty charts ----------
     visit(page, shot, permalink(short), "run-short", "#system-empty:not([hidden])")

@@ -86,6 +86,8 @@
       }
       var div = chartDiv(name);
       var fresh = !div.classList.contains("js-plotly-plot");
+      var sketch = div.querySelector("svg.first-curve");  // first_curve.js's, until Plotly's chart replaces it
+      if (sketch) sketch.remove();
       var drawn = Plotly.react(div, traces, GymnosChartControls.axes(layout(chart.val && chart.train ? name + " (train and val)" : name), current, times.measured), plotConfig);
       if (!firstChart) { firstChart = true; drawn.then(function () { performance.mark("gymnos:first-chart"); }); }
       if (fresh) {
