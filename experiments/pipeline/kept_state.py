@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from . import checkpoints, fileops
+from .jsonlimits import loads
 from .resume import STATE_FILE, STATE_FOLDER, Kept, StateError, resumed_line
 from .state_writer import Snapshot, StateWriter, variables_bytes, write_state
 
@@ -168,8 +169,8 @@ def snapshot_variables(model: keras.Model) -> list[tuple[str, np.ndarray]]:
 
 
 def save_variables(model: keras.Model, path: Path) -> None:
-    """The model's and its optimizer's variables in one HDF5 file, one dataset each by place (Keras' save_weights
-    takes several times as long walking its objects), written atomically (``fileops.write``)."""
+    """The model's and its optimizer's variables in one HDF5 file, packed by dtype (``variables_bytes``; Keras'
+    save_weights takes several times as long walking its objects), written atomically (``fileops.write``)."""
     fileops.write(path.parent, path.name, variables_bytes(snapshot_variables(model)))
 
 
@@ -196,14 +197,36 @@ def load_variables(model: keras.Model, path: Path, optimizer: bool = True) -> No
         enough = isinstance(count, (int, np.integer)) and count >= len(variables)
         if count != len(variables) and (optimizer or not enough):
             raise ValueError(f"it holds {count} variables, the model and its optimizer {len(variables)}")
+        read = _packed(handle) if "layout" in handle.attrs else (lambda index: handle[str(index)][()])
         values = []
         for index, variable in enumerate(variables):
-            value = handle[str(index)][()]
+            value = read(index)
             if tuple(value.shape) != tuple(variable.shape):
                 raise ValueError(f"{variable.path} has shape {tuple(variable.shape)}, the file {tuple(value.shape)}")
             values.append(value)
     for variable, value in zip(variables, values, strict=True):
         variable.assign(value)
+
+
+def _packed(handle: Any) -> Any:
+    """The reader of ``variables_bytes``'s packed layout: the variable at a place, as an array of its shape; a
+    layout that does not fit its datasets (cut short, not ours) raises ``ValueError``. A file written before the
+    layout was packed has one dataset a variable, by place, and is read as such by ``load_variables``."""
+    layout = loads(str(handle.attrs["layout"]).encode(), max_bytes=64 * 2**20, what="the weights file's layout")
+    groups = [handle[f"packed-{index}"][()] for index in range(len(handle.attrs.get("dtypes", [])))]
+
+    def read(index: int) -> np.ndarray:
+        try:
+            group, offset, shape = layout[index]
+            size = math.prod(shape)
+            values = groups[group]
+            if not 0 <= offset <= offset + size <= values.size:
+                raise ValueError
+            return np.asarray(values[offset : offset + size]).reshape(shape)
+        except (IndexError, TypeError, ValueError) as exc:
+            raise ValueError(f"its layout has no whole variable {index}") from exc
+
+    return read
 
 
 class KeptState(keras.callbacks.BackupAndRestore):

@@ -19,9 +19,10 @@ that write ended trains again only the part of the epoch it was in. So at most o
 long as a write takes less than an epoch (the Boston example's: a few ms against an epoch of 50-100 ms; when writes
 are slower than epochs they coalesce, and the epochs since the last written state are trained again).
 
-The weights file is the engine's own HDF5 layout (``state_writer.variables_bytes``: one dataset per variable, by
-place), not Keras' ``save_weights``, which took about twice as long each epoch. Each write puts the weights file
-whole first (``fileops.write``: a temporary file, fsynced, renamed over it), then moves ``state.json`` to
+The weights file is the engine's own HDF5 layout (``state_writer.variables_bytes``: one dataset per dtype, each
+variable at its place in it; a file from before, one dataset per variable, is read too), not Keras'
+``save_weights``, which took about twice as long each epoch. Each write puts the weights file whole first
+(``fileops.write``: a temporary file, fsynced, renamed over it), then moves ``state.json`` to
 ``previous.json`` (a rename), then writes the new ``state.json`` atomically the same way, and only then removes the
 weights files neither names (and any temporary file a kill left). A process killed at any moment leaves at least
 one whole state, and reading falls back from ``state.json`` to

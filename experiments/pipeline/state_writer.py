@@ -47,16 +47,31 @@ class Snapshot:
 
 
 def variables_bytes(variables: list[tuple[str, np.ndarray]]) -> bytes:
-    """The variables as one HDF5 file, one dataset each by place (``kept_state.load_variables`` reads it), their
-    paths in one attribute (an attribute on each dataset took longer than the rest of the file). Made in memory (HDF5's
-    ``core`` driver) and returned whole, for ``fileops.write`` to write atomically."""
+    """The variables as one HDF5 file (``kept_state.load_variables`` reads it), made in memory (HDF5's ``core``
+    driver) and returned whole, for ``fileops.write`` to write atomically.
+
+    Packed: the variables of one dtype are one dataset (``packed-0``, ``packed-1``, ... in the order ``dtypes``
+    names them), each variable at its place in its dtype's, and ``layout`` (JSON) says where: ``[[the dataset's
+    index, offset, shape], ...]`` by place, beside ``count`` and ``paths``. A dataset a variable cost about 0.15 ms of
+    the writer thread's CPU (3.4 ms a Boston write, most of it), which the training beside it on two cores paid."""
     import h5py
 
+    groups: dict[str, list[np.ndarray]] = {}
+    sizes: dict[str, int] = {}
+    layout = []
+    for _, value in variables:
+        dtype = value.dtype.str
+        parts = groups.setdefault(dtype, [])
+        layout.append([list(groups).index(dtype), sizes.get(dtype, 0), list(value.shape)])
+        parts.append(value.reshape(-1))
+        sizes[dtype] = sizes.get(dtype, 0) + value.size
     with h5py.File(f"kept-{threading.get_ident()}", "w", driver="core", backing_store=False) as handle:
         handle.attrs["count"] = len(variables)
         handle.attrs["paths"] = [name for name, _ in variables]
-        for index, (_, value) in enumerate(variables):
-            handle.create_dataset(str(index), data=value)
+        handle.attrs["dtypes"] = list(groups)
+        handle.attrs["layout"] = json.dumps(layout, separators=(",", ":"))
+        for index, parts in enumerate(groups.values()):
+            handle.create_dataset(f"packed-{index}", data=np.concatenate(parts) if len(parts) > 1 else parts[0])
         handle.flush()
         return bytes(handle.id.get_file_image())
 
