@@ -91,6 +91,18 @@ class StepWriter:
             log.warning(f"{STEPS_FILE} cannot be continued ({self.broken}); this run logs no more step metrics")
             return 0
 
+    def last_point(self) -> int:
+        """The highest step of any point the file holds (0 for no file). A flush's points reach ``on_flush`` (the
+        trackers) once written here, so a run killed and resumed gave its trackers no point after this step."""
+        if not self.path.exists():
+            return 0
+        try:
+            with h5py.File(self.path, "r") as file:
+                ends = [int(group["step"][-1]) for group in file["metrics"].values() if group["step"].shape[0]]
+        except (OSError, KeyError, ValueError):
+            return 0
+        return max(ends, default=0)
+
     def resume_at(self, epoch: int) -> int:
         """Cut the file back to its first ``epoch`` epochs, the ones a resumed run keeps; returns the step at
         which they end (where the run goes on counting; 0 for no file, or ``epoch`` 0).

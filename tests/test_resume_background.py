@@ -79,10 +79,16 @@ from experiments.pipeline import load_config, run_experiment
 class KillOnceWritten(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == 3:
-            (state,) = Path(sys.argv[2]).glob("*/executions/*/.resume/state.json")
-            while json.loads(state.read_text())["epoch"] != 4:
+            (folder,) = Path(sys.argv[2]).glob("*/executions/*/.resume")
+            while kept(folder / "state.json") != 4:  # moved to previous.json for a moment while the next is written
                 time.sleep(0.01)
             os.kill(os.getpid(), signal.SIGKILL)
+
+def kept(state):
+    try:
+        return json.loads(state.read_text())["epoch"]
+    except (FileNotFoundError, ValueError):
+        return None
 
 config = load_config(json.loads(sys.argv[1]))
 run_experiment(config, sys.argv[2], sys.argv[3], callbacks=[KillOnceWritten()])

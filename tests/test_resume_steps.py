@@ -14,6 +14,7 @@ from experiments.pipeline.resume import STATE_FILE, STATE_FOLDER, Resume
 from experiments.pipeline.steps import STEPS_FILE, StepWriter
 from tests.helpers import tiny
 from tests.test_resume import DiesAt
+from tests.test_resume_trackers import _tensorboard_points
 
 
 def _file(path: Path) -> tuple[list[int], dict[str, tuple[list[int], list[float], list[float]]]]:
@@ -33,7 +34,7 @@ def _summary_of(values: list[float]) -> list[float]:
 
 @pytest.mark.training
 def test_a_run_killed_past_its_kept_state_is_resumed_with_each_step_and_each_epoch_mark_once(trainings, cache_dir):
-    config = tiny(epochs=6)
+    config = tiny(epochs=6, trackers=[{"type": "tensorboard"}])
     config["training"]["resume_every"] = 3  # a state kept at epoch 3 (and 6): killed in epoch 5, it goes on from 3
     config["training"]["log_every_steps"] = 1
     first = run_experiment(load_config(config), trainings, cache_dir, callbacks=[DiesAt(4)])
@@ -58,6 +59,12 @@ def test_a_run_killed_past_its_kept_state_is_resumed_with_each_step_and_each_epo
     assert values[: 3 * per_epoch] == before  # the kept epochs' points are the first attempt's
     # each epoch's last point is that epoch's loss in metrics.json: epochs 4 and 5 are the second attempt's
     assert [values[mark - 1] for mark in marks] == pytest.approx(history["loss"])
+    # TensorBoard had the first attempt's points up to its last flush (epoch 5's): not given them again, each step
+    # is there once (the first attempt's up to that step: a tracker cannot take a point back), none missing.
+    points = _tensorboard_points(first.path / "tensorboard" / "steps")
+    assert {step: count for (tag, step), count in points.items() if tag == "steps/loss"} == {
+        step: 1 for step in range(1, 6 * per_epoch + 1)
+    }
 
 
 def _written(path: Path, epochs: list[list[float]]) -> None:

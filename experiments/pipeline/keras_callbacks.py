@@ -195,17 +195,27 @@ class StepLogger(keras.callbacks.Callback):
     Steps count batches from 1 over the whole run; each epoch's last step is written as its boundary.
     """
 
-    def __init__(self, writer: StepWriter, every: int, kept: KeptState | None = None) -> None:
+    def __init__(
+        self,
+        writer: StepWriter,
+        every: int,
+        kept: KeptState | None = None,
+        on_resumed: Callable[[int], None] | None = None,
+    ) -> None:
         super().__init__()
-        self.writer, self.every, self.kept = writer, every, kept
+        self.writer, self.every, self.kept, self.on_resumed = writer, every, kept, on_resumed
         self.step = 0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         # After the kept state's own on_train_begin (it is before this in the callbacks): a resumed run's file is
         # cut back to the epochs that state holds (0 where none loaded), since the ones after are trained again;
-        # the run goes on counting from there.
+        # the run goes on counting from there. ``on_resumed`` (the trackers') is told the last step they may have
+        # had before: the steps trained again up to it are not given to them twice.
         if self.kept is not None:
+            given = self.writer.last_point()
             self.step = self.writer.resume_at(self.kept.kept_epoch)
+            if self.on_resumed is not None:
+                self.on_resumed(given)
         else:
             self.step = self.writer.last_step()
 

@@ -7,6 +7,7 @@ logged as a warning naming the tracker, dropped for the rest of the run, and lis
 
 from __future__ import annotations
 
+import bisect
 import importlib.util
 import json
 import logging
@@ -341,6 +342,16 @@ def _jsonable(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool)) or value is None else json.dumps(value)
 
 
+def _after(points: Points, step: int) -> Points:
+    """``points`` at steps after ``step`` (each metric's steps are in order); metrics with none left out."""
+    kept: Points = {}
+    for name, (steps, values) in points.items():
+        start = bisect.bisect_right(steps, step)
+        if start < len(steps):
+            kept[name] = (steps[start:], values[start:])
+    return kept
+
+
 RUNTIME: dict[type[Component], type[Tracker]] = {TensorBoardSpec: TensorBoardTracker, MLflowSpec: MLflowTracker}
 
 # MLflow client processes already started, by tracking URI: `preconnect` starts one while
@@ -394,6 +405,7 @@ class TrackerSet:
         self.active = list(self.all)
         self.failed: dict[str, str] = {}
         self._lock = threading.Lock()
+        self.steps_given = 0  # a resumed run's: the step points its trackers may have had already
 
     @classmethod
     def for_specs(cls, specs: Iterable[Component]) -> TrackerSet:
@@ -449,10 +461,20 @@ class TrackerSet:
     def log_system(self, sample: dict[str, Any]) -> None:
         self._call("log_system", sample)
 
+    def resumed_steps(self, given: int) -> None:
+        """A resumed run: its trackers may have had the step points up to ``given`` (``steps.h5``'s last before it
+        was cut back to the kept state); those trained again are not given to them twice (MLflow cannot take a
+        point back; TensorBoard keeps the first it got, as MLflow). ``steps.h5`` has the points trained again."""
+        self.steps_given = given
+
     def log_steps(self, points: Points) -> None:
         """A flush of step points, thinned to ``STEP_POINTS`` per metric (M4: spikes kept) for every tracker."""
         from .steps import thinned
 
+        if self.steps_given:
+            points = _after(points, self.steps_given)
+            if not points:
+                return
         self._call("log_steps", thinned(points, STEP_POINTS))
 
     def end(self, status: str) -> None:

@@ -313,7 +313,8 @@ class Trainer:
         if training.log_every_steps:
             self.step_writer = StepWriter(self.path / STEPS_FILE, on_flush=self.trackers.log_steps)
             resumed = kept if self.resume is not None else None
-            callbacks.append(StepLogger(self.step_writer, training.log_every_steps, resumed))
+            logger = StepLogger(self.step_writer, training.log_every_steps, resumed, self.trackers.resumed_steps)
+            callbacks.append(logger)
         if self.sampler is not None:  # each epoch's end, marked on the system metrics' time axis
             callbacks.append(self.sampler.epoch_callback())
         if self.progress_stream is not None:
@@ -402,6 +403,7 @@ class Trainer:
         log.error(f"Execution failed: {error}\n{''.join(traceback.format_exception(exc)).rstrip()}")
         document = {**self._metrics_document(), "error": error}
         write_json(path / "metrics.json", document)
+        self._close_steps()  # the last step points buffered reach the trackers too, before they end
         self.trackers.end("KILLED" if interrupted else "FAILED")
         write_json(path / "trackers.json", self.trackers.summary())
         if interrupted:
