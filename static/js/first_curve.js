@@ -61,8 +61,9 @@
       var width = div.clientWidth || 460, height = div.clientHeight || 320;
       var lines = [[points(chart.train), name, TRAIN, null], [points(chart.val), "val_" + name, VAL, "3,3"]].filter(function (line) { return line[0].length; });
       var all = [].concat.apply([], lines.map(function (line) { return line[0]; }));
-      var svg = element("svg", { class: "first-curve", width: width, height: height, viewBox: "0 0 " + width + " " + height, role: "img" });
-      text(svg, 10, 24, chart.val && chart.train ? name + " (train and val)" : name, { "font-size": 14 });
+      var title = chart.val && chart.train ? name + " (train and val)" : name;
+      var svg = element("svg", { class: "first-curve", width: width, height: height, viewBox: "0 0 " + width + " " + height, role: "img", "aria-label": title });
+      text(svg, 10, 24, title, { "font-size": 14 });
       if (all.length) {
         var ys = all.map(function (p) { return p[1]; }), low = Math.min.apply(null, ys), high = Math.max.apply(null, ys);
         var pad = (high - low) * 0.05 || Math.abs(high) * 0.05 || 1;
