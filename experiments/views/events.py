@@ -248,7 +248,8 @@ async def _events(source: Source, listener: Listener, after: int | None) -> Asyn
                 source.status_at, source.status_due = loop.time(), math.inf
                 yield _event("status", await source.status_after_epoch())
             if loop.time() >= beat:
-                if not await _closing_connection(source.still_allowed)():
+                # Only a share link can be revoked: a team or API stream asks nothing (no thread, no query).
+                if source.share is not None and not await _closing_connection(source.still_allowed)():
                     yield _event("revoked", {"reason": "this share link was revoked or has expired"})
                     return
                 yield b": heartbeat\n\n"
