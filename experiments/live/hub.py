@@ -154,8 +154,11 @@ class Hub:
                 pubsub = self.pubsub
                 try:
                     await pubsub.subscribe(*new)
-                except BaseException as exc:
+                except (redis.exceptions.RedisError, OSError) as exc:
                     self._break(pubsub, f"Redis: {exc}")
+                    raise
+                except BaseException:  # this request was cancelled (its client left): the others listen on
+                    self.leave(listener)
                     raise
                 if pubsub is self.pubsub and self._reader is None:
                     self._reader = self._start(self._read(pubsub))
