@@ -65,7 +65,7 @@ def fill(args: argparse.Namespace) -> None:
     from bench.dashboard import EXPERIMENT, fill_gymnos, setup_django
 
     workdir = Path(tempfile.mkdtemp(prefix="gymnos-bench-load-fill-"))
-    connection = setup_django(args.database_url, workdir, DATABASE)
+    connection = setup_django(args.database_url, workdir, args.database_name)
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     started = time.perf_counter()
     ids = fill_gymnos(args.runs, 100, 7)
@@ -289,6 +289,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--database-name", default=DATABASE, help="the database the fill makes (dropped first): one of your own"
+    )
     parser.add_argument("--streams", type=int, default=0, help="the streams' case: this many stream clients")
     parser.add_argument("--pause", type=float, default=1.0, help="the streams' case: seconds an epoch lasts")
     parser.add_argument(
@@ -310,7 +313,8 @@ def main() -> None:
 
     # The sessions the fill makes carry a hash signed with SECRET_KEY: the server must use the same one.
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
-    child = [sys.executable, "-m", "bench.load", "--fill", "--runs", str(args.runs), "--users", str(args.users)]
+    child = [sys.executable, "-m", "bench.load", "--fill", "--runs", str(args.runs), "--users", str(args.users),
+             "--database-name", args.database_name]  # fmt: skip
     filled = subprocess.run(
         [*child, "--database-url", args.database_url], cwd=ROOT, capture_output=True, text=True, check=False
     )

@@ -159,7 +159,7 @@ def hold_beside(args: argparse.Namespace, up: subprocess.Popen[bytes], host: str
     minute; returns it once every stream has opened, having printed the web processes' memory and threads."""
     before = _web_processes(up)
     holder = subprocess.Popen(
-        [sys.executable, "-m", "bench.load", "--hold", f"{host}/api/executions/{pk}/events", "--token", token,
+        [sys.executable, "-m", "bench.load", "--hold", f"{host}/api/executions/{pk}/events", f"--token={token}",
          "--streams", str(args.beside), "--seconds", str(args.seconds + 15)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -4,6 +4,7 @@ The page is served by uvicorn (``tests/asgi_server.py``, as ``manage.py up`` ser
 ``rqworker``, each epoch slowed by ``tests.hooks.pause`` so the page can be watched.
 """
 
+import os
 from urllib.parse import quote
 
 import pytest
@@ -97,7 +98,8 @@ def test_a_dropped_redis_connection_makes_the_page_poll_and_catch_up(asgi_server
     page.wait_for_function("() => document.getElementById('live-mode').textContent.includes('live')")
     wait_for_points(page, 2)
     server = redis.Redis.from_url(REDIS_URL)
-    streams = [client for client in server.client_list() if client["name"] == f"gymnos-stream-{execution.pk}"]
+    # The streams of this process (the test's ASGI server) listen through one connection (experiments.live.hub).
+    streams = [client for client in server.client_list() if client["name"] == f"gymnos-stream-hub-{os.getpid()}"]
     assert len(streams) == 1, streams
     server.client_kill_filter(_id=streams[0]["id"])  # as a Redis restart drops it
     page.wait_for_function("() => document.getElementById('live-mode').textContent.includes('polling every 2 s')")

@@ -2,7 +2,8 @@
 
 One module owns the channel names and the event shapes; the publishers (the work horse's epoch reporting and
 log, the lifecycle's transitions, the RemoteMonitor receiver, sync) call :func:`publish`, and the stream views
-(``experiments.views.events``) subscribe.
+(``experiments.views.events``) listen, all the streams of a web process through one subscription
+(``experiments.live.hub``).
 
 Every event is one JSON object on the channel ``gymnos:run:<execution id>`` (and a copy of the status changes
 and epochs on ``gymnos:runs``, for the pages that list runs: the queue page)::

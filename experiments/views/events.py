@@ -18,7 +18,10 @@ until the link is revoked or expires) and ``GET /api/executions/<id>/events`` (a
 ``GET /events/runs`` sends ``run`` events of every run the user may see (the queue page, the experiment table);
 ``?runs=3,5,8``: of those runs only (the compare page); ``/sweeps/<id>/events`` (``sweep_events``): a sweep's.
 
-A Redis that does not answer when the stream opens: 503, and the page polls.
+A Redis that does not answer when the stream opens: 503, and the page polls. The streams of a web process listen
+through one Redis connection of its own (``experiments.live.hub``): each message decoded once, the events that are
+the same for every viewer encoded once; what depends on the viewer (the status box, permissions, a share link's
+revocation, which runs a many-runs stream admits) stays per stream.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis
-import redis.asyncio
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -40,12 +42,11 @@ from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from experiments import live
 from experiments.access import get_active_share, get_execution_by_id_for_user, visible_executions
 from experiments.comparison import parse_runs
+from experiments.live.hub import Gone, Listener, Message, hub
 from experiments.models import LIVE, ApiToken, Execution, MetricHistory, ShareLink
 from experiments.views.executions import Links, status_context
 
@@ -56,6 +57,9 @@ CATCH_UP_EPOCHS = 100
 # second, and the epochs queued behind the renders (bench/load.py --streams).
 STATUS_AFTER_EPOCHS_SECONDS = 5.0
 MAX_EVENT_ID = 10**9
+# The messages a stream may have waiting for it (its client reads slower than the run publishes): past them the
+# stream ends with ``fallback`` and its page catches up by polling, rather than hold messages without bound.
+STREAM_BACKLOG = 500
 # The status boxes after epochs, shared by the streams of one web process that show the same run to the same
 # viewer: (run, epoch, viewer) -> its render, in flight or done; the newest this many kept. 200 streams of one run
 # rendered it (queries and a template each) 40 times a second between them, and the pages waited behind them
@@ -175,37 +179,39 @@ class Source:
         return True
 
 
-async def _subscribe(channels: list[str], name: str) -> tuple[redis.asyncio.Redis, Any] | None:
-    # No retries: a dropped connection must end the stream (the page then polls, which catches it up), not be
-    # reconnected quietly past the events published meanwhile. Named, so CLIENT LIST shows whose it is.
-    client = redis.asyncio.Redis.from_url(
-        live.events_url(), retry=Retry(NoBackoff(), 0), client_name=f"gymnos-stream-{name}"
-    )
-    pubsub = client.pubsub()
+async def _listen(channels: list[str]) -> Listener | None:
+    """A listener of ``channels`` on this process's hub, subscribed and confirmed (so a catch-up after it misses
+    nothing); None when Redis does not answer."""
     try:
-        await pubsub.subscribe(*channels)
-    except (redis.exceptions.RedisError, OSError):
-        await client.aclose()
+        return await hub(live.events_url()).listen(channels, STREAM_BACKLOG)
+    except (redis.exceptions.RedisError, OSError, TimeoutError, Gone):
         return None
-    return client, pubsub
 
 
-async def _translate(source: Source, message: dict[str, Any], ended: list[bool]) -> AsyncIterator[bytes]:
-    """A Redis message as the events a page reads; ``ended[0]`` set when the run has ended.
+def _fallback(why: object) -> bytes:
+    return _event("fallback", {"reason": f"live events stopped ({why}); the page polls"})
+
+
+def _without_kind(event: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in event.items() if key != "kind"}
+
+
+async def _translate(source: Source, message: Message, ended: list[bool]) -> AsyncIterator[bytes]:
+    """A Redis message as the events a page reads; ``ended[0]`` set when the run has ended. The events that are the
+    same for every viewer are encoded once for all the process's streams (``Message.chunk``).
 
     An epoch goes out before the status box that follows it is rendered (a query and a template): its point
     reaches the chart first."""
-    try:
-        event = json.loads(message["data"])
-    except (TypeError, ValueError):
+    event = message.event
+    if event is None:
         return
-    kind = event.pop("kind", None)
+    kind = event.get("kind")
     if kind == live.LOG or kind == live.FILES:
-        yield _event(kind, event)
+        yield message.chunk(kind, lambda: _event(kind, _without_kind(event)))
     elif kind == live.EPOCH:
         epoch = event.get("epoch")
         source.epoch = epoch if isinstance(epoch, int) else None
-        yield _event("epoch", event, source.epoch)
+        yield message.chunk(kind, lambda: _event("epoch", _without_kind(event), source.epoch))
         now = asyncio.get_running_loop().time()
         if now - source.status_at >= STATUS_AFTER_EPOCHS_SECONDS:
             source.status_at = now
@@ -213,7 +219,7 @@ async def _translate(source: Source, message: dict[str, Any], ended: list[bool])
         else:
             source.status_due = min(source.status_due, source.status_at + STATUS_AFTER_EPOCHS_SECONDS)
     elif kind == live.SYSTEM:
-        yield _event("system", event.get("sample") or {})
+        yield message.chunk(kind, lambda: _event("system", event.get("sample") or {}))
     elif kind == live.STATUS:
         state = await _closing_connection(source.status)(event.get("reason"))
         source.status_at, source.status_due = asyncio.get_running_loop().time(), math.inf
@@ -221,7 +227,7 @@ async def _translate(source: Source, message: dict[str, Any], ended: list[bool])
         yield _event("status", state)
 
 
-async def _events(source: Source, client: redis.asyncio.Redis, pubsub: Any, after: int | None) -> AsyncIterator[bytes]:
+async def _events(source: Source, listener: Listener, after: int | None) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     try:
         yield b"retry: 2000\n\n"
@@ -234,7 +240,7 @@ async def _events(source: Source, client: redis.asyncio.Redis, pubsub: Any, afte
         source.status_at = loop.time()
         while not ended[0] and loop.time() < deadline:
             wait = min(beat, source.status_due) - loop.time()
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=max(0.05, wait))
+            message = await listener.next(max(0.05, wait))
             if message is not None:
                 async for chunk in _translate(source, message, ended):
                     yield chunk
@@ -242,25 +248,23 @@ async def _events(source: Source, client: redis.asyncio.Redis, pubsub: Any, afte
                 source.status_at, source.status_due = loop.time(), math.inf
                 yield _event("status", await source.status_after_epoch())
             if loop.time() >= beat:
-                if not await _closing_connection(source.still_allowed)():
+                # Only a share link can be revoked: a team or API stream asks nothing (no thread, no query).
+                if source.share is not None and not await _closing_connection(source.still_allowed)():
                     yield _event("revoked", {"reason": "this share link was revoked or has expired"})
                     return
                 yield b": heartbeat\n\n"
                 beat = loop.time() + settings.GYMNOS_STREAM_HEARTBEAT_SECONDS
         if ended[0]:
             yield _event("end", {})
-    except (redis.exceptions.RedisError, OSError) as exc:
-        yield _event("fallback", {"reason": f"live events stopped (Redis: {exc}); the page polls"})
+    except Gone as gone:
+        yield _fallback(gone)
     finally:
-        await pubsub.aclose()
-        await client.aclose()
+        await listener.close()
 
 
 class Runs:
     """Which runs a many-runs stream sends: those ``user`` may see (of their projects), only ``ids`` when given
     (the compare page's runs). A subclass may listen to more ``channels`` and pass their events on (``other``)."""
-
-    name = "runs"
 
     def __init__(self, user: Any, ids: list[int] | None = None) -> None:
         self.user, self.ids = user, None if ids is None else frozenset(ids)
@@ -281,18 +285,13 @@ def _run_event(event: dict[str, Any]) -> bytes:
     return _event("run", {key: event.get(key) for key in ("run", "kind", "status", "epoch")})
 
 
-async def _runs_message(
-    runs: Runs, message: dict[str, Any], seen: dict[Any, bool], ended: list[bool]
-) -> AsyncIterator[bytes]:
+async def _runs_message(runs: Runs, message: Message, seen: dict[Any, bool], ended: list[bool]) -> AsyncIterator[bytes]:
     """One Redis message of a many-runs stream as the events it sends; ``ended[0]`` set when the stream ends."""
-    try:
-        event = json.loads(message["data"])
-    except (TypeError, ValueError):
+    event = message.event
+    if event is None:
         return
-    if not isinstance(event, dict):
-        return
-    if message.get("channel") not in (live.RUNS_CHANNEL, live.RUNS_CHANNEL.encode()):
-        chunks, ended[0] = runs.other(event, seen)
+    if message.channel != live.RUNS_CHANNEL:
+        chunks, ended[0] = runs.other(dict(event), seen)  # a copy: the message is every listener's
         for chunk in chunks:
             yield chunk
         return
@@ -300,10 +299,10 @@ async def _runs_message(
     if run not in seen:
         seen[run] = await _closing_connection(runs.admits)(run)
     if seen[run]:
-        yield _run_event(event)
+        yield message.chunk("run", lambda: _run_event(event))
 
 
-async def _runs_events(client: redis.asyncio.Redis, pubsub: Any, runs: Runs) -> AsyncIterator[bytes]:
+async def _runs_events(listener: Listener, runs: Runs) -> AsyncIterator[bytes]:
     """The status changes and epochs of the runs ``runs`` admits, as ``run`` events (``{"run", "kind", "status",
     "epoch"}``): the pages that list runs read their data again on them. Whether a run is admitted is asked once
     per run per stream. Nothing to catch up: a page reads its data when the stream opens."""
@@ -315,7 +314,7 @@ async def _runs_events(client: redis.asyncio.Redis, pubsub: Any, runs: Runs) -> 
         deadline = loop.time() + settings.GYMNOS_STREAM_SECONDS
         beat = loop.time() + settings.GYMNOS_STREAM_HEARTBEAT_SECONDS
         while loop.time() < deadline:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=max(0.05, beat - loop.time()))
+            message = await listener.next(max(0.05, beat - loop.time()))
             if message is not None:
                 async for chunk in _runs_message(runs, message, seen, ended):
                     yield chunk
@@ -325,11 +324,10 @@ async def _runs_events(client: redis.asyncio.Redis, pubsub: Any, runs: Runs) -> 
             if loop.time() >= beat:
                 yield b": heartbeat\n\n"
                 beat = loop.time() + settings.GYMNOS_STREAM_HEARTBEAT_SECONDS
-    except (redis.exceptions.RedisError, OSError) as exc:
-        yield _event("fallback", {"reason": f"live events stopped (Redis: {exc}); the page polls"})
+    except Gone as gone:
+        yield _fallback(gone)
     finally:
-        await pubsub.aclose()
-        await client.aclose()
+        await listener.close()
 
 
 def _unavailable(why: str) -> HttpResponse:
@@ -356,10 +354,10 @@ async def stream(request: HttpRequest, execution: Execution, share: ShareLink | 
     refused = _refused(request)
     if refused is not None:
         return refused
-    subscribed = await _subscribe([live.run_channel(execution.pk)], str(execution.pk))
-    if subscribed is None:
+    listener = await _listen([live.run_channel(execution.pk)])
+    if listener is None:
         return _unavailable("Redis does not answer")
-    return _event_stream(_events(Source(request, execution, share), *subscribed, _after(request)))
+    return _event_stream(_events(Source(request, execution, share), listener, _after(request)))
 
 
 async def runs_stream(request: HttpRequest, runs: Runs) -> HttpResponseBase:
@@ -367,10 +365,10 @@ async def runs_stream(request: HttpRequest, runs: Runs) -> HttpResponseBase:
     refused = _refused(request)
     if refused is not None:
         return refused
-    subscribed = await _subscribe(runs.channels, runs.name)
-    if subscribed is None:
+    listener = await _listen(runs.channels)
+    if listener is None:
         return _unavailable("Redis does not answer")
-    return _event_stream(_runs_events(*subscribed, runs))
+    return _event_stream(_runs_events(listener, runs))
 
 
 @login_required

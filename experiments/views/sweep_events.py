@@ -28,8 +28,6 @@ from sweeps.scope import get_sweep_for_user
 class Trials(Runs):
     """A sweep's trials: its runs' events, and its own channel's (new trials, ends, new bests, the sweep's end)."""
 
-    name = "sweep"
-
     def __init__(self, user: Any, sweep: int) -> None:
         super().__init__(user)
         self.sweep = sweep
