@@ -183,6 +183,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A NUL in a URL answers 400 before a view looks a name up (PostgreSQL refuses it: 500s otherwise).
+    "gymnos_web.errors.NulInURLMiddleware",
     "gymnos_web.errors.RedisUnavailableMiddleware",
     # Failed logins throttled (last, as django-axes asks).
     "axes.middleware.AxesMiddleware",

@@ -1,15 +1,16 @@
 """A run's page opened as the first page of a fresh browser (issue 25): what it downloads, when its training curves
 are drawn, and that everything below them is still drawn after.
 
-The page marks when its training curves are painted (``gymnos:first-curve``: drawn as plain SVG from the data in the
-page, static/js/first_curve.js, before Plotly has arrived) and when Plotly's interactive chart has replaced the first
-of them (``gymnos:first-chart``, static/js/execution.js). With the load event (navigation timing) those are the
-figures printed here and in docs/performance.md, median and best of seven views. The goal, a first view under
-500 ms on a quiet machine, is not asserted: two shared cores make any bound either loose or flaky
-(tests/test_browser_first_hour.py keeps a loose one). What is asserted is what a user of a slow link or a slow machine
-would notice: the bytes, one Plotly bundle (Gymnos's, built for these charts), the curves drawn from the data in the
-page before Plotly (no data.json asked for before them) and all of them replaced by Plotly's, the time by stage and
-the log filled in after them, and the curves there even when Plotly never arrives.
+The page marks when its training curves are painted (``gymnos:first-curve``: drawn as plain SVG from the data in
+the page, static/js/first_curve.js, before Plotly has arrived; or Plotly's chart, when it drew before a paint) and
+when Plotly's interactive chart has replaced the first of them (``gymnos:first-chart``, static/js/execution.js).
+With the load event (navigation timing) those are the figures printed here and in docs/performance.md, median and
+best of seven views. The goal, a first view under 500 ms on a quiet machine, is not asserted: two shared cores
+make any bound either loose or flaky (tests/test_browser_first_hour.py keeps a loose one). What is asserted is what
+a user of a slow link or a slow machine would notice: the bytes, one Plotly bundle (Gymnos's, built for these
+charts), the curves on screen no later than Plotly's chart (no data.json asked for before them) and all of them
+replaced by Plotly's, the time by stage and the log filled in after them, and the curves there even when Plotly
+never arrives.
 
     GYMNOS_FIRST_VIEW_TRACE=1 python -m pytest tests/test_browser_first_view.py -s   # and the main thread's CPU, traced
 """
@@ -92,8 +93,9 @@ def test_a_runs_first_view_draws_its_training_curves_first_then_the_rest(live_se
         print(f"{key}: median {statistics.median(figures):.0f} ms, best {min(figures):.0f} ms (traced)")
 
     assert all(view["curves"] == 2 for view in views), views  # loss and mean_absolute_error, each train and val
-    # The curves were drawn (as SVG) before Plotly's charts, which then replaced every one of them.
-    assert all(view["curve"] is not None and view["curve"] < view["chart"] for view in views), views
+    # The curves were on screen no later than Plotly's chart (as SVG, unless Plotly drew before the browser painted
+    # them), and Plotly's charts then replaced every one of them.
+    assert all(view["curve"] is not None and view["curve"] <= view["chart"] for view in views), views
     assert all(view["sketches_left"] == 0 for view in views), views
     # Drawn from the data in the page itself (first-data): no round trip for data.json before the first chart.
     assert all(at > view["chart"] for view in views for at in view["asked"]), views

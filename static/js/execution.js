@@ -89,7 +89,14 @@
       var sketch = div.querySelector("svg.first-curve");  // first_curve.js's, until Plotly's chart replaces it
       if (sketch) sketch.remove();
       var drawn = Plotly.react(div, traces, GymnosChartControls.axes(layout(chart.val && chart.train ? name + " (train and val)" : name), current, times.measured), plotConfig);
-      if (!firstChart) { firstChart = true; drawn.then(function () { performance.mark("gymnos:first-chart"); }); }
+      if (!firstChart) {
+        firstChart = true;
+        drawn.then(function () {
+          performance.mark("gymnos:first-chart");
+          // Plotly drew before the browser painted first_curve.js's curves: these are the first on screen.
+          if (!performance.getEntriesByName("gymnos:first-curve").length) performance.mark("gymnos:first-curve");
+        });
+      }
       if (fresh) {
         div.on("plotly_click", function (event) {
           var point = event.points && event.points.find(function (p) { return p.customdata; });

@@ -96,5 +96,10 @@
 
   names.map(function (name) { return draw(name, charts[name]); }).forEach(function (finish) { finish(); });
   // Marked once painted: what the browser tests time a first view by (the interactive chart: gymnos:first-chart).
-  requestAnimationFrame(function () { setTimeout(function () { performance.mark("gymnos:first-curve"); }, 0); });
+  // When Plotly drew its chart before the browser painted these, execution.js has marked it already.
+  requestAnimationFrame(function () {
+    setTimeout(function () {
+      if (!performance.getEntriesByName("gymnos:first-curve").length) performance.mark("gymnos:first-curve");
+    }, 0);
+  });
 })();
