@@ -7,6 +7,8 @@ document declares, with the declared content type and body shape: what a client 
 document relies on.
 """
 
+import os
+
 import pytest
 import schemathesis
 from django.contrib.auth.models import Permission, User
@@ -50,8 +52,11 @@ schema = schemathesis.openapi.from_wsgi("/api/openapi.json", get_wsgi_applicatio
 
 
 @schema.parametrize()
+# The same examples every run (derandomized): CI's verdict does not depend on the draw. Set GYMNOS_FUZZ_RANDOM=1 to
+# explore new ones, as a session hunting for bugs does (a NUL in ?project= and a repeated ?project= were found so).
 @settings(
     max_examples=25,
+    derandomize=os.environ.get("GYMNOS_FUZZ_RANDOM") != "1",
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
