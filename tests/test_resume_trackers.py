@@ -162,10 +162,10 @@ def test_a_run_resumed_from_an_older_state_drops_the_tensorboard_points_trained_
     assert {step: count for (name, step), count in points.items() if name == "loss"} == {s: 1 for s in range(1, 6)}
 
 
-def test_resume_every_auto_keeps_the_first_epoch_then_once_the_training_since_outweighs_a_snapshot(tmp_path):
-    """The default: a state kept at the first epoch's end (what a snapshot costs the training thread is measured
-    there), then at the end of the first epoch that ends 1/BUDGET snapshots' time after the last, so keeping costs
-    the training thread at most BUDGET of it."""
+def test_resume_every_auto_keeps_the_first_epoch_then_once_the_training_since_outweighs_a_state(tmp_path):
+    """The default: a state kept at the first epoch's end (what a snapshot costs the training thread, and its
+    write's CPU the writer thread, are measured there), then at the end of the first epoch that ends 1/BUDGET
+    states' cost after the last, so keeping costs the training at most BUDGET of it."""
     import time as clock
 
     import keras
@@ -188,13 +188,18 @@ def test_resume_every_auto_keeps_the_first_epoch_then_once_the_training_since_ou
         return keep.kept_epoch
 
     assert epoch_end(1) == 1  # the first
-    keep.snapshot_seconds.extend([1.0, 1.0, 1.0])  # snapshots as slow as a second (the median): the next is due
-    # 1/BUDGET seconds after the last ended
+    assert len(keep.writer.write_cpu) == 1  # its write's CPU, measured on the writer's thread
+    # Snapshots as slow as a second and writes taking a second of CPU (the medians): the next is due 2/BUDGET
+    # seconds after the last ended.
+    keep.snapshot_seconds.extend([1.0, 1.0, 1.0])
+    keep.writer.write_cpu.extend([1.0, 1.0, 1.0])
     keep.snapshot_at = clock.perf_counter()
     assert epoch_end(2) == 1
-    keep.snapshot_at = clock.perf_counter() - 1.0 / BUDGET
-    assert epoch_end(3) == 3
-    assert json.loads((tmp_path / STATE_FOLDER / STATE_FILE).read_text())["epoch"] == 3
+    keep.snapshot_at = clock.perf_counter() - 1.5 / BUDGET  # the snapshot's cost alone would be due
+    assert epoch_end(3) == 1
+    keep.snapshot_at = clock.perf_counter() - 2.0 / BUDGET
+    assert epoch_end(4) == 4
+    assert json.loads((tmp_path / STATE_FOLDER / STATE_FILE).read_text())["epoch"] == 4
 
 
 def test_an_epoch_the_trackers_got_just_before_the_kill_is_not_given_to_them_again(tmp_path, monkeypatch):

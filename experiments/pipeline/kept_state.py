@@ -31,10 +31,10 @@ log = logging.getLogger("gymnosd.Trainer")
 # Gymnos LR scheduler's initial rate. Those a callback has are kept, numbers only.
 KEPT_ATTRIBUTES = ("best", "wait", "best_epoch", "cooldown_counter", "initial")
 
-# ``resume_every: "auto"``: the most of the training time keeping the state may take on the training thread (the
-# snapshot in memory; the write to disk is the writer thread's). A state is kept at an epoch's end once the training
-# since the last one took at least the last snapshot's time divided by this: every epoch unless an epoch is shorter
-# than about 33 snapshots' time.
+# ``resume_every: "auto"``: the most of the training time keeping the state may take: the snapshot on the training
+# thread and the write's CPU on the writer's (on a machine whose cores the training fills, the write's CPU is taken
+# from the training beside it). A state is kept at an epoch's end once the training since the last one took at
+# least what the last state cost divided by this: every epoch unless an epoch is shorter than about 33 states' cost.
 BUDGET = 0.03
 SNAPSHOTS_MEASURED = 5  # the snapshots whose median time "auto" counts
 
@@ -237,9 +237,9 @@ class KeptState(keras.callbacks.BackupAndRestore):
     state it keeps at an epoch's end has that epoch's logs, and it puts the callbacks' state back after their own
     ``on_train_begin`` reset it. ``kept``: the states read before fitting, newest first; the first that loads is
     loaded on the fit's start (``attempt``: said in the log). ``every``: keep a state every N epochs, or
-    ``"auto"``: at the end of the first epoch, then of each epoch that ends at least the last snapshot's time /
-    ``BUDGET`` after the last snapshot ended (the snapshot is what the training thread pays; the write is the
-    writer thread's). ``kept_epoch``: the epochs the newest state WRITTEN holds (the trackers get those only).
+    ``"auto"``: at the end of the first epoch, then of each epoch that ends at least a state's cost / ``BUDGET``
+    after the last snapshot ended (``cost``: the snapshot the training thread pays and the write's CPU on the
+    writer thread). ``kept_epoch``: the epochs the newest state WRITTEN holds (the trackers get those only).
     ``flush()`` waits for the write in flight: the fit's end calls it, and the trainer on a failure.
     """
 
@@ -321,7 +321,14 @@ class KeptState(keras.callbacks.BackupAndRestore):
             return self._current_epoch % self.every == 0
         if not self.snapshot_seconds:
             return True  # the first: its cost is measured
-        return time.perf_counter() - self.snapshot_at >= statistics.median(self.snapshot_seconds) / BUDGET
+        return time.perf_counter() - self.snapshot_at >= self.cost() / BUDGET
+
+    def cost(self) -> float:
+        """What keeping a state costs in seconds of CPU: the median of the last snapshots (training thread) and of
+        the last writes' CPU (writer thread; none measured yet counts as none). Medians, so one the system paused
+        for does not thin the states kept."""
+        writes = list(self.writer.write_cpu)
+        return statistics.median(self.snapshot_seconds) + (statistics.median(writes) if writes else 0.0)
 
     def _save_model(self) -> None:
         if not self._due():

@@ -2,7 +2,8 @@
 epoch it reached.
 
 While a run trains, at the end of every ``training.resume_every`` epochs (default ``"auto"``: every epoch unless
-the snapshot it takes on the training thread costs over 3% of the training time, ``kept_state.BUDGET``), its folder
+keeping it, the snapshot on the training thread and the write's CPU beside it, costs over 3% of the training time,
+``kept_state.BUDGET``), its folder
 keeps ``.resume/`` (``STATE_FOLDER``)::
 
     .resume/epoch-4.weights.h5   every variable of the model and its optimizer (its learning rate too) after 4 epochs

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from . import fileops
 from .resume import PREVIOUS_FILE, STATE_FILE
 
 WEIGHTS = "epoch-{epoch}.weights.h5"
+WRITES_MEASURED = 5  # the writes whose CPU time ``write_cpu`` keeps
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,10 @@ class StateWriter:
     def __init__(self, write: Callable[[Snapshot], None], written: int = 0) -> None:
         self.write = write
         self.written = written  # the epoch of the newest state whole on disk
-        self.write_seconds: float | None = None  # the last write's time (measured, not used to decide)
+        self.write_seconds: float | None = None  # the last write's wall time (measured, not used to decide)
+        # The last writes' CPU time on this thread (``time.thread_time``): what they take from a training beside
+        # them on the same cores; ``KeptState``'s "auto" counts it with the snapshot's.
+        self.write_cpu: deque[float] = deque(maxlen=WRITES_MEASURED)
         self._lock = threading.Condition()
         self._pending: Snapshot | None = None
         self._busy = False  # a write in flight
@@ -155,7 +160,7 @@ class StateWriter:
                 if self._pending is None:
                     return  # closed, nothing left to write
                 snapshot, self._pending, self._busy = self._pending, None, True
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 self.write(snapshot)
             except BaseException as exc:  # noqa: BLE001 - raised on the training thread (give, flush)
@@ -165,5 +170,6 @@ class StateWriter:
                 continue
             with self._lock:
                 self.write_seconds = time.perf_counter() - started
+                self.write_cpu.append(time.thread_time() - cpu)
                 self.written, self._busy = snapshot.epoch, False
                 self._lock.notify_all()
