@@ -178,7 +178,8 @@ def test_a_fork_from_the_last_state_of_a_failed_run_starts_from_the_state_it_kep
     assert response.json()["forked_at_epoch"] == 4  # the epochs its kept state was trained for
     assert horse.run(response.json()["id"]) == "succeeded"
     child = Execution.objects.get(pk=response.json()["id"])
-    assert ".resume/epoch-4.weights.h5 at its epoch 4" in (Path(child.folder_path) / "execution.log").read_text()
+    log = (Path(child.folder_path) / "execution.log").read_text()
+    assert ".resume/epoch-4.weights.safetensors at its epoch 4" in log
 
 
 @pytest.mark.training

@@ -78,7 +78,7 @@ def test_a_state_that_cannot_be_read_fails_the_run_saying_why(tmp_path):
     again = run_experiment(config, tmp_path / "trainings", tmp_path / "cache", resume=Resume(first.path))
     assert not again.succeeded
     assert again.error is not None
-    assert "weights must name a .weights.h5 file" in again.error
+    assert "weights must name a .weights.safetensors file" in again.error
 
 
 # --- with real workers on a real Redis --------------------------------------------------------------------------

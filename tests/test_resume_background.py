@@ -52,7 +52,7 @@ from experiments.pipeline import fileops, load_config, run_experiment
 
 write = fileops.write
 def killed_midway(root, path, data, **options):
-    weights = re.fullmatch(r"epoch-([0-9]+)\\.weights\\.h5", str(path))
+    weights = re.fullmatch(r"epoch-([0-9]+)\\.weights\\.safetensors", str(path))
     if sys.argv[4] == "weights" and weights and int(weights.group(1)) >= 4 or (
         sys.argv[4] == "state" and str(path) == "state.json" and json.loads(data)["epoch"] >= 4
     ):
@@ -171,8 +171,8 @@ def test_a_resumed_runs_first_write_removes_a_temporary_file_a_kill_left(tmp_pat
     config = tiny(epochs=5)
     first = run_experiment(load_config(config), tmp_path / "trainings", tmp_path / "cache", callbacks=[DiesAt(1)])
     assert first.path is not None
-    left = first.path / STATE_FOLDER / ".epoch-3.weights.h5.0123456789ab.tmp"
-    left.write_bytes(b"\x89HDF half")
+    left = first.path / STATE_FOLDER / ".epoch-3.weights.safetensors.0123456789ab.tmp"
+    left.write_bytes(b"\x10\x00 half")
     again = run_experiment(
         load_config(config),
         tmp_path / "trainings",

@@ -109,7 +109,7 @@ def _resumed_from(folder: Path) -> str:
 def test_a_damaged_state_falls_back_to_the_one_before_it(tmp_path, damage):
     config, folder = _crashed_at_third_epoch(tmp_path)
     kept = _losses(folder)
-    weights = folder / STATE_FOLDER / "epoch-3.weights.h5"
+    weights = folder / STATE_FOLDER / "epoch-3.weights.safetensors"
     if damage == "truncated weights":
         weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     elif damage == "weights missing":
@@ -129,12 +129,12 @@ def test_a_damaged_state_falls_back_to_the_one_before_it(tmp_path, damage):
 def test_a_state_with_nothing_to_fall_back_to_fails_the_run_naming_each_file(tmp_path):
     config, folder = _crashed_at_third_epoch(tmp_path)
     (folder / STATE_FOLDER / STATE_FILE).write_text("not json")
-    (folder / STATE_FOLDER / "epoch-2.weights.h5").write_bytes(b"\x89HDF\r\n")
+    (folder / STATE_FOLDER / "epoch-2.weights.safetensors").write_bytes(b"\x10\x00\x00")
     again = _run(tmp_path, config, resume=folder)
     assert not again.succeeded
     assert f"{STATE_FOLDER}/{STATE_FILE} cannot be read" in again.error
     assert f"{STATE_FOLDER}/{PREVIOUS_FILE}: the weights it names" in again.error
-    assert "not a whole HDF5 file" in again.error
+    assert "not a whole safetensors file" in again.error
     assert not (folder / "model.h5").exists()  # nothing trained on from a half-loaded model
 
 

@@ -1,7 +1,7 @@
 """A fork's start (#23): a new run, in a folder of its own, that trains on from weights its parent saved.
 
 Its parent's file (a checkpoint, ``callbacks/model_checkpoint/weights.05.h5``; the state a run keeps while it
-trains, ``.resume/epoch-5.weights.h5``; or the model it ended with, ``model.h5``) is copied into the child's
+trains, ``.resume/epoch-5.weights.safetensors``; or the model it ended with, ``model.h5``) is copied into the child's
 folder first (``fork/<name>``, through ``fileops``: no link followed, the copy whole or absent), and the model
 loads it from there before its first epoch::
 
@@ -104,7 +104,7 @@ def load(model: keras.Model, path: Path, optimizer: bool) -> None:
     from . import kept_state  # here: it imports Keras, which validating a config must not (tests/test_config.py)
 
     try:
-        if kept_state.is_kept_variables(path):  # a run's kept state (.resume/epoch-N.weights.h5): the engine's layout
+        if kept_state.is_kept_variables(path):  # a run's kept state (.resume/epoch-N.weights.safetensors)
             kept_state.load_variables(model, path, optimizer)
         elif path.name.endswith((".h5", ".hdf5")) and not path.name.endswith(".weights.h5"):
             model.load_weights(str(path))  # a whole model in Keras' legacy HDF5 format: its layers' weights

@@ -12,17 +12,19 @@ import random
 import statistics
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
+from safetensors import SafetensorError, safe_open
 
 from . import checkpoints, fileops
 from .jsonlimits import loads
 from .resume import STATE_FILE, STATE_FOLDER, Kept, StateError, resumed_line
-from .state_writer import Snapshot, StateWriter, variables_bytes, write_state
+from .state_writer import KEPT_FORMAT, Snapshot, StateWriter, variables_bytes, write_state
 
 log = logging.getLogger("gymnosd.Trainer")
 
@@ -169,13 +171,19 @@ def snapshot_variables(model: keras.Model) -> list[tuple[str, np.ndarray]]:
 
 
 def save_variables(model: keras.Model, path: Path) -> None:
-    """The model's and its optimizer's variables in one HDF5 file, packed by dtype (``variables_bytes``; Keras'
-    save_weights takes several times as long walking its objects), written atomically (``fileops.write``)."""
+    """The model's and its optimizer's variables in one safetensors file (``variables_bytes``; Keras' save_weights
+    takes several times as long walking its objects), written atomically (``fileops.write``)."""
     fileops.write(path.parent, path.name, variables_bytes(snapshot_variables(model)))
 
 
 def is_kept_variables(path: Path) -> bool:
-    """Whether ``path`` is a file ``save_variables`` wrote (a run's kept state), not one of Keras' own."""
+    """Whether ``path`` is a file ``save_variables`` wrote (a run's kept state), not one of Keras' own: a safetensors
+    file of ours, or (written before 2026-12-07) an HDF5 file with a ``count``."""
+    if path.name.endswith(".safetensors"):
+        try:
+            return _safetensors_metadata(path).get("format") == KEPT_FORMAT
+        except ValueError:
+            return False
     import h5py
 
     try:
@@ -188,16 +196,13 @@ def is_kept_variables(path: Path) -> bool:
 def load_variables(model: keras.Model, path: Path, optimizer: bool = True) -> None:
     """What ``save_variables`` wrote, every variable checked before any is set: a file that does not fit the model
     (cut short, another model's) raises ``ValueError`` naming the first that does not fit, and changes nothing.
-    ``optimizer`` False: the model's variables alone (they come first), for a model with another optimizer."""
-    import h5py
-
+    ``optimizer`` False: the model's variables alone (they come first), for a model with another optimizer.
+    A kept state's HDF5 file from before safetensors (packed by dtype, or one dataset a variable) is read too."""
     variables = _variables(model) if optimizer else list(model.variables)
-    with h5py.File(path, "r") as handle:
-        count = handle.attrs.get("count")
+    with _opened(path) as (count, read):
         enough = isinstance(count, (int, np.integer)) and count >= len(variables)
         if count != len(variables) and (optimizer or not enough):
             raise ValueError(f"it holds {count} variables, the model and its optimizer {len(variables)}")
-        read = _packed(handle) if "layout" in handle.attrs else (lambda index: handle[str(index)][()])
         values = []
         for index, variable in enumerate(variables):
             value = read(index)
@@ -208,10 +213,47 @@ def load_variables(model: keras.Model, path: Path, optimizer: bool = True) -> No
         variable.assign(value)
 
 
+@contextmanager
+def _opened(path: Path) -> Iterator[tuple[Any, Callable[[int], np.ndarray]]]:
+    """The count of variables ``path`` says it holds and a reader of the one at a place (``ValueError`` when it has
+    none there), for a safetensors file of ours or an HDF5 one from before."""
+    if path.name.endswith(".safetensors"):
+        try:
+            with safe_open(str(path), framework="numpy") as handle:
+                metadata = handle.metadata() or {}
+                count = int(metadata["count"]) if str(metadata.get("count", "")).isdigit() else None
+                names = set(handle.keys())
+
+                def tensor(index: int) -> np.ndarray:
+                    if str(index) not in names:
+                        raise ValueError(f"it has no variable {index}")
+                    return handle.get_tensor(str(index))
+
+                yield count, tensor
+        except SafetensorError as exc:
+            raise ValueError(f"it is not a whole safetensors file: {exc}") from exc
+        return
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        read = _packed(handle) if "layout" in handle.attrs else (lambda index: handle[str(index)][()])
+        yield handle.attrs.get("count"), read
+
+
+def _safetensors_metadata(path: Path) -> dict[str, str]:
+    """The metadata of the safetensors file ``path``; ``ValueError`` when it is not a whole one."""
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(f"it is not a whole safetensors file: {exc}") from exc
+
+
 def _packed(handle: Any) -> Any:
-    """The reader of ``variables_bytes``'s packed layout: the variable at a place, as an array of its shape; a
-    layout that does not fit its datasets (cut short, not ours) raises ``ValueError``. A file written before the
-    layout was packed has one dataset a variable, by place, and is read as such by ``load_variables``."""
+    """The reader of the HDF5 layout kept states had from 2026-12-06 to safetensors (one dataset per dtype,
+    ``packed-N``, and a JSON ``layout``: ``[[the dataset's index, offset, shape], ...]`` by place): the variable at
+    a place, as an array of its shape; a layout that does not fit its datasets (cut short, not ours) raises
+    ``ValueError``. A file written before the layout was packed has one dataset a variable, by place."""
     layout = loads(str(handle.attrs["layout"]).encode(), max_bytes=64 * 2**20, what="the weights file's layout")
     groups = [handle[f"packed-{index}"][()] for index in range(len(handle.attrs.get("dtypes", [])))]
 

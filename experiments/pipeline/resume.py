@@ -6,10 +6,11 @@ keeping it, the snapshot on the training thread and the write's CPU beside it, c
 ``kept_state.BUDGET``), its folder
 keeps ``.resume/`` (``STATE_FOLDER``)::
 
-    .resume/epoch-4.weights.h5   every variable of the model and its optimizer (its learning rate too) after 4 epochs
-    .resume/state.json           {"epoch": 4, "weights": "epoch-4.weights.h5", "history": {"loss": [...], ...},
+    .resume/epoch-4.weights.safetensors   every variable of the model and its optimizer (its learning rate too) after
+                                          4 epochs
+    .resume/state.json           {"epoch": 4, "weights": "epoch-4.weights.safetensors", "history": {...},
                                   "callbacks": {...}, "random": {...}}
-    .resume/previous.json        the state kept before it (epoch 3), naming epoch-3.weights.h5, kept beside it
+    .resume/previous.json        the state kept before it (epoch 3), naming epoch-3.weights.safetensors
     .resume/mlflow.json          the run's MLflow run, which a resumed run goes on with (``trackers``)
 
 The state is taken in memory at the epoch's end (``state_writer.Snapshot``) and written by a thread of its own while
@@ -20,15 +21,15 @@ that write ended trains again only the part of the epoch it was in. So at most o
 long as a write takes less than an epoch (the Boston example's: a few ms against an epoch of 50-100 ms; when writes
 are slower than epochs they coalesce, and the epochs since the last written state are trained again).
 
-The weights file is the engine's own HDF5 layout (``state_writer.variables_bytes``: one dataset per dtype, each
-variable at its place in it; a file from before, one dataset per variable, is read too), not Keras'
-``save_weights``, which took about twice as long each epoch. Each write puts the weights file whole first
-(``fileops.write``: a temporary file, fsynced, renamed over it), then moves ``state.json`` to
-``previous.json`` (a rename), then writes the new ``state.json`` atomically the same way, and only then removes the
-weights files neither names (and any temporary file a kill left). A process killed at any moment leaves at least
-one whole state, and reading falls back from ``state.json`` to
-``previous.json`` when the first is missing, is not JSON, names a weights file that is missing or not a whole HDF5
-file, or fails to load (``kept_states``; ``KeptState`` loads the first that loads, every variable, so a model is
+The weights file is a safetensors file (``state_writer.variables_bytes``: each variable a tensor named by its place,
+its path in the metadata; an HDF5 file a run kept before 2026-12-07 is read too), not Keras' ``save_weights``,
+which took about twice as long each epoch, nor HDF5, which took three times safetensors' CPU. Each write puts the
+weights file whole first (``fileops.write``: a temporary file, fsynced, renamed over it), then moves ``state.json``
+to ``previous.json`` (a rename), then writes the new ``state.json`` atomically the same way, and only then removes
+the weights files neither names (and any temporary file a kill left). A process killed at any moment leaves at
+least one whole state, and reading falls back from ``state.json`` to ``previous.json`` when the first is missing,
+is not JSON, names a weights file that is missing or not whole, or fails to load (``kept_states``; ``KeptState``
+loads the first that loads, every variable, so a model is
 never left half-loaded from a bad file). When none can be used the run fails, naming each file and what was wrong
 with it. Keras' own ``BackupAndRestore`` writes ``latest.weights.h5`` in place and its epoch in a second file after
 it, so a kill while it writes leaves a half-written file or weights one epoch ahead of the epoch said: ``KeptState``
@@ -56,12 +57,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from safetensors import SafetensorError, safe_open
+
 from .jsonlimits import loads
 
 log = logging.getLogger("gymnosd.Trainer")
 
 STATE_FOLDER = ".resume"
 STATE_FILE = "state.json"
+# The weights files a kept state may name: safetensors since 2026-12-07, HDF5 before (still read: a run killed
+# before an upgrade resumes after it).
+WEIGHTS_SUFFIXES = (".weights.safetensors", ".weights.h5")
 PREVIOUS_FILE = "previous.json"  # the state kept before state.json's: the one to fall back to
 # The most of state.json read back: the histories of a long run (a float is ~20 bytes: 100 metrics x 10,000 epochs).
 STATE_BYTES = 64 * 2**20
@@ -153,8 +159,8 @@ def _checked(state: Any, folder: Path, path: Path) -> Kept:
     epoch, weights, history = state.get("epoch"), state.get("weights"), state.get("history")
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
         raise StateError(f"{path}: epoch must be a whole number of epochs, not {epoch!r}")
-    if not isinstance(weights, str) or "/" in weights or not weights.endswith(".weights.h5"):
-        raise StateError(f"{path}: weights must name a .weights.h5 file in {folder}, not {weights!r}")
+    if not isinstance(weights, str) or "/" in weights or not weights.endswith(WEIGHTS_SUFFIXES):
+        raise StateError(f"{path}: weights must name a .weights.safetensors file in {folder}, not {weights!r}")
     weights_path = folder / weights
     if not weights_path.is_file() or weights_path.is_symlink():
         raise StateError(f"{path}: the weights it names ({weights_path}) are missing")
@@ -170,7 +176,17 @@ def _checked(state: Any, folder: Path, path: Path) -> Kept:
 
 
 def _check_whole(weights: Path, state: Path) -> None:
-    """A weights file cut short (a full disk, a copy stopped halfway) is not an HDF5 file HDF5 opens."""
+    """A weights file cut short (a full disk, a copy stopped halfway) is not one its reader opens: safetensors
+    checks that its header's tensors cover the file exactly; HDF5 (the files before safetensors) opens its own."""
+    if weights.name.endswith(".safetensors"):
+        try:
+            with safe_open(str(weights), framework="numpy") as handle:
+                handle.keys()
+        except (SafetensorError, OSError) as exc:
+            raise StateError(
+                f"{state}: the weights it names ({weights}) are not a whole safetensors file: {exc}"
+            ) from exc
+        return
     import h5py  # Keras' own dependency; here, so the web side does not load it until a state is read
 
     try:

@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors.numpy import save
 
 from . import fileops
-from .resume import PREVIOUS_FILE, STATE_FILE
+from .resume import PREVIOUS_FILE, STATE_FILE, WEIGHTS_SUFFIXES
 
-WEIGHTS = "epoch-{epoch}.weights.h5"
+WEIGHTS = "epoch-{epoch}.weights.safetensors"
+KEPT_FORMAT = "gymnos-kept-variables"
 WRITES_MEASURED = 5  # the writes whose CPU time ``write_cpu`` keeps
 
 
@@ -49,33 +51,16 @@ class Snapshot:
 
 
 def variables_bytes(variables: list[tuple[str, np.ndarray]]) -> bytes:
-    """The variables as one HDF5 file (``kept_state.load_variables`` reads it), made in memory (HDF5's ``core``
-    driver) and returned whole, for ``fileops.write`` to write atomically.
+    """The variables as one safetensors file (``kept_state.load_variables`` reads it), returned whole, for
+    ``fileops.write`` to write atomically: each variable a tensor named by its place (``"0"``, ``"1"``, ...), and
+    the metadata ``format`` (``KEPT_FORMAT``), ``count`` and ``paths`` (JSON).
 
-    Packed: the variables of one dtype are one dataset (``packed-0``, ``packed-1``, ... in the order ``dtypes``
-    names them), each variable at its place in its dtype's, and ``layout`` (JSON) says where: ``[[the dataset's
-    index, offset, shape], ...]`` by place, beside ``count`` and ``paths``. A dataset a variable cost about 0.15 ms of
-    the writer thread's CPU (3.4 ms a Boston write, most of it), which the training beside it on two cores paid."""
-    import h5py
-
-    groups: dict[str, list[np.ndarray]] = {}
-    sizes: dict[str, int] = {}
-    layout = []
-    for _, value in variables:
-        dtype = value.dtype.str
-        parts = groups.setdefault(dtype, [])
-        layout.append([list(groups).index(dtype), sizes.get(dtype, 0), list(value.shape)])
-        parts.append(value.reshape(-1))
-        sizes[dtype] = sizes.get(dtype, 0) + value.size
-    with h5py.File(f"kept-{threading.get_ident()}", "w", driver="core", backing_store=False) as handle:
-        handle.attrs["count"] = len(variables)
-        handle.attrs["paths"] = [name for name, _ in variables]
-        handle.attrs["dtypes"] = list(groups)
-        handle.attrs["layout"] = json.dumps(layout, separators=(",", ":"))
-        for index, parts in enumerate(groups.values()):
-            handle.create_dataset(f"packed-{index}", data=np.concatenate(parts) if len(parts) > 1 else parts[0])
-        handle.flush()
-        return bytes(handle.id.get_file_image())
+    safetensors (a JSON header, then the raw arrays) is made in about a third of the CPU time HDF5's in-memory file
+    took (0.4 against 1.2 ms for the Boston model's 20 variables), time the training beside the writer paid."""
+    # C order, each its own shape (np.ascontiguousarray alone makes a scalar, the optimizer's step, one of shape (1,)).
+    tensors = {str(index): np.require(value, requirements="C") for index, (_, value) in enumerate(variables)}
+    paths = json.dumps([name for name, _ in variables], separators=(",", ":"))
+    return save(tensors, metadata={"format": KEPT_FORMAT, "count": str(len(variables)), "paths": paths})
 
 
 def write_state(folder: Path, snapshot: Snapshot, previous: str | None, fall_back: bool) -> None:
@@ -90,12 +75,12 @@ def write_state(folder: Path, snapshot: Snapshot, previous: str | None, fall_bac
     # Compact (a random state is over a thousand numbers): written each epoch, read back once.
     fileops.write(folder, STATE_FILE, json.dumps(state, separators=(",", ":")).encode())
     named = {snapshot.weights, previous}
-    for old in folder.glob("epoch-*.weights.h5"):
-        if old.name not in named:
+    for old in folder.glob("epoch-*.weights.*"):
+        if old.name.endswith(WEIGHTS_SUFFIXES) and old.name not in named:
             fileops.remove(folder, old.name, missing_ok=True)
     # A write of this writer's that a kill cut short (fileops.write's temporary files); not another writer's (the
     # MLflow process writes mlflow.json beside).
-    for pattern in (".epoch-*.weights.h5.*.tmp", f".{STATE_FILE}.*.tmp"):
+    for pattern in (".epoch-*.weights.*.tmp", f".{STATE_FILE}.*.tmp"):
         for left in folder.glob(pattern):
             fileops.remove(folder, left.name, missing_ok=True)
 
