@@ -37,6 +37,57 @@ class JSONLimitError(ValueError):
     """A JSON document past a bound, or not JSON at all; the message says which and by how much."""
 
 
+class NulInJSON(JSONLimitError):
+    """A string of the document (a key or a value) holds a NUL character; ``path`` is where, from the top: the keys
+    and list indexes down to it (to a key holding one: that key)."""
+
+    def __init__(self, what: str, path: list[str | int]) -> None:
+        self.path = path
+        self.detail = f"{'the key' if _at_a_key(path) else 'the string'} holds a NUL character (\\u0000)"
+        where = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in path).lstrip(".")
+        super().__init__(f"{what}: {self.detail}{f' at {where!r}' if where else ''}; {NUL_FIX}")
+
+
+NUL_FIX = "PostgreSQL stores no text holding one and no name or value in Gymnos has one: remove it"
+
+
+def _at_a_key(path: list[str | int]) -> bool:
+    return bool(path) and isinstance(path[-1], str) and "\x00" in path[-1]
+
+
+def nul_path(value: Any) -> list[str | int] | None:
+    r"""Where the first string holding a NUL character is in ``value`` (parsed JSON), or None; never recurses.
+    The path ends with the key itself when a key holds one.
+
+    >>> nul_path({"a": [1, "x\x00"]}), nul_path({"a": {"k\x00": 1}}), nul_path("\x00"), nul_path({"a": "x"})
+    (['a', 1], ['a', 'k\x00'], [], None)
+
+    Linear in the value's size: each node is visited once and keeps only a link to its parent's link, so a path
+    is built for the string found alone (not copied at every level on the way down).
+    """
+    pending: list[tuple[Any, Any]] = [(value, None)]  # (a value, its link: (its key or index, its parent's link))
+    while pending:
+        item, link = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return _path(link)
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if "\x00" in key:
+                    return _path((key, link))
+                pending.append((child, (key, link)))
+        elif isinstance(item, list):
+            pending.extend((child, (index, link)) for index, child in enumerate(item))
+    return None
+
+
+def _path(link: Any) -> list[str | int]:
+    path: list[str | int] = []
+    while link is not None:
+        step, link = link
+        path.append(step)
+    return path[::-1]
+
+
 def depth_of_text(data: bytes) -> int:
     r"""How deep ``data``'s arrays and objects nest, without parsing (strings are skipped), in linear time.
 
@@ -63,8 +114,17 @@ def depth_of_text(data: bytes) -> int:
     return deepest
 
 
-def loads(data: str | bytes, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH, what: str = "the JSON") -> Any:
-    """Parse ``data``, refusing more than ``max_bytes`` or nesting deeper than ``max_depth``."""
+def loads(
+    data: str | bytes,
+    max_bytes: int = MAX_BYTES,
+    max_depth: int = MAX_DEPTH,
+    what: str = "the JSON",
+    refuse_nul: bool = False,
+) -> Any:
+    """Parse ``data``, refusing more than ``max_bytes`` or nesting deeper than ``max_depth``; with ``refuse_nul``,
+    also a NUL character in any string (``NulInJSON``, which says where): what a person or a machine sends the web
+    side, which PostgreSQL would refuse to store or look up. Files read from a run folder keep theirs (a sync
+    reports the value the database refuses, for that folder alone)."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
     if len(raw) > max_bytes:
         raise JSONLimitError(f"{what} is {len(raw):,} bytes; at most {max_bytes:,} are accepted")
@@ -72,7 +132,7 @@ def loads(data: str | bytes, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DE
     if depth > max_depth:
         raise JSONLimitError(f"{what} is nested {depth} deep; at most {max_depth} levels are accepted")
     try:
-        return json.loads(raw.decode("utf-8-sig"))
+        value = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise JSONLimitError(f"{what} is not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
@@ -82,6 +142,10 @@ def loads(data: str | bytes, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DE
         raise JSONLimitError(f"{what} holds an integer of more than {digits:,} digits; at most {digits:,}") from None
     except RecursionError:  # only with a max_depth near the interpreter's own limit
         raise JSONLimitError(f"{what} nests too deep to parse; at most {max_depth} levels are accepted") from None
+    path = nul_path(value) if refuse_nul and b"\\u0000" in raw else None  # JSON text holds a NUL only escaped
+    if path is not None:
+        raise NulInJSON(what, path)
+    return value
 
 
 def check_depth(value: Any, max_depth: int = MAX_DEPTH, what: str = "the JSON") -> None:
