@@ -129,7 +129,9 @@ def test_a_string_that_only_spells_a_nul_is_launched(client, headers):
     config["experiment"]["description"] = "\\u0000 is how JSON writes it"  # the six characters, no NUL
     answer = client.post("/api/executions", json.dumps(config), content_type="application/json", **headers)
     assert answer.status_code == 201, answer.content
-    assert Execution.objects.get().config["experiment"]["description"] == "\\u0000 is how JSON writes it"
+    config = Execution.objects.get().config
+    assert config is not None
+    assert config["experiment"]["description"] == "\\u0000 is how JSON writes it"
 
 
 # --- a parameter given twice ------------------------------------------------------------------------

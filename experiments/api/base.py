@@ -62,7 +62,9 @@ class GymnosParser(Parser):
         # Django bounded the body's size already (DATA_UPLOAD_MAX_MEMORY_SIZE); a push's file list may pass 1 MiB.
         return parsed_body(request.body, max_bytes=max(len(request.body), 1))
 
-    def parse_querydict(self, data: MultiValueDict, list_fields: list[str], request: HttpRequest) -> dict[str, Any]:
+    def parse_querydict(
+        self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
+    ) -> dict[str, Any]:
         where = "query" if data is request.GET else "form" if data is request.POST else "file"
         repeated = [
             {"type": "value_error", "loc": [where, name], "msg": f"is given {len(values)} times; it is taken once"}
@@ -90,7 +92,7 @@ class GymnosAPI(NinjaAPI):
         self.extra_schemas.update(schema.pop("$defs", {}))
         return schema
 
-    def on_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse:
+    def on_exception(self, request: HttpRequest, exc: Exception | type[Exception]) -> HttpResponse:
         # Ninja answers whatever its parser raised for a body with 400 "Cannot parse request body", keeping it as
         # the cause: the parser's 422 (a NUL, with where) and a bound's own words are kept instead.
         cause = exc.__cause__ if isinstance(exc, HttpError) else None

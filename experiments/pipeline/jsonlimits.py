@@ -61,22 +61,22 @@ def nul_path(value: Any) -> list[str | int] | None:
 
     >>> nul_path({"a": [1, "x\x00"]}), nul_path({"a": {"k\x00": 1}}), nul_path("\x00"), nul_path({"a": "x"})
     (['a', 1], ['a', 'k\x00'], [], None)
+    >>> nul_path({"a": ["\x00", "\x00"], "b\x00": "\x00"})  # the first in the text
+    ['a', 0]
 
     Linear in the value's size: each node is visited once and keeps only a link to its parent's link, so a path
     is built for the string found alone (not copied at every level on the way down).
     """
     pending: list[tuple[Any, Any]] = [(value, None)]  # (a value, its link: (its key or index, its parent's link))
-    while pending:
+    while pending:  # in the document's order: children are pushed last first, a key just above its value
         item, link = pending.pop()
         if isinstance(item, str) and "\x00" in item:
             return _path(link)
         if isinstance(item, dict):
-            for key, child in item.items():
-                if "\x00" in key:
-                    return _path((key, link))
-                pending.append((child, (key, link)))
+            for key, child in reversed(item.items()):
+                pending += ((child, (key, link)), (key, (key, link)))  # a key's link is its value's
         elif isinstance(item, list):
-            pending.extend((child, (index, link)) for index, child in enumerate(item))
+            pending.extend((item[index], (index, link)) for index in range(len(item) - 1, -1, -1))
     return None
 
 
