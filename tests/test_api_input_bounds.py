@@ -203,3 +203,11 @@ def test_a_remotemonitor_post_with_a_nul_is_a_400_saying_where(owner_client):
         assert "the epoch data: " in answer.json()["detail"]
         assert "holds a NUL character" in answer.json()["detail"]
     assert execution.histories.count() == 0
+
+
+def test_a_pasted_sweep_document_with_a_nul_says_where_and_starts_nothing(owner_client, run):
+    document = {"name": NUL, "base": run.pk, "parameters": {"training.batch_size": {"choice": [16, 32]}}}
+    page = owner_client.post("/sweeps/new/", {"document": json.dumps({**document, "method": "grid"})})
+    assert page.status_code == 200
+    assert "The sweep document: the string holds a NUL character (\\u0000) at &#x27;name&#x27;" in page.content.decode()
+    assert Sweep.objects.count() == 0

@@ -115,6 +115,12 @@ class GymnosAPI(NinjaAPI):
         return schema
 
 
+WRONG_INPUT = (
+    "A parameter or the body has the wrong type or value: also a string of the body holding a NUL character "
+    "(\\u0000), or a parameter that is not a list given more than once; `loc` says where"
+)
+
+
 def _answer(description: str, component: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -133,7 +139,7 @@ def _document_common_answers(path: str, operation: dict[str, Any]) -> None:
     if "{" in path:
         common.append(("404", "No such object", "Detail"))
     if operation.get("parameters") or operation.get("requestBody"):
-        common.append(("422", "A parameter or the body has the wrong type", "NinjaValidationErrors"))
+        common.append(("422", WRONG_INPUT, "NinjaValidationErrors"))
     for status, description, component in common:
         if status not in present:
             responses[int(status)] = _answer(description, component)

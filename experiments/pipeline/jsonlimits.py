@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
-from itertools import accumulate
+from itertools import accumulate, count, repeat
 from typing import Any
 
 MAX_DEPTH = 64
@@ -68,15 +68,20 @@ def nul_path(value: Any) -> list[str | int] | None:
     is built for the string found alone (not copied at every level on the way down).
     """
     pending: list[tuple[Any, Any]] = [(value, None)]  # (a value, its link: (its key or index, its parent's link))
+    pop, extend = pending.pop, pending.extend
     while pending:  # in the document's order: children are pushed last first, a key just above its value
-        item, link = pending.pop()
-        if isinstance(item, str) and "\x00" in item:
-            return _path(link)
-        if isinstance(item, dict):
+        item, link = pop()
+        kind = type(item)
+        if kind is str:
+            if "\x00" in item:
+                return _path(link)
+        elif kind is list:
+            if item:  # the pairs made by zip, in C: about half the time of a generator's
+                extend(zip(reversed(item), zip(count(len(item) - 1, -1), repeat(link)), strict=False))
+        elif kind is dict:
             for key, child in reversed(item.items()):
-                pending += ((child, (key, link)), (key, (key, link)))  # a key's link is its value's
-        elif isinstance(item, list):
-            pending.extend((item[index], (index, link)) for index in range(len(item) - 1, -1, -1))
+                step = (key, link)
+                pending += ((child, step), (key, step))  # a key's link is its value's
     return None
 
 
