@@ -65,14 +65,14 @@ BODIES = {
         "/api/executions/{run}/fork",
         {"from": "last", "changes": {"experiment.name": NUL}},
         ["changes", "experiment.name"],
-    ),  # fmt: skip
+    ),
     "curation": ("patch", "/api/executions/{run}", {"title": "t", "tags": ["ok", NUL]}, ["tags", 1]),
     "alerts": (
         "post",
         "/api/alerts",
         {"scope": "experiment", "kind": "failed", "channel": "in_app", "experiment": NUL},
         ["experiment"],
-    ),  # fmt: skip
+    ),
     "sweeps": ("post", "/api/sweeps", *_sweep_body()),
     "push begin": ("post", "/api/push/begin", {"experiment": NUL, "folder": "f", "files": []}, ["experiment"]),
     "push finish": ("post", "/api/push/finish", {"experiment": "e", "folder": NUL}, ["folder"]),
@@ -81,13 +81,13 @@ BODIES = {
         "/api/push/sync",
         {"runs": [{"experiment": "e", "folder": "f"}, {"experiment": NUL, "folder": "f"}]},
         ["runs", 1, "experiment"],
-    ),  # fmt: skip
+    ),
     "push live": (
         "post",
         "/api/push/live",
         {"experiment": "e", "folder": "f", "epochs": [{"epoch": 0, "metrics": {NUL: 0.5}}]},
         ["epochs", 0, "metrics", NUL],
-    ),  # fmt: skip
+    ),
 }
 
 
