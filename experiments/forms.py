@@ -98,7 +98,9 @@ def _epoch_payload(request: HttpRequest) -> dict[str, Any]:
             raise ValueError("expected a form field 'data' holding JSON (Keras RemoteMonitor's default) or a JSON body")
         text = posted
     try:
-        payload = jsonlimits.loads(text, max_bytes=EPOCH_POST_BYTES, max_depth=2, what="the epoch data")
+        payload = jsonlimits.loads(
+            text, max_bytes=EPOCH_POST_BYTES, max_depth=2, what="the epoch data", refuse_nul=True
+        )
     except jsonlimits.JSONLimitError as exc:
         raise ValueError(str(exc)) from None
     if not isinstance(payload, dict):
@@ -261,7 +263,7 @@ class RunForm(forms.Form):
 
     def clean_config(self) -> dict[str, Any]:
         try:
-            config = jsonlimits.loads(self.cleaned_data["config"], what="The config")
+            config = jsonlimits.loads(self.cleaned_data["config"], what="The config", refuse_nul=True)
         except jsonlimits.JSONLimitError as exc:
             raise forms.ValidationError(f"{exc}.") from None
         if not isinstance(config, dict):
@@ -270,7 +272,7 @@ class RunForm(forms.Form):
 
     def clean_base(self) -> dict[str, Any] | None:
         try:
-            base = jsonlimits.loads(self.cleaned_data.get("base") or "null")
+            base = jsonlimits.loads(self.cleaned_data.get("base") or "null", refuse_nul=True)
         except jsonlimits.JSONLimitError:
             base = None
         return base if isinstance(base, dict) else None

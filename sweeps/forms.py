@@ -224,7 +224,7 @@ def parse_choices(text: str) -> list[Any]:
         if not part:
             continue
         try:  # a choice is one value: anything that nests is text (and "[[[[..." never reaches the parser)
-            value = jsonlimits.loads(part, max_depth=0)
+            value = jsonlimits.loads(part, max_depth=0, refuse_nul=True)
         except jsonlimits.JSONLimitError:
             value = part
         values.append(value if value is None or isinstance(value, (bool, int, float, str)) else part)

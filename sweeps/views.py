@@ -130,7 +130,9 @@ def _from_document(request: HttpRequest) -> HttpResponse:
             if chosen not in projects:  # the same words whether a project of that name exists or not
                 raise ConfigError([Problem("project", f"{chosen} is not a project where you may launch runs")])
             project = project_to_write(request.user, chosen)
-            sweep = launch_sweep(jsonlimits.loads(text, what="The sweep document"), user=request.user, project=project)
+            sweep = launch_sweep(
+                jsonlimits.loads(text, what="The sweep document", refuse_nul=True), user=request.user, project=project
+            )
         except jsonlimits.JSONLimitError as exc:
             problems = [Problem("", str(exc))]
         except ConfigError as exc:

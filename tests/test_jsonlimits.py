@@ -65,6 +65,31 @@ def test_the_worst_texts_of_the_largest_size_are_answered_as_fast_as_an_ordinary
     assert_quick(lambda data: loads(data, max_bytes=size), worst, ordinary(size))
 
 
+# A NUL's search (``refuse_nul``) walks every value the text held: the most values in 1 MiB, with the NUL last.
+WORST_FOR_NUL = {
+    "many empty lists": lambda size: fill(b"[", b"[],", size, b'"\\u0000"]'),
+    "many short strings": lambda size: fill(b"[", b'"a",', size, b'"\\u0000"]'),
+    "many one-key objects": lambda size: fill(b"[", b'{"a":0},', size, b'{"\\u0000":0}]'),
+    "lists 64 deep, many times": lambda size: fill(b"[", b"[" * 63 + b"]" * 63 + b",", size, b'"\\u0000"]'),
+    "a NUL escape in every string but none decoded": lambda size: fill(b"[", b'"\\\\u0000",', size, b'"a"]'),
+}
+
+
+def _refused_or_parsed(data: bytes) -> object:
+    try:
+        return loads(data, refuse_nul=True)
+    except jsonlimits.NulInJSON as exc:
+        return exc.path
+
+
+def test_looking_for_a_nul_in_the_worst_texts_of_1_mib_is_as_fast_as_an_ordinary_one():
+    size = jsonlimits.MAX_BYTES
+    worst = {name: build(size) for name, build in WORST_FOR_NUL.items()}
+    assert {len(text) for text in worst.values()} == {size}
+    assert all(isinstance(_refused_or_parsed(text), list) for name, text in worst.items() if "none" not in name)
+    assert_quick(_refused_or_parsed, worst, ordinary(size).replace(b'"setosa"', b'"\\u0000"', 1))
+
+
 @pytest.fixture
 def curator_client(owner):
     owner.user_permissions.add(*Permission.objects.filter(codename__in=["add_execution", "change_execution"]))

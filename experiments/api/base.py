@@ -8,8 +8,10 @@ from typing import Any
 import redis
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI, Schema, Status
-from ninja.errors import HttpError
+from ninja.errors import HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer, django_auth
 
 from experiments.access import LAUNCH_PERMISSION, action_of, project_to_write, require_role
@@ -39,6 +41,41 @@ class PushToken(BearerToken):
     scopes = (ApiToken.Scope.ALL, ApiToken.Scope.PUSH)
 
 
+def parsed_body(body: bytes, max_bytes: int = jsonlimits.MAX_BYTES) -> Any:
+    """A request's JSON body within ``jsonlimits``' bounds (``JSONLimitError`` says which one it passed), refusing
+    a NUL character in any string, key or value, with the 422 ninja answers a body of the wrong value with, its
+    ``loc`` the path to that string: PostgreSQL stores no text holding one, and a launch, fork, sweep or alert
+    rule with one answered 500 there. One check for every operation, before any of them reads the body."""
+    try:
+        return jsonlimits.loads(body, max_bytes=max_bytes, what="the body", refuse_nul=True)
+    except jsonlimits.NulInJSON as exc:
+        msg = f"{exc.detail}; {jsonlimits.NUL_FIX}"
+        raise ValidationError([{"type": "value_error", "loc": ["body", *exc.path], "msg": msg}]) from None
+
+
+class GymnosParser(Parser):
+    """Ninja's parsing of a body and of a query, with what every operation refuses before it runs:
+    a body past ``jsonlimits``' bounds or holding a NUL (``parsed_body``), and a parameter given more than once
+    that is not a list (ninja took one of the values, silently): 422, naming it."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        # Django bounded the body's size already (DATA_UPLOAD_MAX_MEMORY_SIZE); a push's file list may pass 1 MiB.
+        return parsed_body(request.body, max_bytes=max(len(request.body), 1))
+
+    def parse_querydict(
+        self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
+    ) -> dict[str, Any]:
+        where = "query" if data is request.GET else "form" if data is request.POST else "file"
+        repeated = [
+            {"type": "value_error", "loc": [where, name], "msg": f"is given {len(values)} times; it is taken once"}
+            for name, values in data.lists()
+            if len(values) > 1 and name not in list_fields
+        ]
+        if repeated:
+            raise ValidationError(repeated)
+        return super().parse_querydict(data, list_fields, request)
+
+
 class GymnosAPI(NinjaAPI):
     """Ninja's API, whose OpenAPI document also holds the schemas an operation names by ``$ref``
     in its ``openapi_extra`` (the launch body's config schema, generated from the engine's models)."""
@@ -55,6 +92,16 @@ class GymnosAPI(NinjaAPI):
         self.extra_schemas.update(schema.pop("$defs", {}))
         return schema
 
+    def on_exception(self, request: HttpRequest, exc: Exception | type[Exception]) -> HttpResponse:
+        # Ninja answers whatever its parser raised for a body with 400 "Cannot parse request body", keeping it as
+        # the cause: the parser's 422 (a NUL, with where) and a bound's own words are kept instead.
+        cause = exc.__cause__ if isinstance(exc, HttpError) else None
+        if isinstance(cause, ValidationError):
+            exc = cause
+        elif isinstance(cause, jsonlimits.JSONLimitError):
+            exc = HttpError(400, str(cause))
+        return super().on_exception(request, exc)
+
     def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None) -> Any:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -66,6 +113,12 @@ class GymnosAPI(NinjaAPI):
                 if isinstance(operation, dict) and "responses" in operation:
                     _document_common_answers(path, operation)
         return schema
+
+
+WRONG_INPUT = (
+    "A parameter or the body has the wrong type or value: also a string of the body holding a NUL character "
+    "(\\u0000), or a parameter that is not a list given more than once; `loc` says where"
+)
 
 
 def _answer(description: str, component: str) -> dict[str, Any]:
@@ -86,7 +139,7 @@ def _document_common_answers(path: str, operation: dict[str, Any]) -> None:
     if "{" in path:
         common.append(("404", "No such object", "Detail"))
     if operation.get("parameters") or operation.get("requestBody"):
-        common.append(("422", "A parameter or the body has the wrong type", "NinjaValidationErrors"))
+        common.append(("422", WRONG_INPUT, "NinjaValidationErrors"))
     for status, description, component in common:
         if status not in present:
             responses[int(status)] = _answer(description, component)
@@ -98,6 +151,7 @@ api = GymnosAPI(
     description="Launch Keras training runs from a Gymnos config, follow them epoch by epoch, and cancel them.",
     auth=[BearerToken(), django_auth],
     urls_namespace="api",
+    parser=GymnosParser(),
 )
 
 
@@ -155,11 +209,11 @@ def target_project(request: HttpRequest, name: str | None) -> Project | Status[A
         return Status(403, {"detail": str(exc)})
 
 
-def json_body(request: HttpRequest, max_bytes: int | None = None) -> Any:
-    """The request's JSON body, within ``jsonlimits``' size and depth bounds; raises ``ConfigError``."""
-    limits = {} if max_bytes is None else {"max_bytes": max_bytes}
+def json_body(request: HttpRequest, max_bytes: int = jsonlimits.MAX_BYTES) -> Any:
+    """The JSON body of an operation that reads it itself, checked as every body is (``parsed_body``): raises
+    ``ConfigError`` past a bound (a 400 listing it, ``invalid``), ninja's ``ValidationError`` for a NUL (422)."""
     try:
-        return jsonlimits.loads(request.body or b"null", what="the body", **limits)
+        return parsed_body(request.body or b"null", max_bytes)
     except jsonlimits.JSONLimitError as exc:
         raise ConfigError([PipelineProblem("", str(exc))]) from exc
 
