@@ -189,7 +189,7 @@ def keeping_cost(saves: int = 20) -> dict[str, float]:
             keep._write(snapshot)  # here, on this thread, to time it alone
             writes.append(time.perf_counter() - started)
             cpu.append(time.thread_time() - thread)
-        size = max(path.stat().st_size for path in (folder / ".resume").glob("*.weights.h5")) / 2**20
+        size = max(path.stat().st_size for path in (folder / ".resume").glob("*.weights.*")) / 2**20
         return statistics.median(snapshots), statistics.median(writes), statistics.median(cpu), size
 
     boston = built(None)

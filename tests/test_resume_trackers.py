@@ -165,12 +165,13 @@ def test_a_run_resumed_from_an_older_state_drops_the_tensorboard_points_trained_
 def test_resume_every_auto_keeps_the_first_epoch_then_once_the_training_since_outweighs_a_state(tmp_path):
     """The default: a state kept at the first epoch's end (what a snapshot costs the training thread, and its
     write's CPU the writer thread, are measured there), then at the end of the first epoch that ends 1/BUDGET
-    states' cost after the last, so keeping costs the training at most BUDGET of it."""
+    states' cost after the last, so keeping costs the training at most BUDGET of it; and at least every MOST_APART
+    epochs, so a crash trains at most one whole epoch again."""
     import time as clock
 
     import keras
 
-    from experiments.pipeline.kept_state import BUDGET, KeptState
+    from experiments.pipeline.kept_state import BUDGET, MOST_APART, KeptState
 
     assert load_config(tiny() | {"training": {}}).training.resume_every == "auto"
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
@@ -193,11 +194,12 @@ def test_resume_every_auto_keeps_the_first_epoch_then_once_the_training_since_ou
     # seconds after the last ended.
     keep.snapshot_seconds.extend([1.0, 1.0, 1.0])
     keep.writer.write_cpu.extend([1.0, 1.0, 1.0])
-    keep.snapshot_at = clock.perf_counter()
-    assert epoch_end(2) == 1
-    keep.snapshot_at = clock.perf_counter() - 1.5 / BUDGET  # the snapshot's cost alone would be due
-    assert epoch_end(3) == 1
     keep.snapshot_at = clock.perf_counter() - 2.0 / BUDGET
+    assert epoch_end(2) == 2
+    keep.snapshot_at = clock.perf_counter() - 1.5 / BUDGET  # the snapshot's cost alone would be due
+    assert epoch_end(3) == 2
+    assert MOST_APART == 2
+    keep.snapshot_at = clock.perf_counter()  # not due by the cost, but two epochs since the last
     assert epoch_end(4) == 4
     assert json.loads((tmp_path / STATE_FOLDER / STATE_FILE).read_text())["epoch"] == 4
 

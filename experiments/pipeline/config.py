@@ -169,7 +169,8 @@ class Training(Section):
     # Per-step metrics (steps.h5): a point per metric every N training steps; 0 logs none.
     log_every_steps: Annotated[int, AfterValidator(_steps_interval)] = 0
     # Keep the state a run resumes from (``pipeline.resume``) every N epochs (at most N epochs trained again), or
-    # "auto": every epoch unless that would cost more than 3% of the training time (kept_state.BUDGET).
+    # "auto": every epoch unless that would cost more than 3% of the training time (kept_state.BUDGET), and at least
+    # every second epoch (kept_state.MOST_APART).
     resume_every: Annotated[int | Literal["auto"], AfterValidator(_resume_interval)] = "auto"
 
 
