@@ -4,6 +4,7 @@ server and a real Redis: what Redis itself shows (CLIENT LIST, PUBSUB NUMSUB) an
 Events are published as production publishes them (``live.publish``) and read as a browser's EventSource reads them.
 """
 
+import asyncio
 import socket
 import time
 from urllib.parse import urlsplit
@@ -174,3 +175,37 @@ def test_a_client_that_never_reads_does_not_hold_up_the_others_and_its_stream_en
     finally:
         stalled.close()
         reader.close()
+
+
+def test_a_stream_closed_before_its_first_event_was_asked_for_leaves_the_hub_and_unsubscribes(trained, owner, capsys):
+    """A client that leaves after the view answered and before the server asked the stream for its first event:
+    Django's handler closes the response with the events' generator never run. Its listener leaves the hub anyway
+    (it stayed before, its channel subscribed for good on a run that publishes nothing more)."""
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncRequestFactory
+
+    from experiments.live.hub import hub
+    from experiments.views.events import api_execution_events
+
+    key = token_for(owner, capsys)
+    channel = live.run_channel(trained.pk)
+    request = AsyncRequestFactory().get(
+        f"/api/executions/{trained.pk}/events", headers={"Authorization": f"Bearer {key}"}
+    )
+
+    async def answered_then_closed():
+        response = await api_execution_events(request, trained.pk)
+        assert response.status_code == 200
+        listening = len(hub(live.events_url()).listeners.get(channel, ()))
+        subscribed = subscribers(channel)
+        await sync_to_async(response.close)()  # what Django's handler does when the client has left
+        for _ in range(100):  # the leave, handed to this loop, and its UNSUBSCRIBE
+            await asyncio.sleep(0.02)
+            if channel not in hub(live.events_url()).listeners and subscribers(channel) == 0:
+                break
+        return listening, subscribed, len(hub(live.events_url()).listeners.get(channel, ()))
+
+    listening, subscribed, left = asyncio.run(answered_then_closed())
+    assert (listening, subscribed) == (1, 1)  # the view listened before it answered
+    assert left == 0
+    assert subscribers(channel) == 0

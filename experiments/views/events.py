@@ -334,11 +334,29 @@ def _unavailable(why: str) -> HttpResponse:
     return HttpResponse(f"Live events are unavailable: {why}; poll instead.\n", status=503, content_type="text/plain")
 
 
-def _event_stream(events: AsyncIterator[bytes]) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(events, content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # a proxy (nginx) passes each event on at once
-    return response
+class EventStream(StreamingHttpResponse):
+    """A stream of events whose listener leaves the hub when the response is closed, however it ends.
+
+    The events' generator closes the listener in its ``finally``, but only once it has started: a client that
+    leaves after the view returned and before the first event was asked for gets its response closed (Django's
+    handler does it) with the generator never run, and its listener stayed in the hub, its channel subscribed, for
+    good on a run that publishes nothing more. ``close`` runs in a thread of Django's: the leave is handed to the
+    listener's event loop. Leaving twice does nothing."""
+
+    def __init__(self, events: AsyncIterator[bytes], listener: Listener | None = None) -> None:
+        super().__init__(events, content_type="text/event-stream")
+        self["Cache-Control"] = "no-cache"
+        self["X-Accel-Buffering"] = "no"  # a proxy (nginx) passes each event on at once
+        self.listener = listener
+        self.loop = asyncio.get_running_loop()
+
+    def close(self) -> None:
+        if self.listener is not None:
+            try:
+                self.loop.call_soon_threadsafe(self.listener.hub.leave, self.listener)
+            except RuntimeError:  # the loop is closed: its hub went with it
+                pass
+        super().close()
 
 
 def _refused(request: HttpRequest) -> HttpResponse | None:
@@ -357,7 +375,7 @@ async def stream(request: HttpRequest, execution: Execution, share: ShareLink | 
     listener = await _listen([live.run_channel(execution.pk)])
     if listener is None:
         return _unavailable("Redis does not answer")
-    return _event_stream(_events(Source(request, execution, share), listener, _after(request)))
+    return EventStream(_events(Source(request, execution, share), listener, _after(request)), listener)
 
 
 async def runs_stream(request: HttpRequest, runs: Runs) -> HttpResponseBase:
@@ -368,7 +386,7 @@ async def runs_stream(request: HttpRequest, runs: Runs) -> HttpResponseBase:
     listener = await _listen(runs.channels)
     if listener is None:
         return _unavailable("Redis does not answer")
-    return _event_stream(_runs_events(listener, runs))
+    return EventStream(_runs_events(listener, runs), listener)
 
 
 @login_required

@@ -20,7 +20,7 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
 from experiments import live
-from experiments.views.events import Runs, _closing_connection, _event, _event_stream, _refused, runs_stream
+from experiments.views.events import EventStream, Runs, _closing_connection, _event, _refused, runs_stream
 from sweeps.models import Trial
 from sweeps.scope import get_sweep_for_user
 
@@ -55,7 +55,7 @@ async def sweep_events(request: HttpRequest, sweep_id: int) -> HttpResponseBase:
     user = await request.auser()
     sweep = await _closing_connection(get_sweep_for_user)(user, sweep_id)
     if not sweep.is_running and _refused(request) is None:  # it ended while the page was opening
-        return _event_stream(_ended(sweep.status))
+        return EventStream(_ended(sweep.status))
     return await runs_stream(request, Trials(user, sweep.pk))
 
 
