@@ -24,10 +24,8 @@ import argparse
 import datetime as dt
 import json
 import re
-import signal
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -36,7 +34,7 @@ from typing import Any
 import psutil
 import requests
 
-from bench.stack import free_port, fresh
+from bench.stack import start_up
 
 ROOT = Path(__file__).resolve().parent.parent
 EPOCH_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .* Epoch (\d+) ended:", re.MULTILINE)
@@ -52,14 +50,6 @@ def _config(epochs: int) -> dict[str, Any]:
     ]
     config["tracking"]["trackers"] = []
     return config
-
-
-def _wait_for(condition, what: str, seconds: float = 300) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{what}: not within {seconds:.0f} s")
-        time.sleep(0.1)
 
 
 def _stream(url: str, token: str, arrivals: dict[Any, float], opened: threading.Event) -> None:
@@ -133,34 +123,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--pause", type=float, default=1.0)
     options = parser.parse_args()
-    work, env = fresh("live")
-    config_file = work / "run.json"
+    up = start_up("live", 2, options.pause)
+    server = up.server
+    config_file = up.work / "run.json"
     config_file.write_text(json.dumps(_config(options.epochs)))
-    env.update(
-        PYTHONUNBUFFERED="1",
-        GYMNOS_CALLBACK_MODULES="experiments.pipeline.hooks,tests.hooks",
-        GYMNOS_TEST_EPOCH_PAUSE=str(options.pause),
-    )
-    port = free_port()
-    server = f"http://127.0.0.1:{port}"
-    log = open(work / "up.log", "wb")
-    up = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "up", "--workers", "2", "--bind", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
     try:
-        _wait_for(lambda: b"Log in as:" in (work / "up.log").read_bytes() or up.poll() is not None, "up")
-        if up.poll() is not None:
-            raise SystemExit("up did not start:\n" + (work / "up.log").read_text()[-3000:])
-        manage = [sys.executable, str(ROOT / "manage.py")]
-        token = subprocess.run([*manage, "api_token", "admin", "--rotate"], cwd=ROOT, env=env, capture_output=True,
-                               text=True, check=True).stdout.strip().splitlines()[-1]  # fmt: skip
+        token = up.token()
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         body = config_file.read_text()
         pks = [requests.post(f"{server}/api/executions", data=body, headers=headers, timeout=30).json()["id"]
                for _ in range(2)]  # fmt: skip
         time.sleep(2)
-        before = _web_rss(up)
+        before = _web_rss(up.process)
         streams: list[tuple[int, dict[Any, float]]] = []
         pollers: list[tuple[int, dict[Any, float]]] = []
         threads: list[threading.Thread] = []
@@ -173,7 +147,7 @@ def main() -> None:
             threads[-1].start()
             opened.wait(30)
         time.sleep(2)
-        during = _web_rss(up)
+        during = _web_rss(up.process)
         for index in range(options.pollers):
             pk, arrivals = pks[index % 2], dict[Any, float]()
             pollers.append((pk, arrivals))
@@ -185,9 +159,7 @@ def main() -> None:
         stop.set()
         ends = {pk: _ends(server, token, pk) for pk in pks}
     finally:
-        up.send_signal(signal.SIGINT)
-        up.wait(60)
-        log.close()
+        up.stop()
     streamed, polled = _lags(streams, ends), _lags(pollers, ends)
     print(f"bench.live: 2 runs x {options.epochs} epochs (~{options.pause} s each), {options.clients} stream clients, "
           f"{options.pollers} polling clients, through manage.py up (2 uvicorn workers)")  # fmt: skip

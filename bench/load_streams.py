@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.stack import free_port, fresh
+from bench.stack import start_up, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,51 +85,33 @@ def streams_case(args: argparse.Namespace) -> None:
 
     import requests
 
-    from bench.live import _config, _ends, _percentiles, _wait_for
+    from bench.live import _config, _ends, _percentiles
 
-    work, env = fresh("load-streams")
-    config_file = work / "run.json"
+    up = start_up("load-streams", 1, args.pause)
+    server = up.server
+    config_file = up.work / "run.json"
     config_file.write_text(json.dumps(_config(int(args.seconds / args.pause) + 60)))  # trains past the measurement
-    env.update(
-        PYTHONUNBUFFERED="1",
-        GYMNOS_CALLBACK_MODULES="experiments.pipeline.hooks,tests.hooks",
-        GYMNOS_TEST_EPOCH_PAUSE=str(args.pause),
-    )
-    port = free_port()
-    server = f"http://127.0.0.1:{port}"
-    log = open(work / "up.log", "wb")  # up writes to it until the end: not a with block
-    up = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "up", "--workers", "1", "--bind", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
     figures: dict[str, tuple[int, int]] = {}
     try:
-        _wait_for(lambda: b"Log in as:" in (work / "up.log").read_bytes() or up.poll() is not None, "up")
-        if up.poll() is not None:
-            raise SystemExit("up did not start:\n" + (work / "up.log").read_text()[-3000:])
-        manage = [sys.executable, str(ROOT / "manage.py")]
-        token = subprocess.run([*manage, "api_token", "admin", "--rotate"], cwd=ROOT, env=env, capture_output=True,
-                               text=True, check=True).stdout.strip().splitlines()[-1]  # fmt: skip
+        token = up.token()
         headers = {"Authorization": f"Bearer {token}"}
         pk = requests.post(f"{server}/api/executions", data=config_file.read_text(), timeout=30,
                            headers={**headers, "Content-Type": "application/json"}).json()["id"]  # fmt: skip
-        _wait_for(
+        wait_for(
             lambda: requests.get(f"{server}/api/executions/{pk}", headers=headers, timeout=30).json()["epochs"] >= 1,
             "the run training",
         )
-        figures["before"] = _web_processes(up)
+        figures["before"] = _web_processes(up.process)
 
         def opened() -> None:
             time.sleep(2)
-            figures["during"] = _web_processes(up)
+            figures["during"] = _web_processes(up.process)
 
         url = f"{server}/api/executions/{pk}/events"
         arrivals, failures = asyncio.run(_hold_streams(url, token, args.streams, args.seconds, opened))
         ends = _ends(server, token, pk)
     finally:
-        up.send_signal(signal.SIGINT)
-        up.wait(60)
-        log.close()
+        up.stop()
     lags = [
         arrived - ends[epoch]
         for client in arrivals

@@ -40,7 +40,7 @@ from pathlib import Path
 import psutil
 
 import gymnos_track
-from bench.stack import free_port, fresh
+from bench.stack import free_port, fresh, wait_for
 from gymnos_track.push import find_runs, push
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,14 +60,6 @@ def _write_runs(root, runs, epochs):
         run.finish()
 
 
-def _wait_for(condition, what, seconds=300):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{what} did not start in {seconds} s")
-        time.sleep(0.1)
-
-
 def _up(work, env):
     """``manage.py up --workers 0`` on ``work``'s var/; returns (the process, the server's URL, a push-only token)."""
     port = free_port()
@@ -79,7 +71,7 @@ def _up(work, env):
     )  # fmt: skip
     log.close()
     try:
-        _wait_for(lambda: b"Log in " in (work / "up.log").read_bytes()[start:] or up.poll() is not None, "up")
+        wait_for(lambda: b"Log in " in (work / "up.log").read_bytes()[start:] or up.poll() is not None, "up")
     except BaseException:  # Ctrl-C while it starts: no stack left behind
         _stop(up)
         raise
@@ -152,7 +144,7 @@ def _interrupted(local, runs):
     try:
         thread.start()
         there = functools.partial(_stored, stored)
-        _wait_for(lambda: there() >= runs // 2 or not thread.is_alive(), "half the runs pushed")
+        wait_for(lambda: there() >= runs // 2 or not thread.is_alive(), "half the runs pushed")
         web = next(child for child in psutil.Process(up.pid).children() if "gunicorn" in " ".join(child.cmdline()))
         os.killpg(web.pid, signal.SIGKILL)
         at_kill = there()
@@ -189,7 +181,7 @@ def _mlflow(runs, epochs, workers=4):
             except Exception:  # noqa: BLE001 - not answering yet
                 return server.poll() is not None
 
-        _wait_for(up, "mlflow server")
+        wait_for(up, "mlflow server")
         experiment = client.create_experiment("bench")
         now = int(time.time() * 1000)
 
