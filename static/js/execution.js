@@ -17,7 +17,7 @@
     };
   }
 
-  function chartId(name) { return "chart-" + name.replace(/[^a-zA-Z0-9_-]/g, "_"); }
+  var chartId = Gymnos.chartId;
 
   function chartDiv(name) {
     var id = chartId(name);

@@ -49,10 +49,10 @@
   }
 
   function draw(name, chart) {
-    var div = document.getElementById("chart-" + name.replace(/[^a-zA-Z0-9_-]/g, "_"));
+    var div = document.getElementById(Gymnos.chartId(name));
     if (!div) {
       div = document.createElement("div");
-      div.id = "chart-" + name.replace(/[^a-zA-Z0-9_-]/g, "_");
+      div.id = Gymnos.chartId(name);
       div.className = "chart";
       div.setAttribute("data-metric", name);
       box.appendChild(div);

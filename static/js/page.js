@@ -9,6 +9,8 @@ window.Gymnos = window.Gymnos || {};
 Gymnos.counted = function (count, noun, plural) {
   return Number(count).toLocaleString("en") + " " + (count === 1 ? noun : plural || noun + "s");
 };
+// The id of a run page's chart box for a metric: first_curve.js makes the box, execution.js draws Plotly's chart in it.
+Gymnos.chartId = function (name) { return "chart-" + name.replace(/[^a-zA-Z0-9_-]/g, "_"); };
 (function () {
   document.addEventListener("submit", function (event) {
     var form = event.target.closest("form[data-confirm]");
