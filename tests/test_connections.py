@@ -138,5 +138,5 @@ def test_ctrl_c_after_the_connections_were_killed_leaves_the_run_that_trained_ca
     process.send_signal(signal.SIGINT)
     assert process.wait(60) == 0
     execution.refresh_from_db()
-    assert execution.status == "cancelled"
+    assert execution.status == "cancelled", execution.error  # why it ended otherwise
     assert execution.error.startswith("cancelled: `manage.py up` was stopped while this ran")
