@@ -23,7 +23,7 @@ from safetensors import SafetensorError, safe_open
 
 from . import checkpoints, fileops
 from .jsonlimits import loads
-from .resume import STATE_FILE, STATE_FOLDER, Kept, StateError, resumed_line
+from .resume import STATE_FILE, STATE_FOLDER, Kept, StateError, resumed_line, safetensors_metadata
 from .state_writer import KEPT_FORMAT, Snapshot, StateWriter, variables_bytes, write_state
 
 log = logging.getLogger("gymnosd.Trainer")
@@ -184,7 +184,7 @@ def is_kept_variables(path: Path) -> bool:
     file of ours, or (written before 2026-12-07) an HDF5 file with a ``count``."""
     if path.name.endswith(".safetensors"):
         try:
-            return _safetensors_metadata(path).get("format") == KEPT_FORMAT
+            return safetensors_metadata(path).get("format") == KEPT_FORMAT
         except ValueError:
             return False
     import h5py
@@ -241,15 +241,6 @@ def _opened(path: Path) -> Iterator[tuple[Any, Callable[[int], np.ndarray]]]:
     with h5py.File(path, "r") as handle:
         read = _packed(handle) if "layout" in handle.attrs else (lambda index: handle[str(index)][()])
         yield handle.attrs.get("count"), read
-
-
-def _safetensors_metadata(path: Path) -> dict[str, str]:
-    """The metadata of the safetensors file ``path``; ``ValueError`` when it is not a whole one."""
-    try:
-        with safe_open(str(path), framework="numpy") as handle:
-            return dict(handle.metadata() or {})
-    except (SafetensorError, OSError) as exc:
-        raise ValueError(f"it is not a whole safetensors file: {exc}") from exc
 
 
 def _packed(handle: Any) -> Any:

@@ -175,17 +175,24 @@ def _checked(state: Any, folder: Path, path: Path) -> Kept:
     return Kept(epoch, weights_path, kept, callbacks, random, path)
 
 
+def safetensors_metadata(path: Path) -> dict[str, str]:
+    """The metadata of the safetensors file ``path``; ``ValueError`` when it is not a whole one (safetensors checks
+    that its header's tensors cover the file exactly)."""
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(f"it is not a whole safetensors file: {exc}") from exc
+
+
 def _check_whole(weights: Path, state: Path) -> None:
     """A weights file cut short (a full disk, a copy stopped halfway) is not one its reader opens: safetensors
-    checks that its header's tensors cover the file exactly; HDF5 (the files before safetensors) opens its own."""
+    (``safetensors_metadata``), or HDF5 for the files before safetensors."""
     if weights.name.endswith(".safetensors"):
         try:
-            with safe_open(str(weights), framework="numpy") as handle:
-                handle.keys()
-        except (SafetensorError, OSError) as exc:
-            raise StateError(
-                f"{state}: the weights it names ({weights}) are not a whole safetensors file: {exc}"
-            ) from exc
+            safetensors_metadata(weights)
+        except ValueError as exc:
+            raise StateError(f"{state}: the weights it names ({weights}): {exc}") from exc
         return
     import h5py  # Keras' own dependency; here, so the web side does not load it until a state is read
 
