@@ -4,10 +4,14 @@ Fills a PostgreSQL database of its own with 10,000 runs (``bench.dashboard``'s f
 epochs each), starts ``manage.py up`` on it (gunicorn, the embedded Redis, two workers) with two runs
 of the Boston Housing example queued, waits until both train, then lets 50 simulated teammates browse
 for a minute: the experiments list, the experiment page (sorted, paged, filtered by a query), run pages
-with their 2 s polling of data and log while they stay on them, comparisons, and the JSON API. Each
-teammate waits 1-5 s between pages. Prints requests/s, p50/p95/p99 and the errors, overall and per page.
+(10 s on each, asking what the page's script asks: its log once, then a training run's event stream held
+open, whose opening counts as a request), comparisons, and the JSON API. Each teammate waits 1-5 s between
+pages. Prints requests/s, p50/p95/p99 and the errors, overall and per page.
 
     python -m bench.load [--runs 10000] [--users 50] [--seconds 60] [--database-url postgres://...]
+
+``--polling``: the run pages poll their data and log every 2 s instead (what a page does when its stream cannot
+open, and what every run page did before issue 24).
 
 Goal (hardening issue): no errors, p95 under 200 ms.
 
@@ -173,9 +177,45 @@ def poll_log(client: HttpSession, pk: int, offset: int | None) -> int | None:
         return answer.json().get("offset", offset)
 
 
-def teammate(shared: dict[str, Any], training: list[int]) -> type[HttpUser]:
-    """The locust user: a teammate who reads the pages, watches runs (``training`` half the time), uses the API."""
+def poll_run(client: HttpSession, pk: int) -> None:
+    """A run page without its stream: its charts' and log's polling every 2 s, for 10 s."""
     import gevent
+
+    offset = None
+    for _ in range(5):
+        with client.get(
+            f"/executions/{pk}/data.json", name="run page: data poll", catch_response=True, allow_redirects=False
+        ) as answer:
+            if answer.status_code != 200:
+                answer.failure(f"{answer.status_code} {answer.error or ''}".strip())
+        offset = poll_log(client, pk, offset)
+        gevent.sleep(2)
+
+
+def follow_run(client: HttpSession, pk: int, training: bool) -> None:
+    """A run page's 10 s as its script spends them (static/js/execution.js): the log once (its last lines), then a
+    training run's event stream held open (epochs and log lines come pushed); a finished run's page asks no more."""
+    import gevent
+
+    poll_log(client, pk, None)
+    if not training:
+        gevent.sleep(10)
+        return
+    url = f"/executions/{pk}/events"
+    with client.get(url, name="run page: stream opened", stream=True, catch_response=True) as answer:
+        if answer.status_code != 200:
+            answer.failure(f"{answer.status_code} {answer.error or ''}".strip())
+            return
+        answer.success()
+        with gevent.Timeout(10, False):  # False: the block ends quietly when the 10 s are up
+            for _ in answer.iter_content(chunk_size=None):
+                pass
+        answer.close()
+
+
+def teammate(shared: dict[str, Any], training: list[int], polling: bool = False) -> type[HttpUser]:
+    """The locust user: a teammate who reads the pages, watches runs (``training`` half the time), uses the API.
+    ``polling``: the run page polls, as it does when its stream cannot open, instead of holding the stream."""
     from locust import HttpUser, between, task
 
     from bench.dashboard import QUERY, SORTED
@@ -215,14 +255,13 @@ def teammate(shared: dict[str, Any], training: list[int]) -> type[HttpUser]:
 
         @task(4)
         def watch_a_run(self) -> None:
-            """A run's page, then its charts' and log's polling every 2 s for 10 s (a training run, half the time)."""
+            """A run's page for 10 s (a training run, half the time), asking what its page's script asks."""
             pk = random.choice(training) if random.random() < 0.5 else random.choice(runs)["pk"]
             self.get(f"/executions/{pk}/", "run page", follow=True)
-            offset = None
-            for _ in range(5):
-                self.get(f"/executions/{pk}/data.json", "run page: data poll")
-                offset = poll_log(self.client, pk, offset)
-                gevent.sleep(2)
+            if polling:
+                poll_run(self.client, pk)
+            else:
+                follow_run(self.client, pk, pk in training)
 
         @task(2)
         def compare(self) -> None:
@@ -245,7 +284,7 @@ def measure(args: argparse.Namespace, host: str, shared: dict[str, Any], trainin
     import gevent
     from locust.env import Environment
 
-    user = teammate(shared, training)
+    user = teammate(shared, training, args.polling)
     user.host = host
     environment = Environment(user_classes=[user])
     runner = environment.create_local_runner()
@@ -260,7 +299,8 @@ def report(args: argparse.Namespace, stats: RequestStats, training: list[int]) -
     web, pool = os.environ.get("GYMNOS_WEB_WORKERS", "2"), os.environ.get("GYMNOS_DB_POOL_MAX", "8")
     print(
         f"{args.users} teammates for {args.seconds} s on PostgreSQL with {args.runs:,} runs, {len(training)} runs "
-        f"training (manage.py up: gunicorn, {web} uvicorn web processes, connection pool {pool}, 2 workers):"
+        f"training (manage.py up: gunicorn, {web} uvicorn web processes, connection pool {pool}, 2 workers), "
+        + ("run pages polling every 2 s:" if args.polling else "run pages following their stream:")
     )
     print(f"{'page':44}{'requests':>9}{'errors':>8}{'p50':>8}{'p95':>8}{'p99':>8}  (ms)")
     for entry in sorted(stats.entries.values(), key=lambda entry: entry.name):
@@ -296,6 +336,9 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=1.0, help="the streams' case: seconds an epoch lasts")
     parser.add_argument(
         "--beside", type=int, default=0, help="the teammates' case: this many clients also hold a training run's stream"
+    )
+    parser.add_argument(
+        "--polling", action="store_true", help="the run pages poll every 2 s (their fallback) instead of their stream"
     )
     parser.add_argument("--fill", action="store_true", help=argparse.SUPPRESS)  # the child's part
     parser.add_argument("--hold", default="", help=argparse.SUPPRESS)  # --beside's child: the stream's URL
