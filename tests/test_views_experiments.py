@@ -58,6 +58,42 @@ def test_the_list_shows_each_experiment_with_counts_last_run_and_best_val_loss(o
     assert "val_loss" in page
 
 
+def list_rows(page):
+    """The experiments list's rows: (name, best value cell's text), in order."""
+    import re
+
+    cells = re.findall(r"<strong>([^<]+)</strong></a></td>.*?<td class=\"num\">([^<]*)<span", page, re.S)
+    return [(name, best.strip()) for name, best in cells]
+
+
+def test_the_list_shows_each_experiment_its_own_best_and_newest_first_in_the_same_queries_for_more_experiments(
+    owner_client,
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def experiment(name, val_losses, hours_ago, archived_best=None):
+        runs = add_runs(len(val_losses), experiment=name)
+        for run, value in zip(runs, val_losses, strict=True):
+            Execution.objects.filter(pk=run.pk).update(
+                best_val_loss=value, started_at=timezone.now() - dt.timedelta(hours=hours_ago, minutes=run.pk)
+            )
+        if archived_best is not None:  # an archived run's better value is not the experiment's best
+            Execution.objects.filter(pk=runs[0].pk).update(best_val_loss=archived_best, archived=True)
+
+    experiment("alpha", [0.5, 0.25, 0.75], hours_ago=5)
+    experiment("beta", [2.0, 1.5], hours_ago=1, archived_best=0.001)
+    with CaptureQueriesContext(connection) as two:
+        page = owner_client.get("/").content.decode()
+    assert list_rows(page) == [("beta", "1.5"), ("alpha", "0.25")]  # newest run first, each its own best
+    for index in range(4):
+        experiment(f"more-{index}", [float(index + 3)], hours_ago=10 + index)
+    with CaptureQueriesContext(connection) as six:
+        page = owner_client.get("/").content.decode()
+    assert [name for name, _ in list_rows(page)] == ["beta", "alpha", "more-0", "more-1", "more-2", "more-3"]
+    assert len(six) == len(two)  # not one more query per experiment
+
+
 def test_a_new_team_sees_how_to_launch_a_first_run(owner_client):
     page = owner_client.get("/").content.decode()
     assert "No runs yet" in page

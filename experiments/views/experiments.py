@@ -11,7 +11,7 @@ from collections.abc import Container
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 from experiments import live
 from experiments.access import can_launch, get_experiment_for_user, visible_experiments
 from experiments.display import duration, hardware_label, stage_times
-from experiments.models import LIVE, Execution, Experiment
+from experiments.models import LIVE, Execution
 from experiments.models.summary import is_epoch_metric
 from experiments.search import counts
 from experiments.search.catalog import catalog
@@ -42,19 +42,16 @@ TABLE_FIELDS = [
 ]  # fmt: skip
 
 
-def _best(experiment: Experiment, field: str, archived: bool) -> float | None:
-    """The experiment's lowest ``field``: one probe of its (experiment, field) index."""
-    runs = Execution.objects.visible(archived=archived).filter(experiment=experiment, **{f"{field}__isnull": False})
-    return runs.order_by(field).values_list(field, flat=True).first()
+def _first(field: str, archived: bool, newest: bool = False) -> Subquery:
+    """An experiment's lowest ``field`` (``newest``: its highest), as a subquery of the experiments' query: one
+    probe of its (experiment, field) index per experiment, all in one round trip to the database."""
+    runs = Execution.objects.visible(archived=archived).filter(experiment=OuterRef("pk"), **{f"{field}__isnull": False})
+    order = [F(field).desc(), F("pk").desc()] if newest else [F(field).asc()]
+    return Subquery(runs.order_by(*order).values(field)[:1])
 
 
 def _stamp(moment: Any) -> float:
     return moment.timestamp() if moment is not None else 0.0
-
-
-def _last_run(experiment: Experiment, archived: bool) -> Any:
-    runs = Execution.objects.visible(archived=archived).filter(experiment=experiment, started_at__isnull=False)
-    return runs.order_by(F("started_at").desc(nulls_last=True), "-pk").values_list("started_at", flat=True).first()
 
 
 @login_required
@@ -62,20 +59,27 @@ def _last_run(experiment: Experiment, archived: bool) -> Any:
 def index(request: HttpRequest) -> HttpResponse:
     archived = request.GET.get("archived") == "1"
     visible = visible_experiments(request.user)
-    experiments = list(visible if archived else visible.filter(archived=False))
+    # Each experiment's best losses and last start in the experiments' own query: with one query per experiment
+    # for each, a team's 50 experiments cost 150 round trips, each one more wait for a core on a busy machine.
+    experiments = list(
+        (visible if archived else visible.filter(archived=False)).annotate(
+            best_val=_first("best_val_loss", archived),
+            best_loss=_first("final_loss", archived),
+            newest_start=_first("started_at", archived, newest=True),
+        )
+    )
     by_status = counts.by_status([experiment.pk for experiment in experiments], archived=archived)
     rows: list[dict[str, Any]] = []
     for experiment in experiments:
         found = by_status.get(experiment.pk, {})
         statuses = [(status, found[status]) for status in STATUSES if found.get(status)]
-        best_val = _best(experiment, "best_val_loss", archived)
-        best_loss = None if best_val is not None else _best(experiment, "final_loss", archived)
+        best_val, best_loss = experiment.best_val, experiment.best_loss
         best = (
             ("val_loss", best_val) if best_val is not None else ("loss", best_loss) if best_loss is not None else None
         )
         # The list's template reads these as the experiment's own (they were annotations once).
         experiment.n_executions = sum(found.values())  # type: ignore[attr-defined]
-        experiment.last_run = _last_run(experiment, archived) if found else None  # type: ignore[attr-defined]
+        experiment.last_run = experiment.newest_start if found else None  # type: ignore[attr-defined]
         rows.append({"experiment": experiment, "statuses": statuses, "best": best})
     rows.sort(key=lambda row: (row["experiment"].last_run is None, -_stamp(row["experiment"].last_run)))
     return render(
