@@ -60,8 +60,6 @@ MAX_EVENT_ID = 10**9
 # The messages a stream may have waiting for it (its client reads slower than the run publishes): past them the
 # stream ends with ``fallback`` and its page catches up by polling, rather than hold messages without bound.
 STREAM_BACKLOG = 500
-# The waiting messages a stream sends in one write (``_together``).
-SENT_TOGETHER = 32
 # The status boxes after epochs, shared by the streams of one web process that show the same run to the same
 # viewer: (run, epoch, viewer) -> its render, in flight or done; the newest this many kept. 200 streams of one run
 # rendered it (queries and a template each) 40 times a second between them, and the pages waited behind them
@@ -229,27 +227,13 @@ async def _translate(source: Source, message: Message, ended: list[bool]) -> Asy
         yield _event("status", state)
 
 
-async def _together(source: Source, listener: Listener, message: Message, ended: list[bool]) -> bytes:
-    """``message``'s events and those of the messages already waiting behind it (at most ``SENT_TOGETHER``), as one
-    chunk: one write to the client instead of one each. An epoch, its log lines and a system sample are published
-    together; with 200 streams open, each write was the event loop's time that the pages' threads waited for."""
-    chunks = [chunk async for chunk in _translate(source, message, ended)]
-    for _ in range(SENT_TOGETHER - 1):
-        if ended[0] or listener.gone is not None:  # a listener gone raises on its next wait, after this is sent
-            break
-        waiting = await listener.next(0)
-        if waiting is None:
-            break
-        chunks.extend([chunk async for chunk in _translate(source, waiting, ended)])
-    return b"".join(chunks)
-
-
 async def _events(source: Source, listener: Listener, after: int | None) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     try:
         yield b"retry: 2000\n\n"
         chunks, over = await _closing_connection(source.catch_up)(after)
-        yield b"".join(chunks)  # one write, as _together's
+        for chunk in chunks:
+            yield chunk
         ended = [over]
         deadline = loop.time() + settings.GYMNOS_STREAM_SECONDS
         beat = loop.time() + settings.GYMNOS_STREAM_HEARTBEAT_SECONDS
@@ -257,9 +241,9 @@ async def _events(source: Source, listener: Listener, after: int | None) -> Asyn
         while not ended[0] and loop.time() < deadline:
             wait = min(beat, source.status_due) - loop.time()
             message = await listener.next(max(0.05, wait))
-            together = b"" if message is None else await _together(source, listener, message, ended)
-            if together:
-                yield together
+            if message is not None:
+                async for chunk in _translate(source, message, ended):
+                    yield chunk
             if not ended[0] and loop.time() >= source.status_due:  # the status box held back after an epoch
                 source.status_at, source.status_due = loop.time(), math.inf
                 yield _event("status", await source.status_after_epoch())
