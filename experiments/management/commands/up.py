@@ -14,7 +14,6 @@ child process is left behind.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -254,17 +253,7 @@ class Stack:
 
 
 def _lower_priority() -> None:
-    """In a worker's child, after its ``setsid``: the process's nice, and its session's. Where Linux groups each
-    session's processes for scheduling (autogroup, on by default in many kernels), a nice value ranks processes
-    only inside their group: a worker, a session of its own, took as much CPU as the whole web server whatever its
-    nice, and on two cores two trainings left the pages waiting. A kernel without it has no such file."""
     os.nice(WORKER_NICE)
-    with contextlib.suppress(OSError):
-        fd = os.open("/proc/self/autogroup", os.O_WRONLY)
-        try:
-            os.write(fd, str(WORKER_NICE).encode())
-        finally:
-            os.close(fd)
 
 
 def _alive(process: subprocess.Popen[bytes] | None) -> bool:
