@@ -167,14 +167,20 @@ def wait_until_training(host: str, token: str, timeout: float = 300) -> list[int
 # --- the teammates -------------------------------------------------------------------------------
 
 
+def answered(answer: Any) -> bool:
+    """Whether a teammate's request got its page: anything but a 200 (a redirect to the login page included) is
+    marked an error in locust's figures."""
+    if answer.status_code == 200 and "/accounts/login" not in answer.url:
+        return True
+    answer.failure(f"{answer.status_code} {answer.error or ''}".strip())
+    return False
+
+
 def poll_log(client: HttpSession, pk: int, offset: int | None) -> int | None:
     """The run's log from ``offset`` on, as its page polls it: the offset to ask from next time."""
     log_url = f"/executions/{pk}/log.json" + ("" if offset is None else f"?offset={offset}")
     with client.get(log_url, name="run page: log poll", catch_response=True, allow_redirects=False) as answer:
-        if answer.status_code != 200:
-            answer.failure(f"{answer.status_code} {answer.error or ''}".strip())
-            return offset
-        return answer.json().get("offset", offset)
+        return answer.json().get("offset", offset) if answered(answer) else offset
 
 
 def poll_run(client: HttpSession, pk: int) -> None:
@@ -186,8 +192,7 @@ def poll_run(client: HttpSession, pk: int) -> None:
         with client.get(
             f"/executions/{pk}/data.json", name="run page: data poll", catch_response=True, allow_redirects=False
         ) as answer:
-            if answer.status_code != 200:
-                answer.failure(f"{answer.status_code} {answer.error or ''}".strip())
+            answered(answer)
         offset = poll_log(client, pk, offset)
         gevent.sleep(2)
 
@@ -203,8 +208,7 @@ def follow_run(client: HttpSession, pk: int, training: bool) -> None:
         return
     url = f"/executions/{pk}/events"
     with client.get(url, name="run page: stream opened", stream=True, catch_response=True) as answer:
-        if answer.status_code != 200:
-            answer.failure(f"{answer.status_code} {answer.error or ''}".strip())
+        if not answered(answer):
             return
         answer.success()
         with gevent.Timeout(10, False):  # False: the block ends quietly when the 10 s are up
@@ -234,8 +238,7 @@ def teammate(shared: dict[str, Any], training: list[int], polling: bool = False)
             """GET ``url``; anything but a 200 is an error (a redirect to the login page included). ``follow``:
             a redirect is followed first, as a browser does (a run's id URL moves to its permalink)."""
             with self.client.get(url, name=name, catch_response=True, allow_redirects=follow, **kwargs) as answer:
-                if answer.status_code != 200 or "/accounts/login" in answer.url:
-                    answer.failure(f"{answer.status_code} {answer.error or ''}".strip())
+                answered(answer)
 
         @task(2)
         def experiments_list(self) -> None:
