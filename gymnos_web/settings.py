@@ -103,6 +103,11 @@ if GYMNOS_TRASH_DAYS < 0:
 GYMNOS_WEB_WORKERS = envint("GYMNOS_WEB_WORKERS", 2)
 if GYMNOS_WEB_WORKERS < 1:
     raise ImproperlyConfigured(f"GYMNOS_WEB_WORKERS={GYMNOS_WEB_WORKERS}: expected at least 1 (processes)")
+# The nice `manage.py up` gives its workers and their trainings (0-19; 0: none), so that on one machine the pages
+# answer while runs train; where Linux schedules by session (autogroup) it is also their session group's nice.
+GYMNOS_WORKER_NICE = envint("GYMNOS_WORKER_NICE", 10)
+if not 0 <= GYMNOS_WORKER_NICE <= 19:
+    raise ImproperlyConfigured(f"GYMNOS_WORKER_NICE={GYMNOS_WORKER_NICE}: expected 0 to 19 (a nice value)")
 # How long one training job may run before RQ stops it (seconds).
 GYMNOS_JOB_TIMEOUT = envint("GYMNOS_JOB_TIMEOUT", 7 * 24 * 3600)
 # A launched config's model is built to check it in a child process with these caps (MB over what the

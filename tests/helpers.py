@@ -49,6 +49,8 @@ def stack_env(folder, **extra):
         GYMNOS_CALLBACK_MODULES="tests.hooks",
         PYTHONUNBUFFERED="1",
         GYMNOS_RESUME_ATTEMPTS="0",  # a killed worker's run fails, as these tests expect (tests/test_resume.py)
-        **extra,
     )
+    # Not niced: beside the other test pass's trainings, a niced session group gets a tenth of a core's share and
+    # the tests waiting for its epochs time out. tests/test_up.py checks the nice with a value of its own.
+    env.update({"GYMNOS_WORKER_NICE": "0", **extra})
     return env

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -81,10 +82,31 @@ def descendants(pid):
     return [child.pid for child in psutil.Process(pid).children(recursive=True)]
 
 
+def scheduling(pid):
+    """A process's nice, and its session's scheduling group's where Linux has autogroups (None where it has not)."""
+    try:
+        group = Path(f"/proc/{pid}/autogroup").read_text()  # "/autogroup-123 nice 5"
+    except OSError:
+        group = None
+    return psutil.Process(pid).nice(), None if group is None else int(group.split("nice")[1])
+
+
 def test_up_trains_a_queued_run_and_ctrl_c_stops_every_child(up, tmp_path):
-    process, port = up(tiny(epochs=2))
+    process, port = up(tiny(epochs=2), extra_env={"GYMNOS_WORKER_NICE": "5"})
     children = descendants(process.pid)
     assert len(children) >= 3  # redis-server, a worker, the web server
+    # The workers yield the CPU to the web server: niced, and so is their session's group where the kernel schedules
+    # by session (autogroup), or their nice would rank them only against each other.
+    commands = {pid: " ".join(psutil.Process(pid).cmdline()) for pid in children}
+    workers = [pid for pid, command in commands.items() if "rqworker" in command]
+    web = [pid for pid, command in commands.items() if "gunicorn" in command]
+    assert workers
+    assert web
+    for pid in workers:
+        assert scheduling(pid)[0] == 5
+        assert scheduling(pid)[1] in (None, 5)  # None: a kernel without autogroups
+    for pid in web:
+        assert scheduling(pid) in ((0, None), (0, 0))
     with socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
     wait_for(lambda: statuses(tmp_path).get(1) == "succeeded", timeout=300, message="queued example trained")

@@ -14,6 +14,7 @@ child process is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -69,9 +70,6 @@ WEB_WORKER_CLASS = "uvicorn.workers.UvicornWorker"
 # Seconds an idle keep-alive connection stays open. Pages poll every 2-3 s: with gunicorn's default of 2 s a
 # poll could be sent on a connection the server was closing (a reset, in bench/load.py).
 KEEP_ALIVE = 10
-# The workers' scheduling priority (nice): on one machine, training yields the CPU to the web server, so pages
-# answer quickly while runs train; an idle web server leaves the workers every cycle.
-WORKER_NICE = 10
 # TensorFlow's C++ start-up lines (CUDA probing, oneDNN) in the workers' logs: errors only.
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR", "PYTHONUNBUFFERED": "1"}
 
@@ -134,7 +132,7 @@ class Stack:
         return self
 
     def _spawn(self, command: list[str], log: IO[bytes] | None) -> subprocess.Popen[bytes]:
-        # A session of their own: Ctrl-C reaches `up` alone, which stops them in order. Niced: see WORKER_NICE.
+        # A session of their own: Ctrl-C reaches `up` alone, which stops them in order. Niced: see _lower_priority.
         return subprocess.Popen(
             command,
             env=self.env,
@@ -253,7 +251,16 @@ class Stack:
 
 
 def _lower_priority() -> None:
-    os.nice(WORKER_NICE)
+    """In a worker's child, after its ``setsid``: GYMNOS_WORKER_NICE for the process and for its session. On one
+    machine training yields the CPU to the web server, so pages answer while runs train; an idle web server leaves
+    the workers every cycle. Where Linux groups each session's processes for scheduling (autogroup, on by default
+    in many kernels), a nice value ranks processes only inside their group: a worker, a session of its own, would
+    take as much CPU as the whole web server whatever its nice. A kernel without autogroups has no such file."""
+    nice = settings.GYMNOS_WORKER_NICE
+    if nice:
+        os.nice(nice)
+        with contextlib.suppress(OSError):
+            Path("/proc/self/autogroup").write_text(str(nice))
 
 
 def _alive(process: subprocess.Popen[bytes] | None) -> bool:
