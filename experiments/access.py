@@ -77,10 +77,6 @@ def explicit_roles(user: User | AnonymousUser) -> dict[int, str]:
     return cached
 
 
-def default_project_id() -> int:
-    return Project.default().pk
-
-
 def role_for(user: User | AnonymousUser, project: Project) -> str | None:
     """The user's role in ``project`` (None: they may not see it), a token's project limit applied."""
     if not user.is_authenticated:
@@ -128,13 +124,17 @@ def visible_projects(user: User | AnonymousUser) -> QuerySet[Project]:
     limits = _limits(user)
     if limits is not None and limits.project_id is not None:
         found = found.filter(pk=limits.project_id)
-    # Made again if it was removed (a flushed test database, say); read once per request.
-    default_id: int | None = user.__dict__.get("_gymnos_default")
-    if default_id is None:
-        default_id = user.__dict__["_gymnos_default"] = default_project_id()
     if user.is_superuser:
         return found
-    return found.filter(Q(pk=default_id) | Q(pk__in=list(explicit_roles(user))))
+    # default by its name, in the same query: no round trip of its own on every page (``ensure_default`` makes it
+    # again where something is written to it, if someone removed it).
+    return found.filter(Q(name=DEFAULT_PROJECT) | Q(pk__in=list(explicit_roles(user))))
+
+
+def ensure_default() -> None:
+    """The ``default`` project exists (migration 0016 made it; made again if someone removed it, as a flushed test
+    database does): before a launch or a form lists where one may write."""
+    Project.default()
 
 
 def visible_executions(user: User | AnonymousUser) -> ExecutionQuerySet:
@@ -230,8 +230,12 @@ def action_of(permission: str) -> str:
 
 
 def _action_anywhere(user: User | AnonymousUser, action: str) -> bool:
-    """Whether the user may do ``action`` in at least one project (to show a Launch button, say)."""
-    return any(may(user, project, action) for project in visible_projects(user))
+    """Whether the user may do ``action`` in at least one project (to show a Launch button, say). The projects are
+    read once per request (the user object lives as long as it), however many buttons ask."""
+    projects: list[Project] | None = user.__dict__.get("_gymnos_projects")
+    if projects is None:
+        projects = user.__dict__["_gymnos_projects"] = list(visible_projects(user))
+    return any(may(user, project, action) for project in projects)
 
 
 def can_launch(user: User | AnonymousUser, obj: Any = None) -> bool:
@@ -311,6 +315,7 @@ def require_share_downloads(link: ShareLink) -> None:
 
 def projects_where(user: User | AnonymousUser, action: str) -> list[Project]:
     """The projects where ``user`` may ``action``, default first, then by name."""
+    ensure_default()
     found = [project for project in visible_projects(user).order_by("name") if may(user, project, action)]
     return sorted(found, key=lambda project: project.name != DEFAULT_PROJECT)
 
@@ -325,6 +330,7 @@ def project_to_write(user: User | AnonymousUser, name: str | None, action: str =
     to one, else ``default``). ``Http404`` (saying so, nothing else revealed) unless the user may see a project of
     that name; ``PermissionDenied`` naming the role unless they may ``action`` there. The API's ``?project=``, the
     sweeps' and the pushes' one check."""
+    ensure_default()
     if name is None:
         limits = _limits(user)
         limited = limits.project_id if limits is not None else None

@@ -479,13 +479,16 @@ class MetricHistoryQuerySet(models.QuerySet[Any]):  # MetricHistory's (execution
         A history no longer than a chart is read whole (that costs no more); a longer one by index, in
         the database (``values -> 41`` on PostgreSQL, ``json_extract(values, '$[41]')`` on SQLite).
         """
-        row = self.filter(execution_id=execution_id, name=name).values_list("pk", "length").first()
+        short = models.Case(
+            models.When(length__lte=MAX_POINTS, then=F("values")), default=None, output_field=models.JSONField()
+        )  # read with its length, in one round trip, when it is short
+        row = self.filter(execution_id=execution_id, name=name).values_list("pk", "length", short).first()
         if row is None:
             return {}
-        pk, length = row
+        pk, length, values = row
         wanted = sorted({epoch for epoch in epochs if 1 <= epoch <= length})
         if length <= MAX_POINTS:
-            values = self.filter(pk=pk).values_list("values", flat=True).get()
+            values = values or []
             return {epoch: values[epoch - 1] for epoch in wanted if epoch <= len(values)}
         found: dict[int, float | None] = {}
         for start in range(0, len(wanted), VALUES_PER_QUERY):
