@@ -246,3 +246,16 @@ def test_denied_attempts_on_a_run_that_exists_are_audited(team, vision_run):
         ("otto", vision_run.pk, {"tried": "read", "hidden": True}),
         ("vera", vision_run.pk, {"tried": "launch", "hidden": False}),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_default_project_is_there_again_after_a_flush_so_a_teammate_still_sees_the_launch_button():
+    """The pages read ``default`` by name, not making it again on each request: a flush (which empties every
+    table, as between transactional tests) must leave it there for them."""
+    call_command("flush", interactive=False, verbosity=0)
+    assert list(Project.objects.values_list("name", flat=True)) == ["default"]
+    teammate = User.objects.create_user("casey", password="pw")
+    teammate.user_permissions.add(Permission.objects.get(codename="add_execution"))
+    client = Client()
+    client.force_login(teammate)
+    assert 'href="/runs/new/"' in client.get("/").content.decode()
