@@ -126,14 +126,14 @@ def visible_projects(user: User | AnonymousUser) -> QuerySet[Project]:
         found = found.filter(pk=limits.project_id)
     if user.is_superuser:
         return found
-    # default by its name, in the same query: no round trip of its own on every page (``ensure_default`` makes it
-    # again where something is written to it, if someone removed it).
+    # default by its name, in the same query: no round trip of its own on every page. It is there after every
+    # migrate and flush (``experiments.apps``), and ``ensure_default`` makes it again before anything is written to it.
     return found.filter(Q(name=DEFAULT_PROJECT) | Q(pk__in=list(explicit_roles(user))))
 
 
 def ensure_default() -> None:
-    """The ``default`` project exists (migration 0016 made it; made again if someone removed it, as a flushed test
-    database does): before a launch or a form lists where one may write."""
+    """The ``default`` project exists (made again if someone removed it): before a launch, or a form listing where
+    one may write."""
     Project.default()
 
 
