@@ -10,7 +10,9 @@ Django group named in one.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from django.apps import apps as installed_apps
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -84,6 +86,17 @@ class Project(models.Model):
 def project_root(trainings_root: Path, project: str) -> Path:
     """Where ``project``'s experiments live: the trainings root for default, ``<root>/projects/<project>`` else."""
     return trainings_root if project == DEFAULT_PROJECT else trainings_root / PROJECTS_FOLDER / project
+
+
+def default_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    """After every ``migrate``, and after a ``flush`` (which sends the same ``post_migrate``): the ``default`` project
+    is there. Migration 0016 makes it, but a flush empties every table, and the pages read it by name rather than
+    making it again on each request (``experiments.access.visible_projects``)."""
+    try:
+        project = kwargs.get("apps", installed_apps).get_model("experiments", "Project")  # a flush names no apps
+    except LookupError:  # migrated back to before projects
+        return
+    project.objects.using(using).get_or_create(name=DEFAULT_PROJECT)
 
 
 def default_project_id() -> int:
