@@ -127,14 +127,8 @@ def visible_projects(user: User | AnonymousUser) -> QuerySet[Project]:
     if user.is_superuser:
         return found
     # default by its name, in the same query: no round trip of its own on every page. It is there after every
-    # migrate and flush (``experiments.apps``), and ``ensure_default`` makes it again before anything is written to it.
+    # migrate and flush (``experiments.apps``), and ``Project.default()`` makes it again before anything is written.
     return found.filter(Q(name=DEFAULT_PROJECT) | Q(pk__in=list(explicit_roles(user))))
-
-
-def ensure_default() -> None:
-    """The ``default`` project exists (made again if someone removed it): before a launch, or a form listing where
-    one may write."""
-    Project.default()
 
 
 def visible_executions(user: User | AnonymousUser) -> ExecutionQuerySet:
@@ -315,7 +309,7 @@ def require_share_downloads(link: ShareLink) -> None:
 
 def projects_where(user: User | AnonymousUser, action: str) -> list[Project]:
     """The projects where ``user`` may ``action``, default first, then by name."""
-    ensure_default()
+    Project.default()  # there, even if someone removed it
     found = [project for project in visible_projects(user).order_by("name") if may(user, project, action)]
     return sorted(found, key=lambda project: project.name != DEFAULT_PROJECT)
 
@@ -330,7 +324,7 @@ def project_to_write(user: User | AnonymousUser, name: str | None, action: str =
     to one, else ``default``). ``Http404`` (saying so, nothing else revealed) unless the user may see a project of
     that name; ``PermissionDenied`` naming the role unless they may ``action`` there. The API's ``?project=``, the
     sweeps' and the pushes' one check."""
-    ensure_default()
+    Project.default()  # there, even if someone removed it
     if name is None:
         limits = _limits(user)
         limited = limits.project_id if limits is not None else None
